@@ -1,0 +1,74 @@
+# idscope build. `make` builds the release CLI; `make check` installs missing Debian packages,
+# builds, and runs the whole test suite (release + ASan/UBSan); `make demo` runs the main job.
+
+CC      ?= cc
+SHARED  ?= ../shared
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CSTD    := -std=c11 -D_DEFAULT_SOURCE
+INC     := -Iinclude -Isrc
+LIBS    := -lpcre2-8 -lcjson -lm -lpthread
+
+RELEASE_FLAGS := -O2 -g $(WARN) $(CSTD) $(INC)
+ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                 -fno-sanitize-recover=undefined $(WARN) $(CSTD) $(INC)
+
+LIB_SRC   := $(wildcard src/*.c)
+LIB_SRC   := $(filter-out src/main.c,$(LIB_SRC))
+TEST_SRC  := $(wildcard tests/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+HDRS      := include/idscope.h src/internal.h tests/test.h
+
+.PHONY: all release asan test test-asan check deps demo bench clean fixtures
+
+all: release
+release: build/release/idscope build/release/test_idscope
+asan: build/asan/idscope build/asan/test_idscope
+
+define variant
+build/$(1)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -c $$< -o $$@
+
+build/$(1)/libidscope.a: $(patsubst %.c,build/$(1)/obj/%.o,$(LIB_SRC))
+	@rm -f $$@
+	ar rcs $$@ $$^
+
+build/$(1)/idscope: build/$(1)/obj/src/main.o build/$(1)/libidscope.a
+	$$(CC) $(2) $$^ -o $$@ $(LIBS)
+
+build/$(1)/test_idscope: $(patsubst %.c,build/$(1)/obj/%.o,$(TEST_SRC)) build/$(1)/libidscope.a
+	$$(CC) $(2) $$^ -o $$@ $(LIBS)
+
+build/$(1)/bench_%: build/$(1)/obj/bench/bench_%.o build/$(1)/libidscope.a
+	$$(CC) $(2) $$^ -o $$@ $(LIBS)
+endef
+
+$(eval $(call variant,release,$(RELEASE_FLAGS)))
+$(eval $(call variant,asan,$(ASAN_FLAGS)))
+
+deps:
+	@scripts/deps.sh
+
+# Whole suite: unit tests (release), CLI tests, unit tests again under ASan+UBSan.
+test: release asan
+	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
+
+check: deps
+	@$(MAKE) --no-print-directory test
+
+bench: build/release/bench_quant
+	build/release/bench_quant
+
+# Main job. Until the bundled model exists: inspect the golden LLaVA-shaped model and tokenize
+# its prompt.
+demo: deps
+	@$(MAKE) --no-print-directory release
+	build/release/idscope info $(SHARED)/golden/llava-tiny/text.gguf --max-items 4
+	build/release/idscope tokenize -m $(SHARED)/golden/llava-tiny/text.gguf --pieces \
+	    --file $(SHARED)/golden/llava-tiny/prompt.txt
+
+fixtures:
+	python3 tests/fixtures/make_fixtures.py tests/fixtures
+
+clean:
+	rm -rf build

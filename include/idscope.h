@@ -1,0 +1,315 @@
+/* idscope — find, test and steer the spatial and temporal IDs inside vision-language models.
+ *
+ * One public header; every name starts with `ids_` (types, functions) or `IDS_` (constants).
+ *
+ * Worked example: open a GGUF file, read its architecture, dequantize a tensor, tokenize a word.
+ *
+ *     ids_err err;
+ *     ids_gguf *g = NULL;
+ *     if (ids_gguf_open(&g, "model.gguf", &err) != IDS_OK) {
+ *         fprintf(stderr, "%s\n", err.msg);       // names the file, field and offset at fault
+ *         return 1;
+ *     }
+ *     const char *arch = NULL;
+ *     ids_gguf_get_str(g, "general.architecture", &arch, NULL);
+ *     const ids_tensor *t = ids_gguf_find_tensor(g, "token_embd.weight");
+ *     float *row = malloc(sizeof(float) * t->ne[0]);
+ *     ids_dequantize(t->type, t->data, row, t->ne[0], &err);   // first row of the tensor
+ *
+ *     ids_tokenizer *tok = NULL;
+ *     ids_tokenizer_load(&tok, g, &err);
+ *     int32_t id = ids_tokenizer_word_token(tok, "frog", &err); // last piece of tokenize(" frog")
+ *     ids_tokenizer_free(tok);
+ *     ids_gguf_close(g);
+ *
+ * Conventions
+ *  - Errors: functions return an ids_status (IDS_OK == 0). When a non-NULL ids_err* is passed, it
+ *    receives the code and a message naming the file / key / tensor / offset and "expected X, got Y".
+ *    The library never exits and never prints to stdout; diagnostics go through ids_set_log().
+ *  - Ownership: every `*_open` / `*_new` / `*_load` has a matching `*_close` / `*_free`; pointers
+ *    returned by getters are owned by the object they were read from and live as long as it does.
+ *  - Tensor shapes follow GGUF/ggml: ne[0] is the contiguous (fastest-varying) dimension. A matrix
+ *    stored as ne = [in, out] is, in row-major terms, [out][in].
+ */
+#ifndef IDSCOPE_H
+#define IDSCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define IDS_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Status and errors                                                                           */
+
+typedef enum ids_status {
+    IDS_OK = 0,
+    IDS_ERR_IO,          /* cannot open / read / write / map a file */
+    IDS_ERR_FORMAT,      /* malformed or truncated input (file contents) */
+    IDS_ERR_NOT_FOUND,   /* key, tensor, token or word not present */
+    IDS_ERR_TYPE,        /* value present but of another type than asked */
+    IDS_ERR_RANGE,       /* value out of the allowed range */
+    IDS_ERR_UNSUPPORTED, /* valid input that this build cannot handle (e.g. an IQ quant type) */
+    IDS_ERR_ARG,         /* invalid argument from the caller */
+    IDS_ERR_NOMEM,       /* allocation failed */
+    IDS_STATUS_COUNT
+} ids_status;
+
+#define IDS_ERR_MSG_MAX 512
+
+typedef struct ids_err {
+    ids_status code;
+    char msg[IDS_ERR_MSG_MAX];
+} ids_err;
+
+const char *ids_status_name(ids_status s);
+
+/* Log callback: level 0 = error, 1 = warning, 2 = info, 3 = debug. Default: warnings and errors
+ * to stderr. Passing NULL restores the default. */
+typedef void (*ids_log_fn)(int level, const char *msg, void *user);
+void ids_set_log(ids_log_fn fn, void *user);
+
+/* Allocation-failure injection for tests: after `n` more successful allocations through the
+ * library's allocator, every further one fails (n < 0 disables). */
+void ids_debug_fail_alloc_after(long n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Weight / tensor element types (ggml type ids, as stored in GGUF)                              */
+
+typedef enum ids_type {
+    IDS_TYPE_F32 = 0, IDS_TYPE_F16 = 1, IDS_TYPE_Q4_0 = 2, IDS_TYPE_Q4_1 = 3,
+    IDS_TYPE_Q5_0 = 6, IDS_TYPE_Q5_1 = 7, IDS_TYPE_Q8_0 = 8, IDS_TYPE_Q8_1 = 9,
+    IDS_TYPE_Q2_K = 10, IDS_TYPE_Q3_K = 11, IDS_TYPE_Q4_K = 12, IDS_TYPE_Q5_K = 13,
+    IDS_TYPE_Q6_K = 14, IDS_TYPE_Q8_K = 15,
+    IDS_TYPE_IQ2_XXS = 16, IDS_TYPE_IQ2_XS = 17, IDS_TYPE_IQ3_XXS = 18, IDS_TYPE_IQ1_S = 19,
+    IDS_TYPE_IQ4_NL = 20, IDS_TYPE_IQ3_S = 21, IDS_TYPE_IQ2_S = 22, IDS_TYPE_IQ4_XS = 23,
+    IDS_TYPE_I8 = 24, IDS_TYPE_I16 = 25, IDS_TYPE_I32 = 26, IDS_TYPE_I64 = 27, IDS_TYPE_F64 = 28,
+    IDS_TYPE_IQ1_M = 29, IDS_TYPE_BF16 = 30, IDS_TYPE_TQ1_0 = 34, IDS_TYPE_TQ2_0 = 35,
+    IDS_TYPE_MXFP4 = 39, IDS_TYPE_NVFP4 = 40, IDS_TYPE_Q1_0 = 41, IDS_TYPE_Q2_0 = 42,
+    IDS_TYPE_COUNT = 43
+} ids_type;
+
+/* Name ("Q4_K"), or NULL for an id that is not a known type. */
+const char *ids_type_name(int type);
+/* Parse a name (case-insensitive); returns -1 when unknown. */
+int ids_type_from_name(const char *name);
+/* Elements per block and bytes per block; 0 for an unknown id. */
+int64_t ids_type_block_size(int type);
+int64_t ids_type_block_bytes(int type);
+/* true when ids_dequantize can convert this type to F32. */
+bool ids_type_can_dequantize(int type);
+/* Bytes of n elements (n a multiple of the block size), or -1 when not representable. */
+int64_t ids_type_row_bytes(int type, int64_t n);
+
+/* Convert n elements (a multiple of the type's block size) from `src` (raw GGUF bytes, any
+ * alignment) to float32. Matches ggml's reference dequantization. */
+ids_status ids_dequantize(int type, const void *src, float *dst, int64_t n, ids_err *err);
+
+/* Quantize / convert n float32 values into `dst` (raw GGUF bytes). Supported targets: F32, F16,
+ * BF16 (round to nearest even), Q8_0 (ggml's reference quantizer). */
+ids_status ids_quantize(int type, const float *src, void *dst, int64_t n, ids_err *err);
+
+/* Scalar conversions (IEEE binary16 and bfloat16, round-to-nearest-even). */
+float ids_f16_to_f32(uint16_t h);
+uint16_t ids_f32_to_f16(float f);
+float ids_bf16_to_f32(uint16_t h);
+uint16_t ids_f32_to_bf16(float f);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GGUF reading                                                                                 */
+
+typedef enum ids_gguf_type {
+    IDS_GGUF_UINT8 = 0, IDS_GGUF_INT8 = 1, IDS_GGUF_UINT16 = 2, IDS_GGUF_INT16 = 3,
+    IDS_GGUF_UINT32 = 4, IDS_GGUF_INT32 = 5, IDS_GGUF_FLOAT32 = 6, IDS_GGUF_BOOL = 7,
+    IDS_GGUF_STRING = 8, IDS_GGUF_ARRAY = 9, IDS_GGUF_UINT64 = 10, IDS_GGUF_INT64 = 11,
+    IDS_GGUF_FLOAT64 = 12, IDS_GGUF_TYPE_COUNT
+} ids_gguf_type;
+
+const char *ids_gguf_type_name(int t);
+
+/* A metadata value. Scalars are widened into the union (the stored type stays in `type`).
+ * Strings are NUL-terminated copies (len excludes the NUL; a string may hold embedded NULs).
+ * Arrays: `elem` is the element type; element i is read with the ids_gguf_arr_* accessors. */
+typedef struct ids_gguf_value ids_gguf_value;
+struct ids_gguf_value {
+    ids_gguf_type type;
+    union {
+        uint64_t u;     /* UINT8..UINT64, BOOL */
+        int64_t i;      /* INT8..INT64 */
+        double f;       /* FLOAT32, FLOAT64 */
+        struct { const char *ptr; uint64_t len; } str;
+        struct { ids_gguf_type elem; uint64_t n; const void *data; } arr;
+    } v;
+};
+
+typedef struct ids_tensor {
+    const char *name;
+    int n_dims;
+    int64_t ne[4];       /* ne[0] contiguous; unused dims are 1 */
+    int type;            /* ids_type */
+    uint64_t offset;     /* relative to the start of the data section */
+    uint64_t nbytes;
+    const void *data;    /* points into the mapped file */
+} ids_tensor;
+
+typedef struct ids_gguf ids_gguf;
+
+/* Map and parse a file (v2 or v3). Every count, length and offset is checked. */
+ids_status ids_gguf_open(ids_gguf **out, const char *path, ids_err *err);
+/* Parse a buffer that stays owned by the caller and must outlive the handle. `name` is used in
+ * messages. */
+ids_status ids_gguf_open_memory(ids_gguf **out, const void *data, size_t size, const char *name,
+                                ids_err *err);
+void ids_gguf_close(ids_gguf *g);
+
+const char *ids_gguf_path(const ids_gguf *g);
+uint32_t ids_gguf_version(const ids_gguf *g);
+uint32_t ids_gguf_alignment(const ids_gguf *g);
+uint64_t ids_gguf_data_offset(const ids_gguf *g);
+uint64_t ids_gguf_file_size(const ids_gguf *g);
+
+int64_t ids_gguf_n_kv(const ids_gguf *g);
+const char *ids_gguf_kv_key(const ids_gguf *g, int64_t i);
+const ids_gguf_value *ids_gguf_kv_value(const ids_gguf *g, int64_t i);
+int64_t ids_gguf_find_kv(const ids_gguf *g, const char *key);      /* -1 when absent */
+const ids_gguf_value *ids_gguf_get(const ids_gguf *g, const char *key); /* NULL when absent */
+
+/* Typed getters. Integers: any stored integer type whose value fits; floats: F32 or F64;
+ * IDS_ERR_NOT_FOUND when absent, IDS_ERR_TYPE / IDS_ERR_RANGE otherwise. `err` may be NULL. */
+ids_status ids_gguf_get_i64(const ids_gguf *g, const char *key, int64_t *out, ids_err *err);
+ids_status ids_gguf_get_u32(const ids_gguf *g, const char *key, uint32_t *out, ids_err *err);
+ids_status ids_gguf_get_f32(const ids_gguf *g, const char *key, float *out, ids_err *err);
+ids_status ids_gguf_get_bool(const ids_gguf *g, const char *key, bool *out, ids_err *err);
+ids_status ids_gguf_get_str(const ids_gguf *g, const char *key, const char **out, ids_err *err);
+/* An array value; elem_type = -1 accepts any element type, otherwise it must match. */
+ids_status ids_gguf_get_arr(const ids_gguf *g, const char *key, int elem_type,
+                            const ids_gguf_value **out, ids_err *err);
+
+/* Element access on an array value (no bounds beyond i < n are assumed: checked). */
+ids_status ids_gguf_arr_i64(const ids_gguf_value *a, uint64_t i, int64_t *out);
+ids_status ids_gguf_arr_f64(const ids_gguf_value *a, uint64_t i, double *out);
+ids_status ids_gguf_arr_str(const ids_gguf_value *a, uint64_t i, const char **ptr, uint64_t *len);
+const ids_gguf_value *ids_gguf_arr_arr(const ids_gguf_value *a, uint64_t i); /* nested arrays */
+
+int64_t ids_gguf_n_tensors(const ids_gguf *g);
+const ids_tensor *ids_gguf_tensor_at(const ids_gguf *g, int64_t i);
+const ids_tensor *ids_gguf_find_tensor(const ids_gguf *g, const char *name); /* NULL if absent */
+int64_t ids_tensor_nelements(const ids_tensor *t);
+
+/* Dequantize a whole tensor into dst (ids_tensor_nelements floats). */
+ids_status ids_tensor_to_f32(const ids_tensor *t, float *dst, ids_err *err);
+/* Dequantize rows [r0, r0 + nr) of a tensor viewed as ne[0] x (ne[1]*ne[2]*ne[3]). */
+ids_status ids_tensor_rows_f32(const ids_tensor *t, int64_t r0, int64_t nr, float *dst,
+                               ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* GGUF writing                                                                                 */
+
+typedef struct ids_gguf_writer ids_gguf_writer;
+
+ids_gguf_writer *ids_gguf_writer_new(void);
+void ids_gguf_writer_free(ids_gguf_writer *w);
+/* Alignment of the data section and of every tensor (power of two, default 32). Also written as
+ * general.alignment when not 32. */
+ids_status ids_gguf_writer_set_alignment(ids_gguf_writer *w, uint32_t alignment, ids_err *err);
+/* Metadata. Keys must be unique; setting a key twice is an error. */
+ids_status ids_gguf_writer_set_u32(ids_gguf_writer *w, const char *key, uint32_t v, ids_err *err);
+ids_status ids_gguf_writer_set_i32(ids_gguf_writer *w, const char *key, int32_t v, ids_err *err);
+ids_status ids_gguf_writer_set_u64(ids_gguf_writer *w, const char *key, uint64_t v, ids_err *err);
+ids_status ids_gguf_writer_set_f32(ids_gguf_writer *w, const char *key, float v, ids_err *err);
+ids_status ids_gguf_writer_set_bool(ids_gguf_writer *w, const char *key, bool v, ids_err *err);
+ids_status ids_gguf_writer_set_str(ids_gguf_writer *w, const char *key, const char *v, ids_err *err);
+/* Arrays of scalars: elem_type one of the numeric/bool GGUF types, `data` n packed host values. */
+ids_status ids_gguf_writer_set_arr(ids_gguf_writer *w, const char *key, int elem_type,
+                                   const void *data, uint64_t n, ids_err *err);
+ids_status ids_gguf_writer_set_arr_str(ids_gguf_writer *w, const char *key,
+                                       const char *const *strs, uint64_t n, ids_err *err);
+/* Copy any value (including nested arrays) from a reader. */
+ids_status ids_gguf_writer_set_value(ids_gguf_writer *w, const char *key, const ids_gguf_value *v,
+                                     ids_err *err);
+/* A tensor of raw bytes in `type` (ne[0] a multiple of its block size). The bytes are copied. */
+ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int type, int n_dims,
+                                      const int64_t *ne, const void *data, ids_err *err);
+/* A tensor given as float32, converted to `type` (F32, F16, BF16, Q8_0). */
+ids_status ids_gguf_writer_add_tensor_f32(ids_gguf_writer *w, const char *name, int type,
+                                          int n_dims, const int64_t *ne, const float *data,
+                                          ids_err *err);
+/* Write version 3 atomically (temporary file + rename). */
+ids_status ids_gguf_writer_write(const ids_gguf_writer *w, const char *path, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* .npy files (NumPy format 1.0/2.0, little-endian)                                             */
+
+typedef struct ids_npy {
+    char dtype[8];       /* "<f4", "<i4", "<f2", "<i8", "|u1", ... */
+    int ndim;
+    int64_t shape[8];
+    void *data;          /* owned; free with ids_npy_free */
+    size_t nbytes;
+} ids_npy;
+
+ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err);
+void ids_npy_free(ids_npy *a);
+/* dtype "<f4" or "<i4"; written atomically. */
+ids_status ids_npy_write(const char *path, const char *dtype, int ndim, const int64_t *shape,
+                         const void *data, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tokenizers: SPM ("llama") and byte-level BPE ("gpt2") as llama.cpp implements them          */
+
+typedef struct ids_tokenizer ids_tokenizer;
+
+typedef enum ids_token_attr {
+    IDS_TOKEN_UNDEFINED = 0, IDS_TOKEN_NORMAL = 1, IDS_TOKEN_UNKNOWN = 2, IDS_TOKEN_CONTROL = 3,
+    IDS_TOKEN_USER_DEFINED = 4, IDS_TOKEN_UNUSED = 5, IDS_TOKEN_BYTE = 6
+} ids_token_attr;
+
+typedef enum ids_tokenizer_kind { IDS_TOK_SPM = 0, IDS_TOK_BPE = 1 } ids_tokenizer_kind;
+
+/* Build from the tokenizer.ggml.* keys of an open GGUF (the GGUF may be closed afterwards). */
+ids_status ids_tokenizer_load(ids_tokenizer **out, const ids_gguf *g, ids_err *err);
+void ids_tokenizer_free(ids_tokenizer *t);
+
+ids_tokenizer_kind ids_tokenizer_kind_of(const ids_tokenizer *t);
+const char *ids_tokenizer_pre(const ids_tokenizer *t); /* BPE pre-tokenizer name ("" for SPM) */
+int32_t ids_tokenizer_n_vocab(const ids_tokenizer *t);
+int32_t ids_tokenizer_bos(const ids_tokenizer *t);     /* -1 when none */
+int32_t ids_tokenizer_eos(const ids_tokenizer *t);
+bool ids_tokenizer_add_bos(const ids_tokenizer *t);
+const char *ids_tokenizer_piece(const ids_tokenizer *t, int32_t id); /* raw vocab text or NULL */
+int ids_tokenizer_attr(const ids_tokenizer *t, int32_t id);
+int32_t ids_tokenizer_find(const ids_tokenizer *t, const char *text); /* exact vocab entry or -1 */
+/* true for tokens that end generation (eos, eot and the usual end-of-turn texts). */
+bool ids_tokenizer_is_eog(const ids_tokenizer *t, int32_t id);
+
+typedef struct ids_tokenize_opts {
+    bool add_bos;        /* prepend BOS when the vocabulary asks for it */
+    bool parse_special;  /* recognise control tokens written in the text (e.g. "<|im_start|>") */
+} ids_tokenize_opts;
+
+/* Tokenize `len` bytes of UTF-8. The result array is malloc'd (free with free()). */
+ids_status ids_tokenize(const ids_tokenizer *t, const char *text, size_t len,
+                        ids_tokenize_opts opts, int32_t **ids, size_t *n_ids, ids_err *err);
+
+/* Text of n tokens (malloc'd, NUL-terminated). Control tokens are left out unless
+ * `render_special`. The SPM leading space of the first token is removed when `strip_lead`. */
+ids_status ids_detokenize(const ids_tokenizer *t, const int32_t *ids, size_t n,
+                          bool render_special, bool strip_lead, char **text, ids_err *err);
+/* Text of one token as it reads in decoded output (malloc'd). */
+char *ids_token_to_text(const ids_tokenizer *t, int32_t id);
+
+/* The token of a word as the paper uses it: the last piece of tokenize(" " + word) without BOS.
+ * Returns the id, or -1 (err filled) when the word is empty or maps to nothing. */
+int32_t ids_tokenizer_word_token(const ids_tokenizer *t, const char *word, ids_err *err);
+/* Index of the n-th (0-based) occurrence of token `id` in ids[from..n_ids), or -1. */
+int64_t ids_find_token(const int32_t *ids, size_t n_ids, int32_t id, size_t from, int nth);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IDSCOPE_H */

@@ -1,0 +1,379 @@
+/* The idscope command-line tool. Uses only the public API; the only place that exits.
+ * Exit codes: 0 success, 1 runtime failure (bad file, missing tensor, ...), 2 usage error. */
+#define _POSIX_C_SOURCE 200809L
+#include "idscope.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EXIT_USAGE 2
+
+static const char *g_prog = "idscope";
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg) {
+    fprintf(stderr, "%s %s: ", g_prog, cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '%s %s --help'.\n", g_prog, cmd);
+    return EXIT_USAGE;
+}
+
+static int fail(const ids_err *err) {
+    fprintf(stderr, "%s: error: %s\n", g_prog, err->msg);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* info                                                                                       */
+
+static const char *HELP_INFO =
+    "usage: idscope info FILE.gguf [--max-items N]\n"
+    "\n"
+    "Print a GGUF file's header, architecture, metadata and tensor table.\n"
+    "Arrays longer than N elements (default 8) are summarised by their first N.\n";
+
+static void print_scalar(const ids_gguf_value *v) {
+    switch (v->type) {
+    case IDS_GGUF_STRING: {
+        fputc('"', stdout);
+        const char *s = v->v.str.ptr;
+        uint64_t n = v->v.str.len > 200 ? 200 : v->v.str.len;
+        for (uint64_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '\n') fputs("\\n", stdout);
+            else if (c == '"') fputs("\\\"", stdout);
+            else if (c < 0x20) printf("\\x%02x", c);
+            else fputc(c, stdout);
+        }
+        fputc('"', stdout);
+        if (v->v.str.len > 200) printf("... (%" PRIu64 " bytes)", v->v.str.len);
+        break;
+    }
+    case IDS_GGUF_BOOL: fputs(v->v.u ? "true" : "false", stdout); break;
+    case IDS_GGUF_FLOAT32: case IDS_GGUF_FLOAT64: printf("%.9g", v->v.f); break;
+    case IDS_GGUF_INT8: case IDS_GGUF_INT16: case IDS_GGUF_INT32: case IDS_GGUF_INT64:
+        printf("%" PRId64, v->v.i);
+        break;
+    default: printf("%" PRIu64, v->v.u); break;
+    }
+}
+
+static void print_value(const ids_gguf_value *v, uint64_t max_items) {
+    if (v->type != IDS_GGUF_ARRAY) {
+        print_scalar(v);
+        return;
+    }
+    uint64_t n = v->v.arr.n;
+    printf("[%s x %" PRIu64 "] [", ids_gguf_type_name(v->v.arr.elem), n);
+    uint64_t shown = n < max_items ? n : max_items;
+    for (uint64_t i = 0; i < shown; i++) {
+        if (i) fputs(", ", stdout);
+        ids_gguf_value e = {.type = v->v.arr.elem};
+        if (e.type == IDS_GGUF_ARRAY) {
+            print_value(ids_gguf_arr_arr(v, i), max_items);
+            continue;
+        }
+        if (e.type == IDS_GGUF_STRING) {
+            ids_gguf_arr_str(v, i, &e.v.str.ptr, &e.v.str.len);
+        } else if (e.type == IDS_GGUF_FLOAT32 || e.type == IDS_GGUF_FLOAT64) {
+            ids_gguf_arr_f64(v, i, &e.v.f);
+        } else {
+            int64_t x = 0;
+            if (e.type == IDS_GGUF_UINT64) { /* may not fit int64 */
+                uint64_t u;
+                memcpy(&u, (const unsigned char *)v->v.arr.data + 8 * i, 8);
+                e.v.u = u;
+            } else {
+                ids_gguf_arr_i64(v, i, &x);
+                e.v.i = x;
+                e.v.u = (uint64_t)x;
+            }
+        }
+        print_scalar(&e);
+    }
+    if (shown < n) printf(", ... %" PRIu64 " more", n - shown);
+    fputc(']', stdout);
+}
+
+static int cmd_info(int argc, char **argv) {
+    const char *path = NULL;
+    uint64_t max_items = 8;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(HELP_INFO, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--max-items")) {
+            if (i + 1 >= argc) return usage_error("info", "%s needs a value", argv[i]);
+            char *end;
+            errno = 0;
+            long long v = strtoll(argv[++i], &end, 10);
+            if (*end || errno || v < 0) return usage_error("info", "bad --max-items '%s'", argv[i]);
+            max_items = (uint64_t)v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("info", "unknown option '%s'", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            return usage_error("info", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!path) return usage_error("info", "%s", "missing FILE.gguf");
+    ids_err err;
+    ids_gguf *g;
+    if (ids_gguf_open(&g, path, &err)) return fail(&err);
+    const char *arch = "(none)";
+    ids_gguf_get_str(g, "general.architecture", &arch, NULL);
+    printf("file: %s\n", path);
+    printf("gguf version: %u, alignment: %u, data offset: %" PRIu64 ", file size: %" PRIu64 "\n",
+           ids_gguf_version(g), ids_gguf_alignment(g), ids_gguf_data_offset(g), ids_gguf_file_size(g));
+    printf("architecture: %s\n", arch);
+    printf("\nmetadata (%" PRId64 " entries):\n", ids_gguf_n_kv(g));
+    for (int64_t i = 0; i < ids_gguf_n_kv(g); i++) {
+        const ids_gguf_value *v = ids_gguf_kv_value(g, i);
+        printf("  %-44s %-4s ", ids_gguf_kv_key(g, i), ids_gguf_type_name(v->type));
+        print_value(v, max_items);
+        fputc('\n', stdout);
+    }
+    int64_t nt = ids_gguf_n_tensors(g);
+    printf("\ntensors (%" PRId64 "):\n", nt);
+    printf("  %-48s %-7s %-28s %14s\n", "name", "type", "shape (ne0 first)", "bytes");
+    uint64_t total = 0, per_type[IDS_TYPE_COUNT] = {0};
+    int64_t count_type[IDS_TYPE_COUNT] = {0};
+    for (int64_t i = 0; i < nt; i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(g, i);
+        char shape[96];
+        int k = snprintf(shape, sizeof shape, "[");
+        for (int d = 0; d < t->n_dims; d++)
+            k += snprintf(shape + k, sizeof shape - (size_t)k, "%s%" PRId64, d ? ", " : "", t->ne[d]);
+        snprintf(shape + k, sizeof shape - (size_t)k, "]");
+        printf("  %-48s %-7s %-28s %14" PRIu64 "\n", t->name, ids_type_name(t->type), shape, t->nbytes);
+        total += t->nbytes;
+        per_type[t->type] += t->nbytes;
+        count_type[t->type]++;
+    }
+    printf("\ntotal tensor bytes: %" PRIu64 " (%.2f MiB)", total, (double)total / (1 << 20));
+    for (int ty = 0; ty < IDS_TYPE_COUNT; ty++)
+        if (count_type[ty])
+            printf("%s %s: %" PRId64 " tensors", ty ? "," : ";", ids_type_name(ty), count_type[ty]);
+    printf("\n");
+    ids_gguf_close(g);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tensor                                                                                     */
+
+static const char *HELP_TENSOR =
+    "usage: idscope tensor FILE.gguf NAME -o OUT.npy\n"
+    "\n"
+    "Dequantize one tensor to float32 and write it as a NumPy .npy file. The array shape is the\n"
+    "GGUF shape reversed (ne = [in, out] becomes (out, in)), so the bytes keep their order.\n";
+
+static int cmd_tensor(int argc, char **argv) {
+    const char *path = NULL, *name = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            fputs(HELP_TENSOR, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "-o") || !strcmp(argv[i], "--output")) {
+            if (i + 1 >= argc) return usage_error("tensor", "%s needs a value", argv[i]);
+            out = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_error("tensor", "unknown option '%s'", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else if (!name) {
+            name = argv[i];
+        } else {
+            return usage_error("tensor", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!path) return usage_error("tensor", "%s", "missing FILE.gguf");
+    if (!name) return usage_error("tensor", "%s", "missing tensor NAME");
+    if (!out) return usage_error("tensor", "%s", "missing -o OUT.npy");
+    ids_err err;
+    ids_gguf *g;
+    if (ids_gguf_open(&g, path, &err)) return fail(&err);
+    const ids_tensor *t = ids_gguf_find_tensor(g, name);
+    if (!t) {
+        fprintf(stderr, "%s: error: %s: no tensor named '%s' (%" PRId64 " tensors; see 'idscope info')\n",
+                g_prog, path, name, ids_gguf_n_tensors(g));
+        ids_gguf_close(g);
+        return 1;
+    }
+    int64_t n = ids_tensor_nelements(t);
+    float *buf = malloc((size_t)(n ? n : 1) * sizeof(float));
+    int rc = 0;
+    if (!buf) {
+        fprintf(stderr, "%s: error: out of memory for %" PRId64 " floats\n", g_prog, n);
+        rc = 1;
+    } else if (ids_tensor_to_f32(t, buf, &err)) {
+        rc = fail(&err);
+    } else {
+        int64_t shape[4];
+        for (int d = 0; d < t->n_dims; d++) shape[d] = t->ne[t->n_dims - 1 - d];
+        if (ids_npy_write(out, "<f4", t->n_dims, shape, buf, &err)) rc = fail(&err);
+        else fprintf(stderr, "wrote %s: %s %s -> float32 (%" PRId64 " values)\n", out, name,
+                     ids_type_name(t->type), n);
+    }
+    free(buf);
+    ids_gguf_close(g);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* tokenize                                                                                   */
+
+static const char *HELP_TOKENIZE =
+    "usage: idscope tokenize -m MODEL.gguf [--no-bos] [--pieces] [--special] (TEXT | --file F)\n"
+    "\n"
+    "Tokenize text with the model's own tokenizer (SPM or byte-level BPE, as llama.cpp does) and\n"
+    "print the token ids, space-separated, on one line.\n"
+    "\n"
+    "  -m, --model FILE  a GGUF holding tokenizer.ggml.* metadata (model or vocab-only file)\n"
+    "  --no-bos          do not prepend BOS (by default BOS is added when the vocabulary asks)\n"
+    "  --pieces          print one line per token instead: id, tab, the vocabulary piece\n"
+    "  --special         recognise control tokens written in the text (e.g. <|im_start|>)\n"
+    "  -f, --file F      read the text from file F ('-' for standard input)\n";
+
+static char *read_all(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (n + 1 < cap) {
+            if (ferror(f)) {
+                free(b);
+                b = NULL;
+            }
+            break;
+        }
+        char *nb = realloc(b, cap * 2);
+        if (!nb) free(b);
+        b = nb;
+        cap *= 2;
+    }
+    if (f != stdin) fclose(f);
+    if (b) {
+        b[n] = 0;
+        *len = n;
+    }
+    return b;
+}
+
+static int cmd_tokenize(int argc, char **argv) {
+    const char *model = NULL, *text = NULL, *file = NULL;
+    bool no_bos = false, pieces = false, special = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_TOKENIZE, stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+            if (i + 1 >= argc) return usage_error("tokenize", "%s needs a value", a);
+            model = argv[++i];
+        } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+            if (i + 1 >= argc) return usage_error("tokenize", "%s needs a value", a);
+            file = argv[++i];
+        } else if (!strcmp(a, "--no-bos")) {
+            no_bos = true;
+        } else if (!strcmp(a, "--pieces")) {
+            pieces = true;
+        } else if (!strcmp(a, "--special")) {
+            special = true;
+        } else if (!strcmp(a, "--")) {
+            if (i + 1 < argc && !text) text = argv[++i];
+            if (i + 1 < argc) return usage_error("tokenize", "unexpected argument '%s'", argv[i + 1]);
+            break;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("tokenize", "unknown option '%s'", a);
+        } else if (!text) {
+            text = a;
+        } else {
+            return usage_error("tokenize", "unexpected argument '%s' (quote the text)", a);
+        }
+    }
+    if (!model) return usage_error("tokenize", "%s", "missing -m MODEL.gguf");
+    if (text && file) return usage_error("tokenize", "%s", "give TEXT or --file, not both");
+    if (!text && !file) return usage_error("tokenize", "%s", "missing TEXT or --file F");
+    size_t len = 0;
+    char *owned = NULL;
+    if (file) {
+        owned = read_all(file, &len);
+        if (!owned) {
+            fprintf(stderr, "%s: error: %s: cannot read: %s\n", g_prog, file, strerror(errno));
+            return 1;
+        }
+        text = owned;
+    } else {
+        len = strlen(text);
+    }
+    ids_err err;
+    ids_gguf *g = NULL;
+    ids_tokenizer *tok = NULL;
+    int rc = 0;
+    if (ids_gguf_open(&g, model, &err) || ids_tokenizer_load(&tok, g, &err)) {
+        rc = fail(&err);
+        goto done;
+    }
+    int32_t *ids;
+    size_t n;
+    ids_tokenize_opts o = {.add_bos = !no_bos, .parse_special = special};
+    if (ids_tokenize(tok, text, len, o, &ids, &n, &err)) {
+        rc = fail(&err);
+        goto done;
+    }
+    if (pieces) {
+        for (size_t i = 0; i < n; i++) printf("%d\t%s\n", ids[i], ids_tokenizer_piece(tok, ids[i]));
+    } else {
+        for (size_t i = 0; i < n; i++) printf("%s%d", i ? " " : "", ids[i]);
+        printf("\n");
+    }
+    free(ids);
+done:
+    ids_tokenizer_free(tok);
+    ids_gguf_close(g);
+    free(owned);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+static const char *HELP_MAIN =
+    "idscope " IDS_VERSION_STRING " - find, test and steer spatial and temporal IDs in VLMs\n"
+    "\n"
+    "usage: idscope COMMAND [options]      (idscope COMMAND --help for each)\n"
+    "\n"
+    "commands:\n"
+    "  info      header, metadata and tensor table of a GGUF file\n"
+    "  tensor    dequantize one tensor of a GGUF file to a float32 .npy\n"
+    "  tokenize  tokenize text with a model's tokenizer\n"
+    "\n"
+    "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(HELP_MAIN, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        fputs(HELP_MAIN, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("idscope %s\n", IDS_VERSION_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tensor")) return cmd_tensor(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
+    fputs(HELP_MAIN, stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Command-line tests: exit codes, usage messages, outputs. Usage: tests/cli.sh path/to/idscope
+set -u
+BIN=${1:-build/release/idscope}
+SH=${IDSCOPE_SHARED:-../shared}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+# expect NAME WANT_RC [grep-pattern-on-output] -- command...
+expect() {
+    name=$1 want=$2 pat=$3
+    shift 4
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        ko "$name (exit $rc, want $want)"
+        sed 's/^/    /' "$TMP/err" | head -5
+        return
+    fi
+    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
+        ko "$name (output lacks '$pat')"
+        return
+    fi
+    ok "$name"
+}
+
+expect help 0 "commands:" -- "$BIN" --help
+expect no_args 2 "usage" -- "$BIN"
+expect unknown_cmd 2 "unknown command" -- "$BIN" frobnicate
+for c in info tensor tokenize; do
+    expect "${c}_help" 0 "usage: idscope $c" -- "$BIN" "$c" --help
+done
+expect info_golden 0 "architecture: llama" -- "$BIN" info "$SH/golden/llava-tiny/text.gguf"
+expect info_tensor_row 0 "token_embd.weight" -- "$BIN" info "$SH/golden/llava-tiny/text.gguf"
+expect info_array_summary 0 "\[str x 32000\]" -- "$BIN" info "$SH/golden/llava-tiny/text.gguf"
+expect info_missing_arg 2 "missing FILE.gguf" -- "$BIN" info
+expect info_bad_option 2 "unknown option" -- "$BIN" info --frob x.gguf
+expect info_missing_file 1 "cannot open" -- "$BIN" info "$TMP/none.gguf"
+expect info_broken 1 "offset" -- "$BIN" info tests/fixtures/broken/tensor_past_end.gguf
+expect info_truncated 1 "truncated" -- "$BIN" info tests/fixtures/broken/truncated_header.gguf
+
+expect tensor_q4k 0 "" -- "$BIN" tensor "$SH/golden/quants/quants.gguf" Q4_K -o "$TMP/q4k.npy"
+expect tensor_expected 0 "" -- "$BIN" tensor "$SH/golden/quants/quants.gguf" Q4_K.expected -o "$TMP/q4k_ref.npy"
+if cmp -s "$TMP/q4k.npy" "$TMP/q4k_ref.npy"; then ok tensor_matches_ggml; else ko tensor_matches_ggml; fi
+expect tensor_missing_name 1 "no tensor named" -- "$BIN" tensor "$SH/golden/quants/quants.gguf" nope -o "$TMP/x.npy"
+expect tensor_missing_out 2 "missing -o" -- "$BIN" tensor "$SH/golden/quants/quants.gguf" Q4_K
+expect tensor_bad_dir 1 "cannot create" -- "$BIN" tensor "$SH/golden/quants/quants.gguf" Q4_K -o /nonexistent/x.npy
+if [ ! -e /nonexistent/x.npy ] && [ ! -e "$TMP/x.npy" ]; then ok tensor_no_partial_output; else ko tensor_no_partial_output; fi
+
+# tokenize: the llama.cpp vectors, through the CLI
+expect tokenize_spm 0 "^1 15043 3186$" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-llama-spm.gguf" "Hello world"
+expect tokenize_no_bos 0 "^15043 3186$" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-llama-spm.gguf" --no-bos "Hello world"
+printf 'Hello world' >"$TMP/t.txt"
+expect tokenize_file 0 "^1 15043 3186$" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-llama-spm.gguf" --file "$TMP/t.txt"
+expect tokenize_pieces 0 "15043	" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-llama-spm.gguf" --pieces "Hello world"
+expect tokenize_qwen_special 0 "^151644 872$" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --special "<|im_start|>user"
+expect tokenize_no_model 2 "missing -m" -- "$BIN" tokenize "Hello"
+expect tokenize_no_text 2 "missing TEXT" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf"
+expect tokenize_both 2 "not both" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --file "$TMP/t.txt" hi
+expect tokenize_missing_file 1 "cannot read" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --file "$TMP/none.txt"
+expect tokenize_not_vocab 1 "tokenizer.ggml.model" -- "$BIN" tokenize -m "$SH/golden/quants/quants.gguf" hi
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,57 @@
+/* Minimal test harness: TEST(name) registers a test; CHECK* record failures with file:line.
+ * The runner prints one line per test and closes with "unit: N passed, N failed". */
+#ifndef IDS_TEST_H
+#define IDS_TEST_H
+
+#include "idscope.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*t_fn)(void);
+void t_register(const char *name, t_fn fn);
+void t_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void t_skip(const char *why);
+/* Path of a file under the shared folder (IDSCOPE_SHARED, default ../shared). */
+const char *t_shared(const char *rel);
+/* A fresh scratch path under the test's temporary folder. */
+const char *t_tmp(const char *name);
+/* Read a whole file; NULL if it cannot be read. */
+char *t_read_file(const char *path, size_t *len);
+
+#define TEST(name)                                                                            \
+    static void name(void);                                                                   \
+    __attribute__((constructor)) static void t_reg_##name(void) { t_register(#name, name); } \
+    static void name(void)
+
+#define CHECK(cond)                                                                           \
+    do {                                                                                      \
+        if (!(cond)) t_fail(__FILE__, __LINE__, "%s", #cond);                                \
+    } while (0)
+#define CHECKF(cond, ...)                                                                     \
+    do {                                                                                      \
+        if (!(cond)) t_fail(__FILE__, __LINE__, __VA_ARGS__);                                \
+    } while (0)
+#define CHECK_EQ_INT(a, b)                                                                    \
+    do {                                                                                      \
+        long long t_a = (long long)(a), t_b = (long long)(b);                                 \
+        if (t_a != t_b) t_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, t_a, t_b); \
+    } while (0)
+#define CHECK_OK(expr)                                                                        \
+    do {                                                                                      \
+        ids_err t_e = {0};                                                                    \
+        (void)t_e;                                                                            \
+        ids_status t_s = (expr);                                                              \
+        if (t_s != IDS_OK) t_fail(__FILE__, __LINE__, "%s -> %s", #expr, ids_status_name(t_s)); \
+    } while (0)
+/* Stop the current test when a precondition fails (e.g. a file could not be opened). */
+#define REQUIRE(cond)                                                                         \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
+            t_fail(__FILE__, __LINE__, "required: %s", #cond);                               \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
+
+#endif

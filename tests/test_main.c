@@ -1,0 +1,115 @@
+/* Test runner: runs every registered test (or those whose name contains argv[1..]). */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_TESTS 512
+
+static struct { const char *name; t_fn fn; } g_tests[MAX_TESTS];
+static int g_n_tests;
+static int g_cur_failures;
+static int g_cur_skipped;
+static const char *g_cur_name;
+static char g_tmpdir[256];
+
+void t_register(const char *name, t_fn fn) {
+    if (g_n_tests < MAX_TESTS) {
+        g_tests[g_n_tests].name = name;
+        g_tests[g_n_tests].fn = fn;
+        g_n_tests++;
+    }
+}
+
+void t_fail(const char *file, int line, const char *fmt, ...) {
+    if (g_cur_failures < 10) {
+        fprintf(stderr, "  %s:%d: %s: ", file, line, g_cur_name);
+        va_list ap;
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+    }
+    g_cur_failures++;
+}
+
+void t_skip(const char *why) {
+    fprintf(stderr, "  skip %s: %s\n", g_cur_name, why);
+    g_cur_skipped = 1;
+}
+
+const char *t_shared(const char *rel) {
+    static char buf[4][1024];
+    static int k;
+    const char *root = getenv("IDSCOPE_SHARED");
+    if (!root || !*root) root = "../shared";
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", root, rel);
+    return buf[k];
+}
+
+const char *t_tmp(const char *name) {
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", g_tmpdir, name);
+    return buf[k];
+}
+
+char *t_read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = 0;
+        if (len) *len = (size_t)n;
+    }
+    return b;
+}
+
+static void quiet_log(int level, const char *msg, void *user) { (void)level, (void)msg, (void)user; }
+
+int main(int argc, char **argv) {
+    snprintf(g_tmpdir, sizeof g_tmpdir, "/tmp/idscope-test-%ld", (long)getpid());
+    mkdir(g_tmpdir, 0755);
+    ids_set_log(quiet_log, NULL); /* tests check messages through ids_err, not the log */
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < g_n_tests; i++) {
+        bool run = argc < 2;
+        for (int a = 1; a < argc; a++)
+            if (strstr(g_tests[i].name, argv[a])) run = true;
+        if (!run) continue;
+        g_cur_name = g_tests[i].name;
+        g_cur_failures = 0;
+        g_cur_skipped = 0;
+        g_tests[i].fn();
+        if (g_cur_failures) {
+            printf("FAIL %s (%d check%s failed)\n", g_cur_name, g_cur_failures,
+                   g_cur_failures == 1 ? "" : "s");
+            failed++;
+        } else if (g_cur_skipped) {
+            printf("skip %s\n", g_cur_name);
+            skipped++;
+        } else {
+            printf("ok   %s\n", g_cur_name);
+            passed++;
+        }
+        fflush(stdout);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmpdir);
+    if (skipped) printf("unit: %d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    else printf("unit: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
