@@ -309,6 +309,193 @@ int32_t ids_tokenizer_word_token(const ids_tokenizer *t, const char *word, ids_e
 /* Index of the n-th (0-based) occurrence of token `id` in ids[from..n_ids), or -1. */
 int64_t ids_find_token(const int32_t *ids, size_t n_ids, int32_t id, size_t from, int nth);
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decoder models                                                                               */
+
+typedef enum ids_rope_mode { IDS_ROPE_NORM = 0, IDS_ROPE_NEOX = 2, IDS_ROPE_MROPE = 8 } ids_rope_mode;
+
+typedef struct ids_hparams {
+    char arch[32];
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot, n_ctx_train;
+    float rms_eps, rope_base;
+    ids_rope_mode rope_mode;
+    bool tied_output;
+} ids_hparams;
+
+typedef struct ids_model ids_model;
+
+/* Load a decoder (text) GGUF: weights stay in the mapped file in their stored format. */
+ids_status ids_model_load(ids_model **out, const char *path, ids_err *err);
+void ids_model_free(ids_model *m);
+const ids_hparams *ids_model_hparams(const ids_model *m);
+const ids_tokenizer *ids_model_tokenizer(const ids_model *m);
+const ids_gguf *ids_model_gguf(const ids_model *m);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sequences: what every row of a run is                                                       */
+
+typedef enum ids_row_kind { IDS_ROW_TEXT = 0, IDS_ROW_IMAGE = 1 } ids_row_kind;
+
+typedef struct ids_row {
+    int32_t token;     /* token id, or -1 for an embedding row (image patch / given vector) */
+    int8_t kind;       /* ids_row_kind */
+    int16_t image;     /* image / frame index for image rows, else -1 */
+    int16_t cell_row;  /* patch or merged cell of the image: row, column (-1 for text) */
+    int16_t cell_col;
+    int32_t pos[3];    /* rotary position (t, h, w); equal for models without M-RoPE */
+} ids_row;
+
+typedef struct ids_seq ids_seq;
+
+ids_seq *ids_seq_new(int n_embd);
+void ids_seq_free(ids_seq *s);
+/* Append token rows (text). Positions continue from the last row. */
+ids_status ids_seq_add_tokens(ids_seq *s, const int32_t *ids, size_t n, ids_err *err);
+/* Tokenize and append; BOS only when add_bos and the vocabulary asks for it. */
+ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text, bool add_bos,
+                            bool parse_special, ids_err *err);
+/* Append n_rows embedding rows ([n_rows, n_embd], copied). kind = IDS_ROW_IMAGE with a grid of
+ * grid_w columns gives each row its cell (i / grid_w, i % grid_w); IDS_ROW_TEXT rows are plain
+ * given vectors (cell -1). */
+ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
+                            int image, int grid_w, ids_err *err);
+int ids_seq_len(const ids_seq *s);
+const ids_row *ids_seq_row(const ids_seq *s, int i);
+int ids_seq_n_embd(const ids_seq *s);
+
+/* Position selectors */
+typedef enum ids_sel_kind {
+    IDS_SEL_ALL = 0,  /* every row */
+    IDS_SEL_RANGE,    /* rows [begin, end) */
+    IDS_SEL_LIST,     /* explicit rows */
+    IDS_SEL_IMAGE,    /* image rows (of image `image`, or all images when image < 0) */
+    IDS_SEL_TEXT,     /* text rows */
+    IDS_SEL_WORD,     /* the token of " " + word (last piece), nth occurrence (0-based) */
+    IDS_SEL_LAST      /* the last row */
+} ids_sel_kind;
+
+typedef struct ids_sel {
+    ids_sel_kind kind;
+    int begin, end;       /* RANGE */
+    const int *list;      /* LIST */
+    int n_list;
+    int image;            /* IMAGE */
+    const char *word;     /* WORD */
+    int nth;              /* WORD */
+    bool after_image;     /* WORD: search only after the last image row (the paper's rule) */
+} ids_sel;
+
+/* Resolve a selector to row indices (malloc'd, ascending as given). Errors name the value at fault
+ * (row past the end, word not in the sequence, ...). */
+ids_status ids_sel_resolve(const ids_seq *s, const ids_tokenizer *t, const ids_sel *sel,
+                           int **rows, int *n_rows, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hooks                                                                                        */
+
+typedef enum ids_site_kind {
+    IDS_SITE_RESID = 0, /* residual stream at layer l = 0..n_layer (0 = embeddings, l = after block l) */
+    IDS_SITE_ATTN_OUT,  /* attention output of block l (after the output projection), l < n_layer */
+    IDS_SITE_MLP_OUT,   /* MLP output of block l, l < n_layer */
+    IDS_SITE_ATTN_PROBS,/* attention probabilities of block l: per selected query row [n_head, n_seq] */
+    IDS_SITE_COUNT
+} ids_site_kind;
+
+typedef enum ids_action {
+    IDS_ACT_CAPTURE = 0, /* copy the selected rows into `out` ([n_sel, width]) */
+    IDS_ACT_ADD,         /* add `vec` ([width], or [n_sel, width] when per_row) */
+    IDS_ACT_REPLACE,     /* replace the selected rows with `src` ([n_sel, width]) */
+    IDS_ACT_SCALE,       /* multiply by `scale` */
+    IDS_ACT_CALLBACK     /* call fn with a writable pointer to the selected rows */
+} ids_action;
+
+typedef struct ids_hook_view {
+    ids_site_kind site;
+    int layer;
+    int variant;     /* index of the variant in a batch */
+    int n_rows;      /* selected rows */
+    const int *rows; /* their sequence indices */
+    int width;       /* floats per row (n_embd, or n_head * n_seq for attention probabilities) */
+} ids_hook_view;
+
+/* data: [n_rows, width], rows in the order of view->rows; writable. */
+typedef void (*ids_hook_fn)(const ids_hook_view *view, float *data, void *user);
+
+typedef struct ids_hook {
+    ids_site_kind site;
+    int layer;
+    ids_sel sel;
+    ids_action action;
+    float *out;          /* CAPTURE */
+    const float *vec;    /* ADD */
+    bool per_row;        /* ADD */
+    const float *src;    /* REPLACE */
+    float scale;         /* SCALE */
+    ids_hook_fn fn;      /* CALLBACK */
+    void *user;          /* CALLBACK */
+    size_t len;          /* floats in out / vec / src; checked against what the selection needs */
+} ids_hook;
+
+/* A set of hooks that makes one edited run of the context's sequence. */
+typedef struct ids_variant {
+    const ids_hook *hooks;
+    int n_hooks;
+} ids_variant;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Run context: per-run state over a shared model                                              */
+
+typedef struct ids_ctx ids_ctx;
+
+typedef struct ids_ctx_params {
+    int n_ctx;       /* longest sequence (prompt + generated tokens) */
+    int max_rows;    /* rows computed together (variants x rows); default n_ctx */
+    int n_threads;   /* default: online CPUs */
+    bool keep_clean; /* keep the clean run's residuals and K/V for reuse (default true) */
+} ids_ctx_params;
+
+ids_ctx_params ids_ctx_default_params(void);
+ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_err *err);
+void ids_ctx_free(ids_ctx *c);
+/* Bytes of the buffers the context holds. */
+size_t ids_ctx_memory(const ids_ctx *c);
+
+typedef enum ids_logits_mode { IDS_LOGITS_NONE = 0, IDS_LOGITS_LAST, IDS_LOGITS_ALL } ids_logits_mode;
+
+typedef struct ids_run_opts {
+    bool full_recompute;   /* ignore the clean cache: compute every layer at every row */
+    ids_logits_mode logits;/* what goes to out->logits */
+    const int32_t *cand;   /* candidate tokens: log-probabilities at the last row */
+    int n_cand;
+} ids_run_opts;
+
+typedef struct ids_run_out {
+    float *logits;       /* caller buffer: [n_vocab] (LAST) or [n_seq, n_vocab] (ALL), or NULL */
+    float *cand_logprob; /* caller buffer [n_cand], or NULL */
+} ids_run_out;
+
+/* Run the sequence without edits and make it the context's current sequence (its clean run is
+ * kept for reuse when keep_clean). Hooks given here may only capture. */
+ids_status ids_ctx_prefill(ids_ctx *c, const ids_seq *s, const ids_hook *hooks, int n_hooks,
+                           const ids_run_opts *opts, ids_run_out *out, ids_err *err);
+/* One edited run of the current sequence. */
+ids_status ids_ctx_run(ids_ctx *c, const ids_hook *hooks, int n_hooks, const ids_run_opts *opts,
+                       ids_run_out *out, ids_err *err);
+/* Many edited runs of the current sequence, computed together (outs: one per variant). */
+ids_status ids_ctx_run_batch(ids_ctx *c, const ids_variant *vars, int n_vars,
+                             const ids_run_opts *opts, ids_run_out *outs, ids_err *err);
+/* Greedy generation of up to n_new tokens after the current sequence, with `hooks` applied to the
+ * prompt pass. Stops early at an end-of-generation token (not written). */
+ids_status ids_ctx_generate(ids_ctx *c, const ids_hook *hooks, int n_hooks, int n_new,
+                            int32_t *tokens, int *n_out, ids_err *err);
+
+/* Rows and floats per row that a hook's selection covers on the current sequence (the size
+ * of its CAPTURE / REPLACE buffers). */
+ids_status ids_ctx_hook_shape(const ids_ctx *c, const ids_hook *h, int *n_rows, int *width,
+                              ids_err *err);
+const ids_seq *ids_ctx_seq(const ids_ctx *c);
+
 #ifdef __cplusplus
 }
 #endif
