@@ -21,7 +21,7 @@ HDRS      := include/idscope.h src/internal.h tests/test.h
 .PHONY: all release asan test test-asan check deps demo bench clean fixtures
 
 all: release
-release: build/release/idscope build/release/test_idscope
+release: build/release/idscope build/release/test_idscope $(patsubst bench/%.c,build/release/%,$(BENCH_SRC))
 asan: build/asan/idscope build/asan/test_idscope
 
 define variant
@@ -56,8 +56,9 @@ test: release asan
 check: deps
 	@$(MAKE) --no-print-directory test
 
-bench: build/release/bench_quant
+bench: build/release/bench_quant build/release/bench_lm
 	build/release/bench_quant
+	build/release/bench_lm
 
 # Main job. Until the bundled model exists: inspect the golden LLaVA-shaped model and tokenize
 # its prompt.

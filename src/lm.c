@@ -18,6 +18,7 @@ void openblas_set_num_threads(int n);
 
 #define DEQ_ROWS 128 /* weight rows dequantized per SGEMM call */
 #define OUT_ROWS 16  /* output rows per logits chunk */
+#define QCHUNK 128   /* query rows per attention SGEMM */
 
 typedef struct {
     const ids_hook *h;
@@ -67,34 +68,35 @@ struct ids_ctx {
 typedef struct {
     ids_ctx *c;
     const ids_tensor *W;
-    int r0, nr;
-} deq_job;
+    const float *X;
+    int M;
+    float *Y;
+} mm_job;
 
-static void deq_task(void *arg, int t, int nt) {
-    deq_job *j = arg;
-    int per = (j->nr + nt - 1) / nt;
-    int a = t * per, b = a + per < j->nr ? a + per : j->nr;
-    if (a >= b) return;
-    int64_t n_in = j->W->ne[0];
-    ids_tensor_rows_f32(j->W, j->r0 + a, b - a, j->c->deq + (size_t)a * (size_t)n_in, NULL);
+/* One chunk of DEQ_ROWS weight rows: dequantize into this thread's scratch, then SGEMM. */
+static void mm_task(void *arg, int t, int nt, int tid) {
+    (void)nt;
+    mm_job *j = arg;
+    const int n_in = (int)j->W->ne[0], n_out = (int)j->W->ne[1];
+    const int r0 = t * DEQ_ROWS, nr = n_out - r0 < DEQ_ROWS ? n_out - r0 : DEQ_ROWS;
+    const float *w;
+    if (j->W->type == IDS_TYPE_F32) {
+        w = (const float *)j->W->data + (size_t)r0 * n_in;
+    } else {
+        float *scratch = j->c->deq + (size_t)tid * DEQ_ROWS * j->c->max_w;
+        ids_tensor_rows_f32(j->W, r0, nr, scratch, NULL);
+        w = scratch;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nr, n_in, 1.0f, j->X, n_in, w, n_in,
+                0.0f, j->Y + r0, n_out);
 }
 
 /* Y[M, n_out] = X[M, n_in] . W^T (+ bias), Y row stride n_out. */
 static void matmul(ids_ctx *c, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
-    const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
+    const int n_out = (int)W->ne[1];
     if (M <= 0) return;
-    if (W->type == IDS_TYPE_F32) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, n_out, n_in, 1.0f, X, n_in,
-                    (const float *)W->data, n_in, 0.0f, Y, n_out);
-    } else {
-        for (int r0 = 0; r0 < n_out; r0 += DEQ_ROWS) {
-            int nr = n_out - r0 < DEQ_ROWS ? n_out - r0 : DEQ_ROWS;
-            deq_job j = {c, W, r0, nr};
-            ids__pool_run(c->pool, ids__pool_size(c->pool), deq_task, &j);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, nr, n_in, 1.0f, X, n_in, c->deq,
-                        n_in, 0.0f, Y + r0, n_out);
-        }
-    }
+    mm_job j = {c, W, X, M, Y};
+    ids__pool_run(c->pool, (n_out + DEQ_ROWS - 1) / DEQ_ROWS, mm_task, &j);
     if (bias)
         for (int i = 0; i < M; i++)
             for (int o = 0; o < n_out; o++) Y[(size_t)i * n_out + o] += bias[o];
@@ -108,7 +110,8 @@ typedef struct {
     float eps;
 } norm_job;
 
-static void rmsnorm_task(void *arg, int t, int nt) {
+static void rmsnorm_task(void *arg, int t, int nt, int tid) {
+    (void)tid;
     norm_job *j = arg;
     int per = (j->rows + nt - 1) / nt;
     for (int r = t * per; r < (t + 1) * per && r < j->rows; r++) {
@@ -190,59 +193,74 @@ static rhook *probs_hook(rvariant *rv, int block, int r, int *idx) {
     return NULL;
 }
 
-static void attn_task(void *arg, int t, int nt) {
+/* Phase 0, one task per (variant, head): scores by SGEMM against the prefix cache (rows < p0) and
+ * the new rows, causal softmax, probabilities of hooked rows saved, then P.V by SGEMM.
+ * Phase 1: rows whose probabilities a hook saw are recomputed from the (possibly edited) copy. */
+static void attn_task(void *arg, int t, int nt, int tid) {
+    (void)nt;
     attn_job *j = arg;
     ids_ctx *c = j->c;
     const ids_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = c->scores + (size_t)t * (size_t)c->p.n_ctx;
-    const int n_pairs = j->n_var * n_head;
-    for (int pi = t; pi < n_pairs; pi += nt) {
-        const int v = pi / n_head, h = pi % n_head, hk = h / group;
-        rvariant *rv = &j->vars[v];
-        for (int i = 0; i < j->m; i++) {
-            const int row = j->p0 + i, n_keys = row + 1;
-            const size_t br = (size_t)v * j->m + i;
-            int pidx = -1;
-            rhook *ph = probs_hook(rv, j->block, row, &pidx);
-            if (j->phase == 1 && !ph) continue;
-            float *prob_out = ph ? ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot : NULL;
-            const float *qv = c->q + br * c->q_dim + (size_t)h * hd;
-            if (j->phase == 0) {
-                float mx = -INFINITY;
-                for (int k = 0; k < n_keys; k++) {
-                    const float *kv = k < j->p0 ? j->kp + (size_t)k * c->kv_dim + (size_t)hk * hd
-                                                : c->kn + ((size_t)v * j->m + (k - j->p0)) * c->kv_dim + (size_t)hk * hd;
-                    float s = 0;
-                    for (int d = 0; d < hd; d++) s += qv[d] * kv[d];
-                    s *= scale;
-                    sc[k] = s;
-                    if (s > mx) mx = s;
-                }
-                double sum = 0;
-                for (int k = 0; k < n_keys; k++) {
-                    sc[k] = expf(sc[k] - mx);
-                    sum += sc[k];
-                }
-                const float inv = (float)(1.0 / sum);
-                for (int k = 0; k < n_keys; k++) sc[k] *= inv;
-                if (ph) { /* defer: the hook sees (and may edit) the probabilities first */
-                    memcpy(prob_out, sc, (size_t)n_keys * sizeof(float));
-                    memset(prob_out + n_keys, 0, (size_t)(j->n_tot - n_keys) * sizeof(float));
-                    continue;
-                }
-            }
-            const float *pr = ph ? prob_out : sc;
-            float *o = c->att + br * c->q_dim + (size_t)h * hd;
+    const int v = t / n_head, h = t % n_head, hk = h / group;
+    rvariant *rv = &j->vars[v];
+    const int p0 = j->p0, m = j->m;
+    const size_t base = (size_t)v * m;
+    const float *kn = c->kn + base * c->kv_dim + (size_t)hk * hd;
+    const float *vn = c->vn + base * c->kv_dim + (size_t)hk * hd;
+    if (j->phase == 1) {
+        for (int i = 0; i < m; i++) {
+            int pidx;
+            rhook *ph = probs_hook(rv, j->block, p0 + i, &pidx);
+            if (!ph) continue;
+            const float *pr = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
+            float *o = c->att + (base + i) * c->q_dim + (size_t)h * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
-            for (int k = 0; k < n_keys; k++) {
-                const float w = pr[k];
-                const float *vv = k < j->p0 ? j->vp + (size_t)k * c->kv_dim + (size_t)hk * hd
-                                            : c->vn + ((size_t)v * j->m + (k - j->p0)) * c->kv_dim + (size_t)hk * hd;
-                for (int d = 0; d < hd; d++) o[d] += w * vv[d];
+            for (int k = 0; k <= p0 + i; k++) {
+                const float *vv = k < p0 ? j->vp + (size_t)k * c->kv_dim + (size_t)hk * hd
+                                         : vn + (size_t)(k - p0) * c->kv_dim;
+                for (int d = 0; d < hd; d++) o[d] += pr[k] * vv[d];
             }
         }
+        return;
+    }
+    float *S = c->scores + (size_t)tid * QCHUNK * c->p.n_ctx;
+    for (int i0 = 0; i0 < m; i0 += QCHUNK) {
+        const int i1 = m - i0 < QCHUNK ? m : i0 + QCHUNK, nq = i1 - i0, nk = p0 + i1;
+        const float *Q = c->q + (base + i0) * c->q_dim + (size_t)h * hd;
+        float *O = c->att + (base + i0) * c->q_dim + (size_t)h * hd;
+        if (p0 > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, p0, hd, scale, Q, c->q_dim,
+                        j->kp + (size_t)hk * hd, c->kv_dim, 0.0f, S, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, i1, hd, scale, Q, c->q_dim, kn,
+                    c->kv_dim, 0.0f, S + p0, nk);
+        for (int r = 0; r < nq; r++) {
+            float *sr = S + (size_t)r * nk;
+            const int keys = p0 + i0 + r + 1;
+            float mx = -INFINITY;
+            for (int k = 0; k < keys; k++) if (sr[k] > mx) mx = sr[k];
+            double sum = 0;
+            for (int k = 0; k < keys; k++) {
+                sr[k] = expf(sr[k] - mx);
+                sum += sr[k];
+            }
+            const float inv = (float)(1.0 / sum);
+            for (int k = 0; k < keys; k++) sr[k] *= inv;
+            for (int k = keys; k < nk; k++) sr[k] = 0.0f;
+            int pidx;
+            rhook *ph = probs_hook(rv, j->block, p0 + i0 + r, &pidx);
+            if (ph) {
+                float *dst = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
+                memcpy(dst, sr, (size_t)keys * sizeof(float));
+                memset(dst + keys, 0, (size_t)(j->n_tot - keys) * sizeof(float));
+            }
+        }
+        if (p0 > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, p0, 1.0f, S, nk,
+                        j->vp + (size_t)hk * hd, c->kv_dim, 0.0f, O, c->q_dim);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, i1, 1.0f, S + p0, nk, vn,
+                    c->kv_dim, p0 > 0 ? 1.0f : 0.0f, O, c->q_dim);
     }
 }
 
@@ -389,8 +407,8 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         }
         attn_job aj = {c, l, n_act, m, pl->p0, pl->kp ? pl->kp + cache_off : NULL,
                        pl->vp ? pl->vp + cache_off : NULL, pl->vars, pl->n_tot, 0};
-        int nt = ids__pool_size(c->pool);
-        ids__pool_run(c->pool, nt, attn_task, &aj);
+        const int n_pairs = n_act * hp->n_head;
+        ids__pool_run(c->pool, n_pairs, attn_task, &aj);
         bool have_probs = false;
         for (int v = 0; v < n_act; v++)
             for (int k = 0; k < pl->vars[v].n_hooks; k++)
@@ -400,7 +418,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
             for (int v = 0; v < n_act; v++)
                 apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_PROBS, l, NULL, pl->p0, NULL);
             aj.phase = 1;
-            ids__pool_run(c->pool, nt, attn_task, &aj);
+            ids__pool_run(c->pool, n_pairs, attn_task, &aj);
         }
         matmul(c, L->wo, c->att, M, c->tmp, L->bo);
         for (int v = 0; v < n_act; v++)
@@ -508,8 +526,8 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     c->gate = alloc_f(c, R * hp->n_ff, &ok);
     c->up = alloc_f(c, R * hp->n_ff, &ok);
     c->rope = alloc_f(c, R * hp->n_rot, &ok);
-    c->deq = alloc_f(c, (size_t)DEQ_ROWS * c->max_w, &ok);
-    c->scores = alloc_f(c, (size_t)p.n_threads * N, &ok);
+    c->deq = alloc_f(c, (size_t)p.n_threads * DEQ_ROWS * c->max_w, &ok);
+    c->scores = alloc_f(c, (size_t)p.n_threads * QCHUNK * N, &ok);
     c->logit_buf = alloc_f(c, (size_t)OUT_ROWS * hp->n_vocab, &ok);
     c->row_pos = ids__malloc(R * 3 * sizeof(int32_t));
     c->gen_tok = ids__malloc(N * sizeof(int32_t));
@@ -524,7 +542,8 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
         return ids__err(err, IDS_ERR_NOMEM, "context: out of memory for n_ctx %d, max_rows %d",
                         p.n_ctx, p.max_rows);
     }
-    openblas_set_num_threads(p.n_threads);
+    /* all parallelism is ours: each worker calls single-threaded SGEMM on its own chunk */
+    openblas_set_num_threads(1);
     *out = c;
     return IDS_OK;
 }

@@ -7,9 +7,15 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+typedef struct {
+    struct ids_pool *p;
+    int tid;
+} worker_arg;
+
 struct ids_pool {
     int n_threads;
     pthread_t *threads;
+    worker_arg *args;
     pthread_mutex_t mu;
     pthread_cond_t start, done;
     unsigned long generation;
@@ -22,16 +28,19 @@ struct ids_pool {
     int busy; /* workers still inside the current job */
 };
 
-static void run_tasks(ids_pool *p) {
+static void run_tasks(ids_pool *p, int tid) {
     for (;;) {
         int i = atomic_fetch_add(&p->next, 1);
         if (i >= p->n_tasks) break;
-        p->fn(p->arg, i, p->n_tasks);
+        p->fn(p->arg, i, p->n_tasks, tid);
     }
 }
 
+
 static void *worker(void *vp) {
-    ids_pool *p = vp;
+    worker_arg *wa = vp;
+    ids_pool *p = wa->p;
+    const int tid = wa->tid;
     unsigned long seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
@@ -39,7 +48,7 @@ static void *worker(void *vp) {
         if (p->quit) break;
         seen = p->generation;
         pthread_mutex_unlock(&p->mu);
-        run_tasks(p);
+        run_tasks(p, tid);
         pthread_mutex_lock(&p->mu);
         if (--p->busy == 0) pthread_cond_signal(&p->done);
     }
@@ -57,12 +66,15 @@ ids_pool *ids__pool_new(int n_threads) {
     pthread_cond_init(&p->done, NULL);
     if (n_threads > 1) {
         p->threads = ids__calloc((size_t)n_threads - 1, sizeof(pthread_t));
-        if (!p->threads) {
+        p->args = ids__calloc((size_t)n_threads - 1, sizeof(worker_arg));
+        if (!p->threads || !p->args) {
+            p->n_threads = 1;
             ids__pool_free(p);
             return NULL;
         }
         for (int i = 0; i < n_threads - 1; i++) {
-            if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
+            p->args[i] = (worker_arg){p, i + 1};
+            if (pthread_create(&p->threads[i], NULL, worker, &p->args[i]) != 0) {
                 p->n_threads = i + 1; /* run with what started */
                 break;
             }
@@ -79,6 +91,7 @@ void ids__pool_free(ids_pool *p) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->threads && i < p->n_threads - 1; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
+    free(p->args);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->start);
     pthread_cond_destroy(&p->done);
@@ -90,7 +103,7 @@ int ids__pool_size(const ids_pool *p) { return p->n_threads; }
 void ids__pool_run(ids_pool *p, int n, ids_task_fn fn, void *arg) {
     if (n <= 0) return;
     if (p->n_threads == 1 || n == 1) {
-        for (int i = 0; i < n; i++) fn(arg, i, n);
+        for (int i = 0; i < n; i++) fn(arg, i, n, 0);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -102,7 +115,7 @@ void ids__pool_run(ids_pool *p, int n, ids_task_fn fn, void *arg) {
     p->generation++;
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->mu);
-    run_tasks(p);
+    run_tasks(p, 0);
     pthread_mutex_lock(&p->mu);
     while (p->busy > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);

@@ -5,7 +5,8 @@
 #include <stdbool.h>
 
 typedef struct ids_pool ids_pool;
-typedef void (*ids_task_fn)(void *arg, int task, int n_tasks);
+/* tid: 0 for the calling thread, 1..n_threads-1 for the workers (for per-thread scratch). */
+typedef void (*ids_task_fn)(void *arg, int task, int n_tasks, int tid);
 
 /* n_threads total (including the caller); 1 means run everything on the caller. */
 ids_pool *ids__pool_new(int n_threads);

@@ -1,0 +1,266 @@
+/* Decoder benchmarks, printed as figures and ratios measured in one run:
+ *  prefill  - tokens/s and GFLOP/s of a synthetic stack of LLaVA-1.5-7B-shaped blocks (n_embd 4096,
+ *             n_ff 11008, 32 heads, random weights, F16 and Q8_0), 640 tokens, next to OpenBLAS
+ *             SGEMM (640x11008x4096) on the same machine as the ceiling;
+ *  sweep    - a patch sweep (an edit at every layer on two object-word rows near the end of a
+ *             600-token sequence): reuse + batching vs full recompute, as a ratio.
+ * usage: bench_lm [prefill|sweep|all] [--blocks N] [--threads N] [--tmp DIR] */
+#define _POSIX_C_SOURCE 200809L
+#include "idscope.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+char *openblas_get_corename(void);
+void openblas_set_num_threads(int n);
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t g_rng = 88172645463325252ull;
+static float frand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 11) / 9007199254740992.0 - 0.5);
+}
+
+typedef struct {
+    int n_embd, n_ff, n_head, n_layer, n_vocab, type;
+} shape;
+
+/* Write a random llama-architecture GGUF of the given shape (tied output). */
+static int make_model(const char *path, shape s) {
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_err err;
+    ids_gguf_writer_set_str(w, "general.architecture", "llama", &err);
+    ids_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s.n_embd, &err);
+    ids_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s.n_layer, &err);
+    ids_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s.n_ff, &err);
+    ids_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
+    ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
+    char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
+    for (int i = 0; i < s.n_vocab; i++) {
+        toks[i] = malloc(16);
+        if (i < 3) snprintf(toks[i], 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else snprintf(toks[i], 16, "\xE2\x96\x81w%d", i);
+    }
+    ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)s.n_vocab, &err);
+    for (int i = 0; i < s.n_vocab; i++) free(toks[i]);
+    free(toks);
+    size_t maxn = (size_t)s.n_embd * (size_t)(s.n_ff > s.n_vocab ? s.n_ff : s.n_vocab);
+    float *buf = malloc(maxn * sizeof(float));
+    int rc = 0;
+#define ADD(name, ne0, ne1, ty, scale)                                                          \
+    do {                                                                                       \
+        int64_t ne[2] = {ne0, ne1};                                                            \
+        size_t cnt = (size_t)(ne0) * (size_t)(ne1);                                            \
+        for (size_t i = 0; i < cnt; i++) buf[i] = (scale) ? (scale) * frand() : 1.0f;          \
+        if (ids_gguf_writer_add_tensor_f32(w, name, ty, (ne1) > 1 ? 2 : 1, ne, buf, &err)) {   \
+            fprintf(stderr, "%s\n", err.msg);                                                  \
+            rc = 1;                                                                            \
+        }                                                                                      \
+    } while (0)
+    ADD("token_embd.weight", s.n_embd, s.n_vocab, s.type, 0.5f);
+    ADD("output_norm.weight", s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+    char nm[64];
+    float sc = 1.0f / sqrtf((float)s.n_embd);
+    for (int l = 0; l < s.n_layer && !rc; l++) {
+        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); ADD(nm, s.n_ff, s.n_embd, s.type, sc);
+    }
+    free(buf);
+    if (!rc && ids_gguf_writer_write(w, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        rc = 1;
+    }
+    ids_gguf_writer_free(w);
+    return rc;
+}
+
+static double sgemm_gflops(int M, int N, int K) {
+    float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)N * K),
+          *C = malloc(sizeof(float) * (size_t)M * N);
+    for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
+    for (size_t i = 0; i < (size_t)N * K; i++) B[i] = frand();
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, A, K, B, K, 0, C, N);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    free(A);
+    free(B);
+    free(C);
+    return 2.0 * M * N * K / best / 1e9;
+}
+
+static ids_seq *token_seq(int n, int n_embd, int n_vocab) {
+    ids_seq *s = ids_seq_new(n_embd);
+    ids_err err;
+    for (int i = 0; i < n; i++) {
+        int32_t t = 3 + (int32_t)((unsigned)(i * 2654435761u) % (unsigned)(n_vocab - 3));
+        ids_seq_add_tokens(s, &t, 1, &err);
+    }
+    return s;
+}
+
+static void bench_prefill(const char *tmp, int blocks, int threads) {
+    const int n_tok = 640;
+    printf("== prefill: %d blocks of LLaVA-1.5-7B shape (n_embd 4096, n_ff 11008, 32 heads), %d tokens, %d threads\n",
+           blocks, n_tok, threads);
+    printf("OpenBLAS core: %s\n", openblas_get_corename());
+    openblas_set_num_threads(threads);
+    double ceil = sgemm_gflops(n_tok, 11008, 4096);
+    printf("OpenBLAS SGEMM 640x11008x4096: %.1f GFLOP/s (ceiling)\n", ceil);
+    int types[2] = {IDS_TYPE_F16, IDS_TYPE_Q8_0};
+    for (int k = 0; k < 2; k++) {
+        shape s = {4096, 11008, 32, blocks, 32000, types[k]};
+        char path[512];
+        snprintf(path, sizeof path, "%s/bench-7b-%s.gguf", tmp, ids_type_name(types[k]));
+        fprintf(stderr, "writing %s ...\n", path);
+        if (make_model(path, s)) return;
+        ids_model *m;
+        ids_err err;
+        if (ids_model_load(&m, path, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return;
+        }
+        ids_ctx_params p = ids_ctx_default_params();
+        p.n_ctx = n_tok;
+        p.n_threads = threads;
+        p.keep_clean = true;
+        ids_ctx *c;
+        if (ids_ctx_new(&c, m, p, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            ids_model_free(m);
+            return;
+        }
+        ids_seq *sq = token_seq(n_tok, 4096, 32000);
+        double best = 1e9;
+        for (int r = 0; r < 2; r++) {
+            double t0 = now();
+            ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
+            double t = now() - t0;
+            if (t < best) best = t;
+        }
+        double params = (4.0 * 4096 * 4096 + 3.0 * 4096 * 11008) * blocks;
+        double attn = 2.0 * 2 * 32 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
+        double flops = 2.0 * params * n_tok + attn;
+        printf("%-5s prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; context %.0f MiB\n",
+               ids_type_name(types[k]), best, n_tok / best, flops / best / 1e9, flops / best / 1e9 / ceil,
+               (double)ids_ctx_memory(c) / (1 << 20));
+        ids_seq_free(sq);
+        ids_ctx_free(c);
+        ids_model_free(m);
+        remove(path);
+    }
+}
+
+static void bench_sweep(const char *tmp, int threads) {
+    const int n_tok = 600, L = 16;
+    shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16};
+    printf("== patch sweep: %d layers (n_embd %d, n_ff %d, F16), %d tokens, edit at every layer on 2 rows near the end, %d threads\n",
+           L, s.n_embd, s.n_ff, n_tok, threads);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench-sweep.gguf", tmp);
+    fprintf(stderr, "writing %s ...\n", path);
+    if (make_model(path, s)) return;
+    ids_model *m;
+    ids_err err;
+    if (ids_model_load(&m, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = n_tok;
+    p.n_threads = threads;
+    ids_ctx *c;
+    if (ids_ctx_new(&c, m, p, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    ids_seq *sq = token_seq(n_tok, s.n_embd, s.n_vocab);
+    int32_t cand[2] = {5, 6};
+    ids_run_opts o = {.cand = cand, .n_cand = 2};
+    double t0 = now();
+    ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
+    double t_clean = now() - t0;
+    int rows[2] = {n_tok - 12, n_tok - 5};
+    float *vec = malloc(sizeof(float) * (size_t)s.n_embd);
+    for (int i = 0; i < s.n_embd; i++) vec[i] = frand();
+    ids_hook hooks[16];
+    ids_variant vars[16];
+    float lp_reuse[16][2], lp_full[16][2];
+    ids_run_out outs[16];
+    for (int l = 0; l < L; l++) {
+        hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .action = IDS_ACT_ADD, .vec = vec,
+                              .len = (size_t)s.n_embd, .sel = {.kind = IDS_SEL_LIST, .list = rows, .n_list = 2}};
+        vars[l] = (ids_variant){&hooks[l], 1};
+        outs[l] = (ids_run_out){.cand_logprob = lp_reuse[l]};
+    }
+    t0 = now();
+    ids_ctx_run_batch(c, vars, L, &o, outs, &err);
+    double t_reuse = now() - t0;
+    t0 = now();
+    for (int l = 0; l < L; l++) {
+        ids_run_out one = {.cand_logprob = lp_reuse[l]};
+        ids_ctx_run(c, &hooks[l], 1, &o, &one, &err);
+    }
+    double t_reuse_single = now() - t0;
+    ids_run_opts of = o;
+    of.full_recompute = true;
+    t0 = now();
+    for (int l = 0; l < L; l++) {
+        ids_run_out one = {.cand_logprob = lp_full[l]};
+        ids_ctx_run(c, &hooks[l], 1, &of, &one, &err);
+    }
+    double t_full = now() - t0;
+    double worst = 0;
+    for (int l = 0; l < L; l++)
+        for (int k = 0; k < 2; k++) worst = fmax(worst, fabs(lp_reuse[l][k] - lp_full[l][k]));
+    printf("clean prefill (kept for reuse): %.2f s\n", t_clean);
+    printf("%d edited runs, full recompute:        %.2f s\n", L, t_full);
+    printf("%d edited runs, reuse, one at a time:  %.3f s  (%.1fx faster)\n", L, t_reuse_single, t_full / t_reuse_single);
+    printf("%d edited runs, reuse, batched:        %.3f s  (%.1fx faster)\n", L, t_reuse, t_full / t_reuse);
+    printf("max |log P difference| reuse vs full: %.2e\n", worst);
+    free(vec);
+    ids_seq_free(sq);
+    ids_ctx_free(c);
+    ids_model_free(m);
+    if (!getenv("IDS_BENCH_KEEP")) remove(path);
+}
+
+int main(int argc, char **argv) {
+    const char *which = "all", *tmp = "/tmp";
+    int blocks = 2, threads = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: bench_lm [prefill|sweep|all] [--blocks N] [--threads N] [--tmp DIR]\n");
+            return 0;
+        } else which = argv[i];
+    }
+    if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
+    if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads);
+    return 0;
+}
