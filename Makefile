@@ -6,7 +6,7 @@ SHARED  ?= ../shared
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CSTD    := -std=c11 -D_DEFAULT_SOURCE
 INC     := -Iinclude -Isrc
-LIBS    := -lopenblas -lpcre2-8 -lcjson -lm -lpthread
+LIBS    := -lstb -lopenblas -lpcre2-8 -lcjson -lm -lpthread
 
 RELEASE_FLAGS := -O2 -g $(WARN) $(CSTD) $(INC)
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -16,7 +16,7 @@ LIB_SRC   := $(wildcard src/*.c)
 LIB_SRC   := $(filter-out src/main.c,$(LIB_SRC))
 TEST_SRC  := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
-HDRS      := include/idscope.h src/internal.h tests/test.h
+HDRS      := include/idscope.h $(wildcard src/*.h) tests/test.h bench/synth.h
 
 .PHONY: all release asan test test-asan check deps demo bench clean fixtures
 
@@ -56,9 +56,10 @@ test: release asan
 check: deps
 	@$(MAKE) --no-print-directory test
 
-bench: build/release/bench_quant build/release/bench_lm
+bench: release
 	build/release/bench_quant
 	build/release/bench_lm
+	build/release/bench_vision
 
 # Main job. Until the bundled model exists: inspect the golden LLaVA-shaped model and tokenize
 # its prompt.

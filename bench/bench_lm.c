@@ -9,90 +9,11 @@
 #include "idscope.h"
 
 #include <cblas.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
 char *openblas_get_corename(void);
 void openblas_set_num_threads(int n);
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t g_rng = 88172645463325252ull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 9007199254740992.0 - 0.5);
-}
-
-typedef struct {
-    int n_embd, n_ff, n_head, n_layer, n_vocab, type;
-} shape;
-
-/* Write a random llama-architecture GGUF of the given shape (tied output). */
-static int make_model(const char *path, shape s) {
-    ids_gguf_writer *w = ids_gguf_writer_new();
-    ids_err err;
-    ids_gguf_writer_set_str(w, "general.architecture", "llama", &err);
-    ids_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s.n_embd, &err);
-    ids_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s.n_layer, &err);
-    ids_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s.n_ff, &err);
-    ids_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s.n_head, &err);
-    ids_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s.n_head, &err);
-    ids_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
-    ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
-    char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
-    for (int i = 0; i < s.n_vocab; i++) {
-        toks[i] = malloc(16);
-        if (i < 3) snprintf(toks[i], 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
-        else snprintf(toks[i], 16, "\xE2\x96\x81w%d", i);
-    }
-    ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)s.n_vocab, &err);
-    for (int i = 0; i < s.n_vocab; i++) free(toks[i]);
-    free(toks);
-    size_t maxn = (size_t)s.n_embd * (size_t)(s.n_ff > s.n_vocab ? s.n_ff : s.n_vocab);
-    float *buf = malloc(maxn * sizeof(float));
-    int rc = 0;
-#define ADD(name, ne0, ne1, ty, scale)                                                          \
-    do {                                                                                       \
-        int64_t ne[2] = {ne0, ne1};                                                            \
-        size_t cnt = (size_t)(ne0) * (size_t)(ne1);                                            \
-        for (size_t i = 0; i < cnt; i++) buf[i] = (scale) ? (scale) * frand() : 1.0f;          \
-        if (ids_gguf_writer_add_tensor_f32(w, name, ty, (ne1) > 1 ? 2 : 1, ne, buf, &err)) {   \
-            fprintf(stderr, "%s\n", err.msg);                                                  \
-            rc = 1;                                                                            \
-        }                                                                                      \
-    } while (0)
-    ADD("token_embd.weight", s.n_embd, s.n_vocab, s.type, 0.5f);
-    ADD("output_norm.weight", s.n_embd, 1, IDS_TYPE_F32, 0.0f);
-    char nm[64];
-    float sc = 1.0f / sqrtf((float)s.n_embd);
-    for (int l = 0; l < s.n_layer && !rc; l++) {
-        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
-        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); ADD(nm, s.n_ff, s.n_embd, s.type, sc);
-    }
-    free(buf);
-    if (!rc && ids_gguf_writer_write(w, path, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        rc = 1;
-    }
-    ids_gguf_writer_free(w);
-    return rc;
-}
+#include "synth.h"
 
 static double sgemm_gflops(int M, int N, int K) {
     float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)N * K),
@@ -132,11 +53,11 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     printf("OpenBLAS SGEMM 640x11008x4096: %.1f GFLOP/s (ceiling)\n", ceil);
     int types[2] = {IDS_TYPE_F16, IDS_TYPE_Q8_0};
     for (int k = 0; k < 2; k++) {
-        shape s = {4096, 11008, 32, blocks, 32000, types[k]};
+        llama_shape s = {4096, 11008, 32, blocks, 32000, types[k]};
         char path[512];
         snprintf(path, sizeof path, "%s/bench-7b-%s.gguf", tmp, ids_type_name(types[k]));
         fprintf(stderr, "writing %s ...\n", path);
-        if (make_model(path, s)) return;
+        if (make_llama(path, s)) return;
         ids_model *m;
         ids_err err;
         if (ids_model_load(&m, path, &err)) {
@@ -176,13 +97,13 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
 
 static void bench_sweep(const char *tmp, int threads) {
     const int n_tok = 600, L = 16;
-    shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16};
+    llama_shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16};
     printf("== patch sweep: %d layers (n_embd %d, n_ff %d, F16), %d tokens, edit at every layer on 2 rows near the end, %d threads\n",
            L, s.n_embd, s.n_ff, n_tok, threads);
     char path[512];
     snprintf(path, sizeof path, "%s/bench-sweep.gguf", tmp);
     fprintf(stderr, "writing %s ...\n", path);
-    if (make_model(path, s)) return;
+    if (make_llama(path, s)) return;
     ids_model *m;
     ids_err err;
     if (ids_model_load(&m, path, &err)) {

@@ -260,6 +260,38 @@ ids_status ids_npy_write(const char *path, const char *dtype, int ndim, const in
                          const void *data, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* safetensors files (readable from NumPy / PyTorch)                                             */
+
+typedef struct ids_st_writer ids_st_writer;
+
+ids_st_writer *ids_st_writer_new(void);
+void ids_st_writer_free(ids_st_writer *w);
+/* dtype "F32", "I32", "I64", "F16", "U8". The data is referenced, not copied: keep it alive until
+ * ids_st_writer_write returns. */
+ids_status ids_st_writer_add(ids_st_writer *w, const char *name, const char *dtype, int ndim,
+                             const int64_t *shape, const void *data, ids_err *err);
+ids_status ids_st_writer_meta(ids_st_writer *w, const char *key, const char *value, ids_err *err);
+/* Written atomically (temporary file + rename). */
+ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err *err);
+
+typedef struct ids_st_file ids_st_file;
+typedef struct ids_st_tensor {
+    const char *name;
+    char dtype[8];
+    int ndim;
+    int64_t shape[8];
+    const void *data; /* inside the file's buffer */
+    size_t nbytes;
+} ids_st_tensor;
+
+ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err);
+void ids_st_close(ids_st_file *f);
+int ids_st_count(const ids_st_file *f);
+const ids_st_tensor *ids_st_at(const ids_st_file *f, int i);
+const ids_st_tensor *ids_st_find(const ids_st_file *f, const char *name);
+const char *ids_st_meta(const ids_st_file *f, const char *key); /* NULL when absent */
+
+/* ------------------------------------------------------------------------------------------ */
 /* Tokenizers: SPM ("llama") and byte-level BPE ("gpt2") as llama.cpp implements them          */
 
 typedef struct ids_tokenizer ids_tokenizer;
@@ -311,6 +343,26 @@ int64_t ids_find_token(const int32_t *ids, size_t n_ids, int32_t id, size_t from
 
 
 /* ------------------------------------------------------------------------------------------ */
+/* Images (RGB, 8 bits per channel, row-major, top row first)                                   */
+
+typedef struct ids_image {
+    int w, h;
+    uint8_t *rgb; /* [h, w, 3], owned */
+} ids_image;
+
+/* PNG / JPEG / BMP (anything stb_image reads), converted to RGB. */
+ids_status ids_image_load(ids_image *out, const char *path, ids_err *err);
+ids_status ids_image_new(ids_image *out, int w, int h, const uint8_t fill[3], ids_err *err);
+void ids_image_free(ids_image *img);
+/* PNG, written atomically. */
+ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *err);
+/* Pillow-compatible bicubic resampling (a = -0.5, antialiased when shrinking, 8-bit passes). */
+ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_image *dst, ids_err *err);
+/* Pad to a square with `color`, centred (LLaVA's expand2square). */
+ids_status ids_image_pad_square(const ids_image *src, const uint8_t color[3], ids_image *dst,
+                                ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Decoder models                                                                               */
 
 typedef enum ids_rope_mode { IDS_ROPE_NORM = 0, IDS_ROPE_NEOX = 2, IDS_ROPE_MROPE = 8 } ids_rope_mode;
@@ -331,6 +383,35 @@ void ids_model_free(ids_model *m);
 const ids_hparams *ids_model_hparams(const ids_model *m);
 const ids_tokenizer *ids_model_tokenizer(const ids_model *m);
 const ids_gguf *ids_model_gguf(const ids_model *m);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Vision towers (mmproj GGUF)                                                                  */
+
+typedef struct ids_vparams {
+    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5) */
+    int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
+    int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
+    int n_run;            /* blocks run: max(clip.vision.feature_layer), else all stored */
+    int n_tokens;         /* tower tokens (CLS first, then patches in raster order) */
+    int n_out;            /* rows per image given to the decoder */
+    int n_out_embd;       /* their width (the decoder's n_embd) */
+    float eps, mean[3], std[3];
+    bool use_gelu;        /* false: quick-GELU */
+    bool ffn_swapped;     /* legacy naming: fc1 stored as ffn_down */
+} ids_vparams;
+
+typedef struct ids_vision ids_vision;
+
+ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err);
+void ids_vision_free(ids_vision *v);
+const ids_vparams *ids_vision_params(const ids_vision *v);
+/* Image -> normalized planar pixels [3, S, S] as the tower expects (LLaVA-1.5: pad to a square with
+ * the mean colour (122,116,104), bicubic resize to S, then (x/255 - mean) / std). */
+ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
+/* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
+ * tower's stream after each block. */
+ids_status ids_vision_encode(const ids_vision *v, const ids_image *img, int n_threads, float *out,
+                             float *blocks, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Sequences: what every row of a run is                                                       */
@@ -442,6 +523,49 @@ typedef struct ids_variant {
     const ids_hook *hooks;
     int n_hooks;
 } ids_variant;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Vision-language models: a decoder plus a vision tower                                       */
+
+#define IDS_IMAGE_MARKER "<image>"
+
+typedef struct ids_vlm ids_vlm;
+
+/* Load a text GGUF and an mmproj GGUF; their widths must agree. */
+ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err);
+void ids_vlm_free(ids_vlm *v);
+const ids_model *ids_vlm_model(const ids_vlm *v);
+const ids_vision *ids_vlm_vision(const ids_vlm *v);
+/* The family's chat prompt around a question, with one <image> marker per image
+ * (LLaVA-1.5: "USER: <image>\nQUESTION ASSISTANT:"). malloc'd. */
+char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images);
+/* Split `prompt` at <image> markers (their count must equal n_images), tokenize each text part as
+ * llama.cpp does (BOS once at the start, special tokens parsed), encode each image and insert its
+ * rows. vision_blocks (optional): [n_images, n_run, n_tokens, n_vembd]. */
+ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
+                             int n_images, int n_threads, float *vision_blocks, ids_seq **out,
+                             ids_err *err);
+
+/* Parse "all" or a list like "0,3,5-7" of integers in [lo, hi]. *out is malloc'd. */
+ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int *n, ids_err *err);
+/* Parse a position spec against a sequence: "all", "last", "image", "text", "word:WORD[:N]"
+ * (N-th occurrence after the image, 0-based) or an index list. */
+ids_status ids_parse_positions(const char *spec, const ids_seq *s, const ids_tokenizer *t, int **out,
+                               int *n, ids_err *err);
+
+typedef struct ids_capture_opts {
+    const char *layers;    /* "all" or an index list over 0..n_layer (default "all") */
+    const char *positions; /* see ids_parse_positions (default "all") */
+    bool resid, logits, image_embd, vision;
+    int n_threads;
+} ids_capture_opts;
+
+/* One forward pass of prompt + images; writes a safetensors file with tokens [n_pos] (-1 on image
+ * rows), positions [n_sel, 3], and the selected sites: resid [n_layers, n_sel, n_embd], logits
+ * [n_sel, n_vocab], image_embd [n_img_rows, n_embd], vision [n_blocks, n_vis_tokens, n_vembd]
+ * (with a leading n_images axis when there are several), plus metadata. */
+ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                       const ids_capture_opts *o, const char *out_path, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */

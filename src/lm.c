@@ -9,14 +9,13 @@
  * and recomputes blocks >= s on rows >= p, reading K/V of rows < p from the clean cache. */
 #define _POSIX_C_SOURCE 200809L
 #include "lm.h"
+#include "ops.h"
 
 #include <cblas.h>
 #include <math.h>
 #include <unistd.h>
 
-void openblas_set_num_threads(int n);
 
-#define DEQ_ROWS 128 /* weight rows dequantized per SGEMM call */
 #define OUT_ROWS 16  /* output rows per logits chunk */
 #define QCHUNK 128   /* query rows per attention SGEMM */
 
@@ -39,7 +38,7 @@ typedef struct {
 struct ids_ctx {
     const ids_model *m;
     ids_ctx_params p;
-    ids_pool *pool;
+    ids_ops ops;
     int kv_dim, q_dim, max_w;
     /* current sequence (copy) and generated tokens */
     ids_seq *seq;
@@ -50,7 +49,6 @@ struct ids_ctx {
     /* work buffers [max_rows, ...] */
     float *x, *xn, *q, *kn, *vn, *att, *tmp, *gate, *up, *rope;
     int32_t *row_pos; /* [max_rows, 3] */
-    float *deq;       /* [n_threads? no: DEQ_ROWS, max_w] */
     float *scores;    /* [n_threads, n_ctx] */
     float *logit_buf; /* [OUT_ROWS, n_vocab] */
     float *hook_tmp;  /* gather buffer for callbacks */
@@ -65,41 +63,8 @@ struct ids_ctx {
 /* ---------------------------------------------------------------------------------------- */
 /* Parallel helpers                                                                           */
 
-typedef struct {
-    ids_ctx *c;
-    const ids_tensor *W;
-    const float *X;
-    int M;
-    float *Y;
-} mm_job;
-
-/* One chunk of DEQ_ROWS weight rows: dequantize into this thread's scratch, then SGEMM. */
-static void mm_task(void *arg, int t, int nt, int tid) {
-    (void)nt;
-    mm_job *j = arg;
-    const int n_in = (int)j->W->ne[0], n_out = (int)j->W->ne[1];
-    const int r0 = t * DEQ_ROWS, nr = n_out - r0 < DEQ_ROWS ? n_out - r0 : DEQ_ROWS;
-    const float *w;
-    if (j->W->type == IDS_TYPE_F32) {
-        w = (const float *)j->W->data + (size_t)r0 * n_in;
-    } else {
-        float *scratch = j->c->deq + (size_t)tid * DEQ_ROWS * j->c->max_w;
-        ids_tensor_rows_f32(j->W, r0, nr, scratch, NULL);
-        w = scratch;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nr, n_in, 1.0f, j->X, n_in, w, n_in,
-                0.0f, j->Y + r0, n_out);
-}
-
-/* Y[M, n_out] = X[M, n_in] . W^T (+ bias), Y row stride n_out. */
 static void matmul(ids_ctx *c, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
-    const int n_out = (int)W->ne[1];
-    if (M <= 0) return;
-    mm_job j = {c, W, X, M, Y};
-    ids__pool_run(c->pool, (n_out + DEQ_ROWS - 1) / DEQ_ROWS, mm_task, &j);
-    if (bias)
-        for (int i = 0; i < M; i++)
-            for (int o = 0; o < n_out; o++) Y[(size_t)i * n_out + o] += bias[o];
+    ids__matmul(&c->ops, W, X, M, Y, bias);
 }
 
 typedef struct {
@@ -126,7 +91,7 @@ static void rmsnorm_task(void *arg, int t, int nt, int tid) {
 
 static void rmsnorm(ids_ctx *c, const float *x, float *y, const float *w, int rows) {
     norm_job j = {x, y, w, c->m->hp.n_embd, rows, c->m->hp.rms_eps};
-    ids__pool_run(c->pool, rows < 8 ? 1 : ids__pool_size(c->pool), rmsnorm_task, &j);
+    ids__pool_run(c->ops.pool, rows < 8 ? 1 : ids__pool_size(c->ops.pool), rmsnorm_task, &j);
 }
 
 /* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. */
@@ -408,7 +373,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         attn_job aj = {c, l, n_act, m, pl->p0, pl->kp ? pl->kp + cache_off : NULL,
                        pl->vp ? pl->vp + cache_off : NULL, pl->vars, pl->n_tot, 0};
         const int n_pairs = n_act * hp->n_head;
-        ids__pool_run(c->pool, n_pairs, attn_task, &aj);
+        ids__pool_run(c->ops.pool, n_pairs, attn_task, &aj);
         bool have_probs = false;
         for (int v = 0; v < n_act; v++)
             for (int k = 0; k < pl->vars[v].n_hooks; k++)
@@ -418,7 +383,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
             for (int v = 0; v < n_act; v++)
                 apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_PROBS, l, NULL, pl->p0, NULL);
             aj.phase = 1;
-            ids__pool_run(c->pool, n_pairs, attn_task, &aj);
+            ids__pool_run(c->ops.pool, n_pairs, attn_task, &aj);
         }
         matmul(c, L->wo, c->att, M, c->tmp, L->bo);
         for (int v = 0; v < n_act; v++)
@@ -484,10 +449,10 @@ static float *alloc_f(ids_ctx *c, size_t n, bool *ok) {
 
 void ids_ctx_free(ids_ctx *c) {
     if (!c) return;
-    ids__pool_free(c->pool);
+    ids__ops_free(&c->ops);
     ids_seq_free(c->seq);
     float *bufs[] = {c->x, c->xn, c->q, c->kn, c->vn, c->att, c->tmp, c->gate, c->up, c->rope,
-                     c->deq, c->scores, c->logit_buf, c->hook_tmp, c->resid_clean, c->k_clean,
+                     c->scores, c->logit_buf, c->hook_tmp, c->resid_clean, c->k_clean,
                      c->v_clean, c->k_gen, c->v_gen};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->row_pos);
@@ -526,7 +491,6 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     c->gate = alloc_f(c, R * hp->n_ff, &ok);
     c->up = alloc_f(c, R * hp->n_ff, &ok);
     c->rope = alloc_f(c, R * hp->n_rot, &ok);
-    c->deq = alloc_f(c, (size_t)p.n_threads * DEQ_ROWS * c->max_w, &ok);
     c->scores = alloc_f(c, (size_t)p.n_threads * QCHUNK * N, &ok);
     c->logit_buf = alloc_f(c, (size_t)OUT_ROWS * hp->n_vocab, &ok);
     c->row_pos = ids__malloc(R * 3 * sizeof(int32_t));
@@ -536,14 +500,13 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
         c->k_clean = alloc_f(c, (size_t)hp->n_layer * N * c->kv_dim, &ok);
         c->v_clean = alloc_f(c, (size_t)hp->n_layer * N * c->kv_dim, &ok);
     }
-    c->pool = ids__pool_new(p.n_threads);
-    if (!ok || !c->row_pos || !c->gen_tok || !c->pool) {
+    ids_status ost = ids__ops_init(&c->ops, p.n_threads, c->max_w, NULL);
+    c->bytes += c->ops.bytes;
+    if (!ok || !c->row_pos || !c->gen_tok || ost) {
         ids_ctx_free(c);
         return ids__err(err, IDS_ERR_NOMEM, "context: out of memory for n_ctx %d, max_rows %d",
                         p.n_ctx, p.max_rows);
     }
-    /* all parallelism is ours: each worker calls single-threaded SGEMM on its own chunk */
-    openblas_set_num_threads(1);
     *out = c;
     return IDS_OK;
 }

@@ -342,6 +342,306 @@ done:
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* Shared model/image/prompt options (capture, ask)                                           */
+
+#define MAX_IMAGES 64
+
+typedef struct {
+    const char *model, *mmproj, *prompt, *prompt_file, *question;
+    const char *images[MAX_IMAGES];
+    int n_images, threads;
+} vlm_args;
+
+/* Returns 1 if argv[*i] was one of the shared options (consuming its value), 0 if not, or -1 after
+ * printing a usage error. */
+static int vlm_arg(const char *cmd, vlm_args *a, int argc, char **argv, int *i) {
+    const char *o = argv[*i];
+    const char **dst = NULL;
+    if (!strcmp(o, "-m") || !strcmp(o, "--model")) dst = &a->model;
+    else if (!strcmp(o, "--mmproj")) dst = &a->mmproj;
+    else if (!strcmp(o, "--prompt") || !strcmp(o, "-p")) dst = &a->prompt;
+    else if (!strcmp(o, "--prompt-file")) dst = &a->prompt_file;
+    else if (!strcmp(o, "--question") || !strcmp(o, "-q")) dst = &a->question;
+    else if (!strcmp(o, "--image")) {
+        if (*i + 1 >= argc) return usage_error(cmd, "%s needs a value", o), -1;
+        if (a->n_images == MAX_IMAGES) return usage_error(cmd, "%s", "too many --image"), -1;
+        a->images[a->n_images++] = argv[++*i];
+        return 1;
+    } else if (!strcmp(o, "--threads") || !strcmp(o, "-t")) {
+        if (*i + 1 >= argc) return usage_error(cmd, "%s needs a value", o), -1;
+        char *end;
+        long v = strtol(argv[++*i], &end, 10);
+        if (*end || v < 1 || v > 256) return usage_error(cmd, "bad thread count '%s'", argv[*i]), -1;
+        a->threads = (int)v;
+        return 1;
+    } else
+        return 0;
+    if (*i + 1 >= argc) return usage_error(cmd, "%s needs a value", o), -1;
+    *dst = argv[++*i];
+    return 1;
+}
+
+/* Load model, images and prompt. On failure prints the error and returns the exit code. */
+static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *imgs, char **prompt) {
+    ids_err err;
+    *vlm = NULL;
+    *prompt = NULL;
+    if (!a->model) return usage_error(cmd, "%s", "missing -m TEXT.gguf");
+    if (!a->mmproj) return usage_error(cmd, "%s", "missing --mmproj MMPROJ.gguf");
+    int given = (a->prompt != NULL) + (a->prompt_file != NULL) + (a->question != NULL);
+    if (given != 1) return usage_error(cmd, "%s", "give exactly one of --prompt, --prompt-file, --question");
+    for (int i = 0; i < a->n_images; i++) {
+        if (ids_image_load(&imgs[i], a->images[i], &err)) {
+            for (int k = 0; k < i; k++) ids_image_free(&imgs[k]);
+            return fail(&err);
+        }
+    }
+    if (ids_vlm_load(vlm, a->model, a->mmproj, &err)) {
+        for (int k = 0; k < a->n_images; k++) ids_image_free(&imgs[k]);
+        return fail(&err);
+    }
+    if (a->prompt_file) {
+        size_t len;
+        *prompt = read_all(a->prompt_file, &len);
+        if (!*prompt) {
+            fprintf(stderr, "%s: error: %s: cannot read: %s\n", g_prog, a->prompt_file, strerror(errno));
+            return 1;
+        }
+    } else if (a->question) {
+        *prompt = ids_vlm_prompt(*vlm, a->question, a->n_images);
+    } else {
+        *prompt = strdup(a->prompt);
+    }
+    return *prompt ? 0 : 1;
+}
+
+static void vlm_teardown(vlm_args *a, ids_vlm *vlm, ids_image *imgs, char *prompt) {
+    for (int k = 0; k < a->n_images; k++) ids_image_free(&imgs[k]);
+    ids_vlm_free(vlm);
+    free(prompt);
+}
+
+#define VLM_HELP                                                                                  \
+    "  -m, --model TEXT.gguf    decoder GGUF (llama architecture)\n"                               \
+    "  --mmproj MMPROJ.gguf     vision tower GGUF (projector 'mlp', LLaVA-1.5)\n"                   \
+    "  --image IMG              PNG/JPEG/BMP; repeat for several <image> markers\n"                 \
+    "  --prompt TEXT            the full prompt, used verbatim, with <image> where images go\n"     \
+    "  --prompt-file F          the same, read from a file\n"                                        \
+    "  -q, --question TEXT      a question, wrapped in the model's chat template with the images\n" \
+    "  -t, --threads N          compute threads (default: all cores)\n"
+
+/* ---------------------------------------------------------------------------------------- */
+/* capture                                                                                    */
+
+static const char *HELP_CAPTURE =
+    "usage: idscope capture -m TEXT.gguf --mmproj MMPROJ.gguf --image IMG (--prompt TEXT | --prompt-file F |\n"
+    "                       --question Q) -o OUT.safetensors [--layers all|LIST] [--positions SPEC]\n"
+    "                       [--sites resid,logits,image_embd,vision] [--all]\n"
+    "\n"
+    "Run prompt + image(s) once and write activations to a safetensors file: tokens I32 [n_pos]\n"
+    "(-1 on image rows), positions I32 [n_sel, 3], resid F32 [n_layers, n_sel, n_embd], logits F32\n"
+    "[n_sel, n_vocab], image_embd F32 [n_img_rows, n_embd], vision F32 [n_blocks, n_vis_tokens,\n"
+    "n_vembd], with metadata naming the layers and positions.\n"
+    "\n" VLM_HELP
+    "  -o, --output F           the safetensors file (written atomically)\n"
+    "  --layers all|LIST        residual-stream layers, 0 = embeddings .. n_layer (default all); LIST\n"
+    "                           like 0,4,8-12\n"
+    "  --positions SPEC         all (default), last, image, text, word:WORD[:N] (N-th occurrence after\n"
+    "                           the image, 0-based), or an index list\n"
+    "  --sites LIST             any of resid,logits,image_embd,vision (default resid)\n"
+    "  --all                    every layer, position and site\n";
+
+static int cmd_capture(int argc, char **argv) {
+    vlm_args a = {0};
+    const char *out = NULL, *sites = "resid";
+    ids_capture_opts co = {.layers = "all", .positions = "all"};
+    bool all = false;
+    for (int i = 1; i < argc; i++) {
+        int r = vlm_arg("capture", &a, argc, argv, &i);
+        if (r < 0) return EXIT_USAGE;
+        if (r) continue;
+        const char *o = argv[i];
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            fputs(HELP_CAPTURE, stdout);
+            return 0;
+        } else if (!strcmp(o, "--all")) {
+            all = true;
+        } else if (!strcmp(o, "-o") || !strcmp(o, "--output") || !strcmp(o, "--layers") ||
+                   !strcmp(o, "--positions") || !strcmp(o, "--sites")) {
+            if (i + 1 >= argc) return usage_error("capture", "%s needs a value", o);
+            const char *val = argv[++i];
+            if (o[1] == 'o' || !strcmp(o, "--output")) out = val;
+            else if (!strcmp(o, "--layers")) co.layers = val;
+            else if (!strcmp(o, "--positions")) co.positions = val;
+            else sites = val;
+        } else {
+            return usage_error("capture", "unknown argument '%s'", o);
+        }
+    }
+    if (!out) return usage_error("capture", "%s", "missing -o OUT.safetensors");
+    if (all) {
+        co.layers = "all";
+        co.positions = "all";
+        sites = "resid,logits,image_embd,vision";
+    }
+    char sbuf[256];
+    snprintf(sbuf, sizeof sbuf, "%s", sites);
+    for (char *t = strtok(sbuf, ","); t; t = strtok(NULL, ",")) {
+        if (!strcmp(t, "resid")) co.resid = true;
+        else if (!strcmp(t, "logits")) co.logits = true;
+        else if (!strcmp(t, "image_embd")) co.image_embd = true;
+        else if (!strcmp(t, "vision")) co.vision = true;
+        else return usage_error("capture", "unknown site '%s' (resid, logits, image_embd, vision)", t);
+    }
+    co.n_threads = a.threads;
+    ids_vlm *vlm;
+    ids_image imgs[MAX_IMAGES] = {{0}};
+    char *prompt;
+    int rc = vlm_setup("capture", &a, &vlm, imgs, &prompt);
+    if (rc) {
+        vlm_teardown(&a, vlm, imgs, prompt);
+        return rc;
+    }
+    ids_err err;
+    fprintf(stderr, "capture: encoding %d image%s and running the prompt...\n", a.n_images,
+            a.n_images == 1 ? "" : "s");
+    if (ids_capture(vlm, prompt, imgs, a.n_images, &co, out, &err)) rc = fail(&err);
+    else fprintf(stderr, "wrote %s\n", out);
+    vlm_teardown(&a, vlm, imgs, prompt);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* ask                                                                                        */
+
+static const char *HELP_ASK =
+    "usage: idscope ask -m TEXT.gguf --mmproj MMPROJ.gguf --image IMG (--question Q | --prompt TEXT |\n"
+    "                   --prompt-file F) [-n N] [--choices \" left, right\"]\n"
+    "\n"
+    "Greedy answer of the model, and with --choices the log-probability of each choice as the next\n"
+    "token (a choice's token is the last piece of tokenize(\" \" + choice), the paper's word rule).\n"
+    "\n" VLM_HELP
+    "  -n N                     answer length in tokens (default 16)\n"
+    "  --choices LIST           comma-separated candidate answers\n"
+    "  --json                   print one JSON object instead of text\n";
+
+static void json_str(const char *s) {
+    fputc('"', stdout);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c == '\n') fputs("\\n", stdout);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else fputc(c, stdout);
+    }
+    fputc('"', stdout);
+}
+
+static int cmd_ask(int argc, char **argv) {
+    vlm_args a = {0};
+    int n_new = 16;
+    const char *choices = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        int r = vlm_arg("ask", &a, argc, argv, &i);
+        if (r < 0) return EXIT_USAGE;
+        if (r) continue;
+        const char *o = argv[i];
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            fputs(HELP_ASK, stdout);
+            return 0;
+        } else if (!strcmp(o, "-n")) {
+            if (i + 1 >= argc) return usage_error("ask", "%s needs a value", o);
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 0 || v > 4096) return usage_error("ask", "bad token count '%s'", argv[i]);
+            n_new = (int)v;
+        } else if (!strcmp(o, "--choices")) {
+            if (i + 1 >= argc) return usage_error("ask", "%s needs a value", o);
+            choices = argv[++i];
+        } else if (!strcmp(o, "--json")) {
+            json = true;
+        } else {
+            return usage_error("ask", "unknown argument '%s'", o);
+        }
+    }
+    ids_vlm *vlm;
+    ids_image imgs[MAX_IMAGES] = {{0}};
+    char *prompt;
+    int rc = vlm_setup("ask", &a, &vlm, imgs, &prompt);
+    if (rc) {
+        vlm_teardown(&a, vlm, imgs, prompt);
+        return rc;
+    }
+    const ids_model *m = ids_vlm_model(vlm);
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    ids_err err;
+    ids_seq *s = NULL;
+    ids_ctx *c = NULL;
+    int32_t cand[64];
+    char *names[64];
+    int n_cand = 0;
+    char *cbuf = choices ? strdup(choices) : NULL;
+    if (cbuf)
+        for (char *t = strtok(cbuf, ","); t && n_cand < 64; t = strtok(NULL, ",")) {
+            while (*t == ' ') t++;
+            int32_t id = ids_tokenizer_word_token(tok, t, &err);
+            if (id < 0) {
+                rc = fail(&err);
+                goto done;
+            }
+            names[n_cand] = t;
+            cand[n_cand++] = id;
+        }
+    if (ids_vlm_build_seq(vlm, prompt, imgs, a.n_images, a.threads, NULL, &s, &err)) {
+        rc = fail(&err);
+        goto done;
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = ids_seq_len(s) + n_new;
+    cp.max_rows = ids_seq_len(s);
+    cp.n_threads = a.threads;
+    cp.keep_clean = false;
+    float lp[64];
+    ids_run_opts ro = {.cand = cand, .n_cand = n_cand};
+    ids_run_out out = {.cand_logprob = lp};
+    int32_t *gen = malloc(sizeof(int32_t) * (size_t)(n_new + 1));
+    int n_gen = 0;
+    if (ids_ctx_new(&c, m, cp, &err) || ids_ctx_prefill(c, s, NULL, 0, &ro, &out, &err) ||
+        ids_ctx_generate(c, NULL, 0, n_new, gen, &n_gen, &err)) {
+        free(gen);
+        rc = fail(&err);
+        goto done;
+    }
+    char *answer = NULL;
+    ids_detokenize(tok, gen, (size_t)n_gen, false, true, &answer, &err);
+    if (json) {
+        printf("{\"answer\": ");
+        json_str(answer ? answer : "");
+        printf(", \"choices\": [");
+        for (int i = 0; i < n_cand; i++) {
+            printf("%s{\"choice\": ", i ? ", " : "");
+            json_str(names[i]);
+            printf(", \"token\": %d, \"logprob\": %.6f}", cand[i], lp[i]);
+        }
+        printf("]}\n");
+    } else {
+        printf("answer: %s\n", answer ? answer : "");
+        for (int i = 0; i < n_cand; i++)
+            printf("log P(%s) = %.4f  (token %d '%s')\n", names[i], lp[i], cand[i], ids_tokenizer_piece(tok, cand[i]));
+    }
+    free(answer);
+    free(gen);
+done:
+    free(cbuf);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    vlm_teardown(&a, vlm, imgs, prompt);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -353,6 +653,8 @@ static const char *HELP_MAIN =
     "  info      header, metadata and tensor table of a GGUF file\n"
     "  tensor    dequantize one tensor of a GGUF file to a float32 .npy\n"
     "  tokenize  tokenize text with a model's tokenizer\n"
+    "  capture   run prompt + image(s) and save activations (safetensors)\n"
+    "  ask       a VLM's greedy answer and the log-probabilities of chosen answers\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -373,6 +675,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "info")) return cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "tensor")) return cmd_tensor(argc - 1, argv + 1);
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "capture")) return cmd_capture(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ask")) return cmd_ask(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -1,6 +1,7 @@
 /* Decoder model loading: hyper-parameters and weight references (weights stay mmapped in their
  * stored format; only norms and biases are converted to F32 at load). */
 #include "lm.h"
+#include "ops.h"
 
 static ids_status get_u32_opt(const ids_gguf *g, const char *arch, const char *key, uint32_t def,
                               uint32_t *out, ids_err *err) {
@@ -26,44 +27,14 @@ static ids_status get_f32_opt(const ids_gguf *g, const char *arch, const char *k
     return st;
 }
 
-/* Find a tensor and check its shape (ne0, ne1; ne1 = 0 for 1-D). */
 static ids_status want_tensor(const ids_model *m, const char *name, int64_t ne0, int64_t ne1,
                               bool required, const ids_tensor **out, ids_err *err) {
-    const ids_tensor *t = ids_gguf_find_tensor(m->g, name);
-    *out = t;
-    if (!t) {
-        if (!required) return IDS_OK;
-        return ids__err(err, IDS_ERR_NOT_FOUND, "%s: tensor '%s' is missing", ids_gguf_path(m->g), name);
-    }
-    int want_dims = ne1 ? 2 : 1;
-    bool ok = t->ne[0] == ne0 && t->ne[2] == 1 && t->ne[3] == 1 && (ne1 ? t->ne[1] == ne1 : t->ne[1] == 1);
-    if (!ok)
-        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': expected shape [%lld%s%lld] (%d-D), "
-                        "got [%lld, %lld, %lld, %lld]", ids_gguf_path(m->g), name, (long long)ne0,
-                        ne1 ? ", " : "", (long long)(ne1 ? ne1 : 0), want_dims, (long long)t->ne[0],
-                        (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3]);
-    if (!ids_type_can_dequantize(t->type))
-        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which idscope cannot "
-                        "read yet", ids_gguf_path(m->g), name, ids_type_name(t->type));
-    return IDS_OK;
+    return ids__want_tensor(m->g, name, ne0, ne1, required, out, err);
 }
 
-/* A small vector converted to F32 and owned by the model. */
 static ids_status load_vec(ids_model *m, const char *name, int64_t n, bool required, float **out,
                            ids_err *err) {
-    const ids_tensor *t;
-    *out = NULL;
-    ids_status st = want_tensor(m, name, n, 0, required, &t, err);
-    if (st || !t) return st;
-    float *v = ids__malloc((size_t)n * sizeof(float));
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    st = ids_tensor_to_f32(t, v, err);
-    if (st) {
-        free(v);
-        return st;
-    }
-    *out = v;
-    return IDS_OK;
+    return ids__load_vec(m->g, name, n, required, out, err);
 }
 
 void ids_model_free(ids_model *m) {

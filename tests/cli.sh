@@ -64,5 +64,38 @@ expect tokenize_both 2 "not both" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qw
 expect tokenize_missing_file 1 "cannot read" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --file "$TMP/none.txt"
 expect tokenize_not_vocab 1 "tokenizer.ggml.model" -- "$BIN" tokenize -m "$SH/golden/quants/quants.gguf" hi
 
+# capture / ask on the golden LLaVA-shaped model
+G="$SH/golden/llava-tiny"
+for c in capture ask; do
+    expect "${c}_help" 0 "usage: idscope $c" -- "$BIN" "$c" --help
+done
+expect capture_all 0 "wrote" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/cap.safetensors" --all
+if [ -s "$TMP/cap.safetensors" ] && head -c 4000 "$TMP/cap.safetensors" | grep -a -q '"vision"'; then ok capture_file; else ko capture_file; fi
+expect capture_word 0 "" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/w.safetensors" --layers 2 --positions word:square
+expect capture_no_output 2 "missing -o" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt x
+expect capture_bad_site 2 "unknown site" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --sites resid,mlp
+expect capture_bad_layer 1 "outside 0..4" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --layers 7
+expect capture_missing_word 1 "frog" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --positions word:frog
+expect capture_missing_image 1 "cannot open image" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$TMP/none.png" --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors"
+printf 'not an image' >"$TMP/bad.png"
+expect capture_corrupt_image 1 "cannot decode image" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$TMP/bad.png" --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors"
+expect capture_marker_count 1 "2 <image> markers" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$G/image.png" --prompt "USER: <image><image> hi" -o "$TMP/x.safetensors"
+expect capture_swapped_files 1 "expected 'clip'" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/text.gguf" \
+    --image "$G/image.png" --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors"
+expect ask_choices 0 "log P(left)" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --question "Is the red circle to the left or right of the blue square?" --choices " left, right" -n 3
+expect ask_json 0 '"choices": \[{"choice": "left"' -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$G/image.png" --question "Where?" --choices left,right -n 2 --json
+expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --question a --prompt b
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,108 @@
+/* Vision benchmarks: time to encode one image and to prefill image + prompt,
+ *  - for the golden LLaVA-shaped model (shared/golden/llava-tiny), and
+ *  - for a synthetic LLaVA-1.5-7B-shaped tower (CLIP ViT-L/14-336: 23 blocks of width 1024, 577
+ *    tokens, projector to 4096, random F16 weights) feeding a stack of 7B-shaped decoder blocks
+ *    (default 2; the per-block time is printed so the full 32-block cost can be read off).
+ * usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] */
+#include "synth.h"
+
+static double time_encode(const ids_vision *v, const ids_image *img, int threads, float *out, int reps) {
+    double best = 1e9;
+    ids_err err;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        if (ids_vision_encode(v, img, threads, out, NULL, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return -1;
+        }
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    return best;
+}
+
+static void run(const char *label, const char *text, const char *mmproj, const ids_image *img, int threads,
+                int reps) {
+    ids_vlm *v;
+    ids_err err;
+    if (ids_vlm_load(&v, text, mmproj, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    float *rows = malloc(sizeof(float) * (size_t)vp->n_out * vp->n_out_embd);
+    double enc = time_encode(ids_vlm_vision(v), img, threads, rows, reps);
+    char *prompt = ids_vlm_prompt(v, "Is the red circle to the left or right of the blue square?", 1);
+    double best = 1e9;
+    int n = 0;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        ids_seq *s;
+        if (ids_vlm_build_seq(v, prompt, img, 1, threads, NULL, &s, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            break;
+        }
+        n = ids_seq_len(s);
+        ids_ctx_params p = ids_ctx_default_params();
+        p.n_ctx = n;
+        p.n_threads = threads;
+        ids_ctx *c;
+        if (ids_ctx_new(&c, ids_vlm_model(v), p, &err) || ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            ids_seq_free(s);
+            break;
+        }
+        double t = now() - t0;
+        if (t < best) best = t;
+        ids_ctx_free(c);
+        ids_seq_free(s);
+    }
+    int L = ids_model_hparams(ids_vlm_model(v))->n_layer;
+    printf("%s:\n  encode one image: %.2f ms (%d tower blocks, %d tokens)\n"
+           "  image + prompt (%d rows) through %d decoder blocks: %.2f ms (decoder part %.2f ms, %.2f ms per block)\n",
+           label, 1e3 * enc, vp->n_run, vp->n_tokens, n, L, 1e3 * best, 1e3 * (best - enc), 1e3 * (best - enc) / L);
+    free(prompt);
+    free(rows);
+    ids_vlm_free(v);
+}
+
+int main(int argc, char **argv) {
+    const char *shared = "../shared", *tmp = "/tmp";
+    int blocks = 2, threads = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--shared") && i + 1 < argc) shared = argv[++i];
+        else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
+        else {
+            printf("usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR]\n");
+            return strcmp(argv[i], "--help") ? 2 : 0;
+        }
+    }
+    char t[512], m[512], im[512];
+    snprintf(t, sizeof t, "%s/golden/llava-tiny/text.gguf", shared);
+    snprintf(m, sizeof m, "%s/golden/llava-tiny/mmproj.gguf", shared);
+    snprintf(im, sizeof im, "%s/golden/llava-tiny/image.png", shared);
+    ids_image img;
+    ids_err err;
+    if (ids_image_load(&img, im, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    printf("== vision: %d threads\n", threads);
+    run("golden llava-tiny", t, m, &img, threads, 5);
+    clip_shape cs = {336, 14, 1024, 4096, 16, 23, 4096, IDS_TYPE_F16};
+    llama_shape ls = {4096, 11008, 32, blocks, 32000, IDS_TYPE_F16};
+    snprintf(t, sizeof t, "%s/bench-vis-text.gguf", tmp);
+    snprintf(m, sizeof m, "%s/bench-vis-mmproj.gguf", tmp);
+    fprintf(stderr, "writing synthetic LLaVA-7B-shaped tower and %d decoder blocks...\n", blocks);
+    if (make_clip(m, cs) || make_llama(t, ls)) return 1;
+    ids_image big;
+    ids_image_new(&big, 640, 480, (const uint8_t[3]){40, 90, 200}, &err); /* padded and resized to 336 */
+    run("synthetic LLaVA-1.5-7B shape (F16)", t, m, &big, threads, 2);
+    remove(t);
+    remove(m);
+    ids_image_free(&big);
+    ids_image_free(&img);
+    return 0;
+}

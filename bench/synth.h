@@ -1,0 +1,163 @@
+/* Synthetic models with random weights for the benchmarks (header-only, bench programs only). */
+#ifndef IDS_BENCH_SYNTH_H
+#define IDS_BENCH_SYNTH_H
+
+#define _POSIX_C_SOURCE 200809L
+#include "idscope.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t g_rng = 88172645463325252ull;
+static float frand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (float)((double)(g_rng >> 11) / 9007199254740992.0 - 0.5);
+}
+
+typedef struct {
+    int n_embd, n_ff, n_head, n_layer, n_vocab, type;
+} llama_shape;
+
+/* Write a random llama-architecture GGUF of the given shape (tied output). */
+static inline int make_llama(const char *path, llama_shape s) {
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_err err;
+    ids_gguf_writer_set_str(w, "general.architecture", "llama", &err);
+    ids_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s.n_embd, &err);
+    ids_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s.n_layer, &err);
+    ids_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s.n_ff, &err);
+    ids_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
+    ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
+    char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
+    for (int i = 0; i < s.n_vocab; i++) {
+        toks[i] = malloc(16);
+        if (i < 3) snprintf(toks[i], 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else snprintf(toks[i], 16, "\xE2\x96\x81w%d", i);
+    }
+    ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)s.n_vocab, &err);
+    for (int i = 0; i < s.n_vocab; i++) free(toks[i]);
+    free(toks);
+    size_t maxn = (size_t)s.n_embd * (size_t)(s.n_ff > s.n_vocab ? s.n_ff : s.n_vocab);
+    float *buf = malloc(maxn * sizeof(float));
+    int rc = 0;
+#define ADD(name, ne0, ne1, ty, scale)                                                          \
+    do {                                                                                       \
+        int64_t ne[2] = {ne0, ne1};                                                            \
+        size_t cnt = (size_t)(ne0) * (size_t)(ne1);                                            \
+        for (size_t i = 0; i < cnt; i++) buf[i] = (scale) ? (scale) * frand() : 1.0f;          \
+        if (ids_gguf_writer_add_tensor_f32(w, name, ty, (ne1) > 1 ? 2 : 1, ne, buf, &err)) {   \
+            fprintf(stderr, "%s\n", err.msg);                                                  \
+            rc = 1;                                                                            \
+        }                                                                                      \
+    } while (0)
+    ADD("token_embd.weight", s.n_embd, s.n_vocab, s.type, 0.5f);
+    ADD("output_norm.weight", s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+    char nm[64];
+    float sc = 1.0f / sqrtf((float)s.n_embd);
+    for (int l = 0; l < s.n_layer && !rc; l++) {
+        snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); ADD(nm, s.n_ff, s.n_embd, s.type, sc);
+    }
+    free(buf);
+    if (!rc && ids_gguf_writer_write(w, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        rc = 1;
+    }
+    ids_gguf_writer_free(w);
+    return rc;
+}
+
+
+typedef struct {
+    int image_size, patch, n_embd, n_ff, n_head, n_layer, n_out, type;
+} clip_shape;
+
+/* A random CLIP "mlp" mmproj (LLaVA-1.5 layout, legacy fc naming). */
+static inline int make_clip(const char *path, clip_shape s) {
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_err err;
+    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    ids_gguf_writer_set_str(w, "general.architecture", "clip", &err);
+    ids_gguf_writer_set_str(w, "clip.projector_type", "mlp", &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.image_size", (uint32_t)s.image_size, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.patch_size", (uint32_t)s.patch, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.embedding_length", (uint32_t)s.n_embd, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.feed_forward_length", (uint32_t)s.n_ff, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.block_count", (uint32_t)s.n_layer, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.attention.head_count", (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f, &err);
+    ids_gguf_writer_set_arr(w, "clip.vision.image_mean", IDS_GGUF_FLOAT32, mean, 3, &err);
+    ids_gguf_writer_set_arr(w, "clip.vision.image_std", IDS_GGUF_FLOAT32, std, 3, &err);
+    const int G = s.image_size / s.patch, T = G * G + 1, E = s.n_embd;
+    size_t maxn = (size_t)(E > s.n_out ? E : s.n_out) * (size_t)(s.n_ff > s.n_out ? s.n_ff : s.n_out);
+    if ((size_t)3 * s.patch * s.patch * E > maxn) maxn = (size_t)3 * s.patch * s.patch * E;
+    if ((size_t)T * E > maxn) maxn = (size_t)T * E;
+    float *buf = malloc(maxn * sizeof(float));
+    int rc = 0;
+    char nm[64];
+    float sc = 1.0f / sqrtf((float)E);
+#define ADDN(name, nd, ne, ty, scale)                                                           \
+    do {                                                                                       \
+        size_t cnt = 1;                                                                        \
+        for (int d_ = 0; d_ < (nd); d_++) cnt *= (size_t)(ne)[d_];                             \
+        for (size_t i = 0; i < cnt; i++) buf[i] = (scale) ? (scale) * frand() : 1.0f;          \
+        if (ids_gguf_writer_add_tensor_f32(w, name, ty, nd, ne, buf, &err)) {                  \
+            fprintf(stderr, "%s\n", err.msg);                                                  \
+            rc = 1;                                                                            \
+        }                                                                                      \
+    } while (0)
+    int64_t pe[4] = {s.patch, s.patch, 3, E}, v1[1] = {E}, pos[2] = {E, T};
+    ADDN("v.patch_embd.weight", 4, pe, IDS_TYPE_F16, 0.02f);
+    ADDN("v.class_embd", 1, v1, IDS_TYPE_F32, 0.02f);
+    ADDN("v.position_embd.weight", 2, pos, IDS_TYPE_F32, 0.02f);
+    ADDN("v.pre_ln.weight", 1, v1, IDS_TYPE_F32, 0.0f);
+    for (int l = 0; l < s.n_layer && !rc; l++) {
+        int64_t ee[2] = {E, E}, ef[2] = {E, s.n_ff}, fe[2] = {s.n_ff, E}, f1[1] = {s.n_ff};
+        const char *mats[4] = {"attn_q", "attn_k", "attn_v", "attn_out"};
+        for (int k = 0; k < 4; k++) {
+            snprintf(nm, sizeof nm, "v.blk.%d.%s.weight", l, mats[k]); ADDN(nm, 2, ee, s.type, sc);
+            snprintf(nm, sizeof nm, "v.blk.%d.%s.bias", l, mats[k]); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.01f);
+        }
+        snprintf(nm, sizeof nm, "v.blk.%d.ln1.weight", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "v.blk.%d.ln2.weight", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.0f);
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_down.weight", l); ADDN(nm, 2, ef, s.type, sc); /* fc1 */
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_down.bias", l); ADDN(nm, 1, f1, IDS_TYPE_F32, 0.01f);
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.weight", l); ADDN(nm, 2, fe, s.type, sc);   /* fc2 */
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.bias", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.01f);
+    }
+    int64_t m0[2] = {E, s.n_out}, m2[2] = {s.n_out, s.n_out}, o1[1] = {s.n_out};
+    ADDN("mm.0.weight", 2, m0, s.type, sc);
+    ADDN("mm.0.bias", 1, o1, IDS_TYPE_F32, 0.01f);
+    ADDN("mm.2.weight", 2, m2, s.type, 1.0f / sqrtf((float)s.n_out));
+    ADDN("mm.2.bias", 1, o1, IDS_TYPE_F32, 0.01f);
+#undef ADDN
+    free(buf);
+    if (!rc && ids_gguf_writer_write(w, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        rc = 1;
+    }
+    ids_gguf_writer_free(w);
+    return rc;
+}
+
+#endif

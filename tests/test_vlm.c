@@ -1,0 +1,315 @@
+/* Vision tower, LLaVA path and capture against the golden data; loader variants; bad inputs;
+ * image resampling against Pillow. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+
+#define GOLD(f) t_shared("golden/llava-tiny/" f)
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
+    }
+    return w;
+}
+
+static bool check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
+    ids_npy a;
+    ids_err err;
+    const ids_st_tensor *t = ids_st_find(f, name);
+    if (!t || ids_npy_read(npy, &a, &err)) {
+        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
+        return false;
+    }
+    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
+    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
+    if (!ok) {
+        t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
+    } else {
+        double e = max_abs_diff(t->data, a.data, a.nbytes / 4);
+        if (e > tol) {
+            t_fail(__FILE__, __LINE__, "%s: max |diff| %g > %g", name, e, tol);
+            ok = false;
+        }
+    }
+    ids_npy_free(&a);
+    return ok;
+}
+
+/* idscope capture --all on the golden model reproduces llama.cpp's tokens and the HF reference. */
+TEST(vlm_capture_all_golden) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err) == IDS_OK);
+    ids_image img;
+    REQUIRE(ids_image_load(&img, GOLD("image.png"), &err) == IDS_OK);
+    char *prompt = t_read_file(GOLD("prompt.txt"), NULL);
+    REQUIRE(prompt);
+    ids_capture_opts o = {.layers = "all", .positions = "all", .resid = true, .logits = true,
+                          .image_embd = true, .vision = true, .n_threads = 2};
+    const char *out = t_tmp("cap.safetensors");
+    CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
+    ids_st_file *f;
+    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    /* tokens: llama.cpp's chunks, -1 on the image rows */
+    char *js = t_read_file(GOLD("tokens.json"), NULL);
+    cJSON *root = cJSON_Parse(js), *ch;
+    int32_t want[64];
+    int n = 0;
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(root, "chunks")) {
+        cJSON *val = cJSON_GetArrayItem(ch, 1);
+        if (!strcmp(cJSON_GetArrayItem(ch, 0)->valuestring, "image"))
+            for (int k = 0; k < val->valueint; k++) want[n++] = -1;
+        else
+            for (int k = 0; k < cJSON_GetArraySize(val); k++) want[n++] = cJSON_GetArrayItem(val, k)->valueint;
+    }
+    cJSON_Delete(root);
+    free(js);
+    const ids_st_tensor *tk = ids_st_find(f, "tokens");
+    REQUIRE(tk && tk->ndim == 1);
+    CHECK_EQ_INT(tk->shape[0], n);
+    CHECK(tk->shape[0] == n && memcmp(tk->data, want, sizeof(int32_t) * (size_t)n) == 0);
+    check_npy(f, "image_embd", GOLD("expected/image_embd.npy"), 1e-3);
+    check_npy(f, "vision", GOLD("expected/vision_layers.npy"), 1e-3);
+    check_npy(f, "resid", GOLD("expected/resid.npy"), 1e-3);
+    if (check_npy(f, "logits", GOLD("expected/logits.npy"), 1e-3)) {
+        ids_npy a;
+        ids_npy_read(GOLD("expected/logits.npy"), &a, &err);
+        const float *g = ids_st_find(f, "logits")->data, *r = a.data;
+        int bad = 0;
+        for (int i = 0; i < n; i++) {
+            int ag = 0, ar = 0;
+            for (int k = 1; k < 32000; k++) {
+                if (g[(size_t)i * 32000 + k] > g[(size_t)i * 32000 + ag]) ag = k;
+                if (r[(size_t)i * 32000 + k] > r[(size_t)i * 32000 + ar]) ar = k;
+            }
+            bad += ag != ar;
+        }
+        CHECK_EQ_INT(bad, 0);
+        ids_npy_free(&a);
+    }
+    const ids_st_tensor *ps = ids_st_find(f, "positions");
+    CHECK(ps && ps->shape[0] == n && ps->shape[1] == 3 && ((const int32_t *)ps->data)[3 * 7] == 7);
+    CHECK(ids_st_meta(f, "layers") && !strcmp(ids_st_meta(f, "layers"), "0,1,2,3,4"));
+    ids_st_close(f);
+
+    /* a selection: two layers at the word "circle" */
+    ids_capture_opts o2 = {.layers = "1,3", .positions = "word:circle", .resid = true, .n_threads = 1};
+    CHECK_OK(ids_capture(v, prompt, &img, 1, &o2, out, &err));
+    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    const ids_st_tensor *rs = ids_st_find(f, "resid");
+    ids_npy ref;
+    REQUIRE(ids_npy_read(GOLD("expected/resid.npy"), &ref, &err) == IDS_OK);
+    CHECK(rs && rs->shape[0] == 2 && rs->shape[1] == 1 && rs->shape[2] == 64);
+    CHECK(!strcmp(ids_st_meta(f, "positions"), "26")); /* 21 + "▁ \n Is the red circle" */
+    if (rs) {
+        CHECK(max_abs_diff(rs->data, (float *)ref.data + ((size_t)1 * 42 + 26) * 64, 64) <= 1e-3);
+        CHECK(max_abs_diff((const float *)rs->data + 64, (float *)ref.data + ((size_t)3 * 42 + 26) * 64, 64) <= 1e-3);
+    }
+    CHECK(ids_st_find(f, "logits") == NULL);
+    ids_npy_free(&ref);
+    ids_st_close(f);
+    free(prompt);
+    ids_image_free(&img);
+    ids_vlm_free(v);
+}
+
+/* Copy the golden mmproj with edits: drop a key, set the projector type, swap fc naming, or
+ * replace mm.2 by a matrix of another output width. */
+typedef struct {
+    const char *drop_key;
+    const char *projector;
+    bool swap_ffn_names;
+    int mm2_out;
+} mmproj_edit;
+
+static const char *write_mmproj(const mmproj_edit *e, const char *name) {
+    ids_gguf *g;
+    ids_err err;
+    if (ids_gguf_open(&g, GOLD("mmproj.gguf"), &err)) return NULL;
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    for (int64_t i = 0; i < ids_gguf_n_kv(g); i++) {
+        const char *k = ids_gguf_kv_key(g, i);
+        if (e->drop_key && !strcmp(k, e->drop_key)) continue;
+        if (e->projector && !strcmp(k, "clip.projector_type"))
+            ids_gguf_writer_set_str(w, k, e->projector, &err);
+        else
+            ids_gguf_writer_set_value(w, k, ids_gguf_kv_value(g, i), &err);
+    }
+    for (int64_t i = 0; i < ids_gguf_n_tensors(g); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(g, i);
+        char nm[96];
+        snprintf(nm, sizeof nm, "%s", t->name);
+        char *p;
+        if (e->swap_ffn_names && ((p = strstr(nm, "ffn_down")) || (p = strstr(nm, "ffn_up")))) {
+            char tail[64];
+            bool down = !strncmp(p, "ffn_down", 8);
+            snprintf(tail, sizeof tail, "%s", p + (down ? 8 : 6));
+            snprintf(p, sizeof nm - (size_t)(p - nm), "%s%s", down ? "ffn_up" : "ffn_down", tail);
+        }
+        if (e->mm2_out && (!strcmp(nm, "mm.2.weight") || !strcmp(nm, "mm.2.bias"))) {
+            bool wt = !strcmp(nm, "mm.2.weight");
+            int64_t ne[2] = {wt ? 64 : e->mm2_out, e->mm2_out};
+            float *z = calloc((size_t)64 * e->mm2_out, sizeof(float));
+            ids_gguf_writer_add_tensor_f32(w, nm, IDS_TYPE_F32, wt ? 2 : 1, ne, z, &err);
+            free(z);
+            continue;
+        }
+        ids_gguf_writer_add_tensor(w, nm, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    const char *path = t_tmp(name);
+    ids_status st = ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    ids_gguf_close(g);
+    return st ? NULL : path;
+}
+
+static void encode_with(const char *mmproj, float *out, ids_err *err, ids_status *st) {
+    ids_vision *v;
+    *st = ids_vision_load(&v, mmproj, err);
+    if (*st) return;
+    ids_image img;
+    if ((*st = ids_image_load(&img, GOLD("image.png"), err))) {
+        ids_vision_free(v);
+        return;
+    }
+    *st = ids_vision_encode(v, &img, 1, out, NULL, err);
+    ids_image_free(&img);
+    ids_vision_free(v);
+}
+
+TEST(vlm_mmproj_variants) {
+    ids_npy ref;
+    ids_err err;
+    REQUIRE(ids_npy_read(GOLD("expected/image_embd.npy"), &ref, &err) == IDS_OK);
+    float out[16 * 64];
+    ids_status st;
+    mmproj_edit no_fl = {.drop_key = "clip.vision.feature_layer"};
+    const char *p = write_mmproj(&no_fl, "no_fl.gguf");
+    REQUIRE(p);
+    encode_with(p, out, &err, &st);
+    CHECKF(st == IDS_OK, "%s", err.msg);
+    CHECK(max_abs_diff(out, ref.data, 16 * 64) <= 1e-3); /* all stored blocks run */
+    mmproj_edit hf_names = {.swap_ffn_names = true};
+    p = write_mmproj(&hf_names, "hf_names.gguf");
+    REQUIRE(p);
+    ids_vision *v;
+    REQUIRE(ids_vision_load(&v, p, &err) == IDS_OK);
+    CHECK(!ids_vision_params(v)->ffn_swapped);
+    ids_vision_free(v);
+    encode_with(p, out, &err, &st);
+    CHECK(st == IDS_OK && max_abs_diff(out, ref.data, 16 * 64) <= 1e-3);
+    REQUIRE(ids_vision_load(&v, GOLD("mmproj.gguf"), &err) == IDS_OK);
+    CHECK(ids_vision_params(v)->ffn_swapped);
+    CHECK_EQ_INT(ids_vision_params(v)->n_run, 3);
+    ids_vision_free(v);
+    mmproj_edit other = {.projector = "resampler"};
+    p = write_mmproj(&other, "other.gguf");
+    REQUIRE(p);
+    CHECK_EQ_INT(ids_vision_load(&v, p, &err), IDS_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "'resampler'") != NULL);
+    /* a text model is not an mmproj */
+    CHECK_EQ_INT(ids_vision_load(&v, GOLD("text.gguf"), &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "clip") != NULL);
+    /* widths that do not match */
+    mmproj_edit narrow = {.mm2_out = 48};
+    p = write_mmproj(&narrow, "narrow.gguf");
+    REQUIRE(p);
+    ids_vlm *vlm;
+    CHECK_EQ_INT(ids_vlm_load(&vlm, GOLD("text.gguf"), p, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "48") && strstr(err.msg, "64"));
+    ids_npy_free(&ref);
+}
+
+TEST(vlm_bad_inputs) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err) == IDS_OK);
+    ids_image img;
+    REQUIRE(ids_image_load(&img, GOLD("image.png"), &err) == IDS_OK);
+    ids_seq *s = NULL;
+    CHECK_EQ_INT(ids_vlm_build_seq(v, "USER: <image><image>\nHi ASSISTANT:", &img, 1, 1, NULL, &s, &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "2 <image> markers") && strstr(err.msg, "1 image"));
+    CHECK_EQ_INT(ids_vlm_build_seq(v, "USER: Hi ASSISTANT:", &img, 1, 1, NULL, &s, &err), IDS_ERR_ARG);
+    CHECK(s == NULL);
+    /* two images, text between them and none before the first */
+    ids_image two[2] = {img, img};
+    CHECK_OK(ids_vlm_build_seq(v, "<image><image>x", two, 2, 1, NULL, &s, &err));
+    if (s) {
+        CHECK_EQ_INT(ids_seq_len(s), 1 + 32 + 1); /* BOS, 2 x 16 rows, "▁x" (one token) */
+        CHECK(ids_seq_row(s, 0)->token == 1 && ids_seq_row(s, 17)->image == 1 && ids_seq_row(s, 17)->cell_col == 0);
+        ids_seq_free(s);
+    }
+    ids_image bad;
+    CHECK_EQ_INT(ids_image_load(&bad, "/nonexistent/img.png", &err), IDS_ERR_IO);
+    const char *junk = t_tmp("junk.png");
+    FILE *f = fopen(junk, "wb");
+    fputs("\x89PNG\r\n\x1a\n garbage, not an image", f);
+    fclose(f);
+    CHECK_EQ_INT(ids_image_load(&bad, junk, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "junk.png") != NULL);
+    ids_image_free(&img);
+    ids_vlm_free(v);
+}
+
+static bool same_image(const ids_image *a, const ids_image *b, int tol) {
+    if (a->w != b->w || a->h != b->h) return false;
+    for (size_t i = 0; i < (size_t)a->w * a->h * 3; i++)
+        if (abs((int)a->rgb[i] - (int)b->rgb[i]) > tol) return false;
+    return true;
+}
+
+TEST(vlm_image_resize_matches_pillow) {
+    ids_image src, ref, out;
+    ids_err err;
+    REQUIRE(ids_image_load(&src, "tests/fixtures/resize/src.png", &err) == IDS_OK);
+    const int sizes[3][2] = {{56, 56}, {16, 9}, {80, 23}};
+    for (int k = 0; k < 3; k++) {
+        char p[128];
+        snprintf(p, sizeof p, "tests/fixtures/resize/bicubic_%dx%d.png", sizes[k][0], sizes[k][1]);
+        REQUIRE(ids_image_load(&ref, p, &err) == IDS_OK);
+        CHECK_OK(ids_image_resize_bicubic(&src, sizes[k][0], sizes[k][1], &out, &err));
+        CHECKF(same_image(&out, &ref, 0), "bicubic %dx%d differs from Pillow", sizes[k][0], sizes[k][1]);
+        ids_image_free(&out);
+        ids_image_free(&ref);
+    }
+    const uint8_t mean[3] = {122, 116, 104};
+    REQUIRE(ids_image_load(&ref, "tests/fixtures/resize/square.png", &err) == IDS_OK);
+    CHECK_OK(ids_image_pad_square(&src, mean, &out, &err));
+    CHECK(same_image(&out, &ref, 0));
+    ids_image_free(&out);
+    ids_image_free(&ref);
+    /* PNG writing round-trips */
+    const char *pp = t_tmp("rt.png");
+    CHECK_OK(ids_image_write_png(&src, pp, &err));
+    REQUIRE(ids_image_load(&out, pp, &err) == IDS_OK);
+    CHECK(same_image(&out, &src, 0));
+    ids_image_free(&out);
+    /* a non-square image goes through pad + resize into the tower */
+    ids_vision *v;
+    REQUIRE(ids_vision_load(&v, GOLD("mmproj.gguf"), &err) == IDS_OK);
+    float pix[3 * 56 * 56], emb[16 * 64];
+    CHECK_OK(ids_vision_preprocess(v, &src, pix, &err));
+    /* top-left pixel is padding: (122/255 - mean) / std */
+    CHECK(fabsf(pix[0] - (122.0f / 255.0f - 0.48145467f) / 0.26862955f) < 1e-5f);
+    CHECK_OK(ids_vision_encode(v, &src, 2, emb, NULL, &err));
+    ids_vision_free(v);
+    ids_image_free(&src);
+}
+
+TEST(vlm_index_lists) {
+    int *v, n;
+    ids_err err;
+    CHECK_OK(ids_parse_index_list("0,3,5-7", 0, 10, &v, &n, &err));
+    CHECK(n == 5 && v[0] == 0 && v[1] == 3 && v[4] == 7);
+    free(v);
+    CHECK_OK(ids_parse_index_list("all", 2, 4, &v, &n, &err));
+    CHECK(n == 3 && v[0] == 2);
+    free(v);
+    CHECK_EQ_INT(ids_parse_index_list("1,12", 0, 10, &v, &n, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "12") != NULL);
+    CHECK_EQ_INT(ids_parse_index_list("1,x", 0, 10, &v, &n, &err), IDS_ERR_ARG);
+    CHECK_EQ_INT(ids_parse_index_list("5-3", 0, 10, &v, &n, &err), IDS_ERR_RANGE);
+}
