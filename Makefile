@@ -19,6 +19,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 HDRS      := include/idscope.h $(wildcard src/*.h) tests/test.h bench/synth.h
 
 .PHONY: all release asan test test-asan check deps demo bench clean fixtures
+.SECONDARY:
 
 all: release
 release: build/release/idscope build/release/test_idscope $(patsubst bench/%.c,build/release/%,$(BENCH_SRC))

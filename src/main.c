@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define EXIT_USAGE 2
 
@@ -642,6 +643,211 @@ done:
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* stimuli                                                                                    */
+
+static const char *HELP_STIMULI =
+    "usage: idscope stimuli SET --out DIR [options]\n"
+    "       idscope stimuli coco --coco-json FILE --coco-images DIR --out DIR\n"
+    "       idscope stimuli --list\n"
+    "\n"
+    "Generate a synthetic stimulus set with ground truth: images (PNG; videos as folders of frames)\n"
+    "and DIR/manifest.json, one record per image with each object's name, prompt word, cell, centre,\n"
+    "box and size, and the question and expected answer of every relation it supports.\n"
+    "\n"
+    "sets:\n"
+    "  grid      objects A and B at every ordered pair of distinct cells of an n x n grid, each size\n"
+    "  depth     a ground plane seen by a pinhole camera; truth for in front of / behind, left / right\n"
+    "  nearfar   two objects at controlled distances; near / far by a threshold\n"
+    "  between   three objects; is A between B and C (yes / no)\n"
+    "  video     T frames; A appears at frame i, B at frame j (i != j, 1..T-1) and stay; before / after\n"
+    "  coco      import COCO-Spatial (What'sUp coco_qa_two_obj.json) into the same record format\n"
+    "\n"
+    "options (defaults in brackets):\n"
+    "  --out DIR             output folder (created)\n"
+    "  --seed N              random seed [1]; the same seed gives byte-identical files\n"
+    "  --size PX             image side in pixels [224]\n"
+    "  --grid N              grid cells per side [4]\n"
+    "  --sizes LIST          object sizes as fractions of a cell [1,0.78,0.55,0.33]\n"
+    "  --objects LIST        comma-separated object names [red circle,blue square(,green triangle)]\n"
+    "  --all-pairs           every ordered pair (triple) of the objects, not only the first [off]\n"
+    "  --sprite FILE         add a user sprite (PNG with alpha, named after the file); repeatable\n"
+    "  --jitter F            centre jitter, fraction of a cell [0]\n"
+    "  --size-jitter F       relative size jitter [0]\n"
+    "  --rotate DEG          rotation jitter in degrees [0]\n"
+    "  --bg R,G,B            background colour [0,0,0]\n"
+    "  --bg-image FILE       background image, resized to the image size [none]\n"
+    "  --frames T            video frames [8]\n"
+    "  --near-threshold F    near / far threshold, fraction of the image size [0.35]\n"
+    "  --repeats N           random placements per configuration (nearfar, between) [10]\n"
+    "  --mirror              also write each item's horizontal mirror (left / right swapped) [off]\n"
+    "  --recolor             also write each item with other colours (attribute control) [off]\n"
+    "  --limit N             write only the first N items [all]\n"
+    "  --list                list the built-in objects\n";
+
+static void print_progress(const char *what, long done, long total, void *user) {
+    (void)user;
+    fprintf(stderr, "\r%s: %ld/%ld", what, done, total);
+    if (done == total) fputc('\n', stderr);
+}
+
+static int parse_floats(const char *s, float *out, int max) {
+    int n = 0;
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        char *end;
+        double v = strtod(t, &end);
+        if (*end || n == max) return -1;
+        out[n++] = (float)v;
+    }
+    return n;
+}
+
+static int cmd_stimuli(int argc, char **argv) {
+    const char *set = NULL, *out = NULL, *objects = NULL, *bg_image = NULL, *coco_json = NULL, *coco_images = NULL;
+    const char *sprites[32];
+    int n_sprites = 0, limit = 0;
+    bool mirror = false, recolor = false, list = false;
+    float sizes[16];
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_STIMULI, stdout);
+            return 0;
+        } else if (!strcmp(a, "--mirror")) mirror = true;
+        else if (!strcmp(a, "--recolor")) recolor = true;
+        else if (!strcmp(a, "--all-pairs")) o.all_pairs = true;
+        else if (!strcmp(a, "--list")) list = true;
+        else if (a[0] == '-' && a[1] == '-') {
+            if (!val) return usage_error("stimuli", "%s needs a value", a);
+            i++;
+            if (!strcmp(a, "--out")) out = val;
+            else if (!strcmp(a, "--objects")) objects = val;
+            else if (!strcmp(a, "--bg-image")) bg_image = val;
+            else if (!strcmp(a, "--coco-json")) coco_json = val;
+            else if (!strcmp(a, "--coco-images")) coco_images = val;
+            else if (!strcmp(a, "--sprite")) {
+                if (n_sprites == 32) return usage_error("stimuli", "%s", "at most 32 sprites");
+                sprites[n_sprites++] = val;
+            } else if (!strcmp(a, "--sizes")) {
+                o.n_sizes = parse_floats(val, sizes, 16);
+                if (o.n_sizes <= 0) return usage_error("stimuli", "bad --sizes '%s'", val);
+                o.sizes = sizes;
+            } else if (!strcmp(a, "--bg")) {
+                float rgb[3];
+                if (parse_floats(val, rgb, 3) != 3) return usage_error("stimuli", "bad --bg '%s' (expected R,G,B)", val);
+                for (int k = 0; k < 3; k++) {
+                    if (rgb[k] < 0 || rgb[k] > 255) return usage_error("stimuli", "bad --bg '%s'", val);
+                    o.bg[k] = (uint8_t)rgb[k];
+                }
+            } else if (!strcmp(a, "--jitter") || !strcmp(a, "--size-jitter") || !strcmp(a, "--rotate") ||
+                       !strcmp(a, "--near-threshold")) {
+                double v = strtod(val, &end);
+                if (*end) return usage_error("stimuli", "bad number '%s'", val);
+                if (!strcmp(a, "--jitter")) o.jitter_pos = (float)v;
+                else if (!strcmp(a, "--size-jitter")) o.jitter_size = (float)v;
+                else if (!strcmp(a, "--rotate")) o.jitter_rot = (float)v;
+                else o.near_threshold = (float)v;
+            } else if (!strcmp(a, "--seed") || !strcmp(a, "--size") || !strcmp(a, "--grid") ||
+                       !strcmp(a, "--frames") || !strcmp(a, "--repeats") || !strcmp(a, "--limit")) {
+                long long v = strtoll(val, &end, 10);
+                if (*end || v < 0 || v > 1000000000LL) return usage_error("stimuli", "bad integer '%s'", val);
+                if (!strcmp(a, "--seed")) o.seed = (uint64_t)v;
+                else if (!strcmp(a, "--size")) o.image_size = (int)v;
+                else if (!strcmp(a, "--grid")) o.grid = (int)v;
+                else if (!strcmp(a, "--frames")) o.frames = (int)v;
+                else if (!strcmp(a, "--repeats")) o.repeats = (int)v;
+                else limit = (int)v;
+            } else {
+                return usage_error("stimuli", "unknown option '%s'", a);
+            }
+        } else if (!set) {
+            set = a;
+        } else {
+            return usage_error("stimuli", "unexpected argument '%s'", a);
+        }
+    }
+    ids_catalog *cat = ids_catalog_new();
+    ids_err err;
+    int rc = 0, objs[16];
+    ids_image bg = {0};
+    if (!cat) return 1;
+    for (int k = 0; k < n_sprites; k++)
+        if (ids_catalog_add_sprite(cat, sprites[k], &err)) {
+            rc = fail(&err);
+            goto done;
+        }
+    if (list) {
+        for (int k = 0; k < ids_catalog_count(cat); k++) printf("%s\n", ids_catalog_name(cat, k));
+        goto done;
+    }
+    if (!set) {
+        rc = usage_error("stimuli", "%s", "missing SET (grid, depth, nearfar, between, video, coco)");
+        goto done;
+    }
+    if (!out) {
+        rc = usage_error("stimuli", "%s", "missing --out DIR");
+        goto done;
+    }
+    if (!strcmp(set, "coco")) {
+        if (!coco_json || !coco_images) {
+            rc = usage_error("stimuli", "%s", "coco needs --coco-json FILE and --coco-images DIR");
+            goto done;
+        }
+        char path[1100];
+        snprintf(path, sizeof path, "%s/manifest.json", out);
+        mkdir(out, 0755);
+        int ok_n, skipped;
+        if (ids_coco_spatial_convert(coco_json, coco_images, path, &ok_n, &skipped, &err)) rc = fail(&err);
+        else fprintf(stderr, "coco-spatial: %d records, %d rows skipped; wrote %s\n", ok_n, skipped, path);
+        goto done;
+    }
+    int kind = ids_set_from_name(set);
+    if (kind < 0) {
+        rc = usage_error("stimuli", "unknown set '%s' (grid, depth, nearfar, between, video, coco)", set);
+        goto done;
+    }
+    if (objects) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", objects);
+        o.n_objects = 0;
+        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+            while (*t == ' ') t++;
+            if (o.n_objects == 16) {
+                rc = usage_error("stimuli", "%s", "at most 16 objects");
+                goto done;
+            }
+            int idx = ids_catalog_find(cat, t, &err);
+            if (idx < 0) {
+                rc = fail(&err);
+                goto done;
+            }
+            objs[o.n_objects++] = idx;
+        }
+        o.objects = objs;
+    }
+    if (bg_image) {
+        if (ids_image_load(&bg, bg_image, &err)) {
+            rc = fail(&err);
+            goto done;
+        }
+        o.bg_image = &bg;
+    }
+    if (ids_stimuli_write((ids_set_kind)kind, &o, cat, out, mirror, recolor, limit, print_progress, NULL, &err))
+        rc = fail(&err);
+    else fprintf(stderr, "wrote %s/manifest.json\n", out);
+done:
+    ids_image_free(&bg);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -655,6 +861,7 @@ static const char *HELP_MAIN =
     "  tokenize  tokenize text with a model's tokenizer\n"
     "  capture   run prompt + image(s) and save activations (safetensors)\n"
     "  ask       a VLM's greedy answer and the log-probabilities of chosen answers\n"
+    "  stimuli   synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -677,6 +884,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cmd_tokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "capture")) return cmd_capture(argc - 1, argv + 1);
     if (!strcmp(cmd, "ask")) return cmd_ask(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stimuli")) return cmd_stimuli(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -97,5 +97,20 @@ expect ask_json 0 '"choices": \[{"choice": "left"' -- "$BIN" ask -m "$G/text.ggu
 expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --question a --prompt b
 
+# stimuli
+expect stimuli_help 0 "usage: idscope stimuli" -- "$BIN" stimuli --help
+expect stimuli_grid 0 "manifest.json" -- "$BIN" stimuli grid --out "$TMP/st" --size 64 --grid 3 --sizes 0.8 --mirror --limit 6
+if [ -f "$TMP/st/grid_00005_mirror.png" ] && grep -q '"variant_of"' "$TMP/st/manifest.json"; then ok stimuli_files; else ko stimuli_files; fi
+expect stimuli_video 0 "" -- "$BIN" stimuli video --out "$TMP/sv" --size 48 --frames 4 --limit 2
+if [ -f "$TMP/sv/video_00001/frame_03.png" ]; then ok stimuli_video_frames; else ko stimuli_video_frames; fi
+expect stimuli_list 0 "red circle" -- "$BIN" stimuli --list
+expect stimuli_bad_set 2 "unknown set" -- "$BIN" stimuli spiral --out "$TMP/x"
+expect stimuli_no_out 2 "missing --out" -- "$BIN" stimuli grid
+expect stimuli_unknown_object 1 "unknown object 'plaid unicorn'" -- "$BIN" stimuli grid --out "$TMP/x" --objects "red circle,plaid unicorn"
+expect stimuli_grid_too_big 1 "does not fit" -- "$BIN" stimuli grid --out "$TMP/x" --size 32 --grid 16
+expect stimuli_one_cell 1 "two objects" -- "$BIN" stimuli grid --out "$TMP/x" --grid 1
+expect stimuli_coco 0 "3 records, 4 rows skipped" -- "$BIN" stimuli coco --coco-json tests/fixtures/coco/coco_qa_two_obj.json \
+    --coco-images /data/val2017 --out "$TMP/coco"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -59,6 +59,8 @@ const char *t_tmp(const char *name) {
 }
 
 char *t_read_file(const char *path, size_t *len) {
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);

@@ -1,0 +1,318 @@
+/* Stimulus engine: determinism, ground truth against the pixels, variants, bad requests, COCO. */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+
+static const uint8_t *pixel(const ids_image *im, float x, float y) {
+    int ix = (int)x, iy = (int)y;
+    if (ix >= im->w) ix = im->w - 1;
+    if (iy >= im->h) iy = im->h - 1;
+    return im->rgb + ((size_t)iy * im->w + ix) * 3;
+}
+
+static bool close_rgb(const uint8_t *a, const uint8_t *b, int tol) {
+    for (int k = 0; k < 3; k++) if (abs((int)a[k] - (int)b[k]) > tol) return false;
+    return true;
+}
+
+/* FNV-1a over every file of a folder tree, in name order. */
+static uint64_t hash_dir(const char *dir, uint64_t h) {
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        const char *nm = ents[i]->d_name;
+        if (nm[0] != '.') {
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", dir, nm);
+            for (const char *c = nm; *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
+            size_t len;
+            char *d = t_read_file(p, &len);
+            if (d) {
+                for (size_t k = 0; k < len; k++) h = (h ^ (uint8_t)d[k]) * 1099511628211ull;
+                free(d);
+            } else {
+                h = hash_dir(p, h);
+            }
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    return h;
+}
+
+TEST(stim_same_seed_same_bytes) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 64;
+    o.grid = 3;
+    o.jitter_pos = 0.2f;
+    o.jitter_rot = 30;
+    ids_err err;
+    const ids_set_kind kinds[3] = {IDS_SET_GRID, IDS_SET_VIDEO, IDS_SET_BETWEEN};
+    for (int k = 0; k < 3; k++) {
+        char d1[64], d2[64], d3[64];
+        snprintf(d1, sizeof d1, "det1_%d", k);
+        snprintf(d2, sizeof d2, "det2_%d", k);
+        snprintf(d3, sizeof d3, "det3_%d", k);
+        char p1[512], p2[512], p3[512];
+        snprintf(p1, sizeof p1, "%s", t_tmp(d1));
+        snprintf(p2, sizeof p2, "%s", t_tmp(d2));
+        snprintf(p3, sizeof p3, "%s", t_tmp(d3));
+        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p1, true, true, 12, NULL, NULL, &err));
+        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p2, true, true, 12, NULL, NULL, &err));
+        o.seed = 2;
+        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p3, true, true, 12, NULL, NULL, &err));
+        o.seed = 1;
+        uint64_t h1 = hash_dir(p1, 14695981039346656037ull), h2 = hash_dir(p2, 14695981039346656037ull),
+                 h3 = hash_dir(p3, 14695981039346656037ull);
+        CHECKF(h1 == h2, "%s: same seed, different bytes", ids_set_name(kinds[k]));
+        CHECKF(h1 != h3, "%s: another seed gave the same bytes", ids_set_name(kinds[k]));
+    }
+    ids_catalog_free(c);
+}
+
+/* Every grid item: each object's colour sits at its recorded centre; truth follows the cells. */
+TEST(stim_grid_truth_matches_pixels) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 96;
+    o.grid = 4;
+    int n;
+    ids_err err;
+    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_EQ_INT(n, 16 * 15 * 4);
+    int bad = 0, lr = 0, lefts = 0;
+    for (int i = 0; i < n; i += 7) {
+        ids_stim s, m;
+        REQUIRE(ids_stim_make(IDS_SET_GRID, &o, c, i, &s, &err) == IDS_OK);
+        for (int k = 0; k < 2; k++) {
+            uint8_t col[3];
+            ids_catalog_color(c, s.obj[k].obj, col);
+            if (!close_rgb(pixel(&s.frames[0], s.obj[k].p.cx, s.obj[k].p.cy), col, 2)) bad++;
+            /* the recorded cell contains the centre */
+            if ((int)(s.obj[k].p.cx / 24) != s.obj[k].cell_x || (int)(s.obj[k].p.cy / 24) != s.obj[k].cell_y) bad++;
+        }
+        if (s.has[IDS_REL_LEFT_RIGHT]) {
+            lr++;
+            lefts += s.truth[IDS_REL_LEFT_RIGHT];
+            if (s.truth[IDS_REL_LEFT_RIGHT] != (s.obj[0].cell_x < s.obj[1].cell_x)) bad++;
+        } else if (s.obj[0].cell_x != s.obj[1].cell_x) {
+            bad++;
+        }
+        /* the mirror swaps left/right truth, mirrors the pixels and keeps colours at the centres */
+        REQUIRE(ids_stim_mirror(&s, &m, &err) == IDS_OK);
+        if (s.has[IDS_REL_LEFT_RIGHT] && m.truth[IDS_REL_LEFT_RIGHT] == s.truth[IDS_REL_LEFT_RIGHT]) bad++;
+        if (m.truth[IDS_REL_ABOVE_BELOW] != s.truth[IDS_REL_ABOVE_BELOW]) bad++;
+        for (int k = 0; k < 2; k++) {
+            uint8_t col[3];
+            ids_catalog_color(c, m.obj[k].obj, col);
+            if (!close_rgb(pixel(&m.frames[0], m.obj[k].p.cx, m.obj[k].p.cy), col, 2)) bad++;
+            if (m.obj[k].cell_x != 3 - s.obj[k].cell_x) bad++;
+        }
+        ids_stim_free(&m);
+        /* recolouring changes colours and nothing else */
+        REQUIRE(ids_stim_recolor(&s, &o, c, &m, &err) == IDS_OK);
+        for (int k = 0; k < 2; k++) {
+            uint8_t a[3], b[3];
+            ids_catalog_color(c, s.obj[k].obj, a);
+            ids_catalog_color(c, m.obj[k].obj, b);
+            if (close_rgb(a, b, 0) || m.obj[k].p.cx != s.obj[k].p.cx) bad++;
+            if (strcmp(ids_catalog_word(c, m.obj[k].obj), ids_catalog_word(c, s.obj[k].obj))) bad++;
+            if (!close_rgb(pixel(&m.frames[0], m.obj[k].p.cx, m.obj[k].p.cy), b, 2)) bad++;
+        }
+        if (m.truth[IDS_REL_LEFT_RIGHT] != s.truth[IDS_REL_LEFT_RIGHT]) bad++;
+        ids_stim_free(&m);
+        ids_stim_free(&s);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(lr > 0 && lefts > 0 && lefts < lr); /* both answers occur */
+    ids_catalog_free(c);
+}
+
+TEST(stim_video_objects_from_their_frame_on) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 64;
+    int n, bad = 0;
+    ids_err err;
+    CHECK_OK(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err));
+    CHECK_EQ_INT(n, 7 * 6);
+    for (int i = 0; i < n; i++) {
+        ids_stim s;
+        REQUIRE(ids_stim_make(IDS_SET_VIDEO, &o, c, i, &s, &err) == IDS_OK);
+        CHECK_EQ_INT(s.n_frames, 8);
+        const uint8_t black[3] = {0, 0, 0};
+        for (int k = 0; k < 2; k++) {
+            uint8_t col[3];
+            ids_catalog_color(c, s.obj[k].obj, col);
+            if (s.obj[k].appear < 1 || s.obj[k].appear > 7) bad++;
+            for (int f = 0; f < 8; f++) {
+                const uint8_t *px = pixel(&s.frames[f], s.obj[k].p.cx, s.obj[k].p.cy);
+                if (!close_rgb(px, f >= s.obj[k].appear ? col : black, 2)) bad++;
+            }
+        }
+        if (s.truth[IDS_REL_BEFORE_AFTER] != (s.obj[0].appear < s.obj[1].appear)) bad++;
+        ids_stim_free(&s);
+    }
+    CHECK_EQ_INT(bad, 0);
+    ids_catalog_free(c);
+}
+
+TEST(stim_depth_nearfar_between_truth) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    ids_err err;
+    int n, bad = 0, fronts = 0, nears = 0, yes = 0;
+    CHECK_OK(ids_stim_count(IDS_SET_DEPTH, &o, c, &n, &err));
+    for (int i = 0; i < n; i++) {
+        ids_stim s;
+        REQUIRE(ids_stim_make(IDS_SET_DEPTH, &o, c, i, &s, &err) == IDS_OK);
+        /* nearer objects are bigger and lower in the picture */
+        bool a_front = s.obj[0].depth < s.obj[1].depth;
+        if (s.truth[IDS_REL_FRONT_BEHIND] != a_front) bad++;
+        if ((s.obj[0].p.size > s.obj[1].p.size) != a_front) bad++;
+        if (s.truth[IDS_REL_ABOVE_BELOW] == a_front) bad++;
+        fronts += a_front;
+        for (int k = 0; k < 2; k++) {
+            uint8_t col[3];
+            ids_catalog_color(c, s.obj[k].obj, col);
+            if (!close_rgb(pixel(&s.frames[0], s.obj[k].p.cx, s.obj[k].p.cy), col, 2)) bad++;
+        }
+        ids_stim_free(&s);
+    }
+    CHECK(fronts > 0 && fronts < n);
+    CHECK_OK(ids_stim_count(IDS_SET_NEARFAR, &o, c, &n, &err));
+    for (int i = 0; i < n; i++) {
+        ids_stim s;
+        REQUIRE(ids_stim_make(IDS_SET_NEARFAR, &o, c, i, &s, &err) == IDS_OK);
+        float d = hypotf(s.obj[0].p.cx - s.obj[1].p.cx, s.obj[0].p.cy - s.obj[1].p.cy);
+        if (s.truth[IDS_REL_NEAR_FAR] != (d < 0.35f * 224)) bad++;
+        nears += s.truth[IDS_REL_NEAR_FAR];
+        ids_stim_free(&s);
+    }
+    CHECK(nears > 0 && nears < n);
+    CHECK_OK(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err));
+    for (int i = 0; i < n; i++) {
+        ids_stim s;
+        REQUIRE(ids_stim_make(IDS_SET_BETWEEN, &o, c, i, &s, &err) == IDS_OK);
+        CHECK(s.has[IDS_REL_BETWEEN] && !s.has[IDS_REL_LEFT_RIGHT]);
+        yes += s.truth[IDS_REL_BETWEEN];
+        ids_stim_free(&s);
+    }
+    CHECK(yes > n / 4 && yes < 3 * n / 4);
+    CHECK_EQ_INT(bad, 0);
+    ids_catalog_free(c);
+}
+
+TEST(stim_impossible_requests) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    ids_err err;
+    int n;
+    o.grid = 1;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "two objects") != NULL);
+    o.grid = 8;
+    o.image_size = 24;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "does not fit") != NULL);
+    ids_stim_default_opts(&o);
+    CHECK_EQ_INT(ids_catalog_find(c, "plaid unicorn", &err), -1);
+    CHECK(strstr(err.msg, "plaid unicorn") && strstr(err.msg, "circle"));
+    int twice[2] = {ids_catalog_find(c, "red circle", NULL), ids_catalog_find(c, "red circle", NULL)};
+    o.objects = twice;
+    o.n_objects = 2;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), IDS_ERR_ARG);
+    int same_word[2] = {ids_catalog_find(c, "red circle", NULL), ids_catalog_find(c, "blue circle", NULL)};
+    o.objects = same_word;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "same word") != NULL);
+    o.objects = NULL;
+    o.n_objects = 0;
+    float big[1] = {1.5f};
+    o.sizes = big;
+    o.n_sizes = 1;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), IDS_ERR_RANGE);
+    ids_stim_default_opts(&o);
+    o.frames = 2;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err), IDS_ERR_RANGE);
+    ids_stim_default_opts(&o);
+    int two[2] = {0, 11};
+    o.objects = two;
+    o.n_objects = 2;
+    CHECK_EQ_INT(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err), IDS_ERR_ARG);
+    ids_stim s;
+    ids_stim_default_opts(&o);
+    CHECK_EQ_INT(ids_stim_make(IDS_SET_GRID, &o, c, 100000, &s, &err), IDS_ERR_RANGE);
+    /* all ordered pairs of 3 objects */
+    int three[3] = {0, 11, 22};
+    o.objects = three;
+    o.n_objects = 3;
+    o.all_pairs = true;
+    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_EQ_INT(n, 6 * 240 * 4);
+    ids_catalog_free(c);
+}
+
+TEST(stim_user_sprite) {
+    ids_catalog *c = ids_catalog_new();
+    ids_err err;
+    /* a 8x8 sprite: opaque green with a transparent border */
+    ids_image im;
+    CHECK_OK(ids_image_new(&im, 8, 8, (const uint8_t[3]){10, 200, 30}, &err));
+    CHECK_OK(ids_image_write_png(&im, t_tmp("tiny_frog.png"), &err));
+    ids_image_free(&im);
+    CHECK_OK(ids_catalog_add_sprite(c, t_tmp("tiny_frog.png"), &err));
+    int frog = ids_catalog_find(c, "tiny frog", &err);
+    CHECK(frog >= 0);
+    CHECK(!strcmp(ids_catalog_word(c, frog), "frog"));
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 64;
+    int objs[2] = {frog, ids_catalog_find(c, "blue square", NULL)};
+    o.objects = objs;
+    o.n_objects = 2;
+    ids_stim s;
+    CHECK_OK(ids_stim_make(IDS_SET_GRID, &o, c, 5, &s, &err));
+    CHECK(close_rgb(pixel(&s.frames[0], s.obj[0].p.cx, s.obj[0].p.cy), (const uint8_t[3]){10, 200, 30}, 2));
+    ids_stim_free(&s);
+    CHECK_EQ_INT(ids_catalog_add_sprite(c, "/nonexistent/cat.png", &err), IDS_ERR_IO);
+    ids_catalog_free(c);
+}
+
+TEST(stim_coco_spatial) {
+    ids_err err;
+    int ok = 0, skipped = 0;
+    const char *out = t_tmp("coco.json");
+    CHECK_OK(ids_coco_spatial_convert("tests/fixtures/coco/coco_qa_two_obj.json", "/data/val2017", out, &ok,
+                                      &skipped, &err));
+    CHECK_EQ_INT(ok, 3);
+    CHECK_EQ_INT(skipped, 4);
+    char *js = t_read_file(out, NULL);
+    cJSON *root = cJSON_Parse(js);
+    cJSON *recs = cJSON_GetObjectItem(root, "records");
+    REQUIRE(cJSON_GetArraySize(recs) == 3);
+    cJSON *r0 = cJSON_GetArrayItem(recs, 0);
+    CHECK(!strcmp(cJSON_GetObjectItem(r0, "file")->valuestring, "/data/val2017/000000397133.jpg"));
+    cJSON *q = cJSON_GetObjectItem(cJSON_GetObjectItem(r0, "questions"), "left_right");
+    CHECK(!strcmp(cJSON_GetObjectItem(q, "question")->valuestring, "Is the dog to the left or right of the person?"));
+    CHECK(!strcmp(cJSON_GetObjectItem(q, "answer")->valuestring, "left"));
+    cJSON *r2 = cJSON_GetArrayItem(recs, 2);
+    cJSON *q2 = cJSON_GetObjectItem(cJSON_GetObjectItem(r2, "questions"), "above_below");
+    CHECK(!strcmp(cJSON_GetObjectItem(q2, "answer")->valuestring, "below"));
+    CHECK(!strcmp(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r2, "objects"), 1), "name")->valuestring,
+                  "traffic light"));
+    cJSON *sk = cJSON_GetObjectItem(root, "skipped");
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(sk, 0), "index")->valueint, 2);
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(sk, 3), "index")->valueint, 6);
+    cJSON_Delete(root);
+    free(js);
+    CHECK_EQ_INT(ids_coco_spatial_convert("/nonexistent.json", "x", out, &ok, &skipped, &err), IDS_ERR_IO);
+}
