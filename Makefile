@@ -62,13 +62,17 @@ bench: release
 	build/release/bench_lm
 	build/release/bench_vision
 
-# Main job. Until the bundled model exists: inspect the golden LLaVA-shaped model and tokenize
-# its prompt.
+# Main job. Until the bundled model exists: the golden LLaVA-shaped model end to end (it has
+# random weights, so its answers are noise), and a stimulus set.
+GOLD := $(SHARED)/golden/llava-tiny
 demo: deps
 	@$(MAKE) --no-print-directory release
-	build/release/idscope info $(SHARED)/golden/llava-tiny/text.gguf --max-items 4
-	build/release/idscope tokenize -m $(SHARED)/golden/llava-tiny/text.gguf --pieces \
-	    --file $(SHARED)/golden/llava-tiny/prompt.txt
+	@mkdir -p build/demo
+	build/release/idscope ask -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --image $(GOLD)/image.png \
+	    --question "Is the red circle to the left or right of the blue square?" --choices " left, right" -n 8
+	build/release/idscope capture -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --image $(GOLD)/image.png \
+	    --prompt-file $(GOLD)/prompt.txt -o build/demo/capture.safetensors --all
+	build/release/idscope stimuli grid --out build/demo/grid --size 224 --mirror --limit 48
 
 fixtures:
 	python3 tests/fixtures/make_fixtures.py tests/fixtures
