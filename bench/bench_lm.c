@@ -4,7 +4,7 @@
  *             SGEMM (640x11008x4096) on the same machine as the ceiling;
  *  sweep    - a patch sweep (an edit at every layer on two object-word rows near the end of a
  *             600-token sequence): reuse + batching vs full recompute, as a ratio.
- * usage: bench_lm [prefill|sweep|all] [--blocks N] [--threads N] [--tmp DIR] */
+ * usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
 
@@ -53,7 +53,7 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     printf("OpenBLAS SGEMM 640x11008x4096: %.1f GFLOP/s (ceiling)\n", ceil);
     int types[2] = {IDS_TYPE_F16, IDS_TYPE_Q8_0};
     for (int k = 0; k < 2; k++) {
-        llama_shape s = {4096, 11008, 32, blocks, 32000, types[k]};
+        llama_shape s = {4096, 11008, 32, blocks, 32000, types[k], 0, NULL};
         char path[512];
         snprintf(path, sizeof path, "%s/bench-7b-%s.gguf", tmp, ids_type_name(types[k]));
         fprintf(stderr, "writing %s ...\n", path);
@@ -95,9 +95,56 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     }
 }
 
+/* Qwen2-VL-2B decoder shape: n_embd 1536, n_ff 8960, 12 heads, 2 KV heads, q/k/v biases, M-RoPE. */
+static void bench_qwen(const char *tmp, int blocks, int threads) {
+    const int n_tok = 640;
+    llama_shape s = {1536, 8960, 12, blocks, 32000, IDS_TYPE_F16, 2, "qwen2vl"};
+    printf("== prefill: %d blocks of Qwen2-VL-2B shape (n_embd 1536, n_ff 8960, 12 heads / 2 KV, M-RoPE), F16, "
+           "%d tokens, %d threads\n", blocks, n_tok, threads);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench-qwen2vl.gguf", tmp);
+    fprintf(stderr, "writing %s ...\n", path);
+    if (make_llama(path, s)) return;
+    ids_model *m;
+    ids_err err;
+    if (ids_model_load(&m, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return;
+    }
+    openblas_set_num_threads(threads);
+    double ceil = sgemm_gflops(n_tok, 8960, 1536);
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = n_tok;
+    p.n_threads = threads;
+    ids_ctx *c;
+    if (ids_ctx_new(&c, m, p, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        ids_model_free(m);
+        return;
+    }
+    ids_seq *sq = token_seq(n_tok, 1536, 32000);
+    double best = 1e9;
+    for (int r = 0; r < 2; r++) {
+        double t0 = now();
+        ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    double params = (2.0 * 1536 * 1536 + 2.0 * 1536 * 256 + 3.0 * 1536 * 8960) * blocks;
+    double flops = 2.0 * params * n_tok + 2.0 * 2 * 12 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
+    printf("OpenBLAS SGEMM 640x8960x1536: %.1f GFLOP/s (ceiling)\n", ceil);
+    printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
+           "(28 blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
+           flops / best / 1e9 / ceil, best / blocks, best / blocks * 28, n_tok);
+    ids_seq_free(sq);
+    ids_ctx_free(c);
+    ids_model_free(m);
+    remove(path);
+}
+
 static void bench_sweep(const char *tmp, int threads) {
     const int n_tok = 600, L = 16;
-    llama_shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16};
+    llama_shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16, 0, NULL};
     printf("== patch sweep: %d layers (n_embd %d, n_ff %d, F16), %d tokens, edit at every layer on 2 rows near the end, %d threads\n",
            L, s.n_embd, s.n_ff, n_tok, threads);
     char path[512];
@@ -177,11 +224,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_lm [prefill|sweep|all] [--blocks N] [--threads N] [--tmp DIR]\n");
+            printf("usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR]\n");
             return 0;
         } else which = argv[i];
     }
     if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
+    if (!strcmp(which, "qwen") || !strcmp(which, "all")) bench_qwen(tmp, blocks > 2 ? blocks : 4, threads);
     if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads);
     return 0;
 }

@@ -27,19 +27,32 @@ static float frand(void) {
 
 typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;
+    int n_head_kv;    /* 0: n_head */
+    const char *arch; /* NULL: llama; "qwen2vl": q/k/v biases and M-RoPE sections */
 } llama_shape;
 
 /* Write a random llama-architecture GGUF of the given shape (tied output). */
 static inline int make_llama(const char *path, llama_shape s) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
-    ids_gguf_writer_set_str(w, "general.architecture", "llama", &err);
-    ids_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)s.n_embd, &err);
-    ids_gguf_writer_set_u32(w, "llama.block_count", (uint32_t)s.n_layer, &err);
-    ids_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)s.n_ff, &err);
-    ids_gguf_writer_set_u32(w, "llama.attention.head_count", (uint32_t)s.n_head, &err);
-    ids_gguf_writer_set_u32(w, "llama.attention.head_count_kv", (uint32_t)s.n_head, &err);
-    ids_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err);
+    const char *arch = s.arch ? s.arch : "llama";
+    const bool qwen = !strcmp(arch, "qwen2vl");
+    const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, kv_dim = s.n_embd / s.n_head * n_kv;
+    char key[96];
+    ids_gguf_writer_set_str(w, "general.architecture", arch, &err);
+#define KEY(k) (snprintf(key, sizeof key, "%s.%s", arch, k), key)
+    ids_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)s.n_embd, &err);
+    ids_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)s.n_layer, &err);
+    ids_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)s.n_ff, &err);
+    ids_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s.n_head, &err);
+    ids_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)n_kv, &err);
+    ids_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, &err);
+    if (qwen) {
+        int hd = s.n_embd / s.n_head, sec[4] = {hd / 8, 3 * hd / 16, 3 * hd / 16, 0};
+        ids_gguf_writer_set_arr(w, KEY("rope.dimension_sections"), IDS_GGUF_INT32, sec, 4, &err);
+        ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
+    }
+#undef KEY
     ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
     char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
     for (int i = 0; i < s.n_vocab; i++) {
@@ -71,8 +84,13 @@ static inline int make_llama(const char *path, llama_shape s) {
         snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
         snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
         snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
-        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, kv_dim, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, kv_dim, s.type, sc);
+        if (qwen) {
+            snprintf(nm, sizeof nm, "blk.%d.attn_q.bias", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.02f);
+            snprintf(nm, sizeof nm, "blk.%d.attn_k.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
+            snprintf(nm, sizeof nm, "blk.%d.attn_v.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
+        }
         snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);

@@ -501,6 +501,7 @@ typedef struct ids_hparams {
     int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot, n_ctx_train;
     float rms_eps, rope_base;
     ids_rope_mode rope_mode;
+    int rope_sections[4];  /* M-RoPE: rotary pairs per position stream (t, h, w, e) */
     bool tied_output;
 } ids_hparams;
 
@@ -517,7 +518,10 @@ const ids_gguf *ids_model_gguf(const ids_model *m);
 /* Vision towers (mmproj GGUF)                                                                  */
 
 typedef struct ids_vparams {
-    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5) */
+    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5) or "qwen2vl_merger" */
+    bool dynamic;         /* dynamic resolution (Qwen2-VL): image_size/grid/n_out vary per image */
+    int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
+    int min_pixels, max_pixels; /* dynamic resolution bounds */
     int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
     int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
     int n_run;            /* blocks run: max(clip.vision.feature_layer), else all stored */
@@ -534,11 +538,32 @@ typedef struct ids_vision ids_vision;
 ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err);
 void ids_vision_free(ids_vision *v);
 const ids_vparams *ids_vision_params(const ids_vision *v);
-/* Image -> normalized planar pixels [3, S, S] as the tower expects (LLaVA-1.5: pad to a square with
- * the mean colour (122,116,104), bicubic resize to S, then (x/255 - mean) / std). */
+/* Override the dynamic-resolution pixel bounds (Qwen2-VL). */
+ids_status ids_vision_set_pixel_bounds(ids_vision *v, int min_pixels, int max_pixels, ids_err *err);
+
+/* What encoding these frames gives: the preprocessed size, the grid of output rows
+ * (grid_t temporal patches x grid_h x grid_w, raster order) and the tower's token count. */
+typedef struct ids_vplan {
+    int width, height;
+    int grid_t, grid_h, grid_w;
+    int n_out;     /* grid_t * grid_h * grid_w rows for the decoder */
+    int n_tokens;  /* tokens inside the tower (CLS + patches, or patches) */
+} ids_vplan;
+/* Dynamic resolution rule (Qwen2-VL, HF smart_resize): each side rounded to the nearest multiple
+ * of 28 (ties to even), then scaled down (floor) or up (ceil) by one common factor to keep
+ * width * height inside [min_pixels, max_pixels]; resampled with Pillow's bicubic filter, not at all
+ * when the size is already right. A video is a list of frames grouped in pairs (the last frame is
+ * repeated when the count is odd). */
+ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_frames, ids_vplan *out,
+                           ids_err *err);
+ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames,
+                                    int n_threads, float *out, float *blocks, ids_err *err);
+/* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
+ * the mean colour (122,116,104), bicubic resize to S; Qwen2-VL: the dynamic-resolution size; then
+ * (x/255 - mean) / std). Size from ids_vision_plan. */
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
 /* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
- * tower's stream after each block. */
+ * tower's stream after each block (Qwen2-VL: patches in merge order, each 2x2 group together). */
 ids_status ids_vision_encode(const ids_vision *v, const ids_image *img, int n_threads, float *out,
                              float *blocks, ids_err *err);
 
@@ -553,6 +578,7 @@ typedef struct ids_row {
     int16_t image;     /* image / frame index for image rows, else -1 */
     int16_t cell_row;  /* patch or merged cell of the image: row, column (-1 for text) */
     int16_t cell_col;
+    int16_t frame;     /* temporal patch of a video (0 for still images, -1 for text) */
     int32_t pos[3];    /* rotary position (t, h, w); equal for models without M-RoPE */
 } ids_row;
 
@@ -570,6 +596,13 @@ ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text
  * given vectors (cell -1). */
 ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
                             int image, int grid_w, ids_err *err);
+/* Positions of image rows: one per row (llama), or M-RoPE (t, h, w) grids (Qwen2-VL). */
+void ids_seq_set_mrope(ids_seq *s, bool on);
+/* Append an image's (or video's) rows: grid_t temporal patches of grid_h x grid_w cells, raster
+ * order ([grid_t * grid_h * grid_w, n_embd]). With M-RoPE, cell (t, r, c) gets position
+ * (p0 + t, p0 + r, p0 + c) and the next row p0 + max(grid_t, grid_h, grid_w). */
+ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
+                             int grid_w, ids_err *err);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
 int ids_seq_n_embd(const ids_seq *s);

@@ -94,14 +94,26 @@ static void rmsnorm(ids_ctx *c, const float *x, float *y, const float *w, int ro
     ids__pool_run(c->ops.pool, rows < 8 ? 1 : ids__pool_size(c->ops.pool), rmsnorm_task, &j);
 }
 
-/* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. */
+/* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. Pair i turns with
+ * frequency base^(-2i/n_rot); M-RoPE takes the position of pair i from the stream (t, h, w, e) that
+ * its section names (sector = i mod the sum of the sections). */
 static void rope_table(ids_ctx *c, int rows) {
     const ids_hparams *hp = &c->m->hp;
     const int half = hp->n_rot / 2;
+    const int *sec = hp->rope_sections;
+    const int ssum = sec[0] + sec[1] + sec[2] + sec[3];
     for (int r = 0; r < rows; r++) {
         float *cs = c->rope + (size_t)r * hp->n_rot;
+        const int32_t *pos = c->row_pos + 3 * r;
         for (int i = 0; i < half; i++) {
-            double p = c->row_pos[3 * r]; /* t stream; llama has one position */
+            double p = pos[0];
+            if (hp->rope_mode == IDS_ROPE_MROPE) {
+                int sector = i % ssum;
+                if (sector < sec[0]) p = pos[0];
+                else if (sector < sec[0] + sec[1]) p = pos[1];
+                else if (sector < sec[0] + sec[1] + sec[2]) p = pos[2];
+                else p = 0; /* the fourth stream is unused by these models */
+            }
             double inv = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
             if (c->m->rope_ff) inv /= c->m->rope_ff[i];
             double th = p * inv;
@@ -312,11 +324,8 @@ static int32_t row_token(const ids_ctx *c, int r, const float **embd) {
 static void row_position(const ids_ctx *c, int r, int32_t pos[3]) {
     if (r < c->n_seq) {
         memcpy(pos, ids_seq_row(c->seq, r)->pos, 3 * sizeof(int32_t));
-    } else {
-        const ids_row *last = ids_seq_row(c->seq, c->n_seq - 1);
-        int32_t p = last->pos[0];
-        for (int k = 1; k < 3; k++) if (last->pos[k] > p) p = last->pos[k];
-        pos[0] = pos[1] = pos[2] = p + 1 + (r - c->n_seq);
+    } else { /* generated tokens continue after the sequence */
+        pos[0] = pos[1] = pos[2] = ids__seq_next_pos(c->seq) + (r - c->n_seq);
     }
 }
 

@@ -68,12 +68,17 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     if ((st = ids_gguf_get_str(m->g, "general.architecture", &arch, err))) goto fail;
     ids_hparams *hp = &m->hp;
     snprintf(hp->arch, sizeof hp->arch, "%s", arch);
-    if (strcmp(arch, "llama") != 0) {
+    if (!strcmp(arch, "llama")) {
+        hp->rope_mode = IDS_ROPE_NORM;
+    } else if (!strcmp(arch, "qwen2")) {
+        hp->rope_mode = IDS_ROPE_NEOX;
+    } else if (!strcmp(arch, "qwen2vl")) {
+        hp->rope_mode = IDS_ROPE_MROPE;
+    } else {
         st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
-                      "decoder (supported: llama)", path, arch);
+                      "decoder (supported: llama, qwen2, qwen2vl)", path, arch);
         goto fail;
     }
-    hp->rope_mode = IDS_ROPE_NORM;
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot, n_ctx;
     char key[128];
     snprintf(key, sizeof key, "%s.embedding_length", arch);
@@ -98,6 +103,27 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
         goto fail;
     }
     if ((st = get_f32_opt(m->g, arch, "rope.freq_base", 10000.0f, &hp->rope_base, err))) goto fail;
+    if (hp->rope_mode == IDS_ROPE_MROPE) {
+        const ids_gguf_value *sec;
+        snprintf(key, sizeof key, "%s.rope.dimension_sections", arch);
+        if ((st = ids_gguf_get_arr(m->g, key, -1, &sec, err))) goto fail;
+        int sum = 0;
+        for (uint64_t i = 0; i < 4; i++) {
+            int64_t x = 0;
+            if (i < sec->v.arr.n && ids_gguf_arr_i64(sec, i, &x) != IDS_OK) x = -1;
+            if (x < 0 || x > 4096) {
+                st = ids__err(err, IDS_ERR_FORMAT, "%s: %s[%llu] = %lld is not a valid section", path, key,
+                              (unsigned long long)i, (long long)x);
+                goto fail;
+            }
+            hp->rope_sections[i] = (int)x;
+            sum += (int)x;
+        }
+        if (sum <= 0) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: %s sums to %d", path, key, sum);
+            goto fail;
+        }
+    }
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
     if ((st = ids_gguf_get_f32(m->g, key, &hp->rms_eps, err))) goto fail;
     const ids_tensor *te = ids_gguf_find_tensor(m->g, "token_embd.weight");

@@ -7,7 +7,11 @@ struct ids_seq {
     ids_row *rows;
     float *embd;    /* [n, n_embd] for embedding rows only (others unused) */
     int32_t next_pos;
+    bool mrope;
 };
+
+void ids_seq_set_mrope(ids_seq *s, bool on) { s->mrope = on; }
+int32_t ids__seq_next_pos(const ids_seq *s) { return s->next_pos; }
 
 ids_seq *ids_seq_new(int n_embd) {
     if (n_embd <= 0) return NULL;
@@ -61,7 +65,7 @@ ids_status ids_seq_add_tokens(ids_seq *s, const int32_t *ids, size_t n, ids_err 
         r->token = ids[i];
         r->kind = IDS_ROW_TEXT;
         r->image = -1;
-        r->cell_row = r->cell_col = -1;
+        r->cell_row = r->cell_col = r->frame = -1;
         r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
     }
     return IDS_OK;
@@ -79,10 +83,46 @@ ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text
     return st;
 }
 
+ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
+                             int grid_w, ids_err *err) {
+    if (grid_t <= 0 || grid_h <= 0 || grid_w <= 0 || (int64_t)grid_t * grid_h * grid_w > INT32_MAX / 4)
+        return ids__err(err, IDS_ERR_ARG, "sequence: bad image grid %dx%dx%d", grid_t, grid_h, grid_w);
+    const int n = grid_t * grid_h * grid_w;
+    ids_status st = grow(s, n, err);
+    if (st) return st;
+    memcpy(s->embd + (size_t)s->n * (size_t)s->n_embd, rows, (size_t)n * (size_t)s->n_embd * sizeof(float));
+    const int32_t p0 = s->next_pos;
+    for (int i = 0; i < n; i++) {
+        ids_row *r = &s->rows[s->n++];
+        const int t = i / (grid_h * grid_w), rr = (i / grid_w) % grid_h, cc = i % grid_w;
+        r->token = -1;
+        r->kind = IDS_ROW_IMAGE;
+        r->image = (int16_t)image;
+        r->frame = (int16_t)t;
+        r->cell_row = (int16_t)rr;
+        r->cell_col = (int16_t)cc;
+        if (s->mrope) {
+            r->pos[0] = p0 + t;
+            r->pos[1] = p0 + rr;
+            r->pos[2] = p0 + cc;
+        } else {
+            r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
+        }
+    }
+    if (s->mrope) {
+        int m = grid_t > grid_h ? grid_t : grid_h;
+        if (grid_w > m) m = grid_w;
+        s->next_pos = p0 + m;
+    }
+    return IDS_OK;
+}
+
 ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
                             int image, int grid_w, ids_err *err) {
     if (n_rows < 0 || (kind == IDS_ROW_IMAGE && grid_w <= 0))
         return ids__err(err, IDS_ERR_ARG, "sequence: %d embedding rows with grid width %d", n_rows, grid_w);
+    if (kind == IDS_ROW_IMAGE && n_rows % grid_w == 0 && n_rows > 0)
+        return ids_seq_add_image(s, rows, image, 1, n_rows / grid_w, grid_w, err);
     ids_status st = grow(s, n_rows, err);
     if (st) return st;
     memcpy(s->embd + (size_t)s->n * (size_t)s->n_embd, rows,
@@ -94,6 +134,7 @@ ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_k
         r->image = (int16_t)(kind == IDS_ROW_IMAGE ? image : -1);
         r->cell_row = (int16_t)(kind == IDS_ROW_IMAGE ? i / grid_w : -1);
         r->cell_col = (int16_t)(kind == IDS_ROW_IMAGE ? i % grid_w : -1);
+        r->frame = (int16_t)(kind == IDS_ROW_IMAGE ? 0 : -1);
         r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
     }
     return IDS_OK;
@@ -208,5 +249,6 @@ ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err) {
            (size_t)src->n * (size_t)src->n_embd * sizeof(float));
     dst->n += src->n;
     if (src->next_pos > dst->next_pos) dst->next_pos = src->next_pos;
+    dst->mrope = src->mrope;
     return IDS_OK;
 }

@@ -40,14 +40,22 @@ ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj
 const ids_model *ids_vlm_model(const ids_vlm *v) { return v->lm; }
 const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
+static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
+
 char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
-    (void)v; /* one family so far: LLaVA-1.5 (vicuna template) */
-    size_t n = strlen(question) + 64 + (size_t)(n_images > 0 ? n_images : 0) * 8;
+    size_t n = strlen(question) + 160 + (size_t)(n_images > 0 ? n_images : 0) * 8;
     char *p = ids__malloc(n);
     if (!p) return NULL;
-    size_t k = (size_t)snprintf(p, n, "USER: ");
-    for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
-    snprintf(p + k, n - k, "%s%s ASSISTANT:", n_images > 0 ? "\n" : "", question);
+    size_t k;
+    if (is_qwen(v)) { /* Qwen2-VL chat template with its default system message */
+        k = (size_t)snprintf(p, n, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
+    } else { /* LLaVA-1.5: vicuna */
+        k = (size_t)snprintf(p, n, "USER: ");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s%s ASSISTANT:", n_images > 0 ? "\n" : "", question);
+    }
     return p;
 }
 
@@ -64,27 +72,51 @@ ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_ima
                         markers == 1 ? "" : "s", n_images, n_images == 1 ? " was" : "s were");
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
+    const bool qwen = is_qwen(v);
     ids_seq *s = ids_seq_new(hp->n_embd);
-    float *rows = ids__malloc(sizeof(float) * (size_t)vp->n_out * vp->n_out_embd);
-    if (!s || !rows) {
-        ids_seq_free(s);
-        free(rows);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    }
+    if (!s) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
+    float *rows = NULL;
+    size_t rows_cap = 0, blk_off = 0;
     ids_status st = IDS_OK;
     const char *part = prompt;
+    const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
     for (int i = 0; i <= n_images && !st; i++) {
         const char *m = i < n_images ? strstr(part, mk) : NULL;
         size_t len = m ? (size_t)(m - part) : strlen(part);
+        /* Qwen2-VL: <|vision_start|> ends the text before an image, <|vision_end|> starts the text
+         * after it (as llama.cpp's mtmd emits them) */
+        const char *pre = qwen && i > 0 ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+        size_t tl = strlen(pre) + len + strlen(post);
+        char *text = ids__malloc(tl + 1);
+        if (!text) {
+            st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
         int32_t *ids;
         size_t n;
         ids_tokenize_opts o = {.add_bos = i == 0, .parse_special = true};
-        st = ids_tokenize(ids_model_tokenizer(v->lm), part, len, o, &ids, &n, err);
+        st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
+        free(text);
         if (st) break;
         st = ids_seq_add_tokens(s, ids, n, err);
         free(ids);
         if (st || !m) break;
-        float *blk = vision_blocks ? vision_blocks + (size_t)i * vp->n_run * vp->n_tokens * vp->n_embd : NULL;
+        ids_vplan pl;
+        if ((st = ids_vision_plan(v->vis, &images[i], 1, &pl, err))) break;
+        size_t need = (size_t)pl.n_out * vp->n_out_embd;
+        if (need > rows_cap) {
+            float *r = ids__realloc(rows, need * sizeof(float));
+            if (!r) {
+                st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                break;
+            }
+            rows = r;
+            rows_cap = need;
+        }
+        float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
+        blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
         st = ids_vision_encode(v->vis, &images[i], n_threads, rows, blk, err);
         if (st) {
             char tmp[IDS_ERR_MSG_MAX];
@@ -94,7 +126,7 @@ ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_ima
             }
             break;
         }
-        st = ids_seq_add_embd(s, rows, vp->n_out, IDS_ROW_IMAGE, i, vp->grid, err);
+        st = ids_seq_add_image(s, rows, i, pl.grid_t, pl.grid_h, pl.grid_w, err);
         part = m + ml;
     }
     free(rows);
@@ -218,7 +250,20 @@ ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *im
     ids_hook *hooks = NULL;
     char *ls = NULL, *ps = NULL;
     ids_status st;
-    const size_t vis_n = (size_t)n_images * vp->n_run * vp->n_tokens * vp->n_embd;
+    size_t vis_n = 0;
+    int vis_tokens[64] = {0};
+    bool same_tokens = true;
+    if (n_images > 64) {
+        st = ids__err(err, IDS_ERR_RANGE, "capture: at most 64 images");
+        goto done;
+    }
+    for (int i = 0; i < n_images; i++) {
+        ids_vplan pl;
+        if ((st = ids_vision_plan(v->vis, &images[i], 1, &pl, err))) goto done;
+        vis_tokens[i] = pl.n_tokens;
+        same_tokens = same_tokens && pl.n_tokens == vis_tokens[0];
+        vis_n += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
+    }
     if (o->vision && vis_n && !(vis = ids__malloc(vis_n * sizeof(float)))) {
         st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
         goto done;
@@ -291,9 +336,19 @@ ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *im
         if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, img, err))) goto done;
     }
     if (o->vision && n_images > 0) {
-        int64_t vs[4] = {n_images, vp->n_run, vp->n_tokens, vp->n_embd};
+        int64_t vs[4] = {n_images, vp->n_run, vis_tokens[0], vp->n_embd};
         if (n_images == 1) st = ids_st_writer_add(w, "vision", "F32", 3, vs + 1, vis, err);
-        else st = ids_st_writer_add(w, "vision", "F32", 4, vs, vis, err);
+        else if (same_tokens) st = ids_st_writer_add(w, "vision", "F32", 4, vs, vis, err);
+        else { /* images of different sizes: one tensor each */
+            size_t off = 0;
+            for (int i = 0; i < n_images && !st; i++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "vision.%d", i);
+                int64_t one[3] = {vp->n_run, vis_tokens[i], vp->n_embd};
+                st = ids_st_writer_add(w, nm, "F32", 3, one, vis + off, err);
+                off += (size_t)vp->n_run * vis_tokens[i] * vp->n_embd;
+            }
+        }
         if (st) goto done;
     }
     ls = join_ints(layers, nl);

@@ -112,5 +112,12 @@ expect stimuli_one_cell 1 "two objects" -- "$BIN" stimuli grid --out "$TMP/x" --
 expect stimuli_coco 0 "3 records, 4 rows skipped" -- "$BIN" stimuli coco --coco-json tests/fixtures/coco/coco_qa_two_obj.json \
     --coco-images /data/val2017 --out "$TMP/coco"
 
+# Qwen2-VL golden: capture and ask work unchanged
+Q="$SH/golden/qwen2vl-tiny"
+expect qwen_capture 0 "wrote" -- "$BIN" capture -m "$Q/text.gguf" --mmproj "$Q/mmproj.gguf" --image "$Q/image.png" \
+    --prompt-file "$Q/prompt.txt" -o "$TMP/q.safetensors" --positions image --layers 1,3
+expect qwen_ask 0 "log P(left)" -- "$BIN" ask -m "$Q/text.gguf" --mmproj "$Q/mmproj.gguf" --image "$Q/image.png" \
+    --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

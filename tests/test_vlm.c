@@ -210,6 +210,11 @@ TEST(vlm_mmproj_variants) {
     REQUIRE(p);
     CHECK_EQ_INT(ids_vision_load(&v, p, &err), IDS_ERR_UNSUPPORTED);
     CHECK(strstr(err.msg, "'resampler'") != NULL);
+    mmproj_edit q25 = {.projector = "qwen2.5vl_merger"};
+    p = write_mmproj(&q25, "q25.gguf");
+    REQUIRE(p);
+    CHECK_EQ_INT(ids_vision_load(&v, p, &err), IDS_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "'qwen2.5vl_merger'") != NULL);
     /* a text model is not an mmproj */
     CHECK_EQ_INT(ids_vision_load(&v, GOLD("text.gguf"), &err), IDS_ERR_FORMAT);
     CHECK(strstr(err.msg, "clip") != NULL);
@@ -312,4 +317,158 @@ TEST(vlm_index_lists) {
     CHECK(strstr(err.msg, "12") != NULL);
     CHECK_EQ_INT(ids_parse_index_list("1,x", 0, 10, &v, &n, &err), IDS_ERR_ARG);
     CHECK_EQ_INT(ids_parse_index_list("5-3", 0, 10, &v, &n, &err), IDS_ERR_RANGE);
+}
+
+#define QGOLD(f) t_shared("golden/qwen2vl-tiny/" f)
+
+/* idscope capture --all on the golden Qwen2-VL-shaped model: tokens and M-RoPE positions exactly,
+ * the tower, the stream and the last logits within tolerance. */
+TEST(vlm_qwen2vl_capture_all_golden) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    CHECK_EQ_INT(ids_model_hparams(ids_vlm_model(v))->rope_mode, IDS_ROPE_MROPE);
+    ids_image img;
+    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    ids_vplan pl;
+    CHECK_OK(ids_vision_plan(ids_vlm_vision(v), &img, 1, &pl, &err));
+    CHECK(pl.width == 112 && pl.height == 84 && pl.grid_w == 4 && pl.grid_h == 3 && pl.n_out == 12 && pl.n_tokens == 48);
+    char *prompt = t_read_file(QGOLD("prompt.txt"), NULL);
+    REQUIRE(prompt);
+    ids_capture_opts o = {.layers = "all", .positions = "all", .resid = true, .logits = true,
+                          .image_embd = true, .vision = true, .n_threads = 2};
+    const char *out = t_tmp("qcap.safetensors");
+    CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
+    ids_st_file *f;
+    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    char *js = t_read_file(QGOLD("tokens.json"), NULL);
+    cJSON *root = cJSON_Parse(js), *ch;
+    int32_t want[64];
+    int n = 0;
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(root, "chunks")) {
+        cJSON *val = cJSON_GetArrayItem(ch, 1);
+        if (!strcmp(cJSON_GetArrayItem(ch, 0)->valuestring, "image"))
+            for (int k = 0; k < val->valueint; k++) want[n++] = -1;
+        else
+            for (int k = 0; k < cJSON_GetArraySize(val); k++) want[n++] = cJSON_GetArrayItem(val, k)->valueint;
+    }
+    cJSON_Delete(root);
+    free(js);
+    const ids_st_tensor *tk = ids_st_find(f, "tokens");
+    REQUIRE(tk);
+    CHECK_EQ_INT(tk->shape[0], n);
+    CHECK(tk->shape[0] == n && memcmp(tk->data, want, sizeof(int32_t) * (size_t)n) == 0);
+    ids_npy pos;
+    REQUIRE(ids_npy_read(QGOLD("expected/positions.npy"), &pos, &err) == IDS_OK);
+    const ids_st_tensor *ps = ids_st_find(f, "positions");
+    CHECK(ps && ps->nbytes == pos.nbytes && memcmp(ps->data, pos.data, pos.nbytes) == 0);
+    ids_npy_free(&pos);
+    check_npy(f, "image_embd", QGOLD("expected/image_embd.npy"), 1e-3);
+    check_npy(f, "vision", QGOLD("expected/vision_layers.npy"), 1e-3);
+    check_npy(f, "resid", QGOLD("expected/resid.npy"), 1e-3);
+    ids_npy lg;
+    REQUIRE(ids_npy_read(QGOLD("expected/logits_last4.npy"), &lg, &err) == IDS_OK);
+    const ids_st_tensor *L = ids_st_find(f, "logits");
+    REQUIRE(L && L->shape[0] == n && L->shape[1] == 151936);
+    double e = max_abs_diff((const float *)L->data + (size_t)(n - 4) * 151936, lg.data, 4 * 151936);
+    CHECKF(e <= 1e-3, "last 4 logits rows: max |diff| %g", e);
+    ids_npy_free(&lg);
+    ids_st_close(f);
+    /* rows know their merged cell */
+    ids_seq *s;
+    REQUIRE(ids_vlm_build_seq(v, prompt, &img, 1, 1, NULL, &s, &err) == IDS_OK);
+    const ids_row *r = ids_seq_row(s, 15 + 6); /* second row of cells, third column */
+    CHECK(r->kind == IDS_ROW_IMAGE && r->cell_row == 1 && r->cell_col == 2 && r->pos[0] == 15 && r->pos[1] == 16 &&
+          r->pos[2] == 17);
+    ids_seq_free(s);
+    free(prompt);
+    ids_image_free(&img);
+    ids_vlm_free(v);
+}
+
+/* A video of identical frames gives the image rows of one frame, per temporal patch. */
+TEST(vlm_qwen2vl_video_of_one_frame) {
+    ids_vision *v;
+    ids_err err;
+    REQUIRE(ids_vision_load(&v, QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    ids_image img;
+    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    float one[12 * 64], vid[3 * 12 * 64];
+    CHECK_OK(ids_vision_encode(v, &img, 2, one, NULL, &err));
+    ids_image frames[5] = {img, img, img, img, img};
+    ids_vplan pl;
+    CHECK_OK(ids_vision_plan(v, frames, 5, &pl, &err)); /* odd count: last frame repeated */
+    CHECK(pl.grid_t == 3 && pl.n_out == 36);
+    CHECK_OK(ids_vision_encode_frames(v, frames, 5, 2, vid, NULL, &err));
+    for (int t = 0; t < 3; t++) CHECK(max_abs_diff(vid + (size_t)t * 12 * 64, one, 12 * 64) <= 1e-5);
+    /* different frames change the rows of their temporal patch only */
+    ids_image other;
+    CHECK_OK(ids_image_new(&other, img.w, img.h, (const uint8_t[3]){200, 10, 10}, &err));
+    ids_image mix[4] = {img, img, other, other};
+    float vm[2 * 12 * 64];
+    CHECK_OK(ids_vision_encode_frames(v, mix, 4, 2, vm, NULL, &err));
+    CHECK(max_abs_diff(vm, one, 12 * 64) <= 1e-5);
+    CHECK(max_abs_diff(vm + 12 * 64, one, 12 * 64) > 1e-3);
+    ids_image_free(&other);
+    /* dynamic resolution: sides rounded to multiples of 28, bounds respected */
+    ids_image big;
+    CHECK_OK(ids_image_new(&big, 1000, 300, NULL, &err));
+    CHECK_OK(ids_vision_plan(v, &big, 1, &pl, &err));
+    CHECK(pl.width % 28 == 0 && pl.height % 28 == 0 && pl.width == 1008 && pl.height == 308);
+    CHECK_OK(ids_vision_set_pixel_bounds(v, 3136, 100000, &err));
+    CHECK_OK(ids_vision_plan(v, &big, 1, &pl, &err));
+    CHECK(pl.width * pl.height <= 100000 && pl.width % 28 == 0 && pl.width > 2 * pl.height);
+    ids_image_free(&big);
+    ids_image tiny;
+    CHECK_OK(ids_image_new(&tiny, 20, 10, NULL, &err));
+    CHECK_OK(ids_vision_plan(v, &tiny, 1, &pl, &err));
+    CHECK(pl.width * pl.height >= 3136 && pl.height >= 28);
+    ids_image_free(&tiny);
+    ids_image_free(&img);
+    ids_vision_free(v);
+}
+
+/* Reuse == full recompute on the M-RoPE family (positions are not row indices). */
+TEST(vlm_qwen2vl_reuse_equals_full) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    ids_image img;
+    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    char *prompt = ids_vlm_prompt(v, "Is the red circle to the left or right of the blue square?", 1);
+    ids_seq *s;
+    REQUIRE(ids_vlm_build_seq(v, prompt, &img, 1, 2, NULL, &s, &err) == IDS_OK);
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 128;
+    cp.n_threads = 2;
+    ids_ctx *c;
+    REQUIRE(ids_ctx_new(&c, ids_vlm_model(v), cp, &err) == IDS_OK);
+    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    float add[64];
+    for (int i = 0; i < 64; i++) add[i] = 0.5f * cosf((float)i);
+    ids_sel sels[3] = {{.kind = IDS_SEL_WORD, .word = "circle", .after_image = true},
+                       {.kind = IDS_SEL_IMAGE, .image = -1},
+                       {.kind = IDS_SEL_LAST}};
+    for (int si = 0; si < 3; si++)
+        for (int l = 0; l <= 3; l++) {
+            ids_hook h = {.site = IDS_SITE_RESID, .layer = l, .sel = sels[si], .action = IDS_ACT_ADD, .vec = add, .len = 64};
+            static float a[151936], b[151936];
+            ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+            ids_run_out oa = {.logits = a}, ob = {.logits = b};
+            CHECK_OK(ids_ctx_run(c, &h, 1, &o, &oa, &err));
+            o.full_recompute = true;
+            CHECK_OK(ids_ctx_run(c, &h, 1, &o, &ob, &err));
+            double scale = 1, d = max_abs_diff(a, b, 151936);
+            for (int i = 0; i < 151936; i++) scale = fmax(scale, fabs(b[i]));
+            CHECKF(d / scale <= 1e-5, "sel %d layer %d: %g", si, l, d / scale);
+        }
+    /* generation continues the M-RoPE positions */
+    int32_t gen[4];
+    int ng;
+    CHECK_OK(ids_ctx_generate(c, NULL, 0, 3, gen, &ng, &err));
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    free(prompt);
+    ids_image_free(&img);
+    ids_vlm_free(v);
 }
