@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -848,6 +849,191 @@ done:
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* train / eval                                                                               */
+
+static const char *HELP_TRAIN =
+    "usage: idscope train --config CONFIG.json --out DIR [--threads N]\n"
+    "\n"
+    "Train the tiny LLaVA-layout VLM on the stimulus engine's tasks and write DIR/text.gguf and\n"
+    "DIR/mmproj.gguf (plus DIR/train-log.jsonl and DIR/ckpt-STEP/ checkpoints when asked).\n"
+    "Progress (step, loss, held-out accuracy, tokens/s) goes to stderr.\n"
+    "\n"
+    "CONFIG keys (defaults): image_size 64, patch_size 16, vit_width 64, vit_layers 3, vit_heads 4,\n"
+    "vit_ff 256, width 128, layers 6, heads 4, ff 352, frames 8, holdout 0.1, batch 32, warmup 100,\n"
+    "eval_every 250, checkpoint_every 0, lr 0.002, min_lr 0.0001, weight_decay 0.01, clip 1, seed 1,\n"
+    "threads 0 (all cores), stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
+    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial.\n";
+
+static void train_progress(const char *what, long done, long total, void *user) {
+    (void)user;
+    if (!strcmp(what, "train")) {
+        if (done % 10 == 0 || done == total) fprintf(stderr, "\rtrain: step %ld/%ld", done, total);
+    } else {
+        fprintf(stderr, "\r%s\n", what);
+    }
+}
+
+static int cmd_train(int argc, char **argv) {
+    const char *config = NULL, *out = NULL;
+    int threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_TRAIN, stdout);
+            return 0;
+        } else if (!strcmp(a, "--config") || !strcmp(a, "--out") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return usage_error("train", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (!strcmp(a, "--config")) config = v;
+            else if (!strcmp(a, "--out")) out = v;
+            else {
+                char *end;
+                threads = (int)strtol(v, &end, 10);
+                if (*end || threads < 1) return usage_error("train", "bad thread count '%s'", v);
+            }
+        } else {
+            return usage_error("train", "unknown argument '%s'", a);
+        }
+    }
+    if (!config) return usage_error("train", "%s", "missing --config CONFIG.json");
+    if (!out) return usage_error("train", "%s", "missing --out DIR");
+    ids_train_config c;
+    ids_err err;
+    if (ids_train_config_load(config, &c, &err)) return fail(&err);
+    if (threads) c.threads = threads;
+    if (ids_train(&c, out, train_progress, NULL, &err)) return fail(&err);
+    fprintf(stderr, "\nwrote %s/text.gguf and %s/mmproj.gguf\n", out, out);
+    return 0;
+}
+
+/* The bundled model: $IDSCOPE_MODELS, then models/ beside the executable's build folder, then ./models. */
+static void default_model(char *text, char *mmproj, size_t n) {
+    const char *env = getenv("IDSCOPE_MODELS");
+    char base[900] = "models";
+    if (env && *env) {
+        snprintf(base, sizeof base, "%s", env);
+    } else {
+        char exe[800];
+        ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (k > 0) {
+            exe[k] = 0;
+            char *sl = strrchr(exe, '/');
+            if (sl) *sl = 0;
+            char cand[900];
+            snprintf(cand, sizeof cand, "%s/../../models/tiny-llava/text.gguf", exe);
+            FILE *f = fopen(cand, "rb");
+            if (f) {
+                fclose(f);
+                snprintf(base, sizeof base, "%s/../../models", exe);
+            }
+        }
+    }
+    snprintf(text, n, "%s/tiny-llava/text.gguf", base);
+    snprintf(mmproj, n, "%s/tiny-llava/mmproj.gguf", base);
+}
+
+static const char *HELP_EVAL =
+    "usage: idscope eval [-m TEXT.gguf --mmproj MMPROJ.gguf] --task TASK [--n N] [--seed S]\n"
+    "                    [--held-out only|exclude|all] [--json] [--threads N]\n"
+    "\n"
+    "Accuracy on fresh stimuli, measured with the engine: the answer is the likelier of the two\n"
+    "answer words at the answer position. Prints one line per task, 'TASK accuracy CORRECT/N', or\n"
+    "with --json one object {\"TASK\": accuracy, ...}. The model defaults to the bundled one.\n"
+    "\n"
+    "  --task TASK      left-right, above-below, front-behind, near-far, before-after, or all\n"
+    "  --n N            questions per task (default 500)\n"
+    "  --seed S         evaluation seed (default 1)\n"
+    "  --held-out MODE  object pairs: only the held-out ones, exclude them, or all (default all)\n";
+
+static int cmd_eval(int argc, char **argv) {
+    const char *model = NULL, *mmproj = NULL, *task = NULL, *held = "all";
+    long n = 500, seed = 1;
+    int threads = 0;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_EVAL, stdout);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "--task") ||
+                   !strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--held-out") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return usage_error("eval", "%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            if (!strcmp(a, "--mmproj")) mmproj = v;
+            else if (!strcmp(a, "--task")) task = v;
+            else if (!strcmp(a, "--held-out")) held = v;
+            else if (a[1] == 'm' || !strcmp(a, "--model")) model = v;
+            else {
+                long x = strtol(v, &end, 10);
+                if (*end || x < 0 || (strcmp(a, "--seed") && x < 1)) return usage_error("eval", "bad number '%s'", v);
+                if (!strcmp(a, "--n")) n = x;
+                else if (!strcmp(a, "--seed")) seed = x;
+                else threads = (int)x;
+            }
+        } else {
+            return usage_error("eval", "unknown argument '%s'", a);
+        }
+    }
+    if (!task) return usage_error("eval", "%s", "missing --task TASK");
+    int held_mode = !strcmp(held, "only") ? 1 : !strcmp(held, "exclude") ? 0 : !strcmp(held, "all") ? -1 : -2;
+    if (held_mode == -2) return usage_error("eval", "bad --held-out '%s' (only, exclude, all)", held);
+    const ids_task all[5] = {IDS_TASK_LEFT_RIGHT, IDS_TASK_ABOVE_BELOW, IDS_TASK_FRONT_BEHIND, IDS_TASK_NEAR_FAR,
+                             IDS_TASK_BEFORE_AFTER};
+    ids_task tasks[5];
+    int nt = 0;
+    if (!strcmp(task, "all")) {
+        memcpy(tasks, all, sizeof all);
+        nt = 5;
+    } else {
+        int t = ids_task_from_name(task);
+        for (int k = 0; k < 5; k++)
+            if ((int)all[k] == t) tasks[nt++] = all[k];
+        if (!nt) return usage_error("eval", "unknown task '%s' (left-right, above-below, front-behind, near-far, "
+                                    "before-after, all)", task);
+    }
+    char tp[1000], mp[1000];
+    if (!model || !mmproj) {
+        if (model || mmproj) return usage_error("eval", "%s", "give both -m and --mmproj, or neither");
+        default_model(tp, mp, sizeof tp);
+        model = tp;
+        mmproj = mp;
+    }
+    ids_err err;
+    ids_vlm *v;
+    if (ids_vlm_load(&v, model, mmproj, &err)) return fail(&err);
+    /* task geometry from the model: its image size; held-out pairs and frames from its training */
+    ids_train_config c;
+    ids_train_default_config(&c);
+    c.image_size = ids_vision_params(ids_vlm_vision(v))->image_size;
+    const char *meta = NULL;
+    if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) {
+        const char *h = strstr(meta, "\"holdout\":"), *f = strstr(meta, "\"frames\":");
+        if (h) c.holdout = (float)strtod(h + 10, NULL);
+        if (f) c.frames = (int)strtol(f + 9, NULL, 10);
+    }
+    int rc = 0;
+    if (json) printf("{");
+    for (int k = 0; k < nt; k++) {
+        int correct = 0;
+        if (ids_eval_task(v, tasks[k], (int)n, (uint64_t)seed, held_mode, &c, threads, &correct, &err)) {
+            rc = fail(&err);
+            break;
+        }
+        double acc = n ? (double)correct / (double)n : 0;
+        if (json) printf("%s\"%s\": %.4f", k ? ", " : "", ids_task_name(tasks[k]), acc);
+        else printf("%s accuracy %d/%ld\n", ids_task_name(tasks[k]), correct, n);
+        fflush(stdout);
+    }
+    if (json) printf("}\n");
+    ids_vlm_free(v);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -862,6 +1048,8 @@ static const char *HELP_MAIN =
     "  capture   run prompt + image(s) and save activations (safetensors)\n"
     "  ask       a VLM's greedy answer and the log-probabilities of chosen answers\n"
     "  stimuli   synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)\n"
+    "  train     train the tiny default VLM from a config\n"
+    "  eval      accuracy of a VLM on fresh stimuli, per task\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -885,6 +1073,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "capture")) return cmd_capture(argc - 1, argv + 1);
     if (!strcmp(cmd, "ask")) return cmd_ask(argc - 1, argv + 1);
     if (!strcmp(cmd, "stimuli")) return cmd_stimuli(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -1,0 +1,132 @@
+/* Trainer: whole-model gradient checks, a smoke run, the exported model read by the engine giving
+ * the trainer's logits, configs. */
+#include "test.h"
+#include "train.h"
+
+static void tiny_config(ids_train_config *c) {
+    ids_train_default_config(c);
+    c->image_size = 32;
+    c->patch_size = 16;
+    c->vit_width = 16;
+    c->vit_layers = 1;
+    c->vit_heads = 2;
+    c->vit_ff = 32;
+    c->width = 32;
+    c->layers = 2;
+    c->heads = 2;
+    c->ff = 64;
+    c->frames = 4;
+    c->batch = 3;
+    c->warmup = 2;
+    c->eval_every = 0;
+    c->stages[0].steps = 4;
+    c->threads = 1;
+}
+
+TEST(train_gradcheck_whole_model) {
+    ids_train_config c;
+    tiny_config(&c);
+    const ids_task tasks[3] = {IDS_TASK_LEFT_RIGHT, IDS_TASK_BEFORE_AFTER, IDS_TASK_TEXT_SPATIAL};
+    for (int k = 0; k < 3; k++) {
+        int bad;
+        double worst;
+        ids_err err;
+        CHECK_OK(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err));
+        CHECKF(bad == 0, "%s: %d gradient probes off (worst relative error %g)", ids_task_name(tasks[k]), bad, worst);
+    }
+}
+
+TEST(train_smoke_and_engine_equality) {
+    ids_train_config c;
+    tiny_config(&c);
+    for (int t = 0; t < IDS_TASK_COUNT; t++) c.stages[0].weights[t] = 1.0f;
+    ids_err err;
+    const char *dir = t_tmp("tiny-model");
+    CHECK_OK(ids_train(&c, dir, NULL, NULL, &err));
+    char tp[600], mp[600];
+    snprintf(tp, sizeof tp, "%s/text.gguf", dir);
+    snprintf(mp, sizeof mp, "%s/mmproj.gguf", dir);
+    ids_vlm *v;
+    REQUIRE(ids_vlm_load(&v, tp, mp, &err) == IDS_OK);
+    ids_catalog *cat = ids_catalog_new();
+    uint64_t rng = 77;
+    const ids_task tasks[5] = {IDS_TASK_LEFT_RIGHT, IDS_TASK_FRONT_BEHIND, IDS_TASK_BEFORE_AFTER, IDS_TASK_TEXT_SPATIAL,
+                               IDS_TASK_DESCRIBE};
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = 1;
+    ids_ctx *ctx;
+    REQUIRE(ids_ctx_new(&ctx, ids_vlm_model(v), cp, &err) == IDS_OK);
+    const int V = ids_model_hparams(ids_vlm_model(v))->n_vocab;
+    float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V);
+    for (int k = 0; k < 5; k++) {
+        tk_sample s;
+        REQUIRE(tk_make(&c, cat, tasks[k], &rng, -1, &s, &err) == IDS_OK);
+        int nv = 0;
+        CHECK_OK(ids__train_logits(&c, dir, &s, a, &nv, &err));
+        CHECK_EQ_INT(nv, V);
+        ids_seq *seq;
+        REQUIRE(ids_vlm_build_seq(v, s.prompt, s.images, s.n_images, 1, NULL, &seq, &err) == IDS_OK);
+        ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+        ids_run_out out = {.logits = b};
+        CHECK_OK(ids_ctx_prefill(ctx, seq, NULL, 0, &o, &out, &err));
+        double e = 0, scale = 0;
+        for (int i = 0; i < V; i++) {
+            e = fmax(e, fabs(a[i] - b[i]));
+            scale = fmax(scale, fabs(b[i]));
+        }
+        CHECKF(e <= 1e-4, "%s: engine and trainer logits differ by %g (scale %g)", ids_task_name(tasks[k]), e, scale);
+        CHECK(scale > 0);
+        ids_seq_free(seq);
+        tk_free(&s);
+    }
+    /* the word vocabulary tokenizes prompts one token per word */
+    const ids_tokenizer *tok = ids_model_tokenizer(ids_vlm_model(v));
+    int32_t *ids;
+    size_t n;
+    ids_tokenize_opts to = {.add_bos = true, .parse_special = true};
+    const char *q = "USER: Is the red circle to the left or right of the blue square? ASSISTANT:";
+    CHECK_OK(ids_tokenize(tok, q, strlen(q), to, &ids, &n, &err));
+    CHECK_EQ_INT(n, 1 + 2 + 13 + 1 + 2); /* <s> ▁USER : ; 13 words ; ? ; ▁ASSISTANT : */
+    free(ids);
+    int correct = -1;
+    CHECK_OK(ids_eval_task(v, IDS_TASK_LEFT_RIGHT, 6, 3, -1, &c, 1, &correct, &err));
+    CHECK(correct >= 0 && correct <= 6);
+    CHECK_EQ_INT(ids_eval_task(v, IDS_TASK_DESCRIBE, 6, 3, -1, &c, 1, &correct, &err), IDS_ERR_ARG);
+    free(a);
+    free(b);
+    ids_ctx_free(ctx);
+    ids_catalog_free(cat);
+    ids_vlm_free(v);
+}
+
+TEST(train_config_files) {
+    const char *p = t_tmp("cfg.json");
+    FILE *f = fopen(p, "w");
+    fputs("{\"width\": 96, \"layers\": 5, \"lr\": 0.001, \"seed\": 9, \"comment\": \"x\",\n"
+          " \"stages\": [{\"steps\": 10, \"weights\": {\"text-spatial\": 1}},\n"
+          "            {\"steps\": 20, \"weights\": {\"describe\": 1, \"left-right\": 2}}]}", f);
+    fclose(f);
+    ids_train_config c;
+    ids_err err;
+    CHECK_OK(ids_train_config_load(p, &c, &err));
+    CHECK(c.width == 96 && c.layers == 5 && fabsf(c.lr - 0.001f) < 1e-9f && c.seed == 9 && c.n_stages == 2);
+    CHECK(c.stages[1].steps == 20 && c.stages[1].weights[IDS_TASK_LEFT_RIGHT] == 2.0f &&
+          c.stages[0].weights[IDS_TASK_DESCRIBE] == 0.0f);
+    f = fopen(p, "w");
+    fputs("{\"widht\": 96}", f);
+    fclose(f);
+    CHECK_EQ_INT(ids_train_config_load(p, &c, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "widht") != NULL);
+    f = fopen(p, "w");
+    fputs("{\"stages\": [{\"steps\": 1, \"weights\": {\"juggling\": 1}}]}", f);
+    fclose(f);
+    CHECK_EQ_INT(ids_train_config_load(p, &c, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "juggling") != NULL);
+    /* held-out pairs: about the asked fraction, and deterministic */
+    ids_train_default_config(&c);
+    int held = 0;
+    for (int a = 0; a < 10; a++)
+        for (int b = 0; b < 10; b++) held += a != b && ids_train_heldout(&c, a, b);
+    CHECK(held >= 3 && held <= 20);
+}
