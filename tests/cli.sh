@@ -119,5 +119,21 @@ expect qwen_capture 0 "wrote" -- "$BIN" capture -m "$Q/text.gguf" --mmproj "$Q/m
 expect qwen_ask 0 "log P(left)" -- "$BIN" ask -m "$Q/text.gguf" --mmproj "$Q/mmproj.gguf" --image "$Q/image.png" \
     --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2
 
+# train / eval: a few steps on a very small config
+expect train_help 0 "usage: idscope train" -- "$BIN" train --help
+expect eval_help 0 "usage: idscope eval" -- "$BIN" eval --help
+expect train_tiny 0 "wrote" -- "$BIN" train --config tests/fixtures/tiny-train.json --out "$TMP/tiny"
+if [ -s "$TMP/tiny/text.gguf" ] && [ -s "$TMP/tiny/mmproj.gguf" ] && [ "$(wc -l <"$TMP/tiny/train-log.jsonl")" -eq 6 ]; then
+    ok train_outputs; else ko train_outputs; fi
+expect eval_json 0 '^{"left-right": [0-9.]*, "above-below": [0-9.]*' -- "$BIN" eval -m "$TMP/tiny/text.gguf" \
+    --mmproj "$TMP/tiny/mmproj.gguf" --task all --n 4 --json --threads 1
+expect eval_line 0 "^before-after accuracy [0-9]*/3$" -- "$BIN" eval -m "$TMP/tiny/text.gguf" \
+    --mmproj "$TMP/tiny/mmproj.gguf" --task before-after --n 3 --threads 1
+expect eval_bad_task 2 "unknown task" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --mmproj "$TMP/tiny/mmproj.gguf" --task juggling
+expect eval_one_path 2 "give both" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --task left-right
+expect train_no_config 2 "missing --config" -- "$BIN" train --out "$TMP/x"
+printf '{"layers": "six"}' >"$TMP/bad.json"
+expect train_bad_config 1 "must be a number" -- "$BIN" train --config "$TMP/bad.json" --out "$TMP/x"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
