@@ -117,7 +117,14 @@ static ids_status build_params(tmodel *m, param_ix *ix, const ids_train_config *
         m->L < 1)
         return ids__err(err, IDS_ERR_ARG, "train config: inconsistent sizes (image %d / patch %d, vit %d / %d heads, "
                         "width %d / %d heads, at most 16 vit and 32 decoder layers)", m->S, m->P, m->Dv, m->Hv, m->D, m->H);
-    const float s = 0.02f, so_v = 0.02f / sqrtf(2.0f * m->Lv), so_d = 0.02f / sqrtf(2.0f * m->L);
+    /* Fan-in scaled initialisation (1/sqrt(fan_in); projections back into a residual stream also
+     * 1/sqrt(2 * layers)). A GPT-2-style 0.02 is far too small for layers this narrow: the
+     * projector's output then carries ~1% image-dependent signal under a learned constant and the
+     * decoder never learns to read the image (measured: describe stuck at the no-information loss). */
+    const float s = 0.02f;
+    const float fv = 1.0f / sqrtf((float)m->Dv), fd = 1.0f / sqrtf((float)m->D);
+    const float so_v = fv / sqrtf(2.0f * m->Lv), so_vf = 1.0f / sqrtf((float)m->Fv) / sqrtf(2.0f * m->Lv);
+    const float so_d = fd / sqrtf(2.0f * m->L), so_df = 1.0f / sqrtf((float)m->F) / sqrtf(2.0f * m->L);
     char nm[64];
     ix->patch = add_param(m, "v.patch_embd.weight", 1, 4, m->P, m->P, 3, m->Dv, 1.0f / sqrtf((float)m->KP), true);
     ix->cls = add_param(m, "v.class_embd", 1, 1, m->Dv, 1, 1, 1, s, false);
@@ -130,44 +137,44 @@ static ids_status build_params(tmodel *m, param_ix *ix, const ids_train_config *
     snprintf(nm, sizeof nm, "v.blk.%d.%s", l, suffix); v->field = add_param(m, nm, 1, nd, a, b, 1, 1, std, dec);
         VP(ln1w, "ln1.weight", 1, m->Dv, 1, 0, false);
         VP(ln1b, "ln1.bias", 1, m->Dv, 1, 0, false);
-        VP(q, "attn_q.weight", 2, m->Dv, m->Dv, s, true);
+        VP(q, "attn_q.weight", 2, m->Dv, m->Dv, fv, true);
         VP(qb, "attn_q.bias", 1, m->Dv, 1, 0, false);
-        VP(k, "attn_k.weight", 2, m->Dv, m->Dv, s, true);
+        VP(k, "attn_k.weight", 2, m->Dv, m->Dv, fv, true);
         VP(kb, "attn_k.bias", 1, m->Dv, 1, 0, false);
-        VP(v, "attn_v.weight", 2, m->Dv, m->Dv, s, true);
+        VP(v, "attn_v.weight", 2, m->Dv, m->Dv, fv, true);
         VP(vb, "attn_v.bias", 1, m->Dv, 1, 0, false);
         VP(o, "attn_out.weight", 2, m->Dv, m->Dv, so_v, true);
         VP(ob, "attn_out.bias", 1, m->Dv, 1, 0, false);
         VP(ln2w, "ln2.weight", 1, m->Dv, 1, 0, false);
         VP(ln2b, "ln2.bias", 1, m->Dv, 1, 0, false);
-        VP(fc1, "ffn_up.weight", 2, m->Dv, m->Fv, s, true);
+        VP(fc1, "ffn_up.weight", 2, m->Dv, m->Fv, fv, true);
         VP(fc1b, "ffn_up.bias", 1, m->Fv, 1, 0, false);
-        VP(fc2, "ffn_down.weight", 2, m->Fv, m->Dv, so_v, true);
+        VP(fc2, "ffn_down.weight", 2, m->Fv, m->Dv, so_vf, true);
         VP(fc2b, "ffn_down.bias", 1, m->Dv, 1, 0, false);
 #undef VP
     }
-    ix->mm0 = add_param(m, "mm.0.weight", 1, 2, m->Dv, m->D, 1, 1, s, true);
+    ix->mm0 = add_param(m, "mm.0.weight", 1, 2, m->Dv, m->D, 1, 1, fv, true);
     ix->mm0b = add_param(m, "mm.0.bias", 1, 1, m->D, 1, 1, 1, 0, false);
-    ix->mm2 = add_param(m, "mm.2.weight", 1, 2, m->D, m->D, 1, 1, s, true);
+    ix->mm2 = add_param(m, "mm.2.weight", 1, 2, m->D, m->D, 1, 1, fd, true);
     ix->mm2b = add_param(m, "mm.2.bias", 1, 1, m->D, 1, 1, 1, 0, false);
-    ix->tok = add_param(m, "token_embd.weight", 0, 2, m->D, m->V, 1, 1, s, true);
+    ix->tok = add_param(m, "token_embd.weight", 0, 2, m->D, m->V, 1, 1, 1.0f, true);
     for (int l = 0; l < m->L; l++) {
         dlayer_ix *d = &ix->dl[l];
 #define DP(field, suffix, nd, a, b, std, dec) \
     snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix); d->field = add_param(m, nm, 0, nd, a, b, 1, 1, std, dec);
         DP(attn_norm, "attn_norm.weight", 1, m->D, 1, 0, false);
-        DP(q, "attn_q.weight", 2, m->D, m->D, s, true);
-        DP(k, "attn_k.weight", 2, m->D, m->D, s, true);
-        DP(v, "attn_v.weight", 2, m->D, m->D, s, true);
+        DP(q, "attn_q.weight", 2, m->D, m->D, fd, true);
+        DP(k, "attn_k.weight", 2, m->D, m->D, fd, true);
+        DP(v, "attn_v.weight", 2, m->D, m->D, fd, true);
         DP(o, "attn_output.weight", 2, m->D, m->D, so_d, true);
         DP(ffn_norm, "ffn_norm.weight", 1, m->D, 1, 0, false);
-        DP(gate, "ffn_gate.weight", 2, m->D, m->F, s, true);
-        DP(up, "ffn_up.weight", 2, m->D, m->F, s, true);
-        DP(down, "ffn_down.weight", 2, m->F, m->D, so_d, true);
+        DP(gate, "ffn_gate.weight", 2, m->D, m->F, fd, true);
+        DP(up, "ffn_up.weight", 2, m->D, m->F, fd, true);
+        DP(down, "ffn_down.weight", 2, m->F, m->D, so_df, true);
 #undef DP
     }
     ix->out_norm = add_param(m, "output_norm.weight", 0, 1, m->D, 1, 1, 1, 0, false);
-    ix->out = add_param(m, "output.weight", 0, 2, m->D, m->V, 1, 1, s, true);
+    ix->out = add_param(m, "output.weight", 0, 2, m->D, m->V, 1, 1, fd, true);
     for (int i = 0; i < m->np; i++)
         if (m->p[i].off > m->total || !m->p) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     m->w = ids__calloc(m->total, sizeof(float));
