@@ -43,6 +43,41 @@ static ids_seq *token_seq(int n, int n_embd, int n_vocab) {
     return s;
 }
 
+/* Write a synthetic model, load it and time its prefill of n_tok tokens (best of two). */
+static int time_prefill(const char *path, llama_shape sh, int n_tok, int threads, double *best, size_t *mem) {
+    fprintf(stderr, "writing %s ...\n", path);
+    if (make_llama(path, sh)) return 1;
+    ids_model *m;
+    ids_err err;
+    if (ids_model_load(&m, path, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = n_tok;
+    p.n_threads = threads;
+    ids_ctx *c;
+    if (ids_ctx_new(&c, m, p, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        ids_model_free(m);
+        return 1;
+    }
+    ids_seq *sq = token_seq(n_tok, sh.n_embd, sh.n_vocab);
+    *best = 1e9;
+    for (int r = 0; r < 2; r++) {
+        double t0 = now();
+        ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
+        double t = now() - t0;
+        if (t < *best) *best = t;
+    }
+    *mem = ids_ctx_memory(c);
+    ids_seq_free(sq);
+    ids_ctx_free(c);
+    ids_model_free(m);
+    remove(path);
+    return 0;
+}
+
 static void bench_prefill(const char *tmp, int blocks, int threads) {
     const int n_tok = 640;
     printf("== prefill: %d blocks of LLaVA-1.5-7B shape (n_embd 4096, n_ff 11008, 32 heads), %d tokens, %d threads\n",
@@ -56,42 +91,15 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
         llama_shape s = {4096, 11008, 32, blocks, 32000, types[k], 0, NULL};
         char path[512];
         snprintf(path, sizeof path, "%s/bench-7b-%s.gguf", tmp, ids_type_name(types[k]));
-        fprintf(stderr, "writing %s ...\n", path);
-        if (make_llama(path, s)) return;
-        ids_model *m;
-        ids_err err;
-        if (ids_model_load(&m, path, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            return;
-        }
-        ids_ctx_params p = ids_ctx_default_params();
-        p.n_ctx = n_tok;
-        p.n_threads = threads;
-        p.keep_clean = true;
-        ids_ctx *c;
-        if (ids_ctx_new(&c, m, p, &err)) {
-            fprintf(stderr, "%s\n", err.msg);
-            ids_model_free(m);
-            return;
-        }
-        ids_seq *sq = token_seq(n_tok, 4096, 32000);
-        double best = 1e9;
-        for (int r = 0; r < 2; r++) {
-            double t0 = now();
-            ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
-            double t = now() - t0;
-            if (t < best) best = t;
-        }
+        double best;
+        size_t mem;
+        if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
         double params = (4.0 * 4096 * 4096 + 3.0 * 4096 * 11008) * blocks;
         double attn = 2.0 * 2 * 32 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
         double flops = 2.0 * params * n_tok + attn;
         printf("%-5s prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; context %.0f MiB\n",
                ids_type_name(types[k]), best, n_tok / best, flops / best / 1e9, flops / best / 1e9 / ceil,
-               (double)ids_ctx_memory(c) / (1 << 20));
-        ids_seq_free(sq);
-        ids_ctx_free(c);
-        ids_model_free(m);
-        remove(path);
+               (double)mem / (1 << 20));
     }
 }
 
@@ -103,43 +111,16 @@ static void bench_qwen(const char *tmp, int blocks, int threads) {
            "%d tokens, %d threads\n", blocks, n_tok, threads);
     char path[512];
     snprintf(path, sizeof path, "%s/bench-qwen2vl.gguf", tmp);
-    fprintf(stderr, "writing %s ...\n", path);
-    if (make_llama(path, s)) return;
-    ids_model *m;
-    ids_err err;
-    if (ids_model_load(&m, path, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return;
-    }
     openblas_set_num_threads(threads);
-    double ceil = sgemm_gflops(n_tok, 8960, 1536);
-    ids_ctx_params p = ids_ctx_default_params();
-    p.n_ctx = n_tok;
-    p.n_threads = threads;
-    ids_ctx *c;
-    if (ids_ctx_new(&c, m, p, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        ids_model_free(m);
-        return;
-    }
-    ids_seq *sq = token_seq(n_tok, 1536, 32000);
-    double best = 1e9;
-    for (int r = 0; r < 2; r++) {
-        double t0 = now();
-        ids_ctx_prefill(c, sq, NULL, 0, NULL, NULL, &err);
-        double t = now() - t0;
-        if (t < best) best = t;
-    }
+    double ceil = sgemm_gflops(n_tok, 8960, 1536), best;
+    size_t mem;
+    if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
     double params = (2.0 * 1536 * 1536 + 2.0 * 1536 * 256 + 3.0 * 1536 * 8960) * blocks;
     double flops = 2.0 * params * n_tok + 2.0 * 2 * 12 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
     printf("OpenBLAS SGEMM 640x8960x1536: %.1f GFLOP/s (ceiling)\n", ceil);
     printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
            "(28 blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
            flops / best / 1e9 / ceil, best / blocks, best / blocks * 28, n_tok);
-    ids_seq_free(sq);
-    ids_ctx_free(c);
-    ids_model_free(m);
-    remove(path);
 }
 
 static void bench_sweep(const char *tmp, int threads) {

@@ -737,6 +737,7 @@ typedef enum ids_task {
     IDS_TASK_LEFT_RIGHT, IDS_TASK_ABOVE_BELOW, IDS_TASK_FRONT_BEHIND, IDS_TASK_NEAR_FAR,
     IDS_TASK_BEFORE_AFTER,
     IDS_TASK_TEXT_SPATIAL, /* no image: the scene written out, then a left/right or above/below question */
+    IDS_TASK_LOCATE,       /* one object: "Describe the image." -> "circle c1 r2" (a perception warm-up) */
     IDS_TASK_COUNT
 } ids_task;
 

@@ -864,7 +864,7 @@ static const char *HELP_TRAIN =
     "vit_ff 256, width 128, layers 6, heads 4, ff 352, frames 8, holdout 0.1, batch 32, warmup 100,\n"
     "eval_every 250, checkpoint_every 0, lr 0.002, min_lr 0.0001, weight_decay 0.01, clip 1, seed 1,\n"
     "threads 0 (all cores), stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
-    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial.\n";
+    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate.\n";
 
 static void train_progress(const char *what, long done, long total, void *user) {
     (void)user;

@@ -6,7 +6,7 @@
 #include <math.h>
 
 static const char *const k_task_names[IDS_TASK_COUNT] = {"describe", "left-right", "above-below", "front-behind",
-                                                         "near-far", "before-after", "text-spatial"};
+                                                         "near-far", "before-after", "text-spatial", "locate"};
 
 const char *ids_task_name(ids_task t) { return t < IDS_TASK_COUNT ? k_task_names[t] : NULL; }
 int ids_task_from_name(const char *name) {
@@ -87,6 +87,24 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
     o.sizes = sizes;
     o.n_sizes = 3;
     o.repeats = 1000;
+    if (task == IDS_TASK_LOCATE) { /* one object in a random cell */
+        int oa, ob;
+        pick_pair(c, rng, heldout_mode, &oa, &ob, &out->heldout);
+        const int G = 4;
+        const float cell = (float)c->image_size / G;
+        int cx = (int)(tk_rand(rng) % G), cy = (int)(tk_rand(rng) % G);
+        float j1 = (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0) - 0.5f;
+        float j2 = (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0) - 0.5f;
+        float sz = cell * (0.6f + 0.3f * (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0));
+        ids_placed p = {oa, ((float)cx + 0.5f + 0.24f * j1) * cell, ((float)cy + 0.5f + 0.24f * j2) * cell, sz, 0, true};
+        ids_status st = ids_image_new(&out->images[0], c->image_size, c->image_size, NULL, err);
+        if (st) return st;
+        ids_scene_draw(cat, &out->images[0], &p, 1);
+        out->n_images = 1;
+        snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
+        snprintf(out->answer, sizeof out->answer, "%s c%d r%d", ids_catalog_word(cat, oa), cx, cy);
+        return IDS_OK;
+    }
     ids_set_kind kind = task_set(task);
     ids_relation rel = task_rel(task);
     for (int attempt = 0; attempt < 100; attempt++) {

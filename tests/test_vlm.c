@@ -38,6 +38,23 @@ static bool check_npy(const ids_st_file *f, const char *name, const char *npy, d
     return ok;
 }
 
+/* llama.cpp's token chunks of a golden prompt, flattened: -1 on the image rows. */
+static int golden_tokens(const char *tokens_json, int32_t *want, int cap) {
+    char *js = t_read_file(tokens_json, NULL);
+    cJSON *root = js ? cJSON_Parse(js) : NULL, *ch;
+    int n = 0;
+    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(root, "chunks")) {
+        cJSON *val = cJSON_GetArrayItem(ch, 1);
+        if (!strcmp(cJSON_GetArrayItem(ch, 0)->valuestring, "image"))
+            for (int k = 0; k < val->valueint && n < cap; k++) want[n++] = -1;
+        else
+            for (int k = 0; k < cJSON_GetArraySize(val) && n < cap; k++) want[n++] = cJSON_GetArrayItem(val, k)->valueint;
+    }
+    cJSON_Delete(root);
+    free(js);
+    return n;
+}
+
 /* idscope capture --all on the golden model reproduces llama.cpp's tokens and the HF reference. */
 TEST(vlm_capture_all_golden) {
     ids_vlm *v;
@@ -53,20 +70,8 @@ TEST(vlm_capture_all_golden) {
     CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
     ids_st_file *f;
     REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
-    /* tokens: llama.cpp's chunks, -1 on the image rows */
-    char *js = t_read_file(GOLD("tokens.json"), NULL);
-    cJSON *root = cJSON_Parse(js), *ch;
     int32_t want[64];
-    int n = 0;
-    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(root, "chunks")) {
-        cJSON *val = cJSON_GetArrayItem(ch, 1);
-        if (!strcmp(cJSON_GetArrayItem(ch, 0)->valuestring, "image"))
-            for (int k = 0; k < val->valueint; k++) want[n++] = -1;
-        else
-            for (int k = 0; k < cJSON_GetArraySize(val); k++) want[n++] = cJSON_GetArrayItem(val, k)->valueint;
-    }
-    cJSON_Delete(root);
-    free(js);
+    const int n = golden_tokens(GOLD("tokens.json"), want, 64);
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
     REQUIRE(tk && tk->ndim == 1);
     CHECK_EQ_INT(tk->shape[0], n);
@@ -341,19 +346,8 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
     ids_st_file *f;
     REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
-    char *js = t_read_file(QGOLD("tokens.json"), NULL);
-    cJSON *root = cJSON_Parse(js), *ch;
     int32_t want[64];
-    int n = 0;
-    cJSON_ArrayForEach(ch, cJSON_GetObjectItem(root, "chunks")) {
-        cJSON *val = cJSON_GetArrayItem(ch, 1);
-        if (!strcmp(cJSON_GetArrayItem(ch, 0)->valuestring, "image"))
-            for (int k = 0; k < val->valueint; k++) want[n++] = -1;
-        else
-            for (int k = 0; k < cJSON_GetArraySize(val); k++) want[n++] = cJSON_GetArrayItem(val, k)->valueint;
-    }
-    cJSON_Delete(root);
-    free(js);
+    const int n = golden_tokens(QGOLD("tokens.json"), want, 64);
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
     REQUIRE(tk);
     CHECK_EQ_INT(tk->shape[0], n);
