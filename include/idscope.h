@@ -766,6 +766,7 @@ typedef struct ids_train_config {
     int n_stages;
     ids_train_stage stages[IDS_MAX_STAGES];
     int threads;
+    char init_from[512];   /* start from the weights exported in this folder (fresh optimiser) */
 } ids_train_config;
 
 void ids_train_default_config(ids_train_config *c);

@@ -792,6 +792,8 @@ static ids_task pick_task(const ids_train_stage *sg, uint64_t *rng) {
     return IDS_TASK_LEFT_RIGHT;
 }
 
+static ids_status load_exported(tmodel *m, const char *dir, ids_err *err);
+
 ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progress_fn progress, void *user,
                      ids_err *err) {
     ids_status st = mkdirs(out_dir, err);
@@ -811,6 +813,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     if ((st = vocab_tokenizer(out_dir, &tok, err))) goto done;
     if ((st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err))) goto done;
     init_params(&m, c->seed);
+    if (c->init_from[0] && (st = load_exported(&m, c->init_from, err))) goto done;
     char path[1200];
     snprintf(path, sizeof path, "%.1100s/train-log.jsonl", out_dir);
     log = fopen(path, "w");
@@ -944,6 +947,10 @@ ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err 
             else c->seed = (uint64_t)v;
             continue;
         } else if (!strcmp(k, "comment") || !strcmp(k, "description")) {
+            continue;
+        } else if (!strcmp(k, "init_from")) {
+            if (!cJSON_IsString(it)) st = ids__err(err, IDS_ERR_FORMAT, "%s: init_from must be a folder name", path);
+            else snprintf(c->init_from, sizeof c->init_from, "%s", it->valuestring);
             continue;
         } else if (!strcmp(k, "stages")) {
             if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) < 1 || cJSON_GetArraySize(it) > IDS_MAX_STAGES) {
