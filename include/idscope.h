@@ -738,6 +738,7 @@ typedef enum ids_task {
     IDS_TASK_BEFORE_AFTER,
     IDS_TASK_TEXT_SPATIAL, /* no image: the scene written out, then a left/right or above/below question */
     IDS_TASK_LOCATE,       /* one object: "Describe the image." -> "circle c1 r2" (a perception warm-up) */
+    IDS_TASK_WHERE,        /* two objects: "Where is the red circle?" -> "c1 r2" (binding by name) */
     IDS_TASK_COUNT
 } ids_task;
 
@@ -784,6 +785,39 @@ bool ids_train_heldout(const ids_train_config *c, int shape_a, int shape_b);
  * held-out shape pairs, 0 = only trained pairs, -1 = all. */
 ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, int held_out,
                          const ids_train_config *c, int n_threads, int *n_correct, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Experiments: spatial IDs                                                                      */
+
+/* The ID arithmetic of the paper, on activations already captured:
+ * h[pair][anchor cell][subject key][layer][E] with subject key = (y * G + x) * n_sizes + size
+ * (anchor == subject cell entries are ignored). Mean-centres within (pair, anchor cell) over all
+ * subject keys, averages over anchor cells per subject key (per-pair ID), averages over pairs
+ * (universal ID), and computes the axes from the universal ID at size index axis_size:
+ * y_axis = mean over x, y1 <= y2 of ID(x, y2) - ID(x, y1) (the paper's ranges, zero terms included),
+ * x_axis likewise. Outputs: per_pair [P][K][L][E] (may be NULL), universal [K][L][E], x_axis and
+ * y_axis [L][E]. All sums in double. */
+void ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
+                     int axis_size, float *per_pair, float *universal, float *x_axis, float *y_axis);
+
+typedef struct ids_extract_opts {
+    const int *objects;   /* catalog indices (>= 2, distinct words); every ordered pair is used */
+    int n_objects;
+    int grid;             /* default 4 */
+    const float *sizes;   /* fractions of a cell (default 1, 0.78, 0.55, 0.33) */
+    int n_sizes;
+    int image_size;       /* default: the tower's input size, or 224 for dynamic towers */
+    bool per_pair;        /* also store every pair's IDs */
+    int n_threads;
+} ids_extract_opts;
+
+/* Render the grid set, run every image with the question "Is the B to the left or right of the A?"
+ * (B = subject at every cell, A = anchor at every other cell), capture the subject word's token
+ * (last piece of " " + word, first occurrence after the image) at every layer 0..n_layer, and
+ * write OUT_DIR/ids.safetensors (universal [L+1, G, G, S, E] indexed [layer][y][x][size], x_axis,
+ * y_axis [L+1, E], per_pair when asked) and OUT_DIR/ids.json (metadata). */
+ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o,
+                           const char *out_dir, ids_progress_fn progress, void *user, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */

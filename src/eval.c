@@ -5,7 +5,8 @@
 ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, int held_out,
                          const ids_train_config *c, int n_threads, int *n_correct, ids_err *err) {
     *n_correct = 0;
-    if (task == IDS_TASK_DESCRIBE || task == IDS_TASK_TEXT_SPATIAL || task == IDS_TASK_LOCATE || task >= IDS_TASK_COUNT)
+    if (task == IDS_TASK_DESCRIBE || task == IDS_TASK_TEXT_SPATIAL || task == IDS_TASK_LOCATE || task == IDS_TASK_WHERE ||
+        task >= IDS_TASK_COUNT)
         return ids__err(err, IDS_ERR_ARG, "eval: task '%s' has no two-way answer", ids_task_name(task));
     const ids_model *m = ids_vlm_model(v);
     const ids_tokenizer *tok = ids_model_tokenizer(m);

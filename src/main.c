@@ -865,7 +865,7 @@ static const char *HELP_TRAIN =
     "eval_every 250, checkpoint_every 0, lr 0.002, min_lr 0.0001, weight_decay 0.01, clip 1, seed 1,\n"
     "threads 0 (all cores), init_from \"\" (a folder with text.gguf + mmproj.gguf to start from),\n"
     "stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
-    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate.\n";
+    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n";
 
 static void train_progress(const char *what, long done, long total, void *user) {
     (void)user;
@@ -1035,6 +1035,98 @@ static int cmd_eval(int argc, char **argv) {
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* ids                                                                                        */
+
+static const char *HELP_IDS =
+    "usage: idscope ids extract [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR [--objects LIST]\n"
+    "                           [--grid N] [--sizes LIST] [--image-size PX] [--per-pair] [--threads N]\n"
+    "\n"
+    "Spatial IDs (the paper's procedure): for every ordered pair of the objects, subject B at every\n"
+    "cell and size, anchor A at every other cell, the question \"Is the B to the left or right of the\n"
+    "A?\"; the subject word's activation at every layer, mean-centred within (pair, anchor cell),\n"
+    "averaged over anchor cells (per-pair ID) and over pairs (universal ID), and the x/y axes.\n"
+    "Writes DIR/ids.safetensors (universal [layers, y, x, size, embd], x_axis, y_axis [layers, embd],\n"
+    "per_pair) and DIR/ids.json. The model defaults to the bundled one.\n"
+    "\n"
+    "  --objects LIST     object names (default: red circle,blue square,green triangle)\n"
+    "  --grid N           cells per side (default 4)\n"
+    "  --sizes LIST       object sizes as fractions of a cell (default 1,0.78,0.55,0.33)\n"
+    "  --image-size PX    stimulus size (default: the tower's input size)\n"
+    "  --per-pair         also store every pair's IDs\n";
+
+static int cmd_ids(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "extract") && strcmp(argv[1], "-h") && strcmp(argv[1], "--help")))
+        return usage_error("ids", "%s", argc < 2 ? "missing subcommand (extract)" : "unknown subcommand (extract)");
+    if (strcmp(argv[1], "extract")) {
+        fputs(HELP_IDS, stdout);
+        return 0;
+    }
+    const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = "red circle,blue square,green triangle";
+    float sizes[16];
+    ids_extract_opts o = {.grid = 4};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_IDS, stdout);
+            return 0;
+        } else if (!strcmp(a, "--per-pair")) {
+            o.per_pair = true;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "--out") ||
+                   !strcmp(a, "--objects") || !strcmp(a, "--grid") || !strcmp(a, "--sizes") ||
+                   !strcmp(a, "--image-size") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return usage_error("ids", "%s needs a value", a);
+            const char *v = argv[++i];
+            char *end = NULL;
+            if (!strcmp(a, "--mmproj")) mmproj = v;
+            else if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--objects")) objects = v;
+            else if (!strcmp(a, "--sizes")) {
+                o.n_sizes = parse_floats(v, sizes, 16);
+                if (o.n_sizes <= 0) return usage_error("ids", "bad --sizes '%s'", v);
+                o.sizes = sizes;
+            } else if (a[1] == 'm' || !strcmp(a, "--model")) model = v;
+            else {
+                long x = strtol(v, &end, 10);
+                if (*end || x < 1) return usage_error("ids", "bad number '%s'", v);
+                if (!strcmp(a, "--grid")) o.grid = (int)x;
+                else if (!strcmp(a, "--image-size")) o.image_size = (int)x;
+                else o.n_threads = (int)x;
+            }
+        } else {
+            return usage_error("ids", "unknown argument '%s'", a);
+        }
+    }
+    if (!out) return usage_error("ids", "%s", "missing --out DIR");
+    char tp[1000], mp[1000];
+    if (!model || !mmproj) {
+        if (model || mmproj) return usage_error("ids", "%s", "give both -m and --mmproj, or neither");
+        default_model(tp, mp, sizeof tp);
+        model = tp;
+        mmproj = mp;
+    }
+    ids_catalog *cat = ids_catalog_new();
+    ids_err err;
+    int objs[16], rc = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", objects);
+    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
+        while (*t == ' ') t++;
+        if (o.n_objects == 16) rc = usage_error("ids", "%s", "at most 16 objects");
+        else if ((objs[o.n_objects] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
+        else o.n_objects++;
+    }
+    o.objects = objs;
+    ids_vlm *v = NULL;
+    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    if (!rc && ids_ids_extract(v, cat, &o, out, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc) fprintf(stderr, "wrote %s/ids.safetensors and %s/ids.json\n", out, out);
+    ids_vlm_free(v);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1051,6 +1143,7 @@ static const char *HELP_MAIN =
     "  stimuli   synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)\n"
     "  train     train the tiny default VLM from a config\n"
     "  eval      accuracy of a VLM on fresh stimuli, per task\n"
+    "  ids       spatial ID extraction (ids extract)\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1076,6 +1169,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "stimuli")) return cmd_stimuli(argc - 1, argv + 1);
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ids")) return cmd_ids(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -6,7 +6,7 @@
 #include <math.h>
 
 static const char *const k_task_names[IDS_TASK_COUNT] = {"describe", "left-right", "above-below", "front-behind",
-                                                         "near-far", "before-after", "text-spatial", "locate"};
+                                                         "near-far", "before-after", "text-spatial", "locate", "where"};
 
 const char *ids_task_name(ids_task t) { return t < IDS_TASK_COUNT ? k_task_names[t] : NULL; }
 int ids_task_from_name(const char *name) {
@@ -119,6 +119,17 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
         ids_stim s;
         if ((st = ids_stim_make(kind, &o, cat, (int)(tk_rand(rng) % (uint64_t)n), &s, err))) return st;
         const char *na = ids_catalog_name(cat, s.obj[0].obj), *nb = ids_catalog_name(cat, s.obj[1].obj);
+        if (task == IDS_TASK_WHERE) {
+            const ids_stim_obj *q = &s.obj[tk_rand(rng) & 1];
+            snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nWhere is the %s? ASSISTANT:",
+                     ids_catalog_name(cat, q->obj));
+            snprintf(out->answer, sizeof out->answer, "c%d r%d", q->cell_x, q->cell_y);
+            out->images[0] = s.frames[0];
+            s.frames[0] = (ids_image){0};
+            out->n_images = 1;
+            ids_stim_free(&s);
+            return IDS_OK;
+        }
         if (task == IDS_TASK_DESCRIBE || task == IDS_TASK_TEXT_SPATIAL) {
             bool ab = tk_rand(rng) & 1; /* objects listed in random order */
             const ids_stim_obj *first = &s.obj[ab ? 0 : 1], *second = &s.obj[ab ? 1 : 0];

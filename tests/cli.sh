@@ -135,5 +135,14 @@ expect train_no_config 2 "missing --config" -- "$BIN" train --out "$TMP/x"
 printf '{"layers": "six"}' >"$TMP/bad.json"
 expect train_bad_config 1 "must be a number" -- "$BIN" train --config "$TMP/bad.json" --out "$TMP/x"
 
+# ids extract on the golden model (tiny grid)
+expect ids_help 0 "usage: idscope ids extract" -- "$BIN" ids extract --help
+expect ids_extract 0 "wrote" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/ids" \
+    --objects "red circle,blue square" --grid 2 --sizes 0.9 --threads 1
+if [ -s "$TMP/ids/ids.safetensors" ] && grep -q '"grid":[[:space:]]*2' "$TMP/ids/ids.json"; then ok ids_files; else ko ids_files; fi
+expect ids_no_sub 2 "missing subcommand" -- "$BIN" ids
+expect ids_bad_object 1 "unknown object 'teapot'" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/ids2" --objects "red circle,teapot"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

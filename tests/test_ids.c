@@ -1,0 +1,89 @@
+/* Spatial ID arithmetic on activations with a known answer, and extraction end to end. */
+#include "test.h"
+
+/* h = pair/anchor offset + x*u + y*v + size*w (+ garbage in the ignored anchor-cell entries).
+ * Mean-centring within (pair, anchor) excludes the anchor's cell, so after averaging over anchors
+ * ID(k) = f(k) - const - (x u + y v) / (C - 1)^2, and the axes are
+ * (1 - 1/(C-1)^2) * D * u with D = mean of (x2 - x1) over the paper's ranges (10/9 for G = 4). */
+TEST(ids_compute_linear_known_answer) {
+    enum { P = 3, G = 4, S = 2, L = 2, E = 5, C = G * G, K = C * S };
+    static float h[P * C * K * L * E], pp[P * K * L * E], uni[K * L * E], xa[L * E], ya[L * E];
+    float u[L * E], v[L * E], w[L * E];
+    uint32_t r = 1;
+    for (int i = 0; i < L * E; i++) {
+        r = r * 1664525u + 1013904223u, u[i] = (float)(r >> 9) / 8388608.0f - 1;
+        r = r * 1664525u + 1013904223u, v[i] = (float)(r >> 9) / 8388608.0f - 1;
+        r = r * 1664525u + 1013904223u, w[i] = (float)(r >> 9) / 8388608.0f - 1;
+    }
+    for (int p = 0; p < P; p++)
+        for (int a = 0; a < C; a++) {
+            float base[L * E];
+            for (int i = 0; i < L * E; i++) r = r * 1664525u + 1013904223u, base[i] = 10.0f * ((float)(r >> 9) / 8388608.0f - 1);
+            for (int k = 0; k < K; k++) {
+                const int cell = k / S, x = cell % G, y = cell / G, s = k % S;
+                float *dst = h + (((size_t)p * C + a) * K + k) * L * E;
+                for (int i = 0; i < L * E; i++)
+                    dst[i] = cell == a ? 1e30f : base[i] + (float)x * u[i] + (float)y * v[i] + (float)s * w[i];
+            }
+        }
+    ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya);
+    const double f = (1.0 - 1.0 / ((C - 1) * (C - 1))) * 10.0 / 9.0;
+    double worst = 0;
+    for (int i = 0; i < L * E; i++) {
+        worst = fmax(worst, fabs(xa[i] - f * u[i]));
+        worst = fmax(worst, fabs(ya[i] - f * v[i]));
+    }
+    CHECKF(worst < 1e-4, "axes off the known answer by %g", worst);
+    /* differences of IDs: one column right = (1 - 1/(C-1)^2) u; one size step = w */
+    worst = 0;
+    for (int i = 0; i < L * E; i++) {
+        const int k00 = 0, k10 = 1 * S, k01 = G * S, k001 = 1;
+        worst = fmax(worst, fabs((uni[(size_t)k10 * L * E + i] - uni[(size_t)k00 * L * E + i]) - f * 9.0 / 10.0 * u[i]));
+        worst = fmax(worst, fabs((uni[(size_t)k01 * L * E + i] - uni[(size_t)k00 * L * E + i]) - f * 9.0 / 10.0 * v[i]));
+        worst = fmax(worst, fabs((uni[(size_t)k001 * L * E + i] - uni[(size_t)k00 * L * E + i]) - w[i]));
+    }
+    CHECKF(worst < 1e-4, "ID differences off by %g", worst);
+    /* per-pair IDs equal the universal one here (no pair-specific position effect) */
+    worst = 0;
+    for (int i = 0; i < K * L * E; i++) worst = fmax(worst, fabs(pp[(size_t)2 * K * L * E + i] - uni[i]));
+    CHECK(worst < 1e-4);
+}
+
+TEST(ids_extract_golden_end_to_end) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    ids_catalog *cat = ids_catalog_new();
+    int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
+    float sizes[1] = {0.9f};
+    ids_extract_opts o = {.objects = objs, .n_objects = 2, .grid = 2, .sizes = sizes, .n_sizes = 1, .per_pair = true, .n_threads = 1};
+    const char *dir = t_tmp("ids");
+    CHECK_OK(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err));
+    char p[600];
+    snprintf(p, sizeof p, "%s/ids.safetensors", dir);
+    ids_st_file *f;
+    REQUIRE(ids_st_open(&f, p, &err) == IDS_OK);
+    const ids_st_tensor *u = ids_st_find(f, "universal"), *pp = ids_st_find(f, "per_pair"), *xa = ids_st_find(f, "x_axis");
+    REQUIRE(u && pp && xa);
+    CHECK(u->ndim == 5 && u->shape[0] == 5 && u->shape[1] == 2 && u->shape[2] == 2 && u->shape[3] == 1 && u->shape[4] == 64);
+    CHECK(pp->shape[0] == 2 && xa->shape[0] == 5 && xa->shape[1] == 64);
+    const float *U = u->data;
+    double l0 = 0, l4 = 0;
+    for (int i = 0; i < 4 * 64; i++) {
+        l0 = fmax(l0, fabs(U[i]));                /* layer 0: the word's embedding */
+        l4 = fmax(l4, fabs(U[4 * 4 * 64 + i]));   /* layer 4 */
+    }
+    CHECKF(l0 == 0.0, "layer-0 IDs should be exactly zero, max %g", l0);
+    CHECK(l4 > 1e-4 && isfinite(l4));
+    ids_st_close(f);
+    snprintf(p, sizeof p, "%s/ids.json", dir);
+    char *js = t_read_file(p, NULL);
+    CHECK(js && strstr(js, "\"idscope.ids.v1\"") && strstr(js, "red circle"));
+    free(js);
+    int one[1] = {objs[0]};
+    o.objects = one;
+    o.n_objects = 1;
+    CHECK_EQ_INT(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), IDS_ERR_ARG);
+    ids_catalog_free(cat);
+    ids_vlm_free(v);
+}
