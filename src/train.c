@@ -516,6 +516,7 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
 typedef struct {
     double loss;
     int n_tgt, n_correct;
+    int n_first, n_first_correct; /* the first answer token of each sequence (the answer word) */
 } fwd_result;
 
 /* Whole forward (and backward when `train`): returns summed loss over target tokens. */
@@ -596,6 +597,19 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
     res->loss = t_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, NT ? 1.0f / NT : 0.0f,
                                &res->n_tgt, &res->n_correct);
     if (logits_out) memcpy(logits_out, a.logits, sizeof(float) * (size_t)NT * m->V);
+    res->n_first = res->n_first_correct = 0;
+    for (int k = 0; k < NT; k++) {
+        const int row = a.tgt_row[k], b_i = row / T, t_i = row % T;
+        bool first = true;
+        for (int t = 0; t < t_i; t++)
+            if (b->seq[b_i].tgt[t] >= 0) first = false;
+        if (!first) continue;
+        const float *l = a.logits + (size_t)k * m->V;
+        int am = 0;
+        for (int j = 1; j < m->V; j++) if (l[j] > l[am]) am = j;
+        res->n_first++;
+        res->n_first_correct += am == a.tgt[k];
+    }
     if (train) {
         /* output head */
         float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
@@ -849,7 +863,8 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
             if (report) {
                 /* held-out check with the trainer's forward: answer-token accuracy per task */
                 char line[512];
-                int k2 = snprintf(line, sizeof line, "step %d/%d loss %.4f tok-acc %.3f %.0f tok/s | held-out:", step + 1,
+                int k2 = snprintf(line, sizeof line, "step %d/%d loss %.4f tok-acc %.3f %.0f tok/s | held-out answer "
+                                  "accuracy:", step + 1,
                                   total, loss_acc / n_acc, tgt_acc ? (double)ok_acc / tgt_acc : 0,
                                   tokens / (now_s() - t0));
                 uint64_t erng = 4242;
@@ -861,7 +876,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
                     st = model_step(&m, &ix, &eb, false, &er, NULL, err);
                     free_batch(&eb);
                     k2 += snprintf(line + k2, sizeof line - (size_t)k2, " %s %.2f", ids_task_name((ids_task)t),
-                                   er.n_tgt ? (double)er.n_correct / er.n_tgt : 0);
+                                   er.n_first ? (double)er.n_first_correct / er.n_first : 0);
                 }
                 if (progress) progress(line, step + 1, total, user);
                 loss_acc = 0;
