@@ -72,6 +72,9 @@ static inline uint16_t ids__rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); 
 static inline uint32_t ids__rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t ids__rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* Read a whole regular file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
+ids_status ids__read_file(const char *path, char **out, size_t *len, ids_err *err);
+
 /* Write a whole buffer to `path` atomically: temp file in the same folder, fsync, rename. */
 ids_status ids__write_atomic(const char *path, const void *const *parts, const size_t *sizes,
                              size_t n_parts, ids_err *err);

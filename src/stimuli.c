@@ -634,19 +634,9 @@ static bool parse_caption(const char *cap, char *subj, char *ref, size_t n, ids_
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
                                     int *n_ok, int *n_skipped, ids_err *err) {
     *n_ok = *n_skipped = 0;
-    FILE *f = fopen(json_path, "rb");
-    if (!f) return ids__err(err, IDS_ERR_IO, "%s: cannot open: %s", json_path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *txt = sz >= 0 ? ids__malloc((size_t)sz + 1) : NULL;
-    if (!txt || fread(txt, 1, (size_t)sz, f) != (size_t)sz) {
-        fclose(f);
-        free(txt);
-        return ids__err(err, IDS_ERR_IO, "%s: cannot read", json_path);
-    }
-    fclose(f);
-    txt[sz] = 0;
+    char *txt;
+    ids_status rs = ids__read_file(json_path, &txt, NULL, err);
+    if (rs) return rs;
     cJSON *in = cJSON_Parse(txt);
     free(txt);
     if (!cJSON_IsArray(in)) {

@@ -703,8 +703,7 @@ static double adamw(tmodel *m, const ids_train_config *c, float lr, int t) {
     return norm;
 }
 
-static ids_status export_model(const tmodel *m, const ids_train_config *c, const char *dir, const char *meta_json,
-                               ids_err *err) {
+static ids_status export_model(const tmodel *m, const char *dir, const char *meta_json, ids_err *err) {
     char path[1200];
     ids_status st = IDS_OK;
     for (int file = 0; file < 2 && !st; file++) {
@@ -752,7 +751,6 @@ static ids_status export_model(const tmodel *m, const ids_train_config *c, const
         if (!st) st = ids_gguf_writer_write(w, path, err);
         ids_gguf_writer_free(w);
     }
-    (void)c;
     return st;
 }
 
@@ -887,7 +885,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
             if (!st && c->checkpoint_every > 0 && (step + 1) % c->checkpoint_every == 0) {
                 char dir[1200];
                 snprintf(dir, sizeof dir, "%.1100s/ckpt-%06d", out_dir, step + 1);
-                if (!(st = mkdirs(dir, err))) st = export_model(&m, c, dir, NULL, err);
+                if (!(st = mkdirs(dir, err))) st = export_model(&m, dir, NULL, err);
             }
         }
     }
@@ -895,7 +893,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
         char meta[512];
         snprintf(meta, sizeof meta, "{\"steps\": %d, \"seed\": %llu, \"seconds\": %.0f, \"holdout\": %g, \"frames\": %d}",
                  total, (unsigned long long)c->seed, now_s() - t0, (double)c->holdout, c->frames);
-        st = export_model(&m, c, out_dir, meta, err);
+        st = export_model(&m, out_dir, meta, err);
     }
 done:
     if (log) fclose(log);
@@ -910,19 +908,9 @@ done:
 
 ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err *err) {
     ids_train_default_config(c);
-    FILE *f = fopen(path, "rb");
-    if (!f) return ids__err(err, IDS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *txt = n >= 0 ? ids__malloc((size_t)n + 1) : NULL;
-    if (!txt || fread(txt, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(txt);
-        return ids__err(err, IDS_ERR_IO, "%s: cannot read", path);
-    }
-    fclose(f);
-    txt[n] = 0;
+    char *txt;
+    ids_status rs = ids__read_file(path, &txt, NULL, err);
+    if (rs) return rs;
     cJSON *j = cJSON_Parse(txt);
     free(txt);
     if (!cJSON_IsObject(j)) {

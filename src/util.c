@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 const char *ids_status_name(ids_status s) {
@@ -259,5 +260,37 @@ ids_status ids__write_atomic(const char *path, const void *const *parts, const s
         return st;
     }
     free(tmp);
+    return IDS_OK;
+}
+
+ids_status ids__read_file(const char *path, char **out, size_t *len, ids_err *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return ids__err(err, IDS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ids__err(err, IDS_ERR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)sb.st_size, got = 0;
+    char *b = ids__malloc(n + 1);
+    if (!b) {
+        close(fd);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for %zu bytes", path, n);
+    }
+    while (got < n) {
+        ssize_t r = read(fd, b + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (got != n) {
+        free(b);
+        return ids__err(err, IDS_ERR_IO, "%s: read %zu of %zu bytes", path, got, n);
+    }
+    b[n] = 0;
+    *out = b;
+    if (len) *len = n;
     return IDS_OK;
 }
