@@ -800,6 +800,20 @@ ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, 
 void ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
                      int axis_size, float *per_pair, float *universal, float *x_axis, float *y_axis);
 
+/* Statistics of one layer's cell IDs: n_cells vectors of width E at grid coordinates (x, y).
+ * r2: fraction of the IDs' variance a linear function c + x a + y b explains; plane: fraction of
+ * the variance inside the plane of the two axes (orthonormalised, x first); pca: the 2-D principal
+ * coordinates of each cell [n_cells][2] (may be NULL); pca_var: variance fraction of those two. */
+typedef struct ids_id_stats {
+    double r2, plane, pca_var;
+} ids_id_stats;
+void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
+                         const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca);
+/* Read OUT_DIR/ids.safetensors and write OUT_DIR/stats.json and stats.csv: per layer r2, plane,
+ * pca_var, the cells' PCA coordinates, and (when per-pair IDs were stored) the mean cosine of
+ * per-pair IDs with the universal ID. Uses the largest size. */
+ids_status ids_ids_stats(const char *dir, ids_err *err);
+
 typedef struct ids_extract_opts {
     const int *objects;   /* catalog indices (>= 2, distinct words); every ordered pair is used */
     int n_objects;

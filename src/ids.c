@@ -207,3 +207,185 @@ done:
     free(pp);
     return st;
 }
+
+/* ---- statistics ---- */
+
+/* Top eigenvector of a symmetric n x n matrix by power iteration (deterministic start). */
+static void top_eig(const double *A, int n, double *vec, double *val) {
+    for (int i = 0; i < n; i++) vec[i] = 1.0 + 0.01 * i;
+    double lam = 0;
+    for (int it = 0; it < 500; it++) {
+        double nv[64] = {0}, norm = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++) nv[i] += A[i * n + j] * vec[j];
+        for (int i = 0; i < n; i++) norm += nv[i] * nv[i];
+        norm = sqrt(norm);
+        if (norm == 0) break;
+        for (int i = 0; i < n; i++) vec[i] = nv[i] / norm;
+        lam = norm;
+    }
+    *val = lam;
+}
+
+void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, int E, const float *x_axis,
+                         const float *y_axis, ids_id_stats *out, float *pca) {
+    IDS_ASSERT(n <= 64);
+    double mean_x = 0, mean_y = 0;
+    for (int k = 0; k < n; k++) mean_x += xs[k], mean_y += ys[k];
+    mean_x /= n, mean_y /= n;
+    /* centred IDs, total variance */
+    double *c = calloc((size_t)n * E, sizeof(double));
+    IDS_ASSERT(c);
+    double tot = 0;
+    for (int e = 0; e < E; e++) {
+        double m = 0;
+        for (int k = 0; k < n; k++) m += ids[(size_t)k * E + e];
+        m /= n;
+        for (int k = 0; k < n; k++) {
+            c[(size_t)k * E + e] = ids[(size_t)k * E + e] - m;
+            tot += c[(size_t)k * E + e] * c[(size_t)k * E + e];
+        }
+    }
+    /* least squares on centred coordinates: [sxx sxy; sxy syy] [a; b] = [sxc; syc] per dimension */
+    double sxx = 0, sxy = 0, syy = 0;
+    for (int k = 0; k < n; k++) {
+        double dx = xs[k] - mean_x, dy = ys[k] - mean_y;
+        sxx += dx * dx, sxy += dx * dy, syy += dy * dy;
+    }
+    const double det = sxx * syy - sxy * sxy;
+    double res = 0;
+    for (int e = 0; e < E; e++) {
+        double sxc = 0, syc = 0;
+        for (int k = 0; k < n; k++) {
+            sxc += (xs[k] - mean_x) * c[(size_t)k * E + e];
+            syc += (ys[k] - mean_y) * c[(size_t)k * E + e];
+        }
+        double a = det != 0 ? (syy * sxc - sxy * syc) / det : 0, b = det != 0 ? (sxx * syc - sxy * sxc) / det : 0;
+        for (int k = 0; k < n; k++) {
+            double r = c[(size_t)k * E + e] - a * (xs[k] - mean_x) - b * (ys[k] - mean_y);
+            res += r * r;
+        }
+    }
+    out->r2 = tot > 0 ? 1.0 - res / tot : 0.0;
+    /* axis plane: u = x/|x|, v = y - (y.u)u normalised */
+    double nu = 0, uy = 0, nv = 0;
+    for (int e = 0; e < E; e++) nu += (double)x_axis[e] * x_axis[e];
+    nu = sqrt(nu);
+    for (int e = 0; e < E; e++) uy += (nu > 0 ? x_axis[e] / nu : 0) * y_axis[e];
+    double *vv = calloc((size_t)E, sizeof(double));
+    IDS_ASSERT(vv);
+    for (int e = 0; e < E; e++) {
+        vv[e] = y_axis[e] - uy * (nu > 0 ? x_axis[e] / nu : 0);
+        nv += vv[e] * vv[e];
+    }
+    nv = sqrt(nv);
+    double inplane = 0;
+    for (int k = 0; k < n; k++) {
+        double pu = 0, pv = 0;
+        for (int e = 0; e < E; e++) {
+            pu += c[(size_t)k * E + e] * (nu > 0 ? x_axis[e] / nu : 0);
+            pv += c[(size_t)k * E + e] * (nv > 0 ? vv[e] / nv : 0);
+        }
+        inplane += pu * pu + pv * pv;
+    }
+    out->plane = tot > 0 ? inplane / tot : 0.0;
+    /* PCA through the n x n Gram matrix of the centred IDs */
+    double gram[64 * 64] = {0}, v1[64], v2[64], l1, l2;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            double s = 0;
+            for (int e = 0; e < E; e++) s += c[(size_t)i * E + e] * c[(size_t)j * E + e];
+            gram[i * n + j] = s;
+        }
+    top_eig(gram, n, v1, &l1);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) gram[i * n + j] -= l1 * v1[i] * v1[j];
+    top_eig(gram, n, v2, &l2);
+    out->pca_var = tot > 0 ? (l1 + l2) / tot : 0.0;
+    if (pca)
+        for (int k = 0; k < n; k++) { /* principal coordinates: sqrt(lambda) * eigenvector */
+            pca[2 * k] = (float)(sqrt(l1) * v1[k]);
+            pca[2 * k + 1] = (float)(sqrt(l2 > 0 ? l2 : 0) * v2[k]);
+        }
+    free(vv);
+    free(c);
+}
+
+ids_status ids_ids_stats(const char *dir, ids_err *err) {
+    char path[1200];
+    snprintf(path, sizeof path, "%.1100s/ids.safetensors", dir);
+    ids_st_file *f;
+    ids_status st = ids_st_open(&f, path, err);
+    if (st) return st;
+    const ids_st_tensor *u = ids_st_find(f, "universal"), *xa = ids_st_find(f, "x_axis"), *ya = ids_st_find(f, "y_axis"),
+                        *pp = ids_st_find(f, "per_pair");
+    if (!u || !xa || !ya || u->ndim != 5 || strcmp(u->dtype, "F32") || u->shape[1] * u->shape[2] > 64) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: expected 'universal' [layers, y, x, size, embd] (at most 64 cells), "
+                        "'x_axis' and 'y_axis' as written by ids extract", path);
+    }
+    const int L = (int)u->shape[0], G = (int)u->shape[1], S = (int)u->shape[3], E = (int)u->shape[4], C = G * G;
+    const int P = pp ? (int)pp->shape[0] : 0;
+    float *cells = malloc(sizeof(float) * (size_t)C * E), pca[128];
+    int xs[64], ys[64];
+    for (int k = 0; k < C; k++) xs[k] = k % G, ys[k] = k / G;
+    cJSON *root = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(root, "layers");
+    char *csv = malloc((size_t)L * 160 + 128);
+    size_t cl = (size_t)sprintf(csv, "layer,r2,plane,pca_var,pair_cosine\n");
+    const float *U = u->data;
+    for (int l = 0; l < L; l++) {
+        for (int k = 0; k < C; k++) /* size index 0: the largest */
+            memcpy(cells + (size_t)k * E, U + (((size_t)l * C + k) * S) * E, sizeof(float) * (size_t)E);
+        ids_id_stats s;
+        ids_ids_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
+                            (const float *)ya->data + (size_t)l * E, &s, pca);
+        double cosm = NAN;
+        if (P) { /* mean cosine of every pair's ID with the universal one, over cells */
+            double acc = 0;
+            int n = 0;
+            for (int p = 0; p < P; p++)
+                for (int k = 0; k < C; k++) {
+                    const float *a = (const float *)pp->data + ((((size_t)p * L + l) * C + k) * S) * E;
+                    const float *b = cells + (size_t)k * E;
+                    double ab = 0, aa = 0, bb = 0;
+                    for (int e = 0; e < E; e++) ab += (double)a[e] * b[e], aa += (double)a[e] * a[e], bb += (double)b[e] * b[e];
+                    if (aa > 0 && bb > 0) acc += ab / sqrt(aa * bb), n++;
+                }
+            cosm = n ? acc / n : NAN;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "layer", l);
+        cJSON_AddNumberToObject(o, "r2", s.r2);
+        cJSON_AddNumberToObject(o, "plane", s.plane);
+        cJSON_AddNumberToObject(o, "pca_var", s.pca_var);
+        if (P) cJSON_AddNumberToObject(o, "pair_cosine", cosm);
+        cJSON *pc = cJSON_AddArrayToObject(o, "pca");
+        for (int k = 0; k < C; k++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "x", xs[k]);
+            cJSON_AddNumberToObject(e, "y", ys[k]);
+            cJSON_AddNumberToObject(e, "pc1", pca[2 * k]);
+            cJSON_AddNumberToObject(e, "pc2", pca[2 * k + 1]);
+            cJSON_AddItemToArray(pc, e);
+        }
+        cJSON_AddItemToArray(layers, o);
+        cl += (size_t)sprintf(csv + cl, "%d,%.6f,%.6f,%.6f,%s%.6f\n", l, s.r2, s.plane, s.pca_var, P ? "" : "", P ? cosm : NAN);
+    }
+    char *js = cJSON_Print(root);
+    snprintf(path, sizeof path, "%.1100s/stats.json", dir);
+    const void *p1[2] = {js, "\n"};
+    size_t s1[2] = {js ? strlen(js) : 0, 1};
+    st = js ? ids__write_atomic(path, p1, s1, 2, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) {
+        snprintf(path, sizeof path, "%.1100s/stats.csv", dir);
+        const void *p2[1] = {csv};
+        size_t s2[1] = {cl};
+        st = ids__write_atomic(path, p2, s2, 1, err);
+    }
+    free(js);
+    cJSON_Delete(root);
+    free(csv);
+    free(cells);
+    ids_st_close(f);
+    return st;
+}

@@ -1041,6 +1041,7 @@ static int cmd_eval(int argc, char **argv) {
 
 static const char *HELP_IDS =
     "usage: idscope ids extract [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR [--objects LIST]\n"
+    "       idscope ids stats DIR\n"
     "                           [--grid N] [--sizes LIST] [--image-size PX] [--per-pair] [--threads N]\n"
     "\n"
     "Spatial IDs (the paper's procedure): for every ordered pair of the objects, subject B at every\n"
@@ -1054,11 +1055,32 @@ static const char *HELP_IDS =
     "  --grid N           cells per side (default 4)\n"
     "  --sizes LIST       object sizes as fractions of a cell (default 1,0.78,0.55,0.33)\n"
     "  --image-size PX    stimulus size (default: the tower's input size)\n"
-    "  --per-pair         also store every pair's IDs\n";
+    "  --per-pair         also store every pair's IDs\n"
+    "\n"
+    "ids stats DIR reads DIR/ids.safetensors and writes DIR/stats.json and DIR/stats.csv: per layer\n"
+    "the R^2 of a linear fit of the cell IDs in (x, y), the variance in the plane of the axes, the 2-D\n"
+    "PCA coordinates of the cells and its variance, and the mean cosine of per-pair IDs with the\n"
+    "universal ID (when extracted with --per-pair).\n";
 
 static int cmd_ids(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "stats")) {
+        if (argc >= 3 && (!strcmp(argv[2], "-h") || !strcmp(argv[2], "--help"))) {
+            fputs(HELP_IDS, stdout);
+            return 0;
+        }
+        if (argc != 3) return usage_error("ids", "%s", "ids stats takes one folder (written by ids extract)");
+        ids_err err;
+        if (ids_ids_stats(argv[2], &err)) return fail(&err);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/stats.csv", argv[2]);
+        size_t len;
+        char *csv = read_all(path, &len);
+        if (csv) fputs(csv, stdout);
+        free(csv);
+        return 0;
+    }
     if (argc < 2 || (strcmp(argv[1], "extract") && strcmp(argv[1], "-h") && strcmp(argv[1], "--help")))
-        return usage_error("ids", "%s", argc < 2 ? "missing subcommand (extract)" : "unknown subcommand (extract)");
+        return usage_error("ids", "%s", argc < 2 ? "missing subcommand (extract, stats)" : "unknown subcommand (extract, stats)");
     if (strcmp(argv[1], "extract")) {
         fputs(HELP_IDS, stdout);
         return 0;
@@ -1143,7 +1165,7 @@ static const char *HELP_MAIN =
     "  stimuli   synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)\n"
     "  train     train the tiny default VLM from a config\n"
     "  eval      accuracy of a VLM on fresh stimuli, per task\n"
-    "  ids       spatial ID extraction (ids extract)\n"
+    "  ids       spatial IDs: ids extract, ids stats\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 

@@ -140,6 +140,9 @@ expect ids_help 0 "usage: idscope ids extract" -- "$BIN" ids extract --help
 expect ids_extract 0 "wrote" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/ids" \
     --objects "red circle,blue square" --grid 2 --sizes 0.9 --threads 1
 if [ -s "$TMP/ids/ids.safetensors" ] && grep -q '"grid":[[:space:]]*2' "$TMP/ids/ids.json"; then ok ids_files; else ko ids_files; fi
+expect ids_stats 0 "^layer,r2,plane,pca_var,pair_cosine" -- "$BIN" ids stats "$TMP/ids"
+if [ -s "$TMP/ids/stats.json" ] && [ "$(wc -l <"$TMP/ids/stats.csv")" -eq 6 ]; then ok ids_stats_files; else ko ids_stats_files; fi
+expect ids_stats_missing 1 "cannot open" -- "$BIN" ids stats "$TMP/none"
 expect ids_no_sub 2 "missing subcommand" -- "$BIN" ids
 expect ids_bad_object 1 "unknown object 'teapot'" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/ids2" --objects "red circle,teapot"

@@ -76,6 +76,11 @@ TEST(ids_extract_golden_end_to_end) {
     CHECKF(l0 == 0.0, "layer-0 IDs should be exactly zero, max %g", l0);
     CHECK(l4 > 1e-4 && isfinite(l4));
     ids_st_close(f);
+    CHECK_OK(ids_ids_stats(dir, &err));
+    snprintf(p, sizeof p, "%s/stats.json", dir);
+    char *sj = t_read_file(p, NULL);
+    CHECK(sj && strstr(sj, "\"pair_cosine\"") && strstr(sj, "\"pc1\""));
+    free(sj);
     snprintf(p, sizeof p, "%s/ids.json", dir);
     char *js = t_read_file(p, NULL);
     CHECK(js && strstr(js, "\"idscope.ids.v1\"") && strstr(js, "red circle"));
@@ -86,4 +91,38 @@ TEST(ids_extract_golden_end_to_end) {
     CHECK_EQ_INT(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), IDS_ERR_ARG);
     ids_catalog_free(cat);
     ids_vlm_free(v);
+}
+
+/* Cell IDs exactly linear in (x, y): R2 = 1, the axis plane and the first two principal components
+ * hold all the variance, and PCA coordinates keep every pairwise distance. Random IDs: low R2. */
+TEST(ids_layer_stats_known_answers) {
+    enum { G = 4, C = G * G, E = 12 };
+    float ids[C * E], u[E], v[E], xa[E], ya[E], pca[2 * C];
+    int xs[C], ys[C];
+    uint32_t r = 7;
+    for (int e = 0; e < E; e++) {
+        r = r * 1664525u + 1013904223u, u[e] = (float)(r >> 9) / 8388608.0f - 1;
+        r = r * 1664525u + 1013904223u, v[e] = (float)(r >> 9) / 8388608.0f - 1;
+    }
+    for (int k = 0; k < C; k++) {
+        xs[k] = k % G, ys[k] = k / G;
+        for (int e = 0; e < E; e++) ids[k * E + e] = 3.0f + (float)xs[k] * u[e] + (float)ys[k] * v[e];
+    }
+    for (int e = 0; e < E; e++) xa[e] = u[e] * 1.1f, ya[e] = v[e] * 0.9f; /* axes: any scale */
+    ids_id_stats s;
+    ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, pca);
+    CHECKF(fabs(s.r2 - 1) < 1e-6 && fabs(s.plane - 1) < 1e-5 && fabs(s.pca_var - 1) < 1e-5, "r2 %g plane %g pca %g",
+           s.r2, s.plane, s.pca_var);
+    double worst = 0;
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) {
+            double d_ids = 0, d_pca = hypot(pca[2 * i] - pca[2 * j], pca[2 * i + 1] - pca[2 * j + 1]);
+            for (int e = 0; e < E; e++) d_ids += pow((double)ids[i * E + e] - ids[j * E + e], 2);
+            worst = fmax(worst, fabs(sqrt(d_ids) - d_pca));
+        }
+    CHECKF(worst < 1e-3, "PCA distances off by %g", worst);
+    /* random IDs: a plane explains little, the linear fit too */
+    for (int i = 0; i < C * E; i++) r = r * 1664525u + 1013904223u, ids[i] = (float)(r >> 9) / 8388608.0f;
+    ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL);
+    CHECK(s.r2 < 0.5 && s.plane < 0.5 && s.pca_var < 0.6);
 }
