@@ -833,6 +833,33 @@ typedef struct ids_extract_opts {
 ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o,
                            const char *out_dir, ids_progress_fn progress, void *user, ids_err *err);
 
+typedef enum ids_swap_set { IDS_SWAP_IMAGE = 0, IDS_SWAP_TEXT, IDS_SWAP_OBJECTS, IDS_SWAP_SET_COUNT } ids_swap_set;
+
+typedef struct ids_swap_opts {
+    const int *objects;   /* catalog indices; every ordered pair (default red circle, blue square) */
+    int n_objects;
+    int grid, n_images;   /* grid cells per side (4); images per pair drawn from the grid set (8) */
+    int image_size;       /* default: the tower's input size, or 224 */
+    uint64_t seed;
+    int n_threads;
+} ids_swap_opts;
+
+/* Per layer and position set: mean recovered fraction of an edit's effect, for log P(left),
+ * log P(right) and their difference D, when the clean run's residual rows of the set are replaced at
+ * that layer by the edited image's. frac = (clean - patched) / (clean - edited); items whose edit
+ * moves D by less than 1e-3 are skipped. */
+typedef struct ids_swap_result {
+    int n_layers, n_items, n_skipped;
+    float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
+} ids_swap_result;
+
+/* Mirror patching (the edit is the horizontal mirror) or, with control, the attribute edit (the
+ * recoloured image, question unchanged). Uses the clean run's cache and batches all variants. */
+ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
+                        ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_swap_result_free(ids_swap_result *r);
+const char *ids_swap_set_name(ids_swap_set s);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */
 

@@ -1149,6 +1149,118 @@ static int cmd_ids(int argc, char **argv) {
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* swap                                                                                       */
+
+static const char *HELP_SWAP =
+    "usage: idscope swap [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR [--control] [--objects LIST]\n"
+    "                    [--n N] [--grid N] [--seed S] [--threads N]\n"
+    "\n"
+    "Mirror swapping by activation patching: for grid images with a left/right answer, the clean run's\n"
+    "residual rows of one position set (image rows, text rows, the two object words) are replaced at\n"
+    "one layer by the mirrored image's; the recovered fraction of the mirror's effect on log P(left),\n"
+    "log P(right) and their difference, per layer and set, averaged over images. --control uses the\n"
+    "attribute edit (recoloured objects, same question) instead of the mirror. Writes DIR/swap.json\n"
+    "(or swap-control.json) and the matching .csv. The model defaults to the bundled one.\n"
+    "\n"
+    "  --objects LIST   object names (default: red circle,blue square); every ordered pair is used\n"
+    "  --n N            images per pair (default 8)\n";
+
+static int cmd_swap(int argc, char **argv) {
+    const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = "red circle,blue square";
+    ids_swap_opts o = {.grid = 4, .n_images = 8, .seed = 1};
+    bool control = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_SWAP, stdout);
+            return 0;
+        } else if (!strcmp(a, "--control")) {
+            control = true;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--mmproj") || !strcmp(a, "--out") ||
+                   !strcmp(a, "--objects") || !strcmp(a, "--n") || !strcmp(a, "--grid") || !strcmp(a, "--seed") ||
+                   !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) return usage_error("swap", "%s needs a value", a);
+            const char *v = argv[++i];
+            char *end;
+            if (!strcmp(a, "--mmproj")) mmproj = v;
+            else if (!strcmp(a, "--out")) out = v;
+            else if (!strcmp(a, "--objects")) objects = v;
+            else if (a[1] == 'm' || !strcmp(a, "--model")) model = v;
+            else {
+                long x = strtol(v, &end, 10);
+                if (*end || x < 0 || (x < 1 && strcmp(a, "--seed"))) return usage_error("swap", "bad number '%s'", v);
+                if (!strcmp(a, "--n")) o.n_images = (int)x;
+                else if (!strcmp(a, "--grid")) o.grid = (int)x;
+                else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
+                else o.n_threads = (int)x;
+            }
+        } else {
+            return usage_error("swap", "unknown argument '%s'", a);
+        }
+    }
+    if (!out) return usage_error("swap", "%s", "missing --out DIR");
+    char tp[1000], mp[1000];
+    if (!model || !mmproj) {
+        if (model || mmproj) return usage_error("swap", "%s", "give both -m and --mmproj, or neither");
+        default_model(tp, mp, sizeof tp);
+        model = tp;
+        mmproj = mp;
+    }
+    ids_catalog *cat = ids_catalog_new();
+    ids_err err;
+    int objs[16], rc = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", objects);
+    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
+        while (*t == ' ') t++;
+        if (o.n_objects == 16) rc = usage_error("swap", "%s", "at most 16 objects");
+        else if ((objs[o.n_objects] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
+        else o.n_objects++;
+    }
+    o.objects = objs;
+    ids_vlm *v = NULL;
+    ids_swap_result r = {0};
+    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    if (!rc && ids_swap_run(v, cat, &o, control, &r, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc) {
+        mkdir(out, 0755);
+        char path[1200], *csv = malloc((size_t)r.n_layers * IDS_SWAP_SET_COUNT * 96 + 128);
+        size_t n = (size_t)sprintf(csv, "layer,set,left,right,diff\n");
+        for (int l = 0; l < r.n_layers; l++)
+            for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
+                int vi = l * IDS_SWAP_SET_COUNT + k;
+                n += (size_t)sprintf(csv + n, "%d,%s,%.6f,%.6f,%.6f\n", l, ids_swap_set_name((ids_swap_set)k),
+                                     r.left[vi], r.right[vi], r.diff[vi]);
+            }
+        snprintf(path, sizeof path, "%s/%s.csv", out, control ? "swap-control" : "swap");
+        FILE *f = fopen(path, "w");
+        if (!f || fwrite(csv, 1, n, f) != n) rc = 1, fprintf(stderr, "%s: error: %s: cannot write\n", g_prog, path);
+        if (f) fclose(f);
+        snprintf(path, sizeof path, "%s/%s.json", out, control ? "swap-control" : "swap");
+        f = rc ? NULL : fopen(path, "w");
+        if (f) {
+            fprintf(f, "{\"edit\": \"%s\", \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [", control ? "attribute" : "mirror",
+                    r.n_items, r.n_skipped, r.n_layers);
+            for (int l = 0; l < r.n_layers; l++)
+                for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
+                    int vi = l * IDS_SWAP_SET_COUNT + k;
+                    fprintf(f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f}",
+                            vi ? ", " : "", l, ids_swap_set_name((ids_swap_set)k), r.left[vi], r.right[vi], r.diff[vi]);
+                }
+            fprintf(f, "]}\n");
+            fclose(f);
+        }
+        if (!rc) fputs(csv, stdout);
+        free(csv);
+    }
+    ids_swap_result_free(&r);
+    ids_vlm_free(v);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1166,6 +1278,7 @@ static const char *HELP_MAIN =
     "  train     train the tiny default VLM from a config\n"
     "  eval      accuracy of a VLM on fresh stimuli, per task\n"
     "  ids       spatial IDs: ids extract, ids stats\n"
+    "  swap      mirror / attribute swapping by activation patching, per layer and position set\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1192,6 +1305,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "ids")) return cmd_ids(argc - 1, argv + 1);
+    if (!strcmp(cmd, "swap")) return cmd_swap(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -147,5 +147,11 @@ expect ids_no_sub 2 "missing subcommand" -- "$BIN" ids
 expect ids_bad_object 1 "unknown object 'teapot'" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/ids2" --objects "red circle,teapot"
 
+# swap on the golden model
+expect swap_help 0 "usage: idscope swap" -- "$BIN" swap --help
+expect swap_run 0 "^0,image,1.0000" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/swap" --n 2 --threads 1
+if [ -s "$TMP/swap/swap.json" ] && grep -q '"edit": "mirror"' "$TMP/swap/swap.json"; then ok swap_files; else ko swap_files; fi
+expect swap_no_out 2 "missing --out" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -126,3 +126,29 @@ TEST(ids_layer_stats_known_answers) {
     ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL);
     CHECK(s.r2 < 0.5 && s.plane < 0.5 && s.pca_var < 0.6);
 }
+
+/* Mirror patching on the golden model: whatever the weights, patching every image row at layer 0
+ * turns the clean run into the mirrored one (fraction 1) and text rows there change nothing (0);
+ * at the last layer only the text rows (the answer row among them) matter. */
+TEST(swap_known_answers) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    ids_catalog *cat = ids_catalog_new();
+    ids_swap_opts o = {.grid = 4, .n_images = 3, .seed = 5, .n_threads = 1};
+    for (int control = 0; control < 2; control++) {
+        ids_swap_result r;
+        REQUIRE(ids_swap_run(v, cat, &o, control, &r, NULL, NULL, &err) == IDS_OK);
+        CHECK(r.n_layers == 5 && r.n_items + r.n_skipped == 6 && r.n_items > 0);
+        const int S = IDS_SWAP_SET_COUNT, last = (r.n_layers - 1) * S;
+        CHECKF(fabs(r.diff[IDS_SWAP_IMAGE] - 1) < 1e-3, "image rows at layer 0: %g", r.diff[IDS_SWAP_IMAGE]);
+        CHECKF(fabs(r.diff[IDS_SWAP_TEXT]) < 1e-3, "text rows at layer 0: %g", r.diff[IDS_SWAP_TEXT]);
+        CHECKF(fabs(r.diff[IDS_SWAP_OBJECTS]) < 1e-3, "object words at layer 0: %g", r.diff[IDS_SWAP_OBJECTS]);
+        CHECKF(fabs(r.diff[last + IDS_SWAP_TEXT] - 1) < 1e-3, "text rows at the last layer: %g", r.diff[last + IDS_SWAP_TEXT]);
+        CHECKF(fabs(r.diff[last + IDS_SWAP_IMAGE]) < 1e-3, "image rows at the last layer: %g", r.diff[last + IDS_SWAP_IMAGE]);
+        CHECK(fabs(r.left[IDS_SWAP_IMAGE] - 1) < 1e-3 && fabs(r.right[IDS_SWAP_IMAGE] - 1) < 1e-3);
+        ids_swap_result_free(&r);
+    }
+    ids_catalog_free(cat);
+    ids_vlm_free(v);
+}

@@ -1,0 +1,200 @@
+/* Mirror / attribute swapping by activation patching (docs/EXPERIMENTS.md). */
+#include "internal.h"
+
+#include <math.h>
+
+static const char *const k_sets[IDS_SWAP_SET_COUNT] = {"image", "text", "objects"};
+const char *ids_swap_set_name(ids_swap_set s) { return s < IDS_SWAP_SET_COUNT ? k_sets[s] : NULL; }
+
+void ids_swap_result_free(ids_swap_result *r) {
+    free(r->left);
+    free(r->right);
+    free(r->diff);
+    memset(r, 0, sizeof *r);
+}
+
+ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
+                        ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd, NS = IDS_SWAP_SET_COUNT, NV = L * NS;
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2;
+    if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "swap: at least 2 objects are needed");
+    ids_stim_opts so;
+    ids_stim_default_opts(&so);
+    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so.grid = o->grid > 0 ? o->grid : 4;
+    static const float sz[1] = {0.9f};
+    so.sizes = sz;
+    so.n_sizes = 1;
+    so.seed = o->seed;
+    const int n_img = o->n_images > 0 ? o->n_images : 8;
+    int32_t cand[2] = {ids_tokenizer_word_token(tok, "left", err), ids_tokenizer_word_token(tok, "right", err)};
+    if (cand[0] < 0 || cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+    double *acc[3];
+    for (int k = 0; k < 3; k++) acc[k] = calloc((size_t)NV, sizeof(double));
+    float *rows = NULL, *lp = malloc(sizeof(float) * 2 * (size_t)NV);
+    ids_hook *hooks = calloc((size_t)NV, sizeof *hooks);
+    ids_variant *vars = calloc((size_t)NV, sizeof *vars);
+    ids_run_out *outs = calloc((size_t)NV, sizeof *outs);
+    int *setrows[IDS_SWAP_SET_COUNT] = {0}, nset[IDS_SWAP_SET_COUNT] = {0};
+    ids_ctx *ctx = NULL, *ctx_edit = NULL;
+    ids_status st = IDS_OK;
+    if (!acc[0] || !acc[1] || !acc[2] || !lp || !hooks || !vars || !outs) {
+        st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
+        goto done;
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
+    cp.keep_clean = false;
+    if ((st = ids_ctx_new(&ctx_edit, m, cp, err))) goto done;
+    const int total = n_obj * (n_obj - 1) * n_img;
+    int done_n = 0;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so.objects = pair;
+            so.n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
+            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b);
+            for (int it = 0; it < n_img && !st; it++) {
+                ids_stim s, e;
+                int idx;
+                do { /* an item with a left/right answer */
+                    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                    idx = (int)((rng >> 33) % (uint64_t)count);
+                    if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, idx, &s, err))) break;
+                    if (s.has[IDS_REL_LEFT_RIGHT]) break;
+                    ids_stim_free(&s);
+                } while (1);
+                if (st) break;
+                st = control ? ids_stim_recolor(&s, &so, cat, &e, err) : ids_stim_mirror(&s, &e, err);
+                if (st) {
+                    ids_stim_free(&s);
+                    break;
+                }
+                char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
+                char *prompt = ids_vlm_prompt(v, q, 1);
+                free(q);
+                ids_seq *sc = NULL, *se = NULL;
+                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &sc, err);
+                if (!st) st = ids_vlm_build_seq(v, prompt, &e.frames[0], 1, o->n_threads, NULL, &se, err);
+                free(prompt);
+                const int n = sc ? ids_seq_len(sc) : 0;
+                /* position sets on the real layout */
+                for (int k = 0; !st && k < NS; k++) {
+                    free(setrows[k]);
+                    setrows[k] = NULL;
+                    if (k == IDS_SWAP_IMAGE) {
+                        ids_sel sel = {.kind = IDS_SEL_IMAGE, .image = -1};
+                        st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+                    } else if (k == IDS_SWAP_TEXT) {
+                        ids_sel sel = {.kind = IDS_SEL_TEXT};
+                        st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+                    } else {
+                        int *r1, *r2, n1, n2;
+                        ids_sel w1 = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
+                        ids_sel w2 = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true};
+                        st = ids_sel_resolve(sc, tok, &w1, &r1, &n1, err);
+                        if (!st) st = ids_sel_resolve(sc, tok, &w2, &r2, &n2, err);
+                        if (!st) {
+                            setrows[k] = malloc(sizeof(int) * 2);
+                            setrows[k][0] = r1[0];
+                            setrows[k][1] = r2[0];
+                            nset[k] = 2;
+                            free(r1);
+                            free(r2);
+                        }
+                    }
+                }
+                /* edited run: capture every layer's stream at every row */
+                float lpc[2], lpe[2];
+                if (!st) {
+                    float *nr = realloc(rows, sizeof(float) * (size_t)L * n * E);
+                    if (!nr) st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
+                    else rows = nr;
+                }
+                ids_hook *caps = st ? NULL : calloc((size_t)L, sizeof *caps);
+                for (int l = 0; caps && l < L; l++)
+                    caps[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
+                                         .out = rows + (size_t)l * n * E, .len = (size_t)n * E};
+                ids_run_opts ro = {.cand = cand, .n_cand = 2};
+                ids_run_out oe = {.cand_logprob = lpe}, oc = {.cand_logprob = lpc};
+                if (!st) st = ids_ctx_prefill(ctx_edit, se, caps, L, &ro, &oe, err);
+                if (!st) st = ids_ctx_prefill(ctx, sc, NULL, 0, &ro, &oc, err);
+                /* one variant per (layer, set), all in one batched pass over the clean cache */
+                float **srcs = st ? NULL : calloc((size_t)NV, sizeof(float *));
+                for (int l = 0; srcs && l < L; l++)
+                    for (int k = 0; k < NS; k++) {
+                        const int vi = l * NS + k;
+                        srcs[vi] = malloc(sizeof(float) * (size_t)nset[k] * E);
+                        for (int r = 0; r < nset[k]; r++)
+                            memcpy(srcs[vi] + (size_t)r * E, rows + ((size_t)l * n + setrows[k][r]) * E, sizeof(float) * (size_t)E);
+                        hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .action = IDS_ACT_REPLACE,
+                                               .sel = {.kind = IDS_SEL_LIST, .list = setrows[k], .n_list = nset[k]},
+                                               .src = srcs[vi], .len = (size_t)nset[k] * E};
+                        vars[vi] = (ids_variant){&hooks[vi], 1};
+                        outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
+                    }
+                if (srcs) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
+                if (!st) {
+                    const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
+                    if (fabs(dd) < 1e-3) {
+                        out->n_skipped++;
+                    } else {
+                        for (int vi = 0; vi < NV; vi++) {
+                            const float *p = lp + 2 * vi;
+                            acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
+                            acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
+                            acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
+                        }
+                        out->n_items++;
+                    }
+                }
+                for (int vi = 0; srcs && vi < NV; vi++) free(srcs[vi]);
+                free(srcs);
+                free(caps);
+                ids_seq_free(sc);
+                ids_seq_free(se);
+                ids_stim_free(&e);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress) progress(control ? "swap (attribute control)" : "swap (mirror)", done_n, total, user);
+            }
+        }
+    if (!st) {
+        out->n_layers = L;
+        out->left = malloc(sizeof(float) * (size_t)NV);
+        out->right = malloc(sizeof(float) * (size_t)NV);
+        out->diff = malloc(sizeof(float) * (size_t)NV);
+        if (!out->left || !out->right || !out->diff) st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
+        for (int vi = 0; !st && vi < NV; vi++) {
+            const double n = out->n_items ? out->n_items : 1;
+            out->left[vi] = (float)(acc[0][vi] / n);
+            out->right[vi] = (float)(acc[1][vi] / n);
+            out->diff[vi] = (float)(acc[2][vi] / n);
+        }
+        if (st) ids_swap_result_free(out);
+    }
+done:
+    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(setrows[k]);
+    for (int k = 0; k < 3; k++) free(acc[k]);
+    free(rows);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_ctx_free(ctx);
+    ids_ctx_free(ctx_edit);
+    return st;
+}
