@@ -860,6 +860,33 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
 void ids_swap_result_free(ids_swap_result *r);
 const char *ids_swap_set_name(ids_swap_set s);
 
+typedef struct ids_steer_opts {
+    const char *ids_path; /* ids.safetensors from ids extract (same model) */
+    const int *objects;   /* default red circle, blue square; every ordered pair */
+    int n_objects;
+    int grid, n_images;   /* grid of the IDs (from the file) and images per pair (default 8) */
+    int image_size;
+    ids_relation relation;/* IDS_REL_LEFT_RIGHT (default) or IDS_REL_ABOVE_BELOW */
+    float factor;         /* steering norm = factor x the token's norm at that layer (default 5) */
+    int layer_lo, layer_hi; /* band, inclusive (default 1 .. n_layer - 1) */
+    uint64_t seed;
+    int n_threads;
+} ids_steer_opts;
+
+typedef struct ids_steer_result {
+    int layer_lo, n_band, n_items, n_skipped;
+    float *rate_id, *rate_noise; /* [n_band] fraction of beliefs swapped, owned */
+    float best3_id, best3_noise; /* mean over the 3 layers with the highest ID rate (the paper's) */
+} ids_steer_result;
+
+/* Belief-swap steering: per layer in the band, add to the subject word the universal-ID difference
+ * that pushes it against the model's own answer (and the opposite to the reference word), rescaled
+ * to factor x the word's activation norm; control: Gaussian noise of the same norms (seeded). A
+ * belief is swapped when the sign of log P(first answer) - log P(second) flips. */
+ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
+                            ids_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_steer_result_free(ids_steer_result *r);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */
 

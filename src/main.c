@@ -1261,6 +1261,126 @@ static int cmd_swap(int argc, char **argv) {
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* steer                                                                                      */
+
+static const char *HELP_STEER =
+    "usage: idscope steer belief --ids IDS.safetensors [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR\n"
+    "                            [--relation left-right|above-below] [--factor F] [--layers LO-HI]\n"
+    "                            [--objects LIST] [--n N] [--seed S] [--threads N]\n"
+    "\n"
+    "Belief-swap steering: for grid images, add to the subject word (at one layer) the universal-ID\n"
+    "difference that moves it against the model's own answer, and the opposite to the reference word,\n"
+    "each scaled to F (default 5) times that word's activation norm; the control adds Gaussian noise\n"
+    "of the same norms. Swapped = the sign of log P(first answer) - log P(second) flips. Prints and\n"
+    "writes DIR/steer-belief.json and .csv: the rate per layer (ID vs noise) and the mean of the 3\n"
+    "best layers. IDs come from 'idscope ids extract' on the same model. Layers default to 1..n-1.\n";
+
+static int cmd_steer(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "belief")) {
+        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+            fputs(HELP_STEER, stdout);
+            return 0;
+        }
+        return usage_error("steer", "%s", "missing or unknown subcommand (belief)");
+    }
+    const char *model = NULL, *mmproj = NULL, *out = NULL, *ids = NULL, *objects = "red circle,blue square";
+    ids_steer_opts o = {.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_STEER, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("steer", "%s needs a value (or is unknown)", a);
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--mmproj")) mmproj = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--ids")) ids = v;
+        else if (!strcmp(a, "--objects")) objects = v;
+        else if (!strcmp(a, "--relation")) {
+            if (!strcmp(v, "left-right")) o.relation = IDS_REL_LEFT_RIGHT;
+            else if (!strcmp(v, "above-below")) o.relation = IDS_REL_ABOVE_BELOW;
+            else return usage_error("steer", "bad --relation '%s' (left-right, above-below)", v);
+        } else if (!strcmp(a, "--factor")) {
+            o.factor = strtof(v, &end);
+            if (*end || o.factor <= 0) return usage_error("steer", "bad --factor '%s'", v);
+        } else if (!strcmp(a, "--layers")) {
+            if (sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi) != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
+                return usage_error("steer", "bad --layers '%s' (e.g. 2-5)", v);
+        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0) return usage_error("steer", "bad number '%s'", v);
+            if (!strcmp(a, "--n")) o.n_images = (int)x;
+            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
+            else o.n_threads = (int)x;
+        } else {
+            return usage_error("steer", "unknown argument '%s'", a);
+        }
+    }
+    if (!ids) return usage_error("steer", "%s", "missing --ids IDS.safetensors");
+    if (!out) return usage_error("steer", "%s", "missing --out DIR");
+    o.ids_path = ids;
+    char tp[1000], mp[1000];
+    if (!model || !mmproj) {
+        if (model || mmproj) return usage_error("steer", "%s", "give both -m and --mmproj, or neither");
+        default_model(tp, mp, sizeof tp);
+        model = tp;
+        mmproj = mp;
+    }
+    ids_catalog *cat = ids_catalog_new();
+    ids_err err;
+    int objs[16], n_obj = 0, rc = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", objects);
+    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
+        while (*t == ' ') t++;
+        if (n_obj == 16) rc = usage_error("steer", "%s", "at most 16 objects");
+        else if ((objs[n_obj] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
+        else n_obj++;
+    }
+    o.objects = objs;
+    o.n_objects = n_obj;
+    ids_vlm *v = NULL;
+    ids_steer_result r = {0};
+    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc) {
+        mkdir(out, 0755);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/steer-belief.csv", out);
+        FILE *fc = fopen(path, "w");
+        snprintf(path, sizeof path, "%s/steer-belief.json", out);
+        FILE *fj = fopen(path, "w");
+        if (!fc || !fj) {
+            fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
+            rc = 1;
+        } else {
+            fprintf(fc, "layer,swap_rate_id,swap_rate_noise\n");
+            printf("layer,swap_rate_id,swap_rate_noise\n");
+            fprintf(fj, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"layers\": [",
+                    ids_relation_name(o.relation), (double)o.factor, r.n_items, r.n_skipped);
+            for (int k = 0; k < r.n_band; k++) {
+                fprintf(fc, "%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
+                printf("%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
+                fprintf(fj, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f}", k ? ", " : "", r.layer_lo + k,
+                        r.rate_id[k], r.rate_noise[k]);
+            }
+            fprintf(fj, "], \"best3_id\": %.4f, \"best3_noise\": %.4f}\n", r.best3_id, r.best3_noise);
+            printf("best 3 layers: ID %.4f, noise %.4f\n", r.best3_id, r.best3_noise);
+        }
+        if (fc) fclose(fc);
+        if (fj) fclose(fj);
+    }
+    ids_steer_result_free(&r);
+    ids_vlm_free(v);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1279,6 +1399,7 @@ static const char *HELP_MAIN =
     "  eval      accuracy of a VLM on fresh stimuli, per task\n"
     "  ids       spatial IDs: ids extract, ids stats\n"
     "  swap      mirror / attribute swapping by activation patching, per layer and position set\n"
+    "  steer     belief-swap steering with IDs vs noise (steer belief)\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1306,6 +1427,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "ids")) return cmd_ids(argc - 1, argv + 1);
     if (!strcmp(cmd, "swap")) return cmd_swap(argc - 1, argv + 1);
+    if (!strcmp(cmd, "steer")) return cmd_steer(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -153,5 +153,13 @@ expect swap_run 0 "^0,image,1.0000" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$
 if [ -s "$TMP/swap/swap.json" ] && grep -q '"edit": "mirror"' "$TMP/swap/swap.json"; then ok swap_files; else ko swap_files; fi
 expect swap_no_out 2 "missing --out" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf"
 
+# steer belief with the IDs extracted above
+expect steer_help 0 "usage: idscope steer belief" -- "$BIN" steer --help
+expect steer_run 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 2 --threads 1
+if grep -q '"best3_id"' "$TMP/steer/steer-belief.json"; then ok steer_files; else ko steer_files; fi
+expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
+expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -152,3 +152,39 @@ TEST(swap_known_answers) {
     ids_catalog_free(cat);
     ids_vlm_free(v);
 }
+
+TEST(steer_belief_checks) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    ids_catalog *cat = ids_catalog_new();
+    int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
+    float sizes[1] = {0.9f};
+    ids_extract_opts eo = {.objects = objs, .n_objects = 2, .grid = 2, .sizes = sizes, .n_sizes = 1, .n_threads = 1};
+    const char *dir = t_tmp("steer-ids");
+    REQUIRE(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err) == IDS_OK);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ids.safetensors", dir);
+    ids_steer_opts o = {.ids_path = path, .n_images = 3, .factor = 1e-7f, .seed = 4, .n_threads = 1};
+    ids_steer_result r, r2;
+    CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
+    CHECK(r.layer_lo == 1 && r.n_band == 3 && r.n_items + r.n_skipped == 6);
+    for (int k = 0; k < r.n_band; k++) CHECK(r.rate_id[k] == 0.0f && r.rate_noise[k] == 0.0f); /* too small to flip */
+    ids_steer_result_free(&r);
+    o.factor = 5.0f;
+    CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
+    CHECK_OK(ids_steer_belief(v, cat, &o, &r2, NULL, NULL, &err));
+    for (int k = 0; k < r.n_band; k++) CHECK(r.rate_id[k] == r2.rate_id[k] && r.rate_noise[k] == r2.rate_noise[k]);
+    CHECK(r.best3_id >= 0 && r.best3_id <= 1);
+    ids_steer_result_free(&r);
+    ids_steer_result_free(&r2);
+    o.layer_hi = 9;
+    CHECK_EQ_INT(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), IDS_ERR_RANGE);
+    ids_vlm *q;
+    REQUIRE(ids_vlm_load(&q, t_shared("golden/qwen2vl-tiny/text.gguf"), t_shared("golden/qwen2vl-tiny/mmproj.gguf"), &err) == IDS_OK);
+    o.layer_hi = 0;
+    CHECK_EQ_INT(ids_steer_belief(q, cat, &o, &r, NULL, NULL, &err), IDS_ERR_FORMAT); /* IDs of another model */
+    ids_vlm_free(q);
+    ids_catalog_free(cat);
+    ids_vlm_free(v);
+}

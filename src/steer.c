@@ -1,0 +1,205 @@
+/* Belief-swap steering with universal IDs vs norm-matched noise (docs/EXPERIMENTS.md). */
+#include "internal.h"
+
+#include <math.h>
+
+void ids_steer_result_free(ids_steer_result *r) {
+    free(r->rate_id);
+    free(r->rate_noise);
+    memset(r, 0, sizeof *r);
+}
+
+static double gauss(uint64_t *s) {
+    double u1, u2;
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    u1 = ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    u2 = (double)(*s >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static void rescale(float *v, int E, double norm) {
+    double n = 0;
+    for (int e = 0; e < E; e++) n += (double)v[e] * v[e];
+    n = sqrt(n);
+    for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
+}
+
+ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
+                            ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    if (lo > hi || hi >= L)
+        return ids__err(err, IDS_ERR_RANGE, "steer: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
+    const int NB = hi - lo + 1;
+    ids_st_file *f = NULL;
+    ids_status st = ids_st_open(&f, o->ids_path, err);
+    if (st) return st;
+    const ids_st_tensor *U = ids_st_find(f, "universal");
+    if (!U || U->ndim != 5 || U->shape[0] != L || U->shape[4] != E) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
+                        o->ids_path, L, E);
+    }
+    const int G = (int)U->shape[1], S = (int)U->shape[3];
+    /* push right = U(G-1, 0) - U(0, 0); push down = U(0, G-1) - U(0, 0); size index 0 */
+#define UID(l, x, y) ((const float *)U->data + ((((size_t)(l) * G + (y)) * G + (x)) * S) * E)
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
+    const float factor = o->factor > 0 ? o->factor : 5.0f;
+    ids_stim_opts so;
+    ids_stim_default_opts(&so);
+    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so.grid = G;
+    static const float sz[1] = {0.9f};
+    so.sizes = sz;
+    so.n_sizes = 1;
+    so.seed = o->seed;
+    int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
+                       ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
+    int *swaps_id = calloc((size_t)NB, sizeof(int)), *swaps_noise = calloc((size_t)NB, sizeof(int));
+    float *caps = malloc(sizeof(float) * 2 * (size_t)L * E), *vecs = malloc(sizeof(float) * 4 * (size_t)NB * E);
+    float *lp = malloc(sizeof(float) * 4 * (size_t)NB);
+    ids_hook *hooks = calloc((size_t)4 * NB, sizeof *hooks), capk[2 * 64];
+    ids_variant *vars = calloc((size_t)2 * NB, sizeof *vars);
+    ids_run_out *outs = calloc((size_t)2 * NB, sizeof *outs);
+    ids_ctx *ctx = NULL;
+    if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;
+    else if (!swaps_id || !swaps_noise || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64)
+        st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    uint64_t noise_rng = o->seed * 7919 + 17;
+    const int total = n_obj * (n_obj - 1) * n_img;
+    int done_n = 0;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so.objects = pair;
+            so.n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
+            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 99;
+            for (int it = 0; it < n_img && !st; it++) {
+                ids_stim s;
+                do {
+                    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                    if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
+                    if (s.has[rel]) break;
+                    ids_stim_free(&s);
+                } while (1);
+                if (st) break;
+                char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
+                char *prompt = ids_vlm_prompt(v, q, 1);
+                free(q);
+                ids_seq *seq = NULL;
+                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
+                free(prompt);
+                ids_sel ws[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true},
+                                 {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true}};
+                for (int w = 0; w < 2; w++)
+                    for (int l = 0; l < L; l++)
+                        capk[w * L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
+                                                     .out = caps + ((size_t)w * L + l) * E, .len = (size_t)E};
+                float lpc[2];
+                ids_run_opts ro = {.cand = cand, .n_cand = 2};
+                ids_run_out oc = {.cand_logprob = lpc};
+                if (!st) st = ids_ctx_prefill(ctx, seq, capk, 2 * L, &ro, &oc, err);
+                if (!st) {
+                    const double dc = (double)lpc[0] - lpc[1];
+                    if (dc == 0) {
+                        out->n_skipped++;
+                    } else {
+                        /* the subject's push opposes the model's answer: it said "first" (left/above) ->
+                         * push the subject right/down (+d), the reference left/up (-d) */
+                        const double sign_a = dc > 0 ? 1.0 : -1.0;
+                        for (int k = 0; k < NB; k++) {
+                            const int l = lo + k;
+                            const float *u0 = UID(l, 0, 0), *u1 = rel == IDS_REL_LEFT_RIGHT ? UID(l, G - 1, 0) : UID(l, 0, G - 1);
+                            for (int w = 0; w < 2; w++) {
+                                float *vid = vecs + ((size_t)(4 * k) + w) * E, *vno = vecs + ((size_t)(4 * k) + 2 + w) * E;
+                                const double sg = w == 0 ? sign_a : -sign_a;
+                                double hn = 0;
+                                const float *h = caps + ((size_t)w * L + l) * E;
+                                for (int e = 0; e < E; e++) hn += (double)h[e] * h[e];
+                                hn = sqrt(hn) * factor;
+                                for (int e = 0; e < E; e++) {
+                                    vid[e] = (float)(sg * ((double)u1[e] - u0[e]));
+                                    vno[e] = (float)gauss(&noise_rng);
+                                }
+                                rescale(vid, E, hn);
+                                rescale(vno, E, hn);
+                                hooks[4 * k + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w],
+                                                              .action = IDS_ACT_ADD, .vec = vid, .len = (size_t)E};
+                                hooks[4 * k + 2 + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w],
+                                                                  .action = IDS_ACT_ADD, .vec = vno, .len = (size_t)E};
+                            }
+                            vars[2 * k] = (ids_variant){&hooks[4 * k], 2};
+                            vars[2 * k + 1] = (ids_variant){&hooks[4 * k + 2], 2};
+                            outs[2 * k] = (ids_run_out){.cand_logprob = lp + 4 * k};
+                            outs[2 * k + 1] = (ids_run_out){.cand_logprob = lp + 4 * k + 2};
+                        }
+                        st = ids_ctx_run_batch(ctx, vars, 2 * NB, &ro, outs, err);
+                        for (int k = 0; !st && k < NB; k++) {
+                            const double di = (double)lp[4 * k] - lp[4 * k + 1], dn = (double)lp[4 * k + 2] - lp[4 * k + 3];
+                            swaps_id[k] += (di > 0) != (dc > 0);
+                            swaps_noise[k] += (dn > 0) != (dc > 0);
+                        }
+                        out->n_items++;
+                    }
+                }
+                ids_seq_free(seq);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress) progress("steer belief", done_n, total, user);
+            }
+        }
+#undef UID
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        out->rate_id = malloc(sizeof(float) * (size_t)NB);
+        out->rate_noise = malloc(sizeof(float) * (size_t)NB);
+        if (!out->rate_id || !out->rate_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+        for (int k = 0; !st && k < NB; k++) {
+            out->rate_id[k] = out->n_items ? (float)swaps_id[k] / out->n_items : 0;
+            out->rate_noise[k] = out->n_items ? (float)swaps_noise[k] / out->n_items : 0;
+        }
+        /* the paper's summary: the 3 layers with the highest ID rate */
+        int best[3] = {-1, -1, -1};
+        for (int k = 0; !st && k < NB; k++)
+            for (int b = 0; b < 3; b++)
+                if (best[b] < 0 || out->rate_id[k] > out->rate_id[best[b]]) {
+                    for (int c = 2; c > b; c--) best[c] = best[c - 1];
+                    best[b] = k;
+                    break;
+                }
+        int nb = 0;
+        for (int b = 0; !st && b < 3; b++)
+            if (best[b] >= 0) out->best3_id += out->rate_id[best[b]], out->best3_noise += out->rate_noise[best[b]], nb++;
+        if (nb) out->best3_id /= nb, out->best3_noise /= nb;
+        if (st) ids_steer_result_free(out);
+    }
+    ids_ctx_free(ctx);
+    free(swaps_id);
+    free(swaps_noise);
+    free(caps);
+    free(vecs);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_st_close(f);
+    return st;
+}
