@@ -887,6 +887,17 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
                             ids_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_steer_result_free(ids_steer_result *r);
 
+/* Arbitrary steering at one layer (o->layer_lo; default n_layer / 2): the subject word gets
+ * factor x (U(target) - U(source)), source = its true cell, for every target cell; delta[t] = mean over
+ * images of the change of log P(first answer) - log P(second) ([grid * grid], raster order, owned).
+ * The factor is not rescaled by the token's norm (as the paper's arbitrary steering). */
+typedef struct ids_steer_grid_result {
+    int grid, layer, n_items;
+    float *delta;
+} ids_steer_grid_result;
+ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
+                          ids_steer_grid_result *out, ids_progress_fn progress, void *user, ids_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */
 

@@ -1269,22 +1269,28 @@ static const char *HELP_STEER =
     "usage: idscope steer belief --ids IDS.safetensors [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR\n"
     "                            [--relation left-right|above-below] [--factor F] [--layers LO-HI]\n"
     "                            [--objects LIST] [--n N] [--seed S] [--threads N]\n"
+    "       idscope steer grid --ids IDS.safetensors [...same options...] [--layers L]\n"
     "\n"
     "Belief-swap steering: for grid images, add to the subject word (at one layer) the universal-ID\n"
     "difference that moves it against the model's own answer, and the opposite to the reference word,\n"
     "each scaled to F (default 5) times that word's activation norm; the control adds Gaussian noise\n"
     "of the same norms. Swapped = the sign of log P(first answer) - log P(second) flips. Prints and\n"
     "writes DIR/steer-belief.json and .csv: the rate per layer (ID vs noise) and the mean of the 3\n"
-    "best layers. IDs come from 'idscope ids extract' on the same model. Layers default to 1..n-1.\n";
+    "best layers. IDs come from 'idscope ids extract' on the same model. Layers default to 1..n-1.\n"
+    "\n"
+    "steer grid: at one layer (default n/2) add F x (ID(target) - ID(source cell)) to the subject word\n"
+    "for every target cell (F not rescaled; default 5); prints the grid of mean changes of\n"
+    "log P(first) - log P(second) and writes DIR/steer-grid-RELATION.json and .csv.\n";
 
 static int cmd_steer(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "belief")) {
+    if (argc < 2 || (strcmp(argv[1], "belief") && strcmp(argv[1], "grid"))) {
         if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
             fputs(HELP_STEER, stdout);
             return 0;
         }
-        return usage_error("steer", "%s", "missing or unknown subcommand (belief)");
+        return usage_error("steer", "%s", "missing or unknown subcommand (belief, grid)");
     }
+    const bool grid_mode = !strcmp(argv[1], "grid");
     const char *model = NULL, *mmproj = NULL, *out = NULL, *ids = NULL, *objects = "red circle,blue square";
     ids_steer_opts o = {.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT};
     for (int i = 2; i < argc; i++) {
@@ -1309,8 +1315,10 @@ static int cmd_steer(int argc, char **argv) {
             o.factor = strtof(v, &end);
             if (*end || o.factor <= 0) return usage_error("steer", "bad --factor '%s'", v);
         } else if (!strcmp(a, "--layers")) {
-            if (sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi) != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
-                return usage_error("steer", "bad --layers '%s' (e.g. 2-5)", v);
+            int k = sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi);
+            if (grid_mode && k == 1 && o.layer_lo >= 1) o.layer_hi = o.layer_lo;
+            else if (k != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
+                return usage_error("steer", "bad --layers '%s' (e.g. 2-5; steer grid: one layer)", v);
         } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
             long x = strtol(v, &end, 10);
             if (*end || x < 0) return usage_error("steer", "bad number '%s'", v);
@@ -1347,8 +1355,43 @@ static int cmd_steer(int argc, char **argv) {
     ids_vlm *v = NULL;
     ids_steer_result r = {0};
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
-    if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc) {
+    if (!rc && grid_mode) {
+        ids_steer_grid_result g;
+        if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err)) {
+            rc = fail(&err);
+        } else {
+            mkdir(out, 0755);
+            char path[1200];
+            snprintf(path, sizeof path, "%s/steer-grid-%s.csv", out, ids_relation_name(o.relation));
+            FILE *fc = fopen(path, "w");
+            snprintf(path, sizeof path, "%s/steer-grid-%s.json", out, ids_relation_name(o.relation));
+            FILE *fj = fopen(path, "w");
+            if (!fc || !fj) {
+                fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
+                rc = 1;
+            } else {
+                printf("layer %d, mean change of log P(%s) - log P(%s), target cell (row y, column x):\n", g.layer,
+                       ids_answer_word(o.relation, true), ids_answer_word(o.relation, false));
+                fprintf(fc, "x,y,delta\n");
+                fprintf(fj, "{\"relation\": \"%s\", \"layer\": %d, \"factor\": %g, \"items\": %d, \"grid\": %d, \"delta\": [",
+                        ids_relation_name(o.relation), g.layer, (double)(o.factor > 0 ? o.factor : 5), g.n_items, g.grid);
+                for (int y = 0; y < g.grid; y++) {
+                    for (int x = 0; x < g.grid; x++) {
+                        float d = g.delta[y * g.grid + x];
+                        printf("%9.4f", d);
+                        fprintf(fc, "%d,%d,%.6f\n", x, y, d);
+                        fprintf(fj, "%s%.6f", y || x ? ", " : "", d);
+                    }
+                    printf("\n");
+                }
+                fprintf(fj, "]}\n");
+            }
+            if (fc) fclose(fc);
+            if (fj) fclose(fj);
+            free(g.delta);
+        }
+    } else if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc && !grid_mode) {
         mkdir(out, 0755);
         char path[1200];
         snprintf(path, sizeof path, "%s/steer-belief.csv", out);
@@ -1399,7 +1442,7 @@ static const char *HELP_MAIN =
     "  eval      accuracy of a VLM on fresh stimuli, per task\n"
     "  ids       spatial IDs: ids extract, ids stats\n"
     "  swap      mirror / attribute swapping by activation patching, per layer and position set\n"
-    "  steer     belief-swap steering with IDs vs noise (steer belief)\n"
+    "  steer     steering with IDs: steer belief (vs noise), steer grid (every target cell)\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 

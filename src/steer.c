@@ -203,3 +203,116 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     ids_st_close(f);
     return st;
 }
+
+ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_grid_result *out,
+                          ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
+    const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
+    if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
+    ids_st_file *f = NULL;
+    ids_status st = ids_st_open(&f, o->ids_path, err);
+    if (st) return st;
+    const ids_st_tensor *U = ids_st_find(f, "universal");
+    if (!U || U->ndim != 5 || U->shape[0] != L || U->shape[4] != E) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
+                        o->ids_path, L, E);
+    }
+    const int G = (int)U->shape[1], S = (int)U->shape[3], C = G * G;
+#define UC(cell) ((const float *)U->data + ((((size_t)layer * C) + (cell)) * S) * E)
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
+    const float factor = o->factor > 0 ? o->factor : 5.0f;
+    ids_stim_opts so;
+    ids_stim_default_opts(&so);
+    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so.grid = G;
+    static const float sz[1] = {0.9f};
+    so.sizes = sz;
+    so.n_sizes = 1;
+    so.seed = o->seed;
+    int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
+                       ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
+    double *acc = calloc((size_t)C, sizeof(double));
+    float *vecs = malloc(sizeof(float) * (size_t)C * E), *lp = malloc(sizeof(float) * 2 * (size_t)C);
+    ids_hook *hooks = calloc((size_t)C, sizeof *hooks);
+    ids_variant *vars = calloc((size_t)C, sizeof *vars);
+    ids_run_out *outs = calloc((size_t)C, sizeof *outs);
+    ids_ctx *ctx = NULL;
+    if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;
+    else if (!acc || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    const int total = n_obj * (n_obj - 1) * n_img;
+    int done_n = 0;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so.objects = pair;
+            so.n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
+            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 7;
+            for (int it = 0; it < n_img && !st; it++) {
+                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                ids_stim s;
+                if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
+                char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
+                char *prompt = ids_vlm_prompt(v, q, 1);
+                free(q);
+                ids_seq *seq = NULL;
+                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
+                free(prompt);
+                ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
+                float lpc[2];
+                ids_run_opts ro = {.cand = cand, .n_cand = 2};
+                ids_run_out oc = {.cand_logprob = lpc};
+                if (!st) st = ids_ctx_prefill(ctx, seq, NULL, 0, &ro, &oc, err);
+                const int src = s.obj[0].cell_y * G + s.obj[0].cell_x;
+                for (int t = 0; !st && t < C; t++) {
+                    float *vt = vecs + (size_t)t * E;
+                    const float *ut = UC(t), *us = UC(src);
+                    for (int e = 0; e < E; e++) vt[e] = factor * (ut[e] - us[e]);
+                    hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = layer, .sel = w, .action = IDS_ACT_ADD, .vec = vt,
+                                          .len = (size_t)E};
+                    vars[t] = (ids_variant){&hooks[t], 1};
+                    outs[t] = (ids_run_out){.cand_logprob = lp + 2 * t};
+                }
+                if (!st) st = ids_ctx_run_batch(ctx, vars, C, &ro, outs, err);
+                for (int t = 0; !st && t < C; t++) acc[t] += ((double)lp[2 * t] - lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+                if (!st) out->n_items++;
+                ids_seq_free(seq);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress) progress("steer grid", done_n, total, user);
+            }
+        }
+#undef UC
+    if (!st) {
+        out->grid = G;
+        out->layer = layer;
+        out->delta = malloc(sizeof(float) * (size_t)C);
+        if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(acc[t] / out->n_items) : 0;
+    }
+    ids_ctx_free(ctx);
+    free(acc);
+    free(vecs);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_st_close(f);
+    return st;
+}

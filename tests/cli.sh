@@ -158,6 +158,9 @@ expect steer_help 0 "usage: idscope steer belief" -- "$BIN" steer --help
 expect steer_run 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 2 --threads 1
 if grep -q '"best3_id"' "$TMP/steer/steer-belief.json"; then ok steer_files; else ko steer_files; fi
+expect steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1
+if grep -q '"delta"' "$TMP/steer/steer-grid-left_right.json"; then ok steer_grid_files; else ko steer_grid_files; fi
 expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
 expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
 

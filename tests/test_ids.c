@@ -178,6 +178,22 @@ TEST(steer_belief_checks) {
     CHECK(r.best3_id >= 0 && r.best3_id <= 1);
     ids_steer_result_free(&r);
     ids_steer_result_free(&r2);
+    /* arbitrary steering: a vanishing factor changes nothing; a real one moves the answer */
+    ids_steer_grid_result g;
+    o.factor = 1e-7f;
+    o.layer_lo = 2;
+    CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
+    CHECK(g.grid == 2 && g.layer == 2 && g.n_items == 6);
+    for (int t = 0; t < 4; t++) CHECKF(fabsf(g.delta[t]) < 1e-4f, "cell %d moved %g", t, g.delta[t]);
+    free(g.delta);
+    o.factor = 50.0f;
+    CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
+    float mx = 0;
+    for (int t = 0; t < 4; t++) mx = fmaxf(mx, fabsf(g.delta[t]));
+    CHECK(mx > 1e-3f && isfinite(mx));
+    free(g.delta);
+    o.factor = 5.0f;
+    o.layer_lo = 0;
     o.layer_hi = 9;
     CHECK_EQ_INT(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), IDS_ERR_RANGE);
     ids_vlm *q;
