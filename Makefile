@@ -63,7 +63,8 @@ bench: release
 	build/release/bench_vision
 
 # Main job. Until the bundled model exists: the golden LLaVA-shaped model end to end (it has
-# random weights, so its answers are noise), and a stimulus set.
+# random weights, so its answers and IDs are noise): ask, capture, a stimulus set, ID extraction,
+# ID statistics and mirror patching.
 GOLD := $(SHARED)/golden/llava-tiny
 demo: deps
 	@$(MAKE) --no-print-directory release
@@ -73,6 +74,10 @@ demo: deps
 	build/release/idscope capture -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --image $(GOLD)/image.png \
 	    --prompt-file $(GOLD)/prompt.txt -o build/demo/capture.safetensors --all
 	build/release/idscope stimuli grid --out build/demo/grid --size 224 --mirror --limit 48
+	build/release/idscope ids extract -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/ids \
+	    --objects "red circle,blue square" --sizes 1
+	build/release/idscope ids stats build/demo/ids
+	build/release/idscope swap -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/swap --n 4
 
 fixtures:
 	python3 tests/fixtures/make_fixtures.py tests/fixtures
