@@ -935,6 +935,31 @@ static void default_model(char *text, char *mmproj, size_t n) {
     snprintf(mmproj, n, "%s/tiny-llava/mmproj.gguf", base);
 }
 
+/* Shared by the experiment commands: the model pair (the bundled one unless both are given) and an
+ * object list. Return 0 or the exit code after printing the error. */
+static int resolve_model(const char *cmd, const char **model, const char **mmproj, char *tp, char *mp, size_t n) {
+    if (*model && *mmproj) return 0;
+    if (*model || *mmproj) return usage_error(cmd, "%s", "give both -m and --mmproj, or neither");
+    default_model(tp, mp, n);
+    *model = tp;
+    *mmproj = mp;
+    return 0;
+}
+
+static int parse_objects(const char *cmd, const ids_catalog *cat, const char *list, int *objs, int *n) {
+    char buf[1024];
+    ids_err err;
+    *n = 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
+        while (*t == ' ') t++;
+        if (*n == 16) return usage_error(cmd, "%s", "at most 16 objects");
+        if ((objs[*n] = ids_catalog_find(cat, t, &err)) < 0) return fail(&err);
+        (*n)++;
+    }
+    return 0;
+}
+
 static const char *HELP_EVAL =
     "usage: idscope eval [-m TEXT.gguf --mmproj MMPROJ.gguf] --task TASK [--n N] [--seed S]\n"
     "                    [--held-out only|exclude|all] [--json] [--threads N]\n"
@@ -998,12 +1023,8 @@ static int cmd_eval(int argc, char **argv) {
                                     "before-after, all)", task);
     }
     char tp[1000], mp[1000];
-    if (!model || !mmproj) {
-        if (model || mmproj) return usage_error("eval", "%s", "give both -m and --mmproj, or neither");
-        default_model(tp, mp, sizeof tp);
-        model = tp;
-        mmproj = mp;
-    }
+    int rc0 = resolve_model("eval", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc0) return rc0;
     ids_err err;
     ids_vlm *v;
     if (ids_vlm_load(&v, model, mmproj, &err)) return fail(&err);
@@ -1122,23 +1143,12 @@ static int cmd_ids(int argc, char **argv) {
     }
     if (!out) return usage_error("ids", "%s", "missing --out DIR");
     char tp[1000], mp[1000];
-    if (!model || !mmproj) {
-        if (model || mmproj) return usage_error("ids", "%s", "give both -m and --mmproj, or neither");
-        default_model(tp, mp, sizeof tp);
-        model = tp;
-        mmproj = mp;
-    }
+    int rc = resolve_model("ids", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
     ids_catalog *cat = ids_catalog_new();
     ids_err err;
-    int objs[16], rc = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", objects);
-    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
-        while (*t == ' ') t++;
-        if (o.n_objects == 16) rc = usage_error("ids", "%s", "at most 16 objects");
-        else if ((objs[o.n_objects] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
-        else o.n_objects++;
-    }
+    int objs[16];
+    rc = parse_objects("ids", cat, objects, objs, &o.n_objects);
     o.objects = objs;
     ids_vlm *v = NULL;
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
@@ -1202,23 +1212,12 @@ static int cmd_swap(int argc, char **argv) {
     }
     if (!out) return usage_error("swap", "%s", "missing --out DIR");
     char tp[1000], mp[1000];
-    if (!model || !mmproj) {
-        if (model || mmproj) return usage_error("swap", "%s", "give both -m and --mmproj, or neither");
-        default_model(tp, mp, sizeof tp);
-        model = tp;
-        mmproj = mp;
-    }
+    int rc = resolve_model("swap", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
     ids_catalog *cat = ids_catalog_new();
     ids_err err;
-    int objs[16], rc = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", objects);
-    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
-        while (*t == ' ') t++;
-        if (o.n_objects == 16) rc = usage_error("swap", "%s", "at most 16 objects");
-        else if ((objs[o.n_objects] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
-        else o.n_objects++;
-    }
+    int objs[16];
+    rc = parse_objects("swap", cat, objects, objs, &o.n_objects);
     o.objects = objs;
     ids_vlm *v = NULL;
     ids_swap_result r = {0};
@@ -1333,25 +1332,13 @@ static int cmd_steer(int argc, char **argv) {
     if (!out) return usage_error("steer", "%s", "missing --out DIR");
     o.ids_path = ids;
     char tp[1000], mp[1000];
-    if (!model || !mmproj) {
-        if (model || mmproj) return usage_error("steer", "%s", "give both -m and --mmproj, or neither");
-        default_model(tp, mp, sizeof tp);
-        model = tp;
-        mmproj = mp;
-    }
+    int rc = resolve_model("steer", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
     ids_catalog *cat = ids_catalog_new();
     ids_err err;
-    int objs[16], n_obj = 0, rc = 0;
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", objects);
-    for (char *t = strtok(buf, ","); t && rc == 0; t = strtok(NULL, ",")) {
-        while (*t == ' ') t++;
-        if (n_obj == 16) rc = usage_error("steer", "%s", "at most 16 objects");
-        else if ((objs[n_obj] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
-        else n_obj++;
-    }
+    int objs[16];
+    rc = parse_objects("steer", cat, objects, objs, &o.n_objects);
     o.objects = objs;
-    o.n_objects = n_obj;
     ids_vlm *v = NULL;
     ids_steer_result r = {0};
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);

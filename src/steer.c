@@ -25,6 +25,30 @@ static void rescale(float *v, int E, double norm) {
     for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
 }
 
+/* The universal IDs of an ids extract file, checked against this model; and the grid scenes' options. */
+static ids_status open_ids(const ids_steer_opts *o, int L, int E, ids_st_file **f, const ids_st_tensor **U, ids_err *err) {
+    ids_status st = ids_st_open(f, o->ids_path, err);
+    if (st) return st;
+    *U = ids_st_find(*f, "universal");
+    if (!*U || (*U)->ndim != 5 || (*U)->shape[0] != L || (*U)->shape[4] != E) {
+        ids_st_close(*f);
+        *f = NULL;
+        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
+                        o->ids_path, L, E);
+    }
+    return IDS_OK;
+}
+
+static void scene_opts(const ids_steer_opts *o, const ids_vparams *vp, int G, ids_stim_opts *so) {
+    static const float sz[1] = {0.9f};
+    ids_stim_default_opts(so);
+    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so->grid = G;
+    so->sizes = sz;
+    so->n_sizes = 1;
+    so->seed = o->seed;
+}
+
 ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
                             ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -39,14 +63,9 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         return ids__err(err, IDS_ERR_RANGE, "steer: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
     const int NB = hi - lo + 1;
     ids_st_file *f = NULL;
-    ids_status st = ids_st_open(&f, o->ids_path, err);
+    const ids_st_tensor *U = NULL;
+    ids_status st = open_ids(o, L, E, &f, &U, err);
     if (st) return st;
-    const ids_st_tensor *U = ids_st_find(f, "universal");
-    if (!U || U->ndim != 5 || U->shape[0] != L || U->shape[4] != E) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
-                        o->ids_path, L, E);
-    }
     const int G = (int)U->shape[1], S = (int)U->shape[3];
     /* push right = U(G-1, 0) - U(0, 0); push down = U(0, G-1) - U(0, 0); size index 0 */
 #define UID(l, x, y) ((const float *)U->data + ((((size_t)(l) * G + (y)) * G + (x)) * S) * E)
@@ -55,13 +74,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
     const float factor = o->factor > 0 ? o->factor : 5.0f;
     ids_stim_opts so;
-    ids_stim_default_opts(&so);
-    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so.grid = G;
-    static const float sz[1] = {0.9f};
-    so.sizes = sz;
-    so.n_sizes = 1;
-    so.seed = o->seed;
+    scene_opts(o, vp, G, &so);
     int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
                        ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
     int *swaps_id = calloc((size_t)NB, sizeof(int)), *swaps_noise = calloc((size_t)NB, sizeof(int));
@@ -216,14 +229,9 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
     if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
     ids_st_file *f = NULL;
-    ids_status st = ids_st_open(&f, o->ids_path, err);
+    const ids_st_tensor *U = NULL;
+    ids_status st = open_ids(o, L, E, &f, &U, err);
     if (st) return st;
-    const ids_st_tensor *U = ids_st_find(f, "universal");
-    if (!U || U->ndim != 5 || U->shape[0] != L || U->shape[4] != E) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
-                        o->ids_path, L, E);
-    }
     const int G = (int)U->shape[1], S = (int)U->shape[3], C = G * G;
 #define UC(cell) ((const float *)U->data + ((((size_t)layer * C) + (cell)) * S) * E)
     int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
@@ -231,13 +239,7 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
     const float factor = o->factor > 0 ? o->factor : 5.0f;
     ids_stim_opts so;
-    ids_stim_default_opts(&so);
-    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so.grid = G;
-    static const float sz[1] = {0.9f};
-    so.sizes = sz;
-    so.n_sizes = 1;
-    so.seed = o->seed;
+    scene_opts(o, vp, G, &so);
     int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
                        ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
     double *acc = calloc((size_t)C, sizeof(double));
