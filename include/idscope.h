@@ -898,6 +898,19 @@ typedef struct ids_steer_grid_result {
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                           ids_steer_grid_result *out, ids_progress_fn progress, void *user, ids_err *err);
 
+/* Depth diagnosis: per layer in the band, the subject word is pushed down (+) or up (-) with the
+ * row-only ID difference U(0, G-1) - U(0, 0), rescaled to factor x its norm; mean changes of
+ * D_ab = log P(above) - log P(below) on grid scenes and of D_fb = log P(in [front]) - log P(behind)
+ * on depth scenes. [n_band] each, owned. A model that reads depth from height moves D_fb with the
+ * vertical ID. */
+typedef struct ids_depth_result {
+    int layer_lo, n_band, n_grid, n_depth;
+    float *ab_down, *ab_up, *fb_down, *fb_up;
+} ids_depth_result;
+ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
+                          ids_depth_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_depth_result_free(ids_depth_result *r);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Run context: per-run state over a shared model                                              */
 

@@ -1411,6 +1411,102 @@ static int cmd_steer(int argc, char **argv) {
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* depth                                                                                      */
+
+static const char *HELP_DEPTH =
+    "usage: idscope depth --ids IDS.safetensors [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR\n"
+    "                     [--layers LO-HI] [--factor F] [--objects LIST] [--n N] [--seed S] [--threads N]\n"
+    "\n"
+    "Depth diagnosis: push the subject word down (+) or up (-) with the row-only ID difference\n"
+    "U(0, bottom) - U(0, top), scaled to F (default 5) x its norm, at each layer of the band; report the\n"
+    "mean change of log P(above) - log P(below) on grid scenes and of log P(in front) - log P(behind)\n"
+    "on depth scenes. A model that confuses up/down with back/front moves its depth answer with the\n"
+    "vertical ID. Writes DIR/depth.json and DIR/depth.csv.\n";
+
+static int cmd_depth(int argc, char **argv) {
+    const char *model = NULL, *mmproj = NULL, *out = NULL, *ids = NULL, *objects = "red circle,blue square";
+    ids_steer_opts o = {.n_images = 8, .seed = 1, .factor = 5.0f};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_DEPTH, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("depth", "%s needs a value (or is unknown)", a);
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--mmproj")) mmproj = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--ids")) ids = v;
+        else if (!strcmp(a, "--objects")) objects = v;
+        else if (!strcmp(a, "--factor")) {
+            o.factor = strtof(v, &end);
+            if (*end || o.factor <= 0) return usage_error("depth", "bad --factor '%s'", v);
+        } else if (!strcmp(a, "--layers")) {
+            if (sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi) != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
+                return usage_error("depth", "bad --layers '%s' (e.g. 2-5)", v);
+        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0) return usage_error("depth", "bad number '%s'", v);
+            if (!strcmp(a, "--n")) o.n_images = (int)x;
+            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
+            else o.n_threads = (int)x;
+        } else {
+            return usage_error("depth", "unknown argument '%s'", a);
+        }
+    }
+    if (!ids) return usage_error("depth", "%s", "missing --ids IDS.safetensors");
+    if (!out) return usage_error("depth", "%s", "missing --out DIR");
+    o.ids_path = ids;
+    char tp[1000], mp[1000];
+    int rc = resolve_model("depth", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
+    ids_catalog *cat = ids_catalog_new();
+    ids_err err;
+    int objs[16];
+    rc = parse_objects("depth", cat, objects, objs, &o.n_objects);
+    o.objects = objs;
+    ids_vlm *v = NULL;
+    ids_depth_result d = {0};
+    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    if (!rc && ids_depth_diag(v, cat, &o, &d, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc) {
+        mkdir(out, 0755);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/depth.csv", out);
+        FILE *fc = fopen(path, "w");
+        snprintf(path, sizeof path, "%s/depth.json", out);
+        FILE *fj = fopen(path, "w");
+        if (!fc || !fj) {
+            fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
+            rc = 1;
+        } else {
+            const char *hdr = "layer,above_below_down,above_below_up,front_behind_down,front_behind_up\n";
+            fputs(hdr, fc);
+            fputs(hdr, stdout);
+            fprintf(fj, "{\"factor\": %g, \"grid_images\": %d, \"depth_images\": %d, \"layers\": [", (double)o.factor,
+                    d.n_grid, d.n_depth);
+            for (int k = 0; k < d.n_band; k++) {
+                fprintf(fc, "%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
+                printf("%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
+                fprintf(fj, "%s{\"layer\": %d, \"above_below_down\": %.6f, \"above_below_up\": %.6f, "
+                        "\"front_behind_down\": %.6f, \"front_behind_up\": %.6f}", k ? ", " : "", d.layer_lo + k,
+                        d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
+            }
+            fprintf(fj, "]}\n");
+        }
+        if (fc) fclose(fc);
+        if (fj) fclose(fj);
+    }
+    ids_depth_result_free(&d);
+    ids_vlm_free(v);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1430,6 +1526,7 @@ static const char *HELP_MAIN =
     "  ids       spatial IDs: ids extract, ids stats\n"
     "  swap      mirror / attribute swapping by activation patching, per layer and position set\n"
     "  steer     steering with IDs: steer belief (vs noise), steer grid (every target cell)\n"
+    "  depth     depth diagnosis: vertical ID steering read by above/below and front/behind\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1458,6 +1555,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "ids")) return cmd_ids(argc - 1, argv + 1);
     if (!strcmp(cmd, "swap")) return cmd_swap(argc - 1, argv + 1);
     if (!strcmp(cmd, "steer")) return cmd_steer(argc - 1, argv + 1);
+    if (!strcmp(cmd, "depth")) return cmd_depth(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

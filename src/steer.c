@@ -318,3 +318,154 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     ids_st_close(f);
     return st;
 }
+
+void ids_depth_result_free(ids_depth_result *r) {
+    free(r->ab_down);
+    free(r->ab_up);
+    free(r->fb_down);
+    free(r->fb_up);
+    memset(r, 0, sizeof *r);
+}
+
+ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
+                          ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    if (lo > hi || hi >= L) return ids__err(err, IDS_ERR_RANGE, "depth: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
+    const int NB = hi - lo + 1;
+    ids_st_file *f = NULL;
+    const ids_st_tensor *U = NULL;
+    ids_status st = open_ids(o, L, E, &f, &U, err);
+    if (st) return st;
+    const int G = (int)U->shape[1], S = (int)U->shape[3];
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
+    const float factor = o->factor > 0 ? o->factor : 5.0f;
+    ids_stim_opts so;
+    scene_opts(o, vp, G, &so);
+    double *acc = calloc((size_t)4 * NB, sizeof(double));
+    float *caps = malloc(sizeof(float) * (size_t)L * E), *vecs = malloc(sizeof(float) * 2 * (size_t)NB * E);
+    float *lp = malloc(sizeof(float) * 4 * (size_t)NB);
+    ids_hook *hooks = calloc((size_t)2 * NB, sizeof *hooks), capk[64];
+    ids_variant *vars = calloc((size_t)2 * NB, sizeof *vars);
+    ids_run_out *outs = calloc((size_t)2 * NB, sizeof *outs);
+    ids_ctx *ctx = NULL;
+    if (!acc || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    const int total = 2 * n_obj * (n_obj - 1) * n_img;
+    int done_n = 0;
+    for (int which = 0; which < 2 && !st; which++) { /* 0: grid scenes, above/below; 1: depth scenes, front/behind */
+        const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
+        const ids_set_kind kind = which ? IDS_SET_DEPTH : IDS_SET_GRID;
+        char w1[32], w2[32];
+        snprintf(w1, sizeof w1, "%s", ids_answer_word(rel, true));
+        snprintf(w2, sizeof w2, "%s", ids_answer_word(rel, false));
+        strtok(w1, " ");
+        strtok(w2, " ");
+        int32_t cand[2] = {ids_tokenizer_word_token(tok, w1, err), ids_tokenizer_word_token(tok, w2, err)};
+        if (cand[0] < 0 || cand[1] < 0) {
+            st = err ? err->code : IDS_ERR_NOT_FOUND;
+            break;
+        }
+        for (int a = 0; a < n_obj && !st; a++)
+            for (int b = 0; b < n_obj && !st; b++) {
+                if (a == b) continue;
+                int pair[2] = {objs[a], objs[b]};
+                so.objects = pair;
+                so.n_objects = 2;
+                int count;
+                if ((st = ids_stim_count(kind, &so, cat, &count, err))) break;
+                uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 31 * (uint64_t)which;
+                for (int it = 0; it < n_img && !st; it++) {
+                    ids_stim s;
+                    do {
+                        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+                        if ((st = ids_stim_make(kind, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
+                        if (s.has[rel]) break;
+                        ids_stim_free(&s);
+                    } while (1);
+                    if (st) break;
+                    char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
+                    char *prompt = ids_vlm_prompt(v, q, 1);
+                    free(q);
+                    ids_seq *seq = NULL;
+                    st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
+                    free(prompt);
+                    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
+                    for (int l = 0; l < L; l++)
+                        capk[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_CAPTURE,
+                                             .out = caps + (size_t)l * E, .len = (size_t)E};
+                    float lpc[2];
+                    ids_run_opts ro = {.cand = cand, .n_cand = 2};
+                    ids_run_out oc = {.cand_logprob = lpc};
+                    if (!st) st = ids_ctx_prefill(ctx, seq, capk, L, &ro, &oc, err);
+                    for (int k = 0; !st && k < NB; k++) {
+                        const int l = lo + k;
+                        const float *u0 = (const float *)U->data + ((((size_t)l * G + 0) * G + 0) * S) * E;
+                        const float *u1 = (const float *)U->data + ((((size_t)l * G + (G - 1)) * G + 0) * S) * E;
+                        double hn = 0;
+                        for (int e = 0; e < E; e++) hn += (double)caps[(size_t)l * E + e] * caps[(size_t)l * E + e];
+                        hn = sqrt(hn) * factor;
+                        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up */
+                            float *vd = vecs + ((size_t)2 * k + dir) * E;
+                            for (int e = 0; e < E; e++) vd[e] = (float)((dir ? -1.0 : 1.0) * ((double)u1[e] - u0[e]));
+                            rescale(vd, E, hn);
+                            hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_ADD,
+                                                            .vec = vd, .len = (size_t)E};
+                            vars[2 * k + dir] = (ids_variant){&hooks[2 * k + dir], 1};
+                            outs[2 * k + dir] = (ids_run_out){.cand_logprob = lp + 2 * (2 * k + dir)};
+                        }
+                    }
+                    if (!st) st = ids_ctx_run_batch(ctx, vars, 2 * NB, &ro, outs, err);
+                    for (int k = 0; !st && k < NB; k++)
+                        for (int dir = 0; dir < 2; dir++) {
+                            const float *p = lp + 2 * (2 * k + dir);
+                            acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
+                        }
+                    if (!st) {
+                        if (which) out->n_depth++;
+                        else out->n_grid++;
+                    }
+                    ids_seq_free(seq);
+                    ids_stim_free(&s);
+                    done_n++;
+                    if (progress) progress("depth", done_n, total, user);
+                }
+            }
+    }
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        float **dst[4] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
+        for (int q = 0; q < 4 && !st; q++) {
+            *dst[q] = malloc(sizeof(float) * (size_t)NB);
+            if (!*dst[q]) {
+                st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+                break;
+            }
+            const int n = q < 2 ? out->n_grid : out->n_depth;
+            for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(acc[(size_t)q * NB + k] / n) : 0;
+        }
+        if (st) ids_depth_result_free(out);
+    }
+    ids_ctx_free(ctx);
+    free(acc);
+    free(caps);
+    free(vecs);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_st_close(f);
+    return st;
+}

@@ -192,6 +192,25 @@ TEST(steer_belief_checks) {
     for (int t = 0; t < 4; t++) mx = fmaxf(mx, fabsf(g.delta[t]));
     CHECK(mx > 1e-3f && isfinite(mx));
     free(g.delta);
+    /* depth diagnosis: nothing moves without a push; small pushes act linearly (down = -up) */
+    ids_depth_result d;
+    o.factor = 1e-7f;
+    o.layer_lo = 0;
+    CHECK_OK(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err));
+    CHECK(d.n_band == 3 && d.n_grid == 6 && d.n_depth == 6);
+    for (int k = 0; k < d.n_band; k++)
+        CHECK(fabsf(d.ab_down[k]) < 1e-4f && fabsf(d.fb_up[k]) < 1e-4f);
+    ids_depth_result_free(&d);
+    o.factor = 0.05f;
+    CHECK_OK(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err));
+    for (int k = 0; k < d.n_band; k++) {
+        CHECKF(fabsf(d.ab_down[k] + d.ab_up[k]) <= 0.2f * fabsf(d.ab_down[k]) + 1e-4f, "layer %d: down %g up %g",
+               d.layer_lo + k, d.ab_down[k], d.ab_up[k]);
+        CHECKF(fabsf(d.fb_down[k] + d.fb_up[k]) <= 0.2f * fabsf(d.fb_down[k]) + 1e-4f, "layer %d: down %g up %g",
+               d.layer_lo + k, d.fb_down[k], d.fb_up[k]);
+    }
+    CHECK(fabsf(d.ab_down[0]) > 1e-5f);
+    ids_depth_result_free(&d);
     o.factor = 5.0f;
     o.layer_lo = 0;
     o.layer_hi = 9;
