@@ -814,6 +814,13 @@ void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n_c
  * per-pair IDs with the universal ID. Uses the largest size. */
 ids_status ids_ids_stats(const char *dir, ids_err *err);
 
+/* ID-strength score per layer: S = r2 x max(0, pair_cosine) x max(0, swap_id - swap_noise), from
+ * `ids stats` (stats.json, extracted with --per-pair) and `steer belief` (steer-belief.json); each
+ * factor lies in [0, 1]. Writes out_path (JSON, atomically) with every factor per layer of the
+ * steering band and the best layer. */
+ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
+                     double *best_score, ids_err *err);
+
 typedef struct ids_extract_opts {
     const int *objects;   /* catalog indices (>= 2, distinct words); every ordered pair is used */
     int n_objects;

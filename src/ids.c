@@ -389,3 +389,75 @@ ids_status ids_ids_stats(const char *dir, ids_err *err) {
     ids_st_close(f);
     return st;
 }
+
+/* ---- ID-strength score ---- */
+static cJSON *read_json(const char *path, ids_err *err, ids_status *st) {
+    char *txt;
+    *st = ids__read_file(path, &txt, NULL, err);
+    if (*st) return NULL;
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    if (!j) *st = ids__err(err, IDS_ERR_FORMAT, "%s: not valid JSON", path);
+    return j;
+}
+
+ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
+                     double *best_score, ids_err *err) {
+    ids_status st;
+    *best_layer = -1;
+    *best_score = 0;
+    cJSON *sj = read_json(stats_json, err, &st);
+    if (!sj) return st;
+    cJSON *tj = read_json(steer_json, err, &st);
+    if (!tj) {
+        cJSON_Delete(sj);
+        return st;
+    }
+    cJSON *sl = cJSON_GetObjectItem(sj, "layers"), *tl = cJSON_GetObjectItem(tj, "layers"), *it;
+    cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "layers");
+    cJSON_AddStringToObject(root, "definition", "score = r2 * max(0, pair_cosine) * max(0, swap_id - swap_noise)");
+    if (!cJSON_IsArray(sl) || !cJSON_IsArray(tl)) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s / %s: expected a \"layers\" list in each (from ids stats and steer belief)",
+                      stats_json, steer_json);
+        goto done;
+    }
+    cJSON_ArrayForEach(it, tl) {
+        const int layer = cJSON_GetObjectItem(it, "layer") ? cJSON_GetObjectItem(it, "layer")->valueint : -1;
+        cJSON *s = NULL, *e;
+        cJSON_ArrayForEach(e, sl) if (cJSON_GetObjectItem(e, "layer") && cJSON_GetObjectItem(e, "layer")->valueint == layer) s = e;
+        cJSON *r2 = s ? cJSON_GetObjectItem(s, "r2") : NULL, *pc = s ? cJSON_GetObjectItem(s, "pair_cosine") : NULL;
+        cJSON *rid = cJSON_GetObjectItem(it, "id"), *rno = cJSON_GetObjectItem(it, "noise");
+        if (!cJSON_IsNumber(r2) || !cJSON_IsNumber(pc) || !cJSON_IsNumber(rid) || !cJSON_IsNumber(rno)) {
+            st = ids__err(err, IDS_ERR_FORMAT, "layer %d: stats need r2 and pair_cosine (extract with --per-pair) and the "
+                          "steering file id and noise rates", layer);
+            goto done;
+        }
+        const double lin = r2->valuedouble < 0 ? 0 : r2->valuedouble, cons = pc->valuedouble < 0 ? 0 : pc->valuedouble;
+        const double caus = rid->valuedouble - rno->valuedouble < 0 ? 0 : rid->valuedouble - rno->valuedouble;
+        const double score = lin * cons * caus;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "layer", layer);
+        cJSON_AddNumberToObject(o, "linearity", lin);
+        cJSON_AddNumberToObject(o, "consistency", cons);
+        cJSON_AddNumberToObject(o, "causal", caus);
+        cJSON_AddNumberToObject(o, "score", score);
+        cJSON_AddItemToArray(rows, o);
+        if (score > *best_score || *best_layer < 0) *best_score = score, *best_layer = layer;
+    }
+    cJSON_AddNumberToObject(root, "best_layer", *best_layer);
+    cJSON_AddNumberToObject(root, "best_score", *best_score);
+    char *txt = cJSON_Print(root);
+    if (!txt) {
+        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    const void *parts[2] = {txt, "\n"};
+    size_t sizes[2] = {strlen(txt), 1};
+    st = ids__write_atomic(out_path, parts, sizes, 2, err);
+    free(txt);
+done:
+    cJSON_Delete(root);
+    cJSON_Delete(sj);
+    cJSON_Delete(tj);
+    return st;
+}

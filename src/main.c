@@ -1507,6 +1507,41 @@ static int cmd_depth(int argc, char **argv) {
     return rc;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* score                                                                                      */
+
+static const char *HELP_SCORE =
+    "usage: idscope score --stats STATS.json --steer STEER-BELIEF.json -o SCORE.json\n"
+    "\n"
+    "ID-strength score per layer (not in the paper): linearity (R^2 of the IDs in position, from\n"
+    "'ids stats') x consistency across object pairs (mean cosine with the universal ID, clamped at 0;\n"
+    "extract with --per-pair) x causal effect (ID swap rate minus noise swap rate, clamped at 0, from\n"
+    "'steer belief'). Each factor is in [0, 1]. Prints the best layer and its score.\n";
+
+static int cmd_score(int argc, char **argv) {
+    const char *stats = NULL, *steer = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_SCORE, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("score", "%s needs a value (or is unknown)", a);
+        if (!strcmp(a, "--stats")) stats = argv[++i];
+        else if (!strcmp(a, "--steer")) steer = argv[++i];
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = argv[++i];
+        else return usage_error("score", "unknown argument '%s'", a);
+    }
+    if (!stats || !steer || !out) return usage_error("score", "%s", "needs --stats, --steer and -o");
+    ids_err err;
+    int best;
+    double score;
+    if (ids_score(stats, steer, out, &best, &score, &err)) return fail(&err);
+    printf("best layer %d, score %.4f (written to %s)\n", best, score, out);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1527,6 +1562,7 @@ static const char *HELP_MAIN =
     "  swap      mirror / attribute swapping by activation patching, per layer and position set\n"
     "  steer     steering with IDs: steer belief (vs noise), steer grid (every target cell)\n"
     "  depth     depth diagnosis: vertical ID steering read by above/below and front/behind\n"
+    "  score     ID-strength score per layer (linearity x consistency x causal effect)\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1556,6 +1592,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "swap")) return cmd_swap(argc - 1, argv + 1);
     if (!strcmp(cmd, "steer")) return cmd_steer(argc - 1, argv + 1);
     if (!strcmp(cmd, "depth")) return cmd_depth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

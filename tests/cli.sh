@@ -165,6 +165,13 @@ expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/depth" --n 1 --threads 1
 if grep -q '"front_behind_down"' "$TMP/depth/depth.json"; then ok depth_files; else ko depth_files; fi
+expect ids_extract_pairs 0 "wrote" -- "$BIN" ids extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/idsp" \
+    --objects "red circle,blue square" --grid 2 --sizes 0.9 --per-pair --threads 1
+expect ids_stats_pairs 0 "" -- "$BIN" ids stats "$TMP/idsp"
+expect score_run 0 "^best layer [0-9]*, score" -- "$BIN" score --stats "$TMP/idsp/stats.json" \
+    --steer "$TMP/steer/steer-belief.json" -o "$TMP/score.json"
+expect score_no_pairs 1 "per-pair" -- "$BIN" score --stats "$TMP/ids/stats.json" --steer "$TMP/steer/steer-belief.json" -o "$TMP/s.json"
+expect score_usage 2 "needs --stats" -- "$BIN" score --stats x
 expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
 expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
 

@@ -223,3 +223,29 @@ TEST(steer_belief_checks) {
     ids_catalog_free(cat);
     ids_vlm_free(v);
 }
+
+TEST(ids_score_arithmetic) {
+    const char *sp = t_tmp("stats.json"), *tp = t_tmp("steer.json"), *op = t_tmp("score.json");
+    FILE *f = fopen(sp, "w");
+    fputs("{\"layers\": [{\"layer\": 1, \"r2\": 0.5, \"pair_cosine\": 0.8}, {\"layer\": 2, \"r2\": 0.9, \"pair_cosine\": -0.2},"
+          " {\"layer\": 3, \"r2\": 1.0, \"pair_cosine\": 1.0}]}", f);
+    fclose(f);
+    f = fopen(tp, "w");
+    fputs("{\"layers\": [{\"layer\": 1, \"id\": 0.7, \"noise\": 0.2}, {\"layer\": 2, \"id\": 0.9, \"noise\": 0.1},"
+          " {\"layer\": 3, \"id\": 0.1, \"noise\": 0.3}]}", f);
+    fclose(f);
+    int best;
+    double score;
+    ids_err err;
+    CHECK_OK(ids_score(sp, tp, op, &best, &score, &err));
+    CHECK_EQ_INT(best, 1);                     /* 0.5 * 0.8 * 0.5 = 0.2; layer 2 and 3 clamp to 0 */
+    CHECK(fabs(score - 0.2) < 1e-9);
+    char *js = t_read_file(op, NULL);
+    CHECK(js && strstr(js, "\"best_layer\":\t1"));
+    free(js);
+    f = fopen(sp, "w");
+    fputs("{\"layers\": [{\"layer\": 1, \"r2\": 0.5}]}", f);
+    fclose(f);
+    CHECK_EQ_INT(ids_score(sp, tp, op, &best, &score, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "--per-pair") != NULL);
+}
