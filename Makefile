@@ -63,8 +63,8 @@ bench: release
 	build/release/bench_vision
 
 # Main job. Until the bundled model exists: the golden LLaVA-shaped model end to end (it has
-# random weights, so its answers and IDs are noise): ask, capture, a stimulus set, ID extraction,
-# ID statistics and mirror patching.
+# random weights, so its answers and IDs are noise): ask, capture, a stimulus set, then every
+# experiment and the report (build/demo/report.html).
 GOLD := $(SHARED)/golden/llava-tiny
 demo: deps
 	@$(MAKE) --no-print-directory release
@@ -75,9 +75,19 @@ demo: deps
 	    --prompt-file $(GOLD)/prompt.txt -o build/demo/capture.safetensors --all
 	build/release/idscope stimuli grid --out build/demo/grid --size 224 --mirror --limit 48
 	build/release/idscope ids extract -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/ids \
-	    --objects "red circle,blue square" --sizes 1
+	    --objects "red circle,blue square" --sizes 1 --per-pair
 	build/release/idscope ids stats build/demo/ids
 	build/release/idscope swap -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/swap --n 4
+	build/release/idscope swap -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/swap --n 4 --control
+	build/release/idscope steer belief --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
+	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/steer --n 4
+	build/release/idscope steer grid --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
+	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/steer --n 4
+	build/release/idscope depth --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
+	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/depth --n 4
+	build/release/idscope score --stats build/demo/ids/stats.json --steer build/demo/steer/steer-belief.json \
+	    -o build/demo/score.json
+	build/release/idscope report build/demo
 
 fixtures:
 	python3 tests/fixtures/make_fixtures.py tests/fixtures

@@ -821,6 +821,12 @@ ids_status ids_ids_stats(const char *dir, ids_err *err);
 ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
                      double *best_score, ids_err *err);
 
+/* Self-contained HTML report (inline SVG, no network) of the results found in dir: ids/stats.json
+ * (and ids/ids.json), swap/swap.json and swap/swap-control.json, steer/steer-belief.json,
+ * steer/steer-grid-*.json, depth/depth.json, score.json. Sections without results say so. Writes
+ * dir/report.html atomically; *n_sections receives how many sections had data. */
+ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
+
 typedef struct ids_extract_opts {
     const int *objects;   /* catalog indices (>= 2, distinct words); every ordered pair is used */
     int n_objects;

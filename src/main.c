@@ -1542,6 +1542,31 @@ static int cmd_score(int argc, char **argv) {
     return 0;
 }
 
+
+/* ---------------------------------------------------------------------------------------- */
+/* report                                                                                     */
+
+static const char *HELP_REPORT =
+    "usage: idscope report RESULTS_DIR\n"
+    "\n"
+    "Write RESULTS_DIR/report.html: one self-contained page (inline SVG, no network) with the results\n"
+    "found in RESULTS_DIR: ids/stats.json (R^2, axis plane, PCA picture of the cell IDs), swap/swap.json\n"
+    "and swap/swap-control.json (patching curves), steer/steer-belief.json (ID vs noise swap rates),\n"
+    "steer/steer-grid-*.json (heat maps), depth/depth.json, score.json. Missing results are marked.\n";
+
+static int cmd_report(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(HELP_REPORT, stdout);
+        return 0;
+    }
+    if (argc != 2) return usage_error("report", "%s", "expected one RESULTS_DIR");
+    ids_err err;
+    int n;
+    if (ids_report(argv[1], &n, &err)) return fail(&err);
+    printf("wrote %s/report.html (%d of 6 sections with results)\n", argv[1], n);
+    return 0;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 
 static const char *HELP_MAIN =
@@ -1563,6 +1588,7 @@ static const char *HELP_MAIN =
     "  steer     steering with IDs: steer belief (vs noise), steer grid (every target cell)\n"
     "  depth     depth diagnosis: vertical ID steering read by above/below and front/behind\n"
     "  score     ID-strength score per layer (linearity x consistency x causal effect)\n"
+    "  report    self-contained HTML report of a results folder\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1593,6 +1619,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "steer")) return cmd_steer(argc - 1, argv + 1);
     if (!strcmp(cmd, "depth")) return cmd_depth(argc - 1, argv + 1);
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
+    if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;
