@@ -85,4 +85,19 @@ static inline int ids__utf8_len(unsigned char c) {
     return lookup[c >> 4];
 }
 
+/* One step of the 64-bit LCG that the experiments use to pick stimuli; returns the new state. */
+static inline uint64_t ids__lcg(uint64_t *s) {
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s;
+}
+
+/* Draw items of set `kind` (of `count` items) with the LCG state *rng until one has an answer for
+ * relation `rel` (rel < 0: the first item drawn). *out is the caller's on IDS_OK. */
+ids_status ids__draw_stim(ids_set_kind kind, const ids_stim_opts *so, const ids_catalog *cat, int count, int rel,
+                          uint64_t *rng, ids_stim *out, ids_err *err);
+/* The sequence of the question `rel` about s's first two objects, asked in the model's chat prompt
+ * about one image `img` (s's own frame or an edited copy). */
+ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
+                             const ids_image *img, int n_threads, ids_seq **out, ids_err *err);
+
 #endif

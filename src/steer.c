@@ -11,10 +11,8 @@ void ids_steer_result_free(ids_steer_result *r) {
 
 static double gauss(uint64_t *s) {
     double u1, u2;
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    u1 = ((double)(*s >> 11) + 0.5) / 9007199254740992.0;
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    u2 = (double)(*s >> 11) / 9007199254740992.0;
+    u1 = ((double)(ids__lcg(s) >> 11) + 0.5) / 9007199254740992.0;
+    u2 = (double)(ids__lcg(s) >> 11) / 9007199254740992.0;
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
@@ -106,19 +104,9 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
             uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 99;
             for (int it = 0; it < n_img && !st; it++) {
                 ids_stim s;
-                do {
-                    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-                    if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
-                    if (s.has[rel]) break;
-                    ids_stim_free(&s);
-                } while (1);
-                if (st) break;
-                char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
-                char *prompt = ids_vlm_prompt(v, q, 1);
-                free(q);
+                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, (int)rel, &rng, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
-                free(prompt);
+                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
                 ids_sel ws[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true},
                                  {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true}};
                 for (int w = 0; w < 2; w++)
@@ -267,15 +255,10 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
             if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
             uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 7;
             for (int it = 0; it < n_img && !st; it++) {
-                rng = rng * 6364136223846793005ull + 1442695040888963407ull;
                 ids_stim s;
-                if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
-                char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
-                char *prompt = ids_vlm_prompt(v, q, 1);
-                free(q);
+                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, -1, &rng, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
-                free(prompt);
+                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
                 ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
                 float lpc[2];
                 ids_run_opts ro = {.cand = cand, .n_cand = 2};
@@ -388,19 +371,9 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
                 uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 31 * (uint64_t)which;
                 for (int it = 0; it < n_img && !st; it++) {
                     ids_stim s;
-                    do {
-                        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-                        if ((st = ids_stim_make(kind, &so, cat, (int)((rng >> 33) % (uint64_t)count), &s, err))) break;
-                        if (s.has[rel]) break;
-                        ids_stim_free(&s);
-                    } while (1);
-                    if (st) break;
-                    char *q = ids_question(rel, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
-                    char *prompt = ids_vlm_prompt(v, q, 1);
-                    free(q);
+                    if ((st = ids__draw_stim(kind, &so, cat, count, (int)rel, &rng, &s, err))) break;
                     ids_seq *seq = NULL;
-                    st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
-                    free(prompt);
+                    st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
                     ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
                     for (int l = 0; l < L; l++)
                         capk[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_CAPTURE,

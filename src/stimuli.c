@@ -715,3 +715,12 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
     cJSON_Delete(in);
     return st;
 }
+
+ids_status ids__draw_stim(ids_set_kind kind, const ids_stim_opts *so, const ids_catalog *cat, int count, int rel,
+                          uint64_t *rng, ids_stim *out, ids_err *err) {
+    for (;;) {
+        ids_status st = ids_stim_make(kind, so, cat, (int)((ids__lcg(rng) >> 33) % (uint64_t)count), out, err);
+        if (st || rel < 0 || out->has[rel]) return st;
+        ids_stim_free(out);
+    }
+}

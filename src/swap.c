@@ -69,27 +69,15 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
             uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b);
             for (int it = 0; it < n_img && !st; it++) {
                 ids_stim s, e;
-                int idx;
-                do { /* an item with a left/right answer */
-                    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-                    idx = (int)((rng >> 33) % (uint64_t)count);
-                    if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, idx, &s, err))) break;
-                    if (s.has[IDS_REL_LEFT_RIGHT]) break;
-                    ids_stim_free(&s);
-                } while (1);
-                if (st) break;
+                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, IDS_REL_LEFT_RIGHT, &rng, &s, err))) break;
                 st = control ? ids_stim_recolor(&s, &so, cat, &e, err) : ids_stim_mirror(&s, &e, err);
                 if (st) {
                     ids_stim_free(&s);
                     break;
                 }
-                char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
-                char *prompt = ids_vlm_prompt(v, q, 1);
-                free(q);
                 ids_seq *sc = NULL, *se = NULL;
-                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &sc, err);
-                if (!st) st = ids_vlm_build_seq(v, prompt, &e.frames[0], 1, o->n_threads, NULL, &se, err);
-                free(prompt);
+                st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &s.frames[0], o->n_threads, &sc, err);
+                if (!st) st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &e.frames[0], o->n_threads, &se, err);
                 const int n = sc ? ids_seq_len(sc) : 0;
                 /* position sets on the real layout */
                 for (int k = 0; !st && k < NS; k++) {
