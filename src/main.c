@@ -27,6 +27,35 @@ static int fail(const ids_err *err) {
     return 1;
 }
 
+/* A result file DIR/NAME, written to DIR/NAME.tmp and renamed into place by out_close, so that a
+ * reader never sees half a file. */
+typedef struct out_file {
+    FILE *f;
+    char path[1200], tmp[1216];
+} out_file;
+
+static int out_open(out_file *o, const char *dir, const char *name) {
+    mkdir(dir, 0755);
+    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
+    o->f = fopen(o->tmp, "w");
+    if (o->f) return 0;
+    fprintf(stderr, "%s: error: %s: cannot write: %s\n", g_prog, o->tmp, strerror(errno));
+    return 1;
+}
+
+/* Close and rename into place when ok, else remove; returns 1 on any failure. */
+static int out_close(out_file *o, bool ok) {
+    if (!o->f) return 1;
+    bool bad = ferror(o->f) != 0;
+    bad |= fclose(o->f) != 0;
+    o->f = NULL;
+    if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
+    if (ok) fprintf(stderr, "%s: error: %s: cannot write: %s\n", g_prog, o->path, strerror(errno));
+    unlink(o->tmp);
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* info                                                                                       */
 
@@ -1224,35 +1253,32 @@ static int cmd_swap(int argc, char **argv) {
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
     if (!rc && ids_swap_run(v, cat, &o, control, &r, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
-        mkdir(out, 0755);
-        char path[1200], *csv = malloc((size_t)r.n_layers * IDS_SWAP_SET_COUNT * 96 + 128);
-        size_t n = (size_t)sprintf(csv, "layer,set,left,right,diff\n");
-        for (int l = 0; l < r.n_layers; l++)
-            for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
-                int vi = l * IDS_SWAP_SET_COUNT + k;
-                n += (size_t)sprintf(csv + n, "%d,%s,%.6f,%.6f,%.6f\n", l, ids_swap_set_name((ids_swap_set)k),
-                                     r.left[vi], r.right[vi], r.diff[vi]);
-            }
-        snprintf(path, sizeof path, "%s/%s.csv", out, control ? "swap-control" : "swap");
-        FILE *f = fopen(path, "w");
-        if (!f || fwrite(csv, 1, n, f) != n) rc = 1, fprintf(stderr, "%s: error: %s: cannot write\n", g_prog, path);
-        if (f) fclose(f);
-        snprintf(path, sizeof path, "%s/%s.json", out, control ? "swap-control" : "swap");
-        f = rc ? NULL : fopen(path, "w");
-        if (f) {
-            fprintf(f, "{\"edit\": \"%s\", \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [", control ? "attribute" : "mirror",
-                    r.n_items, r.n_skipped, r.n_layers);
+        const char *base = control ? "swap-control" : "swap";
+        char name[32];
+        out_file fc = {0}, fj = {0};
+        snprintf(name, sizeof name, "%s.csv", base);
+        rc = out_open(&fc, out, name);
+        snprintf(name, sizeof name, "%s.json", base);
+        if (!rc) rc = out_open(&fj, out, name);
+        if (!rc) {
+            fprintf(fc.f, "layer,set,left,right,diff\n");
+            fprintf(stdout, "layer,set,left,right,diff\n");
+            fprintf(fj.f, "{\"edit\": \"%s\", \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
+                    control ? "attribute" : "mirror", r.n_items, r.n_skipped, r.n_layers);
             for (int l = 0; l < r.n_layers; l++)
                 for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
                     int vi = l * IDS_SWAP_SET_COUNT + k;
-                    fprintf(f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f}",
-                            vi ? ", " : "", l, ids_swap_set_name((ids_swap_set)k), r.left[vi], r.right[vi], r.diff[vi]);
+                    const char *set = ids_swap_set_name((ids_swap_set)k);
+                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi]);
+                    fprintf(stdout, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi]);
+                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f}",
+                            vi ? ", " : "", l, set, r.left[vi], r.right[vi], r.diff[vi]);
                 }
-            fprintf(f, "]}\n");
-            fclose(f);
+            fprintf(fj.f, "]}\n");
         }
-        if (!rc) fputs(csv, stdout);
-        free(csv);
+        const bool ok = !rc;
+        rc |= out_close(&fc, ok);
+        rc |= out_close(&fj, ok);
     }
     ids_swap_result_free(&r);
     ids_vlm_free(v);
@@ -1347,63 +1373,56 @@ static int cmd_steer(int argc, char **argv) {
         if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err)) {
             rc = fail(&err);
         } else {
-            mkdir(out, 0755);
-            char path[1200];
-            snprintf(path, sizeof path, "%s/steer-grid-%s.csv", out, ids_relation_name(o.relation));
-            FILE *fc = fopen(path, "w");
-            snprintf(path, sizeof path, "%s/steer-grid-%s.json", out, ids_relation_name(o.relation));
-            FILE *fj = fopen(path, "w");
-            if (!fc || !fj) {
-                fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
-                rc = 1;
-            } else {
+            char name[64];
+            out_file fc = {0}, fj = {0};
+            snprintf(name, sizeof name, "steer-grid-%s.csv", ids_relation_name(o.relation));
+            rc = out_open(&fc, out, name);
+            snprintf(name, sizeof name, "steer-grid-%s.json", ids_relation_name(o.relation));
+            if (!rc) rc = out_open(&fj, out, name);
+            if (!rc) {
                 printf("layer %d, mean change of log P(%s) - log P(%s), target cell (row y, column x):\n", g.layer,
                        ids_answer_word(o.relation, true), ids_answer_word(o.relation, false));
-                fprintf(fc, "x,y,delta\n");
-                fprintf(fj, "{\"relation\": \"%s\", \"layer\": %d, \"factor\": %g, \"items\": %d, \"grid\": %d, \"delta\": [",
+                fprintf(fc.f, "x,y,delta\n");
+                fprintf(fj.f, "{\"relation\": \"%s\", \"layer\": %d, \"factor\": %g, \"items\": %d, \"grid\": %d, \"delta\": [",
                         ids_relation_name(o.relation), g.layer, (double)(o.factor > 0 ? o.factor : 5), g.n_items, g.grid);
                 for (int y = 0; y < g.grid; y++) {
                     for (int x = 0; x < g.grid; x++) {
                         float d = g.delta[y * g.grid + x];
                         printf("%9.4f", d);
-                        fprintf(fc, "%d,%d,%.6f\n", x, y, d);
-                        fprintf(fj, "%s%.6f", y || x ? ", " : "", d);
+                        fprintf(fc.f, "%d,%d,%.6f\n", x, y, d);
+                        fprintf(fj.f, "%s%.6f", y || x ? ", " : "", d);
                     }
                     printf("\n");
                 }
-                fprintf(fj, "]}\n");
+                fprintf(fj.f, "]}\n");
             }
-            if (fc) fclose(fc);
-            if (fj) fclose(fj);
+            const bool ok = !rc;
+            rc |= out_close(&fc, ok);
+            rc |= out_close(&fj, ok);
             free(g.delta);
         }
     } else if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc && !grid_mode) {
-        mkdir(out, 0755);
-        char path[1200];
-        snprintf(path, sizeof path, "%s/steer-belief.csv", out);
-        FILE *fc = fopen(path, "w");
-        snprintf(path, sizeof path, "%s/steer-belief.json", out);
-        FILE *fj = fopen(path, "w");
-        if (!fc || !fj) {
-            fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
-            rc = 1;
-        } else {
-            fprintf(fc, "layer,swap_rate_id,swap_rate_noise\n");
+        out_file fc = {0}, fj = {0};
+        rc = out_open(&fc, out, "steer-belief.csv");
+        if (!rc) rc = out_open(&fj, out, "steer-belief.json");
+        if (!rc) {
+            fprintf(fc.f, "layer,swap_rate_id,swap_rate_noise\n");
             printf("layer,swap_rate_id,swap_rate_noise\n");
-            fprintf(fj, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"layers\": [",
+            fprintf(fj.f, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"layers\": [",
                     ids_relation_name(o.relation), (double)o.factor, r.n_items, r.n_skipped);
             for (int k = 0; k < r.n_band; k++) {
-                fprintf(fc, "%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
+                fprintf(fc.f, "%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
                 printf("%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
-                fprintf(fj, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f}", k ? ", " : "", r.layer_lo + k,
+                fprintf(fj.f, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f}", k ? ", " : "", r.layer_lo + k,
                         r.rate_id[k], r.rate_noise[k]);
             }
-            fprintf(fj, "], \"best3_id\": %.4f, \"best3_noise\": %.4f}\n", r.best3_id, r.best3_noise);
+            fprintf(fj.f, "], \"best3_id\": %.4f, \"best3_noise\": %.4f}\n", r.best3_id, r.best3_noise);
             printf("best 3 layers: ID %.4f, noise %.4f\n", r.best3_id, r.best3_noise);
         }
-        if (fc) fclose(fc);
-        if (fj) fclose(fj);
+        const bool ok = !rc;
+        rc |= out_close(&fc, ok);
+        rc |= out_close(&fj, ok);
     }
     ids_steer_result_free(&r);
     ids_vlm_free(v);
@@ -1474,32 +1493,27 @@ static int cmd_depth(int argc, char **argv) {
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
     if (!rc && ids_depth_diag(v, cat, &o, &d, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
-        mkdir(out, 0755);
-        char path[1200];
-        snprintf(path, sizeof path, "%s/depth.csv", out);
-        FILE *fc = fopen(path, "w");
-        snprintf(path, sizeof path, "%s/depth.json", out);
-        FILE *fj = fopen(path, "w");
-        if (!fc || !fj) {
-            fprintf(stderr, "%s: error: cannot write into %s\n", g_prog, out);
-            rc = 1;
-        } else {
+        out_file fc = {0}, fj = {0};
+        rc = out_open(&fc, out, "depth.csv");
+        if (!rc) rc = out_open(&fj, out, "depth.json");
+        if (!rc) {
             const char *hdr = "layer,above_below_down,above_below_up,front_behind_down,front_behind_up\n";
-            fputs(hdr, fc);
+            fputs(hdr, fc.f);
             fputs(hdr, stdout);
-            fprintf(fj, "{\"factor\": %g, \"grid_images\": %d, \"depth_images\": %d, \"layers\": [", (double)o.factor,
+            fprintf(fj.f, "{\"factor\": %g, \"grid_images\": %d, \"depth_images\": %d, \"layers\": [", (double)o.factor,
                     d.n_grid, d.n_depth);
             for (int k = 0; k < d.n_band; k++) {
-                fprintf(fc, "%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
+                fprintf(fc.f, "%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
                 printf("%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
-                fprintf(fj, "%s{\"layer\": %d, \"above_below_down\": %.6f, \"above_below_up\": %.6f, "
+                fprintf(fj.f, "%s{\"layer\": %d, \"above_below_down\": %.6f, \"above_below_up\": %.6f, "
                         "\"front_behind_down\": %.6f, \"front_behind_up\": %.6f}", k ? ", " : "", d.layer_lo + k,
                         d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
             }
-            fprintf(fj, "]}\n");
+            fprintf(fj.f, "]}\n");
         }
-        if (fc) fclose(fc);
-        if (fj) fclose(fj);
+        const bool ok = !rc;
+        rc |= out_close(&fc, ok);
+        rc |= out_close(&fj, ok);
     }
     ids_depth_result_free(&d);
     ids_vlm_free(v);

@@ -151,6 +151,10 @@ expect ids_bad_object 1 "unknown object 'teapot'" -- "$BIN" ids extract -m "$G/t
 expect swap_help 0 "usage: idscope swap" -- "$BIN" swap --help
 expect swap_run 0 "^0,image,1.0000" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/swap" --n 2 --threads 1
 if [ -s "$TMP/swap/swap.json" ] && grep -q '"edit": "mirror"' "$TMP/swap/swap.json"; then ok swap_files; else ko swap_files; fi
+: > "$TMP/notadir"
+expect swap_out_unwritable 1 "swap.csv.tmp: cannot write" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/notadir" --n 1 --threads 1
+if ls "$TMP/swap" | grep -q '\.tmp$'; then ko swap_no_temp_left; else ok swap_no_temp_left; fi
 expect swap_no_out 2 "missing --out" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf"
 
 # steer belief with the IDs extracted above
