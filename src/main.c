@@ -1307,6 +1307,81 @@ static const char *HELP_STEER =
     "for every target cell (F not rescaled; default 5); prints the grid of mean changes of\n"
     "log P(first) - log P(second) and writes DIR/steer-grid-RELATION.json and .csv.\n";
 
+/* Command line shared by steer and depth: the model, the IDs file, the output folder, the objects and
+ * the steering knobs of ids_steer_opts. The model paths point into tp/mp when they are defaulted. */
+typedef struct steer_cli {
+    const char *model, *mmproj, *out, *ids, *objects;
+    ids_steer_opts o;
+    int objs[16];
+    char tp[1000], mp[1000];
+} steer_cli;
+
+/* Parse argv[first..]: returns -1 to go on, else the exit code (0 after --help). with_relation: accept
+ * --relation; one_layer: --layers may name a single layer. */
+static int steer_cli_parse(const char *cmd, const char *help, bool with_relation, bool one_layer, int argc, char **argv,
+                           int first, steer_cli *c) {
+    c->model = c->mmproj = c->out = c->ids = NULL;
+    c->objects = "red circle,blue square";
+    c->o = (ids_steer_opts){.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT};
+    ids_steer_opts *o = &c->o;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(help, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error(cmd, "%s needs a value (or is unknown)", a);
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--mmproj")) c->mmproj = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) c->model = v;
+        else if (!strcmp(a, "--out")) c->out = v;
+        else if (!strcmp(a, "--ids")) c->ids = v;
+        else if (!strcmp(a, "--objects")) c->objects = v;
+        else if (with_relation && !strcmp(a, "--relation")) {
+            if (!strcmp(v, "left-right")) o->relation = IDS_REL_LEFT_RIGHT;
+            else if (!strcmp(v, "above-below")) o->relation = IDS_REL_ABOVE_BELOW;
+            else return usage_error(cmd, "bad --relation '%s' (left-right, above-below)", v);
+        } else if (!strcmp(a, "--factor")) {
+            o->factor = strtof(v, &end);
+            if (*end || o->factor <= 0) return usage_error(cmd, "bad --factor '%s'", v);
+        } else if (!strcmp(a, "--layers")) {
+            int k = sscanf(v, "%d-%d", &o->layer_lo, &o->layer_hi);
+            if (one_layer && k == 1 && o->layer_lo >= 1) o->layer_hi = o->layer_lo;
+            else if (k != 2 || o->layer_lo < 1 || o->layer_hi < o->layer_lo)
+                return usage_error(cmd, one_layer ? "bad --layers '%s' (e.g. 2-5; steer grid: one layer)"
+                                                  : "bad --layers '%s' (e.g. 2-5)", v);
+        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0) return usage_error(cmd, "bad number '%s'", v);
+            if (!strcmp(a, "--n")) o->n_images = (int)x;
+            else if (!strcmp(a, "--seed")) o->seed = (uint64_t)x;
+            else o->n_threads = (int)x;
+        } else {
+            return usage_error(cmd, "unknown argument '%s'", a);
+        }
+    }
+    if (!c->ids) return usage_error(cmd, "%s", "missing --ids IDS.safetensors");
+    if (!c->out) return usage_error(cmd, "%s", "missing --out DIR");
+    c->o.ids_path = c->ids;
+    return -1;
+}
+
+/* The catalog, the objects and the model of a parsed steer_cli; returns the exit code (0 to go on).
+ * *cat is the caller's even on failure; *v is NULL on failure. */
+static int steer_cli_load(const char *cmd, steer_cli *c, ids_catalog **cat, ids_vlm **v) {
+    *cat = NULL;
+    *v = NULL;
+    int rc = resolve_model(cmd, &c->model, &c->mmproj, c->tp, c->mp, sizeof c->tp);
+    if (rc) return rc;
+    *cat = ids_catalog_new();
+    rc = parse_objects(cmd, *cat, c->objects, c->objs, &c->o.n_objects);
+    c->o.objects = c->objs;
+    ids_err err;
+    if (!rc && ids_vlm_load(v, c->model, c->mmproj, &err)) rc = fail(&err);
+    return rc;
+}
+
 static int cmd_steer(int argc, char **argv) {
     if (argc < 2 || (strcmp(argv[1], "belief") && strcmp(argv[1], "grid"))) {
         if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -1316,58 +1391,16 @@ static int cmd_steer(int argc, char **argv) {
         return usage_error("steer", "%s", "missing or unknown subcommand (belief, grid)");
     }
     const bool grid_mode = !strcmp(argv[1], "grid");
-    const char *model = NULL, *mmproj = NULL, *out = NULL, *ids = NULL, *objects = "red circle,blue square";
-    ids_steer_opts o = {.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(HELP_STEER, stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) return usage_error("steer", "%s needs a value (or is unknown)", a);
-        const char *v = argv[++i];
-        char *end;
-        if (!strcmp(a, "--mmproj")) mmproj = v;
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--ids")) ids = v;
-        else if (!strcmp(a, "--objects")) objects = v;
-        else if (!strcmp(a, "--relation")) {
-            if (!strcmp(v, "left-right")) o.relation = IDS_REL_LEFT_RIGHT;
-            else if (!strcmp(v, "above-below")) o.relation = IDS_REL_ABOVE_BELOW;
-            else return usage_error("steer", "bad --relation '%s' (left-right, above-below)", v);
-        } else if (!strcmp(a, "--factor")) {
-            o.factor = strtof(v, &end);
-            if (*end || o.factor <= 0) return usage_error("steer", "bad --factor '%s'", v);
-        } else if (!strcmp(a, "--layers")) {
-            int k = sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi);
-            if (grid_mode && k == 1 && o.layer_lo >= 1) o.layer_hi = o.layer_lo;
-            else if (k != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
-                return usage_error("steer", "bad --layers '%s' (e.g. 2-5; steer grid: one layer)", v);
-        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
-            long x = strtol(v, &end, 10);
-            if (*end || x < 0) return usage_error("steer", "bad number '%s'", v);
-            if (!strcmp(a, "--n")) o.n_images = (int)x;
-            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
-            else o.n_threads = (int)x;
-        } else {
-            return usage_error("steer", "unknown argument '%s'", a);
-        }
-    }
-    if (!ids) return usage_error("steer", "%s", "missing --ids IDS.safetensors");
-    if (!out) return usage_error("steer", "%s", "missing --out DIR");
-    o.ids_path = ids;
-    char tp[1000], mp[1000];
-    int rc = resolve_model("steer", &model, &mmproj, tp, mp, sizeof tp);
-    if (rc) return rc;
-    ids_catalog *cat = ids_catalog_new();
+    steer_cli c;
+    int rc = steer_cli_parse("steer", HELP_STEER, true, grid_mode, argc, argv, 2, &c);
+    if (rc >= 0) return rc;
+    const ids_steer_opts o = c.o;
+    const char *out = c.out;
+    ids_catalog *cat;
+    ids_vlm *v;
     ids_err err;
-    int objs[16];
-    rc = parse_objects("steer", cat, objects, objs, &o.n_objects);
-    o.objects = objs;
-    ids_vlm *v = NULL;
     ids_steer_result r = {0};
-    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    rc = steer_cli_load("steer", &c, &cat, &v);
     if (!rc && grid_mode) {
         ids_steer_grid_result g;
         if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err)) {
@@ -1445,52 +1478,16 @@ static const char *HELP_DEPTH =
     "vertical ID. Writes DIR/depth.json and DIR/depth.csv.\n";
 
 static int cmd_depth(int argc, char **argv) {
-    const char *model = NULL, *mmproj = NULL, *out = NULL, *ids = NULL, *objects = "red circle,blue square";
-    ids_steer_opts o = {.n_images = 8, .seed = 1, .factor = 5.0f};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(HELP_DEPTH, stdout);
-            return 0;
-        }
-        if (i + 1 >= argc) return usage_error("depth", "%s needs a value (or is unknown)", a);
-        const char *v = argv[++i];
-        char *end;
-        if (!strcmp(a, "--mmproj")) mmproj = v;
-        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--ids")) ids = v;
-        else if (!strcmp(a, "--objects")) objects = v;
-        else if (!strcmp(a, "--factor")) {
-            o.factor = strtof(v, &end);
-            if (*end || o.factor <= 0) return usage_error("depth", "bad --factor '%s'", v);
-        } else if (!strcmp(a, "--layers")) {
-            if (sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi) != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
-                return usage_error("depth", "bad --layers '%s' (e.g. 2-5)", v);
-        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
-            long x = strtol(v, &end, 10);
-            if (*end || x < 0) return usage_error("depth", "bad number '%s'", v);
-            if (!strcmp(a, "--n")) o.n_images = (int)x;
-            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
-            else o.n_threads = (int)x;
-        } else {
-            return usage_error("depth", "unknown argument '%s'", a);
-        }
-    }
-    if (!ids) return usage_error("depth", "%s", "missing --ids IDS.safetensors");
-    if (!out) return usage_error("depth", "%s", "missing --out DIR");
-    o.ids_path = ids;
-    char tp[1000], mp[1000];
-    int rc = resolve_model("depth", &model, &mmproj, tp, mp, sizeof tp);
-    if (rc) return rc;
-    ids_catalog *cat = ids_catalog_new();
+    steer_cli c;
+    int rc = steer_cli_parse("depth", HELP_DEPTH, false, false, argc, argv, 1, &c);
+    if (rc >= 0) return rc;
+    const ids_steer_opts o = c.o;
+    const char *out = c.out;
+    ids_catalog *cat;
+    ids_vlm *v;
     ids_err err;
-    int objs[16];
-    rc = parse_objects("depth", cat, objects, objs, &o.n_objects);
-    o.objects = objs;
-    ids_vlm *v = NULL;
     ids_depth_result d = {0};
-    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    rc = steer_cli_load("depth", &c, &cat, &v);
     if (!rc && ids_depth_diag(v, cat, &o, &d, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
         out_file fc = {0}, fj = {0};
