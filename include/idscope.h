@@ -763,10 +763,17 @@ typedef struct ids_train_config {
     /* optimisation */
     int batch, warmup, eval_every, checkpoint_every;
     float lr, min_lr, weight_decay, clip;
+    /* auxiliary location loss: a linear read-out (training only, not exported) of the residual
+     * stream entering decoder block aux_layer (aux_layer = layers: the last residual) at the
+     * question's object words predicts where each object is (x, y, depth, frame); weight 0 = off */
+    float aux_weight;
+    int aux_layer;
     uint64_t seed;
     int n_stages;
     ids_train_stage stages[IDS_MAX_STAGES];
     int threads;
+    int shards;            /* a batch is split into this many shards run side by side (default 2);
+                              results depend on shards, not on threads */
     char init_from[512];   /* start from the weights exported in this folder (fresh optimiser) */
 } ids_train_config;
 

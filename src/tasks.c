@@ -71,6 +71,23 @@ static ids_relation task_rel(ids_task t) {
     }
 }
 
+/* Location targets of the question's objects (see tk_sample). */
+static void set_aux(tk_sample *out, const ids_catalog *cat, const ids_stim *s, const ids_stim_obj *const *objs, int n,
+                    int image_size, int frames) {
+    out->n_aux = n;
+    for (int i = 0; i < n; i++) {
+        const ids_stim_obj *o = objs[i];
+        snprintf(out->aux_word[i], sizeof out->aux_word[i], "%s", ids_catalog_word(cat, o->obj));
+        out->aux_val[i][0] = 2.0f * o->p.cx / (float)image_size - 1.0f;
+        out->aux_val[i][1] = 2.0f * o->p.cy / (float)image_size - 1.0f;
+        out->aux_val[i][2] = s->kind == IDS_SET_DEPTH ? (o->depth - 3.25f) / 1.25f : 0.0f;
+        out->aux_val[i][3] = s->kind == IDS_SET_VIDEO && frames > 1 ? 2.0f * (float)o->appear / (float)(frames - 1) - 1.0f : 0.0f;
+    }
+    out->aux_mask[0] = out->aux_mask[1] = true;
+    out->aux_mask[2] = s->kind == IDS_SET_DEPTH;
+    out->aux_mask[3] = s->kind == IDS_SET_VIDEO;
+}
+
 ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task task, uint64_t *rng,
                    int heldout_mode, tk_sample *out, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -121,6 +138,7 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
         const char *na = ids_catalog_name(cat, s.obj[0].obj), *nb = ids_catalog_name(cat, s.obj[1].obj);
         if (task == IDS_TASK_WHERE) {
             const ids_stim_obj *q = &s.obj[tk_rand(rng) & 1];
+            set_aux(out, cat, &s, &q, 1, c->image_size, c->frames);
             snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nWhere is the %s? ASSISTANT:",
                      ids_catalog_name(cat, q->obj));
             snprintf(out->answer, sizeof out->answer, "c%d r%d", q->cell_x, q->cell_y);
@@ -150,6 +168,8 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
                 continue;
             }
             char *q = ids_question(r, na, nb, NULL);
+            const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
+            set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
             snprintf(out->prompt, sizeof out->prompt, "USER: %s c%d r%d , %s c%d r%d .\n%s ASSISTANT:",
                      ids_catalog_name(cat, first->obj), first->cell_x, first->cell_y, ids_catalog_name(cat, second->obj),
                      second->cell_x, second->cell_y, q);
@@ -164,6 +184,8 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
             continue;
         }
         char *q = ids_question(rel, na, nb, NULL);
+        const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
+        set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
         size_t k = (size_t)snprintf(out->prompt, sizeof out->prompt, "USER: ");
         for (int f = 0; f < s.n_frames; f++) k += (size_t)snprintf(out->prompt + k, sizeof out->prompt - k, IDS_IMAGE_MARKER);
         snprintf(out->prompt + k, sizeof out->prompt - k, "\n%s ASSISTANT:", q);

@@ -14,6 +14,14 @@ typedef struct {
     char answer[96];                 /* answer words ("left", "in front", "circle c1 r2 square c3 r0") */
     char wrong[96];                  /* the other answer of a binary task ("" for describe) */
     bool heldout;                    /* its shape pair is held out of training */
+    /* Where the objects named in the question are (targets of the trainer's auxiliary location
+     * loss at those words): up to two shape words, their values x, y (image centre, -1..1 from
+     * left / top), depth (-1 near .. 1 far) and appearance frame (-1 first .. 1 last); aux_mask
+     * says which of the four are defined for this sample. */
+    int n_aux;
+    char aux_word[2][32];
+    float aux_val[2][4];
+    bool aux_mask[4];
 } tk_sample;
 
 /* heldout_mode: 0 = trained pairs only, 1 = held-out pairs only, -1 = any. */
