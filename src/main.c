@@ -3,8 +3,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1580,6 +1584,204 @@ static int cmd_report(int argc, char **argv) {
 
 /* ---------------------------------------------------------------------------------------- */
 
+/* ---------------------------------------------------------------------------------------- */
+/* demo                                                                                       */
+
+static const char *HELP_DEMO =
+    "usage: idscope demo [--out DIR] [-m TEXT.gguf --mmproj MMPROJ.gguf] [--n N] [--threads N] [--fresh]\n"
+    "\n"
+    "Run every spatial-ID experiment on one model (the bundled one by default) and write\n"
+    "DIR/report.html and DIR/summary.json (default DIR: idscope-demo): example stimuli, ids extract\n"
+    "(per pair) and ids stats, mirror and attribute swapping, belief steering vs noise, steering\n"
+    "grids (left/right, above/below), the depth diagnosis, the ID-strength score and the report.\n"
+    "Each step's results are kept: an interrupted demo resumes at the first step whose output is\n"
+    "missing (--fresh reruns everything). Prints a summary table; summary.json holds ids_r2_best\n"
+    "and ids_r2_best_layer, belief_swap_rate_id / _noise (mean of the 3 best layers),\n"
+    "mirror_objword_recovery_peak and its layer, score_best_layer, and seconds (wall time).\n"
+    "\n"
+    "  --n N   images per object pair in swap, steer and depth (default 8)\n";
+
+/* Run one step unless its output exists; the step's stdout (its CSV echo) is silenced. */
+static int demo_step(const char *what, const char *done_file, bool fresh, int (*fn)(int, char **), int argc,
+                     char **argv) {
+    struct stat sb;
+    if (!fresh && done_file && stat(done_file, &sb) == 0) {
+        fprintf(stderr, "demo: %s: already done (%s)\n", what, done_file);
+        return 0;
+    }
+    fprintf(stderr, "demo: %s\n", what);
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO), devnull = open("/dev/null", O_WRONLY);
+    if (saved >= 0 && devnull >= 0) dup2(devnull, STDOUT_FILENO);
+    int rc = fn(argc, argv);
+    fflush(stdout);
+    if (saved >= 0) dup2(saved, STDOUT_FILENO), close(saved);
+    if (devnull >= 0) close(devnull);
+    if (rc) fprintf(stderr, "demo: %s failed (exit %d); rerun to resume\n", what, rc);
+    return rc;
+}
+
+static double demo_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static cJSON *demo_json(const char *dir, const char *name) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t len;
+    char *txt = read_all(path, &len);
+    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
+    free(txt);
+    return j;
+}
+
+static double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static int cmd_demo(int argc, char **argv) {
+    const char *out = "idscope-demo", *model = NULL, *mmproj = NULL, *n = "8", *threads = NULL;
+    bool fresh = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_DEMO, stdout);
+            return 0;
+        } else if (!strcmp(a, "--fresh")) {
+            fresh = true;
+            continue;
+        }
+        if (i + 1 >= argc) return usage_error("demo", "%s needs a value (or is unknown)", a);
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--mmproj")) mmproj = v;
+        else if (!strcmp(a, "--n") || !strcmp(a, "--threads")) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 1) return usage_error("demo", "bad number '%s'", v);
+            if (a[2] == 'n') n = v;
+            else threads = v;
+        } else {
+            return usage_error("demo", "unknown argument '%s'", a);
+        }
+    }
+    if (strlen(out) > 900) return usage_error("demo", "%s", "--out: folder name too long");
+    char tp[1000], mp[1000];
+    int rc = resolve_model("demo", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
+    struct stat sb;
+    if (stat(model, &sb) != 0 || stat(mmproj, &sb) != 0) {
+        fprintf(stderr, "%s demo: model not found: %s / %s (give -m and --mmproj, or set IDSCOPE_MODELS)\n", g_prog,
+                model, mmproj);
+        return 1;
+    }
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s demo: cannot create %s: %s\n", g_prog, out, strerror(errno));
+        return 1;
+    }
+    const double t0 = demo_now();
+    char d_stim[1100], d_ids[1100], d_swap[1100], d_steer[1100], d_depth[1100], f_ids[1100], f_stats[1100], f_belief[1100],
+        f_score[1100], done[1200];
+    snprintf(d_stim, sizeof d_stim, "%.900s/stimuli", out);
+    snprintf(d_ids, sizeof d_ids, "%.900s/ids", out);
+    snprintf(d_swap, sizeof d_swap, "%.900s/swap", out);
+    snprintf(d_steer, sizeof d_steer, "%.900s/steer", out);
+    snprintf(d_depth, sizeof d_depth, "%.900s/depth", out);
+    snprintf(f_ids, sizeof f_ids, "%.900s/ids/ids.safetensors", out);
+    snprintf(f_stats, sizeof f_stats, "%.900s/ids/stats.json", out);
+    snprintf(f_belief, sizeof f_belief, "%.900s/steer/steer-belief.json", out);
+    snprintf(f_score, sizeof f_score, "%.900s/score.json", out);
+    /* common model / thread arguments appended to each experiment's argv */
+    char *mo[6] = {NULL};
+    int nmo = 0;
+    mo[nmo++] = "-m", mo[nmo++] = (char *)model, mo[nmo++] = "--mmproj", mo[nmo++] = (char *)mmproj;
+    if (threads) mo[nmo++] = "--threads", mo[nmo++] = (char *)threads;
+#define ARGV(...) (char *[]){__VA_ARGS__, mo[0], mo[1], mo[2], mo[3], mo[4], mo[5]}
+#define NARGS(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)) + nmo)
+#define STEP(what, file, fn, ...) \
+    if (!rc) rc = demo_step(what, file, fresh, fn, NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
+    snprintf(done, sizeof done, "%s/manifest.json", d_stim);
+    if (!rc) rc = demo_step("stimuli (examples of the grid set, with mirrors)", done, fresh, cmd_stimuli, 9,
+                            (char *[]){"stimuli", "grid", "--out", d_stim, "--size", "128", "--mirror", "--limit", "32"});
+    STEP("ids extract (per-pair and universal IDs, every layer)", f_ids, cmd_ids, "ids", "extract", "--per-pair", "--out", d_ids);
+    if (!rc) rc = demo_step("ids stats", f_stats, fresh, cmd_ids, 3, (char *[]){"ids", "stats", d_ids});
+    snprintf(done, sizeof done, "%s/swap.json", d_swap);
+    STEP("swap (mirror patching per layer and position set)", done, cmd_swap, "swap", "--out", d_swap, "--n", (char *)n);
+    snprintf(done, sizeof done, "%s/swap-control.json", d_swap);
+    STEP("swap --control (attribute patching)", done, cmd_swap, "swap", "--out", d_swap, "--n", (char *)n, "--control");
+    STEP("steer belief (ID vs noise)", f_belief, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_steer, "--n",
+         (char *)n);
+    snprintf(done, sizeof done, "%s/steer-grid-left_right.json", d_steer);
+    STEP("steer grid (left/right)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n);
+    snprintf(done, sizeof done, "%s/steer-grid-above_below.json", d_steer);
+    STEP("steer grid (above/below)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
+         "--relation", "above-below");
+    snprintf(done, sizeof done, "%s/depth.json", d_depth);
+    STEP("depth diagnosis", done, cmd_depth, "depth", "--ids", f_ids, "--out", d_depth, "--n", (char *)n);
+#undef STEP
+#undef NARGS
+#undef ARGV
+    if (!rc) rc = demo_step("score", NULL, true, cmd_score, 7,
+                            (char *[]){"score", "--stats", f_stats, "--steer", f_belief, "-o", f_score});
+    if (!rc) rc = demo_step("report", NULL, true, cmd_report, 2, (char *[]){"report", (char *)out});
+    if (rc) return rc;
+    /* summary */
+    cJSON *stats = demo_json(d_ids, "stats.json"), *belief = demo_json(d_steer, "steer-belief.json"),
+          *swap = demo_json(d_swap, "swap.json"), *score = demo_json(out, "score.json");
+    double r2_best = -INFINITY, mir_peak = -INFINITY;
+    int r2_layer = -1, mir_layer = -1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(stats, "layers")) {
+        double r2 = jnum(it, "r2");
+        if (isfinite(r2) && r2 > r2_best) r2_best = r2, r2_layer = (int)jnum(it, "layer");
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(swap, "rows")) {
+        const cJSON *set = cJSON_GetObjectItem(it, "set");
+        double d = jnum(it, "diff");
+        if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(d) && d > mir_peak)
+            mir_peak = d, mir_layer = (int)jnum(it, "layer");
+    }
+    const double sw_id = jnum(belief, "best3_id"), sw_noise = jnum(belief, "best3_noise");
+    const double seconds = demo_now() - t0;
+    cJSON *sum = cJSON_CreateObject();
+    cJSON_AddStringToObject(sum, "model", model);
+    cJSON_AddStringToObject(sum, "mmproj", mmproj);
+    cJSON_AddNumberToObject(sum, "ids_r2_best", r2_layer >= 0 ? r2_best : NAN);
+    cJSON_AddNumberToObject(sum, "ids_r2_best_layer", r2_layer);
+    cJSON_AddNumberToObject(sum, "belief_swap_rate_id", sw_id);
+    cJSON_AddNumberToObject(sum, "belief_swap_rate_noise", sw_noise);
+    cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak", mir_layer >= 0 ? mir_peak : NAN);
+    cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak_layer", mir_layer);
+    cJSON_AddNumberToObject(sum, "score_best_layer", jnum(score, "best_layer"));
+    cJSON_AddNumberToObject(sum, "score_best", jnum(score, "best_score"));
+    cJSON_AddNumberToObject(sum, "seconds", round(seconds * 10) / 10);
+    char *js = cJSON_Print(sum);
+    out_file fs = {0};
+    rc = js ? out_open(&fs, out, "summary.json") : 1;
+    if (!rc) fprintf(fs.f, "%s\n", js);
+    rc |= out_close(&fs, !rc);
+    free(js);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    printf("idscope demo: %s\n", model);
+    printf("  %-40s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", r2_best, r2_layer);
+    printf("  %-40s %8.3f\n", "belief swap rate, ID (best 3 layers)", sw_id);
+    printf("  %-40s %8.3f\n", "belief swap rate, noise (best 3 layers)", sw_noise);
+    printf("  %-40s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", mir_peak, mir_layer);
+    printf("  %-40s %8.0f\n", "seconds", seconds);
+    printf("wrote %s/report.html and %s\n", out, path);
+    cJSON_Delete(stats);
+    cJSON_Delete(belief);
+    cJSON_Delete(swap);
+    cJSON_Delete(score);
+    cJSON_Delete(sum);
+    return rc;
+}
+
 static const char *HELP_MAIN =
     "idscope " IDS_VERSION_STRING " - find, test and steer spatial and temporal IDs in VLMs\n"
     "\n"
@@ -1600,6 +1802,7 @@ static const char *HELP_MAIN =
     "  depth     depth diagnosis: vertical ID steering read by above/below and front/behind\n"
     "  score     ID-strength score per layer (linearity x consistency x causal effect)\n"
     "  report    self-contained HTML report of a results folder\n"
+    "  demo      every spatial experiment on the bundled model: report.html and summary.json\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1631,6 +1834,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "depth")) return cmd_depth(argc - 1, argv + 1);
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);
     return EXIT_USAGE;

@@ -5,6 +5,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train.h"
 #include "tops.h"
+#include "pool.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -42,6 +43,7 @@ void ids_train_default_config(ids_train_config *c) {
     c->stages[0].steps = 2000;
     for (int t = 0; t < IDS_TASK_COUNT; t++) c->stages[0].weights[t] = 1.0f;
     c->threads = 0;
+    c->shards = 2;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -49,7 +51,7 @@ void ids_train_default_config(ids_train_config *c) {
 
 typedef struct {
     char name[64];
-    int file;        /* 0: text.gguf, 1: mmproj.gguf */
+    int file;        /* 0: text.gguf, 1: mmproj.gguf, 2: training only (not exported) */
     int n_dims;
     int64_t ne[4];
     size_t off, n;
@@ -67,6 +69,8 @@ typedef struct {
     float *w, *g, *m1, *m2; /* weights, grads, Adam moments */
     float *arena;           /* activations of a batch, kept between steps */
     size_t arena_cap;
+    float aux_weight;       /* auxiliary location loss (0: off) and the residual it reads */
+    int aux_layer;
 } tmodel;
 
 static int add_param(tmodel *m, const char *name, int file, int nd, int64_t a, int64_t b, int64_t c, int64_t d,
@@ -100,7 +104,7 @@ typedef struct {
     int attn_norm, q, k, v, o, ffn_norm, gate, up, down;
 } dlayer_ix;
 typedef struct {
-    int patch, cls, pos, pre_w, pre_b, mm0, mm0b, mm2, mm2b, tok, out_norm, out;
+    int patch, cls, pos, pre_w, pre_b, mm0, mm0b, mm2, mm2b, tok, out_norm, out, aux, auxb;
     vlayer_ix vl[16];
     dlayer_ix dl[32];
 } param_ix;
@@ -175,6 +179,14 @@ static ids_status build_params(tmodel *m, param_ix *ix, const ids_train_config *
     }
     ix->out_norm = add_param(m, "output_norm.weight", 0, 1, m->D, 1, 1, 1, 0, false);
     ix->out = add_param(m, "output.weight", 0, 2, m->D, m->V, 1, 1, fd, true);
+    /* training-only read-out of the auxiliary location loss (last, so the others' init is unchanged) */
+    ix->aux = add_param(m, "aux.location.weight", 2, 2, m->D, 4, 1, 1, fd, false);
+    ix->auxb = add_param(m, "aux.location.bias", 2, 1, 4, 1, 1, 1, 0, false);
+    m->aux_weight = c->aux_weight;
+    m->aux_layer = c->aux_layer;
+    if (c->aux_weight < 0 || (c->aux_weight > 0 && (c->aux_layer < 1 || c->aux_layer > m->L)))
+        return ids__err(err, IDS_ERR_ARG, "train config: aux_weight %g must be >= 0 and aux_layer %d within 1..%d",
+                        (double)c->aux_weight, c->aux_layer, m->L);
     for (int i = 0; i < m->np; i++)
         if (m->p[i].off > m->total || !m->p) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     m->w = ids__calloc(m->total, sizeof(float));
@@ -221,10 +233,16 @@ typedef struct {
     int32_t *tok;   /* [T] token, -1 on image rows */
     int32_t *img;   /* [T] image row index in the batch (tok == -1) */
     int32_t *tgt;   /* [T] next-token target (-1 none) */
+    int n_aux;      /* object words with location targets */
+    int aux_pos[2];
+    float aux_val[2][4];
+    bool aux_mask[4];
 } tseq;
 
 typedef struct {
     int B, T, n_images;
+    int nt_norm, aux_norm; /* the whole batch's target and auxiliary-value counts when this is one
+                              shard of it (losses are means over the whole batch); 0: this batch's own */
     tseq *seq;
     float *pixels; /* [n_images, 3, S, S] */
 } tbatch;
@@ -272,6 +290,21 @@ static ids_status sample_to_seq(const tk_sample *s, const ids_tokenizer *tok, in
     }
     buf[n++] = ids_tokenizer_eos(tok);
     out->n = n;
+    /* the question's object words: the last occurrence of each shape word in the prompt */
+    out->n_aux = 0;
+    for (int k = 0; k < s->n_aux; k++) {
+        char w[40];
+        snprintf(w, sizeof w, "%s", s->aux_word[k]);
+        int32_t id = ids_tokenizer_word_token(tok, w, err);
+        if (id < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+        int pos = -1;
+        for (int i = 0; i < n_prompt; i++)
+            if (buf[i] == id) pos = i;
+        if (pos < 0) return ids__err(err, IDS_ERR_NOT_FOUND, "train: object word '%s' not in the prompt '%s'", w, s->prompt);
+        out->aux_pos[out->n_aux] = pos;
+        memcpy(out->aux_val[out->n_aux++], s->aux_val[k], sizeof s->aux_val[k]);
+    }
+    memcpy(out->aux_mask, s->aux_mask, sizeof out->aux_mask);
     out->tok = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->img = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->tgt = ids__malloc(sizeof(int32_t) * (size_t)n);
@@ -515,6 +548,10 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
 
 typedef struct {
     double loss;
+    double aux_loss;  /* weighted auxiliary location loss (already a mean), 0 when off */
+    double aux_r2;    /* fraction of the location targets' variance the read-out explains */
+    double aux_se, aux_sy, aux_syy; /* its sums over aux_n values (to merge shards) */
+    int aux_n;
     int n_tgt, n_correct;
     int n_first, n_first_correct; /* the first answer token of each sequence (the answer word) */
 } fwd_result;
@@ -594,9 +631,47 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
     t_rmsnorm_forward(a.xfn, a.rstdf, a.xf, W(m, ix->out_norm), BT, D, 1e-5f);
     for (int k = 0; k < NT; k++) memcpy(a.rows + (size_t)k * D, a.xfn + (size_t)a.tgt_row[k] * D, sizeof(float) * (size_t)D);
     t_matmul_forward(a.logits, a.rows, W(m, ix->out), NULL, NT, D, m->V);
-    res->loss = t_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, NT ? 1.0f / NT : 0.0f,
+    const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
+    res->loss = t_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
                                &res->n_tgt, &res->n_correct);
     if (logits_out) memcpy(logits_out, a.logits, sizeof(float) * (size_t)NT * m->V);
+    /* auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2 */
+    int n_auxv = 0;
+    res->aux_loss = res->aux_r2 = res->aux_se = res->aux_sy = res->aux_syy = 0;
+    res->aux_n = 0;
+    float *daux = NULL; /* [B*2, 4] gradient of the read-outs */
+    if (m->aux_weight > 0) {
+        for (int i = 0; i < B; i++)
+            for (int k = 0; k < b->seq[i].n_aux; k++)
+                for (int j = 0; j < 4; j++) n_auxv += b->seq[i].aux_mask[j];
+    }
+    if (n_auxv) {
+        daux = ids__calloc((size_t)B * 2 * 4, sizeof(float));
+        if (!daux) {
+            free(tgt);
+            free(lens);
+            return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+        }
+        const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux), *ba = W(m, ix->auxb);
+        const int norm = b->aux_norm > 0 ? b->aux_norm : n_auxv;
+        double se = 0, sy = 0, syy = 0;
+        for (int i = 0; i < B; i++)
+            for (int k = 0; k < b->seq[i].n_aux; k++) {
+                const float *xr = xs + ((size_t)i * T + b->seq[i].aux_pos[k]) * D;
+                for (int j = 0; j < 4; j++) {
+                    if (!b->seq[i].aux_mask[j]) continue;
+                    double p = ba[j];
+                    for (int c = 0; c < D; c++) p += (double)xr[c] * Wa[(size_t)j * D + c];
+                    const double e = p - b->seq[i].aux_val[k][j], y = b->seq[i].aux_val[k][j];
+                    se += e * e, sy += y, syy += y * y;
+                    daux[((size_t)i * 2 + k) * 4 + j] = (float)(m->aux_weight * e / norm);
+                }
+            }
+        res->aux_loss = 0.5 * m->aux_weight * se / norm;
+        res->aux_se = se, res->aux_sy = sy, res->aux_syy = syy, res->aux_n = n_auxv;
+        const double var = syy - sy * sy / n_auxv;
+        res->aux_r2 = var > 0 ? 1.0 - se / var : 0;
+    }
     res->n_first = res->n_first_correct = 0;
     for (int k = 0; k < NT; k++) {
         const int row = a.tgt_row[k], b_i = row / T, t_i = row % T;
@@ -629,6 +704,24 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
         for (int l = m->L - 1; l >= 0; l--) {
             const dlayer_ix *L = &ix->dl[l];
             dacts *d = &a.da[l];
+            if (daux && l + 1 == m->aux_layer) { /* dx is the gradient of the residual the read-out sees */
+                const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux);
+                float *gW = Gd(m, ix->aux), *gb = Gd(m, ix->auxb);
+                for (int i = 0; i < B; i++)
+                    for (int k = 0; k < b->seq[i].n_aux; k++) {
+                        const size_t row = (size_t)i * T + b->seq[i].aux_pos[k];
+                        const float *xr = xs + row * D, *g = daux + ((size_t)i * 2 + k) * 4;
+                        float *dr = dx + row * D;
+                        for (int j = 0; j < 4; j++) {
+                            if (g[j] == 0) continue;
+                            gb[j] += g[j];
+                            for (int c = 0; c < D; c++) {
+                                gW[(size_t)j * D + c] += g[j] * xr[c];
+                                dr[c] += g[j] * Wa[(size_t)j * D + c];
+                            }
+                        }
+                    }
+            }
             memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
             memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
             t_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
@@ -668,6 +761,7 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
             vision_backward(m, ix, &a, gbuf1, NI, gbuf1 + (size_t)NI * m->NP * D, gbuf2);
         }
     }
+    free(daux);
     free(tgt);
     free(lens);
     return IDS_OK;
@@ -806,6 +900,97 @@ static ids_task pick_task(const ids_train_stage *sg, uint64_t *rng) {
 
 static ids_status load_exported(tmodel *m, const char *dir, ids_err *err);
 
+/* One training batch split into shards that run side by side (each its own samples, activations
+ * and gradient buffer; weights shared read-only). Shards are made from seeds drawn in order and
+ * their gradients summed in order, so a run gives the same numbers whatever the thread count. */
+#define MAX_SHARDS 16
+typedef struct {
+    const ids_train_config *c;
+    const ids_catalog *cat;
+    const ids_tokenizer *tok;
+    tmodel *m;
+    const param_ix *ix;
+    ids_task task;
+    int n, phase; /* phase 0: make the shards' batches, 1: forward + backward */
+    uint64_t seed[MAX_SHARDS];
+    tbatch b[MAX_SHARDS];
+    float *g[MAX_SHARDS], *arena[MAX_SHARDS];
+    size_t arena_cap[MAX_SHARDS];
+    fwd_result r[MAX_SHARDS];
+    ids_status st[MAX_SHARDS];
+    ids_err err[MAX_SHARDS];
+} shard_job;
+
+static void shard_task(void *arg, int s, int n, int tid) {
+    (void)n, (void)tid;
+    shard_job *j = arg;
+    if (j->phase == 0) {
+        const int B = j->c->batch / j->n + (s < j->c->batch % j->n);
+        uint64_t rng = j->seed[s];
+        j->st[s] = make_batch(j->c, j->cat, j->tok, j->task, B, &rng, 0, &j->b[s], &j->err[s]);
+        return;
+    }
+    tmodel wm = *j->m;
+    wm.g = j->g[s];
+    wm.arena = j->arena[s];
+    wm.arena_cap = j->arena_cap[s];
+    memset(wm.g, 0, sizeof(float) * wm.total);
+    j->st[s] = model_step(&wm, j->ix, &j->b[s], true, &j->r[s], NULL, &j->err[s]);
+    j->arena[s] = wm.arena;
+    j->arena_cap[s] = wm.arena_cap;
+}
+
+/* Make and run one batch of `task`; the summed gradient lands in m->g, the merged result in *r. */
+static ids_status sharded_step(shard_job *j, ids_pool *pool, ids_task task, uint64_t *rng, fwd_result *r, long *tokens,
+                               ids_err *err) {
+    j->task = task;
+    for (int s = 0; s < j->n; s++) j->seed[s] = tk_rand(rng), j->st[s] = IDS_OK;
+    j->phase = 0;
+    ids__pool_run(pool, j->n, shard_task, j);
+    ids_status st = IDS_OK;
+    for (int s = 0; s < j->n; s++)
+        if (j->st[s] && !st) {
+            st = j->st[s];
+            if (err) *err = j->err[s];
+        }
+    if (!st) {
+        int nt = 0, naux = 0;
+        for (int s = 0; s < j->n; s++)
+            for (int i = 0; i < j->b[s].B; i++) {
+                const tseq *q = &j->b[s].seq[i];
+                for (int t = 0; t < q->n; t++) nt += q->tgt[t] >= 0;
+                for (int k = 0; k < q->n_aux; k++)
+                    for (int d = 0; d < 4; d++) naux += q->aux_mask[d];
+            }
+        for (int s = 0; s < j->n; s++) j->b[s].nt_norm = nt, j->b[s].aux_norm = naux;
+        j->phase = 1;
+        ids__pool_run(pool, j->n, shard_task, j);
+        for (int s = 0; s < j->n; s++)
+            if (j->st[s] && !st) {
+                st = j->st[s];
+                if (err) *err = j->err[s];
+            }
+    }
+    if (!st) {
+        memset(r, 0, sizeof *r);
+        memcpy(j->m->g, j->g[0], sizeof(float) * j->m->total);
+        for (int s = 1; s < j->n; s++)
+            for (size_t i = 0; i < j->m->total; i++) j->m->g[i] += j->g[s][i];
+        for (int s = 0; s < j->n; s++) {
+            const fwd_result *q = &j->r[s];
+            r->loss += q->loss, r->aux_loss += q->aux_loss;
+            r->aux_se += q->aux_se, r->aux_sy += q->aux_sy, r->aux_syy += q->aux_syy, r->aux_n += q->aux_n;
+            r->n_tgt += q->n_tgt, r->n_correct += q->n_correct;
+            r->n_first += q->n_first, r->n_first_correct += q->n_first_correct;
+            *tokens += (long)j->b[s].B * j->b[s].T;
+        }
+        const double var = r->aux_n ? r->aux_syy - r->aux_sy * r->aux_sy / r->aux_n : 0;
+        r->aux_r2 = var > 0 ? 1.0 - r->aux_se / var : 0;
+    }
+    for (int s = 0; s < j->n; s++) free_batch(&j->b[s]);
+    return st;
+}
+
 ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progress_fn progress, void *user,
                      ids_err *err) {
     ids_status st = mkdirs(out_dir, err);
@@ -814,57 +999,71 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     for (int k = 0; k < c->n_stages; k++) total += c->stages[k].steps;
     if (c->n_stages < 1 || total < 1 || c->batch < 1)
         return ids__err(err, IDS_ERR_ARG, "train config: no steps or batch size 0");
-    openblas_set_num_threads(c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
+    if (c->shards < 1 || c->shards > MAX_SHARDS || c->shards > c->batch)
+        return ids__err(err, IDS_ERR_ARG, "train config: shards %d must be within 1..%d and at most the batch (%d)",
+                        c->shards, MAX_SHARDS, c->batch);
+    const int n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads */
+    openblas_set_num_threads(c->shards > 1 ? 1 : n_threads);
+    ids_pool *pool = ids__pool_new(c->shards > 1 ? (n_threads < c->shards ? n_threads : c->shards) : 1);
+    shard_job job;
+    memset(&job, 0, sizeof job);
     ids_tokenizer *tok = NULL;
     ids_catalog *cat = ids_catalog_new();
     tmodel m = {0};
     param_ix ix;
     memset(&ix, 0, sizeof ix);
     FILE *log = NULL;
-    if (!cat) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!cat || !pool) {
+        ids__pool_free(pool);
+        ids_catalog_free(cat);
+        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    }
     if ((st = vocab_tokenizer(out_dir, &tok, err))) goto done;
     if ((st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err))) goto done;
+    job.c = c, job.cat = cat, job.tok = tok, job.m = &m, job.ix = &ix, job.n = c->shards;
+    for (int s = 0; s < job.n; s++)
+        if (!(job.g[s] = ids__malloc(sizeof(float) * m.total))) {
+            st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory for %d gradient buffers", job.n);
+            goto done;
+        }
     init_params(&m, c->seed);
     if (c->init_from[0] && (st = load_exported(&m, c->init_from, err))) goto done;
     char path[1200];
     snprintf(path, sizeof path, "%.1100s/train-log.jsonl", out_dir);
     log = fopen(path, "w");
     uint64_t rng = c->seed * 0x9E3779B97F4A7C15ull + 7;
-    double t0 = now_s(), loss_acc = 0;
+    double t0 = now_s(), loss_acc = 0, r2_acc = 0;
     long tokens = 0;
     int n_acc = 0, ok_acc = 0, tgt_acc = 0;
     int step = 0;
     for (int sgi = 0; sgi < c->n_stages && !st; sgi++) {
         for (int k = 0; k < c->stages[sgi].steps && !st; k++, step++) {
             ids_task task = pick_task(&c->stages[sgi], &rng);
-            tbatch b;
-            if ((st = make_batch(c, cat, tok, task, c->batch, &rng, 0, &b, err))) break;
-            memset(m.g, 0, sizeof(float) * m.total);
             fwd_result r;
-            st = model_step(&m, &ix, &b, true, &r, NULL, err);
-            tokens += (long)b.B * b.T;
-            free_batch(&b);
-            if (st) break;
+            if ((st = sharded_step(&job, pool, task, &rng, &r, &tokens, err))) break;
             double gnorm = adamw(&m, c, lr_at(c, step, total), step + 1);
             loss_acc += r.n_tgt ? r.loss / r.n_tgt : 0;
+            r2_acc += r.aux_r2;
             n_acc++;
             ok_acc += r.n_correct;
             tgt_acc += r.n_tgt;
             if (log) {
                 fprintf(log, "{\"step\": %d, \"stage\": %d, \"task\": \"%s\", \"loss\": %.5f, \"token_acc\": %.4f, "
-                        "\"grad_norm\": %.4f, \"lr\": %.6f}\n", step, sgi, ids_task_name(task),
-                        r.n_tgt ? r.loss / r.n_tgt : 0, r.n_tgt ? (double)r.n_correct / r.n_tgt : 0, gnorm,
-                        lr_at(c, step, total));
+                        "\"aux_loss\": %.5f, \"aux_r2\": %.4f, \"grad_norm\": %.4f, \"lr\": %.6f}\n", step, sgi,
+                        ids_task_name(task), r.n_tgt ? r.loss / r.n_tgt : 0, r.n_tgt ? (double)r.n_correct / r.n_tgt : 0,
+                        r.aux_loss, r.aux_r2, gnorm, lr_at(c, step, total));
                 fflush(log);
             }
             bool report = c->eval_every > 0 && ((step + 1) % c->eval_every == 0 || step + 1 == total);
             if (report) {
                 /* held-out check with the trainer's forward: answer-token accuracy per task */
                 char line[512];
-                int k2 = snprintf(line, sizeof line, "step %d/%d loss %.4f tok-acc %.3f %.0f tok/s | held-out answer "
-                                  "accuracy:", step + 1,
-                                  total, loss_acc / n_acc, tgt_acc ? (double)ok_acc / tgt_acc : 0,
-                                  tokens / (now_s() - t0));
+                int k2 = snprintf(line, sizeof line, "step %d/%d loss %.4f tok-acc %.3f", step + 1, total,
+                                  loss_acc / n_acc, tgt_acc ? (double)ok_acc / tgt_acc : 0);
+                if (c->aux_weight > 0) k2 += snprintf(line + k2, sizeof line - (size_t)k2, " aux-r2 %.2f", r2_acc / n_acc);
+                k2 += snprintf(line + k2, sizeof line - (size_t)k2, " %.0f tok/s | held-out answer accuracy:",
+                               tokens / (now_s() - t0));
                 uint64_t erng = 4242;
                 for (int t = 0; t < IDS_TASK_COUNT && !st; t++) {
                     if (c->stages[sgi].weights[t] <= 0) continue;
@@ -877,7 +1076,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
                                    er.n_first ? (double)er.n_first_correct / er.n_first : 0);
                 }
                 if (progress) progress(line, step + 1, total, user);
-                loss_acc = 0;
+                loss_acc = r2_acc = 0;
                 n_acc = ok_acc = tgt_acc = 0;
             } else if (progress) {
                 progress("train", step + 1, total, user);
@@ -897,6 +1096,8 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     }
 done:
     if (log) fclose(log);
+    for (int s = 0; s < MAX_SHARDS; s++) free(job.g[s]), free(job.arena[s]);
+    ids__pool_free(pool);
     free_model(&m);
     ids_tokenizer_free(tok);
     ids_catalog_free(cat);
@@ -940,11 +1141,14 @@ ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err 
         else if (!strcmp(k, "eval_every")) ip = &c->eval_every;
         else if (!strcmp(k, "checkpoint_every")) ip = &c->checkpoint_every;
         else if (!strcmp(k, "threads")) ip = &c->threads;
+        else if (!strcmp(k, "shards")) ip = &c->shards;
         else if (!strcmp(k, "holdout")) fp = &c->holdout;
         else if (!strcmp(k, "lr")) fp = &c->lr;
         else if (!strcmp(k, "min_lr")) fp = &c->min_lr;
         else if (!strcmp(k, "weight_decay")) fp = &c->weight_decay;
         else if (!strcmp(k, "clip")) fp = &c->clip;
+        else if (!strcmp(k, "aux_weight")) fp = &c->aux_weight;
+        else if (!strcmp(k, "aux_layer")) ip = &c->aux_layer;
         else if (!strcmp(k, "seed")) {
             if (!cJSON_IsNumber(it) || v < 0) st = ids__err(err, IDS_ERR_FORMAT, "%s: seed must be a number >= 0", path);
             else c->seed = (uint64_t)v;
@@ -1106,7 +1310,7 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
         if (!st) st = model_step(&m, &ix, &b, false, &rm, NULL, err);
         m.w[i] = w0;
         if (st) break;
-        double num = (rp.loss / rp.n_tgt - rm.loss / rm.n_tgt) / (2 * h), ana = m.g[i];
+        double num = ((rp.loss / rp.n_tgt + rp.aux_loss) - (rm.loss / rm.n_tgt + rm.aux_loss)) / (2 * h), ana = m.g[i];
         double e = fabs(num - ana) / (fmax(fabs(num), fabs(ana)) + 1e-4);
         if (e > *worst) *worst = e;
         if (fabs(num - ana) > 0.05 * fmax(fabs(num), fabs(ana)) + 2e-4) {
@@ -1115,6 +1319,96 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
         }
     }
     free_batch(&b);
+    free_model(&m);
+    ids_tokenizer_free(tok);
+    ids_catalog_free(cat);
+    return st;
+}
+
+/* Sharding check: the gradient of one batch equals the sum of its shards' gradients (each shard
+ * normalised by the whole batch's counts). Returns the largest difference relative to the largest
+ * gradient entry. */
+ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, double *rel_diff, ids_err *err) {
+    *rel_diff = 1;
+    ids_tokenizer *tok = NULL;
+    ids_catalog *cat = ids_catalog_new();
+    tmodel m = {0};
+    param_ix ix;
+    memset(&ix, 0, sizeof ix);
+    tbatch part[2] = {{0}}, whole = {0};
+    float *g_whole = NULL;
+    char dir[] = "/tmp/idscope-shardcheck-XXXXXX";
+    ids_status st = mkdtemp(dir) ? IDS_OK : ids__err(err, IDS_ERR_IO, "cannot make a temporary folder");
+    if (!st) st = vocab_tokenizer(dir, &tok, err);
+    rmdir(dir);
+    if (!st) st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err);
+    if (!st) {
+        init_params(&m, c->seed);
+        uint64_t r1 = 5, r2 = 6;
+        st = make_batch(c, cat, tok, task, 2, &r1, -1, &part[0], err);
+        if (!st) st = make_batch(c, cat, tok, task, 3, &r2, -1, &part[1], err);
+    }
+    if (!st) { /* the two parts as one batch */
+        const size_t img = (size_t)3 * c->image_size * c->image_size;
+        whole.B = 5;
+        whole.T = part[0].T > part[1].T ? part[0].T : part[1].T;
+        whole.n_images = part[0].n_images + part[1].n_images;
+        whole.seq = ids__calloc(5, sizeof *whole.seq);
+        whole.pixels = ids__malloc(sizeof(float) * img * (size_t)(whole.n_images ? whole.n_images : 1));
+        g_whole = ids__malloc(sizeof(float) * m.total);
+        if (!whole.seq || !whole.pixels || !g_whole) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        for (int p = 0, i = 0; !st && p < 2; p++)
+            for (int k = 0; k < part[p].B; k++, i++) {
+                tseq *d = &whole.seq[i];
+                const tseq *q = &part[p].seq[k];
+                *d = *q;
+                d->tok = ids__malloc(sizeof(int32_t) * (size_t)q->n);
+                d->img = ids__malloc(sizeof(int32_t) * (size_t)q->n);
+                d->tgt = ids__malloc(sizeof(int32_t) * (size_t)q->n);
+                if (!d->tok || !d->img || !d->tgt) {
+                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                memcpy(d->tok, q->tok, sizeof(int32_t) * (size_t)q->n);
+                memcpy(d->tgt, q->tgt, sizeof(int32_t) * (size_t)q->n);
+                for (int t = 0; t < q->n; t++) d->img[t] = q->img[t] < 0 ? -1 : q->img[t] + (p ? part[0].n_images * m.NP : 0);
+            }
+        if (!st) {
+            memcpy(whole.pixels, part[0].pixels, sizeof(float) * img * (size_t)part[0].n_images);
+            memcpy(whole.pixels + img * (size_t)part[0].n_images, part[1].pixels, sizeof(float) * img * (size_t)part[1].n_images);
+        }
+    }
+    fwd_result r;
+    if (!st) {
+        memset(m.g, 0, sizeof(float) * m.total);
+        st = model_step(&m, &ix, &whole, true, &r, NULL, err);
+        if (!st) memcpy(g_whole, m.g, sizeof(float) * m.total);
+    }
+    if (!st) {
+        int nt = 0, naux = 0;
+        for (int i = 0; i < whole.B; i++) {
+            for (int t = 0; t < whole.seq[i].n; t++) nt += whole.seq[i].tgt[t] >= 0;
+            for (int k = 0; k < whole.seq[i].n_aux; k++)
+                for (int d = 0; d < 4; d++) naux += whole.seq[i].aux_mask[d];
+        }
+        memset(m.g, 0, sizeof(float) * m.total);
+        for (int p = 0; p < 2 && !st; p++) {
+            part[p].nt_norm = nt, part[p].aux_norm = naux;
+            st = model_step(&m, &ix, &part[p], true, &r, NULL, err); /* gradients accumulate in m.g */
+        }
+    }
+    if (!st) {
+        double dmax = 0, gmax = 0;
+        for (size_t i = 0; i < m.total; i++) {
+            dmax = fmax(dmax, fabs((double)m.g[i] - g_whole[i]));
+            gmax = fmax(gmax, fabs((double)g_whole[i]));
+        }
+        *rel_diff = gmax > 0 ? dmax / gmax : 1;
+    }
+    free(g_whole);
+    free_batch(&whole);
+    free_batch(&part[0]);
+    free_batch(&part[1]);
     free_model(&m);
     ids_tokenizer_free(tok);
     ids_catalog_free(cat);

@@ -12,4 +12,7 @@ ids_status ids__train_logits(const ids_train_config *c, const char *dir, const t
 ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_probe, int *n_bad, double *worst,
                                 ids_err *err);
 
+/* The gradient of one batch against the sum of the gradients of its two shards (see train.c). */
+ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, double *rel_diff, ids_err *err);
+
 #endif

@@ -198,5 +198,19 @@ expect report_empty 0 "0 of 6 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 expect report_usage 2 "expected one RESULTS_DIR" -- "$BIN" report
 
+# demo: resumes over the results above (only the missing steps run), then summary.json
+expect demo_help 0 "usage: idscope demo" -- "$BIN" demo --help
+expect demo_bad_option 2 "unknown argument" -- "$BIN" demo --frob 1
+expect demo_bad_n 2 "bad number" -- "$BIN" demo --n 0
+expect demo_missing_model 1 "model not found" -- "$BIN" demo --out "$TMP/d0" -m "$TMP/none.gguf" --mmproj "$TMP/none2.gguf"
+mkdir -p "$TMP/demo"; cp -r "$TMP/res/"* "$TMP/demo/"; rm -f "$TMP/demo/report.html"
+expect demo_resume 0 "already done" -- "$BIN" demo --out "$TMP/demo" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+S="$TMP/demo/summary.json"
+if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"belief_swap_rate_id":' "$S" &&
+   grep -q '"belief_swap_rate_noise":' "$S" && grep -q '"mirror_objword_recovery_peak":' "$S" &&
+   grep -q '"mirror_objword_recovery_peak_layer":' "$S" && grep -q '"seconds":' "$S" &&
+   [ -s "$TMP/demo/steer/steer-grid-above_below.json" ] && [ -s "$TMP/demo/stimuli/manifest.json" ]; then
+    ok demo_summary; else ko demo_summary; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -36,6 +36,80 @@ TEST(train_gradcheck_whole_model) {
     }
 }
 
+/* The auxiliary location loss (read-out at the object words of a middle residual) in the same
+ * whole-model check, on a still, a depth scene and a video (each defines other targets). */
+TEST(train_gradcheck_aux_location_loss) {
+    ids_train_config c;
+    tiny_config(&c);
+    c.aux_weight = 2.0f;
+    c.aux_layer = 1;
+    const ids_task tasks[3] = {IDS_TASK_LEFT_RIGHT, IDS_TASK_FRONT_BEHIND, IDS_TASK_BEFORE_AFTER};
+    for (int k = 0; k < 3; k++) {
+        int bad;
+        double worst;
+        ids_err err;
+        CHECK_OK(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err));
+        CHECKF(bad == 0, "%s: %d gradient probes off (worst relative error %g)", ids_task_name(tasks[k]), bad, worst);
+    }
+    c.aux_layer = 3; /* beyond the 2 blocks */
+    int bad;
+    double worst;
+    ids_err err;
+    CHECK(ids__train_gradcheck(&c, IDS_TASK_LEFT_RIGHT, 4, &bad, &worst, &err) == IDS_ERR_ARG);
+}
+
+/* A batch's gradient equals the sum of its shards' gradients (still images with the location
+ * loss, and videos). */
+TEST(train_shards_sum_to_the_batch_gradient) {
+    ids_train_config c;
+    tiny_config(&c);
+    c.aux_weight = 1.0f;
+    c.aux_layer = 1;
+    const ids_task tasks[2] = {IDS_TASK_ABOVE_BELOW, IDS_TASK_BEFORE_AFTER};
+    for (int k = 0; k < 2; k++) {
+        double rel;
+        ids_err err;
+        CHECK_OK(ids__train_shardcheck(&c, tasks[k], &rel, &err));
+        CHECKF(rel < 1e-5, "%s: sharded gradient differs by %g of the largest entry", ids_task_name(tasks[k]), rel);
+    }
+}
+
+/* Same config, 1 or 2 threads: identical weights (shards fix the arithmetic). */
+TEST(train_result_independent_of_threads) {
+    ids_train_config c;
+    tiny_config(&c);
+    c.shards = 2;
+    c.aux_weight = 0.5f;
+    c.aux_layer = 1;
+    c.stages[0].weights[IDS_TASK_LEFT_RIGHT] = 1.0f;
+    ids_err err;
+    const char *names[3] = {"output.weight", "blk.0.attn_q.weight", "v.patch_embd.weight"};
+    float *w[2][3] = {{NULL}};
+    int64_t n[3] = {0};
+    for (int k = 0; k < 2; k++) {
+        c.threads = k + 1;
+        const char *dir = t_tmp(k ? "threads-2" : "threads-1");
+        CHECK_OK(ids_train(&c, dir, NULL, NULL, &err));
+        for (int f = 0; f < 3; f++) {
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s", dir, f < 2 ? "text.gguf" : "mmproj.gguf");
+            ids_gguf *g;
+            REQUIRE(ids_gguf_open(&g, path, &err) == IDS_OK);
+            const ids_tensor *t = ids_gguf_find_tensor(g, names[f]);
+            REQUIRE(t);
+            n[f] = ids_tensor_nelements(t);
+            w[k][f] = malloc(sizeof(float) * (size_t)n[f]);
+            CHECK_OK(ids_tensor_to_f32(t, w[k][f], &err));
+            ids_gguf_close(g);
+        }
+    }
+    for (int f = 0; f < 3; f++) {
+        CHECKF(memcmp(w[0][f], w[1][f], sizeof(float) * (size_t)n[f]) == 0, "%s differs between 1 and 2 threads", names[f]);
+        free(w[0][f]);
+        free(w[1][f]);
+    }
+}
+
 TEST(train_smoke_and_engine_equality) {
     ids_train_config c;
     tiny_config(&c);
