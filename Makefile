@@ -6,7 +6,7 @@ SHARED  ?= ../shared
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CSTD    := -std=c11 -D_DEFAULT_SOURCE
 INC     := -Iinclude -Isrc
-LIBS    := -lstb -lopenblas -lpcre2-8 -lcjson -lm -lpthread
+LIBS    := -lstb -lopenblas -lpcre2-8 -lcjson -lavformat -lavcodec -lswscale -lavutil -lm -lpthread
 
 RELEASE_FLAGS := -O2 -g $(WARN) $(CSTD) $(INC)
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

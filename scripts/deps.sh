@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages idscope needs to build and test, if any are missing.
 set -eu
-PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev"
+PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

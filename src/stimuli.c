@@ -499,7 +499,7 @@ static ids_status mkdir_p(const char *dir, ids_err *err) {
 }
 
 static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char *dir, const char *id,
-                             const char *variant_of, const char *variant, cJSON *records, ids_err *err) {
+                             const char *variant_of, const char *variant, bool mp4, cJSON *records, ids_err *err) {
     char path[1400], rel[256];
     ids_status st;
     if (s->n_frames == 1) {
@@ -519,7 +519,14 @@ static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char
         snprintf(path, sizeof path, "%.1000s/%.95s", dir, names[f]);
         if ((st = ids_image_write_png(&s->frames[f], path, err))) return st;
     }
-    cJSON_AddItemToArray(records, stim_record(s, c, id, NULL, ptrs, variant_of, variant));
+    cJSON *rec = stim_record(s, c, id, NULL, ptrs, variant_of, variant);
+    cJSON_AddItemToArray(records, rec);
+    if (mp4) {
+        snprintf(rel, sizeof rel, "%s.mp4", id);
+        snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
+        if ((st = ids_video_write_mp4(s->frames, s->n_frames, 8, path, err))) return st;
+        cJSON_AddStringToObject(rec, "video", rel);
+    }
     return IDS_OK;
 }
 
@@ -557,12 +564,12 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
         if ((st = ids_stim_make(kind, o, c, i, &s, err))) break;
         char id[64], vid[80];
         snprintf(id, sizeof id, "%s_%05d", ids_set_name(kind), i);
-        st = write_item(&s, c, out_dir, id, NULL, NULL, records, err);
+        st = write_item(&s, c, out_dir, id, NULL, NULL, o->write_mp4, records, err);
         if (!st && mirror) {
             ids_stim m;
             if (!(st = ids_stim_mirror(&s, &m, err))) {
                 snprintf(vid, sizeof vid, "%s_mirror", id);
-                st = write_item(&m, c, out_dir, vid, id, "mirror", records, err);
+                st = write_item(&m, c, out_dir, vid, id, "mirror", o->write_mp4, records, err);
                 ids_stim_free(&m);
             }
         }
@@ -570,7 +577,7 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
             ids_stim rc;
             if (!(st = ids_stim_recolor(&s, o, c, &rc, err))) {
                 snprintf(vid, sizeof vid, "%s_recolor", id);
-                st = write_item(&rc, c, out_dir, vid, id, "recolor", records, err);
+                st = write_item(&rc, c, out_dir, vid, id, "recolor", o->write_mp4, records, err);
                 ids_stim_free(&rc);
             }
         }
