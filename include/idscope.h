@@ -359,6 +359,19 @@ ids_status ids_image_new(ids_image *out, int w, int h, const uint8_t fill[3], id
 void ids_image_free(ids_image *img);
 /* PNG, written atomically. */
 ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *err);
+
+/* ---- video ---- */
+/* T frames sampled uniformly from a video: a folder of frame images (PNG/JPEG/BMP/PPM/TGA, in
+ * name order) or a video file FFmpeg's libraries decode (MP4, ...). Indices are
+ * floor(i (N - 1) / (T - 1)), i = 0..T-1 (first and last frame included; numpy's
+ * linspace(0, N-1, T).astype(int)). Fewer than T frames is an error naming both counts. frames:
+ * T images, free with ids_video_free; n_total (may be NULL): frames in the source. */
+ids_status ids_video_load(const char *path, int n_frames, ids_image **frames, int *n_total, ids_err *err);
+void ids_video_free(ids_image *frames, int n);
+void ids_video_sample_indices(int n_total, int n, int *idx);
+/* Write frames (same size) as an MP4 (MPEG-4 part 2, every frame a key frame), atomically. */
+ids_status ids_video_write_mp4(const ids_image *frames, int n, int fps, const char *path, ids_err *err);
+
 /* Pillow-compatible bicubic resampling (a = -0.5, antialiased when shrinking, 8-bit passes). */
 ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_image *dst, ids_err *err);
 /* Pad to a square with `color`, centred (LLaVA's expand2square). */
@@ -440,6 +453,7 @@ typedef struct ids_stim_opts {
     float near_threshold;  /* near/far threshold, fraction of the image size (default 0.35) */
     int repeats;           /* random placements per configuration for nearfar/between (default 10) */
     uint64_t seed;
+    bool write_mp4;        /* ids_stimuli_write: videos also as ID.mp4 (manifest key "video") */
 } ids_stim_opts;
 
 void ids_stim_default_opts(ids_stim_opts *o);
@@ -605,6 +619,8 @@ ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_
                              int grid_w, ids_err *err);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
+/* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
+const float *ids_seq_embd(const ids_seq *s, int i);
 int ids_seq_n_embd(const ids_seq *s);
 
 /* Position selectors */
@@ -828,9 +844,74 @@ ids_status ids_ids_stats(const char *dir, ids_err *err);
 ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
                      double *best_score, ids_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Experiments: temporal IDs                                                                     */
+
+/* Videos of T frames (one image block per frame) in which object A appears at frame i and B at
+ * frame j (i != j, 1..T-1); question "Does the A appear before or after the B?". */
+typedef struct ids_temporal_opts {
+    const int *objects;     /* extract: at least 2 (every ordered pair); swap / steer: default red circle, blue square */
+    int n_objects;
+    int frames;             /* T (default 8; steer: taken from the IDs file) */
+    int image_size, grid;   /* default: the model's input size (224 when dynamic), 4 */
+    int n_items;            /* swap / steer: videos per ordered pair (default 8) */
+    float factor;           /* steer: factor on T[f] - T[source] (raw, default 5) */
+    int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
+    int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
+    const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
+    uint64_t seed;
+    int n_threads;
+} ids_temporal_opts;
+
+/* Temporal IDs: every ordered object pair, every (i, j); the object words' residual rows at every
+ * layer, averaged per appearance frame within a pair, then over pairs, then mean-centred over the
+ * frames. Writes out_dir/temporal.safetensors ("temporal" [L][T-1][E], "time_axis" [L][E]: the
+ * least-squares slope in the frame index), temporal.json (metadata; per layer the 1-D PCA
+ * coordinate of each frame, PC1's variance fraction and the Spearman correlation of the
+ * coordinate with the frame index; best_layer = the layer >= 1 whose PC1 explains most) and
+ * temporal.csv. */
+ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                ids_progress_fn progress, void *user, ids_err *err);
+/* 1-D PCA of F temporal IDs (frames in order, width E): coord[F] (may be NULL) oriented so that the
+ * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
+void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman);
+/* Spearman rank correlation (average ranks for ties); NAN when either side is constant. */
+double ids_spearman(const double *a, const double *b, int n);
+/* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
+void ids_video_reverse(const ids_image *in, int n, ids_image *out);
+
+/* Time-reversal patching: like ids_swap_run with the frame order reversed as the edit; per layer
+ * and position set (IDS_SWAP_IMAGE / TEXT / OBJECTS) the recovered fraction of the reversal's
+ * effect on log P(before) (first), log P(after) (second) and their difference. */
+typedef struct ids_temporal_swap_result {
+    int n_layers, n_items, n_skipped;
+    float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
+} ids_temporal_swap_result;
+ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                             ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_temporal_result_free(ids_temporal_swap_result *r);
+
+/* Temporal steering: at each layer of the band add factor (T[f] - T[source(f)]) to the subject word
+ * for every target frame f = 1..T-1; mean change of log P(before) and log P(after) over the videos.
+ * With the paper's pairing the frame f = T/2 adds nothing: a built-in null. A layer counts as
+ * monotonic when the Spearman correlation of the change of log P(after) with f is at least
+ * IDS_TEMPORAL_MONOTONIC_RHO. */
+#define IDS_TEMPORAL_MONOTONIC_RHO 0.9
+typedef struct ids_temporal_steer_result {
+    int layer_lo, n_band, frames, n_items;
+    int null_frame;            /* the target frame whose added vector is zero, -1 if none */
+    float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
+    float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
+    float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+} ids_temporal_steer_result;
+ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                              ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_temporal_steer_result_free(ids_temporal_steer_result *r);
+
 /* Self-contained HTML report (inline SVG, no network) of the results found in dir: ids/stats.json
  * (and ids/ids.json), swap/swap.json and swap/swap-control.json, steer/steer-belief.json,
- * steer/steer-grid-*.json, depth/depth.json, score.json. Sections without results say so. Writes
+ * steer/steer-grid-*.json, depth/depth.json, score.json, temporal/temporal.json,
+ * temporal/temporal-swap.json and temporal/temporal-steer.json. Sections without results say so. Writes
  * dir/report.html atomically; *n_sections receives how many sections had data. */
 ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
 

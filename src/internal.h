@@ -96,8 +96,21 @@ static inline uint64_t ids__lcg(uint64_t *s) {
 ids_status ids__draw_stim(ids_set_kind kind, const ids_stim_opts *so, const ids_catalog *cat, int count, int rel,
                           uint64_t *rng, ids_stim *out, ids_err *err);
 /* The sequence of the question `rel` about s's first two objects, asked in the model's chat prompt
- * about one image `img` (s's own frame or an edited copy). */
+ * about n_img images from `img` (s's own frames or edited copies; a video is one block per frame). */
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
-                             const ids_image *img, int n_threads, ids_seq **out, ids_err *err);
+                             const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err);
+/* Patching position sets on a real layout: IDS_SWAP_IMAGE (every image row), IDS_SWAP_TEXT (every
+ * text row), IDS_SWAP_OBJECTS (the two object words, first occurrence after the images). Frees and
+ * replaces setrows[k]. */
+ids_status ids__swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const char *word_a, const char *word_b,
+                          int **setrows, int *nset, ids_err *err);
+/* One item of a patching sweep: for every layer l < L and position set k < NS, the clean run of sc
+ * with set k's rows at layer l replaced by the edited run's (se, same layout), batched over the
+ * clean cache. Adds the recovered fractions of the edit's effect on the two candidates' log-probs
+ * and on their difference to acc[0..2][l * NS + k]; *used is false (nothing added) when the edit
+ * moves the difference by less than 1e-3. */
+ids_status ids__patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
+                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[3], bool *used,
+                           ids_err *err);
 
 #endif

@@ -384,9 +384,9 @@ done:
 #define MAX_IMAGES 64
 
 typedef struct {
-    const char *model, *mmproj, *prompt, *prompt_file, *question;
+    const char *model, *mmproj, *prompt, *prompt_file, *question, *video;
     const char *images[MAX_IMAGES];
-    int n_images, threads;
+    int n_images, threads, frames;
 } vlm_args;
 
 /* Returns 1 if argv[*i] was one of the shared options (consuming its value), 0 if not, or -1 after
@@ -399,7 +399,15 @@ static int vlm_arg(const char *cmd, vlm_args *a, int argc, char **argv, int *i) 
     else if (!strcmp(o, "--prompt") || !strcmp(o, "-p")) dst = &a->prompt;
     else if (!strcmp(o, "--prompt-file")) dst = &a->prompt_file;
     else if (!strcmp(o, "--question") || !strcmp(o, "-q")) dst = &a->question;
-    else if (!strcmp(o, "--image")) {
+    else if (!strcmp(o, "--video")) dst = &a->video;
+    else if (!strcmp(o, "--frames")) {
+        if (*i + 1 >= argc) return usage_error(cmd, "%s needs a value", o), -1;
+        char *end;
+        long v = strtol(argv[++*i], &end, 10);
+        if (*end || v < 1 || v > 32) return usage_error(cmd, "bad --frames '%s' (1..32)", argv[*i]), -1;
+        a->frames = (int)v;
+        return 1;
+    } else if (!strcmp(o, "--image")) {
         if (*i + 1 >= argc) return usage_error(cmd, "%s needs a value", o), -1;
         if (a->n_images == MAX_IMAGES) return usage_error(cmd, "%s", "too many --image"), -1;
         a->images[a->n_images++] = argv[++*i];
@@ -427,11 +435,23 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
     if (!a->mmproj) return usage_error(cmd, "%s", "missing --mmproj MMPROJ.gguf");
     int given = (a->prompt != NULL) + (a->prompt_file != NULL) + (a->question != NULL);
     if (given != 1) return usage_error(cmd, "%s", "give exactly one of --prompt, --prompt-file, --question");
+    if (a->frames && !a->video) return usage_error(cmd, "%s", "--frames needs --video");
     for (int i = 0; i < a->n_images; i++) {
         if (ids_image_load(&imgs[i], a->images[i], &err)) {
             for (int k = 0; k < i; k++) ids_image_free(&imgs[k]);
             return fail(&err);
         }
+    }
+    if (a->video) { /* T frames sampled uniformly, each one image block after the --image ones */
+        const int T = a->frames ? a->frames : 8;
+        ids_image *fr;
+        if (a->n_images + T > MAX_IMAGES) return usage_error(cmd, "%s", "more than 64 images and video frames");
+        if (ids_video_load(a->video, T, &fr, NULL, &err)) {
+            for (int k = 0; k < a->n_images; k++) ids_image_free(&imgs[k]);
+            return fail(&err);
+        }
+        for (int k = 0; k < T; k++) imgs[a->n_images++] = fr[k];
+        free(fr);
     }
     if (ids_vlm_load(vlm, a->model, a->mmproj, &err)) {
         for (int k = 0; k < a->n_images; k++) ids_image_free(&imgs[k]);
@@ -462,6 +482,8 @@ static void vlm_teardown(vlm_args *a, ids_vlm *vlm, ids_image *imgs, char *promp
     "  -m, --model TEXT.gguf    decoder GGUF (llama architecture)\n"                               \
     "  --mmproj MMPROJ.gguf     vision tower GGUF (projector 'mlp', LLaVA-1.5)\n"                   \
     "  --image IMG              PNG/JPEG/BMP; repeat for several <image> markers\n"                 \
+    "  --video V                a video (MP4...) or a folder of frames: --frames T of them (default\n" \
+    "                           8), sampled uniformly, one <image> block each, after the --image ones\n" \
     "  --prompt TEXT            the full prompt, used verbatim, with <image> where images go\n"     \
     "  --prompt-file F          the same, read from a file\n"                                        \
     "  -q, --question TEXT      a question, wrapped in the model's chat template with the images\n" \
@@ -552,7 +574,7 @@ static int cmd_capture(int argc, char **argv) {
 /* ask                                                                                        */
 
 static const char *HELP_ASK =
-    "usage: idscope ask -m TEXT.gguf --mmproj MMPROJ.gguf --image IMG (--question Q | --prompt TEXT |\n"
+    "usage: idscope ask -m TEXT.gguf --mmproj MMPROJ.gguf (--image IMG | --video V) (--question Q | --prompt TEXT |\n"
     "                   --prompt-file F) [-n N] [--choices \" left, right\"]\n"
     "\n"
     "Greedy answer of the model, and with --choices the log-probability of each choice as the next\n"
@@ -717,6 +739,7 @@ static const char *HELP_STIMULI =
     "  --repeats N           random placements per configuration (nearfar, between) [10]\n"
     "  --mirror              also write each item's horizontal mirror (left / right swapped) [off]\n"
     "  --recolor             also write each item with other colours (attribute control) [off]\n"
+    "  --mp4                 videos also as ID.mp4 (MPEG-4), besides the frame folders [off]\n"
     "  --limit N             write only the first N items [all]\n"
     "  --list                list the built-in objects\n";
 
@@ -756,6 +779,7 @@ static int cmd_stimuli(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--mirror")) mirror = true;
         else if (!strcmp(a, "--recolor")) recolor = true;
+        else if (!strcmp(a, "--mp4")) o.write_mp4 = true;
         else if (!strcmp(a, "--all-pairs")) o.all_pairs = true;
         else if (!strcmp(a, "--list")) list = true;
         else if (a[0] == '-' && a[1] == '-') {
@@ -1567,7 +1591,9 @@ static const char *HELP_REPORT =
     "Write RESULTS_DIR/report.html: one self-contained page (inline SVG, no network) with the results\n"
     "found in RESULTS_DIR: ids/stats.json (R^2, axis plane, PCA picture of the cell IDs), swap/swap.json\n"
     "and swap/swap-control.json (patching curves), steer/steer-belief.json (ID vs noise swap rates),\n"
-    "steer/steer-grid-*.json (heat maps), depth/depth.json, score.json. Missing results are marked.\n";
+    "steer/steer-grid-*.json (heat maps), depth/depth.json, score.json, temporal/temporal.json,\n"
+    "temporal/temporal-swap.json and temporal/temporal-steer.json (time line, reversal patching, temporal\n"
+    "steering). Missing results are marked.\n";
 
 static int cmd_report(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -1578,11 +1604,173 @@ static int cmd_report(int argc, char **argv) {
     ids_err err;
     int n;
     if (ids_report(argv[1], &n, &err)) return fail(&err);
-    printf("wrote %s/report.html (%d of 6 sections with results)\n", argv[1], n);
+    printf("wrote %s/report.html (%d of 7 sections with results)\n", argv[1], n);
     return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
+
+/* ---------------------------------------------------------------------------------------- */
+/* temporal                                                                                   */
+
+static const char *HELP_TEMPORAL =
+    "usage: idscope temporal extract [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR [--objects LIST]\n"
+    "                                [--frames T] [--image-size PX] [--threads N]\n"
+    "       idscope temporal swap    [model] --out DIR [--objects LIST] [--frames T] [--n N] [--seed S]\n"
+    "       idscope temporal steer   --ids DIR/temporal.safetensors [model] --out DIR [--factor F]\n"
+    "                                [--layers LO-HI] [--source S] [--objects LIST] [--n N] [--seed S]\n"
+    "\n"
+    "Temporal IDs on synthetic videos of T frames (default 8; one <image> block per frame) in which\n"
+    "object A appears at frame i and B at frame j (i != j, 1..T-1), asked 'Does the A appear before\n"
+    "or after the B?'.\n"
+    "\n"
+    "extract: the object words' residual rows at every layer, averaged per appearance frame over\n"
+    "  partners and object pairs (every ordered pair of --objects, default red circle, blue square,\n"
+    "  green triangle), mean-centred over frames: DIR/temporal.safetensors (temporal [L][T-1][E],\n"
+    "  time_axis [L][E]), DIR/temporal.json and .csv (per layer the 1-D PCA coordinate of each frame,\n"
+    "  PC1's variance share, Spearman(coordinate, frame); best_layer).\n"
+    "swap: time-reversal patching; the frames in reverse order are the edit; per layer and position\n"
+    "  set (image rows, text rows, object words) the recovered fraction of its effect on log P(before),\n"
+    "  log P(after) and their difference: DIR/temporal-swap.json and .csv.\n"
+    "steer: add F x (T[f] - T[T-f]) (the paper's pairing; --source S: T[f] - T[S]) to the subject word\n"
+    "  at each layer of the band for every target frame f; mean change of log P(before) and\n"
+    "  log P(after); frame T/2 (or S) adds nothing, a built-in null. DIR/temporal-steer.json and .csv,\n"
+    "  with the fraction of layers where the change of log P(after) rises with f (Spearman >= 0.9).\n"
+    "The model defaults to the bundled one.\n";
+
+static int cmd_temporal(int argc, char **argv) {
+    if (argc < 2 || (strcmp(argv[1], "extract") && strcmp(argv[1], "swap") && strcmp(argv[1], "steer"))) {
+        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+            fputs(HELP_TEMPORAL, stdout);
+            return 0;
+        }
+        return usage_error("temporal", "%s", "missing or unknown subcommand (extract, swap, steer)");
+    }
+    const char *sub = argv[1];
+    const bool extract = !strcmp(sub, "extract"), steer = !strcmp(sub, "steer");
+    const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = NULL;
+    ids_temporal_opts o = {.frames = 8, .n_items = 8, .seed = 1, .factor = 5.0f};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(HELP_TEMPORAL, stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) return usage_error("temporal", "%s needs a value (or is unknown)", a);
+        const char *v = argv[++i];
+        char *end;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--mmproj")) mmproj = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--objects")) objects = v;
+        else if (steer && !strcmp(a, "--ids")) o.ids_path = v;
+        else if (steer && !strcmp(a, "--factor")) {
+            o.factor = strtof(v, &end);
+            if (*end || !(o.factor > 0)) return usage_error("temporal", "bad --factor '%s'", v);
+        } else if (steer && !strcmp(a, "--layers")) {
+            if (sscanf(v, "%d-%d", &o.layer_lo, &o.layer_hi) != 2 || o.layer_lo < 1 || o.layer_hi < o.layer_lo)
+                return usage_error("temporal", "bad --layers '%s' (e.g. 2-5)", v);
+        } else if (!strcmp(a, "--frames") || !strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads") ||
+                   !strcmp(a, "--image-size") || (steer && !strcmp(a, "--source"))) {
+            long x = strtol(v, &end, 10);
+            if (*end || x < 0 || (x < 1 && strcmp(a, "--seed") && strcmp(a, "--source")))
+                return usage_error("temporal", "bad number '%s'", v);
+            if (!strcmp(a, "--frames")) o.frames = (int)x;
+            else if (!strcmp(a, "--n")) o.n_items = (int)x;
+            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
+            else if (!strcmp(a, "--image-size")) o.image_size = (int)x;
+            else if (!strcmp(a, "--source")) o.source = (int)x;
+            else o.n_threads = (int)x;
+        } else {
+            return usage_error("temporal", "unknown argument '%s'", a);
+        }
+    }
+    if (!out) return usage_error("temporal", "%s", "missing --out DIR");
+    if (steer && !o.ids_path) return usage_error("temporal", "%s", "steer needs --ids DIR/temporal.safetensors");
+    if (steer) o.frames = 0; /* from the IDs file */
+    char tp[1000], mp[1000];
+    int rc = resolve_model("temporal", &model, &mmproj, tp, mp, sizeof tp);
+    if (rc) return rc;
+    ids_catalog *cat = ids_catalog_new();
+    int objs[16];
+    if (objects || extract) {
+        rc = parse_objects("temporal", cat, objects ? objects : "red circle,blue square,green triangle", objs, &o.n_objects);
+        o.objects = objs;
+    }
+    ids_err err;
+    ids_vlm *v = NULL;
+    if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
+    if (!rc && extract) {
+        if (ids_temporal_extract(v, cat, &o, out, print_progress, NULL, &err)) rc = fail(&err);
+        else printf("wrote %s/temporal.safetensors, temporal.json, temporal.csv\n", out);
+    } else if (!rc && !steer) {
+        ids_temporal_swap_result r = {0};
+        if (ids_temporal_swap(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+        out_file fc = {0}, fj = {0};
+        if (!rc) rc = out_open(&fc, out, "temporal-swap.csv");
+        if (!rc) rc = out_open(&fj, out, "temporal-swap.json");
+        if (!rc) {
+            fprintf(fc.f, "layer,set,before,after,diff\n");
+            printf("layer,set,before,after,diff\n");
+            fprintf(fj.f, "{\"edit\": \"time reversal\", \"frames\": %d, \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
+                    o.frames, r.n_items, r.n_skipped, r.n_layers);
+            for (int l = 0; l < r.n_layers; l++)
+                for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
+                    const int vi = l * IDS_SWAP_SET_COUNT + k;
+                    const char *set = ids_swap_set_name((ids_swap_set)k);
+                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi]);
+                    printf("%d,%s,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi]);
+                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"before\": %.6f, \"after\": %.6f, \"diff\": %.6f}",
+                            vi ? ", " : "", l, set, r.first[vi], r.second[vi], r.diff[vi]);
+                }
+            fprintf(fj.f, "]}\n");
+        }
+        if (fc.f || fj.f) {
+            const bool ok = !rc;
+            rc |= out_close(&fc, ok);
+            rc |= out_close(&fj, ok);
+        }
+        ids_temporal_result_free(&r);
+    } else if (!rc) {
+        ids_temporal_steer_result r = {0};
+        if (ids_temporal_steer(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+        out_file fc = {0}, fj = {0};
+        if (!rc) rc = out_open(&fc, out, "temporal-steer.csv");
+        if (!rc) rc = out_open(&fj, out, "temporal-steer.json");
+        if (!rc) {
+            fprintf(fc.f, "layer,frame,d_before,d_after\n");
+            printf("layer,frame,d_before,d_after\n");
+            fprintf(fj.f, "{\"factor\": %g, \"source\": %d, \"frames\": %d, \"null_frame\": %d, \"items\": %d, \"layers\": [",
+                    (double)o.factor, o.source, r.frames + 1, r.null_frame, r.n_items);
+            for (int k = 0; k < r.n_band; k++) {
+                fprintf(fj.f, "%s{\"layer\": %d, \"spearman_after\": ", k ? ", " : "", r.layer_lo + k);
+                if (isfinite(r.rho_after[k])) fprintf(fj.f, "%.4f", r.rho_after[k]);
+                else fprintf(fj.f, "null");
+                fprintf(fj.f, ", \"d_before\": [");
+                for (int t = 0; t < r.frames; t++) fprintf(fj.f, "%s%.6f", t ? ", " : "", r.d_before[k * r.frames + t]);
+                fprintf(fj.f, "], \"d_after\": [");
+                for (int t = 0; t < r.frames; t++) {
+                    fprintf(fj.f, "%s%.6f", t ? ", " : "", r.d_after[k * r.frames + t]);
+                    fprintf(fc.f, "%d,%d,%.6f,%.6f\n", r.layer_lo + k, t + 1, r.d_before[k * r.frames + t], r.d_after[k * r.frames + t]);
+                    printf("%d,%d,%.6f,%.6f\n", r.layer_lo + k, t + 1, r.d_before[k * r.frames + t], r.d_after[k * r.frames + t]);
+                }
+                fprintf(fj.f, "]}");
+            }
+            fprintf(fj.f, "], \"monotonic\": %.4f}\n", r.monotonic);
+            printf("monotonic layers (change of log P(after) rises with the frame): %.3f\n", r.monotonic);
+        }
+        if (fc.f || fj.f) {
+            const bool ok = !rc;
+            rc |= out_close(&fc, ok);
+            rc |= out_close(&fj, ok);
+        }
+        ids_temporal_steer_result_free(&r);
+    }
+    ids_vlm_free(v);
+    ids_catalog_free(cat);
+    return rc;
+}
+
 
 /* ---------------------------------------------------------------------------------------- */
 /* demo                                                                                       */
@@ -1590,14 +1778,16 @@ static int cmd_report(int argc, char **argv) {
 static const char *HELP_DEMO =
     "usage: idscope demo [--out DIR] [-m TEXT.gguf --mmproj MMPROJ.gguf] [--n N] [--threads N] [--fresh]\n"
     "\n"
-    "Run every spatial-ID experiment on one model (the bundled one by default) and write\n"
+    "Run every experiment on one model (the bundled one by default) and write\n"
     "DIR/report.html and DIR/summary.json (default DIR: idscope-demo): example stimuli, ids extract\n"
     "(per pair) and ids stats, mirror and attribute swapping, belief steering vs noise, steering\n"
-    "grids (left/right, above/below), the depth diagnosis, the ID-strength score and the report.\n"
+    "grids (left/right, above/below), the depth diagnosis, temporal IDs (extract, time-reversal\n"
+    "patching, steering), the ID-strength score and the report.\n"
     "Each step's results are kept: an interrupted demo resumes at the first step whose output is\n"
     "missing (--fresh reruns everything). Prints a summary table; summary.json holds ids_r2_best\n"
     "and ids_r2_best_layer, belief_swap_rate_id / _noise (mean of the 3 best layers),\n"
-    "mirror_objword_recovery_peak and its layer, score_best_layer, and seconds (wall time).\n"
+    "mirror_objword_recovery_peak and its layer, temporal_pca_order (Spearman of the temporal IDs'\n"
+    "PC1 with the frame at the best layer), temporal_steer_monotonic, score_best_layer, and seconds.\n"
     "\n"
     "  --n N   images per object pair in swap, steer and depth (default 8)\n";
 
@@ -1684,13 +1874,14 @@ static int cmd_demo(int argc, char **argv) {
         return 1;
     }
     const double t0 = demo_now();
-    char d_stim[1100], d_ids[1100], d_swap[1100], d_steer[1100], d_depth[1100], f_ids[1100], f_stats[1100], f_belief[1100],
-        f_score[1100], done[1200];
+    char d_stim[1100], d_ids[1100], d_swap[1100], d_steer[1100], d_depth[1100], d_temp[1100], f_ids[1100], f_stats[1100],
+        f_belief[1100], f_score[1100], f_tids[1200], done[1200];
     snprintf(d_stim, sizeof d_stim, "%.900s/stimuli", out);
     snprintf(d_ids, sizeof d_ids, "%.900s/ids", out);
     snprintf(d_swap, sizeof d_swap, "%.900s/swap", out);
     snprintf(d_steer, sizeof d_steer, "%.900s/steer", out);
     snprintf(d_depth, sizeof d_depth, "%.900s/depth", out);
+    snprintf(d_temp, sizeof d_temp, "%.900s/temporal", out);
     snprintf(f_ids, sizeof f_ids, "%.900s/ids/ids.safetensors", out);
     snprintf(f_stats, sizeof f_stats, "%.900s/ids/stats.json", out);
     snprintf(f_belief, sizeof f_belief, "%.900s/steer/steer-belief.json", out);
@@ -1722,6 +1913,14 @@ static int cmd_demo(int argc, char **argv) {
          "--relation", "above-below");
     snprintf(done, sizeof done, "%s/depth.json", d_depth);
     STEP("depth diagnosis", done, cmd_depth, "depth", "--ids", f_ids, "--out", d_depth, "--n", (char *)n);
+    snprintf(done, sizeof done, "%s/temporal.safetensors", d_temp);
+    STEP("temporal extract (temporal IDs from 8-frame videos)", done, cmd_temporal, "temporal", "extract", "--out", d_temp);
+    snprintf(done, sizeof done, "%s/temporal-swap.json", d_temp);
+    STEP("temporal swap (time-reversal patching)", done, cmd_temporal, "temporal", "swap", "--out", d_temp, "--n", (char *)n);
+    snprintf(f_tids, sizeof f_tids, "%s/temporal.safetensors", d_temp);
+    snprintf(done, sizeof done, "%s/temporal-steer.json", d_temp);
+    STEP("temporal steer (T[f] - T[T-f] at the subject word)", done, cmd_temporal, "temporal", "steer", "--ids", f_tids,
+         "--out", d_temp, "--n", (char *)n);
 #undef STEP
 #undef NARGS
 #undef ARGV
@@ -1731,7 +1930,9 @@ static int cmd_demo(int argc, char **argv) {
     if (rc) return rc;
     /* summary */
     cJSON *stats = demo_json(d_ids, "stats.json"), *belief = demo_json(d_steer, "steer-belief.json"),
-          *swap = demo_json(d_swap, "swap.json"), *score = demo_json(out, "score.json");
+          *swap = demo_json(d_swap, "swap.json"), *score = demo_json(out, "score.json"),
+          *tj = demo_json(d_temp, "temporal.json"), *tsw = demo_json(d_temp, "temporal-swap.json"),
+          *tst = demo_json(d_temp, "temporal-steer.json");
     double r2_best = -INFINITY, mir_peak = -INFINITY;
     int r2_layer = -1, mir_layer = -1;
     const cJSON *it;
@@ -1746,6 +1947,15 @@ static int cmd_demo(int argc, char **argv) {
             mir_peak = d, mir_layer = (int)jnum(it, "layer");
     }
     const double sw_id = jnum(belief, "best3_id"), sw_noise = jnum(belief, "best3_noise");
+    double tsw_peak = -INFINITY;
+    int tsw_layer = -1;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(tsw, "rows")) {
+        const cJSON *set = cJSON_GetObjectItem(it, "set");
+        double d = jnum(it, "diff");
+        if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(d) && d > tsw_peak)
+            tsw_peak = d, tsw_layer = (int)jnum(it, "layer");
+    }
+    const double t_order = jnum(tj, "pca_order_spearman"), t_mono = jnum(tst, "monotonic");
     const double seconds = demo_now() - t0;
     cJSON *sum = cJSON_CreateObject();
     cJSON_AddStringToObject(sum, "model", model);
@@ -1756,6 +1966,11 @@ static int cmd_demo(int argc, char **argv) {
     cJSON_AddNumberToObject(sum, "belief_swap_rate_noise", sw_noise);
     cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak", mir_layer >= 0 ? mir_peak : NAN);
     cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak_layer", mir_layer);
+    cJSON_AddNumberToObject(sum, "temporal_pca_order", t_order);
+    cJSON_AddNumberToObject(sum, "temporal_pca_best_layer", jnum(tj, "best_layer"));
+    cJSON_AddNumberToObject(sum, "temporal_steer_monotonic", t_mono);
+    cJSON_AddNumberToObject(sum, "temporal_objword_recovery_peak", tsw_layer >= 0 ? tsw_peak : NAN);
+    cJSON_AddNumberToObject(sum, "temporal_objword_recovery_peak_layer", tsw_layer);
     cJSON_AddNumberToObject(sum, "score_best_layer", jnum(score, "best_layer"));
     cJSON_AddNumberToObject(sum, "score_best", jnum(score, "best_score"));
     cJSON_AddNumberToObject(sum, "seconds", round(seconds * 10) / 10);
@@ -1772,12 +1987,18 @@ static int cmd_demo(int argc, char **argv) {
     printf("  %-40s %8.3f\n", "belief swap rate, ID (best 3 layers)", sw_id);
     printf("  %-40s %8.3f\n", "belief swap rate, noise (best 3 layers)", sw_noise);
     printf("  %-40s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", mir_peak, mir_layer);
+    printf("  %-40s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", t_order, (int)jnum(tj, "best_layer"));
+    printf("  %-40s %8.3f\n", "temporal steering: monotonic layers", t_mono);
+    printf("  %-40s %8.3f  (layer %d)\n", "time reversal at object words, peak", tsw_peak, tsw_layer);
     printf("  %-40s %8.0f\n", "seconds", seconds);
     printf("wrote %s/report.html and %s\n", out, path);
     cJSON_Delete(stats);
     cJSON_Delete(belief);
     cJSON_Delete(swap);
     cJSON_Delete(score);
+    cJSON_Delete(tj);
+    cJSON_Delete(tsw);
+    cJSON_Delete(tst);
     cJSON_Delete(sum);
     return rc;
 }
@@ -1802,7 +2023,8 @@ static const char *HELP_MAIN =
     "  depth     depth diagnosis: vertical ID steering read by above/below and front/behind\n"
     "  score     ID-strength score per layer (linearity x consistency x causal effect)\n"
     "  report    self-contained HTML report of a results folder\n"
-    "  demo      every spatial experiment on the bundled model: report.html and summary.json\n"
+    "  temporal  temporal IDs in videos: temporal extract, temporal swap, temporal steer\n"
+    "  demo      every experiment on the bundled model: report.html and summary.json\n"
     "\n"
     "exit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n";
 
@@ -1834,6 +2056,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "depth")) return cmd_depth(argc - 1, argv + 1);
     if (!strcmp(cmd, "score")) return cmd_score(argc - 1, argv + 1);
     if (!strcmp(cmd, "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(cmd, "temporal")) return cmd_temporal(argc - 1, argv + 1);
     if (!strcmp(cmd, "demo")) return cmd_demo(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'\n\n", g_prog, cmd);
     fputs(HELP_MAIN, stderr);

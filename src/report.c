@@ -59,7 +59,8 @@ typedef struct {
 } series;
 
 /* Line chart over x = 0..n-1 (labels x0 + i). */
-static void line_chart(sb *b, const char *title, const char *ylabel, int x0, int n, const series *s, int ns) {
+static void line_chart(sb *b, const char *title, const char *xlabel, const char *ylabel, int x0, int n, const series *s,
+                       int ns) {
     const int W = 560, H = 260, l = 56, r = 150, t = 30, bt = 40;
     double lo = INFINITY, hi = -INFINITY;
     for (int k = 0; k < ns; k++)
@@ -86,8 +87,9 @@ static void line_chart(sb *b, const char *title, const char *ylabel, int x0, int
         sbf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">%d</text>\n", x,
             t + (int)ph + 14, x0 + i);
     }
-    sbf(b, "<text x=\"%.0f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" font-family=\"sans-serif\">layer</text>\n", l + pw / 2,
-        H - 6);
+    sbf(b, "<text x=\"%.0f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" font-family=\"sans-serif\">", l + pw / 2, H - 6);
+    esc(b, xlabel);
+    sbf(b, "</text>\n");
     sbf(b, "<text x=\"12\" y=\"%.0f\" font-size=\"11\" font-family=\"sans-serif\" transform=\"rotate(-90 12 %.0f)\">", t + ph / 2, t + ph / 2);
     esc(b, ylabel);
     sbf(b, "</text>\n");
@@ -190,7 +192,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             if (r2[i] > r2[best]) best = i;
         }
         series s[3] = {{"R^2 linear in (x,y)", r2, false}, {"axis plane", pl, false}, {"PCA 2-D", pv, true}};
-        line_chart(&b, "How linear and planar the IDs are", "fraction of variance", 0, n, s, 3);
+        line_chart(&b, "How linear and planar the IDs are", "layer", "fraction of variance", 0, n, s, 3);
         cJSON *pca = cJSON_GetObjectItem(cJSON_GetArrayItem(layers, best), "pca");
         int np = cJSON_GetArraySize(pca);
         if (np > 0 && np <= 64) {
@@ -237,7 +239,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             }
             series s[6] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false},
                            {"image (attr.)", ys[3], true}, {"text (attr.)", ys[4], true}, {"objects (attr.)", ys[5], true}};
-            line_chart(&b, "Recovered fraction by layer", "recovered fraction", 0, L, s, sc ? 6 : 3);
+            line_chart(&b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, sc ? 6 : 3);
             for (int k = 0; k < 6; k++) free(ys[k]);
             (*n_sections)++;
         }
@@ -254,7 +256,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
         double *a = calloc((size_t)n, sizeof(double)), *z = calloc((size_t)n, sizeof(double));
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl, i), "id"), z[i] = num(cJSON_GetArrayItem(sl, i), "noise");
         series s[2] = {{"ID steering", a, false}, {"noise", z, true}};
-        line_chart(&b, "Beliefs swapped", "fraction swapped", l0, n, s, 2);
+        line_chart(&b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
         sbf(&b, "<p>Best 3 layers: ID %.3f, noise %.3f.</p>\n", num(sb1, "best3_id"), num(sb1, "best3_noise"));
         free(a);
         free(z);
@@ -290,7 +292,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
         double *a = calloc((size_t)n, sizeof(double)), *z = calloc((size_t)n, sizeof(double));
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(dl, i), "above_below_down"), z[i] = num(cJSON_GetArrayItem(dl, i), "front_behind_down");
         series s[2] = {{"above - below", a, false}, {"front - behind", z, false}};
-        line_chart(&b, "Pushing the subject down", "change of log-odds", l0, n, s, 2);
+        line_chart(&b, "Pushing the subject down", "layer", "change of log-odds", l0, n, s, 2);
         free(a);
         free(z);
         (*n_sections)++;
@@ -304,12 +306,92 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
         double *a = calloc((size_t)n, sizeof(double));
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl2, i), "score");
         series s[1] = {{"score", a, false}};
-        line_chart(&b, "ID strength by layer", "score", l0, n, s, 1);
+        line_chart(&b, "ID strength by layer", "layer", "score", l0, n, s, 1);
         free(a);
         (*n_sections)++;
     } else {
         sbf(&b, "<p class=\"none\">not run (no score.json)</p>\n");
     }
+    /* temporal IDs */
+    section(&b, "temporal", "Temporal IDs", "Videos in which two objects appear at different frames. Left: each frame's "
+            "temporal ID on the first principal axis at the layer where it explains most (frames in order = a time line), "
+            "and per layer PC1's share of the variance and the Spearman correlation of the coordinate with the frame. "
+            "Then time-reversal patching per position set, and the change of log P(after) when the subject word is "
+            "steered with T[f] - T[T-f] (frame T/2 is the null).");
+    cJSON *tj = load(dir, "temporal/temporal.json"), *tsw = load(dir, "temporal/temporal-swap.json"),
+          *tst = load(dir, "temporal/temporal-steer.json");
+    int nt = 0;
+    cJSON *tl = tj ? cJSON_GetObjectItem(tj, "stats") : NULL;
+    if (cJSON_IsArray(tl) && cJSON_GetArraySize(tl) > 0) {
+        const int L = cJSON_GetArraySize(tl), best = (int)num(tj, "best_layer");
+        double *var = calloc((size_t)L, sizeof(double)), *rho = calloc((size_t)L, sizeof(double));
+        for (int i = 0; i < L; i++) {
+            cJSON *e = cJSON_GetArrayItem(tl, i), *r = cJSON_GetObjectItem(e, "spearman");
+            var[i] = num(e, "pc1_var");
+            rho[i] = cJSON_IsNumber(r) ? r->valuedouble : NAN;
+        }
+        cJSON *be = best >= 0 && best < L ? cJSON_GetArrayItem(tl, best) : NULL, *pc = be ? cJSON_GetObjectItem(be, "pc1") : NULL;
+        if (cJSON_IsArray(pc) && cJSON_GetArraySize(pc) > 0) {
+            const int F = cJSON_GetArraySize(pc);
+            double *c = calloc((size_t)F, sizeof(double));
+            for (int f = 0; f < F; f++) c[f] = cJSON_GetArrayItem(pc, f)->valuedouble;
+            series s1[1] = {{"PC1 coordinate", c, false}};
+            char t[96];
+            snprintf(t, sizeof t, "Temporal IDs on PC1, layer %d", best);
+            line_chart(&b, t, "appearance frame", "PC1", 1, F, s1, 1);
+            free(c);
+        }
+        series s2[2] = {{"PC1 variance share", var, false}, {"Spearman with frame", rho, true}};
+        line_chart(&b, "Time line by layer", "layer", "value", 0, L, s2, 2);
+        free(var);
+        free(rho);
+        nt++;
+    }
+    if (tsw && (int)num(tsw, "layers") > 0 && (int)num(tsw, "layers") <= 256) {
+        const int L = (int)num(tsw, "layers");
+        double *ys[3];
+        for (int k = 0; k < 3; k++) ys[k] = calloc((size_t)L, sizeof(double));
+        const char *sets[3] = {"image", "text", "objects"};
+        cJSON *r;
+        cJSON_ArrayForEach(r, cJSON_GetObjectItem(tsw, "rows")) {
+            int l = (int)num(r, "layer");
+            const char *set = cJSON_GetObjectItem(r, "set") ? cJSON_GetObjectItem(r, "set")->valuestring : "";
+            for (int k = 0; k < 3; k++)
+                if (l >= 0 && l < L && !strcmp(set, sets[k])) ys[k][l] = num(r, "diff");
+        }
+        series s[3] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false}};
+        line_chart(&b, "Time reversal: recovered fraction", "layer", "recovered fraction", 0, L, s, 3);
+        for (int k = 0; k < 3; k++) free(ys[k]);
+        nt++;
+    }
+    cJSON *tsl = tst ? cJSON_GetObjectItem(tst, "layers") : NULL;
+    if (cJSON_IsArray(tsl) && cJSON_GetArraySize(tsl) > 0) {
+        const int n = cJSON_GetArraySize(tsl) < 6 ? cJSON_GetArraySize(tsl) : 6;
+        cJSON *d0 = cJSON_GetObjectItem(cJSON_GetArrayItem(tsl, 0), "d_after");
+        const int F = cJSON_IsArray(d0) ? cJSON_GetArraySize(d0) : 0;
+        if (F > 0 && F <= 64) {
+            double *ys[6];
+            char names[6][32];
+            series s[6];
+            for (int k = 0; k < n; k++) { /* up to 6 layers spread over the band */
+                const int li = cJSON_GetArraySize(tsl) <= 6 ? k : k * (cJSON_GetArraySize(tsl) - 1) / 5;
+                cJSON *e = cJSON_GetArrayItem(tsl, li), *d = cJSON_GetObjectItem(e, "d_after");
+                ys[k] = calloc((size_t)F, sizeof(double));
+                for (int f = 0; f < F && f < cJSON_GetArraySize(d); f++) ys[k][f] = cJSON_GetArrayItem(d, f)->valuedouble;
+                snprintf(names[k], sizeof names[k], "layer %d", (int)num(e, "layer"));
+                s[k] = (series){names[k], ys[k], false};
+            }
+            line_chart(&b, "Steering: change of log P(after)", "target frame f", "change of log P(after)", 1, F, s, n);
+            sbf(&b, "<p>Layers where the change of log P(after) rises with f: %.3f of the band.</p>\n", num(tst, "monotonic"));
+            for (int k = 0; k < n; k++) free(ys[k]);
+            nt++;
+        }
+    }
+    if (nt) (*n_sections)++;
+    else sbf(&b, "<p class=\"none\">not run (no temporal/temporal*.json)</p>\n");
+    cJSON_Delete(tj);
+    cJSON_Delete(tsw);
+    cJSON_Delete(tst);
     if (ij) {
         char *t = cJSON_Print(ij);
         sbf(&b, "<h2 id=\"meta\">Extraction settings</h2>\n<pre>");

@@ -33,6 +33,8 @@ const ids_row *ids_seq_row(const ids_seq *s, int i) {
     return (i >= 0 && i < s->n) ? &s->rows[i] : NULL;
 }
 
+const float *ids_seq_embd(const ids_seq *s, int i) { return i >= 0 && i < s->n ? ids__seq_embd(s, i) : NULL; }
+
 /* Internal: embedding of row i (NULL for token rows). */
 const float *ids__seq_embd(const ids_seq *s, int i) {
     return s->rows[i].token < 0 ? s->embd + (size_t)i * (size_t)s->n_embd : NULL;

@@ -106,7 +106,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
                 ids_stim s;
                 if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, (int)rel, &rng, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
+                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
                 ids_sel ws[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true},
                                  {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true}};
                 for (int w = 0; w < 2; w++)
@@ -258,7 +258,7 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
                 ids_stim s;
                 if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, -1, &rng, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
+                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
                 ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
                 float lpc[2];
                 ids_run_opts ro = {.cand = cand, .n_cand = 2};
@@ -373,7 +373,7 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
                     ids_stim s;
                     if ((st = ids__draw_stim(kind, &so, cat, count, (int)rel, &rng, &s, err))) break;
                     ids_seq *seq = NULL;
-                    st = ids__question_seq(v, cat, rel, &s, &s.frames[0], o->n_threads, &seq, err);
+                    st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
                     ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
                     for (int l = 0; l < L; l++)
                         capk[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_CAPTURE,

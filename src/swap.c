@@ -13,6 +13,101 @@ void ids_swap_result_free(ids_swap_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+ids_status ids__swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const char *word_a, const char *word_b,
+                          int **setrows, int *nset, ids_err *err) {
+    ids_status st = IDS_OK;
+    for (int k = 0; !st && k < IDS_SWAP_SET_COUNT; k++) {
+        free(setrows[k]);
+        setrows[k] = NULL;
+        nset[k] = 0;
+        if (k == IDS_SWAP_IMAGE) {
+            ids_sel sel = {.kind = IDS_SEL_IMAGE, .image = -1};
+            st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+        } else if (k == IDS_SWAP_TEXT) {
+            ids_sel sel = {.kind = IDS_SEL_TEXT};
+            st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+        } else {
+            int *r1 = NULL, *r2 = NULL, n1, n2;
+            ids_sel w1 = {.kind = IDS_SEL_WORD, .word = word_a, .after_image = true};
+            ids_sel w2 = {.kind = IDS_SEL_WORD, .word = word_b, .after_image = true};
+            st = ids_sel_resolve(sc, tok, &w1, &r1, &n1, err);
+            if (!st) st = ids_sel_resolve(sc, tok, &w2, &r2, &n2, err);
+            if (!st && !(setrows[k] = ids__malloc(sizeof(int) * 2))) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            if (!st) {
+                setrows[k][0] = r1[0];
+                setrows[k][1] = r2[0];
+                nset[k] = 2;
+            }
+            free(r1);
+            free(r2);
+        }
+    }
+    return st;
+}
+
+ids_status ids__patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
+                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[3], bool *used,
+                           ids_err *err) {
+    *used = false;
+    const int n = ids_seq_len(sc), NV = L * NS;
+    if (ids_seq_len(se) != n)
+        return ids__err(err, IDS_ERR_ARG, "patching: the edited sequence has %d rows, the clean one %d", ids_seq_len(se), n);
+    float *rows = ids__malloc(sizeof(float) * (size_t)L * n * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    ids_hook *caps = ids__calloc((size_t)L, sizeof *caps), *hooks = ids__calloc((size_t)NV, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    float **srcs = ids__calloc((size_t)NV, sizeof(float *));
+    ids_status st = IDS_OK;
+    if (!rows || !lp || !caps || !hooks || !vars || !outs || !srcs) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    /* edited run: capture every layer's stream at every row */
+    for (int l = 0; !st && l < L; l++)
+        caps[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
+                             .out = rows + (size_t)l * n * E, .len = (size_t)n * E};
+    float lpc[2], lpe[2];
+    ids_run_opts ro = {.cand = cand, .n_cand = 2};
+    ids_run_out oe = {.cand_logprob = lpe}, oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(ctx_edit, se, caps, L, &ro, &oe, err);
+    if (!st) st = ids_ctx_prefill(ctx, sc, NULL, 0, &ro, &oc, err);
+    /* one variant per (layer, set), all in one batched pass over the clean cache */
+    for (int l = 0; !st && l < L; l++)
+        for (int k = 0; !st && k < NS; k++) {
+            const int vi = l * NS + k;
+            if (!(srcs[vi] = ids__malloc(sizeof(float) * (size_t)(nset[k] ? nset[k] : 1) * E))) {
+                st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+                break;
+            }
+            for (int r = 0; r < nset[k]; r++)
+                memcpy(srcs[vi] + (size_t)r * E, rows + ((size_t)l * n + setrows[k][r]) * E, sizeof(float) * (size_t)E);
+            hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .action = IDS_ACT_REPLACE,
+                                   .sel = {.kind = IDS_SEL_LIST, .list = setrows[k], .n_list = nset[k]},
+                                   .src = srcs[vi], .len = (size_t)nset[k] * E};
+            vars[vi] = (ids_variant){&hooks[vi], 1};
+            outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
+        }
+    if (!st) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
+    if (!st) {
+        const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
+        if (fabs(dd) >= 1e-3) {
+            for (int vi = 0; vi < NV; vi++) {
+                const float *p = lp + 2 * vi;
+                acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
+                acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
+                acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
+            }
+            *used = true;
+        }
+    }
+    for (int vi = 0; srcs && vi < NV; vi++) free(srcs[vi]);
+    free(srcs);
+    free(rows);
+    free(lp);
+    free(caps);
+    free(hooks);
+    free(vars);
+    free(outs);
+    return st;
+}
+
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
                         ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -38,14 +133,10 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
     if (cand[0] < 0 || cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
     double *acc[3];
     for (int k = 0; k < 3; k++) acc[k] = calloc((size_t)NV, sizeof(double));
-    float *rows = NULL, *lp = malloc(sizeof(float) * 2 * (size_t)NV);
-    ids_hook *hooks = calloc((size_t)NV, sizeof *hooks);
-    ids_variant *vars = calloc((size_t)NV, sizeof *vars);
-    ids_run_out *outs = calloc((size_t)NV, sizeof *outs);
     int *setrows[IDS_SWAP_SET_COUNT] = {0}, nset[IDS_SWAP_SET_COUNT] = {0};
     ids_ctx *ctx = NULL, *ctx_edit = NULL;
     ids_status st = IDS_OK;
-    if (!acc[0] || !acc[1] || !acc[2] || !lp || !hooks || !vars || !outs) {
+    if (!acc[0] || !acc[1] || !acc[2]) {
         st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
         goto done;
     }
@@ -76,82 +167,17 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
                     break;
                 }
                 ids_seq *sc = NULL, *se = NULL;
-                st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &s.frames[0], o->n_threads, &sc, err);
-                if (!st) st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &e.frames[0], o->n_threads, &se, err);
-                const int n = sc ? ids_seq_len(sc) : 0;
-                /* position sets on the real layout */
-                for (int k = 0; !st && k < NS; k++) {
-                    free(setrows[k]);
-                    setrows[k] = NULL;
-                    if (k == IDS_SWAP_IMAGE) {
-                        ids_sel sel = {.kind = IDS_SEL_IMAGE, .image = -1};
-                        st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
-                    } else if (k == IDS_SWAP_TEXT) {
-                        ids_sel sel = {.kind = IDS_SEL_TEXT};
-                        st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
-                    } else {
-                        int *r1, *r2, n1, n2;
-                        ids_sel w1 = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
-                        ids_sel w2 = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true};
-                        st = ids_sel_resolve(sc, tok, &w1, &r1, &n1, err);
-                        if (!st) st = ids_sel_resolve(sc, tok, &w2, &r2, &n2, err);
-                        if (!st) {
-                            setrows[k] = malloc(sizeof(int) * 2);
-                            setrows[k][0] = r1[0];
-                            setrows[k][1] = r2[0];
-                            nset[k] = 2;
-                            free(r1);
-                            free(r2);
-                        }
-                    }
-                }
-                /* edited run: capture every layer's stream at every row */
-                float lpc[2], lpe[2];
+                st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &s.frames[0], 1, o->n_threads, &sc, err);
+                if (!st) st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &e.frames[0], 1, o->n_threads, &se, err);
+                if (!st)
+                    st = ids__swap_sets(sc, tok, ids_catalog_word(cat, s.obj[0].obj), ids_catalog_word(cat, s.obj[1].obj),
+                                        setrows, nset, err);
+                bool used = false;
+                if (!st) st = ids__patch_item(ctx, ctx_edit, sc, se, L, E, NS, setrows, nset, cand, acc, &used, err);
                 if (!st) {
-                    float *nr = realloc(rows, sizeof(float) * (size_t)L * n * E);
-                    if (!nr) st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
-                    else rows = nr;
+                    if (used) out->n_items++;
+                    else out->n_skipped++;
                 }
-                ids_hook *caps = st ? NULL : calloc((size_t)L, sizeof *caps);
-                for (int l = 0; caps && l < L; l++)
-                    caps[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
-                                         .out = rows + (size_t)l * n * E, .len = (size_t)n * E};
-                ids_run_opts ro = {.cand = cand, .n_cand = 2};
-                ids_run_out oe = {.cand_logprob = lpe}, oc = {.cand_logprob = lpc};
-                if (!st) st = ids_ctx_prefill(ctx_edit, se, caps, L, &ro, &oe, err);
-                if (!st) st = ids_ctx_prefill(ctx, sc, NULL, 0, &ro, &oc, err);
-                /* one variant per (layer, set), all in one batched pass over the clean cache */
-                float **srcs = st ? NULL : calloc((size_t)NV, sizeof(float *));
-                for (int l = 0; srcs && l < L; l++)
-                    for (int k = 0; k < NS; k++) {
-                        const int vi = l * NS + k;
-                        srcs[vi] = malloc(sizeof(float) * (size_t)nset[k] * E);
-                        for (int r = 0; r < nset[k]; r++)
-                            memcpy(srcs[vi] + (size_t)r * E, rows + ((size_t)l * n + setrows[k][r]) * E, sizeof(float) * (size_t)E);
-                        hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .action = IDS_ACT_REPLACE,
-                                               .sel = {.kind = IDS_SEL_LIST, .list = setrows[k], .n_list = nset[k]},
-                                               .src = srcs[vi], .len = (size_t)nset[k] * E};
-                        vars[vi] = (ids_variant){&hooks[vi], 1};
-                        outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
-                    }
-                if (srcs) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
-                if (!st) {
-                    const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
-                    if (fabs(dd) < 1e-3) {
-                        out->n_skipped++;
-                    } else {
-                        for (int vi = 0; vi < NV; vi++) {
-                            const float *p = lp + 2 * vi;
-                            acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
-                            acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
-                            acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
-                        }
-                        out->n_items++;
-                    }
-                }
-                for (int vi = 0; srcs && vi < NV; vi++) free(srcs[vi]);
-                free(srcs);
-                free(caps);
                 ids_seq_free(sc);
                 ids_seq_free(se);
                 ids_stim_free(&e);
@@ -177,11 +203,6 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
 done:
     for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(setrows[k]);
     for (int k = 0; k < 3; k++) free(acc[k]);
-    free(rows);
-    free(lp);
-    free(hooks);
-    free(vars);
-    free(outs);
     ids_ctx_free(ctx);
     ids_ctx_free(ctx_edit);
     return st;

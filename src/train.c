@@ -55,7 +55,7 @@ typedef struct {
     int n_dims;
     int64_t ne[4];
     size_t off, n;
-    float init_std;  /* 0: ones (norm weights) or zeros (biases, by name) */
+    float init_std;  /* 0: ones (norm weights) or zeros (biases, by name); < 0: zeros */
     bool decay;
 } pinfo;
 
@@ -180,7 +180,9 @@ static ids_status build_params(tmodel *m, param_ix *ix, const ids_train_config *
     ix->out_norm = add_param(m, "output_norm.weight", 0, 1, m->D, 1, 1, 1, 0, false);
     ix->out = add_param(m, "output.weight", 0, 2, m->D, m->V, 1, 1, fd, true);
     /* training-only read-out of the auxiliary location loss (last, so the others' init is unchanged) */
-    ix->aux = add_param(m, "aux.location.weight", 2, 2, m->D, 4, 1, 1, fd, false);
+    /* zero: no gradient reaches the model until the read-out has learned something (a random
+     * read-out's large early errors otherwise flow back into the tower and undo its perception) */
+    ix->aux = add_param(m, "aux.location.weight", 2, 2, m->D, 4, 1, 1, -1.0f, false);
     ix->auxb = add_param(m, "aux.location.bias", 2, 1, 4, 1, 1, 1, 0, false);
     m->aux_weight = c->aux_weight;
     m->aux_layer = c->aux_layer;
@@ -206,6 +208,10 @@ static void init_params(tmodel *m, uint64_t seed) {
         for (size_t k = 0; k < p->n; k++) {
             if (p->init_std == 0) {
                 w[k] = bias ? 0.0f : 1.0f;
+                continue;
+            }
+            if (p->init_std < 0) { /* zeros */
+                w[k] = 0.0f;
                 continue;
             }
             /* Box-Muller from two uniforms */

@@ -387,13 +387,13 @@ done:
 }
 
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
-                             const ids_image *img, int n_threads, ids_seq **out, ids_err *err) {
+                             const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err) {
     *out = NULL;
     char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj), NULL);
-    char *prompt = q ? ids_vlm_prompt(v, q, 1) : NULL;
+    char *prompt = q ? ids_vlm_prompt(v, q, n_img) : NULL;
     free(q);
     if (!prompt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = ids_vlm_build_seq(v, prompt, img, 1, n_threads, NULL, out, err);
+    ids_status st = ids_vlm_build_seq(v, prompt, img, n_img, n_threads, NULL, out, err);
     free(prompt);
     return st;
 }

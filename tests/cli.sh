@@ -179,22 +179,52 @@ expect score_usage 2 "needs --stats" -- "$BIN" score --stats x
 expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
 expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
 
+# temporal IDs on short videos of the golden model
+expect temporal_help 0 "usage: idscope temporal extract" -- "$BIN" temporal --help
+expect temporal_extract 0 "wrote" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/temporal" \
+    --objects "red circle,blue square" --frames 4 --image-size 64 --threads 1
+expect temporal_swap 0 "^4,objects," -- "$BIN" temporal swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/temporal" \
+    --frames 4 --image-size 64 --n 1 --threads 1
+expect temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP/temporal/temporal.safetensors" \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/temporal" --image-size 64 --n 1 --threads 1
+if grep -q '"null_frame": 2' "$TMP/temporal/temporal-steer.json" && grep -q '"best_layer"' "$TMP/temporal/temporal.json" &&
+   [ -s "$TMP/temporal/temporal-swap.csv" ]; then ok temporal_files; else ko temporal_files; fi
+expect temporal_no_ids 2 "needs --ids" -- "$BIN" temporal steer --out "$TMP/t2"
+expect temporal_bad_sub 2 "unknown subcommand" -- "$BIN" temporal frob
+expect temporal_bad_frames 1 "3..64 frames" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/t3" --frames 2
+expect temporal_wrong_ids 1 "'temporal' must be" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/t4"
+
+# video input to ask: a folder of frames and an MP4 of the same video
+expect stimuli_video_mp4 0 "" -- "$BIN" stimuli video --out "$TMP/vid" --size 64 --limit 2 --mp4
+V1=$(ls -d "$TMP/vid"/*/ | head -1)
+expect ask_video_folder 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$V1" --frames 4 \
+    -q "Does the red circle appear before or after the blue square?" --choices before,after --threads 1
+M1=$(ls "$TMP/vid"/*.mp4 | head -1)
+expect ask_video_mp4 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$M1" --frames 8 \
+    -q "Does the red circle appear before or after the blue square?" --threads 1
+expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --video "$M1" --frames 9 -q "Does it?"
+expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"
+expect ask_frames_without_video 2 "needs --video" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --frames 4 -q "x?"
+
 # report over the results made above
 mkdir -p "$TMP/res"
 cp -r "$TMP/idsp" "$TMP/res/ids"; cp -r "$TMP/swap" "$TMP/res/swap"; cp -r "$TMP/steer" "$TMP/res/steer"
-cp -r "$TMP/depth" "$TMP/res/depth"; cp "$TMP/score.json" "$TMP/res/score.json"
+cp -r "$TMP/depth" "$TMP/res/depth"; cp "$TMP/score.json" "$TMP/res/score.json"; cp -r "$TMP/temporal" "$TMP/res/temporal"
 expect report_help 0 "usage: idscope report" -- "$BIN" report --help
-expect report_full 0 "6 of 6 sections" -- "$BIN" report "$TMP/res"
+expect report_full 0 "7 of 7 sections" -- "$BIN" report "$TMP/res"
 R="$TMP/res/report.html"
-if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] && [ "$(grep -c '<svg ' "$R")" -ge 6 ] &&
+if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] && [ "$(grep -c '<svg ' "$R")" -ge 9 ] &&
    grep -q 'id="ids"' "$R" && grep -q 'id="swap"' "$R" && grep -q 'id="steer"' "$R" && grep -q 'id="grid"' "$R" &&
-   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
+   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && grep -q 'id="temporal"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
     ok report_sections; else ko report_sections; fi
 if command -v python3 >/dev/null 2>&1; then
     if python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$R" 2>/dev/null; then ok report_parses; else ko report_parses; fi
 fi
 mkdir -p "$TMP/empty"
-expect report_empty 0 "0 of 6 sections" -- "$BIN" report "$TMP/empty"
+expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 expect report_usage 2 "expected one RESULTS_DIR" -- "$BIN" report
 
@@ -209,6 +239,7 @@ S="$TMP/demo/summary.json"
 if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"belief_swap_rate_id":' "$S" &&
    grep -q '"belief_swap_rate_noise":' "$S" && grep -q '"mirror_objword_recovery_peak":' "$S" &&
    grep -q '"mirror_objword_recovery_peak_layer":' "$S" && grep -q '"seconds":' "$S" &&
+   grep -q '"temporal_pca_order":' "$S" && grep -q '"temporal_steer_monotonic":' "$S" &&
    [ -s "$TMP/demo/steer/steer-grid-above_below.json" ] && [ -s "$TMP/demo/stimuli/manifest.json" ]; then
     ok demo_summary; else ko demo_summary; fi
 

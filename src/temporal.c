@@ -1,0 +1,536 @@
+/* Temporal IDs (docs/EXPERIMENTS.md): extraction from synthetic videos in which two objects appear
+ * at different frames, time-reversal patching, and steering with temporal-ID differences. A video
+ * is one image block per frame, in order, so every row knows its frame (ids_row.image). */
+#define _POSIX_C_SOURCE 200809L
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+
+void ids_temporal_result_free(ids_temporal_swap_result *r) {
+    free(r->first);
+    free(r->second);
+    free(r->diff);
+    memset(r, 0, sizeof *r);
+}
+
+void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
+    free(r->d_before);
+    free(r->d_after);
+    free(r->rho_after);
+    memset(r, 0, sizeof *r);
+}
+
+static int frames_of(const ids_temporal_opts *o) { return o->frames > 0 ? o->frames : 8; }
+
+/* Video stimuli at the model's resolution: one size, no jitter. */
+static ids_status video_opts(const ids_temporal_opts *o, const ids_vlm *v, ids_stim_opts *so) {
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    static const float sz[1] = {0.9f};
+    ids_stim_default_opts(so);
+    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so->grid = o->grid > 0 ? o->grid : 4;
+    so->sizes = sz;
+    so->n_sizes = 1;
+    so->frames = frames_of(o);
+    so->seed = o->seed;
+    return IDS_OK;
+}
+
+static ids_status answer_tokens(const ids_tokenizer *tok, int32_t cand[2], ids_err *err) {
+    cand[0] = ids_tokenizer_word_token(tok, ids_answer_word(IDS_REL_BEFORE_AFTER, true), err);
+    cand[1] = cand[0] < 0 ? -1 : ids_tokenizer_word_token(tok, ids_answer_word(IDS_REL_BEFORE_AFTER, false), err);
+    return cand[0] < 0 || cand[1] < 0 ? (err ? err->code : IDS_ERR_NOT_FOUND) : IDS_OK;
+}
+
+void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
+    for (int k = 0; k < n; k++) out[k] = in[n - 1 - k];
+}
+
+/* ---- statistics ---- */
+
+double ids_spearman(const double *a, const double *b, int n) {
+    if (n < 2) return NAN;
+    double *ra = malloc(sizeof(double) * (size_t)n * 2), *rb;
+    if (!ra) return NAN;
+    rb = ra + n;
+    for (int pass = 0; pass < 2; pass++) { /* average ranks (ties share their mean rank) */
+        const double *x = pass ? b : a;
+        double *r = pass ? rb : ra;
+        for (int i = 0; i < n; i++) {
+            int less = 0, eq = 0;
+            for (int j = 0; j < n; j++) less += x[j] < x[i], eq += x[j] == x[i];
+            r[i] = less + (eq - 1) * 0.5;
+        }
+    }
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= n, mb /= n;
+    for (int i = 0; i < n; i++) {
+        sab += (ra[i] - ma) * (rb[i] - mb);
+        saa += (ra[i] - ma) * (ra[i] - ma);
+        sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    free(ra);
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}
+
+void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman) {
+    IDS_ASSERT(F >= 2 && F <= 64);
+    double *c = calloc((size_t)F * E, sizeof(double));
+    IDS_ASSERT(c);
+    double tot = 0;
+    for (int e = 0; e < E; e++) {
+        double m = 0;
+        for (int k = 0; k < F; k++) m += tids[(size_t)k * E + e];
+        m /= F;
+        for (int k = 0; k < F; k++) {
+            c[(size_t)k * E + e] = tids[(size_t)k * E + e] - m;
+            tot += c[(size_t)k * E + e] * c[(size_t)k * E + e];
+        }
+    }
+    double gram[64 * 64], vec[64], lam = 0;
+    for (int i = 0; i < F; i++)
+        for (int j = 0; j < F; j++) {
+            double s = 0;
+            for (int e = 0; e < E; e++) s += c[(size_t)i * E + e] * c[(size_t)j * E + e];
+            gram[i * F + j] = s;
+        }
+    /* top eigenvector by power iteration from a fixed start */
+    for (int i = 0; i < F; i++) vec[i] = 1.0 + 0.01 * i;
+    for (int it = 0; it < 1000; it++) {
+        double nv[64] = {0}, norm = 0;
+        for (int i = 0; i < F; i++)
+            for (int j = 0; j < F; j++) nv[i] += gram[i * F + j] * vec[j];
+        for (int i = 0; i < F; i++) norm += nv[i] * nv[i];
+        norm = sqrt(norm);
+        if (norm == 0) break;
+        for (int i = 0; i < F; i++) vec[i] = nv[i] / norm;
+        lam = norm;
+    }
+    const double sgn = vec[F - 1] >= vec[0] ? 1.0 : -1.0; /* the last frame to the right of the first */
+    double idx[64], co[64];
+    for (int k = 0; k < F; k++) {
+        co[k] = tot > 0 ? sgn * sqrt(lam) * vec[k] : 0;
+        idx[k] = k;
+        if (coord) coord[k] = (float)co[k];
+    }
+    *pc1_var = tot > 0 ? lam / tot : 0;
+    *spearman = tot > 0 ? ids_spearman(co, idx, F) : NAN;
+    free(c);
+}
+
+/* ---- extraction ---- */
+
+static ids_status mkdir_out(const char *d, ids_err *err) {
+    if (mkdir(d, 0755) != 0 && errno != EEXIST) return ids__err(err, IDS_ERR_IO, "%s: cannot create folder: %s", d, strerror(errno));
+    return IDS_OK;
+}
+
+ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                ids_progress_fn progress, void *user, ids_err *err) {
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd, T = frames_of(o), F = T - 1;
+    if (o->n_objects < 2) return ids__err(err, IDS_ERR_ARG, "temporal extract: at least 2 objects are needed, %d given", o->n_objects);
+    const int P = o->n_objects * (o->n_objects - 1);
+    ids_stim_opts so;
+    video_opts(o, v, &so);
+    int n_items;
+    ids_status st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &n_items, err); /* validates frames, grid, size */
+    if (st) return st;
+    const size_t LE = (size_t)L * E;
+    double *sum = ids__calloc((size_t)F * LE, sizeof(double)), *pair = ids__calloc((size_t)F * LE, sizeof(double));
+    int *cnt = ids__calloc((size_t)F, sizeof(int));
+    float *rowbuf = ids__malloc(sizeof(float) * 2 * LE), *tid = ids__malloc(sizeof(float) * (size_t)F * LE),
+          *axis = ids__malloc(sizeof(float) * LE);
+    ids_hook *hooks = ids__calloc((size_t)2 * L, sizeof *hooks);
+    ids_ctx *ctx = NULL;
+    cJSON *meta = NULL;
+    if (!sum || !pair || !cnt || !rowbuf || !tid || !axis || !hooks) {
+        st = ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory");
+        goto done;
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 8192;
+    cp.max_rows = 8192;
+    cp.keep_clean = false;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
+    const long total = (long)P * n_items;
+    long done_n = 0;
+    for (int a = 0; a < o->n_objects && !st; a++)
+        for (int b = 0; b < o->n_objects && !st; b++) {
+            if (a == b) continue;
+            int objs[2] = {o->objects[a], o->objects[b]};
+            so.objects = objs;
+            so.n_objects = 2;
+            ids_sel w[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[0]), .after_image = true},
+                            {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[1]), .after_image = true}};
+            for (int k = 0; k < 2; k++)
+                for (int l = 0; l < L; l++)
+                    hooks[k * L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w[k], .action = IDS_ACT_CAPTURE,
+                                                  .out = rowbuf + k * LE + (size_t)l * E, .len = (size_t)E};
+            memset(pair, 0, sizeof(double) * (size_t)F * LE);
+            memset(cnt, 0, sizeof(int) * (size_t)F);
+            for (int idx = 0; idx < n_items && !st; idx++) {
+                ids_stim s;
+                if ((st = ids_stim_make(IDS_SET_VIDEO, &so, cat, idx, &s, err))) break;
+                ids_seq *seq = NULL;
+                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &seq, err);
+                if (!st) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
+                for (int k = 0; !st && k < 2; k++) { /* each word under its object's appearance frame */
+                    const int f = s.obj[k].appear - 1;
+                    IDS_ASSERT(f >= 0 && f < F);
+                    double *dst = pair + (size_t)f * LE;
+                    const float *src = rowbuf + k * LE;
+                    for (size_t i = 0; i < LE; i++) dst[i] += src[i];
+                    cnt[f]++;
+                }
+                ids_seq_free(seq);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress && (done_n % 10 == 0 || done_n == total)) progress("temporal extract", done_n, total, user);
+            }
+            for (int f = 0; !st && f < F; f++) /* this pair's mean per frame, added to the mean over pairs */
+                for (size_t i = 0; i < LE; i++) sum[(size_t)f * LE + i] += pair[(size_t)f * LE + i] / (cnt[f] ? cnt[f] : 1) / P;
+        }
+    if (st) goto done;
+    /* mean-centre over frames; time axis = least-squares slope in the frame index */
+    const double fm = (F - 1) * 0.5;
+    double sff = 0;
+    for (int f = 0; f < F; f++) sff += (f - fm) * (f - fm);
+    for (int l = 0; l < L; l++)
+        for (int e = 0; e < E; e++) {
+            double mean = 0, slope = 0;
+            for (int f = 0; f < F; f++) mean += sum[(size_t)f * LE + (size_t)l * E + e];
+            mean /= F;
+            for (int f = 0; f < F; f++) {
+                const double c = sum[(size_t)f * LE + (size_t)l * E + e] - mean;
+                tid[((size_t)l * F + f) * E + e] = (float)c; /* stored [layer][frame][E] */
+                slope += (f - fm) * c;
+            }
+            axis[(size_t)l * E + e] = (float)(slope / sff);
+        }
+    if ((st = mkdir_out(out_dir, err))) goto done;
+    /* statistics per layer */
+    meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "format", "idscope.temporal.v1");
+    cJSON_AddStringToObject(meta, "model", ids_gguf_path(ids_model_gguf(m)));
+    cJSON_AddNumberToObject(meta, "layers", L);
+    cJSON_AddStringToObject(meta, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)");
+    cJSON_AddNumberToObject(meta, "frames", T);
+    cJSON_AddStringToObject(meta, "layout", "temporal[layer][frame - 1][embd] for appearance frames 1..T-1, mean-centred over frames");
+    cJSON_AddStringToObject(meta, "question", "Does the A appear before or after the B? (video: one image block per frame)");
+    cJSON_AddStringToObject(meta, "token", "each object word (last piece of tokenize(\" \" + word)), first occurrence after the frames");
+    cJSON *objs = cJSON_AddArrayToObject(meta, "objects");
+    for (int i = 0; i < o->n_objects; i++) cJSON_AddItemToArray(objs, cJSON_CreateString(ids_catalog_name(cat, o->objects[i])));
+    cJSON_AddNumberToObject(meta, "pairs", P);
+    cJSON_AddNumberToObject(meta, "videos", (double)total);
+    cJSON *layers = cJSON_AddArrayToObject(meta, "stats");
+    int best = -1;
+    double best_var = -1, best_rho = NAN;
+    char *csv = ids__malloc((size_t)L * (64 + 16 * (size_t)F) + 64);
+    if (!csv) {
+        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t cl = (size_t)sprintf(csv, "layer,pc1_var,spearman");
+    for (int f = 1; f <= F; f++) cl += (size_t)sprintf(csv + cl, ",pc1_frame%d", f);
+    cl += (size_t)sprintf(csv + cl, "\n");
+    for (int l = 0; l < L; l++) {
+        float coord[64];
+        double var, rho;
+        ids_temporal_layer_stats(tid + (size_t)l * F * E, F, E, coord, &var, &rho);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "layer", l);
+        cJSON_AddNumberToObject(e, "pc1_var", var);
+        if (isfinite(rho)) cJSON_AddNumberToObject(e, "spearman", rho);
+        else cJSON_AddNullToObject(e, "spearman");
+        cJSON *pc = cJSON_AddArrayToObject(e, "pc1");
+        cl += (size_t)sprintf(csv + cl, "%d,%.6f,%.6f", l, var, rho);
+        for (int f = 0; f < F; f++) {
+            cJSON_AddItemToArray(pc, cJSON_CreateNumber(coord[f]));
+            cl += (size_t)sprintf(csv + cl, ",%.6g", coord[f]);
+        }
+        cl += (size_t)sprintf(csv + cl, "\n");
+        cJSON_AddItemToArray(layers, e);
+        if (l >= 1 && var > best_var) best_var = var, best = l, best_rho = rho;
+    }
+    cJSON_AddNumberToObject(meta, "best_layer", best);
+    if (isfinite(best_rho)) cJSON_AddNumberToObject(meta, "pca_order_spearman", best_rho);
+    else cJSON_AddNullToObject(meta, "pca_order_spearman");
+    char *js = cJSON_Print(meta);
+    char path[1200];
+    ids_st_writer *w = ids_st_writer_new();
+    int64_t shape_t[3] = {L, F, E}, shape_ax[2] = {L, E};
+    if (!js || !w) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) st = ids_st_writer_add(w, "temporal", "F32", 3, shape_t, tid, err);
+    if (!st) st = ids_st_writer_add(w, "time_axis", "F32", 2, shape_ax, axis, err);
+    if (!st) {
+        ids_st_writer_meta(w, "idscope", js, NULL);
+        snprintf(path, sizeof path, "%.1100s/temporal.safetensors", out_dir);
+        st = ids_st_writer_write(w, path, err);
+    }
+    if (!st) {
+        snprintf(path, sizeof path, "%.1100s/temporal.json", out_dir);
+        const void *p1[2] = {js, "\n"};
+        size_t s1[2] = {strlen(js), 1};
+        st = ids__write_atomic(path, p1, s1, 2, err);
+    }
+    if (!st) {
+        snprintf(path, sizeof path, "%.1100s/temporal.csv", out_dir);
+        const void *p2[1] = {csv};
+        size_t s2[1] = {cl};
+        st = ids__write_atomic(path, p2, s2, 1, err);
+    }
+    ids_st_writer_free(w);
+    free(js);
+    free(csv);
+done:
+    cJSON_Delete(meta);
+    ids_ctx_free(ctx);
+    free(sum);
+    free(pair);
+    free(cnt);
+    free(rowbuf);
+    free(tid);
+    free(axis);
+    free(hooks);
+    return st;
+}
+
+/* ---- time-reversal patching ---- */
+
+ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                             ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd, NS = IDS_SWAP_SET_COUNT, NV = L * NS, T = frames_of(o);
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
+    if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "temporal swap: at least 2 objects are needed");
+    ids_stim_opts so;
+    video_opts(o, v, &so);
+    int32_t cand[2];
+    ids_status st = answer_tokens(tok, cand, err);
+    if (st) return st;
+    double *acc[3] = {ids__calloc((size_t)NV, sizeof(double)), ids__calloc((size_t)NV, sizeof(double)),
+                      ids__calloc((size_t)NV, sizeof(double))};
+    ids_image *rev = ids__calloc((size_t)T, sizeof *rev);
+    int *setrows[IDS_SWAP_SET_COUNT] = {0}, nset[IDS_SWAP_SET_COUNT] = {0};
+    ids_ctx *ctx = NULL, *ctx_edit = NULL;
+    if (!acc[0] || !acc[1] || !acc[2] || !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 8192;
+    cp.max_rows = 8192;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    cp.keep_clean = false;
+    if (!st) st = ids_ctx_new(&ctx_edit, m, cp, err);
+    const int total = n_obj * (n_obj - 1) * n_items;
+    int done_n = 0;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so.objects = pair;
+            so.n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &count, err))) break;
+            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 11;
+            for (int it = 0; it < n_items && !st; it++) {
+                ids_stim s;
+                if ((st = ids__draw_stim(IDS_SET_VIDEO, &so, cat, count, IDS_REL_BEFORE_AFTER, &rng, &s, err))) break;
+                ids_video_reverse(s.frames, s.n_frames, rev); /* borrowed images: freed with s */
+                ids_seq *sc = NULL, *se = NULL;
+                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &sc, err);
+                if (!st) st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, rev, s.n_frames, o->n_threads, &se, err);
+                if (!st)
+                    st = ids__swap_sets(sc, tok, ids_catalog_word(cat, s.obj[0].obj), ids_catalog_word(cat, s.obj[1].obj),
+                                        setrows, nset, err);
+                bool used = false;
+                if (!st) st = ids__patch_item(ctx, ctx_edit, sc, se, L, E, NS, setrows, nset, cand, acc, &used, err);
+                if (!st) {
+                    if (used) out->n_items++;
+                    else out->n_skipped++;
+                }
+                ids_seq_free(sc);
+                ids_seq_free(se);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress) progress("temporal swap (time reversal)", done_n, total, user);
+            }
+        }
+    if (!st) {
+        out->n_layers = L;
+        out->first = ids__malloc(sizeof(float) * (size_t)NV);
+        out->second = ids__malloc(sizeof(float) * (size_t)NV);
+        out->diff = ids__malloc(sizeof(float) * (size_t)NV);
+        if (!out->first || !out->second || !out->diff) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
+        for (int vi = 0; !st && vi < NV; vi++) {
+            const double n = out->n_items ? out->n_items : 1;
+            out->first[vi] = (float)(acc[0][vi] / n);
+            out->second[vi] = (float)(acc[1][vi] / n);
+            out->diff[vi] = (float)(acc[2][vi] / n);
+        }
+        if (st) ids_temporal_result_free(out);
+    }
+    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(setrows[k]);
+    for (int k = 0; k < 3; k++) free(acc[k]);
+    free(rev);
+    ids_ctx_free(ctx);
+    ids_ctx_free(ctx_edit);
+    return st;
+}
+
+/* ---- steering ---- */
+
+ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                              ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "temporal steer: no temporal IDs file (temporal extract writes one)");
+    ids_st_file *f = NULL;
+    ids_status st = ids_st_open(&f, o->ids_path, err);
+    if (st) return st;
+    const ids_st_tensor *TI = ids_st_find(f, "temporal");
+    if (!TI || TI->ndim != 3 || TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: 'temporal' must be [%d layers, frames, %d] for this model", o->ids_path, L, E);
+    }
+    const int F = (int)TI->shape[1], T = F + 1;
+    if (o->frames > 0 && o->frames != T) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_ARG, "temporal steer: the IDs are for %d-frame videos, %d frames asked", T, o->frames);
+    }
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : L - 2;
+    if (lo < 1 || hi < lo || hi >= L) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_RANGE, "temporal steer: layers %d-%d outside 1..%d", lo, hi, L - 1);
+    }
+    if (o->source < 0 || o->source > F) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_RANGE, "temporal steer: source frame %d outside 1..%d", o->source, F);
+    }
+    const int NB = hi - lo + 1, NV = NB * F;
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
+    const float factor = o->factor > 0 ? o->factor : 5.0f;
+    ids_temporal_opts oo = *o;
+    oo.frames = T;
+    ids_stim_opts so;
+    video_opts(&oo, v, &so);
+    int32_t cand[2];
+    if ((st = answer_tokens(tok, cand, err))) {
+        ids_st_close(f);
+        return st;
+    }
+    double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
+    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    ids_ctx *ctx = NULL;
+    if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+    /* the added vectors do not depend on the item: factor (T[f] - T[source(f)]) per (layer, target frame) */
+    out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
+    for (int k = 0; !st && k < NB; k++)
+        for (int t = 0; t < F; t++) {
+            const int src = o->source > 0 ? o->source : T - (t + 1); /* frames numbered 1..F */
+            const float *ut = (const float *)TI->data + ((size_t)(lo + k) * F + t) * E;
+            const float *us = (const float *)TI->data + ((size_t)(lo + k) * F + (src - 1)) * E;
+            float *vt = vecs + ((size_t)k * F + t) * E;
+            for (int e = 0; e < E; e++) vt[e] = factor * (ut[e] - us[e]);
+        }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 8192;
+    cp.max_rows = 8192;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    const int total = n_obj * (n_obj - 1) * n_items;
+    int done_n = 0;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so.objects = pair;
+            so.n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &count, err))) break;
+            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 13;
+            for (int it = 0; it < n_items && !st; it++) {
+                ids_stim s;
+                if ((st = ids__draw_stim(IDS_SET_VIDEO, &so, cat, count, IDS_REL_BEFORE_AFTER, &rng, &s, err))) break;
+                ids_seq *seq = NULL;
+                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &seq, err);
+                ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
+                float lpc[2];
+                ids_run_opts ro = {.cand = cand, .n_cand = 2};
+                ids_run_out oc = {.cand_logprob = lpc};
+                if (!st) st = ids_ctx_prefill(ctx, seq, NULL, 0, &ro, &oc, err);
+                for (int k = 0; !st && k < NB; k++)
+                    for (int t = 0; t < F; t++) {
+                        const int vi = k * F + t;
+                        hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = lo + k, .sel = w, .action = IDS_ACT_ADD,
+                                               .vec = vecs + (size_t)vi * E, .len = (size_t)E};
+                        vars[vi] = (ids_variant){&hooks[vi], 1};
+                        outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
+                    }
+                if (!st) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
+                for (int vi = 0; !st && vi < NV; vi++) {
+                    acc_b[vi] += (double)lp[2 * vi] - lpc[0];
+                    acc_a[vi] += (double)lp[2 * vi + 1] - lpc[1];
+                }
+                if (!st) out->n_items++;
+                ids_seq_free(seq);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress) progress("temporal steer", done_n, total, user);
+            }
+        }
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        out->frames = F;
+        out->d_before = ids__malloc(sizeof(float) * (size_t)NV);
+        out->d_after = ids__malloc(sizeof(float) * (size_t)NV);
+        out->rho_after = ids__malloc(sizeof(float) * (size_t)NB);
+        if (!out->d_before || !out->d_after || !out->rho_after) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+        int mono = 0;
+        for (int k = 0; !st && k < NB; k++) {
+            double da[64], idx[64];
+            for (int t = 0; t < F; t++) {
+                const int vi = k * F + t;
+                out->d_before[vi] = out->n_items ? (float)(acc_b[vi] / out->n_items) : 0;
+                out->d_after[vi] = out->n_items ? (float)(acc_a[vi] / out->n_items) : 0;
+                da[t] = out->d_after[vi];
+                idx[t] = t;
+            }
+            const double rho = ids_spearman(da, idx, F);
+            out->rho_after[k] = (float)rho;
+            mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+        }
+        out->monotonic = NB ? (float)mono / NB : 0;
+        if (st) ids_temporal_steer_result_free(out);
+    }
+    ids_ctx_free(ctx);
+    free(acc_b);
+    free(acc_a);
+    free(vecs);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_st_close(f);
+    return st;
+}
