@@ -859,9 +859,29 @@ typedef struct ids_temporal_opts {
     int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
     int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
     const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
+    const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
+    const char *video_dir;  /* ... and the folder its video paths are relative to */
     uint64_t seed;
     int n_threads;
 } ids_temporal_opts;
+
+/* A temporal question about a real video: "Does the scene FIRST occur before or after the scene
+ * SECOND?"; the words read and patched are the last word of each phrase. */
+typedef struct ids_tvq {
+    char video[1024];
+    char question[512];
+    char first[128], second[128];
+    char word_first[64], word_second[64];
+    bool truth_before;
+} ids_tvq;
+/* MVBench scene-transition questions: the original task file (a list of {"video", "question",
+ * "candidates", "answer": "From the X to the Y."}: X then Y, asked in both orders, alternately) or
+ * the paper's derived manifest ({"video_path", "scene1", "scene2", "query", "correct_order",
+ * "query_order"}; before when query_order == correct_order). Video paths are joined to video_dir
+ * when relative. Records that cannot be used (missing fields, no "From ... to ..." answer, both
+ * phrases ending in the same word) are skipped and counted. *out: malloc'd array. */
+ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tvq **out, int *n, int *n_skipped,
+                            ids_err *err);
 
 /* Temporal IDs: every ordered object pair, every (i, j); the object words' residual rows at every
  * layer, averaged per appearance frame within a pair, then over pairs, then mean-centred over the

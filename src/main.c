@@ -1617,6 +1617,7 @@ static const char *HELP_TEMPORAL =
     "usage: idscope temporal extract [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR [--objects LIST]\n"
     "                                [--frames T] [--image-size PX] [--threads N]\n"
     "       idscope temporal swap    [model] --out DIR [--objects LIST] [--frames T] [--n N] [--seed S]\n"
+    "                                [--mvbench SCENE_TRANSITION.json --videos DIR]\n"
     "       idscope temporal steer   --ids DIR/temporal.safetensors [model] --out DIR [--factor F]\n"
     "                                [--layers LO-HI] [--source S] [--objects LIST] [--n N] [--seed S]\n"
     "\n"
@@ -1631,7 +1632,9 @@ static const char *HELP_TEMPORAL =
     "  PC1's variance share, Spearman(coordinate, frame); best_layer).\n"
     "swap: time-reversal patching; the frames in reverse order are the edit; per layer and position\n"
     "  set (image rows, text rows, object words) the recovered fraction of its effect on log P(before),\n"
-    "  log P(after) and their difference: DIR/temporal-swap.json and .csv.\n"
+    "  log P(after) and their difference: DIR/temporal-swap.json and .csv. --mvbench: MVBench's\n"
+    "  scene-transition questions (the task file, or the paper's derived manifest) on their videos\n"
+    "  (at most --n of them), patching the last word of each scene phrase as the object words.\n"
     "steer: add F x (T[f] - T[T-f]) (the paper's pairing; --source S: T[f] - T[S]) to the subject word\n"
     "  at each layer of the band for every target frame f; mean change of log P(before) and\n"
     "  log P(after); frame T/2 (or S) adds nothing, a built-in null. DIR/temporal-steer.json and .csv,\n"
@@ -1664,6 +1667,8 @@ static int cmd_temporal(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--objects")) objects = v;
         else if (steer && !strcmp(a, "--ids")) o.ids_path = v;
+        else if (!extract && !steer && !strcmp(a, "--mvbench")) o.mvbench = v;
+        else if (!extract && !steer && !strcmp(a, "--videos")) o.video_dir = v;
         else if (steer && !strcmp(a, "--factor")) {
             o.factor = strtof(v, &end);
             if (*end || !(o.factor > 0)) return usage_error("temporal", "bad --factor '%s'", v);

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -304,6 +305,40 @@ done:
 
 /* ---- time-reversal patching ---- */
 
+typedef struct {
+    const ids_vlm *v;
+    const ids_tokenizer *tok;
+    ids_ctx *ctx, *ctx_edit;
+    int L, E;
+    const int32_t *cand;
+    double *const *acc;
+    int **setrows;
+    int *nset;
+    ids_image *rev; /* room for the reversed frames */
+    int n_threads;
+    ids_temporal_swap_result *out;
+} swap_ctx;
+
+/* One video: the prompt over its frames and over the reversed frames, patched per layer and set. */
+static ids_status swap_one(swap_ctx *x, const ids_image *frames, int T, const char *prompt, const char *w1,
+                           const char *w2, ids_err *err) {
+    ids_video_reverse(frames, T, x->rev); /* borrowed images */
+    ids_seq *sc = NULL, *se = NULL;
+    ids_status st = ids_vlm_build_seq(x->v, prompt, frames, T, x->n_threads, NULL, &sc, err);
+    if (!st) st = ids_vlm_build_seq(x->v, prompt, x->rev, T, x->n_threads, NULL, &se, err);
+    if (!st) st = ids__swap_sets(sc, x->tok, w1, w2, x->setrows, x->nset, err);
+    bool used = false;
+    if (!st) st = ids__patch_item(x->ctx, x->ctx_edit, sc, se, x->L, x->E, IDS_SWAP_SET_COUNT, x->setrows, x->nset, x->cand,
+                                  x->acc, &used, err);
+    if (!st) {
+        if (used) x->out->n_items++;
+        else x->out->n_skipped++;
+    }
+    ids_seq_free(sc);
+    ids_seq_free(se);
+    return st;
+}
+
 ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                              ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -333,9 +368,27 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
     if (!st) st = ids_ctx_new(&ctx, m, cp, err);
     cp.keep_clean = false;
     if (!st) st = ids_ctx_new(&ctx_edit, m, cp, err);
-    const int total = n_obj * (n_obj - 1) * n_items;
+    swap_ctx sx = {v, tok, ctx, ctx_edit, L, E, cand, acc, setrows, nset, rev, o->n_threads, out};
+    if (o->mvbench) { /* real videos: T frames each, the question of the record */
+        ids_tvq *q = NULL;
+        int nq = 0, skipped = 0;
+        if (!st) st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
+        const int total = nq < n_items ? nq : n_items;
+        for (int k = 0; !st && k < total; k++) {
+            ids_image *fr = NULL;
+            if ((st = ids_video_load(q[k].video, T, &fr, NULL, err))) break;
+            char *prompt = ids_vlm_prompt(v, q[k].question, T);
+            st = prompt ? swap_one(&sx, fr, T, prompt, q[k].word_first, q[k].word_second, err)
+                        : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            free(prompt);
+            ids_video_free(fr, T);
+            if (progress) progress("temporal swap (MVBench, time reversal)", k + 1, total, user);
+        }
+        free(q);
+    }
+    const int total = o->mvbench ? 0 : n_obj * (n_obj - 1) * n_items;
     int done_n = 0;
-    for (int a = 0; a < n_obj && !st; a++)
+    for (int a = 0; a < n_obj && !st && total; a++)
         for (int b = 0; b < n_obj && !st; b++) {
             if (a == b) continue;
             int pair[2] = {objs[a], objs[b]};
@@ -347,21 +400,13 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
             for (int it = 0; it < n_items && !st; it++) {
                 ids_stim s;
                 if ((st = ids__draw_stim(IDS_SET_VIDEO, &so, cat, count, IDS_REL_BEFORE_AFTER, &rng, &s, err))) break;
-                ids_video_reverse(s.frames, s.n_frames, rev); /* borrowed images: freed with s */
-                ids_seq *sc = NULL, *se = NULL;
-                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &sc, err);
-                if (!st) st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, rev, s.n_frames, o->n_threads, &se, err);
-                if (!st)
-                    st = ids__swap_sets(sc, tok, ids_catalog_word(cat, s.obj[0].obj), ids_catalog_word(cat, s.obj[1].obj),
-                                        setrows, nset, err);
-                bool used = false;
-                if (!st) st = ids__patch_item(ctx, ctx_edit, sc, se, L, E, NS, setrows, nset, cand, acc, &used, err);
-                if (!st) {
-                    if (used) out->n_items++;
-                    else out->n_skipped++;
-                }
-                ids_seq_free(sc);
-                ids_seq_free(se);
+                char *q = ids_question(IDS_REL_BEFORE_AFTER, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
+                char *prompt = q ? ids_vlm_prompt(v, q, s.n_frames) : NULL;
+                free(q);
+                st = prompt ? swap_one(&sx, s.frames, s.n_frames, prompt, ids_catalog_word(cat, s.obj[0].obj),
+                                       ids_catalog_word(cat, s.obj[1].obj), err)
+                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                free(prompt);
                 ids_stim_free(&s);
                 done_n++;
                 if (progress) progress("temporal swap (time reversal)", done_n, total, user);
@@ -533,4 +578,110 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     free(outs);
     ids_st_close(f);
     return st;
+}
+
+/* ---- MVBench scene transitions ---- */
+
+static void last_word(const char *phrase, char *out, size_t n) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", phrase);
+    size_t k = strlen(buf);
+    while (k && !(isalnum((unsigned char)buf[k - 1]))) buf[--k] = 0; /* trailing punctuation, quotes, spaces */
+    size_t b = k;
+    while (b && isalnum((unsigned char)buf[b - 1])) b--;
+    snprintf(out, n, "%s", buf + b);
+    for (char *c = out; *c; c++) *c = (char)tolower((unsigned char)*c);
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* "From the kitchen to the bedroom." -> "the kitchen", "the bedroom" */
+static bool parse_from_to(const char *ans, char *x, size_t nx, char *y, size_t ny) {
+    const char *f = strstr(ans, "From ");
+    if (!f) f = strstr(ans, "from ");
+    if (!f) return false;
+    f += 5;
+    const char *t = strstr(f, " to ");
+    if (!t || t == f) return false;
+    snprintf(x, nx, "%.*s", (int)(t - f), f);
+    snprintf(y, ny, "%s", t + 4);
+    size_t k = strlen(y);
+    while (k && (y[k - 1] == '.' || y[k - 1] == ' ')) y[--k] = 0;
+    return k > 0 && x[0];
+}
+
+ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tvq **out, int *n, int *n_skipped,
+                            ids_err *err) {
+    *out = NULL;
+    *n = *n_skipped = 0;
+    char *txt;
+    ids_status st = ids__read_file(json_path, &txt, NULL, err);
+    if (st) return st;
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    if (!cJSON_IsArray(j)) {
+        cJSON_Delete(j);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: not a JSON list of questions", json_path);
+    }
+    const int cnt = cJSON_GetArraySize(j);
+    ids_tvq *q = ids__calloc((size_t)(cnt ? cnt : 1), sizeof *q);
+    if (!q) {
+        cJSON_Delete(j);
+        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    }
+    int k = 0, i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        ids_tvq *r = &q[k];
+        const char *vid = jstr(e, "video_path") ? jstr(e, "video_path") : jstr(e, "video");
+        bool ok = vid != NULL;
+        if (ok && jstr(e, "scene1") && jstr(e, "scene2")) { /* the paper's derived manifest */
+            const cJSON *co = cJSON_GetObjectItem(e, "correct_order"), *qo = cJSON_GetObjectItem(e, "query_order");
+            snprintf(r->first, sizeof r->first, "%s", jstr(e, "scene1"));
+            snprintf(r->second, sizeof r->second, "%s", jstr(e, "scene2"));
+            ok = co && qo;
+            if (ok) {
+                char *a = cJSON_PrintUnformatted(co), *b = cJSON_PrintUnformatted(qo);
+                r->truth_before = a && b && !strcmp(a, b);
+                free(a);
+                free(b);
+            }
+            if (jstr(e, "query")) snprintf(r->question, sizeof r->question, "%s", jstr(e, "query"));
+        } else if (ok && jstr(e, "answer")) { /* the original task file */
+            char x[128], y[128];
+            ok = parse_from_to(jstr(e, "answer"), x, sizeof x, y, sizeof y);
+            if (ok) {
+                const bool swap = i % 2 == 1; /* both orders, alternately */
+                snprintf(r->first, sizeof r->first, "%s", swap ? y : x);
+                snprintf(r->second, sizeof r->second, "%s", swap ? x : y);
+                r->truth_before = !swap;
+            }
+        } else {
+            ok = false;
+        }
+        if (ok) {
+            last_word(r->first, r->word_first, sizeof r->word_first);
+            last_word(r->second, r->word_second, sizeof r->word_second);
+            ok = r->word_first[0] && r->word_second[0] && strcmp(r->word_first, r->word_second);
+        }
+        if (ok) {
+            if (vid[0] == '/' || !video_dir) snprintf(r->video, sizeof r->video, "%s", vid);
+            else snprintf(r->video, sizeof r->video, "%.500s/%.500s", video_dir, vid);
+            if (!r->question[0])
+                snprintf(r->question, sizeof r->question, "Does the scene '%s' occur before or after the scene '%s'?", r->first,
+                         r->second);
+            k++;
+        } else {
+            memset(r, 0, sizeof *r);
+            (*n_skipped)++;
+        }
+        i++;
+    }
+    cJSON_Delete(j);
+    *out = q;
+    *n = k;
+    return IDS_OK;
 }

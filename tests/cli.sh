@@ -204,6 +204,15 @@ expect ask_video_folder 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj
 M1=$(ls "$TMP/vid"/*.mp4 | head -1)
 expect ask_video_mp4 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$M1" --frames 8 \
     -q "Does the red circle appear before or after the blue square?" --threads 1
+# MVBench-format questions over those videos (time reversal on real video files)
+M2=$(ls "$TMP/vid"/*.mp4 | sed -n 2p)
+printf '[{"video": "%s", "answer": "From the red circle to the blue square."}, {"video": "%s", "answer": "From the red circle to the blue square."}]' \
+    "$(basename "$M1")" "$(basename "$M2")" > "$TMP/mvb.json"
+expect temporal_swap_mvbench 0 "MVBench, time reversal" -- "$BIN" temporal swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/mvb" --mvbench "$TMP/mvb.json" --videos "$TMP/vid" --frames 6 --threads 1
+printf '[{"video": "gone.mp4", "answer": "From the red circle to the blue square."}]' > "$TMP/mvb2.json"
+expect temporal_swap_mvbench_missing 1 "gone.mp4" -- "$BIN" temporal swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/mvb" --mvbench "$TMP/mvb2.json" --videos "$TMP/vid" --threads 1
 expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --video "$M1" --frames 9 -q "Does it?"
 expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"

@@ -166,3 +166,47 @@ TEST(temporal_extract_swap_steer_checks) {
     ids_catalog_free(cat);
     ids_vlm_free(v);
 }
+
+TEST(temporal_mvbench_formats) {
+    const char *orig = t_tmp("scene_transition.json"), *derived = t_tmp("mvbench_scene_queries.json");
+    FILE *f = fopen(orig, "w");
+    REQUIRE(f);
+    fputs("[{\"video\": \"a.mp4\", \"question\": \"?\", \"candidates\": [\"From the kitchen to the bedroom.\"],"
+          " \"answer\": \"From the kitchen to the bedroom.\"},"
+          " {\"video\": \"/abs/b.mp4\", \"answer\": \"From the beach to the mountain.\"},"
+          " {\"video\": \"c.mp4\", \"answer\": \"no scenes here\"},"
+          " {\"video\": \"d.mp4\", \"answer\": \"From a red room to a blue room.\"},"
+          " {\"answer\": \"From the sea to the sky.\"}]", f);
+    fclose(f);
+    ids_tvq *q;
+    int n, skipped;
+    ids_err err;
+    REQUIRE(ids_mvbench_load(orig, "/videos", &q, &n, &skipped, &err) == IDS_OK);
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(skipped, 3); /* no from/to, same last word, no video */
+    if (n == 2) {
+        CHECK(!strcmp(q[0].video, "/videos/a.mp4") && !strcmp(q[1].video, "/abs/b.mp4"));
+        CHECK(!strcmp(q[0].word_first, "kitchen") && !strcmp(q[0].word_second, "bedroom") && q[0].truth_before);
+        CHECK(!strcmp(q[1].word_first, "mountain") && !strcmp(q[1].word_second, "beach") && !q[1].truth_before);
+        CHECK(strstr(q[0].question, "'the kitchen' occur before or after the scene 'the bedroom'") != NULL);
+    }
+    free(q);
+    f = fopen(derived, "w");
+    REQUIRE(f);
+    fputs("[{\"video_path\": \"v/1.mp4\", \"scene1\": \"a forest\", \"scene2\": \"a city\", \"query\": \"Q1\", "
+          "\"correct_order\": [0, 1], \"query_order\": [0, 1]},"
+          " {\"video_path\": \"v/2.mp4\", \"scene1\": \"a city\", \"scene2\": \"a forest\", \"query\": \"Q2\", "
+          "\"correct_order\": [0, 1], \"query_order\": [1, 0]}]", f);
+    fclose(f);
+    REQUIRE(ids_mvbench_load(derived, NULL, &q, &n, &skipped, &err) == IDS_OK);
+    CHECK(n == 2 && skipped == 0);
+    if (n == 2) {
+        CHECK(q[0].truth_before && !q[1].truth_before);
+        CHECK(!strcmp(q[1].question, "Q2") && !strcmp(q[1].word_first, "city") && !strcmp(q[1].video, "v/2.mp4"));
+    }
+    free(q);
+    f = fopen(derived, "w");
+    fputs("{\"not\": \"a list\"}", f);
+    fclose(f);
+    CHECK(ids_mvbench_load(derived, NULL, &q, &n, &skipped, &err) == IDS_ERR_FORMAT);
+}
