@@ -990,6 +990,7 @@ typedef struct ids_steer_opts {
     ids_relation relation;/* IDS_REL_LEFT_RIGHT (default) or IDS_REL_ABOVE_BELOW */
     float factor;         /* steering norm = factor x the token's norm at that layer (default 5) */
     int layer_lo, layer_hi; /* band, inclusive (default 1 .. n_layer - 1) */
+    int greedy_tokens;    /* steer belief: greedy answer length for the word verdicts (0 = off) */
     uint64_t seed;
     int n_threads;
 } ids_steer_opts;
@@ -998,7 +999,15 @@ typedef struct ids_steer_result {
     int layer_lo, n_band, n_items, n_skipped;
     float *rate_id, *rate_noise; /* [n_band] fraction of beliefs swapped, owned */
     float best3_id, best3_noise; /* mean over the 3 layers with the highest ID rate (the paper's) */
+    /* the same verdicts from a short greedy answer (greedy_tokens > 0): swapped when the clean
+     * answer names one answer word and the steered answer the other (whole words, see
+     * ids_answer_verdict); NULL when not run */
+    float *greedy_id, *greedy_noise;
+    float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
 } ids_steer_result;
+/* Which answer word a generated text names first, as a whole word (case-insensitive, letters
+ * and digits only): 0 = `first`, 1 = `second`, -1 = neither ("alright" names neither "right"). */
+int ids_answer_verdict(const char *text, const char *first, const char *second);
 
 /* Belief-swap steering: per layer in the band, add to the subject word the universal-ID difference
  * that pushes it against the model's own answer (and the opposite to the reference word), rescaled

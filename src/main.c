@@ -1330,6 +1330,8 @@ static const char *HELP_STEER =
     "of the same norms. Swapped = the sign of log P(first answer) - log P(second) flips. Prints and\n"
     "writes DIR/steer-belief.json and .csv: the rate per layer (ID vs noise) and the mean of the 3\n"
     "best layers. IDs come from 'idscope ids extract' on the same model. Layers default to 1..n-1.\n"
+    "The same verdicts from short greedy answers (--greedy N tokens, default 3; 0 = off): swapped when\n"
+    "the steered answer names the other answer word (whole words: 'alright' is not 'right').\n"
     "\n"
     "steer grid: at one layer (default n/2) add F x (ID(target) - ID(source cell)) to the subject word\n"
     "for every target cell (F not rescaled; default 5); prints the grid of mean changes of\n"
@@ -1350,7 +1352,7 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
                            int first, steer_cli *c) {
     c->model = c->mmproj = c->out = c->ids = NULL;
     c->objects = "red circle,blue square";
-    c->o = (ids_steer_opts){.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT};
+    c->o = (ids_steer_opts){.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT, .greedy_tokens = 3};
     ids_steer_opts *o = &c->o;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -1379,11 +1381,12 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
             else if (k != 2 || o->layer_lo < 1 || o->layer_hi < o->layer_lo)
                 return usage_error(cmd, one_layer ? "bad --layers '%s' (e.g. 2-5; steer grid: one layer)"
                                                   : "bad --layers '%s' (e.g. 2-5)", v);
-        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads")) {
+        } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads") || !strcmp(a, "--greedy")) {
             long x = strtol(v, &end, 10);
-            if (*end || x < 0) return usage_error(cmd, "bad number '%s'", v);
+            if (*end || x < 0 || (!strcmp(a, "--greedy") && x > 64)) return usage_error(cmd, "bad number '%s'", v);
             if (!strcmp(a, "--n")) o->n_images = (int)x;
             else if (!strcmp(a, "--seed")) o->seed = (uint64_t)x;
+            else if (!strcmp(a, "--greedy")) o->greedy_tokens = (int)x;
             else o->n_threads = (int)x;
         } else {
             return usage_error(cmd, "unknown argument '%s'", a);
@@ -1468,18 +1471,30 @@ static int cmd_steer(int argc, char **argv) {
         rc = out_open(&fc, out, "steer-belief.csv");
         if (!rc) rc = out_open(&fj, out, "steer-belief.json");
         if (!rc) {
-            fprintf(fc.f, "layer,swap_rate_id,swap_rate_noise\n");
-            printf("layer,swap_rate_id,swap_rate_noise\n");
-            fprintf(fj.f, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"layers\": [",
-                    ids_relation_name(o.relation), (double)o.factor, r.n_items, r.n_skipped);
+            const bool g = r.greedy_id != NULL;
+            fprintf(fc.f, "layer,swap_rate_id,swap_rate_noise%s\n", g ? ",greedy_id,greedy_noise" : "");
+            printf("layer,swap_rate_id,swap_rate_noise%s\n", g ? ",greedy_id,greedy_noise" : "");
+            fprintf(fj.f, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"greedy_tokens\": %d, "
+                    "\"layers\": [", ids_relation_name(o.relation), (double)o.factor, r.n_items, r.n_skipped, g ? o.greedy_tokens : 0);
             for (int k = 0; k < r.n_band; k++) {
-                fprintf(fc.f, "%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
-                printf("%d,%.4f,%.4f\n", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
-                fprintf(fj.f, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f}", k ? ", " : "", r.layer_lo + k,
+                fprintf(fc.f, "%d,%.4f,%.4f", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
+                printf("%d,%.4f,%.4f", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
+                fprintf(fj.f, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f", k ? ", " : "", r.layer_lo + k,
                         r.rate_id[k], r.rate_noise[k]);
+                if (g) {
+                    fprintf(fc.f, ",%.4f,%.4f", r.greedy_id[k], r.greedy_noise[k]);
+                    printf(",%.4f,%.4f", r.greedy_id[k], r.greedy_noise[k]);
+                    fprintf(fj.f, ", \"greedy_id\": %.4f, \"greedy_noise\": %.4f", r.greedy_id[k], r.greedy_noise[k]);
+                }
+                fprintf(fc.f, "\n");
+                printf("\n");
+                fprintf(fj.f, "}");
             }
-            fprintf(fj.f, "], \"best3_id\": %.4f, \"best3_noise\": %.4f}\n", r.best3_id, r.best3_noise);
+            fprintf(fj.f, "], \"best3_id\": %.4f, \"best3_noise\": %.4f", r.best3_id, r.best3_noise);
+            if (g) fprintf(fj.f, ", \"greedy_best3_id\": %.4f, \"greedy_best3_noise\": %.4f", r.greedy_best3_id, r.greedy_best3_noise);
+            fprintf(fj.f, "}\n");
             printf("best 3 layers: ID %.4f, noise %.4f\n", r.best3_id, r.best3_noise);
+            if (g) printf("greedy answers, best 3 layers: ID %.4f, noise %.4f\n", r.greedy_best3_id, r.greedy_best3_noise);
         }
         const bool ok = !rc;
         rc |= out_close(&fc, ok);
@@ -1969,6 +1984,8 @@ static int cmd_demo(int argc, char **argv) {
     cJSON_AddNumberToObject(sum, "ids_r2_best_layer", r2_layer);
     cJSON_AddNumberToObject(sum, "belief_swap_rate_id", sw_id);
     cJSON_AddNumberToObject(sum, "belief_swap_rate_noise", sw_noise);
+    cJSON_AddNumberToObject(sum, "belief_swap_rate_id_greedy", jnum(belief, "greedy_best3_id"));
+    cJSON_AddNumberToObject(sum, "belief_swap_rate_noise_greedy", jnum(belief, "greedy_best3_noise"));
     cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak", mir_layer >= 0 ? mir_peak : NAN);
     cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak_layer", mir_layer);
     cJSON_AddNumberToObject(sum, "temporal_pca_order", t_order);

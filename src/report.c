@@ -257,7 +257,11 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl, i), "id"), z[i] = num(cJSON_GetArrayItem(sl, i), "noise");
         series s[2] = {{"ID steering", a, false}, {"noise", z, true}};
         line_chart(&b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
-        sbf(&b, "<p>Best 3 layers: ID %.3f, noise %.3f.</p>\n", num(sb1, "best3_id"), num(sb1, "best3_noise"));
+        sbf(&b, "<p>Best 3 layers: ID %.3f, noise %.3f.", num(sb1, "best3_id"), num(sb1, "best3_noise"));
+        if (cJSON_GetObjectItem(sb1, "greedy_best3_id"))
+            sbf(&b, " From short greedy answers (whole-word verdicts): ID %.3f, noise %.3f.", num(sb1, "greedy_best3_id"),
+                num(sb1, "greedy_best3_noise"));
+        sbf(&b, "</p>\n");
         free(a);
         free(z);
         (*n_sections)++;

@@ -1,11 +1,15 @@
 /* Belief-swap steering with universal IDs vs norm-matched noise (docs/EXPERIMENTS.md). */
 #include "internal.h"
 
+#include <ctype.h>
 #include <math.h>
+#include <strings.h>
 
 void ids_steer_result_free(ids_steer_result *r) {
     free(r->rate_id);
     free(r->rate_noise);
+    free(r->greedy_id);
+    free(r->greedy_noise);
     memset(r, 0, sizeof *r);
 }
 
@@ -47,6 +51,36 @@ static void scene_opts(const ids_steer_opts *o, const ids_vparams *vp, int G, id
     so->seed = o->seed;
 }
 
+int ids_answer_verdict(const char *text, const char *first, const char *second) {
+    const char *w[2] = {first, second};
+    for (const char *p = text; *p;) {
+        while (*p && !isalnum((unsigned char)*p)) p++;
+        const char *b = p;
+        while (*p && isalnum((unsigned char)*p)) p++;
+        const size_t n = (size_t)(p - b);
+        for (int k = 0; k < 2 && n; k++) {
+            /* the word itself, or the first word of a two-word answer ("in front") */
+            const char *sp = strchr(w[k], ' ');
+            const size_t wn = sp ? (size_t)(sp - w[k]) : strlen(w[k]);
+            if (wn == n && !strncasecmp(b, w[k], n)) return k;
+        }
+    }
+    return -1;
+}
+
+/* Word verdict of a greedy answer with the given edits (NULL: the clean run). */
+static ids_status greedy_verdict(ids_ctx *ctx, const ids_tokenizer *tok, const ids_hook *hooks, int n_hooks, int n_new,
+                                 ids_relation rel, int *verdict, ids_err *err) {
+    int32_t toks[64];
+    int n = 0;
+    ids_status st = ids_ctx_generate(ctx, hooks, n_hooks, n_new < 64 ? n_new : 64, toks, &n, err);
+    char *text = NULL;
+    if (!st) st = ids_detokenize(tok, toks, (size_t)n, false, true, &text, err);
+    if (!st) *verdict = ids_answer_verdict(text, ids_answer_word(rel, true), ids_answer_word(rel, false));
+    free(text);
+    return st;
+}
+
 ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
                             ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -76,6 +110,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
                        ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
     int *swaps_id = calloc((size_t)NB, sizeof(int)), *swaps_noise = calloc((size_t)NB, sizeof(int));
+    int *g_id = calloc((size_t)NB, sizeof(int)), *g_noise = calloc((size_t)NB, sizeof(int));
     float *caps = malloc(sizeof(float) * 2 * (size_t)L * E), *vecs = malloc(sizeof(float) * 4 * (size_t)NB * E);
     float *lp = malloc(sizeof(float) * 4 * (size_t)NB);
     ids_hook *hooks = calloc((size_t)4 * NB, sizeof *hooks), capk[2 * 64];
@@ -83,7 +118,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     ids_run_out *outs = calloc((size_t)2 * NB, sizeof *outs);
     ids_ctx *ctx = NULL;
     if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;
-    else if (!swaps_id || !swaps_noise || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64)
+    else if (!swaps_id || !swaps_noise || !g_id || !g_noise || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64)
         st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     ids_ctx_params cp = ids_ctx_default_params();
     cp.n_ctx = 4096;
@@ -157,6 +192,16 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
                             swaps_id[k] += (di > 0) != (dc > 0);
                             swaps_noise[k] += (dn > 0) != (dc > 0);
                         }
+                        /* the same from short greedy answers, judged by whole answer words */
+                        int vc = -1;
+                        if (!st && o->greedy_tokens > 0) st = greedy_verdict(ctx, tok, NULL, 0, o->greedy_tokens, rel, &vc, err);
+                        for (int k = 0; !st && vc >= 0 && k < NB; k++) {
+                            int vi = -1, vn = -1;
+                            st = greedy_verdict(ctx, tok, vars[2 * k].hooks, 2, o->greedy_tokens, rel, &vi, err);
+                            if (!st) st = greedy_verdict(ctx, tok, vars[2 * k + 1].hooks, 2, o->greedy_tokens, rel, &vn, err);
+                            g_id[k] += vi >= 0 && vi != vc;
+                            g_noise[k] += vn >= 0 && vn != vc;
+                        }
                         out->n_items++;
                     }
                 }
@@ -190,11 +235,35 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         for (int b = 0; !st && b < 3; b++)
             if (best[b] >= 0) out->best3_id += out->rate_id[best[b]], out->best3_noise += out->rate_noise[best[b]], nb++;
         if (nb) out->best3_id /= nb, out->best3_noise /= nb;
+        if (!st && o->greedy_tokens > 0) {
+            out->greedy_id = malloc(sizeof(float) * (size_t)NB);
+            out->greedy_noise = malloc(sizeof(float) * (size_t)NB);
+            if (!out->greedy_id || !out->greedy_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+            for (int k = 0; !st && k < NB; k++) {
+                out->greedy_id[k] = out->n_items ? (float)g_id[k] / out->n_items : 0;
+                out->greedy_noise[k] = out->n_items ? (float)g_noise[k] / out->n_items : 0;
+            }
+            int gb[3] = {-1, -1, -1};
+            for (int k = 0; !st && k < NB; k++)
+                for (int b = 0; b < 3; b++)
+                    if (gb[b] < 0 || out->greedy_id[k] > out->greedy_id[gb[b]]) {
+                        for (int c = 2; c > b; c--) gb[c] = gb[c - 1];
+                        gb[b] = k;
+                        break;
+                    }
+            int ng = 0;
+            for (int b = 0; !st && b < 3; b++)
+                if (gb[b] >= 0)
+                    out->greedy_best3_id += out->greedy_id[gb[b]], out->greedy_best3_noise += out->greedy_noise[gb[b]], ng++;
+            if (ng) out->greedy_best3_id /= ng, out->greedy_best3_noise /= ng;
+        }
         if (st) ids_steer_result_free(out);
     }
     ids_ctx_free(ctx);
     free(swaps_id);
     free(swaps_noise);
+    free(g_id);
+    free(g_noise);
     free(caps);
     free(vecs);
     free(lp);

@@ -165,11 +165,13 @@ TEST(steer_belief_checks) {
     REQUIRE(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err) == IDS_OK);
     char path[600];
     snprintf(path, sizeof path, "%s/ids.safetensors", dir);
-    ids_steer_opts o = {.ids_path = path, .n_images = 3, .factor = 1e-7f, .seed = 4, .n_threads = 1};
+    ids_steer_opts o = {.ids_path = path, .n_images = 3, .factor = 1e-7f, .seed = 4, .n_threads = 1, .greedy_tokens = 2};
     ids_steer_result r, r2;
     CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
     CHECK(r.layer_lo == 1 && r.n_band == 3 && r.n_items + r.n_skipped == 6);
     for (int k = 0; k < r.n_band; k++) CHECK(r.rate_id[k] == 0.0f && r.rate_noise[k] == 0.0f); /* too small to flip */
+    REQUIRE(r.greedy_id && r.greedy_noise);
+    for (int k = 0; k < r.n_band; k++) CHECK(r.greedy_id[k] == 0.0f && r.greedy_noise[k] == 0.0f); /* same answers */
     ids_steer_result_free(&r);
     o.factor = 5.0f;
     CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
@@ -248,4 +250,14 @@ TEST(ids_score_arithmetic) {
     fclose(f);
     CHECK_EQ_INT(ids_score(sp, tp, op, &best, &score, &err), IDS_ERR_FORMAT);
     CHECK(strstr(err.msg, "--per-pair") != NULL);
+}
+
+TEST(answer_verdict_whole_words) {
+    CHECK_EQ_INT(ids_answer_verdict("Left.", "left", "right"), 0);
+    CHECK_EQ_INT(ids_answer_verdict(" it is to the right of it", "left", "right"), 1);
+    CHECK_EQ_INT(ids_answer_verdict("alright, hmm", "left", "right"), -1); /* the reference code's substring bug */
+    CHECK_EQ_INT(ids_answer_verdict("leftover rights", "left", "right"), -1);
+    CHECK_EQ_INT(ids_answer_verdict("right or left", "left", "right"), 1); /* the first named */
+    CHECK_EQ_INT(ids_answer_verdict("In front.", "in front", "behind"), 0);
+    CHECK_EQ_INT(ids_answer_verdict("", "above", "below"), -1);
 }
