@@ -1321,6 +1321,7 @@ static int cmd_swap(int argc, char **argv) {
 static const char *HELP_STEER =
     "usage: idscope steer belief --ids IDS.safetensors [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR\n"
     "                            [--relation left-right|above-below] [--factor F] [--layers LO-HI]\n"
+    "                            (steer grid also --relation near-far)\n"
     "                            [--objects LIST] [--n N] [--seed S] [--threads N]\n"
     "       idscope steer grid --ids IDS.safetensors [...same options...] [--layers L]\n"
     "\n"
@@ -1371,7 +1372,9 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
         else if (with_relation && !strcmp(a, "--relation")) {
             if (!strcmp(v, "left-right")) o->relation = IDS_REL_LEFT_RIGHT;
             else if (!strcmp(v, "above-below")) o->relation = IDS_REL_ABOVE_BELOW;
-            else return usage_error(cmd, "bad --relation '%s' (left-right, above-below)", v);
+            else if (one_layer && !strcmp(v, "near-far")) o->relation = IDS_REL_NEAR_FAR;
+            else return usage_error(cmd, one_layer ? "bad --relation '%s' (left-right, above-below, near-far)"
+                                                   : "bad --relation '%s' (left-right, above-below)", v);
         } else if (!strcmp(a, "--factor")) {
             o->factor = strtof(v, &end);
             if (*end || o->factor <= 0) return usage_error(cmd, "bad --factor '%s'", v);
@@ -1931,6 +1934,9 @@ static int cmd_demo(int argc, char **argv) {
     snprintf(done, sizeof done, "%s/steer-grid-above_below.json", d_steer);
     STEP("steer grid (above/below)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
          "--relation", "above-below");
+    snprintf(done, sizeof done, "%s/steer-grid-near_far.json", d_steer);
+    STEP("steer grid (near/far)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
+         "--relation", "near-far");
     snprintf(done, sizeof done, "%s/depth.json", d_depth);
     STEP("depth diagnosis", done, cmd_depth, "depth", "--ids", f_ids, "--out", d_depth, "--n", (char *)n);
     snprintf(done, sizeof done, "%s/temporal.safetensors", d_temp);

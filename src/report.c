@@ -271,8 +271,10 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
     section(&b, "grid", "Arbitrary steering", "Mean change of log P(first) - log P(second answer) when the subject word is "
             "steered towards each target cell (rows top to bottom, columns left to right).");
     int ng = 0;
-    const char *rels[2] = {"steer/steer-grid-left_right.json", "steer/steer-grid-above_below.json"};
-    for (int k = 0; k < 2; k++) {
+    const char *rels[3] = {"steer/steer-grid-left_right.json", "steer/steer-grid-above_below.json",
+                           "steer/steer-grid-near_far.json"};
+    const char *rel_names[3] = {"left - right", "above - below", "near - far"};
+    for (int k = 0; k < 3; k++) {
         cJSON *g = load(dir, rels[k]);
         cJSON *d = g ? cJSON_GetObjectItem(g, "delta") : NULL;
         int G = g ? (int)num(g, "grid") : 0;
@@ -280,7 +282,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             double v[256];
             for (int i = 0; i < G * G; i++) v[i] = cJSON_GetArrayItem(d, i)->valuedouble;
             char t[96];
-            snprintf(t, sizeof t, "%s, layer %d", k ? "above - below" : "left - right", (int)num(g, "layer"));
+            snprintf(t, sizeof t, "%s, layer %d", rel_names[k], (int)num(g, "layer"));
             heat_map(&b, t, G, v);
             ng++;
         }

@@ -282,7 +282,8 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
     const ids_tokenizer *tok = ids_model_tokenizer(m);
     const int L = hp->n_layer + 1, E = hp->n_embd;
-    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ? o->relation
+                                                                                                   : IDS_REL_LEFT_RIGHT;
     const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
     if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
     ids_st_file *f = NULL;

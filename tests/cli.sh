@@ -165,6 +165,9 @@ if grep -q '"best3_id"' "$TMP/steer/steer-belief.json"; then ok steer_files; els
 expect steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1
 if grep -q '"delta"' "$TMP/steer/steer-grid-left_right.json"; then ok steer_grid_files; else ko steer_grid_files; fi
+expect steer_grid_near_far 0 "mean change of log P(near)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1 --relation near-far
+expect steer_belief_no_near_far 2 "bad --relation" -- "$BIN" steer belief --ids x --out y --relation near-far
 expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/depth" --n 1 --threads 1
