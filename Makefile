@@ -18,7 +18,7 @@ TEST_SRC  := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 HDRS      := include/idscope.h $(wildcard src/*.h) tests/test.h bench/synth.h
 
-.PHONY: all release asan test test-asan check deps demo bench clean fixtures
+.PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures
 .SECONDARY:
 
 all: release
@@ -62,32 +62,17 @@ bench: release
 	build/release/bench_lm
 	build/release/bench_vision
 
-# Main job. Until the bundled model exists: the golden LLaVA-shaped model end to end (it has
-# random weights, so its answers and IDs are noise): ask, capture, a stimulus set, then every
-# experiment and the report (build/demo/report.html).
-GOLD := $(SHARED)/golden/llava-tiny
+# Main job: every experiment on the bundled model (models/tiny-llava), build/demo/report.html and
+# build/demo/summary.json; an interrupted run resumes (DEMO_FLAGS=--fresh reruns everything).
 demo: deps
 	@$(MAKE) --no-print-directory release
-	@mkdir -p build/demo
-	build/release/idscope ask -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --image $(GOLD)/image.png \
-	    --question "Is the red circle to the left or right of the blue square?" --choices " left, right" -n 8
-	build/release/idscope capture -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --image $(GOLD)/image.png \
-	    --prompt-file $(GOLD)/prompt.txt -o build/demo/capture.safetensors --all
-	build/release/idscope stimuli grid --out build/demo/grid --size 224 --mirror --limit 48
-	build/release/idscope ids extract -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/ids \
-	    --objects "red circle,blue square" --sizes 1 --per-pair
-	build/release/idscope ids stats build/demo/ids
-	build/release/idscope swap -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/swap --n 4
-	build/release/idscope swap -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --out build/demo/swap --n 4 --control
-	build/release/idscope steer belief --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
-	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/steer --n 4
-	build/release/idscope steer grid --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
-	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/steer --n 4
-	build/release/idscope depth --ids build/demo/ids/ids.safetensors -m $(GOLD)/text.gguf \
-	    --mmproj $(GOLD)/mmproj.gguf --out build/demo/depth --n 4
-	build/release/idscope score --stats build/demo/ids/stats.json --steer build/demo/steer/steer-belief.json \
-	    -o build/demo/score.json
-	build/release/idscope report build/demo
+	build/release/idscope demo --out build/demo $(DEMO_FLAGS)
+
+# The same chain on the golden LLaVA-shaped model (random weights: its answers and IDs are noise).
+GOLD := $(SHARED)/golden/llava-tiny
+demo-golden: deps
+	@$(MAKE) --no-print-directory release
+	build/release/idscope demo --out build/demo-golden -m $(GOLD)/text.gguf --mmproj $(GOLD)/mmproj.gguf --n 4 $(DEMO_FLAGS)
 
 fixtures:
 	python3 tests/fixtures/make_fixtures.py tests/fixtures
