@@ -25,8 +25,8 @@ ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, 
         char a[96], b[96];
         snprintf(a, sizeof a, "%s", s.answer);
         snprintf(b, sizeof b, "%s", s.wrong);
-        strtok(a, " ");
-        strtok(b, " ");
+        if (strchr(a, ' ')) *strchr(a, ' ') = 0; /* the first word */
+        if (strchr(b, ' ')) *strchr(b, ' ') = 0; /* the first word */
         int32_t cand[2] = {ids_tokenizer_word_token(tok, a, err), ids_tokenizer_word_token(tok, b, err)};
         ids_seq *seq = NULL;
         if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;

@@ -423,8 +423,8 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
         char w1[32], w2[32];
         snprintf(w1, sizeof w1, "%s", ids_answer_word(rel, true));
         snprintf(w2, sizeof w2, "%s", ids_answer_word(rel, false));
-        strtok(w1, " ");
-        strtok(w2, " ");
+        if (strchr(w1, ' ')) *strchr(w1, ' ') = 0; /* the first word */
+        if (strchr(w2, ' ')) *strchr(w2, ' ') = 0; /* the first word */
         int32_t cand[2] = {ids_tokenizer_word_token(tok, w1, err), ids_tokenizer_word_token(tok, w2, err)};
         if (cand[0] < 0 || cand[1] < 0) {
             st = err ? err->code : IDS_ERR_NOT_FOUND;

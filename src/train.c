@@ -289,7 +289,8 @@ static ids_status sample_to_seq(const tk_sample *s, const ids_tokenizer *tok, in
     const int n_prompt = n;
     char words[128];
     snprintf(words, sizeof words, "%s", s->answer);
-    for (char *w = strtok(words, " "); w && n < 1000; w = strtok(NULL, " ")) {
+    char *save = NULL; /* strtok_r: batches are made on several threads at once */
+    for (char *w = strtok_r(words, " ", &save); w && n < 1000; w = strtok_r(NULL, " ", &save)) {
         int32_t id = ids_tokenizer_word_token(tok, w, err);
         if (id < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
         buf[n++] = id;
