@@ -61,6 +61,7 @@ bench: release
 	build/release/bench_quant
 	build/release/bench_lm
 	build/release/bench_vision
+	build/release/bench_train
 
 # Main job: every experiment on the bundled model (models/tiny-llava), build/demo/report.html and
 # build/demo/summary.json; an interrupted run resumes (DEMO_FLAGS=--fresh reruns everything).

@@ -27,20 +27,7 @@ static void rescale(float *v, int E, double norm) {
     for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
 }
 
-/* The universal IDs of an ids extract file, checked against this model; and the grid scenes' options. */
-static ids_status open_ids(const ids_steer_opts *o, int L, int E, ids_st_file **f, const ids_st_tensor **U, ids_err *err) {
-    ids_status st = ids_st_open(f, o->ids_path, err);
-    if (st) return st;
-    *U = ids_st_find(*f, "universal");
-    if (!*U || (*U)->ndim != 5 || (*U)->shape[0] != L || (*U)->shape[4] != E) {
-        ids_st_close(*f);
-        *f = NULL;
-        return ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model",
-                        o->ids_path, L, E);
-    }
-    return IDS_OK;
-}
-
+/* The grid scenes' options. */
 static void scene_opts(const ids_steer_opts *o, const ids_vparams *vp, int G, ids_stim_opts *so) {
     static const float sz[1] = {0.9f};
     ids_stim_default_opts(so);
@@ -81,296 +68,341 @@ static ids_status greedy_verdict(ids_ctx *ctx, const ids_tokenizer *tok, const i
     return st;
 }
 
+/* What the three steering experiments share: the model, the IDs file, one context, the scenes'
+ * options, the answer tokens, and room for n_var variants (one hook, one vector of E, two
+ * log-probs each). */
+typedef struct {
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    const ids_tokenizer *tok;
+    const ids_steer_opts *o;
+    ids_st_file *f;
+    const ids_st_tensor *U;
+    ids_ctx *ctx;
+    ids_stim_opts so;
+    int L, E, G, S, n_threads;
+    const int *objs;
+    int n_obj, n_img, def_objs[2];
+    float factor;
+    int32_t cand[2];
+    int n_var;
+    float *vecs, *lp, *caps; /* caps: [2][L][E] words' rows of the clean run */
+    ids_hook *hooks, capk[2 * 64];
+    ids_variant *vars;
+    ids_run_out *outs;
+} steer_env;
+
+/* The universal ID at (layer, x, y), size index 0 (the largest). */
+static const float *uid(const steer_env *e, int l, int x, int y) {
+    return (const float *)e->U->data + ((((size_t)l * e->G + y) * e->G + x) * e->S) * e->E;
+}
+
+static void steer_env_free(steer_env *e) {
+    ids_ctx_free(e->ctx);
+    free(e->vecs);
+    free(e->lp);
+    free(e->caps);
+    free(e->hooks);
+    free(e->vars);
+    free(e->outs);
+    ids_st_close(e->f);
+    memset(e, 0, sizeof *e);
+}
+
+static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, int n_var,
+                                 ids_err *err) {
+    memset(e, 0, sizeof *e);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    e->v = v, e->cat = cat, e->o = o, e->tok = ids_model_tokenizer(m);
+    e->L = hp->n_layer + 1, e->E = hp->n_embd, e->n_threads = o->n_threads;
+    ids_status st = ids_st_open(&e->f, o->ids_path, err);
+    if (st) return st;
+    e->U = ids_st_find(e->f, "universal");
+    if (!e->U || e->U->ndim != 5 || e->U->shape[0] != e->L || e->U->shape[4] != e->E) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model", o->ids_path,
+                      e->L, e->E);
+        steer_env_free(e);
+        return st;
+    }
+    e->G = (int)e->U->shape[1], e->S = (int)e->U->shape[3];
+    scene_opts(o, ids_vision_params(ids_vlm_vision(v)), e->G, &e->so);
+    e->def_objs[0] = ids_catalog_builtin(0, 0), e->def_objs[1] = ids_catalog_builtin(2, 1);
+    e->objs = o->n_objects ? o->objects : e->def_objs;
+    e->n_obj = o->n_objects ? o->n_objects : 2;
+    e->n_img = o->n_images > 0 ? o->n_images : 8;
+    e->factor = o->factor > 0 ? o->factor : 5.0f;
+    e->n_var = n_var;
+    e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
+    e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
+    e->caps = ids__malloc(sizeof(float) * 2 * (size_t)e->L * e->E);
+    e->hooks = ids__calloc((size_t)n_var, sizeof *e->hooks);
+    e->vars = ids__calloc((size_t)n_var, sizeof *e->vars);
+    e->outs = ids__calloc((size_t)n_var, sizeof *e->outs);
+    if (!e->vecs || !e->lp || !e->caps || !e->hooks || !e->vars || !e->outs || e->L > 64) {
+        steer_env_free(e);
+        return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&e->ctx, m, cp, err))) steer_env_free(e);
+    return st;
+}
+
+/* Answer tokens of a relation (first word of a two-word answer: "in" of "in front"). */
+static ids_status steer_answers(steer_env *e, ids_relation rel, ids_err *err) {
+    for (int k = 0; k < 2; k++) {
+        char w[32];
+        snprintf(w, sizeof w, "%s", ids_answer_word(rel, k == 0));
+        if (strchr(w, ' ')) *strchr(w, ' ') = 0;
+        if ((e->cand[k] = ids_tokenizer_word_token(e->tok, w, err)) < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+    }
+    return IDS_OK;
+}
+
+/* The clean run of s's question: log-probs of the answers into lpc; with n_words > 0 the rows of
+ * the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
+static ids_status steer_clean(steer_env *e, ids_relation rel, const ids_stim *s, int n_words, ids_sel *ws, float lpc[2],
+                              ids_seq **seq, ids_err *err) {
+    ids_status st = ids__question_seq(e->v, e->cat, rel, s, &s->frames[0], 1, e->n_threads, seq, err);
+    for (int w = 0; w < 2; w++)
+        ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->cat, s->obj[w].obj), .after_image = true};
+    for (int w = 0; w < n_words; w++)
+        for (int l = 0; l < e->L; l++)
+            e->capk[w * e->L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
+                                               .out = e->caps + ((size_t)w * e->L + l) * e->E, .len = (size_t)e->E};
+    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
+    ids_run_out oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(e->ctx, *seq, e->capk, n_words * e->L, &ro, &oc, err);
+    return st;
+}
+
+/* Norm of word w's row at layer l in the clean run, times the factor. */
+static double steer_norm(const steer_env *e, int w, int l) {
+    const float *h = e->caps + ((size_t)w * e->L + l) * e->E;
+    double hn = 0;
+    for (int i = 0; i < e->E; i++) hn += (double)h[i] * h[i];
+    return sqrt(hn) * e->factor;
+}
+
+/* Variants [0, n) (set up in e->vars) in one batch over the clean cache: log-probs into e->lp. */
+static ids_status steer_run(steer_env *e, int n, ids_err *err) {
+    for (int k = 0; k < n; k++) e->outs[k] = (ids_run_out){.cand_logprob = e->lp + 2 * k};
+    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
+    return ids_ctx_run_batch(e->ctx, e->vars, n, &ro, e->outs, err);
+}
+
+/* The 3 entries of rate[0..n) with the highest values (ties: the earlier), -1 where n < 3. */
+static void best3(const float *rate, int n, int best[3]) {
+    best[0] = best[1] = best[2] = -1;
+    for (int k = 0; k < n; k++)
+        for (int b = 0; b < 3; b++)
+            if (best[b] < 0 || rate[k] > rate[best[b]]) {
+                for (int c = 2; c > b; c--) best[c] = best[c - 1];
+                best[b] = k;
+                break;
+            }
+}
+
+/* ---- belief swapping ---- */
+
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int lo, NB;
+    int *swaps_id, *swaps_noise, *g_id, *g_noise;
+    uint64_t noise_rng;
+    ids_steer_result *out;
+} belief_job;
+
+static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
+    belief_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, NB = j->NB;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 2, ws, lpc, &seq, err);
+    const double dc = (double)lpc[0] - lpc[1];
+    if (!st && dc == 0) {
+        j->out->n_skipped++;
+    } else if (!st) {
+        /* the subject's push opposes the model's answer: it said "first" (left/above) -> push the
+         * subject right/down (+d), the reference left/up (-d); hooks [4k + w] ID, [4k + 2 + w] noise */
+        const double sign_a = dc > 0 ? 1.0 : -1.0;
+        for (int k = 0; k < NB; k++) {
+            const int l = j->lo + k;
+            const float *u0 = uid(e, l, 0, 0), *u1 = j->rel == IDS_REL_LEFT_RIGHT ? uid(e, l, G - 1, 0) : uid(e, l, 0, G - 1);
+            for (int w = 0; w < 2; w++) {
+                float *vid = e->vecs + ((size_t)(4 * k) + w) * E, *vno = e->vecs + ((size_t)(4 * k) + 2 + w) * E;
+                const double sg = w == 0 ? sign_a : -sign_a, hn = steer_norm(e, w, l);
+                for (int i = 0; i < E; i++) {
+                    vid[i] = (float)(sg * ((double)u1[i] - u0[i]));
+                    vno[i] = (float)gauss(&j->noise_rng);
+                }
+                rescale(vid, E, hn);
+                rescale(vno, E, hn);
+                e->hooks[4 * k + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_ADD,
+                                                 .vec = vid, .len = (size_t)E};
+                e->hooks[4 * k + 2 + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_ADD,
+                                                     .vec = vno, .len = (size_t)E};
+            }
+            e->vars[2 * k] = (ids_variant){&e->hooks[4 * k], 2};
+            e->vars[2 * k + 1] = (ids_variant){&e->hooks[4 * k + 2], 2};
+        }
+        st = steer_run(e, 2 * NB, err);
+        for (int k = 0; !st && k < NB; k++) {
+            const float *p = e->lp + 4 * k;
+            const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
+            j->swaps_id[k] += (di > 0) != (dc > 0);
+            j->swaps_noise[k] += (dn > 0) != (dc > 0);
+        }
+        /* the same from short greedy answers, judged by whole answer words */
+        int vc = -1;
+        const int gt = e->o->greedy_tokens;
+        if (!st && gt > 0) st = greedy_verdict(e->ctx, e->tok, NULL, 0, gt, j->rel, &vc, err);
+        for (int k = 0; !st && vc >= 0 && k < NB; k++) {
+            int vi = -1, vn = -1;
+            st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, j->rel, &vi, err);
+            if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, j->rel, &vn, err);
+            j->g_id[k] += vi >= 0 && vi != vc;
+            j->g_noise[k] += vn >= 0 && vn != vc;
+        }
+        if (!st) j->out->n_items++;
+    }
+    ids_seq_free(seq);
+    return st;
+}
+
+/* Per-layer rates from counts over n items, and the mean of both at the 3 layers best by `by`. */
+static ids_status rates(const int *a, const int *b, int NB, int n, float **ra, float **rb, float *ba, float *bb,
+                        ids_err *err) {
+    *ra = ids__malloc(sizeof(float) * (size_t)NB);
+    *rb = ids__malloc(sizeof(float) * (size_t)NB);
+    if (!*ra || !*rb) return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    for (int k = 0; k < NB; k++) {
+        (*ra)[k] = n ? (float)a[k] / n : 0;
+        (*rb)[k] = n ? (float)b[k] / n : 0;
+    }
+    int best[3], nb = 0;
+    best3(*ra, NB, best);
+    *ba = *bb = 0;
+    for (int q = 0; q < 3; q++)
+        if (best[q] >= 0) *ba += (*ra)[best[q]], *bb += (*rb)[best[q]], nb++;
+    if (nb) *ba /= nb, *bb /= nb;
+    return IDS_OK;
+}
+
 ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
                             ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
     const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
     const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
     if (lo > hi || hi >= L)
         return ids__err(err, IDS_ERR_RANGE, "steer: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
     const int NB = hi - lo + 1;
-    ids_st_file *f = NULL;
-    const ids_st_tensor *U = NULL;
-    ids_status st = open_ids(o, L, E, &f, &U, err);
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 4 * NB, err);
     if (st) return st;
-    const int G = (int)U->shape[1], S = (int)U->shape[3];
-    /* push right = U(G-1, 0) - U(0, 0); push down = U(0, G-1) - U(0, 0); size index 0 */
-#define UID(l, x, y) ((const float *)U->data + ((((size_t)(l) * G + (y)) * G + (x)) * S) * E)
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
-    const float factor = o->factor > 0 ? o->factor : 5.0f;
-    ids_stim_opts so;
-    scene_opts(o, vp, G, &so);
-    int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
-                       ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
-    int *swaps_id = calloc((size_t)NB, sizeof(int)), *swaps_noise = calloc((size_t)NB, sizeof(int));
-    int *g_id = calloc((size_t)NB, sizeof(int)), *g_noise = calloc((size_t)NB, sizeof(int));
-    float *caps = malloc(sizeof(float) * 2 * (size_t)L * E), *vecs = malloc(sizeof(float) * 4 * (size_t)NB * E);
-    float *lp = malloc(sizeof(float) * 4 * (size_t)NB);
-    ids_hook *hooks = calloc((size_t)4 * NB, sizeof *hooks), capk[2 * 64];
-    ids_variant *vars = calloc((size_t)2 * NB, sizeof *vars);
-    ids_run_out *outs = calloc((size_t)2 * NB, sizeof *outs);
-    ids_ctx *ctx = NULL;
-    if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;
-    else if (!swaps_id || !swaps_noise || !g_id || !g_noise || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64)
-        st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.n_threads = o->n_threads;
-    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    uint64_t noise_rng = o->seed * 7919 + 17;
-    const int total = n_obj * (n_obj - 1) * n_img;
-    int done_n = 0;
-    for (int a = 0; a < n_obj && !st; a++)
-        for (int b = 0; b < n_obj && !st; b++) {
-            if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so.objects = pair;
-            so.n_objects = 2;
-            int count;
-            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
-            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 99;
-            for (int it = 0; it < n_img && !st; it++) {
-                ids_stim s;
-                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, (int)rel, &rng, &s, err))) break;
-                ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
-                ids_sel ws[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true},
-                                 {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[1].obj), .after_image = true}};
-                for (int w = 0; w < 2; w++)
-                    for (int l = 0; l < L; l++)
-                        capk[w * L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
-                                                     .out = caps + ((size_t)w * L + l) * E, .len = (size_t)E};
-                float lpc[2];
-                ids_run_opts ro = {.cand = cand, .n_cand = 2};
-                ids_run_out oc = {.cand_logprob = lpc};
-                if (!st) st = ids_ctx_prefill(ctx, seq, capk, 2 * L, &ro, &oc, err);
-                if (!st) {
-                    const double dc = (double)lpc[0] - lpc[1];
-                    if (dc == 0) {
-                        out->n_skipped++;
-                    } else {
-                        /* the subject's push opposes the model's answer: it said "first" (left/above) ->
-                         * push the subject right/down (+d), the reference left/up (-d) */
-                        const double sign_a = dc > 0 ? 1.0 : -1.0;
-                        for (int k = 0; k < NB; k++) {
-                            const int l = lo + k;
-                            const float *u0 = UID(l, 0, 0), *u1 = rel == IDS_REL_LEFT_RIGHT ? UID(l, G - 1, 0) : UID(l, 0, G - 1);
-                            for (int w = 0; w < 2; w++) {
-                                float *vid = vecs + ((size_t)(4 * k) + w) * E, *vno = vecs + ((size_t)(4 * k) + 2 + w) * E;
-                                const double sg = w == 0 ? sign_a : -sign_a;
-                                double hn = 0;
-                                const float *h = caps + ((size_t)w * L + l) * E;
-                                for (int e = 0; e < E; e++) hn += (double)h[e] * h[e];
-                                hn = sqrt(hn) * factor;
-                                for (int e = 0; e < E; e++) {
-                                    vid[e] = (float)(sg * ((double)u1[e] - u0[e]));
-                                    vno[e] = (float)gauss(&noise_rng);
-                                }
-                                rescale(vid, E, hn);
-                                rescale(vno, E, hn);
-                                hooks[4 * k + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w],
-                                                              .action = IDS_ACT_ADD, .vec = vid, .len = (size_t)E};
-                                hooks[4 * k + 2 + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w],
-                                                                  .action = IDS_ACT_ADD, .vec = vno, .len = (size_t)E};
-                            }
-                            vars[2 * k] = (ids_variant){&hooks[4 * k], 2};
-                            vars[2 * k + 1] = (ids_variant){&hooks[4 * k + 2], 2};
-                            outs[2 * k] = (ids_run_out){.cand_logprob = lp + 4 * k};
-                            outs[2 * k + 1] = (ids_run_out){.cand_logprob = lp + 4 * k + 2};
-                        }
-                        st = ids_ctx_run_batch(ctx, vars, 2 * NB, &ro, outs, err);
-                        for (int k = 0; !st && k < NB; k++) {
-                            const double di = (double)lp[4 * k] - lp[4 * k + 1], dn = (double)lp[4 * k + 2] - lp[4 * k + 3];
-                            swaps_id[k] += (di > 0) != (dc > 0);
-                            swaps_noise[k] += (dn > 0) != (dc > 0);
-                        }
-                        /* the same from short greedy answers, judged by whole answer words */
-                        int vc = -1;
-                        if (!st && o->greedy_tokens > 0) st = greedy_verdict(ctx, tok, NULL, 0, o->greedy_tokens, rel, &vc, err);
-                        for (int k = 0; !st && vc >= 0 && k < NB; k++) {
-                            int vi = -1, vn = -1;
-                            st = greedy_verdict(ctx, tok, vars[2 * k].hooks, 2, o->greedy_tokens, rel, &vi, err);
-                            if (!st) st = greedy_verdict(ctx, tok, vars[2 * k + 1].hooks, 2, o->greedy_tokens, rel, &vn, err);
-                            g_id[k] += vi >= 0 && vi != vc;
-                            g_noise[k] += vn >= 0 && vn != vc;
-                        }
-                        out->n_items++;
-                    }
-                }
-                ids_seq_free(seq);
-                ids_stim_free(&s);
-                done_n++;
-                if (progress) progress("steer belief", done_n, total, user);
-            }
-        }
-#undef UID
+    belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), o->seed * 7919 + 17, out};
+    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    if (!st) st = steer_answers(&e, rel, err);
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)rel, o->seed, 99, belief_item, &j,
+                            "steer belief", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
-        out->rate_id = malloc(sizeof(float) * (size_t)NB);
-        out->rate_noise = malloc(sizeof(float) * (size_t)NB);
-        if (!out->rate_id || !out->rate_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-        for (int k = 0; !st && k < NB; k++) {
-            out->rate_id[k] = out->n_items ? (float)swaps_id[k] / out->n_items : 0;
-            out->rate_noise[k] = out->n_items ? (float)swaps_noise[k] / out->n_items : 0;
-        }
-        /* the paper's summary: the 3 layers with the highest ID rate */
-        int best[3] = {-1, -1, -1};
-        for (int k = 0; !st && k < NB; k++)
-            for (int b = 0; b < 3; b++)
-                if (best[b] < 0 || out->rate_id[k] > out->rate_id[best[b]]) {
-                    for (int c = 2; c > b; c--) best[c] = best[c - 1];
-                    best[b] = k;
-                    break;
-                }
-        int nb = 0;
-        for (int b = 0; !st && b < 3; b++)
-            if (best[b] >= 0) out->best3_id += out->rate_id[best[b]], out->best3_noise += out->rate_noise[best[b]], nb++;
-        if (nb) out->best3_id /= nb, out->best3_noise /= nb;
-        if (!st && o->greedy_tokens > 0) {
-            out->greedy_id = malloc(sizeof(float) * (size_t)NB);
-            out->greedy_noise = malloc(sizeof(float) * (size_t)NB);
-            if (!out->greedy_id || !out->greedy_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-            for (int k = 0; !st && k < NB; k++) {
-                out->greedy_id[k] = out->n_items ? (float)g_id[k] / out->n_items : 0;
-                out->greedy_noise[k] = out->n_items ? (float)g_noise[k] / out->n_items : 0;
-            }
-            int gb[3] = {-1, -1, -1};
-            for (int k = 0; !st && k < NB; k++)
-                for (int b = 0; b < 3; b++)
-                    if (gb[b] < 0 || out->greedy_id[k] > out->greedy_id[gb[b]]) {
-                        for (int c = 2; c > b; c--) gb[c] = gb[c - 1];
-                        gb[b] = k;
-                        break;
-                    }
-            int ng = 0;
-            for (int b = 0; !st && b < 3; b++)
-                if (gb[b] >= 0)
-                    out->greedy_best3_id += out->greedy_id[gb[b]], out->greedy_best3_noise += out->greedy_noise[gb[b]], ng++;
-            if (ng) out->greedy_best3_id /= ng, out->greedy_best3_noise /= ng;
-        }
-        if (st) ids_steer_result_free(out);
+        st = rates(j.swaps_id, j.swaps_noise, NB, out->n_items, &out->rate_id, &out->rate_noise, &out->best3_id,
+                   &out->best3_noise, err);
     }
-    ids_ctx_free(ctx);
-    free(swaps_id);
-    free(swaps_noise);
-    free(g_id);
-    free(g_noise);
-    free(caps);
-    free(vecs);
-    free(lp);
-    free(hooks);
-    free(vars);
-    free(outs);
-    ids_st_close(f);
+    if (!st && o->greedy_tokens > 0)
+        st = rates(j.g_id, j.g_noise, NB, out->n_items, &out->greedy_id, &out->greedy_noise, &out->greedy_best3_id,
+                   &out->greedy_best3_noise, err);
+    if (st) ids_steer_result_free(out);
+    free(j.swaps_id);
+    free(j.swaps_noise);
+    free(j.g_id);
+    free(j.g_noise);
+    steer_env_free(&e);
+    return st;
+}
+
+/* ---- arbitrary steering over the grid ---- */
+
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int layer;
+    double *acc;
+    ids_steer_grid_result *out;
+} grid_job;
+
+static ids_status grid_item(void *user, ids_stim *s, ids_err *err) {
+    grid_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, C = G * G;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 0, ws, lpc, &seq, err);
+    const float *us = uid(e, j->layer, s->obj[0].cell_x, s->obj[0].cell_y);
+    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(true cell)) at the subject word */
+        float *vt = e->vecs + (size_t)t * E;
+        const float *ut = uid(e, j->layer, t % G, t / G);
+        for (int i = 0; i < E; i++) vt[i] = e->factor * (ut[i] - us[i]);
+        e->hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vt,
+                                 .len = (size_t)E};
+        e->vars[t] = (ids_variant){&e->hooks[t], 1};
+    }
+    if (!st) st = steer_run(e, C, err);
+    for (int t = 0; !st && t < C; t++) j->acc[t] += ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) j->out->n_items++;
+    ids_seq_free(seq);
     return st;
 }
 
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_grid_result *out,
                           ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
     const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ? o->relation
                                                                                                    : IDS_REL_LEFT_RIGHT;
     const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
     if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
-    ids_st_file *f = NULL;
-    const ids_st_tensor *U = NULL;
-    ids_status st = open_ids(o, L, E, &f, &U, err);
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 1, err); /* sized below, once the grid is known */
     if (st) return st;
-    const int G = (int)U->shape[1], S = (int)U->shape[3], C = G * G;
-#define UC(cell) ((const float *)U->data + ((((size_t)layer * C) + (cell)) * S) * E)
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
-    const float factor = o->factor > 0 ? o->factor : 5.0f;
-    ids_stim_opts so;
-    scene_opts(o, vp, G, &so);
-    int32_t cand[2] = {ids_tokenizer_word_token(tok, ids_answer_word(rel, true), err),
-                       ids_tokenizer_word_token(tok, ids_answer_word(rel, false), err)};
-    double *acc = calloc((size_t)C, sizeof(double));
-    float *vecs = malloc(sizeof(float) * (size_t)C * E), *lp = malloc(sizeof(float) * 2 * (size_t)C);
-    ids_hook *hooks = calloc((size_t)C, sizeof *hooks);
-    ids_variant *vars = calloc((size_t)C, sizeof *vars);
-    ids_run_out *outs = calloc((size_t)C, sizeof *outs);
-    ids_ctx *ctx = NULL;
-    if (cand[0] < 0 || cand[1] < 0) st = err ? err->code : IDS_ERR_NOT_FOUND;
-    else if (!acc || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.n_threads = o->n_threads;
-    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    const int total = n_obj * (n_obj - 1) * n_img;
-    int done_n = 0;
-    for (int a = 0; a < n_obj && !st; a++)
-        for (int b = 0; b < n_obj && !st; b++) {
-            if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so.objects = pair;
-            so.n_objects = 2;
-            int count;
-            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
-            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 7;
-            for (int it = 0; it < n_img && !st; it++) {
-                ids_stim s;
-                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, -1, &rng, &s, err))) break;
-                ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
-                ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
-                float lpc[2];
-                ids_run_opts ro = {.cand = cand, .n_cand = 2};
-                ids_run_out oc = {.cand_logprob = lpc};
-                if (!st) st = ids_ctx_prefill(ctx, seq, NULL, 0, &ro, &oc, err);
-                const int src = s.obj[0].cell_y * G + s.obj[0].cell_x;
-                for (int t = 0; !st && t < C; t++) {
-                    float *vt = vecs + (size_t)t * E;
-                    const float *ut = UC(t), *us = UC(src);
-                    for (int e = 0; e < E; e++) vt[e] = factor * (ut[e] - us[e]);
-                    hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = layer, .sel = w, .action = IDS_ACT_ADD, .vec = vt,
-                                          .len = (size_t)E};
-                    vars[t] = (ids_variant){&hooks[t], 1};
-                    outs[t] = (ids_run_out){.cand_logprob = lp + 2 * t};
-                }
-                if (!st) st = ids_ctx_run_batch(ctx, vars, C, &ro, outs, err);
-                for (int t = 0; !st && t < C; t++) acc[t] += ((double)lp[2 * t] - lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
-                if (!st) out->n_items++;
-                ids_seq_free(seq);
-                ids_stim_free(&s);
-                done_n++;
-                if (progress) progress("steer grid", done_n, total, user);
-            }
-        }
-#undef UC
+    const int C = e.G * e.G;
+    steer_env_free(&e);
+    if ((st = steer_env_init(&e, v, cat, o, C, err))) return st;
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
+    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    if (!st) st = steer_answers(&e, rel, err);
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, -1, o->seed, 7, grid_item, &j, "steer grid",
+                            progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
     if (!st) {
-        out->grid = G;
+        out->grid = e.G;
         out->layer = layer;
-        out->delta = malloc(sizeof(float) * (size_t)C);
+        out->delta = ids__malloc(sizeof(float) * (size_t)C);
         if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(acc[t] / out->n_items) : 0;
+        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
     }
-    ids_ctx_free(ctx);
-    free(acc);
-    free(vecs);
-    free(lp);
-    free(hooks);
-    free(vars);
-    free(outs);
-    ids_st_close(f);
+    free(j.acc);
+    steer_env_free(&e);
     return st;
 }
+
+/* ---- depth diagnosis ---- */
 
 void ids_depth_result_free(ids_depth_result *r) {
     free(r->ab_down);
@@ -380,135 +412,86 @@ void ids_depth_result_free(ids_depth_result *r) {
     memset(r, 0, sizeof *r);
 }
 
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind) */
+    double *acc;       /* [4][NB]: (2 which + dir) */
+    ids_depth_result *out;
+} depth_job;
+
+static ids_status depth_item(void *user, ids_stim *s, ids_err *err) {
+    depth_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, NB = j->NB;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 1, ws, lpc, &seq, err);
+    for (int k = 0; !st && k < NB; k++) {
+        const int l = j->lo + k;
+        const float *u0 = uid(e, l, 0, 0), *u1 = uid(e, l, 0, G - 1); /* the row-only ID difference */
+        const double hn = steer_norm(e, 0, l);
+        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up */
+            float *vd = e->vecs + ((size_t)2 * k + dir) * E;
+            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -1.0 : 1.0) * ((double)u1[i] - u0[i]));
+            rescale(vd, E, hn);
+            e->hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD,
+                                               .vec = vd, .len = (size_t)E};
+            e->vars[2 * k + dir] = (ids_variant){&e->hooks[2 * k + dir], 1};
+        }
+    }
+    if (!st) st = steer_run(e, 2 * NB, err);
+    for (int k = 0; !st && k < NB; k++)
+        for (int dir = 0; dir < 2; dir++) {
+            const float *p = e->lp + 2 * (2 * k + dir);
+            j->acc[(size_t)(2 * j->which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
+        }
+    if (!st) {
+        if (j->which) j->out->n_depth++;
+        else j->out->n_grid++;
+    }
+    ids_seq_free(seq);
+    return st;
+}
+
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
                           ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd;
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
     const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
     if (lo > hi || hi >= L) return ids__err(err, IDS_ERR_RANGE, "depth: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
     const int NB = hi - lo + 1;
-    ids_st_file *f = NULL;
-    const ids_st_tensor *U = NULL;
-    ids_status st = open_ids(o, L, E, &f, &U, err);
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 2 * NB, err);
     if (st) return st;
-    const int G = (int)U->shape[1], S = (int)U->shape[3];
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2, n_img = o->n_images > 0 ? o->n_images : 8;
-    const float factor = o->factor > 0 ? o->factor : 5.0f;
-    ids_stim_opts so;
-    scene_opts(o, vp, G, &so);
-    double *acc = calloc((size_t)4 * NB, sizeof(double));
-    float *caps = malloc(sizeof(float) * (size_t)L * E), *vecs = malloc(sizeof(float) * 2 * (size_t)NB * E);
-    float *lp = malloc(sizeof(float) * 4 * (size_t)NB);
-    ids_hook *hooks = calloc((size_t)2 * NB, sizeof *hooks), capk[64];
-    ids_variant *vars = calloc((size_t)2 * NB, sizeof *vars);
-    ids_run_out *outs = calloc((size_t)2 * NB, sizeof *outs);
-    ids_ctx *ctx = NULL;
-    if (!acc || !caps || !vecs || !lp || !hooks || !vars || !outs || L > 64) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.n_threads = o->n_threads;
-    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    const int total = 2 * n_obj * (n_obj - 1) * n_img;
-    int done_n = 0;
-    for (int which = 0; which < 2 && !st; which++) { /* 0: grid scenes, above/below; 1: depth scenes, front/behind */
-        const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
-        const ids_set_kind kind = which ? IDS_SET_DEPTH : IDS_SET_GRID;
-        char w1[32], w2[32];
-        snprintf(w1, sizeof w1, "%s", ids_answer_word(rel, true));
-        snprintf(w2, sizeof w2, "%s", ids_answer_word(rel, false));
-        if (strchr(w1, ' ')) *strchr(w1, ' ') = 0; /* the first word */
-        if (strchr(w2, ' ')) *strchr(w2, ' ') = 0; /* the first word */
-        int32_t cand[2] = {ids_tokenizer_word_token(tok, w1, err), ids_tokenizer_word_token(tok, w2, err)};
-        if (cand[0] < 0 || cand[1] < 0) {
-            st = err ? err->code : IDS_ERR_NOT_FOUND;
-            break;
-        }
-        for (int a = 0; a < n_obj && !st; a++)
-            for (int b = 0; b < n_obj && !st; b++) {
-                if (a == b) continue;
-                int pair[2] = {objs[a], objs[b]};
-                so.objects = pair;
-                so.n_objects = 2;
-                int count;
-                if ((st = ids_stim_count(kind, &so, cat, &count, err))) break;
-                uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 31 * (uint64_t)which;
-                for (int it = 0; it < n_img && !st; it++) {
-                    ids_stim s;
-                    if ((st = ids__draw_stim(kind, &so, cat, count, (int)rel, &rng, &s, err))) break;
-                    ids_seq *seq = NULL;
-                    st = ids__question_seq(v, cat, rel, &s, &s.frames[0], 1, o->n_threads, &seq, err);
-                    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
-                    for (int l = 0; l < L; l++)
-                        capk[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_CAPTURE,
-                                             .out = caps + (size_t)l * E, .len = (size_t)E};
-                    float lpc[2];
-                    ids_run_opts ro = {.cand = cand, .n_cand = 2};
-                    ids_run_out oc = {.cand_logprob = lpc};
-                    if (!st) st = ids_ctx_prefill(ctx, seq, capk, L, &ro, &oc, err);
-                    for (int k = 0; !st && k < NB; k++) {
-                        const int l = lo + k;
-                        const float *u0 = (const float *)U->data + ((((size_t)l * G + 0) * G + 0) * S) * E;
-                        const float *u1 = (const float *)U->data + ((((size_t)l * G + (G - 1)) * G + 0) * S) * E;
-                        double hn = 0;
-                        for (int e = 0; e < E; e++) hn += (double)caps[(size_t)l * E + e] * caps[(size_t)l * E + e];
-                        hn = sqrt(hn) * factor;
-                        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up */
-                            float *vd = vecs + ((size_t)2 * k + dir) * E;
-                            for (int e = 0; e < E; e++) vd[e] = (float)((dir ? -1.0 : 1.0) * ((double)u1[e] - u0[e]));
-                            rescale(vd, E, hn);
-                            hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w, .action = IDS_ACT_ADD,
-                                                            .vec = vd, .len = (size_t)E};
-                            vars[2 * k + dir] = (ids_variant){&hooks[2 * k + dir], 1};
-                            outs[2 * k + dir] = (ids_run_out){.cand_logprob = lp + 2 * (2 * k + dir)};
-                        }
-                    }
-                    if (!st) st = ids_ctx_run_batch(ctx, vars, 2 * NB, &ro, outs, err);
-                    for (int k = 0; !st && k < NB; k++)
-                        for (int dir = 0; dir < 2; dir++) {
-                            const float *p = lp + 2 * (2 * k + dir);
-                            acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
-                        }
-                    if (!st) {
-                        if (which) out->n_depth++;
-                        else out->n_grid++;
-                    }
-                    ids_seq_free(seq);
-                    ids_stim_free(&s);
-                    done_n++;
-                    if (progress) progress("depth", done_n, total, user);
-                }
-            }
+    depth_job j = {&e, IDS_REL_ABOVE_BELOW, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
+    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    const long total = 2L * e.n_obj * (e.n_obj - 1) * e.n_img;
+    long done = 0;
+    for (int which = 0; which < 2 && !st; which++) {
+        j.which = which;
+        j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
+        if ((st = steer_answers(&e, j.rel, err))) break;
+        st = ids__each_item(which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)j.rel, o->seed,
+                            31 * (uint64_t)which, depth_item, &j, "depth", progress, user, &done, total, err);
     }
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
         float **dst[4] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
         for (int q = 0; q < 4 && !st; q++) {
-            *dst[q] = malloc(sizeof(float) * (size_t)NB);
-            if (!*dst[q]) {
+            if (!(*dst[q] = ids__malloc(sizeof(float) * (size_t)NB))) {
                 st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
                 break;
             }
             const int n = q < 2 ? out->n_grid : out->n_depth;
-            for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(acc[(size_t)q * NB + k] / n) : 0;
+            for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(j.acc[(size_t)q * NB + k] / n) : 0;
         }
         if (st) ids_depth_result_free(out);
     }
-    ids_ctx_free(ctx);
-    free(acc);
-    free(caps);
-    free(vecs);
-    free(lp);
-    free(hooks);
-    free(vars);
-    free(outs);
-    ids_st_close(f);
+    free(j.acc);
+    steer_env_free(&e);
     return st;
 }

@@ -731,3 +731,29 @@ ids_status ids__draw_stim(ids_set_kind kind, const ids_stim_opts *so, const ids_
         ids_stim_free(out);
     }
 }
+
+ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalog *cat, const int *objs, int n_obj,
+                          int n_items, int rel, uint64_t seed, uint64_t salt, ids__item_fn fn, void *user,
+                          const char *what, ids_progress_fn progress, void *puser, long *done, long total, ids_err *err) {
+    ids_status st = IDS_OK;
+    for (int a = 0; a < n_obj && !st; a++)
+        for (int b = 0; b < n_obj && !st; b++) {
+            if (a == b) continue;
+            int pair[2] = {objs[a], objs[b]};
+            so->objects = pair;
+            so->n_objects = 2;
+            int count;
+            if ((st = ids_stim_count(kind, so, cat, &count, err))) break;
+            uint64_t rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + salt;
+            for (int it = 0; it < n_items && !st; it++) {
+                ids_stim s;
+                if ((st = ids__draw_stim(kind, so, cat, count, rel, &rng, &s, err))) break;
+                st = fn(user, &s, err);
+                ids_stim_free(&s);
+                ++*done;
+                if (progress) progress(what, *done, total, puser);
+            }
+            so->objects = NULL;
+        }
+    return st;
+}

@@ -13,7 +13,7 @@ void ids_swap_result_free(ids_swap_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-ids_status ids__swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const char *word_a, const char *word_b,
+static ids_status swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const char *word_a, const char *word_b,
                           int **setrows, int *nset, ids_err *err) {
     ids_status st = IDS_OK;
     for (int k = 0; !st && k < IDS_SWAP_SET_COUNT; k++) {
@@ -45,7 +45,7 @@ ids_status ids__swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const cha
     return st;
 }
 
-ids_status ids__patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
+static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
                            int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[3], bool *used,
                            ids_err *err) {
     *used = false;
@@ -108,18 +108,104 @@ ids_status ids__patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, c
     return st;
 }
 
+ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel, int n_ctx, int n_threads, ids_err *err) {
+    memset(p, 0, sizeof *p);
+    const ids_model *m = ids_vlm_model(v);
+    p->v = v;
+    p->tok = ids_model_tokenizer(m);
+    p->L = ids_model_hparams(m)->n_layer + 1;
+    p->E = ids_model_hparams(m)->n_embd;
+    p->n_threads = n_threads;
+    p->cand[0] = ids_tokenizer_word_token(p->tok, ids_answer_word(rel, true), err);
+    p->cand[1] = p->cand[0] < 0 ? -1 : ids_tokenizer_word_token(p->tok, ids_answer_word(rel, false), err);
+    if (p->cand[0] < 0 || p->cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+    const int NV = p->L * IDS_SWAP_SET_COUNT;
+    for (int k = 0; k < 3; k++)
+        if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.max_rows = n_ctx;
+    cp.n_threads = n_threads;
+    ids_status st = ids_ctx_new(&p->ctx, m, cp, err);
+    cp.keep_clean = false;
+    if (!st) st = ids_ctx_new(&p->ctx_edit, m, cp, err);
+    return st;
+}
+
+ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
+                             const char *word_a, const char *word_b, ids_err *err) {
+    ids_seq *sc = NULL, *se = NULL;
+    ids_status st = ids_vlm_build_seq(p->v, prompt, clean, n_img, p->n_threads, NULL, &sc, err);
+    if (!st) st = ids_vlm_build_seq(p->v, prompt, edited, n_img, p->n_threads, NULL, &se, err);
+    if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
+    bool used = false;
+    if (!st)
+        st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, p->cand, p->acc,
+                        &used, err);
+    if (!st) {
+        if (used) p->n_items++;
+        else p->n_skipped++;
+    }
+    ids_seq_free(sc);
+    ids_seq_free(se);
+    return st;
+}
+
+ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, ids_err *err) {
+    const int NV = p->L * IDS_SWAP_SET_COUNT;
+    float *r[3];
+    for (int k = 0; k < 3; k++) r[k] = ids__malloc(sizeof(float) * (size_t)NV);
+    if (!r[0] || !r[1] || !r[2]) {
+        for (int k = 0; k < 3; k++) free(r[k]);
+        return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    }
+    const double n = p->n_items ? p->n_items : 1;
+    for (int k = 0; k < 3; k++)
+        for (int vi = 0; vi < NV; vi++) r[k][vi] = (float)(p->acc[k][vi] / n);
+    *first = r[0], *second = r[1], *diff = r[2];
+    return IDS_OK;
+}
+
+void ids__patcher_free(ids__patcher *p) {
+    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(p->setrows[k]);
+    for (int k = 0; k < 3; k++) free(p->acc[k]);
+    ids_ctx_free(p->ctx);
+    ids_ctx_free(p->ctx_edit);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct {
+    ids__patcher *p;
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    const ids_stim_opts *so;
+    bool control;
+} swap_job;
+
+static ids_status swap_item(void *user, ids_stim *s, ids_err *err) {
+    swap_job *j = user;
+    ids_stim e;
+    ids_status st = j->control ? ids_stim_recolor(s, j->so, j->cat, &e, err) : ids_stim_mirror(s, &e, err);
+    if (st) return st;
+    char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(j->cat, s->obj[0].obj), ids_catalog_name(j->cat, s->obj[1].obj), NULL);
+    char *prompt = q ? ids_vlm_prompt(j->v, q, 1) : NULL;
+    free(q);
+    st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(j->cat, s->obj[0].obj),
+                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+                : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(prompt);
+    ids_stim_free(&e);
+    return st;
+}
+
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
                         ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
     const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd, NS = IDS_SWAP_SET_COUNT, NV = L * NS;
     int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
     const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2;
-    if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "swap: at least 2 objects are needed");
+    const int nob = o->n_objects ? o->n_objects : 2;
+    if (nob < 2) return ids__err(err, IDS_ERR_ARG, "swap: at least 2 objects are needed");
     ids_stim_opts so;
     ids_stim_default_opts(&so);
     so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
@@ -129,81 +215,20 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
     so.n_sizes = 1;
     so.seed = o->seed;
     const int n_img = o->n_images > 0 ? o->n_images : 8;
-    int32_t cand[2] = {ids_tokenizer_word_token(tok, "left", err), ids_tokenizer_word_token(tok, "right", err)};
-    if (cand[0] < 0 || cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
-    double *acc[3];
-    for (int k = 0; k < 3; k++) acc[k] = calloc((size_t)NV, sizeof(double));
-    int *setrows[IDS_SWAP_SET_COUNT] = {0}, nset[IDS_SWAP_SET_COUNT] = {0};
-    ids_ctx *ctx = NULL, *ctx_edit = NULL;
-    ids_status st = IDS_OK;
-    if (!acc[0] || !acc[1] || !acc[2]) {
-        st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
-        goto done;
-    }
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.n_threads = o->n_threads;
-    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
-    cp.keep_clean = false;
-    if ((st = ids_ctx_new(&ctx_edit, m, cp, err))) goto done;
-    const int total = n_obj * (n_obj - 1) * n_img;
-    int done_n = 0;
-    for (int a = 0; a < n_obj && !st; a++)
-        for (int b = 0; b < n_obj && !st; b++) {
-            if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so.objects = pair;
-            so.n_objects = 2;
-            int count;
-            if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &count, err))) break;
-            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b);
-            for (int it = 0; it < n_img && !st; it++) {
-                ids_stim s, e;
-                if ((st = ids__draw_stim(IDS_SET_GRID, &so, cat, count, IDS_REL_LEFT_RIGHT, &rng, &s, err))) break;
-                st = control ? ids_stim_recolor(&s, &so, cat, &e, err) : ids_stim_mirror(&s, &e, err);
-                if (st) {
-                    ids_stim_free(&s);
-                    break;
-                }
-                ids_seq *sc = NULL, *se = NULL;
-                st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &s.frames[0], 1, o->n_threads, &sc, err);
-                if (!st) st = ids__question_seq(v, cat, IDS_REL_LEFT_RIGHT, &s, &e.frames[0], 1, o->n_threads, &se, err);
-                if (!st)
-                    st = ids__swap_sets(sc, tok, ids_catalog_word(cat, s.obj[0].obj), ids_catalog_word(cat, s.obj[1].obj),
-                                        setrows, nset, err);
-                bool used = false;
-                if (!st) st = ids__patch_item(ctx, ctx_edit, sc, se, L, E, NS, setrows, nset, cand, acc, &used, err);
-                if (!st) {
-                    if (used) out->n_items++;
-                    else out->n_skipped++;
-                }
-                ids_seq_free(sc);
-                ids_seq_free(se);
-                ids_stim_free(&e);
-                ids_stim_free(&s);
-                done_n++;
-                if (progress) progress(control ? "swap (attribute control)" : "swap (mirror)", done_n, total, user);
-            }
-        }
+    ids__patcher p;
+    ids_status st = ids__patcher_init(&p, v, IDS_REL_LEFT_RIGHT, 4096, o->n_threads, err);
+    swap_job job = {&p, v, cat, &so, control};
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_GRID, &so, cat, objs, nob, n_img, IDS_REL_LEFT_RIGHT, o->seed, 0, swap_item, &job,
+                            control ? "swap (attribute control)" : "swap (mirror)", progress, user, &done,
+                            (long)nob * (nob - 1) * n_img, err);
+    if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, err);
     if (!st) {
-        out->n_layers = L;
-        out->left = malloc(sizeof(float) * (size_t)NV);
-        out->right = malloc(sizeof(float) * (size_t)NV);
-        out->diff = malloc(sizeof(float) * (size_t)NV);
-        if (!out->left || !out->right || !out->diff) st = ids__err(err, IDS_ERR_NOMEM, "swap: out of memory");
-        for (int vi = 0; !st && vi < NV; vi++) {
-            const double n = out->n_items ? out->n_items : 1;
-            out->left[vi] = (float)(acc[0][vi] / n);
-            out->right[vi] = (float)(acc[1][vi] / n);
-            out->diff[vi] = (float)(acc[2][vi] / n);
-        }
-        if (st) ids_swap_result_free(out);
+        out->n_layers = p.L;
+        out->n_items = p.n_items;
+        out->n_skipped = p.n_skipped;
     }
-done:
-    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(setrows[k]);
-    for (int k = 0; k < 3; k++) free(acc[k]);
-    ids_ctx_free(ctx);
-    ids_ctx_free(ctx_edit);
+    ids__patcher_free(&p);
     return st;
 }

@@ -306,135 +306,119 @@ done:
 /* ---- time-reversal patching ---- */
 
 typedef struct {
+    ids__patcher *p;
     const ids_vlm *v;
-    const ids_tokenizer *tok;
-    ids_ctx *ctx, *ctx_edit;
-    int L, E;
-    const int32_t *cand;
-    double *const *acc;
-    int **setrows;
-    int *nset;
-    ids_image *rev; /* room for the reversed frames */
-    int n_threads;
-    ids_temporal_swap_result *out;
-} swap_ctx;
+    const ids_catalog *cat;
+    ids_image *rev; /* room for the reversed frames (borrowed images) */
+} tswap_job;
 
-/* One video: the prompt over its frames and over the reversed frames, patched per layer and set. */
-static ids_status swap_one(swap_ctx *x, const ids_image *frames, int T, const char *prompt, const char *w1,
-                           const char *w2, ids_err *err) {
-    ids_video_reverse(frames, T, x->rev); /* borrowed images */
-    ids_seq *sc = NULL, *se = NULL;
-    ids_status st = ids_vlm_build_seq(x->v, prompt, frames, T, x->n_threads, NULL, &sc, err);
-    if (!st) st = ids_vlm_build_seq(x->v, prompt, x->rev, T, x->n_threads, NULL, &se, err);
-    if (!st) st = ids__swap_sets(sc, x->tok, w1, w2, x->setrows, x->nset, err);
-    bool used = false;
-    if (!st) st = ids__patch_item(x->ctx, x->ctx_edit, sc, se, x->L, x->E, IDS_SWAP_SET_COUNT, x->setrows, x->nset, x->cand,
-                                  x->acc, &used, err);
-    if (!st) {
-        if (used) x->out->n_items++;
-        else x->out->n_skipped++;
-    }
-    ids_seq_free(sc);
-    ids_seq_free(se);
+static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
+                              const char *w2, ids_err *err) {
+    ids_video_reverse(frames, T, j->rev);
+    char *prompt = ids_vlm_prompt(j->v, question, T);
+    ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
+                           : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(prompt);
+    return st;
+}
+
+static ids_status tswap_item(void *user, ids_stim *s, ids_err *err) {
+    tswap_job *j = user;
+    const char *a = ids_catalog_name(j->cat, s->obj[0].obj), *b = ids_catalog_name(j->cat, s->obj[1].obj);
+    char *q = ids_question(IDS_REL_BEFORE_AFTER, a, b, NULL);
+    ids_status st = q ? tswap_video(j, s->frames, s->n_frames, q, ids_catalog_word(j->cat, s->obj[0].obj),
+                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+                      : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(q);
     return st;
 }
 
 ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                              ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd, NS = IDS_SWAP_SET_COUNT, NV = L * NS, T = frames_of(o);
+    const int T = frames_of(o);
     int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
     const int *objs = o->n_objects ? o->objects : def_objs;
     const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
     if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "temporal swap: at least 2 objects are needed");
     ids_stim_opts so;
     video_opts(o, v, &so);
-    int32_t cand[2];
-    ids_status st = answer_tokens(tok, cand, err);
-    if (st) return st;
-    double *acc[3] = {ids__calloc((size_t)NV, sizeof(double)), ids__calloc((size_t)NV, sizeof(double)),
-                      ids__calloc((size_t)NV, sizeof(double))};
+    ids__patcher p;
+    ids_status st = ids__patcher_init(&p, v, IDS_REL_BEFORE_AFTER, 8192, o->n_threads, err);
     ids_image *rev = ids__calloc((size_t)T, sizeof *rev);
-    int *setrows[IDS_SWAP_SET_COUNT] = {0}, nset[IDS_SWAP_SET_COUNT] = {0};
-    ids_ctx *ctx = NULL, *ctx_edit = NULL;
-    if (!acc[0] || !acc[1] || !acc[2] || !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 8192;
-    cp.max_rows = 8192;
-    cp.n_threads = o->n_threads;
-    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    cp.keep_clean = false;
-    if (!st) st = ids_ctx_new(&ctx_edit, m, cp, err);
-    swap_ctx sx = {v, tok, ctx, ctx_edit, L, E, cand, acc, setrows, nset, rev, o->n_threads, out};
-    if (o->mvbench) { /* real videos: T frames each, the question of the record */
+    if (!st && !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
+    tswap_job job = {&p, v, cat, rev};
+    if (!st && o->mvbench) { /* real videos: T frames each, the question of the record */
         ids_tvq *q = NULL;
         int nq = 0, skipped = 0;
-        if (!st) st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
+        st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
         const int total = nq < n_items ? nq : n_items;
         for (int k = 0; !st && k < total; k++) {
             ids_image *fr = NULL;
             if ((st = ids_video_load(q[k].video, T, &fr, NULL, err))) break;
-            char *prompt = ids_vlm_prompt(v, q[k].question, T);
-            st = prompt ? swap_one(&sx, fr, T, prompt, q[k].word_first, q[k].word_second, err)
-                        : ids__err(err, IDS_ERR_NOMEM, "out of memory");
-            free(prompt);
+            st = tswap_video(&job, fr, T, q[k].question, q[k].word_first, q[k].word_second, err);
             ids_video_free(fr, T);
             if (progress) progress("temporal swap (MVBench, time reversal)", k + 1, total, user);
         }
         free(q);
+    } else if (!st) {
+        long done = 0;
+        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 11, tswap_item, &job,
+                            "temporal swap (time reversal)", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
     }
-    const int total = o->mvbench ? 0 : n_obj * (n_obj - 1) * n_items;
-    int done_n = 0;
-    for (int a = 0; a < n_obj && !st && total; a++)
-        for (int b = 0; b < n_obj && !st; b++) {
-            if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so.objects = pair;
-            so.n_objects = 2;
-            int count;
-            if ((st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &count, err))) break;
-            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 11;
-            for (int it = 0; it < n_items && !st; it++) {
-                ids_stim s;
-                if ((st = ids__draw_stim(IDS_SET_VIDEO, &so, cat, count, IDS_REL_BEFORE_AFTER, &rng, &s, err))) break;
-                char *q = ids_question(IDS_REL_BEFORE_AFTER, ids_catalog_name(cat, s.obj[0].obj), ids_catalog_name(cat, s.obj[1].obj), NULL);
-                char *prompt = q ? ids_vlm_prompt(v, q, s.n_frames) : NULL;
-                free(q);
-                st = prompt ? swap_one(&sx, s.frames, s.n_frames, prompt, ids_catalog_word(cat, s.obj[0].obj),
-                                       ids_catalog_word(cat, s.obj[1].obj), err)
-                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
-                free(prompt);
-                ids_stim_free(&s);
-                done_n++;
-                if (progress) progress("temporal swap (time reversal)", done_n, total, user);
-            }
-        }
+    if (!st) st = ids__patcher_means(&p, &out->first, &out->second, &out->diff, err);
     if (!st) {
-        out->n_layers = L;
-        out->first = ids__malloc(sizeof(float) * (size_t)NV);
-        out->second = ids__malloc(sizeof(float) * (size_t)NV);
-        out->diff = ids__malloc(sizeof(float) * (size_t)NV);
-        if (!out->first || !out->second || !out->diff) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
-        for (int vi = 0; !st && vi < NV; vi++) {
-            const double n = out->n_items ? out->n_items : 1;
-            out->first[vi] = (float)(acc[0][vi] / n);
-            out->second[vi] = (float)(acc[1][vi] / n);
-            out->diff[vi] = (float)(acc[2][vi] / n);
-        }
-        if (st) ids_temporal_result_free(out);
+        out->n_layers = p.L;
+        out->n_items = p.n_items;
+        out->n_skipped = p.n_skipped;
     }
-    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(setrows[k]);
-    for (int k = 0; k < 3; k++) free(acc[k]);
+    ids__patcher_free(&p);
     free(rev);
-    ids_ctx_free(ctx);
-    ids_ctx_free(ctx_edit);
     return st;
 }
 
 /* ---- steering ---- */
+
+typedef struct {
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    ids_ctx *ctx;
+    const int32_t *cand;
+    float *vecs, *lp;
+    ids_hook *hooks;
+    ids_variant *vars;
+    ids_run_out *outs;
+    double *acc_b, *acc_a;
+    int lo, NB, F, E, n_threads;
+    ids_temporal_steer_result *out;
+} tsteer_job;
+
+/* One video: the clean run, then every (layer, target frame) edit of the subject word in one batch. */
+static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
+    tsteer_job *j = user;
+    ids_seq *seq = NULL;
+    ids_status st = ids__question_seq(j->v, j->cat, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, j->n_threads, &seq, err);
+    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->cat, s->obj[0].obj), .after_image = true};
+    float lpc[2];
+    ids_run_opts ro = {.cand = j->cand, .n_cand = 2};
+    ids_run_out oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(j->ctx, seq, NULL, 0, &ro, &oc, err);
+    const int NV = j->NB * j->F;
+    for (int vi = 0; !st && vi < NV; vi++) {
+        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi / j->F, .sel = w, .action = IDS_ACT_ADD,
+                                  .vec = j->vecs + (size_t)vi * j->E, .len = (size_t)j->E};
+        j->vars[vi] = (ids_variant){&j->hooks[vi], 1};
+        j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + 2 * vi};
+    }
+    if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
+    for (int vi = 0; !st && vi < NV; vi++) {
+        j->acc_b[vi] += (double)j->lp[2 * vi] - lpc[0];
+        j->acc_a[vi] += (double)j->lp[2 * vi + 1] - lpc[1];
+    }
+    if (!st) j->out->n_items++;
+    ids_seq_free(seq);
+    return st;
+}
 
 ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                               ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err) {
@@ -502,47 +486,11 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     cp.max_rows = 8192;
     cp.n_threads = o->n_threads;
     if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    const int total = n_obj * (n_obj - 1) * n_items;
-    int done_n = 0;
-    for (int a = 0; a < n_obj && !st; a++)
-        for (int b = 0; b < n_obj && !st; b++) {
-            if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so.objects = pair;
-            so.n_objects = 2;
-            int count;
-            if ((st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &count, err))) break;
-            uint64_t rng = o->seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + 13;
-            for (int it = 0; it < n_items && !st; it++) {
-                ids_stim s;
-                if ((st = ids__draw_stim(IDS_SET_VIDEO, &so, cat, count, IDS_REL_BEFORE_AFTER, &rng, &s, err))) break;
-                ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &seq, err);
-                ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, s.obj[0].obj), .after_image = true};
-                float lpc[2];
-                ids_run_opts ro = {.cand = cand, .n_cand = 2};
-                ids_run_out oc = {.cand_logprob = lpc};
-                if (!st) st = ids_ctx_prefill(ctx, seq, NULL, 0, &ro, &oc, err);
-                for (int k = 0; !st && k < NB; k++)
-                    for (int t = 0; t < F; t++) {
-                        const int vi = k * F + t;
-                        hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = lo + k, .sel = w, .action = IDS_ACT_ADD,
-                                               .vec = vecs + (size_t)vi * E, .len = (size_t)E};
-                        vars[vi] = (ids_variant){&hooks[vi], 1};
-                        outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
-                    }
-                if (!st) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
-                for (int vi = 0; !st && vi < NV; vi++) {
-                    acc_b[vi] += (double)lp[2 * vi] - lpc[0];
-                    acc_a[vi] += (double)lp[2 * vi + 1] - lpc[1];
-                }
-                if (!st) out->n_items++;
-                ids_seq_free(seq);
-                ids_stim_free(&s);
-                done_n++;
-                if (progress) progress("temporal steer", done_n, total, user);
-            }
-        }
+    tsteer_job job = {v, cat, ctx, cand, vecs, lp, hooks, vars, outs, acc_b, acc_a, lo, NB, F, E, o->n_threads, out};
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 13, tsteer_item, &job,
+                            "temporal steer", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
