@@ -706,6 +706,7 @@ typedef struct ids_variant {
 /* Vision-language models: a decoder plus a vision tower                                       */
 
 #define IDS_IMAGE_MARKER "<image>"
+#define IDS_VIDEO_MARKER "<video>"
 
 typedef struct ids_vlm ids_vlm;
 
@@ -723,6 +724,15 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images);
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err);
+/* The same with <video> markers too: images are taken in marker order, one per <image> and
+ * video_frames per <video>. A video is one block of temporal patches (frames in pairs) where the
+ * tower has a video mode (Qwen2-VL: rows carry their temporal patch in ids_row.frame), else one
+ * image block per frame (LLaVA-style: ids_row.image is the frame). vision_blocks only without
+ * videos. */
+ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                                   int video_frames, int n_threads, float *vision_blocks, ids_seq **out, ids_err *err);
+/* ids_vlm_prompt with one <video> marker instead of the <image> one. malloc'd. */
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question);
 
 /* Parse "all" or a list like "0,3,5-7" of integers in [lo, hi]. *out is malloc'd. */
 ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int *n, ids_err *err);

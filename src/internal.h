@@ -105,7 +105,7 @@ ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalo
                           int n_items, int rel, uint64_t seed, uint64_t salt, ids__item_fn fn, void *user,
                           const char *what, ids_progress_fn progress, void *puser, long *done, long total, ids_err *err);
 /* The sequence of the question `rel` about s's first two objects, asked in the model's chat prompt
- * about n_img images from `img` (s's own frames or edited copies; a video is one block per frame). */
+ * about n_img images from `img` (s's own frames or edited copies; several images are one video). */
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
                              const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err);
 /* Activation patching of an edit (mirror, recolour, time reversal): for every layer and position
@@ -125,7 +125,8 @@ typedef struct ids__patcher {
     int n_items, n_skipped;
 } ids__patcher;
 ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel, int n_ctx, int n_threads, ids_err *err);
-/* One item: the prompt over the clean images and over the edited ones (same layout). */
+/* One item: the prompt over the clean images and over the edited ones (same layout); a prompt with
+ * a <video> marker takes all n_img images as that video's frames. */
 ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
                              const char *word_a, const char *word_b, ids_err *err);
 /* Means over the items used, [L * IDS_SWAP_SET_COUNT] each (malloc'd). */

@@ -386,7 +386,7 @@ done:
 typedef struct {
     const char *model, *mmproj, *prompt, *prompt_file, *question, *video;
     const char *images[MAX_IMAGES];
-    int n_images, threads, frames;
+    int n_images, threads, frames, video_frames;
 } vlm_args;
 
 /* Returns 1 if argv[*i] was one of the shared options (consuming its value), 0 if not, or -1 after
@@ -427,7 +427,9 @@ static int vlm_arg(const char *cmd, vlm_args *a, int argc, char **argv, int *i) 
 }
 
 /* Load model, images and prompt. On failure prints the error and returns the exit code. */
-static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *imgs, char **prompt) {
+/* video_mode: with --video and --question, the frames are one <video> in the prompt (a tower with a
+ * video mode encodes them as temporal patches), else one <image> block each. */
+static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *imgs, char **prompt, bool video_mode) {
     ids_err err;
     *vlm = NULL;
     *prompt = NULL;
@@ -452,6 +454,7 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
         }
         for (int k = 0; k < T; k++) imgs[a->n_images++] = fr[k];
         free(fr);
+        a->video_frames = T;
     }
     if (ids_vlm_load(vlm, a->model, a->mmproj, &err)) {
         for (int k = 0; k < a->n_images; k++) ids_image_free(&imgs[k]);
@@ -463,6 +466,17 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
         if (!*prompt) {
             fprintf(stderr, "%s: error: %s: cannot read: %s\n", g_prog, a->prompt_file, strerror(errno));
             return 1;
+        }
+    } else if (a->question && video_mode && a->video_frames) { /* the --image markers, then the video's */
+        const int n_plain = a->n_images - a->video_frames;
+        *prompt = ids_vlm_prompt(*vlm, a->question, n_plain + 1);
+        char *last = NULL;
+        for (char *p = *prompt ? strstr(*prompt, IDS_IMAGE_MARKER) : NULL; p; p = strstr(p + 1, IDS_IMAGE_MARKER)) last = p;
+        if (last) {
+            char *q = malloc(strlen(*prompt) + 8);
+            if (q) sprintf(q, "%.*s%s%s", (int)(last - *prompt), *prompt, IDS_VIDEO_MARKER, last + strlen(IDS_IMAGE_MARKER));
+            free(*prompt);
+            *prompt = q;
         }
     } else if (a->question) {
         *prompt = ids_vlm_prompt(*vlm, a->question, a->n_images);
@@ -483,7 +497,8 @@ static void vlm_teardown(vlm_args *a, ids_vlm *vlm, ids_image *imgs, char *promp
     "  --mmproj MMPROJ.gguf     vision tower GGUF (projector 'mlp', LLaVA-1.5)\n"                   \
     "  --image IMG              PNG/JPEG/BMP; repeat for several <image> markers\n"                 \
     "  --video V                a video (MP4...) or a folder of frames: --frames T of them (default\n" \
-    "                           8), sampled uniformly, one <image> block each, after the --image ones\n" \
+    "                           8), sampled uniformly, after the --image ones; with --question (ask)\n" \
+    "                           one <video> (Qwen2-VL: temporal patches), else one <image> per frame\n" \
     "  --prompt TEXT            the full prompt, used verbatim, with <image> where images go\n"     \
     "  --prompt-file F          the same, read from a file\n"                                        \
     "  -q, --question TEXT      a question, wrapped in the model's chat template with the images\n" \
@@ -556,7 +571,7 @@ static int cmd_capture(int argc, char **argv) {
     ids_vlm *vlm;
     ids_image imgs[MAX_IMAGES] = {{0}};
     char *prompt;
-    int rc = vlm_setup("capture", &a, &vlm, imgs, &prompt);
+    int rc = vlm_setup("capture", &a, &vlm, imgs, &prompt, false);
     if (rc) {
         vlm_teardown(&a, vlm, imgs, prompt);
         return rc;
@@ -627,7 +642,7 @@ static int cmd_ask(int argc, char **argv) {
     ids_vlm *vlm;
     ids_image imgs[MAX_IMAGES] = {{0}};
     char *prompt;
-    int rc = vlm_setup("ask", &a, &vlm, imgs, &prompt);
+    int rc = vlm_setup("ask", &a, &vlm, imgs, &prompt, true);
     if (rc) {
         vlm_teardown(&a, vlm, imgs, prompt);
         return rc;
@@ -652,7 +667,8 @@ static int cmd_ask(int argc, char **argv) {
             names[n_cand] = t;
             cand[n_cand++] = id;
         }
-    if (ids_vlm_build_seq(vlm, prompt, imgs, a.n_images, a.threads, NULL, &s, &err)) {
+    if (ids_vlm_build_video_seq(vlm, prompt, imgs, a.n_images, strstr(prompt, IDS_VIDEO_MARKER) ? a.video_frames : 0,
+                                a.threads, NULL, &s, &err)) {
         rc = fail(&err);
         goto done;
     }

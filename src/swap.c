@@ -135,8 +135,9 @@ ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel
 ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
                              const char *word_a, const char *word_b, ids_err *err) {
     ids_seq *sc = NULL, *se = NULL;
-    ids_status st = ids_vlm_build_seq(p->v, prompt, clean, n_img, p->n_threads, NULL, &sc, err);
-    if (!st) st = ids_vlm_build_seq(p->v, prompt, edited, n_img, p->n_threads, NULL, &se, err);
+    const int vf = strstr(prompt, IDS_VIDEO_MARKER) ? n_img : 0; /* a video prompt: all images are its frames */
+    ids_status st = ids_vlm_build_video_seq(p->v, prompt, clean, n_img, vf, p->n_threads, NULL, &sc, err);
+    if (!st) st = ids_vlm_build_video_seq(p->v, prompt, edited, n_img, vf, p->n_threads, NULL, &se, err);
     if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
     bool used = false;
     if (!st)

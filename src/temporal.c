@@ -315,7 +315,7 @@ typedef struct {
 static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
                               const char *w2, ids_err *err) {
     ids_video_reverse(frames, T, j->rev);
-    char *prompt = ids_vlm_prompt(j->v, question, T);
+    char *prompt = ids_vlm_video_prompt(j->v, question);
     ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(prompt);

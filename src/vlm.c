@@ -42,6 +42,16 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question) {
+    char *p = ids_vlm_prompt(v, question, 1);
+    char *m = p ? strstr(p, IDS_IMAGE_MARKER) : NULL;
+    if (!m) return p;
+    char *q = ids__malloc(strlen(p) + 8);
+    if (q) sprintf(q, "%.*s%s%s", (int)(m - p), p, IDS_VIDEO_MARKER, m + strlen(IDS_IMAGE_MARKER));
+    free(p);
+    return q;
+}
+
 char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
     size_t n = strlen(question) + 160 + (size_t)(n_images > 0 ? n_images : 0) * 8;
     char *p = ids__malloc(n);
@@ -59,17 +69,40 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
     return p;
 }
 
+/* The next <image> or <video> marker at or after p (NULL if none); *video tells which. */
+static const char *next_marker(const char *p, bool *video) {
+    const char *a = strstr(p, IDS_IMAGE_MARKER), *b = strstr(p, IDS_VIDEO_MARKER);
+    *video = b && (!a || b < a);
+    return *video ? b : a;
+}
+
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err) {
+    if (strstr(prompt, IDS_VIDEO_MARKER))
+        return ids__err(err, IDS_ERR_ARG, "the prompt has a %s marker: use ids_vlm_build_video_seq", IDS_VIDEO_MARKER);
+    return ids_vlm_build_video_seq(v, prompt, images, n_images, 0, n_threads, vision_blocks, out, err);
+}
+
+ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                                   int video_frames, int n_threads, float *vision_blocks, ids_seq **out, ids_err *err) {
     *out = NULL;
-    const char *mk = IDS_IMAGE_MARKER;
-    const size_t ml = strlen(mk);
-    int markers = 0;
-    for (const char *p = strstr(prompt, mk); p; p = strstr(p + ml, mk)) markers++;
-    if (markers != n_images)
-        return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s marker%s but %d image%s given", markers, mk,
-                        markers == 1 ? "" : "s", n_images, n_images == 1 ? " was" : "s were");
+    int n_img_mk = 0, n_vid_mk = 0;
+    bool isv;
+    for (const char *p = next_marker(prompt, &isv); p; p = next_marker(p + 1, &isv)) isv ? n_vid_mk++ : n_img_mk++;
+    if (n_vid_mk && video_frames < 1)
+        return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s marker%s but no frames per video were given", n_vid_mk,
+                        IDS_VIDEO_MARKER, n_vid_mk == 1 ? "" : "s");
+    const int want = n_img_mk + n_vid_mk * video_frames;
+    if (want != n_images) {
+        if (!n_vid_mk)
+            return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s marker%s but %d image%s given", n_img_mk, IDS_IMAGE_MARKER,
+                            n_img_mk == 1 ? "" : "s", n_images, n_images == 1 ? " was" : "s were");
+        return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s and %d %s markers (%d frames each): %d images needed, %d given",
+                        n_img_mk, IDS_IMAGE_MARKER, n_vid_mk, IDS_VIDEO_MARKER, video_frames, want, n_images);
+    }
+    if (n_vid_mk && vision_blocks)
+        return ids__err(err, IDS_ERR_ARG, "the tower's blocks are only captured for prompts without %s", IDS_VIDEO_MARKER);
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v);
@@ -81,52 +114,70 @@ ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_ima
     ids_status st = IDS_OK;
     const char *part = prompt;
     const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
-    for (int i = 0; i <= n_images && !st; i++) {
-        const char *m = i < n_images ? strstr(part, mk) : NULL;
-        size_t len = m ? (size_t)(m - part) : strlen(part);
-        /* Qwen2-VL: <|vision_start|> ends the text before an image, <|vision_end|> starts the text
-         * after it (as llama.cpp's mtmd emits them) */
-        const char *pre = qwen && i > 0 ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
-        size_t tl = strlen(pre) + len + strlen(post);
-        char *text = ids__malloc(tl + 1);
-        if (!text) {
-            st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-            break;
-        }
-        snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
-        int32_t *ids;
-        size_t n;
-        ids_tokenize_opts o = {.add_bos = i == 0, .parse_special = true};
-        st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
-        free(text);
-        if (st) break;
-        st = ids_seq_add_tokens(s, ids, n, err);
-        free(ids);
-        if (st || !m) break;
-        ids_vplan pl;
-        if ((st = ids_vision_plan(v->vis, &images[i], 1, &pl, err))) break;
-        size_t need = (size_t)pl.n_out * vp->n_out_embd;
-        if (need > rows_cap) {
-            float *r = ids__realloc(rows, need * sizeof(float));
-            if (!r) {
-                st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
+     * (Qwen2-VL) or one block per frame (LLaVA-style towers, which have no video mode). */
+    int img = 0, block = 0;
+    bool first = true;
+    for (;;) {
+        const char *m = next_marker(part, &isv);
+        const size_t ml = m ? strlen(isv ? IDS_VIDEO_MARKER : IDS_IMAGE_MARKER) : 0;
+        const int n_fr = !m ? 0 : isv ? video_frames : 1, n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : 1;
+        for (int bk = 0; bk < (m ? n_blocks : 1) && !st; bk++) {
+            /* text before the block: the prompt's text before the marker, or nothing between the frames of
+             * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
+             * text after it (as llama.cpp's mtmd emits them) */
+            size_t len = bk == 0 ? (m ? (size_t)(m - part) : strlen(part)) : 0;
+            const char *pre = qwen && !first ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+            size_t tl = strlen(pre) + len + strlen(post);
+            if (tl || first) {
+                char *text = ids__malloc(tl + 1);
+                if (!text) {
+                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
+                int32_t *ids;
+                size_t n;
+                ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
+                st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
+                free(text);
+                if (st) break;
+                st = ids_seq_add_tokens(s, ids, n, err);
+                free(ids);
+                if (st) break;
+            }
+            first = false;
+            if (!m) break;
+            const int nf = n_blocks == 1 ? n_fr : 1; /* frames in this block */
+            ids_vplan pl;
+            if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
+            size_t need = (size_t)pl.n_out * vp->n_out_embd;
+            if (need > rows_cap) {
+                float *r = ids__realloc(rows, need * sizeof(float));
+                if (!r) {
+                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                rows = r;
+                rows_cap = need;
+            }
+            float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
+            blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
+            st = nf == 1 ? ids_vision_encode(v->vis, &images[img], n_threads, rows, blk, err)
+                         : ids_vision_encode_frames(v->vis, &images[img], nf, n_threads, rows, NULL, err);
+            if (st) {
+                char tmp[IDS_ERR_MSG_MAX];
+                if (err) {
+                    snprintf(tmp, sizeof tmp, "%s", err->msg);
+                    snprintf(err->msg, sizeof err->msg, "image %d: %.480s", img, tmp);
+                }
                 break;
             }
-            rows = r;
-            rows_cap = need;
+            st = ids_seq_add_image(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, err);
+            img += nf;
+            block++;
         }
-        float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
-        blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
-        st = ids_vision_encode(v->vis, &images[i], n_threads, rows, blk, err);
-        if (st) {
-            char tmp[IDS_ERR_MSG_MAX];
-            if (err) {
-                snprintf(tmp, sizeof tmp, "%s", err->msg);
-                snprintf(err->msg, sizeof err->msg, "image %d: %.480s", i, tmp);
-            }
-            break;
-        }
-        st = ids_seq_add_image(s, rows, i, pl.grid_t, pl.grid_h, pl.grid_w, err);
+        if (st || !m) break;
         part = m + ml;
     }
     free(rows);
@@ -390,10 +441,11 @@ ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relat
                              const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err) {
     *out = NULL;
     char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj), NULL);
-    char *prompt = q ? ids_vlm_prompt(v, q, n_img) : NULL;
+    /* several images: one video (frames in order) */
+    char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(v, q) : ids_vlm_prompt(v, q, n_img);
     free(q);
     if (!prompt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = ids_vlm_build_seq(v, prompt, img, n_img, n_threads, NULL, out, err);
+    ids_status st = ids_vlm_build_video_seq(v, prompt, img, n_img, n_img > 1 ? n_img : 0, n_threads, NULL, out, err);
     free(prompt);
     return st;
 }

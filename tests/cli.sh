@@ -216,6 +216,8 @@ expect temporal_swap_mvbench 0 "MVBench, time reversal" -- "$BIN" temporal swap 
 printf '[{"video": "gone.mp4", "answer": "From the red circle to the blue square."}]' > "$TMP/mvb2.json"
 expect temporal_swap_mvbench_missing 1 "gone.mp4" -- "$BIN" temporal swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/mvb" --mvbench "$TMP/mvb2.json" --videos "$TMP/vid" --threads 1
+expect ask_video_qwen 0 "answer:" -- "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" \
+    --video "$M1" --frames 4 -q "What happens?" -n 2 --threads 1
 expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --video "$M1" --frames 9 -q "Does it?"
 expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"

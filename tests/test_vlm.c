@@ -466,3 +466,66 @@ TEST(vlm_qwen2vl_reuse_equals_full) {
     ids_image_free(&img);
     ids_vlm_free(v);
 }
+
+/* A <video> marker: Qwen2-VL encodes the frames as temporal patches of one block (rows know their
+ * patch; M-RoPE t advances per patch); reversing a video of repeated pairs swaps the patches'
+ * rows. On the LLaVA path a video is one image block per frame, as with <image> markers. */
+TEST(vlm_video_marker) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    ids_image a, b;
+    REQUIRE(ids_image_load(&a, QGOLD("image.png"), &err) == IDS_OK);
+    CHECK_OK(ids_image_new(&b, a.w, a.h, (const uint8_t[3]){30, 200, 60}, &err));
+    ids_image fr[4] = {a, a, b, b}, rev[4];
+    ids_video_reverse(fr, 4, rev);
+    char *prompt = ids_vlm_video_prompt(v, "What happens?");
+    REQUIRE(prompt && strstr(prompt, IDS_VIDEO_MARKER));
+    ids_seq *s, *r;
+    REQUIRE(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err) == IDS_OK);
+    REQUIRE(ids_vlm_build_video_seq(v, prompt, rev, 4, 4, 1, NULL, &r, &err) == IDS_OK);
+    const int n = ids_seq_len(s), E = ids_seq_n_embd(s);
+    int first[2] = {-1, -1}, cnt[2] = {0, 0}, t0 = -1, t1 = -1;
+    for (int i = 0; i < n; i++) {
+        const ids_row *w = ids_seq_row(s, i);
+        if (w->image < 0) continue;
+        CHECK(w->image == 0 && (w->frame == 0 || w->frame == 1));
+        if (w->frame < 0 || w->frame > 1) continue;
+        if (first[w->frame] < 0) first[w->frame] = i;
+        cnt[w->frame]++;
+        if (w->frame == 0) t0 = w->pos[0];
+        else t1 = w->pos[0];
+    }
+    CHECK(cnt[0] > 0 && cnt[0] == cnt[1] && first[1] == first[0] + cnt[0]);
+    CHECK_EQ_INT(t1, t0 + 1);
+    int bad = 0;
+    for (int j = 0; j < cnt[0]; j++)
+        for (int p = 0; p < 2; p++) {
+            const float *x = ids_seq_embd(r, first[p] + j), *y = ids_seq_embd(s, first[1 - p] + j);
+            for (int e = 0; e < E; e++) bad += fabsf(x[e] - y[e]) > 1e-6f;
+        }
+    CHECK_EQ_INT(bad, 0);
+    ids_seq_free(r);
+    /* bad counts are refused */
+    CHECK(ids_vlm_build_video_seq(v, prompt, fr, 3, 4, 1, NULL, &r, &err) == IDS_ERR_ARG);
+    CHECK(ids_vlm_build_seq(v, prompt, fr, 4, 1, NULL, &r, &err) == IDS_ERR_ARG);
+    ids_seq_free(s);
+    free(prompt);
+    ids_vlm_free(v);
+    /* LLaVA: one block per frame, identical to four <image> markers */
+    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE(ids_vlm_build_video_seq(v, "USER: <video>\nWhat happens? ASSISTANT:", fr, 4, 4, 1, NULL, &s, &err) == IDS_OK);
+    REQUIRE(ids_vlm_build_seq(v, "USER: <image><image><image><image>\nWhat happens? ASSISTANT:", fr, 4, 1, NULL, &r, &err) == IDS_OK);
+    CHECK(ids_seq_len(s) == ids_seq_len(r));
+    bad = 0;
+    for (int i = 0; i < ids_seq_len(s) && i < ids_seq_len(r); i++) {
+        const ids_row *x = ids_seq_row(s, i), *y = ids_seq_row(r, i);
+        bad += x->token != y->token || x->image != y->image;
+    }
+    CHECK_EQ_INT(bad, 0);
+    ids_seq_free(s);
+    ids_seq_free(r);
+    ids_vlm_free(v);
+    ids_image_free(&a);
+    ids_image_free(&b);
+}
