@@ -1945,6 +1945,17 @@ static int cmd_demo(int argc, char **argv) {
     STEP("swap --control (attribute patching)", done, cmd_swap, "swap", "--out", d_swap, "--n", (char *)n, "--control");
     STEP("steer belief (ID vs noise)", f_belief, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_steer, "--n",
          (char *)n);
+    /* the same at smaller pushes: a factor sweep (the paper's 5 x the token norm can overshoot a
+     * small model's range, where any push of that size flips answers) */
+    char d_f1[1200], d_f2[1200], f_f1[1300], f_f2[1300];
+    snprintf(d_f1, sizeof d_f1, "%s/factor-1", d_steer);
+    snprintf(d_f2, sizeof d_f2, "%s/factor-2", d_steer);
+    snprintf(f_f1, sizeof f_f1, "%s/steer-belief.json", d_f1);
+    snprintf(f_f2, sizeof f_f2, "%s/steer-belief.json", d_f2);
+    STEP("steer belief, factor 1", f_f1, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_f1, "--n", (char *)n,
+         "--factor", "1");
+    STEP("steer belief, factor 2", f_f2, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_f2, "--n", (char *)n,
+         "--factor", "2");
     snprintf(done, sizeof done, "%s/steer-grid-left_right.json", d_steer);
     STEP("steer grid (left/right)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n);
     snprintf(done, sizeof done, "%s/steer-grid-above_below.json", d_steer);
@@ -2006,6 +2017,18 @@ static int cmd_demo(int argc, char **argv) {
     cJSON_AddNumberToObject(sum, "ids_r2_best_layer", r2_layer);
     cJSON_AddNumberToObject(sum, "belief_swap_rate_id", sw_id);
     cJSON_AddNumberToObject(sum, "belief_swap_rate_noise", sw_noise);
+    cJSON *sweep = cJSON_AddArrayToObject(sum, "belief_swap_by_factor");
+    const char *fdirs[3] = {"factor-1/steer-belief.json", "factor-2/steer-belief.json", "steer-belief.json"};
+    double sweep_id[3], sweep_noise[3];
+    for (int k = 0; k < 3; k++) {
+        cJSON *bj = demo_json(d_steer, fdirs[k]), *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "factor", jnum(bj, "factor"));
+        cJSON_AddNumberToObject(e, "id", jnum(bj, "best3_id"));
+        cJSON_AddNumberToObject(e, "noise", jnum(bj, "best3_noise"));
+        cJSON_AddItemToArray(sweep, e);
+        sweep_id[k] = jnum(bj, "best3_id"), sweep_noise[k] = jnum(bj, "best3_noise");
+        cJSON_Delete(bj);
+    }
     cJSON_AddNumberToObject(sum, "belief_swap_rate_id_greedy", jnum(belief, "greedy_best3_id"));
     cJSON_AddNumberToObject(sum, "belief_swap_rate_noise_greedy", jnum(belief, "greedy_best3_noise"));
     cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak", mir_layer >= 0 ? mir_peak : NAN);
@@ -2027,14 +2050,17 @@ static int cmd_demo(int argc, char **argv) {
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.json", out);
     printf("idscope demo: %s\n", model);
-    printf("  %-40s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", r2_best, r2_layer);
-    printf("  %-40s %8.3f\n", "belief swap rate, ID (best 3 layers)", sw_id);
-    printf("  %-40s %8.3f\n", "belief swap rate, noise (best 3 layers)", sw_noise);
-    printf("  %-40s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", mir_peak, mir_layer);
-    printf("  %-40s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", t_order, (int)jnum(tj, "best_layer"));
-    printf("  %-40s %8.3f\n", "temporal steering: monotonic layers", t_mono);
-    printf("  %-40s %8.3f  (layer %d)\n", "time reversal at object words, peak", tsw_peak, tsw_layer);
-    printf("  %-40s %8.0f\n", "seconds", seconds);
+    printf("  %-44s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", r2_best, r2_layer);
+    printf("  %-44s %8.3f\n", "belief swap rate, ID (best 3, factor 5)", sw_id);
+    printf("  %-44s %8.3f\n", "belief swap rate, noise (best 3, factor 5)", sw_noise);
+    for (int k = 0; k < 2; k++)
+        printf("  %-44s %8.3f  (noise %.3f)\n", k ? "  the same at factor 2: ID" : "  the same at factor 1: ID", sweep_id[k],
+               sweep_noise[k]);
+    printf("  %-44s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", mir_peak, mir_layer);
+    printf("  %-44s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", t_order, (int)jnum(tj, "best_layer"));
+    printf("  %-44s %8.3f\n", "temporal steering: monotonic layers", t_mono);
+    printf("  %-44s %8.3f  (layer %d)\n", "time reversal at object words, peak", tsw_peak, tsw_layer);
+    printf("  %-44s %8.0f\n", "seconds", seconds);
     printf("wrote %s/report.html and %s\n", out, path);
     cJSON_Delete(stats);
     cJSON_Delete(belief);

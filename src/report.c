@@ -262,6 +262,23 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             sbf(&b, " From short greedy answers (whole-word verdicts): ID %.3f, noise %.3f.", num(sb1, "greedy_best3_id"),
                 num(sb1, "greedy_best3_noise"));
         sbf(&b, "</p>\n");
+        /* factor sweep (idscope demo runs factors 1 and 2 into steer/factor-N/) */
+        bool head = false;
+        for (int fk = 1; fk <= 4; fk++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "steer/factor-%d/steer-belief.json", fk);
+            cJSON *fj = load(dir, rel);
+            if (fj) {
+                if (!head) sbf(&b, "<table><tr><th>factor</th><th>ID (best 3)</th><th>noise</th></tr>\n");
+                head = true;
+                sbf(&b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr>\n", num(fj, "factor"), num(fj, "best3_id"),
+                    num(fj, "best3_noise"));
+            }
+            cJSON_Delete(fj);
+        }
+        if (head)
+            sbf(&b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr></table>\n", num(sb1, "factor"), num(sb1, "best3_id"),
+                num(sb1, "best3_noise"));
         free(a);
         free(z);
         (*n_sections)++;

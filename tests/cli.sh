@@ -242,6 +242,12 @@ expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 expect report_usage 2 "expected one RESULTS_DIR" -- "$BIN" report
 
+# the bundled model (the default of every command) meets the accuracy bar on fresh questions
+expect eval_bundled 0 "before-after accuracy" -- "$BIN" eval --task all --n 100 --seed 11 --threads 1
+if awk '{ split($3, f, "/"); if (f[2] < 100 || f[1] / f[2] < 0.95) bad = 1 } END { exit bad || NR != 5 }' "$TMP/out"; then
+    ok eval_bundled_bar; else ko eval_bundled_bar; sed 's/^/    /' "$TMP/out"; fi
+expect eval_bundled_json 0 '"left-right": ' -- "$BIN" eval --task left-right --n 20 --seed 3 --json --threads 1
+
 # demo: resumes over the results above (only the missing steps run), then summary.json
 expect demo_help 0 "usage: idscope demo" -- "$BIN" demo --help
 expect demo_bad_option 2 "unknown argument" -- "$BIN" demo --frob 1
