@@ -936,7 +936,10 @@ static const char *HELP_TRAIN =
     "CONFIG keys (defaults): image_size 64, patch_size 16, vit_width 64, vit_layers 3, vit_heads 4,\n"
     "vit_ff 256, width 128, layers 6, heads 4, ff 352, frames 8, holdout 0.1, batch 32, warmup 100,\n"
     "eval_every 250, checkpoint_every 0, lr 0.002, min_lr 0.0001, weight_decay 0.01, clip 1, seed 1,\n"
-    "threads 0 (all cores), init_from \"\" (a folder with text.gguf + mmproj.gguf to start from),\n"
+    "threads 0 (all cores), shards 2 (a batch split into shards run side by side; the result\n"
+    "depends on shards, not on threads), aux_weight 0 and aux_layer (the auxiliary location loss at\n"
+    "the question's object words, read from the residual entering block aux_layer), init_from \"\"\n"
+    "(a folder with text.gguf + mmproj.gguf to start from, fresh optimiser),\n"
     "stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
     "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n";
 
