@@ -1340,7 +1340,7 @@ static int cmd_swap(int argc, char **argv) {
 static const char *HELP_STEER =
     "usage: idscope steer belief --ids IDS.safetensors [-m TEXT.gguf --mmproj MMPROJ.gguf] --out DIR\n"
     "                            [--relation left-right|above-below] [--factor F] [--layers LO-HI]\n"
-    "                            (steer grid also --relation near-far)\n"
+    "                            (steer grid also --relation near-far or between)\n"
     "                            [--objects LIST] [--n N] [--seed S] [--threads N]\n"
     "       idscope steer grid --ids IDS.safetensors [...same options...] [--layers L]\n"
     "\n"
@@ -1371,7 +1371,7 @@ typedef struct steer_cli {
 static int steer_cli_parse(const char *cmd, const char *help, bool with_relation, bool one_layer, int argc, char **argv,
                            int first, steer_cli *c) {
     c->model = c->mmproj = c->out = c->ids = NULL;
-    c->objects = "red circle,blue square";
+    c->objects = NULL; /* default: red circle, blue square (and green triangle for "between") */
     c->o = (ids_steer_opts){.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT, .greedy_tokens = 3};
     ids_steer_opts *o = &c->o;
     for (int i = first; i < argc; i++) {
@@ -1392,7 +1392,8 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
             if (!strcmp(v, "left-right")) o->relation = IDS_REL_LEFT_RIGHT;
             else if (!strcmp(v, "above-below")) o->relation = IDS_REL_ABOVE_BELOW;
             else if (one_layer && !strcmp(v, "near-far")) o->relation = IDS_REL_NEAR_FAR;
-            else return usage_error(cmd, one_layer ? "bad --relation '%s' (left-right, above-below, near-far)"
+            else if (one_layer && !strcmp(v, "between")) o->relation = IDS_REL_BETWEEN;
+            else return usage_error(cmd, one_layer ? "bad --relation '%s' (left-right, above-below, near-far, between)"
                                                    : "bad --relation '%s' (left-right, above-below)", v);
         } else if (!strcmp(a, "--factor")) {
             o->factor = strtof(v, &end);
@@ -1428,7 +1429,10 @@ static int steer_cli_load(const char *cmd, steer_cli *c, ids_catalog **cat, ids_
     int rc = resolve_model(cmd, &c->model, &c->mmproj, c->tp, c->mp, sizeof c->tp);
     if (rc) return rc;
     *cat = ids_catalog_new();
-    rc = parse_objects(cmd, *cat, c->objects, c->objs, &c->o.n_objects);
+    const char *list = c->objects ? c->objects
+                                  : c->o.relation == IDS_REL_BETWEEN ? "red circle,blue square,green triangle"
+                                                                     : "red circle,blue square";
+    rc = parse_objects(cmd, *cat, list, c->objs, &c->o.n_objects);
     c->o.objects = c->objs;
     ids_err err;
     if (!rc && ids_vlm_load(v, c->model, c->mmproj, &err)) rc = fail(&err);
@@ -1447,13 +1451,13 @@ static int cmd_steer(int argc, char **argv) {
     steer_cli c;
     int rc = steer_cli_parse("steer", HELP_STEER, true, grid_mode, argc, argv, 2, &c);
     if (rc >= 0) return rc;
-    const ids_steer_opts o = c.o;
     const char *out = c.out;
     ids_catalog *cat;
     ids_vlm *v;
     ids_err err;
     ids_steer_result r = {0};
     rc = steer_cli_load("steer", &c, &cat, &v);
+    const ids_steer_opts o = c.o; /* with the objects steer_cli_load parsed */
     if (!rc && grid_mode) {
         ids_steer_grid_result g;
         if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err)) {
@@ -1546,13 +1550,13 @@ static int cmd_depth(int argc, char **argv) {
     steer_cli c;
     int rc = steer_cli_parse("depth", HELP_DEPTH, false, false, argc, argv, 1, &c);
     if (rc >= 0) return rc;
-    const ids_steer_opts o = c.o;
     const char *out = c.out;
     ids_catalog *cat;
     ids_vlm *v;
     ids_err err;
     ids_depth_result d = {0};
     rc = steer_cli_load("depth", &c, &cat, &v);
+    const ids_steer_opts o = c.o; /* with the objects steer_cli_load parsed */
     if (!rc && ids_depth_diag(v, cat, &o, &d, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
         out_file fc = {0}, fj = {0};
@@ -1967,6 +1971,9 @@ static int cmd_demo(int argc, char **argv) {
     snprintf(done, sizeof done, "%s/steer-grid-near_far.json", d_steer);
     STEP("steer grid (near/far)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
          "--relation", "near-far");
+    snprintf(done, sizeof done, "%s/steer-grid-between.json", d_steer);
+    STEP("steer grid (between)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
+         "--relation", "between");
     snprintf(done, sizeof done, "%s/depth.json", d_depth);
     STEP("depth diagnosis", done, cmd_depth, "depth", "--ids", f_ids, "--out", d_depth, "--n", (char *)n);
     snprintf(done, sizeof done, "%s/temporal.safetensors", d_temp);

@@ -288,10 +288,10 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
     section(&b, "grid", "Arbitrary steering", "Mean change of log P(first) - log P(second answer) when the subject word is "
             "steered towards each target cell (rows top to bottom, columns left to right).");
     int ng = 0;
-    const char *rels[3] = {"steer/steer-grid-left_right.json", "steer/steer-grid-above_below.json",
-                           "steer/steer-grid-near_far.json"};
-    const char *rel_names[3] = {"left - right", "above - below", "near - far"};
-    for (int k = 0; k < 3; k++) {
+    const char *rels[4] = {"steer/steer-grid-left_right.json", "steer/steer-grid-above_below.json",
+                           "steer/steer-grid-near_far.json", "steer/steer-grid-between.json"};
+    const char *rel_names[4] = {"left - right", "above - below", "near - far", "between: yes - no"};
+    for (int k = 0; k < 4; k++) {
         cJSON *g = load(dir, rels[k]);
         cJSON *d = g ? cJSON_GetObjectItem(g, "delta") : NULL;
         int G = g ? (int)num(g, "grid") : 0;

@@ -352,7 +352,14 @@ static ids_status grid_item(void *user, ids_stim *s, ids_err *err) {
     ids_sel ws[2];
     float lpc[2];
     ids_status st = steer_clean(e, j->rel, s, 0, ws, lpc, &seq, err);
-    const float *us = uid(e, j->layer, s->obj[0].cell_x, s->obj[0].cell_y);
+    int sx = s->obj[0].cell_x, sy = s->obj[0].cell_y;
+    if (sx < 0) { /* off the grid ("between" scenes): the cell its centre falls in */
+        const float cell = (float)e->so.image_size / G;
+        sx = (int)(s->obj[0].p.cx / cell), sy = (int)(s->obj[0].p.cy / cell);
+        sx = sx < 0 ? 0 : sx >= G ? G - 1 : sx;
+        sy = sy < 0 ? 0 : sy >= G ? G - 1 : sy;
+    }
+    const float *us = uid(e, j->layer, sx, sy);
     for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(true cell)) at the subject word */
         float *vt = e->vecs + (size_t)t * E;
         const float *ut = uid(e, j->layer, t % G, t / G);
@@ -373,8 +380,10 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     memset(out, 0, sizeof *out);
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
     const int L = hp->n_layer + 1;
-    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ? o->relation
-                                                                                                   : IDS_REL_LEFT_RIGHT;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ||
+                                     o->relation == IDS_REL_BETWEEN
+                                 ? o->relation
+                                 : IDS_REL_LEFT_RIGHT;
     const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
     if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
     steer_env e;
@@ -386,10 +395,14 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
     if (!st) st = steer_answers(&e, rel, err);
+    /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
+    const bool between = rel == IDS_REL_BETWEEN;
+    const int objs3[3] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1), ids_catalog_builtin(1, 2)};
+    if (between && !o->n_objects) e.objs = objs3, e.n_obj = 3;
     long done = 0;
     if (!st)
-        st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, -1, o->seed, 7, grid_item, &j, "steer grid",
-                            progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
+        st = ids__each_item(between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, -1, o->seed, 7,
+                            grid_item, &j, "steer grid", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
     if (!st) {
         out->grid = e.G;
         out->layer = layer;

@@ -739,9 +739,15 @@ ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalo
     for (int a = 0; a < n_obj && !st; a++)
         for (int b = 0; b < n_obj && !st; b++) {
             if (a == b) continue;
-            int pair[2] = {objs[a], objs[b]};
-            so->objects = pair;
-            so->n_objects = 2;
+            int tuple[3] = {objs[a], objs[b], -1};
+            for (int c = 0; c < n_obj && tuple[2] < 0; c++) /* "between" needs a third: the first other one */
+                if (c != a && c != b) tuple[2] = objs[c];
+            so->objects = tuple;
+            so->n_objects = kind == IDS_SET_BETWEEN ? 3 : 2;
+            if (kind == IDS_SET_BETWEEN && tuple[2] < 0) {
+                st = ids__err(err, IDS_ERR_ARG, "the between set needs 3 objects, %d given", n_obj);
+                break;
+            }
             int count;
             if ((st = ids_stim_count(kind, so, cat, &count, err))) break;
             uint64_t rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)(a * 131 + b) + salt;

@@ -440,7 +440,8 @@ done:
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
                              const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err) {
     *out = NULL;
-    char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj), NULL);
+    char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj),
+                           s->n_obj > 2 ? ids_catalog_name(cat, s->obj[2].obj) : NULL);
     /* several images: one video (frames in order) */
     char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(v, q) : ids_vlm_prompt(v, q, n_img);
     free(q);

@@ -167,6 +167,15 @@ expect steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TM
 if grep -q '"delta"' "$TMP/steer/steer-grid-left_right.json"; then ok steer_grid_files; else ko steer_grid_files; fi
 expect steer_grid_near_far 0 "mean change of log P(near)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1 --relation near-far
+expect steer_grid_between 0 "mean change of log P(yes)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1 --relation between
+expect steer_grid_between_two_objects 1 "needs 3 objects" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --threads 1 --relation between --objects "red circle,blue square"
+expect steer_objects 0 "best 3 layers" -- "$BIN" steer belief --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer3" --n 1 --threads 1 --objects "red circle,blue square,green triangle"
+J=$(tr -d ' \n' < "$TMP/steer3/steer-belief.json")
+IT=$(echo "$J" | sed 's/.*"items":\([0-9]*\).*/\1/'); SK=$(echo "$J" | sed 's/.*"skipped":\([0-9]*\).*/\1/')
+if [ $((IT + SK)) -eq 6 ]; then ok steer_objects_used; else ko "steer_objects_used ($IT + $SK images, want 6)"; fi
 expect steer_belief_no_near_far 2 "bad --relation" -- "$BIN" steer belief --ids x --out y --relation near-far
 expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
