@@ -916,6 +916,7 @@ void ids_video_reverse(const ids_image *in, int n, ids_image *out);
 typedef struct ids_temporal_swap_result {
     int n_layers, n_items, n_skipped;
     float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
+    float *diff_pooled;           /* as in ids_swap_result */
 } ids_temporal_swap_result;
 ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                              ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
@@ -981,7 +982,9 @@ typedef struct ids_swap_opts {
  * moves D by less than 1e-3 are skipped. */
 typedef struct ids_swap_result {
     int n_layers, n_items, n_skipped;
-    float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
+    float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
+    float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
+                                   (clean - patched) / sum of |effect| (steady when effects are small) */
 } ids_swap_result;
 
 /* Mirror patching (the edit is the horizontal mirror) or, with control, the attribute edit (the

@@ -120,7 +120,8 @@ typedef struct ids__patcher {
     ids_ctx *ctx, *ctx_edit;
     int L, E, n_threads;
     int32_t cand[2];
-    double *acc[3];
+    double *acc[4]; /* per-item fractions summed (first, second, difference); [3]: pooled numerator */
+    double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
 } ids__patcher;
@@ -129,8 +130,10 @@ ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel
  * a <video> marker takes all n_img images as that video's frames. */
 ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
                              const char *word_a, const char *word_b, ids_err *err);
-/* Means over the items used, [L * IDS_SWAP_SET_COUNT] each (malloc'd). */
-ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, ids_err *err);
+/* Means over the items used, [L * IDS_SWAP_SET_COUNT] each (malloc'd); pooled: the difference's
+ * recovery pooled over items, sum of sign(effect) (clean - patched) / sum of |effect|. */
+ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, float **pooled,
+                              ids_err *err);
 void ids__patcher_free(ids__patcher *p);
 
 #endif

@@ -1246,7 +1246,8 @@ static const char *HELP_SWAP =
     "Mirror swapping by activation patching: for grid images with a left/right answer, the clean run's\n"
     "residual rows of one position set (image rows, text rows, the two object words) are replaced at\n"
     "one layer by the mirrored image's; the recovered fraction of the mirror's effect on log P(left),\n"
-    "log P(right) and their difference, per layer and set, averaged over images. --control uses the\n"
+    "log P(right) and their difference, per layer and set, averaged over images (diff_pooled: the\n"
+    "difference pooled over images, steadier when the edit's effect is small). --control uses the\n"
     "attribute edit (recoloured objects, same question) instead of the mirror. Writes DIR/swap.json\n"
     "(or swap-control.json) and the matching .csv. The model defaults to the bundled one.\n"
     "\n"
@@ -1308,18 +1309,18 @@ static int cmd_swap(int argc, char **argv) {
         snprintf(name, sizeof name, "%s.json", base);
         if (!rc) rc = out_open(&fj, out, name);
         if (!rc) {
-            fprintf(fc.f, "layer,set,left,right,diff\n");
-            fprintf(stdout, "layer,set,left,right,diff\n");
+            fprintf(fc.f, "layer,set,left,right,diff,diff_pooled\n");
+            fprintf(stdout, "layer,set,left,right,diff,diff_pooled\n");
             fprintf(fj.f, "{\"edit\": \"%s\", \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
                     control ? "attribute" : "mirror", r.n_items, r.n_skipped, r.n_layers);
             for (int l = 0; l < r.n_layers; l++)
                 for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
                     int vi = l * IDS_SWAP_SET_COUNT + k;
                     const char *set = ids_swap_set_name((ids_swap_set)k);
-                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi]);
-                    fprintf(stdout, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi]);
-                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f}",
-                            vi ? ", " : "", l, set, r.left[vi], r.right[vi], r.diff[vi]);
+                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
+                    fprintf(stdout, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
+                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f, "
+                            "\"diff_pooled\": %.6f}", vi ? ", " : "", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
                 }
             fprintf(fj.f, "]}\n");
         }
@@ -1756,18 +1757,18 @@ static int cmd_temporal(int argc, char **argv) {
         if (!rc) rc = out_open(&fc, out, "temporal-swap.csv");
         if (!rc) rc = out_open(&fj, out, "temporal-swap.json");
         if (!rc) {
-            fprintf(fc.f, "layer,set,before,after,diff\n");
-            printf("layer,set,before,after,diff\n");
+            fprintf(fc.f, "layer,set,before,after,diff,diff_pooled\n");
+            printf("layer,set,before,after,diff,diff_pooled\n");
             fprintf(fj.f, "{\"edit\": \"time reversal\", \"frames\": %d, \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
                     o.frames, r.n_items, r.n_skipped, r.n_layers);
             for (int l = 0; l < r.n_layers; l++)
                 for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
                     const int vi = l * IDS_SWAP_SET_COUNT + k;
                     const char *set = ids_swap_set_name((ids_swap_set)k);
-                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi]);
-                    printf("%d,%s,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi]);
-                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"before\": %.6f, \"after\": %.6f, \"diff\": %.6f}",
-                            vi ? ", " : "", l, set, r.first[vi], r.second[vi], r.diff[vi]);
+                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
+                    printf("%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
+                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"before\": %.6f, \"after\": %.6f, \"diff\": %.6f, "
+                            "\"diff_pooled\": %.6f}", vi ? ", " : "", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
                 }
             fprintf(fj.f, "]}\n");
         }

@@ -10,6 +10,7 @@ void ids_swap_result_free(ids_swap_result *r) {
     free(r->left);
     free(r->right);
     free(r->diff);
+    free(r->diff_pooled);
     memset(r, 0, sizeof *r);
 }
 
@@ -46,7 +47,7 @@ static ids_status swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const c
 }
 
 static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
-                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[3], bool *used,
+                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[4], double *pooled_den, bool *used,
                            ids_err *err) {
     *used = false;
     const int n = ids_seq_len(sc), NV = L * NS;
@@ -93,7 +94,9 @@ static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc,
                 acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
                 acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
                 acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
+                acc[3][vi] += (dd > 0 ? 1 : -1) * ((lpc[0] - lpc[1]) - (p[0] - p[1])); /* pooled: over sum |dd| */
             }
+            *pooled_den += fabs(dd);
             *used = true;
         }
     }
@@ -120,7 +123,7 @@ ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel
     p->cand[1] = p->cand[0] < 0 ? -1 : ids_tokenizer_word_token(p->tok, ids_answer_word(rel, false), err);
     if (p->cand[0] < 0 || p->cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
     const int NV = p->L * IDS_SWAP_SET_COUNT;
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
     ids_ctx_params cp = ids_ctx_default_params();
     cp.n_ctx = n_ctx;
@@ -142,7 +145,7 @@ ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_
     bool used = false;
     if (!st)
         st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, p->cand, p->acc,
-                        &used, err);
+                        &p->pooled_den, &used, err);
     if (!st) {
         if (used) p->n_items++;
         else p->n_skipped++;
@@ -152,24 +155,26 @@ ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_
     return st;
 }
 
-ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, ids_err *err) {
+ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, float **pooled,
+                              ids_err *err) {
     const int NV = p->L * IDS_SWAP_SET_COUNT;
-    float *r[3];
-    for (int k = 0; k < 3; k++) r[k] = ids__malloc(sizeof(float) * (size_t)NV);
-    if (!r[0] || !r[1] || !r[2]) {
-        for (int k = 0; k < 3; k++) free(r[k]);
+    float *r[4];
+    for (int k = 0; k < 4; k++) r[k] = ids__malloc(sizeof(float) * (size_t)NV);
+    if (!r[0] || !r[1] || !r[2] || !r[3]) {
+        for (int k = 0; k < 4; k++) free(r[k]);
         return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
     }
-    const double n = p->n_items ? p->n_items : 1;
+    const double n = p->n_items ? p->n_items : 1, den = p->pooled_den > 0 ? p->pooled_den : 1;
     for (int k = 0; k < 3; k++)
         for (int vi = 0; vi < NV; vi++) r[k][vi] = (float)(p->acc[k][vi] / n);
-    *first = r[0], *second = r[1], *diff = r[2];
+    for (int vi = 0; vi < NV; vi++) r[3][vi] = (float)(p->acc[3][vi] / den);
+    *first = r[0], *second = r[1], *diff = r[2], *pooled = r[3];
     return IDS_OK;
 }
 
 void ids__patcher_free(ids__patcher *p) {
     for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(p->setrows[k]);
-    for (int k = 0; k < 3; k++) free(p->acc[k]);
+    for (int k = 0; k < 4; k++) free(p->acc[k]);
     ids_ctx_free(p->ctx);
     ids_ctx_free(p->ctx_edit);
     memset(p, 0, sizeof *p);
@@ -224,7 +229,7 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
         st = ids__each_item(IDS_SET_GRID, &so, cat, objs, nob, n_img, IDS_REL_LEFT_RIGHT, o->seed, 0, swap_item, &job,
                             control ? "swap (attribute control)" : "swap (mirror)", progress, user, &done,
                             (long)nob * (nob - 1) * n_img, err);
-    if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, err);
+    if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, &out->diff_pooled, err);
     if (!st) {
         out->n_layers = p.L;
         out->n_items = p.n_items;

@@ -14,6 +14,7 @@ void ids_temporal_result_free(ids_temporal_swap_result *r) {
     free(r->first);
     free(r->second);
     free(r->diff);
+    free(r->diff_pooled);
     memset(r, 0, sizeof *r);
 }
 
@@ -366,7 +367,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 11, tswap_item, &job,
                             "temporal swap (time reversal)", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
     }
-    if (!st) st = ids__patcher_means(&p, &out->first, &out->second, &out->diff, err);
+    if (!st) st = ids__patcher_means(&p, &out->first, &out->second, &out->diff, &out->diff_pooled, err);
     if (!st) {
         out->n_layers = p.L;
         out->n_items = p.n_items;

@@ -147,6 +147,11 @@ TEST(swap_known_answers) {
         CHECKF(fabs(r.diff[last + IDS_SWAP_TEXT] - 1) < 1e-3, "text rows at the last layer: %g", r.diff[last + IDS_SWAP_TEXT]);
         CHECKF(fabs(r.diff[last + IDS_SWAP_IMAGE]) < 1e-3, "image rows at the last layer: %g", r.diff[last + IDS_SWAP_IMAGE]);
         CHECK(fabs(r.left[IDS_SWAP_IMAGE] - 1) < 1e-3 && fabs(r.right[IDS_SWAP_IMAGE] - 1) < 1e-3);
+        /* the pooled recovery has the same exact values at the ends */
+        CHECKF(fabs(r.diff_pooled[IDS_SWAP_IMAGE] - 1) < 1e-3 && fabs(r.diff_pooled[IDS_SWAP_TEXT]) < 1e-3 &&
+                   fabs(r.diff_pooled[last + IDS_SWAP_TEXT] - 1) < 1e-3,
+               "pooled: image %g, text %g at layer 0; text %g at the last", r.diff_pooled[IDS_SWAP_IMAGE],
+               r.diff_pooled[IDS_SWAP_TEXT], r.diff_pooled[last + IDS_SWAP_TEXT]);
         ids_swap_result_free(&r);
     }
     ids_catalog_free(cat);
