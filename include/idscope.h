@@ -731,8 +731,9 @@ ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_ima
  * videos. */
 ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                                    int video_frames, int n_threads, float *vision_blocks, ids_seq **out, ids_err *err);
-/* ids_vlm_prompt with one <video> marker instead of the <image> one. malloc'd. */
-char *ids_vlm_video_prompt(const ids_vlm *v, const char *question);
+/* The chat prompt around a question about n_images images and then one video: ids_vlm_prompt with
+ * n_images + 1 markers, the last one <video>. malloc'd. */
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images);
 
 /* Parse "all" or a list like "0,3,5-7" of integers in [lo, hi]. *out is malloc'd. */
 ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int *n, ids_err *err);

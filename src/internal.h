@@ -108,6 +108,9 @@ ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalo
  * about n_img images from `img` (s's own frames or edited copies; several images are one video). */
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
                              const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err);
+/* Tokens of a relation's two answers at the answer position: the paper's word rule (last piece of
+ * tokenize(" " + word)) on each answer's first word ("in" of "in front"). */
+ids_status ids__answer_tokens(const ids_tokenizer *tok, ids_relation rel, int32_t cand[2], ids_err *err);
 /* Activation patching of an edit (mirror, recolour, time reversal): for every layer and position
  * set (IDS_SWAP_IMAGE: every image row, IDS_SWAP_TEXT: every text row, IDS_SWAP_OBJECTS: the two
  * object words, first occurrence after the images) the clean run with that set's rows at that

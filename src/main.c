@@ -468,16 +468,7 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
             return 1;
         }
     } else if (a->question && video_mode && a->video_frames) { /* the --image markers, then the video's */
-        const int n_plain = a->n_images - a->video_frames;
-        *prompt = ids_vlm_prompt(*vlm, a->question, n_plain + 1);
-        char *last = NULL;
-        for (char *p = *prompt ? strstr(*prompt, IDS_IMAGE_MARKER) : NULL; p; p = strstr(p + 1, IDS_IMAGE_MARKER)) last = p;
-        if (last) {
-            char *q = malloc(strlen(*prompt) + 8);
-            if (q) sprintf(q, "%.*s%s%s", (int)(last - *prompt), *prompt, IDS_VIDEO_MARKER, last + strlen(IDS_IMAGE_MARKER));
-            free(*prompt);
-            *prompt = q;
-        }
+        *prompt = ids_vlm_video_prompt(*vlm, a->question, a->n_images - a->video_frames);
     } else if (a->question) {
         *prompt = ids_vlm_prompt(*vlm, a->question, a->n_images);
     } else {

@@ -70,7 +70,7 @@ static ids_status greedy_verdict(ids_ctx *ctx, const ids_tokenizer *tok, const i
 
 /* What the three steering experiments share: the model, the IDs file, one context, the scenes'
  * options, the answer tokens, and room for n_var variants (one hook, one vector of E, two
- * log-probs each). */
+ * log-probs each; n_var 0 at init: one per cell of the IDs' grid). */
 typedef struct {
     const ids_vlm *v;
     const ids_catalog *cat;
@@ -132,7 +132,7 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     e->n_obj = o->n_objects ? o->n_objects : 2;
     e->n_img = o->n_images > 0 ? o->n_images : 8;
     e->factor = o->factor > 0 ? o->factor : 5.0f;
-    e->n_var = n_var;
+    e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
     e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
     e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
     e->caps = ids__malloc(sizeof(float) * 2 * (size_t)e->L * e->E);
@@ -149,17 +149,6 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     cp.n_threads = o->n_threads;
     if ((st = ids_ctx_new(&e->ctx, m, cp, err))) steer_env_free(e);
     return st;
-}
-
-/* Answer tokens of a relation (first word of a two-word answer: "in" of "in front"). */
-static ids_status steer_answers(steer_env *e, ids_relation rel, ids_err *err) {
-    for (int k = 0; k < 2; k++) {
-        char w[32];
-        snprintf(w, sizeof w, "%s", ids_answer_word(rel, k == 0));
-        if (strchr(w, ' ')) *strchr(w, ' ') = 0;
-        if ((e->cand[k] = ids_tokenizer_word_token(e->tok, w, err)) < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
-    }
-    return IDS_OK;
 }
 
 /* The clean run of s's question: log-probs of the answers into lpc; with n_words > 0 the rows of
@@ -311,7 +300,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
                     ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), o->seed * 7919 + 17, out};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-    if (!st) st = steer_answers(&e, rel, err);
+    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
     long done = 0;
     if (!st)
         st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)rel, o->seed, 99, belief_item, &j,
@@ -387,14 +376,12 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
     if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
     steer_env e;
-    ids_status st = steer_env_init(&e, v, cat, o, 1, err); /* sized below, once the grid is known */
+    ids_status st = steer_env_init(&e, v, cat, o, 0, err); /* one variant per cell of the IDs' grid */
     if (st) return st;
     const int C = e.G * e.G;
-    steer_env_free(&e);
-    if ((st = steer_env_init(&e, v, cat, o, C, err))) return st;
     grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-    if (!st) st = steer_answers(&e, rel, err);
+    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
     /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
     const bool between = rel == IDS_REL_BETWEEN;
     const int objs3[3] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1), ids_catalog_builtin(1, 2)};
@@ -486,7 +473,7 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     for (int which = 0; which < 2 && !st; which++) {
         j.which = which;
         j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
-        if ((st = steer_answers(&e, j.rel, err))) break;
+        if ((st = ids__answer_tokens(e.tok, j.rel, e.cand, err))) break;
         st = ids__each_item(which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)j.rel, o->seed,
                             31 * (uint64_t)which, depth_item, &j, "depth", progress, user, &done, total, err);
     }

@@ -119,9 +119,8 @@ ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel
     p->L = ids_model_hparams(m)->n_layer + 1;
     p->E = ids_model_hparams(m)->n_embd;
     p->n_threads = n_threads;
-    p->cand[0] = ids_tokenizer_word_token(p->tok, ids_answer_word(rel, true), err);
-    p->cand[1] = p->cand[0] < 0 ? -1 : ids_tokenizer_word_token(p->tok, ids_answer_word(rel, false), err);
-    if (p->cand[0] < 0 || p->cand[1] < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+    ids_status st = ids__answer_tokens(p->tok, rel, p->cand, err);
+    if (st) return st;
     const int NV = p->L * IDS_SWAP_SET_COUNT;
     for (int k = 0; k < 4; k++)
         if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
@@ -129,7 +128,7 @@ ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel
     cp.n_ctx = n_ctx;
     cp.max_rows = n_ctx;
     cp.n_threads = n_threads;
-    ids_status st = ids_ctx_new(&p->ctx, m, cp, err);
+    st = ids_ctx_new(&p->ctx, m, cp, err);
     cp.keep_clean = false;
     if (!st) st = ids_ctx_new(&p->ctx_edit, m, cp, err);
     return st;

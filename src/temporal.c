@@ -41,12 +41,6 @@ static ids_status video_opts(const ids_temporal_opts *o, const ids_vlm *v, ids_s
     return IDS_OK;
 }
 
-static ids_status answer_tokens(const ids_tokenizer *tok, int32_t cand[2], ids_err *err) {
-    cand[0] = ids_tokenizer_word_token(tok, ids_answer_word(IDS_REL_BEFORE_AFTER, true), err);
-    cand[1] = cand[0] < 0 ? -1 : ids_tokenizer_word_token(tok, ids_answer_word(IDS_REL_BEFORE_AFTER, false), err);
-    return cand[0] < 0 || cand[1] < 0 ? (err ? err->code : IDS_ERR_NOT_FOUND) : IDS_OK;
-}
-
 void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
     for (int k = 0; k < n; k++) out[k] = in[n - 1 - k];
 }
@@ -316,7 +310,7 @@ typedef struct {
 static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
                               const char *w2, ids_err *err) {
     ids_video_reverse(frames, T, j->rev);
-    char *prompt = ids_vlm_video_prompt(j->v, question);
+    char *prompt = ids_vlm_video_prompt(j->v, question, 0);
     ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(prompt);
@@ -461,7 +455,7 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     ids_stim_opts so;
     video_opts(&oo, v, &so);
     int32_t cand[2];
-    if ((st = answer_tokens(tok, cand, err))) {
+    if ((st = ids__answer_tokens(tok, IDS_REL_BEFORE_AFTER, cand, err))) {
         ids_st_close(f);
         return st;
     }

@@ -1274,6 +1274,20 @@ ids_status ids__train_logits(const ids_train_config *c, const char *dir, const t
     return st;
 }
 
+/* The checks' model: the vocabulary's tokenizer (through a temporary folder) and parameters
+ * initialised from the config's seed. */
+static ids_status check_model(const ids_train_config *c, const char *what, ids_tokenizer **tok, tmodel *m, param_ix *ix,
+                              ids_err *err) {
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/idscope-%s-XXXXXX", what);
+    ids_status st = mkdtemp(dir) ? IDS_OK : ids__err(err, IDS_ERR_IO, "cannot make a temporary folder");
+    if (!st) st = vocab_tokenizer(dir, tok, err);
+    rmdir(dir);
+    if (!st) st = build_params(m, ix, c, ids_tokenizer_n_vocab(*tok), err);
+    if (!st) init_params(m, c->seed);
+    return st;
+}
+
 /* Whole-model gradient check: analytic gradients of a tiny model on one batch against central
  * differences of the loss, at n_probe parameters spread over every tensor. Returns the number of
  * probes off by more than 5% (relative, with an absolute floor). */
@@ -1287,13 +1301,8 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
     param_ix ix;
     memset(&ix, 0, sizeof ix);
     tbatch b = {0};
-    char dir[] = "/tmp/idscope-gradcheck-XXXXXX";
-    ids_status st = mkdtemp(dir) ? IDS_OK : ids__err(err, IDS_ERR_IO, "cannot make a temporary folder");
-    if (!st) st = vocab_tokenizer(dir, &tok, err);
-    rmdir(dir);
-    if (!st) st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err);
+    ids_status st = check_model(c, "gradcheck", &tok, &m, &ix, err);
     if (!st) {
-        init_params(&m, c->seed);
         /* larger random weights everywhere (also norms and biases) so every path carries gradient */
         uint64_t r = 99;
         for (size_t i = 0; i < m.total; i++) m.w[i] += 0.05f * (float)((double)(tk_rand(&r) >> 11) / 9007199254740992.0 - 0.5);
@@ -1344,13 +1353,8 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
     memset(&ix, 0, sizeof ix);
     tbatch part[2] = {{0}}, whole = {0};
     float *g_whole = NULL;
-    char dir[] = "/tmp/idscope-shardcheck-XXXXXX";
-    ids_status st = mkdtemp(dir) ? IDS_OK : ids__err(err, IDS_ERR_IO, "cannot make a temporary folder");
-    if (!st) st = vocab_tokenizer(dir, &tok, err);
-    rmdir(dir);
-    if (!st) st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err);
+    ids_status st = check_model(c, "shardcheck", &tok, &m, &ix, err);
     if (!st) {
-        init_params(&m, c->seed);
         uint64_t r1 = 5, r2 = 6;
         st = make_batch(c, cat, tok, task, 2, &r1, -1, &part[0], err);
         if (!st) st = make_batch(c, cat, tok, task, 3, &r2, -1, &part[1], err);

@@ -42,9 +42,9 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 
-char *ids_vlm_video_prompt(const ids_vlm *v, const char *question) {
-    char *p = ids_vlm_prompt(v, question, 1);
-    char *m = p ? strstr(p, IDS_IMAGE_MARKER) : NULL;
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
+    char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
+    for (char *x = p ? strstr(p, IDS_IMAGE_MARKER) : NULL; x; x = strstr(x + 1, IDS_IMAGE_MARKER)) m = x;
     if (!m) return p;
     char *q = ids__malloc(strlen(p) + 8);
     if (q) sprintf(q, "%.*s%s%s", (int)(m - p), p, IDS_VIDEO_MARKER, m + strlen(IDS_IMAGE_MARKER));
@@ -437,13 +437,23 @@ done:
     return st;
 }
 
+ids_status ids__answer_tokens(const ids_tokenizer *tok, ids_relation rel, int32_t cand[2], ids_err *err) {
+    for (int k = 0; k < 2; k++) {
+        char w[32];
+        snprintf(w, sizeof w, "%s", ids_answer_word(rel, k == 0));
+        if (strchr(w, ' ')) *strchr(w, ' ') = 0;
+        if ((cand[k] = ids_tokenizer_word_token(tok, w, err)) < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+    }
+    return IDS_OK;
+}
+
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
                              const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err) {
     *out = NULL;
     char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj),
                            s->n_obj > 2 ? ids_catalog_name(cat, s->obj[2].obj) : NULL);
     /* several images: one video (frames in order) */
-    char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(v, q) : ids_vlm_prompt(v, q, n_img);
+    char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(v, q, 0) : ids_vlm_prompt(v, q, n_img);
     free(q);
     if (!prompt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
     ids_status st = ids_vlm_build_video_seq(v, prompt, img, n_img, n_img > 1 ? n_img : 0, n_threads, NULL, out, err);

@@ -479,7 +479,7 @@ TEST(vlm_video_marker) {
     CHECK_OK(ids_image_new(&b, a.w, a.h, (const uint8_t[3]){30, 200, 60}, &err));
     ids_image fr[4] = {a, a, b, b}, rev[4];
     ids_video_reverse(fr, 4, rev);
-    char *prompt = ids_vlm_video_prompt(v, "What happens?");
+    char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
     REQUIRE(prompt && strstr(prompt, IDS_VIDEO_MARKER));
     ids_seq *s, *r;
     REQUIRE(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err) == IDS_OK);
