@@ -12,11 +12,11 @@ RELEASE_FLAGS := -O2 -g $(WARN) $(CSTD) $(INC)
 ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                  -fno-sanitize-recover=undefined $(WARN) $(CSTD) $(INC)
 
-LIB_SRC   := $(wildcard src/*.c)
-LIB_SRC   := $(filter-out src/main.c,$(LIB_SRC))
+LIB_SRC   := $(wildcard src/*/*.c)
+CLI_SRC   := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
-HDRS      := include/idscope.h $(wildcard src/*.h) tests/test.h bench/synth.h
+HDRS      := include/idscope.h $(wildcard include/idscope/*.h src/*/*.h cli/*.h) tests/test.h bench/synth.h
 
 .PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures
 .SECONDARY:
@@ -34,7 +34,7 @@ build/$(1)/libidscope.a: $(patsubst %.c,build/$(1)/obj/%.o,$(LIB_SRC))
 	@rm -f $$@
 	ar rcs $$@ $$^
 
-build/$(1)/idscope: build/$(1)/obj/src/main.o build/$(1)/libidscope.a
+build/$(1)/idscope: $(patsubst %.c,build/$(1)/obj/%.o,$(CLI_SRC)) build/$(1)/libidscope.a
 	$$(CC) $(2) $$^ -o $$@ $(LIBS)
 
 build/$(1)/test_idscope: $(patsubst %.c,build/$(1)/obj/%.o,$(TEST_SRC)) build/$(1)/libidscope.a

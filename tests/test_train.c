@@ -1,7 +1,7 @@
 /* Trainer: whole-model gradient checks, a smoke run, the exported model read by the engine giving
  * the trainer's logits, configs. */
 #include "test.h"
-#include "train.h"
+#include "train/train.h"
 
 static void tiny_config(ids_train_config *c) {
     ids_train_default_config(c);

@@ -1,7 +1,7 @@
 /* Training kernels: each backward against central finite differences of its forward, and each
  * SGEMM-based kernel against its plain reference. */
 #include "test.h"
-#include "tops.h"
+#include "train/tops.h"
 
 static uint32_t g_seed = 12345;
 static float rnd(void) {

@@ -1,0 +1,320 @@
+/* idscope layer "engine": decoder models, vision towers, sequences, hooks, run contexts, vision-language models.
+ * Part of the public API; include "idscope.h" for all of it. Each layer's header includes the
+ * one before it (base < formats < text < engine < stimuli < exp < train). */
+#ifndef IDSCOPE_ENGINE_H
+#define IDSCOPE_ENGINE_H
+
+#include "idscope/text.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Decoder models                                                                               */
+
+typedef enum ids_rope_mode { IDS_ROPE_NORM = 0, IDS_ROPE_NEOX = 2, IDS_ROPE_MROPE = 8 } ids_rope_mode;
+
+typedef struct ids_hparams {
+    char arch[32];
+    int n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_rot, n_ctx_train;
+    float rms_eps, rope_base;
+    ids_rope_mode rope_mode;
+    int rope_sections[4];  /* M-RoPE: rotary pairs per position stream (t, h, w, e) */
+    bool tied_output;
+} ids_hparams;
+
+typedef struct ids_model ids_model;
+
+/* Load a decoder (text) GGUF: weights stay in the mapped file in their stored format. */
+ids_status ids_model_load(ids_model **out, const char *path, ids_err *err);
+void ids_model_free(ids_model *m);
+const ids_hparams *ids_model_hparams(const ids_model *m);
+const ids_tokenizer *ids_model_tokenizer(const ids_model *m);
+const ids_gguf *ids_model_gguf(const ids_model *m);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Vision towers (mmproj GGUF)                                                                  */
+
+typedef struct ids_vparams {
+    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5) or "qwen2vl_merger" */
+    bool dynamic;         /* dynamic resolution (Qwen2-VL): image_size/grid/n_out vary per image */
+    int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
+    int min_pixels, max_pixels; /* dynamic resolution bounds */
+    int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
+    int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
+    int n_run;            /* blocks run: max(clip.vision.feature_layer), else all stored */
+    int n_tokens;         /* tower tokens (CLS first, then patches in raster order) */
+    int n_out;            /* rows per image given to the decoder */
+    int n_out_embd;       /* their width (the decoder's n_embd) */
+    float eps, mean[3], std[3];
+    bool use_gelu;        /* false: quick-GELU */
+    bool ffn_swapped;     /* legacy naming: fc1 stored as ffn_down */
+} ids_vparams;
+
+typedef struct ids_vision ids_vision;
+
+ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err);
+void ids_vision_free(ids_vision *v);
+const ids_vparams *ids_vision_params(const ids_vision *v);
+/* Override the dynamic-resolution pixel bounds (Qwen2-VL). */
+ids_status ids_vision_set_pixel_bounds(ids_vision *v, int min_pixels, int max_pixels, ids_err *err);
+
+/* What encoding these frames gives: the preprocessed size, the grid of output rows
+ * (grid_t temporal patches x grid_h x grid_w, raster order) and the tower's token count. */
+typedef struct ids_vplan {
+    int width, height;
+    int grid_t, grid_h, grid_w;
+    int n_out;     /* grid_t * grid_h * grid_w rows for the decoder */
+    int n_tokens;  /* tokens inside the tower (CLS + patches, or patches) */
+} ids_vplan;
+/* Dynamic resolution rule (Qwen2-VL, HF smart_resize): each side rounded to the nearest multiple
+ * of 28 (ties to even), then scaled down (floor) or up (ceil) by one common factor to keep
+ * width * height inside [min_pixels, max_pixels]; resampled with Pillow's bicubic filter, not at all
+ * when the size is already right. A video is a list of frames grouped in pairs (the last frame is
+ * repeated when the count is odd). */
+ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_frames, ids_vplan *out,
+                           ids_err *err);
+ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames,
+                                    int n_threads, float *out, float *blocks, ids_err *err);
+/* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
+ * the mean colour (122,116,104), bicubic resize to S; Qwen2-VL: the dynamic-resolution size; then
+ * (x/255 - mean) / std). Size from ids_vision_plan. */
+ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
+/* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
+ * tower's stream after each block (Qwen2-VL: patches in merge order, each 2x2 group together). */
+ids_status ids_vision_encode(const ids_vision *v, const ids_image *img, int n_threads, float *out,
+                             float *blocks, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sequences: what every row of a run is                                                       */
+
+typedef enum ids_row_kind { IDS_ROW_TEXT = 0, IDS_ROW_IMAGE = 1 } ids_row_kind;
+
+typedef struct ids_row {
+    int32_t token;     /* token id, or -1 for an embedding row (image patch / given vector) */
+    int8_t kind;       /* ids_row_kind */
+    int16_t image;     /* image / frame index for image rows, else -1 */
+    int16_t cell_row;  /* patch or merged cell of the image: row, column (-1 for text) */
+    int16_t cell_col;
+    int16_t frame;     /* temporal patch of a video (0 for still images, -1 for text) */
+    int32_t pos[3];    /* rotary position (t, h, w); equal for models without M-RoPE */
+} ids_row;
+
+typedef struct ids_seq ids_seq;
+
+ids_seq *ids_seq_new(int n_embd);
+void ids_seq_free(ids_seq *s);
+/* Append token rows (text). Positions continue from the last row. */
+ids_status ids_seq_add_tokens(ids_seq *s, const int32_t *ids, size_t n, ids_err *err);
+/* Tokenize and append; BOS only when add_bos and the vocabulary asks for it. */
+ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text, bool add_bos,
+                            bool parse_special, ids_err *err);
+/* Append n_rows embedding rows ([n_rows, n_embd], copied). kind = IDS_ROW_IMAGE with a grid of
+ * grid_w columns gives each row its cell (i / grid_w, i % grid_w); IDS_ROW_TEXT rows are plain
+ * given vectors (cell -1). */
+ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
+                            int image, int grid_w, ids_err *err);
+/* Positions of image rows: one per row (llama), or M-RoPE (t, h, w) grids (Qwen2-VL). */
+void ids_seq_set_mrope(ids_seq *s, bool on);
+/* Append an image's (or video's) rows: grid_t temporal patches of grid_h x grid_w cells, raster
+ * order ([grid_t * grid_h * grid_w, n_embd]). With M-RoPE, cell (t, r, c) gets position
+ * (p0 + t, p0 + r, p0 + c) and the next row p0 + max(grid_t, grid_h, grid_w). */
+ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
+                             int grid_w, ids_err *err);
+int ids_seq_len(const ids_seq *s);
+const ids_row *ids_seq_row(const ids_seq *s, int i);
+/* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
+const float *ids_seq_embd(const ids_seq *s, int i);
+int ids_seq_n_embd(const ids_seq *s);
+
+/* Position selectors */
+typedef enum ids_sel_kind {
+    IDS_SEL_ALL = 0,  /* every row */
+    IDS_SEL_RANGE,    /* rows [begin, end) */
+    IDS_SEL_LIST,     /* explicit rows */
+    IDS_SEL_IMAGE,    /* image rows (of image `image`, or all images when image < 0) */
+    IDS_SEL_TEXT,     /* text rows */
+    IDS_SEL_WORD,     /* the token of " " + word (last piece), nth occurrence (0-based) */
+    IDS_SEL_LAST      /* the last row */
+} ids_sel_kind;
+
+typedef struct ids_sel {
+    ids_sel_kind kind;
+    int begin, end;       /* RANGE */
+    const int *list;      /* LIST */
+    int n_list;
+    int image;            /* IMAGE */
+    const char *word;     /* WORD */
+    int nth;              /* WORD */
+    bool after_image;     /* WORD: search only after the last image row (the paper's rule) */
+} ids_sel;
+
+/* Resolve a selector to row indices (malloc'd, ascending as given). Errors name the value at fault
+ * (row past the end, word not in the sequence, ...). */
+ids_status ids_sel_resolve(const ids_seq *s, const ids_tokenizer *t, const ids_sel *sel,
+                           int **rows, int *n_rows, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Hooks                                                                                        */
+
+typedef enum ids_site_kind {
+    IDS_SITE_RESID = 0, /* residual stream at layer l = 0..n_layer (0 = embeddings, l = after block l) */
+    IDS_SITE_ATTN_OUT,  /* attention output of block l (after the output projection), l < n_layer */
+    IDS_SITE_MLP_OUT,   /* MLP output of block l, l < n_layer */
+    IDS_SITE_ATTN_PROBS,/* attention probabilities of block l: per selected query row [n_head, n_seq] */
+    IDS_SITE_COUNT
+} ids_site_kind;
+
+typedef enum ids_action {
+    IDS_ACT_CAPTURE = 0, /* copy the selected rows into `out` ([n_sel, width]) */
+    IDS_ACT_ADD,         /* add `vec` ([width], or [n_sel, width] when per_row) */
+    IDS_ACT_REPLACE,     /* replace the selected rows with `src` ([n_sel, width]) */
+    IDS_ACT_SCALE,       /* multiply by `scale` */
+    IDS_ACT_CALLBACK     /* call fn with a writable pointer to the selected rows */
+} ids_action;
+
+typedef struct ids_hook_view {
+    ids_site_kind site;
+    int layer;
+    int variant;     /* index of the variant in a batch */
+    int n_rows;      /* selected rows */
+    const int *rows; /* their sequence indices */
+    int width;       /* floats per row (n_embd, or n_head * n_seq for attention probabilities) */
+} ids_hook_view;
+
+/* data: [n_rows, width], rows in the order of view->rows; writable. */
+typedef void (*ids_hook_fn)(const ids_hook_view *view, float *data, void *user);
+
+typedef struct ids_hook {
+    ids_site_kind site;
+    int layer;
+    ids_sel sel;
+    ids_action action;
+    float *out;          /* CAPTURE */
+    const float *vec;    /* ADD */
+    bool per_row;        /* ADD */
+    const float *src;    /* REPLACE */
+    float scale;         /* SCALE */
+    ids_hook_fn fn;      /* CALLBACK */
+    void *user;          /* CALLBACK */
+    size_t len;          /* floats in out / vec / src; checked against what the selection needs */
+} ids_hook;
+
+/* A set of hooks that makes one edited run of the context's sequence. */
+typedef struct ids_variant {
+    const ids_hook *hooks;
+    int n_hooks;
+} ids_variant;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Run context: per-run state over a shared model                                              */
+
+typedef struct ids_ctx ids_ctx;
+
+typedef struct ids_ctx_params {
+    int n_ctx;       /* longest sequence (prompt + generated tokens) */
+    int max_rows;    /* rows computed together (variants x rows); default n_ctx */
+    int n_threads;   /* default: online CPUs */
+    bool keep_clean; /* keep the clean run's residuals and K/V for reuse (default true) */
+} ids_ctx_params;
+
+ids_ctx_params ids_ctx_default_params(void);
+ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_err *err);
+void ids_ctx_free(ids_ctx *c);
+/* Bytes of the buffers the context holds. */
+size_t ids_ctx_memory(const ids_ctx *c);
+
+typedef enum ids_logits_mode { IDS_LOGITS_NONE = 0, IDS_LOGITS_LAST, IDS_LOGITS_ALL } ids_logits_mode;
+
+typedef struct ids_run_opts {
+    bool full_recompute;   /* ignore the clean cache: compute every layer at every row */
+    ids_logits_mode logits;/* what goes to out->logits */
+    const int32_t *cand;   /* candidate tokens: log-probabilities at the last row */
+    int n_cand;
+} ids_run_opts;
+
+typedef struct ids_run_out {
+    float *logits;       /* caller buffer: [n_vocab] (LAST) or [n_seq, n_vocab] (ALL), or NULL */
+    float *cand_logprob; /* caller buffer [n_cand], or NULL */
+} ids_run_out;
+
+/* Run the sequence without edits and make it the context's current sequence (its clean run is
+ * kept for reuse when keep_clean). Hooks given here may only capture. */
+ids_status ids_ctx_prefill(ids_ctx *c, const ids_seq *s, const ids_hook *hooks, int n_hooks,
+                           const ids_run_opts *opts, ids_run_out *out, ids_err *err);
+/* One edited run of the current sequence. */
+ids_status ids_ctx_run(ids_ctx *c, const ids_hook *hooks, int n_hooks, const ids_run_opts *opts,
+                       ids_run_out *out, ids_err *err);
+/* Many edited runs of the current sequence, computed together (outs: one per variant). */
+ids_status ids_ctx_run_batch(ids_ctx *c, const ids_variant *vars, int n_vars,
+                             const ids_run_opts *opts, ids_run_out *outs, ids_err *err);
+/* Greedy generation of up to n_new tokens after the current sequence, with `hooks` applied to the
+ * prompt pass. Stops early at an end-of-generation token (not written). */
+ids_status ids_ctx_generate(ids_ctx *c, const ids_hook *hooks, int n_hooks, int n_new,
+                            int32_t *tokens, int *n_out, ids_err *err);
+
+/* Rows and floats per row that a hook's selection covers on the current sequence (the size
+ * of its CAPTURE / REPLACE buffers). */
+ids_status ids_ctx_hook_shape(const ids_ctx *c, const ids_hook *h, int *n_rows, int *width,
+                              ids_err *err);
+const ids_seq *ids_ctx_seq(const ids_ctx *c);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Vision-language models: a decoder plus a vision tower                                       */
+
+#define IDS_IMAGE_MARKER "<image>"
+#define IDS_VIDEO_MARKER "<video>"
+
+typedef struct ids_vlm ids_vlm;
+
+/* Load a text GGUF and an mmproj GGUF; their widths must agree. */
+ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err);
+void ids_vlm_free(ids_vlm *v);
+const ids_model *ids_vlm_model(const ids_vlm *v);
+const ids_vision *ids_vlm_vision(const ids_vlm *v);
+/* The family's chat prompt around a question, with one <image> marker per image
+ * (LLaVA-1.5: "USER: <image>\nQUESTION ASSISTANT:"). malloc'd. */
+char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images);
+/* Split `prompt` at <image> markers (their count must equal n_images), tokenize each text part as
+ * llama.cpp does (BOS once at the start, special tokens parsed), encode each image and insert its
+ * rows. vision_blocks (optional): [n_images, n_run, n_tokens, n_vembd]. */
+ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
+                             int n_images, int n_threads, float *vision_blocks, ids_seq **out,
+                             ids_err *err);
+/* The same with <video> markers too: images are taken in marker order, one per <image> and
+ * video_frames per <video>. A video is one block of temporal patches (frames in pairs) where the
+ * tower has a video mode (Qwen2-VL: rows carry their temporal patch in ids_row.frame), else one
+ * image block per frame (LLaVA-style: ids_row.image is the frame). vision_blocks only without
+ * videos. */
+ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                                   int video_frames, int n_threads, float *vision_blocks, ids_seq **out, ids_err *err);
+/* The chat prompt around a question about n_images images and then one video: ids_vlm_prompt with
+ * n_images + 1 markers, the last one <video>. malloc'd. */
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images);
+
+/* Parse "all" or a list like "0,3,5-7" of integers in [lo, hi]. *out is malloc'd. */
+ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int *n, ids_err *err);
+/* Parse a position spec against a sequence: "all", "last", "image", "text", "word:WORD[:N]"
+ * (N-th occurrence after the image, 0-based) or an index list. */
+ids_status ids_parse_positions(const char *spec, const ids_seq *s, const ids_tokenizer *t, int **out,
+                               int *n, ids_err *err);
+
+typedef struct ids_capture_opts {
+    const char *layers;    /* "all" or an index list over 0..n_layer (default "all") */
+    const char *positions; /* see ids_parse_positions (default "all") */
+    bool resid, logits, image_embd, vision;
+    int n_threads;
+} ids_capture_opts;
+
+/* One forward pass of prompt + images; writes a safetensors file with tokens [n_pos] (-1 on image
+ * rows), positions [n_sel, 3], and the selected sites: resid [n_layers, n_sel, n_embd], logits
+ * [n_sel, n_vocab], image_embd [n_img_rows, n_embd], vision [n_blocks, n_vis_tokens, n_vembd]
+ * (with a leading n_images axis when there are several), plus metadata. */
+ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                       const ids_capture_opts *o, const char *out_path, ids_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IDSCOPE_ENGINE_H */

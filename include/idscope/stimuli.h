@@ -1,0 +1,143 @@
+/* idscope layer "stimuli": objects, scenes and stimulus sets with ground truth.
+ * Part of the public API; include "idscope.h" for all of it. Each layer's header includes the
+ * one before it (base < formats < text < engine < stimuli < exp < train). */
+#ifndef IDSCOPE_STIMULI_H
+#define IDSCOPE_STIMULI_H
+
+#include "idscope/engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stimuli: objects, scenes and sets with ground truth                                          */
+
+/* Object catalog: built-in procedural sprites ("red circle": colour x shape) and user sprites
+ * (PNG with alpha, named after the file). */
+typedef struct ids_catalog ids_catalog;
+
+ids_catalog *ids_catalog_new(void);
+void ids_catalog_free(ids_catalog *c);
+/* Add a user sprite; its name is the file name without extension (underscores become spaces). */
+ids_status ids_catalog_add_sprite(ids_catalog *c, const char *png_path, ids_err *err);
+/* Index of an object by name ("red circle", "frog"), or -1 (err lists what exists). */
+int ids_catalog_find(const ids_catalog *c, const char *name, ids_err *err);
+int ids_catalog_count(const ids_catalog *c);
+const char *ids_catalog_name(const ids_catalog *c, int obj);
+/* The word that names the object in prompts: the last word of its name ("circle"). */
+const char *ids_catalog_word(const ids_catalog *c, int obj);
+/* Colour of a built-in object's fill (false for user sprites). */
+bool ids_catalog_color(const ids_catalog *c, int obj, uint8_t rgb[3]);
+int ids_catalog_n_shapes(void);
+int ids_catalog_n_colors(void);
+/* Built-in object index for (colour, shape). */
+int ids_catalog_builtin(int color, int shape);
+const char *ids_catalog_color_name(int color);
+const char *ids_catalog_shape_name(int shape);
+/* Same shape (or sprite) in another built-in colour; -1 for user sprites. */
+int ids_catalog_recolor(const ids_catalog *c, int obj, int color);
+
+typedef struct ids_placed {
+    int obj;        /* catalog index */
+    float cx, cy;   /* centre in pixels */
+    float size;     /* side of the object's square box in pixels */
+    float rot;      /* rotation in degrees */
+    bool visible;
+} ids_placed;
+
+/* Draw objects (in order) onto img, anti-aliased (4x4 supersampling). */
+void ids_scene_draw(const ids_catalog *c, ids_image *img, const ids_placed *objs, int n);
+/* Mirror an image left-right in place. */
+void ids_image_mirror(ids_image *img);
+
+typedef enum ids_relation {
+    IDS_REL_LEFT_RIGHT = 0, IDS_REL_ABOVE_BELOW, IDS_REL_FRONT_BEHIND, IDS_REL_NEAR_FAR,
+    IDS_REL_BETWEEN, IDS_REL_BEFORE_AFTER, IDS_REL_COUNT
+} ids_relation;
+
+/* The paper's question for a relation, with A/B (and C for between) filled in; malloc'd. */
+char *ids_question(ids_relation r, const char *a, const char *b, const char *c);
+/* The two answer words of a relation ("left"/"right", "above"/"below", "in front"/"behind",
+ * "near"/"far", "yes"/"no", "before"/"after"). */
+const char *ids_answer_word(ids_relation r, bool first);
+const char *ids_relation_name(ids_relation r);
+
+/* Stimulus sets. Every item is a deterministic function of (options, seed, index). */
+typedef enum ids_set_kind {
+    IDS_SET_GRID = 0, IDS_SET_DEPTH, IDS_SET_NEARFAR, IDS_SET_BETWEEN, IDS_SET_VIDEO, IDS_SET_COUNT
+} ids_set_kind;
+
+typedef struct ids_stim_opts {
+    int image_size;        /* pixels (default 224) */
+    int grid;              /* cells per side (default 4) */
+    const float *sizes;    /* object sizes as fractions of a cell (default 1, 0.78, 0.55, 0.33) */
+    int n_sizes;
+    const int *objects;    /* catalog indices (default: red circle, blue square[, green triangle]) */
+    int n_objects;
+    bool all_pairs;        /* every ordered pair (triple) of distinct objects, else only the first */
+    float jitter_pos;      /* uniform jitter of the centre, fraction of a cell (default 0) */
+    float jitter_size;     /* relative size jitter (default 0) */
+    float jitter_rot;      /* rotation jitter in degrees (default 0) */
+    uint8_t bg[3];         /* background colour (default black) */
+    const ids_image *bg_image; /* optional background image (resized to the image size) */
+    int frames;            /* video frames (default 8) */
+    float near_threshold;  /* near/far threshold, fraction of the image size (default 0.35) */
+    int repeats;           /* random placements per configuration for nearfar/between (default 10) */
+    uint64_t seed;
+    bool write_mp4;        /* ids_stimuli_write: videos also as ID.mp4 (manifest key "video") */
+} ids_stim_opts;
+
+void ids_stim_default_opts(ids_stim_opts *o);
+
+typedef struct ids_stim_obj {
+    int obj;               /* catalog index */
+    ids_placed p;          /* centre, size, rotation in pixels */
+    int cell_x, cell_y;    /* grid cell (x = column from the left, y = row from the top), -1 if none */
+    float lateral, depth;  /* depth set: world position */
+    int appear;            /* video: first frame it is visible */
+} ids_stim_obj;
+
+typedef struct ids_stim {
+    ids_set_kind kind;
+    int index;
+    int grid;              /* cells per side of the grid the item was made on */
+    int n_obj;
+    ids_stim_obj obj[3];   /* obj[0] is the subject (A), obj[1] the reference (B), obj[2] C */
+    int n_frames;
+    ids_image *frames;     /* n_frames images (1 for stills), owned */
+    bool has[IDS_REL_COUNT];
+    bool truth[IDS_REL_COUNT]; /* true = the first answer word (left, above, in front, near, yes, before) */
+    bool mirrored, recolored;
+} ids_stim;
+
+/* Number of items in a set with these options (validates them: errors name the impossible option). */
+ids_status ids_stim_count(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, int *n,
+                          ids_err *err);
+/* Make item `index` (0 <= index < count): placement, pixels and truth. */
+ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, int index,
+                         ids_stim *out, ids_err *err);
+void ids_stim_free(ids_stim *s);
+/* Horizontal mirror of an item: pixels flipped, centres and cells mirrored, left/right swapped. */
+ids_status ids_stim_mirror(const ids_stim *s, ids_stim *out, ids_err *err);
+/* Attribute edit: every built-in object gets another colour (nothing else changes). */
+ids_status ids_stim_recolor(const ids_stim *s, const ids_stim_opts *o, const ids_catalog *c,
+                            ids_stim *out, ids_err *err);
+const char *ids_set_name(ids_set_kind k);
+int ids_set_from_name(const char *name);
+
+/* Write a whole set: images (PNG; videos as frame folders) and manifest.json, atomically.
+ * Mirrored / recoloured copies are written as records of their own that name their original
+ * ("variant_of"). progress may be NULL. */
+ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c,
+                             const char *out_dir, bool mirror, bool recolor, int limit,
+                             ids_progress_fn progress, void *user, ids_err *err);
+/* Read COCO-Spatial (What'sUp coco_qa_two_obj.json) into a manifest of the same record format.
+ * Malformed rows are logged (warning) by index and listed in the manifest's "skipped". */
+ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
+                                    int *n_ok, int *n_skipped, ids_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IDSCOPE_STIMULI_H */

@@ -1,0 +1,80 @@
+/* idscope layer "train": training the bundled tiny VLM and evaluating it.
+ * Part of the public API; include "idscope.h" for all of it. Each layer's header includes the
+ * one before it (base < formats < text < engine < stimuli < exp < train). */
+#ifndef IDSCOPE_TRAIN_H
+#define IDSCOPE_TRAIN_H
+
+#include "idscope/exp.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------ */
+/* Training the bundled default model (a tiny LLaVA-1.5-layout VLM)                              */
+
+typedef enum ids_task {
+    IDS_TASK_DESCRIBE = 0, /* "Describe the image." -> "circle c1 r2 square c3 r0" */
+    IDS_TASK_LEFT_RIGHT, IDS_TASK_ABOVE_BELOW, IDS_TASK_FRONT_BEHIND, IDS_TASK_NEAR_FAR,
+    IDS_TASK_BEFORE_AFTER,
+    IDS_TASK_TEXT_SPATIAL, /* no image: the scene written out, then a left/right or above/below question */
+    IDS_TASK_LOCATE,       /* one object: "Describe the image." -> "circle c1 r2" (a perception warm-up) */
+    IDS_TASK_WHERE,        /* two objects: "Where is the red circle?" -> "c1 r2" (binding by name) */
+    IDS_TASK_COUNT
+} ids_task;
+
+const char *ids_task_name(ids_task t); /* "describe", "left-right", ..., "text-spatial" */
+int ids_task_from_name(const char *name);
+
+#define IDS_MAX_STAGES 4
+
+typedef struct ids_train_stage {
+    int steps;
+    float weights[IDS_TASK_COUNT]; /* relative frequency of each task's batches */
+} ids_train_stage;
+
+typedef struct ids_train_config {
+    /* vision tower */
+    int image_size, patch_size, vit_width, vit_layers, vit_heads, vit_ff;
+    /* decoder */
+    int width, layers, heads, ff;
+    /* data */
+    int frames;            /* video frames for before-after */
+    float holdout;         /* fraction of ordered shape pairs held out of training */
+    /* optimisation */
+    int batch, warmup, eval_every, checkpoint_every;
+    float lr, min_lr, weight_decay, clip;
+    /* auxiliary location loss: a linear read-out (training only, not exported) of the residual
+     * stream entering decoder block aux_layer (aux_layer = layers: the last residual) at the
+     * question's object words predicts where each object is (x, y, depth, frame); weight 0 = off */
+    float aux_weight;
+    int aux_layer;
+    uint64_t seed;
+    int n_stages;
+    ids_train_stage stages[IDS_MAX_STAGES];
+    int threads;
+    int shards;            /* a batch is split into this many shards run side by side (default 2);
+                              results depend on shards, not on threads */
+    char init_from[512];   /* start from the weights exported in this folder (fresh optimiser) */
+} ids_train_config;
+
+void ids_train_default_config(ids_train_config *c);
+/* JSON with the fields above (stages as [{"steps": N, "weights": {"describe": 1, ...}}]). */
+ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err *err);
+/* Train and export DIR/text.gguf + DIR/mmproj.gguf (plus DIR/ckpt-STEP/ checkpoints and
+ * DIR/train-log.jsonl). progress gets (what, step, total steps). */
+ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progress_fn progress, void *user,
+                     ids_err *err);
+/* Is this ordered pair of built-in shapes held out of training under this config? */
+bool ids_train_heldout(const ids_train_config *c, int shape_a, int shape_b);
+
+/* Evaluation with the engine on fresh stimuli: accuracy of a task (answer = the likelier of the two
+ * answer words' first tokens at the answer position). n questions, seed fixed. held_out: 1 = only
+ * held-out shape pairs, 0 = only trained pairs, -1 = all. */
+ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, int held_out,
+                         const ids_train_config *c, int n_threads, int *n_correct, ids_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* IDSCOPE_TRAIN_H */

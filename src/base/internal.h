@@ -1,0 +1,89 @@
+/* Private helpers of every layer (base): errors, allocation, arena, hash map, little-endian loads,
+ * whole-file reading and atomic writing. */
+#ifndef IDS_INTERNAL_H
+#define IDS_INTERNAL_H
+
+#include "idscope/base.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define IDS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define IDS_PRINTF(a, b)
+#endif
+
+/* Always-on invariant check for programmer errors (never for file contents). */
+#define IDS_ASSERT(x)                                                                         \
+    do {                                                                                      \
+        if (!(x)) ids__assert_fail(__FILE__, __LINE__, #x);                                   \
+    } while (0)
+void ids__assert_fail(const char *file, int line, const char *expr);
+
+/* Fill err (may be NULL) and return code. */
+ids_status ids__err(ids_err *err, ids_status code, const char *fmt, ...) IDS_PRINTF(3, 4);
+void ids__log(int level, const char *fmt, ...) IDS_PRINTF(2, 3);
+
+/* Allocation through one place so that failures can be injected in tests. */
+void *ids__malloc(size_t n);
+void *ids__calloc(size_t n, size_t size);
+void *ids__realloc(void *p, size_t n);
+char *ids__strdup(const char *s);
+/* a*b with overflow detection: returns false on overflow. */
+static inline bool ids__mul_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return false;
+    *out = a * b;
+    return true;
+}
+
+/* Bump allocator: many small allocations freed together. */
+typedef struct ids_arena_block ids_arena_block;
+typedef struct ids_arena {
+    ids_arena_block *head;
+    size_t block_size;
+} ids_arena;
+void ids__arena_init(ids_arena *a, size_t block_size);
+void *ids__arena_alloc(ids_arena *a, size_t n, size_t align);
+char *ids__arena_strndup(ids_arena *a, const char *s, size_t n);
+void ids__arena_free(ids_arena *a);
+
+/* Open-addressing hash map from byte strings (not owned) to int64 values. */
+typedef struct ids_strmap_slot {
+    const char *key;
+    uint32_t len;
+    uint32_t hash;
+    int64_t value;
+} ids_strmap_slot;
+typedef struct ids_strmap {
+    ids_strmap_slot *slots;
+    size_t cap, count;
+} ids_strmap;
+bool ids__strmap_init(ids_strmap *m, size_t expected);
+void ids__strmap_free(ids_strmap *m);
+/* Insert; returns false on allocation failure. If the key exists, *existing gets its value and the
+ * map is unchanged (existing may be NULL: then the old value is overwritten). */
+bool ids__strmap_put(ids_strmap *m, const char *key, size_t len, int64_t value, int64_t *existing,
+                     bool *was_present);
+bool ids__strmap_get(const ids_strmap *m, const char *key, size_t len, int64_t *value);
+
+/* Little-endian loads from unaligned memory. */
+static inline uint16_t ids__rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static inline uint32_t ids__rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t ids__rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Read a whole regular file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
+ids_status ids__read_file(const char *path, char **out, size_t *len, ids_err *err);
+
+/* Write a whole buffer to `path` atomically: temp file in the same folder, fsync, rename. */
+ids_status ids__write_atomic(const char *path, const void *const *parts, const size_t *sizes,
+                             size_t n_parts, ids_err *err);
+
+/* UTF-8 length of the sequence that starts with byte c (1 for invalid lead bytes). */
+static inline int ids__utf8_len(unsigned char c) {
+    static const int lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return lookup[c >> 4];
+}
+
+#endif

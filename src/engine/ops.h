@@ -1,0 +1,35 @@
+/* Shared compute kernels: threaded matmul over weights in any stored format, norms. */
+#ifndef IDS_OPS_H
+#define IDS_OPS_H
+
+#include "base/internal.h"
+#include "base/pool.h"
+
+#define IDS_DEQ_ROWS 128 /* weight rows dequantized per SGEMM call */
+
+typedef struct ids_ops {
+    ids_pool *pool;
+    float *deq;  /* [n_threads, IDS_DEQ_ROWS, max_w] per-thread dequantization scratch */
+    int max_w;   /* widest weight row (n_in) this scratch can hold */
+    size_t bytes;
+} ids_ops;
+
+ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err);
+void ids__ops_free(ids_ops *o);
+int ids__ops_threads(const ids_ops *o);
+/* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type.
+ * Each worker dequantizes a chunk of rows into its scratch and runs single-threaded SGEMM. */
+void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias);
+/* LayerNorm over rows of width n (mean/variance in double): y = (x - mean)/sqrt(var + eps) * w + b. */
+void ids__layernorm(ids_ops *o, const float *x, float *y, const float *w, const float *b, int n, int rows,
+                    float eps);
+
+/* Find a tensor and check its shape (ne1 = 0 for 1-D) and that it is readable. Absent and not
+ * required: *out = NULL and IDS_OK. */
+ids_status ids__want_tensor(const ids_gguf *g, const char *name, int64_t ne0, int64_t ne1, bool required,
+                            const ids_tensor **out, ids_err *err);
+/* A small vector converted to F32 (malloc'd, caller frees). Absent and not required: NULL. */
+ids_status ids__load_vec(const ids_gguf *g, const char *name, int64_t n, bool required, float **out,
+                         ids_err *err);
+
+#endif

@@ -1,0 +1,257 @@
+/* Sequence layout (what each row is, its rotary position) and position selectors. */
+#include "idscope/engine.h"
+#include "engine/lm.h"
+
+struct ids_seq {
+    int n_embd;
+    int n, cap;
+    ids_row *rows;
+    float *embd;    /* [n, n_embd] for embedding rows only (others unused) */
+    int32_t next_pos;
+    bool mrope;
+};
+
+void ids_seq_set_mrope(ids_seq *s, bool on) { s->mrope = on; }
+int32_t ids__seq_next_pos(const ids_seq *s) { return s->next_pos; }
+
+ids_seq *ids_seq_new(int n_embd) {
+    if (n_embd <= 0) return NULL;
+    ids_seq *s = ids__calloc(1, sizeof *s);
+    if (s) s->n_embd = n_embd;
+    return s;
+}
+
+void ids_seq_free(ids_seq *s) {
+    if (!s) return;
+    free(s->rows);
+    free(s->embd);
+    free(s);
+}
+
+int ids_seq_len(const ids_seq *s) { return s->n; }
+int ids_seq_n_embd(const ids_seq *s) { return s->n_embd; }
+const ids_row *ids_seq_row(const ids_seq *s, int i) {
+    return (i >= 0 && i < s->n) ? &s->rows[i] : NULL;
+}
+
+const float *ids_seq_embd(const ids_seq *s, int i) { return i >= 0 && i < s->n ? ids__seq_embd(s, i) : NULL; }
+
+/* Internal: embedding of row i (NULL for token rows). */
+const float *ids__seq_embd(const ids_seq *s, int i) {
+    return s->rows[i].token < 0 ? s->embd + (size_t)i * (size_t)s->n_embd : NULL;
+}
+
+static ids_status grow(ids_seq *s, int extra, ids_err *err) {
+    if (extra < 0 || s->n > INT32_MAX / 2 - extra)
+        return ids__err(err, IDS_ERR_RANGE, "sequence: %d more rows is too many", extra);
+    if (s->n + extra <= s->cap) return IDS_OK;
+    int cap = s->cap ? s->cap : 64;
+    while (cap < s->n + extra) cap *= 2;
+    ids_row *r = ids__realloc(s->rows, (size_t)cap * sizeof *r);
+    if (!r) return ids__err(err, IDS_ERR_NOMEM, "sequence: out of memory");
+    s->rows = r;
+    float *e = ids__realloc(s->embd, (size_t)cap * (size_t)s->n_embd * sizeof(float));
+    if (!e) return ids__err(err, IDS_ERR_NOMEM, "sequence: out of memory");
+    s->embd = e;
+    s->cap = cap;
+    return IDS_OK;
+}
+
+ids_status ids_seq_add_tokens(ids_seq *s, const int32_t *ids, size_t n, ids_err *err) {
+    if (n > INT32_MAX) return ids__err(err, IDS_ERR_RANGE, "sequence: %zu tokens is too many", n);
+    ids_status st = grow(s, (int)n, err);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0)
+            return ids__err(err, IDS_ERR_ARG, "sequence: token id %d at index %zu is negative", ids[i], i);
+        ids_row *r = &s->rows[s->n++];
+        r->token = ids[i];
+        r->kind = IDS_ROW_TEXT;
+        r->image = -1;
+        r->cell_row = r->cell_col = r->frame = -1;
+        r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
+    }
+    return IDS_OK;
+}
+
+ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text, bool add_bos,
+                            bool parse_special, ids_err *err) {
+    int32_t *ids;
+    size_t n;
+    ids_tokenize_opts o = {.add_bos = add_bos, .parse_special = parse_special};
+    ids_status st = ids_tokenize(t, text, strlen(text), o, &ids, &n, err);
+    if (st) return st;
+    st = ids_seq_add_tokens(s, ids, n, err);
+    free(ids);
+    return st;
+}
+
+ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
+                             int grid_w, ids_err *err) {
+    if (grid_t <= 0 || grid_h <= 0 || grid_w <= 0 || (int64_t)grid_t * grid_h * grid_w > INT32_MAX / 4)
+        return ids__err(err, IDS_ERR_ARG, "sequence: bad image grid %dx%dx%d", grid_t, grid_h, grid_w);
+    const int n = grid_t * grid_h * grid_w;
+    ids_status st = grow(s, n, err);
+    if (st) return st;
+    memcpy(s->embd + (size_t)s->n * (size_t)s->n_embd, rows, (size_t)n * (size_t)s->n_embd * sizeof(float));
+    const int32_t p0 = s->next_pos;
+    for (int i = 0; i < n; i++) {
+        ids_row *r = &s->rows[s->n++];
+        const int t = i / (grid_h * grid_w), rr = (i / grid_w) % grid_h, cc = i % grid_w;
+        r->token = -1;
+        r->kind = IDS_ROW_IMAGE;
+        r->image = (int16_t)image;
+        r->frame = (int16_t)t;
+        r->cell_row = (int16_t)rr;
+        r->cell_col = (int16_t)cc;
+        if (s->mrope) {
+            r->pos[0] = p0 + t;
+            r->pos[1] = p0 + rr;
+            r->pos[2] = p0 + cc;
+        } else {
+            r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
+        }
+    }
+    if (s->mrope) {
+        int m = grid_t > grid_h ? grid_t : grid_h;
+        if (grid_w > m) m = grid_w;
+        s->next_pos = p0 + m;
+    }
+    return IDS_OK;
+}
+
+ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
+                            int image, int grid_w, ids_err *err) {
+    if (n_rows < 0 || (kind == IDS_ROW_IMAGE && grid_w <= 0))
+        return ids__err(err, IDS_ERR_ARG, "sequence: %d embedding rows with grid width %d", n_rows, grid_w);
+    if (kind == IDS_ROW_IMAGE && n_rows % grid_w == 0 && n_rows > 0)
+        return ids_seq_add_image(s, rows, image, 1, n_rows / grid_w, grid_w, err);
+    ids_status st = grow(s, n_rows, err);
+    if (st) return st;
+    memcpy(s->embd + (size_t)s->n * (size_t)s->n_embd, rows,
+           (size_t)n_rows * (size_t)s->n_embd * sizeof(float));
+    for (int i = 0; i < n_rows; i++) {
+        ids_row *r = &s->rows[s->n++];
+        r->token = -1;
+        r->kind = (int8_t)kind;
+        r->image = (int16_t)(kind == IDS_ROW_IMAGE ? image : -1);
+        r->cell_row = (int16_t)(kind == IDS_ROW_IMAGE ? i / grid_w : -1);
+        r->cell_col = (int16_t)(kind == IDS_ROW_IMAGE ? i % grid_w : -1);
+        r->frame = (int16_t)(kind == IDS_ROW_IMAGE ? 0 : -1);
+        r->pos[0] = r->pos[1] = r->pos[2] = s->next_pos++;
+    }
+    return IDS_OK;
+}
+
+static ids_status push_row(int **rows, int *n, int *cap, int r, ids_err *err) {
+    if (*n == *cap) {
+        int c = *cap ? *cap * 2 : 16;
+        int *p = ids__realloc(*rows, (size_t)c * sizeof *p);
+        if (!p) return ids__err(err, IDS_ERR_NOMEM, "selector: out of memory");
+        *rows = p;
+        *cap = c;
+    }
+    (*rows)[(*n)++] = r;
+    return IDS_OK;
+}
+
+ids_status ids_sel_resolve(const ids_seq *s, const ids_tokenizer *t, const ids_sel *sel,
+                           int **rows, int *n_rows, ids_err *err) {
+    *rows = NULL;
+    *n_rows = 0;
+    int cap = 0;
+    ids_status st = IDS_OK;
+    switch (sel->kind) {
+    case IDS_SEL_ALL:
+        for (int i = 0; i < s->n && !st; i++) st = push_row(rows, n_rows, &cap, i, err);
+        break;
+    case IDS_SEL_RANGE:
+        if (sel->begin < 0 || sel->end > s->n || sel->begin >= sel->end) {
+            return ids__err(err, IDS_ERR_RANGE, "selector: range [%d, %d) is not inside the "
+                            "sequence of %d rows", sel->begin, sel->end, s->n);
+        }
+        for (int i = sel->begin; i < sel->end && !st; i++) st = push_row(rows, n_rows, &cap, i, err);
+        break;
+    case IDS_SEL_LIST:
+        if (sel->n_list <= 0 || !sel->list)
+            return ids__err(err, IDS_ERR_ARG, "selector: empty row list");
+        for (int k = 0; k < sel->n_list && !st; k++) {
+            if (sel->list[k] < 0 || sel->list[k] >= s->n) {
+                free(*rows);
+                *rows = NULL;
+                *n_rows = 0;
+                return ids__err(err, IDS_ERR_RANGE, "selector: row %d is past the end of the "
+                                "sequence (%d rows)", sel->list[k], s->n);
+            }
+            st = push_row(rows, n_rows, &cap, sel->list[k], err);
+        }
+        break;
+    case IDS_SEL_IMAGE:
+    case IDS_SEL_TEXT: {
+        int want = sel->kind == IDS_SEL_IMAGE ? IDS_ROW_IMAGE : IDS_ROW_TEXT;
+        for (int i = 0; i < s->n && !st; i++) {
+            const ids_row *r = &s->rows[i];
+            if (r->kind != want) continue;
+            if (want == IDS_ROW_IMAGE && sel->image >= 0 && r->image != sel->image) continue;
+            st = push_row(rows, n_rows, &cap, i, err);
+        }
+        if (!st && *n_rows == 0)
+            st = ids__err(err, IDS_ERR_NOT_FOUND, "selector: the sequence has no %s rows%s",
+                          want == IDS_ROW_IMAGE ? "image" : "text",
+                          (want == IDS_ROW_IMAGE && sel->image >= 0) ? " for that image" : "");
+        break;
+    }
+    case IDS_SEL_WORD: {
+        if (!t) return ids__err(err, IDS_ERR_ARG, "selector: word '%s' needs a tokenizer", sel->word ? sel->word : "");
+        if (!sel->word || !*sel->word) return ids__err(err, IDS_ERR_ARG, "selector: empty word");
+        int32_t id = ids_tokenizer_word_token(t, sel->word, err);
+        if (id < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
+        int from = 0;
+        if (sel->after_image)
+            for (int i = 0; i < s->n; i++)
+                if (s->rows[i].kind == IDS_ROW_IMAGE) from = i + 1;
+        int seen = 0, found = -1;
+        for (int i = from; i < s->n; i++) {
+            if (s->rows[i].token == id && seen++ == sel->nth) {
+                found = i;
+                break;
+            }
+        }
+        if (found < 0) {
+            const char *piece = ids_tokenizer_piece(t, id);
+            return ids__err(err, IDS_ERR_NOT_FOUND, "selector: word '%s' (token %d '%s') occurs %d "
+                            "time%s%s; occurrence %d was asked", sel->word, id, piece ? piece : "?",
+                            seen, seen == 1 ? "" : "s", sel->after_image ? " after the image" : "",
+                            sel->nth);
+        }
+        st = push_row(rows, n_rows, &cap, found, err);
+        break;
+    }
+    case IDS_SEL_LAST:
+        if (s->n == 0) return ids__err(err, IDS_ERR_RANGE, "selector: empty sequence");
+        st = push_row(rows, n_rows, &cap, s->n - 1, err);
+        break;
+    default:
+        return ids__err(err, IDS_ERR_ARG, "selector: unknown kind %d", (int)sel->kind);
+    }
+    if (st) {
+        free(*rows);
+        *rows = NULL;
+        *n_rows = 0;
+    }
+    return st;
+}
+
+ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err) {
+    if (dst->n_embd != src->n_embd)
+        return ids__err(err, IDS_ERR_ARG, "sequence: width %d vs %d", dst->n_embd, src->n_embd);
+    ids_status st = grow(dst, src->n, err);
+    if (st) return st;
+    memcpy(dst->rows + dst->n, src->rows, (size_t)src->n * sizeof *src->rows);
+    memcpy(dst->embd + (size_t)dst->n * dst->n_embd, src->embd,
+           (size_t)src->n * (size_t)src->n_embd * sizeof(float));
+    dst->n += src->n;
+    if (src->next_pos > dst->next_pos) dst->next_pos = src->next_pos;
+    dst->mrope = src->mrope;
+    return IDS_OK;
+}

@@ -1,0 +1,440 @@
+/* The VLM glue: prompt with <image> markers + images -> one sequence whose rows know what they
+ * are; index/position list parsing; the capture writer. */
+#include "idscope/engine.h"
+#include "engine/lm.h"
+
+#include <ctype.h>
+#include <errno.h>
+
+struct ids_vlm {
+    ids_model *lm;
+    ids_vision *vis;
+};
+
+void ids_vlm_free(ids_vlm *v) {
+    if (!v) return;
+    ids_model_free(v->lm);
+    ids_vision_free(v->vis);
+    free(v);
+}
+
+ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
+    *out = NULL;
+    ids_vlm *v = ids__calloc(1, sizeof *v);
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_status st = ids_model_load(&v->lm, text_path, err);
+    if (!st) st = ids_vision_load(&v->vis, mmproj_path, err);
+    if (!st) {
+        int a = ids_model_hparams(v->lm)->n_embd, b = ids_vision_params(v->vis)->n_out_embd;
+        if (a != b)
+            st = ids__err(err, IDS_ERR_FORMAT, "%s projects images to width %d but the text model %s has "
+                          "n_embd %d: they do not belong together", mmproj_path, b, text_path, a);
+    }
+    if (st) {
+        ids_vlm_free(v);
+        return st;
+    }
+    *out = v;
+    return IDS_OK;
+}
+
+const ids_model *ids_vlm_model(const ids_vlm *v) { return v->lm; }
+const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
+
+static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
+
+char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
+    char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
+    for (char *x = p ? strstr(p, IDS_IMAGE_MARKER) : NULL; x; x = strstr(x + 1, IDS_IMAGE_MARKER)) m = x;
+    if (!m) return p;
+    char *q = ids__malloc(strlen(p) + 8);
+    if (q) sprintf(q, "%.*s%s%s", (int)(m - p), p, IDS_VIDEO_MARKER, m + strlen(IDS_IMAGE_MARKER));
+    free(p);
+    return q;
+}
+
+char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
+    size_t n = strlen(question) + 160 + (size_t)(n_images > 0 ? n_images : 0) * 8;
+    char *p = ids__malloc(n);
+    if (!p) return NULL;
+    size_t k;
+    if (is_qwen(v)) { /* Qwen2-VL chat template with its default system message */
+        k = (size_t)snprintf(p, n, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
+    } else { /* LLaVA-1.5: vicuna */
+        k = (size_t)snprintf(p, n, "USER: ");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s%s ASSISTANT:", n_images > 0 ? "\n" : "", question);
+    }
+    return p;
+}
+
+/* The next <image> or <video> marker at or after p (NULL if none); *video tells which. */
+static const char *next_marker(const char *p, bool *video) {
+    const char *a = strstr(p, IDS_IMAGE_MARKER), *b = strstr(p, IDS_VIDEO_MARKER);
+    *video = b && (!a || b < a);
+    return *video ? b : a;
+}
+
+ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
+                             int n_images, int n_threads, float *vision_blocks, ids_seq **out,
+                             ids_err *err) {
+    if (strstr(prompt, IDS_VIDEO_MARKER))
+        return ids__err(err, IDS_ERR_ARG, "the prompt has a %s marker: use ids_vlm_build_video_seq", IDS_VIDEO_MARKER);
+    return ids_vlm_build_video_seq(v, prompt, images, n_images, 0, n_threads, vision_blocks, out, err);
+}
+
+ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                                   int video_frames, int n_threads, float *vision_blocks, ids_seq **out, ids_err *err) {
+    *out = NULL;
+    int n_img_mk = 0, n_vid_mk = 0;
+    bool isv;
+    for (const char *p = next_marker(prompt, &isv); p; p = next_marker(p + 1, &isv)) isv ? n_vid_mk++ : n_img_mk++;
+    if (n_vid_mk && video_frames < 1)
+        return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s marker%s but no frames per video were given", n_vid_mk,
+                        IDS_VIDEO_MARKER, n_vid_mk == 1 ? "" : "s");
+    const int want = n_img_mk + n_vid_mk * video_frames;
+    if (want != n_images) {
+        if (!n_vid_mk)
+            return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s marker%s but %d image%s given", n_img_mk, IDS_IMAGE_MARKER,
+                            n_img_mk == 1 ? "" : "s", n_images, n_images == 1 ? " was" : "s were");
+        return ids__err(err, IDS_ERR_ARG, "the prompt has %d %s and %d %s markers (%d frames each): %d images needed, %d given",
+                        n_img_mk, IDS_IMAGE_MARKER, n_vid_mk, IDS_VIDEO_MARKER, video_frames, want, n_images);
+    }
+    if (n_vid_mk && vision_blocks)
+        return ids__err(err, IDS_ERR_ARG, "the tower's blocks are only captured for prompts without %s", IDS_VIDEO_MARKER);
+    const ids_vparams *vp = ids_vision_params(v->vis);
+    const ids_hparams *hp = ids_model_hparams(v->lm);
+    const bool qwen = is_qwen(v);
+    ids_seq *s = ids_seq_new(hp->n_embd);
+    if (!s) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
+    float *rows = NULL;
+    size_t rows_cap = 0, blk_off = 0;
+    ids_status st = IDS_OK;
+    const char *part = prompt;
+    const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
+    /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
+     * (Qwen2-VL) or one block per frame (LLaVA-style towers, which have no video mode). */
+    int img = 0, block = 0;
+    bool first = true;
+    for (;;) {
+        const char *m = next_marker(part, &isv);
+        const size_t ml = m ? strlen(isv ? IDS_VIDEO_MARKER : IDS_IMAGE_MARKER) : 0;
+        const int n_fr = !m ? 0 : isv ? video_frames : 1, n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : 1;
+        for (int bk = 0; bk < (m ? n_blocks : 1) && !st; bk++) {
+            /* text before the block: the prompt's text before the marker, or nothing between the frames of
+             * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
+             * text after it (as llama.cpp's mtmd emits them) */
+            size_t len = bk == 0 ? (m ? (size_t)(m - part) : strlen(part)) : 0;
+            const char *pre = qwen && !first ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+            size_t tl = strlen(pre) + len + strlen(post);
+            if (tl || first) {
+                char *text = ids__malloc(tl + 1);
+                if (!text) {
+                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
+                int32_t *ids;
+                size_t n;
+                ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
+                st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
+                free(text);
+                if (st) break;
+                st = ids_seq_add_tokens(s, ids, n, err);
+                free(ids);
+                if (st) break;
+            }
+            first = false;
+            if (!m) break;
+            const int nf = n_blocks == 1 ? n_fr : 1; /* frames in this block */
+            ids_vplan pl;
+            if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
+            size_t need = (size_t)pl.n_out * vp->n_out_embd;
+            if (need > rows_cap) {
+                float *r = ids__realloc(rows, need * sizeof(float));
+                if (!r) {
+                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                rows = r;
+                rows_cap = need;
+            }
+            float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
+            blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
+            st = nf == 1 ? ids_vision_encode(v->vis, &images[img], n_threads, rows, blk, err)
+                         : ids_vision_encode_frames(v->vis, &images[img], nf, n_threads, rows, NULL, err);
+            if (st) {
+                char tmp[IDS_ERR_MSG_MAX];
+                if (err) {
+                    snprintf(tmp, sizeof tmp, "%s", err->msg);
+                    snprintf(err->msg, sizeof err->msg, "image %d: %.480s", img, tmp);
+                }
+                break;
+            }
+            st = ids_seq_add_image(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, err);
+            img += nf;
+            block++;
+        }
+        if (st || !m) break;
+        part = m + ml;
+    }
+    free(rows);
+    if (st) {
+        ids_seq_free(s);
+        return st;
+    }
+    *out = s;
+    return IDS_OK;
+}
+
+ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int *n, ids_err *err) {
+    *out = NULL;
+    *n = 0;
+    if (!spec || !*spec) return ids__err(err, IDS_ERR_ARG, "empty index list");
+    int cap = 16;
+    int *v = ids__malloc(sizeof(int) * (size_t)cap);
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!strcmp(spec, "all")) {
+        for (int i = lo; i <= hi; i++) {
+            if (*n == cap) {
+                cap *= 2;
+                int *p = ids__realloc(v, sizeof(int) * (size_t)cap);
+                if (!p) {
+                    free(v);
+                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                }
+                v = p;
+            }
+            v[(*n)++] = i;
+        }
+        *out = v;
+        return IDS_OK;
+    }
+    const char *p = spec;
+    while (*p) {
+        char *e;
+        errno = 0;
+        long a = strtol(p, &e, 10), b;
+        if (e == p || errno) goto bad;
+        b = a;
+        if (*e == '-') {
+            const char *q = e + 1;
+            b = strtol(q, &e, 10);
+            if (e == q || errno) goto bad;
+        }
+        if (a < lo || b > hi || a > b) {
+            free(v);
+            *n = 0;
+            return ids__err(err, IDS_ERR_RANGE, "index list '%s': %ld%s%ld is outside %d..%d", spec, a,
+                            a == b ? "" : "-", a == b ? 0 : b, lo, hi);
+        }
+        for (long x = a; x <= b; x++) {
+            if (*n == cap) {
+                cap *= 2;
+                int *np = ids__realloc(v, sizeof(int) * (size_t)cap);
+                if (!np) {
+                    free(v);
+                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                }
+                v = np;
+            }
+            v[(*n)++] = (int)x;
+        }
+        if (*e == ',') e++;
+        else if (*e) goto bad;
+        p = e;
+    }
+    *out = v;
+    return IDS_OK;
+bad:
+    free(v);
+    *n = 0;
+    return ids__err(err, IDS_ERR_ARG, "cannot parse index list '%s' (expected all, or e.g. 0,3,5-7)", spec);
+}
+
+ids_status ids_parse_positions(const char *spec, const ids_seq *s, const ids_tokenizer *t, int **out,
+                               int *n, ids_err *err) {
+    ids_sel sel = {0};
+    char word[256];
+    if (!spec || !strcmp(spec, "all")) sel.kind = IDS_SEL_ALL;
+    else if (!strcmp(spec, "last")) sel.kind = IDS_SEL_LAST;
+    else if (!strcmp(spec, "image")) sel.kind = IDS_SEL_IMAGE, sel.image = -1;
+    else if (!strcmp(spec, "text")) sel.kind = IDS_SEL_TEXT;
+    else if (!strncmp(spec, "word:", 5)) {
+        snprintf(word, sizeof word, "%s", spec + 5);
+        char *c = strrchr(word, ':');
+        sel.kind = IDS_SEL_WORD;
+        sel.after_image = true;
+        if (c && c[1] && strspn(c + 1, "0123456789") == strlen(c + 1)) {
+            sel.nth = atoi(c + 1);
+            *c = 0;
+        }
+        sel.word = word;
+    } else
+        return ids_parse_index_list(spec, 0, ids_seq_len(s) - 1, out, n, err);
+    return ids_sel_resolve(s, t, &sel, out, n, err);
+}
+
+static char *join_ints(const int *v, int n) {
+    size_t cap = (size_t)n * 12 + 2;
+    char *s = ids__malloc(cap);
+    if (!s) return NULL;
+    size_t k = 0;
+    s[0] = 0;
+    for (int i = 0; i < n; i++) k += (size_t)snprintf(s + k, cap - k, "%s%d", i ? "," : "", v[i]);
+    return s;
+}
+
+ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                       const ids_capture_opts *o, const char *out_path, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(v->lm);
+    const ids_vparams *vp = ids_vision_params(v->vis);
+    const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
+    ids_seq *s = NULL;
+    ids_ctx *c = NULL;
+    ids_st_writer *w = NULL;
+    int *layers = NULL, *pos = NULL, nl = 0, np = 0;
+    float *vis = NULL, *resid = NULL, *logits = NULL, *all_logits = NULL, *img = NULL;
+    int32_t *tokens = NULL, *positions = NULL;
+    ids_hook *hooks = NULL;
+    char *ls = NULL, *ps = NULL;
+    ids_status st;
+    size_t vis_n = 0;
+    int vis_tokens[64] = {0};
+    bool same_tokens = true;
+    if (n_images > 64) {
+        st = ids__err(err, IDS_ERR_RANGE, "capture: at most 64 images");
+        goto done;
+    }
+    for (int i = 0; i < n_images; i++) {
+        ids_vplan pl;
+        if ((st = ids_vision_plan(v->vis, &images[i], 1, &pl, err))) goto done;
+        vis_tokens[i] = pl.n_tokens;
+        same_tokens = same_tokens && pl.n_tokens == vis_tokens[0];
+        vis_n += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
+    }
+    if (o->vision && vis_n && !(vis = ids__malloc(vis_n * sizeof(float)))) {
+        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        goto done;
+    }
+    if ((st = ids_vlm_build_seq(v, prompt, images, n_images, o->n_threads, vis, &s, err))) goto done;
+    const int n = ids_seq_len(s), E = hp->n_embd;
+    if ((st = ids_parse_index_list(o->layers ? o->layers : "all", 0, hp->n_layer, &layers, &nl, err))) goto done;
+    if ((st = ids_parse_positions(o->positions, s, tok, &pos, &np, err))) goto done;
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = n;
+    cp.keep_clean = false;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&c, v->lm, cp, err))) goto done;
+    tokens = ids__malloc(sizeof(int32_t) * (size_t)n);
+    positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
+    hooks = ids__calloc((size_t)nl, sizeof *hooks);
+    if (o->resid) resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
+    if (o->logits) {
+        logits = ids__malloc(sizeof(float) * (size_t)np * hp->n_vocab);
+        all_logits = ids__malloc(sizeof(float) * (size_t)n * hp->n_vocab);
+    }
+    int n_img_rows = 0;
+    for (int i = 0; i < n; i++) n_img_rows += ids_seq_row(s, i)->kind == IDS_ROW_IMAGE;
+    if (o->image_embd) img = ids__malloc(sizeof(float) * (size_t)(n_img_rows ? n_img_rows : 1) * E);
+    if (!tokens || !positions || !hooks || (o->resid && !resid) || (o->logits && (!logits || !all_logits)) ||
+        (o->image_embd && !img)) {
+        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) tokens[i] = ids_seq_row(s, i)->token;
+    for (int k = 0; k < np; k++) memcpy(positions + 3 * k, ids_seq_row(s, pos[k])->pos, 3 * sizeof(int32_t));
+    int nh = 0;
+    if (o->resid)
+        for (int l = 0; l < nl; l++)
+            hooks[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = layers[l], .action = IDS_ACT_CAPTURE,
+                                     .sel = {.kind = IDS_SEL_LIST, .list = pos, .n_list = np},
+                                     .out = resid + (size_t)l * np * E, .len = (size_t)np * E};
+    ids_run_opts ro = {.logits = o->logits ? IDS_LOGITS_ALL : IDS_LOGITS_NONE};
+    ids_run_out out = {.logits = all_logits};
+    if ((st = ids_ctx_prefill(c, s, hooks, nh, &ro, &out, err))) goto done;
+    if (o->logits)
+        for (int k = 0; k < np; k++)
+            memcpy(logits + (size_t)k * hp->n_vocab, all_logits + (size_t)pos[k] * hp->n_vocab,
+                   sizeof(float) * (size_t)hp->n_vocab);
+    if (o->image_embd)
+        for (int i = 0, k = 0; i < n; i++)
+            if (ids_seq_row(s, i)->kind == IDS_ROW_IMAGE)
+                memcpy(img + (size_t)k++ * E, ids__seq_embd(s, i), sizeof(float) * (size_t)E);
+
+    w = ids_st_writer_new();
+    if (!w) {
+        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        goto done;
+    }
+    int64_t sh[4];
+    sh[0] = n;
+    if ((st = ids_st_writer_add(w, "tokens", "I32", 1, sh, tokens, err))) goto done;
+    sh[0] = np, sh[1] = 3;
+    if ((st = ids_st_writer_add(w, "positions", "I32", 2, sh, positions, err))) goto done;
+    if (o->resid) {
+        sh[0] = nl, sh[1] = np, sh[2] = E;
+        if ((st = ids_st_writer_add(w, "resid", "F32", 3, sh, resid, err))) goto done;
+    }
+    if (o->logits) {
+        sh[0] = np, sh[1] = hp->n_vocab;
+        if ((st = ids_st_writer_add(w, "logits", "F32", 2, sh, logits, err))) goto done;
+    }
+    if (o->image_embd) {
+        sh[0] = n_img_rows, sh[1] = E;
+        if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, img, err))) goto done;
+    }
+    if (o->vision && n_images > 0) {
+        int64_t vs[4] = {n_images, vp->n_run, vis_tokens[0], vp->n_embd};
+        if (n_images == 1) st = ids_st_writer_add(w, "vision", "F32", 3, vs + 1, vis, err);
+        else if (same_tokens) st = ids_st_writer_add(w, "vision", "F32", 4, vs, vis, err);
+        else { /* images of different sizes: one tensor each */
+            size_t off = 0;
+            for (int i = 0; i < n_images && !st; i++) {
+                char nm[32];
+                snprintf(nm, sizeof nm, "vision.%d", i);
+                int64_t one[3] = {vp->n_run, vis_tokens[i], vp->n_embd};
+                st = ids_st_writer_add(w, nm, "F32", 3, one, vis + off, err);
+                off += (size_t)vp->n_run * vis_tokens[i] * vp->n_embd;
+            }
+        }
+        if (st) goto done;
+    }
+    ls = join_ints(layers, nl);
+    ps = join_ints(pos, np);
+    if (!ls || !ps) {
+        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        goto done;
+    }
+    char buf[64];
+    ids_st_writer_meta(w, "format", "idscope.capture.v1", NULL);
+    ids_st_writer_meta(w, "model", ids_gguf_path(ids_model_gguf(v->lm)), NULL);
+    ids_st_writer_meta(w, "prompt", prompt, NULL);
+    ids_st_writer_meta(w, "layers", ls, NULL);
+    ids_st_writer_meta(w, "positions", ps, NULL);
+    ids_st_writer_meta(w, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)", NULL);
+    snprintf(buf, sizeof buf, "%d", n_images);
+    ids_st_writer_meta(w, "n_images", buf, NULL);
+    st = ids_st_writer_write(w, out_path, err);
+done:
+    free(ls);
+    free(ps);
+    ids_st_writer_free(w);
+    free(hooks);
+    free(tokens);
+    free(positions);
+    free(resid);
+    free(logits);
+    free(all_logits);
+    free(img);
+    free(vis);
+    free(layers);
+    free(pos);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    return st;
+}
+

@@ -1,0 +1,498 @@
+/* Belief-swap steering with universal IDs vs norm-matched noise (docs/EXPERIMENTS.md). */
+#include "idscope/exp.h"
+#include "exp/exp_internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <strings.h>
+
+void ids_steer_result_free(ids_steer_result *r) {
+    free(r->rate_id);
+    free(r->rate_noise);
+    free(r->greedy_id);
+    free(r->greedy_noise);
+    memset(r, 0, sizeof *r);
+}
+
+static double gauss(uint64_t *s) {
+    double u1, u2;
+    u1 = ((double)(ids__lcg(s) >> 11) + 0.5) / 9007199254740992.0;
+    u2 = (double)(ids__lcg(s) >> 11) / 9007199254740992.0;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+static void rescale(float *v, int E, double norm) {
+    double n = 0;
+    for (int e = 0; e < E; e++) n += (double)v[e] * v[e];
+    n = sqrt(n);
+    for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
+}
+
+/* The grid scenes' options. */
+static void scene_opts(const ids_steer_opts *o, const ids_vparams *vp, int G, ids_stim_opts *so) {
+    static const float sz[1] = {0.9f};
+    ids_stim_default_opts(so);
+    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so->grid = G;
+    so->sizes = sz;
+    so->n_sizes = 1;
+    so->seed = o->seed;
+}
+
+int ids_answer_verdict(const char *text, const char *first, const char *second) {
+    const char *w[2] = {first, second};
+    for (const char *p = text; *p;) {
+        while (*p && !isalnum((unsigned char)*p)) p++;
+        const char *b = p;
+        while (*p && isalnum((unsigned char)*p)) p++;
+        const size_t n = (size_t)(p - b);
+        for (int k = 0; k < 2 && n; k++) {
+            /* the word itself, or the first word of a two-word answer ("in front") */
+            const char *sp = strchr(w[k], ' ');
+            const size_t wn = sp ? (size_t)(sp - w[k]) : strlen(w[k]);
+            if (wn == n && !strncasecmp(b, w[k], n)) return k;
+        }
+    }
+    return -1;
+}
+
+/* Word verdict of a greedy answer with the given edits (NULL: the clean run). */
+static ids_status greedy_verdict(ids_ctx *ctx, const ids_tokenizer *tok, const ids_hook *hooks, int n_hooks, int n_new,
+                                 ids_relation rel, int *verdict, ids_err *err) {
+    int32_t toks[64];
+    int n = 0;
+    ids_status st = ids_ctx_generate(ctx, hooks, n_hooks, n_new < 64 ? n_new : 64, toks, &n, err);
+    char *text = NULL;
+    if (!st) st = ids_detokenize(tok, toks, (size_t)n, false, true, &text, err);
+    if (!st) *verdict = ids_answer_verdict(text, ids_answer_word(rel, true), ids_answer_word(rel, false));
+    free(text);
+    return st;
+}
+
+/* What the three steering experiments share: the model, the IDs file, one context, the scenes'
+ * options, the answer tokens, and room for n_var variants (one hook, one vector of E, two
+ * log-probs each; n_var 0 at init: one per cell of the IDs' grid). */
+typedef struct {
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    const ids_tokenizer *tok;
+    const ids_steer_opts *o;
+    ids_st_file *f;
+    const ids_st_tensor *U;
+    ids_ctx *ctx;
+    ids_stim_opts so;
+    int L, E, G, S, n_threads;
+    const int *objs;
+    int n_obj, n_img, def_objs[2];
+    float factor;
+    int32_t cand[2];
+    int n_var;
+    float *vecs, *lp, *caps; /* caps: [2][L][E] words' rows of the clean run */
+    ids_hook *hooks, capk[2 * 64];
+    ids_variant *vars;
+    ids_run_out *outs;
+} steer_env;
+
+/* The universal ID at (layer, x, y), size index 0 (the largest). */
+static const float *uid(const steer_env *e, int l, int x, int y) {
+    return (const float *)e->U->data + ((((size_t)l * e->G + y) * e->G + x) * e->S) * e->E;
+}
+
+static void steer_env_free(steer_env *e) {
+    ids_ctx_free(e->ctx);
+    free(e->vecs);
+    free(e->lp);
+    free(e->caps);
+    free(e->hooks);
+    free(e->vars);
+    free(e->outs);
+    ids_st_close(e->f);
+    memset(e, 0, sizeof *e);
+}
+
+static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, int n_var,
+                                 ids_err *err) {
+    memset(e, 0, sizeof *e);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    e->v = v, e->cat = cat, e->o = o, e->tok = ids_model_tokenizer(m);
+    e->L = hp->n_layer + 1, e->E = hp->n_embd, e->n_threads = o->n_threads;
+    ids_status st = ids_st_open(&e->f, o->ids_path, err);
+    if (st) return st;
+    e->U = ids_st_find(e->f, "universal");
+    if (!e->U || e->U->ndim != 5 || e->U->shape[0] != e->L || e->U->shape[4] != e->E) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model", o->ids_path,
+                      e->L, e->E);
+        steer_env_free(e);
+        return st;
+    }
+    e->G = (int)e->U->shape[1], e->S = (int)e->U->shape[3];
+    scene_opts(o, ids_vision_params(ids_vlm_vision(v)), e->G, &e->so);
+    e->def_objs[0] = ids_catalog_builtin(0, 0), e->def_objs[1] = ids_catalog_builtin(2, 1);
+    e->objs = o->n_objects ? o->objects : e->def_objs;
+    e->n_obj = o->n_objects ? o->n_objects : 2;
+    e->n_img = o->n_images > 0 ? o->n_images : 8;
+    e->factor = o->factor > 0 ? o->factor : 5.0f;
+    e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
+    e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
+    e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
+    e->caps = ids__malloc(sizeof(float) * 2 * (size_t)e->L * e->E);
+    e->hooks = ids__calloc((size_t)n_var, sizeof *e->hooks);
+    e->vars = ids__calloc((size_t)n_var, sizeof *e->vars);
+    e->outs = ids__calloc((size_t)n_var, sizeof *e->outs);
+    if (!e->vecs || !e->lp || !e->caps || !e->hooks || !e->vars || !e->outs || e->L > 64) {
+        steer_env_free(e);
+        return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 4096;
+    cp.max_rows = 4096;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&e->ctx, m, cp, err))) steer_env_free(e);
+    return st;
+}
+
+/* The clean run of s's question: log-probs of the answers into lpc; with n_words > 0 the rows of
+ * the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
+static ids_status steer_clean(steer_env *e, ids_relation rel, const ids_stim *s, int n_words, ids_sel *ws, float lpc[2],
+                              ids_seq **seq, ids_err *err) {
+    ids_status st = ids__question_seq(e->v, e->cat, rel, s, &s->frames[0], 1, e->n_threads, seq, err);
+    for (int w = 0; w < 2; w++)
+        ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->cat, s->obj[w].obj), .after_image = true};
+    for (int w = 0; w < n_words; w++)
+        for (int l = 0; l < e->L; l++)
+            e->capk[w * e->L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
+                                               .out = e->caps + ((size_t)w * e->L + l) * e->E, .len = (size_t)e->E};
+    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
+    ids_run_out oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(e->ctx, *seq, e->capk, n_words * e->L, &ro, &oc, err);
+    return st;
+}
+
+/* Norm of word w's row at layer l in the clean run, times the factor. */
+static double steer_norm(const steer_env *e, int w, int l) {
+    const float *h = e->caps + ((size_t)w * e->L + l) * e->E;
+    double hn = 0;
+    for (int i = 0; i < e->E; i++) hn += (double)h[i] * h[i];
+    return sqrt(hn) * e->factor;
+}
+
+/* Variants [0, n) (set up in e->vars) in one batch over the clean cache: log-probs into e->lp. */
+static ids_status steer_run(steer_env *e, int n, ids_err *err) {
+    for (int k = 0; k < n; k++) e->outs[k] = (ids_run_out){.cand_logprob = e->lp + 2 * k};
+    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
+    return ids_ctx_run_batch(e->ctx, e->vars, n, &ro, e->outs, err);
+}
+
+/* The 3 entries of rate[0..n) with the highest values (ties: the earlier), -1 where n < 3. */
+static void best3(const float *rate, int n, int best[3]) {
+    best[0] = best[1] = best[2] = -1;
+    for (int k = 0; k < n; k++)
+        for (int b = 0; b < 3; b++)
+            if (best[b] < 0 || rate[k] > rate[best[b]]) {
+                for (int c = 2; c > b; c--) best[c] = best[c - 1];
+                best[b] = k;
+                break;
+            }
+}
+
+/* ---- belief swapping ---- */
+
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int lo, NB;
+    int *swaps_id, *swaps_noise, *g_id, *g_noise;
+    uint64_t noise_rng;
+    ids_steer_result *out;
+} belief_job;
+
+static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
+    belief_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, NB = j->NB;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 2, ws, lpc, &seq, err);
+    const double dc = (double)lpc[0] - lpc[1];
+    if (!st && dc == 0) {
+        j->out->n_skipped++;
+    } else if (!st) {
+        /* the subject's push opposes the model's answer: it said "first" (left/above) -> push the
+         * subject right/down (+d), the reference left/up (-d); hooks [4k + w] ID, [4k + 2 + w] noise */
+        const double sign_a = dc > 0 ? 1.0 : -1.0;
+        for (int k = 0; k < NB; k++) {
+            const int l = j->lo + k;
+            const float *u0 = uid(e, l, 0, 0), *u1 = j->rel == IDS_REL_LEFT_RIGHT ? uid(e, l, G - 1, 0) : uid(e, l, 0, G - 1);
+            for (int w = 0; w < 2; w++) {
+                float *vid = e->vecs + ((size_t)(4 * k) + w) * E, *vno = e->vecs + ((size_t)(4 * k) + 2 + w) * E;
+                const double sg = w == 0 ? sign_a : -sign_a, hn = steer_norm(e, w, l);
+                for (int i = 0; i < E; i++) {
+                    vid[i] = (float)(sg * ((double)u1[i] - u0[i]));
+                    vno[i] = (float)gauss(&j->noise_rng);
+                }
+                rescale(vid, E, hn);
+                rescale(vno, E, hn);
+                e->hooks[4 * k + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_ADD,
+                                                 .vec = vid, .len = (size_t)E};
+                e->hooks[4 * k + 2 + w] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_ADD,
+                                                     .vec = vno, .len = (size_t)E};
+            }
+            e->vars[2 * k] = (ids_variant){&e->hooks[4 * k], 2};
+            e->vars[2 * k + 1] = (ids_variant){&e->hooks[4 * k + 2], 2};
+        }
+        st = steer_run(e, 2 * NB, err);
+        for (int k = 0; !st && k < NB; k++) {
+            const float *p = e->lp + 4 * k;
+            const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
+            j->swaps_id[k] += (di > 0) != (dc > 0);
+            j->swaps_noise[k] += (dn > 0) != (dc > 0);
+        }
+        /* the same from short greedy answers, judged by whole answer words */
+        int vc = -1;
+        const int gt = e->o->greedy_tokens;
+        if (!st && gt > 0) st = greedy_verdict(e->ctx, e->tok, NULL, 0, gt, j->rel, &vc, err);
+        for (int k = 0; !st && vc >= 0 && k < NB; k++) {
+            int vi = -1, vn = -1;
+            st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, j->rel, &vi, err);
+            if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, j->rel, &vn, err);
+            j->g_id[k] += vi >= 0 && vi != vc;
+            j->g_noise[k] += vn >= 0 && vn != vc;
+        }
+        if (!st) j->out->n_items++;
+    }
+    ids_seq_free(seq);
+    return st;
+}
+
+/* Per-layer rates from counts over n items, and the mean of both at the 3 layers best by `by`. */
+static ids_status rates(const int *a, const int *b, int NB, int n, float **ra, float **rb, float *ba, float *bb,
+                        ids_err *err) {
+    *ra = ids__malloc(sizeof(float) * (size_t)NB);
+    *rb = ids__malloc(sizeof(float) * (size_t)NB);
+    if (!*ra || !*rb) return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    for (int k = 0; k < NB; k++) {
+        (*ra)[k] = n ? (float)a[k] / n : 0;
+        (*rb)[k] = n ? (float)b[k] / n : 0;
+    }
+    int best[3], nb = 0;
+    best3(*ra, NB, best);
+    *ba = *bb = 0;
+    for (int q = 0; q < 3; q++)
+        if (best[q] >= 0) *ba += (*ra)[best[q]], *bb += (*rb)[best[q]], nb++;
+    if (nb) *ba /= nb, *bb /= nb;
+    return IDS_OK;
+}
+
+ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
+                            ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    if (lo > hi || hi >= L)
+        return ids__err(err, IDS_ERR_RANGE, "steer: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
+    const int NB = hi - lo + 1;
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 4 * NB, err);
+    if (st) return st;
+    belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), o->seed * 7919 + 17, out};
+    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)rel, o->seed, 99, belief_item, &j,
+                            "steer belief", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        st = rates(j.swaps_id, j.swaps_noise, NB, out->n_items, &out->rate_id, &out->rate_noise, &out->best3_id,
+                   &out->best3_noise, err);
+    }
+    if (!st && o->greedy_tokens > 0)
+        st = rates(j.g_id, j.g_noise, NB, out->n_items, &out->greedy_id, &out->greedy_noise, &out->greedy_best3_id,
+                   &out->greedy_best3_noise, err);
+    if (st) ids_steer_result_free(out);
+    free(j.swaps_id);
+    free(j.swaps_noise);
+    free(j.g_id);
+    free(j.g_noise);
+    steer_env_free(&e);
+    return st;
+}
+
+/* ---- arbitrary steering over the grid ---- */
+
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int layer;
+    double *acc;
+    ids_steer_grid_result *out;
+} grid_job;
+
+static ids_status grid_item(void *user, ids_stim *s, ids_err *err) {
+    grid_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, C = G * G;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 0, ws, lpc, &seq, err);
+    int sx = s->obj[0].cell_x, sy = s->obj[0].cell_y;
+    if (sx < 0) { /* off the grid ("between" scenes): the cell its centre falls in */
+        const float cell = (float)e->so.image_size / G;
+        sx = (int)(s->obj[0].p.cx / cell), sy = (int)(s->obj[0].p.cy / cell);
+        sx = sx < 0 ? 0 : sx >= G ? G - 1 : sx;
+        sy = sy < 0 ? 0 : sy >= G ? G - 1 : sy;
+    }
+    const float *us = uid(e, j->layer, sx, sy);
+    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(true cell)) at the subject word */
+        float *vt = e->vecs + (size_t)t * E;
+        const float *ut = uid(e, j->layer, t % G, t / G);
+        for (int i = 0; i < E; i++) vt[i] = e->factor * (ut[i] - us[i]);
+        e->hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vt,
+                                 .len = (size_t)E};
+        e->vars[t] = (ids_variant){&e->hooks[t], 1};
+    }
+    if (!st) st = steer_run(e, C, err);
+    for (int t = 0; !st && t < C; t++) j->acc[t] += ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) j->out->n_items++;
+    ids_seq_free(seq);
+    return st;
+}
+
+ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_grid_result *out,
+                          ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
+    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ||
+                                     o->relation == IDS_REL_BETWEEN
+                                 ? o->relation
+                                 : IDS_REL_LEFT_RIGHT;
+    const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
+    if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 0, err); /* one variant per cell of the IDs' grid */
+    if (st) return st;
+    const int C = e.G * e.G;
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
+    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
+    /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
+    const bool between = rel == IDS_REL_BETWEEN;
+    const int objs3[3] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1), ids_catalog_builtin(1, 2)};
+    if (between && !o->n_objects) e.objs = objs3, e.n_obj = 3;
+    long done = 0;
+    if (!st)
+        st = ids__each_item(between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, -1, o->seed, 7,
+                            grid_item, &j, "steer grid", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
+    if (!st) {
+        out->grid = e.G;
+        out->layer = layer;
+        out->delta = ids__malloc(sizeof(float) * (size_t)C);
+        if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
+    }
+    free(j.acc);
+    steer_env_free(&e);
+    return st;
+}
+
+/* ---- depth diagnosis ---- */
+
+void ids_depth_result_free(ids_depth_result *r) {
+    free(r->ab_down);
+    free(r->ab_up);
+    free(r->fb_down);
+    free(r->fb_up);
+    memset(r, 0, sizeof *r);
+}
+
+typedef struct {
+    steer_env *e;
+    ids_relation rel;
+    int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind) */
+    double *acc;       /* [4][NB]: (2 which + dir) */
+    ids_depth_result *out;
+} depth_job;
+
+static ids_status depth_item(void *user, ids_stim *s, ids_err *err) {
+    depth_job *j = user;
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G, NB = j->NB;
+    ids_seq *seq = NULL;
+    ids_sel ws[2];
+    float lpc[2];
+    ids_status st = steer_clean(e, j->rel, s, 1, ws, lpc, &seq, err);
+    for (int k = 0; !st && k < NB; k++) {
+        const int l = j->lo + k;
+        const float *u0 = uid(e, l, 0, 0), *u1 = uid(e, l, 0, G - 1); /* the row-only ID difference */
+        const double hn = steer_norm(e, 0, l);
+        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up */
+            float *vd = e->vecs + ((size_t)2 * k + dir) * E;
+            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -1.0 : 1.0) * ((double)u1[i] - u0[i]));
+            rescale(vd, E, hn);
+            e->hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD,
+                                               .vec = vd, .len = (size_t)E};
+            e->vars[2 * k + dir] = (ids_variant){&e->hooks[2 * k + dir], 1};
+        }
+    }
+    if (!st) st = steer_run(e, 2 * NB, err);
+    for (int k = 0; !st && k < NB; k++)
+        for (int dir = 0; dir < 2; dir++) {
+            const float *p = e->lp + 2 * (2 * k + dir);
+            j->acc[(size_t)(2 * j->which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
+        }
+    if (!st) {
+        if (j->which) j->out->n_depth++;
+        else j->out->n_grid++;
+    }
+    ids_seq_free(seq);
+    return st;
+}
+
+ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
+                          ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    if (lo > hi || hi >= L) return ids__err(err, IDS_ERR_RANGE, "depth: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
+    const int NB = hi - lo + 1;
+    steer_env e;
+    ids_status st = steer_env_init(&e, v, cat, o, 2 * NB, err);
+    if (st) return st;
+    depth_job j = {&e, IDS_REL_ABOVE_BELOW, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
+    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    const long total = 2L * e.n_obj * (e.n_obj - 1) * e.n_img;
+    long done = 0;
+    for (int which = 0; which < 2 && !st; which++) {
+        j.which = which;
+        j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
+        if ((st = ids__answer_tokens(e.tok, j.rel, e.cand, err))) break;
+        st = ids__each_item(which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)j.rel, o->seed,
+                            31 * (uint64_t)which, depth_item, &j, "depth", progress, user, &done, total, err);
+    }
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        float **dst[4] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
+        for (int q = 0; q < 4 && !st; q++) {
+            if (!(*dst[q] = ids__malloc(sizeof(float) * (size_t)NB))) {
+                st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+                break;
+            }
+            const int n = q < 2 ? out->n_grid : out->n_depth;
+            for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(j.acc[(size_t)q * NB + k] / n) : 0;
+        }
+        if (st) ids_depth_result_free(out);
+    }
+    free(j.acc);
+    steer_env_free(&e);
+    return st;
+}

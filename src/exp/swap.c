@@ -1,0 +1,240 @@
+/* Mirror / attribute swapping by activation patching (docs/EXPERIMENTS.md). */
+#include "idscope/exp.h"
+#include "exp/exp_internal.h"
+
+#include <math.h>
+
+static const char *const k_sets[IDS_SWAP_SET_COUNT] = {"image", "text", "objects"};
+const char *ids_swap_set_name(ids_swap_set s) { return s < IDS_SWAP_SET_COUNT ? k_sets[s] : NULL; }
+
+void ids_swap_result_free(ids_swap_result *r) {
+    free(r->left);
+    free(r->right);
+    free(r->diff);
+    free(r->diff_pooled);
+    memset(r, 0, sizeof *r);
+}
+
+static ids_status swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const char *word_a, const char *word_b,
+                          int **setrows, int *nset, ids_err *err) {
+    ids_status st = IDS_OK;
+    for (int k = 0; !st && k < IDS_SWAP_SET_COUNT; k++) {
+        free(setrows[k]);
+        setrows[k] = NULL;
+        nset[k] = 0;
+        if (k == IDS_SWAP_IMAGE) {
+            ids_sel sel = {.kind = IDS_SEL_IMAGE, .image = -1};
+            st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+        } else if (k == IDS_SWAP_TEXT) {
+            ids_sel sel = {.kind = IDS_SEL_TEXT};
+            st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
+        } else {
+            int *r1 = NULL, *r2 = NULL, n1, n2;
+            ids_sel w1 = {.kind = IDS_SEL_WORD, .word = word_a, .after_image = true};
+            ids_sel w2 = {.kind = IDS_SEL_WORD, .word = word_b, .after_image = true};
+            st = ids_sel_resolve(sc, tok, &w1, &r1, &n1, err);
+            if (!st) st = ids_sel_resolve(sc, tok, &w2, &r2, &n2, err);
+            if (!st && !(setrows[k] = ids__malloc(sizeof(int) * 2))) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            if (!st) {
+                setrows[k][0] = r1[0];
+                setrows[k][1] = r2[0];
+                nset[k] = 2;
+            }
+            free(r1);
+            free(r2);
+        }
+    }
+    return st;
+}
+
+static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
+                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[4], double *pooled_den, bool *used,
+                           ids_err *err) {
+    *used = false;
+    const int n = ids_seq_len(sc), NV = L * NS;
+    if (ids_seq_len(se) != n)
+        return ids__err(err, IDS_ERR_ARG, "patching: the edited sequence has %d rows, the clean one %d", ids_seq_len(se), n);
+    float *rows = ids__malloc(sizeof(float) * (size_t)L * n * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    ids_hook *caps = ids__calloc((size_t)L, sizeof *caps), *hooks = ids__calloc((size_t)NV, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    float **srcs = ids__calloc((size_t)NV, sizeof(float *));
+    ids_status st = IDS_OK;
+    if (!rows || !lp || !caps || !hooks || !vars || !outs || !srcs) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    /* edited run: capture every layer's stream at every row */
+    for (int l = 0; !st && l < L; l++)
+        caps[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
+                             .out = rows + (size_t)l * n * E, .len = (size_t)n * E};
+    float lpc[2], lpe[2];
+    ids_run_opts ro = {.cand = cand, .n_cand = 2};
+    ids_run_out oe = {.cand_logprob = lpe}, oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(ctx_edit, se, caps, L, &ro, &oe, err);
+    if (!st) st = ids_ctx_prefill(ctx, sc, NULL, 0, &ro, &oc, err);
+    /* one variant per (layer, set), all in one batched pass over the clean cache */
+    for (int l = 0; !st && l < L; l++)
+        for (int k = 0; !st && k < NS; k++) {
+            const int vi = l * NS + k;
+            if (!(srcs[vi] = ids__malloc(sizeof(float) * (size_t)(nset[k] ? nset[k] : 1) * E))) {
+                st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+                break;
+            }
+            for (int r = 0; r < nset[k]; r++)
+                memcpy(srcs[vi] + (size_t)r * E, rows + ((size_t)l * n + setrows[k][r]) * E, sizeof(float) * (size_t)E);
+            hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .action = IDS_ACT_REPLACE,
+                                   .sel = {.kind = IDS_SEL_LIST, .list = setrows[k], .n_list = nset[k]},
+                                   .src = srcs[vi], .len = (size_t)nset[k] * E};
+            vars[vi] = (ids_variant){&hooks[vi], 1};
+            outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
+        }
+    if (!st) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
+    if (!st) {
+        const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
+        if (fabs(dd) >= 1e-3) {
+            for (int vi = 0; vi < NV; vi++) {
+                const float *p = lp + 2 * vi;
+                acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
+                acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
+                acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
+                acc[3][vi] += (dd > 0 ? 1 : -1) * ((lpc[0] - lpc[1]) - (p[0] - p[1])); /* pooled: over sum |dd| */
+            }
+            *pooled_den += fabs(dd);
+            *used = true;
+        }
+    }
+    for (int vi = 0; srcs && vi < NV; vi++) free(srcs[vi]);
+    free(srcs);
+    free(rows);
+    free(lp);
+    free(caps);
+    free(hooks);
+    free(vars);
+    free(outs);
+    return st;
+}
+
+ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel, int n_ctx, int n_threads, ids_err *err) {
+    memset(p, 0, sizeof *p);
+    const ids_model *m = ids_vlm_model(v);
+    p->v = v;
+    p->tok = ids_model_tokenizer(m);
+    p->L = ids_model_hparams(m)->n_layer + 1;
+    p->E = ids_model_hparams(m)->n_embd;
+    p->n_threads = n_threads;
+    ids_status st = ids__answer_tokens(p->tok, rel, p->cand, err);
+    if (st) return st;
+    const int NV = p->L * IDS_SWAP_SET_COUNT;
+    for (int k = 0; k < 4; k++)
+        if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.max_rows = n_ctx;
+    cp.n_threads = n_threads;
+    st = ids_ctx_new(&p->ctx, m, cp, err);
+    cp.keep_clean = false;
+    if (!st) st = ids_ctx_new(&p->ctx_edit, m, cp, err);
+    return st;
+}
+
+ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
+                             const char *word_a, const char *word_b, ids_err *err) {
+    ids_seq *sc = NULL, *se = NULL;
+    const int vf = strstr(prompt, IDS_VIDEO_MARKER) ? n_img : 0; /* a video prompt: all images are its frames */
+    ids_status st = ids_vlm_build_video_seq(p->v, prompt, clean, n_img, vf, p->n_threads, NULL, &sc, err);
+    if (!st) st = ids_vlm_build_video_seq(p->v, prompt, edited, n_img, vf, p->n_threads, NULL, &se, err);
+    if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
+    bool used = false;
+    if (!st)
+        st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, p->cand, p->acc,
+                        &p->pooled_den, &used, err);
+    if (!st) {
+        if (used) p->n_items++;
+        else p->n_skipped++;
+    }
+    ids_seq_free(sc);
+    ids_seq_free(se);
+    return st;
+}
+
+ids_status ids__patcher_means(const ids__patcher *p, float **first, float **second, float **diff, float **pooled,
+                              ids_err *err) {
+    const int NV = p->L * IDS_SWAP_SET_COUNT;
+    float *r[4];
+    for (int k = 0; k < 4; k++) r[k] = ids__malloc(sizeof(float) * (size_t)NV);
+    if (!r[0] || !r[1] || !r[2] || !r[3]) {
+        for (int k = 0; k < 4; k++) free(r[k]);
+        return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    }
+    const double n = p->n_items ? p->n_items : 1, den = p->pooled_den > 0 ? p->pooled_den : 1;
+    for (int k = 0; k < 3; k++)
+        for (int vi = 0; vi < NV; vi++) r[k][vi] = (float)(p->acc[k][vi] / n);
+    for (int vi = 0; vi < NV; vi++) r[3][vi] = (float)(p->acc[3][vi] / den);
+    *first = r[0], *second = r[1], *diff = r[2], *pooled = r[3];
+    return IDS_OK;
+}
+
+void ids__patcher_free(ids__patcher *p) {
+    for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(p->setrows[k]);
+    for (int k = 0; k < 4; k++) free(p->acc[k]);
+    ids_ctx_free(p->ctx);
+    ids_ctx_free(p->ctx_edit);
+    memset(p, 0, sizeof *p);
+}
+
+typedef struct {
+    ids__patcher *p;
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    const ids_stim_opts *so;
+    bool control;
+} swap_job;
+
+static ids_status swap_item(void *user, ids_stim *s, ids_err *err) {
+    swap_job *j = user;
+    ids_stim e;
+    ids_status st = j->control ? ids_stim_recolor(s, j->so, j->cat, &e, err) : ids_stim_mirror(s, &e, err);
+    if (st) return st;
+    char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(j->cat, s->obj[0].obj), ids_catalog_name(j->cat, s->obj[1].obj), NULL);
+    char *prompt = q ? ids_vlm_prompt(j->v, q, 1) : NULL;
+    free(q);
+    st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(j->cat, s->obj[0].obj),
+                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+                : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(prompt);
+    ids_stim_free(&e);
+    return st;
+}
+
+ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
+                        ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int nob = o->n_objects ? o->n_objects : 2;
+    if (nob < 2) return ids__err(err, IDS_ERR_ARG, "swap: at least 2 objects are needed");
+    ids_stim_opts so;
+    ids_stim_default_opts(&so);
+    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so.grid = o->grid > 0 ? o->grid : 4;
+    static const float sz[1] = {0.9f};
+    so.sizes = sz;
+    so.n_sizes = 1;
+    so.seed = o->seed;
+    const int n_img = o->n_images > 0 ? o->n_images : 8;
+    ids__patcher p;
+    ids_status st = ids__patcher_init(&p, v, IDS_REL_LEFT_RIGHT, 4096, o->n_threads, err);
+    swap_job job = {&p, v, cat, &so, control};
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_GRID, &so, cat, objs, nob, n_img, IDS_REL_LEFT_RIGHT, o->seed, 0, swap_item, &job,
+                            control ? "swap (attribute control)" : "swap (mirror)", progress, user, &done,
+                            (long)nob * (nob - 1) * n_img, err);
+    if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, &out->diff_pooled, err);
+    if (!st) {
+        out->n_layers = p.L;
+        out->n_items = p.n_items;
+        out->n_skipped = p.n_skipped;
+    }
+    ids__patcher_free(&p);
+    return st;
+}

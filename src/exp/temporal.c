@@ -1,0 +1,631 @@
+/* Temporal IDs (docs/EXPERIMENTS.md): extraction from synthetic videos in which two objects appear
+ * at different frames, time-reversal patching, and steering with temporal-ID differences. A video
+ * is one image block per frame, in order, so every row knows its frame (ids_row.image). */
+#define _POSIX_C_SOURCE 200809L
+#include "idscope/exp.h"
+#include "exp/exp_internal.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <sys/stat.h>
+
+void ids_temporal_result_free(ids_temporal_swap_result *r) {
+    free(r->first);
+    free(r->second);
+    free(r->diff);
+    free(r->diff_pooled);
+    memset(r, 0, sizeof *r);
+}
+
+void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
+    free(r->d_before);
+    free(r->d_after);
+    free(r->rho_after);
+    memset(r, 0, sizeof *r);
+}
+
+static int frames_of(const ids_temporal_opts *o) { return o->frames > 0 ? o->frames : 8; }
+
+/* Video stimuli at the model's resolution: one size, no jitter. */
+static ids_status video_opts(const ids_temporal_opts *o, const ids_vlm *v, ids_stim_opts *so) {
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
+    static const float sz[1] = {0.9f};
+    ids_stim_default_opts(so);
+    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
+    so->grid = o->grid > 0 ? o->grid : 4;
+    so->sizes = sz;
+    so->n_sizes = 1;
+    so->frames = frames_of(o);
+    so->seed = o->seed;
+    return IDS_OK;
+}
+
+void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
+    for (int k = 0; k < n; k++) out[k] = in[n - 1 - k];
+}
+
+/* ---- statistics ---- */
+
+double ids_spearman(const double *a, const double *b, int n) {
+    if (n < 2) return NAN;
+    double *ra = malloc(sizeof(double) * (size_t)n * 2), *rb;
+    if (!ra) return NAN;
+    rb = ra + n;
+    for (int pass = 0; pass < 2; pass++) { /* average ranks (ties share their mean rank) */
+        const double *x = pass ? b : a;
+        double *r = pass ? rb : ra;
+        for (int i = 0; i < n; i++) {
+            int less = 0, eq = 0;
+            for (int j = 0; j < n; j++) less += x[j] < x[i], eq += x[j] == x[i];
+            r[i] = less + (eq - 1) * 0.5;
+        }
+    }
+    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
+    for (int i = 0; i < n; i++) ma += ra[i], mb += rb[i];
+    ma /= n, mb /= n;
+    for (int i = 0; i < n; i++) {
+        sab += (ra[i] - ma) * (rb[i] - mb);
+        saa += (ra[i] - ma) * (ra[i] - ma);
+        sbb += (rb[i] - mb) * (rb[i] - mb);
+    }
+    free(ra);
+    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
+}
+
+void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman) {
+    IDS_ASSERT(F >= 2 && F <= 64);
+    double *c = calloc((size_t)F * E, sizeof(double));
+    IDS_ASSERT(c);
+    double tot = 0;
+    for (int e = 0; e < E; e++) {
+        double m = 0;
+        for (int k = 0; k < F; k++) m += tids[(size_t)k * E + e];
+        m /= F;
+        for (int k = 0; k < F; k++) {
+            c[(size_t)k * E + e] = tids[(size_t)k * E + e] - m;
+            tot += c[(size_t)k * E + e] * c[(size_t)k * E + e];
+        }
+    }
+    double gram[64 * 64], vec[64], lam = 0;
+    for (int i = 0; i < F; i++)
+        for (int j = 0; j < F; j++) {
+            double s = 0;
+            for (int e = 0; e < E; e++) s += c[(size_t)i * E + e] * c[(size_t)j * E + e];
+            gram[i * F + j] = s;
+        }
+    /* top eigenvector by power iteration from a fixed start */
+    for (int i = 0; i < F; i++) vec[i] = 1.0 + 0.01 * i;
+    for (int it = 0; it < 1000; it++) {
+        double nv[64] = {0}, norm = 0;
+        for (int i = 0; i < F; i++)
+            for (int j = 0; j < F; j++) nv[i] += gram[i * F + j] * vec[j];
+        for (int i = 0; i < F; i++) norm += nv[i] * nv[i];
+        norm = sqrt(norm);
+        if (norm == 0) break;
+        for (int i = 0; i < F; i++) vec[i] = nv[i] / norm;
+        lam = norm;
+    }
+    const double sgn = vec[F - 1] >= vec[0] ? 1.0 : -1.0; /* the last frame to the right of the first */
+    double idx[64], co[64];
+    for (int k = 0; k < F; k++) {
+        co[k] = tot > 0 ? sgn * sqrt(lam) * vec[k] : 0;
+        idx[k] = k;
+        if (coord) coord[k] = (float)co[k];
+    }
+    *pc1_var = tot > 0 ? lam / tot : 0;
+    *spearman = tot > 0 ? ids_spearman(co, idx, F) : NAN;
+    free(c);
+}
+
+/* ---- extraction ---- */
+
+static ids_status mkdir_out(const char *d, ids_err *err) {
+    if (mkdir(d, 0755) != 0 && errno != EEXIST) return ids__err(err, IDS_ERR_IO, "%s: cannot create folder: %s", d, strerror(errno));
+    return IDS_OK;
+}
+
+ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                ids_progress_fn progress, void *user, ids_err *err) {
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd, T = frames_of(o), F = T - 1;
+    if (o->n_objects < 2) return ids__err(err, IDS_ERR_ARG, "temporal extract: at least 2 objects are needed, %d given", o->n_objects);
+    const int P = o->n_objects * (o->n_objects - 1);
+    ids_stim_opts so;
+    video_opts(o, v, &so);
+    int n_items;
+    ids_status st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &n_items, err); /* validates frames, grid, size */
+    if (st) return st;
+    const size_t LE = (size_t)L * E;
+    double *sum = ids__calloc((size_t)F * LE, sizeof(double)), *pair = ids__calloc((size_t)F * LE, sizeof(double));
+    int *cnt = ids__calloc((size_t)F, sizeof(int));
+    float *rowbuf = ids__malloc(sizeof(float) * 2 * LE), *tid = ids__malloc(sizeof(float) * (size_t)F * LE),
+          *axis = ids__malloc(sizeof(float) * LE);
+    ids_hook *hooks = ids__calloc((size_t)2 * L, sizeof *hooks);
+    ids_ctx *ctx = NULL;
+    cJSON *meta = NULL;
+    if (!sum || !pair || !cnt || !rowbuf || !tid || !axis || !hooks) {
+        st = ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory");
+        goto done;
+    }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 8192;
+    cp.max_rows = 8192;
+    cp.keep_clean = false;
+    cp.n_threads = o->n_threads;
+    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
+    const long total = (long)P * n_items;
+    long done_n = 0;
+    for (int a = 0; a < o->n_objects && !st; a++)
+        for (int b = 0; b < o->n_objects && !st; b++) {
+            if (a == b) continue;
+            int objs[2] = {o->objects[a], o->objects[b]};
+            so.objects = objs;
+            so.n_objects = 2;
+            ids_sel w[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[0]), .after_image = true},
+                            {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[1]), .after_image = true}};
+            for (int k = 0; k < 2; k++)
+                for (int l = 0; l < L; l++)
+                    hooks[k * L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w[k], .action = IDS_ACT_CAPTURE,
+                                                  .out = rowbuf + k * LE + (size_t)l * E, .len = (size_t)E};
+            memset(pair, 0, sizeof(double) * (size_t)F * LE);
+            memset(cnt, 0, sizeof(int) * (size_t)F);
+            for (int idx = 0; idx < n_items && !st; idx++) {
+                ids_stim s;
+                if ((st = ids_stim_make(IDS_SET_VIDEO, &so, cat, idx, &s, err))) break;
+                ids_seq *seq = NULL;
+                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &seq, err);
+                if (!st) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
+                for (int k = 0; !st && k < 2; k++) { /* each word under its object's appearance frame */
+                    const int f = s.obj[k].appear - 1;
+                    IDS_ASSERT(f >= 0 && f < F);
+                    double *dst = pair + (size_t)f * LE;
+                    const float *src = rowbuf + k * LE;
+                    for (size_t i = 0; i < LE; i++) dst[i] += src[i];
+                    cnt[f]++;
+                }
+                ids_seq_free(seq);
+                ids_stim_free(&s);
+                done_n++;
+                if (progress && (done_n % 10 == 0 || done_n == total)) progress("temporal extract", done_n, total, user);
+            }
+            for (int f = 0; !st && f < F; f++) /* this pair's mean per frame, added to the mean over pairs */
+                for (size_t i = 0; i < LE; i++) sum[(size_t)f * LE + i] += pair[(size_t)f * LE + i] / (cnt[f] ? cnt[f] : 1) / P;
+        }
+    if (st) goto done;
+    /* mean-centre over frames; time axis = least-squares slope in the frame index */
+    const double fm = (F - 1) * 0.5;
+    double sff = 0;
+    for (int f = 0; f < F; f++) sff += (f - fm) * (f - fm);
+    for (int l = 0; l < L; l++)
+        for (int e = 0; e < E; e++) {
+            double mean = 0, slope = 0;
+            for (int f = 0; f < F; f++) mean += sum[(size_t)f * LE + (size_t)l * E + e];
+            mean /= F;
+            for (int f = 0; f < F; f++) {
+                const double c = sum[(size_t)f * LE + (size_t)l * E + e] - mean;
+                tid[((size_t)l * F + f) * E + e] = (float)c; /* stored [layer][frame][E] */
+                slope += (f - fm) * c;
+            }
+            axis[(size_t)l * E + e] = (float)(slope / sff);
+        }
+    if ((st = mkdir_out(out_dir, err))) goto done;
+    /* statistics per layer */
+    meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "format", "idscope.temporal.v1");
+    cJSON_AddStringToObject(meta, "model", ids_gguf_path(ids_model_gguf(m)));
+    cJSON_AddNumberToObject(meta, "layers", L);
+    cJSON_AddStringToObject(meta, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)");
+    cJSON_AddNumberToObject(meta, "frames", T);
+    cJSON_AddStringToObject(meta, "layout", "temporal[layer][frame - 1][embd] for appearance frames 1..T-1, mean-centred over frames");
+    cJSON_AddStringToObject(meta, "question", "Does the A appear before or after the B? (video: one image block per frame)");
+    cJSON_AddStringToObject(meta, "token", "each object word (last piece of tokenize(\" \" + word)), first occurrence after the frames");
+    cJSON *objs = cJSON_AddArrayToObject(meta, "objects");
+    for (int i = 0; i < o->n_objects; i++) cJSON_AddItemToArray(objs, cJSON_CreateString(ids_catalog_name(cat, o->objects[i])));
+    cJSON_AddNumberToObject(meta, "pairs", P);
+    cJSON_AddNumberToObject(meta, "videos", (double)total);
+    cJSON *layers = cJSON_AddArrayToObject(meta, "stats");
+    int best = -1;
+    double best_var = -1, best_rho = NAN;
+    char *csv = ids__malloc((size_t)L * (64 + 16 * (size_t)F) + 64);
+    if (!csv) {
+        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    size_t cl = (size_t)sprintf(csv, "layer,pc1_var,spearman");
+    for (int f = 1; f <= F; f++) cl += (size_t)sprintf(csv + cl, ",pc1_frame%d", f);
+    cl += (size_t)sprintf(csv + cl, "\n");
+    for (int l = 0; l < L; l++) {
+        float coord[64];
+        double var, rho;
+        ids_temporal_layer_stats(tid + (size_t)l * F * E, F, E, coord, &var, &rho);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "layer", l);
+        cJSON_AddNumberToObject(e, "pc1_var", var);
+        if (isfinite(rho)) cJSON_AddNumberToObject(e, "spearman", rho);
+        else cJSON_AddNullToObject(e, "spearman");
+        cJSON *pc = cJSON_AddArrayToObject(e, "pc1");
+        cl += (size_t)sprintf(csv + cl, "%d,%.6f,%.6f", l, var, rho);
+        for (int f = 0; f < F; f++) {
+            cJSON_AddItemToArray(pc, cJSON_CreateNumber(coord[f]));
+            cl += (size_t)sprintf(csv + cl, ",%.6g", coord[f]);
+        }
+        cl += (size_t)sprintf(csv + cl, "\n");
+        cJSON_AddItemToArray(layers, e);
+        if (l >= 1 && var > best_var) best_var = var, best = l, best_rho = rho;
+    }
+    cJSON_AddNumberToObject(meta, "best_layer", best);
+    if (isfinite(best_rho)) cJSON_AddNumberToObject(meta, "pca_order_spearman", best_rho);
+    else cJSON_AddNullToObject(meta, "pca_order_spearman");
+    char *js = cJSON_Print(meta);
+    char path[1200];
+    ids_st_writer *w = ids_st_writer_new();
+    int64_t shape_t[3] = {L, F, E}, shape_ax[2] = {L, E};
+    if (!js || !w) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) st = ids_st_writer_add(w, "temporal", "F32", 3, shape_t, tid, err);
+    if (!st) st = ids_st_writer_add(w, "time_axis", "F32", 2, shape_ax, axis, err);
+    if (!st) {
+        ids_st_writer_meta(w, "idscope", js, NULL);
+        snprintf(path, sizeof path, "%.1100s/temporal.safetensors", out_dir);
+        st = ids_st_writer_write(w, path, err);
+    }
+    if (!st) {
+        snprintf(path, sizeof path, "%.1100s/temporal.json", out_dir);
+        const void *p1[2] = {js, "\n"};
+        size_t s1[2] = {strlen(js), 1};
+        st = ids__write_atomic(path, p1, s1, 2, err);
+    }
+    if (!st) {
+        snprintf(path, sizeof path, "%.1100s/temporal.csv", out_dir);
+        const void *p2[1] = {csv};
+        size_t s2[1] = {cl};
+        st = ids__write_atomic(path, p2, s2, 1, err);
+    }
+    ids_st_writer_free(w);
+    free(js);
+    free(csv);
+done:
+    cJSON_Delete(meta);
+    ids_ctx_free(ctx);
+    free(sum);
+    free(pair);
+    free(cnt);
+    free(rowbuf);
+    free(tid);
+    free(axis);
+    free(hooks);
+    return st;
+}
+
+/* ---- time-reversal patching ---- */
+
+typedef struct {
+    ids__patcher *p;
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    ids_image *rev; /* room for the reversed frames (borrowed images) */
+} tswap_job;
+
+static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
+                              const char *w2, ids_err *err) {
+    ids_video_reverse(frames, T, j->rev);
+    char *prompt = ids_vlm_video_prompt(j->v, question, 0);
+    ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
+                           : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(prompt);
+    return st;
+}
+
+static ids_status tswap_item(void *user, ids_stim *s, ids_err *err) {
+    tswap_job *j = user;
+    const char *a = ids_catalog_name(j->cat, s->obj[0].obj), *b = ids_catalog_name(j->cat, s->obj[1].obj);
+    char *q = ids_question(IDS_REL_BEFORE_AFTER, a, b, NULL);
+    ids_status st = q ? tswap_video(j, s->frames, s->n_frames, q, ids_catalog_word(j->cat, s->obj[0].obj),
+                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+                      : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    free(q);
+    return st;
+}
+
+ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                             ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const int T = frames_of(o);
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
+    if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "temporal swap: at least 2 objects are needed");
+    ids_stim_opts so;
+    video_opts(o, v, &so);
+    ids__patcher p;
+    ids_status st = ids__patcher_init(&p, v, IDS_REL_BEFORE_AFTER, 8192, o->n_threads, err);
+    ids_image *rev = ids__calloc((size_t)T, sizeof *rev);
+    if (!st && !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
+    tswap_job job = {&p, v, cat, rev};
+    if (!st && o->mvbench) { /* real videos: T frames each, the question of the record */
+        ids_tvq *q = NULL;
+        int nq = 0, skipped = 0;
+        st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
+        const int total = nq < n_items ? nq : n_items;
+        for (int k = 0; !st && k < total; k++) {
+            ids_image *fr = NULL;
+            if ((st = ids_video_load(q[k].video, T, &fr, NULL, err))) break;
+            st = tswap_video(&job, fr, T, q[k].question, q[k].word_first, q[k].word_second, err);
+            ids_video_free(fr, T);
+            if (progress) progress("temporal swap (MVBench, time reversal)", k + 1, total, user);
+        }
+        free(q);
+    } else if (!st) {
+        long done = 0;
+        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 11, tswap_item, &job,
+                            "temporal swap (time reversal)", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
+    }
+    if (!st) st = ids__patcher_means(&p, &out->first, &out->second, &out->diff, &out->diff_pooled, err);
+    if (!st) {
+        out->n_layers = p.L;
+        out->n_items = p.n_items;
+        out->n_skipped = p.n_skipped;
+    }
+    ids__patcher_free(&p);
+    free(rev);
+    return st;
+}
+
+/* ---- steering ---- */
+
+typedef struct {
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    ids_ctx *ctx;
+    const int32_t *cand;
+    float *vecs, *lp;
+    ids_hook *hooks;
+    ids_variant *vars;
+    ids_run_out *outs;
+    double *acc_b, *acc_a;
+    int lo, NB, F, E, n_threads;
+    ids_temporal_steer_result *out;
+} tsteer_job;
+
+/* One video: the clean run, then every (layer, target frame) edit of the subject word in one batch. */
+static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
+    tsteer_job *j = user;
+    ids_seq *seq = NULL;
+    ids_status st = ids__question_seq(j->v, j->cat, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, j->n_threads, &seq, err);
+    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->cat, s->obj[0].obj), .after_image = true};
+    float lpc[2];
+    ids_run_opts ro = {.cand = j->cand, .n_cand = 2};
+    ids_run_out oc = {.cand_logprob = lpc};
+    if (!st) st = ids_ctx_prefill(j->ctx, seq, NULL, 0, &ro, &oc, err);
+    const int NV = j->NB * j->F;
+    for (int vi = 0; !st && vi < NV; vi++) {
+        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi / j->F, .sel = w, .action = IDS_ACT_ADD,
+                                  .vec = j->vecs + (size_t)vi * j->E, .len = (size_t)j->E};
+        j->vars[vi] = (ids_variant){&j->hooks[vi], 1};
+        j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + 2 * vi};
+    }
+    if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
+    for (int vi = 0; !st && vi < NV; vi++) {
+        j->acc_b[vi] += (double)j->lp[2 * vi] - lpc[0];
+        j->acc_a[vi] += (double)j->lp[2 * vi + 1] - lpc[1];
+    }
+    if (!st) j->out->n_items++;
+    ids_seq_free(seq);
+    return st;
+}
+
+ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                              ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err) {
+    memset(out, 0, sizeof *out);
+    const ids_model *m = ids_vlm_model(v);
+    const ids_hparams *hp = ids_model_hparams(m);
+    const ids_tokenizer *tok = ids_model_tokenizer(m);
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "temporal steer: no temporal IDs file (temporal extract writes one)");
+    ids_st_file *f = NULL;
+    ids_status st = ids_st_open(&f, o->ids_path, err);
+    if (st) return st;
+    const ids_st_tensor *TI = ids_st_find(f, "temporal");
+    if (!TI || TI->ndim != 3 || TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: 'temporal' must be [%d layers, frames, %d] for this model", o->ids_path, L, E);
+    }
+    const int F = (int)TI->shape[1], T = F + 1;
+    if (o->frames > 0 && o->frames != T) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_ARG, "temporal steer: the IDs are for %d-frame videos, %d frames asked", T, o->frames);
+    }
+    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : L - 2;
+    if (lo < 1 || hi < lo || hi >= L) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_RANGE, "temporal steer: layers %d-%d outside 1..%d", lo, hi, L - 1);
+    }
+    if (o->source < 0 || o->source > F) {
+        ids_st_close(f);
+        return ids__err(err, IDS_ERR_RANGE, "temporal steer: source frame %d outside 1..%d", o->source, F);
+    }
+    const int NB = hi - lo + 1, NV = NB * F;
+    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
+    const int *objs = o->n_objects ? o->objects : def_objs;
+    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
+    const float factor = o->factor > 0 ? o->factor : 5.0f;
+    ids_temporal_opts oo = *o;
+    oo.frames = T;
+    ids_stim_opts so;
+    video_opts(&oo, v, &so);
+    int32_t cand[2];
+    if ((st = ids__answer_tokens(tok, IDS_REL_BEFORE_AFTER, cand, err))) {
+        ids_st_close(f);
+        return st;
+    }
+    double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
+    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    ids_ctx *ctx = NULL;
+    if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+    /* the added vectors do not depend on the item: factor (T[f] - T[source(f)]) per (layer, target frame) */
+    out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
+    for (int k = 0; !st && k < NB; k++)
+        for (int t = 0; t < F; t++) {
+            const int src = o->source > 0 ? o->source : T - (t + 1); /* frames numbered 1..F */
+            const float *ut = (const float *)TI->data + ((size_t)(lo + k) * F + t) * E;
+            const float *us = (const float *)TI->data + ((size_t)(lo + k) * F + (src - 1)) * E;
+            float *vt = vecs + ((size_t)k * F + t) * E;
+            for (int e = 0; e < E; e++) vt[e] = factor * (ut[e] - us[e]);
+        }
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 8192;
+    cp.max_rows = 8192;
+    cp.n_threads = o->n_threads;
+    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
+    tsteer_job job = {v, cat, ctx, cand, vecs, lp, hooks, vars, outs, acc_b, acc_a, lo, NB, F, E, o->n_threads, out};
+    long done = 0;
+    if (!st)
+        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 13, tsteer_item, &job,
+                            "temporal steer", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
+    if (!st) {
+        out->layer_lo = lo;
+        out->n_band = NB;
+        out->frames = F;
+        out->d_before = ids__malloc(sizeof(float) * (size_t)NV);
+        out->d_after = ids__malloc(sizeof(float) * (size_t)NV);
+        out->rho_after = ids__malloc(sizeof(float) * (size_t)NB);
+        if (!out->d_before || !out->d_after || !out->rho_after) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+        int mono = 0;
+        for (int k = 0; !st && k < NB; k++) {
+            double da[64], idx[64];
+            for (int t = 0; t < F; t++) {
+                const int vi = k * F + t;
+                out->d_before[vi] = out->n_items ? (float)(acc_b[vi] / out->n_items) : 0;
+                out->d_after[vi] = out->n_items ? (float)(acc_a[vi] / out->n_items) : 0;
+                da[t] = out->d_after[vi];
+                idx[t] = t;
+            }
+            const double rho = ids_spearman(da, idx, F);
+            out->rho_after[k] = (float)rho;
+            mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+        }
+        out->monotonic = NB ? (float)mono / NB : 0;
+        if (st) ids_temporal_steer_result_free(out);
+    }
+    ids_ctx_free(ctx);
+    free(acc_b);
+    free(acc_a);
+    free(vecs);
+    free(lp);
+    free(hooks);
+    free(vars);
+    free(outs);
+    ids_st_close(f);
+    return st;
+}
+
+/* ---- MVBench scene transitions ---- */
+
+static void last_word(const char *phrase, char *out, size_t n) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", phrase);
+    size_t k = strlen(buf);
+    while (k && !(isalnum((unsigned char)buf[k - 1]))) buf[--k] = 0; /* trailing punctuation, quotes, spaces */
+    size_t b = k;
+    while (b && isalnum((unsigned char)buf[b - 1])) b--;
+    snprintf(out, n, "%s", buf + b);
+    for (char *c = out; *c; c++) *c = (char)tolower((unsigned char)*c);
+}
+
+static const char *jstr(const cJSON *o, const char *k) {
+    const cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* "From the kitchen to the bedroom." -> "the kitchen", "the bedroom" */
+static bool parse_from_to(const char *ans, char *x, size_t nx, char *y, size_t ny) {
+    const char *f = strstr(ans, "From ");
+    if (!f) f = strstr(ans, "from ");
+    if (!f) return false;
+    f += 5;
+    const char *t = strstr(f, " to ");
+    if (!t || t == f) return false;
+    snprintf(x, nx, "%.*s", (int)(t - f), f);
+    snprintf(y, ny, "%s", t + 4);
+    size_t k = strlen(y);
+    while (k && (y[k - 1] == '.' || y[k - 1] == ' ')) y[--k] = 0;
+    return k > 0 && x[0];
+}
+
+ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tvq **out, int *n, int *n_skipped,
+                            ids_err *err) {
+    *out = NULL;
+    *n = *n_skipped = 0;
+    char *txt;
+    ids_status st = ids__read_file(json_path, &txt, NULL, err);
+    if (st) return st;
+    cJSON *j = cJSON_Parse(txt);
+    free(txt);
+    if (!cJSON_IsArray(j)) {
+        cJSON_Delete(j);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: not a JSON list of questions", json_path);
+    }
+    const int cnt = cJSON_GetArraySize(j);
+    ids_tvq *q = ids__calloc((size_t)(cnt ? cnt : 1), sizeof *q);
+    if (!q) {
+        cJSON_Delete(j);
+        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    }
+    int k = 0, i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        ids_tvq *r = &q[k];
+        const char *vid = jstr(e, "video_path") ? jstr(e, "video_path") : jstr(e, "video");
+        bool ok = vid != NULL;
+        if (ok && jstr(e, "scene1") && jstr(e, "scene2")) { /* the paper's derived manifest */
+            const cJSON *co = cJSON_GetObjectItem(e, "correct_order"), *qo = cJSON_GetObjectItem(e, "query_order");
+            snprintf(r->first, sizeof r->first, "%s", jstr(e, "scene1"));
+            snprintf(r->second, sizeof r->second, "%s", jstr(e, "scene2"));
+            ok = co && qo;
+            if (ok) {
+                char *a = cJSON_PrintUnformatted(co), *b = cJSON_PrintUnformatted(qo);
+                r->truth_before = a && b && !strcmp(a, b);
+                free(a);
+                free(b);
+            }
+            if (jstr(e, "query")) snprintf(r->question, sizeof r->question, "%s", jstr(e, "query"));
+        } else if (ok && jstr(e, "answer")) { /* the original task file */
+            char x[128], y[128];
+            ok = parse_from_to(jstr(e, "answer"), x, sizeof x, y, sizeof y);
+            if (ok) {
+                const bool swap = i % 2 == 1; /* both orders, alternately */
+                snprintf(r->first, sizeof r->first, "%s", swap ? y : x);
+                snprintf(r->second, sizeof r->second, "%s", swap ? x : y);
+                r->truth_before = !swap;
+            }
+        } else {
+            ok = false;
+        }
+        if (ok) {
+            last_word(r->first, r->word_first, sizeof r->word_first);
+            last_word(r->second, r->word_second, sizeof r->word_second);
+            ok = r->word_first[0] && r->word_second[0] && strcmp(r->word_first, r->word_second);
+        }
+        if (ok) {
+            if (vid[0] == '/' || !video_dir) snprintf(r->video, sizeof r->video, "%s", vid);
+            else snprintf(r->video, sizeof r->video, "%.500s/%.500s", video_dir, vid);
+            if (!r->question[0])
+                snprintf(r->question, sizeof r->question, "Does the scene '%s' occur before or after the scene '%s'?", r->first,
+                         r->second);
+            k++;
+        } else {
+            memset(r, 0, sizeof *r);
+            (*n_skipped)++;
+        }
+        i++;
+    }
+    cJSON_Delete(j);
+    *out = q;
+    *n = k;
+    return IDS_OK;
+}

@@ -1,0 +1,255 @@
+/* safetensors: 8-byte little-endian header length, JSON header (name -> dtype, shape,
+ * data_offsets; "__metadata__" -> string map), then the tensor bytes, contiguous. */
+#include "idscope/formats.h"
+#include "base/internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+
+typedef struct {
+    char *name;
+    char dtype[8];
+    int ndim;
+    int64_t shape[8];
+    const void *data;
+    size_t nbytes;
+} st_item;
+
+struct ids_st_writer {
+    st_item *items;
+    int n, cap;
+    cJSON *meta;
+};
+
+static size_t dtype_bytes(const char *d) {
+    if (!strcmp(d, "F32") || !strcmp(d, "I32")) return 4;
+    if (!strcmp(d, "I64") || !strcmp(d, "F64")) return 8;
+    if (!strcmp(d, "F16") || !strcmp(d, "BF16") || !strcmp(d, "I16")) return 2;
+    if (!strcmp(d, "U8") || !strcmp(d, "I8") || !strcmp(d, "BOOL")) return 1;
+    return 0;
+}
+
+ids_st_writer *ids_st_writer_new(void) {
+    ids_st_writer *w = ids__calloc(1, sizeof *w);
+    if (w && !(w->meta = cJSON_CreateObject())) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void ids_st_writer_free(ids_st_writer *w) {
+    if (!w) return;
+    for (int i = 0; i < w->n; i++) free(w->items[i].name);
+    free(w->items);
+    cJSON_Delete(w->meta);
+    free(w);
+}
+
+ids_status ids_st_writer_add(ids_st_writer *w, const char *name, const char *dtype, int ndim,
+                             const int64_t *shape, const void *data, ids_err *err) {
+    size_t es = dtype_bytes(dtype);
+    if (!es || ndim < 0 || ndim > 8 || !name || !*name || !strcmp(name, "__metadata__"))
+        return ids__err(err, IDS_ERR_ARG, "safetensors: bad tensor '%s' (dtype %s, %d dims)", name ? name : "",
+                        dtype, ndim);
+    for (int i = 0; i < w->n; i++)
+        if (!strcmp(w->items[i].name, name))
+            return ids__err(err, IDS_ERR_ARG, "safetensors: tensor '%s' added twice", name);
+    uint64_t nb = es;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0 || !ids__mul_ok(nb, (uint64_t)shape[d], &nb))
+            return ids__err(err, IDS_ERR_ARG, "safetensors: tensor '%s': bad shape", name);
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 8;
+        st_item *p = ids__realloc(w->items, (size_t)cap * sizeof *p);
+        if (!p) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+        w->items = p;
+        w->cap = cap;
+    }
+    st_item *it = &w->items[w->n];
+    memset(it, 0, sizeof *it);
+    it->name = ids__strdup(name);
+    if (!it->name) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    snprintf(it->dtype, sizeof it->dtype, "%s", dtype);
+    it->ndim = ndim;
+    for (int d = 0; d < ndim; d++) it->shape[d] = shape[d];
+    it->data = data;
+    it->nbytes = (size_t)nb;
+    w->n++;
+    return IDS_OK;
+}
+
+ids_status ids_st_writer_meta(ids_st_writer *w, const char *key, const char *value, ids_err *err) {
+    cJSON_DeleteItemFromObjectCaseSensitive(w->meta, key);
+    if (!cJSON_AddStringToObject(w->meta, key, value))
+        return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    return IDS_OK;
+}
+
+ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err *err) {
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    if (cJSON_GetArraySize(w->meta) > 0) cJSON_AddItemToObject(root, "__metadata__", cJSON_Duplicate(w->meta, 1));
+    size_t off = 0;
+    for (int i = 0; i < w->n; i++) {
+        const st_item *it = &w->items[i];
+        cJSON *t = cJSON_CreateObject();
+        cJSON_AddStringToObject(t, "dtype", it->dtype);
+        cJSON *sh = cJSON_CreateArray();
+        for (int d = 0; d < it->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->shape[d]));
+        cJSON_AddItemToObject(t, "shape", sh);
+        cJSON *offs = cJSON_CreateArray();
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + it->nbytes)));
+        cJSON_AddItemToObject(t, "data_offsets", offs);
+        cJSON_AddItemToObject(root, it->name, t);
+        off += it->nbytes;
+    }
+    char *json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (!json) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
+    char *hdr = ids__malloc(8 + padded);
+    if (!hdr) {
+        free(json);
+        return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    }
+    uint64_t hl = padded;
+    memcpy(hdr, &hl, 8);
+    memcpy(hdr + 8, json, jl);
+    memset(hdr + 8 + jl, ' ', padded - jl);
+    free(json);
+    size_t n_parts = 1 + (size_t)w->n;
+    const void **parts = ids__malloc(n_parts * sizeof *parts);
+    size_t *sizes = ids__malloc(n_parts * sizeof *sizes);
+    ids_status st;
+    if (!parts || !sizes) {
+        st = ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    } else {
+        parts[0] = hdr;
+        sizes[0] = 8 + padded;
+        for (int i = 0; i < w->n; i++) {
+            parts[1 + i] = w->items[i].data;
+            sizes[1 + i] = w->items[i].nbytes;
+        }
+        st = ids__write_atomic(path, parts, sizes, n_parts, err);
+    }
+    free(parts);
+    free(sizes);
+    free(hdr);
+    return st;
+}
+
+/* ---- reader ---- */
+struct ids_st_file {
+    unsigned char *buf;
+    size_t size;
+    ids_st_tensor *t;
+    int n;
+    cJSON *meta;
+};
+
+void ids_st_close(ids_st_file *f) {
+    if (!f) return;
+    for (int i = 0; i < f->n; i++) free((char *)f->t[i].name);
+    free(f->t);
+    cJSON_Delete(f->meta);
+    free(f->buf);
+    free(f);
+}
+
+ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return ids__err(err, IDS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    ids_st_file *f = ids__calloc(1, sizeof *f);
+    ids_status st = IDS_OK;
+    cJSON *root = NULL;
+    if (!f) {
+        fclose(fp);
+        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    }
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f->buf = sz > 0 ? ids__malloc((size_t)sz) : NULL;
+    f->size = sz > 0 ? (size_t)sz : 0;
+    if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
+        st = ids__err(err, sz <= 0 ? IDS_ERR_FORMAT : IDS_ERR_IO, "%s: cannot read %ld bytes", path, sz);
+        goto done;
+    }
+    uint64_t hl;
+    if (f->size < 8 || (memcpy(&hl, f->buf, 8), hl > f->size - 8)) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 0: header length exceeds the file", path);
+        goto done;
+    }
+    root = cJSON_ParseWithLength((const char *)f->buf + 8, (size_t)hl);
+    if (!root || !cJSON_IsObject(root)) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 8: header is not a JSON object", path);
+        goto done;
+    }
+    const size_t data0 = 8 + (size_t)hl;
+    int cnt = cJSON_GetArraySize(root);
+    f->t = ids__calloc((size_t)(cnt ? cnt : 1), sizeof *f->t);
+    if (!f->t) {
+        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    cJSON *it;
+    cJSON_ArrayForEach(it, root) {
+        if (!strcmp(it->string, "__metadata__")) {
+            f->meta = cJSON_Duplicate(it, 1);
+            continue;
+        }
+        ids_st_tensor *t = &f->t[f->n];
+        cJSON *dt = cJSON_GetObjectItem(it, "dtype"), *sh = cJSON_GetObjectItem(it, "shape"),
+              *of = cJSON_GetObjectItem(it, "data_offsets");
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
+            cJSON_GetArraySize(sh) > 8 || !dtype_bytes(dt->valuestring)) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': bad header entry", path, it->string);
+            goto done;
+        }
+        t->name = ids__strdup(it->string);
+        f->n++;
+        snprintf(t->dtype, sizeof t->dtype, "%s", dt->valuestring);
+        t->ndim = cJSON_GetArraySize(sh);
+        uint64_t nb = dtype_bytes(t->dtype);
+        for (int d = 0; d < t->ndim; d++) {
+            double v = cJSON_GetArrayItem(sh, d)->valuedouble;
+            if (v < 0 || v > 1e15 || !ids__mul_ok(nb, (uint64_t)v, &nb)) {
+                st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': bad shape", path, t->name);
+                goto done;
+            }
+            t->shape[d] = (int64_t)v;
+        }
+        double b = cJSON_GetArrayItem(of, 0)->valuedouble, e = cJSON_GetArrayItem(of, 1)->valuedouble;
+        if (b < 0 || e < b || e - b != (double)nb || data0 + e > (double)f->size) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': data_offsets [%.0f, %.0f) do not fit its shape "
+                          "(%llu bytes) or the file", path, t->name, b, e, (unsigned long long)nb);
+            goto done;
+        }
+        t->data = f->buf + data0 + (size_t)b;
+        t->nbytes = (size_t)nb;
+    }
+done:
+    cJSON_Delete(root);
+    fclose(fp);
+    if (st) {
+        ids_st_close(f);
+        return st;
+    }
+    *out = f;
+    return IDS_OK;
+}
+
+int ids_st_count(const ids_st_file *f) { return f->n; }
+const ids_st_tensor *ids_st_at(const ids_st_file *f, int i) { return i >= 0 && i < f->n ? &f->t[i] : NULL; }
+const ids_st_tensor *ids_st_find(const ids_st_file *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    return NULL;
+}
+const char *ids_st_meta(const ids_st_file *f, const char *key) {
+    cJSON *v = f->meta ? cJSON_GetObjectItem(f->meta, key) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
