@@ -25,10 +25,19 @@ all: release
 release: build/release/idscope build/release/test_idscope $(patsubst bench/%.c,build/release/%,$(BENCH_SRC))
 asan: build/asan/idscope build/asan/test_idscope
 
+# The source a build comes from (recorded in every result's provenance); build/source.txt changes
+# only when it does, so that only src/base/prov.c is rebuilt.
+BUILD_SOURCE := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+$(shell mkdir -p build; [ "$$(cat build/source.txt 2>/dev/null)" = "$(BUILD_SOURCE)" ] || echo "$(BUILD_SOURCE)" > build/source.txt)
+
 define variant
 build/$(1)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(2) -c $$< -o $$@
+
+build/$(1)/obj/src/base/prov.o: src/base/prov.c $(HDRS) build/source.txt
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(2) -DIDS_BUILD_SOURCE='"git $(BUILD_SOURCE)"' -c $$< -o $$@
 
 build/$(1)/libidscope.a: $(patsubst %.c,build/$(1)/obj/%.o,$(LIB_SRC))
 	@rm -f $$@

@@ -31,33 +31,18 @@ static int fail(const ids_err *err) {
     return 1;
 }
 
-/* A result file DIR/NAME, written to DIR/NAME.tmp and renamed into place by out_close, so that a
- * reader never sees half a file. */
-typedef struct out_file {
-    FILE *f;
-    char path[1200], tmp[1216];
-} out_file;
+static char *read_all(const char *path, size_t *len);
 
-static int out_open(out_file *o, const char *dir, const char *name) {
-    mkdir(dir, 0755);
-    snprintf(o->path, sizeof o->path, "%s/%s", dir, name);
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
-    o->f = fopen(o->tmp, "w");
-    if (o->f) return 0;
-    fprintf(stderr, "%s: error: %s: cannot write: %s\n", g_prog, o->tmp, strerror(errno));
-    return 1;
-}
-
-/* Close and rename into place when ok, else remove; returns 1 on any failure. */
-static int out_close(out_file *o, bool ok) {
-    if (!o->f) return 1;
-    bool bad = ferror(o->f) != 0;
-    bad |= fclose(o->f) != 0;
-    o->f = NULL;
-    if (ok && !bad && rename(o->tmp, o->path) == 0) return 0;
-    if (ok) fprintf(stderr, "%s: error: %s: cannot write: %s\n", g_prog, o->path, strerror(errno));
-    unlink(o->tmp);
-    return 1;
+/* Print DIR/NAME (a result's CSV) on stdout. */
+static void echo_file(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2, len;
+    char *path = malloc(n);
+    if (!path) return;
+    snprintf(path, n, "%s/%s", dir, name);
+    char *txt = read_all(path, &len);
+    if (txt) fwrite(txt, 1, len, stdout);
+    free(txt);
+    free(path);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1175,7 +1160,7 @@ static int cmd_ids(int argc, char **argv) {
     }
     const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = "red circle,blue square,green triangle";
     float sizes[16];
-    ids_extract_opts o = {.grid = 4};
+    ids_extract_opts o = {.exp = {.grid = 4}};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -1200,9 +1185,9 @@ static int cmd_ids(int argc, char **argv) {
             else {
                 long x = strtol(v, &end, 10);
                 if (*end || x < 1) return usage_error("ids", "bad number '%s'", v);
-                if (!strcmp(a, "--grid")) o.grid = (int)x;
-                else if (!strcmp(a, "--image-size")) o.image_size = (int)x;
-                else o.n_threads = (int)x;
+                if (!strcmp(a, "--grid")) o.exp.grid = (int)x;
+                else if (!strcmp(a, "--image-size")) o.exp.image_size = (int)x;
+                else o.exp.n_threads = (int)x;
             }
         } else {
             return usage_error("ids", "unknown argument '%s'", a);
@@ -1215,8 +1200,8 @@ static int cmd_ids(int argc, char **argv) {
     ids_catalog *cat = ids_catalog_new();
     ids_err err;
     int objs[16];
-    rc = parse_objects("ids", cat, objects, objs, &o.n_objects);
-    o.objects = objs;
+    rc = parse_objects("ids", cat, objects, objs, &o.exp.n_objects);
+    o.exp.objects = objs;
     ids_vlm *v = NULL;
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
     if (!rc && ids_ids_extract(v, cat, &o, out, print_progress, NULL, &err)) rc = fail(&err);
@@ -1247,7 +1232,7 @@ static const char *HELP_SWAP =
 
 static int cmd_swap(int argc, char **argv) {
     const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = "red circle,blue square";
-    ids_swap_opts o = {.grid = 4, .n_images = 8, .seed = 1};
+    ids_swap_opts o = {.exp = {.grid = 4, .n_items = 8, .seed = 1}};
     bool control = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -1269,10 +1254,10 @@ static int cmd_swap(int argc, char **argv) {
             else {
                 long x = strtol(v, &end, 10);
                 if (*end || x < 0 || (x < 1 && strcmp(a, "--seed"))) return usage_error("swap", "bad number '%s'", v);
-                if (!strcmp(a, "--n")) o.n_images = (int)x;
-                else if (!strcmp(a, "--grid")) o.grid = (int)x;
-                else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
-                else o.n_threads = (int)x;
+                if (!strcmp(a, "--n")) o.exp.n_items = (int)x;
+                else if (!strcmp(a, "--grid")) o.exp.grid = (int)x;
+                else if (!strcmp(a, "--seed")) o.exp.seed = (uint64_t)x;
+                else o.exp.n_threads = (int)x;
             }
         } else {
             return usage_error("swap", "unknown argument '%s'", a);
@@ -1285,40 +1270,14 @@ static int cmd_swap(int argc, char **argv) {
     ids_catalog *cat = ids_catalog_new();
     ids_err err;
     int objs[16];
-    rc = parse_objects("swap", cat, objects, objs, &o.n_objects);
-    o.objects = objs;
+    rc = parse_objects("swap", cat, objects, objs, &o.exp.n_objects);
+    o.exp.objects = objs;
     ids_vlm *v = NULL;
     ids_swap_result r = {0};
     if (!rc && ids_vlm_load(&v, model, mmproj, &err)) rc = fail(&err);
     if (!rc && ids_swap_run(v, cat, &o, control, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc) {
-        const char *base = control ? "swap-control" : "swap";
-        char name[32];
-        out_file fc = {0}, fj = {0};
-        snprintf(name, sizeof name, "%s.csv", base);
-        rc = out_open(&fc, out, name);
-        snprintf(name, sizeof name, "%s.json", base);
-        if (!rc) rc = out_open(&fj, out, name);
-        if (!rc) {
-            fprintf(fc.f, "layer,set,left,right,diff,diff_pooled\n");
-            fprintf(stdout, "layer,set,left,right,diff,diff_pooled\n");
-            fprintf(fj.f, "{\"edit\": \"%s\", \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
-                    control ? "attribute" : "mirror", r.n_items, r.n_skipped, r.n_layers);
-            for (int l = 0; l < r.n_layers; l++)
-                for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
-                    int vi = l * IDS_SWAP_SET_COUNT + k;
-                    const char *set = ids_swap_set_name((ids_swap_set)k);
-                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
-                    fprintf(stdout, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
-                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"left\": %.6f, \"right\": %.6f, \"diff\": %.6f, "
-                            "\"diff_pooled\": %.6f}", vi ? ", " : "", l, set, r.left[vi], r.right[vi], r.diff[vi], r.diff_pooled[vi]);
-                }
-            fprintf(fj.f, "]}\n");
-        }
-        const bool ok = !rc;
-        rc |= out_close(&fc, ok);
-        rc |= out_close(&fj, ok);
-    }
+    if (!rc && ids_swap_write(out, &r, &err)) rc = fail(&err);
+    if (!rc) echo_file(out, control ? "swap-control.csv" : "swap.csv");
     ids_swap_result_free(&r);
     ids_vlm_free(v);
     ids_catalog_free(cat);
@@ -1364,7 +1323,7 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
                            int first, steer_cli *c) {
     c->model = c->mmproj = c->out = c->ids = NULL;
     c->objects = NULL; /* default: red circle, blue square (and green triangle for "between") */
-    c->o = (ids_steer_opts){.n_images = 8, .seed = 1, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT, .greedy_tokens = 3};
+    c->o = (ids_steer_opts){.exp = {.n_items = 8, .seed = 1}, .factor = 5.0f, .relation = IDS_REL_LEFT_RIGHT, .greedy_tokens = 3};
     ids_steer_opts *o = &c->o;
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
@@ -1399,10 +1358,10 @@ static int steer_cli_parse(const char *cmd, const char *help, bool with_relation
         } else if (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--threads") || !strcmp(a, "--greedy")) {
             long x = strtol(v, &end, 10);
             if (*end || x < 0 || (!strcmp(a, "--greedy") && x > 64)) return usage_error(cmd, "bad number '%s'", v);
-            if (!strcmp(a, "--n")) o->n_images = (int)x;
-            else if (!strcmp(a, "--seed")) o->seed = (uint64_t)x;
+            if (!strcmp(a, "--n")) o->exp.n_items = (int)x;
+            else if (!strcmp(a, "--seed")) o->exp.seed = (uint64_t)x;
             else if (!strcmp(a, "--greedy")) o->greedy_tokens = (int)x;
-            else o->n_threads = (int)x;
+            else o->exp.n_threads = (int)x;
         } else {
             return usage_error(cmd, "unknown argument '%s'", a);
         }
@@ -1424,8 +1383,8 @@ static int steer_cli_load(const char *cmd, steer_cli *c, ids_catalog **cat, ids_
     const char *list = c->objects ? c->objects
                                   : c->o.relation == IDS_REL_BETWEEN ? "red circle,blue square,green triangle"
                                                                      : "red circle,blue square";
-    rc = parse_objects(cmd, *cat, list, c->objs, &c->o.n_objects);
-    c->o.objects = c->objs;
+    rc = parse_objects(cmd, *cat, list, c->objs, &c->o.exp.n_objects);
+    c->o.exp.objects = c->objs;
     ids_err err;
     if (!rc && ids_vlm_load(v, c->model, c->mmproj, &err)) rc = fail(&err);
     return rc;
@@ -1452,71 +1411,24 @@ static int cmd_steer(int argc, char **argv) {
     const ids_steer_opts o = c.o; /* with the objects steer_cli_load parsed */
     if (!rc && grid_mode) {
         ids_steer_grid_result g;
-        if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err)) {
+        if (ids_steer_grid(v, cat, &o, &g, print_progress, NULL, &err) || ids_steer_grid_write(out, &g, &err)) {
             rc = fail(&err);
         } else {
-            char name[64];
-            out_file fc = {0}, fj = {0};
-            snprintf(name, sizeof name, "steer-grid-%s.csv", ids_relation_name(o.relation));
-            rc = out_open(&fc, out, name);
-            snprintf(name, sizeof name, "steer-grid-%s.json", ids_relation_name(o.relation));
-            if (!rc) rc = out_open(&fj, out, name);
-            if (!rc) {
-                printf("layer %d, mean change of log P(%s) - log P(%s), target cell (row y, column x):\n", g.layer,
-                       ids_answer_word(o.relation, true), ids_answer_word(o.relation, false));
-                fprintf(fc.f, "x,y,delta\n");
-                fprintf(fj.f, "{\"relation\": \"%s\", \"layer\": %d, \"factor\": %g, \"items\": %d, \"grid\": %d, \"delta\": [",
-                        ids_relation_name(o.relation), g.layer, (double)(o.factor > 0 ? o.factor : 5), g.n_items, g.grid);
-                for (int y = 0; y < g.grid; y++) {
-                    for (int x = 0; x < g.grid; x++) {
-                        float d = g.delta[y * g.grid + x];
-                        printf("%9.4f", d);
-                        fprintf(fc.f, "%d,%d,%.6f\n", x, y, d);
-                        fprintf(fj.f, "%s%.6f", y || x ? ", " : "", d);
-                    }
-                    printf("\n");
-                }
-                fprintf(fj.f, "]}\n");
-            }
-            const bool ok = !rc;
-            rc |= out_close(&fc, ok);
-            rc |= out_close(&fj, ok);
-            free(g.delta);
-        }
-    } else if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && !grid_mode) {
-        out_file fc = {0}, fj = {0};
-        rc = out_open(&fc, out, "steer-belief.csv");
-        if (!rc) rc = out_open(&fj, out, "steer-belief.json");
-        if (!rc) {
-            const bool g = r.greedy_id != NULL;
-            fprintf(fc.f, "layer,swap_rate_id,swap_rate_noise%s\n", g ? ",greedy_id,greedy_noise" : "");
-            printf("layer,swap_rate_id,swap_rate_noise%s\n", g ? ",greedy_id,greedy_noise" : "");
-            fprintf(fj.f, "{\"relation\": \"%s\", \"factor\": %g, \"items\": %d, \"skipped\": %d, \"greedy_tokens\": %d, "
-                    "\"layers\": [", ids_relation_name(o.relation), (double)o.factor, r.n_items, r.n_skipped, g ? o.greedy_tokens : 0);
-            for (int k = 0; k < r.n_band; k++) {
-                fprintf(fc.f, "%d,%.4f,%.4f", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
-                printf("%d,%.4f,%.4f", r.layer_lo + k, r.rate_id[k], r.rate_noise[k]);
-                fprintf(fj.f, "%s{\"layer\": %d, \"id\": %.4f, \"noise\": %.4f", k ? ", " : "", r.layer_lo + k,
-                        r.rate_id[k], r.rate_noise[k]);
-                if (g) {
-                    fprintf(fc.f, ",%.4f,%.4f", r.greedy_id[k], r.greedy_noise[k]);
-                    printf(",%.4f,%.4f", r.greedy_id[k], r.greedy_noise[k]);
-                    fprintf(fj.f, ", \"greedy_id\": %.4f, \"greedy_noise\": %.4f", r.greedy_id[k], r.greedy_noise[k]);
-                }
-                fprintf(fc.f, "\n");
+            printf("layer %d, mean change of log P(%s) - log P(%s), target cell (row y, column x):\n", g.layer,
+                   ids_answer_word(g.relation, true), ids_answer_word(g.relation, false));
+            for (int y = 0; y < g.grid; y++) {
+                for (int x = 0; x < g.grid; x++) printf("%9.4f", g.delta[y * g.grid + x]);
                 printf("\n");
-                fprintf(fj.f, "}");
             }
-            fprintf(fj.f, "], \"best3_id\": %.4f, \"best3_noise\": %.4f", r.best3_id, r.best3_noise);
-            if (g) fprintf(fj.f, ", \"greedy_best3_id\": %.4f, \"greedy_best3_noise\": %.4f", r.greedy_best3_id, r.greedy_best3_noise);
-            fprintf(fj.f, "}\n");
-            printf("best 3 layers: ID %.4f, noise %.4f\n", r.best3_id, r.best3_noise);
-            if (g) printf("greedy answers, best 3 layers: ID %.4f, noise %.4f\n", r.greedy_best3_id, r.greedy_best3_noise);
         }
-        const bool ok = !rc;
-        rc |= out_close(&fc, ok);
-        rc |= out_close(&fj, ok);
+        ids_steer_grid_result_free(&g);
+    } else if (!rc && ids_steer_belief(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc && !grid_mode && ids_steer_write(out, &r, &err)) rc = fail(&err);
+    if (!rc && !grid_mode) {
+        echo_file(out, "steer-belief.csv");
+        printf("best 3 layers: ID %.4f, noise %.4f\n", r.best3_id, r.best3_noise);
+        if (r.greedy_id)
+            printf("greedy answers, best 3 layers: ID %.4f, noise %.4f\n", r.greedy_best3_id, r.greedy_best3_noise);
     }
     ids_steer_result_free(&r);
     ids_vlm_free(v);
@@ -1550,29 +1462,8 @@ static int cmd_depth(int argc, char **argv) {
     rc = steer_cli_load("depth", &c, &cat, &v);
     const ids_steer_opts o = c.o; /* with the objects steer_cli_load parsed */
     if (!rc && ids_depth_diag(v, cat, &o, &d, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc) {
-        out_file fc = {0}, fj = {0};
-        rc = out_open(&fc, out, "depth.csv");
-        if (!rc) rc = out_open(&fj, out, "depth.json");
-        if (!rc) {
-            const char *hdr = "layer,above_below_down,above_below_up,front_behind_down,front_behind_up\n";
-            fputs(hdr, fc.f);
-            fputs(hdr, stdout);
-            fprintf(fj.f, "{\"factor\": %g, \"grid_images\": %d, \"depth_images\": %d, \"layers\": [", (double)o.factor,
-                    d.n_grid, d.n_depth);
-            for (int k = 0; k < d.n_band; k++) {
-                fprintf(fc.f, "%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
-                printf("%d,%.6f,%.6f,%.6f,%.6f\n", d.layer_lo + k, d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
-                fprintf(fj.f, "%s{\"layer\": %d, \"above_below_down\": %.6f, \"above_below_up\": %.6f, "
-                        "\"front_behind_down\": %.6f, \"front_behind_up\": %.6f}", k ? ", " : "", d.layer_lo + k,
-                        d.ab_down[k], d.ab_up[k], d.fb_down[k], d.fb_up[k]);
-            }
-            fprintf(fj.f, "]}\n");
-        }
-        const bool ok = !rc;
-        rc |= out_close(&fc, ok);
-        rc |= out_close(&fj, ok);
-    }
+    if (!rc && ids_depth_write(out, &d, &err)) rc = fail(&err);
+    if (!rc) echo_file(out, "depth.csv");
     ids_depth_result_free(&d);
     ids_vlm_free(v);
     ids_catalog_free(cat);
@@ -1685,7 +1576,7 @@ static int cmd_temporal(int argc, char **argv) {
     const char *sub = argv[1];
     const bool extract = !strcmp(sub, "extract"), steer = !strcmp(sub, "steer");
     const char *model = NULL, *mmproj = NULL, *out = NULL, *objects = NULL;
-    ids_temporal_opts o = {.frames = 8, .n_items = 8, .seed = 1, .factor = 5.0f};
+    ids_temporal_opts o = {.exp = {.n_items = 8, .seed = 1}, .frames = 8, .factor = 5.0f};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -1714,11 +1605,11 @@ static int cmd_temporal(int argc, char **argv) {
             if (*end || x < 0 || (x < 1 && strcmp(a, "--seed") && strcmp(a, "--source")))
                 return usage_error("temporal", "bad number '%s'", v);
             if (!strcmp(a, "--frames")) o.frames = (int)x;
-            else if (!strcmp(a, "--n")) o.n_items = (int)x;
-            else if (!strcmp(a, "--seed")) o.seed = (uint64_t)x;
-            else if (!strcmp(a, "--image-size")) o.image_size = (int)x;
+            else if (!strcmp(a, "--n")) o.exp.n_items = (int)x;
+            else if (!strcmp(a, "--seed")) o.exp.seed = (uint64_t)x;
+            else if (!strcmp(a, "--image-size")) o.exp.image_size = (int)x;
             else if (!strcmp(a, "--source")) o.source = (int)x;
-            else o.n_threads = (int)x;
+            else o.exp.n_threads = (int)x;
         } else {
             return usage_error("temporal", "unknown argument '%s'", a);
         }
@@ -1732,8 +1623,8 @@ static int cmd_temporal(int argc, char **argv) {
     ids_catalog *cat = ids_catalog_new();
     int objs[16];
     if (objects || extract) {
-        rc = parse_objects("temporal", cat, objects ? objects : "red circle,blue square,green triangle", objs, &o.n_objects);
-        o.objects = objs;
+        rc = parse_objects("temporal", cat, objects ? objects : "red circle,blue square,green triangle", objs, &o.exp.n_objects);
+        o.exp.objects = objs;
     }
     ids_err err;
     ids_vlm *v = NULL;
@@ -1743,64 +1634,17 @@ static int cmd_temporal(int argc, char **argv) {
         else printf("wrote %s/temporal.safetensors, temporal.json, temporal.csv\n", out);
     } else if (!rc && !steer) {
         ids_temporal_swap_result r = {0};
-        if (ids_temporal_swap(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
-        out_file fc = {0}, fj = {0};
-        if (!rc) rc = out_open(&fc, out, "temporal-swap.csv");
-        if (!rc) rc = out_open(&fj, out, "temporal-swap.json");
-        if (!rc) {
-            fprintf(fc.f, "layer,set,before,after,diff,diff_pooled\n");
-            printf("layer,set,before,after,diff,diff_pooled\n");
-            fprintf(fj.f, "{\"edit\": \"time reversal\", \"frames\": %d, \"items\": %d, \"skipped\": %d, \"layers\": %d, \"rows\": [",
-                    o.frames, r.n_items, r.n_skipped, r.n_layers);
-            for (int l = 0; l < r.n_layers; l++)
-                for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) {
-                    const int vi = l * IDS_SWAP_SET_COUNT + k;
-                    const char *set = ids_swap_set_name((ids_swap_set)k);
-                    fprintf(fc.f, "%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
-                    printf("%d,%s,%.6f,%.6f,%.6f,%.6f\n", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
-                    fprintf(fj.f, "%s{\"layer\": %d, \"set\": \"%s\", \"before\": %.6f, \"after\": %.6f, \"diff\": %.6f, "
-                            "\"diff_pooled\": %.6f}", vi ? ", " : "", l, set, r.first[vi], r.second[vi], r.diff[vi], r.diff_pooled[vi]);
-                }
-            fprintf(fj.f, "]}\n");
-        }
-        if (fc.f || fj.f) {
-            const bool ok = !rc;
-            rc |= out_close(&fc, ok);
-            rc |= out_close(&fj, ok);
-        }
+        if (ids_temporal_swap(v, cat, &o, &r, print_progress, NULL, &err) || ids_temporal_swap_write(out, &r, &err))
+            rc = fail(&err);
+        else echo_file(out, "temporal-swap.csv");
         ids_temporal_result_free(&r);
     } else if (!rc) {
         ids_temporal_steer_result r = {0};
-        if (ids_temporal_steer(v, cat, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
-        out_file fc = {0}, fj = {0};
-        if (!rc) rc = out_open(&fc, out, "temporal-steer.csv");
-        if (!rc) rc = out_open(&fj, out, "temporal-steer.json");
-        if (!rc) {
-            fprintf(fc.f, "layer,frame,d_before,d_after\n");
-            printf("layer,frame,d_before,d_after\n");
-            fprintf(fj.f, "{\"factor\": %g, \"source\": %d, \"frames\": %d, \"null_frame\": %d, \"items\": %d, \"layers\": [",
-                    (double)o.factor, o.source, r.frames + 1, r.null_frame, r.n_items);
-            for (int k = 0; k < r.n_band; k++) {
-                fprintf(fj.f, "%s{\"layer\": %d, \"spearman_after\": ", k ? ", " : "", r.layer_lo + k);
-                if (isfinite(r.rho_after[k])) fprintf(fj.f, "%.4f", r.rho_after[k]);
-                else fprintf(fj.f, "null");
-                fprintf(fj.f, ", \"d_before\": [");
-                for (int t = 0; t < r.frames; t++) fprintf(fj.f, "%s%.6f", t ? ", " : "", r.d_before[k * r.frames + t]);
-                fprintf(fj.f, "], \"d_after\": [");
-                for (int t = 0; t < r.frames; t++) {
-                    fprintf(fj.f, "%s%.6f", t ? ", " : "", r.d_after[k * r.frames + t]);
-                    fprintf(fc.f, "%d,%d,%.6f,%.6f\n", r.layer_lo + k, t + 1, r.d_before[k * r.frames + t], r.d_after[k * r.frames + t]);
-                    printf("%d,%d,%.6f,%.6f\n", r.layer_lo + k, t + 1, r.d_before[k * r.frames + t], r.d_after[k * r.frames + t]);
-                }
-                fprintf(fj.f, "]}");
-            }
-            fprintf(fj.f, "], \"monotonic\": %.4f}\n", r.monotonic);
+        if (ids_temporal_steer(v, cat, &o, &r, print_progress, NULL, &err) || ids_temporal_steer_write(out, &r, &err)) {
+            rc = fail(&err);
+        } else {
+            echo_file(out, "temporal-steer.csv");
             printf("monotonic layers (change of log P(after) rises with the frame): %.3f\n", r.monotonic);
-        }
-        if (fc.f || fj.f) {
-            const bool ok = !rc;
-            rc |= out_close(&fc, ok);
-            rc |= out_close(&fj, ok);
         }
         ids_temporal_steer_result_free(&r);
     }
@@ -1829,57 +1673,18 @@ static const char *HELP_DEMO =
     "\n"
     "  --n N   images per object pair in swap, steer and depth (default 8)\n";
 
-/* Run one step unless its output exists; the step's stdout (its CSV echo) is silenced. */
-static int demo_step(const char *what, const char *done_file, bool fresh, int (*fn)(int, char **), int argc,
-                     char **argv) {
-    struct stat sb;
-    if (!fresh && done_file && stat(done_file, &sb) == 0) {
-        fprintf(stderr, "demo: %s: already done (%s)\n", what, done_file);
-        return 0;
-    }
-    fprintf(stderr, "demo: %s\n", what);
-    fflush(stdout);
-    int saved = dup(STDOUT_FILENO), devnull = open("/dev/null", O_WRONLY);
-    if (saved >= 0 && devnull >= 0) dup2(devnull, STDOUT_FILENO);
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    if (saved >= 0) dup2(saved, STDOUT_FILENO), close(saved);
-    if (devnull >= 0) close(devnull);
-    if (rc) fprintf(stderr, "demo: %s failed (exit %d); rerun to resume\n", what, rc);
-    return rc;
-}
-
-static double demo_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static cJSON *demo_json(const char *dir, const char *name) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    size_t len;
-    char *txt = read_all(path, &len);
-    cJSON *j = txt ? cJSON_Parse(txt) : NULL;
-    free(txt);
-    return j;
-}
-
-static double jnum(const cJSON *o, const char *k) {
-    const cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
-}
+static void demo_say(const char *msg, void *user) { fprintf(stderr, "%s\n", msg); }
 
 static int cmd_demo(int argc, char **argv) {
-    const char *out = "idscope-demo", *model = NULL, *mmproj = NULL, *n = "8", *threads = NULL;
-    bool fresh = false;
+    const char *out = "idscope-demo", *model = NULL, *mmproj = NULL;
+    ids_demo_opts o = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(HELP_DEMO, stdout);
             return 0;
         } else if (!strcmp(a, "--fresh")) {
-            fresh = true;
+            o.fresh = true;
             continue;
         }
         if (i + 1 >= argc) return usage_error("demo", "%s needs a value (or is unknown)", a);
@@ -1890,14 +1695,13 @@ static int cmd_demo(int argc, char **argv) {
         else if (!strcmp(a, "--mmproj")) mmproj = v;
         else if (!strcmp(a, "--n") || !strcmp(a, "--threads")) {
             long x = strtol(v, &end, 10);
-            if (*end || x < 1) return usage_error("demo", "bad number '%s'", v);
-            if (a[2] == 'n') n = v;
-            else threads = v;
+            if (*end || x < 1 || x > 100000) return usage_error("demo", "bad number '%s'", v);
+            if (a[2] == 'n') o.n_items = (int)x;
+            else o.n_threads = (int)x;
         } else {
             return usage_error("demo", "unknown argument '%s'", a);
         }
     }
-    if (strlen(out) > 900) return usage_error("demo", "%s", "--out: folder name too long");
     char tp[1000], mp[1000];
     int rc = resolve_model("demo", &model, &mmproj, tp, mp, sizeof tp);
     if (rc) return rc;
@@ -1907,172 +1711,29 @@ static int cmd_demo(int argc, char **argv) {
                 model, mmproj);
         return 1;
     }
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s demo: cannot create %s: %s\n", g_prog, out, strerror(errno));
-        return 1;
-    }
-    const double t0 = demo_now();
-    char d_stim[1100], d_ids[1100], d_swap[1100], d_steer[1100], d_depth[1100], d_temp[1100], f_ids[1100], f_stats[1100],
-        f_belief[1100], f_score[1100], f_tids[1200], done[1200];
-    snprintf(d_stim, sizeof d_stim, "%.900s/stimuli", out);
-    snprintf(d_ids, sizeof d_ids, "%.900s/ids", out);
-    snprintf(d_swap, sizeof d_swap, "%.900s/swap", out);
-    snprintf(d_steer, sizeof d_steer, "%.900s/steer", out);
-    snprintf(d_depth, sizeof d_depth, "%.900s/depth", out);
-    snprintf(d_temp, sizeof d_temp, "%.900s/temporal", out);
-    snprintf(f_ids, sizeof f_ids, "%.900s/ids/ids.safetensors", out);
-    snprintf(f_stats, sizeof f_stats, "%.900s/ids/stats.json", out);
-    snprintf(f_belief, sizeof f_belief, "%.900s/steer/steer-belief.json", out);
-    snprintf(f_score, sizeof f_score, "%.900s/score.json", out);
-    /* common model / thread arguments appended to each experiment's argv */
-    char *mo[6] = {NULL};
-    int nmo = 0;
-    mo[nmo++] = "-m", mo[nmo++] = (char *)model, mo[nmo++] = "--mmproj", mo[nmo++] = (char *)mmproj;
-    if (threads) mo[nmo++] = "--threads", mo[nmo++] = (char *)threads;
-#define ARGV(...) (char *[]){__VA_ARGS__, mo[0], mo[1], mo[2], mo[3], mo[4], mo[5]}
-#define NARGS(...) ((int)(sizeof((char *[]){__VA_ARGS__}) / sizeof(char *)) + nmo)
-#define STEP(what, file, fn, ...) \
-    if (!rc) rc = demo_step(what, file, fresh, fn, NARGS(__VA_ARGS__), ARGV(__VA_ARGS__))
-    snprintf(done, sizeof done, "%s/manifest.json", d_stim);
-    if (!rc) rc = demo_step("stimuli (examples of the grid set, with mirrors)", done, fresh, cmd_stimuli, 9,
-                            (char *[]){"stimuli", "grid", "--out", d_stim, "--size", "128", "--mirror", "--limit", "32"});
-    STEP("ids extract (per-pair and universal IDs, every layer)", f_ids, cmd_ids, "ids", "extract", "--per-pair", "--out", d_ids);
-    if (!rc) rc = demo_step("ids stats", f_stats, fresh, cmd_ids, 3, (char *[]){"ids", "stats", d_ids});
-    snprintf(done, sizeof done, "%s/swap.json", d_swap);
-    STEP("swap (mirror patching per layer and position set)", done, cmd_swap, "swap", "--out", d_swap, "--n", (char *)n);
-    snprintf(done, sizeof done, "%s/swap-control.json", d_swap);
-    STEP("swap --control (attribute patching)", done, cmd_swap, "swap", "--out", d_swap, "--n", (char *)n, "--control");
-    STEP("steer belief (ID vs noise)", f_belief, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_steer, "--n",
-         (char *)n);
-    /* the same at smaller pushes: a factor sweep (the paper's 5 x the token norm can overshoot a
-     * small model's range, where any push of that size flips answers) */
-    char d_f1[1200], d_f2[1200], f_f1[1300], f_f2[1300];
-    snprintf(d_f1, sizeof d_f1, "%s/factor-1", d_steer);
-    snprintf(d_f2, sizeof d_f2, "%s/factor-2", d_steer);
-    snprintf(f_f1, sizeof f_f1, "%s/steer-belief.json", d_f1);
-    snprintf(f_f2, sizeof f_f2, "%s/steer-belief.json", d_f2);
-    STEP("steer belief, factor 1", f_f1, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_f1, "--n", (char *)n,
-         "--factor", "1");
-    STEP("steer belief, factor 2", f_f2, cmd_steer, "steer", "belief", "--ids", f_ids, "--out", d_f2, "--n", (char *)n,
-         "--factor", "2");
-    snprintf(done, sizeof done, "%s/steer-grid-left_right.json", d_steer);
-    STEP("steer grid (left/right)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n);
-    snprintf(done, sizeof done, "%s/steer-grid-above_below.json", d_steer);
-    STEP("steer grid (above/below)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
-         "--relation", "above-below");
-    snprintf(done, sizeof done, "%s/steer-grid-near_far.json", d_steer);
-    STEP("steer grid (near/far)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
-         "--relation", "near-far");
-    snprintf(done, sizeof done, "%s/steer-grid-between.json", d_steer);
-    STEP("steer grid (between)", done, cmd_steer, "steer", "grid", "--ids", f_ids, "--out", d_steer, "--n", (char *)n,
-         "--relation", "between");
-    snprintf(done, sizeof done, "%s/depth.json", d_depth);
-    STEP("depth diagnosis", done, cmd_depth, "depth", "--ids", f_ids, "--out", d_depth, "--n", (char *)n);
-    snprintf(done, sizeof done, "%s/temporal.safetensors", d_temp);
-    STEP("temporal extract (temporal IDs from 8-frame videos)", done, cmd_temporal, "temporal", "extract", "--out", d_temp);
-    snprintf(done, sizeof done, "%s/temporal-swap.json", d_temp);
-    STEP("temporal swap (time-reversal patching)", done, cmd_temporal, "temporal", "swap", "--out", d_temp, "--n", (char *)n);
-    snprintf(f_tids, sizeof f_tids, "%s/temporal.safetensors", d_temp);
-    snprintf(done, sizeof done, "%s/temporal-steer.json", d_temp);
-    STEP("temporal steer (T[f] - T[T-f] at the subject word)", done, cmd_temporal, "temporal", "steer", "--ids", f_tids,
-         "--out", d_temp, "--n", (char *)n);
-#undef STEP
-#undef NARGS
-#undef ARGV
-    if (!rc) rc = demo_step("score", NULL, true, cmd_score, 7,
-                            (char *[]){"score", "--stats", f_stats, "--steer", f_belief, "-o", f_score});
-    if (!rc) rc = demo_step("report", NULL, true, cmd_report, 2, (char *[]){"report", (char *)out});
-    if (rc) return rc;
-    /* summary */
-    cJSON *stats = demo_json(d_ids, "stats.json"), *belief = demo_json(d_steer, "steer-belief.json"),
-          *swap = demo_json(d_swap, "swap.json"), *score = demo_json(out, "score.json"),
-          *tj = demo_json(d_temp, "temporal.json"), *tsw = demo_json(d_temp, "temporal-swap.json"),
-          *tst = demo_json(d_temp, "temporal-steer.json");
-    double r2_best = -INFINITY, mir_peak = -INFINITY;
-    int r2_layer = -1, mir_layer = -1;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(stats, "layers")) {
-        double r2 = jnum(it, "r2");
-        if (isfinite(r2) && r2 > r2_best) r2_best = r2, r2_layer = (int)jnum(it, "layer");
-    }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(swap, "rows")) {
-        const cJSON *set = cJSON_GetObjectItem(it, "set");
-        double d = jnum(it, "diff");
-        if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(d) && d > mir_peak)
-            mir_peak = d, mir_layer = (int)jnum(it, "layer");
-    }
-    const double sw_id = jnum(belief, "best3_id"), sw_noise = jnum(belief, "best3_noise");
-    double tsw_peak = -INFINITY;
-    int tsw_layer = -1;
-    cJSON_ArrayForEach(it, cJSON_GetObjectItem(tsw, "rows")) {
-        const cJSON *set = cJSON_GetObjectItem(it, "set");
-        double d = jnum(it, "diff");
-        if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(d) && d > tsw_peak)
-            tsw_peak = d, tsw_layer = (int)jnum(it, "layer");
-    }
-    const double t_order = jnum(tj, "pca_order_spearman"), t_mono = jnum(tst, "monotonic");
-    const double seconds = demo_now() - t0;
-    cJSON *sum = cJSON_CreateObject();
-    cJSON_AddStringToObject(sum, "model", model);
-    cJSON_AddStringToObject(sum, "mmproj", mmproj);
-    cJSON_AddNumberToObject(sum, "ids_r2_best", r2_layer >= 0 ? r2_best : NAN);
-    cJSON_AddNumberToObject(sum, "ids_r2_best_layer", r2_layer);
-    cJSON_AddNumberToObject(sum, "belief_swap_rate_id", sw_id);
-    cJSON_AddNumberToObject(sum, "belief_swap_rate_noise", sw_noise);
-    cJSON *sweep = cJSON_AddArrayToObject(sum, "belief_swap_by_factor");
-    const char *fdirs[3] = {"factor-1/steer-belief.json", "factor-2/steer-belief.json", "steer-belief.json"};
-    double sweep_id[3], sweep_noise[3];
-    for (int k = 0; k < 3; k++) {
-        cJSON *bj = demo_json(d_steer, fdirs[k]), *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "factor", jnum(bj, "factor"));
-        cJSON_AddNumberToObject(e, "id", jnum(bj, "best3_id"));
-        cJSON_AddNumberToObject(e, "noise", jnum(bj, "best3_noise"));
-        cJSON_AddItemToArray(sweep, e);
-        sweep_id[k] = jnum(bj, "best3_id"), sweep_noise[k] = jnum(bj, "best3_noise");
-        cJSON_Delete(bj);
-    }
-    cJSON_AddNumberToObject(sum, "belief_swap_rate_id_greedy", jnum(belief, "greedy_best3_id"));
-    cJSON_AddNumberToObject(sum, "belief_swap_rate_noise_greedy", jnum(belief, "greedy_best3_noise"));
-    cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak", mir_layer >= 0 ? mir_peak : NAN);
-    cJSON_AddNumberToObject(sum, "mirror_objword_recovery_peak_layer", mir_layer);
-    cJSON_AddNumberToObject(sum, "temporal_pca_order", t_order);
-    cJSON_AddNumberToObject(sum, "temporal_pca_best_layer", jnum(tj, "best_layer"));
-    cJSON_AddNumberToObject(sum, "temporal_steer_monotonic", t_mono);
-    cJSON_AddNumberToObject(sum, "temporal_objword_recovery_peak", tsw_layer >= 0 ? tsw_peak : NAN);
-    cJSON_AddNumberToObject(sum, "temporal_objword_recovery_peak_layer", tsw_layer);
-    cJSON_AddNumberToObject(sum, "score_best_layer", jnum(score, "best_layer"));
-    cJSON_AddNumberToObject(sum, "score_best", jnum(score, "best_score"));
-    cJSON_AddNumberToObject(sum, "seconds", round(seconds * 10) / 10);
-    char *js = cJSON_Print(sum);
-    out_file fs = {0};
-    rc = js ? out_open(&fs, out, "summary.json") : 1;
-    if (!rc) fprintf(fs.f, "%s\n", js);
-    rc |= out_close(&fs, !rc);
-    free(js);
-    char path[1200];
-    snprintf(path, sizeof path, "%s/summary.json", out);
-    printf("idscope demo: %s\n", model);
-    printf("  %-44s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", r2_best, r2_layer);
-    printf("  %-44s %8.3f\n", "belief swap rate, ID (best 3, factor 5)", sw_id);
-    printf("  %-44s %8.3f\n", "belief swap rate, noise (best 3, factor 5)", sw_noise);
+    o.out_dir = out, o.model = model, o.mmproj = mmproj;
+    o.progress = print_progress, o.say = demo_say;
+    ids_demo_summary s;
+    ids_err err;
+    if (ids_demo_run(&o, &s, &err)) return fail(&err);
+    char *abs = realpath(model, NULL);
+    printf("idscope demo: %s\n", abs ? abs : model);
+    free(abs);
+    printf("  %-44s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", s.ids_r2_best, s.ids_r2_best_layer);
+    printf("  %-44s %8.3f\n", "belief swap rate, ID (best 3, factor 5)", s.belief_swap_rate_id);
+    printf("  %-44s %8.3f\n", "belief swap rate, noise (best 3, factor 5)", s.belief_swap_rate_noise);
     for (int k = 0; k < 2; k++)
-        printf("  %-44s %8.3f  (noise %.3f)\n", k ? "  the same at factor 2: ID" : "  the same at factor 1: ID", sweep_id[k],
-               sweep_noise[k]);
-    printf("  %-44s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", mir_peak, mir_layer);
-    printf("  %-44s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", t_order, (int)jnum(tj, "best_layer"));
-    printf("  %-44s %8.3f\n", "temporal steering: monotonic layers", t_mono);
-    printf("  %-44s %8.3f  (layer %d)\n", "time reversal at object words, peak", tsw_peak, tsw_layer);
-    printf("  %-44s %8.0f\n", "seconds", seconds);
-    printf("wrote %s/report.html and %s\n", out, path);
-    cJSON_Delete(stats);
-    cJSON_Delete(belief);
-    cJSON_Delete(swap);
-    cJSON_Delete(score);
-    cJSON_Delete(tj);
-    cJSON_Delete(tsw);
-    cJSON_Delete(tst);
-    cJSON_Delete(sum);
-    return rc;
+        printf("  %-44s %8.3f  (noise %.3f)\n", k ? "  the same at factor 2: ID" : "  the same at factor 1: ID", s.sweep_id[k],
+               s.sweep_noise[k]);
+    printf("  %-44s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", s.mirror_objword_recovery_peak,
+           s.mirror_objword_recovery_peak_layer);
+    printf("  %-44s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", s.temporal_pca_order, s.temporal_pca_best_layer);
+    printf("  %-44s %8.3f\n", "temporal steering: monotonic layers", s.temporal_steer_monotonic);
+    printf("  %-44s %8.3f  (layer %d)\n", "time reversal at object words, peak", s.temporal_objword_recovery_peak,
+           s.temporal_objword_recovery_peak_layer);
+    printf("  %-44s %8.0f  (%d steps run, %d already done)\n", "seconds", s.seconds, s.steps_run, s.steps_skipped);
+    printf("wrote %s/report.html and %s/summary.json\n", out, out);
+    return 0;
 }
 
 static const char *HELP_MAIN =

@@ -56,7 +56,7 @@ TEST(ids_extract_golden_end_to_end) {
     ids_catalog *cat = ids_catalog_new();
     int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
     float sizes[1] = {0.9f};
-    ids_extract_opts o = {.objects = objs, .n_objects = 2, .grid = 2, .sizes = sizes, .n_sizes = 1, .per_pair = true, .n_threads = 1};
+    ids_extract_opts o = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1, .per_pair = true};
     const char *dir = t_tmp("ids");
     CHECK_OK(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err));
     char p[600];
@@ -86,8 +86,8 @@ TEST(ids_extract_golden_end_to_end) {
     CHECK(js && strstr(js, "\"idscope.ids.v1\"") && strstr(js, "red circle"));
     free(js);
     int one[1] = {objs[0]};
-    o.objects = one;
-    o.n_objects = 1;
+    o.exp.objects = one;
+    o.exp.n_objects = 1;
     CHECK_EQ_INT(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), IDS_ERR_ARG);
     ids_catalog_free(cat);
     ids_vlm_free(v);
@@ -135,7 +135,7 @@ TEST(swap_known_answers) {
     ids_err err;
     REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
     ids_catalog *cat = ids_catalog_new();
-    ids_swap_opts o = {.grid = 4, .n_images = 3, .seed = 5, .n_threads = 1};
+    ids_swap_opts o = {.exp = {.grid = 4, .n_items = 3, .seed = 5, .n_threads = 1}};
     for (int control = 0; control < 2; control++) {
         ids_swap_result r;
         REQUIRE(ids_swap_run(v, cat, &o, control, &r, NULL, NULL, &err) == IDS_OK);
@@ -165,12 +165,12 @@ TEST(steer_belief_checks) {
     ids_catalog *cat = ids_catalog_new();
     int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
     float sizes[1] = {0.9f};
-    ids_extract_opts eo = {.objects = objs, .n_objects = 2, .grid = 2, .sizes = sizes, .n_sizes = 1, .n_threads = 1};
+    ids_extract_opts eo = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1};
     const char *dir = t_tmp("steer-ids");
     REQUIRE(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err) == IDS_OK);
     char path[600];
     snprintf(path, sizeof path, "%s/ids.safetensors", dir);
-    ids_steer_opts o = {.ids_path = path, .n_images = 3, .factor = 1e-7f, .seed = 4, .n_threads = 1, .greedy_tokens = 2};
+    ids_steer_opts o = {.exp = {.n_items = 3, .seed = 4, .n_threads = 1}, .ids_path = path, .factor = 1e-7f, .greedy_tokens = 2};
     ids_steer_result r, r2;
     CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
     CHECK(r.layer_lo == 1 && r.n_band == 3 && r.n_items + r.n_skipped == 6);
@@ -192,13 +192,13 @@ TEST(steer_belief_checks) {
     CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
     CHECK(g.grid == 2 && g.layer == 2 && g.n_items == 6);
     for (int t = 0; t < 4; t++) CHECKF(fabsf(g.delta[t]) < 1e-4f, "cell %d moved %g", t, g.delta[t]);
-    free(g.delta);
+    ids_steer_grid_result_free(&g);
     o.factor = 50.0f;
     CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
     float mx = 0;
     for (int t = 0; t < 4; t++) mx = fmaxf(mx, fabsf(g.delta[t]));
     CHECK(mx > 1e-3f && isfinite(mx));
-    free(g.delta);
+    ids_steer_grid_result_free(&g);
     /* depth diagnosis: nothing moves without a push; small pushes act linearly (down = -up) */
     ids_depth_result d;
     o.factor = 1e-7f;

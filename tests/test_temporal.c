@@ -97,8 +97,8 @@ TEST(temporal_extract_swap_steer_checks) {
     REQUIRE(v);
     ids_catalog *cat = ids_catalog_new();
     int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
-    ids_temporal_opts o = {.objects = objs, .n_objects = 2, .frames = 4, .image_size = 64, .n_items = 2, .seed = 3,
-                           .n_threads = 1};
+    ids_temporal_opts o = {.exp = {.objects = objs, .n_objects = 2, .image_size = 64, .n_items = 2, .seed = 3, .n_threads = 1},
+                           .frames = 4};
     ids_err err;
     const char *dir = t_tmp("temporal");
     REQUIRE(ids_temporal_extract(v, cat, &o, dir, NULL, NULL, &err) == IDS_OK);
@@ -126,8 +126,8 @@ TEST(temporal_extract_swap_steer_checks) {
     CHECK(js && strstr(js, "\"best_layer\"") && strstr(js, "\"pc1_var\""));
     free(js);
     /* time-reversal patching: image rows at layer 0 carry everything, text rows at the last layer */
-    o.objects = NULL;
-    o.n_objects = 0;
+    o.exp.objects = NULL;
+    o.exp.n_objects = 0;
     ids_temporal_swap_result r;
     REQUIRE(ids_temporal_swap(v, cat, &o, &r, NULL, NULL, &err) == IDS_OK);
     const int S = IDS_SWAP_SET_COUNT, last = (r.n_layers - 1) * S;

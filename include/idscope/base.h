@@ -47,6 +47,46 @@ void ids_set_log(ids_log_fn fn, void *user);
 /* Progress of long work: called with items done and the total (the CLI prints it on stderr). */
 typedef void (*ids_progress_fn)(const char *what, long done, long total, void *user);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Version and provenance: how a result was made                                              */
+
+/* "0.1.0" and the source it was built from ("git 6567ebc", "git 6567ebc-dirty", or "unknown"). */
+const char *ids_version(void);
+const char *ids_build_source(void);
+/* Online CPUs (at least 1): what a thread count of 0 means everywhere. */
+int ids_default_threads(void);
+
+/* Provenance of one result file, written as its "provenance" object:
+ *   {"idscope": VERSION, "build": SOURCE, "command": "swap",
+ *    "models": {"text": {"path", "bytes", "fingerprint"}, "mmproj": {...}},
+ *    "inputs": {"ids": {"path", "bytes", "fingerprint"}}, "options": {...every option after defaults...},
+ *    "seed": S, "threads": N, "precision": "f32", "started": "2026-12-01T23:30:00Z", "seconds": 1.25}
+ * Paths are absolute and normalised. A model's fingerprint hashes its header and tensor table (a GGUF's
+ * bytes before the tensor data), an input's the whole file (FNV-1a 64, "fnv1a64:" + 16 hex digits).
+ * An allocation failure inside a setter is remembered and reported when the provenance is written. */
+typedef struct ids_prov ids_prov;
+ids_status ids_prov_new(ids_prov **out, const char *command, ids_err *err); /* starts the clock */
+void ids_prov_free(ids_prov *p);
+/* A model file; header_bytes: how many leading bytes the fingerprint covers (0: the whole file). */
+ids_status ids_prov_model(ids_prov *p, const char *role, const char *path, uint64_t header_bytes, ids_err *err);
+/* An input file (a result read by this one). */
+ids_status ids_prov_input(ids_prov *p, const char *role, const char *path, ids_err *err);
+void ids_prov_opt_int(ids_prov *p, const char *key, long long v);
+void ids_prov_opt_num(ids_prov *p, const char *key, double v); /* non-finite: null */
+void ids_prov_opt_str(ids_prov *p, const char *key, const char *v); /* NULL: null */
+void ids_prov_opt_bool(ids_prov *p, const char *key, bool v);
+void ids_prov_opt_strs(ids_prov *p, const char *key, const char *const *v, int n);
+void ids_prov_opt_nums(ids_prov *p, const char *key, const float *v, int n);
+/* Seed, resolved thread count (0: ids_default_threads()) and numeric precision ("f32"). */
+void ids_prov_run(ids_prov *p, uint64_t seed, int threads, const char *precision);
+/* Stop the clock ("seconds" = now - start); a later call moves it again. */
+void ids_prov_finish(ids_prov *p);
+/* Does a result's stored provenance (its JSON text, or a whole result file's text holding a
+ * "provenance" object) come from the same request as p: same command, model and input fingerprints,
+ * options, seed and precision (not threads, times or version)? When not, why receives the first key
+ * that differs with both values ("options.n_items: 8 in the file, 2 asked"). */
+bool ids_prov_matches(const ids_prov *p, const char *stored_json, char *why, size_t why_len);
+
 /* Allocation-failure injection for tests: after `n` more successful allocations through the
  * library's allocator, every further one fails (n < 0 disables). */
 void ids_debug_fail_alloc_after(long n);

@@ -273,6 +273,11 @@ ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj
 void ids_vlm_free(ids_vlm *v);
 const ids_model *ids_vlm_model(const ids_vlm *v);
 const ids_vision *ids_vlm_vision(const ids_vlm *v);
+/* The mmproj file the VLM was loaded from (the text file: ids_gguf_path(ids_model_gguf(...))). */
+const char *ids_vlm_mmproj_path(const ids_vlm *v);
+/* Record both model files in a provenance (roles "text" and "mmproj"; fingerprints of their GGUF
+ * headers and tensor tables). */
+ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err);
 /* The family's chat prompt around a question, with one <image> marker per image
  * (LLaVA-1.5: "USER: <image>\nQUESTION ASSISTANT:"). malloc'd. */
 char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images);

@@ -11,6 +11,33 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------------------------------ */
+/* What every experiment shares                                                                 */
+
+/* The common options of every experiment, embedded as `exp` in each options struct. Zero fields take
+ * the defaults, decided in one place (src/exp/context.c) for the model at hand:
+ *  objects     red circle, blue square (and green triangle where three are needed: ids extract,
+ *              temporal extract, steer grid --relation between); every ordered pair is used
+ *  grid        4 cells per side
+ *  image_size  the tower's input size (224 for dynamic-resolution towers)
+ *  n_items     8 images (videos) per ordered pair
+ *  n_threads   the online CPUs
+ * The seed is taken as given (0 is a seed like any other; ids_exp_default() sets 1). The context
+ * size of a run is derived from its longest sequence (image rows from the tower, plus the text). */
+#define IDS_EXP_MAX_OBJECTS 16
+typedef struct ids_exp {
+    const int *objects;   /* catalog indices */
+    int n_objects;
+    int grid;
+    int image_size;
+    int n_items;
+    uint64_t seed;
+    int n_threads;
+} ids_exp;
+
+/* Seed 1, every other field 0 (the defaults above). */
+ids_exp ids_exp_default(void);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Experiments: spatial IDs                                                                      */
 
 /* The ID arithmetic of the paper, on activations already captured:
@@ -51,19 +78,14 @@ ids_status ids_score(const char *stats_json, const char *steer_json, const char 
 /* Videos of T frames (one image block per frame) in which object A appears at frame i and B at
  * frame j (i != j, 1..T-1); question "Does the A appear before or after the B?". */
 typedef struct ids_temporal_opts {
-    const int *objects;     /* extract: at least 2 (every ordered pair); swap / steer: default red circle, blue square */
-    int n_objects;
+    ids_exp exp;            /* objects (extract: default 3), grid, image size, videos per pair (swap, steer), seed, threads */
     int frames;             /* T (default 8; steer: taken from the IDs file) */
-    int image_size, grid;   /* default: the model's input size (224 when dynamic), 4 */
-    int n_items;            /* swap / steer: videos per ordered pair (default 8) */
     float factor;           /* steer: factor on T[f] - T[source] (raw, default 5) */
     int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
     int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
     const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
     const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
     const char *video_dir;  /* ... and the folder its video paths are relative to */
-    uint64_t seed;
-    int n_threads;
 } ids_temporal_opts;
 
 /* A temporal question about a real video: "Does the scene FIRST occur before or after the scene
@@ -105,9 +127,11 @@ void ids_video_reverse(const ids_image *in, int n, ids_image *out);
  * and position set (IDS_SWAP_IMAGE / TEXT / OBJECTS) the recovered fraction of the reversal's
  * effect on log P(before) (first), log P(after) (second) and their difference. */
 typedef struct ids_temporal_swap_result {
+    int frames;
     int n_layers, n_items, n_skipped;
     float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
     float *diff_pooled;           /* as in ids_swap_result */
+    ids_prov *prov;
 } ids_temporal_swap_result;
 ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                              ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
@@ -120,11 +144,14 @@ void ids_temporal_result_free(ids_temporal_swap_result *r);
  * IDS_TEMPORAL_MONOTONIC_RHO. */
 #define IDS_TEMPORAL_MONOTONIC_RHO 0.9
 typedef struct ids_temporal_steer_result {
+    float factor;
+    int source;                /* 0: the paper's pairing T[f] - T[T - f] */
     int layer_lo, n_band, frames, n_items;
     int null_frame;            /* the target frame whose added vector is zero, -1 if none */
     float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
     float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
     float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+    ids_prov *prov;
 } ids_temporal_steer_result;
 ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                               ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
@@ -138,14 +165,10 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r);
 ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
 
 typedef struct ids_extract_opts {
-    const int *objects;   /* catalog indices (>= 2, distinct words); every ordered pair is used */
-    int n_objects;
-    int grid;             /* default 4 */
+    ids_exp exp;          /* objects (>= 2, distinct words; default 3), grid, image size, threads (every item of the set is used) */
     const float *sizes;   /* fractions of a cell (default 1, 0.78, 0.55, 0.33) */
     int n_sizes;
-    int image_size;       /* default: the tower's input size, or 224 for dynamic towers */
     bool per_pair;        /* also store every pair's IDs */
-    int n_threads;
 } ids_extract_opts;
 
 /* Render the grid set, run every image with the question "Is the B to the left or right of the A?"
@@ -159,12 +182,7 @@ ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_e
 typedef enum ids_swap_set { IDS_SWAP_IMAGE = 0, IDS_SWAP_TEXT, IDS_SWAP_OBJECTS, IDS_SWAP_SET_COUNT } ids_swap_set;
 
 typedef struct ids_swap_opts {
-    const int *objects;   /* catalog indices; every ordered pair (default red circle, blue square) */
-    int n_objects;
-    int grid, n_images;   /* grid cells per side (4); images per pair drawn from the grid set (8) */
-    int image_size;       /* default: the tower's input size, or 224 */
-    uint64_t seed;
-    int n_threads;
+    ids_exp exp;          /* objects, grid, image size, images per pair drawn from the grid set, seed, threads */
 } ids_swap_opts;
 
 /* Per layer and position set: mean recovered fraction of an edit's effect, for log P(left),
@@ -172,10 +190,12 @@ typedef struct ids_swap_opts {
  * that layer by the edited image's. frac = (clean - patched) / (clean - edited); items whose edit
  * moves D by less than 1e-3 are skipped. */
 typedef struct ids_swap_result {
+    bool control;               /* the attribute edit (else the mirror) */
     int n_layers, n_items, n_skipped;
     float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
     float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
                                    (clean - patched) / sum of |effect| (steady when effects are small) */
+    ids_prov *prov;             /* how it was made (owned) */
 } ids_swap_result;
 
 /* Mirror patching (the edit is the horizontal mirror) or, with control, the attribute edit (the
@@ -186,20 +206,18 @@ void ids_swap_result_free(ids_swap_result *r);
 const char *ids_swap_set_name(ids_swap_set s);
 
 typedef struct ids_steer_opts {
+    ids_exp exp;          /* objects, image size, images per pair, seed (also of the noise), threads; the grid is the IDs' */
     const char *ids_path; /* ids.safetensors from ids extract (same model) */
-    const int *objects;   /* default red circle, blue square; every ordered pair */
-    int n_objects;
-    int grid, n_images;   /* grid of the IDs (from the file) and images per pair (default 8) */
-    int image_size;
     ids_relation relation;/* IDS_REL_LEFT_RIGHT (default) or IDS_REL_ABOVE_BELOW */
     float factor;         /* steering norm = factor x the token's norm at that layer (default 5) */
     int layer_lo, layer_hi; /* band, inclusive (default 1 .. n_layer - 1) */
     int greedy_tokens;    /* steer belief: greedy answer length for the word verdicts (0 = off) */
-    uint64_t seed;
-    int n_threads;
 } ids_steer_opts;
 
 typedef struct ids_steer_result {
+    ids_relation relation;
+    float factor;
+    int greedy_tokens;
     int layer_lo, n_band, n_items, n_skipped;
     float *rate_id, *rate_noise; /* [n_band] fraction of beliefs swapped, owned */
     float best3_id, best3_noise; /* mean over the 3 layers with the highest ID rate (the paper's) */
@@ -208,6 +226,7 @@ typedef struct ids_steer_result {
      * ids_answer_verdict); NULL when not run */
     float *greedy_id, *greedy_noise;
     float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
+    ids_prov *prov;              /* how it was made (owned) */
 } ids_steer_result;
 /* Which answer word a generated text names first, as a whole word (case-insensitive, letters
  * and digits only): 0 = `first`, 1 = `second`, -1 = neither ("alright" names neither "right"). */
@@ -226,11 +245,15 @@ void ids_steer_result_free(ids_steer_result *r);
  * images of the change of log P(first answer) - log P(second) ([grid * grid], raster order, owned).
  * The factor is not rescaled by the token's norm (as the paper's arbitrary steering). */
 typedef struct ids_steer_grid_result {
+    ids_relation relation;
+    float factor;
     int grid, layer, n_items;
     float *delta;
+    ids_prov *prov;
 } ids_steer_grid_result;
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                           ids_steer_grid_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_steer_grid_result_free(ids_steer_grid_result *r);
 
 /* Depth diagnosis: per layer in the band, the subject word is pushed down (+) or up (-) with the
  * row-only ID difference U(0, G-1) - U(0, 0), rescaled to factor x its norm; mean changes of
@@ -238,12 +261,98 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
  * on depth scenes. [n_band] each, owned. A model that reads depth from height moves D_fb with the
  * vertical ID. */
 typedef struct ids_depth_result {
+    float factor;
     int layer_lo, n_band, n_grid, n_depth;
     float *ab_down, *ab_up, *fb_down, *fb_up;
+    ids_prov *prov;
 } ids_depth_result;
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                           ids_depth_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_depth_result_free(ids_depth_result *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Result files: names, layout, writing and reading back (src/exp/results.c)                    */
+
+/* Every JSON result has a "format" tag, numbers (non-finite ones as null) and a "provenance" object
+ * (ids_prov_new); most have a CSV companion with the same rows. A command's --out DIR holds the
+ * files themselves; a results folder (the demo's, the report's) holds each kind in its folder. */
+typedef enum ids_result_kind {
+    IDS_RESULT_STIMULI = 0,    /* stimuli/manifest.json */
+    IDS_RESULT_IDS,            /* ids/ids.json (and ids.safetensors) */
+    IDS_RESULT_STATS,          /* ids/stats.json, stats.csv */
+    IDS_RESULT_SWAP,           /* swap/swap.json, swap.csv */
+    IDS_RESULT_SWAP_CONTROL,   /* swap/swap-control.json, .csv */
+    IDS_RESULT_STEER_BELIEF,   /* steer/steer-belief.json, .csv */
+    IDS_RESULT_STEER_GRID,     /* steer/steer-grid-RELATION.json, .csv (one per relation) */
+    IDS_RESULT_DEPTH,          /* depth/depth.json, .csv */
+    IDS_RESULT_TEMPORAL,       /* temporal/temporal.json, .csv (and temporal.safetensors) */
+    IDS_RESULT_TEMPORAL_SWAP,  /* temporal/temporal-swap.json, .csv */
+    IDS_RESULT_TEMPORAL_STEER, /* temporal/temporal-steer.json, .csv */
+    IDS_RESULT_SCORE,          /* score.json */
+    IDS_RESULT_SUMMARY,        /* summary.json (idscope demo) */
+    IDS_RESULT_COUNT
+} ids_result_kind;
+/* The JSON file name of a result ("swap.json"; steer grid: "steer-grid-left_right.json" for rel;
+ * buf holds that one), and its folder in a results folder ("swap"; "" at the top). */
+const char *ids_result_name(ids_result_kind k, ids_relation rel, char *buf, size_t n);
+const char *ids_result_folder(ids_result_kind k);
+/* "DIR/[FOLDER/]NAME" (malloc'd): in_results_folder adds the kind's folder. */
+char *ids_result_path(const char *dir, ids_result_kind k, ids_relation rel, bool in_results_folder);
+/* Was the result at path made by the same request (ids_prov_matches)? why: the first difference,
+ * or "no result yet". */
+bool ids_result_matches(const char *path, const ids_prov *want, char *why, size_t why_len);
+/* The seconds recorded in a result's provenance (NAN when absent). */
+double ids_result_seconds(const char *path);
+
+/* The results of the experiments that do not write files themselves, written into dir (created):
+ * JSON and CSV per ids_result_kind, with the result's provenance. */
+ids_status ids_swap_write(const char *dir, const ids_swap_result *r, ids_err *err);
+ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *err);
+ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g, ids_err *err);
+ids_status ids_depth_write(const char *dir, const ids_depth_result *d, ids_err *err);
+ids_status ids_temporal_swap_write(const char *dir, const ids_temporal_swap_result *r, ids_err *err);
+ids_status ids_temporal_steer_write(const char *dir, const ids_temporal_steer_result *r, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The demo: every experiment on one model (src/exp/demo.c)                                     */
+
+typedef struct ids_demo_opts {
+    const char *out_dir;          /* the results folder (created) */
+    const char *model, *mmproj;   /* the text and mmproj GGUF files */
+    int n_items;                  /* images (videos) per object pair in swap, steer, depth, temporal swap/steer (default 8) */
+    int n_threads;                /* 0: online CPUs */
+    bool fresh;                   /* rerun every step, whatever is stored */
+    ids_progress_fn progress;     /* the experiments' progress (may be NULL) */
+    void (*say)(const char *msg, void *user); /* one line per step: run, skipped (and why), failed (may be NULL) */
+    void *user;
+} ids_demo_opts;
+
+/* The headline numbers (NAN / -1 when the result lacks them), from the step results. */
+typedef struct ids_demo_summary {
+    double ids_r2_best;
+    int ids_r2_best_layer;
+    double belief_swap_rate_id, belief_swap_rate_noise;       /* best 3 layers, factor 5 */
+    double belief_swap_rate_id_greedy, belief_swap_rate_noise_greedy;
+    double sweep_factor[3], sweep_id[3], sweep_noise[3];       /* factors 1, 2, 5 */
+    double mirror_objword_recovery_peak;
+    int mirror_objword_recovery_peak_layer;
+    double temporal_pca_order;
+    int temporal_pca_best_layer;
+    double temporal_steer_monotonic;
+    double temporal_objword_recovery_peak;
+    int temporal_objword_recovery_peak_layer;
+    int score_best_layer;
+    double score_best;
+    double seconds;               /* every step's recorded time, also of the steps skipped now */
+    int steps_run, steps_skipped;
+} ids_demo_summary;
+
+/* Run the chain into o->out_dir: stimuli examples, ids extract (per pair) and stats, swap (mirror and
+ * attribute), steer belief (factors 5, 1, 2), steer grid (left/right, above/below, near/far,
+ * between), depth, temporal extract / swap / steer, score, report; then summary.json (the numbers
+ * below, with provenance). A step whose result exists with a matching provenance is skipped; any
+ * other reruns (o->say tells which key differed). An interrupted run resumes. */
+ids_status ids_demo_run(const ids_demo_opts *o, ids_demo_summary *out, ids_err *err);
 
 #ifdef __cplusplus
 }

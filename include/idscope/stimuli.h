@@ -128,10 +128,15 @@ int ids_set_from_name(const char *name);
 
 /* Write a whole set: images (PNG; videos as frame folders) and manifest.json, atomically.
  * Mirrored / recoloured copies are written as records of their own that name their original
- * ("variant_of"). progress may be NULL. */
+ * ("variant_of"). The manifest records its provenance; files an earlier manifest in out_dir named
+ * that this one does not are removed (a rerun with fewer items leaves nothing stale). progress
+ * may be NULL. */
 ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c,
                              const char *out_dir, bool mirror, bool recolor, int limit,
                              ids_progress_fn progress, void *user, ids_err *err);
+/* The provenance ids_stimuli_write records in manifest.json (command "stimuli", every option). */
+ids_status ids_stimuli_prov(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, bool mirror, bool recolor,
+                            int limit, ids_prov **out, ids_err *err);
 /* Read COCO-Spatial (What'sUp coco_qa_two_obj.json) into a manifest of the same record format.
  * Malformed rows are logged (warning) by index and listed in the manifest's "skipped". */
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,

@@ -86,4 +86,19 @@ static inline int ids__utf8_len(unsigned char c) {
     return lookup[c >> 4];
 }
 
+/* FNV-1a 64 of a buffer, continuing from h (start with IDS_FNV1A64_INIT). */
+#define IDS_FNV1A64_INIT 0xcbf29ce484222325ull
+static inline uint64_t ids__fnv1a64(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* The provenance as a cJSON object (a deep copy the caller owns), or NULL with err set when an
+ * allocation failed while it was built. */
+struct cJSON;
+struct cJSON *ids__prov_json(const ids_prov *p, ids_err *err);
+/* "DIR/NAME" (malloc'd; NULL when out of memory). */
+char *ids__path_join(const char *dir, const char *name);
+
 #endif

@@ -9,20 +9,35 @@
 struct ids_vlm {
     ids_model *lm;
     ids_vision *vis;
+    char *mmproj_path;
 };
 
 void ids_vlm_free(ids_vlm *v) {
     if (!v) return;
     ids_model_free(v->lm);
     ids_vision_free(v->vis);
+    free(v->mmproj_path);
     free(v);
+}
+
+const char *ids_vlm_mmproj_path(const ids_vlm *v) { return v->mmproj_path; }
+
+ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
+    const ids_gguf *g = ids_model_gguf(v->lm);
+    ids_status st = ids_prov_model(p, "text", ids_gguf_path(g), ids_gguf_data_offset(g), err);
+    ids_gguf *mg = NULL;
+    if (!st) st = ids_gguf_open(&mg, v->mmproj_path, err);
+    if (!st) st = ids_prov_model(p, "mmproj", v->mmproj_path, ids_gguf_data_offset(mg), err);
+    ids_gguf_close(mg);
+    return st;
 }
 
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
     *out = NULL;
     ids_vlm *v = ids__calloc(1, sizeof *v);
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = ids_model_load(&v->lm, text_path, err);
+    ids_status st = (v->mmproj_path = ids__strdup(mmproj_path)) ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) st = ids_model_load(&v->lm, text_path, err);
     if (!st) st = ids_vision_load(&v->vis, mmproj_path, err);
     if (!st) {
         int a = ids_model_hparams(v->lm)->n_embd, b = ids_vision_params(v->vis)->n_out_embd;

@@ -7,6 +7,54 @@
 #include "base/internal.h"
 #include "base/rng.h"
 
+#include <cjson/cJSON.h>
+
+/* ---- result files (results.c): every result is written and read back through these ---- */
+/* A result document of kind k: {"format": ...}; NULL when out of memory. */
+cJSON *ids__result_doc(ids_result_kind k);
+/* Write doc (plus a copy of prov as "provenance") as DIR/<k's JSON name> and csv (may be NULL) as
+ * DIR/<k's CSV name>, atomically, creating DIR; oom: an allocation failed while assembling them. */
+ids_status ids__result_write(const char *dir, ids_result_kind k, ids_relation rel, cJSON *doc, const ids_prov *prov,
+                             const char *csv, size_t csv_len, bool oom, ids_err *err);
+/* Parse a result file (a JSON object) / the result of kind k in dir; NULL when absent or invalid. */
+cJSON *ids__result_read(const char *path, ids_err *err);
+cJSON *ids__result_load(const char *dir, ids_result_kind k, ids_relation rel, bool in_results_folder);
+/* A number rounded to `decimals` (null when not finite); added to an object (oom set on failure). */
+cJSON *ids__jnum(double v, int decimals);
+void ids__jadd(cJSON *o, const char *key, double v, int decimals, bool *oom);
+/* A number member, NAN when absent or not a number. */
+double ids__jget(const cJSON *o, const char *key);
+/* Write a text file DIR/NAME atomically (DIR created); mkdir -p. */
+ids_status ids__write_text(const char *dir, const char *name, const char *text, size_t len, ids_err *err);
+ids_status ids__mkdir_p(const char *dir, ids_err *err);
+/* A growing text buffer (CSV); oom remembers a failed allocation. */
+typedef struct ids__tb {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} ids__tb;
+void ids__tb_printf(ids__tb *b, const char *fmt, ...) IDS_PRINTF(2, 3);
+void ids__tb_num(ids__tb *b, const char *sep, double v, int decimals); /* fixed decimals; empty when not finite */
+/* The same under a name of the caller's (DIR/NAME). */
+ids_status ids__result_write_as(const char *dir, const char *name, cJSON *doc, const ids_prov *prov, bool oom, ids_err *err);
+/* A result with a tensor file: the JSON (with provenance) also as the safetensors metadata
+ * "idscope"; writes DIR/st_name, the CSV (may be NULL), then the JSON. */
+ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, const ids_prov *prov, ids_st_writer *w,
+                                const char *st_name, const char *csv, size_t csv_len, bool oom, ids_err *err);
+/* summary.json of a demo folder: the model files (normalised paths), the numbers of the step results
+ * into *s, the total time of every step ("seconds", s->seconds) and the step counts, with prov (its
+ * own "seconds": this run). */
+ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model, const char *mmproj, ids_demo_summary *s,
+                              ids_err *err);
+/* report.html carries its provenance in a comment "<!-- idscope-provenance {...} -->" after the
+ * doctype: every result file it read, by fingerprint. */
+#define IDS_REPORT_PROV_MARK "idscope-provenance"
+ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err);
+/* temporal extract's files: temporal.safetensors (temporal [L][F][E], time_axis [L][E], the JSON as
+ * metadata), temporal.json and temporal.csv. */
+ids_status ids__temporal_write(const char *dir, const ids_prov *prov, const char *const *objects, int n_obj, long videos,
+                               int L, int F, int E, const float *tid, const float *axis, ids_err *err);
+
 /* Draw items of set `kind` (of `count` items) with the LCG state *rng until one has an answer for
  * relation `rel` (rel < 0: the first item drawn). *out is the caller's on IDS_OK. */
 ids_status ids__draw_stim(ids_set_kind kind, const ids_stim_opts *so, const ids_catalog *cat, int count, int rel,
@@ -20,6 +68,55 @@ typedef ids_status (*ids__item_fn)(void *user, ids_stim *s, ids_err *err);
 ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalog *cat, const int *objs, int n_obj,
                           int n_items, int rel, uint64_t seed, uint64_t salt, ids__item_fn fn, void *user,
                           const char *what, ids_progress_fn progress, void *puser, long *done, long total, ids_err *err);
+/* An experiment's shared options after defaults (ids_exp, resolved for one model), with the model,
+ * the catalog and the progress callback: what the item loop, the contexts and the provenance use. */
+typedef struct ids__exp {
+    const ids_vlm *v;
+    const ids_catalog *cat;
+    int objs[IDS_EXP_MAX_OBJECTS], n_obj;
+    int grid, image_size, n_items, n_threads;
+    uint64_t seed;
+    ids_progress_fn progress;
+    void *puser;
+    long done, total; /* items done over every loop of the run, and their total (progress) */
+} ids__exp;
+/* Resolve e for v: n_def default objects (2 or 3), at least n_min; `what` names the experiment in
+ * errors ("swap: at least 2 objects are needed, 1 given"). */
+ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const ids_catalog *cat, int n_def, int n_min,
+                         const char *what, ids_progress_fn progress, void *user, ids_err *err);
+/* The scenes' stimulus options: grid, image size and seed of x; one object size (0.9 of a cell). */
+void ids__exp_stim_opts(const ids__exp *x, ids_stim_opts *so);
+/* Rows of the longest sequence of the experiment: n_images images at x's size (the tower's rows per
+ * image) plus room for the prompt and a short generated answer. */
+int ids__exp_n_ctx(const ids__exp *x, int n_images);
+/* A run context for sequences of n_images images (n_ctx from ids__exp_n_ctx; max_rows: rows of all
+ * variants computed together). */
+ids_status ids__exp_ctx(const ids__exp *x, int n_images, int max_rows, bool keep_clean, ids_ctx **out, ids_err *err);
+/* The item loop (ids__each_item) over x's objects, n_items and seed, counting into x->done of x->total. */
+ids_status ids__exp_each(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int rel, uint64_t salt, ids__item_fn fn,
+                         void *user, const char *what, ids_err *err);
+/* A provenance for `command` with both model files and x's options (objects by name, grid,
+ * image_size, n_items unless the run uses every item of its set, seed, threads, precision). */
+ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out, ids_err *err);
+
+/* Provenance of a run before it runs (what a stored result is compared with): the options after
+ * defaults, the models and the inputs. The runs record the same in their results. */
+ids_status ids__swap_prov(const ids__exp *x, bool control, ids_prov **out, ids_err *err);
+/* ids extract: resolves o into *x as the run does. */
+ids_status ids__extract_prov(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, ids__exp *x, ids_prov **out,
+                             ids_err *err);
+/* ids stats over DIR/ids.safetensors; score over its two inputs. */
+ids_status ids__stats_prov(const char *dir, ids_prov **out, ids_err *err);
+ids_status ids__score_prov(const char *stats_json, const char *steer_json, ids_prov **out, ids_err *err);
+typedef enum ids__steer_kind { IDS__STEER_BELIEF = 0, IDS__STEER_GRID, IDS__STEER_DEPTH } ids__steer_kind;
+ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
+                           ids_prov **out, ids_err *err);
+
+/* which: 0 temporal extract, 1 temporal swap, 2 temporal steer. */
+ids_status ids__temporal_prov(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, int which, ids_prov **out,
+                              ids_err *err);
+ids_status ids__temporal_swap_prov(const ids__exp *x, const ids_temporal_opts *o, ids_prov **out, ids_err *err);
+
 /* The sequence of the question `rel` about s's first two objects, asked in the model's chat prompt
  * about n_img images from `img` (s's own frames or edited copies; several images are one video). */
 ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
@@ -44,7 +141,8 @@ typedef struct ids__patcher {
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
 } ids__patcher;
-ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel, int n_ctx, int n_threads, ids_err *err);
+/* n_img: images per prompt (the context is sized from them); max_rows: rows computed together. */
+ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err);
 /* One item: the prompt over the clean images and over the edited ones (same layout); a prompt with
  * a <video> marker takes all n_img images as that video's frames. */
 ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,

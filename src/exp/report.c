@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <unistd.h>
 
 typedef struct {
     char *p;
@@ -148,18 +149,23 @@ static void scatter(sb *b, const char *title, int n, const double *px, const dou
     sbf(b, "</svg>\n");
 }
 
-static cJSON *load(const char *dir, const char *rel) {
-    char path[1200], *txt;
-    snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
-    if (ids__read_file(path, &txt, NULL, NULL)) return NULL;
-    cJSON *j = cJSON_Parse(txt);
-    free(txt);
-    return j;
+static double num(const cJSON *o, const char *k) { return ids__jget(o, k); }
+
+/* n doubles (zeroed) for a chart; NULL (and the report fails as out of memory) when refused. */
+static double *dvec(sb *b, int n) {
+    double *v = ids__calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+    if (!v) b->oom = true;
+    return v;
 }
 
-static double num(cJSON *o, const char *k) {
-    cJSON *v = cJSON_GetObjectItem(o, k);
-    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+static cJSON *load(const char *dir, ids_result_kind k, ids_relation rel) { return ids__result_load(dir, k, rel, true); }
+
+static void not_run(sb *b, ids_result_kind k) {
+    char buf[64];
+    const char *folder = ids_result_folder(k), *name = ids_result_name(k, IDS_REL_LEFT_RIGHT, buf, sizeof buf);
+    if (k == IDS_RESULT_STEER_GRID) name = "steer-grid-*.json";
+    if (k == IDS_RESULT_TEMPORAL) name = "temporal*.json";
+    sbf(b, "<p class=\"none\">not run (no %s%s%s)</p>\n", folder, *folder ? "/" : "", name);
 }
 
 static void section(sb *b, const char *id, const char *title, const char *what) {
@@ -170,32 +176,27 @@ static void section(sb *b, const char *id, const char *title, const char *what) 
     sbf(b, "</p>\n");
 }
 
-ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
-    sb b = {0};
-    *n_sections = 0;
-    sbf(&b, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><meta charset=\"utf-8\"/>"
-            "<title>idscope report</title><style>body{font-family:sans-serif;max-width:980px;margin:24px auto;}"
-            "h2{border-bottom:1px solid #ddd;} .none{color:#999;}</style></head><body>\n<h1>idscope report</h1>\n<p>");
-    esc(&b, dir);
-    sbf(&b, "</p>\n");
-    /* IDs */
-    cJSON *st = load(dir, "ids/stats.json"), *ij = load(dir, "ids/ids.json");
-    section(&b, "ids", "Spatial IDs", "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the variance inside the plane of "
+/* ---- sections: each draws its results, or says they were not run; returns 1 when it had data ---- */
+
+static int section_ids(sb *b, const char *dir) {
+    section(b, "ids", "Spatial IDs", "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the variance inside the plane of "
             "the axes, and the variance of the first two principal components; and the cells in PCA space at the layer with "
             "the highest R^2 (the grid re-emerging when IDs are linear).");
-    cJSON *layers = st ? cJSON_GetObjectItem(st, "layers") : NULL;
-    if (cJSON_IsArray(layers) && cJSON_GetArraySize(layers) > 0) {
-        int n = cJSON_GetArraySize(layers), best = 0;
-        double *r2 = calloc((size_t)n, sizeof(double)), *pl = calloc((size_t)n, sizeof(double)), *pv = calloc((size_t)n, sizeof(double));
+    cJSON *st = load(dir, IDS_RESULT_STATS, 0), *layers = cJSON_GetObjectItem(st, "layers");
+    const int n = cJSON_GetArraySize(layers);
+    double *r2 = n > 0 ? dvec(b, n) : NULL, *pl = n > 0 ? dvec(b, n) : NULL, *pv = n > 0 ? dvec(b, n) : NULL;
+    const int ok = r2 && pl && pv;
+    if (ok) {
+        int best = 0;
         for (int i = 0; i < n; i++) {
             cJSON *o = cJSON_GetArrayItem(layers, i);
             r2[i] = num(o, "r2"), pl[i] = num(o, "plane"), pv[i] = num(o, "pca_var");
             if (r2[i] > r2[best]) best = i;
         }
         series s[3] = {{"R^2 linear in (x,y)", r2, false}, {"axis plane", pl, false}, {"PCA 2-D", pv, true}};
-        line_chart(&b, "How linear and planar the IDs are", "layer", "fraction of variance", 0, n, s, 3);
+        line_chart(b, "How linear and planar the IDs are", "layer", "fraction of variance", 0, n, s, 3);
         cJSON *pca = cJSON_GetObjectItem(cJSON_GetArrayItem(layers, best), "pca");
-        int np = cJSON_GetArraySize(pca);
+        const int np = cJSON_GetArraySize(pca);
         if (np > 0 && np <= 64) {
             double px[64], py[64];
             int lx[64], ly[64];
@@ -205,241 +206,320 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             }
             char t[96];
             snprintf(t, sizeof t, "Cell IDs in PCA space, layer %d (labels x,y)", best);
-            scatter(&b, t, np, px, py, lx, ly);
+            scatter(b, t, np, px, py, lx, ly);
         }
-        free(r2);
-        free(pl);
-        free(pv);
-        (*n_sections)++;
     } else {
-        sbf(&b, "<p class=\"none\">not run (no ids/stats.json)</p>\n");
+        not_run(b, IDS_RESULT_STATS);
     }
-    /* swap */
-    section(&b, "swap", "Mirror swapping", "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one "
+    free(r2);
+    free(pl);
+    free(pv);
+    cJSON_Delete(st);
+    return ok;
+}
+
+/* The recovered fraction of the difference per layer for each position set of a patching result. */
+static void patch_curves(const cJSON *j, int L, double **ys) {
+    static const char *const sets[3] = {"image", "text", "objects"};
+    const cJSON *r;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItem(j, "rows")) {
+        const int l = (int)num(r, "layer");
+        const cJSON *set = cJSON_GetObjectItem(r, "set");
+        for (int k = 0; k < 3; k++)
+            if (l >= 0 && l < L && cJSON_IsString(set) && !strcmp(set->valuestring, sets[k])) ys[k][l] = num(r, "diff");
+    }
+}
+
+static int section_swap(sb *b, const char *dir) {
+    section(b, "swap", "Mirror swapping", "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one "
             "position set is patched from the mirrored image at one layer (solid), and of the attribute edit (dashed).");
-    cJSON *sw = load(dir, "swap/swap.json"), *sc = load(dir, "swap/swap-control.json");
-    if (sw) {
-        int L = (int)num(sw, "layers");
-        if (L > 0 && L <= 256) {
-            double *ys[6];
-            for (int k = 0; k < 6; k++) ys[k] = calloc((size_t)L, sizeof(double));
-            const char *sets[3] = {"image", "text", "objects"};
-            for (int src = 0; src < 2; src++) {
-                cJSON *j = src ? sc : sw, *r;
-                if (!j) {
-                    for (int k = 0; k < 3; k++)
-                        for (int l = 0; l < L; l++) ys[3 + k][l] = NAN;
-                    continue;
-                }
-                cJSON_ArrayForEach(r, cJSON_GetObjectItem(j, "rows")) {
-                    int l = (int)num(r, "layer");
-                    const char *set = cJSON_GetObjectItem(r, "set") ? cJSON_GetObjectItem(r, "set")->valuestring : "";
-                    for (int k = 0; k < 3; k++)
-                        if (l >= 0 && l < L && !strcmp(set, sets[k])) ys[3 * src + k][l] = num(r, "diff");
-                }
-            }
+    cJSON *sw = load(dir, IDS_RESULT_SWAP, 0), *sc = load(dir, IDS_RESULT_SWAP_CONTROL, 0);
+    const int L = sw ? (int)num(sw, "layers") : 0;
+    int ok = 0;
+    if (L > 0 && L <= 256) {
+        double *ys[6];
+        for (int k = 0; k < 6; k++) ys[k] = dvec(b, L);
+        if (!b->oom) {
+            patch_curves(sw, L, ys);
+            if (sc) patch_curves(sc, L, ys + 3);
             series s[6] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false},
                            {"image (attr.)", ys[3], true}, {"text (attr.)", ys[4], true}, {"objects (attr.)", ys[5], true}};
-            line_chart(&b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, sc ? 6 : 3);
-            for (int k = 0; k < 6; k++) free(ys[k]);
-            (*n_sections)++;
+            line_chart(b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, sc ? 6 : 3);
+            ok = 1;
         }
+        for (int k = 0; k < 6; k++) free(ys[k]);
     } else {
-        sbf(&b, "<p class=\"none\">not run (no swap/swap.json)</p>\n");
+        not_run(b, IDS_RESULT_SWAP);
     }
-    /* steering */
-    section(&b, "steer", "Belief-swap steering", "Fraction of beliefs swapped when the object words are steered with ID "
+    cJSON_Delete(sw);
+    cJSON_Delete(sc);
+    return ok;
+}
+
+/* The factor sweep the demo runs into steer/factor-N/ (N = 1..4), with the main run's factor last. */
+static void steer_sweep(sb *b, const char *dir, const cJSON *main_run) {
+    bool head = false;
+    for (int fk = 1; fk <= 4; fk++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "%s/steer/factor-%d", dir, fk);
+        cJSON *fj = ids__result_load(sub, IDS_RESULT_STEER_BELIEF, 0, false);
+        if (fj) {
+            if (!head) sbf(b, "<table><tr><th>factor</th><th>ID (best 3)</th><th>noise</th></tr>\n");
+            head = true;
+            sbf(b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr>\n", num(fj, "factor"), num(fj, "best3_id"),
+                num(fj, "best3_noise"));
+        }
+        cJSON_Delete(fj);
+    }
+    if (head)
+        sbf(b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr></table>\n", num(main_run, "factor"), num(main_run, "best3_id"),
+            num(main_run, "best3_noise"));
+}
+
+static int section_steer(sb *b, const char *dir) {
+    section(b, "steer", "Belief-swap steering", "Fraction of beliefs swapped when the object words are steered with ID "
             "differences against the model's answer, versus Gaussian noise of the same norms.");
-    cJSON *sb1 = load(dir, "steer/steer-belief.json");
-    cJSON *sl = sb1 ? cJSON_GetObjectItem(sb1, "layers") : NULL;
-    if (cJSON_IsArray(sl) && cJSON_GetArraySize(sl) > 0) {
-        int n = cJSON_GetArraySize(sl), l0 = (int)num(cJSON_GetArrayItem(sl, 0), "layer");
-        double *a = calloc((size_t)n, sizeof(double)), *z = calloc((size_t)n, sizeof(double));
+    cJSON *sj = load(dir, IDS_RESULT_STEER_BELIEF, 0), *sl = cJSON_GetObjectItem(sj, "layers");
+    const int n = cJSON_GetArraySize(sl);
+    double *a = n > 0 ? dvec(b, n) : NULL, *z = n > 0 ? dvec(b, n) : NULL;
+    const int ok = a && z;
+    if (ok) {
+        const int l0 = (int)num(cJSON_GetArrayItem(sl, 0), "layer");
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl, i), "id"), z[i] = num(cJSON_GetArrayItem(sl, i), "noise");
         series s[2] = {{"ID steering", a, false}, {"noise", z, true}};
-        line_chart(&b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
-        sbf(&b, "<p>Best 3 layers: ID %.3f, noise %.3f.", num(sb1, "best3_id"), num(sb1, "best3_noise"));
-        if (cJSON_GetObjectItem(sb1, "greedy_best3_id"))
-            sbf(&b, " From short greedy answers (whole-word verdicts): ID %.3f, noise %.3f.", num(sb1, "greedy_best3_id"),
-                num(sb1, "greedy_best3_noise"));
-        sbf(&b, "</p>\n");
-        /* factor sweep (idscope demo runs factors 1 and 2 into steer/factor-N/) */
-        bool head = false;
-        for (int fk = 1; fk <= 4; fk++) {
-            char rel[64];
-            snprintf(rel, sizeof rel, "steer/factor-%d/steer-belief.json", fk);
-            cJSON *fj = load(dir, rel);
-            if (fj) {
-                if (!head) sbf(&b, "<table><tr><th>factor</th><th>ID (best 3)</th><th>noise</th></tr>\n");
-                head = true;
-                sbf(&b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr>\n", num(fj, "factor"), num(fj, "best3_id"),
-                    num(fj, "best3_noise"));
-            }
-            cJSON_Delete(fj);
-        }
-        if (head)
-            sbf(&b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr></table>\n", num(sb1, "factor"), num(sb1, "best3_id"),
-                num(sb1, "best3_noise"));
-        free(a);
-        free(z);
-        (*n_sections)++;
+        line_chart(b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
+        sbf(b, "<p>Best 3 layers: ID %.3f, noise %.3f.", num(sj, "best3_id"), num(sj, "best3_noise"));
+        if (cJSON_GetObjectItem(sj, "greedy_best3_id"))
+            sbf(b, " From short greedy answers (whole-word verdicts): ID %.3f, noise %.3f.", num(sj, "greedy_best3_id"),
+                num(sj, "greedy_best3_noise"));
+        sbf(b, "</p>\n");
+        steer_sweep(b, dir, sj);
     } else {
-        sbf(&b, "<p class=\"none\">not run (no steer/steer-belief.json)</p>\n");
+        not_run(b, IDS_RESULT_STEER_BELIEF);
     }
-    section(&b, "grid", "Arbitrary steering", "Mean change of log P(first) - log P(second answer) when the subject word is "
+    free(a);
+    free(z);
+    cJSON_Delete(sj);
+    return ok;
+}
+
+static int section_grid(sb *b, const char *dir) {
+    section(b, "grid", "Arbitrary steering", "Mean change of log P(first) - log P(second answer) when the subject word is "
             "steered towards each target cell (rows top to bottom, columns left to right).");
+    static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
+    static const char *const rel_names[4] = {"left - right", "above - below", "near - far", "between: yes - no"};
     int ng = 0;
-    const char *rels[4] = {"steer/steer-grid-left_right.json", "steer/steer-grid-above_below.json",
-                           "steer/steer-grid-near_far.json", "steer/steer-grid-between.json"};
-    const char *rel_names[4] = {"left - right", "above - below", "near - far", "between: yes - no"};
     for (int k = 0; k < 4; k++) {
-        cJSON *g = load(dir, rels[k]);
-        cJSON *d = g ? cJSON_GetObjectItem(g, "delta") : NULL;
-        int G = g ? (int)num(g, "grid") : 0;
+        cJSON *g = load(dir, IDS_RESULT_STEER_GRID, rels[k]), *d = cJSON_GetObjectItem(g, "delta");
+        const int G = g ? (int)num(g, "grid") : 0;
         if (cJSON_IsArray(d) && G > 0 && G <= 16 && cJSON_GetArraySize(d) == G * G) {
             double v[256];
             for (int i = 0; i < G * G; i++) v[i] = cJSON_GetArrayItem(d, i)->valuedouble;
             char t[96];
             snprintf(t, sizeof t, "%s, layer %d", rel_names[k], (int)num(g, "layer"));
-            heat_map(&b, t, G, v);
+            heat_map(b, t, G, v);
             ng++;
         }
         cJSON_Delete(g);
     }
-    if (ng) (*n_sections)++;
-    else sbf(&b, "<p class=\"none\">not run (no steer/steer-grid-*.json)</p>\n");
-    section(&b, "depth", "Depth diagnosis", "Change of log P(above) - log P(below) (grid scenes) and of log P(in front) - "
-            "log P(behind) (depth scenes) when the subject word is pushed down with the vertical ID.");
-    cJSON *dj = load(dir, "depth/depth.json"), *dl = dj ? cJSON_GetObjectItem(dj, "layers") : NULL;
-    if (cJSON_IsArray(dl) && cJSON_GetArraySize(dl) > 0) {
-        int n = cJSON_GetArraySize(dl), l0 = (int)num(cJSON_GetArrayItem(dl, 0), "layer");
-        double *a = calloc((size_t)n, sizeof(double)), *z = calloc((size_t)n, sizeof(double));
-        for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(dl, i), "above_below_down"), z[i] = num(cJSON_GetArrayItem(dl, i), "front_behind_down");
-        series s[2] = {{"above - below", a, false}, {"front - behind", z, false}};
-        line_chart(&b, "Pushing the subject down", "layer", "change of log-odds", l0, n, s, 2);
-        free(a);
-        free(z);
-        (*n_sections)++;
-    } else {
-        sbf(&b, "<p class=\"none\">not run (no depth/depth.json)</p>\n");
-    }
-    section(&b, "score", "ID strength", "Linearity x consistency across object pairs x causal effect (ID swap rate minus noise).");
-    cJSON *sj = load(dir, "score.json"), *sl2 = sj ? cJSON_GetObjectItem(sj, "layers") : NULL;
-    if (cJSON_IsArray(sl2) && cJSON_GetArraySize(sl2) > 0) {
-        int n = cJSON_GetArraySize(sl2), l0 = (int)num(cJSON_GetArrayItem(sl2, 0), "layer");
-        double *a = calloc((size_t)n, sizeof(double));
-        for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl2, i), "score");
-        series s[1] = {{"score", a, false}};
-        line_chart(&b, "ID strength by layer", "layer", "score", l0, n, s, 1);
-        free(a);
-        (*n_sections)++;
-    } else {
-        sbf(&b, "<p class=\"none\">not run (no score.json)</p>\n");
-    }
-    /* temporal IDs */
-    section(&b, "temporal", "Temporal IDs", "Videos in which two objects appear at different frames. Left: each frame's "
-            "temporal ID on the first principal axis at the layer where it explains most (frames in order = a time line), "
-            "and per layer PC1's share of the variance and the Spearman correlation of the coordinate with the frame. "
-            "Then time-reversal patching per position set, and the change of log P(after) when the subject word is "
-            "steered with T[f] - T[T-f] (frame T/2 is the null).");
-    cJSON *tj = load(dir, "temporal/temporal.json"), *tsw = load(dir, "temporal/temporal-swap.json"),
-          *tst = load(dir, "temporal/temporal-steer.json");
-    int nt = 0;
-    cJSON *tl = tj ? cJSON_GetObjectItem(tj, "stats") : NULL;
-    if (cJSON_IsArray(tl) && cJSON_GetArraySize(tl) > 0) {
-        const int L = cJSON_GetArraySize(tl), best = (int)num(tj, "best_layer");
-        double *var = calloc((size_t)L, sizeof(double)), *rho = calloc((size_t)L, sizeof(double));
-        for (int i = 0; i < L; i++) {
-            cJSON *e = cJSON_GetArrayItem(tl, i), *r = cJSON_GetObjectItem(e, "spearman");
-            var[i] = num(e, "pc1_var");
-            rho[i] = cJSON_IsNumber(r) ? r->valuedouble : NAN;
+    if (!ng) not_run(b, IDS_RESULT_STEER_GRID);
+    return ng > 0;
+}
+
+/* A line chart of one or two per-layer keys of a result's "layers" list. */
+static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, const char *k1, const char *n1,
+                       const char *k2, const char *n2) {
+    const cJSON *ls = cJSON_GetObjectItem(j, "layers");
+    const int n = cJSON_GetArraySize(ls);
+    double *a = n > 0 ? dvec(b, n) : NULL, *z = n > 0 && k2 ? dvec(b, n) : NULL;
+    const int ok = a && (z || !k2);
+    if (ok) {
+        for (int i = 0; i < n; i++) {
+            a[i] = num(cJSON_GetArrayItem(ls, i), k1);
+            if (z) z[i] = num(cJSON_GetArrayItem(ls, i), k2);
         }
-        cJSON *be = best >= 0 && best < L ? cJSON_GetArrayItem(tl, best) : NULL, *pc = be ? cJSON_GetObjectItem(be, "pc1") : NULL;
-        if (cJSON_IsArray(pc) && cJSON_GetArraySize(pc) > 0) {
-            const int F = cJSON_GetArraySize(pc);
-            double *c = calloc((size_t)F, sizeof(double));
+        series s[2] = {{n1, a, false}, {n2, z, false}};
+        line_chart(b, title, "layer", ylabel, (int)num(cJSON_GetArrayItem(ls, 0), "layer"), n, s, k2 ? 2 : 1);
+    }
+    free(a);
+    free(z);
+    return ok;
+}
+
+static int section_depth(sb *b, const char *dir) {
+    section(b, "depth", "Depth diagnosis", "Change of log P(above) - log P(below) (grid scenes) and of log P(in front) - "
+            "log P(behind) (depth scenes) when the subject word is pushed down with the vertical ID.");
+    cJSON *dj = load(dir, IDS_RESULT_DEPTH, 0);
+    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds", "above_below_down", "above - below",
+                               "front_behind_down", "front - behind");
+    if (!ok) not_run(b, IDS_RESULT_DEPTH);
+    cJSON_Delete(dj);
+    return ok;
+}
+
+static int section_score(sb *b, const char *dir) {
+    section(b, "score", "ID strength", "Linearity x consistency across object pairs x causal effect (ID swap rate minus noise).");
+    cJSON *sj = load(dir, IDS_RESULT_SCORE, 0);
+    const int ok = layer_chart(b, sj, "ID strength by layer", "score", "score", "score", NULL, NULL);
+    if (!ok) not_run(b, IDS_RESULT_SCORE);
+    cJSON_Delete(sj);
+    return ok;
+}
+
+/* The time line: each frame's temporal ID on PC1 at the best layer, and PC1's share and Spearman per layer. */
+static int temporal_line(sb *b, const cJSON *tj) {
+    const cJSON *tl = cJSON_GetObjectItem(tj, "stats");
+    const int L = cJSON_GetArraySize(tl), best = tj ? (int)num(tj, "best_layer") : -1;
+    double *var = L > 0 ? dvec(b, L) : NULL, *rho = L > 0 ? dvec(b, L) : NULL;
+    const int ok = var && rho;
+    if (ok) {
+        for (int i = 0; i < L; i++) var[i] = num(cJSON_GetArrayItem(tl, i), "pc1_var"), rho[i] = num(cJSON_GetArrayItem(tl, i), "spearman");
+        const cJSON *be = best >= 0 && best < L ? cJSON_GetArrayItem(tl, best) : NULL, *pc = cJSON_GetObjectItem(be, "pc1");
+        const int F = cJSON_GetArraySize(pc);
+        double *c = F > 0 ? dvec(b, F) : NULL;
+        if (c) {
             for (int f = 0; f < F; f++) c[f] = cJSON_GetArrayItem(pc, f)->valuedouble;
             series s1[1] = {{"PC1 coordinate", c, false}};
             char t[96];
             snprintf(t, sizeof t, "Temporal IDs on PC1, layer %d", best);
-            line_chart(&b, t, "appearance frame", "PC1", 1, F, s1, 1);
-            free(c);
+            line_chart(b, t, "appearance frame", "PC1", 1, F, s1, 1);
         }
+        free(c);
         series s2[2] = {{"PC1 variance share", var, false}, {"Spearman with frame", rho, true}};
-        line_chart(&b, "Time line by layer", "layer", "value", 0, L, s2, 2);
-        free(var);
-        free(rho);
-        nt++;
+        line_chart(b, "Time line by layer", "layer", "value", 0, L, s2, 2);
     }
-    if (tsw && (int)num(tsw, "layers") > 0 && (int)num(tsw, "layers") <= 256) {
-        const int L = (int)num(tsw, "layers");
-        double *ys[3];
-        for (int k = 0; k < 3; k++) ys[k] = calloc((size_t)L, sizeof(double));
-        const char *sets[3] = {"image", "text", "objects"};
-        cJSON *r;
-        cJSON_ArrayForEach(r, cJSON_GetObjectItem(tsw, "rows")) {
-            int l = (int)num(r, "layer");
-            const char *set = cJSON_GetObjectItem(r, "set") ? cJSON_GetObjectItem(r, "set")->valuestring : "";
-            for (int k = 0; k < 3; k++)
-                if (l >= 0 && l < L && !strcmp(set, sets[k])) ys[k][l] = num(r, "diff");
-        }
+    free(var);
+    free(rho);
+    return ok;
+}
+
+static int temporal_reversal(sb *b, const cJSON *tsw) {
+    const int L = tsw ? (int)num(tsw, "layers") : 0;
+    if (L <= 0 || L > 256) return 0;
+    double *ys[3];
+    for (int k = 0; k < 3; k++) ys[k] = dvec(b, L);
+    const int ok = !b->oom;
+    if (ok) {
+        patch_curves(tsw, L, ys);
         series s[3] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false}};
-        line_chart(&b, "Time reversal: recovered fraction", "layer", "recovered fraction", 0, L, s, 3);
-        for (int k = 0; k < 3; k++) free(ys[k]);
-        nt++;
+        line_chart(b, "Time reversal: recovered fraction", "layer", "recovered fraction", 0, L, s, 3);
     }
-    cJSON *tsl = tst ? cJSON_GetObjectItem(tst, "layers") : NULL;
-    if (cJSON_IsArray(tsl) && cJSON_GetArraySize(tsl) > 0) {
-        const int n = cJSON_GetArraySize(tsl) < 6 ? cJSON_GetArraySize(tsl) : 6;
-        cJSON *d0 = cJSON_GetObjectItem(cJSON_GetArrayItem(tsl, 0), "d_after");
-        const int F = cJSON_IsArray(d0) ? cJSON_GetArraySize(d0) : 0;
-        if (F > 0 && F <= 64) {
-            double *ys[6];
-            char names[6][32];
-            series s[6];
-            for (int k = 0; k < n; k++) { /* up to 6 layers spread over the band */
-                const int li = cJSON_GetArraySize(tsl) <= 6 ? k : k * (cJSON_GetArraySize(tsl) - 1) / 5;
-                cJSON *e = cJSON_GetArrayItem(tsl, li), *d = cJSON_GetObjectItem(e, "d_after");
-                ys[k] = calloc((size_t)F, sizeof(double));
-                for (int f = 0; f < F && f < cJSON_GetArraySize(d); f++) ys[k][f] = cJSON_GetArrayItem(d, f)->valuedouble;
-                snprintf(names[k], sizeof names[k], "layer %d", (int)num(e, "layer"));
-                s[k] = (series){names[k], ys[k], false};
-            }
-            line_chart(&b, "Steering: change of log P(after)", "target frame f", "change of log P(after)", 1, F, s, n);
-            sbf(&b, "<p>Layers where the change of log P(after) rises with f: %.3f of the band.</p>\n", num(tst, "monotonic"));
-            for (int k = 0; k < n; k++) free(ys[k]);
-            nt++;
-        }
+    for (int k = 0; k < 3; k++) free(ys[k]);
+    return ok;
+}
+
+static int temporal_steering(sb *b, const cJSON *tst) {
+    const cJSON *tsl = cJSON_GetObjectItem(tst, "layers");
+    const int nl = cJSON_GetArraySize(tsl), n = nl < 6 ? nl : 6;
+    const cJSON *d0 = cJSON_GetObjectItem(cJSON_GetArrayItem(tsl, 0), "d_after");
+    const int F = cJSON_IsArray(d0) ? cJSON_GetArraySize(d0) : 0;
+    if (n <= 0 || F <= 0 || F > 64) return 0;
+    double *ys[6] = {0};
+    char names[6][32];
+    series s[6];
+    for (int k = 0; k < n; k++) { /* up to 6 layers spread over the band */
+        const int li = nl <= 6 ? k : k * (nl - 1) / 5;
+        const cJSON *e = cJSON_GetArrayItem(tsl, li), *d = cJSON_GetObjectItem(e, "d_after");
+        if (!(ys[k] = dvec(b, F))) break;
+        for (int f = 0; f < F && f < cJSON_GetArraySize(d); f++) ys[k][f] = cJSON_GetArrayItem(d, f)->valuedouble;
+        snprintf(names[k], sizeof names[k], "layer %d", (int)num(e, "layer"));
+        s[k] = (series){names[k], ys[k], false};
     }
-    if (nt) (*n_sections)++;
-    else sbf(&b, "<p class=\"none\">not run (no temporal/temporal*.json)</p>\n");
+    if (!b->oom) {
+        line_chart(b, "Steering: change of log P(after)", "target frame f", "change of log P(after)", 1, F, s, n);
+        sbf(b, "<p>Layers where the change of log P(after) rises with f: %.3f of the band.</p>\n", num(tst, "monotonic"));
+    }
+    for (int k = 0; k < n; k++) free(ys[k]);
+    return !b->oom;
+}
+
+static int section_temporal(sb *b, const char *dir) {
+    section(b, "temporal", "Temporal IDs", "Videos in which two objects appear at different frames. Left: each frame's "
+            "temporal ID on the first principal axis at the layer where it explains most (frames in order = a time line), "
+            "and per layer PC1's share of the variance and the Spearman correlation of the coordinate with the frame. "
+            "Then time-reversal patching per position set, and the change of log P(after) when the subject word is "
+            "steered with T[f] - T[T-f] (frame T/2 is the null).");
+    cJSON *tj = load(dir, IDS_RESULT_TEMPORAL, 0), *tsw = load(dir, IDS_RESULT_TEMPORAL_SWAP, 0),
+          *tst = load(dir, IDS_RESULT_TEMPORAL_STEER, 0);
+    const int nt = temporal_line(b, tj) + temporal_reversal(b, tsw) + temporal_steering(b, tst);
+    if (!nt) not_run(b, IDS_RESULT_TEMPORAL);
     cJSON_Delete(tj);
     cJSON_Delete(tsw);
     cJSON_Delete(tst);
-    if (ij) {
-        char *t = cJSON_Print(ij);
-        sbf(&b, "<h2 id=\"meta\">Extraction settings</h2>\n<pre>");
-        if (t) esc(&b, t);
-        sbf(&b, "</pre>\n");
-        free(t);
-    }
-    sbf(&b, "</body></html>\n");
-    cJSON_Delete(st);
+    return nt > 0;
+}
+
+/* Where the results came from: the extraction's settings and provenance, as stored. */
+static void section_meta(sb *b, const char *dir) {
+    cJSON *ij = load(dir, IDS_RESULT_IDS, 0);
+    if (!ij) return;
+    char *t = cJSON_Print(ij);
+    sbf(b, "<h2 id=\"meta\">Extraction settings</h2>\n<pre>");
+    if (t) esc(b, t);
+    else b->oom = true;
+    sbf(b, "</pre>\n");
+    free(t);
     cJSON_Delete(ij);
-    cJSON_Delete(sw);
-    cJSON_Delete(sc);
-    cJSON_Delete(sb1);
-    cJSON_Delete(dj);
-    cJSON_Delete(sj);
+}
+
+/* The report's own provenance: every result file it reads (JSON of each kind found). */
+ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
+    ids_status st = ids_prov_new(out, "report", err);
+    static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
+    for (int k = IDS_RESULT_IDS; !st && k <= IDS_RESULT_SCORE; k++)
+        for (int r = 0; !st && r < (k == IDS_RESULT_STEER_GRID ? 4 : 1); r++) {
+            char *path = ids_result_path(dir, (ids_result_kind)k, rels[r], true), buf[64];
+            if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            else if (access(path, R_OK) == 0)
+                st = ids_prov_input(*out, ids_result_name((ids_result_kind)k, rels[r], buf, sizeof buf), path, err);
+            free(path);
+        }
+    for (int fk = 1; !st && fk <= 4; fk++) {
+        char sub[64];
+        snprintf(sub, sizeof sub, "steer/factor-%d/steer-belief.json", fk);
+        char *path = ids__path_join(dir, sub);
+        if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        else if (access(path, R_OK) == 0) st = ids_prov_input(*out, sub, path, err);
+        free(path);
+    }
+    if (!st) ids_prov_run(*out, 0, 1, "f32");
+    if (st) {
+        ids_prov_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
+    sb b = {0};
+    *n_sections = 0;
+    ids_prov *prov = NULL;
+    ids_status st = ids__report_prov(dir, &prov, err);
+    if (st) return st;
+    ids_prov_finish(prov);
+    cJSON *pj = ids__prov_json(prov, err);
+    char *pt = pj ? cJSON_PrintUnformatted(pj) : NULL;
+    cJSON_Delete(pj);
+    ids_prov_free(prov);
+    if (!pt) return ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
+    sbf(&b, "<!DOCTYPE html>\n");
+    if (!strstr(pt, "--")) sbf(&b, "<!-- " IDS_REPORT_PROV_MARK " %s -->\n", pt); /* a comment may not hold "--" */
+    free(pt);
+    sbf(&b, "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><meta charset=\"utf-8\"/>"
+            "<title>idscope report</title><style>body{font-family:sans-serif;max-width:980px;margin:24px auto;}"
+            "h2{border-bottom:1px solid #ddd;} .none{color:#999;}</style></head><body>\n<h1>idscope report</h1>\n<p>");
+    esc(&b, dir);
+    sbf(&b, "</p>\n");
+    int (*const sections[])(sb *, const char *) = {section_ids, section_swap, section_steer, section_grid,
+                                                  section_depth, section_score, section_temporal};
+    for (size_t k = 0; k < sizeof sections / sizeof *sections; k++) *n_sections += sections[k](&b, dir);
+    section_meta(&b, dir);
+    sbf(&b, "</body></html>\n");
     if (b.oom) {
         free(b.p);
         return ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
     }
-    char path[1200];
-    snprintf(path, sizeof path, "%.1100s/report.html", dir);
-    const void *parts[1] = {b.p};
-    size_t sizes[1] = {b.n};
-    ids_status rs = ids__write_atomic(path, parts, sizes, 1, err);
+    st = ids__write_text(dir, "report.html", b.p, b.n, err);
     free(b.p);
-    return rs;
+    return st;
 }

@@ -60,70 +60,39 @@ void ids_ids_compute(const float *h, int n_pairs, int G, int S, int L, int E, in
     free(mean);
 }
 
-static ids_status mkdir1(const char *d, ids_err *err) {
-    if (mkdir(d, 0755) != 0 && errno != EEXIST) return ids__err(err, IDS_ERR_IO, "%s: cannot create folder: %s", d, strerror(errno));
-    return IDS_OK;
-}
-
-ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
-                           ids_progress_fn progress, void *user, ids_err *err) {
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    const int G = o->grid > 0 ? o->grid : 4, L = hp->n_layer + 1, E = hp->n_embd;
-    static const float def_sizes[4] = {1.0f, 0.78f, 0.55f, 0.33f};
-    const float *sizes = o->n_sizes ? o->sizes : def_sizes;
-    const int S = o->n_sizes ? o->n_sizes : 4, C = G * G, K = C * S;
-    if (o->n_objects < 2) return ids__err(err, IDS_ERR_ARG, "ids extract: at least 2 objects are needed, %d given", o->n_objects);
-    const int P = o->n_objects * (o->n_objects - 1);
-    ids_stim_opts so;
-    ids_stim_default_opts(&so);
-    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so.grid = G;
-    so.sizes = sizes;
-    so.n_sizes = S;
-    int n_items;
-    ids_status st = ids_stim_count(IDS_SET_GRID, &so, cat, &n_items, err); /* validates grid, sizes, size */
-    if (st) return st;
+/* The subject word's rows at every layer for every item of the grid set and every ordered pair:
+ * h[p][anchor cell][subject cell * S + size][layer][E]. */
+static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, int S, int L, int E, float *h, ids_err *err) {
+    const int G = x->grid, C = G * G, K = C * S;
     const size_t LE = (size_t)L * E, per_pair_n = (size_t)C * K * LE;
-    float *h = ids__malloc(sizeof(float) * (size_t)P * per_pair_n), *rowbuf = ids__malloc(sizeof(float) * LE);
-    float *uni = ids__malloc(sizeof(float) * (size_t)K * LE), *xa = ids__malloc(sizeof(float) * LE),
-          *ya = ids__malloc(sizeof(float) * LE), *pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)P * K * LE) : NULL;
+    float *rowbuf = ids__malloc(sizeof(float) * LE);
     ids_hook *hooks = ids__calloc((size_t)L, sizeof *hooks);
     ids_ctx *ctx = NULL;
-    if (!h || !rowbuf || !uni || !xa || !ya || !hooks || (o->per_pair && !pp)) {
-        st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
-        goto done;
-    }
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.keep_clean = false;
-    cp.n_threads = o->n_threads;
-    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
-    const long total = (long)P * C * (C - 1) * S;
-    long done_n = 0;
-    for (int p = 0, a = 0; a < o->n_objects && !st; a++)
-        for (int b = 0; b < o->n_objects && !st; b++) {
+    ids_status st = !rowbuf || !hooks ? ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory") : IDS_OK;
+    if (!st) st = ids__exp_ctx(x, 1, 4096, false, &ctx, err);
+    x->total = (long)x->n_obj * (x->n_obj - 1) * n_items;
+    for (int p = 0, a = 0; a < x->n_obj && !st; a++)
+        for (int b = 0; b < x->n_obj && !st; b++) {
             if (a == b) continue;
             /* subject B first (its word is read), anchor A second */
-            int objs[2] = {o->objects[b], o->objects[a]};
-            so.objects = objs;
-            so.n_objects = 2;
-            char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, objs[0]), ids_catalog_name(cat, objs[1]), NULL);
-            char *prompt = ids_vlm_prompt(v, q, 1);
+            int objs[2] = {x->objs[b], x->objs[a]};
+            so->objects = objs;
+            so->n_objects = 2;
+            char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(x->cat, objs[0]), ids_catalog_name(x->cat, objs[1]), NULL);
+            char *prompt = q ? ids_vlm_prompt(x->v, q, 1) : NULL;
             free(q);
-            ids_sel word = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[0]), .after_image = true};
+            if (!prompt) st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
+            ids_sel word = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(x->cat, objs[0]), .after_image = true};
             for (int l = 0; l < L; l++)
                 hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = word, .action = IDS_ACT_CAPTURE,
                                       .out = rowbuf + (size_t)l * E, .len = (size_t)E};
             for (int idx = 0; idx < n_items && !st; idx++) {
                 ids_stim s;
-                if ((st = ids_stim_make(IDS_SET_GRID, &so, cat, idx, &s, err))) break;
+                if ((st = ids_stim_make(IDS_SET_GRID, so, x->cat, idx, &s, err))) break;
                 const int cb = s.obj[0].cell_y * G + s.obj[0].cell_x, ca = s.obj[1].cell_y * G + s.obj[1].cell_x;
                 const int size_i = idx % S;
                 ids_seq *seq = NULL;
-                st = ids_vlm_build_seq(v, prompt, &s.frames[0], 1, o->n_threads, NULL, &seq, err);
+                st = ids_vlm_build_seq(x->v, prompt, &s.frames[0], 1, x->n_threads, NULL, &seq, err);
                 if (!st) st = ids_ctx_prefill(ctx, seq, hooks, L, NULL, NULL, err);
                 if (!st) { /* h[p][ca][cb*S+size][layer][E] */
                     float *dst = h + (size_t)p * per_pair_n + ((size_t)ca * K + (size_t)cb * S + size_i) * LE;
@@ -131,82 +100,125 @@ ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_e
                 }
                 ids_seq_free(seq);
                 ids_stim_free(&s);
-                done_n++;
-                if (progress && (done_n % 50 == 0 || done_n == total)) progress("ids extract", done_n, total, user);
+                x->done++;
+                if (x->progress && (x->done % 50 == 0 || x->done == x->total))
+                    x->progress("ids extract", x->done, x->total, x->puser);
             }
             free(prompt);
             p++;
         }
-    if (st) goto done;
-    ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya);
-    if ((st = mkdir1(out_dir, err))) goto done;
+    so->objects = NULL;
+    ids_ctx_free(ctx);
+    free(hooks);
+    free(rowbuf);
+    return st;
+}
+
+/* Store [key][layer][E] as [layer][y][x][size][E] (per pair: [pair][layer][...]) and write
+ * ids.safetensors and ids.json. */
+static ids_status extract_write(const char *dir, const ids__exp *x, const ids_prov *prov, const float *sizes, int S, int L,
+                                int E, const float *uni, const float *xa, const float *ya, const float *pp, ids_err *err) {
+    const int G = x->grid, K = G * G * S, P = x->n_obj * (x->n_obj - 1);
+    const size_t LE = (size_t)L * E;
     ids_st_writer *w = ids_st_writer_new();
-    int64_t su[5] = {G, G, S, L, E};
-    /* stored as [layer][y][x][size][E]: transpose from [key][layer][E] */
     float *uni_l = ids__malloc(sizeof(float) * (size_t)K * LE);
     float *pp_l = pp ? ids__malloc(sizeof(float) * (size_t)P * K * LE) : NULL;
-    if (!w || !uni_l || (pp && !pp_l)) {
-        ids_st_writer_free(w);
-        free(uni_l);
-        free(pp_l);
-        st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
-        goto done;
-    }
-    for (int k = 0; k < K; k++)
+    bool oom = !w || !uni_l || (pp && !pp_l);
+    for (int k = 0; !oom && k < K; k++)
         for (int l = 0; l < L; l++) {
             memcpy(uni_l + ((size_t)l * K + k) * E, uni + ((size_t)k * L + l) * E, sizeof(float) * (size_t)E);
             for (int p = 0; pp && p < P; p++)
                 memcpy(pp_l + (((size_t)p * L + l) * K + k) * E, pp + (((size_t)p * K + k) * L + l) * E, sizeof(float) * (size_t)E);
         }
-    int64_t shape_u[5] = {L, su[0], su[1], su[2], E}, shape_ax[2] = {L, E}, shape_pp[6] = {P, L, G, G, S, E};
-    st = ids_st_writer_add(w, "universal", "F32", 5, shape_u, uni_l, err);
+    ids_status st = oom ? ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory") : IDS_OK;
+    int64_t shape_u[5] = {L, G, G, S, E}, shape_ax[2] = {L, E}, shape_pp[6] = {P, L, G, G, S, E};
+    if (!st) st = ids_st_writer_add(w, "universal", "F32", 5, shape_u, uni_l, err);
     if (!st) st = ids_st_writer_add(w, "x_axis", "F32", 2, shape_ax, xa, err);
     if (!st) st = ids_st_writer_add(w, "y_axis", "F32", 2, shape_ax, ya, err);
     if (!st && pp_l) st = ids_st_writer_add(w, "per_pair", "F32", 6, shape_pp, pp_l, err);
-    cJSON *meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(meta, "format", "idscope.ids.v1");
-    cJSON_AddStringToObject(meta, "model", ids_gguf_path(ids_model_gguf(m)));
-    cJSON_AddNumberToObject(meta, "layers", L);
-    cJSON_AddStringToObject(meta, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)");
-    cJSON_AddNumberToObject(meta, "grid", G);
-    cJSON *sz = cJSON_AddArrayToObject(meta, "sizes");
-    for (int i = 0; i < S; i++) cJSON_AddItemToArray(sz, cJSON_CreateNumber(round((double)sizes[i] * 1e4) / 1e4));
-    cJSON_AddNumberToObject(meta, "image_size", so.image_size);
-    cJSON_AddStringToObject(meta, "layout", "universal[layer][y][x][size][embd]; x = column from the left, y = row from the top");
-    cJSON_AddStringToObject(meta, "question", "Is the B to the left or right of the A? (B = subject at every cell, A = anchor)");
-    cJSON_AddStringToObject(meta, "token", "last piece of tokenize(\" \" + subject word), first occurrence after the image");
-    cJSON *objs = cJSON_AddArrayToObject(meta, "objects");
-    for (int i = 0; i < o->n_objects; i++) cJSON_AddItemToArray(objs, cJSON_CreateString(ids_catalog_name(cat, o->objects[i])));
-    cJSON_AddNumberToObject(meta, "pairs", P);
-    cJSON_AddNumberToObject(meta, "images", (double)total);
-    char *js = cJSON_Print(meta);
-    char path[1200];
-    if (!st && js) {
-        ids_st_writer_meta(w, "idscope", js, NULL);
-        snprintf(path, sizeof path, "%.1100s/ids.safetensors", out_dir);
-        st = ids_st_writer_write(w, path, err);
+    cJSON *doc = ids__result_doc(IDS_RESULT_IDS), *sz = NULL, *objs = NULL;
+    if (doc) {
+        ids__jadd(doc, "layers", L, 0, &oom);
+        oom |= !cJSON_AddStringToObject(doc, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)");
+        ids__jadd(doc, "grid", G, 0, &oom);
+        oom |= !(sz = cJSON_AddArrayToObject(doc, "sizes"));
+        for (int i = 0; sz && i < S; i++) {
+            cJSON *n = ids__jnum(sizes[i], 4);
+            if (!n || !cJSON_AddItemToArray(sz, n)) cJSON_Delete(n), oom = true;
+        }
+        ids__jadd(doc, "image_size", x->image_size, 0, &oom);
+        oom |= !cJSON_AddStringToObject(doc, "layout", "universal[layer][y][x][size][embd]; x = column from the left, y = row from the top");
+        oom |= !cJSON_AddStringToObject(doc, "question", "Is the B to the left or right of the A? (B = subject at every cell, A = anchor)");
+        oom |= !cJSON_AddStringToObject(doc, "token", "last piece of tokenize(\" \" + subject word), first occurrence after the image");
+        oom |= !(objs = cJSON_AddArrayToObject(doc, "objects"));
+        for (int i = 0; objs && i < x->n_obj; i++) {
+            cJSON *n = cJSON_CreateString(ids_catalog_name(x->cat, x->objs[i]));
+            if (!n || !cJSON_AddItemToArray(objs, n)) cJSON_Delete(n), oom = true;
+        }
+        ids__jadd(doc, "pairs", P, 0, &oom);
+        ids__jadd(doc, "images", (double)x->total, 0, &oom);
     }
-    if (!st && js) {
-        snprintf(path, sizeof path, "%.1100s/ids.json", out_dir);
-        const void *parts[2] = {js, "\n"};
-        size_t sizes2[2] = {strlen(js), 1};
-        st = ids__write_atomic(path, parts, sizes2, 2, err);
-    }
-    free(js);
-    cJSON_Delete(meta);
+    if (!st) st = ids__result_write_st(dir, IDS_RESULT_IDS, doc, prov, w, "ids.safetensors", NULL, 0, oom, err);
+    cJSON_Delete(doc);
     ids_st_writer_free(w);
     free(uni_l);
     free(pp_l);
-done:
-    ids_ctx_free(ctx);
-    free(hooks);
+    return st;
+}
+
+ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
+                           ids_progress_fn progress, void *user, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    static const float def_sizes[4] = {1.0f, 0.78f, 0.55f, 0.33f};
+    const float *sizes = o->n_sizes ? o->sizes : def_sizes;
+    const int S = o->n_sizes ? o->n_sizes : 4;
+    ids__exp x;
+    ids_prov *prov = NULL;
+    ids_status st = ids__extract_prov(v, cat, o, &x, &prov, err);
+    if (st) return st;
+    x.progress = progress, x.puser = user;
+    const int G = x.grid, C = G * G, K = C * S, P = x.n_obj * (x.n_obj - 1);
+    ids_stim_opts so;
+    ids__exp_stim_opts(&x, &so);
+    so.sizes = sizes;
+    so.n_sizes = S;
+    int n_items;
+    if ((st = ids_stim_count(IDS_SET_GRID, &so, cat, &n_items, err))) { /* validates grid, sizes, size */
+        ids_prov_free(prov);
+        return st;
+    }
+    const size_t LE = (size_t)L * E;
+    float *h = ids__malloc(sizeof(float) * (size_t)P * C * K * LE), *uni = ids__malloc(sizeof(float) * (size_t)K * LE);
+    float *xa = ids__malloc(sizeof(float) * LE), *ya = ids__malloc(sizeof(float) * LE);
+    float *pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)P * K * LE) : NULL;
+    if (!h || !uni || !xa || !ya || (o->per_pair && !pp))
+        st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
+    if (!st) st = extract_collect(&x, &so, n_items, S, L, E, h, err);
+    if (!st) {
+        ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya);
+        ids_prov_finish(prov);
+        st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, err);
+    }
+    ids_prov_free(prov);
     free(h);
-    free(rowbuf);
     free(uni);
     free(xa);
     free(ya);
     free(pp);
     return st;
+}
+
+ids_status ids__extract_prov(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, ids__exp *x, ids_prov **out,
+                             ids_err *err) {
+    static const float def_sizes[4] = {1.0f, 0.78f, 0.55f, 0.33f};
+    ids_status st = ids__exp_init(x, &o->exp, v, cat, 3, 2, "ids extract", NULL, NULL, err);
+    x->n_items = 0; /* every item of the grid set */
+    if (!st) st = ids__exp_prov(x, "ids extract", out, err);
+    if (st) return st;
+    ids_prov_opt_nums(*out, "sizes", o->n_sizes ? o->sizes : def_sizes, o->n_sizes ? o->n_sizes : 4);
+    ids_prov_opt_bool(*out, "per_pair", o->per_pair);
+    return IDS_OK;
 }
 
 /* ---- statistics ---- */
@@ -312,152 +324,196 @@ void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, 
     free(c);
 }
 
+/* Mean cosine of every pair's ID with the universal one at layer l, over the cells (NAN when none). */
+static double pair_cosine(const ids_st_tensor *pp, const float *cells, int l, int L, int C, int S, int E) {
+    const int P = (int)pp->shape[0];
+    double acc = 0;
+    int n = 0;
+    for (int p = 0; p < P; p++)
+        for (int k = 0; k < C; k++) {
+            const float *a = (const float *)pp->data + ((((size_t)p * L + l) * C + k) * S) * E;
+            const float *b = cells + (size_t)k * E;
+            double ab = 0, aa = 0, bb = 0;
+            for (int e = 0; e < E; e++) ab += (double)a[e] * b[e], aa += (double)a[e] * a[e], bb += (double)b[e] * b[e];
+            if (aa > 0 && bb > 0) acc += ab / sqrt(aa * bb), n++;
+        }
+    return n ? acc / n : NAN;
+}
+
+/* One layer's row of stats.json and stats.csv. */
+static void stats_row(cJSON *layers, ids__tb *csv, int l, const ids_id_stats *s, bool has_pairs, double cosm, const int *xs,
+                      const int *ys, const float *pca, int C, bool *oom) {
+    cJSON *o = cJSON_CreateObject(), *pc = NULL;
+    if (!o || !cJSON_AddItemToArray(layers, o)) {
+        cJSON_Delete(o);
+        *oom = true;
+        return;
+    }
+    ids__jadd(o, "layer", l, 0, oom);
+    ids__jadd(o, "r2", s->r2, 6, oom);
+    ids__jadd(o, "plane", s->plane, 6, oom);
+    ids__jadd(o, "pca_var", s->pca_var, 6, oom);
+    if (has_pairs) ids__jadd(o, "pair_cosine", cosm, 6, oom);
+    *oom |= !(pc = cJSON_AddArrayToObject(o, "pca"));
+    for (int k = 0; pc && k < C; k++) {
+        cJSON *e = cJSON_CreateObject();
+        if (!e || !cJSON_AddItemToArray(pc, e)) {
+            cJSON_Delete(e);
+            *oom = true;
+            break;
+        }
+        ids__jadd(e, "x", xs[k], 0, oom);
+        ids__jadd(e, "y", ys[k], 0, oom);
+        ids__jadd(e, "pc1", pca[2 * k], 6, oom);
+        ids__jadd(e, "pc2", pca[2 * k + 1], 6, oom);
+    }
+    ids__tb_printf(csv, "%d", l);
+    ids__tb_num(csv, ",", s->r2, 6);
+    ids__tb_num(csv, ",", s->plane, 6);
+    ids__tb_num(csv, ",", s->pca_var, 6);
+    ids__tb_num(csv, ",", has_pairs ? cosm : NAN, 6);
+    ids__tb_printf(csv, "\n");
+}
+
+ids_status ids__stats_prov(const char *dir, ids_prov **out, ids_err *err) {
+    char *path = ids__path_join(dir, "ids.safetensors");
+    ids_status st = path ? ids_prov_new(out, "ids stats", err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) st = ids_prov_input(*out, "ids", path, err);
+    if (!st) ids_prov_run(*out, 0, 1, "f32");
+    if (st) {
+        ids_prov_free(*out);
+        *out = NULL;
+    }
+    free(path);
+    return st;
+}
+
 ids_status ids_ids_stats(const char *dir, ids_err *err) {
-    char path[1200];
-    snprintf(path, sizeof path, "%.1100s/ids.safetensors", dir);
-    ids_st_file *f;
+    char *path = ids__path_join(dir, "ids.safetensors");
+    if (!path) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_st_file *f = NULL;
+    ids_prov *prov = NULL;
     ids_status st = ids_st_open(&f, path, err);
-    if (st) return st;
-    const ids_st_tensor *u = ids_st_find(f, "universal"), *xa = ids_st_find(f, "x_axis"), *ya = ids_st_find(f, "y_axis"),
-                        *pp = ids_st_find(f, "per_pair");
-    if (!u || !xa || !ya || u->ndim != 5 || strcmp(u->dtype, "F32") || u->shape[1] * u->shape[2] > 64) {
+    const ids_st_tensor *u = f ? ids_st_find(f, "universal") : NULL, *xa = f ? ids_st_find(f, "x_axis") : NULL,
+                        *ya = f ? ids_st_find(f, "y_axis") : NULL, *pp = f ? ids_st_find(f, "per_pair") : NULL;
+    if (!st && (!u || !xa || !ya || u->ndim != 5 || strcmp(u->dtype, "F32") || u->shape[1] * u->shape[2] > 64 ||
+                (pp && (pp->ndim != 6 || pp->shape[1] != u->shape[0]))))
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: expected 'universal' [layers, y, x, size, embd] (at most 64 cells), "
+                      "'x_axis' and 'y_axis' as written by ids extract", path);
+    if (!st) st = ids__stats_prov(dir, &prov, err);
+    free(path);
+    if (st) {
         ids_st_close(f);
-        return ids__err(err, IDS_ERR_FORMAT, "%s: expected 'universal' [layers, y, x, size, embd] (at most 64 cells), "
-                        "'x_axis' and 'y_axis' as written by ids extract", path);
+        return st;
     }
     const int L = (int)u->shape[0], G = (int)u->shape[1], S = (int)u->shape[3], E = (int)u->shape[4], C = G * G;
-    const int P = pp ? (int)pp->shape[0] : 0;
-    float *cells = malloc(sizeof(float) * (size_t)C * E), pca[128];
+    float *cells = ids__malloc(sizeof(float) * (size_t)C * E), pca[128];
     int xs[64], ys[64];
     for (int k = 0; k < C; k++) xs[k] = k % G, ys[k] = k / G;
-    cJSON *root = cJSON_CreateObject(), *layers = cJSON_AddArrayToObject(root, "layers");
-    char *csv = malloc((size_t)L * 160 + 128);
-    size_t cl = (size_t)sprintf(csv, "layer,r2,plane,pca_var,pair_cosine\n");
+    cJSON *doc = ids__result_doc(IDS_RESULT_STATS), *layers = doc ? cJSON_AddArrayToObject(doc, "layers") : NULL;
+    bool oom = !cells || !layers;
+    ids__tb csv = {0};
+    ids__tb_printf(&csv, "layer,r2,plane,pca_var,pair_cosine\n");
     const float *U = u->data;
-    for (int l = 0; l < L; l++) {
+    for (int l = 0; !oom && l < L; l++) {
         for (int k = 0; k < C; k++) /* size index 0: the largest */
             memcpy(cells + (size_t)k * E, U + (((size_t)l * C + k) * S) * E, sizeof(float) * (size_t)E);
         ids_id_stats s;
         ids_ids_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
                             (const float *)ya->data + (size_t)l * E, &s, pca);
-        double cosm = NAN;
-        if (P) { /* mean cosine of every pair's ID with the universal one, over cells */
-            double acc = 0;
-            int n = 0;
-            for (int p = 0; p < P; p++)
-                for (int k = 0; k < C; k++) {
-                    const float *a = (const float *)pp->data + ((((size_t)p * L + l) * C + k) * S) * E;
-                    const float *b = cells + (size_t)k * E;
-                    double ab = 0, aa = 0, bb = 0;
-                    for (int e = 0; e < E; e++) ab += (double)a[e] * b[e], aa += (double)a[e] * a[e], bb += (double)b[e] * b[e];
-                    if (aa > 0 && bb > 0) acc += ab / sqrt(aa * bb), n++;
-                }
-            cosm = n ? acc / n : NAN;
-        }
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "layer", l);
-        cJSON_AddNumberToObject(o, "r2", s.r2);
-        cJSON_AddNumberToObject(o, "plane", s.plane);
-        cJSON_AddNumberToObject(o, "pca_var", s.pca_var);
-        if (P) cJSON_AddNumberToObject(o, "pair_cosine", cosm);
-        cJSON *pc = cJSON_AddArrayToObject(o, "pca");
-        for (int k = 0; k < C; k++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddNumberToObject(e, "x", xs[k]);
-            cJSON_AddNumberToObject(e, "y", ys[k]);
-            cJSON_AddNumberToObject(e, "pc1", pca[2 * k]);
-            cJSON_AddNumberToObject(e, "pc2", pca[2 * k + 1]);
-            cJSON_AddItemToArray(pc, e);
-        }
-        cJSON_AddItemToArray(layers, o);
-        cl += (size_t)sprintf(csv + cl, "%d,%.6f,%.6f,%.6f,%s%.6f\n", l, s.r2, s.plane, s.pca_var, P ? "" : "", P ? cosm : NAN);
+        const double cosm = pp ? pair_cosine(pp, cells, l, L, C, S, E) : NAN;
+        stats_row(layers, &csv, l, &s, pp != NULL, cosm, xs, ys, pca, C, &oom);
     }
-    char *js = cJSON_Print(root);
-    snprintf(path, sizeof path, "%.1100s/stats.json", dir);
-    const void *p1[2] = {js, "\n"};
-    size_t s1[2] = {js ? strlen(js) : 0, 1};
-    st = js ? ids__write_atomic(path, p1, s1, 2, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    if (!st) {
-        snprintf(path, sizeof path, "%.1100s/stats.csv", dir);
-        const void *p2[1] = {csv};
-        size_t s2[1] = {cl};
-        st = ids__write_atomic(path, p2, s2, 1, err);
-    }
-    free(js);
-    cJSON_Delete(root);
-    free(csv);
+    ids_prov_finish(prov);
+    st = ids__result_write(dir, IDS_RESULT_STATS, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
+    cJSON_Delete(doc);
+    free(csv.p);
     free(cells);
+    ids_prov_free(prov);
     ids_st_close(f);
     return st;
 }
 
 /* ---- ID-strength score ---- */
-static cJSON *read_json(const char *path, ids_err *err, ids_status *st) {
-    char *txt;
-    *st = ids__read_file(path, &txt, NULL, err);
-    if (*st) return NULL;
-    cJSON *j = cJSON_Parse(txt);
-    free(txt);
-    if (!j) *st = ids__err(err, IDS_ERR_FORMAT, "%s: not valid JSON", path);
-    return j;
+
+ids_status ids__score_prov(const char *stats_json, const char *steer_json, ids_prov **out, ids_err *err) {
+    ids_status st = ids_prov_new(out, "score", err);
+    if (!st) st = ids_prov_input(*out, "stats", stats_json, err);
+    if (!st) st = ids_prov_input(*out, "steer_belief", steer_json, err);
+    if (!st) ids_prov_run(*out, 0, 1, "f32");
+    if (st) {
+        ids_prov_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* One steering layer's factors against the stats of the same layer. */
+static ids_status score_row(const cJSON *it, const cJSON *sl, cJSON *rows, int *best_layer, double *best_score, bool *oom,
+                            ids_err *err) {
+    const double lf = ids__jget(it, "layer");
+    const int layer = isfinite(lf) && fabs(lf) < 1e6 ? (int)lf : -1;
+    const cJSON *s = NULL, *e;
+    cJSON_ArrayForEach(e, sl) if (ids__jget(e, "layer") == layer) s = e;
+    const double r2 = ids__jget(s, "r2"), pc = ids__jget(s, "pair_cosine"), rid = ids__jget(it, "id"), rno = ids__jget(it, "noise");
+    if (!isfinite(r2) || !isfinite(pc) || !isfinite(rid) || !isfinite(rno))
+        return ids__err(err, IDS_ERR_FORMAT, "layer %d: stats need r2 and pair_cosine (extract with --per-pair) and the "
+                        "steering file id and noise rates", layer);
+    const double lin = r2 < 0 ? 0 : r2, cons = pc < 0 ? 0 : pc, caus = rid - rno < 0 ? 0 : rid - rno;
+    const double score = lin * cons * caus;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(rows, o)) {
+        cJSON_Delete(o);
+        *oom = true;
+        return IDS_OK;
+    }
+    ids__jadd(o, "layer", layer, 0, oom);
+    ids__jadd(o, "linearity", lin, 6, oom);
+    ids__jadd(o, "consistency", cons, 6, oom);
+    ids__jadd(o, "causal", caus, 6, oom);
+    ids__jadd(o, "score", score, 6, oom);
+    if (score > *best_score || *best_layer < 0) *best_score = score, *best_layer = layer;
+    return IDS_OK;
 }
 
 ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
                      double *best_score, ids_err *err) {
-    ids_status st;
     *best_layer = -1;
     *best_score = 0;
-    cJSON *sj = read_json(stats_json, err, &st);
-    if (!sj) return st;
-    cJSON *tj = read_json(steer_json, err, &st);
-    if (!tj) {
-        cJSON_Delete(sj);
-        return st;
-    }
-    cJSON *sl = cJSON_GetObjectItem(sj, "layers"), *tl = cJSON_GetObjectItem(tj, "layers"), *it;
-    cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "layers");
-    cJSON_AddStringToObject(root, "definition", "score = r2 * max(0, pair_cosine) * max(0, swap_id - swap_noise)");
-    if (!cJSON_IsArray(sl) || !cJSON_IsArray(tl)) {
+    ids_prov *prov = NULL;
+    cJSON *sj = ids__result_read(stats_json, err), *tj = sj ? ids__result_read(steer_json, err) : NULL;
+    ids_status st = !sj || !tj ? (err ? err->code : IDS_ERR_FORMAT) : IDS_OK;
+    const cJSON *sl = cJSON_GetObjectItemCaseSensitive(sj, "layers"), *tl = cJSON_GetObjectItemCaseSensitive(tj, "layers"), *it;
+    if (!st && (!cJSON_IsArray(sl) || !cJSON_IsArray(tl)))
         st = ids__err(err, IDS_ERR_FORMAT, "%s / %s: expected a \"layers\" list in each (from ids stats and steer belief)",
                       stats_json, steer_json);
-        goto done;
+    if (!st) st = ids__score_prov(stats_json, steer_json, &prov, err);
+    bool oom = false;
+    cJSON *doc = st ? NULL : ids__result_doc(IDS_RESULT_SCORE), *rows = NULL;
+    if (!st && doc) {
+        oom |= !cJSON_AddStringToObject(doc, "definition", "score = r2 * max(0, pair_cosine) * max(0, swap_id - swap_noise)");
+        oom |= !(rows = cJSON_AddArrayToObject(doc, "layers"));
     }
     cJSON_ArrayForEach(it, tl) {
-        const int layer = cJSON_GetObjectItem(it, "layer") ? cJSON_GetObjectItem(it, "layer")->valueint : -1;
-        cJSON *s = NULL, *e;
-        cJSON_ArrayForEach(e, sl) if (cJSON_GetObjectItem(e, "layer") && cJSON_GetObjectItem(e, "layer")->valueint == layer) s = e;
-        cJSON *r2 = s ? cJSON_GetObjectItem(s, "r2") : NULL, *pc = s ? cJSON_GetObjectItem(s, "pair_cosine") : NULL;
-        cJSON *rid = cJSON_GetObjectItem(it, "id"), *rno = cJSON_GetObjectItem(it, "noise");
-        if (!cJSON_IsNumber(r2) || !cJSON_IsNumber(pc) || !cJSON_IsNumber(rid) || !cJSON_IsNumber(rno)) {
-            st = ids__err(err, IDS_ERR_FORMAT, "layer %d: stats need r2 and pair_cosine (extract with --per-pair) and the "
-                          "steering file id and noise rates", layer);
-            goto done;
-        }
-        const double lin = r2->valuedouble < 0 ? 0 : r2->valuedouble, cons = pc->valuedouble < 0 ? 0 : pc->valuedouble;
-        const double caus = rid->valuedouble - rno->valuedouble < 0 ? 0 : rid->valuedouble - rno->valuedouble;
-        const double score = lin * cons * caus;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "layer", layer);
-        cJSON_AddNumberToObject(o, "linearity", lin);
-        cJSON_AddNumberToObject(o, "consistency", cons);
-        cJSON_AddNumberToObject(o, "causal", caus);
-        cJSON_AddNumberToObject(o, "score", score);
-        cJSON_AddItemToArray(rows, o);
-        if (score > *best_score || *best_layer < 0) *best_score = score, *best_layer = layer;
+        if (st || !rows) break;
+        st = score_row(it, sl, rows, best_layer, best_score, &oom, err);
     }
-    cJSON_AddNumberToObject(root, "best_layer", *best_layer);
-    cJSON_AddNumberToObject(root, "best_score", *best_score);
-    char *txt = cJSON_Print(root);
-    if (!txt) {
-        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-        goto done;
+    if (!st && doc) {
+        ids__jadd(doc, "best_layer", *best_layer, 0, &oom);
+        ids__jadd(doc, "best_score", *best_score, 6, &oom);
     }
-    const void *parts[2] = {txt, "\n"};
-    size_t sizes[2] = {strlen(txt), 1};
-    st = ids__write_atomic(out_path, parts, sizes, 2, err);
-    free(txt);
-done:
-    cJSON_Delete(root);
+    if (!st) {
+        ids_prov_finish(prov);
+        /* out_path names the file itself: its folder and name */
+        char *dir = ids__strdup(out_path), *slash = dir ? strrchr(dir, '/') : NULL;
+        const char *name = slash ? slash + 1 : out_path;
+        if (!dir) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        else if (slash) *slash = 0;
+        if (!st) st = ids__result_write_as(slash ? (*dir ? dir : "/") : ".", name, doc, prov, oom, err);
+        free(dir);
+    }
+    cJSON_Delete(doc);
+    ids_prov_free(prov);
     cJSON_Delete(sj);
     cJSON_Delete(tj);
     return st;

@@ -11,6 +11,7 @@ void ids_steer_result_free(ids_steer_result *r) {
     free(r->rate_noise);
     free(r->greedy_id);
     free(r->greedy_noise);
+    ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
 
@@ -26,17 +27,6 @@ static void rescale(float *v, int E, double norm) {
     for (int e = 0; e < E; e++) n += (double)v[e] * v[e];
     n = sqrt(n);
     for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
-}
-
-/* The grid scenes' options. */
-static void scene_opts(const ids_steer_opts *o, const ids_vparams *vp, int G, ids_stim_opts *so) {
-    static const float sz[1] = {0.9f};
-    ids_stim_default_opts(so);
-    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so->grid = G;
-    so->sizes = sz;
-    so->n_sizes = 1;
-    so->seed = o->seed;
 }
 
 int ids_answer_verdict(const char *text, const char *first, const char *second) {
@@ -73,17 +63,14 @@ static ids_status greedy_verdict(ids_ctx *ctx, const ids_tokenizer *tok, const i
  * options, the answer tokens, and room for n_var variants (one hook, one vector of E, two
  * log-probs each; n_var 0 at init: one per cell of the IDs' grid). */
 typedef struct {
-    const ids_vlm *v;
-    const ids_catalog *cat;
+    ids__exp x; /* model, catalog, objects, images per pair, seed, threads */
     const ids_tokenizer *tok;
     const ids_steer_opts *o;
     ids_st_file *f;
     const ids_st_tensor *U;
     ids_ctx *ctx;
     ids_stim_opts so;
-    int L, E, G, S, n_threads;
-    const int *objs;
-    int n_obj, n_img, def_objs[2];
+    int L, E, G, S;
     float factor;
     int32_t cand[2];
     int n_var;
@@ -110,15 +97,18 @@ static void steer_env_free(steer_env *e) {
     memset(e, 0, sizeof *e);
 }
 
+/* n_def: default object count (3 for "between"); what names the experiment in errors. */
 static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, int n_var,
-                                 ids_err *err) {
+                                 int n_def, const char *what, ids_progress_fn progress, void *user, ids_err *err) {
     memset(e, 0, sizeof *e);
     const ids_model *m = ids_vlm_model(v);
     const ids_hparams *hp = ids_model_hparams(m);
-    e->v = v, e->cat = cat, e->o = o, e->tok = ids_model_tokenizer(m);
-    e->L = hp->n_layer + 1, e->E = hp->n_embd, e->n_threads = o->n_threads;
-    ids_status st = ids_st_open(&e->f, o->ids_path, err);
+    e->o = o, e->tok = ids_model_tokenizer(m);
+    e->L = hp->n_layer + 1, e->E = hp->n_embd;
+    ids_status st = ids__exp_init(&e->x, &o->exp, v, cat, n_def, 2, what, progress, user, err);
     if (st) return st;
+    if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "%s: no IDs file (ids extract writes one)", what);
+    if ((st = ids_st_open(&e->f, o->ids_path, err))) return st;
     e->U = ids_st_find(e->f, "universal");
     if (!e->U || e->U->ndim != 5 || e->U->shape[0] != e->L || e->U->shape[4] != e->E) {
         st = ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model", o->ids_path,
@@ -127,11 +117,8 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
         return st;
     }
     e->G = (int)e->U->shape[1], e->S = (int)e->U->shape[3];
-    scene_opts(o, ids_vision_params(ids_vlm_vision(v)), e->G, &e->so);
-    e->def_objs[0] = ids_catalog_builtin(0, 0), e->def_objs[1] = ids_catalog_builtin(2, 1);
-    e->objs = o->n_objects ? o->objects : e->def_objs;
-    e->n_obj = o->n_objects ? o->n_objects : 2;
-    e->n_img = o->n_images > 0 ? o->n_images : 8;
+    e->x.grid = e->G; /* the scenes use the IDs' grid */
+    ids__exp_stim_opts(&e->x, &e->so);
     e->factor = o->factor > 0 ? o->factor : 5.0f;
     e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
     e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
@@ -144,11 +131,7 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
         steer_env_free(e);
         return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     }
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 4096;
-    cp.max_rows = 4096;
-    cp.n_threads = o->n_threads;
-    if ((st = ids_ctx_new(&e->ctx, m, cp, err))) steer_env_free(e);
+    if ((st = ids__exp_ctx(&e->x, 1, 4096, true, &e->ctx, err))) steer_env_free(e);
     return st;
 }
 
@@ -156,9 +139,9 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
  * the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
 static ids_status steer_clean(steer_env *e, ids_relation rel, const ids_stim *s, int n_words, ids_sel *ws, float lpc[2],
                               ids_seq **seq, ids_err *err) {
-    ids_status st = ids__question_seq(e->v, e->cat, rel, s, &s->frames[0], 1, e->n_threads, seq, err);
+    ids_status st = ids__question_seq(e->x.v, e->x.cat, rel, s, &s->frames[0], 1, e->x.n_threads, seq, err);
     for (int w = 0; w < 2; w++)
-        ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->cat, s->obj[w].obj), .after_image = true};
+        ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->x.cat, s->obj[w].obj), .after_image = true};
     for (int w = 0; w < n_words; w++)
         for (int l = 0; l < e->L; l++)
             e->capk[w * e->L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
@@ -285,27 +268,86 @@ static ids_status rates(const int *a, const int *b, int NB, int n, float **ra, f
     return IDS_OK;
 }
 
+/* ---- what a steering run is after defaults, and its provenance ---- */
+
+typedef struct {
+    ids_relation rel;
+    int lo, hi; /* band (steer grid: lo == hi, the one layer) */
+    float factor;
+} steer_plan;
+
+static const char *const k_steer_cmd[3] = {"steer belief", "steer grid", "depth"};
+
+static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids_steer_opts *o, steer_plan *pl, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1;
+    pl->factor = o->factor > 0 ? o->factor : 5.0f;
+    if (k == IDS__STEER_GRID) {
+        const ids_relation r = o->relation;
+        pl->rel = r == IDS_REL_ABOVE_BELOW || r == IDS_REL_NEAR_FAR || r == IDS_REL_BETWEEN ? r : IDS_REL_LEFT_RIGHT;
+        pl->lo = pl->hi = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
+        if (pl->lo < 1 || pl->lo >= L)
+            return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", pl->lo, L - 1);
+        return IDS_OK;
+    }
+    pl->rel = k == IDS__STEER_DEPTH ? IDS_REL_ABOVE_BELOW
+              : o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
+    pl->lo = o->layer_lo > 0 ? o->layer_lo : 1;
+    pl->hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    if (pl->lo > pl->hi || pl->hi >= L)
+        return ids__err(err, IDS_ERR_RANGE, "%s: layer band %d..%d is outside 1..%d", k_steer_cmd[k], pl->lo, pl->hi, L - 1);
+    return IDS_OK;
+}
+
+ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
+                           ids_prov **out, ids_err *err) {
+    *out = NULL;
+    steer_plan pl;
+    ids__exp x;
+    ids_status st = steer_plan_make(k, v, o, &pl, err);
+    const int n_def = k == IDS__STEER_GRID && pl.rel == IDS_REL_BETWEEN ? 3 : 2;
+    if (!st) st = ids__exp_init(&x, &o->exp, v, cat, n_def, 2, k_steer_cmd[k], NULL, NULL, err);
+    if (!st && !o->ids_path) st = ids__err(err, IDS_ERR_ARG, "%s: no IDs file (ids extract writes one)", k_steer_cmd[k]);
+    ids_st_file *f = NULL;
+    if (!st) st = ids_st_open(&f, o->ids_path, err);
+    const ids_st_tensor *U = f ? ids_st_find(f, "universal") : NULL;
+    if (!st && U && U->ndim == 5) x.grid = (int)U->shape[1]; /* the scenes use the IDs' grid */
+    ids_st_close(f);
+    if (!st) st = ids__exp_prov(&x, k_steer_cmd[k], out, err);
+    if (!st) st = ids_prov_input(*out, "ids", o->ids_path, err);
+    if (st) {
+        ids_prov_free(*out);
+        *out = NULL;
+        return st;
+    }
+    ids_prov_opt_str(*out, "relation", ids_relation_name(pl.rel));
+    ids_prov_opt_num(*out, "factor", pl.factor);
+    ids_prov_opt_int(*out, "layer_lo", pl.lo);
+    ids_prov_opt_int(*out, "layer_hi", pl.hi);
+    if (k == IDS__STEER_BELIEF) ids_prov_opt_int(*out, "greedy_tokens", o->greedy_tokens > 0 ? o->greedy_tokens : 0);
+    return IDS_OK;
+}
+
 ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_result *out,
                             ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
-    const int L = hp->n_layer + 1;
-    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
-    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
-    if (lo > hi || hi >= L)
-        return ids__err(err, IDS_ERR_RANGE, "steer: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
-    const int NB = hi - lo + 1;
-    steer_env e;
-    ids_status st = steer_env_init(&e, v, cat, o, 4 * NB, err);
+    steer_plan pl;
+    ids_status st = steer_plan_make(IDS__STEER_BELIEF, v, o, &pl, err);
+    if (!st) st = ids__steer_prov(IDS__STEER_BELIEF, v, cat, o, &out->prov, err);
     if (st) return st;
+    const ids_relation rel = pl.rel;
+    const int lo = pl.lo, NB = pl.hi - pl.lo + 1;
+    out->relation = rel, out->factor = pl.factor, out->greedy_tokens = o->greedy_tokens > 0 ? o->greedy_tokens : 0;
+    steer_env e;
+    if ((st = steer_env_init(&e, v, cat, o, 4 * NB, 2, "steer belief", progress, user, err))) {
+        ids_steer_result_free(out);
+        return st;
+    }
     belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
-                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), o->seed * 7919 + 17, out};
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
-    long done = 0;
-    if (!st)
-        st = ids__each_item(IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)rel, o->seed, 99, belief_item, &j,
-                            "steer belief", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
+    if (!st) st = ids__exp_each(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, belief_item, &j, "steer belief", err);
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
@@ -315,6 +357,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     if (!st && o->greedy_tokens > 0)
         st = rates(j.g_id, j.g_noise, NB, out->n_items, &out->greedy_id, &out->greedy_noise, &out->greedy_best3_id,
                    &out->greedy_best3_noise, err);
+    if (!st) ids_prov_finish(out->prov);
     if (st) ids_steer_result_free(out);
     free(j.swaps_id);
     free(j.swaps_noise);
@@ -368,29 +411,25 @@ static ids_status grid_item(void *user, ids_stim *s, ids_err *err) {
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_steer_grid_result *out,
                           ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
-    const int L = hp->n_layer + 1;
-    const ids_relation rel = o->relation == IDS_REL_ABOVE_BELOW || o->relation == IDS_REL_NEAR_FAR ||
-                                     o->relation == IDS_REL_BETWEEN
-                                 ? o->relation
-                                 : IDS_REL_LEFT_RIGHT;
-    const int layer = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
-    if (layer < 1 || layer >= L) return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", layer, L - 1);
-    steer_env e;
-    ids_status st = steer_env_init(&e, v, cat, o, 0, err); /* one variant per cell of the IDs' grid */
+    steer_plan pl;
+    ids_status st = steer_plan_make(IDS__STEER_GRID, v, o, &pl, err);
+    if (!st) st = ids__steer_prov(IDS__STEER_GRID, v, cat, o, &out->prov, err);
     if (st) return st;
+    const ids_relation rel = pl.rel;
+    const int layer = pl.lo;
+    /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
+    const bool between = rel == IDS_REL_BETWEEN;
+    out->relation = rel, out->factor = pl.factor;
+    steer_env e; /* one variant per cell of the IDs' grid */
+    if ((st = steer_env_init(&e, v, cat, o, 0, between ? 3 : 2, "steer grid", progress, user, err))) {
+        ids_steer_grid_result_free(out);
+        return st;
+    }
     const int C = e.G * e.G;
     grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
     if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
-    /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
-    const bool between = rel == IDS_REL_BETWEEN;
-    const int objs3[3] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1), ids_catalog_builtin(1, 2)};
-    if (between && !o->n_objects) e.objs = objs3, e.n_obj = 3;
-    long done = 0;
-    if (!st)
-        st = ids__each_item(between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, -1, o->seed, 7,
-                            grid_item, &j, "steer grid", progress, user, &done, (long)e.n_obj * (e.n_obj - 1) * e.n_img, err);
+    if (!st) st = ids__exp_each(&e.x, between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, -1, 7, grid_item, &j, "steer grid", err);
     if (!st) {
         out->grid = e.G;
         out->layer = layer;
@@ -398,9 +437,17 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
         if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
         for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
     }
+    if (!st) ids_prov_finish(out->prov);
+    else ids_steer_grid_result_free(out);
     free(j.acc);
     steer_env_free(&e);
     return st;
+}
+
+void ids_steer_grid_result_free(ids_steer_grid_result *r) {
+    free(r->delta);
+    ids_prov_free(r->prov);
+    memset(r, 0, sizeof *r);
 }
 
 /* ---- depth diagnosis ---- */
@@ -410,6 +457,7 @@ void ids_depth_result_free(ids_depth_result *r) {
     free(r->ab_up);
     free(r->fb_down);
     free(r->fb_up);
+    ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
 
@@ -459,24 +507,26 @@ static ids_status depth_item(void *user, ids_stim *s, ids_err *err) {
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
                           ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
-    const int L = hp->n_layer + 1;
-    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
-    if (lo > hi || hi >= L) return ids__err(err, IDS_ERR_RANGE, "depth: layer band %d..%d is outside 1..%d", lo, hi, L - 1);
-    const int NB = hi - lo + 1;
-    steer_env e;
-    ids_status st = steer_env_init(&e, v, cat, o, 2 * NB, err);
+    steer_plan pl;
+    ids_status st = steer_plan_make(IDS__STEER_DEPTH, v, o, &pl, err);
+    if (!st) st = ids__steer_prov(IDS__STEER_DEPTH, v, cat, o, &out->prov, err);
     if (st) return st;
+    const int lo = pl.lo, NB = pl.hi - pl.lo + 1;
+    out->factor = pl.factor;
+    steer_env e;
+    if ((st = steer_env_init(&e, v, cat, o, 2 * NB, 2, "depth", progress, user, err))) {
+        ids_depth_result_free(out);
+        return st;
+    }
     depth_job j = {&e, IDS_REL_ABOVE_BELOW, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
-    const long total = 2L * e.n_obj * (e.n_obj - 1) * e.n_img;
-    long done = 0;
+    e.x.total = 2L * e.x.n_obj * (e.x.n_obj - 1) * e.x.n_items;
     for (int which = 0; which < 2 && !st; which++) {
         j.which = which;
         j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
         if ((st = ids__answer_tokens(e.tok, j.rel, e.cand, err))) break;
-        st = ids__each_item(which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, cat, e.objs, e.n_obj, e.n_img, (int)j.rel, o->seed,
-                            31 * (uint64_t)which, depth_item, &j, "depth", progress, user, &done, total, err);
+        st = ids__exp_each(&e.x, which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, (int)j.rel, 31 * (uint64_t)which, depth_item, &j,
+                           "depth", err);
     }
     if (!st) {
         out->layer_lo = lo;
@@ -490,8 +540,9 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
             const int n = q < 2 ? out->n_grid : out->n_depth;
             for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(j.acc[(size_t)q * NB + k] / n) : 0;
         }
-        if (st) ids_depth_result_free(out);
     }
+    if (!st) ids_prov_finish(out->prov);
+    else ids_depth_result_free(out);
     free(j.acc);
     steer_env_free(&e);
     return st;

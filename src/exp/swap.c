@@ -12,6 +12,7 @@ void ids_swap_result_free(ids_swap_result *r) {
     free(r->right);
     free(r->diff);
     free(r->diff_pooled);
+    ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
 
@@ -112,26 +113,21 @@ static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc,
     return st;
 }
 
-ids_status ids__patcher_init(ids__patcher *p, const ids_vlm *v, ids_relation rel, int n_ctx, int n_threads, ids_err *err) {
+ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err) {
     memset(p, 0, sizeof *p);
-    const ids_model *m = ids_vlm_model(v);
-    p->v = v;
+    const ids_model *m = ids_vlm_model(x->v);
+    p->v = x->v;
     p->tok = ids_model_tokenizer(m);
     p->L = ids_model_hparams(m)->n_layer + 1;
     p->E = ids_model_hparams(m)->n_embd;
-    p->n_threads = n_threads;
+    p->n_threads = x->n_threads;
     ids_status st = ids__answer_tokens(p->tok, rel, p->cand, err);
     if (st) return st;
     const int NV = p->L * IDS_SWAP_SET_COUNT;
     for (int k = 0; k < 4; k++)
         if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = n_ctx;
-    cp.max_rows = n_ctx;
-    cp.n_threads = n_threads;
-    st = ids_ctx_new(&p->ctx, m, cp, err);
-    cp.keep_clean = false;
-    if (!st) st = ids_ctx_new(&p->ctx_edit, m, cp, err);
+    st = ids__exp_ctx(x, n_img, max_rows, true, &p->ctx, err);
+    if (!st) st = ids__exp_ctx(x, n_img, max_rows, false, &p->ctx_edit, err);
     return st;
 }
 
@@ -182,59 +178,56 @@ void ids__patcher_free(ids__patcher *p) {
 
 typedef struct {
     ids__patcher *p;
-    const ids_vlm *v;
-    const ids_catalog *cat;
+    const ids__exp *x;
     const ids_stim_opts *so;
     bool control;
 } swap_job;
 
 static ids_status swap_item(void *user, ids_stim *s, ids_err *err) {
     swap_job *j = user;
+    const ids_catalog *cat = j->x->cat;
     ids_stim e;
-    ids_status st = j->control ? ids_stim_recolor(s, j->so, j->cat, &e, err) : ids_stim_mirror(s, &e, err);
+    ids_status st = j->control ? ids_stim_recolor(s, j->so, cat, &e, err) : ids_stim_mirror(s, &e, err);
     if (st) return st;
-    char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(j->cat, s->obj[0].obj), ids_catalog_name(j->cat, s->obj[1].obj), NULL);
-    char *prompt = q ? ids_vlm_prompt(j->v, q, 1) : NULL;
+    char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj), NULL);
+    char *prompt = q ? ids_vlm_prompt(j->x->v, q, 1) : NULL;
     free(q);
-    st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(j->cat, s->obj[0].obj),
-                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+    st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(cat, s->obj[0].obj),
+                                    ids_catalog_word(cat, s->obj[1].obj), err)
                 : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(prompt);
     ids_stim_free(&e);
     return st;
 }
 
+ids_status ids__swap_prov(const ids__exp *x, bool control, ids_prov **out, ids_err *err) {
+    return ids__exp_prov(x, control ? "swap --control" : "swap", out, err);
+}
+
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
                         ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int nob = o->n_objects ? o->n_objects : 2;
-    if (nob < 2) return ids__err(err, IDS_ERR_ARG, "swap: at least 2 objects are needed");
+    ids__exp x;
+    ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "swap", progress, user, err);
+    if (!st) st = ids__swap_prov(&x, control, &out->prov, err);
+    if (st) return st;
+    out->control = control;
     ids_stim_opts so;
-    ids_stim_default_opts(&so);
-    so.image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so.grid = o->grid > 0 ? o->grid : 4;
-    static const float sz[1] = {0.9f};
-    so.sizes = sz;
-    so.n_sizes = 1;
-    so.seed = o->seed;
-    const int n_img = o->n_images > 0 ? o->n_images : 8;
+    ids__exp_stim_opts(&x, &so);
     ids__patcher p;
-    ids_status st = ids__patcher_init(&p, v, IDS_REL_LEFT_RIGHT, 4096, o->n_threads, err);
-    swap_job job = {&p, v, cat, &so, control};
-    long done = 0;
+    st = ids__patcher_init(&p, &x, IDS_REL_LEFT_RIGHT, 1, 4096, err);
+    swap_job job = {&p, &x, &so, control};
     if (!st)
-        st = ids__each_item(IDS_SET_GRID, &so, cat, objs, nob, n_img, IDS_REL_LEFT_RIGHT, o->seed, 0, swap_item, &job,
-                            control ? "swap (attribute control)" : "swap (mirror)", progress, user, &done,
-                            (long)nob * (nob - 1) * n_img, err);
+        st = ids__exp_each(&x, IDS_SET_GRID, &so, IDS_REL_LEFT_RIGHT, 0, swap_item, &job,
+                           control ? "swap (attribute control)" : "swap (mirror)", err);
     if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, &out->diff_pooled, err);
     if (!st) {
         out->n_layers = p.L;
         out->n_items = p.n_items;
         out->n_skipped = p.n_skipped;
+        ids_prov_finish(out->prov);
     }
     ids__patcher_free(&p);
+    if (st) ids_swap_result_free(out);
     return st;
 }

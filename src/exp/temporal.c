@@ -16,6 +16,7 @@ void ids_temporal_result_free(ids_temporal_swap_result *r) {
     free(r->second);
     free(r->diff);
     free(r->diff_pooled);
+    ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
 
@@ -23,24 +24,11 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
     free(r->d_before);
     free(r->d_after);
     free(r->rho_after);
+    ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
 
 static int frames_of(const ids_temporal_opts *o) { return o->frames > 0 ? o->frames : 8; }
-
-/* Video stimuli at the model's resolution: one size, no jitter. */
-static ids_status video_opts(const ids_temporal_opts *o, const ids_vlm *v, ids_stim_opts *so) {
-    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
-    static const float sz[1] = {0.9f};
-    ids_stim_default_opts(so);
-    so->image_size = o->image_size > 0 ? o->image_size : (vp->dynamic ? 224 : vp->image_size);
-    so->grid = o->grid > 0 ? o->grid : 4;
-    so->sizes = sz;
-    so->n_sizes = 1;
-    so->frames = frames_of(o);
-    so->seed = o->seed;
-    return IDS_OK;
-}
 
 void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
     for (int k = 0; k < n; k++) out[k] = in[n - 1 - k];
@@ -121,51 +109,33 @@ void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, dou
 
 /* ---- extraction ---- */
 
-static ids_status mkdir_out(const char *d, ids_err *err) {
-    if (mkdir(d, 0755) != 0 && errno != EEXIST) return ids__err(err, IDS_ERR_IO, "%s: cannot create folder: %s", d, strerror(errno));
-    return IDS_OK;
+static ids_status temporal_prov(const ids__exp *x, const char *command, int T, ids_prov **out, ids_err *err) {
+    ids_status st = ids__exp_prov(x, command, out, err);
+    if (!st) ids_prov_opt_int(*out, "frames", T);
+    return st;
 }
 
-ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
-                                ids_progress_fn progress, void *user, ids_err *err) {
-    const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd, T = frames_of(o), F = T - 1;
-    if (o->n_objects < 2) return ids__err(err, IDS_ERR_ARG, "temporal extract: at least 2 objects are needed, %d given", o->n_objects);
-    const int P = o->n_objects * (o->n_objects - 1);
-    ids_stim_opts so;
-    video_opts(o, v, &so);
-    int n_items;
-    ids_status st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &n_items, err); /* validates frames, grid, size */
-    if (st) return st;
+/* The object words' rows at every layer, averaged per appearance frame within each ordered pair and
+ * then over pairs: sum[F][L][E]. */
+static ids_status extract_means(ids__exp *x, ids_stim_opts *so, int n_items, int L, int E, int F, double *sum, ids_err *err) {
     const size_t LE = (size_t)L * E;
-    double *sum = ids__calloc((size_t)F * LE, sizeof(double)), *pair = ids__calloc((size_t)F * LE, sizeof(double));
+    const int P = x->n_obj * (x->n_obj - 1);
+    double *pair = ids__calloc((size_t)F * LE, sizeof(double));
     int *cnt = ids__calloc((size_t)F, sizeof(int));
-    float *rowbuf = ids__malloc(sizeof(float) * 2 * LE), *tid = ids__malloc(sizeof(float) * (size_t)F * LE),
-          *axis = ids__malloc(sizeof(float) * LE);
+    float *rowbuf = ids__malloc(sizeof(float) * 2 * LE);
     ids_hook *hooks = ids__calloc((size_t)2 * L, sizeof *hooks);
     ids_ctx *ctx = NULL;
-    cJSON *meta = NULL;
-    if (!sum || !pair || !cnt || !rowbuf || !tid || !axis || !hooks) {
-        st = ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory");
-        goto done;
-    }
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 8192;
-    cp.max_rows = 8192;
-    cp.keep_clean = false;
-    cp.n_threads = o->n_threads;
-    if ((st = ids_ctx_new(&ctx, m, cp, err))) goto done;
-    const long total = (long)P * n_items;
-    long done_n = 0;
-    for (int a = 0; a < o->n_objects && !st; a++)
-        for (int b = 0; b < o->n_objects && !st; b++) {
+    ids_status st = !pair || !cnt || !rowbuf || !hooks ? ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory") : IDS_OK;
+    if (!st) st = ids__exp_ctx(x, so->frames, 8192, false, &ctx, err);
+    x->total = (long)P * n_items;
+    for (int a = 0; a < x->n_obj && !st; a++)
+        for (int b = 0; b < x->n_obj && !st; b++) {
             if (a == b) continue;
-            int objs[2] = {o->objects[a], o->objects[b]};
-            so.objects = objs;
-            so.n_objects = 2;
-            ids_sel w[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[0]), .after_image = true},
-                            {.kind = IDS_SEL_WORD, .word = ids_catalog_word(cat, objs[1]), .after_image = true}};
+            int objs[2] = {x->objs[a], x->objs[b]};
+            so->objects = objs;
+            so->n_objects = 2;
+            ids_sel w[2] = {{.kind = IDS_SEL_WORD, .word = ids_catalog_word(x->cat, objs[0]), .after_image = true},
+                            {.kind = IDS_SEL_WORD, .word = ids_catalog_word(x->cat, objs[1]), .after_image = true}};
             for (int k = 0; k < 2; k++)
                 for (int l = 0; l < L; l++)
                     hooks[k * L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = w[k], .action = IDS_ACT_CAPTURE,
@@ -174,13 +144,17 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
             memset(cnt, 0, sizeof(int) * (size_t)F);
             for (int idx = 0; idx < n_items && !st; idx++) {
                 ids_stim s;
-                if ((st = ids_stim_make(IDS_SET_VIDEO, &so, cat, idx, &s, err))) break;
+                if ((st = ids_stim_make(IDS_SET_VIDEO, so, x->cat, idx, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids__question_seq(v, cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, o->n_threads, &seq, err);
+                st = ids__question_seq(x->v, x->cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, x->n_threads, &seq, err);
                 if (!st) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
                 for (int k = 0; !st && k < 2; k++) { /* each word under its object's appearance frame */
                     const int f = s.obj[k].appear - 1;
-                    IDS_ASSERT(f >= 0 && f < F);
+                    if (f < 0 || f >= F) {
+                        st = ids__err(err, IDS_ERR_FORMAT, "temporal extract: video %d: object appears at frame %d, outside 1..%d",
+                                      idx, f + 1, F);
+                        break;
+                    }
                     double *dst = pair + (size_t)f * LE;
                     const float *src = rowbuf + k * LE;
                     for (size_t i = 0; i < LE; i++) dst[i] += src[i];
@@ -188,14 +162,25 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
                 }
                 ids_seq_free(seq);
                 ids_stim_free(&s);
-                done_n++;
-                if (progress && (done_n % 10 == 0 || done_n == total)) progress("temporal extract", done_n, total, user);
+                x->done++;
+                if (x->progress && (x->done % 10 == 0 || x->done == x->total))
+                    x->progress("temporal extract", x->done, x->total, x->puser);
             }
             for (int f = 0; !st && f < F; f++) /* this pair's mean per frame, added to the mean over pairs */
                 for (size_t i = 0; i < LE; i++) sum[(size_t)f * LE + i] += pair[(size_t)f * LE + i] / (cnt[f] ? cnt[f] : 1) / P;
         }
-    if (st) goto done;
-    /* mean-centre over frames; time axis = least-squares slope in the frame index */
+    so->objects = NULL;
+    ids_ctx_free(ctx);
+    free(pair);
+    free(cnt);
+    free(rowbuf);
+    free(hooks);
+    return st;
+}
+
+/* Mean-centre over frames into tid [L][F][E]; time axis [L][E] = least-squares slope in the frame index. */
+static void extract_centre(const double *sum, int L, int E, int F, float *tid, float *axis) {
+    const size_t LE = (size_t)L * E;
     const double fm = (F - 1) * 0.5;
     double sff = 0;
     for (int f = 0; f < F; f++) sff += (f - fm) * (f - fm);
@@ -211,91 +196,39 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
             }
             axis[(size_t)l * E + e] = (float)(slope / sff);
         }
-    if ((st = mkdir_out(out_dir, err))) goto done;
-    /* statistics per layer */
-    meta = cJSON_CreateObject();
-    cJSON_AddStringToObject(meta, "format", "idscope.temporal.v1");
-    cJSON_AddStringToObject(meta, "model", ids_gguf_path(ids_model_gguf(m)));
-    cJSON_AddNumberToObject(meta, "layers", L);
-    cJSON_AddStringToObject(meta, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)");
-    cJSON_AddNumberToObject(meta, "frames", T);
-    cJSON_AddStringToObject(meta, "layout", "temporal[layer][frame - 1][embd] for appearance frames 1..T-1, mean-centred over frames");
-    cJSON_AddStringToObject(meta, "question", "Does the A appear before or after the B? (video: one image block per frame)");
-    cJSON_AddStringToObject(meta, "token", "each object word (last piece of tokenize(\" \" + word)), first occurrence after the frames");
-    cJSON *objs = cJSON_AddArrayToObject(meta, "objects");
-    for (int i = 0; i < o->n_objects; i++) cJSON_AddItemToArray(objs, cJSON_CreateString(ids_catalog_name(cat, o->objects[i])));
-    cJSON_AddNumberToObject(meta, "pairs", P);
-    cJSON_AddNumberToObject(meta, "videos", (double)total);
-    cJSON *layers = cJSON_AddArrayToObject(meta, "stats");
-    int best = -1;
-    double best_var = -1, best_rho = NAN;
-    char *csv = ids__malloc((size_t)L * (64 + 16 * (size_t)F) + 64);
-    if (!csv) {
-        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    size_t cl = (size_t)sprintf(csv, "layer,pc1_var,spearman");
-    for (int f = 1; f <= F; f++) cl += (size_t)sprintf(csv + cl, ",pc1_frame%d", f);
-    cl += (size_t)sprintf(csv + cl, "\n");
-    for (int l = 0; l < L; l++) {
-        float coord[64];
-        double var, rho;
-        ids_temporal_layer_stats(tid + (size_t)l * F * E, F, E, coord, &var, &rho);
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddNumberToObject(e, "layer", l);
-        cJSON_AddNumberToObject(e, "pc1_var", var);
-        if (isfinite(rho)) cJSON_AddNumberToObject(e, "spearman", rho);
-        else cJSON_AddNullToObject(e, "spearman");
-        cJSON *pc = cJSON_AddArrayToObject(e, "pc1");
-        cl += (size_t)sprintf(csv + cl, "%d,%.6f,%.6f", l, var, rho);
-        for (int f = 0; f < F; f++) {
-            cJSON_AddItemToArray(pc, cJSON_CreateNumber(coord[f]));
-            cl += (size_t)sprintf(csv + cl, ",%.6g", coord[f]);
-        }
-        cl += (size_t)sprintf(csv + cl, "\n");
-        cJSON_AddItemToArray(layers, e);
-        if (l >= 1 && var > best_var) best_var = var, best = l, best_rho = rho;
-    }
-    cJSON_AddNumberToObject(meta, "best_layer", best);
-    if (isfinite(best_rho)) cJSON_AddNumberToObject(meta, "pca_order_spearman", best_rho);
-    else cJSON_AddNullToObject(meta, "pca_order_spearman");
-    char *js = cJSON_Print(meta);
-    char path[1200];
-    ids_st_writer *w = ids_st_writer_new();
-    int64_t shape_t[3] = {L, F, E}, shape_ax[2] = {L, E};
-    if (!js || !w) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    if (!st) st = ids_st_writer_add(w, "temporal", "F32", 3, shape_t, tid, err);
-    if (!st) st = ids_st_writer_add(w, "time_axis", "F32", 2, shape_ax, axis, err);
+}
+
+ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                ids_progress_fn progress, void *user, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1, E = hp->n_embd, T = frames_of(o), F = T - 1;
+    ids__exp x;
+    ids_status st = ids__exp_init(&x, &o->exp, v, cat, 3, 2, "temporal extract", progress, user, err);
+    if (st) return st;
+    x.n_items = 0; /* every video of the set */
+    ids_stim_opts so;
+    ids__exp_stim_opts(&x, &so);
+    so.frames = T;
+    int n_items;
+    if ((st = ids_stim_count(IDS_SET_VIDEO, &so, cat, &n_items, err))) return st; /* validates frames, grid, size */
+    const size_t LE = (size_t)L * E;
+    double *sum = ids__calloc((size_t)F * LE, sizeof(double));
+    float *tid = ids__malloc(sizeof(float) * (size_t)F * LE), *axis = ids__malloc(sizeof(float) * LE);
+    ids_prov *prov = NULL;
+    if (!sum || !tid || !axis) st = ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory");
+    if (!st) st = temporal_prov(&x, "temporal extract", T, &prov, err);
+    if (!st) st = extract_means(&x, &so, n_items, L, E, F, sum, err);
     if (!st) {
-        ids_st_writer_meta(w, "idscope", js, NULL);
-        snprintf(path, sizeof path, "%.1100s/temporal.safetensors", out_dir);
-        st = ids_st_writer_write(w, path, err);
+        extract_centre(sum, L, E, F, tid, axis);
+        ids_prov_finish(prov);
+        const char *names[IDS_EXP_MAX_OBJECTS];
+        for (int i = 0; i < x.n_obj; i++) names[i] = ids_catalog_name(cat, x.objs[i]);
+        st = ids__temporal_write(out_dir, prov, names, x.n_obj, (long)x.total, L, F, E, tid, axis, err);
     }
-    if (!st) {
-        snprintf(path, sizeof path, "%.1100s/temporal.json", out_dir);
-        const void *p1[2] = {js, "\n"};
-        size_t s1[2] = {strlen(js), 1};
-        st = ids__write_atomic(path, p1, s1, 2, err);
-    }
-    if (!st) {
-        snprintf(path, sizeof path, "%.1100s/temporal.csv", out_dir);
-        const void *p2[1] = {csv};
-        size_t s2[1] = {cl};
-        st = ids__write_atomic(path, p2, s2, 1, err);
-    }
-    ids_st_writer_free(w);
-    free(js);
-    free(csv);
-done:
-    cJSON_Delete(meta);
-    ids_ctx_free(ctx);
+    ids_prov_free(prov);
     free(sum);
-    free(pair);
-    free(cnt);
-    free(rowbuf);
     free(tid);
     free(axis);
-    free(hooks);
     return st;
 }
 
@@ -303,15 +236,14 @@ done:
 
 typedef struct {
     ids__patcher *p;
-    const ids_vlm *v;
-    const ids_catalog *cat;
+    const ids__exp *x;
     ids_image *rev; /* room for the reversed frames (borrowed images) */
 } tswap_job;
 
 static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
                               const char *w2, ids_err *err) {
     ids_video_reverse(frames, T, j->rev);
-    char *prompt = ids_vlm_video_prompt(j->v, question, 0);
+    char *prompt = ids_vlm_video_prompt(j->x->v, question, 0);
     ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(prompt);
@@ -320,10 +252,11 @@ static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, cons
 
 static ids_status tswap_item(void *user, ids_stim *s, ids_err *err) {
     tswap_job *j = user;
-    const char *a = ids_catalog_name(j->cat, s->obj[0].obj), *b = ids_catalog_name(j->cat, s->obj[1].obj);
+    const ids_catalog *cat = j->x->cat;
+    const char *a = ids_catalog_name(cat, s->obj[0].obj), *b = ids_catalog_name(cat, s->obj[1].obj);
     char *q = ids_question(IDS_REL_BEFORE_AFTER, a, b, NULL);
-    ids_status st = q ? tswap_video(j, s->frames, s->n_frames, q, ids_catalog_word(j->cat, s->obj[0].obj),
-                                    ids_catalog_word(j->cat, s->obj[1].obj), err)
+    ids_status st = q ? tswap_video(j, s->frames, s->n_frames, q, ids_catalog_word(cat, s->obj[0].obj),
+                                    ids_catalog_word(cat, s->obj[1].obj), err)
                       : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(q);
     return st;
@@ -333,17 +266,20 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
                              ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
     const int T = frames_of(o);
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
-    if (n_obj < 2) return ids__err(err, IDS_ERR_ARG, "temporal swap: at least 2 objects are needed");
+    ids__exp x;
+    ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "temporal swap", progress, user, err);
+    if (!st) st = ids__temporal_swap_prov(&x, o, &out->prov, err);
+    if (st) return st;
+    out->frames = T;
+    const int n_items = x.n_items;
     ids_stim_opts so;
-    video_opts(o, v, &so);
+    ids__exp_stim_opts(&x, &so);
+    so.frames = T;
     ids__patcher p;
-    ids_status st = ids__patcher_init(&p, v, IDS_REL_BEFORE_AFTER, 8192, o->n_threads, err);
+    st = ids__patcher_init(&p, &x, IDS_REL_BEFORE_AFTER, T, 8192, err);
     ids_image *rev = ids__calloc((size_t)T, sizeof *rev);
     if (!st && !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
-    tswap_job job = {&p, v, cat, rev};
+    tswap_job job = {&p, &x, rev};
     if (!st && o->mvbench) { /* real videos: T frames each, the question of the record */
         ids_tvq *q = NULL;
         int nq = 0, skipped = 0;
@@ -358,26 +294,25 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         }
         free(q);
     } else if (!st) {
-        long done = 0;
-        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 11, tswap_item, &job,
-                            "temporal swap (time reversal)", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
+        st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 11, tswap_item, &job, "temporal swap (time reversal)", err);
     }
     if (!st) st = ids__patcher_means(&p, &out->first, &out->second, &out->diff, &out->diff_pooled, err);
     if (!st) {
         out->n_layers = p.L;
         out->n_items = p.n_items;
         out->n_skipped = p.n_skipped;
+        ids_prov_finish(out->prov);
     }
     ids__patcher_free(&p);
     free(rev);
+    if (st) ids_temporal_result_free(out);
     return st;
 }
 
 /* ---- steering ---- */
 
 typedef struct {
-    const ids_vlm *v;
-    const ids_catalog *cat;
+    const ids__exp *x;
     ids_ctx *ctx;
     const int32_t *cand;
     float *vecs, *lp;
@@ -385,7 +320,7 @@ typedef struct {
     ids_variant *vars;
     ids_run_out *outs;
     double *acc_b, *acc_a;
-    int lo, NB, F, E, n_threads;
+    int lo, NB, F, E;
     ids_temporal_steer_result *out;
 } tsteer_job;
 
@@ -393,8 +328,9 @@ typedef struct {
 static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     tsteer_job *j = user;
     ids_seq *seq = NULL;
-    ids_status st = ids__question_seq(j->v, j->cat, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, j->n_threads, &seq, err);
-    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->cat, s->obj[0].obj), .after_image = true};
+    ids_status st = ids__question_seq(j->x->v, j->x->cat, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, j->x->n_threads,
+                                      &seq, err);
+    ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->x->cat, s->obj[0].obj), .after_image = true};
     float lpc[2];
     ids_run_opts ro = {.cand = j->cand, .n_cand = 2};
     ids_run_out oc = {.cand_logprob = lpc};
@@ -416,50 +352,142 @@ static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     return st;
 }
 
+/* What a temporal steering run is after defaults: the IDs file, its frames, the band, the factor. */
+typedef struct {
+    ids_st_file *f;
+    const ids_st_tensor *TI;
+    int T, F, lo, hi;
+    float factor;
+} tsteer_plan;
+
+static ids_status tsteer_plan_make(const ids_vlm *v, const ids_temporal_opts *o, tsteer_plan *pl, ids_err *err) {
+    memset(pl, 0, sizeof *pl);
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int L = hp->n_layer + 1, E = hp->n_embd;
+    if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "temporal steer: no temporal IDs file (temporal extract writes one)");
+    ids_status st = ids_st_open(&pl->f, o->ids_path, err);
+    if (st) return st;
+    const ids_st_tensor *TI = pl->TI = ids_st_find(pl->f, "temporal");
+    if (!TI || TI->ndim != 3 || TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63)
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: 'temporal' must be [%d layers, frames, %d] for this model", o->ids_path, L, E);
+    if (!st) {
+        pl->F = (int)TI->shape[1], pl->T = pl->F + 1;
+        pl->lo = o->layer_lo > 0 ? o->layer_lo : 1, pl->hi = o->layer_hi > 0 ? o->layer_hi : L - 2;
+        pl->factor = o->factor > 0 ? o->factor : 5.0f;
+    }
+    if (!st && o->frames > 0 && o->frames != pl->T)
+        st = ids__err(err, IDS_ERR_ARG, "temporal steer: the IDs are for %d-frame videos, %d frames asked", pl->T, o->frames);
+    if (!st && (pl->lo < 1 || pl->hi < pl->lo || pl->hi >= L))
+        st = ids__err(err, IDS_ERR_RANGE, "temporal steer: layers %d-%d outside 1..%d", pl->lo, pl->hi, L - 1);
+    if (!st && (o->source < 0 || o->source > pl->F))
+        st = ids__err(err, IDS_ERR_RANGE, "temporal steer: source frame %d outside 1..%d", o->source, pl->F);
+    if (st) {
+        ids_st_close(pl->f);
+        memset(pl, 0, sizeof *pl);
+    }
+    return st;
+}
+
+static ids_status tsteer_prov(const ids__exp *x, const ids_temporal_opts *o, const tsteer_plan *pl, ids_prov **out,
+                              ids_err *err) {
+    ids_status st = temporal_prov(x, "temporal steer", pl->T, out, err);
+    if (!st) st = ids_prov_input(*out, "temporal", o->ids_path, err);
+    if (st) return st;
+    ids_prov_opt_num(*out, "factor", pl->factor);
+    ids_prov_opt_int(*out, "source", o->source);
+    ids_prov_opt_int(*out, "layer_lo", pl->lo);
+    ids_prov_opt_int(*out, "layer_hi", pl->hi);
+    return IDS_OK;
+}
+
+ids_status ids__temporal_swap_prov(const ids__exp *x, const ids_temporal_opts *o, ids_prov **out, ids_err *err) {
+    ids_status st = temporal_prov(x, "temporal swap", frames_of(o), out, err);
+    if (!st && o->mvbench) {
+        st = ids_prov_input(*out, "mvbench", o->mvbench, err);
+        ids_prov_opt_str(*out, "videos", o->video_dir);
+    }
+    return st;
+}
+
+ids_status ids__temporal_prov(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, int which, ids_prov **out,
+                              ids_err *err) {
+    *out = NULL;
+    ids__exp x;
+    ids_status st = ids__exp_init(&x, &o->exp, v, cat, which == 0 ? 3 : 2, 2, "temporal", NULL, NULL, err);
+    if (st) return st;
+    if (which == 0) {
+        x.n_items = 0; /* every video of the set */
+        return temporal_prov(&x, "temporal extract", frames_of(o), out, err);
+    }
+    if (which == 1) return ids__temporal_swap_prov(&x, o, out, err);
+    tsteer_plan pl;
+    if ((st = tsteer_plan_make(v, o, &pl, err))) return st;
+    st = tsteer_prov(&x, o, &pl, out, err);
+    ids_st_close(pl.f);
+    return st;
+}
+
+/* The added vectors do not depend on the item: factor (T[f] - T[source(f)]) per (layer, target frame). */
+static void tsteer_vectors(const tsteer_plan *pl, int source, int E, float *vecs) {
+    const int NB = pl->hi - pl->lo + 1, F = pl->F, T = pl->T;
+    for (int k = 0; k < NB; k++)
+        for (int t = 0; t < F; t++) {
+            const int src = source > 0 ? source : T - (t + 1); /* frames numbered 1..F */
+            const float *ut = (const float *)pl->TI->data + ((size_t)(pl->lo + k) * F + t) * E;
+            const float *us = (const float *)pl->TI->data + ((size_t)(pl->lo + k) * F + (src - 1)) * E;
+            float *vt = vecs + ((size_t)k * F + t) * E;
+            for (int e = 0; e < E; e++) vt[e] = pl->factor * (ut[e] - us[e]);
+        }
+}
+
+/* Means per (layer, frame) over the videos, the Spearman correlation of the change of log P(after)
+ * with the frame per layer, and the fraction of monotonic layers. */
+static ids_status tsteer_summarise(const double *acc_b, const double *acc_a, int NB, int F, ids_temporal_steer_result *out,
+                                   ids_err *err) {
+    const int NV = NB * F;
+    out->d_before = ids__malloc(sizeof(float) * (size_t)NV);
+    out->d_after = ids__malloc(sizeof(float) * (size_t)NV);
+    out->rho_after = ids__malloc(sizeof(float) * (size_t)NB);
+    if (!out->d_before || !out->d_after || !out->rho_after) return ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+    int mono = 0;
+    for (int k = 0; k < NB; k++) {
+        double da[64], idx[64];
+        for (int t = 0; t < F; t++) {
+            const int vi = k * F + t;
+            out->d_before[vi] = out->n_items ? (float)(acc_b[vi] / out->n_items) : 0;
+            out->d_after[vi] = out->n_items ? (float)(acc_a[vi] / out->n_items) : 0;
+            da[t] = out->d_after[vi];
+            idx[t] = t;
+        }
+        const double rho = ids_spearman(da, idx, F);
+        out->rho_after[k] = (float)rho;
+        mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+    }
+    out->monotonic = NB ? (float)mono / NB : 0;
+    return IDS_OK;
+}
+
 ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
                               ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err) {
     memset(out, 0, sizeof *out);
     const ids_model *m = ids_vlm_model(v);
-    const ids_hparams *hp = ids_model_hparams(m);
-    const ids_tokenizer *tok = ids_model_tokenizer(m);
-    const int L = hp->n_layer + 1, E = hp->n_embd;
-    if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "temporal steer: no temporal IDs file (temporal extract writes one)");
-    ids_st_file *f = NULL;
-    ids_status st = ids_st_open(&f, o->ids_path, err);
-    if (st) return st;
-    const ids_st_tensor *TI = ids_st_find(f, "temporal");
-    if (!TI || TI->ndim != 3 || TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_FORMAT, "%s: 'temporal' must be [%d layers, frames, %d] for this model", o->ids_path, L, E);
-    }
-    const int F = (int)TI->shape[1], T = F + 1;
-    if (o->frames > 0 && o->frames != T) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_ARG, "temporal steer: the IDs are for %d-frame videos, %d frames asked", T, o->frames);
-    }
-    const int lo = o->layer_lo > 0 ? o->layer_lo : 1, hi = o->layer_hi > 0 ? o->layer_hi : L - 2;
-    if (lo < 1 || hi < lo || hi >= L) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_RANGE, "temporal steer: layers %d-%d outside 1..%d", lo, hi, L - 1);
-    }
-    if (o->source < 0 || o->source > F) {
-        ids_st_close(f);
-        return ids__err(err, IDS_ERR_RANGE, "temporal steer: source frame %d outside 1..%d", o->source, F);
-    }
-    const int NB = hi - lo + 1, NV = NB * F;
-    int def_objs[2] = {ids_catalog_builtin(0, 0), ids_catalog_builtin(2, 1)};
-    const int *objs = o->n_objects ? o->objects : def_objs;
-    const int n_obj = o->n_objects ? o->n_objects : 2, n_items = o->n_items > 0 ? o->n_items : 8;
-    const float factor = o->factor > 0 ? o->factor : 5.0f;
-    ids_temporal_opts oo = *o;
-    oo.frames = T;
-    ids_stim_opts so;
-    video_opts(&oo, v, &so);
-    int32_t cand[2];
-    if ((st = ids__answer_tokens(tok, IDS_REL_BEFORE_AFTER, cand, err))) {
-        ids_st_close(f);
+    const int E = ids_model_hparams(m)->n_embd;
+    ids__exp x;
+    tsteer_plan pl = {0};
+    ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "temporal steer", progress, user, err);
+    if (!st) st = tsteer_plan_make(v, o, &pl, err);
+    if (!st) st = tsteer_prov(&x, o, &pl, &out->prov, err);
+    if (st) {
+        ids_st_close(pl.f);
+        ids_temporal_steer_result_free(out);
         return st;
     }
+    const int F = pl.F, T = pl.T, NB = pl.hi - pl.lo + 1, NV = NB * F;
+    out->factor = pl.factor, out->source = o->source;
+    ids_stim_opts so;
+    ids__exp_stim_opts(&x, &so);
+    so.frames = T;
+    int32_t cand[2];
     double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
     float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
     ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
@@ -467,51 +495,20 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
     ids_ctx *ctx = NULL;
     if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
-    /* the added vectors do not depend on the item: factor (T[f] - T[source(f)]) per (layer, target frame) */
+    if (!st) st = ids__answer_tokens(ids_model_tokenizer(m), IDS_REL_BEFORE_AFTER, cand, err);
     out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
-    for (int k = 0; !st && k < NB; k++)
-        for (int t = 0; t < F; t++) {
-            const int src = o->source > 0 ? o->source : T - (t + 1); /* frames numbered 1..F */
-            const float *ut = (const float *)TI->data + ((size_t)(lo + k) * F + t) * E;
-            const float *us = (const float *)TI->data + ((size_t)(lo + k) * F + (src - 1)) * E;
-            float *vt = vecs + ((size_t)k * F + t) * E;
-            for (int e = 0; e < E; e++) vt[e] = factor * (ut[e] - us[e]);
-        }
-    ids_ctx_params cp = ids_ctx_default_params();
-    cp.n_ctx = 8192;
-    cp.max_rows = 8192;
-    cp.n_threads = o->n_threads;
-    if (!st) st = ids_ctx_new(&ctx, m, cp, err);
-    tsteer_job job = {v, cat, ctx, cand, vecs, lp, hooks, vars, outs, acc_b, acc_a, lo, NB, F, E, o->n_threads, out};
-    long done = 0;
-    if (!st)
-        st = ids__each_item(IDS_SET_VIDEO, &so, cat, objs, n_obj, n_items, IDS_REL_BEFORE_AFTER, o->seed, 13, tsteer_item, &job,
-                            "temporal steer", progress, user, &done, (long)n_obj * (n_obj - 1) * n_items, err);
+    if (!st) tsteer_vectors(&pl, o->source, E, vecs);
+    if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
+    tsteer_job job = {&x, ctx, cand, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out};
+    if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
     if (!st) {
-        out->layer_lo = lo;
+        out->layer_lo = pl.lo;
         out->n_band = NB;
         out->frames = F;
-        out->d_before = ids__malloc(sizeof(float) * (size_t)NV);
-        out->d_after = ids__malloc(sizeof(float) * (size_t)NV);
-        out->rho_after = ids__malloc(sizeof(float) * (size_t)NB);
-        if (!out->d_before || !out->d_after || !out->rho_after) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
-        int mono = 0;
-        for (int k = 0; !st && k < NB; k++) {
-            double da[64], idx[64];
-            for (int t = 0; t < F; t++) {
-                const int vi = k * F + t;
-                out->d_before[vi] = out->n_items ? (float)(acc_b[vi] / out->n_items) : 0;
-                out->d_after[vi] = out->n_items ? (float)(acc_a[vi] / out->n_items) : 0;
-                da[t] = out->d_after[vi];
-                idx[t] = t;
-            }
-            const double rho = ids_spearman(da, idx, F);
-            out->rho_after[k] = (float)rho;
-            mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
-        }
-        out->monotonic = NB ? (float)mono / NB : 0;
-        if (st) ids_temporal_steer_result_free(out);
+        st = tsteer_summarise(acc_b, acc_a, NB, F, out, err);
     }
+    if (!st) ids_prov_finish(out->prov);
+    else ids_temporal_steer_result_free(out);
     ids_ctx_free(ctx);
     free(acc_b);
     free(acc_a);
@@ -520,7 +517,7 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     free(hooks);
     free(vars);
     free(outs);
-    ids_st_close(f);
+    ids_st_close(pl.f);
     return st;
 }
 

@@ -6,6 +6,7 @@
 #include "base/internal.h"
 
 #include <cjson/cJSON.h>
+#include <unistd.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -543,6 +544,79 @@ static ids_status write_json(const char *path, cJSON *root, ids_err *err) {
     return st;
 }
 
+ids_status ids_stimuli_prov(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, bool mirror, bool recolor,
+                            int limit, ids_prov **out, ids_err *err) {
+    ids_status st = ids_prov_new(out, "stimuli", err);
+    if (st) return st;
+    ids_prov *p = *out;
+    ids_prov_opt_str(p, "set", ids_set_name(kind));
+    ids_prov_opt_int(p, "image_size", o->image_size);
+    ids_prov_opt_int(p, "grid", o->grid);
+    ids_prov_opt_nums(p, "sizes", o->sizes, o->sizes ? o->n_sizes : 0);
+    const char *names[16];
+    int n = 0;
+    for (int i = 0; o->objects && i < o->n_objects && i < 16; i++) names[n++] = ids_catalog_name(c, o->objects[i]);
+    ids_prov_opt_strs(p, "objects", names, n);
+    ids_prov_opt_bool(p, "all_pairs", o->all_pairs);
+    ids_prov_opt_num(p, "jitter_pos", o->jitter_pos);
+    ids_prov_opt_num(p, "jitter_size", o->jitter_size);
+    ids_prov_opt_num(p, "jitter_rot", o->jitter_rot);
+    const float bg[3] = {o->bg[0], o->bg[1], o->bg[2]};
+    ids_prov_opt_nums(p, "background", bg, 3);
+    ids_prov_opt_bool(p, "background_image", o->bg_image != NULL);
+    ids_prov_opt_int(p, "frames", o->frames);
+    ids_prov_opt_num(p, "near_threshold", o->near_threshold);
+    ids_prov_opt_int(p, "repeats", o->repeats);
+    ids_prov_opt_bool(p, "mirror", mirror);
+    ids_prov_opt_bool(p, "recolor", recolor);
+    ids_prov_opt_int(p, "limit", limit);
+    ids_prov_opt_bool(p, "mp4", o->write_mp4);
+    ids_prov_run(p, o->seed, 1, "f32");
+    return IDS_OK;
+}
+
+/* The files a manifest's records name ("file", "frames", "video"), added to names (NULL-safe). */
+static void manifest_files(const cJSON *root, cJSON *names) {
+    const cJSON *r, *f;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(root, "records")) {
+        static const char *const keys[2] = {"file", "video"};
+        for (int k = 0; k < 2; k++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, keys[k]);
+            if (cJSON_IsString(v)) cJSON_AddItemToArray(names, cJSON_CreateString(v->valuestring));
+        }
+        cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(r, "frames"))
+            if (cJSON_IsString(f)) cJSON_AddItemToArray(names, cJSON_CreateString(f->valuestring));
+    }
+}
+
+/* Remove the files an earlier manifest of out_dir named that the new one does not (and the frame
+ * folders that leaves empty): a rerun with fewer items leaves no stale stimuli behind. Only names
+ * without ".." are touched. */
+static void remove_stale(const char *out_dir, const cJSON *old_root, const cJSON *new_root) {
+    cJSON *old_names = cJSON_CreateArray(), *new_names = cJSON_CreateArray();
+    if (old_names && new_names) {
+        manifest_files(old_root, old_names);
+        manifest_files(new_root, new_names);
+        const cJSON *a, *b;
+        cJSON_ArrayForEach(a, old_names) {
+            bool kept = strstr(a->valuestring, "..") != NULL || a->valuestring[0] == '/';
+            cJSON_ArrayForEach(b, new_names) if (!kept && !strcmp(a->valuestring, b->valuestring)) kept = true;
+            if (kept) continue;
+            char *path = ids__path_join(out_dir, a->valuestring);
+            if (!path) break;
+            remove(path);
+            char *slash = strrchr(path, '/');
+            if (slash && strchr(a->valuestring, '/')) { /* a frame: its folder goes once empty */
+                *slash = 0;
+                rmdir(path);
+            }
+            free(path);
+        }
+    }
+    cJSON_Delete(old_names);
+    cJSON_Delete(new_names);
+}
+
 ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c,
                              const char *out_dir, bool mirror, bool recolor, int limit,
                              ids_progress_fn progress, void *user, ids_err *err) {
@@ -551,14 +625,25 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
     if (st) return st;
     if (limit > 0 && limit < n) n = limit;
     if ((st = mkdir_p(out_dir, err))) return st;
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
-    cJSON_AddStringToObject(root, "set", ids_set_name(kind));
-    cJSON_AddNumberToObject(root, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(root, "image_size", o->image_size);
-    cJSON_AddNumberToObject(root, "grid", o->grid);
-    if (kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(root, "frames", o->frames);
-    cJSON *records = cJSON_AddArrayToObject(root, "records");
+    char *mpath = ids__path_join(out_dir, "manifest.json"), *old_txt = NULL;
+    if (!mpath) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    cJSON *old_root = ids__read_file(mpath, &old_txt, NULL, NULL) == IDS_OK ? cJSON_Parse(old_txt) : NULL;
+    free(old_txt);
+    ids_prov *prov = NULL;
+    st = ids_stimuli_prov(kind, o, c, mirror, recolor, limit, &prov, err);
+    cJSON *root = st ? NULL : cJSON_CreateObject();
+    if (!st && !root) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    cJSON *records = NULL;
+    if (!st) {
+        cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
+        cJSON_AddStringToObject(root, "set", ids_set_name(kind));
+        cJSON_AddNumberToObject(root, "seed", (double)o->seed);
+        cJSON_AddNumberToObject(root, "image_size", o->image_size);
+        cJSON_AddNumberToObject(root, "grid", o->grid);
+        if (kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(root, "frames", o->frames);
+        records = cJSON_AddArrayToObject(root, "records");
+        if (!records) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    }
     int step = n / 20 > 0 ? n / 20 : 1;
     for (int i = 0; i < n && !st; i++) {
         ids_stim s;
@@ -586,11 +671,19 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
         if (progress && ((i + 1) % step == 0 || i + 1 == n)) progress(ids_set_name(kind), i + 1, n, user);
     }
     if (!st) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/manifest.json", out_dir);
-        st = write_json(path, root, err);
+        ids_prov_finish(prov);
+        cJSON *pj = ids__prov_json(prov, err);
+        if (!pj || !cJSON_AddItemToObject(root, "provenance", pj)) {
+            cJSON_Delete(pj);
+            st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        }
     }
+    if (!st) st = write_json(mpath, root, err);
+    if (!st && old_root) remove_stale(out_dir, old_root, root);
     cJSON_Delete(root);
+    cJSON_Delete(old_root);
+    ids_prov_free(prov);
+    free(mpath);
     return st;
 }
 
