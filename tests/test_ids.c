@@ -26,7 +26,8 @@ TEST(ids_compute_linear_known_answer) {
                     dst[i] = cell == a ? 1e30f : base[i] + (float)x * u[i] + (float)y * v[i] + (float)s * w[i];
             }
         }
-    ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya);
+    ids_err err;
+    CHECK_OK(ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, &err));
     const double f = (1.0 - 1.0 / ((C - 1) * (C - 1))) * 10.0 / 9.0;
     double worst = 0;
     for (int i = 0; i < L * E; i++) {
@@ -110,7 +111,8 @@ TEST(ids_layer_stats_known_answers) {
     }
     for (int e = 0; e < E; e++) xa[e] = u[e] * 1.1f, ya[e] = v[e] * 0.9f; /* axes: any scale */
     ids_id_stats s;
-    ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, pca);
+    ids_err err;
+    CHECK_OK(ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, pca, &err));
     CHECKF(fabs(s.r2 - 1) < 1e-6 && fabs(s.plane - 1) < 1e-5 && fabs(s.pca_var - 1) < 1e-5, "r2 %g plane %g pca %g",
            s.r2, s.plane, s.pca_var);
     double worst = 0;
@@ -123,7 +125,7 @@ TEST(ids_layer_stats_known_answers) {
     CHECKF(worst < 1e-3, "PCA distances off by %g", worst);
     /* random IDs: a plane explains little, the linear fit too */
     for (int i = 0; i < C * E; i++) r = r * 1664525u + 1013904223u, ids[i] = (float)(r >> 9) / 8388608.0f;
-    ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL);
+    CHECK_OK(ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL, &err));
     CHECK(s.r2 < 0.5 && s.plane < 0.5 && s.pca_var < 0.6);
 }
 

@@ -20,10 +20,11 @@ TEST(temporal_layer_stats_linear_and_scrambled) {
     enum { F = 7, E = 12 };
     float t[F * E], coord[F];
     double var, rho;
+    ids_err err;
     /* IDs linear in the frame (with the time running backwards in the vector): one component, in order */
     for (int f = 0; f < F; f++)
         for (int e = 0; e < E; e++) t[f * E + e] = (float)(-(f - 3) * (0.5 + 0.1 * e) + 7.0);
-    ids_temporal_layer_stats(t, F, E, coord, &var, &rho);
+    CHECK_OK(ids_temporal_layer_stats(t, F, E, coord, &var, &rho, &err));
     CHECK(fabs(var - 1) < 1e-9);
     CHECK(fabs(rho - 1) < 1e-12);
     for (int f = 1; f < F; f++) CHECK(fabs((coord[f] - coord[f - 1]) - (coord[1] - coord[0])) < 1e-4 && coord[f] > coord[f - 1]);
@@ -31,7 +32,7 @@ TEST(temporal_layer_stats_linear_and_scrambled) {
     const int order[F] = {0, 2, 1, 3, 5, 4, 6};
     for (int f = 0; f < F; f++)
         for (int e = 0; e < E; e++) t[f * E + e] = (float)(order[f] * (0.5 + 0.1 * e));
-    ids_temporal_layer_stats(t, F, E, coord, &var, &rho);
+    CHECK_OK(ids_temporal_layer_stats(t, F, E, coord, &var, &rho, &err));
     double o[F], i[F];
     for (int f = 0; f < F; f++) o[f] = order[f], i[f] = f;
     CHECK(fabs(var - 1) < 1e-9);
@@ -39,7 +40,7 @@ TEST(temporal_layer_stats_linear_and_scrambled) {
     /* two equal halves in orthogonal directions: PC1 holds half the variance */
     for (int f = 0; f < F; f++)
         for (int e = 0; e < E; e++) t[f * E + e] = (float)((e == 0 ? f : 0) + (e == 1 ? (f * 5 % 7) : 0));
-    ids_temporal_layer_stats(t, F, E, coord, &var, &rho);
+    CHECK_OK(ids_temporal_layer_stats(t, F, E, coord, &var, &rho, &err));
     CHECK(var > 0.4 && var < 0.99);
 }
 

@@ -48,8 +48,8 @@ ids_exp ids_exp_default(void);
  * y_axis = mean over x, y1 <= y2 of ID(x, y2) - ID(x, y1) (the paper's ranges, zero terms included),
  * x_axis likewise. Outputs: per_pair [P][K][L][E] (may be NULL), universal [K][L][E], x_axis and
  * y_axis [L][E]. All sums in double. */
-void ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
-                     int axis_size, float *per_pair, float *universal, float *x_axis, float *y_axis);
+ids_status ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
+                           int axis_size, float *per_pair, float *universal, float *x_axis, float *y_axis, ids_err *err);
 
 /* Statistics of one layer's cell IDs: n_cells vectors of width E at grid coordinates (x, y).
  * r2: fraction of the IDs' variance a linear function c + x a + y b explains; plane: fraction of
@@ -58,8 +58,8 @@ void ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_l
 typedef struct ids_id_stats {
     double r2, plane, pca_var;
 } ids_id_stats;
-void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
-                         const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca);
+ids_status ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
+                               const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca, ids_err *err);
 /* Read OUT_DIR/ids.safetensors and write OUT_DIR/stats.json and stats.csv: per layer r2, plane,
  * pca_var, the cells' PCA coordinates, and (when per-pair IDs were stored) the mean cosine of
  * per-pair IDs with the universal ID. Uses the largest size. */
@@ -117,8 +117,10 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
                                 ids_progress_fn progress, void *user, ids_err *err);
 /* 1-D PCA of F temporal IDs (frames in order, width E): coord[F] (may be NULL) oriented so that the
  * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
-void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman);
-/* Spearman rank correlation (average ranks for ties); NAN when either side is constant. */
+ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
+                                    ids_err *err);
+/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
+ * values, when its buffer cannot be allocated). */
 double ids_spearman(const double *a, const double *b, int n);
 /* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
 void ids_video_reverse(const ids_image *in, int n, ids_image *out);

@@ -515,7 +515,11 @@ ids_status ids__temporal_write(const char *dir, const ids_prov *prov, const char
     for (int l = 0; layers && l < L; l++) {
         float coord[64];
         double var, rho;
-        ids_temporal_layer_stats(tid + (size_t)l * F * E, F, E, coord, &var, &rho);
+        if (ids_temporal_layer_stats(tid + (size_t)l * F * E, F, E, coord, &var, &rho, err)) {
+            cJSON_Delete(doc);
+            free(csv.p);
+            return err ? err->code : IDS_ERR_NOMEM;
+        }
         cJSON *e = cJSON_CreateObject(), *pc = NULL;
         if (!e || !cJSON_AddItemToArray(layers, e)) {
             cJSON_Delete(e);

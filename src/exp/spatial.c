@@ -8,13 +8,21 @@
 #include <math.h>
 #include <sys/stat.h>
 
-void ids_ids_compute(const float *h, int n_pairs, int G, int S, int L, int E, int axis_size, float *per_pair,
-                     float *universal, float *x_axis, float *y_axis) {
+ids_status ids_ids_compute(const float *h, int n_pairs, int G, int S, int L, int E, int axis_size, float *per_pair,
+                           float *universal, float *x_axis, float *y_axis, ids_err *err) {
+    if (n_pairs < 1 || G < 2 || S < 1 || L < 1 || E < 1 || axis_size < 0 || axis_size >= S)
+        return ids__err(err, IDS_ERR_ARG, "spatial IDs: %d pairs, grid %d, %d sizes (axis size %d), %d layers, width %d: "
+                        "need at least 1 pair, grid 2, axis size < sizes", n_pairs, G, S, axis_size, L, E);
     const int C = G * G, K = C * S;
     const size_t LE = (size_t)L * E;
-    double *cen = calloc((size_t)K * LE, sizeof(double)), *uni = calloc((size_t)K * LE, sizeof(double));
-    double *mean = calloc(LE, sizeof(double));
-    IDS_ASSERT(cen && uni && mean);
+    double *cen = ids__calloc((size_t)K * LE, sizeof(double)), *uni = ids__calloc((size_t)K * LE, sizeof(double));
+    double *mean = ids__calloc(LE, sizeof(double));
+    if (!cen || !uni || !mean) {
+        free(cen);
+        free(uni);
+        free(mean);
+        return ids__err(err, IDS_ERR_NOMEM, "spatial IDs: out of memory for %d cells x %d sizes x %d layers", C, S, L);
+    }
     for (int p = 0; p < n_pairs; p++) {
         memset(cen, 0, sizeof(double) * (size_t)K * LE);
         for (int a = 0; a < C; a++) {
@@ -58,6 +66,7 @@ void ids_ids_compute(const float *h, int n_pairs, int G, int S, int L, int E, in
     free(cen);
     free(uni);
     free(mean);
+    return IDS_OK;
 }
 
 /* The subject word's rows at every layer for every item of the grid set and every ordered pair:
@@ -196,9 +205,9 @@ ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_e
         st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
     if (!st) st = extract_collect(&x, &so, n_items, S, L, E, h, err);
     if (!st) {
-        ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya);
+        st = ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
         ids_prov_finish(prov);
-        st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, err);
+        if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, err);
     }
     ids_prov_free(prov);
     free(h);
@@ -240,15 +249,19 @@ static void top_eig(const double *A, int n, double *vec, double *val) {
     *val = lam;
 }
 
-void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, int E, const float *x_axis,
-                         const float *y_axis, ids_id_stats *out, float *pca) {
-    IDS_ASSERT(n <= 64);
+ids_status ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, int E, const float *x_axis,
+                               const float *y_axis, ids_id_stats *out, float *pca, ids_err *err) {
+    if (n < 1 || n > 64 || E < 1) return ids__err(err, IDS_ERR_ARG, "ID statistics: %d cells of width %d (1..64 cells)", n, E);
     double mean_x = 0, mean_y = 0;
     for (int k = 0; k < n; k++) mean_x += xs[k], mean_y += ys[k];
     mean_x /= n, mean_y /= n;
     /* centred IDs, total variance */
-    double *c = calloc((size_t)n * E, sizeof(double));
-    IDS_ASSERT(c);
+    double *c = ids__calloc((size_t)n * E, sizeof(double)), *vv = ids__calloc((size_t)E, sizeof(double));
+    if (!c || !vv) {
+        free(c);
+        free(vv);
+        return ids__err(err, IDS_ERR_NOMEM, "ID statistics: out of memory for %d cells of width %d", n, E);
+    }
     double tot = 0;
     for (int e = 0; e < E; e++) {
         double m = 0;
@@ -285,8 +298,6 @@ void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, 
     for (int e = 0; e < E; e++) nu += (double)x_axis[e] * x_axis[e];
     nu = sqrt(nu);
     for (int e = 0; e < E; e++) uy += (nu > 0 ? x_axis[e] / nu : 0) * y_axis[e];
-    double *vv = calloc((size_t)E, sizeof(double));
-    IDS_ASSERT(vv);
     for (int e = 0; e < E; e++) {
         vv[e] = y_axis[e] - uy * (nu > 0 ? x_axis[e] / nu : 0);
         nv += vv[e] * vv[e];
@@ -322,6 +333,7 @@ void ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, 
         }
     free(vv);
     free(c);
+    return IDS_OK;
 }
 
 /* Mean cosine of every pair's ID with the universal one at layer l, over the cells (NAN when none). */
@@ -419,13 +431,14 @@ ids_status ids_ids_stats(const char *dir, ids_err *err) {
         for (int k = 0; k < C; k++) /* size index 0: the largest */
             memcpy(cells + (size_t)k * E, U + (((size_t)l * C + k) * S) * E, sizeof(float) * (size_t)E);
         ids_id_stats s;
-        ids_ids_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
-                            (const float *)ya->data + (size_t)l * E, &s, pca);
+        if ((st = ids_ids_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
+                                      (const float *)ya->data + (size_t)l * E, &s, pca, err)))
+            break;
         const double cosm = pp ? pair_cosine(pp, cells, l, L, C, S, E) : NAN;
         stats_row(layers, &csv, l, &s, pp != NULL, cosm, xs, ys, pca, C, &oom);
     }
     ids_prov_finish(prov);
-    st = ids__result_write(dir, IDS_RESULT_STATS, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
+    if (!st) st = ids__result_write(dir, IDS_RESULT_STATS, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     free(cells);

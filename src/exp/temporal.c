@@ -38,7 +38,7 @@ void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
 
 double ids_spearman(const double *a, const double *b, int n) {
     if (n < 2) return NAN;
-    double *ra = malloc(sizeof(double) * (size_t)n * 2), *rb;
+    double buf[128], *ra = n <= 64 ? buf : ids__malloc(sizeof(double) * (size_t)n * 2), *rb;
     if (!ra) return NAN;
     rb = ra + n;
     for (int pass = 0; pass < 2; pass++) { /* average ranks (ties share their mean rank) */
@@ -58,14 +58,15 @@ double ids_spearman(const double *a, const double *b, int n) {
         saa += (ra[i] - ma) * (ra[i] - ma);
         sbb += (rb[i] - mb) * (rb[i] - mb);
     }
-    free(ra);
+    if (ra != buf) free(ra);
     return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
 }
 
-void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman) {
-    IDS_ASSERT(F >= 2 && F <= 64);
-    double *c = calloc((size_t)F * E, sizeof(double));
-    IDS_ASSERT(c);
+ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
+                                    ids_err *err) {
+    if (F < 2 || F > 64 || E < 1) return ids__err(err, IDS_ERR_ARG, "temporal statistics: %d frames of width %d (2..64 frames)", F, E);
+    double *c = ids__calloc((size_t)F * E, sizeof(double));
+    if (!c) return ids__err(err, IDS_ERR_NOMEM, "temporal statistics: out of memory for %d frames of width %d", F, E);
     double tot = 0;
     for (int e = 0; e < E; e++) {
         double m = 0;
@@ -105,6 +106,7 @@ void ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, dou
     *pc1_var = tot > 0 ? lam / tot : 0;
     *spearman = tot > 0 ? ids_spearman(co, idx, F) : NAN;
     free(c);
+    return IDS_OK;
 }
 
 /* ---- extraction ---- */

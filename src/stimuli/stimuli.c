@@ -166,7 +166,7 @@ ids_status ids_stim_count(ids_set_kind kind, const ids_stim_opts *o, const ids_c
 
 void ids_stim_free(ids_stim *s) {
     if (!s) return;
-    for (int f = 0; f < s->n_frames; f++) ids_image_free(&s->frames[f]);
+    for (int f = 0; s->frames && f < s->n_frames; f++) ids_image_free(&s->frames[f]); /* no frames: render's allocation failed */
     free(s->frames);
     s->frames = NULL;
     s->n_frames = 0;
