@@ -272,5 +272,41 @@ if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"
    [ -s "$TMP/demo/steer/steer-grid-above_below.json" ] && [ -s "$TMP/demo/stimuli/manifest.json" ]; then
     ok demo_summary; else ko demo_summary; fi
 
+# provenance: every result file records how it was made; the demo reruns a step only when its
+# request differs (another model, other options) and says which key differed
+D2="$TMP/demo2"
+expect demo_golden 0 "ID linearity" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+expect demo_again_skips 0 "18 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 18 ] &&
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
+    ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
+missing=""
+for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/swap-control.json steer/steer-belief.json \
+         steer/factor-1/steer-belief.json steer/steer-grid-between.json depth/depth.json temporal/temporal.json \
+         temporal/temporal-swap.json temporal/temporal-steer.json score.json summary.json; do
+    J=$(tr -d ' \t\n' < "$D2/$f")
+    for k in '"provenance":{"idscope":' '"build":' '"command":' '"options":{' '"seed":' '"threads":' '"precision":"f32"' \
+             '"started":"20' '"seconds":'; do
+        case $J in *"$k"*) ;; *) missing="$missing $f:$k" ;; esac
+    done
+    case $f in stimuli/*|ids/stats.json|score.json) ;; *)
+        case $J in *'"models":{"text":{"path":"/'*'"fingerprint":"fnv1a64:'*) ;; *) missing="$missing $f:models" ;; esac ;;
+    esac
+done
+if [ -z "$missing" ]; then ok results_have_provenance; else ko "results_have_provenance (missing:$missing)"; fi
+expect demo_other_model 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 1 --threads 1
+if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 14 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
+   grep -q 'stimuli.*already done' "$TMP/err" && tr -d ' \t\n' < "$D2/summary.json" | grep -q '"model":"[^"]*/models/tiny-llava/text.gguf"' &&
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":17,'; then
+    ok demo_other_model_reruns; else ko demo_other_model_reruns; sed 's/^/    /' "$TMP/err" | grep demo: | head -20; fi
+expect demo_other_n 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 2 --threads 1
+if grep -q 'swap (mirror patching per layer and position set) (rerun: options.n_items: 1 in the file, 2 asked)' "$TMP/err" &&
+   grep -q 'ids extract.*already done' "$TMP/err"; then ok demo_other_n_reruns; else ko demo_other_n_reruns; fi
+# a rerun with fewer stimuli leaves no stale files
+expect stimuli_four 0 "" -- "$BIN" stimuli grid --out "$TMP/st4" --size 64 --limit 4 --mirror
+expect stimuli_two 0 "" -- "$BIN" stimuli grid --out "$TMP/st4" --size 64 --limit 2
+if [ "$(ls "$TMP/st4" | grep -c '\.png$')" -eq 2 ] && [ -s "$TMP/st4/manifest.json" ]; then ok stimuli_no_stale_files;
+else ko "stimuli_no_stale_files ($(ls "$TMP/st4" | tr '\n' ' '))"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
