@@ -72,100 +72,6 @@ ids_status ids_ids_stats(const char *dir, ids_err *err);
 ids_status ids_score(const char *stats_json, const char *steer_json, const char *out_path, int *best_layer,
                      double *best_score, ids_err *err);
 
-/* ------------------------------------------------------------------------------------------ */
-/* Experiments: temporal IDs                                                                     */
-
-/* Videos of T frames (one image block per frame) in which object A appears at frame i and B at
- * frame j (i != j, 1..T-1); question "Does the A appear before or after the B?". */
-typedef struct ids_temporal_opts {
-    ids_exp exp;            /* objects (extract: default 3), grid, image size, videos per pair (swap, steer), seed, threads */
-    int frames;             /* T (default 8; steer: taken from the IDs file) */
-    float factor;           /* steer: factor on T[f] - T[source] (raw, default 5) */
-    int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
-    int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
-    const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
-    const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
-    const char *video_dir;  /* ... and the folder its video paths are relative to */
-} ids_temporal_opts;
-
-/* A temporal question about a real video: "Does the scene FIRST occur before or after the scene
- * SECOND?"; the words read and patched are the last word of each phrase. */
-typedef struct ids_tvq {
-    char video[1024];
-    char question[512];
-    char first[128], second[128];
-    char word_first[64], word_second[64];
-    bool truth_before;
-} ids_tvq;
-/* MVBench scene-transition questions: the original task file (a list of {"video", "question",
- * "candidates", "answer": "From the X to the Y."}: X then Y, asked in both orders, alternately) or
- * the paper's derived manifest ({"video_path", "scene1", "scene2", "query", "correct_order",
- * "query_order"}; before when query_order == correct_order). Video paths are joined to video_dir
- * when relative. Records that cannot be used (missing fields, no "From ... to ..." answer, both
- * phrases ending in the same word) are skipped and counted. *out: malloc'd array. */
-ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tvq **out, int *n, int *n_skipped,
-                            ids_err *err);
-
-/* Temporal IDs: every ordered object pair, every (i, j); the object words' residual rows at every
- * layer, averaged per appearance frame within a pair, then over pairs, then mean-centred over the
- * frames. Writes out_dir/temporal.safetensors ("temporal" [L][T-1][E], "time_axis" [L][E]: the
- * least-squares slope in the frame index), temporal.json (metadata; per layer the 1-D PCA
- * coordinate of each frame, PC1's variance fraction and the Spearman correlation of the
- * coordinate with the frame index; best_layer = the layer >= 1 whose PC1 explains most) and
- * temporal.csv. */
-ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
-                                ids_progress_fn progress, void *user, ids_err *err);
-/* 1-D PCA of F temporal IDs (frames in order, width E): coord[F] (may be NULL) oriented so that the
- * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
-ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
-                                    ids_err *err);
-/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
- * values, when its buffer cannot be allocated). */
-double ids_spearman(const double *a, const double *b, int n);
-/* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
-void ids_video_reverse(const ids_image *in, int n, ids_image *out);
-
-/* Time-reversal patching: like ids_swap_run with the frame order reversed as the edit; per layer
- * and position set (IDS_SWAP_IMAGE / TEXT / OBJECTS) the recovered fraction of the reversal's
- * effect on log P(before) (first), log P(after) (second) and their difference. */
-typedef struct ids_temporal_swap_result {
-    int frames;
-    int n_layers, n_items, n_skipped;
-    float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
-    float *diff_pooled;           /* as in ids_swap_result */
-    ids_prov *prov;
-} ids_temporal_swap_result;
-ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
-                             ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
-void ids_temporal_result_free(ids_temporal_swap_result *r);
-
-/* Temporal steering: at each layer of the band add factor (T[f] - T[source(f)]) to the subject word
- * for every target frame f = 1..T-1; mean change of log P(before) and log P(after) over the videos.
- * With the paper's pairing the frame f = T/2 adds nothing: a built-in null. A layer counts as
- * monotonic when the Spearman correlation of the change of log P(after) with f is at least
- * IDS_TEMPORAL_MONOTONIC_RHO. */
-#define IDS_TEMPORAL_MONOTONIC_RHO 0.9
-typedef struct ids_temporal_steer_result {
-    float factor;
-    int source;                /* 0: the paper's pairing T[f] - T[T - f] */
-    int layer_lo, n_band, frames, n_items;
-    int null_frame;            /* the target frame whose added vector is zero, -1 if none */
-    float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
-    float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
-    float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
-    ids_prov *prov;
-} ids_temporal_steer_result;
-ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
-                              ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
-void ids_temporal_steer_result_free(ids_temporal_steer_result *r);
-
-/* Self-contained HTML report (inline SVG, no network) of the results found in dir: ids/stats.json
- * (and ids/ids.json), swap/swap.json and swap/swap-control.json, steer/steer-belief.json,
- * steer/steer-grid-*.json, depth/depth.json, score.json, temporal/temporal.json,
- * temporal/temporal-swap.json and temporal/temporal-steer.json. Sections without results say so. Writes
- * dir/report.html atomically; *n_sections receives how many sections had data. */
-ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
-
 typedef struct ids_extract_opts {
     ids_exp exp;          /* objects (>= 2, distinct words; default 3), grid, image size, threads (every item of the set is used) */
     const float *sizes;   /* fractions of a cell (default 1, 0.78, 0.55, 0.33) */
@@ -271,6 +177,103 @@ typedef struct ids_depth_result {
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                           ids_depth_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_depth_result_free(ids_depth_result *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Experiments: temporal IDs                                                                     */
+
+/* Videos of T frames (one image block per frame) in which object A appears at frame i and B at
+ * frame j (i != j, 1..T-1); question "Does the A appear before or after the B?". */
+typedef struct ids_temporal_opts {
+    ids_exp exp;            /* objects (extract: default 3), grid, image size, videos per pair (swap, steer), seed, threads */
+    int frames;             /* T (default 8; steer: taken from the IDs file) */
+    float factor;           /* steer: factor on T[f] - T[source] (raw, default 5) */
+    int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
+    int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
+    const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
+    const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
+    const char *video_dir;  /* ... and the folder its video paths are relative to */
+} ids_temporal_opts;
+
+/* A temporal question about a real video: "Does the scene FIRST occur before or after the scene
+ * SECOND?"; the words read and patched are the last word of each phrase. */
+typedef struct ids_tvq {
+    char video[1024];
+    char question[512];
+    char first[128], second[128];
+    char word_first[64], word_second[64];
+    bool truth_before;
+} ids_tvq;
+/* MVBench scene-transition questions: the original task file (a list of {"video", "question",
+ * "candidates", "answer": "From the X to the Y."}: X then Y, asked in both orders, alternately) or
+ * the paper's derived manifest ({"video_path", "scene1", "scene2", "query", "correct_order",
+ * "query_order"}; before when query_order == correct_order). Video paths are joined to video_dir
+ * when relative. Records that cannot be used (missing fields, no "From ... to ..." answer, both
+ * phrases ending in the same word) are skipped and counted. *out: malloc'd array. */
+ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tvq **out, int *n, int *n_skipped,
+                            ids_err *err);
+
+/* Temporal IDs: every ordered object pair, every (i, j); the object words' residual rows at every
+ * layer, averaged per appearance frame within a pair, then over pairs, then mean-centred over the
+ * frames. Writes out_dir/temporal.safetensors ("temporal" [L][T-1][E], "time_axis" [L][E]: the
+ * least-squares slope in the frame index), temporal.json (metadata; per layer the 1-D PCA
+ * coordinate of each frame, PC1's variance fraction and the Spearman correlation of the
+ * coordinate with the frame index; best_layer = the layer >= 1 whose PC1 explains most) and
+ * temporal.csv. */
+ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                ids_progress_fn progress, void *user, ids_err *err);
+/* 1-D PCA of F temporal IDs (frames in order, width E): coord[F] (may be NULL) oriented so that the
+ * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
+ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
+                                    ids_err *err);
+/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
+ * values, when its buffer cannot be allocated). */
+double ids_spearman(const double *a, const double *b, int n);
+/* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
+void ids_video_reverse(const ids_image *in, int n, ids_image *out);
+
+/* Time-reversal patching: like ids_swap_run with the frame order reversed as the edit; per layer
+ * and position set (IDS_SWAP_IMAGE / TEXT / OBJECTS) the recovered fraction of the reversal's
+ * effect on log P(before) (first), log P(after) (second) and their difference. */
+typedef struct ids_temporal_swap_result {
+    int frames;
+    int n_layers, n_items, n_skipped;
+    float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
+    float *diff_pooled;           /* as in ids_swap_result */
+    ids_prov *prov;
+} ids_temporal_swap_result;
+ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                             ids_temporal_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_temporal_result_free(ids_temporal_swap_result *r);
+
+/* Temporal steering: at each layer of the band add factor (T[f] - T[source(f)]) to the subject word
+ * for every target frame f = 1..T-1; mean change of log P(before) and log P(after) over the videos.
+ * With the paper's pairing the frame f = T/2 adds nothing: a built-in null. A layer counts as
+ * monotonic when the Spearman correlation of the change of log P(after) with f is at least
+ * IDS_TEMPORAL_MONOTONIC_RHO. */
+#define IDS_TEMPORAL_MONOTONIC_RHO 0.9
+typedef struct ids_temporal_steer_result {
+    float factor;
+    int source;                /* 0: the paper's pairing T[f] - T[T - f] */
+    int layer_lo, n_band, frames, n_items;
+    int null_frame;            /* the target frame whose added vector is zero, -1 if none */
+    float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
+    float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
+    float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+    ids_prov *prov;
+} ids_temporal_steer_result;
+ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
+                              ids_temporal_steer_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_temporal_steer_result_free(ids_temporal_steer_result *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* The report                                                                                   */
+
+/* Self-contained HTML report (inline SVG, no network) of the results found in dir: ids/stats.json
+ * (and ids/ids.json), swap/swap.json and swap/swap-control.json, steer/steer-belief.json,
+ * steer/steer-grid-*.json, depth/depth.json, score.json, temporal/temporal.json,
+ * temporal/temporal-swap.json and temporal/temporal-steer.json. Sections without results say so. Writes
+ * dir/report.html atomically; *n_sections receives how many sections had data. */
+ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Result files: names, layout, writing and reading back (src/exp/results.c)                    */
