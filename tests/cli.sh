@@ -77,7 +77,7 @@ expect capture_word 0 "" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj
 expect capture_no_output 2 "missing -o" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt x
 expect capture_bad_site 2 "unknown site" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --sites resid,mlp
-expect capture_bad_layer 1 "outside 0..4" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+expect capture_bad_layer 2 "--layers 7 is outside 0..4" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --layers 7
 expect capture_missing_word 1 "frog" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --positions word:frog
@@ -129,7 +129,7 @@ expect eval_json 0 '^{"left-right": [0-9.]*, "above-below": [0-9.]*' -- "$BIN" e
     --mmproj "$TMP/tiny/mmproj.gguf" --task all --n 4 --json --threads 1
 expect eval_line 0 "^before-after accuracy [0-9]*/3$" -- "$BIN" eval -m "$TMP/tiny/text.gguf" \
     --mmproj "$TMP/tiny/mmproj.gguf" --task before-after --n 3 --threads 1
-expect eval_bad_task 2 "unknown task" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --mmproj "$TMP/tiny/mmproj.gguf" --task juggling
+expect eval_bad_task 2 "--task juggling is not one of left-right," -- "$BIN" eval -m "$TMP/tiny/text.gguf" --mmproj "$TMP/tiny/mmproj.gguf" --task juggling
 expect eval_one_path 2 "give both" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --task left-right
 expect train_no_config 2 "missing --config" -- "$BIN" train --out "$TMP/x"
 printf '{"layers": "six"}' >"$TMP/bad.json"
