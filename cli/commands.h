@@ -10,5 +10,13 @@ int cmd_capture(int argc, char **argv);  /* cmd_model.c */
 int cmd_ask(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_stimuli(int argc, char **argv);  /* cmd_stimuli.c */
+int cmd_ids(int argc, char **argv);      /* cmd_exp.c */
+int cmd_swap(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
+int cmd_depth(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 
 #endif /* IDSCOPE_CLI_COMMANDS_H */

@@ -176,7 +176,7 @@ expect steer_objects 0 "best 3 layers" -- "$BIN" steer belief --ids "$TMP/ids/id
 J=$(tr -d ' \n' < "$TMP/steer3/steer-belief.json")
 IT=$(echo "$J" | sed 's/.*"items":\([0-9]*\).*/\1/'); SK=$(echo "$J" | sed 's/.*"skipped":\([0-9]*\).*/\1/')
 if [ $((IT + SK)) -eq 6 ]; then ok steer_objects_used; else ko "steer_objects_used ($IT + $SK images, want 6)"; fi
-expect steer_belief_no_near_far 2 "bad --relation" -- "$BIN" steer belief --ids x --out y --relation near-far
+expect steer_belief_no_near_far 2 "--relation near-far is not one of left-right, above-below" -- "$BIN" steer belief --ids x --out y --relation near-far
 expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/depth" --n 1 --threads 1
@@ -189,7 +189,7 @@ expect score_run 0 "^best layer [0-9]*, score" -- "$BIN" score --stats "$TMP/ids
 expect score_no_pairs 1 "per-pair" -- "$BIN" score --stats "$TMP/ids/stats.json" --steer "$TMP/steer/steer-belief.json" -o "$TMP/s.json"
 expect score_usage 2 "needs --stats" -- "$BIN" score --stats x
 expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
-expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
+expect steer_bad_layers 2 "--layers 3-1 is not a band LO-HI" -- "$BIN" steer belief --ids x --out y --layers 3-1
 
 # temporal IDs on short videos of the golden model
 expect temporal_help 0 "usage: idscope temporal extract" -- "$BIN" temporal --help
@@ -201,9 +201,9 @@ expect temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/temporal" --image-size 64 --n 1 --threads 1
 if grep -q '"null_frame": 2' "$TMP/temporal/temporal-steer.json" && grep -q '"best_layer"' "$TMP/temporal/temporal.json" &&
    [ -s "$TMP/temporal/temporal-swap.csv" ]; then ok temporal_files; else ko temporal_files; fi
-expect temporal_no_ids 2 "needs --ids" -- "$BIN" temporal steer --out "$TMP/t2"
+expect temporal_no_ids 2 "missing --ids" -- "$BIN" temporal steer --out "$TMP/t2"
 expect temporal_bad_sub 2 "unknown subcommand" -- "$BIN" temporal frob
-expect temporal_bad_frames 1 "3..64 frames" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+expect temporal_bad_frames 2 "--frames 2 is outside 3..64" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/t3" --frames 2
 expect temporal_wrong_ids 1 "'temporal' must be" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/t4"
@@ -249,7 +249,7 @@ fi
 mkdir -p "$TMP/empty"
 expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
-expect report_usage 2 "expected one RESULTS_DIR" -- "$BIN" report
+expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
 # the bundled model (the default of every command) meets the accuracy bar on fresh questions
 expect eval_bundled 0 "before-after accuracy" -- "$BIN" eval --task all --n 100 --seed 11 --threads 1
