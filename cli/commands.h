@@ -18,5 +18,6 @@ int cmd_depth(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
+int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
 
 #endif /* IDSCOPE_CLI_COMMANDS_H */

@@ -259,8 +259,8 @@ expect eval_bundled_json 0 '"left-right": ' -- "$BIN" eval --task left-right --n
 
 # demo: resumes over the results above (only the missing steps run), then summary.json
 expect demo_help 0 "usage: idscope demo" -- "$BIN" demo --help
-expect demo_bad_option 2 "unknown argument" -- "$BIN" demo --frob 1
-expect demo_bad_n 2 "bad number" -- "$BIN" demo --n 0
+expect demo_bad_option 2 "unknown option '--frob'" -- "$BIN" demo --frob 1
+expect demo_bad_n 2 "--n 0 is outside 1\.\." -- "$BIN" demo --n 0
 expect demo_missing_model 1 "model not found" -- "$BIN" demo --out "$TMP/d0" -m "$TMP/none.gguf" --mmproj "$TMP/none2.gguf"
 mkdir -p "$TMP/demo"; cp -r "$TMP/res/"* "$TMP/demo/"; rm -f "$TMP/demo/report.html"
 expect demo_resume 0 "already done" -- "$BIN" demo --out "$TMP/demo" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
