@@ -64,6 +64,36 @@ expect tokenize_both 2 "not both" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qw
 expect tokenize_missing_file 1 "cannot read" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --file "$TMP/none.txt"
 expect tokenize_not_vocab 1 "tokenizer.ggml.model" -- "$BIN" tokenize -m "$SH/golden/quants/quants.gguf" hi
 
+# the option parser: --opt=value and --opt value, -- ends the options, one message form for unknown
+# options, missing values, non-numbers and values out of range (command, option, value, valid range)
+V="$SH/vocab/ggml-vocab-llama-spm.gguf"
+expect opt_equals 0 "^15043 3186$" -- "$BIN" tokenize --model="$V" --no-bos "Hello world"
+expect opt_equals_number 0 '\[str x 32000\] \["<unk>", "<s>", \.\.\. 31998 more\]' -- "$BIN" info --max-items=2 "$SH/golden/llava-tiny/text.gguf"
+expect opt_double_dash 0 "^1 15043 3186$" -- "$BIN" tokenize -m "$V" -- "Hello world"
+expect opt_double_dash_option_text 0 "^1 1192 1217 29899 27737$" -- "$BIN" tokenize -m "$V" -- "--no-bos"
+expect opt_unknown 2 "idscope swap: unknown option '--frob'" -- "$BIN" swap --frob 1 --out "$TMP/x"
+expect opt_unknown_equals 2 "unknown option '--frob=1'" -- "$BIN" info --frob=1 x.gguf
+expect opt_missing_value 2 "idscope swap: --out needs a value (DIR)" -- "$BIN" swap --out
+expect opt_not_integer 2 "idscope swap: --n abc is not an integer (1\.\.2147483647)" -- "$BIN" swap --n abc --out "$TMP/x"
+expect opt_out_of_range 2 "idscope ask: --n 5000 is outside 0\.\.4096" -- "$BIN" ask -n 5000 -m x --mmproj y -q z
+expect opt_out_of_range_equals 2 "idscope capture: --frames 40 is outside 1\.\.32" -- "$BIN" capture --frames=40 -m x --mmproj y -q z -o o
+expect opt_float_range 2 "idscope steer belief: --factor 0 is outside (0, inf)" -- "$BIN" steer belief --ids x --out y --factor 0
+expect opt_float_list 2 "idscope stimuli: --sizes 0.5,2 has 2, which is outside (0.05, 1\]" -- "$BIN" stimuli grid --out "$TMP/x" --sizes 0.5,2
+expect opt_flag_value 2 "idscope ask: --json takes no value (--json=yes given)" -- "$BIN" ask --json=yes -m x --mmproj y -q z
+expect opt_positions 2 "idscope capture: --positions 3-1 is not all, last" -- "$BIN" capture --positions 3-1 -m x --mmproj y -q z -o o
+expect opt_extra_arg 2 "unexpected argument 'extra'" -- "$BIN" report "$TMP" extra
+"$BIN" --help >"$TMP/help" 2>&1
+for c in info tensor tokenize capture ask stimuli train eval ids swap steer depth score report temporal demo; do
+    if grep -q "^  $c  *[A-Za-z]" "$TMP/help"; then ok "help_lists_$c"; else ko "help_lists_$c"; fi
+done
+for c in info tensor tokenize capture ask stimuli train eval "ids extract" "ids stats" swap "steer belief" "steer grid" depth \
+    score report "temporal extract" "temporal swap" "temporal steer" demo; do
+    # shellcheck disable=SC2086
+    expect "help_$(echo "$c" | tr ' ' _)" 0 "usage: idscope $c" -- "$BIN" $c --help
+done
+expect help_family_lists_all 0 "usage: idscope ids stats" -- "$BIN" ids --help
+expect help_documents_p 0 "^  -p, --prompt TEXT" -- "$BIN" capture --help
+
 # capture / ask on the golden LLaVA-shaped model
 G="$SH/golden/llava-tiny"
 for c in capture ask; do
@@ -207,6 +237,24 @@ expect temporal_bad_frames 2 "--frames 2 is outside 3..64" -- "$BIN" temporal ex
     --out "$TMP/t3" --frames 2
 expect temporal_wrong_ids 1 "'temporal' must be" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/t4"
+
+# layer and frame options are checked before the model is loaded: the range comes from the GGUF
+# header, and the missing --mmproj / IDs files show that nothing else was opened
+expect steer_layers_range 2 "idscope steer belief: --layers 0-99 is outside 1\.\.4" -- "$BIN" steer belief \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 0-99
+if grep -q "cannot open\|: [0-9]*/[0-9]" "$TMP/err"; then ko steer_layers_not_loaded; else ok steer_layers_not_loaded; fi
+expect steer_layers_bundled 2 "idscope steer belief: --layers 0-99 is outside 1\.\.[0-9]" -- "$BIN" steer belief \
+    --ids "$TMP/none.safetensors" --out "$TMP/x" --layers 0-99
+expect steer_grid_layer_range 2 "idscope steer grid: --layers 9 is outside 1\.\.4" -- "$BIN" steer grid \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers=9
+expect depth_layers_range 2 "idscope depth: --layers 2-5 is outside 1\.\.4" -- "$BIN" depth \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 2-5
+expect temporal_layers_range 2 "idscope temporal steer: --layers 1-7 is outside 1\.\.4" -- "$BIN" temporal steer \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 1-7
+expect temporal_source_range 2 "idscope temporal steer: --source 9 is outside 0\.\.3" -- "$BIN" temporal steer \
+    --ids "$TMP/temporal/temporal.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --source 9
+expect capture_layers_range 2 "idscope capture: --layers 0,2-9 is outside 0\.\.4" -- "$BIN" capture -m "$G/text.gguf" \
+    --mmproj "$TMP/none.gguf" --image "$TMP/none.png" -q x -o "$TMP/x.safetensors" --layers 0,2-9
 
 # video input to ask: a folder of frames and an MP4 of the same video
 expect stimuli_video_mp4 0 "" -- "$BIN" stimuli video --out "$TMP/vid" --size 64 --limit 2 --mp4
