@@ -64,6 +64,36 @@ expect tokenize_both 2 "not both" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qw
 expect tokenize_missing_file 1 "cannot read" -- "$BIN" tokenize -m "$SH/vocab/ggml-vocab-qwen2.gguf" --file "$TMP/none.txt"
 expect tokenize_not_vocab 1 "tokenizer.ggml.model" -- "$BIN" tokenize -m "$SH/golden/quants/quants.gguf" hi
 
+# the option parser: --opt=value and --opt value, -- ends the options, one message form for unknown
+# options, missing values, non-numbers and values out of range (command, option, value, valid range)
+V="$SH/vocab/ggml-vocab-llama-spm.gguf"
+expect opt_equals 0 "^15043 3186$" -- "$BIN" tokenize --model="$V" --no-bos "Hello world"
+expect opt_equals_number 0 '\[str x 32000\] \["<unk>", "<s>", \.\.\. 31998 more\]' -- "$BIN" info --max-items=2 "$SH/golden/llava-tiny/text.gguf"
+expect opt_double_dash 0 "^1 15043 3186$" -- "$BIN" tokenize -m "$V" -- "Hello world"
+expect opt_double_dash_option_text 0 "^1 1192 1217 29899 27737$" -- "$BIN" tokenize -m "$V" -- "--no-bos"
+expect opt_unknown 2 "idscope swap: unknown option '--frob'" -- "$BIN" swap --frob 1 --out "$TMP/x"
+expect opt_unknown_equals 2 "unknown option '--frob=1'" -- "$BIN" info --frob=1 x.gguf
+expect opt_missing_value 2 "idscope swap: --out needs a value (DIR)" -- "$BIN" swap --out
+expect opt_not_integer 2 "idscope swap: --n abc is not an integer (1\.\.2147483647)" -- "$BIN" swap --n abc --out "$TMP/x"
+expect opt_out_of_range 2 "idscope ask: --n 5000 is outside 0\.\.4096" -- "$BIN" ask -n 5000 -m x --mmproj y -q z
+expect opt_out_of_range_equals 2 "idscope capture: --frames 40 is outside 1\.\.32" -- "$BIN" capture --frames=40 -m x --mmproj y -q z -o o
+expect opt_float_range 2 "idscope steer belief: --factor 0 is outside (0, inf)" -- "$BIN" steer belief --ids x --out y --factor 0
+expect opt_float_list 2 "idscope stimuli: --sizes 0.5,2 has 2, which is outside (0.05, 1\]" -- "$BIN" stimuli grid --out "$TMP/x" --sizes 0.5,2
+expect opt_flag_value 2 "idscope ask: --json takes no value (--json=yes given)" -- "$BIN" ask --json=yes -m x --mmproj y -q z
+expect opt_positions 2 "idscope capture: --positions 3-1 is not all, last" -- "$BIN" capture --positions 3-1 -m x --mmproj y -q z -o o
+expect opt_extra_arg 2 "unexpected argument 'extra'" -- "$BIN" report "$TMP" extra
+"$BIN" --help >"$TMP/help" 2>&1
+for c in info tensor tokenize capture ask stimuli train eval ids swap steer depth score report temporal demo; do
+    if grep -q "^  $c  *[A-Za-z]" "$TMP/help"; then ok "help_lists_$c"; else ko "help_lists_$c"; fi
+done
+for c in info tensor tokenize capture ask stimuli train eval "ids extract" "ids stats" swap "steer belief" "steer grid" depth \
+    score report "temporal extract" "temporal swap" "temporal steer" demo; do
+    # shellcheck disable=SC2086
+    expect "help_$(echo "$c" | tr ' ' _)" 0 "usage: idscope $c" -- "$BIN" $c --help
+done
+expect help_family_lists_all 0 "usage: idscope ids stats" -- "$BIN" ids --help
+expect help_documents_p 0 "^  -p, --prompt TEXT" -- "$BIN" capture --help
+
 # capture / ask on the golden LLaVA-shaped model
 G="$SH/golden/llava-tiny"
 for c in capture ask; do
@@ -77,7 +107,7 @@ expect capture_word 0 "" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj
 expect capture_no_output 2 "missing -o" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt x
 expect capture_bad_site 2 "unknown site" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --sites resid,mlp
-expect capture_bad_layer 1 "outside 0..4" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+expect capture_bad_layer 2 "--layers 7 is outside 0..4" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --layers 7
 expect capture_missing_word 1 "frog" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/x.safetensors" --positions word:frog
@@ -129,7 +159,7 @@ expect eval_json 0 '^{"left-right": [0-9.]*, "above-below": [0-9.]*' -- "$BIN" e
     --mmproj "$TMP/tiny/mmproj.gguf" --task all --n 4 --json --threads 1
 expect eval_line 0 "^before-after accuracy [0-9]*/3$" -- "$BIN" eval -m "$TMP/tiny/text.gguf" \
     --mmproj "$TMP/tiny/mmproj.gguf" --task before-after --n 3 --threads 1
-expect eval_bad_task 2 "unknown task" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --mmproj "$TMP/tiny/mmproj.gguf" --task juggling
+expect eval_bad_task 2 "--task juggling is not one of left-right," -- "$BIN" eval -m "$TMP/tiny/text.gguf" --mmproj "$TMP/tiny/mmproj.gguf" --task juggling
 expect eval_one_path 2 "give both" -- "$BIN" eval -m "$TMP/tiny/text.gguf" --task left-right
 expect train_no_config 2 "missing --config" -- "$BIN" train --out "$TMP/x"
 printf '{"layers": "six"}' >"$TMP/bad.json"
@@ -176,7 +206,7 @@ expect steer_objects 0 "best 3 layers" -- "$BIN" steer belief --ids "$TMP/ids/id
 J=$(tr -d ' \t\n' < "$TMP/steer3/steer-belief.json")
 IT=$(echo "$J" | sed 's/.*[{,]"items":\([0-9]*\).*/\1/'); SK=$(echo "$J" | sed 's/.*[{,]"skipped":\([0-9]*\).*/\1/')
 if [ $((IT + SK)) -eq 6 ]; then ok steer_objects_used; else ko "steer_objects_used ($IT + $SK images, want 6)"; fi
-expect steer_belief_no_near_far 2 "bad --relation" -- "$BIN" steer belief --ids x --out y --relation near-far
+expect steer_belief_no_near_far 2 "--relation near-far is not one of left-right, above-below" -- "$BIN" steer belief --ids x --out y --relation near-far
 expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/depth" --n 1 --threads 1
@@ -189,7 +219,7 @@ expect score_run 0 "^best layer [0-9]*, score" -- "$BIN" score --stats "$TMP/ids
 expect score_no_pairs 1 "per-pair" -- "$BIN" score --stats "$TMP/ids/stats.json" --steer "$TMP/steer/steer-belief.json" -o "$TMP/s.json"
 expect score_usage 2 "needs --stats" -- "$BIN" score --stats x
 expect steer_no_ids 2 "missing --ids" -- "$BIN" steer belief --out "$TMP/steer"
-expect steer_bad_layers 2 "bad --layers" -- "$BIN" steer belief --ids x --out y --layers 3-1
+expect steer_bad_layers 2 "--layers 3-1 is not a band LO-HI" -- "$BIN" steer belief --ids x --out y --layers 3-1
 
 # temporal IDs on short videos of the golden model
 expect temporal_help 0 "usage: idscope temporal extract" -- "$BIN" temporal --help
@@ -201,12 +231,30 @@ expect temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/temporal" --image-size 64 --n 1 --threads 1
 if tr -d ' \t\n' < "$TMP/temporal/temporal-steer.json" | grep -q '"null_frame":2' && grep -q '"best_layer"' "$TMP/temporal/temporal.json" &&
    [ -s "$TMP/temporal/temporal-swap.csv" ]; then ok temporal_files; else ko temporal_files; fi
-expect temporal_no_ids 2 "needs --ids" -- "$BIN" temporal steer --out "$TMP/t2"
+expect temporal_no_ids 2 "missing --ids" -- "$BIN" temporal steer --out "$TMP/t2"
 expect temporal_bad_sub 2 "unknown subcommand" -- "$BIN" temporal frob
-expect temporal_bad_frames 1 "3..64 frames" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+expect temporal_bad_frames 2 "--frames 2 is outside 3..64" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/t3" --frames 2
 expect temporal_wrong_ids 1 "'temporal' must be" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/t4"
+
+# layer and frame options are checked before the model is loaded: the range comes from the GGUF
+# header, and the missing --mmproj / IDs files show that nothing else was opened
+expect steer_layers_range 2 "idscope steer belief: --layers 0-99 is outside 1\.\.4" -- "$BIN" steer belief \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 0-99
+if grep -q "cannot open\|: [0-9]*/[0-9]" "$TMP/err"; then ko steer_layers_not_loaded; else ok steer_layers_not_loaded; fi
+expect steer_layers_bundled 2 "idscope steer belief: --layers 0-99 is outside 1\.\.[0-9]" -- "$BIN" steer belief \
+    --ids "$TMP/none.safetensors" --out "$TMP/x" --layers 0-99
+expect steer_grid_layer_range 2 "idscope steer grid: --layers 9 is outside 1\.\.4" -- "$BIN" steer grid \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers=9
+expect depth_layers_range 2 "idscope depth: --layers 2-5 is outside 1\.\.4" -- "$BIN" depth \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 2-5
+expect temporal_layers_range 2 "idscope temporal steer: --layers 1-7 is outside 1\.\.4" -- "$BIN" temporal steer \
+    --ids "$TMP/none.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --layers 1-7
+expect temporal_source_range 2 "idscope temporal steer: --source 9 is outside 0\.\.3" -- "$BIN" temporal steer \
+    --ids "$TMP/temporal/temporal.safetensors" -m "$G/text.gguf" --mmproj "$TMP/none.gguf" --out "$TMP/x" --source 9
+expect capture_layers_range 2 "idscope capture: --layers 0,2-9 is outside 0\.\.4" -- "$BIN" capture -m "$G/text.gguf" \
+    --mmproj "$TMP/none.gguf" --image "$TMP/none.png" -q x -o "$TMP/x.safetensors" --layers 0,2-9
 
 # video input to ask: a folder of frames and an MP4 of the same video
 expect stimuli_video_mp4 0 "" -- "$BIN" stimuli video --out "$TMP/vid" --size 64 --limit 2 --mp4
@@ -249,7 +297,7 @@ fi
 mkdir -p "$TMP/empty"
 expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
-expect report_usage 2 "expected one RESULTS_DIR" -- "$BIN" report
+expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
 # the bundled model (the default of every command) meets the accuracy bar on fresh questions
 expect eval_bundled 0 "before-after accuracy" -- "$BIN" eval --task all --n 100 --seed 11 --threads 1
@@ -259,8 +307,8 @@ expect eval_bundled_json 0 '"left-right": ' -- "$BIN" eval --task left-right --n
 
 # demo: resumes over the results above (only the missing steps run), then summary.json
 expect demo_help 0 "usage: idscope demo" -- "$BIN" demo --help
-expect demo_bad_option 2 "unknown argument" -- "$BIN" demo --frob 1
-expect demo_bad_n 2 "bad number" -- "$BIN" demo --n 0
+expect demo_bad_option 2 "unknown option '--frob'" -- "$BIN" demo --frob 1
+expect demo_bad_n 2 "--n 0 is outside 1\.\." -- "$BIN" demo --n 0
 expect demo_missing_model 1 "model not found" -- "$BIN" demo --out "$TMP/d0" -m "$TMP/none.gguf" --mmproj "$TMP/none2.gguf"
 mkdir -p "$TMP/demo"; cp -r "$TMP/res/"* "$TMP/demo/"; rm -f "$TMP/demo/report.html"
 expect demo_resume 0 "already done" -- "$BIN" demo --out "$TMP/demo" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1

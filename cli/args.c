@@ -1,0 +1,483 @@
+/* The one command-line parser of the idscope CLI: option tables in, values out (see args.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "args.h"
+
+#include "idscope.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HELP_COL 27   /* where an option's help text starts */
+#define HELP_WIDTH 100
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+static void vusage(const char *cmd, const char *fmt, va_list ap) {
+    fprintf(stderr, "idscope %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'idscope %s --help'.\n", cmd);
+}
+
+int args_usage(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vusage(cmd, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+static void vbad(const char *cmd, const char *dashes, const char *opt, const char *value, const char *fmt, va_list ap) {
+    fprintf(stderr, "idscope %s: %s%s %s ", cmd, dashes, opt, *value ? value : "''");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'idscope %s --help'.\n", cmd);
+}
+
+int args_bad(const char *cmd, const char *opt, const char *value, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vbad(cmd, "", opt, value, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* An option's value is bad: "idscope CMD: --NAME VALUE <what is wrong, with the valid range>". */
+__attribute__((format(printf, 4, 5)))
+static int bad(const char *cmd, const arg_opt *o, const char *value, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vbad(cmd, "--", o->name, value, fmt, ap);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* ---- ranges ------------------------------------------------------------------------------ */
+
+/* The valid range of a number option, as text: "1..32", "0..0.45", "(0, inf)", "(0.05, 1]", "any number". */
+static void range_text(const arg_opt *o, char *buf, size_t n) {
+    if (o->type == ARG_INT || o->type == ARG_U64) {
+        snprintf(buf, n, "%lld..%lld", o->min, o->max);
+    } else if (isinf(o->fmin) && isinf(o->fmax)) {
+        snprintf(buf, n, "any number");
+    } else if (!(o->flags & ARG_GT_MIN) && !isinf(o->fmin) && !isinf(o->fmax)) {
+        snprintf(buf, n, "%g..%g", o->fmin, o->fmax);
+    } else {
+        char hi[40];
+        if (isinf(o->fmax)) snprintf(hi, sizeof hi, "inf)");
+        else snprintf(hi, sizeof hi, "%g]", o->fmax);
+        snprintf(buf, n, "%c%g, %s", o->flags & ARG_GT_MIN ? '(' : '[', o->fmin, hi);
+    }
+}
+
+static bool float_ok(const arg_opt *o, double x) {
+    return (o->flags & ARG_GT_MIN ? x > o->fmin : x >= o->fmin) && x <= o->fmax;
+}
+
+/* A whole decimal integer (an optional sign, digits, nothing else). */
+static bool parse_ll(const char *s, long long *out) {
+    const char *p = *s == '-' || *s == '+' ? s + 1 : s;
+    if (!isdigit((unsigned char)*p)) return false;
+    char *end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return !*end && !errno;
+}
+
+static bool parse_double(const char *s, double *out) {
+    char *end;
+    if (!*s || isspace((unsigned char)*s)) return false;
+    errno = 0;
+    *out = strtod(s, &end);
+    return !*end && !errno && isfinite(*out);
+}
+
+/* "all" (*lo = -1) or an index list like 0,4,8-12 (digits only, each LO <= HI): its smallest and
+ * largest index. False when malformed. */
+static bool index_list(const char *s, long *lo, long *hi) {
+    if (!strcmp(s, "all")) {
+        *lo = *hi = -1;
+        return true;
+    }
+    *lo = LONG_MAX;
+    *hi = -1;
+    const char *p = s;
+    for (;;) {
+        if (!isdigit((unsigned char)*p)) return false;
+        char *e;
+        errno = 0;
+        long a = strtol(p, &e, 10), b = a;
+        if (*e == '-') {
+            const char *q = e + 1;
+            if (!isdigit((unsigned char)*q)) return false;
+            b = strtol(q, &e, 10);
+        }
+        if (errno || a > b) return false;
+        if (a < *lo) *lo = a;
+        if (b > *hi) *hi = b;
+        if (!*e) return true;
+        if (*e != ',') return false;
+        p = e + 1;
+    }
+}
+
+/* LO-HI, or L alone when single is allowed. */
+static bool layer_band(const char *s, bool single, int *lo, int *hi) {
+    long long a, b;
+    const char *dash = strchr(s + (*s == '-'), '-');
+    if (!dash) {
+        if (!single || !parse_ll(s, &a) || a < 0 || a > INT_MAX) return false;
+        *lo = *hi = (int)a;
+        return true;
+    }
+    size_t n = (size_t)(dash - s);
+    char *first = strndup(s, n);
+    bool ok = first && parse_ll(first, &a) && parse_ll(dash + 1, &b) && a >= 0 && b <= INT_MAX && a <= b;
+    free(first);
+    if (ok) *lo = (int)a, *hi = (int)b;
+    return ok;
+}
+
+static bool positions_ok(const char *s) {
+    long lo, hi;
+    if (!strcmp(s, "last") || !strcmp(s, "image") || !strcmp(s, "text")) return true;
+    if (!strncmp(s, "word:", 5)) return s[5] && s[5] != ':';
+    return index_list(s, &lo, &hi);
+}
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+static void *field(void *vals, const arg_opt *o) { return (char *)vals + o->offset; }
+
+static int set_floats(const char *cmd, const arg_opt *o, const char *v, arg_floats *f) {
+    char range[64];
+    range_text(o, range, sizeof range);
+    const char *p = v;
+    int n = 0;
+    for (;;) {
+        char *e;
+        errno = 0;
+        double x = strtod(p, &e);
+        if (e == p || errno || !isfinite(x) || n == o->max) {
+            if (o->flags & ARG_EXACT) return bad(cmd, o, v, "is not a list of %lld numbers (each %s)", o->max, range);
+            return bad(cmd, o, v, "is not a comma-separated list of 1..%lld numbers (each %s)", o->max, range);
+        }
+        if (!float_ok(o, x)) return bad(cmd, o, v, "has %g, which is outside %s", x, range);
+        f->v[n++] = (float)x;
+        if (!*e) break;
+        if (*e != ',') return bad(cmd, o, v, "is not a comma-separated list of numbers (each %s)", range);
+        p = e + 1;
+    }
+    if ((o->flags & ARG_EXACT) && n != o->max)
+        return bad(cmd, o, v, "is not a list of %lld numbers (each %s)", o->max, range);
+    f->n = n;
+    return ARGS_GO;
+}
+
+static int set_number(const char *cmd, const arg_opt *o, const char *v, void *dst) {
+    char range[64];
+    range_text(o, range, sizeof range);
+    if (o->type == ARG_FLOAT) {
+        double x;
+        if (!parse_double(v, &x)) return bad(cmd, o, v, "is not a number (%s)", range);
+        if (!float_ok(o, x)) return bad(cmd, o, v, "is outside %s", range);
+        *(float *)dst = (float)x;
+        return ARGS_GO;
+    }
+    long long x;
+    if (!parse_ll(v, &x)) return bad(cmd, o, v, "is not an integer (%s)", range);
+    if (x < o->min || x > o->max) return bad(cmd, o, v, "is outside %s", range);
+    if (o->type == ARG_INT) *(int *)dst = (int)x;
+    else *(uint64_t *)dst = (uint64_t)x;
+    return ARGS_GO;
+}
+
+static int set_choice(const char *cmd, const arg_opt *o, const char *v, int *dst) {
+    for (const arg_choice *c = o->choices; c->name; c++)
+        if (!strcmp(c->name, v)) {
+            *dst = c->value;
+            return ARGS_GO;
+        }
+    fprintf(stderr, "idscope %s: --%s %s is not one of ", cmd, o->name, *v ? v : "''");
+    for (const arg_choice *c = o->choices; c->name; c++) fprintf(stderr, "%s%s", c == o->choices ? "" : ", ", c->name);
+    fprintf(stderr, "\nTry 'idscope %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+/* Store value v of option o (a default or from the command line). */
+static int set_value(const char *cmd, const arg_opt *o, const char *v, void *vals) {
+    void *dst = field(vals, o);
+    long lo, hi;
+    switch (o->type) {
+    case ARG_FLAG: *(bool *)dst = true; return ARGS_GO;
+    case ARG_INT: case ARG_U64: case ARG_FLOAT: return set_number(cmd, o, v, dst);
+    case ARG_CHOICE: return set_choice(cmd, o, v, dst);
+    case ARG_FLOATS: return set_floats(cmd, o, v, dst);
+    case ARG_PATH:
+        if (!*v) return bad(cmd, o, v, "is empty (a file or folder name)");
+        break;
+    case ARG_STRS: {
+        arg_strs *s = dst;
+        if (s->n == o->max || s->n == ARGS_MAX_LIST) return bad(cmd, o, v, "is one too many (at most %lld)", o->max);
+        s->v[s->n++] = v;
+        return ARGS_GO;
+    }
+    case ARG_LAYERS: {
+        arg_layers *l = dst;
+        if (!layer_band(v, o->flags & ARG_SINGLE, &l->lo, &l->hi))
+            return bad(cmd, o, v, "is not %sa band LO-HI with LO <= HI (layers %lld..n_layer)",
+                       o->flags & ARG_SINGLE ? "a layer L or " : "", o->min);
+        l->text = v;
+        return ARGS_GO;
+    }
+    case ARG_LAYER_LIST:
+        if (!index_list(v, &lo, &hi))
+            return bad(cmd, o, v, "is not all or an index list like 0,4,8-12 (layers %lld..n_layer)", o->min);
+        break;
+    case ARG_POSITIONS:
+        if (!positions_ok(v))
+            return bad(cmd, o, v, "is not all, last, image, text, word:WORD[:N] or an index list like 0,5-7");
+        break;
+    case ARG_STR: break;
+    }
+    *(const char **)dst = v;
+    return ARGS_GO;
+}
+
+/* ---- parsing ----------------------------------------------------------------------------- */
+
+/* The option named by argument a ("--name", "--name=value", "-x"); *value: the text after '='. */
+static const arg_opt *find_opt(const arg_cmd *c, const char *a, const char **value) {
+    *value = NULL;
+    if (a[1] != '-') { /* -x: a short alias, or a one-letter long name */
+        if (!a[1] || a[2]) return NULL;
+        for (const arg_opt *o = c->opts; o->name; o++)
+            if (o->short_name == a[1] || (!o->name[1] && o->name[0] == a[1])) return o;
+        return NULL;
+    }
+    const char *name = a + 2, *eq = strchr(name, '=');
+    size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    for (const arg_opt *o = c->opts; o->name; o++)
+        if (strlen(o->name) == n && !strncmp(o->name, name, n)) {
+            if (eq) *value = eq + 1;
+            return o;
+        }
+    return NULL;
+}
+
+/* How an option is named in "missing ..." and usage lines: -o OUT.npy, --out DIR. */
+static void print_opt_name(FILE *f, const arg_opt *o) {
+    if (o->short_name) fprintf(f, "-%c", o->short_name);
+    else fprintf(f, "%s%s", o->name[1] ? "--" : "-", o->name);
+    if (o->type != ARG_FLAG) fprintf(f, " %s", o->meta ? o->meta : "VALUE");
+}
+
+static int check_required(const arg_cmd *c, const bool *given, int n_pos) {
+    int k = 0;
+    for (const arg_opt *o = c->opts; o->name; o++, k++)
+        if ((o->flags & ARG_REQUIRED) && !given[k]) {
+            fprintf(stderr, "idscope %s: missing ", c->name);
+            print_opt_name(stderr, o);
+            fprintf(stderr, "\nTry 'idscope %s --help'.\n", c->name);
+            return EXIT_USAGE;
+        }
+    for (int i = n_pos; c->pos && c->pos[i].name; i++)
+        if (c->pos[i].required) return args_usage(c->name, "missing %s", c->pos[i].name);
+    return ARGS_GO;
+}
+
+int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
+    int n_opts = 0, n_pos = 0, rc;
+    for (const arg_opt *o = c->opts; o->name; o++, n_opts++)
+        if (o->def && (rc = set_value(c->name, o, o->def, vals)) != ARGS_GO) return rc;
+    bool given[64] = {false}, only_pos = false;
+    if (n_opts > 64) return args_usage(c->name, "%s", "too many options in the table");
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i], *value;
+        if (only_pos || a[0] != '-' || !a[1]) {
+            if (!c->pos || !c->pos[n_pos].name) return args_usage(c->name, "unexpected argument '%s'", a);
+            *(const char **)((char *)vals + c->pos[n_pos++].offset) = a;
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_pos = true;
+            continue;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            args_help(c);
+            return 0;
+        }
+        const arg_opt *o = find_opt(c, a, &value);
+        if (!o) return args_usage(c->name, "unknown option '%s'", a);
+        given[o - c->opts] = true;
+        if (o->type == ARG_FLAG) {
+            if (value) return args_usage(c->name, "--%s takes no value (%s given)", o->name, a);
+            *(bool *)field(vals, o) = true;
+            continue;
+        }
+        if (!value && i + 1 >= argc)
+            return args_usage(c->name, "%s needs a value (%s)", a, o->meta ? o->meta : "VALUE");
+        if ((rc = set_value(c->name, o, value ? value : argv[++i], vals)) != ARGS_GO) return rc;
+    }
+    return check_required(c, given, n_pos);
+}
+
+/* ---- the model's layers ------------------------------------------------------------------ */
+
+int args_model_layers(const char *text_gguf) {
+    ids_err err;
+    ids_gguf *g;
+    if (ids_gguf_open(&g, text_gguf, &err)) return -1;
+    const char *arch = NULL;
+    int n = -1;
+    if (ids_gguf_get_str(g, "general.architecture", &arch, NULL) == IDS_OK && arch) {
+        size_t len = strlen(arch) + sizeof ".block_count";
+        char *key = malloc(len);
+        uint32_t v;
+        if (key) {
+            snprintf(key, len, "%s.block_count", arch);
+            if (ids_gguf_get_u32(g, key, &v, NULL) == IDS_OK && v <= INT_MAX) n = (int)v;
+        }
+        free(key);
+    }
+    ids_gguf_close(g);
+    return n;
+}
+
+int args_check_model(const arg_cmd *c, const void *vals, const char *text_gguf) {
+    int n = -2;
+    for (const arg_opt *o = c->opts; o->name; o++) {
+        const void *f = (const char *)vals + o->offset;
+        long lo, hi;
+        const char *text = NULL;
+        if (o->type == ARG_LAYERS && ((const arg_layers *)f)->text) {
+            text = ((const arg_layers *)f)->text;
+            lo = ((const arg_layers *)f)->lo, hi = ((const arg_layers *)f)->hi;
+        } else if (o->type == ARG_LAYER_LIST && *(const char *const *)f) {
+            text = *(const char *const *)f;
+            if (!index_list(text, &lo, &hi) || lo < 0) continue; /* "all" */
+        } else {
+            continue;
+        }
+        if (n == -2) n = args_model_layers(text_gguf);
+        if (n < 0) return ARGS_GO; /* unreadable: loading the model says why */
+        if (lo < o->min || hi > n) return bad(c->name, o, text, "is outside %lld..%d (the model's layers)", o->min, n);
+    }
+    return ARGS_GO;
+}
+
+/* ---- help -------------------------------------------------------------------------------- */
+
+/* Print text from column col, breaking lines at spaces before HELP_WIDTH; continuation lines (and
+ * lines after a \n in the text) start at column indent. Returns the column reached. */
+static int wrap(const char *text, int col, int indent) {
+    const char *p = text;
+    bool space = false; /* a space is due before the next word */
+    while (*p) {
+        if (*p == '\n') {
+            printf("\n%*s", indent, "");
+            col = indent;
+            space = false;
+            p++;
+            continue;
+        }
+        if (*p == ' ') {
+            space = true;
+            p++;
+            continue;
+        }
+        int w = (int)strcspn(p, " \n");
+        if (col > indent && col + space + w > HELP_WIDTH) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (space) {
+            putchar(' ');
+            col++;
+        }
+        space = false;
+        printf("%.*s", w, p);
+        col += w;
+        p += w;
+    }
+    return col;
+}
+
+/* The bracketed tail of an option's help: choices, range, count, default, required. */
+static void help_tail(const arg_opt *o, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = 0;
+#define ADD(...) (k += (size_t)snprintf(buf + k, k < n ? n - k : 0, __VA_ARGS__), k = k < n ? k : n - 1)
+    if (o->type == ARG_CHOICE)
+        for (const arg_choice *c = o->choices; c->name; c++) ADD("%s%s", c == o->choices ? "" : ", ", c->name);
+    char range[64];
+    range_text(o, range, sizeof range);
+    const bool floats = o->type == ARG_FLOAT || o->type == ARG_FLOATS;
+    if ((o->type == ARG_INT && o->max <= 100000) || (floats && isfinite(o->fmax))) /* small ranges only */
+        ADD("%s%s%s", k ? "; " : "", o->type == ARG_FLOATS ? "each " : "", range);
+    if (o->type == ARG_FLOATS) ADD("%s%s%lld numbers", k ? "; " : "", o->flags & ARG_EXACT ? "" : "up to ", o->max);
+    if (o->type == ARG_STRS) ADD("%srepeatable, up to %lld", k ? "; " : "", o->max);
+    if (o->def || o->def_help) ADD("%sdefault %s", k ? "; " : "", o->def ? o->def : o->def_help);
+    if (o->flags & ARG_REQUIRED) ADD("%srequired", k ? "; " : "");
+#undef ADD
+}
+
+static void help_option(const arg_opt *o) {
+    int col = printf("  ");
+    if (o->short_name) col += printf("-%c, ", o->short_name);
+    else if (!o->name[1]) col += printf("-%s, ", o->name);
+    col += printf("--%s", o->name);
+    if (o->type != ARG_FLAG) col += printf(" %s", o->meta ? o->meta : "VALUE");
+    if (col < HELP_COL - 1) col += printf("%*s", HELP_COL - 1 - col, "");
+    if (col >= HELP_COL) col = printf("\n%*s", HELP_COL, "") - 1; /* a long name: help on the next line */
+    else col += printf(" ");
+    char tail[512];
+    help_tail(o, tail, sizeof tail);
+    col = wrap(o->help ? o->help : "", col, HELP_COL);
+    if (*tail) {
+        size_t len = strlen(tail) + 4;
+        char *t = malloc(len);
+        if (t) snprintf(t, len, " (%s)", tail);
+        wrap(t ? t : tail, col, HELP_COL);
+        free(t);
+    }
+    putchar('\n');
+}
+
+void args_help(const arg_cmd *c) {
+    printf("usage: idscope %s", c->name);
+    for (int i = 0; c->pos && c->pos[i].name; i++)
+        if (c->pos[i].required) printf(" %s", c->pos[i].name);
+    for (const arg_opt *o = c->opts; o->name; o++)
+        if (o->flags & ARG_REQUIRED) {
+            putchar(' ');
+            print_opt_name(stdout, o);
+        }
+    printf(" [options]");
+    for (int i = 0; c->pos && c->pos[i].name; i++)
+        if (!c->pos[i].required) printf(" [%s]", c->pos[i].name);
+    printf("\n\n");
+    fputs(c->about, stdout);
+    printf("\noptions:\n");
+    for (const arg_opt *o = c->opts; o->name; o++) help_option(o);
+    printf("  -h, --help               print this help\n");
+    if (c->notes) printf("\n%s", c->notes);
+}
+
+int args_family(const char *family, const arg_sub *subs, int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        for (int k = 0; subs[k].name; k++) {
+            if (k) putchar('\n');
+            args_help(subs[k].spec);
+        }
+        return 0;
+    }
+    for (int k = 0; argc >= 2 && subs[k].name; k++)
+        if (!strcmp(argv[1], subs[k].name)) return subs[k].run(subs[k].spec, argc - 1, argv + 1);
+    if (argc < 2) fprintf(stderr, "idscope %s: missing subcommand (", family);
+    else fprintf(stderr, "idscope %s: unknown subcommand '%s' (", family, argv[1]);
+    for (int k = 0; subs[k].name; k++) fprintf(stderr, "%s%s", k ? ", " : "", subs[k].name);
+    fprintf(stderr, ")\nTry 'idscope %s --help'.\n", family);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,150 @@
+/* The stimuli command: synthetic scenes and videos with ground truth, and the COCO-Spatial import. */
+#define _POSIX_C_SOURCE 200809L
+#include "commands.h"
+#include "common.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct stimuli_args {
+    const char *set, *out, *objects, *bg_image, *coco_json, *coco_images;
+    arg_strs sprites;
+    arg_floats sizes, bg;
+    ids_stim_opts o;
+    int limit;
+    bool mirror, recolor, list;
+} stimuli_args;
+
+#define STIM_INT(nm, f, mt, lo, hi, df, hl)                                                                  \
+    {.name = nm, .type = ARG_INT, .offset = offsetof(stimuli_args, f), .meta = mt, .min = lo, .max = hi, .def = df, \
+     .help = hl}
+#define STIM_FLOAT(nm, f, mt, lo, hi, df, hl)                                                                  \
+    {.name = nm, .type = ARG_FLOAT, .offset = offsetof(stimuli_args, f), .meta = mt, .fmin = lo, .fmax = hi,     \
+     .def = df, .help = hl}
+#define STIM_FLAG(nm, f, hl) {.name = nm, .type = ARG_FLAG, .offset = offsetof(stimuli_args, f), .help = hl}
+#define STIM_PATH(nm, f, mt, hl) {.name = nm, .type = ARG_PATH, .offset = offsetof(stimuli_args, f), .meta = mt, .help = hl}
+
+static const arg_opt stimuli_opts[] = {
+    STIM_PATH("out", out, "DIR", "output folder (created)"),
+    {.name = "seed", .type = ARG_U64, .offset = offsetof(stimuli_args, o.seed), .meta = "N", .min = 0, .max = 1000000000,
+     .def = "1", .help = "random seed; the same seed gives byte-identical files"},
+    STIM_INT("size", o.image_size, "PX", 16, 8192, "224", "image side in pixels"),
+    STIM_INT("grid", o.grid, "N", 1, 2048, "4", "grid cells per side"),
+    {.name = "sizes", .type = ARG_FLOATS, .flags = ARG_GT_MIN, .offset = offsetof(stimuli_args, sizes), .meta = "LIST",
+     .max = 16, .fmin = 0.05, .fmax = 1, .def_help = "1,0.78,0.55,0.33", .help = "object sizes as fractions of a cell"},
+    {.name = "objects", .type = ARG_STR, .offset = offsetof(stimuli_args, objects), .meta = "LIST",
+     .def_help = "red circle,blue square(,green triangle)", .help = "comma-separated object names"},
+    STIM_FLAG("all-pairs", o.all_pairs, "every ordered pair (triple) of the objects, not only the first"),
+    {.name = "sprite", .type = ARG_STRS, .offset = offsetof(stimuli_args, sprites), .meta = "FILE", .max = 32,
+     .help = "add a user sprite (PNG with alpha, named after the file)"},
+    STIM_FLOAT("jitter", o.jitter_pos, "F", 0, 0.45, "0", "centre jitter, fraction of a cell"),
+    STIM_FLOAT("size-jitter", o.jitter_size, "F", 0, 0.5, "0", "relative size jitter"),
+    STIM_FLOAT("rotate", o.jitter_rot, "DEG", -INFINITY, INFINITY, "0", "rotation jitter in degrees"),
+    {.name = "bg", .type = ARG_FLOATS, .flags = ARG_EXACT, .offset = offsetof(stimuli_args, bg), .meta = "R,G,B",
+     .max = 3, .fmin = 0, .fmax = 255, .def = "0,0,0", .help = "background colour"},
+    STIM_PATH("bg-image", bg_image, "FILE", "background image, resized to the image size"),
+    STIM_INT("frames", o.frames, "T", 3, 64, "8", "video frames"),
+    STIM_FLOAT("near-threshold", o.near_threshold, "F", -INFINITY, INFINITY, "0.35",
+               "near / far threshold, fraction of the image size"),
+    STIM_INT("repeats", o.repeats, "N", 0, 1000000000, "10", "random placements per configuration (nearfar, between)"),
+    STIM_FLAG("mirror", mirror, "also write each item's horizontal mirror (left / right swapped)"),
+    STIM_FLAG("recolor", recolor, "also write each item with other colours (attribute control)"),
+    STIM_FLAG("mp4", o.write_mp4, "videos also as ID.mp4 (MPEG-4), besides the frame folders"),
+    {.name = "limit", .type = ARG_INT, .offset = offsetof(stimuli_args, limit), .meta = "N", .min = 0, .max = 1000000000,
+     .def_help = "all", .help = "write only the first N items"},
+    STIM_FLAG("list", list, "list the built-in objects"),
+    STIM_PATH("coco-json", coco_json, "FILE", "coco: What'sUp coco_qa_two_obj.json"),
+    STIM_PATH("coco-images", coco_images, "DIR", "coco: the folder of the COCO images"),
+    {0},
+};
+static const arg_pos stimuli_pos[] = {{"SET", offsetof(stimuli_args, set), false}, {0}};
+static const arg_cmd stimuli_cmd = {
+    "stimuli",
+    "Generate a synthetic stimulus set with ground truth: images (PNG; videos as folders of frames)\n"
+    "and DIR/manifest.json, one record per image with each object's name, prompt word, cell, centre,\n"
+    "box and size, and the question and expected answer of every relation it supports.\n"
+    "  idscope stimuli SET --out DIR [options]\n"
+    "  idscope stimuli coco --coco-json FILE --coco-images DIR --out DIR\n"
+    "  idscope stimuli --list\n"
+    "\n"
+    "sets:\n"
+    "  grid      objects A and B at every ordered pair of distinct cells of an n x n grid, each size\n"
+    "  depth     a ground plane seen by a pinhole camera; truth for in front of / behind, left / right\n"
+    "  nearfar   two objects at controlled distances; near / far by a threshold\n"
+    "  between   three objects; is A between B and C (yes / no)\n"
+    "  video     T frames; A appears at frame i, B at frame j (i != j, 1..T-1) and stay; before / after\n"
+    "  coco      import COCO-Spatial (What'sUp coco_qa_two_obj.json) into the same record format\n",
+    stimuli_opts, stimuli_pos, NULL};
+
+static int stimuli_coco(const stimuli_args *a) {
+    if (!a->coco_json || !a->coco_images)
+        return args_usage("stimuli", "%s", "coco needs --coco-json FILE and --coco-images DIR");
+    char *path = path_join(a->out, "manifest.json"), *own;
+    if (!path) return 1;
+    mkdir(a->out, 0755);
+    ids_err err;
+    int ok_n, skipped, rc = 0;
+    if (ids_coco_spatial_convert(a->coco_json, a->coco_images, path, &ok_n, &skipped, &err)) {
+        rc = fail(&err);
+    } else {
+        fprintf(stderr, "coco-spatial: %d records, %d rows skipped; wrote %s\n", ok_n, skipped, path_show(path, &own));
+        free(own);
+    }
+    free(path);
+    return rc;
+}
+
+/* One synthetic set into a->out. */
+static int stimuli_set(stimuli_args *a, const ids_catalog *cat) {
+    int kind = ids_set_from_name(a->set), objs[16];
+    if (kind < 0) return args_usage("stimuli", "unknown set '%s' (grid, depth, nearfar, between, video, coco)", a->set);
+    ids_err err;
+    int rc = 0;
+    if (a->objects) {
+        rc = parse_objects("stimuli", cat, a->objects, objs, &a->o.n_objects);
+        a->o.objects = objs;
+    }
+    if (a->sizes.n) a->o.sizes = a->sizes.v, a->o.n_sizes = a->sizes.n;
+    for (int k = 0; k < 3; k++) a->o.bg[k] = (uint8_t)a->bg.v[k];
+    ids_image bg = {0};
+    if (!rc && a->bg_image) {
+        if (ids_image_load(&bg, a->bg_image, &err)) rc = fail(&err);
+        else a->o.bg_image = &bg;
+    }
+    if (!rc && ids_stimuli_write((ids_set_kind)kind, &a->o, cat, a->out, a->mirror, a->recolor, a->limit, print_progress,
+                                 NULL, &err))
+        rc = fail(&err);
+    char *path = rc ? NULL : path_join(a->out, "manifest.json"), *own;
+    if (path) {
+        fprintf(stderr, "wrote %s\n", path_show(path, &own));
+        free(own);
+        free(path);
+    }
+    ids_image_free(&bg);
+    return rc;
+}
+
+int cmd_stimuli(int argc, char **argv) {
+    stimuli_args a = {0};
+    ids_stim_default_opts(&a.o);
+    int rc = args_parse(&stimuli_cmd, &a, argc, argv, 1);
+    if (rc != ARGS_GO) return rc;
+    rc = 0;
+    ids_catalog *cat = ids_catalog_new();
+    if (!cat) return fail_oom();
+    ids_err err;
+    for (int k = 0; k < a.sprites.n && !rc; k++)
+        if (ids_catalog_add_sprite(cat, a.sprites.v[k], &err)) rc = fail(&err);
+    if (!rc && a.list) {
+        for (int k = 0; k < ids_catalog_count(cat); k++) printf("%s\n", ids_catalog_name(cat, k));
+    } else if (!rc && !a.set) {
+        rc = args_usage("stimuli", "%s", "missing SET (grid, depth, nearfar, between, video, coco)");
+    } else if (!rc && !a.out) {
+        rc = args_usage("stimuli", "%s", "missing --out DIR");
+    } else if (!rc) {
+        rc = strcmp(a.set, "coco") ? stimuli_set(&a, cat) : stimuli_coco(&a);
+    }
+    ids_catalog_free(cat);
+    return rc;
+}

@@ -1,0 +1,23 @@
+/* The idscope commands: each parses its own option table (args.h) and returns the exit code
+ * (0 success, 1 runtime failure, 2 usage error). argv[0] is the command's name. */
+#ifndef IDSCOPE_CLI_COMMANDS_H
+#define IDSCOPE_CLI_COMMANDS_H
+
+int cmd_info(int argc, char **argv);     /* cmd_files.c */
+int cmd_tensor(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_capture(int argc, char **argv);  /* cmd_model.c */
+int cmd_ask(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_stimuli(int argc, char **argv);  /* cmd_stimuli.c */
+int cmd_ids(int argc, char **argv);      /* cmd_exp.c */
+int cmd_swap(int argc, char **argv);
+int cmd_steer(int argc, char **argv);
+int cmd_depth(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
+int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
+
+#endif /* IDSCOPE_CLI_COMMANDS_H */

@@ -1,0 +1,176 @@
+/* Helpers shared by the idscope commands (see common.h). */
+#define _POSIX_C_SOURCE 200809L
+#include "common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int fail(const ids_err *err) {
+    fprintf(stderr, "idscope: error: %s\n", err->msg);
+    return 1;
+}
+
+int fail_oom(void) {
+    fprintf(stderr, "idscope: error: out of memory\n");
+    return 1;
+}
+
+char *str_fmt(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!s) {
+        fail_oom();
+        return NULL;
+    }
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+char *path_join(const char *dir, const char *name) { return str_fmt("%s/%s", dir, name); }
+
+const char *path_show(const char *path, char **own) {
+    *own = realpath(path, NULL);
+    return *own ? *own : path;
+}
+
+char *read_all(const char *path, size_t *len) {
+    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n - 1, f);
+        n += r;
+        if (n + 1 < cap) {
+            if (ferror(f)) {
+                free(b);
+                b = NULL;
+            }
+            break;
+        }
+        char *nb = realloc(b, cap * 2);
+        if (!nb) free(b);
+        b = nb;
+        cap *= 2;
+    }
+    if (f != stdin) fclose(f);
+    if (b) {
+        b[n] = 0;
+        *len = n;
+    }
+    return b;
+}
+
+/* The folder of the running executable, malloc'd, or NULL. */
+static char *exe_dir(void) {
+    for (size_t cap = 256; cap <= (1u << 20); cap *= 2) {
+        char *b = malloc(cap);
+        if (!b) return NULL;
+        ssize_t k = readlink("/proc/self/exe", b, cap);
+        if (k <= 0) {
+            free(b);
+            return NULL;
+        }
+        if ((size_t)k < cap) {
+            b[k] = 0;
+            char *sl = strrchr(b, '/');
+            if (sl) *sl = 0;
+            return b;
+        }
+        free(b);
+    }
+    return NULL;
+}
+
+/* The folder holding tiny-llava/: $IDSCOPE_MODELS, else models/ two levels above the executable
+ * (build/release/idscope) when the model is there, else ./models. malloc'd, NULL on failure. */
+static char *models_dir(void) {
+    const char *env = getenv("IDSCOPE_MODELS");
+    if (env && *env) return str_fmt("%s", env);
+    char *exe = exe_dir(), *base = NULL;
+    if (exe) {
+        char *cand = str_fmt("%s/../../models/tiny-llava/text.gguf", exe);
+        struct stat sb;
+        if (cand && stat(cand, &sb) == 0) base = str_fmt("%s/../../models", exe);
+        free(cand);
+        free(exe);
+    }
+    return base ? base : str_fmt("models");
+}
+
+/* A malloc'd path, absolute and without . and .. when the file exists. */
+static char *normalised(char *path) {
+    char *r = path ? realpath(path, NULL) : NULL;
+    if (!r) return path;
+    free(path);
+    return r;
+}
+
+int model_resolve(const char *cmd, model_args *m) {
+    if (m->model && m->mmproj) return 0;
+    if (m->model || m->mmproj) return args_usage(cmd, "%s", "give both -m and --mmproj, or neither");
+    char *base = models_dir();
+    if (!base) return 1;
+    m->own_model = normalised(str_fmt("%s/tiny-llava/text.gguf", base));
+    m->own_mmproj = normalised(str_fmt("%s/tiny-llava/mmproj.gguf", base));
+    free(base);
+    if (!m->own_model || !m->own_mmproj) return 1;
+    m->model = m->own_model;
+    m->mmproj = m->own_mmproj;
+    return 0;
+}
+
+void model_args_free(model_args *m) {
+    free(m->own_model);
+    free(m->own_mmproj);
+    m->own_model = m->own_mmproj = NULL;
+}
+
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, exp_env *e) {
+    *e = (exp_env){0};
+    int rc = model_resolve(spec->name, m);
+    if (rc) return rc;
+    if ((rc = args_check_model(spec, vals, m->model)) != ARGS_GO) return rc;
+    if (!(e->cat = ids_catalog_new())) return fail_oom();
+    if (objects && (rc = parse_objects(spec->name, e->cat, objects, e->objs, &e->n_objs))) return rc;
+    ids_err err;
+    if (ids_vlm_load(&e->v, m->model, m->mmproj, &err)) return fail(&err);
+    return 0;
+}
+
+void exp_close(exp_env *e, model_args *m) {
+    ids_vlm_free(e->v);
+    ids_catalog_free(e->cat);
+    *e = (exp_env){0};
+    model_args_free(m);
+}
+
+int parse_objects(const char *cmd, const ids_catalog *cat, const char *list, int *objs, int *n) {
+    char *buf = str_fmt("%s", list), *save = NULL;
+    ids_err err;
+    int rc = buf ? 0 : 1;
+    *n = 0;
+    for (char *t = buf ? strtok_r(buf, ",", &save) : NULL; t && !rc; t = strtok_r(NULL, ",", &save)) {
+        while (*t == ' ') t++;
+        if (*n == 16) rc = args_bad(cmd, "--objects", list, "names more than 16 objects");
+        else if ((objs[*n] = ids_catalog_find(cat, t, &err)) < 0) rc = fail(&err);
+        else (*n)++;
+    }
+    free(buf);
+    return rc;
+}
+
+void print_progress(const char *what, long done, long total, void *user) {
+    (void)user;
+    fprintf(stderr, "\r%s: %ld/%ld", what, done, total);
+    if (done == total) fputc('\n', stderr);
+}

@@ -1,0 +1,62 @@
+/* Helpers shared by the idscope commands: errors, malloc'd paths, result files written atomically,
+ * the model pair (the bundled one by default), object lists, progress. */
+#ifndef IDSCOPE_CLI_COMMON_H
+#define IDSCOPE_CLI_COMMON_H
+
+#include "idscope.h"
+#include "args.h"
+
+#include <stdio.h>
+
+/* "idscope: error: MSG" on stderr; returns 1 (the exit code of a runtime failure). */
+int fail(const ids_err *err);
+int fail_oom(void);
+
+/* A malloc'd string (printf format); NULL after an "out of memory" message. */
+char *str_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* DIR/NAME, malloc'd; NULL after a message. */
+char *path_join(const char *dir, const char *name);
+/* A path as shown to the user: the absolute path without . and .. when it exists, else as given.
+ * *own receives the malloc'd copy to free (NULL when the path is returned unchanged). */
+const char *path_show(const char *path, char **own);
+
+/* The whole file (or standard input for "-"), NUL-terminated, malloc'd; NULL with errno set. */
+char *read_all(const char *path, size_t *len);
+
+/* The model pair of a command: -m and --mmproj, or the bundled model when neither is given
+ * ($IDSCOPE_MODELS, then models/ beside the executable's build folder, then ./models). */
+typedef struct model_args {
+    const char *model, *mmproj;
+    char *own_model, *own_mmproj;
+} model_args;
+#define MODEL_OPTS(T)                                                                                    \
+    {.name = "model", .short_name = 'm', .type = ARG_PATH, .offset = offsetof(T, m.model), .meta = "TEXT.gguf", \
+     .help = "decoder GGUF; default, with --mmproj: the bundled model, models/tiny-llava"},              \
+    {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, m.mmproj), .meta = "MMPROJ.gguf",            \
+     .help = "vision tower GGUF (give both -m and --mmproj, or neither)"}
+#define THREADS_OPT(T, f)                                                                                \
+    {.name = "threads", .short_name = 't', .type = ARG_INT, .offset = offsetof(T, f), .meta = "N", .min = 0, \
+     .max = 256, .def = "0", .help = "compute threads, 0 = all cores"}
+/* Fill m->model / m->mmproj (0), or print the usage error (EXIT_USAGE). */
+int model_resolve(const char *cmd, model_args *m);
+void model_args_free(model_args *m);
+
+/* What an experiment command needs: the model (loaded after the layer options of vals were checked
+ * against its header), the object catalog and the chosen objects (NULL list: none chosen, n = 0). */
+typedef struct exp_env {
+    ids_catalog *cat;
+    ids_vlm *v;
+    int objs[16], n_objs;
+} exp_env;
+/* 0, or the exit code after the message; exp_close either way. */
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, exp_env *e);
+void exp_close(exp_env *e, model_args *m);
+
+/* Comma-separated object names (spaces after commas ignored) to catalog indices, at most 16.
+ * Returns 0, or the exit code after the message. */
+int parse_objects(const char *cmd, const ids_catalog *cat, const char *list, int *objs, int *n);
+
+/* Progress on stderr: "\rWHAT: DONE/TOTAL". */
+void print_progress(const char *what, long done, long total, void *user);
+
+#endif /* IDSCOPE_CLI_COMMON_H */
