@@ -4,6 +4,7 @@
 
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,13 +18,9 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Synthetic weights: one xorshift64 stream per benchmark program, uniform in [-0.5, 0.5). */
 static uint64_t g_rng = 88172645463325252ull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 9007199254740992.0 - 0.5);
-}
+static float frand(void) { return (float)(ids__rng_xorshift_unit(&g_rng) - 0.5); }
 
 typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;

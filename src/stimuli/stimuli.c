@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "idscope/stimuli.h"
 #include "base/internal.h"
+#include "base/rng.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -34,15 +35,9 @@ void ids_stim_default_opts(ids_stim_opts *o) {
     o->seed = 1;
 }
 
-/* ---- deterministic randomness ---- */
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static float urand(uint64_t *s) { return (float)((double)(splitmix(s) >> 11) / 9007199254740992.0); }
-static float srand1(uint64_t *s) { return 2.0f * urand(s) - 1.0f; }
+/* ---- deterministic randomness: one SplitMix64 stream per item (base/rng.h) ---- */
+static float urand(uint64_t *s) { return (float)ids__rng_splitmix_unit(s); } /* [0, 1) */
+static float srand1(uint64_t *s) { return 2.0f * urand(s) - 1.0f; }         /* [-1, 1) */
 
 /* ---- option resolution ---- */
 typedef struct {
@@ -243,7 +238,7 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
     if (index < 0 || index >= count)
         return ids__err(err, IDS_ERR_RANGE, "%s item %d is outside 0..%d", k_set_names[kind], index, count - 1);
     uint64_t rng = o->seed * 0x100000001B3ull ^ ((uint64_t)(index + 1) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)kind << 56);
-    splitmix(&rng);
+    ids__rng_splitmix(&rng);
     out->kind = kind;
     out->index = index;
     out->grid = p.G;
@@ -345,7 +340,7 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
         if (j >= i) j++;
         out->n_frames = T;
         const int nc = p.G * p.G;
-        int ca = (int)(splitmix(&rng) % (uint64_t)nc), cb = (int)(splitmix(&rng) % (uint64_t)(nc - 1));
+        int ca = (int)(ids__rng_splitmix(&rng) % (uint64_t)nc), cb = (int)(ids__rng_splitmix(&rng) % (uint64_t)(nc - 1));
         if (p.G < 2) return ids__err(err, IDS_ERR_RANGE, "a video needs a grid of at least 2x2 cells");
         if (cb >= ca) cb++;
         const int cells[2] = {ca, cb}, appear[2] = {i, j};

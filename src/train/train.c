@@ -215,10 +215,7 @@ static void init_params(tmodel *m, uint64_t seed) {
                 w[k] = 0.0f;
                 continue;
             }
-            /* Box-Muller from two uniforms */
-            double u1 = ((double)(tk_rand(&rng) >> 11) + 0.5) / 9007199254740992.0;
-            double u2 = (double)(tk_rand(&rng) >> 11) / 9007199254740992.0;
-            w[k] = p->init_std * (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+            w[k] = p->init_std * (float)ids__rng_splitmix_normal(&rng);
         }
     }
 }
@@ -897,7 +894,7 @@ static ids_status vocab_tokenizer(const char *dir, ids_tokenizer **tok, ids_err 
 static ids_task pick_task(const ids_train_stage *sg, uint64_t *rng) {
     double tot = 0;
     for (int t = 0; t < IDS_TASK_COUNT; t++) tot += sg->weights[t] > 0 ? sg->weights[t] : 0;
-    double r = (double)(tk_rand(rng) >> 11) / 9007199254740992.0 * tot;
+    double r = ids__rng_splitmix_unit(rng) * tot;
     for (int t = 0; t < IDS_TASK_COUNT; t++) {
         if (sg->weights[t] <= 0) continue;
         if (r < sg->weights[t]) return (ids_task)t;
@@ -952,7 +949,7 @@ static void shard_task(void *arg, int s, int n, int tid) {
 static ids_status sharded_step(shard_job *j, ids_pool *pool, ids_task task, uint64_t *rng, fwd_result *r, long *tokens,
                                ids_err *err) {
     j->task = task;
-    for (int s = 0; s < j->n; s++) j->seed[s] = tk_rand(rng), j->st[s] = IDS_OK;
+    for (int s = 0; s < j->n; s++) j->seed[s] = ids__rng_splitmix(rng), j->st[s] = IDS_OK;
     j->phase = 0;
     ids__pool_run(pool, j->n, shard_task, j);
     ids_status st = IDS_OK;
@@ -1306,7 +1303,7 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
     if (!st) {
         /* larger random weights everywhere (also norms and biases) so every path carries gradient */
         uint64_t r = 99;
-        for (size_t i = 0; i < m.total; i++) m.w[i] += 0.05f * (float)((double)(tk_rand(&r) >> 11) / 9007199254740992.0 - 0.5);
+        for (size_t i = 0; i < m.total; i++) m.w[i] += 0.05f * (float)(ids__rng_splitmix_unit(&r) - 0.5);
         uint64_t rng = c->seed;
         st = make_batch(c, cat, tok, task, 2, &rng, -1, &b, err);
     }
