@@ -238,3 +238,20 @@ TEST(train_init_from_exported) {
     snprintf(c.init_from, sizeof c.init_from, "/nonexistent");
     CHECK_EQ_INT(ids_train(&c, b, NULL, NULL, &err), IDS_ERR_IO);
 }
+
+/* OpenBLAS's thread count is process-wide: the trainer sets its own for the run and puts the
+ * caller's back, whether it ran as one shard (BLAS threads) or several (single-threaded BLAS). */
+TEST(train_restores_blas_threads) {
+    ids_train_config c;
+    tiny_config(&c);
+    c.stages[0].steps = 1;
+    c.threads = 2;
+    ids_err err;
+    for (int shards = 1; shards <= 2; shards++) {
+        c.shards = shards;
+        const int mine = shards == 1 ? 1 : 2; /* the opposite of what the trainer sets */
+        const int prev = ids__blas_threads_set(mine);
+        CHECK_OK(ids_train(&c, t_tmp("blas-threads"), NULL, NULL, &err));
+        CHECK_EQ_INT(ids__blas_threads_set(prev), mine);
+    }
+}

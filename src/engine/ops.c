@@ -6,8 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 
-void openblas_set_num_threads(int n);
-
 ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err) {
     memset(o, 0, sizeof *o);
     o->pool = ids__pool_new(n_threads);
@@ -19,7 +17,7 @@ ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err) {
         return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     }
     o->bytes = n * sizeof(float);
-    openblas_set_num_threads(1);
+    ids__blas_threads_set(1); /* the pool is the parallelism (see ids__blas_threads_set) */
     return IDS_OK;
 }
 

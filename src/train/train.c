@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void openblas_set_num_threads(int n);
-
 void ids_train_default_config(ids_train_config *c) {
     memset(c, 0, sizeof *c);
     c->image_size = 64;
@@ -1008,8 +1006,9 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
         return ids__err(err, IDS_ERR_ARG, "train config: shards %d must be within 1..%d and at most the batch (%d)",
                         c->shards, MAX_SHARDS, c->batch);
     const int n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads */
-    openblas_set_num_threads(c->shards > 1 ? 1 : n_threads);
+    /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads
+     * (restored before returning) */
+    const int blas_prev = ids__blas_threads_set(c->shards > 1 ? 1 : n_threads);
     ids_pool *pool = ids__pool_new(c->shards > 1 ? (n_threads < c->shards ? n_threads : c->shards) : 1);
     shard_job job;
     memset(&job, 0, sizeof job);
@@ -1020,9 +1019,8 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     memset(&ix, 0, sizeof ix);
     FILE *log = NULL;
     if (!cat || !pool) {
-        ids__pool_free(pool);
-        ids_catalog_free(cat);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        goto done;
     }
     if ((st = vocab_tokenizer(out_dir, &tok, err))) goto done;
     if ((st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err))) goto done;
@@ -1106,6 +1104,7 @@ done:
     free_model(&m);
     ids_tokenizer_free(tok);
     ids_catalog_free(cat);
+    ids__blas_threads_set(blas_prev);
     return st;
 }
 
