@@ -459,7 +459,7 @@ static void vision_forward(const tmodel *m, const param_ix *ix, tacts *a, const 
                         memcpy(row + (ch * P + ky) * P, pixels + ((size_t)i * 3 + ch) * S * S + (size_t)(py * P + ky) * S + px * P,
                                sizeof(float) * (size_t)P);
             }
-    t_matmul_forward(a->pe, a->patches, W(m, ix->patch), NULL, NI * NP, KP, Dv);
+    tops_matmul_forward(a->pe, a->patches, W(m, ix->patch), NULL, NI * NP, KP, Dv);
     for (int i = 0; i < NI; i++) {
         float *x = a->v0 + (size_t)i * VT * Dv;
         memcpy(x, W(m, ix->cls), sizeof(float) * (size_t)Dv);
@@ -468,32 +468,32 @@ static void vision_forward(const tmodel *m, const param_ix *ix, tacts *a, const 
         for (size_t k = 0; k < (size_t)VT * Dv; k++) x[k] += pos[k];
     }
     const int M = NI * VT;
-    t_layernorm_forward(a->v0n, a->v0mean, a->v0rstd, a->v0, W(m, ix->pre_w), W(m, ix->pre_b), M, Dv, 1e-5f);
+    tops_layernorm_forward(a->v0n, a->v0mean, a->v0rstd, a->v0, W(m, ix->pre_w), W(m, ix->pre_b), M, Dv, 1e-5f);
     const float *x = a->v0n;
     for (int l = 0; l < m->Lv; l++) {
         const vlayer_ix *L = &ix->vl[l];
         vacts *v = &a->va[l];
         memcpy(v->x, x, sizeof(float) * (size_t)M * Dv);
-        t_layernorm_forward(v->xn1, v->mean1, v->rstd1, v->x, W(m, L->ln1w), W(m, L->ln1b), M, Dv, 1e-5f);
-        t_matmul_forward(v->q, v->xn1, W(m, L->q), W(m, L->qb), M, Dv, Dv);
-        t_matmul_forward(v->k, v->xn1, W(m, L->k), W(m, L->kb), M, Dv, Dv);
-        t_matmul_forward(v->v, v->xn1, W(m, L->v), W(m, L->vb), M, Dv, Dv);
-        t_attention_forward(v->att, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, false, NULL);
-        t_matmul_forward(v->xm, v->att, W(m, L->o), W(m, L->ob), M, Dv, Dv);
+        tops_layernorm_forward(v->xn1, v->mean1, v->rstd1, v->x, W(m, L->ln1w), W(m, L->ln1b), M, Dv, 1e-5f);
+        tops_matmul_forward(v->q, v->xn1, W(m, L->q), W(m, L->qb), M, Dv, Dv);
+        tops_matmul_forward(v->k, v->xn1, W(m, L->k), W(m, L->kb), M, Dv, Dv);
+        tops_matmul_forward(v->v, v->xn1, W(m, L->v), W(m, L->vb), M, Dv, Dv);
+        tops_attention_forward(v->att, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, false, NULL);
+        tops_matmul_forward(v->xm, v->att, W(m, L->o), W(m, L->ob), M, Dv, Dv);
         for (size_t k = 0; k < (size_t)M * Dv; k++) v->xm[k] += v->x[k];
-        t_layernorm_forward(v->xn2, v->mean2, v->rstd2, v->xm, W(m, L->ln2w), W(m, L->ln2b), M, Dv, 1e-5f);
-        t_matmul_forward(v->f1, v->xn2, W(m, L->fc1), W(m, L->fc1b), M, Dv, m->Fv);
-        t_quickgelu_forward(v->f1a, v->f1, (size_t)M * m->Fv);
+        tops_layernorm_forward(v->xn2, v->mean2, v->rstd2, v->xm, W(m, L->ln2w), W(m, L->ln2b), M, Dv, 1e-5f);
+        tops_matmul_forward(v->f1, v->xn2, W(m, L->fc1), W(m, L->fc1b), M, Dv, m->Fv);
+        tops_quickgelu_forward(v->f1a, v->f1, (size_t)M * m->Fv);
         float *out = l + 1 < m->Lv ? a->va[l + 1].x : a->vout;
-        t_matmul_forward(out, v->f1a, W(m, L->fc2), W(m, L->fc2b), M, m->Fv, Dv);
+        tops_matmul_forward(out, v->f1a, W(m, L->fc2), W(m, L->fc2b), M, m->Fv, Dv);
         for (size_t k = 0; k < (size_t)M * Dv; k++) out[k] += v->xm[k];
         x = out;
     }
     for (int i = 0; i < NI; i++)
         memcpy(a->feat + (size_t)i * NP * Dv, a->vout + ((size_t)i * VT + 1) * Dv, sizeof(float) * (size_t)NP * Dv);
-    t_matmul_forward(a->h0, a->feat, W(m, ix->mm0), W(m, ix->mm0b), NI * NP, Dv, m->D);
-    t_gelu_forward(a->h0a, a->h0, (size_t)NI * NP * m->D);
-    t_matmul_forward(a->imgrows, a->h0a, W(m, ix->mm2), W(m, ix->mm2b), NI * NP, m->D, m->D);
+    tops_matmul_forward(a->h0, a->feat, W(m, ix->mm0), W(m, ix->mm0b), NI * NP, Dv, m->D);
+    tops_gelu_forward(a->h0a, a->h0, (size_t)NI * NP * m->D);
+    tops_matmul_forward(a->imgrows, a->h0a, W(m, ix->mm2), W(m, ix->mm2b), NI * NP, m->D, m->D);
 }
 
 static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float *dimg, int NI, float *tmp1, float *tmp2) {
@@ -501,14 +501,14 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
     /* projector */
     float *dh0a = tmp1, *dh0 = tmp2;
     memset(dh0a, 0, sizeof(float) * (size_t)NI * NP * D);
-    t_matmul_backward(dh0a, Gd(m, ix->mm2), Gd(m, ix->mm2b), dimg, a->h0a, W(m, ix->mm2), NI * NP, D, D);
+    tops_matmul_backward(dh0a, Gd(m, ix->mm2), Gd(m, ix->mm2b), dimg, a->h0a, W(m, ix->mm2), NI * NP, D, D);
     memset(dh0, 0, sizeof(float) * (size_t)NI * NP * D);
-    t_gelu_backward(dh0, dh0a, a->h0, (size_t)NI * NP * D);
+    tops_gelu_backward(dh0, dh0a, a->h0, (size_t)NI * NP * D);
     float *dx = tmp1; /* [M, Dv]: gradient of the tower's output stream */
     memset(dx, 0, sizeof(float) * (size_t)M * Dv);
     float *dfeat = tmp2 + (size_t)NI * NP * D;
     memset(dfeat, 0, sizeof(float) * (size_t)NI * NP * Dv);
-    t_matmul_backward(dfeat, Gd(m, ix->mm0), Gd(m, ix->mm0b), dh0, a->feat, W(m, ix->mm0), NI * NP, Dv, D);
+    tops_matmul_backward(dfeat, Gd(m, ix->mm0), Gd(m, ix->mm0b), dh0, a->feat, W(m, ix->mm0), NI * NP, Dv, D);
     for (int i = 0; i < NI; i++)
         memcpy(dx + ((size_t)i * VT + 1) * Dv, dfeat + (size_t)i * NP * Dv, sizeof(float) * (size_t)NP * Dv);
     /* blocks, last to first; scratch buffers carved from tmp2 */
@@ -519,26 +519,28 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
         vacts *v = &a->va[l];
         memcpy(dxm, dx, sizeof(float) * (size_t)M * Dv);
         memset(df1a, 0, sizeof(float) * (size_t)M * m->Fv);
-        t_matmul_backward(df1a, Gd(m, L->fc2), Gd(m, L->fc2b), dx, v->f1a, W(m, L->fc2), M, m->Fv, Dv);
+        tops_matmul_backward(df1a, Gd(m, L->fc2), Gd(m, L->fc2b), dx, v->f1a, W(m, L->fc2), M, m->Fv, Dv);
         memset(df1, 0, sizeof(float) * (size_t)M * m->Fv);
-        t_quickgelu_backward(df1, df1a, v->f1, (size_t)M * m->Fv);
+        tops_quickgelu_backward(df1, df1a, v->f1, (size_t)M * m->Fv);
         memset(dxn, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(dxn, Gd(m, L->fc1), Gd(m, L->fc1b), df1, v->xn2, W(m, L->fc1), M, Dv, m->Fv);
-        t_layernorm_backward(dxm, Gd(m, L->ln2w), Gd(m, L->ln2b), dxn, v->xm, W(m, L->ln2w), v->mean2, v->rstd2, M, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->fc1), Gd(m, L->fc1b), df1, v->xn2, W(m, L->fc1), M, Dv, m->Fv);
+        tops_layernorm_backward(dxm, Gd(m, L->ln2w), Gd(m, L->ln2b), dxn, v->xm, W(m, L->ln2w), v->mean2, v->rstd2, M,
+                                Dv);
         memcpy(dx, dxm, sizeof(float) * (size_t)M * Dv);
         memset(datt, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(datt, Gd(m, L->o), Gd(m, L->ob), dxm, v->att, W(m, L->o), M, Dv, Dv);
+        tops_matmul_backward(datt, Gd(m, L->o), Gd(m, L->ob), dxm, v->att, W(m, L->o), M, Dv, Dv);
         memset(dq, 0, sizeof(float) * (size_t)M * Dv * 3);
-        t_attention_backward(dq, dk, dv, datt, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, a->scratch);
+        tops_attention_backward(dq, dk, dv, datt, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, a->scratch);
         memset(dxn, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(dxn, Gd(m, L->q), Gd(m, L->qb), dq, v->xn1, W(m, L->q), M, Dv, Dv);
-        t_matmul_backward(dxn, Gd(m, L->k), Gd(m, L->kb), dk, v->xn1, W(m, L->k), M, Dv, Dv);
-        t_matmul_backward(dxn, Gd(m, L->v), Gd(m, L->vb), dv, v->xn1, W(m, L->v), M, Dv, Dv);
-        t_layernorm_backward(dx, Gd(m, L->ln1w), Gd(m, L->ln1b), dxn, v->x, W(m, L->ln1w), v->mean1, v->rstd1, M, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->q), Gd(m, L->qb), dq, v->xn1, W(m, L->q), M, Dv, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->k), Gd(m, L->kb), dk, v->xn1, W(m, L->k), M, Dv, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->v), Gd(m, L->vb), dv, v->xn1, W(m, L->v), M, Dv, Dv);
+        tops_layernorm_backward(dx, Gd(m, L->ln1w), Gd(m, L->ln1b), dxn, v->x, W(m, L->ln1w), v->mean1, v->rstd1, M,
+                                Dv);
     }
     /* pre-LN, position and class embeddings, patch embedding */
     memset(dxm, 0, sizeof(float) * (size_t)M * Dv);
-    t_layernorm_backward(dxm, Gd(m, ix->pre_w), Gd(m, ix->pre_b), dx, a->v0, W(m, ix->pre_w), a->v0mean, a->v0rstd, M, Dv);
+    tops_layernorm_backward(dxm, Gd(m, ix->pre_w), Gd(m, ix->pre_b), dx, a->v0, W(m, ix->pre_w), a->v0mean, a->v0rstd, M, Dv);
     float *gpos = Gd(m, ix->pos), *gcls = Gd(m, ix->cls);
     for (int i = 0; i < NI; i++) {
         const float *d = dxm + (size_t)i * VT * Dv;
@@ -546,7 +548,7 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
         for (int k = 0; k < Dv; k++) gcls[k] += d[k];
         memcpy(df1a + (size_t)i * NP * Dv, d + Dv, sizeof(float) * (size_t)NP * Dv);
     }
-    t_matmul_backward(NULL, Gd(m, ix->patch), NULL, df1a, a->patches, W(m, ix->patch), NI * NP, m->KP, Dv);
+    tops_matmul_backward(NULL, Gd(m, ix->patch), NULL, df1a, a->patches, W(m, ix->patch), NI * NP, m->KP, Dv);
 }
 
 typedef struct {
@@ -613,29 +615,29 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
         const dlayer_ix *L = &ix->dl[l];
         dacts *d = &a.da[l];
         memcpy(d->x, x, sizeof(float) * (size_t)BT * D);
-        t_rmsnorm_forward(d->xn1, d->rstd1, d->x, W(m, L->attn_norm), BT, D, 1e-5f);
-        t_matmul_forward(d->q, d->xn1, W(m, L->q), NULL, BT, D, D);
-        t_matmul_forward(d->k, d->xn1, W(m, L->k), NULL, BT, D, D);
-        t_matmul_forward(d->v, d->xn1, W(m, L->v), NULL, BT, D, D);
-        t_rope_forward(d->q, BT, T, m->H, D / m->H, 10000.0f);
-        t_rope_forward(d->k, BT, T, m->H, D / m->H, 10000.0f);
-        t_attention_forward(d->att, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, true, lens);
-        t_matmul_forward(d->xm, d->att, W(m, L->o), NULL, BT, D, D);
+        tops_rmsnorm_forward(d->xn1, d->rstd1, d->x, W(m, L->attn_norm), BT, D, 1e-5f);
+        tops_matmul_forward(d->q, d->xn1, W(m, L->q), NULL, BT, D, D);
+        tops_matmul_forward(d->k, d->xn1, W(m, L->k), NULL, BT, D, D);
+        tops_matmul_forward(d->v, d->xn1, W(m, L->v), NULL, BT, D, D);
+        tops_rope_forward(d->q, BT, T, m->H, D / m->H, 10000.0f);
+        tops_rope_forward(d->k, BT, T, m->H, D / m->H, 10000.0f);
+        tops_attention_forward(d->att, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, true, lens);
+        tops_matmul_forward(d->xm, d->att, W(m, L->o), NULL, BT, D, D);
         for (size_t k = 0; k < (size_t)BT * D; k++) d->xm[k] += d->x[k];
-        t_rmsnorm_forward(d->xn2, d->rstd2, d->xm, W(m, L->ffn_norm), BT, D, 1e-5f);
-        t_matmul_forward(d->g, d->xn2, W(m, L->gate), NULL, BT, D, m->F);
-        t_matmul_forward(d->u, d->xn2, W(m, L->up), NULL, BT, D, m->F);
-        t_swiglu_forward(d->h, d->g, d->u, (size_t)BT * m->F);
+        tops_rmsnorm_forward(d->xn2, d->rstd2, d->xm, W(m, L->ffn_norm), BT, D, 1e-5f);
+        tops_matmul_forward(d->g, d->xn2, W(m, L->gate), NULL, BT, D, m->F);
+        tops_matmul_forward(d->u, d->xn2, W(m, L->up), NULL, BT, D, m->F);
+        tops_swiglu_forward(d->h, d->g, d->u, (size_t)BT * m->F);
         float *out = l + 1 < m->L ? a.da[l + 1].x : a.xf;
-        t_matmul_forward(out, d->h, W(m, L->down), NULL, BT, m->F, D);
+        tops_matmul_forward(out, d->h, W(m, L->down), NULL, BT, m->F, D);
         for (size_t k = 0; k < (size_t)BT * D; k++) out[k] += d->xm[k];
         x = out;
     }
-    t_rmsnorm_forward(a.xfn, a.rstdf, a.xf, W(m, ix->out_norm), BT, D, 1e-5f);
+    tops_rmsnorm_forward(a.xfn, a.rstdf, a.xf, W(m, ix->out_norm), BT, D, 1e-5f);
     for (int k = 0; k < NT; k++) memcpy(a.rows + (size_t)k * D, a.xfn + (size_t)a.tgt_row[k] * D, sizeof(float) * (size_t)D);
-    t_matmul_forward(a.logits, a.rows, W(m, ix->out), NULL, NT, D, m->V);
+    tops_matmul_forward(a.logits, a.rows, W(m, ix->out), NULL, NT, D, m->V);
     const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
-    res->loss = t_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
+    res->loss = tops_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
                                &res->n_tgt, &res->n_correct);
     if (logits_out) memcpy(logits_out, a.logits, sizeof(float) * (size_t)NT * m->V);
     /* auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2 */
@@ -692,7 +694,7 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
         /* output head */
         float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
         memset(drows, 0, sizeof(float) * (size_t)NT * D);
-        t_matmul_backward(drows, Gd(m, ix->out), NULL, a.dlogits, a.rows, W(m, ix->out), NT, D, m->V);
+        tops_matmul_backward(drows, Gd(m, ix->out), NULL, a.dlogits, a.rows, W(m, ix->out), NT, D, m->V);
         float *dxfn = gbuf2;
         memset(dxfn, 0, sizeof(float) * (size_t)BT * D);
         for (int k = 0; k < NT; k++) {
@@ -700,7 +702,7 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
             for (int c = 0; c < D; c++) dst[c] += drows[(size_t)k * D + c];
         }
         memset(dx, 0, sizeof(float) * (size_t)BT * D);
-        t_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a.xf, W(m, ix->out_norm), a.rstdf, BT, D);
+        tops_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a.xf, W(m, ix->out_norm), a.rstdf, BT, D);
         float *dxm = gbuf2, *dh = dxm + (size_t)BT * D, *dg = dh + (size_t)BT * m->F, *du = dg + (size_t)BT * m->F,
               *dxn = du + (size_t)BT * m->F, *datt = dxn + (size_t)BT * D, *dq = datt + (size_t)BT * D,
               *dk = dq + (size_t)BT * D, *dv = dk + (size_t)BT * D;
@@ -727,25 +729,25 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
             }
             memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
             memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
-            t_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
+            tops_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
             memset(dg, 0, sizeof(float) * (size_t)BT * m->F * 2);
-            t_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
+            tops_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
             memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
-            t_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
-            t_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
+            tops_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
+            tops_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
+            tops_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
             memcpy(dx, dxm, sizeof(float) * (size_t)BT * D);
             memset(datt, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
+            tops_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
             memset(dq, 0, sizeof(float) * (size_t)BT * D * 3);
-            t_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a.scratch);
-            t_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
-            t_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
+            tops_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a.scratch);
+            tops_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
+            tops_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
             memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
-            t_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
-            t_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
-            t_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
+            tops_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
+            tops_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
+            tops_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
+            tops_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
         }
         /* embeddings: tokens and image rows */
         float *gE = Gd(m, ix->tok);
