@@ -58,6 +58,8 @@ const char *t_tmp(const char *name) {
     return buf[k];
 }
 
+const char *t_msg(const ids_err *err) { return err->msg[0] ? err->msg : "(no message)"; }
+
 char *t_read_file(const char *path, size_t *len) {
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return NULL;

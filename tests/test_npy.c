@@ -6,9 +6,9 @@ TEST(npy_roundtrip) {
     int64_t shape[2] = {2, 3};
     ids_err err;
     const char *p = t_tmp("a.npy");
-    CHECK_OK(ids_npy_write(p, "<f4", 2, shape, x, &err));
+    CHECK_OK_ERR(ids_npy_write(p, "<f4", 2, shape, x, &err), err);
     ids_npy a;
-    CHECK_OK(ids_npy_read(p, &a, &err));
+    CHECK_OK_ERR(ids_npy_read(p, &a, &err), err);
     CHECK(!strcmp(a.dtype, "<f4"));
     CHECK_EQ_INT(a.ndim, 2);
     CHECK_EQ_INT(a.shape[0], 2);
@@ -24,8 +24,8 @@ TEST(npy_roundtrip) {
     free(raw);
     int64_t one = 4;
     int32_t iv[4] = {-1, 0, 1, 2};
-    CHECK_OK(ids_npy_write(p, "<i4", 1, &one, iv, &err));
-    CHECK_OK(ids_npy_read(p, &a, &err));
+    CHECK_OK_ERR(ids_npy_write(p, "<i4", 1, &one, iv, &err), err);
+    CHECK_OK_ERR(ids_npy_read(p, &a, &err), err);
     CHECK(a.ndim == 1 && a.shape[0] == 4 && ((int32_t *)a.data)[0] == -1);
     ids_npy_free(&a);
 }
@@ -33,7 +33,7 @@ TEST(npy_roundtrip) {
 TEST(npy_read_golden_shapes) {
     ids_npy a;
     ids_err err;
-    REQUIRE(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &a, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &a, &err), err);
     CHECK(!strcmp(a.dtype, "<f4"));
     CHECK_EQ_INT(a.ndim, 3);
     CHECK(a.shape[0] == 5 && a.shape[1] == 42 && a.shape[2] == 64);

@@ -61,10 +61,10 @@ TEST(stim_same_seed_same_bytes) {
         snprintf(p1, sizeof p1, "%s", t_tmp(d1));
         snprintf(p2, sizeof p2, "%s", t_tmp(d2));
         snprintf(p3, sizeof p3, "%s", t_tmp(d3));
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p1, true, true, 12, NULL, NULL, &err));
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p2, true, true, 12, NULL, NULL, &err));
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p1, true, true, 12, NULL, NULL, &err), err);
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p2, true, true, 12, NULL, NULL, &err), err);
         o.seed = 2;
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p3, true, true, 12, NULL, NULL, &err));
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p3, true, true, 12, NULL, NULL, &err), err);
         o.seed = 1;
         uint64_t h1 = hash_dir(p1, 14695981039346656037ull), h2 = hash_dir(p2, 14695981039346656037ull),
                  h3 = hash_dir(p3, 14695981039346656037ull);
@@ -83,12 +83,12 @@ TEST(stim_grid_truth_matches_pixels) {
     o.grid = 4;
     int n;
     ids_err err;
-    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 16 * 15 * 4);
     int bad = 0, lr = 0, lefts = 0;
     for (int i = 0; i < n; i += 7) {
         ids_stim s, m;
-        REQUIRE(ids_stim_make(IDS_SET_GRID, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_GRID, &o, c, i, &s, &err), err);
         for (int k = 0; k < 2; k++) {
             uint8_t col[3];
             ids_catalog_color(c, s.obj[k].obj, col);
@@ -104,7 +104,7 @@ TEST(stim_grid_truth_matches_pixels) {
             bad++;
         }
         /* the mirror swaps left/right truth, mirrors the pixels and keeps colours at the centres */
-        REQUIRE(ids_stim_mirror(&s, &m, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_mirror(&s, &m, &err), err);
         if (s.has[IDS_REL_LEFT_RIGHT] && m.truth[IDS_REL_LEFT_RIGHT] == s.truth[IDS_REL_LEFT_RIGHT]) bad++;
         if (m.truth[IDS_REL_ABOVE_BELOW] != s.truth[IDS_REL_ABOVE_BELOW]) bad++;
         for (int k = 0; k < 2; k++) {
@@ -115,7 +115,7 @@ TEST(stim_grid_truth_matches_pixels) {
         }
         ids_stim_free(&m);
         /* recolouring changes colours and nothing else */
-        REQUIRE(ids_stim_recolor(&s, &o, c, &m, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_recolor(&s, &o, c, &m, &err), err);
         for (int k = 0; k < 2; k++) {
             uint8_t a[3], b[3];
             ids_catalog_color(c, s.obj[k].obj, a);
@@ -140,11 +140,11 @@ TEST(stim_video_objects_from_their_frame_on) {
     o.image_size = 64;
     int n, bad = 0;
     ids_err err;
-    CHECK_OK(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 7 * 6);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_VIDEO, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_VIDEO, &o, c, i, &s, &err), err);
         CHECK_EQ_INT(s.n_frames, 8);
         const uint8_t black[3] = {0, 0, 0};
         for (int k = 0; k < 2; k++) {
@@ -169,10 +169,10 @@ TEST(stim_depth_nearfar_between_truth) {
     ids_stim_default_opts(&o);
     ids_err err;
     int n, bad = 0, fronts = 0, nears = 0, yes = 0;
-    CHECK_OK(ids_stim_count(IDS_SET_DEPTH, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_DEPTH, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_DEPTH, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_DEPTH, &o, c, i, &s, &err), err);
         /* nearer objects are bigger and lower in the picture */
         bool a_front = s.obj[0].depth < s.obj[1].depth;
         if (s.truth[IDS_REL_FRONT_BEHIND] != a_front) bad++;
@@ -187,20 +187,20 @@ TEST(stim_depth_nearfar_between_truth) {
         ids_stim_free(&s);
     }
     CHECK(fronts > 0 && fronts < n);
-    CHECK_OK(ids_stim_count(IDS_SET_NEARFAR, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_NEARFAR, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_NEARFAR, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_NEARFAR, &o, c, i, &s, &err), err);
         float d = hypotf(s.obj[0].p.cx - s.obj[1].p.cx, s.obj[0].p.cy - s.obj[1].p.cy);
         if (s.truth[IDS_REL_NEAR_FAR] != (d < 0.35f * 224)) bad++;
         nears += s.truth[IDS_REL_NEAR_FAR];
         ids_stim_free(&s);
     }
     CHECK(nears > 0 && nears < n);
-    CHECK_OK(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_BETWEEN, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_BETWEEN, &o, c, i, &s, &err), err);
         CHECK(s.has[IDS_REL_BETWEEN] && !s.has[IDS_REL_LEFT_RIGHT]);
         yes += s.truth[IDS_REL_BETWEEN];
         ids_stim_free(&s);
@@ -256,7 +256,7 @@ TEST(stim_impossible_requests) {
     o.objects = three;
     o.n_objects = 3;
     o.all_pairs = true;
-    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 6 * 240 * 4);
     ids_catalog_free(c);
 }
@@ -266,10 +266,10 @@ TEST(stim_user_sprite) {
     ids_err err;
     /* a 8x8 sprite: opaque green with a transparent border */
     ids_image im;
-    CHECK_OK(ids_image_new(&im, 8, 8, (const uint8_t[3]){10, 200, 30}, &err));
-    CHECK_OK(ids_image_write_png(&im, t_tmp("tiny_frog.png"), &err));
+    CHECK_OK_ERR(ids_image_new(&im, 8, 8, (const uint8_t[3]){10, 200, 30}, &err), err);
+    CHECK_OK_ERR(ids_image_write_png(&im, t_tmp("tiny_frog.png"), &err), err);
     ids_image_free(&im);
-    CHECK_OK(ids_catalog_add_sprite(c, t_tmp("tiny_frog.png"), &err));
+    CHECK_OK_ERR(ids_catalog_add_sprite(c, t_tmp("tiny_frog.png"), &err), err);
     int frog = ids_catalog_find(c, "tiny frog", &err);
     CHECK(frog >= 0);
     CHECK(!strcmp(ids_catalog_word(c, frog), "frog"));
@@ -280,7 +280,7 @@ TEST(stim_user_sprite) {
     o.objects = objs;
     o.n_objects = 2;
     ids_stim s;
-    CHECK_OK(ids_stim_make(IDS_SET_GRID, &o, c, 5, &s, &err));
+    CHECK_OK_ERR(ids_stim_make(IDS_SET_GRID, &o, c, 5, &s, &err), err);
     CHECK(close_rgb(pixel(&s.frames[0], s.obj[0].p.cx, s.obj[0].p.cy), (const uint8_t[3]){10, 200, 30}, 2));
     ids_stim_free(&s);
     CHECK_EQ_INT(ids_catalog_add_sprite(c, "/nonexistent/cat.png", &err), IDS_ERR_IO);
@@ -291,8 +291,8 @@ TEST(stim_coco_spatial) {
     ids_err err;
     int ok = 0, skipped = 0;
     const char *out = t_tmp("coco.json");
-    CHECK_OK(ids_coco_spatial_convert("tests/fixtures/coco/coco_qa_two_obj.json", "/data/val2017", out, &ok,
-                                      &skipped, &err));
+    CHECK_OK_ERR(ids_coco_spatial_convert("tests/fixtures/coco/coco_qa_two_obj.json", "/data/val2017", out, &ok,
+                                          &skipped, &err), err);
     CHECK_EQ_INT(ok, 3);
     CHECK_EQ_INT(skipped, 4);
     char *js = t_read_file(out, NULL);

@@ -154,7 +154,7 @@ static void check_prompt_chunks(const char *dir, const char *img_open, const cha
         size_t n;
         ids_err err;
         ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
-        CHECK_OK(ids_tokenize(tok, part, len, o, &ids, &n, &err));
+        CHECK_OK_ERR(ids_tokenize(tok, part, len, o, &ids, &n, &err), err);
         CHECKF((int)n == cJSON_GetArraySize(val), "%s: %zu tokens, llama.cpp has %d", dir, n,
                cJSON_GetArraySize(val));
         for (int k = 0; k < cJSON_GetArraySize(val) && k < (int)n; k++)
@@ -189,7 +189,7 @@ TEST(tok_word_token_and_occurrence) {
     int32_t *ids;
     size_t n;
     ids_tokenize_opts o = {.add_bos = true, .parse_special = false};
-    CHECK_OK(ids_tokenize(tok, q, strlen(q), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, q, strlen(q), o, &ids, &n, &err), err);
     CHECK_EQ_INT(ids[0], 1);
     int64_t i0 = ids_find_token(ids, n, circle, 0, 0);
     int64_t i1 = ids_find_token(ids, n, circle, 0, 1);
@@ -220,22 +220,22 @@ TEST(tok_special_and_detokenize) {
     size_t n;
     ids_err err;
     ids_tokenize_opts o = {.add_bos = false, .parse_special = true};
-    CHECK_OK(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err), err);
     int32_t im_start = ids_tokenizer_find(tok, "<|im_start|>");
     int32_t im_end = ids_tokenizer_find(tok, "<|im_end|>");
     CHECK(n >= 4 && ids[0] == im_start && ids[n - 1] == im_end);
     CHECK(ids_tokenizer_is_eog(tok, im_end));
     char *back;
-    CHECK_OK(ids_detokenize(tok, ids, n, true, false, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, true, false, &back, &err), err);
     CHECK(!strcmp(back, s));
     free(back);
-    CHECK_OK(ids_detokenize(tok, ids, n, false, false, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, false, false, &back, &err), err);
     CHECK(!strcmp(back, "user\nhi"));
     free(back);
     free(ids);
     /* without parse_special the control text is ordinary text */
     o.parse_special = false;
-    CHECK_OK(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err), err);
     CHECK(ids[0] != im_start);
     free(ids);
     int32_t bad = 1 << 30;
@@ -247,9 +247,9 @@ TEST(tok_special_and_detokenize) {
     const char *t2 = "Hello world \xF0\x9F\xA6\x99"; /* llama emoji needs byte fallback */
     o.parse_special = false;
     o.add_bos = true;
-    CHECK_OK(ids_tokenize(tok, t2, strlen(t2), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, t2, strlen(t2), o, &ids, &n, &err), err);
     CHECK_EQ_INT(ids[0], 1);
-    CHECK_OK(ids_detokenize(tok, ids, n, false, true, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, false, true, &back, &err), err);
     CHECK(!strcmp(back, t2));
     free(back);
     free(ids);
@@ -259,7 +259,7 @@ TEST(tok_special_and_detokenize) {
 TEST(tok_rejects_non_tokenizer_file) {
     ids_gguf *g;
     ids_err err;
-    REQUIRE(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err), err);
     ids_tokenizer *tok = NULL;
     CHECK_EQ_INT(ids_tokenizer_load(&tok, g, &err), IDS_ERR_NOT_FOUND);
     CHECK(tok == NULL);

@@ -36,7 +36,7 @@ TEST(video_folder_sampling_and_errors) {
         make_frame(&im, k, 48, 32);
         char p[600];
         snprintf(p, sizeof p, "%s/f%02d.png", dir, k);
-        REQUIRE(ids_image_write_png(&im, p, &err) == IDS_OK);
+        REQUIRE_OK(ids_image_write_png(&im, p, &err), err);
         ids_image_free(&im);
     }
     char junk[600];
@@ -45,7 +45,7 @@ TEST(video_folder_sampling_and_errors) {
     if (f) fclose(f);
     ids_image *fr;
     int total;
-    REQUIRE(ids_video_load(dir, 4, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(dir, 4, &fr, &total, &err), err);
     CHECK_EQ_INT(total, 10);
     const int want[4] = {0, 3, 6, 9};
     for (int i = 0; i < 4; i++) {
@@ -64,10 +64,10 @@ TEST(video_mp4_round_trip) {
     for (int k = 0; k < 12; k++) make_frame(&frames[k], k, 63, 40); /* odd width: padded to even */
     const char *path = t_tmp("clip.mp4");
     ids_err err;
-    REQUIRE(ids_video_write_mp4(frames, 12, 8, path, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_write_mp4(frames, 12, 8, path, &err), err);
     ids_image *fr;
     int total;
-    REQUIRE(ids_video_load(path, 12, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(path, 12, &fr, &total, &err), err);
     CHECK_EQ_INT(total, 12);
     int worst = 0;
     for (int k = 0; k < 12; k++) {
@@ -81,7 +81,7 @@ TEST(video_mp4_round_trip) {
     CHECKF(worst <= 12, "MP4 round trip: colour off by %d levels", worst);
     ids_video_free(fr, 12);
     /* 5 of 12, uniformly: frames 0, 2, 5, 8, 11 */
-    REQUIRE(ids_video_load(path, 5, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(path, 5, &fr, &total, &err), err);
     const int want[5] = {0, 2, 5, 8, 11};
     for (int i = 0; i < 5; i++) CHECKF(abs(fr[i].rgb[(size_t)(30 * 64 + 2) * 3] - 20 * want[i]) <= 6, "sample %d", i);
     ids_video_free(fr, 5);
