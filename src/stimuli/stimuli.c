@@ -228,6 +228,112 @@ static void clamp_inside(ids_placed *p, int S) {
     if (p->cy > (float)S - h) p->cy = (float)S - h;
 }
 
+/* Placements of each set for item r of its tuple (rng: the item's stream, drawn in a fixed order). */
+static void place_grid(const plan *p, const ids_stim_opts *o, int r, uint64_t *rng, ids_stim *out) {
+    const float cell = (float)p->S / (float)p->G;
+    const int nc = p->G * p->G;
+    int size_i = r % p->n_sizes, cp = r / p->n_sizes;
+    int ca = cp / (nc - 1), cb = cp % (nc - 1);
+    if (cb >= ca) cb++;
+    const int cells[2] = {ca, cb};
+    for (int k = 0; k < 2; k++) {
+        ids_stim_obj *ob = &out->obj[k];
+        ob->cell_x = cells[k] % p->G;
+        ob->cell_y = cells[k] / p->G;
+        ob->p.size = p->sizes[size_i] * cell * (1.0f + o->jitter_size * srand1(rng));
+        if (ob->p.size > cell) ob->p.size = cell;
+        ob->p.cx = ((float)ob->cell_x + 0.5f + o->jitter_pos * srand1(rng)) * cell;
+        ob->p.cy = ((float)ob->cell_y + 0.5f + o->jitter_pos * srand1(rng)) * cell;
+    }
+}
+
+static void place_depth(const plan *p, const ids_stim_opts *o, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    int k = 0, a = -1, b = -1;
+    for (int i = 0; i < 9 && a < 0; i++)
+        for (int j = 0; j < 9; j++)
+            if (i % 3 != j % 3 && i / 3 != j / 3 && k++ == r) {
+                a = i;
+                b = j;
+                break;
+            }
+    const int pos[2] = {a, b};
+    const float f = 0.9f * S, hy = 0.3f * S;
+    for (int q = 0; q < 2; q++) {
+        ids_stim_obj *ob = &out->obj[q];
+        ob->lateral = k_lateral[pos[q] % 3];
+        ob->depth = k_depths[pos[q] / 3];
+        ob->p.size = f * 0.6f / ob->depth * (1.0f + o->jitter_size * srand1(rng));
+        ob->p.cx = 0.5f * S + f * 0.7f * ob->lateral / ob->depth;
+        ob->p.cy = hy + f / ob->depth - 0.5f * ob->p.size;
+    }
+}
+
+static void place_nearfar(const plan *p, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    const float d = k_distances[r / p->repeats] * S, size = 0.12f * S;
+    for (int tries = 0; tries < 1000; tries++) {
+        float bx = size + urand(rng) * (S - 2 * size), by = size + urand(rng) * (S - 2 * size);
+        float ang = 2.0f * (float)M_PI * urand(rng);
+        float ax = bx + d * cosf(ang), ay = by + d * sinf(ang);
+        if (ax < size * 0.5f || ay < size * 0.5f || ax > S - size * 0.5f || ay > S - size * 0.5f) continue;
+        out->obj[0].p.cx = ax, out->obj[0].p.cy = ay;
+        out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
+        break;
+    }
+    out->obj[0].p.size = out->obj[1].p.size = size;
+}
+
+/* Also sets the between truth, from the final (clamped) geometry: A projects inside BC and lies
+ * near the line. */
+static void place_between(const plan *p, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    const bool yes = (r / p->repeats) % 2 == 0;
+    const float size = 0.12f * S;
+    float bx = 0, by = 0, cx = 0, cy = 0;
+    for (int tries = 0; tries < 1000; tries++) {
+        bx = size + urand(rng) * (S - 2 * size), by = size + urand(rng) * (S - 2 * size);
+        cx = size + urand(rng) * (S - 2 * size), cy = size + urand(rng) * (S - 2 * size);
+        if (hypotf(cx - bx, cy - by) >= 0.55f * S) break;
+    }
+    float t = 0.35f + 0.3f * urand(rng), len = hypotf(cx - bx, cy - by);
+    float nx = -(cy - by) / len, ny = (cx - bx) / len;
+    float off = yes ? 0.03f * S * srand1(rng) : (urand(rng) < 0.5f ? -1.0f : 1.0f) * (0.22f + 0.08f * urand(rng)) * S;
+    out->obj[0].p.cx = bx + t * (cx - bx) + off * nx;
+    out->obj[0].p.cy = by + t * (cy - by) + off * ny;
+    out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
+    out->obj[2].p.cx = cx, out->obj[2].p.cy = cy;
+    for (int k = 0; k < 3; k++) out->obj[k].p.size = size;
+    clamp_inside(&out->obj[0].p, p->S);
+    float ux = out->obj[0].p.cx - bx, uy = out->obj[0].p.cy - by;
+    float proj = (ux * (cx - bx) + uy * (cy - by)) / (len * len), perp = fabsf(ux * nx + uy * ny);
+    out->has[IDS_REL_BETWEEN] = true;
+    out->truth[IDS_REL_BETWEEN] = proj > 0.15f && proj < 0.85f && perp < 0.1f * S;
+}
+
+static ids_status place_video(const plan *p, int r, uint64_t *rng, ids_stim *out, ids_err *err) {
+    const float cell = (float)p->S / (float)p->G;
+    const int T = p->frames;
+    int i = r / (T - 2) + 1, j = r % (T - 2) + 1;
+    if (j >= i) j++;
+    out->n_frames = T;
+    const int nc = p->G * p->G;
+    int ca = (int)(ids__rng_splitmix(rng) % (uint64_t)nc), cb = (int)(ids__rng_splitmix(rng) % (uint64_t)(nc - 1));
+    if (p->G < 2) return ids__err(err, IDS_ERR_RANGE, "a video needs a grid of at least 2x2 cells");
+    if (cb >= ca) cb++;
+    const int cells[2] = {ca, cb}, appear[2] = {i, j};
+    for (int q = 0; q < 2; q++) {
+        ids_stim_obj *ob = &out->obj[q];
+        ob->cell_x = cells[q] % p->G;
+        ob->cell_y = cells[q] / p->G;
+        ob->appear = appear[q];
+        ob->p.size = 0.7f * cell;
+        ob->p.cx = ((float)ob->cell_x + 0.5f) * cell;
+        ob->p.cy = ((float)ob->cell_y + 0.5f) * cell;
+    }
+    return IDS_OK;
+}
+
 ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, int index,
                          ids_stim *out, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -248,7 +354,6 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
     int tup[3];
     tuple_at(&p, o->all_pairs, index / per, tup);
     int r = index % per;
-    const float S = (float)p.S, cell = S / (float)p.G;
     for (int k = 0; k < out->n_obj; k++) {
         out->obj[k].obj = tup[k];
         out->obj[k].cell_x = out->obj[k].cell_y = -1;
@@ -257,109 +362,17 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
         out->obj[k].p.rot = o->jitter_rot * srand1(&rng);
     }
     switch (kind) {
-    case IDS_SET_GRID: {
-        const int nc = p.G * p.G;
-        int size_i = r % p.n_sizes, cp = r / p.n_sizes;
-        int ca = cp / (nc - 1), cb = cp % (nc - 1);
-        if (cb >= ca) cb++;
-        const int cells[2] = {ca, cb};
-        for (int k = 0; k < 2; k++) {
-            ids_stim_obj *ob = &out->obj[k];
-            ob->cell_x = cells[k] % p.G;
-            ob->cell_y = cells[k] / p.G;
-            ob->p.size = p.sizes[size_i] * cell * (1.0f + o->jitter_size * srand1(&rng));
-            if (ob->p.size > cell) ob->p.size = cell;
-            ob->p.cx = ((float)ob->cell_x + 0.5f + o->jitter_pos * srand1(&rng)) * cell;
-            ob->p.cy = ((float)ob->cell_y + 0.5f + o->jitter_pos * srand1(&rng)) * cell;
-        }
-        break;
-    }
-    case IDS_SET_DEPTH: {
-        int k = 0, a = -1, b = -1;
-        for (int i = 0; i < 9 && a < 0; i++)
-            for (int j = 0; j < 9; j++)
-                if (i % 3 != j % 3 && i / 3 != j / 3 && k++ == r) {
-                    a = i;
-                    b = j;
-                    break;
-                }
-        const int pos[2] = {a, b};
-        const float f = 0.9f * S, hy = 0.3f * S;
-        for (int q = 0; q < 2; q++) {
-            ids_stim_obj *ob = &out->obj[q];
-            ob->lateral = k_lateral[pos[q] % 3];
-            ob->depth = k_depths[pos[q] / 3];
-            ob->p.size = f * 0.6f / ob->depth * (1.0f + o->jitter_size * srand1(&rng));
-            ob->p.cx = 0.5f * S + f * 0.7f * ob->lateral / ob->depth;
-            ob->p.cy = hy + f / ob->depth - 0.5f * ob->p.size;
-        }
-        break;
-    }
-    case IDS_SET_NEARFAR: {
-        const float d = k_distances[r / p.repeats] * S, size = 0.12f * S;
-        for (int tries = 0; tries < 1000; tries++) {
-            float bx = size + urand(&rng) * (S - 2 * size), by = size + urand(&rng) * (S - 2 * size);
-            float ang = 2.0f * (float)M_PI * urand(&rng);
-            float ax = bx + d * cosf(ang), ay = by + d * sinf(ang);
-            if (ax < size * 0.5f || ay < size * 0.5f || ax > S - size * 0.5f || ay > S - size * 0.5f) continue;
-            out->obj[0].p.cx = ax, out->obj[0].p.cy = ay;
-            out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
-            break;
-        }
-        out->obj[0].p.size = out->obj[1].p.size = size;
-        break;
-    }
-    case IDS_SET_BETWEEN: {
-        const bool yes = (r / p.repeats) % 2 == 0;
-        const float size = 0.12f * S;
-        float bx = 0, by = 0, cx = 0, cy = 0;
-        for (int tries = 0; tries < 1000; tries++) {
-            bx = size + urand(&rng) * (S - 2 * size), by = size + urand(&rng) * (S - 2 * size);
-            cx = size + urand(&rng) * (S - 2 * size), cy = size + urand(&rng) * (S - 2 * size);
-            if (hypotf(cx - bx, cy - by) >= 0.55f * S) break;
-        }
-        float t = 0.35f + 0.3f * urand(&rng), len = hypotf(cx - bx, cy - by);
-        float nx = -(cy - by) / len, ny = (cx - bx) / len;
-        float off = yes ? 0.03f * S * srand1(&rng) : (urand(&rng) < 0.5f ? -1.0f : 1.0f) * (0.22f + 0.08f * urand(&rng)) * S;
-        out->obj[0].p.cx = bx + t * (cx - bx) + off * nx;
-        out->obj[0].p.cy = by + t * (cy - by) + off * ny;
-        out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
-        out->obj[2].p.cx = cx, out->obj[2].p.cy = cy;
-        for (int k = 0; k < 3; k++) out->obj[k].p.size = size;
-        /* truth from the final (clamped) geometry: A projects inside BC and lies near the line */
-        clamp_inside(&out->obj[0].p, p.S);
-        float ux = out->obj[0].p.cx - bx, uy = out->obj[0].p.cy - by;
-        float proj = (ux * (cx - bx) + uy * (cy - by)) / (len * len), perp = fabsf(ux * nx + uy * ny);
-        out->has[IDS_REL_BETWEEN] = true;
-        out->truth[IDS_REL_BETWEEN] = proj > 0.15f && proj < 0.85f && perp < 0.1f * S;
-        break;
-    }
-    case IDS_SET_VIDEO: {
-        const int T = p.frames;
-        int i = r / (T - 2) + 1, j = r % (T - 2) + 1;
-        if (j >= i) j++;
-        out->n_frames = T;
-        const int nc = p.G * p.G;
-        int ca = (int)(ids__rng_splitmix(&rng) % (uint64_t)nc), cb = (int)(ids__rng_splitmix(&rng) % (uint64_t)(nc - 1));
-        if (p.G < 2) return ids__err(err, IDS_ERR_RANGE, "a video needs a grid of at least 2x2 cells");
-        if (cb >= ca) cb++;
-        const int cells[2] = {ca, cb}, appear[2] = {i, j};
-        for (int q = 0; q < 2; q++) {
-            ids_stim_obj *ob = &out->obj[q];
-            ob->cell_x = cells[q] % p.G;
-            ob->cell_y = cells[q] / p.G;
-            ob->appear = appear[q];
-            ob->p.size = 0.7f * cell;
-            ob->p.cx = ((float)ob->cell_x + 0.5f) * cell;
-            ob->p.cy = ((float)ob->cell_y + 0.5f) * cell;
-        }
-        break;
-    }
+    case IDS_SET_GRID: place_grid(&p, o, r, &rng, out); break;
+    case IDS_SET_DEPTH: place_depth(&p, o, r, &rng, out); break;
+    case IDS_SET_NEARFAR: place_nearfar(&p, r, &rng, out); break;
+    case IDS_SET_BETWEEN: place_between(&p, r, &rng, out); break;
+    case IDS_SET_VIDEO: st = place_video(&p, r, &rng, out, err); break;
     default: break;
     }
+    if (st) return st;
     for (int k = 0; k < out->n_obj; k++) clamp_inside(&out->obj[k].p, p.S);
     bool keep_between = out->has[IDS_REL_BETWEEN], between_truth = out->truth[IDS_REL_BETWEEN];
-    set_truth(out, o->near_threshold * S);
+    set_truth(out, o->near_threshold * (float)p.S);
     if (kind == IDS_SET_BETWEEN) {
         memset(out->has, 0, sizeof out->has);
         out->has[IDS_REL_BETWEEN] = keep_between;
