@@ -561,59 +561,81 @@ typedef struct {
     int n_first, n_first_correct; /* the first answer token of each sequence (the answer word) */
 } fwd_result;
 
-/* Whole forward (and backward when `train`): returns summed loss over target tokens. */
-static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, bool train, fwd_result *res,
-                             float *logits_out, ids_err *err) {
+/* One step's working memory: the activations (in the model's kept arena), the target rows and the
+ * gradient scratch. */
+typedef struct {
+    tacts a;
+    int NT;                /* target tokens of the batch */
+    int *tgt;              /* [2 * (NT + 1)]: a.tgt, then a.tgt_row */
+    int *lens;             /* [B] sequence lengths (attention masks) */
+    float *gbuf1, *gbuf2;  /* gradient scratch, each the larger of the decoder's and the tower's need */
+    float *daux;           /* [B * 2, 4] gradient of the auxiliary read-outs; NULL when there is none */
+} tstep;
+
+static void step_free(tstep *s) {
+    free(s->daux);
+    free(s->tgt);
+    free(s->lens);
+}
+
+/* Size the activations and scratch for this batch (growing the model's arena when needed) and
+ * lay them out. */
+static ids_status step_begin(tmodel *m, const tbatch *b, tstep *s, ids_err *err) {
     const int B = b->B, T = b->T, D = m->D, BT = B * T, NI = b->n_images;
+    memset(s, 0, sizeof *s);
     int NT = 0;
     for (int i = 0; i < B; i++)
         for (int t = 0; t < b->seq[i].n; t++) NT += b->seq[i].tgt[t] >= 0;
-    tacts a = {0};
-    a.cap = plan_acts(NULL, m, NI, B, T, NT);
+    s->NT = NT;
+    tacts *a = &s->a;
+    a->cap = plan_acts(NULL, m, NI, B, T, NT);
     /* gradient scratch: the larger of the decoder's and the tower's needs */
     const size_t VTn = (size_t)NI * m->VT;
     size_t g1 = (size_t)BT * (6 * D + 3 * m->F) + (size_t)NT * D, g2 = VTn * (6 * m->Dv + 2 * m->Fv) + (size_t)NI * m->NP * (m->D + m->Dv);
     size_t gs = (g1 > g2 ? g1 : g2) + (size_t)NI * m->NP * m->D * 2 + 64;
     /* the arena is kept between steps (and grown when a batch needs more): fresh pages every step
      * cost a third of the time in page faults */
-    const size_t need = a.cap + 2 * gs;
+    const size_t need = a->cap + 2 * gs;
     if (need > m->arena_cap) {
         free(m->arena);
         m->arena = ids__malloc(sizeof(float) * need);
         m->arena_cap = m->arena ? need : 0;
     }
-    a.arena = m->arena;
-    int *tgt = ids__malloc(sizeof(int) * (size_t)(NT + 1) * 2), *lens = ids__malloc(sizeof(int) * (size_t)B);
-    if (!a.arena || !tgt || !lens) {
-        free(tgt);
-        free(lens);
+    a->arena = m->arena;
+    s->tgt = ids__malloc(sizeof(int) * (size_t)(NT + 1) * 2);
+    s->lens = ids__malloc(sizeof(int) * (size_t)B);
+    if (!a->arena || !s->tgt || !s->lens)
         return ids__err(err, IDS_ERR_NOMEM, "train: out of memory for a batch of %d x %d rows", B, T);
-    }
-    plan_acts(&a, m, NI, B, T, NT);
-    float *gbuf1 = a.arena + a.cap, *gbuf2 = gbuf1 + gs;
-    a.tgt = tgt;
-    a.tgt_row = tgt + NT + 1;
-    for (int i = 0; i < B; i++) lens[i] = b->seq[i].n;
+    plan_acts(a, m, NI, B, T, NT);
+    s->gbuf1 = a->arena + a->cap;
+    s->gbuf2 = s->gbuf1 + gs;
+    a->tgt = s->tgt;
+    a->tgt_row = s->tgt + NT + 1;
+    for (int i = 0; i < B; i++) s->lens[i] = b->seq[i].n;
+    return IDS_OK;
+}
 
-    if (NI) vision_forward(m, ix, &a, b->pixels, NI);
-    /* decoder input */
+/* Decoder input rows (token embeddings or image rows, zeros past each sequence), the target list,
+ * the blocks, the final norm and the logits at the target rows. */
+static void decoder_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tacts *a, const int *lens, int NT) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T;
     const float *E = W(m, ix->tok);
     for (int i = 0, k = 0; i < B; i++)
         for (int t = 0; t < T; t++) {
-            float *row = a.x0 + ((size_t)i * T + t) * D;
+            float *row = a->x0 + ((size_t)i * T + t) * D;
             const tseq *s = &b->seq[i];
             if (t >= s->n) memset(row, 0, sizeof(float) * (size_t)D);
             else if (s->tok[t] >= 0) memcpy(row, E + (size_t)s->tok[t] * D, sizeof(float) * (size_t)D);
-            else memcpy(row, a.imgrows + (size_t)s->img[t] * D, sizeof(float) * (size_t)D);
+            else memcpy(row, a->imgrows + (size_t)s->img[t] * D, sizeof(float) * (size_t)D);
             if (t < s->n && s->tgt[t] >= 0) {
-                a.tgt[k] = s->tgt[t];
-                a.tgt_row[k++] = i * T + t;
+                a->tgt[k] = s->tgt[t];
+                a->tgt_row[k++] = i * T + t;
             }
         }
-    const float *x = a.x0;
+    const float *x = a->x0;
     for (int l = 0; l < m->L; l++) {
         const dlayer_ix *L = &ix->dl[l];
-        dacts *d = &a.da[l];
+        dacts *d = &a->da[l];
         memcpy(d->x, x, sizeof(float) * (size_t)BT * D);
         tops_rmsnorm_forward(d->xn1, d->rstd1, d->x, W(m, L->attn_norm), BT, D, 1e-5f);
         tops_matmul_forward(d->q, d->xn1, W(m, L->q), NULL, BT, D, D);
@@ -628,148 +650,198 @@ static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, boo
         tops_matmul_forward(d->g, d->xn2, W(m, L->gate), NULL, BT, D, m->F);
         tops_matmul_forward(d->u, d->xn2, W(m, L->up), NULL, BT, D, m->F);
         tops_swiglu_forward(d->h, d->g, d->u, (size_t)BT * m->F);
-        float *out = l + 1 < m->L ? a.da[l + 1].x : a.xf;
+        float *out = l + 1 < m->L ? a->da[l + 1].x : a->xf;
         tops_matmul_forward(out, d->h, W(m, L->down), NULL, BT, m->F, D);
         for (size_t k = 0; k < (size_t)BT * D; k++) out[k] += d->xm[k];
         x = out;
     }
-    tops_rmsnorm_forward(a.xfn, a.rstdf, a.xf, W(m, ix->out_norm), BT, D, 1e-5f);
-    for (int k = 0; k < NT; k++) memcpy(a.rows + (size_t)k * D, a.xfn + (size_t)a.tgt_row[k] * D, sizeof(float) * (size_t)D);
-    tops_matmul_forward(a.logits, a.rows, W(m, ix->out), NULL, NT, D, m->V);
-    const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
-    res->loss = tops_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
-                               &res->n_tgt, &res->n_correct);
-    if (logits_out) memcpy(logits_out, a.logits, sizeof(float) * (size_t)NT * m->V);
-    /* auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2 */
+    tops_rmsnorm_forward(a->xfn, a->rstdf, a->xf, W(m, ix->out_norm), BT, D, 1e-5f);
+    for (int k = 0; k < NT; k++) memcpy(a->rows + (size_t)k * D, a->xfn + (size_t)a->tgt_row[k] * D, sizeof(float) * (size_t)D);
+    tops_matmul_forward(a->logits, a->rows, W(m, ix->out), NULL, NT, D, m->V);
+}
+
+/* The auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2,
+ * with its gradient of the read-outs in s->daux (left NULL when the batch has no such values). */
+static ids_status aux_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tstep *s, fwd_result *res,
+                              ids_err *err) {
+    const int B = b->B, T = b->T, D = m->D;
     int n_auxv = 0;
     res->aux_loss = res->aux_r2 = res->aux_se = res->aux_sy = res->aux_syy = 0;
     res->aux_n = 0;
-    float *daux = NULL; /* [B*2, 4] gradient of the read-outs */
     if (m->aux_weight > 0) {
         for (int i = 0; i < B; i++)
             for (int k = 0; k < b->seq[i].n_aux; k++)
                 for (int j = 0; j < 4; j++) n_auxv += b->seq[i].aux_mask[j];
     }
-    if (n_auxv) {
-        daux = ids__calloc((size_t)B * 2 * 4, sizeof(float));
-        if (!daux) {
-            free(tgt);
-            free(lens);
-            return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
-        }
-        const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux), *ba = W(m, ix->auxb);
-        const int norm = b->aux_norm > 0 ? b->aux_norm : n_auxv;
-        double se = 0, sy = 0, syy = 0;
-        for (int i = 0; i < B; i++)
-            for (int k = 0; k < b->seq[i].n_aux; k++) {
-                const float *xr = xs + ((size_t)i * T + b->seq[i].aux_pos[k]) * D;
-                for (int j = 0; j < 4; j++) {
-                    if (!b->seq[i].aux_mask[j]) continue;
-                    double p = ba[j];
-                    for (int c = 0; c < D; c++) p += (double)xr[c] * Wa[(size_t)j * D + c];
-                    const double e = p - b->seq[i].aux_val[k][j], y = b->seq[i].aux_val[k][j];
-                    se += e * e, sy += y, syy += y * y;
-                    daux[((size_t)i * 2 + k) * 4 + j] = (float)(m->aux_weight * e / norm);
-                }
+    if (!n_auxv) return IDS_OK;
+    float *daux = s->daux = ids__calloc((size_t)B * 2 * 4, sizeof(float));
+    if (!daux) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+    const tacts *a = &s->a;
+    const float *xs = m->aux_layer < m->L ? a->da[m->aux_layer].x : a->xf, *Wa = W(m, ix->aux), *ba = W(m, ix->auxb);
+    const int norm = b->aux_norm > 0 ? b->aux_norm : n_auxv;
+    double se = 0, sy = 0, syy = 0;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < b->seq[i].n_aux; k++) {
+            const float *xr = xs + ((size_t)i * T + b->seq[i].aux_pos[k]) * D;
+            for (int j = 0; j < 4; j++) {
+                if (!b->seq[i].aux_mask[j]) continue;
+                double p = ba[j];
+                for (int c = 0; c < D; c++) p += (double)xr[c] * Wa[(size_t)j * D + c];
+                const double e = p - b->seq[i].aux_val[k][j], y = b->seq[i].aux_val[k][j];
+                se += e * e, sy += y, syy += y * y;
+                daux[((size_t)i * 2 + k) * 4 + j] = (float)(m->aux_weight * e / norm);
             }
-        res->aux_loss = 0.5 * m->aux_weight * se / norm;
-        res->aux_se = se, res->aux_sy = sy, res->aux_syy = syy, res->aux_n = n_auxv;
-        const double var = syy - sy * sy / n_auxv;
-        res->aux_r2 = var > 0 ? 1.0 - se / var : 0;
-    }
+        }
+    res->aux_loss = 0.5 * m->aux_weight * se / norm;
+    res->aux_se = se, res->aux_sy = sy, res->aux_syy = syy, res->aux_n = n_auxv;
+    const double var = syy - sy * sy / n_auxv;
+    res->aux_r2 = var > 0 ? 1.0 - se / var : 0;
+    return IDS_OK;
+}
+
+/* Accuracy of the first answer token of each sequence (the answer word). */
+static void first_token_stats(const tmodel *m, const tbatch *b, const tacts *a, int NT, fwd_result *res) {
+    const int T = b->T;
     res->n_first = res->n_first_correct = 0;
     for (int k = 0; k < NT; k++) {
-        const int row = a.tgt_row[k], b_i = row / T, t_i = row % T;
+        const int row = a->tgt_row[k], b_i = row / T, t_i = row % T;
         bool first = true;
         for (int t = 0; t < t_i; t++)
             if (b->seq[b_i].tgt[t] >= 0) first = false;
         if (!first) continue;
-        const float *l = a.logits + (size_t)k * m->V;
+        const float *l = a->logits + (size_t)k * m->V;
         int am = 0;
         for (int j = 1; j < m->V; j++) if (l[j] > l[am]) am = j;
         res->n_first++;
-        res->n_first_correct += am == a.tgt[k];
+        res->n_first_correct += am == a->tgt[k];
     }
-    if (train) {
-        /* output head */
-        float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
-        memset(drows, 0, sizeof(float) * (size_t)NT * D);
-        tops_matmul_backward(drows, Gd(m, ix->out), NULL, a.dlogits, a.rows, W(m, ix->out), NT, D, m->V);
-        float *dxfn = gbuf2;
-        memset(dxfn, 0, sizeof(float) * (size_t)BT * D);
-        for (int k = 0; k < NT; k++) {
-            float *dst = dxfn + (size_t)a.tgt_row[k] * D;
-            for (int c = 0; c < D; c++) dst[c] += drows[(size_t)k * D + c];
-        }
-        memset(dx, 0, sizeof(float) * (size_t)BT * D);
-        tops_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a.xf, W(m, ix->out_norm), a.rstdf, BT, D);
-        float *dxm = gbuf2, *dh = dxm + (size_t)BT * D, *dg = dh + (size_t)BT * m->F, *du = dg + (size_t)BT * m->F,
-              *dxn = du + (size_t)BT * m->F, *datt = dxn + (size_t)BT * D, *dq = datt + (size_t)BT * D,
-              *dk = dq + (size_t)BT * D, *dv = dk + (size_t)BT * D;
-        for (int l = m->L - 1; l >= 0; l--) {
-            const dlayer_ix *L = &ix->dl[l];
-            dacts *d = &a.da[l];
-            if (daux && l + 1 == m->aux_layer) { /* dx is the gradient of the residual the read-out sees */
-                const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux);
-                float *gW = Gd(m, ix->aux), *gb = Gd(m, ix->auxb);
-                for (int i = 0; i < B; i++)
-                    for (int k = 0; k < b->seq[i].n_aux; k++) {
-                        const size_t row = (size_t)i * T + b->seq[i].aux_pos[k];
-                        const float *xr = xs + row * D, *g = daux + ((size_t)i * 2 + k) * 4;
-                        float *dr = dx + row * D;
-                        for (int j = 0; j < 4; j++) {
-                            if (g[j] == 0) continue;
-                            gb[j] += g[j];
-                            for (int c = 0; c < D; c++) {
-                                gW[(size_t)j * D + c] += g[j] * xr[c];
-                                dr[c] += g[j] * Wa[(size_t)j * D + c];
-                            }
-                        }
-                    }
-            }
-            memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
-            memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
-            tops_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
-            memset(dg, 0, sizeof(float) * (size_t)BT * m->F * 2);
-            tops_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
-            memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            tops_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
-            tops_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
-            tops_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
-            memcpy(dx, dxm, sizeof(float) * (size_t)BT * D);
-            memset(datt, 0, sizeof(float) * (size_t)BT * D);
-            tops_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
-            memset(dq, 0, sizeof(float) * (size_t)BT * D * 3);
-            tops_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a.scratch);
-            tops_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
-            tops_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
-            memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            tops_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
-            tops_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
-            tops_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
-            tops_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
-        }
-        /* embeddings: tokens and image rows */
-        float *gE = Gd(m, ix->tok);
-        float *dimg = NI ? gbuf2 : NULL;
-        if (NI) memset(dimg, 0, sizeof(float) * (size_t)NI * m->NP * D);
-        for (int i = 0; i < B; i++)
-            for (int t = 0; t < b->seq[i].n; t++) {
-                const float *g = dx + ((size_t)i * T + t) * D;
-                const tseq *s = &b->seq[i];
-                float *dst = s->tok[t] >= 0 ? gE + (size_t)s->tok[t] * D : dimg + (size_t)s->img[t] * D;
-                for (int c = 0; c < D; c++) dst[c] += g[c];
-            }
-        if (NI) {
-            /* dimg lives in gbuf2: copy it aside (gbuf1) before the tower reuses both */
-            memcpy(gbuf1, dimg, sizeof(float) * (size_t)NI * m->NP * D);
-            vision_backward(m, ix, &a, gbuf1, NI, gbuf1 + (size_t)NI * m->NP * D, gbuf2);
-        }
-    }
-    free(daux);
-    free(tgt);
-    free(lens);
+}
+
+/* Forward: the tower, the decoder, the loss (dlogits too when `train`), the auxiliary loss and the
+ * first-token accuracy; the logits at the target rows also into logits_out when given. */
+static ids_status model_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tstep *s, bool train,
+                                fwd_result *res, float *logits_out, ids_err *err) {
+    tacts *a = &s->a;
+    const int NT = s->NT;
+    if (b->n_images) vision_forward(m, ix, a, b->pixels, b->n_images);
+    decoder_forward(m, ix, b, a, s->lens, NT);
+    const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
+    res->loss = tops_crossentropy(train ? a->dlogits : NULL, a->logits, a->tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
+                                  &res->n_tgt, &res->n_correct);
+    if (logits_out) memcpy(logits_out, a->logits, sizeof(float) * (size_t)NT * m->V);
+    ids_status st = aux_forward(m, ix, b, s, res, err);
+    if (st) return st;
+    first_token_stats(m, b, a, NT, res);
     return IDS_OK;
+}
+
+/* The auxiliary read-out's gradients (into its weights and into dx, the gradient of the residual
+ * it reads). */
+static void aux_backward(tmodel *m, const param_ix *ix, const tbatch *b, const tstep *s, float *dx) {
+    const int B = b->B, T = b->T, D = m->D;
+    const tacts *a = &s->a;
+    const float *xs = m->aux_layer < m->L ? a->da[m->aux_layer].x : a->xf, *Wa = W(m, ix->aux);
+    float *gW = Gd(m, ix->aux), *gb = Gd(m, ix->auxb);
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < b->seq[i].n_aux; k++) {
+            const size_t row = (size_t)i * T + b->seq[i].aux_pos[k];
+            const float *xr = xs + row * D, *g = s->daux + ((size_t)i * 2 + k) * 4;
+            float *dr = dx + row * D;
+            for (int j = 0; j < 4; j++) {
+                if (g[j] == 0) continue;
+                gb[j] += g[j];
+                for (int c = 0; c < D; c++) {
+                    gW[(size_t)j * D + c] += g[j] * xr[c];
+                    dr[c] += g[j] * Wa[(size_t)j * D + c];
+                }
+            }
+        }
+}
+
+/* One decoder block backward: dx (the gradient of its output) becomes that of its input. The
+ * scratch is carved from gbuf2. */
+static void decoder_layer_backward(tmodel *m, const param_ix *ix, const tbatch *b, tacts *a, int l, float *dx,
+                                   float *gbuf2) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T;
+    float *dxm = gbuf2, *dh = dxm + (size_t)BT * D, *dg = dh + (size_t)BT * m->F, *du = dg + (size_t)BT * m->F,
+          *dxn = du + (size_t)BT * m->F, *datt = dxn + (size_t)BT * D, *dq = datt + (size_t)BT * D,
+          *dk = dq + (size_t)BT * D, *dv = dk + (size_t)BT * D;
+    const dlayer_ix *L = &ix->dl[l];
+    dacts *d = &a->da[l];
+    memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
+    memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
+    tops_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
+    memset(dg, 0, sizeof(float) * (size_t)BT * m->F * 2);
+    tops_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
+    memset(dxn, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
+    tops_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
+    tops_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
+    memcpy(dx, dxm, sizeof(float) * (size_t)BT * D);
+    memset(datt, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
+    memset(dq, 0, sizeof(float) * (size_t)BT * D * 3);
+    tops_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a->scratch);
+    tops_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
+    tops_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
+    memset(dxn, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
+    tops_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
+    tops_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
+    tops_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
+}
+
+/* Backward of a forward with `train`: output head, decoder blocks (with the auxiliary read-out's
+ * gradient where it reads), token embeddings and image rows, then the tower. Gradients accumulate
+ * into m->g. */
+static void model_backward(tmodel *m, const param_ix *ix, const tbatch *b, tstep *s) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T, NI = b->n_images, NT = s->NT;
+    tacts *a = &s->a;
+    float *gbuf1 = s->gbuf1, *gbuf2 = s->gbuf2;
+    /* output head */
+    float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
+    memset(drows, 0, sizeof(float) * (size_t)NT * D);
+    tops_matmul_backward(drows, Gd(m, ix->out), NULL, a->dlogits, a->rows, W(m, ix->out), NT, D, m->V);
+    float *dxfn = gbuf2;
+    memset(dxfn, 0, sizeof(float) * (size_t)BT * D);
+    for (int k = 0; k < NT; k++) {
+        float *dst = dxfn + (size_t)a->tgt_row[k] * D;
+        for (int c = 0; c < D; c++) dst[c] += drows[(size_t)k * D + c];
+    }
+    memset(dx, 0, sizeof(float) * (size_t)BT * D);
+    tops_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a->xf, W(m, ix->out_norm), a->rstdf, BT, D);
+    for (int l = m->L - 1; l >= 0; l--) {
+        if (s->daux && l + 1 == m->aux_layer) aux_backward(m, ix, b, s, dx); /* dx: the residual it reads */
+        decoder_layer_backward(m, ix, b, a, l, dx, gbuf2);
+    }
+    /* embeddings: tokens and image rows */
+    float *gE = Gd(m, ix->tok);
+    float *dimg = NI ? gbuf2 : NULL;
+    if (NI) memset(dimg, 0, sizeof(float) * (size_t)NI * m->NP * D);
+    for (int i = 0; i < B; i++)
+        for (int t = 0; t < b->seq[i].n; t++) {
+            const float *g = dx + ((size_t)i * T + t) * D;
+            const tseq *sq = &b->seq[i];
+            float *dst = sq->tok[t] >= 0 ? gE + (size_t)sq->tok[t] * D : dimg + (size_t)sq->img[t] * D;
+            for (int c = 0; c < D; c++) dst[c] += g[c];
+        }
+    if (NI) {
+        /* dimg lives in gbuf2: copy it aside (gbuf1) before the tower reuses both */
+        memcpy(gbuf1, dimg, sizeof(float) * (size_t)NI * m->NP * D);
+        vision_backward(m, ix, a, gbuf1, NI, gbuf1 + (size_t)NI * m->NP * D, gbuf2);
+    }
+}
+
+/* One step on a batch: forward (loss and statistics in *res), and backward when `train`
+ * (gradients accumulate into m->g; the optimiser's update is adamw, run by the caller). */
+static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, bool train, fwd_result *res,
+                             float *logits_out, ids_err *err) {
+    tstep s;
+    ids_status st = step_begin(m, b, &s, err);
+    if (!st) st = model_forward(m, ix, b, &s, train, res, logits_out, err);
+    if (!st && train) model_backward(m, ix, b, &s);
+    step_free(&s);
+    return st;
 }
 
 /* ---------------------------------------------------------------------------------------- */
