@@ -125,7 +125,7 @@ ids_status ids__load_vec(const ids_gguf *g, const char *name, int64_t n, bool re
     ids_status st = ids__want_tensor(g, name, n, 0, required, &t, err);
     if (st || !t) return st;
     float *v = ids__malloc((size_t)n * sizeof(float));
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for tensor '%s'", ids_gguf_path(g), name);
     st = ids_tensor_to_f32(t, v, err);
     if (st) {
         free(v);

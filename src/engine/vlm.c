@@ -21,7 +21,7 @@ void ids_vlm_free(ids_vlm *v) {
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
     *out = NULL;
     ids_vlm *v = ids__calloc(1, sizeof *v);
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_status st = ids_model_load(&v->lm, text_path, err);
     if (!st) st = ids_vision_load(&v->vis, mmproj_path, err);
     if (!st) {
@@ -108,7 +108,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v);
     ids_seq *s = ids_seq_new(hp->n_embd);
-    if (!s) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
     float *rows = NULL;
     size_t rows_cap = 0, blk_off = 0;
@@ -133,7 +133,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             if (tl || first) {
                 char *text = ids__malloc(tl + 1);
                 if (!text) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                     break;
                 }
                 snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
@@ -156,7 +156,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
                 if (!r) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                     break;
                 }
                 rows = r;
@@ -196,7 +196,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
     if (!spec || !*spec) return ids__err(err, IDS_ERR_ARG, "empty index list");
     int cap = 16;
     int *v = ids__malloc(sizeof(int) * (size_t)cap);
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     if (!strcmp(spec, "all")) {
         for (int i = lo; i <= hi; i++) {
             if (*n == cap) {
@@ -204,7 +204,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
                 int *p = ids__realloc(v, sizeof(int) * (size_t)cap);
                 if (!p) {
                     free(v);
-                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                 }
                 v = p;
             }
@@ -237,7 +237,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
                 int *np = ids__realloc(v, sizeof(int) * (size_t)cap);
                 if (!np) {
                     free(v);
-                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                 }
                 v = np;
             }

@@ -160,7 +160,7 @@ ids_status ids_stim_count(ids_set_kind kind, const ids_stim_opts *o, const ids_c
 
 void ids_stim_free(ids_stim *s) {
     if (!s) return;
-    for (int f = 0; f < s->n_frames; f++) ids_image_free(&s->frames[f]);
+    for (int f = 0; s->frames && f < s->n_frames; f++) ids_image_free(&s->frames[f]);
     free(s->frames);
     s->frames = NULL;
     s->n_frames = 0;
@@ -174,7 +174,7 @@ static ids_status background(const ids_stim_opts *o, int S, ids_image *img, ids_
 /* Draw every frame from the placements (objects invisible before their appearance frame). */
 static ids_status render(const ids_stim_opts *o, const ids_catalog *c, int S, ids_stim *s, ids_err *err) {
     s->frames = ids__calloc((size_t)s->n_frames, sizeof(ids_image));
-    if (!s->frames) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!s->frames) return ids__err(err, IDS_ERR_NOMEM, "stimulus: out of memory");
     for (int f = 0; f < s->n_frames; f++) {
         ids_status st = background(o, S, &s->frames[f], err);
         if (st) return st;
@@ -388,7 +388,7 @@ static ids_status copy_stim(const ids_stim *s, ids_stim *out, bool with_frames, 
     out->frames = NULL;
     if (!with_frames) return IDS_OK;
     out->frames = ids__calloc((size_t)s->n_frames, sizeof(ids_image));
-    if (!out->frames) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!out->frames) return ids__err(err, IDS_ERR_NOMEM, "stimulus: out of memory");
     for (int f = 0; f < s->n_frames; f++) {
         ids_status st = ids_image_new(&out->frames[f], s->frames[f].w, s->frames[f].h, NULL, err);
         if (st) {
@@ -440,55 +440,81 @@ ids_status ids_stim_recolor(const ids_stim *s, const ids_stim_opts *o, const ids
 }
 
 /* ---- manifests ---- */
-static cJSON *stim_record(const ids_stim *s, const ids_catalog *c, const char *id, const char *file,
-                          const char *const *frames, const char *variant_of, const char *variant) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "id", id);
-    cJSON_AddStringToObject(r, "set", ids_set_name(s->kind));
-    if (file) cJSON_AddStringToObject(r, "file", file);
-    if (frames) cJSON_AddItemToObject(r, "frames", cJSON_CreateStringArray(frames, s->n_frames));
-    if (variant_of) {
-        cJSON_AddStringToObject(r, "variant_of", variant_of);
-        cJSON_AddStringToObject(r, "variant", variant);
-    }
-    cJSON *objs = cJSON_AddArrayToObject(r, "objects");
+/* Checked JSON building. cJSON allocates through its own allocator; each helper returns false when
+ * an allocation failed (or o is NULL after an earlier failure), and the caller then discards the
+ * whole tree and reports IDS_ERR_NOMEM. jadd and jpush take the item (deleted on failure). */
+static bool jstr(cJSON *o, const char *k, const char *v) { return v && cJSON_AddStringToObject(o, k, v) != NULL; }
+static bool jnum(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v) != NULL; }
+static bool jadd(cJSON *o, const char *k, cJSON *item) {
+    if (o && item && cJSON_AddItemToObject(o, k, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+static bool jpush(cJSON *arr, cJSON *item) {
+    if (arr && item && cJSON_AddItemToArray(arr, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+/* One object of an item: role, name, word, cell, centre, box, size (and depth or appearance). */
+static cJSON *stim_object(const ids_stim *s, const ids_catalog *c, int k) {
     static const char *const roles[3] = {"A", "B", "C"};
-    for (int k = 0; k < s->n_obj; k++) {
-        const ids_stim_obj *ob = &s->obj[k];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "role", roles[k]);
-        cJSON_AddStringToObject(o, "name", ids_catalog_name(c, ob->obj));
-        cJSON_AddStringToObject(o, "word", ids_catalog_word(c, ob->obj));
-        if (ob->cell_x >= 0) {
-            cJSON *cell = cJSON_AddObjectToObject(o, "cell");
-            cJSON_AddNumberToObject(cell, "x", ob->cell_x);
-            cJSON_AddNumberToObject(cell, "y", ob->cell_y);
-        }
-        const float h = ob->p.size * 0.5f;
-        const double ctr[2] = {round(ob->p.cx * 100) / 100, round(ob->p.cy * 100) / 100};
-        const double box[4] = {round((ob->p.cx - h) * 100) / 100, round((ob->p.cy - h) * 100) / 100,
-                               round((ob->p.cx + h) * 100) / 100, round((ob->p.cy + h) * 100) / 100};
-        cJSON_AddItemToObject(o, "center", cJSON_CreateDoubleArray(ctr, 2));
-        cJSON_AddItemToObject(o, "box", cJSON_CreateDoubleArray(box, 4));
-        cJSON_AddNumberToObject(o, "size", round(ob->p.size * 100) / 100);
-        if (s->kind == IDS_SET_DEPTH) {
-            cJSON_AddNumberToObject(o, "lateral", ob->lateral);
-            cJSON_AddNumberToObject(o, "depth", ob->depth);
-        }
-        if (s->kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(o, "appear", ob->appear);
-        cJSON_AddItemToArray(objs, o);
+    const ids_stim_obj *ob = &s->obj[k];
+    cJSON *o = cJSON_CreateObject();
+    bool ok = jstr(o, "role", roles[k]) && jstr(o, "name", ids_catalog_name(c, ob->obj)) &&
+              jstr(o, "word", ids_catalog_word(c, ob->obj));
+    if (ok && ob->cell_x >= 0) {
+        cJSON *cell = cJSON_AddObjectToObject(o, "cell");
+        ok = jnum(cell, "x", ob->cell_x) && jnum(cell, "y", ob->cell_y);
     }
+    const float h = ob->p.size * 0.5f;
+    const double ctr[2] = {round(ob->p.cx * 100) / 100, round(ob->p.cy * 100) / 100};
+    const double box[4] = {round((ob->p.cx - h) * 100) / 100, round((ob->p.cy - h) * 100) / 100,
+                           round((ob->p.cx + h) * 100) / 100, round((ob->p.cy + h) * 100) / 100};
+    ok = ok && jadd(o, "center", cJSON_CreateDoubleArray(ctr, 2)) && jadd(o, "box", cJSON_CreateDoubleArray(box, 4)) &&
+         jnum(o, "size", round(ob->p.size * 100) / 100);
+    if (ok && s->kind == IDS_SET_DEPTH) ok = jnum(o, "lateral", ob->lateral) && jnum(o, "depth", ob->depth);
+    if (ok && s->kind == IDS_SET_VIDEO) ok = jnum(o, "appear", ob->appear);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* "questions": each relation the item supports, with its question, answer and wrong answer. */
+static bool add_questions(cJSON *r, const ids_stim *s, const ids_catalog *c) {
     cJSON *qs = cJSON_AddObjectToObject(r, "questions");
+    if (!qs) return false;
     const char *a = ids_catalog_name(c, s->obj[0].obj), *b = ids_catalog_name(c, s->obj[1].obj);
     const char *cc = s->n_obj > 2 ? ids_catalog_name(c, s->obj[2].obj) : NULL;
     for (int rel = 0; rel < IDS_REL_COUNT; rel++) {
         if (!s->has[rel]) continue;
         char *q = ids_question((ids_relation)rel, a, b, cc);
         cJSON *e = cJSON_AddObjectToObject(qs, ids_relation_name((ids_relation)rel));
-        cJSON_AddStringToObject(e, "question", q);
-        cJSON_AddStringToObject(e, "answer", ids_answer_word((ids_relation)rel, s->truth[rel]));
-        cJSON_AddStringToObject(e, "wrong", ids_answer_word((ids_relation)rel, !s->truth[rel]));
+        bool ok = jstr(e, "question", q) && jstr(e, "answer", ids_answer_word((ids_relation)rel, s->truth[rel])) &&
+                  jstr(e, "wrong", ids_answer_word((ids_relation)rel, !s->truth[rel]));
         free(q);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* An item's manifest record; NULL when out of memory. */
+static cJSON *stim_record(const ids_stim *s, const ids_catalog *c, const char *id, const char *file,
+                          const char *const *frames, const char *variant_of, const char *variant) {
+    cJSON *r = cJSON_CreateObject();
+    bool ok = jstr(r, "id", id) && jstr(r, "set", ids_set_name(s->kind));
+    if (ok && file) ok = jstr(r, "file", file);
+    if (ok && frames) ok = jadd(r, "frames", cJSON_CreateStringArray(frames, s->n_frames));
+    if (ok && variant_of) ok = jstr(r, "variant_of", variant_of) && jstr(r, "variant", variant);
+    cJSON *objs = ok ? cJSON_AddArrayToObject(r, "objects") : NULL;
+    ok = objs != NULL;
+    for (int k = 0; ok && k < s->n_obj; k++) ok = jpush(objs, stim_object(s, c, k));
+    ok = ok && add_questions(r, s, c);
+    if (!ok) {
+        cJSON_Delete(r);
+        return NULL;
     }
     return r;
 }
@@ -515,7 +541,8 @@ static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char
         snprintf(rel, sizeof rel, "%s.png", id);
         snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
         if ((st = ids_image_write_png(&s->frames[0], path, err))) return st;
-        cJSON_AddItemToArray(records, stim_record(s, c, id, rel, NULL, variant_of, variant));
+        if (!jpush(records, stim_record(s, c, id, rel, NULL, variant_of, variant)))
+            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
         return IDS_OK;
     }
     snprintf(path, sizeof path, "%.1000s/%s", dir, id);
@@ -529,19 +556,19 @@ static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char
         if ((st = ids_image_write_png(&s->frames[f], path, err))) return st;
     }
     cJSON *rec = stim_record(s, c, id, NULL, ptrs, variant_of, variant);
-    cJSON_AddItemToArray(records, rec);
+    if (!jpush(records, rec)) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
     if (mp4) {
         snprintf(rel, sizeof rel, "%s.mp4", id);
         snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
         if ((st = ids_video_write_mp4(s->frames, s->n_frames, 8, path, err))) return st;
-        cJSON_AddStringToObject(rec, "video", rel);
+        if (!jstr(rec, "video", rel)) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
     }
     return IDS_OK;
 }
 
 static ids_status write_json(const char *path, cJSON *root, ids_err *err) {
     char *txt = cJSON_Print(root);
-    if (!txt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!txt) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     size_t n = strlen(txt);
     txt[n] = '\n'; /* replace the NUL: written with its length */
     const void *parts[1] = {txt};
@@ -560,13 +587,15 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
     if (limit > 0 && limit < n) n = limit;
     if ((st = mkdir_p(out_dir, err))) return st;
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
-    cJSON_AddStringToObject(root, "set", ids_set_name(kind));
-    cJSON_AddNumberToObject(root, "seed", (double)o->seed);
-    cJSON_AddNumberToObject(root, "image_size", o->image_size);
-    cJSON_AddNumberToObject(root, "grid", o->grid);
-    if (kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(root, "frames", o->frames);
-    cJSON *records = cJSON_AddArrayToObject(root, "records");
+    bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", ids_set_name(kind)) &&
+              jnum(root, "seed", (double)o->seed) && jnum(root, "image_size", o->image_size) &&
+              jnum(root, "grid", o->grid);
+    if (ok && kind == IDS_SET_VIDEO) ok = jnum(root, "frames", o->frames);
+    cJSON *records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
+    if (!records) {
+        cJSON_Delete(root);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", out_dir);
+    }
     int step = n / 20 > 0 ? n / 20 : 1;
     for (int i = 0; i < n && !st; i++) {
         ids_stim s;
@@ -647,6 +676,61 @@ static bool parse_caption(const char *cap, char *subj, char *ref, size_t n, ids_
     return false;
 }
 
+/* A COCO-Spatial record: the image file, the two objects, the question and both captions. */
+static cJSON *coco_record(int idx, const char *image_dir, long image_id, const char *subj, const char *ref,
+                          ids_relation rel, bool first, const char *correct, const char *wrong) {
+    char file[1200], id[64];
+    snprintf(id, sizeof id, "coco_%05d", idx);
+    snprintf(file, sizeof file, "%.1000s/%012ld.jpg", image_dir, image_id);
+    cJSON *r = cJSON_CreateObject();
+    bool ok = jstr(r, "id", id) && jstr(r, "set", "coco_spatial") && jstr(r, "file", file) &&
+              jnum(r, "image_id", (double)image_id);
+    cJSON *objs = ok ? cJSON_AddArrayToObject(r, "objects") : NULL;
+    ok = objs != NULL;
+    const char *nm[2] = {subj, ref}, *roles[2] = {"A", "B"};
+    for (int k = 0; ok && k < 2; k++) {
+        cJSON *o = cJSON_CreateObject();
+        const char *lw = strrchr(nm[k], ' ');
+        ok = jstr(o, "role", roles[k]) && jstr(o, "name", nm[k]) && jstr(o, "word", lw ? lw + 1 : nm[k]);
+        ok = ok ? jpush(objs, o) : (cJSON_Delete(o), false);
+    }
+    cJSON *qs = ok ? cJSON_AddObjectToObject(r, "questions") : NULL;
+    char *q = qs ? ids_question(rel, subj, ref, NULL) : NULL;
+    cJSON *e = q ? cJSON_AddObjectToObject(qs, ids_relation_name(rel)) : NULL;
+    ok = jstr(e, "question", q) && jstr(e, "answer", ids_answer_word(rel, first)) &&
+         jstr(e, "wrong", ids_answer_word(rel, !first));
+    free(q);
+    cJSON *caps = ok ? cJSON_AddObjectToObject(r, "captions") : NULL;
+    ok = jstr(caps, "correct", correct) && jstr(caps, "wrong", wrong);
+    if (!ok) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Why a row of coco_qa_two_obj.json cannot be used (NULL: it can, and its parts are filled in). */
+static const char *coco_parse_row(const cJSON *row, long *image_id, char *subj, char *ref, size_t n,
+                                  ids_relation *rel, bool *first) {
+    char wsubj[512], wref[512];
+    ids_relation wrel;
+    bool wfirst;
+    cJSON *iid = cJSON_GetArrayItem(row, 0), *c1 = cJSON_GetArrayItem(row, 1), *c2 = cJSON_GetArrayItem(row, 2);
+    *image_id = -1;
+    if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 3) return "not a list of 3 items";
+    if (cJSON_IsNumber(iid)) *image_id = (long)iid->valuedouble;
+    else if (cJSON_IsString(iid) && strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring) && *iid->valuestring)
+        *image_id = strtol(iid->valuestring, NULL, 10);
+    if (*image_id < 0) return "image id is not a non-negative integer";
+    if (!cJSON_IsString(c1) || !cJSON_IsString(c2)) return "captions are not strings";
+    if (!parse_caption(c1->valuestring, subj, ref, n, rel, first))
+        return "correct caption has no known relation (left of, right of, above, below, under, on top of)";
+    if (parse_caption(c2->valuestring, wsubj, wref, sizeof wsubj, &wrel, &wfirst) && wrel == *rel &&
+        wfirst == *first && !strcmp(wsubj, subj))
+        return "wrong caption states the same relation";
+    return NULL;
+}
+
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
                                     int *n_ok, int *n_skipped, ids_err *err) {
     *n_ok = *n_skipped = 0;
@@ -661,74 +745,37 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
                         "wrong_caption] rows", json_path);
     }
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
-    cJSON_AddStringToObject(root, "set", "coco_spatial");
-    cJSON_AddStringToObject(root, "source", json_path);
-    cJSON *records = cJSON_AddArrayToObject(root, "records"), *skipped = cJSON_AddArrayToObject(root, "skipped");
+    bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", "coco_spatial") &&
+              jstr(root, "source", json_path);
+    cJSON *records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
+    cJSON *skipped = records ? cJSON_AddArrayToObject(root, "skipped") : NULL;
+    ok = skipped != NULL;
     int idx = 0;
     cJSON *row;
     cJSON_ArrayForEach(row, in) {
-        const char *why = NULL;
-        char subj[512], ref[512], wsubj[512], wref[512], file[1200], id[64];
-        ids_relation rel = IDS_REL_LEFT_RIGHT, wrel;
-        bool first = true, wfirst;
-        cJSON *iid = cJSON_GetArrayItem(row, 0), *c1 = cJSON_GetArrayItem(row, 1), *c2 = cJSON_GetArrayItem(row, 2);
-        long image_id = -1;
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 3) why = "not a list of 3 items";
-        else if (cJSON_IsNumber(iid)) image_id = (long)iid->valuedouble;
-        else if (cJSON_IsString(iid) && strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring) && *iid->valuestring)
-            image_id = strtol(iid->valuestring, NULL, 10);
-        if (!why && image_id < 0) why = "image id is not a non-negative integer";
-        if (!why && (!cJSON_IsString(c1) || !cJSON_IsString(c2))) why = "captions are not strings";
-        if (!why && !parse_caption(c1->valuestring, subj, ref, sizeof subj, &rel, &first))
-            why = "correct caption has no known relation (left of, right of, above, below, under, on top of)";
-        if (!why && parse_caption(c2->valuestring, wsubj, wref, sizeof wsubj, &wrel, &wfirst) && wrel == rel &&
-            wfirst == first && !strcmp(wsubj, subj))
-            why = "wrong caption states the same relation";
+        if (!ok) break;
+        char subj[512], ref[512];
+        ids_relation rel = IDS_REL_LEFT_RIGHT;
+        bool first = true;
+        long image_id;
+        const char *why = coco_parse_row(row, &image_id, subj, ref, sizeof subj, &rel, &first);
         if (why) {
             ids__log(1, "coco-spatial: row %d skipped: %s", idx, why);
             cJSON *sk = cJSON_CreateObject();
-            cJSON_AddNumberToObject(sk, "index", idx);
-            cJSON_AddStringToObject(sk, "reason", why);
-            cJSON_AddItemToArray(skipped, sk);
+            ok = jnum(sk, "index", idx) && jstr(sk, "reason", why);
+            ok = ok ? jpush(skipped, sk) : (cJSON_Delete(sk), false);
             (*n_skipped)++;
             idx++;
             continue;
         }
-        snprintf(id, sizeof id, "coco_%05d", idx);
-        snprintf(file, sizeof file, "%.1000s/%012ld.jpg", image_dir, image_id);
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "id", id);
-        cJSON_AddStringToObject(r, "set", "coco_spatial");
-        cJSON_AddStringToObject(r, "file", file);
-        cJSON_AddNumberToObject(r, "image_id", (double)image_id);
-        cJSON *objs = cJSON_AddArrayToObject(r, "objects");
-        const char *nm[2] = {subj, ref}, *roles[2] = {"A", "B"};
-        for (int k = 0; k < 2; k++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "role", roles[k]);
-            cJSON_AddStringToObject(o, "name", nm[k]);
-            const char *lw = strrchr(nm[k], ' ');
-            cJSON_AddStringToObject(o, "word", lw ? lw + 1 : nm[k]);
-            cJSON_AddItemToArray(objs, o);
-        }
-        cJSON *qs = cJSON_AddObjectToObject(r, "questions");
-        char *q = ids_question(rel, subj, ref, NULL);
-        cJSON *e = cJSON_AddObjectToObject(qs, ids_relation_name(rel));
-        cJSON_AddStringToObject(e, "question", q);
-        cJSON_AddStringToObject(e, "answer", ids_answer_word(rel, first));
-        cJSON_AddStringToObject(e, "wrong", ids_answer_word(rel, !first));
-        free(q);
-        cJSON *caps = cJSON_AddObjectToObject(r, "captions");
-        cJSON_AddStringToObject(caps, "correct", c1->valuestring);
-        cJSON_AddStringToObject(caps, "wrong", c2->valuestring);
-        cJSON_AddItemToArray(records, r);
+        ok = jpush(records, coco_record(idx, image_dir, image_id, subj, ref, rel, first,
+                                        cJSON_GetArrayItem(row, 1)->valuestring, cJSON_GetArrayItem(row, 2)->valuestring));
         (*n_ok)++;
         idx++;
     }
-    ids_status st = write_json(out_path, root, err);
+    ids_status st = ok ? write_json(out_path, root, err)
+                       : ids__err(err, IDS_ERR_NOMEM, "%s: out of memory converting %s", out_path, json_path);
     cJSON_Delete(root);
     cJSON_Delete(in);
     return st;
 }
-

@@ -162,6 +162,10 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
                 continue;
             }
             char *q = ids_question(r, na, nb, NULL);
+            if (!q) {
+                ids_stim_free(&s);
+                return ids__err(err, IDS_ERR_NOMEM, "task %s: out of memory", ids_task_name(task));
+            }
             const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
             set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
             snprintf(out->prompt, sizeof out->prompt, "USER: %s c%d r%d , %s c%d r%d .\n%s ASSISTANT:",
@@ -178,6 +182,10 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
             continue;
         }
         char *q = ids_question(rel, na, nb, NULL);
+        if (!q) {
+            ids_stim_free(&s);
+            return ids__err(err, IDS_ERR_NOMEM, "task %s: out of memory", ids_task_name(task));
+        }
         const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
         set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
         size_t k = (size_t)snprintf(out->prompt, sizeof out->prompt, "USER: ");

@@ -250,7 +250,7 @@ typedef struct {
 } tbatch;
 
 static void free_batch(tbatch *b) {
-    for (int i = 0; i < b->B; i++) {
+    for (int i = 0; b->seq && i < b->B; i++) {
         free(b->seq[i].tok);
         free(b->seq[i].img);
         free(b->seq[i].tgt);
@@ -311,7 +311,7 @@ static ids_status sample_to_seq(const tk_sample *s, const ids_tokenizer *tok, in
     out->tok = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->img = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->tgt = ids__malloc(sizeof(int32_t) * (size_t)n);
-    if (!out->tok || !out->img || !out->tgt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!out->tok || !out->img || !out->tgt) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     for (int i = 0; i < n; i++) {
         out->tok[i] = buf[i] <= -2 ? -1 : buf[i];
         out->img[i] = buf[i] <= -2 ? -2 - buf[i] : -1;
@@ -326,9 +326,12 @@ static ids_status make_batch(const ids_train_config *c, const ids_catalog *cat, 
     b->B = B;
     b->seq = ids__calloc((size_t)B, sizeof *b->seq);
     const int S = c->image_size, np = (S / c->patch_size) * (S / c->patch_size);
-    if (!b->seq) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!b->seq) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     tk_sample *sm = ids__calloc((size_t)B, sizeof *sm);
-    if (!sm) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!sm) {
+        free_batch(b);
+        return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+    }
     ids_status st = IDS_OK;
     int n_img = 0;
     for (int i = 0; i < B && !st; i++) {
@@ -340,7 +343,7 @@ static ids_status make_batch(const ids_train_config *c, const ids_catalog *cat, 
     b->n_images = n_img;
     if (!st && n_img) {
         b->pixels = ids__malloc(sizeof(float) * (size_t)n_img * 3 * S * S);
-        if (!b->pixels) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!b->pixels) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         for (int i = 0, k = 0; !st && i < B; i++)
             for (int f = 0; f < sm[i].n_images; f++, k++)
                 for (int ch = 0; ch < 3; ch++)
@@ -951,7 +954,8 @@ static ids_status vocab_tokenizer(const char *dir, ids_tokenizer **tok, ids_err 
     char path[1200];
     snprintf(path, sizeof path, "%.1100s/vocab.gguf", dir);
     ids_gguf_writer *w = ids_gguf_writer_new();
-    ids_status st = w ? ids_gguf_writer_set_str(w, "general.architecture", "llama", err) : IDS_ERR_NOMEM;
+    ids_status st = w ? ids_gguf_writer_set_str(w, "general.architecture", "llama", err)
+                      : ids__err(err, IDS_ERR_NOMEM, "train: out of memory for the vocabulary");
     if (!st) st = tk_write_vocab(w, err);
     if (!st) st = ids_gguf_writer_write(w, path, err);
     ids_gguf_writer_free(w);
@@ -1093,7 +1097,7 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     memset(&ix, 0, sizeof ix);
     FILE *log = NULL;
     if (!cat || !pool) {
-        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         goto done;
     }
     if ((st = vocab_tokenizer(out_dir, &tok, err))) goto done;
@@ -1318,7 +1322,7 @@ ids_status ids__train_logits(const ids_train_config *c, const char *dir, const t
         b.seq = ids__calloc(1, sizeof *b.seq);
         b.n_images = s->n_images;
         b.pixels = s->n_images ? ids__malloc(sizeof(float) * (size_t)s->n_images * 3 * S * S) : NULL;
-        if (!b.seq || (s->n_images && !b.pixels)) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!b.seq || (s->n_images && !b.pixels)) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         if (!st) st = sample_to_seq(s, tok, np, 0, &b.seq[0], err);
         for (int f = 0; !st && f < s->n_images; f++)
             for (int ch = 0; ch < 3; ch++)
@@ -1372,7 +1376,7 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
     param_ix ix;
     memset(&ix, 0, sizeof ix);
     tbatch b = {0};
-    ids_status st = check_model(c, "gradcheck", &tok, &m, &ix, err);
+    ids_status st = cat ? check_model(c, "gradcheck", &tok, &m, &ix, err) : ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     if (!st) {
         /* larger random weights everywhere (also norms and biases) so every path carries gradient */
         uint64_t r = 99;
@@ -1424,7 +1428,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
     memset(&ix, 0, sizeof ix);
     tbatch part[2] = {{0}}, whole = {0};
     float *g_whole = NULL;
-    ids_status st = check_model(c, "shardcheck", &tok, &m, &ix, err);
+    ids_status st = cat ? check_model(c, "shardcheck", &tok, &m, &ix, err) : ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     if (!st) {
         uint64_t r1 = 5, r2 = 6;
         st = make_batch(c, cat, tok, task, 2, &r1, -1, &part[0], err);
@@ -1438,7 +1442,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
         whole.seq = ids__calloc(5, sizeof *whole.seq);
         whole.pixels = ids__malloc(sizeof(float) * img * (size_t)(whole.n_images ? whole.n_images : 1));
         g_whole = ids__malloc(sizeof(float) * m.total);
-        if (!whole.seq || !whole.pixels || !g_whole) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!whole.seq || !whole.pixels || !g_whole) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         for (int p = 0, i = 0; !st && p < 2; p++)
             for (int k = 0; k < part[p].B; k++, i++) {
                 tseq *d = &whole.seq[i];
@@ -1448,7 +1452,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
                 d->img = ids__malloc(sizeof(int32_t) * (size_t)q->n);
                 d->tgt = ids__malloc(sizeof(int32_t) * (size_t)q->n);
                 if (!d->tok || !d->img || !d->tgt) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
                     break;
                 }
                 memcpy(d->tok, q->tok, sizeof(int32_t) * (size_t)q->n);
