@@ -21,6 +21,14 @@ const char *t_tmp(const char *name);
 char *t_read_file(const char *path, size_t *len);
 /* The message of an error for a failure line ("(no message)" when the call left it empty). */
 const char *t_msg(const ids_err *err);
+/* Allocation-failure sweep: run(ctx, err) with the n-th allocation made through ids__malloc and
+ * co. failing (and every later one: ids_debug_fail_alloc_after), for n = 0, 1, 2, ... until a run
+ * succeeds (at most max_n runs). Every failing run must return IDS_ERR_NOMEM with a message that
+ * says "out of memory"; crashes and leaks show under ASan. run frees what a successful run made.
+ * Returns the allocations a successful run makes (its n), or -1 after a failed check. */
+typedef ids_status (*t_alloc_fn)(void *ctx, ids_err *err);
+long t_alloc_sweep(const char *file, int line, const char *what, t_alloc_fn run, void *ctx, long max_n);
+#define CHECK_ALLOC_FAILURES(run, ctx, max_n) t_alloc_sweep(__FILE__, __LINE__, #run, run, ctx, max_n)
 
 #define TEST(name)                                                                            \
     static void name(void);                                                                   \

@@ -517,3 +517,54 @@ TEST(lm_bad_inputs) {
     ids_ctx_free(c);
     ids_model_free(m);
 }
+
+static ids_status load_model(void *path, ids_err *err) {
+    ids_model *m;
+    ids_status st = ids_model_load(&m, path, err);
+    if (!st) ids_model_free(m);
+    return st;
+}
+
+/* The golden Qwen2-VL decoder with the golden LLaVA's 32000-token SPM vocabulary in place of its
+ * 151936-token BPE one (the weights unchanged): loads several times faster. */
+static const char *qwen_with_small_vocab(void) {
+    ids_gguf *q = NULL, *l = NULL;
+    ids_err err;
+    if (ids_gguf_open(&q, t_shared("golden/qwen2vl-tiny/text.gguf"), &err) ||
+        ids_gguf_open(&l, t_shared("golden/llava-tiny/text.gguf"), &err)) {
+        ids_gguf_close(q);
+        return NULL;
+    }
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_status st = w ? IDS_OK : IDS_ERR_NOMEM;
+    for (int64_t i = 0; !st && i < ids_gguf_n_kv(q); i++)
+        if (strncmp(ids_gguf_kv_key(q, i), "tokenizer.", 10))
+            st = ids_gguf_writer_set_value(w, ids_gguf_kv_key(q, i), ids_gguf_kv_value(q, i), &err);
+    for (int64_t i = 0; !st && i < ids_gguf_n_kv(l); i++)
+        if (!strncmp(ids_gguf_kv_key(l, i), "tokenizer.", 10))
+            st = ids_gguf_writer_set_value(w, ids_gguf_kv_key(l, i), ids_gguf_kv_value(l, i), &err);
+    for (int64_t i = 0; !st && i < ids_gguf_n_tensors(q); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(q, i);
+        st = ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    const char *path = t_tmp("qwen2vl-small-vocab.gguf");
+    if (!st) st = ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    ids_gguf_close(q);
+    ids_gguf_close(l);
+    return st ? NULL : path;
+}
+
+/* Decoder loading (GGUF, hyper-parameters, weights, tokenizer) with each allocation failing in
+ * turn: llama (LLaVA) and qwen2vl (M-RoPE sections, attention biases). */
+TEST(lm_load_allocation_failures) {
+    char paths[2][512];
+    snprintf(paths[0], sizeof paths[0], "%s", t_shared("golden/llava-tiny/text.gguf"));
+    const char *q = qwen_with_small_vocab();
+    REQUIRE(q);
+    snprintf(paths[1], sizeof paths[1], "%s", q);
+    for (int k = 0; k < 2; k++) {
+        long n = CHECK_ALLOC_FAILURES(load_model, paths[k], 500);
+        CHECKF(n > 10, "%s: %ld allocations", paths[k], n);
+    }
+}

@@ -316,3 +316,55 @@ TEST(stim_coco_spatial) {
     free(js);
     CHECK_EQ_INT(ids_coco_spatial_convert("/nonexistent.json", "x", out, &ok, &skipped, &err), IDS_ERR_IO);
 }
+
+typedef struct {
+    const ids_catalog *c;
+    const ids_stim_opts *o;
+    ids_set_kind kind;
+    const char *dir;
+} stim_case;
+
+/* One item of the set, its mirror and its recoloured variant. */
+static ids_status stim_variants(void *ctx, ids_err *err) {
+    const stim_case *k = ctx;
+    ids_stim s, m, r;
+    ids_status st = ids_stim_make(k->kind, k->o, k->c, 3, &s, err);
+    if (st) return st;
+    if (!(st = ids_stim_mirror(&s, &m, err))) ids_stim_free(&m);
+    if (!st && !(st = ids_stim_recolor(&s, k->o, k->c, &r, err))) ids_stim_free(&r);
+    ids_stim_free(&s);
+    return st;
+}
+
+/* One item of the set with its variants written out (PNGs and the manifest). */
+static ids_status stim_write(void *ctx, ids_err *err) {
+    const stim_case *k = ctx;
+    return ids_stimuli_write(k->kind, k->o, k->c, k->dir, true, true, 1, NULL, NULL, err);
+}
+
+/* Making stimuli (every set, on a background image, with variants) and writing a set with each
+ * allocation failing in turn. */
+TEST(stim_allocation_failures) {
+    ids_catalog *c = ids_catalog_new();
+    REQUIRE(c);
+    ids_err err;
+    ids_image bg;
+    const uint8_t grey[3] = {40, 60, 80};
+    REQUIRE_OK(ids_image_new(&bg, 20, 12, grey, &err), err);
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 48;
+    o.frames = 4;
+    o.jitter_pos = 0.1f;
+    for (int kind = 0; kind < IDS_SET_COUNT; kind++) {
+        o.bg_image = kind == IDS_SET_DEPTH ? &bg : NULL;
+        stim_case k = {c, &o, (ids_set_kind)kind, NULL};
+        long n = CHECK_ALLOC_FAILURES(stim_variants, &k, 200);
+        CHECKF(n > 2, "%s: %ld allocations", ids_set_name((ids_set_kind)kind), n);
+    }
+    o.bg_image = NULL;
+    stim_case k = {c, &o, IDS_SET_GRID, t_tmp("alloc-grid")};
+    CHECK(CHECK_ALLOC_FAILURES(stim_write, &k, 200) > 5);
+    ids_image_free(&bg);
+    ids_catalog_free(c);
+}

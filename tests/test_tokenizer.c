@@ -266,3 +266,56 @@ TEST(tok_rejects_non_tokenizer_file) {
     CHECK(strstr(err.msg, "tokenizer.ggml.model") != NULL);
     ids_gguf_close(g);
 }
+
+/* A tiny byte-level BPE vocabulary (model gpt2, pre-tokenizer qwen2) written to a GGUF. */
+static const char *tiny_bpe_gguf(void) {
+    static const char *const toks[] = {"a", "b", "c", "ab", "abc", "\xC4\xA0", "\xC4\xA0" "abc", "<|endoftext|>"};
+    static const int32_t types[] = {1, 1, 1, 1, 1, 1, 1, 3};
+    static const char *const merges[] = {"a b", "ab c", "\xC4\xA0 abc"};
+    ids_err err;
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_status st = w ? IDS_OK : IDS_ERR_NOMEM;
+    if (!st) st = ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", &err);
+    if (!st) st = ids_gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2", &err);
+    if (!st) st = ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8, &err);
+    if (!st) st = ids_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", IDS_GGUF_INT32, types, 8, &err);
+    if (!st) st = ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, 3, &err);
+    if (!st) st = ids_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 7, &err);
+    const char *path = t_tmp("tiny-bpe.gguf");
+    if (!st) st = ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    return st ? NULL : path;
+}
+
+/* Load a tokenizer from an open GGUF, tokenize and detokenize a text with specials, free. */
+static ids_status tok_round_trip(void *g, ids_err *err) {
+    ids_tokenizer *t;
+    ids_status st = ids_tokenizer_load(&t, g, err);
+    if (st) return st;
+    const char *text = "abc ab<|endoftext|> cab";
+    int32_t *ids = NULL;
+    size_t n;
+    char *back = NULL;
+    ids_tokenize_opts o = {.add_bos = true, .parse_special = true};
+    st = ids_tokenize(t, text, strlen(text), o, &ids, &n, err);
+    if (!st) st = ids_detokenize(t, ids, n, false, false, &back, err);
+    free(ids);
+    free(back);
+    ids_tokenizer_free(t);
+    return st;
+}
+
+/* Tokenizer loading and use with each allocation failing in turn: SPM (the golden LLaVA's 32000
+ * tokens) and byte-level BPE with merges. */
+TEST(tok_allocation_failures) {
+    const char *paths[2] = {t_shared("golden/llava-tiny/text.gguf"), tiny_bpe_gguf()};
+    REQUIRE(paths[1]);
+    for (int k = 0; k < 2; k++) {
+        ids_gguf *g;
+        ids_err err;
+        REQUIRE_OK(ids_gguf_open(&g, paths[k], &err), err);
+        long n = CHECK_ALLOC_FAILURES(tok_round_trip, g, 500);
+        CHECKF(n > 3, "%s: %ld allocations", paths[k], n);
+        ids_gguf_close(g);
+    }
+}

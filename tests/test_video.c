@@ -113,3 +113,38 @@ TEST(video_mp4_round_trip) {
     ids_image_free(&two[0]);
     ids_image_free(&two[1]);
 }
+
+typedef struct {
+    const ids_image *frames;
+    const char *mp4, *dir;
+} video_case;
+
+/* Write an MP4 of odd-sized frames, then read 4 frames from it and 3 from a folder of frames. */
+static ids_status video_round_trip(void *ctx, ids_err *err) {
+    const video_case *c = ctx;
+    ids_image *a = NULL, *b = NULL;
+    int total;
+    ids_status st = ids_video_write_mp4(c->frames, 6, 8, c->mp4, err);
+    if (!st) st = ids_video_load(c->mp4, 4, &a, &total, err);
+    if (!st) st = ids_video_load(c->dir, 3, &b, &total, err);
+    ids_video_free(a, 4);
+    ids_video_free(b, 3);
+    return st;
+}
+
+/* MP4 writing and video reading (file and folder) with each allocation failing in turn. */
+TEST(video_allocation_failures) {
+    const char *dir = t_tmp("alloc-frames");
+    mkdir(dir, 0755);
+    ids_image frames[6];
+    ids_err err;
+    for (int k = 0; k < 6; k++) {
+        make_frame(&frames[k], k, 47, 33);
+        char p[600];
+        snprintf(p, sizeof p, "%s/f%02d.png", dir, k);
+        REQUIRE_OK(ids_image_write_png(&frames[k], p, &err), err);
+    }
+    video_case c = {frames, t_tmp("alloc.mp4"), dir};
+    CHECK(CHECK_ALLOC_FAILURES(video_round_trip, &c, 200) > 5);
+    for (int k = 0; k < 6; k++) ids_image_free(&frames[k]);
+}

@@ -529,3 +529,46 @@ TEST(vlm_video_marker) {
     ids_image_free(&a);
     ids_image_free(&b);
 }
+
+typedef struct {
+    const char *mmproj;
+    const ids_image *img;
+} vision_case;
+
+/* Load a tower, encode one image (the tower's blocks captured too), free. */
+static ids_status vision_load_encode(void *ctx, ids_err *err) {
+    const vision_case *c = ctx;
+    ids_vision *v;
+    ids_status st = ids_vision_load(&v, c->mmproj, err);
+    if (st) return st;
+    ids_vplan pl;
+    const ids_vparams *vp = ids_vision_params(v);
+    float *out = NULL, *blocks = NULL;
+    if (!(st = ids_vision_plan(v, c->img, 1, &pl, err))) {
+        out = malloc(sizeof(float) * (size_t)pl.n_out * vp->n_out_embd);
+        blocks = malloc(sizeof(float) * (size_t)vp->n_run * pl.n_tokens * vp->n_embd);
+        st = out && blocks ? ids_vision_encode(v, c->img, 1, out, blocks, err) : IDS_ERR_ARG;
+    }
+    free(out);
+    free(blocks);
+    ids_vision_free(v);
+    return st;
+}
+
+/* Vision tower loading and encoding with each allocation failing in turn: CLIP (LLaVA-1.5) and
+ * Qwen2-VL. */
+TEST(vlm_vision_allocation_failures) {
+    const char *dirs[2] = {"llava-tiny", "qwen2vl-tiny"};
+    for (int k = 0; k < 2; k++) {
+        char mmproj[512], png[512];
+        snprintf(mmproj, sizeof mmproj, "%s/%s/mmproj.gguf", t_shared("golden"), dirs[k]);
+        snprintf(png, sizeof png, "%s/%s/image.png", t_shared("golden"), dirs[k]);
+        ids_image img;
+        ids_err err;
+        REQUIRE_OK(ids_image_load(&img, png, &err), err);
+        vision_case c = {mmproj, &img};
+        long n = CHECK_ALLOC_FAILURES(vision_load_encode, &c, 500);
+        CHECKF(n > 10, "%s: %ld allocations", dirs[k], n);
+        ids_image_free(&img);
+    }
+}
