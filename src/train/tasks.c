@@ -82,6 +82,27 @@ static void set_aux(tk_sample *out, const ids_catalog *cat, const ids_stim *s, c
     out->aux_mask[3] = s->kind == IDS_SET_VIDEO;
 }
 
+/* The locate task: one object in a random cell of a 4x4 grid, jittered; the answer names the cell. */
+static ids_status make_locate(const ids_train_config *c, const ids_catalog *cat, uint64_t *rng, int heldout_mode,
+                              tk_sample *out, ids_err *err) {
+    int oa, ob;
+    pick_pair(c, rng, heldout_mode, &oa, &ob, &out->heldout);
+    const int G = 4;
+    const float cell = (float)c->image_size / G;
+    int cx = (int)(ids__rng_splitmix(rng) % G), cy = (int)(ids__rng_splitmix(rng) % G);
+    float j1 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
+    float j2 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
+    float sz = cell * (0.6f + 0.3f * (float)ids__rng_splitmix_unit(rng));
+    ids_placed p = {oa, ((float)cx + 0.5f + 0.24f * j1) * cell, ((float)cy + 0.5f + 0.24f * j2) * cell, sz, 0, true};
+    ids_status st = ids_image_new(&out->images[0], c->image_size, c->image_size, NULL, err);
+    if (st) return st;
+    ids_scene_draw(cat, &out->images[0], &p, 1);
+    out->n_images = 1;
+    snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
+    snprintf(out->answer, sizeof out->answer, "%s c%d r%d", ids_catalog_word(cat, oa), cx, cy);
+    return IDS_OK;
+}
+
 ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task task, uint64_t *rng,
                    int heldout_mode, tk_sample *out, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -98,24 +119,7 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
     o.sizes = sizes;
     o.n_sizes = 3;
     o.repeats = 1000;
-    if (task == IDS_TASK_LOCATE) { /* one object in a random cell */
-        int oa, ob;
-        pick_pair(c, rng, heldout_mode, &oa, &ob, &out->heldout);
-        const int G = 4;
-        const float cell = (float)c->image_size / G;
-        int cx = (int)(ids__rng_splitmix(rng) % G), cy = (int)(ids__rng_splitmix(rng) % G);
-        float j1 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
-        float j2 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
-        float sz = cell * (0.6f + 0.3f * (float)ids__rng_splitmix_unit(rng));
-        ids_placed p = {oa, ((float)cx + 0.5f + 0.24f * j1) * cell, ((float)cy + 0.5f + 0.24f * j2) * cell, sz, 0, true};
-        ids_status st = ids_image_new(&out->images[0], c->image_size, c->image_size, NULL, err);
-        if (st) return st;
-        ids_scene_draw(cat, &out->images[0], &p, 1);
-        out->n_images = 1;
-        snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
-        snprintf(out->answer, sizeof out->answer, "%s c%d r%d", ids_catalog_word(cat, oa), cx, cy);
-        return IDS_OK;
-    }
+    if (task == IDS_TASK_LOCATE) return make_locate(c, cat, rng, heldout_mode, out, err);
     ids_set_kind kind = task_set(task);
     ids_relation rel = task_rel(task);
     for (int attempt = 0; attempt < 100; attempt++) {
