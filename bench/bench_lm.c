@@ -7,17 +7,24 @@
  * usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
+#include "base/internal.h"
 
 #include <cblas.h>
 
 char *openblas_get_corename(void);
-void openblas_set_num_threads(int n);
 
 #include "synth.h"
 
 static double sgemm_gflops(int M, int N, int K) {
     float *A = malloc(sizeof(float) * (size_t)M * K), *B = malloc(sizeof(float) * (size_t)N * K),
           *C = malloc(sizeof(float) * (size_t)M * N);
+    if (!A || !B || !C) {
+        fprintf(stderr, "sgemm %dx%dx%d: out of memory\n", M, N, K);
+        free(A);
+        free(B);
+        free(C);
+        return 0;
+    }
     for (size_t i = 0; i < (size_t)M * K; i++) A[i] = frand();
     for (size_t i = 0; i < (size_t)N * K; i++) B[i] = frand();
     double best = 1e9;
@@ -83,7 +90,7 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     printf("== prefill: %d blocks of LLaVA-1.5-7B shape (n_embd 4096, n_ff 11008, 32 heads), %d tokens, %d threads\n",
            blocks, n_tok, threads);
     printf("OpenBLAS core: %s\n", openblas_get_corename());
-    openblas_set_num_threads(threads);
+    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
     double ceil = sgemm_gflops(n_tok, 11008, 4096);
     printf("OpenBLAS SGEMM 640x11008x4096: %.1f GFLOP/s (ceiling)\n", ceil);
     int types[2] = {IDS_TYPE_F16, IDS_TYPE_Q8_0};
@@ -111,7 +118,7 @@ static void bench_qwen(const char *tmp, int blocks, int threads) {
            "%d tokens, %d threads\n", blocks, n_tok, threads);
     char path[512];
     snprintf(path, sizeof path, "%s/bench-qwen2vl.gguf", tmp);
-    openblas_set_num_threads(threads);
+    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
     double ceil = sgemm_gflops(n_tok, 8960, 1536), best;
     size_t mem;
     if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
@@ -154,6 +161,13 @@ static void bench_sweep(const char *tmp, int threads) {
     double t_clean = now() - t0;
     int rows[2] = {n_tok - 12, n_tok - 5};
     float *vec = malloc(sizeof(float) * (size_t)s.n_embd);
+    if (!vec) {
+        fprintf(stderr, "sweep: out of memory\n");
+        ids_seq_free(sq);
+        ids_ctx_free(c);
+        ids_model_free(m);
+        return;
+    }
     for (int i = 0; i < s.n_embd; i++) vec[i] = frand();
     ids_hook hooks[16];
     ids_variant vars[16];

@@ -24,6 +24,13 @@ int main(int argc, char **argv) {
     }
     const int64_t N = 1 << 22; /* 4M values per measurement, tiled from the golden tensor */
     float *out = malloc(sizeof(float) * (size_t)N), *src = malloc(sizeof(float) * (size_t)N);
+    if (!out || !src) {
+        fprintf(stderr, "out of memory\n");
+        free(out);
+        free(src);
+        ids_gguf_close(g);
+        return 1;
+    }
     memset(src, 1, sizeof(float) * (size_t)N);
     int reps = 5;
     double best_copy = 1e9;
@@ -43,6 +50,10 @@ int main(int argc, char **argv) {
         int64_t tiles = N / n;
         size_t bytes = (size_t)t->nbytes * (size_t)tiles;
         unsigned char *q = malloc(bytes);
+        if (!q) {
+            fprintf(stderr, "%s: out of memory\n", names[k]);
+            continue;
+        }
         for (int64_t i = 0; i < tiles; i++) memcpy(q + (size_t)i * t->nbytes, t->data, t->nbytes);
         double best = 1e9;
         for (int r = 0; r < reps; r++) {

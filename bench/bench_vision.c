@@ -31,6 +31,11 @@ static void run(const char *label, const char *text, const char *mmproj, const i
     }
     const ids_vparams *vp = ids_vision_params(ids_vlm_vision(v));
     float *rows = malloc(sizeof(float) * (size_t)vp->n_out * vp->n_out_embd);
+    if (!rows) {
+        fprintf(stderr, "%s: out of memory\n", label);
+        ids_vlm_free(v);
+        return;
+    }
     double enc = time_encode(ids_vlm_vision(v), img, threads, rows, reps);
     char *prompt = ids_vlm_prompt(v, "Is the red circle to the left or right of the blue square?", 1);
     double best = 1e9;

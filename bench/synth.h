@@ -4,6 +4,7 @@
 
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
+#include "base/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -17,13 +18,9 @@ static double now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Synthetic weights: one xorshift64 stream per benchmark program, uniform in [-0.5, 0.5). */
 static uint64_t g_rng = 88172645463325252ull;
-static float frand(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (float)((double)(g_rng >> 11) / 9007199254740992.0 - 0.5);
-}
+static float frand(void) { return (float)(ids__rng_xorshift_unit(&g_rng) - 0.5); }
 
 typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;
@@ -35,6 +32,10 @@ typedef struct {
 static inline int make_llama(const char *path, llama_shape s) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
+    if (!w) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        return 1;
+    }
     const char *arch = s.arch ? s.arch : "llama";
     const bool qwen = !strcmp(arch, "qwen2vl");
     const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, kv_dim = s.n_embd / s.n_head * n_kv;
@@ -54,17 +55,27 @@ static inline int make_llama(const char *path, llama_shape s) {
     }
 #undef KEY
     ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
-    char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
-    for (int i = 0; i < s.n_vocab; i++) {
-        toks[i] = malloc(16);
-        if (i < 3) snprintf(toks[i], 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
-        else snprintf(toks[i], 16, "\xE2\x96\x81w%d", i);
-    }
-    ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, (uint64_t)s.n_vocab, &err);
-    for (int i = 0; i < s.n_vocab; i++) free(toks[i]);
-    free(toks);
+    const char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);
+    char *text = malloc((size_t)16 * s.n_vocab);
     size_t maxn = (size_t)s.n_embd * (size_t)(s.n_ff > s.n_vocab ? s.n_ff : s.n_vocab);
     float *buf = malloc(maxn * sizeof(float));
+    if (!toks || !text || !buf) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        free(toks);
+        free(text);
+        free(buf);
+        ids_gguf_writer_free(w);
+        return 1;
+    }
+    for (int i = 0; i < s.n_vocab; i++) {
+        char *t = text + (size_t)16 * i;
+        if (i < 3) snprintf(t, 16, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else snprintf(t, 16, "\xE2\x96\x81w%d", i);
+        toks[i] = t;
+    }
+    ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, (uint64_t)s.n_vocab, &err);
+    free(toks);
+    free(text);
     int rc = 0;
 #define ADD(name, ne0, ne1, ty, scale)                                                          \
     do {                                                                                       \
@@ -114,6 +125,10 @@ typedef struct {
 static inline int make_clip(const char *path, clip_shape s) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
+    if (!w) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        return 1;
+    }
     const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     ids_gguf_writer_set_str(w, "general.architecture", "clip", &err);
     ids_gguf_writer_set_str(w, "clip.projector_type", "mlp", &err);
@@ -131,6 +146,12 @@ static inline int make_clip(const char *path, clip_shape s) {
     if ((size_t)3 * s.patch * s.patch * E > maxn) maxn = (size_t)3 * s.patch * s.patch * E;
     if ((size_t)T * E > maxn) maxn = (size_t)T * E;
     float *buf = malloc(maxn * sizeof(float));
+    if (!buf) {
+        fprintf(stderr, "%s: out of memory\n", path);
+        free(buf);
+        ids_gguf_writer_free(w);
+        return 1;
+    }
     int rc = 0;
     char nm[64];
     float sc = 1.0f / sqrtf((float)E);

@@ -19,6 +19,16 @@ const char *t_shared(const char *rel);
 const char *t_tmp(const char *name);
 /* Read a whole file; NULL if it cannot be read. */
 char *t_read_file(const char *path, size_t *len);
+/* The message of an error for a failure line ("(no message)" when the call left it empty). */
+const char *t_msg(const ids_err *err);
+/* Allocation-failure sweep: run(ctx, err) with the n-th allocation made through ids__malloc and
+ * co. failing (and every later one: ids_debug_fail_alloc_after), for n = 0, 1, 2, ... until a run
+ * succeeds (at most max_n runs). Every failing run must return IDS_ERR_NOMEM with a message that
+ * says "out of memory"; crashes and leaks show under ASan. run frees what a successful run made.
+ * Returns the allocations a successful run makes (its n), or -1 after a failed check. */
+typedef ids_status (*t_alloc_fn)(void *ctx, ids_err *err);
+long t_alloc_sweep(const char *file, int line, const char *what, t_alloc_fn run, void *ctx, long max_n);
+#define CHECK_ALLOC_FAILURES(run, ctx, max_n) t_alloc_sweep(__FILE__, __LINE__, #run, run, ctx, max_n)
 
 #define TEST(name)                                                                            \
     static void name(void);                                                                   \
@@ -38,18 +48,37 @@ char *t_read_file(const char *path, size_t *len);
         long long t_a = (long long)(a), t_b = (long long)(b);                                 \
         if (t_a != t_b) t_fail(__FILE__, __LINE__, "%s == %s: %lld != %lld", #a, #b, t_a, t_b); \
     } while (0)
+/* Status checks. CHECK_OK is for calls that take no ids_err; CHECK_OK_ERR(expr, err) names the
+ * ids_err the call fills and prints its message with the failing expression and status, so a
+ * failing test says why (the message is cleared first: a call that fails without writing one
+ * prints "(no message)", never a stale one). REQUIRE_OK does the same and stops the test. */
 #define CHECK_OK(expr)                                                                        \
     do {                                                                                      \
-        ids_err t_e = {0};                                                                    \
-        (void)t_e;                                                                            \
         ids_status t_s = (expr);                                                              \
         if (t_s != IDS_OK) t_fail(__FILE__, __LINE__, "%s -> %s", #expr, ids_status_name(t_s)); \
+    } while (0)
+#define CHECK_OK_ERR(expr, err)                                                               \
+    do {                                                                                      \
+        (err).msg[0] = 0;                                                                     \
+        ids_status t_s = (expr);                                                              \
+        if (t_s != IDS_OK)                                                                    \
+            t_fail(__FILE__, __LINE__, "%s -> %s: %s", #expr, ids_status_name(t_s), t_msg(&(err))); \
     } while (0)
 /* Stop the current test when a precondition fails (e.g. a file could not be opened). */
 #define REQUIRE(cond)                                                                         \
     do {                                                                                      \
         if (!(cond)) {                                                                        \
             t_fail(__FILE__, __LINE__, "required: %s", #cond);                               \
+            return;                                                                           \
+        }                                                                                     \
+    } while (0)
+#define REQUIRE_OK(expr, err)                                                                 \
+    do {                                                                                      \
+        (err).msg[0] = 0;                                                                     \
+        ids_status t_s = (expr);                                                              \
+        if (t_s != IDS_OK) {                                                                  \
+            t_fail(__FILE__, __LINE__, "required: %s -> %s: %s", #expr, ids_status_name(t_s),  \
+                   t_msg(&(err)));                                                            \
             return;                                                                           \
         }                                                                                     \
     } while (0)

@@ -7,22 +7,22 @@
 TEST(gguf_read_golden_llava_text) {
     ids_gguf *g;
     ids_err err;
-    REQUIRE(ids_gguf_open(&g, t_shared("golden/llava-tiny/text.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/llava-tiny/text.gguf"), &err), err);
     const char *arch = NULL;
-    CHECK_OK(ids_gguf_get_str(g, "general.architecture", &arch, &err));
+    CHECK_OK_ERR(ids_gguf_get_str(g, "general.architecture", &arch, &err), err);
     CHECK(arch && !strcmp(arch, "llama"));
     uint32_t v;
-    CHECK_OK(ids_gguf_get_u32(g, "llama.block_count", &v, &err));
+    CHECK_OK_ERR(ids_gguf_get_u32(g, "llama.block_count", &v, &err), err);
     CHECK_EQ_INT(v, 4);
-    CHECK_OK(ids_gguf_get_u32(g, "llama.embedding_length", &v, &err));
+    CHECK_OK_ERR(ids_gguf_get_u32(g, "llama.embedding_length", &v, &err), err);
     CHECK_EQ_INT(v, 64);
-    CHECK_OK(ids_gguf_get_u32(g, "llama.attention.head_count_kv", &v, &err));
+    CHECK_OK_ERR(ids_gguf_get_u32(g, "llama.attention.head_count_kv", &v, &err), err);
     CHECK_EQ_INT(v, 2);
     float eps;
-    CHECK_OK(ids_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &eps, &err));
+    CHECK_OK_ERR(ids_gguf_get_f32(g, "llama.attention.layer_norm_rms_epsilon", &eps, &err), err);
     CHECK(fabsf(eps - 1e-5f) < 1e-9f);
     const ids_gguf_value *toks;
-    CHECK_OK(ids_gguf_get_arr(g, "tokenizer.ggml.tokens", IDS_GGUF_STRING, &toks, &err));
+    CHECK_OK_ERR(ids_gguf_get_arr(g, "tokenizer.ggml.tokens", IDS_GGUF_STRING, &toks, &err), err);
     CHECK_EQ_INT(toks->v.arr.n, 32000);
     const char *s;
     CHECK_OK(ids_gguf_arr_str(toks, 1, &s, NULL));
@@ -76,19 +76,19 @@ TEST(gguf_open_missing_file) {
 static ids_gguf_writer *make_writer(uint32_t alignment, float *f32data, int64_t n) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
-    if (alignment != 32) CHECK_OK(ids_gguf_writer_set_alignment(w, alignment, &err));
-    CHECK_OK(ids_gguf_writer_set_str(w, "general.architecture", "test", &err));
-    CHECK_OK(ids_gguf_writer_set_u32(w, "test.u32", 4000000000u, &err));
-    CHECK_OK(ids_gguf_writer_set_i32(w, "test.i32", -7, &err));
-    CHECK_OK(ids_gguf_writer_set_u64(w, "test.u64", 1ull << 40, &err));
-    CHECK_OK(ids_gguf_writer_set_f32(w, "test.f32", 0.25f, &err));
-    CHECK_OK(ids_gguf_writer_set_bool(w, "test.bool", true, &err));
+    if (alignment != 32) CHECK_OK_ERR(ids_gguf_writer_set_alignment(w, alignment, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_str(w, "general.architecture", "test", &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_u32(w, "test.u32", 4000000000u, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_i32(w, "test.i32", -7, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_u64(w, "test.u64", 1ull << 40, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_f32(w, "test.f32", 0.25f, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_set_bool(w, "test.bool", true, &err), err);
     int16_t i16[3] = {-1, 2, -3};
-    CHECK_OK(ids_gguf_writer_set_arr(w, "test.arr_i16", IDS_GGUF_INT16, i16, 3, &err));
+    CHECK_OK_ERR(ids_gguf_writer_set_arr(w, "test.arr_i16", IDS_GGUF_INT16, i16, 3, &err), err);
     double f64[2] = {1.5, -2.25};
-    CHECK_OK(ids_gguf_writer_set_arr(w, "test.arr_f64", IDS_GGUF_FLOAT64, f64, 2, &err));
+    CHECK_OK_ERR(ids_gguf_writer_set_arr(w, "test.arr_f64", IDS_GGUF_FLOAT64, f64, 2, &err), err);
     const char *strs[] = {"a", "", "héllo"};
-    CHECK_OK(ids_gguf_writer_set_arr_str(w, "test.arr_str", strs, 3, &err));
+    CHECK_OK_ERR(ids_gguf_writer_set_arr_str(w, "test.arr_str", strs, 3, &err), err);
     /* nested: [[1, 2], [3]] of u8 */
     uint8_t a1[2] = {1, 2}, a2[1] = {3};
     ids_gguf_value sub[2] = {{.type = IDS_GGUF_ARRAY}, {.type = IDS_GGUF_ARRAY}};
@@ -96,14 +96,14 @@ static ids_gguf_writer *make_writer(uint32_t alignment, float *f32data, int64_t 
     sub[1].v.arr.elem = IDS_GGUF_UINT8, sub[1].v.arr.n = 1, sub[1].v.arr.data = a2;
     ids_gguf_value nested = {.type = IDS_GGUF_ARRAY};
     nested.v.arr.elem = IDS_GGUF_ARRAY, nested.v.arr.n = 2, nested.v.arr.data = sub;
-    CHECK_OK(ids_gguf_writer_set_value(w, "test.nested", &nested, &err));
+    CHECK_OK_ERR(ids_gguf_writer_set_value(w, "test.nested", &nested, &err), err);
     int64_t ne2[2] = {32, n / 32};
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "t.f32", IDS_TYPE_F32, 2, ne2, f32data, &err));
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "t.f16", IDS_TYPE_F16, 2, ne2, f32data, &err));
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "t.bf16", IDS_TYPE_BF16, 2, ne2, f32data, &err));
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "t.q8", IDS_TYPE_Q8_0, 2, ne2, f32data, &err));
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "t.f32", IDS_TYPE_F32, 2, ne2, f32data, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "t.f16", IDS_TYPE_F16, 2, ne2, f32data, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "t.bf16", IDS_TYPE_BF16, 2, ne2, f32data, &err), err);
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "t.q8", IDS_TYPE_Q8_0, 2, ne2, f32data, &err), err);
     int64_t ne1 = 3;
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "t.odd", IDS_TYPE_F32, 1, &ne1, f32data, &err));
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "t.odd", IDS_TYPE_F32, 1, &ne1, f32data, &err), err);
     return w;
 }
 
@@ -113,34 +113,34 @@ static void check_roundtrip_contents(ids_gguf *g, const float *x, int64_t n) {
     int64_t i;
     float f;
     bool b;
-    CHECK_OK(ids_gguf_get_u32(g, "test.u32", &u, &err));
+    CHECK_OK_ERR(ids_gguf_get_u32(g, "test.u32", &u, &err), err);
     CHECK(u == 4000000000u);
-    CHECK_OK(ids_gguf_get_i64(g, "test.i32", &i, &err));
+    CHECK_OK_ERR(ids_gguf_get_i64(g, "test.i32", &i, &err), err);
     CHECK_EQ_INT(i, -7);
     CHECK_EQ_INT(ids_gguf_get_u32(g, "test.i32", &u, &err), IDS_ERR_RANGE);
-    CHECK_OK(ids_gguf_get_i64(g, "test.u64", &i, &err));
+    CHECK_OK_ERR(ids_gguf_get_i64(g, "test.u64", &i, &err), err);
     CHECK_EQ_INT(i, 1ll << 40);
-    CHECK_OK(ids_gguf_get_f32(g, "test.f32", &f, &err));
+    CHECK_OK_ERR(ids_gguf_get_f32(g, "test.f32", &f, &err), err);
     CHECK(f == 0.25f);
-    CHECK_OK(ids_gguf_get_bool(g, "test.bool", &b, &err));
+    CHECK_OK_ERR(ids_gguf_get_bool(g, "test.bool", &b, &err), err);
     CHECK(b);
     const ids_gguf_value *a;
-    CHECK_OK(ids_gguf_get_arr(g, "test.arr_i16", IDS_GGUF_INT16, &a, &err));
+    CHECK_OK_ERR(ids_gguf_get_arr(g, "test.arr_i16", IDS_GGUF_INT16, &a, &err), err);
     CHECK_OK(ids_gguf_arr_i64(a, 2, &i));
     CHECK_EQ_INT(i, -3);
     CHECK_EQ_INT(ids_gguf_arr_i64(a, 3, &i), IDS_ERR_RANGE);
     double d;
-    CHECK_OK(ids_gguf_get_arr(g, "test.arr_f64", IDS_GGUF_FLOAT64, &a, &err));
+    CHECK_OK_ERR(ids_gguf_get_arr(g, "test.arr_f64", IDS_GGUF_FLOAT64, &a, &err), err);
     CHECK_OK(ids_gguf_arr_f64(a, 1, &d));
     CHECK(d == -2.25);
-    CHECK_OK(ids_gguf_get_arr(g, "test.arr_str", IDS_GGUF_STRING, &a, &err));
+    CHECK_OK_ERR(ids_gguf_get_arr(g, "test.arr_str", IDS_GGUF_STRING, &a, &err), err);
     const char *s;
     uint64_t len;
     CHECK_OK(ids_gguf_arr_str(a, 2, &s, &len));
     CHECK(!strcmp(s, "héllo") && len == 6);
     CHECK_OK(ids_gguf_arr_str(a, 1, &s, &len));
     CHECK(len == 0 && s[0] == 0);
-    CHECK_OK(ids_gguf_get_arr(g, "test.nested", IDS_GGUF_ARRAY, &a, &err));
+    CHECK_OK_ERR(ids_gguf_get_arr(g, "test.nested", IDS_GGUF_ARRAY, &a, &err), err);
     CHECK_EQ_INT(a->v.arr.n, 2);
     const ids_gguf_value *s1 = ids_gguf_arr_arr(a, 1);
     REQUIRE(s1);
@@ -158,7 +158,7 @@ static void check_roundtrip_contents(ids_gguf *g, const float *x, int64_t n) {
         CHECK_EQ_INT(t->ne[0], 32);
         CHECK_EQ_INT(t->ne[1], n / 32);
         CHECK_EQ_INT(t->offset % ids_gguf_alignment(g), 0);
-        CHECK_OK(ids_tensor_to_f32(t, y, &err));
+        CHECK_OK_ERR(ids_tensor_to_f32(t, y, &err), err);
         float worst = 0;
         for (int64_t j = 0; j < n; j++) worst = fmaxf(worst, fabsf(y[j] - x[j]));
         CHECKF(worst <= tol[k], "%s: max error %g > %g", names[k], worst, tol[k]);
@@ -179,7 +179,7 @@ TEST(gguf_writer_roundtrip) {
         ids_gguf_writer *w = make_writer(aligns[k], x, n);
         ids_err err;
         const char *path = t_tmp("roundtrip.gguf");
-        CHECK_OK(ids_gguf_writer_write(w, path, &err));
+        CHECK_OK_ERR(ids_gguf_writer_write(w, path, &err), err);
         ids_gguf_writer_free(w);
         ids_gguf *g;
         ids_status st = ids_gguf_open(&g, path, &err);
@@ -195,7 +195,7 @@ TEST(gguf_writer_roundtrip) {
 TEST(gguf_writer_rejects_bad_calls) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
-    CHECK_OK(ids_gguf_writer_set_u32(w, "a.b", 1, &err));
+    CHECK_OK_ERR(ids_gguf_writer_set_u32(w, "a.b", 1, &err), err);
     CHECK_EQ_INT(ids_gguf_writer_set_u32(w, "a.b", 2, &err), IDS_ERR_ARG);
     CHECK(strstr(err.msg, "a.b") != NULL);
     CHECK_EQ_INT(ids_gguf_writer_set_alignment(w, 48, &err), IDS_ERR_ARG);
@@ -203,7 +203,7 @@ TEST(gguf_writer_rejects_bad_calls) {
     int64_t ne = 33;
     CHECK_EQ_INT(ids_gguf_writer_add_tensor_f32(w, "q", IDS_TYPE_Q8_0, 1, &ne, x, &err), IDS_ERR_ARG);
     ne = 32;
-    CHECK_OK(ids_gguf_writer_add_tensor_f32(w, "q", IDS_TYPE_Q8_0, 1, &ne, x, &err));
+    CHECK_OK_ERR(ids_gguf_writer_add_tensor_f32(w, "q", IDS_TYPE_Q8_0, 1, &ne, x, &err), err);
     CHECK_EQ_INT(ids_gguf_writer_add_tensor_f32(w, "q", IDS_TYPE_F32, 1, &ne, x, &err), IDS_ERR_ARG);
     CHECK_EQ_INT(ids_gguf_writer_add_tensor_f32(w, "r", IDS_TYPE_Q4_K, 1, &ne, x, &err), IDS_ERR_ARG);
     CHECK_EQ_INT(ids_gguf_writer_write(w, "/nonexistent-dir/x.gguf", &err), IDS_ERR_IO);
@@ -244,7 +244,7 @@ TEST(gguf_truncation_and_corruption_sweep) {
     ids_gguf_writer *w = make_writer(32, x, 64);
     ids_err err;
     const char *path = t_tmp("sweep.gguf");
-    CHECK_OK(ids_gguf_writer_write(w, path, &err));
+    CHECK_OK_ERR(ids_gguf_writer_write(w, path, &err), err);
     ids_gguf_writer_free(w);
     size_t len;
     unsigned char *data = (unsigned char *)t_read_file(path, &len);
@@ -253,7 +253,7 @@ TEST(gguf_truncation_and_corruption_sweep) {
     size_t tensor_end = len;
     {
         ids_gguf *g;
-        REQUIRE(ids_gguf_open_memory(&g, data, len, "sweep", &err) == IDS_OK);
+        REQUIRE_OK(ids_gguf_open_memory(&g, data, len, "sweep", &err), err);
         tensor_end = 0;
         for (int64_t k = 0; k < ids_gguf_n_tensors(g); k++) {
             const ids_tensor *t = ids_gguf_tensor_at(g, k);

@@ -53,17 +53,17 @@ TEST(ids_compute_linear_known_answer) {
 TEST(ids_extract_golden_end_to_end) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err), err);
     ids_catalog *cat = ids_catalog_new();
     int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
     float sizes[1] = {0.9f};
     ids_extract_opts o = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1, .per_pair = true};
     const char *dir = t_tmp("ids");
-    CHECK_OK(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), err);
     char p[600];
     snprintf(p, sizeof p, "%s/ids.safetensors", dir);
     ids_st_file *f;
-    REQUIRE(ids_st_open(&f, p, &err) == IDS_OK);
+    REQUIRE_OK(ids_st_open(&f, p, &err), err);
     const ids_st_tensor *u = ids_st_find(f, "universal"), *pp = ids_st_find(f, "per_pair"), *xa = ids_st_find(f, "x_axis");
     REQUIRE(u && pp && xa);
     CHECK(u->ndim == 5 && u->shape[0] == 5 && u->shape[1] == 2 && u->shape[2] == 2 && u->shape[3] == 1 && u->shape[4] == 64);
@@ -77,7 +77,7 @@ TEST(ids_extract_golden_end_to_end) {
     CHECKF(l0 == 0.0, "layer-0 IDs should be exactly zero, max %g", l0);
     CHECK(l4 > 1e-4 && isfinite(l4));
     ids_st_close(f);
-    CHECK_OK(ids_ids_stats(dir, &err));
+    CHECK_OK_ERR(ids_ids_stats(dir, &err), err);
     snprintf(p, sizeof p, "%s/stats.json", dir);
     char *sj = t_read_file(p, NULL);
     CHECK(sj && strstr(sj, "\"pair_cosine\"") && strstr(sj, "\"pc1\""));
@@ -135,12 +135,12 @@ TEST(ids_layer_stats_known_answers) {
 TEST(swap_known_answers) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err), err);
     ids_catalog *cat = ids_catalog_new();
     ids_swap_opts o = {.exp = {.grid = 4, .n_items = 3, .seed = 5, .n_threads = 1}};
     for (int control = 0; control < 2; control++) {
         ids_swap_result r;
-        REQUIRE(ids_swap_run(v, cat, &o, control, &r, NULL, NULL, &err) == IDS_OK);
+        REQUIRE_OK(ids_swap_run(v, cat, &o, control, &r, NULL, NULL, &err), err);
         CHECK(r.n_layers == 5 && r.n_items + r.n_skipped == 6 && r.n_items > 0);
         const int S = IDS_SWAP_SET_COUNT, last = (r.n_layers - 1) * S;
         CHECKF(fabs(r.diff[IDS_SWAP_IMAGE] - 1) < 1e-3, "image rows at layer 0: %g", r.diff[IDS_SWAP_IMAGE]);
@@ -163,26 +163,26 @@ TEST(swap_known_answers) {
 TEST(steer_belief_checks) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err), err);
     ids_catalog *cat = ids_catalog_new();
     int objs[2] = {ids_catalog_find(cat, "red circle", NULL), ids_catalog_find(cat, "blue square", NULL)};
     float sizes[1] = {0.9f};
     ids_extract_opts eo = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1};
     const char *dir = t_tmp("steer-ids");
-    REQUIRE(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err) == IDS_OK);
+    REQUIRE_OK(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err), err);
     char path[600];
     snprintf(path, sizeof path, "%s/ids.safetensors", dir);
     ids_steer_opts o = {.exp = {.n_items = 3, .seed = 4, .n_threads = 1}, .ids_path = path, .factor = 1e-7f, .greedy_tokens = 2};
     ids_steer_result r, r2;
-    CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), err);
     CHECK(r.layer_lo == 1 && r.n_band == 3 && r.n_items + r.n_skipped == 6);
     for (int k = 0; k < r.n_band; k++) CHECK(r.rate_id[k] == 0.0f && r.rate_noise[k] == 0.0f); /* too small to flip */
     REQUIRE(r.greedy_id && r.greedy_noise);
     for (int k = 0; k < r.n_band; k++) CHECK(r.greedy_id[k] == 0.0f && r.greedy_noise[k] == 0.0f); /* same answers */
     ids_steer_result_free(&r);
     o.factor = 5.0f;
-    CHECK_OK(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err));
-    CHECK_OK(ids_steer_belief(v, cat, &o, &r2, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), err);
+    CHECK_OK_ERR(ids_steer_belief(v, cat, &o, &r2, NULL, NULL, &err), err);
     for (int k = 0; k < r.n_band; k++) CHECK(r.rate_id[k] == r2.rate_id[k] && r.rate_noise[k] == r2.rate_noise[k]);
     CHECK(r.best3_id >= 0 && r.best3_id <= 1);
     ids_steer_result_free(&r);
@@ -191,12 +191,12 @@ TEST(steer_belief_checks) {
     ids_steer_grid_result g;
     o.factor = 1e-7f;
     o.layer_lo = 2;
-    CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err), err);
     CHECK(g.grid == 2 && g.layer == 2 && g.n_items == 6);
     for (int t = 0; t < 4; t++) CHECKF(fabsf(g.delta[t]) < 1e-4f, "cell %d moved %g", t, g.delta[t]);
     ids_steer_grid_result_free(&g);
     o.factor = 50.0f;
-    CHECK_OK(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_steer_grid(v, cat, &o, &g, NULL, NULL, &err), err);
     float mx = 0;
     for (int t = 0; t < 4; t++) mx = fmaxf(mx, fabsf(g.delta[t]));
     CHECK(mx > 1e-3f && isfinite(mx));
@@ -205,13 +205,13 @@ TEST(steer_belief_checks) {
     ids_depth_result d;
     o.factor = 1e-7f;
     o.layer_lo = 0;
-    CHECK_OK(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err), err);
     CHECK(d.n_band == 3 && d.n_grid == 6 && d.n_depth == 6);
     for (int k = 0; k < d.n_band; k++)
         CHECK(fabsf(d.ab_down[k]) < 1e-4f && fabsf(d.fb_up[k]) < 1e-4f);
     ids_depth_result_free(&d);
     o.factor = 0.05f;
-    CHECK_OK(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err), err);
     for (int k = 0; k < d.n_band; k++) {
         CHECKF(fabsf(d.ab_down[k] + d.ab_up[k]) <= 0.2f * fabsf(d.ab_down[k]) + 1e-4f, "layer %d: down %g up %g",
                d.layer_lo + k, d.ab_down[k], d.ab_up[k]);
@@ -225,7 +225,7 @@ TEST(steer_belief_checks) {
     o.layer_hi = 9;
     CHECK_EQ_INT(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), IDS_ERR_RANGE);
     ids_vlm *q;
-    REQUIRE(ids_vlm_load(&q, t_shared("golden/qwen2vl-tiny/text.gguf"), t_shared("golden/qwen2vl-tiny/mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&q, t_shared("golden/qwen2vl-tiny/text.gguf"), t_shared("golden/qwen2vl-tiny/mmproj.gguf"), &err), err);
     o.layer_hi = 0;
     CHECK_EQ_INT(ids_steer_belief(q, cat, &o, &r, NULL, NULL, &err), IDS_ERR_FORMAT); /* IDs of another model */
     ids_vlm_free(q);
@@ -246,7 +246,7 @@ TEST(ids_score_arithmetic) {
     int best;
     double score;
     ids_err err;
-    CHECK_OK(ids_score(sp, tp, op, &best, &score, &err));
+    CHECK_OK_ERR(ids_score(sp, tp, op, &best, &score, &err), err);
     CHECK_EQ_INT(best, 1);                     /* 0.5 * 0.8 * 0.5 = 0.2; layer 2 and 3 clamp to 0 */
     CHECK(fabs(score - 0.2) < 1e-9);
     char *js = t_read_file(op, NULL);

@@ -65,15 +65,15 @@ TEST(lm_hparams_llava_tiny) {
 TEST(lm_golden_llava_resid_and_logits) {
     ids_npy resid, logits;
     ids_err err;
-    REQUIRE(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err) == IDS_OK);
-    REQUIRE(ids_npy_read(t_shared("golden/llava-tiny/expected/logits.npy"), &logits, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err), err);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/logits.npy"), &logits, &err), err);
     ids_model *m = load_llava();
     ids_ctx *c = m ? new_ctx(m, true) : NULL;
     REQUIRE(c);
     const int n = (int)resid.shape[1], d = (int)resid.shape[2], L = (int)resid.shape[0];
     const float *R = resid.data;
     ids_seq *s = ids_seq_new(d);
-    CHECK_OK(ids_seq_add_embd(s, R, n, IDS_ROW_TEXT, -1, 0, &err));
+    CHECK_OK_ERR(ids_seq_add_embd(s, R, n, IDS_ROW_TEXT, -1, 0, &err), err);
     float *cap = malloc(sizeof(float) * (size_t)L * n * d);
     ids_hook hooks[5];
     for (int l = 0; l < L; l++)
@@ -83,7 +83,7 @@ TEST(lm_golden_llava_resid_and_logits) {
     float *lg = malloc(sizeof(float) * (size_t)n * 32000);
     ids_run_opts o = {.logits = IDS_LOGITS_ALL};
     ids_run_out out = {.logits = lg};
-    CHECK_OK(ids_ctx_prefill(c, s, hooks, L, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, hooks, L, &o, &out, &err), err);
     for (int l = 0; l < L; l++) {
         double e = max_abs_diff(cap + (size_t)l * n * d, R + (size_t)l * n * d, (size_t)n * d);
         CHECKF(e <= 1e-3, "resid layer %d: max |diff| %g > 1e-3", l, e);
@@ -99,8 +99,8 @@ TEST(lm_golden_llava_resid_and_logits) {
     float *R2 = malloc(sizeof(float) * (size_t)n * d);
     memcpy(R2, R, sizeof(float) * (size_t)n * d);
     R2[5 * d + 3] += 0.05f;
-    CHECK_OK(ids_seq_add_embd(s2, R2, n, IDS_ROW_TEXT, -1, 0, &err));
-    CHECK_OK(ids_ctx_prefill(c, s2, NULL, 0, &o, &out, &err));
+    CHECK_OK_ERR(ids_seq_add_embd(s2, R2, n, IDS_ROW_TEXT, -1, 0, &err), err);
+    CHECK_OK_ERR(ids_ctx_prefill(c, s2, NULL, 0, &o, &out, &err), err);
     CHECK(max_abs_diff(lg, logits.data, (size_t)n * 32000) > 1e-3);
     free(R2);
     ids_seq_free(s2);
@@ -146,8 +146,8 @@ static ids_seq *golden_prompt_seq(const float *R, int d, int *img_begin, int *im
 TEST(lm_golden_llava_token_rows) {
     ids_npy resid, logits;
     ids_err err;
-    REQUIRE(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err) == IDS_OK);
-    REQUIRE(ids_npy_read(t_shared("golden/llava-tiny/expected/logits.npy"), &logits, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err), err);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/logits.npy"), &logits, &err), err);
     ids_model *m = load_llava();
     ids_ctx *c = m ? new_ctx(m, true) : NULL;
     REQUIRE(c);
@@ -164,7 +164,7 @@ TEST(lm_golden_llava_token_rows) {
                   .action = IDS_ACT_CAPTURE, .out = emb, .len = 42 * 64};
     ids_run_opts o = {.logits = IDS_LOGITS_LAST};
     ids_run_out out = {.logits = last};
-    CHECK_OK(ids_ctx_prefill(c, s, &h, 1, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, &h, 1, &o, &out, &err), err);
     double e0 = max_abs_diff(emb, resid.data, (size_t)n * d);
     CHECKF(e0 <= 1e-6, "token embeddings differ from resid[0] by %g", e0);
     double e = max_abs_diff(last, (float *)logits.data + (size_t)(n - 1) * 32000, 32000);
@@ -172,15 +172,15 @@ TEST(lm_golden_llava_token_rows) {
     /* selectors on the real layout */
     int *rows, nr;
     ids_sel sel = {.kind = IDS_SEL_WORD, .word = "circle", .after_image = true};
-    CHECK_OK(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err));
+    CHECK_OK_ERR(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err), err);
     CHECK(nr == 1 && rows[0] == ie + 5); /* "\nIs the red circle": ▁, \n, Is, the, red, circle */
     free(rows);
     sel = (ids_sel){.kind = IDS_SEL_IMAGE, .image = -1};
-    CHECK_OK(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err));
+    CHECK_OK_ERR(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err), err);
     CHECK(nr == 16 && rows[0] == 5 && rows[15] == 20);
     free(rows);
     sel = (ids_sel){.kind = IDS_SEL_TEXT};
-    CHECK_OK(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err));
+    CHECK_OK_ERR(ids_sel_resolve(s, ids_model_tokenizer(m), &sel, &rows, &nr, &err), err);
     CHECK_EQ_INT(nr, 26);
     free(rows);
     ids_seq_free(s);
@@ -216,7 +216,7 @@ TEST(lm_reuse_equals_full_recompute) {
     int32_t cand[2] = {ids_tokenizer_word_token(ids_model_tokenizer(m), "left", &err),
                        ids_tokenizer_word_token(ids_model_tokenizer(m), "right", &err)};
     ids_run_opts o = {.logits = IDS_LOGITS_LAST, .cand = cand, .n_cand = 2};
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, &o, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, &o, NULL, &err), err);
     float add[64];
     for (int i = 0; i < d; i++) add[i] = 0.3f * sinf((float)i);
     int list[3] = {3, 9, n - 2};
@@ -231,7 +231,7 @@ TEST(lm_reuse_equals_full_recompute) {
             float cap_r[64 * 64], cap_f[64 * 64];
             int nr, w;
             ids_hook probe = {.site = IDS_SITE_RESID, .layer = 3, .sel = sels[si]};
-            CHECK_OK(ids_ctx_hook_shape(c, &probe, &nr, &w, &err));
+            CHECK_OK_ERR(ids_ctx_hook_shape(c, &probe, &nr, &w, &err), err);
             ids_hook hs[3] = {
                 {.site = IDS_SITE_RESID, .layer = layers[li], .sel = sels[si], .action = IDS_ACT_ADD,
                  .vec = add, .len = 64},
@@ -241,12 +241,12 @@ TEST(lm_reuse_equals_full_recompute) {
                  .action = IDS_ACT_SCALE, .scale = 0.5f}};
             float lg_r[32000], lg_f[32000], lp_r[2], lp_f[2];
             ids_run_out out_r = {.logits = lg_r, .cand_logprob = lp_r};
-            CHECK_OK(ids_ctx_run(c, hs, 3, &o, &out_r, &err));
+            CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &o, &out_r, &err), err);
             hs[1].out = cap_f;
             ids_run_opts of = o;
             of.full_recompute = true;
             ids_run_out out_f = {.logits = lg_f, .cand_logprob = lp_f};
-            CHECK_OK(ids_ctx_run(c, hs, 3, &of, &out_f, &err));
+            CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &of, &out_f, &err), err);
             double e1 = rel_diff(lg_r, lg_f, 32000), e2 = rel_diff(lp_r, lp_f, 2),
                    e3 = rel_diff(cap_r, cap_f, (size_t)nr * w);
             CHECKF(e1 <= 1e-5 && e2 <= 1e-5 && e3 <= 1e-5,
@@ -258,8 +258,8 @@ TEST(lm_reuse_equals_full_recompute) {
     float lg0[32000], lg1[32000];
     ids_run_out o0 = {.logits = lg0}, o1 = {.logits = lg1};
     ids_hook h = {.site = IDS_SITE_RESID, .layer = 1, .sel = sels[1], .action = IDS_ACT_ADD, .vec = add, .len = 64};
-    CHECK_OK(ids_ctx_run(c, NULL, 0, &o, &o0, &err));
-    CHECK_OK(ids_ctx_run(c, &h, 1, &o, &o1, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &o0, &err), err);
+    CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &o1, &err), err);
     CHECK(max_abs_diff(lg0, lg1, 32000) > 1e-3);
     ids_seq_free(s);
     ids_ctx_free(c);
@@ -272,7 +272,7 @@ TEST(lm_batch_equals_single_runs) {
     REQUIRE(c);
     ids_seq *s = text_seq(m, PROMPT);
     ids_err err;
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
     enum { NV = 6 };
     float add[NV][64];
     ids_hook hs[NV];
@@ -288,10 +288,10 @@ TEST(lm_batch_equals_single_runs) {
     static float lb[NV][32000], ls[32000];
     ids_run_out outs[NV];
     for (int v = 0; v < NV; v++) outs[v] = (ids_run_out){.logits = lb[v]};
-    CHECK_OK(ids_ctx_run_batch(c, vars, NV, &o, outs, &err));
+    CHECK_OK_ERR(ids_ctx_run_batch(c, vars, NV, &o, outs, &err), err);
     for (int v = 0; v < NV; v++) {
         ids_run_out one = {.logits = ls};
-        CHECK_OK(ids_ctx_run(c, &hs[v], 1, &o, &one, &err));
+        CHECK_OK_ERR(ids_ctx_run(c, &hs[v], 1, &o, &one, &err), err);
         double e = rel_diff(lb[v], ls, 32000);
         CHECKF(e <= 1e-5, "variant %d differs from its single run by %g", v, e);
     }
@@ -326,7 +326,7 @@ TEST(lm_hook_semantics) {
     ids_seq *s = text_seq(m, PROMPT);
     const int n = ids_seq_len(s), d = 64;
     ids_err err;
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
     /* resid[l+1] = resid[l] + attn_out[l] + mlp_out[l] */
     static float r2[128 * 64], r3[128 * 64], ao[128 * 64], mo[128 * 64];
     size_t nd = (size_t)n * d;
@@ -335,7 +335,7 @@ TEST(lm_hook_semantics) {
                         {.site = IDS_SITE_RESID, .layer = 3, .sel = all, .out = r3, .len = nd},
                         {.site = IDS_SITE_ATTN_OUT, .layer = 2, .sel = all, .out = ao, .len = nd},
                         {.site = IDS_SITE_MLP_OUT, .layer = 2, .sel = all, .out = mo, .len = nd}};
-    CHECK_OK(ids_ctx_run(c, caps, 4, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, caps, 4, NULL, NULL, &err), err);
     double worst = 0;
     for (size_t i = 0; i < nd; i++) worst = fmax(worst, fabs(r2[i] + ao[i] + mo[i] - r3[i]));
     CHECKF(worst < 1e-5, "resid identity off by %g", worst);
@@ -347,9 +347,9 @@ TEST(lm_hook_semantics) {
     ids_sel w = {.kind = IDS_SEL_WORD, .word = "circle"};
     ids_hook h2[2] = {{.site = IDS_SITE_RESID, .layer = 2, .sel = w, .action = IDS_ACT_ADD, .vec = add, .len = 64},
                       {.site = IDS_SITE_RESID, .layer = 2, .sel = w, .out = cap, .len = 64}};
-    CHECK_OK(ids_ctx_run(c, &h2[1], 1, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &h2[1], 1, NULL, NULL, &err), err);
     memcpy(base, cap, sizeof base);
-    CHECK_OK(ids_ctx_run(c, h2, 2, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, h2, 2, NULL, NULL, &err), err);
     worst = 0;
     for (int i = 0; i < d; i++) worst = fmax(worst, fabs(cap[i] - base[i] - add[i]));
     CHECK(worst < 1e-5);
@@ -362,11 +362,11 @@ TEST(lm_hook_semantics) {
     ids_hook cap0 = {.site = IDS_SITE_RESID, .layer = 0, .sel = all, .out = other, .len = nd};
     ids_run_opts o = {.logits = IDS_LOGITS_LAST};
     ids_run_out out = {.logits = lg_other};
-    CHECK_OK(ids_ctx_prefill(c, s2, &cap0, 1, &o, &out, &err));
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s2, &cap0, 1, &o, &out, &err), err);
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
     ids_hook rep = {.site = IDS_SITE_RESID, .layer = 0, .sel = all, .action = IDS_ACT_REPLACE, .src = other, .len = nd};
     out.logits = lg_patched;
-    CHECK_OK(ids_ctx_run(c, &rep, 1, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &rep, 1, &o, &out, &err), err);
     CHECK(rel_diff(lg_patched, lg_other, 32000) <= 1e-5);
 
     /* callback sees the selection's shape and its edit takes effect */
@@ -375,10 +375,10 @@ TEST(lm_hook_semantics) {
                    .action = IDS_ACT_CALLBACK, .fn = cb_zero};
     float lg_cb[32000], lg_clean[32000];
     out.logits = lg_cb;
-    CHECK_OK(ids_ctx_run(c, &cb, 1, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &cb, 1, &o, &out, &err), err);
     CHECK(g_cb_calls == 1 && g_cb_rows == 5 && g_cb_width == 64);
     out.logits = lg_clean;
-    CHECK_OK(ids_ctx_run(c, NULL, 0, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &out, &err), err);
     CHECK(max_abs_diff(lg_cb, lg_clean, 32000) > 1e-4);
 
     /* attention probabilities: rows sum to 1, zero past the causal limit */
@@ -387,7 +387,7 @@ TEST(lm_hook_semantics) {
     int qrows[2] = {0, n - 1};
     ids_hook ph = {.site = IDS_SITE_ATTN_PROBS, .layer = 1, .sel = {.kind = IDS_SEL_LIST, .list = qrows, .n_list = 2},
                    .out = probs, .len = (size_t)2 * n_head * n};
-    CHECK_OK(ids_ctx_run(c, &ph, 1, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &ph, 1, NULL, NULL, &err), err);
     for (int i = 0; i < 2; i++)
         for (int h = 0; h < n_head; h++) {
             const float *p = probs + ((size_t)i * n_head + h) * n;
@@ -402,12 +402,12 @@ TEST(lm_hook_semantics) {
                    .action = IDS_ACT_CALLBACK, .fn = cb_uniform_probs, .user = &n_head};
     float lg_u[32000], lg_uf[32000];
     out.logits = lg_u;
-    CHECK_OK(ids_ctx_run(c, &pe, 1, &o, &out, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &pe, 1, &o, &out, &err), err);
     CHECK(max_abs_diff(lg_u, lg_clean, 32000) > 1e-4);
     ids_run_opts of = o;
     of.full_recompute = true;
     out.logits = lg_uf;
-    CHECK_OK(ids_ctx_run(c, &pe, 1, &of, &out, &err));
+    CHECK_OK_ERR(ids_ctx_run(c, &pe, 1, &of, &out, &err), err);
     CHECK(rel_diff(lg_u, lg_uf, 32000) <= 1e-5);
     ids_seq_free(s2);
     ids_seq_free(s);
@@ -430,10 +430,10 @@ TEST(lm_generation_matches_stepwise_argmax) {
     for (int with_hook = 0; with_hook < 2; with_hook++) {
         int32_t gen[8], gen2[8];
         int ng = 0, ng2 = 0;
-        CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
-        CHECK_OK(ids_ctx_generate(c, &h, with_hook, 6, gen, &ng, &err));
-        CHECK_OK(ids_ctx_prefill(c2, s, NULL, 0, NULL, NULL, &err)); /* no clean cache: full path */
-        CHECK_OK(ids_ctx_generate(c2, &h, with_hook, 6, gen2, &ng2, &err));
+        CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
+        CHECK_OK_ERR(ids_ctx_generate(c, &h, with_hook, 6, gen, &ng, &err), err);
+        CHECK_OK_ERR(ids_ctx_prefill(c2, s, NULL, 0, NULL, NULL, &err), err); /* no clean cache: full path */
+        CHECK_OK_ERR(ids_ctx_generate(c2, &h, with_hook, 6, gen2, &ng2, &err), err);
         CHECK_EQ_INT(ng, ng2);
         for (int k = 0; k < ng && k < ng2; k++) CHECK_EQ_INT(gen[k], gen2[k]);
         /* reference: extend the sequence one token at a time and prefill from scratch */
@@ -443,8 +443,8 @@ TEST(lm_generation_matches_stepwise_argmax) {
             float lg[32000];
             ids_run_opts o = {.logits = IDS_LOGITS_LAST};
             ids_run_out out = {.logits = lg};
-            CHECK_OK(ids_ctx_prefill(c2, cur, NULL, 0, NULL, NULL, &err));
-            CHECK_OK(ids_ctx_run(c2, &h, with_hook, &o, &out, &err));
+            CHECK_OK_ERR(ids_ctx_prefill(c2, cur, NULL, 0, NULL, NULL, &err), err);
+            CHECK_OK_ERR(ids_ctx_run(c2, &h, with_hook, &o, &out, &err), err);
             int32_t t = argmax(lg, 32000);
             CHECK_EQ_INT(t, gen[k]);
             ids_seq_add_tokens(cur, &t, 1, &err);
@@ -467,7 +467,7 @@ TEST(lm_bad_inputs) {
     ids_seq *s = text_seq(m, PROMPT);
     const int n = ids_seq_len(s);
     CHECK_EQ_INT(ids_ctx_run(c, NULL, 0, NULL, NULL, &err), IDS_ERR_ARG); /* no sequence yet */
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
     float v[64] = {0};
     ids_hook h = {.site = IDS_SITE_RESID, .layer = 5, .sel = {.kind = IDS_SEL_LAST},
                   .action = IDS_ACT_ADD, .vec = v, .len = 64};
@@ -516,4 +516,55 @@ TEST(lm_bad_inputs) {
     ids_seq_free(s);
     ids_ctx_free(c);
     ids_model_free(m);
+}
+
+static ids_status load_model(void *path, ids_err *err) {
+    ids_model *m;
+    ids_status st = ids_model_load(&m, path, err);
+    if (!st) ids_model_free(m);
+    return st;
+}
+
+/* The golden Qwen2-VL decoder with the golden LLaVA's 32000-token SPM vocabulary in place of its
+ * 151936-token BPE one (the weights unchanged): loads several times faster. */
+static const char *qwen_with_small_vocab(void) {
+    ids_gguf *q = NULL, *l = NULL;
+    ids_err err;
+    if (ids_gguf_open(&q, t_shared("golden/qwen2vl-tiny/text.gguf"), &err) ||
+        ids_gguf_open(&l, t_shared("golden/llava-tiny/text.gguf"), &err)) {
+        ids_gguf_close(q);
+        return NULL;
+    }
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_status st = w ? IDS_OK : IDS_ERR_NOMEM;
+    for (int64_t i = 0; !st && i < ids_gguf_n_kv(q); i++)
+        if (strncmp(ids_gguf_kv_key(q, i), "tokenizer.", 10))
+            st = ids_gguf_writer_set_value(w, ids_gguf_kv_key(q, i), ids_gguf_kv_value(q, i), &err);
+    for (int64_t i = 0; !st && i < ids_gguf_n_kv(l); i++)
+        if (!strncmp(ids_gguf_kv_key(l, i), "tokenizer.", 10))
+            st = ids_gguf_writer_set_value(w, ids_gguf_kv_key(l, i), ids_gguf_kv_value(l, i), &err);
+    for (int64_t i = 0; !st && i < ids_gguf_n_tensors(q); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(q, i);
+        st = ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    const char *path = t_tmp("qwen2vl-small-vocab.gguf");
+    if (!st) st = ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    ids_gguf_close(q);
+    ids_gguf_close(l);
+    return st ? NULL : path;
+}
+
+/* Decoder loading (GGUF, hyper-parameters, weights, tokenizer) with each allocation failing in
+ * turn: llama (LLaVA) and qwen2vl (M-RoPE sections, attention biases). */
+TEST(lm_load_allocation_failures) {
+    char paths[2][512];
+    snprintf(paths[0], sizeof paths[0], "%s", t_shared("golden/llava-tiny/text.gguf"));
+    const char *q = qwen_with_small_vocab();
+    REQUIRE(q);
+    snprintf(paths[1], sizeof paths[1], "%s", q);
+    for (int k = 0; k < 2; k++) {
+        long n = CHECK_ALLOC_FAILURES(load_model, paths[k], 500);
+        CHECKF(n > 10, "%s: %ld allocations", paths[k], n);
+    }
 }

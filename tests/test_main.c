@@ -58,6 +58,25 @@ const char *t_tmp(const char *name) {
     return buf[k];
 }
 
+const char *t_msg(const ids_err *err) { return err->msg[0] ? err->msg : "(no message)"; }
+
+long t_alloc_sweep(const char *file, int line, const char *what, t_alloc_fn run, void *ctx, long max_n) {
+    for (long n = 0; n < max_n; n++) {
+        ids_err err = {0};
+        ids_debug_fail_alloc_after(n);
+        ids_status st = run(ctx, &err);
+        ids_debug_fail_alloc_after(-1);
+        if (st == IDS_OK) return n;
+        if (st != IDS_ERR_NOMEM || !strstr(err.msg, "out of memory")) {
+            t_fail(file, line, "%s with allocation %ld failing: %s: %s (expected out of memory)", what, n,
+                   ids_status_name(st), t_msg(&err));
+            return -1;
+        }
+    }
+    t_fail(file, line, "%s: still out of memory with %ld allocations allowed", what, max_n);
+    return -1;
+}
+
 char *t_read_file(const char *path, size_t *len) {
     struct stat sb;
     if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode)) return NULL;

@@ -25,7 +25,7 @@ static int64_t count_mismatch(const char *name, const float *got, const float *w
 TEST(quant_golden_dequant) {
     ids_gguf *g;
     ids_err err;
-    REQUIRE(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err), err);
     const ids_tensor *src = ids_gguf_find_tensor(g, "source");
     REQUIRE(src && src->type == IDS_TYPE_F32);
     for (size_t k = 0; k < sizeof QUANT_TYPES / sizeof *QUANT_TYPES; k++) {
@@ -40,8 +40,8 @@ TEST(quant_golden_dequant) {
         int64_t n = ids_tensor_nelements(q);
         CHECK_EQ_INT(n, ids_tensor_nelements(e));
         float *got = malloc(sizeof(float) * (size_t)n), *want = malloc(sizeof(float) * (size_t)n);
-        CHECK_OK(ids_tensor_to_f32(q, got, &err));
-        CHECK_OK(ids_tensor_to_f32(e, want, &err));
+        CHECK_OK_ERR(ids_tensor_to_f32(q, got, &err), err);
+        CHECK_OK_ERR(ids_tensor_to_f32(e, want, &err), err);
         int64_t bad = count_mismatch(name, got, want, n);
         CHECKF(bad == 0, "%s: %lld of %lld values differ from ggml's dequantization", name,
                (long long)bad, (long long)n);
@@ -56,7 +56,7 @@ TEST(quant_golden_dequant) {
         int64_t rows = q->ne[1];
         if (rows > 2) {
             float *row = malloc(sizeof(float) * (size_t)q->ne[0]);
-            CHECK_OK(ids_tensor_rows_f32(q, 2, 1, row, &err));
+            CHECK_OK_ERR(ids_tensor_rows_f32(q, 2, 1, row, &err), err);
             CHECK(memcmp(row, want + 2 * q->ne[0], sizeof(float) * (size_t)q->ne[0]) == 0 ||
                   !exact_type(name));
             free(row);
@@ -71,18 +71,18 @@ TEST(quant_golden_dequant) {
 TEST(quant_golden_quantize_bytes) {
     ids_gguf *g;
     ids_err err;
-    REQUIRE(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err), err);
     const ids_tensor *src = ids_gguf_find_tensor(g, "source");
     REQUIRE(src);
     int64_t n = ids_tensor_nelements(src);
     float *x = malloc(sizeof(float) * (size_t)n);
-    CHECK_OK(ids_tensor_to_f32(src, x, &err));
+    CHECK_OK_ERR(ids_tensor_to_f32(src, x, &err), err);
     const char *names[] = {"F16", "BF16", "Q8_0"};
     for (int k = 0; k < 3; k++) {
         const ids_tensor *q = ids_gguf_find_tensor(g, names[k]);
         if (!q) continue;
         unsigned char *buf = malloc((size_t)q->nbytes);
-        CHECK_OK(ids_quantize(q->type, x, buf, n, &err));
+        CHECK_OK_ERR(ids_quantize(q->type, x, buf, n, &err), err);
         size_t diff = 0;
         for (size_t i = 0; i < q->nbytes; i++) diff += buf[i] != ((const unsigned char *)q->data)[i];
         CHECKF(diff == 0, "%s: %zu of %llu bytes differ from ggml's", names[k], diff,
@@ -146,8 +146,8 @@ TEST(quant_q8_0_error_bound) {
         x[i] = ((float)(s >> 8) / (float)(1 << 24) - 0.5f) * (float)(1 + i % 7);
     }
     ids_err err;
-    CHECK_OK(ids_quantize(IDS_TYPE_Q8_0, x, q, 256, &err));
-    CHECK_OK(ids_dequantize(IDS_TYPE_Q8_0, q, y, 256, &err));
+    CHECK_OK_ERR(ids_quantize(IDS_TYPE_Q8_0, x, q, 256, &err), err);
+    CHECK_OK_ERR(ids_dequantize(IDS_TYPE_Q8_0, q, y, 256, &err), err);
     for (int b = 0; b < 8; b++) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[32 * b + j]));

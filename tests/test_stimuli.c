@@ -64,10 +64,10 @@ TEST(stim_same_seed_same_bytes) {
         snprintf(p1, sizeof p1, "%s", t_tmp(d1));
         snprintf(p2, sizeof p2, "%s", t_tmp(d2));
         snprintf(p3, sizeof p3, "%s", t_tmp(d3));
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p1, true, true, 12, NULL, NULL, &err));
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p2, true, true, 12, NULL, NULL, &err));
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p1, true, true, 12, NULL, NULL, &err), err);
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p2, true, true, 12, NULL, NULL, &err), err);
         o.seed = 2;
-        CHECK_OK(ids_stimuli_write(kinds[k], &o, c, p3, true, true, 12, NULL, NULL, &err));
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, p3, true, true, 12, NULL, NULL, &err), err);
         o.seed = 1;
         uint64_t h1 = hash_dir(p1, 14695981039346656037ull), h2 = hash_dir(p2, 14695981039346656037ull),
                  h3 = hash_dir(p3, 14695981039346656037ull);
@@ -86,12 +86,12 @@ TEST(stim_grid_truth_matches_pixels) {
     o.grid = 4;
     int n;
     ids_err err;
-    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 16 * 15 * 4);
     int bad = 0, lr = 0, lefts = 0;
     for (int i = 0; i < n; i += 7) {
         ids_stim s, m;
-        REQUIRE(ids_stim_make(IDS_SET_GRID, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_GRID, &o, c, i, &s, &err), err);
         for (int k = 0; k < 2; k++) {
             uint8_t col[3];
             ids_catalog_color(c, s.obj[k].obj, col);
@@ -107,7 +107,7 @@ TEST(stim_grid_truth_matches_pixels) {
             bad++;
         }
         /* the mirror swaps left/right truth, mirrors the pixels and keeps colours at the centres */
-        REQUIRE(ids_stim_mirror(&s, &m, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_mirror(&s, &m, &err), err);
         if (s.has[IDS_REL_LEFT_RIGHT] && m.truth[IDS_REL_LEFT_RIGHT] == s.truth[IDS_REL_LEFT_RIGHT]) bad++;
         if (m.truth[IDS_REL_ABOVE_BELOW] != s.truth[IDS_REL_ABOVE_BELOW]) bad++;
         for (int k = 0; k < 2; k++) {
@@ -118,7 +118,7 @@ TEST(stim_grid_truth_matches_pixels) {
         }
         ids_stim_free(&m);
         /* recolouring changes colours and nothing else */
-        REQUIRE(ids_stim_recolor(&s, &o, c, &m, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_recolor(&s, &o, c, &m, &err), err);
         for (int k = 0; k < 2; k++) {
             uint8_t a[3], b[3];
             ids_catalog_color(c, s.obj[k].obj, a);
@@ -143,11 +143,11 @@ TEST(stim_video_objects_from_their_frame_on) {
     o.image_size = 64;
     int n, bad = 0;
     ids_err err;
-    CHECK_OK(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_VIDEO, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 7 * 6);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_VIDEO, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_VIDEO, &o, c, i, &s, &err), err);
         CHECK_EQ_INT(s.n_frames, 8);
         const uint8_t black[3] = {0, 0, 0};
         for (int k = 0; k < 2; k++) {
@@ -172,10 +172,10 @@ TEST(stim_depth_nearfar_between_truth) {
     ids_stim_default_opts(&o);
     ids_err err;
     int n, bad = 0, fronts = 0, nears = 0, yes = 0;
-    CHECK_OK(ids_stim_count(IDS_SET_DEPTH, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_DEPTH, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_DEPTH, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_DEPTH, &o, c, i, &s, &err), err);
         /* nearer objects are bigger and lower in the picture */
         bool a_front = s.obj[0].depth < s.obj[1].depth;
         if (s.truth[IDS_REL_FRONT_BEHIND] != a_front) bad++;
@@ -190,20 +190,20 @@ TEST(stim_depth_nearfar_between_truth) {
         ids_stim_free(&s);
     }
     CHECK(fronts > 0 && fronts < n);
-    CHECK_OK(ids_stim_count(IDS_SET_NEARFAR, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_NEARFAR, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_NEARFAR, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_NEARFAR, &o, c, i, &s, &err), err);
         float d = hypotf(s.obj[0].p.cx - s.obj[1].p.cx, s.obj[0].p.cy - s.obj[1].p.cy);
         if (s.truth[IDS_REL_NEAR_FAR] != (d < 0.35f * 224)) bad++;
         nears += s.truth[IDS_REL_NEAR_FAR];
         ids_stim_free(&s);
     }
     CHECK(nears > 0 && nears < n);
-    CHECK_OK(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_BETWEEN, &o, c, &n, &err), err);
     for (int i = 0; i < n; i++) {
         ids_stim s;
-        REQUIRE(ids_stim_make(IDS_SET_BETWEEN, &o, c, i, &s, &err) == IDS_OK);
+        REQUIRE_OK(ids_stim_make(IDS_SET_BETWEEN, &o, c, i, &s, &err), err);
         CHECK(s.has[IDS_REL_BETWEEN] && !s.has[IDS_REL_LEFT_RIGHT]);
         yes += s.truth[IDS_REL_BETWEEN];
         ids_stim_free(&s);
@@ -259,7 +259,7 @@ TEST(stim_impossible_requests) {
     o.objects = three;
     o.n_objects = 3;
     o.all_pairs = true;
-    CHECK_OK(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err));
+    CHECK_OK_ERR(ids_stim_count(IDS_SET_GRID, &o, c, &n, &err), err);
     CHECK_EQ_INT(n, 6 * 240 * 4);
     ids_catalog_free(c);
 }
@@ -269,10 +269,10 @@ TEST(stim_user_sprite) {
     ids_err err;
     /* a 8x8 sprite: opaque green with a transparent border */
     ids_image im;
-    CHECK_OK(ids_image_new(&im, 8, 8, (const uint8_t[3]){10, 200, 30}, &err));
-    CHECK_OK(ids_image_write_png(&im, t_tmp("tiny_frog.png"), &err));
+    CHECK_OK_ERR(ids_image_new(&im, 8, 8, (const uint8_t[3]){10, 200, 30}, &err), err);
+    CHECK_OK_ERR(ids_image_write_png(&im, t_tmp("tiny_frog.png"), &err), err);
     ids_image_free(&im);
-    CHECK_OK(ids_catalog_add_sprite(c, t_tmp("tiny_frog.png"), &err));
+    CHECK_OK_ERR(ids_catalog_add_sprite(c, t_tmp("tiny_frog.png"), &err), err);
     int frog = ids_catalog_find(c, "tiny frog", &err);
     CHECK(frog >= 0);
     CHECK(!strcmp(ids_catalog_word(c, frog), "frog"));
@@ -283,7 +283,7 @@ TEST(stim_user_sprite) {
     o.objects = objs;
     o.n_objects = 2;
     ids_stim s;
-    CHECK_OK(ids_stim_make(IDS_SET_GRID, &o, c, 5, &s, &err));
+    CHECK_OK_ERR(ids_stim_make(IDS_SET_GRID, &o, c, 5, &s, &err), err);
     CHECK(close_rgb(pixel(&s.frames[0], s.obj[0].p.cx, s.obj[0].p.cy), (const uint8_t[3]){10, 200, 30}, 2));
     ids_stim_free(&s);
     CHECK_EQ_INT(ids_catalog_add_sprite(c, "/nonexistent/cat.png", &err), IDS_ERR_IO);
@@ -294,8 +294,8 @@ TEST(stim_coco_spatial) {
     ids_err err;
     int ok = 0, skipped = 0;
     const char *out = t_tmp("coco.json");
-    CHECK_OK(ids_coco_spatial_convert("tests/fixtures/coco/coco_qa_two_obj.json", "/data/val2017", out, &ok,
-                                      &skipped, &err));
+    CHECK_OK_ERR(ids_coco_spatial_convert("tests/fixtures/coco/coco_qa_two_obj.json", "/data/val2017", out, &ok,
+                                          &skipped, &err), err);
     CHECK_EQ_INT(ok, 3);
     CHECK_EQ_INT(skipped, 4);
     char *js = t_read_file(out, NULL);
@@ -318,4 +318,56 @@ TEST(stim_coco_spatial) {
     cJSON_Delete(root);
     free(js);
     CHECK_EQ_INT(ids_coco_spatial_convert("/nonexistent.json", "x", out, &ok, &skipped, &err), IDS_ERR_IO);
+}
+
+typedef struct {
+    const ids_catalog *c;
+    const ids_stim_opts *o;
+    ids_set_kind kind;
+    const char *dir;
+} stim_case;
+
+/* One item of the set, its mirror and its recoloured variant. */
+static ids_status stim_variants(void *ctx, ids_err *err) {
+    const stim_case *k = ctx;
+    ids_stim s, m, r;
+    ids_status st = ids_stim_make(k->kind, k->o, k->c, 3, &s, err);
+    if (st) return st;
+    if (!(st = ids_stim_mirror(&s, &m, err))) ids_stim_free(&m);
+    if (!st && !(st = ids_stim_recolor(&s, k->o, k->c, &r, err))) ids_stim_free(&r);
+    ids_stim_free(&s);
+    return st;
+}
+
+/* One item of the set with its variants written out (PNGs and the manifest). */
+static ids_status stim_write(void *ctx, ids_err *err) {
+    const stim_case *k = ctx;
+    return ids_stimuli_write(k->kind, k->o, k->c, k->dir, true, true, 1, NULL, NULL, err);
+}
+
+/* Making stimuli (every set, on a background image, with variants) and writing a set with each
+ * allocation failing in turn. */
+TEST(stim_allocation_failures) {
+    ids_catalog *c = ids_catalog_new();
+    REQUIRE(c);
+    ids_err err;
+    ids_image bg;
+    const uint8_t grey[3] = {40, 60, 80};
+    REQUIRE_OK(ids_image_new(&bg, 20, 12, grey, &err), err);
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 48;
+    o.frames = 4;
+    o.jitter_pos = 0.1f;
+    for (int kind = 0; kind < IDS_SET_COUNT; kind++) {
+        o.bg_image = kind == IDS_SET_DEPTH ? &bg : NULL;
+        stim_case k = {c, &o, (ids_set_kind)kind, NULL};
+        long n = CHECK_ALLOC_FAILURES(stim_variants, &k, 200);
+        CHECKF(n > 2, "%s: %ld allocations", ids_set_name((ids_set_kind)kind), n);
+    }
+    o.bg_image = NULL;
+    stim_case k = {c, &o, IDS_SET_GRID, t_tmp("alloc-grid")};
+    CHECK(CHECK_ALLOC_FAILURES(stim_write, &k, 200) > 5);
+    ids_image_free(&bg);
+    ids_catalog_free(c);
 }

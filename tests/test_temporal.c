@@ -62,13 +62,13 @@ TEST(temporal_reversal_pairs_frames) {
     so.frames = 4;
     ids_stim s;
     ids_err err;
-    REQUIRE(ids_stim_make(IDS_SET_VIDEO, &so, cat, 3, &s, &err) == IDS_OK);
+    REQUIRE_OK(ids_stim_make(IDS_SET_VIDEO, &so, cat, 3, &s, &err), err);
     ids_image rev[4];
     ids_video_reverse(s.frames, 4, rev);
     const char *prompt = "USER: <image><image><image><image>\nDoes the red circle appear before or after the blue square? ASSISTANT:";
     ids_seq *a, *b;
-    REQUIRE(ids_vlm_build_seq(v, prompt, s.frames, 4, 1, NULL, &a, &err) == IDS_OK);
-    REQUIRE(ids_vlm_build_seq(v, prompt, rev, 4, 1, NULL, &b, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, s.frames, 4, 1, NULL, &a, &err), err);
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, rev, 4, 1, NULL, &b, &err), err);
     REQUIRE(ids_seq_len(a) == ids_seq_len(b));
     const int n = ids_seq_len(a), E = ids_seq_n_embd(a);
     int first[4] = {-1, -1, -1, -1}, per = 0, bad = 0;
@@ -102,11 +102,11 @@ TEST(temporal_extract_swap_steer_checks) {
                            .frames = 4};
     ids_err err;
     const char *dir = t_tmp("temporal");
-    REQUIRE(ids_temporal_extract(v, cat, &o, dir, NULL, NULL, &err) == IDS_OK);
+    REQUIRE_OK(ids_temporal_extract(v, cat, &o, dir, NULL, NULL, &err), err);
     char path[600];
     snprintf(path, sizeof path, "%s/temporal.safetensors", dir);
     ids_st_file *f;
-    REQUIRE(ids_st_open(&f, path, &err) == IDS_OK);
+    REQUIRE_OK(ids_st_open(&f, path, &err), err);
     const ids_st_tensor *t = ids_st_find(f, "temporal");
     REQUIRE(t && t->ndim == 3 && t->shape[0] == 5 && t->shape[1] == 3 && t->shape[2] == 64);
     const float *d = t->data;
@@ -130,7 +130,7 @@ TEST(temporal_extract_swap_steer_checks) {
     o.exp.objects = NULL;
     o.exp.n_objects = 0;
     ids_temporal_swap_result r;
-    REQUIRE(ids_temporal_swap(v, cat, &o, &r, NULL, NULL, &err) == IDS_OK);
+    REQUIRE_OK(ids_temporal_swap(v, cat, &o, &r, NULL, NULL, &err), err);
     const int S = IDS_SWAP_SET_COUNT, last = (r.n_layers - 1) * S;
     CHECK(r.n_layers == 5 && r.n_items + r.n_skipped == 4 && r.n_items > 0);
     CHECKF(fabs(r.diff[IDS_SWAP_IMAGE] - 1) < 1e-3, "image rows at layer 0: %g", r.diff[IDS_SWAP_IMAGE]);
@@ -142,7 +142,7 @@ TEST(temporal_extract_swap_steer_checks) {
     o.ids_path = path;
     o.factor = 50;
     ids_temporal_steer_result sr;
-    REQUIRE(ids_temporal_steer(v, cat, &o, &sr, NULL, NULL, &err) == IDS_OK);
+    REQUIRE_OK(ids_temporal_steer(v, cat, &o, &sr, NULL, NULL, &err), err);
     CHECK(sr.frames == 3 && sr.null_frame == 2 && sr.layer_lo == 1 && sr.n_band == 3 && sr.n_items == 4);
     double moved = 0, null_moved = 0;
     for (int k = 0; k < sr.n_band; k++)
@@ -155,7 +155,7 @@ TEST(temporal_extract_swap_steer_checks) {
     CHECKF(moved > 1e-3, "a real steer moved nothing (%g)", moved);
     ids_temporal_steer_result_free(&sr);
     o.source = 3; /* T[f] - T[3]: frame 3 is the null now */
-    REQUIRE(ids_temporal_steer(v, cat, &o, &sr, NULL, NULL, &err) == IDS_OK);
+    REQUIRE_OK(ids_temporal_steer(v, cat, &o, &sr, NULL, NULL, &err), err);
     CHECK(sr.null_frame == 3);
     for (int k = 0; k < sr.n_band; k++) CHECK(fabs(sr.d_after[k * 3 + 2]) < 1e-4 && fabs(sr.d_before[k * 3 + 2]) < 1e-4);
     ids_temporal_steer_result_free(&sr);
@@ -182,7 +182,7 @@ TEST(temporal_mvbench_formats) {
     ids_tvq *q;
     int n, skipped;
     ids_err err;
-    REQUIRE(ids_mvbench_load(orig, "/videos", &q, &n, &skipped, &err) == IDS_OK);
+    REQUIRE_OK(ids_mvbench_load(orig, "/videos", &q, &n, &skipped, &err), err);
     CHECK_EQ_INT(n, 2);
     CHECK_EQ_INT(skipped, 3); /* no from/to, same last word, no video */
     if (n == 2) {
@@ -199,7 +199,7 @@ TEST(temporal_mvbench_formats) {
           " {\"video_path\": \"v/2.mp4\", \"scene1\": \"a city\", \"scene2\": \"a forest\", \"query\": \"Q2\", "
           "\"correct_order\": [0, 1], \"query_order\": [1, 0]}]", f);
     fclose(f);
-    REQUIRE(ids_mvbench_load(derived, NULL, &q, &n, &skipped, &err) == IDS_OK);
+    REQUIRE_OK(ids_mvbench_load(derived, NULL, &q, &n, &skipped, &err), err);
     CHECK(n == 2 && skipped == 0);
     if (n == 2) {
         CHECK(q[0].truth_before && !q[1].truth_before);

@@ -154,7 +154,7 @@ static void check_prompt_chunks(const char *dir, const char *img_open, const cha
         size_t n;
         ids_err err;
         ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
-        CHECK_OK(ids_tokenize(tok, part, len, o, &ids, &n, &err));
+        CHECK_OK_ERR(ids_tokenize(tok, part, len, o, &ids, &n, &err), err);
         CHECKF((int)n == cJSON_GetArraySize(val), "%s: %zu tokens, llama.cpp has %d", dir, n,
                cJSON_GetArraySize(val));
         for (int k = 0; k < cJSON_GetArraySize(val) && k < (int)n; k++)
@@ -189,7 +189,7 @@ TEST(tok_word_token_and_occurrence) {
     int32_t *ids;
     size_t n;
     ids_tokenize_opts o = {.add_bos = true, .parse_special = false};
-    CHECK_OK(ids_tokenize(tok, q, strlen(q), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, q, strlen(q), o, &ids, &n, &err), err);
     CHECK_EQ_INT(ids[0], 1);
     int64_t i0 = ids_find_token(ids, n, circle, 0, 0);
     int64_t i1 = ids_find_token(ids, n, circle, 0, 1);
@@ -220,22 +220,22 @@ TEST(tok_special_and_detokenize) {
     size_t n;
     ids_err err;
     ids_tokenize_opts o = {.add_bos = false, .parse_special = true};
-    CHECK_OK(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err), err);
     int32_t im_start = ids_tokenizer_find(tok, "<|im_start|>");
     int32_t im_end = ids_tokenizer_find(tok, "<|im_end|>");
     CHECK(n >= 4 && ids[0] == im_start && ids[n - 1] == im_end);
     CHECK(ids_tokenizer_is_eog(tok, im_end));
     char *back;
-    CHECK_OK(ids_detokenize(tok, ids, n, true, false, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, true, false, &back, &err), err);
     CHECK(!strcmp(back, s));
     free(back);
-    CHECK_OK(ids_detokenize(tok, ids, n, false, false, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, false, false, &back, &err), err);
     CHECK(!strcmp(back, "user\nhi"));
     free(back);
     free(ids);
     /* without parse_special the control text is ordinary text */
     o.parse_special = false;
-    CHECK_OK(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, s, strlen(s), o, &ids, &n, &err), err);
     CHECK(ids[0] != im_start);
     free(ids);
     int32_t bad = 1 << 30;
@@ -247,9 +247,9 @@ TEST(tok_special_and_detokenize) {
     const char *t2 = "Hello world \xF0\x9F\xA6\x99"; /* llama emoji needs byte fallback */
     o.parse_special = false;
     o.add_bos = true;
-    CHECK_OK(ids_tokenize(tok, t2, strlen(t2), o, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, t2, strlen(t2), o, &ids, &n, &err), err);
     CHECK_EQ_INT(ids[0], 1);
-    CHECK_OK(ids_detokenize(tok, ids, n, false, true, &back, &err));
+    CHECK_OK_ERR(ids_detokenize(tok, ids, n, false, true, &back, &err), err);
     CHECK(!strcmp(back, t2));
     free(back);
     free(ids);
@@ -259,10 +259,63 @@ TEST(tok_special_and_detokenize) {
 TEST(tok_rejects_non_tokenizer_file) {
     ids_gguf *g;
     ids_err err;
-    REQUIRE(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/quants/quants.gguf"), &err), err);
     ids_tokenizer *tok = NULL;
     CHECK_EQ_INT(ids_tokenizer_load(&tok, g, &err), IDS_ERR_NOT_FOUND);
     CHECK(tok == NULL);
     CHECK(strstr(err.msg, "tokenizer.ggml.model") != NULL);
     ids_gguf_close(g);
+}
+
+/* A tiny byte-level BPE vocabulary (model gpt2, pre-tokenizer qwen2) written to a GGUF. */
+static const char *tiny_bpe_gguf(void) {
+    static const char *const toks[] = {"a", "b", "c", "ab", "abc", "\xC4\xA0", "\xC4\xA0" "abc", "<|endoftext|>"};
+    static const int32_t types[] = {1, 1, 1, 1, 1, 1, 1, 3};
+    static const char *const merges[] = {"a b", "ab c", "\xC4\xA0 abc"};
+    ids_err err;
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    ids_status st = w ? IDS_OK : IDS_ERR_NOMEM;
+    if (!st) st = ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2", &err);
+    if (!st) st = ids_gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2", &err);
+    if (!st) st = ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, 8, &err);
+    if (!st) st = ids_gguf_writer_set_arr(w, "tokenizer.ggml.token_type", IDS_GGUF_INT32, types, 8, &err);
+    if (!st) st = ids_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, 3, &err);
+    if (!st) st = ids_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 7, &err);
+    const char *path = t_tmp("tiny-bpe.gguf");
+    if (!st) st = ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    return st ? NULL : path;
+}
+
+/* Load a tokenizer from an open GGUF, tokenize and detokenize a text with specials, free. */
+static ids_status tok_round_trip(void *g, ids_err *err) {
+    ids_tokenizer *t;
+    ids_status st = ids_tokenizer_load(&t, g, err);
+    if (st) return st;
+    const char *text = "abc ab<|endoftext|> cab";
+    int32_t *ids = NULL;
+    size_t n;
+    char *back = NULL;
+    ids_tokenize_opts o = {.add_bos = true, .parse_special = true};
+    st = ids_tokenize(t, text, strlen(text), o, &ids, &n, err);
+    if (!st) st = ids_detokenize(t, ids, n, false, false, &back, err);
+    free(ids);
+    free(back);
+    ids_tokenizer_free(t);
+    return st;
+}
+
+/* Tokenizer loading and use with each allocation failing in turn: SPM (the golden LLaVA's 32000
+ * tokens) and byte-level BPE with merges. */
+TEST(tok_allocation_failures) {
+    const char *paths[2] = {t_shared("golden/llava-tiny/text.gguf"), tiny_bpe_gguf()};
+    REQUIRE(paths[1]);
+    for (int k = 0; k < 2; k++) {
+        ids_gguf *g;
+        ids_err err;
+        REQUIRE_OK(ids_gguf_open(&g, paths[k], &err), err);
+        long n = CHECK_ALLOC_FAILURES(tok_round_trip, g, 500);
+        CHECKF(n > 3, "%s: %ld allocations", paths[k], n);
+        ids_gguf_close(g);
+    }
 }

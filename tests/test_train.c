@@ -31,7 +31,7 @@ TEST(train_gradcheck_whole_model) {
         int bad;
         double worst;
         ids_err err;
-        CHECK_OK(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err));
+        CHECK_OK_ERR(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err), err);
         CHECKF(bad == 0, "%s: %d gradient probes off (worst relative error %g)", ids_task_name(tasks[k]), bad, worst);
     }
 }
@@ -48,7 +48,7 @@ TEST(train_gradcheck_aux_location_loss) {
         int bad;
         double worst;
         ids_err err;
-        CHECK_OK(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err));
+        CHECK_OK_ERR(ids__train_gradcheck(&c, tasks[k], 3 * 60, &bad, &worst, &err), err);
         CHECKF(bad == 0, "%s: %d gradient probes off (worst relative error %g)", ids_task_name(tasks[k]), bad, worst);
     }
     c.aux_layer = 3; /* beyond the 2 blocks */
@@ -69,7 +69,7 @@ TEST(train_shards_sum_to_the_batch_gradient) {
     for (int k = 0; k < 2; k++) {
         double rel;
         ids_err err;
-        CHECK_OK(ids__train_shardcheck(&c, tasks[k], &rel, &err));
+        CHECK_OK_ERR(ids__train_shardcheck(&c, tasks[k], &rel, &err), err);
         CHECKF(rel < 1e-5, "%s: sharded gradient differs by %g of the largest entry", ids_task_name(tasks[k]), rel);
     }
 }
@@ -89,17 +89,17 @@ TEST(train_result_independent_of_threads) {
     for (int k = 0; k < 2; k++) {
         c.threads = k + 1;
         const char *dir = t_tmp(k ? "threads-2" : "threads-1");
-        CHECK_OK(ids_train(&c, dir, NULL, NULL, &err));
+        CHECK_OK_ERR(ids_train(&c, dir, NULL, NULL, &err), err);
         for (int f = 0; f < 3; f++) {
             char path[600];
             snprintf(path, sizeof path, "%s/%s", dir, f < 2 ? "text.gguf" : "mmproj.gguf");
             ids_gguf *g;
-            REQUIRE(ids_gguf_open(&g, path, &err) == IDS_OK);
+            REQUIRE_OK(ids_gguf_open(&g, path, &err), err);
             const ids_tensor *t = ids_gguf_find_tensor(g, names[f]);
             REQUIRE(t);
             n[f] = ids_tensor_nelements(t);
             w[k][f] = malloc(sizeof(float) * (size_t)n[f]);
-            CHECK_OK(ids_tensor_to_f32(t, w[k][f], &err));
+            CHECK_OK_ERR(ids_tensor_to_f32(t, w[k][f], &err), err);
             ids_gguf_close(g);
         }
     }
@@ -116,12 +116,12 @@ TEST(train_smoke_and_engine_equality) {
     for (int t = 0; t < IDS_TASK_COUNT; t++) c.stages[0].weights[t] = 1.0f;
     ids_err err;
     const char *dir = t_tmp("tiny-model");
-    CHECK_OK(ids_train(&c, dir, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_train(&c, dir, NULL, NULL, &err), err);
     char tp[600], mp[600];
     snprintf(tp, sizeof tp, "%s/text.gguf", dir);
     snprintf(mp, sizeof mp, "%s/mmproj.gguf", dir);
     ids_vlm *v;
-    REQUIRE(ids_vlm_load(&v, tp, mp, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, tp, mp, &err), err);
     ids_catalog *cat = ids_catalog_new();
     uint64_t rng = 77;
     const ids_task tasks[5] = {IDS_TASK_LEFT_RIGHT, IDS_TASK_FRONT_BEHIND, IDS_TASK_BEFORE_AFTER, IDS_TASK_TEXT_SPATIAL,
@@ -130,20 +130,20 @@ TEST(train_smoke_and_engine_equality) {
     cp.n_ctx = 512;
     cp.n_threads = 1;
     ids_ctx *ctx;
-    REQUIRE(ids_ctx_new(&ctx, ids_vlm_model(v), cp, &err) == IDS_OK);
+    REQUIRE_OK(ids_ctx_new(&ctx, ids_vlm_model(v), cp, &err), err);
     const int V = ids_model_hparams(ids_vlm_model(v))->n_vocab;
     float *a = malloc(sizeof(float) * (size_t)V), *b = malloc(sizeof(float) * (size_t)V);
     for (int k = 0; k < 5; k++) {
         tk_sample s;
-        REQUIRE(tk_make(&c, cat, tasks[k], &rng, -1, &s, &err) == IDS_OK);
+        REQUIRE_OK(tk_make(&c, cat, tasks[k], &rng, -1, &s, &err), err);
         int nv = 0;
-        CHECK_OK(ids__train_logits(&c, dir, &s, a, &nv, &err));
+        CHECK_OK_ERR(ids__train_logits(&c, dir, &s, a, &nv, &err), err);
         CHECK_EQ_INT(nv, V);
         ids_seq *seq;
-        REQUIRE(ids_vlm_build_seq(v, s.prompt, s.images, s.n_images, 1, NULL, &seq, &err) == IDS_OK);
+        REQUIRE_OK(ids_vlm_build_seq(v, s.prompt, s.images, s.n_images, 1, NULL, &seq, &err), err);
         ids_run_opts o = {.logits = IDS_LOGITS_LAST};
         ids_run_out out = {.logits = b};
-        CHECK_OK(ids_ctx_prefill(ctx, seq, NULL, 0, &o, &out, &err));
+        CHECK_OK_ERR(ids_ctx_prefill(ctx, seq, NULL, 0, &o, &out, &err), err);
         double e = 0, scale = 0;
         for (int i = 0; i < V; i++) {
             e = fmax(e, fabs(a[i] - b[i]));
@@ -160,11 +160,11 @@ TEST(train_smoke_and_engine_equality) {
     size_t n;
     ids_tokenize_opts to = {.add_bos = true, .parse_special = true};
     const char *q = "USER: Is the red circle to the left or right of the blue square? ASSISTANT:";
-    CHECK_OK(ids_tokenize(tok, q, strlen(q), to, &ids, &n, &err));
+    CHECK_OK_ERR(ids_tokenize(tok, q, strlen(q), to, &ids, &n, &err), err);
     CHECK_EQ_INT(n, 1 + 2 + 13 + 1 + 2); /* <s> ▁USER : ; 13 words ; ? ; ▁ASSISTANT : */
     free(ids);
     int correct = -1;
-    CHECK_OK(ids_eval_task(v, IDS_TASK_LEFT_RIGHT, 6, 3, -1, &c, 1, &correct, &err));
+    CHECK_OK_ERR(ids_eval_task(v, IDS_TASK_LEFT_RIGHT, 6, 3, -1, &c, 1, &correct, &err), err);
     CHECK(correct >= 0 && correct <= 6);
     CHECK_EQ_INT(ids_eval_task(v, IDS_TASK_DESCRIBE, 6, 3, -1, &c, 1, &correct, &err), IDS_ERR_ARG);
     free(a);
@@ -183,7 +183,7 @@ TEST(train_config_files) {
     fclose(f);
     ids_train_config c;
     ids_err err;
-    CHECK_OK(ids_train_config_load(p, &c, &err));
+    CHECK_OK_ERR(ids_train_config_load(p, &c, &err), err);
     CHECK(c.width == 96 && c.layers == 5 && fabsf(c.lr - 0.001f) < 1e-9f && c.seed == 9 && c.n_stages == 2);
     CHECK(c.stages[1].steps == 20 && c.stages[1].weights[IDS_TASK_LEFT_RIGHT] == 2.0f &&
           c.stages[0].weights[IDS_TASK_DESCRIBE] == 0.0f);
@@ -215,17 +215,17 @@ TEST(train_init_from_exported) {
     char a[512], b[512], pa[600], pb[600];
     snprintf(a, sizeof a, "%s", t_tmp("init-a"));
     snprintf(b, sizeof b, "%s", t_tmp("init-b"));
-    CHECK_OK(ids_train(&c, a, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_train(&c, a, NULL, NULL, &err), err);
     snprintf(c.init_from, sizeof c.init_from, "%s", a);
     c.lr = c.min_lr = 0.0f;
     c.seed = 99; /* another initialisation, overwritten by the loaded weights */
-    CHECK_OK(ids_train(&c, b, NULL, NULL, &err));
+    CHECK_OK_ERR(ids_train(&c, b, NULL, NULL, &err), err);
     for (int f = 0; f < 2; f++) {
         snprintf(pa, sizeof pa, "%s/%s", a, f ? "mmproj.gguf" : "text.gguf");
         snprintf(pb, sizeof pb, "%s/%s", b, f ? "mmproj.gguf" : "text.gguf");
         ids_gguf *ga, *gb;
-        REQUIRE(ids_gguf_open(&ga, pa, &err) == IDS_OK);
-        REQUIRE(ids_gguf_open(&gb, pb, &err) == IDS_OK);
+        REQUIRE_OK(ids_gguf_open(&ga, pa, &err), err);
+        REQUIRE_OK(ids_gguf_open(&gb, pb, &err), err);
         int differ = 0;
         for (int64_t i = 0; i < ids_gguf_n_tensors(ga); i++) {
             const ids_tensor *ta = ids_gguf_tensor_at(ga, i), *tb = ids_gguf_find_tensor(gb, ta->name);
@@ -237,4 +237,21 @@ TEST(train_init_from_exported) {
     }
     snprintf(c.init_from, sizeof c.init_from, "/nonexistent");
     CHECK_EQ_INT(ids_train(&c, b, NULL, NULL, &err), IDS_ERR_IO);
+}
+
+/* OpenBLAS's thread count is process-wide: the trainer sets its own for the run and puts the
+ * caller's back, whether it ran as one shard (BLAS threads) or several (single-threaded BLAS). */
+TEST(train_restores_blas_threads) {
+    ids_train_config c;
+    tiny_config(&c);
+    c.stages[0].steps = 1;
+    c.threads = 2;
+    ids_err err;
+    for (int shards = 1; shards <= 2; shards++) {
+        c.shards = shards;
+        const int mine = shards == 1 ? 1 : 2; /* the opposite of what the trainer sets */
+        const int prev = ids__blas_threads_set(mine);
+        CHECK_OK_ERR(ids_train(&c, t_tmp("blas-threads"), NULL, NULL, &err), err);
+        CHECK_EQ_INT(ids__blas_threads_set(prev), mine);
+    }
 }

@@ -36,7 +36,7 @@ TEST(video_folder_sampling_and_errors) {
         make_frame(&im, k, 48, 32);
         char p[600];
         snprintf(p, sizeof p, "%s/f%02d.png", dir, k);
-        REQUIRE(ids_image_write_png(&im, p, &err) == IDS_OK);
+        REQUIRE_OK(ids_image_write_png(&im, p, &err), err);
         ids_image_free(&im);
     }
     char junk[600];
@@ -45,7 +45,7 @@ TEST(video_folder_sampling_and_errors) {
     if (f) fclose(f);
     ids_image *fr;
     int total;
-    REQUIRE(ids_video_load(dir, 4, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(dir, 4, &fr, &total, &err), err);
     CHECK_EQ_INT(total, 10);
     const int want[4] = {0, 3, 6, 9};
     for (int i = 0; i < 4; i++) {
@@ -64,10 +64,10 @@ TEST(video_mp4_round_trip) {
     for (int k = 0; k < 12; k++) make_frame(&frames[k], k, 63, 40); /* odd width: padded to even */
     const char *path = t_tmp("clip.mp4");
     ids_err err;
-    REQUIRE(ids_video_write_mp4(frames, 12, 8, path, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_write_mp4(frames, 12, 8, path, &err), err);
     ids_image *fr;
     int total;
-    REQUIRE(ids_video_load(path, 12, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(path, 12, &fr, &total, &err), err);
     CHECK_EQ_INT(total, 12);
     int worst = 0;
     for (int k = 0; k < 12; k++) {
@@ -81,7 +81,7 @@ TEST(video_mp4_round_trip) {
     CHECKF(worst <= 12, "MP4 round trip: colour off by %d levels", worst);
     ids_video_free(fr, 12);
     /* 5 of 12, uniformly: frames 0, 2, 5, 8, 11 */
-    REQUIRE(ids_video_load(path, 5, &fr, &total, &err) == IDS_OK);
+    REQUIRE_OK(ids_video_load(path, 5, &fr, &total, &err), err);
     const int want[5] = {0, 2, 5, 8, 11};
     for (int i = 0; i < 5; i++) CHECKF(abs(fr[i].rgb[(size_t)(30 * 64 + 2) * 3] - 20 * want[i]) <= 6, "sample %d", i);
     ids_video_free(fr, 5);
@@ -112,4 +112,39 @@ TEST(video_mp4_round_trip) {
     CHECK(ids_video_write_mp4(two, 2, 8, t_tmp("bad.mp4"), &err) == IDS_ERR_ARG);
     ids_image_free(&two[0]);
     ids_image_free(&two[1]);
+}
+
+typedef struct {
+    const ids_image *frames;
+    const char *mp4, *dir;
+} video_case;
+
+/* Write an MP4 of odd-sized frames, then read 4 frames from it and 3 from a folder of frames. */
+static ids_status video_round_trip(void *ctx, ids_err *err) {
+    const video_case *c = ctx;
+    ids_image *a = NULL, *b = NULL;
+    int total;
+    ids_status st = ids_video_write_mp4(c->frames, 6, 8, c->mp4, err);
+    if (!st) st = ids_video_load(c->mp4, 4, &a, &total, err);
+    if (!st) st = ids_video_load(c->dir, 3, &b, &total, err);
+    ids_video_free(a, 4);
+    ids_video_free(b, 3);
+    return st;
+}
+
+/* MP4 writing and video reading (file and folder) with each allocation failing in turn. */
+TEST(video_allocation_failures) {
+    const char *dir = t_tmp("alloc-frames");
+    mkdir(dir, 0755);
+    ids_image frames[6];
+    ids_err err;
+    for (int k = 0; k < 6; k++) {
+        make_frame(&frames[k], k, 47, 33);
+        char p[600];
+        snprintf(p, sizeof p, "%s/f%02d.png", dir, k);
+        REQUIRE_OK(ids_image_write_png(&frames[k], p, &err), err);
+    }
+    video_case c = {frames, t_tmp("alloc.mp4"), dir};
+    CHECK(CHECK_ALLOC_FAILURES(video_round_trip, &c, 200) > 5);
+    for (int k = 0; k < 6; k++) ids_image_free(&frames[k]);
 }

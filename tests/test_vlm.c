@@ -59,17 +59,17 @@ static int golden_tokens(const char *tokens_json, int32_t *want, int cap) {
 TEST(vlm_capture_all_golden) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err), err);
     ids_image img;
-    REQUIRE(ids_image_load(&img, GOLD("image.png"), &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&img, GOLD("image.png"), &err), err);
     char *prompt = t_read_file(GOLD("prompt.txt"), NULL);
     REQUIRE(prompt);
     ids_capture_opts o = {.layers = "all", .positions = "all", .resid = true, .logits = true,
                           .image_embd = true, .vision = true, .n_threads = 2};
     const char *out = t_tmp("cap.safetensors");
-    CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
+    CHECK_OK_ERR(ids_capture(v, prompt, &img, 1, &o, out, &err), err);
     ids_st_file *f;
-    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    REQUIRE_OK(ids_st_open(&f, out, &err), err);
     int32_t want[64];
     const int n = golden_tokens(GOLD("tokens.json"), want, 64);
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
@@ -102,11 +102,11 @@ TEST(vlm_capture_all_golden) {
 
     /* a selection: two layers at the word "circle" */
     ids_capture_opts o2 = {.layers = "1,3", .positions = "word:circle", .resid = true, .n_threads = 1};
-    CHECK_OK(ids_capture(v, prompt, &img, 1, &o2, out, &err));
-    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    CHECK_OK_ERR(ids_capture(v, prompt, &img, 1, &o2, out, &err), err);
+    REQUIRE_OK(ids_st_open(&f, out, &err), err);
     const ids_st_tensor *rs = ids_st_find(f, "resid");
     ids_npy ref;
-    REQUIRE(ids_npy_read(GOLD("expected/resid.npy"), &ref, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(GOLD("expected/resid.npy"), &ref, &err), err);
     CHECK(rs && rs->shape[0] == 2 && rs->shape[1] == 1 && rs->shape[2] == 64);
     CHECK(!strcmp(ids_st_meta(f, "positions"), "26")); /* 21 + "▁ \n Is the red circle" */
     if (rs) {
@@ -188,7 +188,7 @@ static void encode_with(const char *mmproj, float *out, ids_err *err, ids_status
 TEST(vlm_mmproj_variants) {
     ids_npy ref;
     ids_err err;
-    REQUIRE(ids_npy_read(GOLD("expected/image_embd.npy"), &ref, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(GOLD("expected/image_embd.npy"), &ref, &err), err);
     float out[16 * 64];
     ids_status st;
     mmproj_edit no_fl = {.drop_key = "clip.vision.feature_layer"};
@@ -201,12 +201,12 @@ TEST(vlm_mmproj_variants) {
     p = write_mmproj(&hf_names, "hf_names.gguf");
     REQUIRE(p);
     ids_vision *v;
-    REQUIRE(ids_vision_load(&v, p, &err) == IDS_OK);
+    REQUIRE_OK(ids_vision_load(&v, p, &err), err);
     CHECK(!ids_vision_params(v)->ffn_swapped);
     ids_vision_free(v);
     encode_with(p, out, &err, &st);
     CHECK(st == IDS_OK && max_abs_diff(out, ref.data, 16 * 64) <= 1e-3);
-    REQUIRE(ids_vision_load(&v, GOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vision_load(&v, GOLD("mmproj.gguf"), &err), err);
     CHECK(ids_vision_params(v)->ffn_swapped);
     CHECK_EQ_INT(ids_vision_params(v)->n_run, 3);
     ids_vision_free(v);
@@ -236,9 +236,9 @@ TEST(vlm_mmproj_variants) {
 TEST(vlm_bad_inputs) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, GOLD("text.gguf"), GOLD("mmproj.gguf"), &err), err);
     ids_image img;
-    REQUIRE(ids_image_load(&img, GOLD("image.png"), &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&img, GOLD("image.png"), &err), err);
     ids_seq *s = NULL;
     CHECK_EQ_INT(ids_vlm_build_seq(v, "USER: <image><image>\nHi ASSISTANT:", &img, 1, 1, NULL, &s, &err), IDS_ERR_ARG);
     CHECK(strstr(err.msg, "2 <image> markers") && strstr(err.msg, "1 image"));
@@ -246,7 +246,7 @@ TEST(vlm_bad_inputs) {
     CHECK(s == NULL);
     /* two images, text between them and none before the first */
     ids_image two[2] = {img, img};
-    CHECK_OK(ids_vlm_build_seq(v, "<image><image>x", two, 2, 1, NULL, &s, &err));
+    CHECK_OK_ERR(ids_vlm_build_seq(v, "<image><image>x", two, 2, 1, NULL, &s, &err), err);
     if (s) {
         CHECK_EQ_INT(ids_seq_len(s), 1 + 32 + 1); /* BOS, 2 x 16 rows, "▁x" (one token) */
         CHECK(ids_seq_row(s, 0)->token == 1 && ids_seq_row(s, 17)->image == 1 && ids_seq_row(s, 17)->cell_col == 0);
@@ -274,37 +274,37 @@ static bool same_image(const ids_image *a, const ids_image *b, int tol) {
 TEST(vlm_image_resize_matches_pillow) {
     ids_image src, ref, out;
     ids_err err;
-    REQUIRE(ids_image_load(&src, "tests/fixtures/resize/src.png", &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&src, "tests/fixtures/resize/src.png", &err), err);
     const int sizes[3][2] = {{56, 56}, {16, 9}, {80, 23}};
     for (int k = 0; k < 3; k++) {
         char p[128];
         snprintf(p, sizeof p, "tests/fixtures/resize/bicubic_%dx%d.png", sizes[k][0], sizes[k][1]);
-        REQUIRE(ids_image_load(&ref, p, &err) == IDS_OK);
-        CHECK_OK(ids_image_resize_bicubic(&src, sizes[k][0], sizes[k][1], &out, &err));
+        REQUIRE_OK(ids_image_load(&ref, p, &err), err);
+        CHECK_OK_ERR(ids_image_resize_bicubic(&src, sizes[k][0], sizes[k][1], &out, &err), err);
         CHECKF(same_image(&out, &ref, 0), "bicubic %dx%d differs from Pillow", sizes[k][0], sizes[k][1]);
         ids_image_free(&out);
         ids_image_free(&ref);
     }
     const uint8_t mean[3] = {122, 116, 104};
-    REQUIRE(ids_image_load(&ref, "tests/fixtures/resize/square.png", &err) == IDS_OK);
-    CHECK_OK(ids_image_pad_square(&src, mean, &out, &err));
+    REQUIRE_OK(ids_image_load(&ref, "tests/fixtures/resize/square.png", &err), err);
+    CHECK_OK_ERR(ids_image_pad_square(&src, mean, &out, &err), err);
     CHECK(same_image(&out, &ref, 0));
     ids_image_free(&out);
     ids_image_free(&ref);
     /* PNG writing round-trips */
     const char *pp = t_tmp("rt.png");
-    CHECK_OK(ids_image_write_png(&src, pp, &err));
-    REQUIRE(ids_image_load(&out, pp, &err) == IDS_OK);
+    CHECK_OK_ERR(ids_image_write_png(&src, pp, &err), err);
+    REQUIRE_OK(ids_image_load(&out, pp, &err), err);
     CHECK(same_image(&out, &src, 0));
     ids_image_free(&out);
     /* a non-square image goes through pad + resize into the tower */
     ids_vision *v;
-    REQUIRE(ids_vision_load(&v, GOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vision_load(&v, GOLD("mmproj.gguf"), &err), err);
     float pix[3 * 56 * 56], emb[16 * 64];
-    CHECK_OK(ids_vision_preprocess(v, &src, pix, &err));
+    CHECK_OK_ERR(ids_vision_preprocess(v, &src, pix, &err), err);
     /* top-left pixel is padding: (122/255 - mean) / std */
     CHECK(fabsf(pix[0] - (122.0f / 255.0f - 0.48145467f) / 0.26862955f) < 1e-5f);
-    CHECK_OK(ids_vision_encode(v, &src, 2, emb, NULL, &err));
+    CHECK_OK_ERR(ids_vision_encode(v, &src, 2, emb, NULL, &err), err);
     ids_vision_free(v);
     ids_image_free(&src);
 }
@@ -312,10 +312,10 @@ TEST(vlm_image_resize_matches_pillow) {
 TEST(vlm_index_lists) {
     int *v, n;
     ids_err err;
-    CHECK_OK(ids_parse_index_list("0,3,5-7", 0, 10, &v, &n, &err));
+    CHECK_OK_ERR(ids_parse_index_list("0,3,5-7", 0, 10, &v, &n, &err), err);
     CHECK(n == 5 && v[0] == 0 && v[1] == 3 && v[4] == 7);
     free(v);
-    CHECK_OK(ids_parse_index_list("all", 2, 4, &v, &n, &err));
+    CHECK_OK_ERR(ids_parse_index_list("all", 2, 4, &v, &n, &err), err);
     CHECK(n == 3 && v[0] == 2);
     free(v);
     CHECK_EQ_INT(ids_parse_index_list("1,12", 0, 10, &v, &n, &err), IDS_ERR_RANGE);
@@ -331,21 +331,21 @@ TEST(vlm_index_lists) {
 TEST(vlm_qwen2vl_capture_all_golden) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err), err);
     CHECK_EQ_INT(ids_model_hparams(ids_vlm_model(v))->rope_mode, IDS_ROPE_MROPE);
     ids_image img;
-    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&img, QGOLD("image.png"), &err), err);
     ids_vplan pl;
-    CHECK_OK(ids_vision_plan(ids_vlm_vision(v), &img, 1, &pl, &err));
+    CHECK_OK_ERR(ids_vision_plan(ids_vlm_vision(v), &img, 1, &pl, &err), err);
     CHECK(pl.width == 112 && pl.height == 84 && pl.grid_w == 4 && pl.grid_h == 3 && pl.n_out == 12 && pl.n_tokens == 48);
     char *prompt = t_read_file(QGOLD("prompt.txt"), NULL);
     REQUIRE(prompt);
     ids_capture_opts o = {.layers = "all", .positions = "all", .resid = true, .logits = true,
                           .image_embd = true, .vision = true, .n_threads = 2};
     const char *out = t_tmp("qcap.safetensors");
-    CHECK_OK(ids_capture(v, prompt, &img, 1, &o, out, &err));
+    CHECK_OK_ERR(ids_capture(v, prompt, &img, 1, &o, out, &err), err);
     ids_st_file *f;
-    REQUIRE(ids_st_open(&f, out, &err) == IDS_OK);
+    REQUIRE_OK(ids_st_open(&f, out, &err), err);
     int32_t want[64];
     const int n = golden_tokens(QGOLD("tokens.json"), want, 64);
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
@@ -353,7 +353,7 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     CHECK_EQ_INT(tk->shape[0], n);
     CHECK(tk->shape[0] == n && memcmp(tk->data, want, sizeof(int32_t) * (size_t)n) == 0);
     ids_npy pos;
-    REQUIRE(ids_npy_read(QGOLD("expected/positions.npy"), &pos, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(QGOLD("expected/positions.npy"), &pos, &err), err);
     const ids_st_tensor *ps = ids_st_find(f, "positions");
     CHECK(ps && ps->nbytes == pos.nbytes && memcmp(ps->data, pos.data, pos.nbytes) == 0);
     ids_npy_free(&pos);
@@ -361,7 +361,7 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     check_npy(f, "vision", QGOLD("expected/vision_layers.npy"), 1e-3);
     check_npy(f, "resid", QGOLD("expected/resid.npy"), 1e-3);
     ids_npy lg;
-    REQUIRE(ids_npy_read(QGOLD("expected/logits_last4.npy"), &lg, &err) == IDS_OK);
+    REQUIRE_OK(ids_npy_read(QGOLD("expected/logits_last4.npy"), &lg, &err), err);
     const ids_st_tensor *L = ids_st_find(f, "logits");
     REQUIRE(L && L->shape[0] == n && L->shape[1] == 151936);
     double e = max_abs_diff((const float *)L->data + (size_t)(n - 4) * 151936, lg.data, 4 * 151936);
@@ -370,7 +370,7 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     ids_st_close(f);
     /* rows know their merged cell */
     ids_seq *s;
-    REQUIRE(ids_vlm_build_seq(v, prompt, &img, 1, 1, NULL, &s, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, &img, 1, 1, NULL, &s, &err), err);
     const ids_row *r = ids_seq_row(s, 15 + 6); /* second row of cells, third column */
     CHECK(r->kind == IDS_ROW_IMAGE && r->cell_row == 1 && r->cell_col == 2 && r->pos[0] == 15 && r->pos[1] == 16 &&
           r->pos[2] == 17);
@@ -384,38 +384,38 @@ TEST(vlm_qwen2vl_capture_all_golden) {
 TEST(vlm_qwen2vl_video_of_one_frame) {
     ids_vision *v;
     ids_err err;
-    REQUIRE(ids_vision_load(&v, QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vision_load(&v, QGOLD("mmproj.gguf"), &err), err);
     ids_image img;
-    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&img, QGOLD("image.png"), &err), err);
     float one[12 * 64], vid[3 * 12 * 64];
-    CHECK_OK(ids_vision_encode(v, &img, 2, one, NULL, &err));
+    CHECK_OK_ERR(ids_vision_encode(v, &img, 2, one, NULL, &err), err);
     ids_image frames[5] = {img, img, img, img, img};
     ids_vplan pl;
-    CHECK_OK(ids_vision_plan(v, frames, 5, &pl, &err)); /* odd count: last frame repeated */
+    CHECK_OK_ERR(ids_vision_plan(v, frames, 5, &pl, &err), err); /* odd count: last frame repeated */
     CHECK(pl.grid_t == 3 && pl.n_out == 36);
-    CHECK_OK(ids_vision_encode_frames(v, frames, 5, 2, vid, NULL, &err));
+    CHECK_OK_ERR(ids_vision_encode_frames(v, frames, 5, 2, vid, NULL, &err), err);
     for (int t = 0; t < 3; t++) CHECK(max_abs_diff(vid + (size_t)t * 12 * 64, one, 12 * 64) <= 1e-5);
     /* different frames change the rows of their temporal patch only */
     ids_image other;
-    CHECK_OK(ids_image_new(&other, img.w, img.h, (const uint8_t[3]){200, 10, 10}, &err));
+    CHECK_OK_ERR(ids_image_new(&other, img.w, img.h, (const uint8_t[3]){200, 10, 10}, &err), err);
     ids_image mix[4] = {img, img, other, other};
     float vm[2 * 12 * 64];
-    CHECK_OK(ids_vision_encode_frames(v, mix, 4, 2, vm, NULL, &err));
+    CHECK_OK_ERR(ids_vision_encode_frames(v, mix, 4, 2, vm, NULL, &err), err);
     CHECK(max_abs_diff(vm, one, 12 * 64) <= 1e-5);
     CHECK(max_abs_diff(vm + 12 * 64, one, 12 * 64) > 1e-3);
     ids_image_free(&other);
     /* dynamic resolution: sides rounded to multiples of 28, bounds respected */
     ids_image big;
-    CHECK_OK(ids_image_new(&big, 1000, 300, NULL, &err));
-    CHECK_OK(ids_vision_plan(v, &big, 1, &pl, &err));
+    CHECK_OK_ERR(ids_image_new(&big, 1000, 300, NULL, &err), err);
+    CHECK_OK_ERR(ids_vision_plan(v, &big, 1, &pl, &err), err);
     CHECK(pl.width % 28 == 0 && pl.height % 28 == 0 && pl.width == 1008 && pl.height == 308);
-    CHECK_OK(ids_vision_set_pixel_bounds(v, 3136, 100000, &err));
-    CHECK_OK(ids_vision_plan(v, &big, 1, &pl, &err));
+    CHECK_OK_ERR(ids_vision_set_pixel_bounds(v, 3136, 100000, &err), err);
+    CHECK_OK_ERR(ids_vision_plan(v, &big, 1, &pl, &err), err);
     CHECK(pl.width * pl.height <= 100000 && pl.width % 28 == 0 && pl.width > 2 * pl.height);
     ids_image_free(&big);
     ids_image tiny;
-    CHECK_OK(ids_image_new(&tiny, 20, 10, NULL, &err));
-    CHECK_OK(ids_vision_plan(v, &tiny, 1, &pl, &err));
+    CHECK_OK_ERR(ids_image_new(&tiny, 20, 10, NULL, &err), err);
+    CHECK_OK_ERR(ids_vision_plan(v, &tiny, 1, &pl, &err), err);
     CHECK(pl.width * pl.height >= 3136 && pl.height >= 28);
     ids_image_free(&tiny);
     ids_image_free(&img);
@@ -426,18 +426,18 @@ TEST(vlm_qwen2vl_video_of_one_frame) {
 TEST(vlm_qwen2vl_reuse_equals_full) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err), err);
     ids_image img;
-    REQUIRE(ids_image_load(&img, QGOLD("image.png"), &err) == IDS_OK);
+    REQUIRE_OK(ids_image_load(&img, QGOLD("image.png"), &err), err);
     char *prompt = ids_vlm_prompt(v, "Is the red circle to the left or right of the blue square?", 1);
     ids_seq *s;
-    REQUIRE(ids_vlm_build_seq(v, prompt, &img, 1, 2, NULL, &s, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, &img, 1, 2, NULL, &s, &err), err);
     ids_ctx_params cp = ids_ctx_default_params();
     cp.n_ctx = 128;
     cp.n_threads = 2;
     ids_ctx *c;
-    REQUIRE(ids_ctx_new(&c, ids_vlm_model(v), cp, &err) == IDS_OK);
-    CHECK_OK(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err));
+    REQUIRE_OK(ids_ctx_new(&c, ids_vlm_model(v), cp, &err), err);
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, &err), err);
     float add[64];
     for (int i = 0; i < 64; i++) add[i] = 0.5f * cosf((float)i);
     ids_sel sels[3] = {{.kind = IDS_SEL_WORD, .word = "circle", .after_image = true},
@@ -449,9 +449,9 @@ TEST(vlm_qwen2vl_reuse_equals_full) {
             static float a[151936], b[151936];
             ids_run_opts o = {.logits = IDS_LOGITS_LAST};
             ids_run_out oa = {.logits = a}, ob = {.logits = b};
-            CHECK_OK(ids_ctx_run(c, &h, 1, &o, &oa, &err));
+            CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &oa, &err), err);
             o.full_recompute = true;
-            CHECK_OK(ids_ctx_run(c, &h, 1, &o, &ob, &err));
+            CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &ob, &err), err);
             double scale = 1, d = max_abs_diff(a, b, 151936);
             for (int i = 0; i < 151936; i++) scale = fmax(scale, fabs(b[i]));
             CHECKF(d / scale <= 1e-5, "sel %d layer %d: %g", si, l, d / scale);
@@ -459,7 +459,7 @@ TEST(vlm_qwen2vl_reuse_equals_full) {
     /* generation continues the M-RoPE positions */
     int32_t gen[4];
     int ng;
-    CHECK_OK(ids_ctx_generate(c, NULL, 0, 3, gen, &ng, &err));
+    CHECK_OK_ERR(ids_ctx_generate(c, NULL, 0, 3, gen, &ng, &err), err);
     ids_ctx_free(c);
     ids_seq_free(s);
     free(prompt);
@@ -473,17 +473,17 @@ TEST(vlm_qwen2vl_reuse_equals_full) {
 TEST(vlm_video_marker) {
     ids_vlm *v;
     ids_err err;
-    REQUIRE(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, QGOLD("text.gguf"), QGOLD("mmproj.gguf"), &err), err);
     ids_image a, b;
-    REQUIRE(ids_image_load(&a, QGOLD("image.png"), &err) == IDS_OK);
-    CHECK_OK(ids_image_new(&b, a.w, a.h, (const uint8_t[3]){30, 200, 60}, &err));
+    REQUIRE_OK(ids_image_load(&a, QGOLD("image.png"), &err), err);
+    CHECK_OK_ERR(ids_image_new(&b, a.w, a.h, (const uint8_t[3]){30, 200, 60}, &err), err);
     ids_image fr[4] = {a, a, b, b}, rev[4];
     ids_video_reverse(fr, 4, rev);
     char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
     REQUIRE(prompt && strstr(prompt, IDS_VIDEO_MARKER));
     ids_seq *s, *r;
-    REQUIRE(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err) == IDS_OK);
-    REQUIRE(ids_vlm_build_video_seq(v, prompt, rev, 4, 4, 1, NULL, &r, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err), err);
+    REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, rev, 4, 4, 1, NULL, &r, &err), err);
     const int n = ids_seq_len(s), E = ids_seq_n_embd(s);
     int first[2] = {-1, -1}, cnt[2] = {0, 0}, t0 = -1, t1 = -1;
     for (int i = 0; i < n; i++) {
@@ -513,9 +513,9 @@ TEST(vlm_video_marker) {
     free(prompt);
     ids_vlm_free(v);
     /* LLaVA: one block per frame, identical to four <image> markers */
-    REQUIRE(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err) == IDS_OK);
-    REQUIRE(ids_vlm_build_video_seq(v, "USER: <video>\nWhat happens? ASSISTANT:", fr, 4, 4, 1, NULL, &s, &err) == IDS_OK);
-    REQUIRE(ids_vlm_build_seq(v, "USER: <image><image><image><image>\nWhat happens? ASSISTANT:", fr, 4, 1, NULL, &r, &err) == IDS_OK);
+    REQUIRE_OK(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err), err);
+    REQUIRE_OK(ids_vlm_build_video_seq(v, "USER: <video>\nWhat happens? ASSISTANT:", fr, 4, 4, 1, NULL, &s, &err), err);
+    REQUIRE_OK(ids_vlm_build_seq(v, "USER: <image><image><image><image>\nWhat happens? ASSISTANT:", fr, 4, 1, NULL, &r, &err), err);
     CHECK(ids_seq_len(s) == ids_seq_len(r));
     bad = 0;
     for (int i = 0; i < ids_seq_len(s) && i < ids_seq_len(r); i++) {
@@ -528,4 +528,47 @@ TEST(vlm_video_marker) {
     ids_vlm_free(v);
     ids_image_free(&a);
     ids_image_free(&b);
+}
+
+typedef struct {
+    const char *mmproj;
+    const ids_image *img;
+} vision_case;
+
+/* Load a tower, encode one image (the tower's blocks captured too), free. */
+static ids_status vision_load_encode(void *ctx, ids_err *err) {
+    const vision_case *c = ctx;
+    ids_vision *v;
+    ids_status st = ids_vision_load(&v, c->mmproj, err);
+    if (st) return st;
+    ids_vplan pl;
+    const ids_vparams *vp = ids_vision_params(v);
+    float *out = NULL, *blocks = NULL;
+    if (!(st = ids_vision_plan(v, c->img, 1, &pl, err))) {
+        out = malloc(sizeof(float) * (size_t)pl.n_out * vp->n_out_embd);
+        blocks = malloc(sizeof(float) * (size_t)vp->n_run * pl.n_tokens * vp->n_embd);
+        st = out && blocks ? ids_vision_encode(v, c->img, 1, out, blocks, err) : IDS_ERR_ARG;
+    }
+    free(out);
+    free(blocks);
+    ids_vision_free(v);
+    return st;
+}
+
+/* Vision tower loading and encoding with each allocation failing in turn: CLIP (LLaVA-1.5) and
+ * Qwen2-VL. */
+TEST(vlm_vision_allocation_failures) {
+    const char *dirs[2] = {"llava-tiny", "qwen2vl-tiny"};
+    for (int k = 0; k < 2; k++) {
+        char mmproj[512], png[512];
+        snprintf(mmproj, sizeof mmproj, "%s/%s/mmproj.gguf", t_shared("golden"), dirs[k]);
+        snprintf(png, sizeof png, "%s/%s/image.png", t_shared("golden"), dirs[k]);
+        ids_image img;
+        ids_err err;
+        REQUIRE_OK(ids_image_load(&img, png, &err), err);
+        vision_case c = {mmproj, &img};
+        long n = CHECK_ALLOC_FAILURES(vision_load_encode, &c, 500);
+        CHECKF(n > 10, "%s: %ld allocations", dirs[k], n);
+        ids_image_free(&img);
+    }
 }

@@ -73,6 +73,15 @@ static inline uint16_t ids__rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); 
 static inline uint32_t ids__rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static inline uint64_t ids__rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* OpenBLAS's thread count is process-wide state; the library sets it only through this function,
+ * which returns the previous count (n < 1 counts as 1).
+ * The engine runs OpenBLAS single-threaded (ids__ops_init sets 1 and leaves it so): its own pool
+ * splits every matmul into chunks of weight rows and each worker calls SGEMM on its chunk, so
+ * threaded BLAS under it would start n x n threads on n cores and run slower and erratically. The
+ * trainer sets the count for the duration of ids_train (1 when a batch runs as several shards on
+ * its pool, all cores when it runs as one) and restores the previous count when it returns. */
+int ids__blas_threads_set(int n);
+
 /* Read a whole regular file into a NUL-terminated malloc'd buffer (*len excludes the NUL). */
 ids_status ids__read_file(const char *path, char **out, size_t *len, ids_err *err);
 

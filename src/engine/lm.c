@@ -731,7 +731,7 @@ static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
         return ids__err(err, IDS_ERR_RANGE, "sequence of %d rows exceeds the context (n_ctx %d, "
                         "max_rows %d)", n, c->p.n_ctx, c->p.max_rows);
     ids_seq *cp = ids_seq_new(hp->n_embd);
-    if (!cp) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!cp) return ids__err(err, IDS_ERR_NOMEM, "run: out of memory for a sequence of %d rows", n);
     for (int i = 0; i < n; i++) {
         const ids_row *r = ids_seq_row(s, i);
         if (r->token >= hp->n_vocab) {

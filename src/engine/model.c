@@ -59,83 +59,70 @@ void ids_model_free(ids_model *m) {
     free(m);
 }
 
-ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
-    *out = NULL;
-    ids_model *m = ids__calloc(1, sizeof *m);
-    if (!m) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = ids_gguf_open(&m->g, path, err);
-    if (st) goto fail;
-    const char *arch;
-    if ((st = ids_gguf_get_str(m->g, "general.architecture", &arch, err))) goto fail;
+/* Qwen2-VL's M-RoPE: the four rotary sections (temporal, height, width, unused). */
+static ids_status load_mrope_sections(ids_model *m, const char *arch, ids_err *err) {
+    ids_hparams *hp = &m->hp;
+    const ids_gguf_value *sec;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.dimension_sections", arch);
+    ids_status st = ids_gguf_get_arr(m->g, key, -1, &sec, err);
+    if (st) return st;
+    int sum = 0;
+    for (uint64_t i = 0; i < 4; i++) {
+        int64_t x = 0;
+        if (i < sec->v.arr.n && ids_gguf_arr_i64(sec, i, &x) != IDS_OK) x = -1;
+        if (x < 0 || x > 4096)
+            return ids__err(err, IDS_ERR_FORMAT, "%s: %s[%llu] = %lld is not a valid section", ids_gguf_path(m->g),
+                            key, (unsigned long long)i, (long long)x);
+        hp->rope_sections[i] = (int)x;
+        sum += (int)x;
+    }
+    if (sum <= 0) return ids__err(err, IDS_ERR_FORMAT, "%s: %s sums to %d", ids_gguf_path(m->g), key, sum);
+    return IDS_OK;
+}
+
+/* Architecture, sizes, rotary and norm settings (checked for consistency), vocabulary size. */
+static ids_status load_hparams(ids_model *m, ids_err *err) {
+    const char *path = ids_gguf_path(m->g), *arch;
+    ids_status st = ids_gguf_get_str(m->g, "general.architecture", &arch, err);
+    if (st) return st;
     ids_hparams *hp = &m->hp;
     snprintf(hp->arch, sizeof hp->arch, "%s", arch);
-    if (!strcmp(arch, "llama")) {
-        hp->rope_mode = IDS_ROPE_NORM;
-    } else if (!strcmp(arch, "qwen2")) {
-        hp->rope_mode = IDS_ROPE_NEOX;
-    } else if (!strcmp(arch, "qwen2vl")) {
-        hp->rope_mode = IDS_ROPE_MROPE;
-    } else {
-        st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
-                      "decoder (supported: llama, qwen2, qwen2vl)", path, arch);
-        goto fail;
-    }
+    if (!strcmp(arch, "llama")) hp->rope_mode = IDS_ROPE_NORM;
+    else if (!strcmp(arch, "qwen2")) hp->rope_mode = IDS_ROPE_NEOX;
+    else if (!strcmp(arch, "qwen2vl")) hp->rope_mode = IDS_ROPE_MROPE;
+    else
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
+                        "decoder (supported: llama, qwen2, qwen2vl)", path, arch);
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot, n_ctx;
     char key[128];
     snprintf(key, sizeof key, "%s.embedding_length", arch);
-    if ((st = ids_gguf_get_u32(m->g, key, &n_embd, err))) goto fail;
+    if ((st = ids_gguf_get_u32(m->g, key, &n_embd, err))) return st;
     snprintf(key, sizeof key, "%s.block_count", arch);
-    if ((st = ids_gguf_get_u32(m->g, key, &n_layer, err))) goto fail;
+    if ((st = ids_gguf_get_u32(m->g, key, &n_layer, err))) return st;
     snprintf(key, sizeof key, "%s.attention.head_count", arch);
-    if ((st = ids_gguf_get_u32(m->g, key, &n_head, err))) goto fail;
-    if ((st = get_u32_opt(m->g, arch, "attention.head_count_kv", n_head, &n_head_kv, err))) goto fail;
-    if ((st = get_u32_opt(m->g, arch, "context_length", 4096, &n_ctx, err))) goto fail;
+    if ((st = ids_gguf_get_u32(m->g, key, &n_head, err))) return st;
+    if ((st = get_u32_opt(m->g, arch, "attention.head_count_kv", n_head, &n_head_kv, err))) return st;
+    if ((st = get_u32_opt(m->g, arch, "context_length", 4096, &n_ctx, err))) return st;
     if (n_embd == 0 || n_layer == 0 || n_head == 0 || n_head_kv == 0 || n_head % n_head_kv ||
-        n_embd % n_head || n_layer > 4096 || n_embd > (1u << 20)) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: inconsistent hyper-parameters: n_embd %u, n_layer %u, "
-                      "n_head %u, n_head_kv %u", path, n_embd, n_layer, n_head, n_head_kv);
-        goto fail;
-    }
-    if ((st = get_u32_opt(m->g, arch, "attention.key_length", n_embd / n_head, &head_dim, err))) goto fail;
-    if ((st = get_u32_opt(m->g, arch, "rope.dimension_count", head_dim, &n_rot, err))) goto fail;
-    if (n_rot > head_dim || n_rot % 2 || head_dim == 0) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: rope.dimension_count %u does not fit head size %u",
-                      path, n_rot, head_dim);
-        goto fail;
-    }
-    if ((st = get_f32_opt(m->g, arch, "rope.freq_base", 10000.0f, &hp->rope_base, err))) goto fail;
-    if (hp->rope_mode == IDS_ROPE_MROPE) {
-        const ids_gguf_value *sec;
-        snprintf(key, sizeof key, "%s.rope.dimension_sections", arch);
-        if ((st = ids_gguf_get_arr(m->g, key, -1, &sec, err))) goto fail;
-        int sum = 0;
-        for (uint64_t i = 0; i < 4; i++) {
-            int64_t x = 0;
-            if (i < sec->v.arr.n && ids_gguf_arr_i64(sec, i, &x) != IDS_OK) x = -1;
-            if (x < 0 || x > 4096) {
-                st = ids__err(err, IDS_ERR_FORMAT, "%s: %s[%llu] = %lld is not a valid section", path, key,
-                              (unsigned long long)i, (long long)x);
-                goto fail;
-            }
-            hp->rope_sections[i] = (int)x;
-            sum += (int)x;
-        }
-        if (sum <= 0) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: %s sums to %d", path, key, sum);
-            goto fail;
-        }
-    }
+        n_embd % n_head || n_layer > 4096 || n_embd > (1u << 20))
+        return ids__err(err, IDS_ERR_FORMAT, "%s: inconsistent hyper-parameters: n_embd %u, n_layer %u, "
+                        "n_head %u, n_head_kv %u", path, n_embd, n_layer, n_head, n_head_kv);
+    if ((st = get_u32_opt(m->g, arch, "attention.key_length", n_embd / n_head, &head_dim, err))) return st;
+    if ((st = get_u32_opt(m->g, arch, "rope.dimension_count", head_dim, &n_rot, err))) return st;
+    if (n_rot > head_dim || n_rot % 2 || head_dim == 0)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: rope.dimension_count %u does not fit head size %u",
+                        path, n_rot, head_dim);
+    if ((st = get_f32_opt(m->g, arch, "rope.freq_base", 10000.0f, &hp->rope_base, err))) return st;
+    if (hp->rope_mode == IDS_ROPE_MROPE && (st = load_mrope_sections(m, arch, err))) return st;
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
-    if ((st = ids_gguf_get_f32(m->g, key, &hp->rms_eps, err))) goto fail;
+    if ((st = ids_gguf_get_f32(m->g, key, &hp->rms_eps, err))) return st;
     const ids_tensor *te = ids_gguf_find_tensor(m->g, "token_embd.weight");
-    if (!te) {
-        st = ids__err(err, IDS_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing", path);
-        goto fail;
-    }
+    if (!te) return ids__err(err, IDS_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing", path);
     hp->n_vocab = (int)te->ne[1];
     const ids_tensor *tff = ids_gguf_find_tensor(m->g, "blk.0.ffn_up.weight");
     if ((st = get_u32_opt(m->g, arch, "feed_forward_length", tff ? (uint32_t)tff->ne[1] : 0, &n_ff, err)))
-        goto fail;
+        return st;
     hp->n_embd = (int)n_embd;
     hp->n_layer = (int)n_layer;
     hp->n_head = (int)n_head;
@@ -144,55 +131,76 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     hp->n_rot = (int)n_rot;
     hp->n_ff = (int)n_ff;
     hp->n_ctx_train = (int)n_ctx;
+    return IDS_OK;
+}
 
-    const int64_t q_dim = (int64_t)n_head * head_dim, kv_dim = (int64_t)n_head_kv * head_dim;
-    if ((st = want_tensor(m, "token_embd.weight", n_embd, hp->n_vocab, true, &m->tok_embd, err))) goto fail;
-    if ((st = want_tensor(m, "output.weight", n_embd, hp->n_vocab, false, &m->output, err))) goto fail;
-    hp->tied_output = m->output == NULL;
-    if (!m->output) m->output = m->tok_embd;
-    if ((st = load_vec(m, "output_norm.weight", n_embd, true, &m->output_norm, err))) goto fail;
-    if ((st = load_vec(m, "rope_freqs.weight", n_rot / 2, false, &m->rope_ff, err))) goto fail;
-    m->layers = ids__calloc(n_layer, sizeof *m->layers);
-    if (!m->layers) {
-        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-        goto fail;
-    }
-    for (uint32_t l = 0; l < n_layer; l++) {
-        ids_layer_w *L = &m->layers[l];
-        char nm[96];
+/* One decoder block's weights (shapes checked) and its norms and optional biases in F32. */
+static ids_status load_layer(ids_model *m, int l, ids_err *err) {
+    const ids_hparams *hp = &m->hp;
+    const int64_t n_embd = hp->n_embd, n_ff = hp->n_ff;
+    const int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    ids_layer_w *L = &m->layers[l];
+    ids_status st;
+    char nm[96];
 #define T(field, suffix, ne0, ne1)                                                         \
-    snprintf(nm, sizeof nm, "blk.%u.%s", l, suffix);                                       \
-    if ((st = want_tensor(m, nm, ne0, ne1, true, &L->field, err))) goto fail;
+    snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix);                                       \
+    if ((st = want_tensor(m, nm, ne0, ne1, true, &L->field, err))) return st;
 #define V(field, suffix, n, req)                                                           \
-    snprintf(nm, sizeof nm, "blk.%u.%s", l, suffix);                                       \
-    if ((st = load_vec(m, nm, n, req, &L->field, err))) goto fail;
-        T(wq, "attn_q.weight", n_embd, q_dim);
-        T(wk, "attn_k.weight", n_embd, kv_dim);
-        T(wv, "attn_v.weight", n_embd, kv_dim);
-        T(wo, "attn_output.weight", q_dim, n_embd);
-        T(wgate, "ffn_gate.weight", n_embd, n_ff);
-        T(wup, "ffn_up.weight", n_embd, n_ff);
-        T(wdown, "ffn_down.weight", n_ff, n_embd);
-        V(attn_norm, "attn_norm.weight", n_embd, true);
-        V(ffn_norm, "ffn_norm.weight", n_embd, true);
-        V(bq, "attn_q.bias", q_dim, false);
-        V(bk, "attn_k.bias", kv_dim, false);
-        V(bv, "attn_v.bias", kv_dim, false);
-        V(bo, "attn_output.bias", n_embd, false);
+    snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix);                                       \
+    if ((st = load_vec(m, nm, n, req, &L->field, err))) return st;
+    T(wq, "attn_q.weight", n_embd, q_dim);
+    T(wk, "attn_k.weight", n_embd, kv_dim);
+    T(wv, "attn_v.weight", n_embd, kv_dim);
+    T(wo, "attn_output.weight", q_dim, n_embd);
+    T(wgate, "ffn_gate.weight", n_embd, n_ff);
+    T(wup, "ffn_up.weight", n_embd, n_ff);
+    T(wdown, "ffn_down.weight", n_ff, n_embd);
+    V(attn_norm, "attn_norm.weight", n_embd, true);
+    V(ffn_norm, "ffn_norm.weight", n_embd, true);
+    V(bq, "attn_q.bias", q_dim, false);
+    V(bk, "attn_k.bias", kv_dim, false);
+    V(bv, "attn_v.bias", kv_dim, false);
+    V(bo, "attn_output.bias", n_embd, false);
 #undef T
 #undef V
-    }
-    if ((st = ids_tokenizer_load(&m->tok, m->g, err))) goto fail;
-    if (ids_tokenizer_n_vocab(m->tok) > hp->n_vocab) {
+    return IDS_OK;
+}
+
+/* Embeddings, output head and norm, rotary frequencies, then every block. */
+static ids_status load_weights(ids_model *m, ids_err *err) {
+    ids_hparams *hp = &m->hp;
+    const int64_t n_embd = hp->n_embd;
+    ids_status st;
+    if ((st = want_tensor(m, "token_embd.weight", n_embd, hp->n_vocab, true, &m->tok_embd, err))) return st;
+    if ((st = want_tensor(m, "output.weight", n_embd, hp->n_vocab, false, &m->output, err))) return st;
+    hp->tied_output = m->output == NULL;
+    if (!m->output) m->output = m->tok_embd;
+    if ((st = load_vec(m, "output_norm.weight", n_embd, true, &m->output_norm, err))) return st;
+    if ((st = load_vec(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_ff, err))) return st;
+    m->layers = ids__calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", ids_gguf_path(m->g));
+    for (int l = 0; l < hp->n_layer; l++)
+        if ((st = load_layer(m, l, err))) return st;
+    return IDS_OK;
+}
+
+ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
+    *out = NULL;
+    ids_model *m = ids__calloc(1, sizeof *m);
+    if (!m) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    ids_status st = ids_gguf_open(&m->g, path, err);
+    if (!st) st = load_hparams(m, err);
+    if (!st) st = load_weights(m, err);
+    if (!st) st = ids_tokenizer_load(&m->tok, m->g, err);
+    if (!st && ids_tokenizer_n_vocab(m->tok) > m->hp.n_vocab)
         st = ids__err(err, IDS_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd only %d rows",
-                      path, ids_tokenizer_n_vocab(m->tok), hp->n_vocab);
-        goto fail;
+                      path, ids_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+    if (st) {
+        ids_model_free(m);
+        return st;
     }
     *out = m;
     return IDS_OK;
-fail:
-    ids_model_free(m);
-    return st;
 }
 
 const ids_hparams *ids_model_hparams(const ids_model *m) { return &m->hp; }

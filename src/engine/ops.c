@@ -6,8 +6,6 @@
 #include <cblas.h>
 #include <math.h>
 
-void openblas_set_num_threads(int n);
-
 ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err) {
     memset(o, 0, sizeof *o);
     o->pool = ids__pool_new(n_threads);
@@ -19,7 +17,7 @@ ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err) {
         return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     }
     o->bytes = n * sizeof(float);
-    openblas_set_num_threads(1);
+    ids__blas_threads_set(1); /* the pool is the parallelism (see ids__blas_threads_set) */
     return IDS_OK;
 }
 
@@ -127,7 +125,7 @@ ids_status ids__load_vec(const ids_gguf *g, const char *name, int64_t n, bool re
     ids_status st = ids__want_tensor(g, name, n, 0, required, &t, err);
     if (st || !t) return st;
     float *v = ids__malloc((size_t)n * sizeof(float));
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for tensor '%s'", ids_gguf_path(g), name);
     st = ids_tensor_to_f32(t, v, err);
     if (st) {
         free(v);

@@ -35,8 +35,8 @@ ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
     *out = NULL;
     ids_vlm *v = ids__calloc(1, sizeof *v);
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = (v->mmproj_path = ids__strdup(mmproj_path)) ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
+    ids_status st = (v->mmproj_path = ids__strdup(mmproj_path)) ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     if (!st) st = ids_model_load(&v->lm, text_path, err);
     if (!st) st = ids_vision_load(&v->vis, mmproj_path, err);
     if (!st) {
@@ -123,7 +123,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v);
     ids_seq *s = ids_seq_new(hp->n_embd);
-    if (!s) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
     float *rows = NULL;
     size_t rows_cap = 0, blk_off = 0;
@@ -148,7 +148,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             if (tl || first) {
                 char *text = ids__malloc(tl + 1);
                 if (!text) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                     break;
                 }
                 snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
@@ -171,7 +171,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
                 if (!r) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                     break;
                 }
                 rows = r;
@@ -211,7 +211,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
     if (!spec || !*spec) return ids__err(err, IDS_ERR_ARG, "empty index list");
     int cap = 16;
     int *v = ids__malloc(sizeof(int) * (size_t)cap);
-    if (!v) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     if (!strcmp(spec, "all")) {
         for (int i = lo; i <= hi; i++) {
             if (*n == cap) {
@@ -219,7 +219,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
                 int *p = ids__realloc(v, sizeof(int) * (size_t)cap);
                 if (!p) {
                     free(v);
-                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                 }
                 v = p;
             }
@@ -252,7 +252,7 @@ ids_status ids_parse_index_list(const char *spec, int lo, int hi, int **out, int
                 int *np = ids__realloc(v, sizeof(int) * (size_t)cap);
                 if (!np) {
                     free(v);
-                    return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
                 }
                 v = np;
             }
@@ -303,153 +303,189 @@ static char *join_ints(const int *v, int n) {
     return s;
 }
 
-ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
-                       const ids_capture_opts *o, const char *out_path, ids_err *err) {
-    const ids_hparams *hp = ids_model_hparams(v->lm);
+/* One capture's state: the sequence, its run and every buffer written to the file. */
+typedef struct {
+    ids_seq *s;
+    ids_ctx *c;
+    int *layers, *pos, nl, np; /* residual layers and positions captured */
+    float *vis;                /* [n_images][n_run, n_tokens_i, n_vembd] */
+    float *resid;              /* [nl, np, n_embd] */
+    float *logits;             /* [np, n_vocab] */
+    float *all_logits;         /* [n, n_vocab] */
+    float *img;                /* [n_img_rows, n_embd] */
+    int32_t *tokens;           /* [n] */
+    int32_t *positions;        /* [np, 3] */
+    ids_hook *hooks;           /* [nl] */
+    int n_img_rows;
+    int vis_tokens[64];        /* tower tokens per image */
+    bool same_tokens;          /* every image has the same tower token count */
+} capture;
+
+static void capture_free(capture *k) {
+    free(k->hooks);
+    free(k->tokens);
+    free(k->positions);
+    free(k->resid);
+    free(k->logits);
+    free(k->all_logits);
+    free(k->img);
+    free(k->vis);
+    free(k->layers);
+    free(k->pos);
+    ids_ctx_free(k->c);
+    ids_seq_free(k->s);
+}
+
+/* Each image's tower token count and, when the tower's blocks are captured, their buffer. */
+static ids_status capture_plan_vision(const ids_vlm *v, const ids_image *images, int n_images,
+                                      const ids_capture_opts *o, capture *k, ids_err *err) {
     const ids_vparams *vp = ids_vision_params(v->vis);
-    const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
-    ids_seq *s = NULL;
-    ids_ctx *c = NULL;
-    ids_st_writer *w = NULL;
-    int *layers = NULL, *pos = NULL, nl = 0, np = 0;
-    float *vis = NULL, *resid = NULL, *logits = NULL, *all_logits = NULL, *img = NULL;
-    int32_t *tokens = NULL, *positions = NULL;
-    ids_hook *hooks = NULL;
-    char *ls = NULL, *ps = NULL;
-    ids_status st;
+    if (n_images > 64) return ids__err(err, IDS_ERR_RANGE, "capture: at most 64 images");
     size_t vis_n = 0;
-    int vis_tokens[64] = {0};
-    bool same_tokens = true;
-    if (n_images > 64) {
-        st = ids__err(err, IDS_ERR_RANGE, "capture: at most 64 images");
-        goto done;
-    }
+    k->same_tokens = true;
     for (int i = 0; i < n_images; i++) {
         ids_vplan pl;
-        if ((st = ids_vision_plan(v->vis, &images[i], 1, &pl, err))) goto done;
-        vis_tokens[i] = pl.n_tokens;
-        same_tokens = same_tokens && pl.n_tokens == vis_tokens[0];
+        ids_status st = ids_vision_plan(v->vis, &images[i], 1, &pl, err);
+        if (st) return st;
+        k->vis_tokens[i] = pl.n_tokens;
+        k->same_tokens = k->same_tokens && pl.n_tokens == k->vis_tokens[0];
         vis_n += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
     }
-    if (o->vision && vis_n && !(vis = ids__malloc(vis_n * sizeof(float)))) {
-        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
-        goto done;
+    if (o->vision && vis_n && !(k->vis = ids__malloc(vis_n * sizeof(float))))
+        return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    return IDS_OK;
+}
+
+/* The buffers for the chosen sites; the tokens and the captured rows' positions filled in. */
+static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, capture *k, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(v->lm);
+    const int n = ids_seq_len(k->s), E = hp->n_embd, nl = k->nl, np = k->np;
+    k->tokens = ids__malloc(sizeof(int32_t) * (size_t)n);
+    k->positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
+    k->hooks = ids__calloc((size_t)nl, sizeof *k->hooks);
+    if (o->resid) k->resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
+    if (o->logits) {
+        k->logits = ids__malloc(sizeof(float) * (size_t)np * hp->n_vocab);
+        k->all_logits = ids__malloc(sizeof(float) * (size_t)n * hp->n_vocab);
     }
-    if ((st = ids_vlm_build_seq(v, prompt, images, n_images, o->n_threads, vis, &s, err))) goto done;
-    const int n = ids_seq_len(s), E = hp->n_embd;
-    if ((st = ids_parse_index_list(o->layers ? o->layers : "all", 0, hp->n_layer, &layers, &nl, err))) goto done;
-    if ((st = ids_parse_positions(o->positions, s, tok, &pos, &np, err))) goto done;
+    k->n_img_rows = 0;
+    for (int i = 0; i < n; i++) k->n_img_rows += ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE;
+    if (o->image_embd) k->img = ids__malloc(sizeof(float) * (size_t)(k->n_img_rows ? k->n_img_rows : 1) * E);
+    if (!k->tokens || !k->positions || !k->hooks || (o->resid && !k->resid) ||
+        (o->logits && (!k->logits || !k->all_logits)) || (o->image_embd && !k->img))
+        return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    for (int i = 0; i < n; i++) k->tokens[i] = ids_seq_row(k->s, i)->token;
+    for (int j = 0; j < np; j++) memcpy(k->positions + 3 * j, ids_seq_row(k->s, k->pos[j])->pos, 3 * sizeof(int32_t));
+    return IDS_OK;
+}
+
+/* Build the sequence, run it once with capture hooks and gather the chosen sites. */
+static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                              const ids_capture_opts *o, capture *k, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(v->lm);
+    ids_status st = ids_vlm_build_seq(v, prompt, images, n_images, o->n_threads, k->vis, &k->s, err);
+    if (st) return st;
+    const int n = ids_seq_len(k->s), E = hp->n_embd;
+    if ((st = ids_parse_index_list(o->layers ? o->layers : "all", 0, hp->n_layer, &k->layers, &k->nl, err))) return st;
+    if ((st = ids_parse_positions(o->positions, k->s, ids_model_tokenizer(v->lm), &k->pos, &k->np, err))) return st;
     ids_ctx_params cp = ids_ctx_default_params();
     cp.n_ctx = n;
     cp.keep_clean = false;
     cp.n_threads = o->n_threads;
-    if ((st = ids_ctx_new(&c, v->lm, cp, err))) goto done;
-    tokens = ids__malloc(sizeof(int32_t) * (size_t)n);
-    positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
-    hooks = ids__calloc((size_t)nl, sizeof *hooks);
-    if (o->resid) resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
-    if (o->logits) {
-        logits = ids__malloc(sizeof(float) * (size_t)np * hp->n_vocab);
-        all_logits = ids__malloc(sizeof(float) * (size_t)n * hp->n_vocab);
-    }
-    int n_img_rows = 0;
-    for (int i = 0; i < n; i++) n_img_rows += ids_seq_row(s, i)->kind == IDS_ROW_IMAGE;
-    if (o->image_embd) img = ids__malloc(sizeof(float) * (size_t)(n_img_rows ? n_img_rows : 1) * E);
-    if (!tokens || !positions || !hooks || (o->resid && !resid) || (o->logits && (!logits || !all_logits)) ||
-        (o->image_embd && !img)) {
-        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
-        goto done;
-    }
-    for (int i = 0; i < n; i++) tokens[i] = ids_seq_row(s, i)->token;
-    for (int k = 0; k < np; k++) memcpy(positions + 3 * k, ids_seq_row(s, pos[k])->pos, 3 * sizeof(int32_t));
+    if ((st = ids_ctx_new(&k->c, v->lm, cp, err))) return st;
+    if ((st = capture_alloc(v, o, k, err))) return st;
+    const int nl = k->nl, np = k->np;
     int nh = 0;
     if (o->resid)
         for (int l = 0; l < nl; l++)
-            hooks[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = layers[l], .action = IDS_ACT_CAPTURE,
-                                     .sel = {.kind = IDS_SEL_LIST, .list = pos, .n_list = np},
-                                     .out = resid + (size_t)l * np * E, .len = (size_t)np * E};
+            k->hooks[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = k->layers[l], .action = IDS_ACT_CAPTURE,
+                                        .sel = {.kind = IDS_SEL_LIST, .list = k->pos, .n_list = np},
+                                        .out = k->resid + (size_t)l * np * E, .len = (size_t)np * E};
     ids_run_opts ro = {.logits = o->logits ? IDS_LOGITS_ALL : IDS_LOGITS_NONE};
-    ids_run_out out = {.logits = all_logits};
-    if ((st = ids_ctx_prefill(c, s, hooks, nh, &ro, &out, err))) goto done;
+    ids_run_out out = {.logits = k->all_logits};
+    if ((st = ids_ctx_prefill(k->c, k->s, k->hooks, nh, &ro, &out, err))) return st;
     if (o->logits)
-        for (int k = 0; k < np; k++)
-            memcpy(logits + (size_t)k * hp->n_vocab, all_logits + (size_t)pos[k] * hp->n_vocab,
+        for (int j = 0; j < np; j++)
+            memcpy(k->logits + (size_t)j * hp->n_vocab, k->all_logits + (size_t)k->pos[j] * hp->n_vocab,
                    sizeof(float) * (size_t)hp->n_vocab);
     if (o->image_embd)
-        for (int i = 0, k = 0; i < n; i++)
-            if (ids_seq_row(s, i)->kind == IDS_ROW_IMAGE)
-                memcpy(img + (size_t)k++ * E, ids__seq_embd(s, i), sizeof(float) * (size_t)E);
+        for (int i = 0, j = 0; i < n; i++)
+            if (ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE)
+                memcpy(k->img + (size_t)j++ * E, ids__seq_embd(k->s, i), sizeof(float) * (size_t)E);
+    return IDS_OK;
+}
 
-    w = ids_st_writer_new();
-    if (!w) {
-        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
-        goto done;
+/* The tower's blocks: one tensor [n_run, tokens, n_vembd] for one image, [n_images, ...] when all
+ * have the same size, else one tensor per image. */
+static ids_status capture_add_vision(const ids_vlm *v, const capture *k, int n_images, ids_st_writer *w,
+                                     ids_err *err) {
+    const ids_vparams *vp = ids_vision_params(v->vis);
+    int64_t vs[4] = {n_images, vp->n_run, k->vis_tokens[0], vp->n_embd};
+    if (n_images == 1) return ids_st_writer_add(w, "vision", "F32", 3, vs + 1, k->vis, err);
+    if (k->same_tokens) return ids_st_writer_add(w, "vision", "F32", 4, vs, k->vis, err);
+    size_t off = 0;
+    for (int i = 0; i < n_images; i++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "vision.%d", i);
+        int64_t one[3] = {vp->n_run, k->vis_tokens[i], vp->n_embd};
+        ids_status st = ids_st_writer_add(w, nm, "F32", 3, one, k->vis + off, err);
+        if (st) return st;
+        off += (size_t)vp->n_run * k->vis_tokens[i] * vp->n_embd;
     }
+    return IDS_OK;
+}
+
+/* The capture's tensors and metadata into a safetensors writer. */
+static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_images, const ids_capture_opts *o,
+                               const capture *k, ids_st_writer *w, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(v->lm);
+    const int n = ids_seq_len(k->s), E = hp->n_embd, nl = k->nl, np = k->np;
     int64_t sh[4];
+    ids_status st;
     sh[0] = n;
-    if ((st = ids_st_writer_add(w, "tokens", "I32", 1, sh, tokens, err))) goto done;
+    if ((st = ids_st_writer_add(w, "tokens", "I32", 1, sh, k->tokens, err))) return st;
     sh[0] = np, sh[1] = 3;
-    if ((st = ids_st_writer_add(w, "positions", "I32", 2, sh, positions, err))) goto done;
+    if ((st = ids_st_writer_add(w, "positions", "I32", 2, sh, k->positions, err))) return st;
     if (o->resid) {
         sh[0] = nl, sh[1] = np, sh[2] = E;
-        if ((st = ids_st_writer_add(w, "resid", "F32", 3, sh, resid, err))) goto done;
+        if ((st = ids_st_writer_add(w, "resid", "F32", 3, sh, k->resid, err))) return st;
     }
     if (o->logits) {
         sh[0] = np, sh[1] = hp->n_vocab;
-        if ((st = ids_st_writer_add(w, "logits", "F32", 2, sh, logits, err))) goto done;
+        if ((st = ids_st_writer_add(w, "logits", "F32", 2, sh, k->logits, err))) return st;
     }
     if (o->image_embd) {
-        sh[0] = n_img_rows, sh[1] = E;
-        if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, img, err))) goto done;
+        sh[0] = k->n_img_rows, sh[1] = E;
+        if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, k->img, err))) return st;
     }
-    if (o->vision && n_images > 0) {
-        int64_t vs[4] = {n_images, vp->n_run, vis_tokens[0], vp->n_embd};
-        if (n_images == 1) st = ids_st_writer_add(w, "vision", "F32", 3, vs + 1, vis, err);
-        else if (same_tokens) st = ids_st_writer_add(w, "vision", "F32", 4, vs, vis, err);
-        else { /* images of different sizes: one tensor each */
-            size_t off = 0;
-            for (int i = 0; i < n_images && !st; i++) {
-                char nm[32];
-                snprintf(nm, sizeof nm, "vision.%d", i);
-                int64_t one[3] = {vp->n_run, vis_tokens[i], vp->n_embd};
-                st = ids_st_writer_add(w, nm, "F32", 3, one, vis + off, err);
-                off += (size_t)vp->n_run * vis_tokens[i] * vp->n_embd;
-            }
-        }
-        if (st) goto done;
-    }
-    ls = join_ints(layers, nl);
-    ps = join_ints(pos, np);
-    if (!ls || !ps) {
-        st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
-        goto done;
-    }
+    if (o->vision && n_images > 0 && (st = capture_add_vision(v, k, n_images, w, err))) return st;
+    char *ls = join_ints(k->layers, nl), *ps = join_ints(k->pos, np);
     char buf[64];
-    ids_st_writer_meta(w, "format", "idscope.capture.v1", NULL);
-    ids_st_writer_meta(w, "model", ids_gguf_path(ids_model_gguf(v->lm)), NULL);
-    ids_st_writer_meta(w, "prompt", prompt, NULL);
-    ids_st_writer_meta(w, "layers", ls, NULL);
-    ids_st_writer_meta(w, "positions", ps, NULL);
-    ids_st_writer_meta(w, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)", NULL);
     snprintf(buf, sizeof buf, "%d", n_images);
-    ids_st_writer_meta(w, "n_images", buf, NULL);
-    st = ids_st_writer_write(w, out_path, err);
-done:
+    st = ls && ps ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    if (!st) st = ids_st_writer_meta(w, "format", "idscope.capture.v1", err);
+    if (!st) st = ids_st_writer_meta(w, "model", ids_gguf_path(ids_model_gguf(v->lm)), err);
+    if (!st) st = ids_st_writer_meta(w, "prompt", prompt, err);
+    if (!st) st = ids_st_writer_meta(w, "layers", ls, err);
+    if (!st) st = ids_st_writer_meta(w, "positions", ps, err);
+    if (!st) st = ids_st_writer_meta(w, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)", err);
+    if (!st) st = ids_st_writer_meta(w, "n_images", buf, err);
     free(ls);
     free(ps);
-    ids_st_writer_free(w);
-    free(hooks);
-    free(tokens);
-    free(positions);
-    free(resid);
-    free(logits);
-    free(all_logits);
-    free(img);
-    free(vis);
-    free(layers);
-    free(pos);
-    ids_ctx_free(c);
-    ids_seq_free(s);
     return st;
 }
 
+ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                       const ids_capture_opts *o, const char *out_path, ids_err *err) {
+    capture k;
+    memset(&k, 0, sizeof k);
+    ids_st_writer *w = NULL;
+    ids_status st = capture_plan_vision(v, images, n_images, o, &k, err);
+    if (!st) st = capture_run(v, prompt, images, n_images, o, &k, err);
+    if (!st && !(w = ids_st_writer_new())) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    if (!st) st = capture_fill(v, prompt, n_images, o, &k, w, err);
+    if (!st) st = ids_st_writer_write(w, out_path, err);
+    ids_st_writer_free(w);
+    capture_free(&k);
+    return st;
+}

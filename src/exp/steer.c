@@ -15,12 +15,6 @@ void ids_steer_result_free(ids_steer_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-static double gauss(uint64_t *s) {
-    double u1, u2;
-    u1 = ((double)(ids__lcg(s) >> 11) + 0.5) / 9007199254740992.0;
-    u2 = (double)(ids__lcg(s) >> 11) / 9007199254740992.0;
-    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
 
 static void rescale(float *v, int E, double norm) {
     double n = 0;
@@ -213,7 +207,7 @@ static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
                 const double sg = w == 0 ? sign_a : -sign_a, hn = steer_norm(e, w, l);
                 for (int i = 0; i < E; i++) {
                     vid[i] = (float)(sg * ((double)u1[i] - u0[i]));
-                    vno[i] = (float)gauss(&j->noise_rng);
+                    vno[i] = (float)ids__rng_lcg_normal(&j->noise_rng);
                 }
                 rescale(vid, E, hn);
                 rescale(vno, E, hn);

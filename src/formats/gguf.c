@@ -189,141 +189,157 @@ static ids_status rd_value(cursor *c, int type, ids_gguf_value *v, const char *w
     return IDS_OK;
 }
 
-static ids_status parse(ids_gguf *g, ids_err *err) {
-    cursor c = {g->base, g->size, 0, g->path, err, &g->arena};
+/* Magic, version and the two counts; allocates the key, value and tensor tables. */
+static ids_status parse_header(ids_gguf *g, cursor *c, uint64_t *n_kv, uint64_t *n_tensors) {
     ids_status st;
     if (g->size < 4 || memcmp(g->base, GGUF_MAGIC, 4) != 0) {
         char got[9] = {0};
         for (size_t i = 0; i < 4 && i < g->size; i++)
             snprintf(got + 2 * i, 3, "%02x", g->base[i]);
-        return fail(&c, 0, "not a GGUF file: expected magic 47475546 (\"GGUF\"), got %s",
+        return fail(c, 0, "not a GGUF file: expected magic 47475546 (\"GGUF\"), got %s",
                     g->size ? got : "an empty file");
     }
-    c.pos = 4;
-    if ((st = rd_u32(&c, &g->version, "version"))) return st;
-    if (g->version == 1) return fail(&c, 4, "GGUF version 1 is not supported (expected 2 or 3)");
+    c->pos = 4;
+    if ((st = rd_u32(c, &g->version, "version"))) return st;
+    if (g->version == 1) return fail(c, 4, "GGUF version 1 is not supported (expected 2 or 3)");
     if ((g->version & 0xFFFF) == 0)
-        return fail(&c, 4, "version field 0x%08x looks byte-swapped: big-endian GGUF files are "
-                           "not supported", g->version);
-    if (g->version > 3) return fail(&c, 4, "unsupported GGUF version %u (expected 2 or 3)", g->version);
-    uint64_t n_tensors, n_kv;
-    if ((st = rd_u64(&c, &n_tensors, "tensor count"))) return st;
-    if ((st = rd_u64(&c, &n_kv, "metadata count"))) return st;
+        return fail(c, 4, "version field 0x%08x looks byte-swapped: big-endian GGUF files are "
+                          "not supported", g->version);
+    if (g->version > 3) return fail(c, 4, "unsupported GGUF version %u (expected 2 or 3)", g->version);
+    if ((st = rd_u64(c, n_tensors, "tensor count"))) return st;
+    if ((st = rd_u64(c, n_kv, "metadata count"))) return st;
     /* each KV needs >= 8+1+4+1 bytes and each tensor >= 8+4+8+4+8 bytes */
-    if (n_kv > (c.size - c.pos) / 13)
-        return fail(&c, 16, "metadata count %llu cannot fit in the %zu bytes that remain",
-                    (unsigned long long)n_kv, c.size - c.pos);
-    if (n_tensors > (c.size - c.pos) / 32)
-        return fail(&c, 8, "tensor count %llu cannot fit in the %zu bytes that remain",
-                    (unsigned long long)n_tensors, c.size - c.pos);
-    g->n_kv = (int64_t)n_kv;
-    g->n_tensors = (int64_t)n_tensors;
-    g->keys = ids__arena_alloc(&g->arena, (size_t)(n_kv ? n_kv : 1) * sizeof(char *), 8);
-    g->vals = ids__arena_alloc(&g->arena, (size_t)(n_kv ? n_kv : 1) * sizeof(ids_gguf_value), 8);
-    g->tensors = ids__arena_alloc(&g->arena, (size_t)(n_tensors ? n_tensors : 1) * sizeof(ids_tensor), 8);
-    if (!g->keys || !g->vals || !g->tensors || !ids__strmap_init(&g->kv_map, (size_t)n_kv) ||
-        !ids__strmap_init(&g->tensor_map, (size_t)n_tensors))
-        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
+    if (*n_kv > (c->size - c->pos) / 13)
+        return fail(c, 16, "metadata count %llu cannot fit in the %zu bytes that remain",
+                    (unsigned long long)*n_kv, c->size - c->pos);
+    if (*n_tensors > (c->size - c->pos) / 32)
+        return fail(c, 8, "tensor count %llu cannot fit in the %zu bytes that remain",
+                    (unsigned long long)*n_tensors, c->size - c->pos);
+    g->n_kv = (int64_t)*n_kv;
+    g->n_tensors = (int64_t)*n_tensors;
+    g->keys = ids__arena_alloc(&g->arena, (size_t)(*n_kv ? *n_kv : 1) * sizeof(char *), 8);
+    g->vals = ids__arena_alloc(&g->arena, (size_t)(*n_kv ? *n_kv : 1) * sizeof(ids_gguf_value), 8);
+    g->tensors = ids__arena_alloc(&g->arena, (size_t)(*n_tensors ? *n_tensors : 1) * sizeof(ids_tensor), 8);
+    if (!g->keys || !g->vals || !g->tensors || !ids__strmap_init(&g->kv_map, (size_t)*n_kv) ||
+        !ids__strmap_init(&g->tensor_map, (size_t)*n_tensors))
+        return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
+    return IDS_OK;
+}
 
+/* The n_kv metadata entries (unique, non-empty keys). */
+static ids_status parse_kvs(ids_gguf *g, cursor *c, uint64_t n_kv) {
+    ids_status st;
     char what[192];
     for (uint64_t i = 0; i < n_kv; i++) {
-        size_t at = c.pos;
+        size_t at = c->pos;
         snprintf(what, sizeof what, "key of metadata entry %llu", (unsigned long long)i);
         uint64_t klen;
-        if ((st = rd_str(&c, &g->keys[i], &klen, what))) return st;
-        if (klen == 0) return fail(&c, at, "metadata entry %llu has an empty key", (unsigned long long)i);
+        if ((st = rd_str(c, &g->keys[i], &klen, what))) return st;
+        if (klen == 0) return fail(c, at, "metadata entry %llu has an empty key", (unsigned long long)i);
         bool dup;
         if (!ids__strmap_put(&g->kv_map, g->keys[i], (size_t)klen, (int64_t)i, NULL, &dup))
-            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
-        if (dup) return fail(&c, at, "duplicate metadata key '%s'", g->keys[i]);
+            return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
+        if (dup) return fail(c, at, "duplicate metadata key '%s'", g->keys[i]);
         snprintf(what, sizeof what, "value of '%.120s'", g->keys[i]);
-        at = c.pos;
+        at = c->pos;
         uint32_t t;
-        if ((st = rd_u32(&c, &t, what))) return st;
+        if ((st = rd_u32(c, &t, what))) return st;
         if (t >= IDS_GGUF_TYPE_COUNT)
-            return fail(&c, at, "'%s': invalid value type %d (expected 0..12)", g->keys[i], (int32_t)t);
-        if ((st = rd_value(&c, (int)t, &g->vals[i], what, 0))) return st;
+            return fail(c, at, "'%s': invalid value type %d (expected 0..12)", g->keys[i], (int32_t)t);
+        if ((st = rd_value(c, (int)t, &g->vals[i], what, 0))) return st;
     }
+    return IDS_OK;
+}
 
+/* general.alignment when present (an unsigned power of two), else the default. */
+static ids_status parse_alignment(ids_gguf *g, cursor *c) {
     g->alignment = GGUF_DEFAULT_ALIGNMENT;
     int64_t ai = ids_gguf_find_kv(g, "general.alignment");
-    if (ai >= 0) {
-        const ids_gguf_value *v = &g->vals[ai];
-        bool is_uint = v->type == IDS_GGUF_UINT8 || v->type == IDS_GGUF_UINT16 ||
-                       v->type == IDS_GGUF_UINT32 || v->type == IDS_GGUF_UINT64;
-        if (!is_uint || v->v.u == 0 || v->v.u > (1u << 30) || (v->v.u & (v->v.u - 1)))
-            return fail(&c, 0, "general.alignment must be an unsigned power of two, got %s %llu",
-                        ids_gguf_type_name(v->type), (unsigned long long)v->v.u);
-        g->alignment = (uint32_t)v->v.u;
-    }
+    if (ai < 0) return IDS_OK;
+    const ids_gguf_value *v = &g->vals[ai];
+    bool is_uint = v->type == IDS_GGUF_UINT8 || v->type == IDS_GGUF_UINT16 ||
+                   v->type == IDS_GGUF_UINT32 || v->type == IDS_GGUF_UINT64;
+    if (!is_uint || v->v.u == 0 || v->v.u > (1u << 30) || (v->v.u & (v->v.u - 1)))
+        return fail(c, 0, "general.alignment must be an unsigned power of two, got %s %llu",
+                    ids_gguf_type_name(v->type), (unsigned long long)v->v.u);
+    g->alignment = (uint32_t)v->v.u;
+    return IDS_OK;
+}
 
-    for (uint64_t i = 0; i < n_tensors; i++) {
-        ids_tensor *t = &g->tensors[i];
-        size_t at = c.pos;
-        snprintf(what, sizeof what, "name of tensor %llu", (unsigned long long)i);
-        uint64_t nlen;
-        if ((st = rd_str(&c, &t->name, &nlen, what))) return st;
-        if (nlen == 0) return fail(&c, at, "tensor %llu has an empty name", (unsigned long long)i);
-        bool dup;
-        if (!ids__strmap_put(&g->tensor_map, t->name, (size_t)nlen, (int64_t)i, NULL, &dup))
-            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
-        if (dup) return fail(&c, at, "duplicate tensor name '%s'", t->name);
-        snprintf(what, sizeof what, "info of tensor '%.120s'", t->name);
-        at = c.pos;
-        uint32_t nd;
-        if ((st = rd_u32(&c, &nd, what))) return st;
-        if (nd < 1 || nd > GGUF_MAX_DIMS)
-            return fail(&c, at, "tensor '%s': expected 1..%d dimensions, got %u", t->name,
-                        GGUF_MAX_DIMS, nd);
-        t->n_dims = (int)nd;
-        uint64_t nel = 1;
-        for (int d = 0; d < GGUF_MAX_DIMS; d++) {
-            t->ne[d] = 1;
-            if (d >= (int)nd) continue;
-            at = c.pos;
-            uint64_t ne;
-            if ((st = rd_u64(&c, &ne, what))) return st;
-            if (ne > INT64_MAX)
-                return fail(&c, at, "tensor '%s': dimension %d is negative (%lld)", t->name, d,
-                            (long long)(int64_t)ne);
-            if (!ids__mul_ok(nel, ne, &nel) || nel > INT64_MAX)
-                return fail(&c, at, "tensor '%s': element count overflows at dimension %d",
-                            t->name, d);
-            t->ne[d] = (int64_t)ne;
-        }
-        at = c.pos;
-        uint32_t type;
-        if ((st = rd_u32(&c, &type, what))) return st;
-        if (!ids_type_name((int)type))
-            return fail(&c, at, "tensor '%s': unknown tensor type id %d", t->name, (int32_t)type);
-        t->type = (int)type;
-        int64_t blck = ids_type_block_size(t->type);
-        if (t->ne[0] % blck)
-            return fail(&c, at, "tensor '%s': row length %lld is not a multiple of the %s block "
-                                "size %lld", t->name, (long long)t->ne[0], ids_type_name(t->type),
-                        (long long)blck);
-        uint64_t nb;
-        if (!ids__mul_ok(nel / (uint64_t)blck, (uint64_t)ids_type_block_bytes(t->type), &nb))
-            return fail(&c, at, "tensor '%s': byte size overflows", t->name);
-        t->nbytes = nb;
-        at = c.pos;
-        if ((st = rd_u64(&c, &t->offset, what))) return st;
-        if (t->offset % g->alignment)
-            return fail(&c, at, "tensor '%s': data offset %llu is not a multiple of the alignment %u",
-                        t->name, (unsigned long long)t->offset, g->alignment);
+/* One tensor info: unique name, 1..4 dimensions, a known type whose blocks tile the rows, byte
+ * size, aligned offset. */
+static ids_status parse_tensor_info(ids_gguf *g, cursor *c, uint64_t i) {
+    ids_status st;
+    char what[192];
+    ids_tensor *t = &g->tensors[i];
+    size_t at = c->pos;
+    snprintf(what, sizeof what, "name of tensor %llu", (unsigned long long)i);
+    uint64_t nlen;
+    if ((st = rd_str(c, &t->name, &nlen, what))) return st;
+    if (nlen == 0) return fail(c, at, "tensor %llu has an empty name", (unsigned long long)i);
+    bool dup;
+    if (!ids__strmap_put(&g->tensor_map, t->name, (size_t)nlen, (int64_t)i, NULL, &dup))
+        return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
+    if (dup) return fail(c, at, "duplicate tensor name '%s'", t->name);
+    snprintf(what, sizeof what, "info of tensor '%.120s'", t->name);
+    at = c->pos;
+    uint32_t nd;
+    if ((st = rd_u32(c, &nd, what))) return st;
+    if (nd < 1 || nd > GGUF_MAX_DIMS)
+        return fail(c, at, "tensor '%s': expected 1..%d dimensions, got %u", t->name,
+                    GGUF_MAX_DIMS, nd);
+    t->n_dims = (int)nd;
+    uint64_t nel = 1;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++) {
+        t->ne[d] = 1;
+        if (d >= (int)nd) continue;
+        at = c->pos;
+        uint64_t ne;
+        if ((st = rd_u64(c, &ne, what))) return st;
+        if (ne > INT64_MAX)
+            return fail(c, at, "tensor '%s': dimension %d is negative (%lld)", t->name, d,
+                        (long long)(int64_t)ne);
+        if (!ids__mul_ok(nel, ne, &nel) || nel > INT64_MAX)
+            return fail(c, at, "tensor '%s': element count overflows at dimension %d",
+                        t->name, d);
+        t->ne[d] = (int64_t)ne;
     }
+    at = c->pos;
+    uint32_t type;
+    if ((st = rd_u32(c, &type, what))) return st;
+    if (!ids_type_name((int)type))
+        return fail(c, at, "tensor '%s': unknown tensor type id %d", t->name, (int32_t)type);
+    t->type = (int)type;
+    int64_t blck = ids_type_block_size(t->type);
+    if (t->ne[0] % blck)
+        return fail(c, at, "tensor '%s': row length %lld is not a multiple of the %s block "
+                           "size %lld", t->name, (long long)t->ne[0], ids_type_name(t->type),
+                    (long long)blck);
+    uint64_t nb;
+    if (!ids__mul_ok(nel / (uint64_t)blck, (uint64_t)ids_type_block_bytes(t->type), &nb))
+        return fail(c, at, "tensor '%s': byte size overflows", t->name);
+    t->nbytes = nb;
+    at = c->pos;
+    if ((st = rd_u64(c, &t->offset, what))) return st;
+    if (t->offset % g->alignment)
+        return fail(c, at, "tensor '%s': data offset %llu is not a multiple of the alignment %u",
+                    t->name, (unsigned long long)t->offset, g->alignment);
+    return IDS_OK;
+}
 
-    uint64_t data_off = c.pos;
-    if (n_tensors > 0) data_off = (data_off + g->alignment - 1) / g->alignment * g->alignment;
+/* The aligned start of the data section; every tensor's bytes must lie inside it. */
+static ids_status place_tensor_data(ids_gguf *g, cursor *c) {
+    uint64_t data_off = c->pos;
+    if (g->n_tensors > 0) data_off = (data_off + g->alignment - 1) / g->alignment * g->alignment;
     if (data_off > g->size)
-        return fail(&c, c.pos, "truncated: tensor data would start at offset %llu but the file "
+        return fail(c, c->pos, "truncated: tensor data would start at offset %llu but the file "
                                "has %zu bytes", (unsigned long long)data_off, g->size);
     g->data_offset = data_off;
     uint64_t avail = g->size - data_off;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         ids_tensor *t = &g->tensors[i];
         if (t->offset > avail || t->nbytes > avail - t->offset)
-            return fail(&c, (size_t)(data_off + (t->offset > avail ? avail : t->offset)),
+            return fail(c, (size_t)(data_off + (t->offset > avail ? avail : t->offset)),
                         "tensor '%s': data [%llu, %llu) extends past the end of the file "
                         "(data section holds %llu bytes)", t->name,
                         (unsigned long long)t->offset, (unsigned long long)(t->offset + t->nbytes),
@@ -331,6 +347,17 @@ static ids_status parse(ids_gguf *g, ids_err *err) {
         t->data = g->base + data_off + t->offset;
     }
     return IDS_OK;
+}
+
+static ids_status parse(ids_gguf *g, ids_err *err) {
+    cursor c = {g->base, g->size, 0, g->path, err, &g->arena};
+    uint64_t n_kv = 0, n_tensors = 0;
+    ids_status st = parse_header(g, &c, &n_kv, &n_tensors);
+    if (!st) st = parse_kvs(g, &c, n_kv);
+    if (!st) st = parse_alignment(g, &c);
+    for (uint64_t i = 0; i < n_tensors && !st; i++) st = parse_tensor_info(g, &c, i);
+    if (!st) st = place_tensor_data(g, &c);
+    return st;
 }
 
 static ids_status open_common(ids_gguf *g, ids_gguf **out, ids_err *err) {

@@ -77,7 +77,7 @@ ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *
     membuf m = {0};
     if (!stbi_write_png_to_func(mem_write, &m, img->w, img->h, 3, img->rgb, img->w * 3) || m.oom) {
         free(m.p);
-        return ids__err(err, IDS_ERR_NOMEM, "%s: cannot encode PNG", path);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: cannot encode PNG: out of memory", path);
     }
     const void *parts[1] = {m.p};
     size_t sizes[1] = {m.n};

@@ -86,28 +86,51 @@ ids_status ids_st_writer_meta(ids_st_writer *w, const char *key, const char *val
     return IDS_OK;
 }
 
-ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err *err) {
-    cJSON *root = cJSON_CreateObject();
-    if (!root) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
-    if (cJSON_GetArraySize(w->meta) > 0) cJSON_AddItemToObject(root, "__metadata__", cJSON_Duplicate(w->meta, 1));
-    size_t off = 0;
-    for (int i = 0; i < w->n; i++) {
-        const st_item *it = &w->items[i];
-        cJSON *t = cJSON_CreateObject();
-        cJSON_AddStringToObject(t, "dtype", it->dtype);
-        cJSON *sh = cJSON_CreateArray();
-        for (int d = 0; d < it->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)it->shape[d]));
-        cJSON_AddItemToObject(t, "shape", sh);
-        cJSON *offs = cJSON_CreateArray();
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + it->nbytes)));
-        cJSON_AddItemToObject(t, "data_offsets", offs);
-        cJSON_AddItemToObject(root, it->name, t);
-        off += it->nbytes;
+static bool add_number(cJSON *arr, double x) {
+    cJSON *n = cJSON_CreateNumber(x);
+    if (n && cJSON_AddItemToArray(arr, n)) return true;
+    cJSON_Delete(n);
+    return false;
+}
+
+/* One tensor's entry: dtype, shape, data_offsets [off, off + nbytes). */
+static bool add_entry(cJSON *root, const st_item *it, size_t off) {
+    cJSON *t = cJSON_CreateObject();
+    if (!t || !cJSON_AddItemToObject(root, it->name, t)) {
+        cJSON_Delete(t);
+        return false;
     }
-    char *json = cJSON_PrintUnformatted(root);
+    if (!cJSON_AddStringToObject(t, "dtype", it->dtype)) return false;
+    cJSON *sh = cJSON_AddArrayToObject(t, "shape");
+    for (int d = 0; sh && d < it->ndim; d++)
+        if (!add_number(sh, (double)it->shape[d])) return false;
+    cJSON *offs = sh ? cJSON_AddArrayToObject(t, "data_offsets") : NULL;
+    return offs && add_number(offs, (double)off) && add_number(offs, (double)(off + it->nbytes));
+}
+
+/* The header's JSON text: "__metadata__" first, then each tensor's entry (malloc'd by cJSON; NULL
+ * when any allocation fails). */
+static char *header_json(const ids_st_writer *w) {
+    cJSON *root = cJSON_CreateObject();
+    bool ok = root != NULL;
+    if (ok && cJSON_GetArraySize(w->meta) > 0) {
+        cJSON *meta = cJSON_Duplicate(w->meta, 1);
+        ok = meta && cJSON_AddItemToObject(root, "__metadata__", meta);
+        if (!ok) cJSON_Delete(meta);
+    }
+    size_t off = 0;
+    for (int i = 0; ok && i < w->n; i++) {
+        ok = add_entry(root, &w->items[i], off);
+        off += w->items[i].nbytes;
+    }
+    char *json = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
-    if (!json) return ids__err(err, IDS_ERR_NOMEM, "safetensors: out of memory");
+    return json;
+}
+
+ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err *err) {
+    char *json = header_json(w);
+    if (!json) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the safetensors header", path);
     size_t jl = strlen(json), padded = (jl + 7) / 8 * 8;
     char *hdr = ids__malloc(8 + padded);
     if (!hdr) {
@@ -167,13 +190,17 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     cJSON *root = NULL;
     if (!f) {
         fclose(fp);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     }
     fseek(fp, 0, SEEK_END);
     long sz = ftell(fp);
     fseek(fp, 0, SEEK_SET);
     f->buf = sz > 0 ? ids__malloc((size_t)sz) : NULL;
     f->size = sz > 0 ? (size_t)sz : 0;
+    if (sz > 0 && !f->buf) {
+        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, sz);
+        goto done;
+    }
     if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
         st = ids__err(err, sz <= 0 ? IDS_ERR_FORMAT : IDS_ERR_IO, "%s: cannot read %ld bytes", path, sz);
         goto done;
@@ -192,13 +219,16 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     int cnt = cJSON_GetArraySize(root);
     f->t = ids__calloc((size_t)(cnt ? cnt : 1), sizeof *f->t);
     if (!f->t) {
-        st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
     cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (!strcmp(it->string, "__metadata__")) {
-            f->meta = cJSON_Duplicate(it, 1);
+            if (!(f->meta = cJSON_Duplicate(it, 1))) {
+                st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+                goto done;
+            }
             continue;
         }
         ids_st_tensor *t = &f->t[f->n];
@@ -209,7 +239,10 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
             st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': bad header entry", path, it->string);
             goto done;
         }
-        t->name = ids__strdup(it->string);
+        if (!(t->name = ids__strdup(it->string))) {
+            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
         f->n++;
         snprintf(t->dtype, sizeof t->dtype, "%s", dt->valuestring);
         t->ndim = cJSON_GetArraySize(sh);

@@ -49,13 +49,13 @@ static ids_status load_folder(const char *dir, int n, ids_image **out, int *n_to
             cap = cap ? 2 * cap : 64;
             char **nn = ids__realloc(names, sizeof *nn * (size_t)cap);
             if (!nn) {
-                st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", dir);
                 break;
             }
             names = nn;
         }
         if (!(names[cnt] = ids__strdup(e->d_name))) {
-            st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", dir);
             break;
         }
         cnt++;
@@ -69,7 +69,7 @@ static ids_status load_folder(const char *dir, int n, ids_image **out, int *n_to
         qsort(names, (size_t)cnt, sizeof *names, cmp_str);
         fr = ids__calloc((size_t)n, sizeof *fr);
         int *idx = ids__malloc(sizeof(int) * (size_t)n);
-        if (!fr || !idx) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!fr || !idx) st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", dir);
         if (!st) ids_video_sample_indices(cnt, n, idx);
         for (int i = 0; !st && i < n; i++) {
             char path[2048];
@@ -137,7 +137,7 @@ static ids_status dec_open(decoder *d, const char *path, ids_err *err) {
     d->frame = av_frame_alloc();
     if (!d->dec || !d->pkt || !d->frame) {
         dec_close(d);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     }
     d->dec->thread_count = 1;
     if ((rc = avcodec_parameters_to_context(d->dec, d->fmt->streams[d->stream]->codecpar)) < 0 ||
@@ -216,7 +216,7 @@ static ids_status load_file(const char *path, int n, ids_image **out, int *n_tot
     if (!idx || !fr) {
         free(idx);
         free(fr);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     }
     ids_video_sample_indices(total, n, idx);
     int again = 0;
@@ -272,10 +272,16 @@ ids_status ids_video_write_mp4(const ids_image *frames, int n, int fps, const ch
     enc = codec ? avcodec_alloc_context3(codec) : NULL;
     fr = av_frame_alloc();
     pkt = av_packet_alloc();
-    padded = ids__malloc((size_t)W * H * 3);
-    if (rc < 0 || !codec || !vs || !enc || !fr || !pkt || !padded) {
-        st = ids__err(err, IDS_ERR_NOMEM, "%s: cannot set up the MP4 writer (MPEG-4 encoder %s)", path,
-                      codec ? "present" : "missing");
+    /* swscale's RGB readers may load a few bytes past the last pixel: keep FFmpeg's usual padding */
+    padded = ids__malloc((size_t)W * H * 3 + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (padded) memset(padded + (size_t)W * H * 3, 0, AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!codec) {
+        st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: cannot set up the MP4 writer: this FFmpeg has no MPEG-4 encoder",
+                      path);
+        goto done;
+    }
+    if (rc < 0 || !vs || !enc || !fr || !pkt || !padded) {
+        st = ids__err(err, IDS_ERR_NOMEM, "%s: cannot set up the MP4 writer: out of memory", path);
         goto done;
     }
     enc->width = W;
@@ -306,7 +312,7 @@ ids_status ids_video_write_mp4(const ids_image *frames, int n, int fps, const ch
     fr->height = H;
     if ((rc = av_frame_get_buffer(fr, 0)) < 0 ||
         !(sws = sws_getContext(W, H, AV_PIX_FMT_RGB24, W, H, AV_PIX_FMT_YUV420P, SWS_BICUBIC, NULL, NULL, NULL))) {
-        st = ids__err(err, IDS_ERR_NOMEM, "%s: cannot allocate frames", path);
+        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the video frames", path);
         goto done;
     }
     for (int i = 0; i <= n && !st; i++) {

@@ -111,7 +111,7 @@ ids_status ids_catalog_add_sprite(ids_catalog *c, const char *png_path, ids_err 
         sprite *p = ids__realloc(c->sp, sizeof *p * (size_t)cap);
         if (!p) {
             stbi_image_free(d);
-            return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+            return ids__err(err, IDS_ERR_NOMEM, "sprite: out of memory");
         }
         c->sp = p;
         c->cap_sp = cap;
@@ -131,7 +131,7 @@ ids_status ids_catalog_add_sprite(ids_catalog *c, const char *png_path, ids_err 
     if (st || !s->alpha) {
         ids_image_free(&s->img);
         stbi_image_free(d);
-        return st ? st : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        return st ? st : ids__err(err, IDS_ERR_NOMEM, "sprite: out of memory");
     }
     for (size_t i = 0; i < (size_t)w * h; i++) {
         memcpy(s->img.rgb + 3 * i, d + 4 * i, 3);

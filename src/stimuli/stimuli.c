@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "idscope/stimuli.h"
 #include "base/internal.h"
+#include "base/rng.h"
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
@@ -35,15 +36,9 @@ void ids_stim_default_opts(ids_stim_opts *o) {
     o->seed = 1;
 }
 
-/* ---- deterministic randomness ---- */
-static uint64_t splitmix(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-static float urand(uint64_t *s) { return (float)((double)(splitmix(s) >> 11) / 9007199254740992.0); }
-static float srand1(uint64_t *s) { return 2.0f * urand(s) - 1.0f; }
+/* ---- deterministic randomness: one SplitMix64 stream per item (base/rng.h) ---- */
+static float urand(uint64_t *s) { return (float)ids__rng_splitmix_unit(s); } /* [0, 1) */
+static float srand1(uint64_t *s) { return 2.0f * urand(s) - 1.0f; }         /* [-1, 1) */
 
 /* ---- option resolution ---- */
 typedef struct {
@@ -166,7 +161,7 @@ ids_status ids_stim_count(ids_set_kind kind, const ids_stim_opts *o, const ids_c
 
 void ids_stim_free(ids_stim *s) {
     if (!s) return;
-    for (int f = 0; s->frames && f < s->n_frames; f++) ids_image_free(&s->frames[f]); /* no frames: render's allocation failed */
+    for (int f = 0; s->frames && f < s->n_frames; f++) ids_image_free(&s->frames[f]);
     free(s->frames);
     s->frames = NULL;
     s->n_frames = 0;
@@ -180,7 +175,7 @@ static ids_status background(const ids_stim_opts *o, int S, ids_image *img, ids_
 /* Draw every frame from the placements (objects invisible before their appearance frame). */
 static ids_status render(const ids_stim_opts *o, const ids_catalog *c, int S, ids_stim *s, ids_err *err) {
     s->frames = ids__calloc((size_t)s->n_frames, sizeof(ids_image));
-    if (!s->frames) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!s->frames) return ids__err(err, IDS_ERR_NOMEM, "stimulus: out of memory");
     for (int f = 0; f < s->n_frames; f++) {
         ids_status st = background(o, S, &s->frames[f], err);
         if (st) return st;
@@ -234,6 +229,112 @@ static void clamp_inside(ids_placed *p, int S) {
     if (p->cy > (float)S - h) p->cy = (float)S - h;
 }
 
+/* Placements of each set for item r of its tuple (rng: the item's stream, drawn in a fixed order). */
+static void place_grid(const plan *p, const ids_stim_opts *o, int r, uint64_t *rng, ids_stim *out) {
+    const float cell = (float)p->S / (float)p->G;
+    const int nc = p->G * p->G;
+    int size_i = r % p->n_sizes, cp = r / p->n_sizes;
+    int ca = cp / (nc - 1), cb = cp % (nc - 1);
+    if (cb >= ca) cb++;
+    const int cells[2] = {ca, cb};
+    for (int k = 0; k < 2; k++) {
+        ids_stim_obj *ob = &out->obj[k];
+        ob->cell_x = cells[k] % p->G;
+        ob->cell_y = cells[k] / p->G;
+        ob->p.size = p->sizes[size_i] * cell * (1.0f + o->jitter_size * srand1(rng));
+        if (ob->p.size > cell) ob->p.size = cell;
+        ob->p.cx = ((float)ob->cell_x + 0.5f + o->jitter_pos * srand1(rng)) * cell;
+        ob->p.cy = ((float)ob->cell_y + 0.5f + o->jitter_pos * srand1(rng)) * cell;
+    }
+}
+
+static void place_depth(const plan *p, const ids_stim_opts *o, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    int k = 0, a = -1, b = -1;
+    for (int i = 0; i < 9 && a < 0; i++)
+        for (int j = 0; j < 9; j++)
+            if (i % 3 != j % 3 && i / 3 != j / 3 && k++ == r) {
+                a = i;
+                b = j;
+                break;
+            }
+    const int pos[2] = {a, b};
+    const float f = 0.9f * S, hy = 0.3f * S;
+    for (int q = 0; q < 2; q++) {
+        ids_stim_obj *ob = &out->obj[q];
+        ob->lateral = k_lateral[pos[q] % 3];
+        ob->depth = k_depths[pos[q] / 3];
+        ob->p.size = f * 0.6f / ob->depth * (1.0f + o->jitter_size * srand1(rng));
+        ob->p.cx = 0.5f * S + f * 0.7f * ob->lateral / ob->depth;
+        ob->p.cy = hy + f / ob->depth - 0.5f * ob->p.size;
+    }
+}
+
+static void place_nearfar(const plan *p, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    const float d = k_distances[r / p->repeats] * S, size = 0.12f * S;
+    for (int tries = 0; tries < 1000; tries++) {
+        float bx = size + urand(rng) * (S - 2 * size), by = size + urand(rng) * (S - 2 * size);
+        float ang = 2.0f * (float)M_PI * urand(rng);
+        float ax = bx + d * cosf(ang), ay = by + d * sinf(ang);
+        if (ax < size * 0.5f || ay < size * 0.5f || ax > S - size * 0.5f || ay > S - size * 0.5f) continue;
+        out->obj[0].p.cx = ax, out->obj[0].p.cy = ay;
+        out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
+        break;
+    }
+    out->obj[0].p.size = out->obj[1].p.size = size;
+}
+
+/* Also sets the between truth, from the final (clamped) geometry: A projects inside BC and lies
+ * near the line. */
+static void place_between(const plan *p, int r, uint64_t *rng, ids_stim *out) {
+    const float S = (float)p->S;
+    const bool yes = (r / p->repeats) % 2 == 0;
+    const float size = 0.12f * S;
+    float bx = 0, by = 0, cx = 0, cy = 0;
+    for (int tries = 0; tries < 1000; tries++) {
+        bx = size + urand(rng) * (S - 2 * size), by = size + urand(rng) * (S - 2 * size);
+        cx = size + urand(rng) * (S - 2 * size), cy = size + urand(rng) * (S - 2 * size);
+        if (hypotf(cx - bx, cy - by) >= 0.55f * S) break;
+    }
+    float t = 0.35f + 0.3f * urand(rng), len = hypotf(cx - bx, cy - by);
+    float nx = -(cy - by) / len, ny = (cx - bx) / len;
+    float off = yes ? 0.03f * S * srand1(rng) : (urand(rng) < 0.5f ? -1.0f : 1.0f) * (0.22f + 0.08f * urand(rng)) * S;
+    out->obj[0].p.cx = bx + t * (cx - bx) + off * nx;
+    out->obj[0].p.cy = by + t * (cy - by) + off * ny;
+    out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
+    out->obj[2].p.cx = cx, out->obj[2].p.cy = cy;
+    for (int k = 0; k < 3; k++) out->obj[k].p.size = size;
+    clamp_inside(&out->obj[0].p, p->S);
+    float ux = out->obj[0].p.cx - bx, uy = out->obj[0].p.cy - by;
+    float proj = (ux * (cx - bx) + uy * (cy - by)) / (len * len), perp = fabsf(ux * nx + uy * ny);
+    out->has[IDS_REL_BETWEEN] = true;
+    out->truth[IDS_REL_BETWEEN] = proj > 0.15f && proj < 0.85f && perp < 0.1f * S;
+}
+
+static ids_status place_video(const plan *p, int r, uint64_t *rng, ids_stim *out, ids_err *err) {
+    const float cell = (float)p->S / (float)p->G;
+    const int T = p->frames;
+    int i = r / (T - 2) + 1, j = r % (T - 2) + 1;
+    if (j >= i) j++;
+    out->n_frames = T;
+    const int nc = p->G * p->G;
+    int ca = (int)(ids__rng_splitmix(rng) % (uint64_t)nc), cb = (int)(ids__rng_splitmix(rng) % (uint64_t)(nc - 1));
+    if (p->G < 2) return ids__err(err, IDS_ERR_RANGE, "a video needs a grid of at least 2x2 cells");
+    if (cb >= ca) cb++;
+    const int cells[2] = {ca, cb}, appear[2] = {i, j};
+    for (int q = 0; q < 2; q++) {
+        ids_stim_obj *ob = &out->obj[q];
+        ob->cell_x = cells[q] % p->G;
+        ob->cell_y = cells[q] / p->G;
+        ob->appear = appear[q];
+        ob->p.size = 0.7f * cell;
+        ob->p.cx = ((float)ob->cell_x + 0.5f) * cell;
+        ob->p.cy = ((float)ob->cell_y + 0.5f) * cell;
+    }
+    return IDS_OK;
+}
+
 ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, int index,
                          ids_stim *out, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -244,7 +345,7 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
     if (index < 0 || index >= count)
         return ids__err(err, IDS_ERR_RANGE, "%s item %d is outside 0..%d", k_set_names[kind], index, count - 1);
     uint64_t rng = o->seed * 0x100000001B3ull ^ ((uint64_t)(index + 1) * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)kind << 56);
-    splitmix(&rng);
+    ids__rng_splitmix(&rng);
     out->kind = kind;
     out->index = index;
     out->grid = p.G;
@@ -254,7 +355,6 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
     int tup[3];
     tuple_at(&p, o->all_pairs, index / per, tup);
     int r = index % per;
-    const float S = (float)p.S, cell = S / (float)p.G;
     for (int k = 0; k < out->n_obj; k++) {
         out->obj[k].obj = tup[k];
         out->obj[k].cell_x = out->obj[k].cell_y = -1;
@@ -263,109 +363,17 @@ ids_status ids_stim_make(ids_set_kind kind, const ids_stim_opts *o, const ids_ca
         out->obj[k].p.rot = o->jitter_rot * srand1(&rng);
     }
     switch (kind) {
-    case IDS_SET_GRID: {
-        const int nc = p.G * p.G;
-        int size_i = r % p.n_sizes, cp = r / p.n_sizes;
-        int ca = cp / (nc - 1), cb = cp % (nc - 1);
-        if (cb >= ca) cb++;
-        const int cells[2] = {ca, cb};
-        for (int k = 0; k < 2; k++) {
-            ids_stim_obj *ob = &out->obj[k];
-            ob->cell_x = cells[k] % p.G;
-            ob->cell_y = cells[k] / p.G;
-            ob->p.size = p.sizes[size_i] * cell * (1.0f + o->jitter_size * srand1(&rng));
-            if (ob->p.size > cell) ob->p.size = cell;
-            ob->p.cx = ((float)ob->cell_x + 0.5f + o->jitter_pos * srand1(&rng)) * cell;
-            ob->p.cy = ((float)ob->cell_y + 0.5f + o->jitter_pos * srand1(&rng)) * cell;
-        }
-        break;
-    }
-    case IDS_SET_DEPTH: {
-        int k = 0, a = -1, b = -1;
-        for (int i = 0; i < 9 && a < 0; i++)
-            for (int j = 0; j < 9; j++)
-                if (i % 3 != j % 3 && i / 3 != j / 3 && k++ == r) {
-                    a = i;
-                    b = j;
-                    break;
-                }
-        const int pos[2] = {a, b};
-        const float f = 0.9f * S, hy = 0.3f * S;
-        for (int q = 0; q < 2; q++) {
-            ids_stim_obj *ob = &out->obj[q];
-            ob->lateral = k_lateral[pos[q] % 3];
-            ob->depth = k_depths[pos[q] / 3];
-            ob->p.size = f * 0.6f / ob->depth * (1.0f + o->jitter_size * srand1(&rng));
-            ob->p.cx = 0.5f * S + f * 0.7f * ob->lateral / ob->depth;
-            ob->p.cy = hy + f / ob->depth - 0.5f * ob->p.size;
-        }
-        break;
-    }
-    case IDS_SET_NEARFAR: {
-        const float d = k_distances[r / p.repeats] * S, size = 0.12f * S;
-        for (int tries = 0; tries < 1000; tries++) {
-            float bx = size + urand(&rng) * (S - 2 * size), by = size + urand(&rng) * (S - 2 * size);
-            float ang = 2.0f * (float)M_PI * urand(&rng);
-            float ax = bx + d * cosf(ang), ay = by + d * sinf(ang);
-            if (ax < size * 0.5f || ay < size * 0.5f || ax > S - size * 0.5f || ay > S - size * 0.5f) continue;
-            out->obj[0].p.cx = ax, out->obj[0].p.cy = ay;
-            out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
-            break;
-        }
-        out->obj[0].p.size = out->obj[1].p.size = size;
-        break;
-    }
-    case IDS_SET_BETWEEN: {
-        const bool yes = (r / p.repeats) % 2 == 0;
-        const float size = 0.12f * S;
-        float bx = 0, by = 0, cx = 0, cy = 0;
-        for (int tries = 0; tries < 1000; tries++) {
-            bx = size + urand(&rng) * (S - 2 * size), by = size + urand(&rng) * (S - 2 * size);
-            cx = size + urand(&rng) * (S - 2 * size), cy = size + urand(&rng) * (S - 2 * size);
-            if (hypotf(cx - bx, cy - by) >= 0.55f * S) break;
-        }
-        float t = 0.35f + 0.3f * urand(&rng), len = hypotf(cx - bx, cy - by);
-        float nx = -(cy - by) / len, ny = (cx - bx) / len;
-        float off = yes ? 0.03f * S * srand1(&rng) : (urand(&rng) < 0.5f ? -1.0f : 1.0f) * (0.22f + 0.08f * urand(&rng)) * S;
-        out->obj[0].p.cx = bx + t * (cx - bx) + off * nx;
-        out->obj[0].p.cy = by + t * (cy - by) + off * ny;
-        out->obj[1].p.cx = bx, out->obj[1].p.cy = by;
-        out->obj[2].p.cx = cx, out->obj[2].p.cy = cy;
-        for (int k = 0; k < 3; k++) out->obj[k].p.size = size;
-        /* truth from the final (clamped) geometry: A projects inside BC and lies near the line */
-        clamp_inside(&out->obj[0].p, p.S);
-        float ux = out->obj[0].p.cx - bx, uy = out->obj[0].p.cy - by;
-        float proj = (ux * (cx - bx) + uy * (cy - by)) / (len * len), perp = fabsf(ux * nx + uy * ny);
-        out->has[IDS_REL_BETWEEN] = true;
-        out->truth[IDS_REL_BETWEEN] = proj > 0.15f && proj < 0.85f && perp < 0.1f * S;
-        break;
-    }
-    case IDS_SET_VIDEO: {
-        const int T = p.frames;
-        int i = r / (T - 2) + 1, j = r % (T - 2) + 1;
-        if (j >= i) j++;
-        out->n_frames = T;
-        const int nc = p.G * p.G;
-        int ca = (int)(splitmix(&rng) % (uint64_t)nc), cb = (int)(splitmix(&rng) % (uint64_t)(nc - 1));
-        if (p.G < 2) return ids__err(err, IDS_ERR_RANGE, "a video needs a grid of at least 2x2 cells");
-        if (cb >= ca) cb++;
-        const int cells[2] = {ca, cb}, appear[2] = {i, j};
-        for (int q = 0; q < 2; q++) {
-            ids_stim_obj *ob = &out->obj[q];
-            ob->cell_x = cells[q] % p.G;
-            ob->cell_y = cells[q] / p.G;
-            ob->appear = appear[q];
-            ob->p.size = 0.7f * cell;
-            ob->p.cx = ((float)ob->cell_x + 0.5f) * cell;
-            ob->p.cy = ((float)ob->cell_y + 0.5f) * cell;
-        }
-        break;
-    }
+    case IDS_SET_GRID: place_grid(&p, o, r, &rng, out); break;
+    case IDS_SET_DEPTH: place_depth(&p, o, r, &rng, out); break;
+    case IDS_SET_NEARFAR: place_nearfar(&p, r, &rng, out); break;
+    case IDS_SET_BETWEEN: place_between(&p, r, &rng, out); break;
+    case IDS_SET_VIDEO: st = place_video(&p, r, &rng, out, err); break;
     default: break;
     }
+    if (st) return st;
     for (int k = 0; k < out->n_obj; k++) clamp_inside(&out->obj[k].p, p.S);
     bool keep_between = out->has[IDS_REL_BETWEEN], between_truth = out->truth[IDS_REL_BETWEEN];
-    set_truth(out, o->near_threshold * S);
+    set_truth(out, o->near_threshold * (float)p.S);
     if (kind == IDS_SET_BETWEEN) {
         memset(out->has, 0, sizeof out->has);
         out->has[IDS_REL_BETWEEN] = keep_between;
@@ -381,7 +389,7 @@ static ids_status copy_stim(const ids_stim *s, ids_stim *out, bool with_frames, 
     out->frames = NULL;
     if (!with_frames) return IDS_OK;
     out->frames = ids__calloc((size_t)s->n_frames, sizeof(ids_image));
-    if (!out->frames) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!out->frames) return ids__err(err, IDS_ERR_NOMEM, "stimulus: out of memory");
     for (int f = 0; f < s->n_frames; f++) {
         ids_status st = ids_image_new(&out->frames[f], s->frames[f].w, s->frames[f].h, NULL, err);
         if (st) {
@@ -433,55 +441,81 @@ ids_status ids_stim_recolor(const ids_stim *s, const ids_stim_opts *o, const ids
 }
 
 /* ---- manifests ---- */
-static cJSON *stim_record(const ids_stim *s, const ids_catalog *c, const char *id, const char *file,
-                          const char *const *frames, const char *variant_of, const char *variant) {
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "id", id);
-    cJSON_AddStringToObject(r, "set", ids_set_name(s->kind));
-    if (file) cJSON_AddStringToObject(r, "file", file);
-    if (frames) cJSON_AddItemToObject(r, "frames", cJSON_CreateStringArray(frames, s->n_frames));
-    if (variant_of) {
-        cJSON_AddStringToObject(r, "variant_of", variant_of);
-        cJSON_AddStringToObject(r, "variant", variant);
-    }
-    cJSON *objs = cJSON_AddArrayToObject(r, "objects");
+/* Checked JSON building. cJSON allocates through its own allocator; each helper returns false when
+ * an allocation failed (or o is NULL after an earlier failure), and the caller then discards the
+ * whole tree and reports IDS_ERR_NOMEM. jadd and jpush take the item (deleted on failure). */
+static bool jstr(cJSON *o, const char *k, const char *v) { return v && cJSON_AddStringToObject(o, k, v) != NULL; }
+static bool jnum(cJSON *o, const char *k, double v) { return cJSON_AddNumberToObject(o, k, v) != NULL; }
+static bool jadd(cJSON *o, const char *k, cJSON *item) {
+    if (o && item && cJSON_AddItemToObject(o, k, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+static bool jpush(cJSON *arr, cJSON *item) {
+    if (arr && item && cJSON_AddItemToArray(arr, item)) return true;
+    cJSON_Delete(item);
+    return false;
+}
+
+/* One object of an item: role, name, word, cell, centre, box, size (and depth or appearance). */
+static cJSON *stim_object(const ids_stim *s, const ids_catalog *c, int k) {
     static const char *const roles[3] = {"A", "B", "C"};
-    for (int k = 0; k < s->n_obj; k++) {
-        const ids_stim_obj *ob = &s->obj[k];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "role", roles[k]);
-        cJSON_AddStringToObject(o, "name", ids_catalog_name(c, ob->obj));
-        cJSON_AddStringToObject(o, "word", ids_catalog_word(c, ob->obj));
-        if (ob->cell_x >= 0) {
-            cJSON *cell = cJSON_AddObjectToObject(o, "cell");
-            cJSON_AddNumberToObject(cell, "x", ob->cell_x);
-            cJSON_AddNumberToObject(cell, "y", ob->cell_y);
-        }
-        const float h = ob->p.size * 0.5f;
-        const double ctr[2] = {round(ob->p.cx * 100) / 100, round(ob->p.cy * 100) / 100};
-        const double box[4] = {round((ob->p.cx - h) * 100) / 100, round((ob->p.cy - h) * 100) / 100,
-                               round((ob->p.cx + h) * 100) / 100, round((ob->p.cy + h) * 100) / 100};
-        cJSON_AddItemToObject(o, "center", cJSON_CreateDoubleArray(ctr, 2));
-        cJSON_AddItemToObject(o, "box", cJSON_CreateDoubleArray(box, 4));
-        cJSON_AddNumberToObject(o, "size", round(ob->p.size * 100) / 100);
-        if (s->kind == IDS_SET_DEPTH) {
-            cJSON_AddNumberToObject(o, "lateral", ob->lateral);
-            cJSON_AddNumberToObject(o, "depth", ob->depth);
-        }
-        if (s->kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(o, "appear", ob->appear);
-        cJSON_AddItemToArray(objs, o);
+    const ids_stim_obj *ob = &s->obj[k];
+    cJSON *o = cJSON_CreateObject();
+    bool ok = jstr(o, "role", roles[k]) && jstr(o, "name", ids_catalog_name(c, ob->obj)) &&
+              jstr(o, "word", ids_catalog_word(c, ob->obj));
+    if (ok && ob->cell_x >= 0) {
+        cJSON *cell = cJSON_AddObjectToObject(o, "cell");
+        ok = jnum(cell, "x", ob->cell_x) && jnum(cell, "y", ob->cell_y);
     }
+    const float h = ob->p.size * 0.5f;
+    const double ctr[2] = {round(ob->p.cx * 100) / 100, round(ob->p.cy * 100) / 100};
+    const double box[4] = {round((ob->p.cx - h) * 100) / 100, round((ob->p.cy - h) * 100) / 100,
+                           round((ob->p.cx + h) * 100) / 100, round((ob->p.cy + h) * 100) / 100};
+    ok = ok && jadd(o, "center", cJSON_CreateDoubleArray(ctr, 2)) && jadd(o, "box", cJSON_CreateDoubleArray(box, 4)) &&
+         jnum(o, "size", round(ob->p.size * 100) / 100);
+    if (ok && s->kind == IDS_SET_DEPTH) ok = jnum(o, "lateral", ob->lateral) && jnum(o, "depth", ob->depth);
+    if (ok && s->kind == IDS_SET_VIDEO) ok = jnum(o, "appear", ob->appear);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* "questions": each relation the item supports, with its question, answer and wrong answer. */
+static bool add_questions(cJSON *r, const ids_stim *s, const ids_catalog *c) {
     cJSON *qs = cJSON_AddObjectToObject(r, "questions");
+    if (!qs) return false;
     const char *a = ids_catalog_name(c, s->obj[0].obj), *b = ids_catalog_name(c, s->obj[1].obj);
     const char *cc = s->n_obj > 2 ? ids_catalog_name(c, s->obj[2].obj) : NULL;
     for (int rel = 0; rel < IDS_REL_COUNT; rel++) {
         if (!s->has[rel]) continue;
         char *q = ids_question((ids_relation)rel, a, b, cc);
         cJSON *e = cJSON_AddObjectToObject(qs, ids_relation_name((ids_relation)rel));
-        cJSON_AddStringToObject(e, "question", q);
-        cJSON_AddStringToObject(e, "answer", ids_answer_word((ids_relation)rel, s->truth[rel]));
-        cJSON_AddStringToObject(e, "wrong", ids_answer_word((ids_relation)rel, !s->truth[rel]));
+        bool ok = jstr(e, "question", q) && jstr(e, "answer", ids_answer_word((ids_relation)rel, s->truth[rel])) &&
+                  jstr(e, "wrong", ids_answer_word((ids_relation)rel, !s->truth[rel]));
         free(q);
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* An item's manifest record; NULL when out of memory. */
+static cJSON *stim_record(const ids_stim *s, const ids_catalog *c, const char *id, const char *file,
+                          const char *const *frames, const char *variant_of, const char *variant) {
+    cJSON *r = cJSON_CreateObject();
+    bool ok = jstr(r, "id", id) && jstr(r, "set", ids_set_name(s->kind));
+    if (ok && file) ok = jstr(r, "file", file);
+    if (ok && frames) ok = jadd(r, "frames", cJSON_CreateStringArray(frames, s->n_frames));
+    if (ok && variant_of) ok = jstr(r, "variant_of", variant_of) && jstr(r, "variant", variant);
+    cJSON *objs = ok ? cJSON_AddArrayToObject(r, "objects") : NULL;
+    ok = objs != NULL;
+    for (int k = 0; ok && k < s->n_obj; k++) ok = jpush(objs, stim_object(s, c, k));
+    ok = ok && add_questions(r, s, c);
+    if (!ok) {
+        cJSON_Delete(r);
+        return NULL;
     }
     return r;
 }
@@ -508,7 +542,8 @@ static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char
         snprintf(rel, sizeof rel, "%s.png", id);
         snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
         if ((st = ids_image_write_png(&s->frames[0], path, err))) return st;
-        cJSON_AddItemToArray(records, stim_record(s, c, id, rel, NULL, variant_of, variant));
+        if (!jpush(records, stim_record(s, c, id, rel, NULL, variant_of, variant)))
+            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
         return IDS_OK;
     }
     snprintf(path, sizeof path, "%.1000s/%s", dir, id);
@@ -522,19 +557,19 @@ static ids_status write_item(const ids_stim *s, const ids_catalog *c, const char
         if ((st = ids_image_write_png(&s->frames[f], path, err))) return st;
     }
     cJSON *rec = stim_record(s, c, id, NULL, ptrs, variant_of, variant);
-    cJSON_AddItemToArray(records, rec);
+    if (!jpush(records, rec)) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
     if (mp4) {
         snprintf(rel, sizeof rel, "%s.mp4", id);
         snprintf(path, sizeof path, "%.1000s/%s", dir, rel);
         if ((st = ids_video_write_mp4(s->frames, s->n_frames, 8, path, err))) return st;
-        cJSON_AddStringToObject(rec, "video", rel);
+        if (!jstr(rec, "video", rel)) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", id);
     }
     return IDS_OK;
 }
 
 static ids_status write_json(const char *path, cJSON *root, ids_err *err) {
     char *txt = cJSON_Print(root);
-    if (!txt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!txt) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     size_t n = strlen(txt);
     txt[n] = '\n'; /* replace the NUL: written with its length */
     const void *parts[1] = {txt};
@@ -626,23 +661,19 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
     if (limit > 0 && limit < n) n = limit;
     if ((st = mkdir_p(out_dir, err))) return st;
     char *mpath = ids__path_join(out_dir, "manifest.json"), *old_txt = NULL;
-    if (!mpath) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!mpath) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", out_dir);
     cJSON *old_root = ids__read_file(mpath, &old_txt, NULL, NULL) == IDS_OK ? cJSON_Parse(old_txt) : NULL;
     free(old_txt);
     ids_prov *prov = NULL;
     st = ids_stimuli_prov(kind, o, c, mirror, recolor, limit, &prov, err);
-    cJSON *root = st ? NULL : cJSON_CreateObject();
-    if (!st && !root) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    cJSON *records = NULL;
+    cJSON *root = st ? NULL : cJSON_CreateObject(), *records = NULL;
     if (!st) {
-        cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
-        cJSON_AddStringToObject(root, "set", ids_set_name(kind));
-        cJSON_AddNumberToObject(root, "seed", (double)o->seed);
-        cJSON_AddNumberToObject(root, "image_size", o->image_size);
-        cJSON_AddNumberToObject(root, "grid", o->grid);
-        if (kind == IDS_SET_VIDEO) cJSON_AddNumberToObject(root, "frames", o->frames);
-        records = cJSON_AddArrayToObject(root, "records");
-        if (!records) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", ids_set_name(kind)) &&
+                  jnum(root, "seed", (double)o->seed) && jnum(root, "image_size", o->image_size) &&
+                  jnum(root, "grid", o->grid);
+        if (ok && kind == IDS_SET_VIDEO) ok = jnum(root, "frames", o->frames);
+        records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
+        if (!records) st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", out_dir);
     }
     int step = n / 20 > 0 ? n / 20 : 1;
     for (int i = 0; i < n && !st; i++) {
@@ -732,6 +763,61 @@ static bool parse_caption(const char *cap, char *subj, char *ref, size_t n, ids_
     return false;
 }
 
+/* A COCO-Spatial record: the image file, the two objects, the question and both captions. */
+static cJSON *coco_record(int idx, const char *image_dir, long image_id, const char *subj, const char *ref,
+                          ids_relation rel, bool first, const char *correct, const char *wrong) {
+    char file[1200], id[64];
+    snprintf(id, sizeof id, "coco_%05d", idx);
+    snprintf(file, sizeof file, "%.1000s/%012ld.jpg", image_dir, image_id);
+    cJSON *r = cJSON_CreateObject();
+    bool ok = jstr(r, "id", id) && jstr(r, "set", "coco_spatial") && jstr(r, "file", file) &&
+              jnum(r, "image_id", (double)image_id);
+    cJSON *objs = ok ? cJSON_AddArrayToObject(r, "objects") : NULL;
+    ok = objs != NULL;
+    const char *nm[2] = {subj, ref}, *roles[2] = {"A", "B"};
+    for (int k = 0; ok && k < 2; k++) {
+        cJSON *o = cJSON_CreateObject();
+        const char *lw = strrchr(nm[k], ' ');
+        ok = jstr(o, "role", roles[k]) && jstr(o, "name", nm[k]) && jstr(o, "word", lw ? lw + 1 : nm[k]);
+        ok = ok ? jpush(objs, o) : (cJSON_Delete(o), false);
+    }
+    cJSON *qs = ok ? cJSON_AddObjectToObject(r, "questions") : NULL;
+    char *q = qs ? ids_question(rel, subj, ref, NULL) : NULL;
+    cJSON *e = q ? cJSON_AddObjectToObject(qs, ids_relation_name(rel)) : NULL;
+    ok = jstr(e, "question", q) && jstr(e, "answer", ids_answer_word(rel, first)) &&
+         jstr(e, "wrong", ids_answer_word(rel, !first));
+    free(q);
+    cJSON *caps = ok ? cJSON_AddObjectToObject(r, "captions") : NULL;
+    ok = jstr(caps, "correct", correct) && jstr(caps, "wrong", wrong);
+    if (!ok) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Why a row of coco_qa_two_obj.json cannot be used (NULL: it can, and its parts are filled in). */
+static const char *coco_parse_row(const cJSON *row, long *image_id, char *subj, char *ref, size_t n,
+                                  ids_relation *rel, bool *first) {
+    char wsubj[512], wref[512];
+    ids_relation wrel;
+    bool wfirst;
+    cJSON *iid = cJSON_GetArrayItem(row, 0), *c1 = cJSON_GetArrayItem(row, 1), *c2 = cJSON_GetArrayItem(row, 2);
+    *image_id = -1;
+    if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 3) return "not a list of 3 items";
+    if (cJSON_IsNumber(iid)) *image_id = (long)iid->valuedouble;
+    else if (cJSON_IsString(iid) && strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring) && *iid->valuestring)
+        *image_id = strtol(iid->valuestring, NULL, 10);
+    if (*image_id < 0) return "image id is not a non-negative integer";
+    if (!cJSON_IsString(c1) || !cJSON_IsString(c2)) return "captions are not strings";
+    if (!parse_caption(c1->valuestring, subj, ref, n, rel, first))
+        return "correct caption has no known relation (left of, right of, above, below, under, on top of)";
+    if (parse_caption(c2->valuestring, wsubj, wref, sizeof wsubj, &wrel, &wfirst) && wrel == *rel &&
+        wfirst == *first && !strcmp(wsubj, subj))
+        return "wrong caption states the same relation";
+    return NULL;
+}
+
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
                                     int *n_ok, int *n_skipped, ids_err *err) {
     *n_ok = *n_skipped = 0;
@@ -746,74 +832,37 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
                         "wrong_caption] rows", json_path);
     }
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "format", "idscope.stimuli.v1");
-    cJSON_AddStringToObject(root, "set", "coco_spatial");
-    cJSON_AddStringToObject(root, "source", json_path);
-    cJSON *records = cJSON_AddArrayToObject(root, "records"), *skipped = cJSON_AddArrayToObject(root, "skipped");
+    bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", "coco_spatial") &&
+              jstr(root, "source", json_path);
+    cJSON *records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
+    cJSON *skipped = records ? cJSON_AddArrayToObject(root, "skipped") : NULL;
+    ok = skipped != NULL;
     int idx = 0;
     cJSON *row;
     cJSON_ArrayForEach(row, in) {
-        const char *why = NULL;
-        char subj[512], ref[512], wsubj[512], wref[512], file[1200], id[64];
-        ids_relation rel = IDS_REL_LEFT_RIGHT, wrel;
-        bool first = true, wfirst;
-        cJSON *iid = cJSON_GetArrayItem(row, 0), *c1 = cJSON_GetArrayItem(row, 1), *c2 = cJSON_GetArrayItem(row, 2);
-        long image_id = -1;
-        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 3) why = "not a list of 3 items";
-        else if (cJSON_IsNumber(iid)) image_id = (long)iid->valuedouble;
-        else if (cJSON_IsString(iid) && strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring) && *iid->valuestring)
-            image_id = strtol(iid->valuestring, NULL, 10);
-        if (!why && image_id < 0) why = "image id is not a non-negative integer";
-        if (!why && (!cJSON_IsString(c1) || !cJSON_IsString(c2))) why = "captions are not strings";
-        if (!why && !parse_caption(c1->valuestring, subj, ref, sizeof subj, &rel, &first))
-            why = "correct caption has no known relation (left of, right of, above, below, under, on top of)";
-        if (!why && parse_caption(c2->valuestring, wsubj, wref, sizeof wsubj, &wrel, &wfirst) && wrel == rel &&
-            wfirst == first && !strcmp(wsubj, subj))
-            why = "wrong caption states the same relation";
+        if (!ok) break;
+        char subj[512], ref[512];
+        ids_relation rel = IDS_REL_LEFT_RIGHT;
+        bool first = true;
+        long image_id;
+        const char *why = coco_parse_row(row, &image_id, subj, ref, sizeof subj, &rel, &first);
         if (why) {
             ids__log(1, "coco-spatial: row %d skipped: %s", idx, why);
             cJSON *sk = cJSON_CreateObject();
-            cJSON_AddNumberToObject(sk, "index", idx);
-            cJSON_AddStringToObject(sk, "reason", why);
-            cJSON_AddItemToArray(skipped, sk);
+            ok = jnum(sk, "index", idx) && jstr(sk, "reason", why);
+            ok = ok ? jpush(skipped, sk) : (cJSON_Delete(sk), false);
             (*n_skipped)++;
             idx++;
             continue;
         }
-        snprintf(id, sizeof id, "coco_%05d", idx);
-        snprintf(file, sizeof file, "%.1000s/%012ld.jpg", image_dir, image_id);
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "id", id);
-        cJSON_AddStringToObject(r, "set", "coco_spatial");
-        cJSON_AddStringToObject(r, "file", file);
-        cJSON_AddNumberToObject(r, "image_id", (double)image_id);
-        cJSON *objs = cJSON_AddArrayToObject(r, "objects");
-        const char *nm[2] = {subj, ref}, *roles[2] = {"A", "B"};
-        for (int k = 0; k < 2; k++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "role", roles[k]);
-            cJSON_AddStringToObject(o, "name", nm[k]);
-            const char *lw = strrchr(nm[k], ' ');
-            cJSON_AddStringToObject(o, "word", lw ? lw + 1 : nm[k]);
-            cJSON_AddItemToArray(objs, o);
-        }
-        cJSON *qs = cJSON_AddObjectToObject(r, "questions");
-        char *q = ids_question(rel, subj, ref, NULL);
-        cJSON *e = cJSON_AddObjectToObject(qs, ids_relation_name(rel));
-        cJSON_AddStringToObject(e, "question", q);
-        cJSON_AddStringToObject(e, "answer", ids_answer_word(rel, first));
-        cJSON_AddStringToObject(e, "wrong", ids_answer_word(rel, !first));
-        free(q);
-        cJSON *caps = cJSON_AddObjectToObject(r, "captions");
-        cJSON_AddStringToObject(caps, "correct", c1->valuestring);
-        cJSON_AddStringToObject(caps, "wrong", c2->valuestring);
-        cJSON_AddItemToArray(records, r);
+        ok = jpush(records, coco_record(idx, image_dir, image_id, subj, ref, rel, first,
+                                        cJSON_GetArrayItem(row, 1)->valuestring, cJSON_GetArrayItem(row, 2)->valuestring));
         (*n_ok)++;
         idx++;
     }
-    ids_status st = write_json(out_path, root, err);
+    ids_status st = ok ? write_json(out_path, root, err)
+                       : ids__err(err, IDS_ERR_NOMEM, "%s: out of memory converting %s", out_path, json_path);
     cJSON_Delete(root);
     cJSON_Delete(in);
     return st;
 }
-

@@ -165,6 +165,162 @@ void ids_tokenizer_free(ids_tokenizer *t) {
     free(t);
 }
 
+/* The vocabulary arrays (tokens, optional scores and types, all of one length) into the
+ * tokenizer's own tables, the text -> id map and the list of special tokens. */
+static ids_status load_vocab(ids_tokenizer *t, const ids_gguf *g, ids_err *err) {
+    const char *path = ids_gguf_path(g);
+    const ids_gguf_value *toks, *scores = NULL, *types = NULL;
+    ids_status st = ids_gguf_get_arr(g, "tokenizer.ggml.tokens", IDS_GGUF_STRING, &toks, err);
+    if (st) return st;
+    if (toks->v.arr.n == 0 || toks->v.arr.n > INT32_MAX)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", path,
+                        (unsigned long long)toks->v.arr.n);
+    t->n_vocab = (int32_t)toks->v.arr.n;
+    st = ids_gguf_get_arr(g, "tokenizer.ggml.scores", -1, &scores, err);
+    if (st == IDS_ERR_NOT_FOUND) scores = NULL;
+    else if (st) return st;
+    st = ids_gguf_get_arr(g, "tokenizer.ggml.token_type", -1, &types, err);
+    if (st == IDS_ERR_NOT_FOUND) types = NULL;
+    else if (st) return st;
+    if ((scores && scores->v.arr.n != toks->v.arr.n) || (types && types->v.arr.n != toks->v.arr.n))
+        return ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer arrays disagree: %llu tokens, %llu scores, "
+                        "%llu types", path, (unsigned long long)toks->v.arr.n,
+                        (unsigned long long)(scores ? scores->v.arr.n : 0),
+                        (unsigned long long)(types ? types->v.arr.n : 0));
+    size_t nv = (size_t)t->n_vocab;
+    t->text = ids__arena_alloc(&t->arena, nv * sizeof *t->text, 8);
+    t->len = ids__arena_alloc(&t->arena, nv * sizeof *t->len, 8);
+    t->score = ids__arena_alloc(&t->arena, nv * sizeof *t->score, 8);
+    t->attr = ids__arena_alloc(&t->arena, nv, 1);
+    t->special = ids__arena_alloc(&t->arena, nv * sizeof *t->special, 8);
+    if (!t->text || !t->len || !t->score || !t->attr || !t->special ||
+        !ids__strmap_init(&t->tok_map, nv))
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < nv; i++) {
+        const char *s;
+        uint64_t n;
+        ids_gguf_arr_str(toks, i, &s, &n);
+        if (n > UINT32_MAX) return ids__err(err, IDS_ERR_FORMAT, "%s: token %zu is too long", path, i);
+        char *c = ids__arena_strndup(&t->arena, s, (size_t)n);
+        if (!c) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+        t->text[i] = c;
+        t->len[i] = (uint32_t)n;
+        double sc = 0;
+        if (scores && ids_gguf_arr_f64(scores, i, &sc) != IDS_OK)
+            return ids__err(err, IDS_ERR_TYPE, "%s: tokenizer.ggml.scores has non-numeric entries", path);
+        t->score[i] = (float)sc;
+        int64_t ty = IDS_TOKEN_NORMAL;
+        if (types && ids_gguf_arr_i64(types, i, &ty) != IDS_OK)
+            return ids__err(err, IDS_ERR_TYPE, "%s: tokenizer.ggml.token_type has non-integer entries", path);
+        if (ty < 0 || ty > IDS_TOKEN_BYTE)
+            return ids__err(err, IDS_ERR_FORMAT, "%s: token %zu has invalid type %lld", path, i, (long long)ty);
+        t->attr[i] = (uint8_t)ty;
+        /* first id wins for duplicate texts, like llama.cpp's token_to_id map */
+        int64_t prev;
+        bool dup;
+        if (!ids__strmap_put(&t->tok_map, c, (size_t)n, (int64_t)i, &prev, &dup))
+            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+        if ((ty == IDS_TOKEN_CONTROL || ty == IDS_TOKEN_USER_DEFINED || ty == IDS_TOKEN_UNKNOWN) && n > 0)
+            t->special[t->n_special++] = (int32_t)i;
+    }
+    sort_special(t);
+    return IDS_OK;
+}
+
+/* SPM: llama's default special ids and the <0xXX> byte-fallback tokens. */
+static void setup_spm(ids_tokenizer *t) {
+    t->bos = 1 < t->n_vocab ? 1 : -1;
+    t->eos = 2 < t->n_vocab ? 2 : -1;
+    t->unk = 0;
+    for (int b = 0; b < 256; b++) {
+        char name[8];
+        snprintf(name, sizeof name, "<0x%02X>", b);
+        int64_t id;
+        t->byte_tok[b] = ids__strmap_get(&t->tok_map, name, 6, &id) ? (int32_t)id : -1;
+    }
+    snprintf(t->pre, sizeof t->pre, "%s", "");
+}
+
+/* BPE: the pre-tokenizer named by tokenizer.ggml.pre, its regexes compiled. */
+static ids_status setup_bpe_pre(ids_tokenizer *t, const ids_gguf *g, ids_err *err) {
+    const char *path = ids_gguf_path(g);
+    const char *pre = "default";
+    ids_status st = ids_gguf_get_str(g, "tokenizer.ggml.pre", &pre, err);
+    if (st == IDS_ERR_NOT_FOUND) {
+        ids__log(1, "%s: tokenizer.ggml.pre missing; using the 'default' pre-tokenizer", path);
+        pre = "default";
+    } else if (st) {
+        return st;
+    }
+    const pre_def *pd = find_pre(pre);
+    if (!pd)
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: pre-tokenizer '%s' is not supported "
+                        "(supported: default, gpt-2, llama-bpe/llama3, qwen2, smollm/starcoder)", path, pre);
+    snprintf(t->pre, sizeof t->pre, "%s", pre);
+    t->ignore_merges = pd->ignore_merges;
+    t->add_bos = pd->add_bos;
+    for (int i = 0; i < MAX_REGEX && pd->re[i]; i++) {
+        int ec;
+        PCRE2_SIZE eo;
+        t->re[i] = pcre2_compile((PCRE2_SPTR)pd->re[i], PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ec, &eo, NULL);
+        if (!t->re[i]) {
+            PCRE2_UCHAR msg[128];
+            pcre2_get_error_message(ec, msg, sizeof msg);
+            return ids__err(err, IDS_ERR_UNSUPPORTED, "pre-tokenizer '%s': regex %d does not "
+                            "compile at %zu: %s", pre, i, (size_t)eo, (const char *)msg);
+        }
+        t->n_re++;
+        pcre2_jit_compile(t->re[i], PCRE2_JIT_COMPLETE); /* optional speed-up */
+    }
+    return IDS_OK;
+}
+
+/* BPE: the merges ("left right" -> rank), their keys copied into the tokenizer's arena so that
+ * the GGUF can be closed. */
+static ids_status load_merges(ids_tokenizer *t, const ids_gguf *g, ids_err *err) {
+    const char *path = ids_gguf_path(g);
+    const ids_gguf_value *merges;
+    ids_status st = ids_gguf_get_arr(g, "tokenizer.ggml.merges", IDS_GGUF_STRING, &merges, err);
+    if (st) return st;
+    if (!ids__strmap_init(&t->merge_map, (size_t)merges->v.arr.n))
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    for (uint64_t i = 0; i < merges->v.arr.n; i++) {
+        const char *s;
+        uint64_t n;
+        ids_gguf_arr_str(merges, i, &s, &n);
+        /* split at the first space after position 0 */
+        const char *sp = n > 1 ? memchr(s + 1, ' ', (size_t)n - 1) : NULL;
+        if (!sp)
+            return ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] = '%.60s' has no "
+                            "space separator", path, (unsigned long long)i, s);
+        if (!ids__strmap_put(&t->merge_map, s, (size_t)n, (int64_t)i, NULL, NULL))
+            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (size_t i = 0; i < t->merge_map.cap; i++) {
+        ids_strmap_slot *sl = &t->merge_map.slots[i];
+        if (!sl->key) continue;
+        char *c = ids__arena_strndup(&t->arena, sl->key, sl->len);
+        if (!c) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+        sl->key = c;
+    }
+    return IDS_OK;
+}
+
+/* Optional special-token ids and flags that override the defaults. */
+static ids_status load_special_ids(ids_tokenizer *t, const ids_gguf *g, ids_err *err) {
+    ids_status st;
+    if ((st = opt_token_id(g, t, "tokenizer.ggml.bos_token_id", &t->bos, err))) return st;
+    if ((st = opt_token_id(g, t, "tokenizer.ggml.eos_token_id", &t->eos, err))) return st;
+    if ((st = opt_token_id(g, t, "tokenizer.ggml.eot_token_id", &t->eot, err))) return st;
+    if ((st = opt_token_id(g, t, "tokenizer.ggml.unknown_token_id", &t->unk, err))) return st;
+    if ((st = opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, err))) return st;
+    if ((st = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos, err))) return st;
+    if ((st = opt_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix, err))) return st;
+    if (t->unk >= t->n_vocab) t->unk = -1;
+    return IDS_OK;
+}
+
 ids_status ids_tokenizer_load(ids_tokenizer **out, const ids_gguf *g, ids_err *err) {
     *out = NULL;
     const char *path = ids_gguf_path(g);
@@ -185,175 +341,18 @@ ids_status ids_tokenizer_load(ids_tokenizer **out, const ids_gguf *g, ids_err *e
     } else {
         st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported "
                       "(expected 'llama' or 'gpt2')", path, model);
-        goto fail;
     }
-
-    const ids_gguf_value *toks, *scores = NULL, *types = NULL;
-    if ((st = ids_gguf_get_arr(g, "tokenizer.ggml.tokens", IDS_GGUF_STRING, &toks, err))) goto fail;
-    if (toks->v.arr.n == 0 || toks->v.arr.n > INT32_MAX) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", path,
-                      (unsigned long long)toks->v.arr.n);
-        goto fail;
+    if (!st) st = load_vocab(t, g, err);
+    if (!st && t->kind == IDS_TOK_SPM) setup_spm(t);
+    if (!st && t->kind == IDS_TOK_BPE) st = setup_bpe_pre(t, g, err);
+    if (!st && t->kind == IDS_TOK_BPE) st = load_merges(t, g, err);
+    if (!st) st = load_special_ids(t, g, err);
+    if (st) {
+        ids_tokenizer_free(t);
+        return st;
     }
-    t->n_vocab = (int32_t)toks->v.arr.n;
-    st = ids_gguf_get_arr(g, "tokenizer.ggml.scores", -1, &scores, err);
-    if (st == IDS_ERR_NOT_FOUND) scores = NULL;
-    else if (st) goto fail;
-    st = ids_gguf_get_arr(g, "tokenizer.ggml.token_type", -1, &types, err);
-    if (st == IDS_ERR_NOT_FOUND) types = NULL;
-    else if (st) goto fail;
-    if ((scores && scores->v.arr.n != toks->v.arr.n) || (types && types->v.arr.n != toks->v.arr.n)) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer arrays disagree: %llu tokens, %llu scores, "
-                      "%llu types", path, (unsigned long long)toks->v.arr.n,
-                      (unsigned long long)(scores ? scores->v.arr.n : 0),
-                      (unsigned long long)(types ? types->v.arr.n : 0));
-        goto fail;
-    }
-    size_t nv = (size_t)t->n_vocab;
-    t->text = ids__arena_alloc(&t->arena, nv * sizeof *t->text, 8);
-    t->len = ids__arena_alloc(&t->arena, nv * sizeof *t->len, 8);
-    t->score = ids__arena_alloc(&t->arena, nv * sizeof *t->score, 8);
-    t->attr = ids__arena_alloc(&t->arena, nv, 1);
-    t->special = ids__arena_alloc(&t->arena, nv * sizeof *t->special, 8);
-    if (!t->text || !t->len || !t->score || !t->attr || !t->special ||
-        !ids__strmap_init(&t->tok_map, nv)) {
-        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        const char *s;
-        uint64_t n;
-        ids_gguf_arr_str(toks, i, &s, &n);
-        if (n > UINT32_MAX) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: token %zu is too long", path, i);
-            goto fail;
-        }
-        char *c = ids__arena_strndup(&t->arena, s, (size_t)n);
-        if (!c) {
-            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        t->text[i] = c;
-        t->len[i] = (uint32_t)n;
-        double sc = 0;
-        if (scores && ids_gguf_arr_f64(scores, i, &sc) != IDS_OK) {
-            st = ids__err(err, IDS_ERR_TYPE, "%s: tokenizer.ggml.scores has non-numeric entries", path);
-            goto fail;
-        }
-        t->score[i] = (float)sc;
-        int64_t ty = IDS_TOKEN_NORMAL;
-        if (types && ids_gguf_arr_i64(types, i, &ty) != IDS_OK) {
-            st = ids__err(err, IDS_ERR_TYPE, "%s: tokenizer.ggml.token_type has non-integer entries", path);
-            goto fail;
-        }
-        if (ty < 0 || ty > IDS_TOKEN_BYTE) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: token %zu has invalid type %lld", path, i, (long long)ty);
-            goto fail;
-        }
-        t->attr[i] = (uint8_t)ty;
-        /* first id wins for duplicate texts, like llama.cpp's token_to_id map */
-        int64_t prev;
-        bool dup;
-        if (!ids__strmap_put(&t->tok_map, c, (size_t)n, (int64_t)i, &prev, &dup)) {
-            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        if ((ty == IDS_TOKEN_CONTROL || ty == IDS_TOKEN_USER_DEFINED || ty == IDS_TOKEN_UNKNOWN) && n > 0)
-            t->special[t->n_special++] = (int32_t)i;
-    }
-    sort_special(t);
-
-    if (t->kind == IDS_TOK_SPM) {
-        t->bos = 1 < t->n_vocab ? 1 : -1;
-        t->eos = 2 < t->n_vocab ? 2 : -1;
-        t->unk = 0;
-        for (int b = 0; b < 256; b++) {
-            char name[8];
-            snprintf(name, sizeof name, "<0x%02X>", b);
-            int64_t id;
-            t->byte_tok[b] = ids__strmap_get(&t->tok_map, name, 6, &id) ? (int32_t)id : -1;
-        }
-        snprintf(t->pre, sizeof t->pre, "%s", "");
-    } else {
-        const char *pre = "default";
-        st = ids_gguf_get_str(g, "tokenizer.ggml.pre", &pre, err);
-        if (st == IDS_ERR_NOT_FOUND) {
-            ids__log(1, "%s: tokenizer.ggml.pre missing; using the 'default' pre-tokenizer", path);
-            pre = "default";
-        } else if (st) goto fail;
-        const pre_def *pd = find_pre(pre);
-        if (!pd) {
-            st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: pre-tokenizer '%s' is not supported "
-                          "(supported: default, gpt-2, llama-bpe/llama3, qwen2, smollm/starcoder)",
-                          path, pre);
-            goto fail;
-        }
-        snprintf(t->pre, sizeof t->pre, "%s", pre);
-        t->ignore_merges = pd->ignore_merges;
-        t->add_bos = pd->add_bos;
-        for (int i = 0; i < MAX_REGEX && pd->re[i]; i++) {
-            int ec;
-            PCRE2_SIZE eo;
-            t->re[i] = pcre2_compile((PCRE2_SPTR)pd->re[i], PCRE2_ZERO_TERMINATED,
-                                     PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ec, &eo, NULL);
-            if (!t->re[i]) {
-                PCRE2_UCHAR msg[128];
-                pcre2_get_error_message(ec, msg, sizeof msg);
-                st = ids__err(err, IDS_ERR_UNSUPPORTED, "pre-tokenizer '%s': regex %d does not "
-                              "compile at %zu: %s", pre, i, (size_t)eo, (const char *)msg);
-                goto fail;
-            }
-            t->n_re++;
-            pcre2_jit_compile(t->re[i], PCRE2_JIT_COMPLETE); /* optional speed-up */
-        }
-        const ids_gguf_value *merges;
-        if ((st = ids_gguf_get_arr(g, "tokenizer.ggml.merges", IDS_GGUF_STRING, &merges, err))) goto fail;
-        if (!ids__strmap_init(&t->merge_map, (size_t)merges->v.arr.n)) {
-            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        for (uint64_t i = 0; i < merges->v.arr.n; i++) {
-            const char *s;
-            uint64_t n;
-            ids_gguf_arr_str(merges, i, &s, &n);
-            /* split at the first space after position 0 */
-            const char *sp = n > 1 ? memchr(s + 1, ' ', (size_t)n - 1) : NULL;
-            if (!sp) {
-                st = ids__err(err, IDS_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] = '%.60s' has no "
-                              "space separator", path, (unsigned long long)i, s);
-                goto fail;
-            }
-            if (!ids__strmap_put(&t->merge_map, s, (size_t)n, (int64_t)i, NULL, NULL)) {
-                st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-                goto fail;
-            }
-        }
-    }
-    /* The merges keys point into the GGUF's arena; copy them so the GGUF can be closed. */
-    for (size_t i = 0; i < t->merge_map.cap; i++) {
-        ids_strmap_slot *s = &t->merge_map.slots[i];
-        if (!s->key) continue;
-        char *c = ids__arena_strndup(&t->arena, s->key, s->len);
-        if (!c) {
-            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        s->key = c;
-    }
-
-    if ((st = opt_token_id(g, t, "tokenizer.ggml.bos_token_id", &t->bos, err))) goto fail;
-    if ((st = opt_token_id(g, t, "tokenizer.ggml.eos_token_id", &t->eos, err))) goto fail;
-    if ((st = opt_token_id(g, t, "tokenizer.ggml.eot_token_id", &t->eot, err))) goto fail;
-    if ((st = opt_token_id(g, t, "tokenizer.ggml.unknown_token_id", &t->unk, err))) goto fail;
-    if ((st = opt_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos, err))) goto fail;
-    if ((st = opt_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos, err))) goto fail;
-    if ((st = opt_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix, err))) goto fail;
-    if (t->unk >= t->n_vocab) t->unk = -1;
     *out = t;
     return IDS_OK;
-fail:
-    ids_tokenizer_free(t);
-    return st;
 }
 
 ids_tokenizer_kind ids_tokenizer_kind_of(const ids_tokenizer *t) { return t->kind; }

@@ -18,7 +18,7 @@ ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, 
     cp.max_rows = 2048;
     cp.n_threads = n_threads;
     cp.keep_clean = false;
-    ids_status st = cat ? ids_ctx_new(&ctx, m, cp, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_status st = cat ? ids_ctx_new(&ctx, m, cp, err) : ids__err(err, IDS_ERR_NOMEM, "eval: out of memory");
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)task * 1000003ull + 17;
     for (int i = 0; i < n && !st; i++) {
         tk_sample s;

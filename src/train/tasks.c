@@ -16,13 +16,6 @@ int ids_task_from_name(const char *name) {
     return -1;
 }
 
-uint64_t tk_rand(uint64_t *s) {
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 bool ids_train_heldout(const ids_train_config *c, int a, int b) {
     if (c->holdout <= 0) return false;
     uint64_t h = (uint64_t)(a * 31 + b * 7 + 1) * 0x9E3779B97F4A7C15ull;
@@ -39,12 +32,12 @@ void tk_free(tk_sample *s) {
 static void pick_pair(const ids_train_config *c, uint64_t *rng, int heldout_mode, int *oa, int *ob, bool *held) {
     const int ns = ids_catalog_n_shapes(), nc = ids_catalog_n_colors();
     for (int tries = 0; tries < 10000; tries++) {
-        int sa = (int)(tk_rand(rng) % (uint64_t)ns), sb = (int)(tk_rand(rng) % (uint64_t)ns);
+        int sa = (int)(ids__rng_splitmix(rng) % (uint64_t)ns), sb = (int)(ids__rng_splitmix(rng) % (uint64_t)ns);
         if (sa == sb) continue;
         bool h = ids_train_heldout(c, sa, sb);
         if ((heldout_mode == 0 && h) || (heldout_mode == 1 && !h)) continue;
-        *oa = ids_catalog_builtin((int)(tk_rand(rng) % (uint64_t)nc), sa);
-        *ob = ids_catalog_builtin((int)(tk_rand(rng) % (uint64_t)nc), sb);
+        *oa = ids_catalog_builtin((int)(ids__rng_splitmix(rng) % (uint64_t)nc), sa);
+        *ob = ids_catalog_builtin((int)(ids__rng_splitmix(rng) % (uint64_t)nc), sb);
         *held = h;
         return;
     }
@@ -89,6 +82,27 @@ static void set_aux(tk_sample *out, const ids_catalog *cat, const ids_stim *s, c
     out->aux_mask[3] = s->kind == IDS_SET_VIDEO;
 }
 
+/* The locate task: one object in a random cell of a 4x4 grid, jittered; the answer names the cell. */
+static ids_status make_locate(const ids_train_config *c, const ids_catalog *cat, uint64_t *rng, int heldout_mode,
+                              tk_sample *out, ids_err *err) {
+    int oa, ob;
+    pick_pair(c, rng, heldout_mode, &oa, &ob, &out->heldout);
+    const int G = 4;
+    const float cell = (float)c->image_size / G;
+    int cx = (int)(ids__rng_splitmix(rng) % G), cy = (int)(ids__rng_splitmix(rng) % G);
+    float j1 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
+    float j2 = (float)ids__rng_splitmix_unit(rng) - 0.5f;
+    float sz = cell * (0.6f + 0.3f * (float)ids__rng_splitmix_unit(rng));
+    ids_placed p = {oa, ((float)cx + 0.5f + 0.24f * j1) * cell, ((float)cy + 0.5f + 0.24f * j2) * cell, sz, 0, true};
+    ids_status st = ids_image_new(&out->images[0], c->image_size, c->image_size, NULL, err);
+    if (st) return st;
+    ids_scene_draw(cat, &out->images[0], &p, 1);
+    out->n_images = 1;
+    snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
+    snprintf(out->answer, sizeof out->answer, "%s c%d r%d", ids_catalog_word(cat, oa), cx, cy);
+    return IDS_OK;
+}
+
 ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task task, uint64_t *rng,
                    int heldout_mode, tk_sample *out, ids_err *err) {
     memset(out, 0, sizeof *out);
@@ -105,24 +119,7 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
     o.sizes = sizes;
     o.n_sizes = 3;
     o.repeats = 1000;
-    if (task == IDS_TASK_LOCATE) { /* one object in a random cell */
-        int oa, ob;
-        pick_pair(c, rng, heldout_mode, &oa, &ob, &out->heldout);
-        const int G = 4;
-        const float cell = (float)c->image_size / G;
-        int cx = (int)(tk_rand(rng) % G), cy = (int)(tk_rand(rng) % G);
-        float j1 = (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0) - 0.5f;
-        float j2 = (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0) - 0.5f;
-        float sz = cell * (0.6f + 0.3f * (float)((double)(tk_rand(rng) >> 11) / 9007199254740992.0));
-        ids_placed p = {oa, ((float)cx + 0.5f + 0.24f * j1) * cell, ((float)cy + 0.5f + 0.24f * j2) * cell, sz, 0, true};
-        ids_status st = ids_image_new(&out->images[0], c->image_size, c->image_size, NULL, err);
-        if (st) return st;
-        ids_scene_draw(cat, &out->images[0], &p, 1);
-        out->n_images = 1;
-        snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
-        snprintf(out->answer, sizeof out->answer, "%s c%d r%d", ids_catalog_word(cat, oa), cx, cy);
-        return IDS_OK;
-    }
+    if (task == IDS_TASK_LOCATE) return make_locate(c, cat, rng, heldout_mode, out, err);
     ids_set_kind kind = task_set(task);
     ids_relation rel = task_rel(task);
     for (int attempt = 0; attempt < 100; attempt++) {
@@ -130,15 +127,15 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
         pick_pair(c, rng, heldout_mode, &objs[0], &objs[1], &out->heldout);
         o.objects = objs;
         o.n_objects = 2;
-        o.seed = tk_rand(rng);
+        o.seed = ids__rng_splitmix(rng);
         int n;
         ids_status st = ids_stim_count(kind, &o, cat, &n, err);
         if (st) return st;
         ids_stim s;
-        if ((st = ids_stim_make(kind, &o, cat, (int)(tk_rand(rng) % (uint64_t)n), &s, err))) return st;
+        if ((st = ids_stim_make(kind, &o, cat, (int)(ids__rng_splitmix(rng) % (uint64_t)n), &s, err))) return st;
         const char *na = ids_catalog_name(cat, s.obj[0].obj), *nb = ids_catalog_name(cat, s.obj[1].obj);
         if (task == IDS_TASK_WHERE) {
-            const ids_stim_obj *q = &s.obj[tk_rand(rng) & 1];
+            const ids_stim_obj *q = &s.obj[ids__rng_splitmix(rng) & 1];
             set_aux(out, cat, &s, &q, 1, c->image_size, c->frames);
             snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nWhere is the %s? ASSISTANT:",
                      ids_catalog_name(cat, q->obj));
@@ -150,7 +147,7 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
             return IDS_OK;
         }
         if (task == IDS_TASK_DESCRIBE || task == IDS_TASK_TEXT_SPATIAL) {
-            bool ab = tk_rand(rng) & 1; /* objects listed in random order */
+            bool ab = ids__rng_splitmix(rng) & 1; /* objects listed in random order */
             const ids_stim_obj *first = &s.obj[ab ? 0 : 1], *second = &s.obj[ab ? 1 : 0];
             if (task == IDS_TASK_DESCRIBE) {
                 snprintf(out->prompt, sizeof out->prompt, "USER: " IDS_IMAGE_MARKER "\nDescribe the image. ASSISTANT:");
@@ -163,12 +160,16 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
                 return IDS_OK;
             }
             /* text-spatial: the scene written out, then a spatial question about it */
-            ids_relation r = tk_rand(rng) & 1 ? IDS_REL_LEFT_RIGHT : IDS_REL_ABOVE_BELOW;
+            ids_relation r = ids__rng_splitmix(rng) & 1 ? IDS_REL_LEFT_RIGHT : IDS_REL_ABOVE_BELOW;
             if (!s.has[r]) {
                 ids_stim_free(&s);
                 continue;
             }
             char *q = ids_question(r, na, nb, NULL);
+            if (!q) {
+                ids_stim_free(&s);
+                return ids__err(err, IDS_ERR_NOMEM, "task %s: out of memory", ids_task_name(task));
+            }
             const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
             set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
             snprintf(out->prompt, sizeof out->prompt, "USER: %s c%d r%d , %s c%d r%d .\n%s ASSISTANT:",
@@ -185,6 +186,10 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
             continue;
         }
         char *q = ids_question(rel, na, nb, NULL);
+        if (!q) {
+            ids_stim_free(&s);
+            return ids__err(err, IDS_ERR_NOMEM, "task %s: out of memory", ids_task_name(task));
+        }
         const ids_stim_obj *two[2] = {&s.obj[0], &s.obj[1]};
         set_aux(out, cat, &s, two, 2, c->image_size, c->frames);
         size_t k = (size_t)snprintf(out->prompt, sizeof out->prompt, "USER: ");

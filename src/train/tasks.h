@@ -3,6 +3,7 @@
 #define IDS_TASKS_H
 
 #include "base/internal.h"
+#include "base/rng.h"
 
 #define TK_MAX_IMAGES 16
 
@@ -30,6 +31,5 @@ ids_status tk_make(const ids_train_config *c, const ids_catalog *cat, ids_task t
 void tk_free(tk_sample *s);
 /* Write the word-level SPM vocabulary (tokenizer.ggml.*) into a GGUF writer. */
 ids_status tk_write_vocab(ids_gguf_writer *w, ids_err *err);
-uint64_t tk_rand(uint64_t *s);
 
 #endif

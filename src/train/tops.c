@@ -6,14 +6,14 @@
 #include <math.h>
 #include <string.h>
 
-void t_matmul_forward(float *y, const float *x, const float *w, const float *b, int M, int K, int N) {
+void tops_matmul_forward(float *y, const float *x, const float *w, const float *b, int M, int K, int N) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, x, K, w, K, 0.0f, y, N);
     if (b)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) y[(size_t)i * N + j] += b[j];
 }
 
-void t_matmul_forward_ref(float *y, const float *x, const float *w, const float *b, int M, int K, int N) {
+void tops_matmul_forward_ref(float *y, const float *x, const float *w, const float *b, int M, int K, int N) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
             double s = b ? b[j] : 0.0;
@@ -22,8 +22,8 @@ void t_matmul_forward_ref(float *y, const float *x, const float *w, const float 
         }
 }
 
-void t_matmul_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int M,
-                       int K, int N) {
+void tops_matmul_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int M,
+                          int K, int N) {
     if (dx) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, K, N, 1.0f, dy, N, w, K, 1.0f, dx, K);
     if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, N, K, M, 1.0f, dy, N, x, K, 1.0f, dw, K);
     if (db)
@@ -34,8 +34,8 @@ void t_matmul_backward(float *dx, float *dw, float *db, const float *dy, const f
         }
 }
 
-void t_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
-                         int M, int C, float eps) {
+void tops_layernorm_forward(float *y, float *mean, float *rstd, const float *x, const float *w, const float *b,
+                            int M, int C, float eps) {
     for (int i = 0; i < M; i++) {
         const float *xi = x + (size_t)i * C;
         double s = 0, ss = 0;
@@ -49,8 +49,8 @@ void t_layernorm_forward(float *y, float *mean, float *rstd, const float *x, con
     }
 }
 
-void t_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
-                          const float *mean, const float *rstd, int M, int C) {
+void tops_layernorm_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                             const float *mean, const float *rstd, int M, int C) {
     for (int i = 0; i < M; i++) {
         const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
         double a = 0, bsum = 0; /* mean(dy*w), mean(dy*w*xhat) */
@@ -70,7 +70,7 @@ void t_layernorm_backward(float *dx, float *dw, float *db, const float *dy, cons
     }
 }
 
-void t_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int C, float eps) {
+void tops_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, int M, int C, float eps) {
     for (int i = 0; i < M; i++) {
         const float *xi = x + (size_t)i * C;
         double ss = 0;
@@ -81,8 +81,8 @@ void t_rmsnorm_forward(float *y, float *rstd, const float *x, const float *w, in
     }
 }
 
-void t_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
-                        const float *rstd, int M, int C) {
+void tops_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w,
+                           const float *rstd, int M, int C) {
     for (int i = 0; i < M; i++) {
         const float *xi = x + (size_t)i * C, *dyi = dy + (size_t)i * C;
         const float r = rstd[i];
@@ -96,22 +96,22 @@ void t_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, c
     }
 }
 
-void t_quickgelu_forward(float *y, const float *x, size_t n) {
+void tops_quickgelu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
-void t_quickgelu_backward(float *dx, const float *dy, const float *x, size_t n) {
+void tops_quickgelu_backward(float *dx, const float *dy, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-1.702f * x[i]));
         dx[i] += dy[i] * (s + 1.702f * x[i] * s * (1.0f - s));
     }
 }
 
-void t_gelu_forward(float *y, const float *x, size_t n) {
+void tops_gelu_forward(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
 }
 
-void t_gelu_backward(float *dx, const float *dy, const float *x, size_t n) {
+void tops_gelu_backward(float *dx, const float *dy, const float *x, size_t n) {
     const float k = 0.3989422804014327f; /* 1/sqrt(2 pi) */
     for (size_t i = 0; i < n; i++) {
         float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2)), pdf = k * expf(-0.5f * x[i] * x[i]);
@@ -119,11 +119,11 @@ void t_gelu_backward(float *dx, const float *dy, const float *x, size_t n) {
     }
 }
 
-void t_swiglu_forward(float *h, const float *g, const float *u, size_t n) {
+void tops_swiglu_forward(float *h, const float *g, const float *u, size_t n) {
     for (size_t i = 0; i < n; i++) h[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
-void t_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
+void tops_swiglu_backward(float *dg, float *du, const float *dh, const float *g, const float *u, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-g[i])), silu = g[i] * s;
         du[i] += dh[i] * silu;
@@ -147,11 +147,15 @@ static void rope_rows(float *x, int BT, int T, int H, int hd, float base, float 
     }
 }
 
-void t_rope_forward(float *x, int BT, int T, int H, int hd, float base) { rope_rows(x, BT, T, H, hd, base, 1.0f); }
-void t_rope_backward(float *dx, int BT, int T, int H, int hd, float base) { rope_rows(dx, BT, T, H, hd, base, -1.0f); }
+void tops_rope_forward(float *x, int BT, int T, int H, int hd, float base) {
+    rope_rows(x, BT, T, H, hd, base, 1.0f);
+}
+void tops_rope_backward(float *dx, int BT, int T, int H, int hd, float base) {
+    rope_rows(dx, BT, T, H, hd, base, -1.0f);
+}
 
-void t_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int T,
-                         int H, int hd, bool causal, const int *lens) {
+void tops_attention_forward(float *out, float *probs, const float *q, const float *k, const float *v, int B, int T,
+                            int H, int hd, bool causal, const int *lens) {
     const int C = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int b = 0; b < B; b++)
@@ -178,8 +182,8 @@ void t_attention_forward(float *out, float *probs, const float *q, const float *
         }
 }
 
-void t_attention_forward_ref(float *out, float *probs, const float *q, const float *k, const float *v, int B,
-                             int T, int H, int hd, bool causal, const int *lens) {
+void tops_attention_forward_ref(float *out, float *probs, const float *q, const float *k, const float *v, int B,
+                                int T, int H, int hd, bool causal, const int *lens) {
     const int C = H * hd;
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -206,8 +210,8 @@ void t_attention_forward_ref(float *out, float *probs, const float *q, const flo
         }
 }
 
-void t_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
-                          const float *k, const float *v, int B, int T, int H, int hd, float *dP) {
+void tops_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs, const float *q,
+                             const float *k, const float *v, int B, int T, int H, int hd, float *dP) {
     const int C = H * hd;
     const float scale = 1.0f / sqrtf((float)hd);
     for (int b = 0; b < B; b++)
@@ -231,8 +235,8 @@ void t_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
         }
 }
 
-double t_crossentropy(float *dlogits, const float *logits, const int *targets, int M, int V, float scale,
-                      int *n_counted, int *n_correct) {
+double tops_crossentropy(float *dlogits, const float *logits, const int *targets, int M, int V, float scale,
+                         int *n_counted, int *n_correct) {
     double loss = 0;
     int cnt = 0, ok = 0;
     for (int i = 0; i < M; i++) {

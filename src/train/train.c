@@ -15,8 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-void openblas_set_num_threads(int n);
-
 void ids_train_default_config(ids_train_config *c) {
     memset(c, 0, sizeof *c);
     c->image_size = 64;
@@ -215,10 +213,7 @@ static void init_params(tmodel *m, uint64_t seed) {
                 w[k] = 0.0f;
                 continue;
             }
-            /* Box-Muller from two uniforms */
-            double u1 = ((double)(tk_rand(&rng) >> 11) + 0.5) / 9007199254740992.0;
-            double u2 = (double)(tk_rand(&rng) >> 11) / 9007199254740992.0;
-            w[k] = p->init_std * (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+            w[k] = p->init_std * (float)ids__rng_splitmix_normal(&rng);
         }
     }
 }
@@ -255,7 +250,7 @@ typedef struct {
 } tbatch;
 
 static void free_batch(tbatch *b) {
-    for (int i = 0; i < b->B; i++) {
+    for (int i = 0; b->seq && i < b->B; i++) {
         free(b->seq[i].tok);
         free(b->seq[i].img);
         free(b->seq[i].tgt);
@@ -316,7 +311,7 @@ static ids_status sample_to_seq(const tk_sample *s, const ids_tokenizer *tok, in
     out->tok = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->img = ids__malloc(sizeof(int32_t) * (size_t)n);
     out->tgt = ids__malloc(sizeof(int32_t) * (size_t)n);
-    if (!out->tok || !out->img || !out->tgt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!out->tok || !out->img || !out->tgt) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     for (int i = 0; i < n; i++) {
         out->tok[i] = buf[i] <= -2 ? -1 : buf[i];
         out->img[i] = buf[i] <= -2 ? -2 - buf[i] : -1;
@@ -331,9 +326,12 @@ static ids_status make_batch(const ids_train_config *c, const ids_catalog *cat, 
     b->B = B;
     b->seq = ids__calloc((size_t)B, sizeof *b->seq);
     const int S = c->image_size, np = (S / c->patch_size) * (S / c->patch_size);
-    if (!b->seq) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!b->seq) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     tk_sample *sm = ids__calloc((size_t)B, sizeof *sm);
-    if (!sm) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!sm) {
+        free_batch(b);
+        return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+    }
     ids_status st = IDS_OK;
     int n_img = 0;
     for (int i = 0; i < B && !st; i++) {
@@ -345,7 +343,7 @@ static ids_status make_batch(const ids_train_config *c, const ids_catalog *cat, 
     b->n_images = n_img;
     if (!st && n_img) {
         b->pixels = ids__malloc(sizeof(float) * (size_t)n_img * 3 * S * S);
-        if (!b->pixels) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!b->pixels) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         for (int i = 0, k = 0; !st && i < B; i++)
             for (int f = 0; f < sm[i].n_images; f++, k++)
                 for (int ch = 0; ch < 3; ch++)
@@ -464,7 +462,7 @@ static void vision_forward(const tmodel *m, const param_ix *ix, tacts *a, const 
                         memcpy(row + (ch * P + ky) * P, pixels + ((size_t)i * 3 + ch) * S * S + (size_t)(py * P + ky) * S + px * P,
                                sizeof(float) * (size_t)P);
             }
-    t_matmul_forward(a->pe, a->patches, W(m, ix->patch), NULL, NI * NP, KP, Dv);
+    tops_matmul_forward(a->pe, a->patches, W(m, ix->patch), NULL, NI * NP, KP, Dv);
     for (int i = 0; i < NI; i++) {
         float *x = a->v0 + (size_t)i * VT * Dv;
         memcpy(x, W(m, ix->cls), sizeof(float) * (size_t)Dv);
@@ -473,32 +471,32 @@ static void vision_forward(const tmodel *m, const param_ix *ix, tacts *a, const 
         for (size_t k = 0; k < (size_t)VT * Dv; k++) x[k] += pos[k];
     }
     const int M = NI * VT;
-    t_layernorm_forward(a->v0n, a->v0mean, a->v0rstd, a->v0, W(m, ix->pre_w), W(m, ix->pre_b), M, Dv, 1e-5f);
+    tops_layernorm_forward(a->v0n, a->v0mean, a->v0rstd, a->v0, W(m, ix->pre_w), W(m, ix->pre_b), M, Dv, 1e-5f);
     const float *x = a->v0n;
     for (int l = 0; l < m->Lv; l++) {
         const vlayer_ix *L = &ix->vl[l];
         vacts *v = &a->va[l];
         memcpy(v->x, x, sizeof(float) * (size_t)M * Dv);
-        t_layernorm_forward(v->xn1, v->mean1, v->rstd1, v->x, W(m, L->ln1w), W(m, L->ln1b), M, Dv, 1e-5f);
-        t_matmul_forward(v->q, v->xn1, W(m, L->q), W(m, L->qb), M, Dv, Dv);
-        t_matmul_forward(v->k, v->xn1, W(m, L->k), W(m, L->kb), M, Dv, Dv);
-        t_matmul_forward(v->v, v->xn1, W(m, L->v), W(m, L->vb), M, Dv, Dv);
-        t_attention_forward(v->att, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, false, NULL);
-        t_matmul_forward(v->xm, v->att, W(m, L->o), W(m, L->ob), M, Dv, Dv);
+        tops_layernorm_forward(v->xn1, v->mean1, v->rstd1, v->x, W(m, L->ln1w), W(m, L->ln1b), M, Dv, 1e-5f);
+        tops_matmul_forward(v->q, v->xn1, W(m, L->q), W(m, L->qb), M, Dv, Dv);
+        tops_matmul_forward(v->k, v->xn1, W(m, L->k), W(m, L->kb), M, Dv, Dv);
+        tops_matmul_forward(v->v, v->xn1, W(m, L->v), W(m, L->vb), M, Dv, Dv);
+        tops_attention_forward(v->att, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, false, NULL);
+        tops_matmul_forward(v->xm, v->att, W(m, L->o), W(m, L->ob), M, Dv, Dv);
         for (size_t k = 0; k < (size_t)M * Dv; k++) v->xm[k] += v->x[k];
-        t_layernorm_forward(v->xn2, v->mean2, v->rstd2, v->xm, W(m, L->ln2w), W(m, L->ln2b), M, Dv, 1e-5f);
-        t_matmul_forward(v->f1, v->xn2, W(m, L->fc1), W(m, L->fc1b), M, Dv, m->Fv);
-        t_quickgelu_forward(v->f1a, v->f1, (size_t)M * m->Fv);
+        tops_layernorm_forward(v->xn2, v->mean2, v->rstd2, v->xm, W(m, L->ln2w), W(m, L->ln2b), M, Dv, 1e-5f);
+        tops_matmul_forward(v->f1, v->xn2, W(m, L->fc1), W(m, L->fc1b), M, Dv, m->Fv);
+        tops_quickgelu_forward(v->f1a, v->f1, (size_t)M * m->Fv);
         float *out = l + 1 < m->Lv ? a->va[l + 1].x : a->vout;
-        t_matmul_forward(out, v->f1a, W(m, L->fc2), W(m, L->fc2b), M, m->Fv, Dv);
+        tops_matmul_forward(out, v->f1a, W(m, L->fc2), W(m, L->fc2b), M, m->Fv, Dv);
         for (size_t k = 0; k < (size_t)M * Dv; k++) out[k] += v->xm[k];
         x = out;
     }
     for (int i = 0; i < NI; i++)
         memcpy(a->feat + (size_t)i * NP * Dv, a->vout + ((size_t)i * VT + 1) * Dv, sizeof(float) * (size_t)NP * Dv);
-    t_matmul_forward(a->h0, a->feat, W(m, ix->mm0), W(m, ix->mm0b), NI * NP, Dv, m->D);
-    t_gelu_forward(a->h0a, a->h0, (size_t)NI * NP * m->D);
-    t_matmul_forward(a->imgrows, a->h0a, W(m, ix->mm2), W(m, ix->mm2b), NI * NP, m->D, m->D);
+    tops_matmul_forward(a->h0, a->feat, W(m, ix->mm0), W(m, ix->mm0b), NI * NP, Dv, m->D);
+    tops_gelu_forward(a->h0a, a->h0, (size_t)NI * NP * m->D);
+    tops_matmul_forward(a->imgrows, a->h0a, W(m, ix->mm2), W(m, ix->mm2b), NI * NP, m->D, m->D);
 }
 
 static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float *dimg, int NI, float *tmp1, float *tmp2) {
@@ -506,14 +504,14 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
     /* projector */
     float *dh0a = tmp1, *dh0 = tmp2;
     memset(dh0a, 0, sizeof(float) * (size_t)NI * NP * D);
-    t_matmul_backward(dh0a, Gd(m, ix->mm2), Gd(m, ix->mm2b), dimg, a->h0a, W(m, ix->mm2), NI * NP, D, D);
+    tops_matmul_backward(dh0a, Gd(m, ix->mm2), Gd(m, ix->mm2b), dimg, a->h0a, W(m, ix->mm2), NI * NP, D, D);
     memset(dh0, 0, sizeof(float) * (size_t)NI * NP * D);
-    t_gelu_backward(dh0, dh0a, a->h0, (size_t)NI * NP * D);
+    tops_gelu_backward(dh0, dh0a, a->h0, (size_t)NI * NP * D);
     float *dx = tmp1; /* [M, Dv]: gradient of the tower's output stream */
     memset(dx, 0, sizeof(float) * (size_t)M * Dv);
     float *dfeat = tmp2 + (size_t)NI * NP * D;
     memset(dfeat, 0, sizeof(float) * (size_t)NI * NP * Dv);
-    t_matmul_backward(dfeat, Gd(m, ix->mm0), Gd(m, ix->mm0b), dh0, a->feat, W(m, ix->mm0), NI * NP, Dv, D);
+    tops_matmul_backward(dfeat, Gd(m, ix->mm0), Gd(m, ix->mm0b), dh0, a->feat, W(m, ix->mm0), NI * NP, Dv, D);
     for (int i = 0; i < NI; i++)
         memcpy(dx + ((size_t)i * VT + 1) * Dv, dfeat + (size_t)i * NP * Dv, sizeof(float) * (size_t)NP * Dv);
     /* blocks, last to first; scratch buffers carved from tmp2 */
@@ -524,26 +522,28 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
         vacts *v = &a->va[l];
         memcpy(dxm, dx, sizeof(float) * (size_t)M * Dv);
         memset(df1a, 0, sizeof(float) * (size_t)M * m->Fv);
-        t_matmul_backward(df1a, Gd(m, L->fc2), Gd(m, L->fc2b), dx, v->f1a, W(m, L->fc2), M, m->Fv, Dv);
+        tops_matmul_backward(df1a, Gd(m, L->fc2), Gd(m, L->fc2b), dx, v->f1a, W(m, L->fc2), M, m->Fv, Dv);
         memset(df1, 0, sizeof(float) * (size_t)M * m->Fv);
-        t_quickgelu_backward(df1, df1a, v->f1, (size_t)M * m->Fv);
+        tops_quickgelu_backward(df1, df1a, v->f1, (size_t)M * m->Fv);
         memset(dxn, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(dxn, Gd(m, L->fc1), Gd(m, L->fc1b), df1, v->xn2, W(m, L->fc1), M, Dv, m->Fv);
-        t_layernorm_backward(dxm, Gd(m, L->ln2w), Gd(m, L->ln2b), dxn, v->xm, W(m, L->ln2w), v->mean2, v->rstd2, M, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->fc1), Gd(m, L->fc1b), df1, v->xn2, W(m, L->fc1), M, Dv, m->Fv);
+        tops_layernorm_backward(dxm, Gd(m, L->ln2w), Gd(m, L->ln2b), dxn, v->xm, W(m, L->ln2w), v->mean2, v->rstd2, M,
+                                Dv);
         memcpy(dx, dxm, sizeof(float) * (size_t)M * Dv);
         memset(datt, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(datt, Gd(m, L->o), Gd(m, L->ob), dxm, v->att, W(m, L->o), M, Dv, Dv);
+        tops_matmul_backward(datt, Gd(m, L->o), Gd(m, L->ob), dxm, v->att, W(m, L->o), M, Dv, Dv);
         memset(dq, 0, sizeof(float) * (size_t)M * Dv * 3);
-        t_attention_backward(dq, dk, dv, datt, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, a->scratch);
+        tops_attention_backward(dq, dk, dv, datt, v->probs, v->q, v->k, v->v, NI, VT, m->Hv, Dv / m->Hv, a->scratch);
         memset(dxn, 0, sizeof(float) * (size_t)M * Dv);
-        t_matmul_backward(dxn, Gd(m, L->q), Gd(m, L->qb), dq, v->xn1, W(m, L->q), M, Dv, Dv);
-        t_matmul_backward(dxn, Gd(m, L->k), Gd(m, L->kb), dk, v->xn1, W(m, L->k), M, Dv, Dv);
-        t_matmul_backward(dxn, Gd(m, L->v), Gd(m, L->vb), dv, v->xn1, W(m, L->v), M, Dv, Dv);
-        t_layernorm_backward(dx, Gd(m, L->ln1w), Gd(m, L->ln1b), dxn, v->x, W(m, L->ln1w), v->mean1, v->rstd1, M, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->q), Gd(m, L->qb), dq, v->xn1, W(m, L->q), M, Dv, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->k), Gd(m, L->kb), dk, v->xn1, W(m, L->k), M, Dv, Dv);
+        tops_matmul_backward(dxn, Gd(m, L->v), Gd(m, L->vb), dv, v->xn1, W(m, L->v), M, Dv, Dv);
+        tops_layernorm_backward(dx, Gd(m, L->ln1w), Gd(m, L->ln1b), dxn, v->x, W(m, L->ln1w), v->mean1, v->rstd1, M,
+                                Dv);
     }
     /* pre-LN, position and class embeddings, patch embedding */
     memset(dxm, 0, sizeof(float) * (size_t)M * Dv);
-    t_layernorm_backward(dxm, Gd(m, ix->pre_w), Gd(m, ix->pre_b), dx, a->v0, W(m, ix->pre_w), a->v0mean, a->v0rstd, M, Dv);
+    tops_layernorm_backward(dxm, Gd(m, ix->pre_w), Gd(m, ix->pre_b), dx, a->v0, W(m, ix->pre_w), a->v0mean, a->v0rstd, M, Dv);
     float *gpos = Gd(m, ix->pos), *gcls = Gd(m, ix->cls);
     for (int i = 0; i < NI; i++) {
         const float *d = dxm + (size_t)i * VT * Dv;
@@ -551,7 +551,7 @@ static void vision_backward(const tmodel *m, const param_ix *ix, tacts *a, float
         for (int k = 0; k < Dv; k++) gcls[k] += d[k];
         memcpy(df1a + (size_t)i * NP * Dv, d + Dv, sizeof(float) * (size_t)NP * Dv);
     }
-    t_matmul_backward(NULL, Gd(m, ix->patch), NULL, df1a, a->patches, W(m, ix->patch), NI * NP, m->KP, Dv);
+    tops_matmul_backward(NULL, Gd(m, ix->patch), NULL, df1a, a->patches, W(m, ix->patch), NI * NP, m->KP, Dv);
 }
 
 typedef struct {
@@ -564,215 +564,287 @@ typedef struct {
     int n_first, n_first_correct; /* the first answer token of each sequence (the answer word) */
 } fwd_result;
 
-/* Whole forward (and backward when `train`): returns summed loss over target tokens. */
-static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, bool train, fwd_result *res,
-                             float *logits_out, ids_err *err) {
+/* One step's working memory: the activations (in the model's kept arena), the target rows and the
+ * gradient scratch. */
+typedef struct {
+    tacts a;
+    int NT;                /* target tokens of the batch */
+    int *tgt;              /* [2 * (NT + 1)]: a.tgt, then a.tgt_row */
+    int *lens;             /* [B] sequence lengths (attention masks) */
+    float *gbuf1, *gbuf2;  /* gradient scratch, each the larger of the decoder's and the tower's need */
+    float *daux;           /* [B * 2, 4] gradient of the auxiliary read-outs; NULL when there is none */
+} tstep;
+
+static void step_free(tstep *s) {
+    free(s->daux);
+    free(s->tgt);
+    free(s->lens);
+}
+
+/* Size the activations and scratch for this batch (growing the model's arena when needed) and
+ * lay them out. */
+static ids_status step_begin(tmodel *m, const tbatch *b, tstep *s, ids_err *err) {
     const int B = b->B, T = b->T, D = m->D, BT = B * T, NI = b->n_images;
+    memset(s, 0, sizeof *s);
     int NT = 0;
     for (int i = 0; i < B; i++)
         for (int t = 0; t < b->seq[i].n; t++) NT += b->seq[i].tgt[t] >= 0;
-    tacts a = {0};
-    a.cap = plan_acts(NULL, m, NI, B, T, NT);
+    s->NT = NT;
+    tacts *a = &s->a;
+    a->cap = plan_acts(NULL, m, NI, B, T, NT);
     /* gradient scratch: the larger of the decoder's and the tower's needs */
     const size_t VTn = (size_t)NI * m->VT;
     size_t g1 = (size_t)BT * (6 * D + 3 * m->F) + (size_t)NT * D, g2 = VTn * (6 * m->Dv + 2 * m->Fv) + (size_t)NI * m->NP * (m->D + m->Dv);
     size_t gs = (g1 > g2 ? g1 : g2) + (size_t)NI * m->NP * m->D * 2 + 64;
     /* the arena is kept between steps (and grown when a batch needs more): fresh pages every step
      * cost a third of the time in page faults */
-    const size_t need = a.cap + 2 * gs;
+    const size_t need = a->cap + 2 * gs;
     if (need > m->arena_cap) {
         free(m->arena);
         m->arena = ids__malloc(sizeof(float) * need);
         m->arena_cap = m->arena ? need : 0;
     }
-    a.arena = m->arena;
-    int *tgt = ids__malloc(sizeof(int) * (size_t)(NT + 1) * 2), *lens = ids__malloc(sizeof(int) * (size_t)B);
-    if (!a.arena || !tgt || !lens) {
-        free(tgt);
-        free(lens);
+    a->arena = m->arena;
+    s->tgt = ids__malloc(sizeof(int) * (size_t)(NT + 1) * 2);
+    s->lens = ids__malloc(sizeof(int) * (size_t)B);
+    if (!a->arena || !s->tgt || !s->lens)
         return ids__err(err, IDS_ERR_NOMEM, "train: out of memory for a batch of %d x %d rows", B, T);
-    }
-    plan_acts(&a, m, NI, B, T, NT);
-    float *gbuf1 = a.arena + a.cap, *gbuf2 = gbuf1 + gs;
-    a.tgt = tgt;
-    a.tgt_row = tgt + NT + 1;
-    for (int i = 0; i < B; i++) lens[i] = b->seq[i].n;
+    plan_acts(a, m, NI, B, T, NT);
+    s->gbuf1 = a->arena + a->cap;
+    s->gbuf2 = s->gbuf1 + gs;
+    a->tgt = s->tgt;
+    a->tgt_row = s->tgt + NT + 1;
+    for (int i = 0; i < B; i++) s->lens[i] = b->seq[i].n;
+    return IDS_OK;
+}
 
-    if (NI) vision_forward(m, ix, &a, b->pixels, NI);
-    /* decoder input */
+/* Decoder input rows (token embeddings or image rows, zeros past each sequence), the target list,
+ * the blocks, the final norm and the logits at the target rows. */
+static void decoder_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tacts *a, const int *lens, int NT) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T;
     const float *E = W(m, ix->tok);
     for (int i = 0, k = 0; i < B; i++)
         for (int t = 0; t < T; t++) {
-            float *row = a.x0 + ((size_t)i * T + t) * D;
+            float *row = a->x0 + ((size_t)i * T + t) * D;
             const tseq *s = &b->seq[i];
             if (t >= s->n) memset(row, 0, sizeof(float) * (size_t)D);
             else if (s->tok[t] >= 0) memcpy(row, E + (size_t)s->tok[t] * D, sizeof(float) * (size_t)D);
-            else memcpy(row, a.imgrows + (size_t)s->img[t] * D, sizeof(float) * (size_t)D);
+            else memcpy(row, a->imgrows + (size_t)s->img[t] * D, sizeof(float) * (size_t)D);
             if (t < s->n && s->tgt[t] >= 0) {
-                a.tgt[k] = s->tgt[t];
-                a.tgt_row[k++] = i * T + t;
+                a->tgt[k] = s->tgt[t];
+                a->tgt_row[k++] = i * T + t;
             }
         }
-    const float *x = a.x0;
+    const float *x = a->x0;
     for (int l = 0; l < m->L; l++) {
         const dlayer_ix *L = &ix->dl[l];
-        dacts *d = &a.da[l];
+        dacts *d = &a->da[l];
         memcpy(d->x, x, sizeof(float) * (size_t)BT * D);
-        t_rmsnorm_forward(d->xn1, d->rstd1, d->x, W(m, L->attn_norm), BT, D, 1e-5f);
-        t_matmul_forward(d->q, d->xn1, W(m, L->q), NULL, BT, D, D);
-        t_matmul_forward(d->k, d->xn1, W(m, L->k), NULL, BT, D, D);
-        t_matmul_forward(d->v, d->xn1, W(m, L->v), NULL, BT, D, D);
-        t_rope_forward(d->q, BT, T, m->H, D / m->H, 10000.0f);
-        t_rope_forward(d->k, BT, T, m->H, D / m->H, 10000.0f);
-        t_attention_forward(d->att, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, true, lens);
-        t_matmul_forward(d->xm, d->att, W(m, L->o), NULL, BT, D, D);
+        tops_rmsnorm_forward(d->xn1, d->rstd1, d->x, W(m, L->attn_norm), BT, D, 1e-5f);
+        tops_matmul_forward(d->q, d->xn1, W(m, L->q), NULL, BT, D, D);
+        tops_matmul_forward(d->k, d->xn1, W(m, L->k), NULL, BT, D, D);
+        tops_matmul_forward(d->v, d->xn1, W(m, L->v), NULL, BT, D, D);
+        tops_rope_forward(d->q, BT, T, m->H, D / m->H, 10000.0f);
+        tops_rope_forward(d->k, BT, T, m->H, D / m->H, 10000.0f);
+        tops_attention_forward(d->att, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, true, lens);
+        tops_matmul_forward(d->xm, d->att, W(m, L->o), NULL, BT, D, D);
         for (size_t k = 0; k < (size_t)BT * D; k++) d->xm[k] += d->x[k];
-        t_rmsnorm_forward(d->xn2, d->rstd2, d->xm, W(m, L->ffn_norm), BT, D, 1e-5f);
-        t_matmul_forward(d->g, d->xn2, W(m, L->gate), NULL, BT, D, m->F);
-        t_matmul_forward(d->u, d->xn2, W(m, L->up), NULL, BT, D, m->F);
-        t_swiglu_forward(d->h, d->g, d->u, (size_t)BT * m->F);
-        float *out = l + 1 < m->L ? a.da[l + 1].x : a.xf;
-        t_matmul_forward(out, d->h, W(m, L->down), NULL, BT, m->F, D);
+        tops_rmsnorm_forward(d->xn2, d->rstd2, d->xm, W(m, L->ffn_norm), BT, D, 1e-5f);
+        tops_matmul_forward(d->g, d->xn2, W(m, L->gate), NULL, BT, D, m->F);
+        tops_matmul_forward(d->u, d->xn2, W(m, L->up), NULL, BT, D, m->F);
+        tops_swiglu_forward(d->h, d->g, d->u, (size_t)BT * m->F);
+        float *out = l + 1 < m->L ? a->da[l + 1].x : a->xf;
+        tops_matmul_forward(out, d->h, W(m, L->down), NULL, BT, m->F, D);
         for (size_t k = 0; k < (size_t)BT * D; k++) out[k] += d->xm[k];
         x = out;
     }
-    t_rmsnorm_forward(a.xfn, a.rstdf, a.xf, W(m, ix->out_norm), BT, D, 1e-5f);
-    for (int k = 0; k < NT; k++) memcpy(a.rows + (size_t)k * D, a.xfn + (size_t)a.tgt_row[k] * D, sizeof(float) * (size_t)D);
-    t_matmul_forward(a.logits, a.rows, W(m, ix->out), NULL, NT, D, m->V);
-    const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
-    res->loss = t_crossentropy(train ? a.dlogits : NULL, a.logits, a.tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
-                               &res->n_tgt, &res->n_correct);
-    if (logits_out) memcpy(logits_out, a.logits, sizeof(float) * (size_t)NT * m->V);
-    /* auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2 */
+    tops_rmsnorm_forward(a->xfn, a->rstdf, a->xf, W(m, ix->out_norm), BT, D, 1e-5f);
+    for (int k = 0; k < NT; k++) memcpy(a->rows + (size_t)k * D, a->xfn + (size_t)a->tgt_row[k] * D, sizeof(float) * (size_t)D);
+    tops_matmul_forward(a->logits, a->rows, W(m, ix->out), NULL, NT, D, m->V);
+}
+
+/* The auxiliary location loss: 0.5 w mean over (word, defined value) of (read-out - target)^2,
+ * with its gradient of the read-outs in s->daux (left NULL when the batch has no such values). */
+static ids_status aux_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tstep *s, fwd_result *res,
+                              ids_err *err) {
+    const int B = b->B, T = b->T, D = m->D;
     int n_auxv = 0;
     res->aux_loss = res->aux_r2 = res->aux_se = res->aux_sy = res->aux_syy = 0;
     res->aux_n = 0;
-    float *daux = NULL; /* [B*2, 4] gradient of the read-outs */
     if (m->aux_weight > 0) {
         for (int i = 0; i < B; i++)
             for (int k = 0; k < b->seq[i].n_aux; k++)
                 for (int j = 0; j < 4; j++) n_auxv += b->seq[i].aux_mask[j];
     }
-    if (n_auxv) {
-        daux = ids__calloc((size_t)B * 2 * 4, sizeof(float));
-        if (!daux) {
-            free(tgt);
-            free(lens);
-            return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
-        }
-        const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux), *ba = W(m, ix->auxb);
-        const int norm = b->aux_norm > 0 ? b->aux_norm : n_auxv;
-        double se = 0, sy = 0, syy = 0;
-        for (int i = 0; i < B; i++)
-            for (int k = 0; k < b->seq[i].n_aux; k++) {
-                const float *xr = xs + ((size_t)i * T + b->seq[i].aux_pos[k]) * D;
-                for (int j = 0; j < 4; j++) {
-                    if (!b->seq[i].aux_mask[j]) continue;
-                    double p = ba[j];
-                    for (int c = 0; c < D; c++) p += (double)xr[c] * Wa[(size_t)j * D + c];
-                    const double e = p - b->seq[i].aux_val[k][j], y = b->seq[i].aux_val[k][j];
-                    se += e * e, sy += y, syy += y * y;
-                    daux[((size_t)i * 2 + k) * 4 + j] = (float)(m->aux_weight * e / norm);
-                }
+    if (!n_auxv) return IDS_OK;
+    float *daux = s->daux = ids__calloc((size_t)B * 2 * 4, sizeof(float));
+    if (!daux) return ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+    const tacts *a = &s->a;
+    const float *xs = m->aux_layer < m->L ? a->da[m->aux_layer].x : a->xf, *Wa = W(m, ix->aux), *ba = W(m, ix->auxb);
+    const int norm = b->aux_norm > 0 ? b->aux_norm : n_auxv;
+    double se = 0, sy = 0, syy = 0;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < b->seq[i].n_aux; k++) {
+            const float *xr = xs + ((size_t)i * T + b->seq[i].aux_pos[k]) * D;
+            for (int j = 0; j < 4; j++) {
+                if (!b->seq[i].aux_mask[j]) continue;
+                double p = ba[j];
+                for (int c = 0; c < D; c++) p += (double)xr[c] * Wa[(size_t)j * D + c];
+                const double e = p - b->seq[i].aux_val[k][j], y = b->seq[i].aux_val[k][j];
+                se += e * e, sy += y, syy += y * y;
+                daux[((size_t)i * 2 + k) * 4 + j] = (float)(m->aux_weight * e / norm);
             }
-        res->aux_loss = 0.5 * m->aux_weight * se / norm;
-        res->aux_se = se, res->aux_sy = sy, res->aux_syy = syy, res->aux_n = n_auxv;
-        const double var = syy - sy * sy / n_auxv;
-        res->aux_r2 = var > 0 ? 1.0 - se / var : 0;
-    }
+        }
+    res->aux_loss = 0.5 * m->aux_weight * se / norm;
+    res->aux_se = se, res->aux_sy = sy, res->aux_syy = syy, res->aux_n = n_auxv;
+    const double var = syy - sy * sy / n_auxv;
+    res->aux_r2 = var > 0 ? 1.0 - se / var : 0;
+    return IDS_OK;
+}
+
+/* Accuracy of the first answer token of each sequence (the answer word). */
+static void first_token_stats(const tmodel *m, const tbatch *b, const tacts *a, int NT, fwd_result *res) {
+    const int T = b->T;
     res->n_first = res->n_first_correct = 0;
     for (int k = 0; k < NT; k++) {
-        const int row = a.tgt_row[k], b_i = row / T, t_i = row % T;
+        const int row = a->tgt_row[k], b_i = row / T, t_i = row % T;
         bool first = true;
         for (int t = 0; t < t_i; t++)
             if (b->seq[b_i].tgt[t] >= 0) first = false;
         if (!first) continue;
-        const float *l = a.logits + (size_t)k * m->V;
+        const float *l = a->logits + (size_t)k * m->V;
         int am = 0;
         for (int j = 1; j < m->V; j++) if (l[j] > l[am]) am = j;
         res->n_first++;
-        res->n_first_correct += am == a.tgt[k];
+        res->n_first_correct += am == a->tgt[k];
     }
-    if (train) {
-        /* output head */
-        float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
-        memset(drows, 0, sizeof(float) * (size_t)NT * D);
-        t_matmul_backward(drows, Gd(m, ix->out), NULL, a.dlogits, a.rows, W(m, ix->out), NT, D, m->V);
-        float *dxfn = gbuf2;
-        memset(dxfn, 0, sizeof(float) * (size_t)BT * D);
-        for (int k = 0; k < NT; k++) {
-            float *dst = dxfn + (size_t)a.tgt_row[k] * D;
-            for (int c = 0; c < D; c++) dst[c] += drows[(size_t)k * D + c];
-        }
-        memset(dx, 0, sizeof(float) * (size_t)BT * D);
-        t_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a.xf, W(m, ix->out_norm), a.rstdf, BT, D);
-        float *dxm = gbuf2, *dh = dxm + (size_t)BT * D, *dg = dh + (size_t)BT * m->F, *du = dg + (size_t)BT * m->F,
-              *dxn = du + (size_t)BT * m->F, *datt = dxn + (size_t)BT * D, *dq = datt + (size_t)BT * D,
-              *dk = dq + (size_t)BT * D, *dv = dk + (size_t)BT * D;
-        for (int l = m->L - 1; l >= 0; l--) {
-            const dlayer_ix *L = &ix->dl[l];
-            dacts *d = &a.da[l];
-            if (daux && l + 1 == m->aux_layer) { /* dx is the gradient of the residual the read-out sees */
-                const float *xs = m->aux_layer < m->L ? a.da[m->aux_layer].x : a.xf, *Wa = W(m, ix->aux);
-                float *gW = Gd(m, ix->aux), *gb = Gd(m, ix->auxb);
-                for (int i = 0; i < B; i++)
-                    for (int k = 0; k < b->seq[i].n_aux; k++) {
-                        const size_t row = (size_t)i * T + b->seq[i].aux_pos[k];
-                        const float *xr = xs + row * D, *g = daux + ((size_t)i * 2 + k) * 4;
-                        float *dr = dx + row * D;
-                        for (int j = 0; j < 4; j++) {
-                            if (g[j] == 0) continue;
-                            gb[j] += g[j];
-                            for (int c = 0; c < D; c++) {
-                                gW[(size_t)j * D + c] += g[j] * xr[c];
-                                dr[c] += g[j] * Wa[(size_t)j * D + c];
-                            }
-                        }
-                    }
-            }
-            memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
-            memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
-            t_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
-            memset(dg, 0, sizeof(float) * (size_t)BT * m->F * 2);
-            t_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
-            memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
-            t_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
-            t_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
-            memcpy(dx, dxm, sizeof(float) * (size_t)BT * D);
-            memset(datt, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
-            memset(dq, 0, sizeof(float) * (size_t)BT * D * 3);
-            t_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a.scratch);
-            t_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
-            t_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
-            memset(dxn, 0, sizeof(float) * (size_t)BT * D);
-            t_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
-            t_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
-            t_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
-            t_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
-        }
-        /* embeddings: tokens and image rows */
-        float *gE = Gd(m, ix->tok);
-        float *dimg = NI ? gbuf2 : NULL;
-        if (NI) memset(dimg, 0, sizeof(float) * (size_t)NI * m->NP * D);
-        for (int i = 0; i < B; i++)
-            for (int t = 0; t < b->seq[i].n; t++) {
-                const float *g = dx + ((size_t)i * T + t) * D;
-                const tseq *s = &b->seq[i];
-                float *dst = s->tok[t] >= 0 ? gE + (size_t)s->tok[t] * D : dimg + (size_t)s->img[t] * D;
-                for (int c = 0; c < D; c++) dst[c] += g[c];
-            }
-        if (NI) {
-            /* dimg lives in gbuf2: copy it aside (gbuf1) before the tower reuses both */
-            memcpy(gbuf1, dimg, sizeof(float) * (size_t)NI * m->NP * D);
-            vision_backward(m, ix, &a, gbuf1, NI, gbuf1 + (size_t)NI * m->NP * D, gbuf2);
-        }
-    }
-    free(daux);
-    free(tgt);
-    free(lens);
+}
+
+/* Forward: the tower, the decoder, the loss (dlogits too when `train`), the auxiliary loss and the
+ * first-token accuracy; the logits at the target rows also into logits_out when given. */
+static ids_status model_forward(const tmodel *m, const param_ix *ix, const tbatch *b, tstep *s, bool train,
+                                fwd_result *res, float *logits_out, ids_err *err) {
+    tacts *a = &s->a;
+    const int NT = s->NT;
+    if (b->n_images) vision_forward(m, ix, a, b->pixels, b->n_images);
+    decoder_forward(m, ix, b, a, s->lens, NT);
+    const int nt_norm = b->nt_norm > 0 ? b->nt_norm : NT;
+    res->loss = tops_crossentropy(train ? a->dlogits : NULL, a->logits, a->tgt, NT, m->V, nt_norm ? 1.0f / nt_norm : 0.0f,
+                                  &res->n_tgt, &res->n_correct);
+    if (logits_out) memcpy(logits_out, a->logits, sizeof(float) * (size_t)NT * m->V);
+    ids_status st = aux_forward(m, ix, b, s, res, err);
+    if (st) return st;
+    first_token_stats(m, b, a, NT, res);
     return IDS_OK;
+}
+
+/* The auxiliary read-out's gradients (into its weights and into dx, the gradient of the residual
+ * it reads). */
+static void aux_backward(tmodel *m, const param_ix *ix, const tbatch *b, const tstep *s, float *dx) {
+    const int B = b->B, T = b->T, D = m->D;
+    const tacts *a = &s->a;
+    const float *xs = m->aux_layer < m->L ? a->da[m->aux_layer].x : a->xf, *Wa = W(m, ix->aux);
+    float *gW = Gd(m, ix->aux), *gb = Gd(m, ix->auxb);
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < b->seq[i].n_aux; k++) {
+            const size_t row = (size_t)i * T + b->seq[i].aux_pos[k];
+            const float *xr = xs + row * D, *g = s->daux + ((size_t)i * 2 + k) * 4;
+            float *dr = dx + row * D;
+            for (int j = 0; j < 4; j++) {
+                if (g[j] == 0) continue;
+                gb[j] += g[j];
+                for (int c = 0; c < D; c++) {
+                    gW[(size_t)j * D + c] += g[j] * xr[c];
+                    dr[c] += g[j] * Wa[(size_t)j * D + c];
+                }
+            }
+        }
+}
+
+/* One decoder block backward: dx (the gradient of its output) becomes that of its input. The
+ * scratch is carved from gbuf2. */
+static void decoder_layer_backward(tmodel *m, const param_ix *ix, const tbatch *b, tacts *a, int l, float *dx,
+                                   float *gbuf2) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T;
+    float *dxm = gbuf2, *dh = dxm + (size_t)BT * D, *dg = dh + (size_t)BT * m->F, *du = dg + (size_t)BT * m->F,
+          *dxn = du + (size_t)BT * m->F, *datt = dxn + (size_t)BT * D, *dq = datt + (size_t)BT * D,
+          *dk = dq + (size_t)BT * D, *dv = dk + (size_t)BT * D;
+    const dlayer_ix *L = &ix->dl[l];
+    dacts *d = &a->da[l];
+    memcpy(dxm, dx, sizeof(float) * (size_t)BT * D);
+    memset(dh, 0, sizeof(float) * (size_t)BT * m->F);
+    tops_matmul_backward(dh, Gd(m, L->down), NULL, dx, d->h, W(m, L->down), BT, m->F, D);
+    memset(dg, 0, sizeof(float) * (size_t)BT * m->F * 2);
+    tops_swiglu_backward(dg, du, dh, d->g, d->u, (size_t)BT * m->F);
+    memset(dxn, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(dxn, Gd(m, L->gate), NULL, dg, d->xn2, W(m, L->gate), BT, D, m->F);
+    tops_matmul_backward(dxn, Gd(m, L->up), NULL, du, d->xn2, W(m, L->up), BT, D, m->F);
+    tops_rmsnorm_backward(dxm, Gd(m, L->ffn_norm), dxn, d->xm, W(m, L->ffn_norm), d->rstd2, BT, D);
+    memcpy(dx, dxm, sizeof(float) * (size_t)BT * D);
+    memset(datt, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(datt, Gd(m, L->o), NULL, dxm, d->att, W(m, L->o), BT, D, D);
+    memset(dq, 0, sizeof(float) * (size_t)BT * D * 3);
+    tops_attention_backward(dq, dk, dv, datt, d->probs, d->q, d->k, d->v, B, T, m->H, D / m->H, a->scratch);
+    tops_rope_backward(dq, BT, T, m->H, D / m->H, 10000.0f);
+    tops_rope_backward(dk, BT, T, m->H, D / m->H, 10000.0f);
+    memset(dxn, 0, sizeof(float) * (size_t)BT * D);
+    tops_matmul_backward(dxn, Gd(m, L->q), NULL, dq, d->xn1, W(m, L->q), BT, D, D);
+    tops_matmul_backward(dxn, Gd(m, L->k), NULL, dk, d->xn1, W(m, L->k), BT, D, D);
+    tops_matmul_backward(dxn, Gd(m, L->v), NULL, dv, d->xn1, W(m, L->v), BT, D, D);
+    tops_rmsnorm_backward(dx, Gd(m, L->attn_norm), dxn, d->x, W(m, L->attn_norm), d->rstd1, BT, D);
+}
+
+/* Backward of a forward with `train`: output head, decoder blocks (with the auxiliary read-out's
+ * gradient where it reads), token embeddings and image rows, then the tower. Gradients accumulate
+ * into m->g. */
+static void model_backward(tmodel *m, const param_ix *ix, const tbatch *b, tstep *s) {
+    const int B = b->B, T = b->T, D = m->D, BT = B * T, NI = b->n_images, NT = s->NT;
+    tacts *a = &s->a;
+    float *gbuf1 = s->gbuf1, *gbuf2 = s->gbuf2;
+    /* output head */
+    float *drows = gbuf1, *dx = gbuf1 + (size_t)NT * D; /* dx: [BT, D] */
+    memset(drows, 0, sizeof(float) * (size_t)NT * D);
+    tops_matmul_backward(drows, Gd(m, ix->out), NULL, a->dlogits, a->rows, W(m, ix->out), NT, D, m->V);
+    float *dxfn = gbuf2;
+    memset(dxfn, 0, sizeof(float) * (size_t)BT * D);
+    for (int k = 0; k < NT; k++) {
+        float *dst = dxfn + (size_t)a->tgt_row[k] * D;
+        for (int c = 0; c < D; c++) dst[c] += drows[(size_t)k * D + c];
+    }
+    memset(dx, 0, sizeof(float) * (size_t)BT * D);
+    tops_rmsnorm_backward(dx, Gd(m, ix->out_norm), dxfn, a->xf, W(m, ix->out_norm), a->rstdf, BT, D);
+    for (int l = m->L - 1; l >= 0; l--) {
+        if (s->daux && l + 1 == m->aux_layer) aux_backward(m, ix, b, s, dx); /* dx: the residual it reads */
+        decoder_layer_backward(m, ix, b, a, l, dx, gbuf2);
+    }
+    /* embeddings: tokens and image rows */
+    float *gE = Gd(m, ix->tok);
+    float *dimg = NI ? gbuf2 : NULL;
+    if (NI) memset(dimg, 0, sizeof(float) * (size_t)NI * m->NP * D);
+    for (int i = 0; i < B; i++)
+        for (int t = 0; t < b->seq[i].n; t++) {
+            const float *g = dx + ((size_t)i * T + t) * D;
+            const tseq *sq = &b->seq[i];
+            float *dst = sq->tok[t] >= 0 ? gE + (size_t)sq->tok[t] * D : dimg + (size_t)sq->img[t] * D;
+            for (int c = 0; c < D; c++) dst[c] += g[c];
+        }
+    if (NI) {
+        /* dimg lives in gbuf2: copy it aside (gbuf1) before the tower reuses both */
+        memcpy(gbuf1, dimg, sizeof(float) * (size_t)NI * m->NP * D);
+        vision_backward(m, ix, a, gbuf1, NI, gbuf1 + (size_t)NI * m->NP * D, gbuf2);
+    }
+}
+
+/* One step on a batch: forward (loss and statistics in *res), and backward when `train`
+ * (gradients accumulate into m->g; the optimiser's update is adamw, run by the caller). */
+static ids_status model_step(tmodel *m, const param_ix *ix, const tbatch *b, bool train, fwd_result *res,
+                             float *logits_out, ids_err *err) {
+    tstep s;
+    ids_status st = step_begin(m, b, &s, err);
+    if (!st) st = model_forward(m, ix, b, &s, train, res, logits_out, err);
+    if (!st && train) model_backward(m, ix, b, &s);
+    step_free(&s);
+    return st;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -882,7 +954,8 @@ static ids_status vocab_tokenizer(const char *dir, ids_tokenizer **tok, ids_err 
     char path[1200];
     snprintf(path, sizeof path, "%.1100s/vocab.gguf", dir);
     ids_gguf_writer *w = ids_gguf_writer_new();
-    ids_status st = w ? ids_gguf_writer_set_str(w, "general.architecture", "llama", err) : IDS_ERR_NOMEM;
+    ids_status st = w ? ids_gguf_writer_set_str(w, "general.architecture", "llama", err)
+                      : ids__err(err, IDS_ERR_NOMEM, "train: out of memory for the vocabulary");
     if (!st) st = tk_write_vocab(w, err);
     if (!st) st = ids_gguf_writer_write(w, path, err);
     ids_gguf_writer_free(w);
@@ -897,7 +970,7 @@ static ids_status vocab_tokenizer(const char *dir, ids_tokenizer **tok, ids_err 
 static ids_task pick_task(const ids_train_stage *sg, uint64_t *rng) {
     double tot = 0;
     for (int t = 0; t < IDS_TASK_COUNT; t++) tot += sg->weights[t] > 0 ? sg->weights[t] : 0;
-    double r = (double)(tk_rand(rng) >> 11) / 9007199254740992.0 * tot;
+    double r = ids__rng_splitmix_unit(rng) * tot;
     for (int t = 0; t < IDS_TASK_COUNT; t++) {
         if (sg->weights[t] <= 0) continue;
         if (r < sg->weights[t]) return (ids_task)t;
@@ -952,7 +1025,7 @@ static void shard_task(void *arg, int s, int n, int tid) {
 static ids_status sharded_step(shard_job *j, ids_pool *pool, ids_task task, uint64_t *rng, fwd_result *r, long *tokens,
                                ids_err *err) {
     j->task = task;
-    for (int s = 0; s < j->n; s++) j->seed[s] = tk_rand(rng), j->st[s] = IDS_OK;
+    for (int s = 0; s < j->n; s++) j->seed[s] = ids__rng_splitmix(rng), j->st[s] = IDS_OK;
     j->phase = 0;
     ids__pool_run(pool, j->n, shard_task, j);
     ids_status st = IDS_OK;
@@ -1011,8 +1084,9 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
         return ids__err(err, IDS_ERR_ARG, "train config: shards %d must be within 1..%d and at most the batch (%d)",
                         c->shards, MAX_SHARDS, c->batch);
     const int n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads */
-    openblas_set_num_threads(c->shards > 1 ? 1 : n_threads);
+    /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads
+     * (restored before returning) */
+    const int blas_prev = ids__blas_threads_set(c->shards > 1 ? 1 : n_threads);
     ids_pool *pool = ids__pool_new(c->shards > 1 ? (n_threads < c->shards ? n_threads : c->shards) : 1);
     shard_job job;
     memset(&job, 0, sizeof job);
@@ -1023,9 +1097,8 @@ ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progres
     memset(&ix, 0, sizeof ix);
     FILE *log = NULL;
     if (!cat || !pool) {
-        ids__pool_free(pool);
-        ids_catalog_free(cat);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
+        goto done;
     }
     if ((st = vocab_tokenizer(out_dir, &tok, err))) goto done;
     if ((st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err))) goto done;
@@ -1109,6 +1182,7 @@ done:
     free_model(&m);
     ids_tokenizer_free(tok);
     ids_catalog_free(cat);
+    ids__blas_threads_set(blas_prev);
     return st;
 }
 
@@ -1248,7 +1322,7 @@ ids_status ids__train_logits(const ids_train_config *c, const char *dir, const t
         b.seq = ids__calloc(1, sizeof *b.seq);
         b.n_images = s->n_images;
         b.pixels = s->n_images ? ids__malloc(sizeof(float) * (size_t)s->n_images * 3 * S * S) : NULL;
-        if (!b.seq || (s->n_images && !b.pixels)) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!b.seq || (s->n_images && !b.pixels)) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         if (!st) st = sample_to_seq(s, tok, np, 0, &b.seq[0], err);
         for (int f = 0; !st && f < s->n_images; f++)
             for (int ch = 0; ch < 3; ch++)
@@ -1302,11 +1376,11 @@ ids_status ids__train_gradcheck(const ids_train_config *c, ids_task task, int n_
     param_ix ix;
     memset(&ix, 0, sizeof ix);
     tbatch b = {0};
-    ids_status st = check_model(c, "gradcheck", &tok, &m, &ix, err);
+    ids_status st = cat ? check_model(c, "gradcheck", &tok, &m, &ix, err) : ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     if (!st) {
         /* larger random weights everywhere (also norms and biases) so every path carries gradient */
         uint64_t r = 99;
-        for (size_t i = 0; i < m.total; i++) m.w[i] += 0.05f * (float)((double)(tk_rand(&r) >> 11) / 9007199254740992.0 - 0.5);
+        for (size_t i = 0; i < m.total; i++) m.w[i] += 0.05f * (float)(ids__rng_splitmix_unit(&r) - 0.5);
         uint64_t rng = c->seed;
         st = make_batch(c, cat, tok, task, 2, &rng, -1, &b, err);
     }
@@ -1354,7 +1428,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
     memset(&ix, 0, sizeof ix);
     tbatch part[2] = {{0}}, whole = {0};
     float *g_whole = NULL;
-    ids_status st = check_model(c, "shardcheck", &tok, &m, &ix, err);
+    ids_status st = cat ? check_model(c, "shardcheck", &tok, &m, &ix, err) : ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
     if (!st) {
         uint64_t r1 = 5, r2 = 6;
         st = make_batch(c, cat, tok, task, 2, &r1, -1, &part[0], err);
@@ -1368,7 +1442,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
         whole.seq = ids__calloc(5, sizeof *whole.seq);
         whole.pixels = ids__malloc(sizeof(float) * img * (size_t)(whole.n_images ? whole.n_images : 1));
         g_whole = ids__malloc(sizeof(float) * m.total);
-        if (!whole.seq || !whole.pixels || !g_whole) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!whole.seq || !whole.pixels || !g_whole) st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
         for (int p = 0, i = 0; !st && p < 2; p++)
             for (int k = 0; k < part[p].B; k++, i++) {
                 tseq *d = &whole.seq[i];
@@ -1378,7 +1452,7 @@ ids_status ids__train_shardcheck(const ids_train_config *c, ids_task task, doubl
                 d->img = ids__malloc(sizeof(int32_t) * (size_t)q->n);
                 d->tgt = ids__malloc(sizeof(int32_t) * (size_t)q->n);
                 if (!d->tok || !d->img || !d->tgt) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+                    st = ids__err(err, IDS_ERR_NOMEM, "train: out of memory");
                     break;
                 }
                 memcpy(d->tok, q->tok, sizeof(int32_t) * (size_t)q->n);

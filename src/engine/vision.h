@@ -1,0 +1,65 @@
+/* Private declarations shared by the vision tower files: vision.c (what every family shares:
+ * loading steps, preprocessing, the pre-norm transformer and the projector's MLP), vision_clip.c
+ * (LLaVA-1.5 CLIP, projector "mlp") and vision_qwen2vl.c (Qwen2-VL, "qwen2vl_merger"). */
+#ifndef IDS_VISION_H
+#define IDS_VISION_H
+
+#include "base/internal.h"
+#include "engine/ops.h"
+
+typedef struct {
+    const ids_tensor *q, *k, *v, *o, *fc1, *fc2;
+    float *qb, *kb, *vb, *ob, *fc1b, *fc2b, *ln1w, *ln1b, *ln2w, *ln2b;
+} ids_vblock;
+
+struct ids_vision {
+    ids_gguf *g;
+    ids_vparams hp;
+    bool qwen;
+    ids_tensor patch;  /* view of v.patch_embd.weight as [3*p*p, n_embd] */
+    ids_tensor patch1; /* Qwen2-VL: the second temporal kernel */
+    float *patch_b, *cls, *pos, *pre_w, *pre_b, *post_w, *post_b;
+    ids_vblock *blk;
+    const ids_tensor *mm0, *mm2;
+    float *mm0b, *mm2b;
+};
+
+/* ---- loading: each family's loader runs the shared steps around its own tensors ---- */
+ids_status ids__vision_load_clip(ids_vision *v, ids_err *err);
+ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err);
+/* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size
+ * defaults (one grid of image_size / patch_size, CLS + patches, every block run, no merge). */
+ids_status ids__vision_load_hparams(ids_vision *v, ids_err *err);
+/* clip.vision.feature_layer, when present: how many blocks run. */
+ids_status ids__vision_load_feature_layer(ids_vision *v, ids_err *err);
+/* v.patch_embd.weight (viewed as [3*p*p, n_embd]) and its bias. */
+ids_status ids__vision_load_patch_embd(ids_vision *v, ids_err *err);
+/* pre-LN, the blocks and the projector (mm.0 -> GELU -> mm.2). */
+ids_status ids__vision_load_tower(ids_vision *v, ids_err *err);
+
+/* ---- encoding ---- */
+/* Scratch of one encode call (see ids_vision_encode_frames for the sizes). */
+typedef struct {
+    int W, H;       /* preprocessed size */
+    float *pix;     /* [n_pixel_frames, 3, H, W] */
+    float *patches; /* [n_patches, 3*p*p] */
+    float *patches1; /* Qwen2-VL: the second frame of each temporal patch */
+    float *x, *xn, *q, *k, *v, *att, *tmp; /* [T, E] */
+    float *ff;      /* [T, n_ff] */
+    float *scores;  /* [threads, G, G] */
+    float *hid;     /* [n_out, projector width] */
+    float *cs;      /* Qwen2-VL: 2-D rotary cos/sin [T, head_dim/2, 2] */
+} ids_vbufs;
+
+/* CLIP: patch rows in raster order, patch embedding, CLS in row 0, positions added: x [T, E]. */
+void ids__vision_embed_clip(const ids_vision *v, ids_ops *o, ids_vbufs *b);
+/* Qwen2-VL: the plan for frames of equal size (dynamic resolution, frames paired). */
+ids_status ids__vision_plan_qwen2vl(const ids_vision *v, const ids_image *frames, int n_frames, ids_vplan *out,
+                                    ids_err *err);
+/* Qwen2-VL: patch rows of both temporal kernels in 2x2-merge order, their rotary table (b->cs),
+ * both patch embeddings summed: x [T, E]. */
+void ids__vision_embed_qwen2vl(const ids_vision *v, ids_ops *o, const ids_vplan *pl, ids_vbufs *b);
+/* Qwen2-VL: the 2-D rotary positions on q or k rows [T, n_head * hd]. */
+void ids__vision_rope2d(float *x, const float *cs, int T, int n_head, int hd);
+
+#endif
