@@ -69,7 +69,7 @@ static int run_ids_extract(const arg_cmd *spec, int argc, char **argv) {
     ids_err err;
     rc = exp_open(spec, &a, &a.m, a.objects, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
-    if (!rc && ids_ids_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc && ids_spatial_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
         char *own;
         const char *dir = path_show(a.out, &own);
@@ -85,7 +85,7 @@ static int run_ids_stats(const arg_cmd *spec, int argc, char **argv) {
     int rc = args_parse(spec, &a, argc, argv, 1);
     if (rc != ARGS_GO) return rc;
     ids_err err;
-    if (ids_ids_stats(a.dir, &err)) return fail(&err);
+    if (ids_spatial_stats(a.dir, &err)) return fail(&err);
     char *path = path_join(a.dir, "stats.csv");
     size_t len;
     char *csv = path ? read_all(path, &len) : NULL;

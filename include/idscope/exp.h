@@ -48,7 +48,7 @@ ids_exp ids_exp_default(void);
  * y_axis = mean over x, y1 <= y2 of ID(x, y2) - ID(x, y1) (the paper's ranges, zero terms included),
  * x_axis likewise. Outputs: per_pair [P][K][L][E] (may be NULL), universal [K][L][E], x_axis and
  * y_axis [L][E]. All sums in double. */
-ids_status ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
+ids_status ids_spatial_compute(const float *h, int n_pairs, int grid, int n_sizes, int n_layers, int n_embd,
                            int axis_size, float *per_pair, float *universal, float *x_axis, float *y_axis, ids_err *err);
 
 /* Statistics of one layer's cell IDs: n_cells vectors of width E at grid coordinates (x, y).
@@ -58,12 +58,12 @@ ids_status ids_ids_compute(const float *h, int n_pairs, int grid, int n_sizes, i
 typedef struct ids_id_stats {
     double r2, plane, pca_var;
 } ids_id_stats;
-ids_status ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
+ids_status ids_spatial_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
                                const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca, ids_err *err);
 /* Read OUT_DIR/ids.safetensors and write OUT_DIR/stats.json and stats.csv: per layer r2, plane,
  * pca_var, the cells' PCA coordinates, and (when per-pair IDs were stored) the mean cosine of
  * per-pair IDs with the universal ID. Uses the largest size. */
-ids_status ids_ids_stats(const char *dir, ids_err *err);
+ids_status ids_spatial_stats(const char *dir, ids_err *err);
 
 /* ID-strength score per layer: S = r2 x max(0, pair_cosine) x max(0, swap_id - swap_noise), from
  * `ids stats` (stats.json, extracted with --per-pair) and `steer belief` (steer-belief.json); each
@@ -84,7 +84,7 @@ typedef struct ids_extract_opts {
  * (last piece of " " + word, first occurrence after the image) at every layer 0..n_layer, and
  * write OUT_DIR/ids.safetensors (universal [L+1, G, G, S, E] indexed [layer][y][x][size], x_axis,
  * y_axis [L+1, E], per_pair when asked) and OUT_DIR/ids.json (metadata). */
-ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o,
+ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o,
                            const char *out_dir, ids_progress_fn progress, void *user, ids_err *err);
 
 typedef enum ids_swap_set { IDS_SWAP_IMAGE = 0, IDS_SWAP_TEXT, IDS_SWAP_OBJECTS, IDS_SWAP_SET_COUNT } ids_swap_set;

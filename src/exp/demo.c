@@ -76,10 +76,10 @@ static ids_exp demo_exp(const demo *d) {
 
 static ids_status run_extract(demo *d, const void *arg, ids_err *err) {
     const ids_extract_opts *eo = arg;
-    return ids_ids_extract(d->v, d->cat, eo, d->d_ids, d->o->progress, d->o->user, err);
+    return ids_spatial_extract(d->v, d->cat, eo, d->d_ids, d->o->progress, d->o->user, err);
 }
 
-static ids_status run_stats(demo *d, const void *arg, ids_err *err) { return ids_ids_stats(d->d_ids, err); }
+static ids_status run_stats(demo *d, const void *arg, ids_err *err) { return ids_spatial_stats(d->d_ids, err); }
 
 static ids_status run_swap(demo *d, const void *arg, ids_err *err) {
     const bool control = *(const bool *)arg;

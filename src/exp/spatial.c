@@ -8,7 +8,7 @@
 #include <math.h>
 #include <sys/stat.h>
 
-ids_status ids_ids_compute(const float *h, int n_pairs, int G, int S, int L, int E, int axis_size, float *per_pair,
+ids_status ids_spatial_compute(const float *h, int n_pairs, int G, int S, int L, int E, int axis_size, float *per_pair,
                            float *universal, float *x_axis, float *y_axis, ids_err *err) {
     if (n_pairs < 1 || G < 2 || S < 1 || L < 1 || E < 1 || axis_size < 0 || axis_size >= S)
         return ids__err(err, IDS_ERR_ARG, "spatial IDs: %d pairs, grid %d, %d sizes (axis size %d), %d layers, width %d: "
@@ -175,7 +175,7 @@ static ids_status extract_write(const char *dir, const ids__exp *x, const ids_pr
     return st;
 }
 
-ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
+ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
                            ids_progress_fn progress, void *user, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
     const int L = hp->n_layer + 1, E = hp->n_embd;
@@ -205,7 +205,7 @@ ids_status ids_ids_extract(const ids_vlm *v, const ids_catalog *cat, const ids_e
         st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
     if (!st) st = extract_collect(&x, &so, n_items, S, L, E, h, err);
     if (!st) {
-        st = ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
+        st = ids_spatial_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
         ids_prov_finish(prov);
         if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, err);
     }
@@ -249,7 +249,7 @@ static void top_eig(const double *A, int n, double *vec, double *val) {
     *val = lam;
 }
 
-ids_status ids_ids_layer_stats(const float *ids, const int *xs, const int *ys, int n, int E, const float *x_axis,
+ids_status ids_spatial_layer_stats(const float *ids, const int *xs, const int *ys, int n, int E, const float *x_axis,
                                const float *y_axis, ids_id_stats *out, float *pca, ids_err *err) {
     if (n < 1 || n > 64 || E < 1) return ids__err(err, IDS_ERR_ARG, "ID statistics: %d cells of width %d (1..64 cells)", n, E);
     double mean_x = 0, mean_y = 0;
@@ -400,7 +400,7 @@ ids_status ids__stats_prov(const char *dir, ids_prov **out, ids_err *err) {
     return st;
 }
 
-ids_status ids_ids_stats(const char *dir, ids_err *err) {
+ids_status ids_spatial_stats(const char *dir, ids_err *err) {
     char *path = ids__path_join(dir, "ids.safetensors");
     if (!path) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
     ids_st_file *f = NULL;
@@ -431,7 +431,7 @@ ids_status ids_ids_stats(const char *dir, ids_err *err) {
         for (int k = 0; k < C; k++) /* size index 0: the largest */
             memcpy(cells + (size_t)k * E, U + (((size_t)l * C + k) * S) * E, sizeof(float) * (size_t)E);
         ids_id_stats s;
-        if ((st = ids_ids_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
+        if ((st = ids_spatial_layer_stats(cells, xs, ys, C, E, (const float *)xa->data + (size_t)l * E,
                                       (const float *)ya->data + (size_t)l * E, &s, pca, err)))
             break;
         const double cosm = pp ? pair_cosine(pp, cells, l, L, C, S, E) : NAN;

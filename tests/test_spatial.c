@@ -27,7 +27,7 @@ TEST(ids_compute_linear_known_answer) {
             }
         }
     ids_err err;
-    CHECK_OK(ids_ids_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, &err));
+    CHECK_OK(ids_spatial_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, &err));
     const double f = (1.0 - 1.0 / ((C - 1) * (C - 1))) * 10.0 / 9.0;
     double worst = 0;
     for (int i = 0; i < L * E; i++) {
@@ -59,7 +59,7 @@ TEST(ids_extract_golden_end_to_end) {
     float sizes[1] = {0.9f};
     ids_extract_opts o = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1, .per_pair = true};
     const char *dir = t_tmp("ids");
-    CHECK_OK_ERR(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), err);
+    CHECK_OK_ERR(ids_spatial_extract(v, cat, &o, dir, NULL, NULL, &err), err);
     char p[600];
     snprintf(p, sizeof p, "%s/ids.safetensors", dir);
     ids_st_file *f;
@@ -77,7 +77,7 @@ TEST(ids_extract_golden_end_to_end) {
     CHECKF(l0 == 0.0, "layer-0 IDs should be exactly zero, max %g", l0);
     CHECK(l4 > 1e-4 && isfinite(l4));
     ids_st_close(f);
-    CHECK_OK_ERR(ids_ids_stats(dir, &err), err);
+    CHECK_OK_ERR(ids_spatial_stats(dir, &err), err);
     snprintf(p, sizeof p, "%s/stats.json", dir);
     char *sj = t_read_file(p, NULL);
     CHECK(sj && strstr(sj, "\"pair_cosine\"") && strstr(sj, "\"pc1\""));
@@ -89,7 +89,7 @@ TEST(ids_extract_golden_end_to_end) {
     int one[1] = {objs[0]};
     o.exp.objects = one;
     o.exp.n_objects = 1;
-    CHECK_EQ_INT(ids_ids_extract(v, cat, &o, dir, NULL, NULL, &err), IDS_ERR_ARG);
+    CHECK_EQ_INT(ids_spatial_extract(v, cat, &o, dir, NULL, NULL, &err), IDS_ERR_ARG);
     ids_catalog_free(cat);
     ids_vlm_free(v);
 }
@@ -112,7 +112,7 @@ TEST(ids_layer_stats_known_answers) {
     for (int e = 0; e < E; e++) xa[e] = u[e] * 1.1f, ya[e] = v[e] * 0.9f; /* axes: any scale */
     ids_id_stats s;
     ids_err err;
-    CHECK_OK(ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, pca, &err));
+    CHECK_OK(ids_spatial_layer_stats(ids, xs, ys, C, E, xa, ya, &s, pca, &err));
     CHECKF(fabs(s.r2 - 1) < 1e-6 && fabs(s.plane - 1) < 1e-5 && fabs(s.pca_var - 1) < 1e-5, "r2 %g plane %g pca %g",
            s.r2, s.plane, s.pca_var);
     double worst = 0;
@@ -125,7 +125,7 @@ TEST(ids_layer_stats_known_answers) {
     CHECKF(worst < 1e-3, "PCA distances off by %g", worst);
     /* random IDs: a plane explains little, the linear fit too */
     for (int i = 0; i < C * E; i++) r = r * 1664525u + 1013904223u, ids[i] = (float)(r >> 9) / 8388608.0f;
-    CHECK_OK(ids_ids_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL, &err));
+    CHECK_OK(ids_spatial_layer_stats(ids, xs, ys, C, E, xa, ya, &s, NULL, &err));
     CHECK(s.r2 < 0.5 && s.plane < 0.5 && s.pca_var < 0.6);
 }
 
@@ -169,7 +169,7 @@ TEST(steer_belief_checks) {
     float sizes[1] = {0.9f};
     ids_extract_opts eo = {.exp = {.objects = objs, .n_objects = 2, .grid = 2, .n_threads = 1}, .sizes = sizes, .n_sizes = 1};
     const char *dir = t_tmp("steer-ids");
-    REQUIRE_OK(ids_ids_extract(v, cat, &eo, dir, NULL, NULL, &err), err);
+    REQUIRE_OK(ids_spatial_extract(v, cat, &eo, dir, NULL, NULL, &err), err);
     char path[600];
     snprintf(path, sizeof path, "%s/ids.safetensors", dir);
     ids_steer_opts o = {.exp = {.n_items = 3, .seed = 4, .n_threads = 1}, .ids_path = path, .factor = 1e-7f, .greedy_tokens = 2};
