@@ -102,6 +102,9 @@ done
 expect capture_all 0 "wrote" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/cap.safetensors" --all
 if [ -s "$TMP/cap.safetensors" ] && head -c 4000 "$TMP/cap.safetensors" | grep -a -q '"vision"'; then ok capture_file; else ko capture_file; fi
+if head -c 8000 "$TMP/cap.safetensors" | grep -a -q '"provenance":"{\\"idscope\\":' &&
+   head -c 8000 "$TMP/cap.safetensors" | grep -a -q 'images\\":\[\\"fnv1a64:'; then ok capture_provenance;
+else ko capture_provenance; fi
 expect capture_word 0 "" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --prompt-file "$G/prompt.txt" -o "$TMP/w.safetensors" --layers 2 --positions word:square
 expect capture_no_output 2 "missing -o" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt x

@@ -3,6 +3,7 @@
 #include "idscope/engine.h"
 #include "engine/lm.h"
 
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
 
@@ -475,17 +476,70 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
     return st;
 }
 
+/* The capture's provenance: the models, the prompt, what was captured, each image's pixels by
+ * fingerprint (FNV-1a 64 of width, height and RGB bytes). */
+static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
+                               const ids_capture_opts *o, ids_prov **out, ids_err *err) {
+    ids_status st = ids_prov_new(out, "capture", err);
+    if (!st) st = ids_vlm_prov(*out, v, err);
+    char **fps = !st && n_images > 0 ? ids__calloc((size_t)n_images, sizeof *fps) : NULL;
+    if (!st && n_images > 0 && !fps) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    for (int i = 0; !st && i < n_images; i++) {
+        uint64_t h = ids__fnv1a64(IDS_FNV1A64_INIT, &images[i].w, sizeof images[i].w);
+        h = ids__fnv1a64(h, &images[i].h, sizeof images[i].h);
+        h = ids__fnv1a64(h, images[i].rgb, (size_t)images[i].w * (size_t)images[i].h * 3);
+        if (!(fps[i] = ids__malloc(32))) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        else snprintf(fps[i], 32, "fnv1a64:%016llx", (unsigned long long)h);
+    }
+    if (!st) {
+        ids_prov_opt_str(*out, "prompt", prompt);
+        ids_prov_opt_str(*out, "layers", o->layers ? o->layers : "all");
+        ids_prov_opt_str(*out, "positions", o->positions ? o->positions : "all");
+        const char *sites[4];
+        int ns = 0;
+        if (o->resid) sites[ns++] = "resid";
+        if (o->logits) sites[ns++] = "logits";
+        if (o->image_embd) sites[ns++] = "image_embd";
+        if (o->vision) sites[ns++] = "vision";
+        ids_prov_opt_strs(*out, "sites", sites, ns);
+        ids_prov_opt_strs(*out, "images", (const char *const *)fps, n_images);
+        ids_prov_run(*out, 0, o->n_threads, "f32");
+    }
+    for (int i = 0; fps && i < n_images; i++) free(fps[i]);
+    free(fps);
+    if (st) {
+        ids_prov_free(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+/* The provenance as the metadata key "provenance" (JSON text). */
+static ids_status capture_meta_prov(ids_prov *prov, ids_st_writer *w, ids_err *err) {
+    ids_prov_finish(prov);
+    cJSON *pj = ids__prov_json(prov, err);
+    char *txt = pj ? cJSON_PrintUnformatted(pj) : NULL;
+    cJSON_Delete(pj);
+    ids_status st = txt ? ids_st_writer_meta(w, "provenance", txt, err) : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    free(txt);
+    return st;
+}
+
 ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                        const ids_capture_opts *o, const char *out_path, ids_err *err) {
     capture k;
     memset(&k, 0, sizeof k);
     ids_st_writer *w = NULL;
-    ids_status st = capture_plan_vision(v, images, n_images, o, &k, err);
+    ids_prov *prov = NULL;
+    ids_status st = capture_prov(v, prompt, images, n_images, o, &prov, err);
+    if (!st) st = capture_plan_vision(v, images, n_images, o, &k, err);
     if (!st) st = capture_run(v, prompt, images, n_images, o, &k, err);
     if (!st && !(w = ids_st_writer_new())) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     if (!st) st = capture_fill(v, prompt, n_images, o, &k, w, err);
+    if (!st) st = capture_meta_prov(prov, w, err);
     if (!st) st = ids_st_writer_write(w, out_path, err);
     ids_st_writer_free(w);
+    ids_prov_free(prov);
     capture_free(&k);
     return st;
 }
