@@ -7,40 +7,9 @@
 #include <math.h>
 #include <unistd.h>
 
-typedef struct {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sb;
-
-static void sbf(sb *b, const char *fmt, ...) IDS_PRINTF(2, 3);
-static void sbf(sb *b, const char *fmt, ...) {
-    if (b->oom) return;
-    va_list ap;
-    for (;;) {
-        size_t room = b->cap - b->n;
-        va_start(ap, fmt);
-        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? room : 0, fmt, ap);
-        va_end(ap);
-        if (k < 0) {
-            b->oom = true;
-            return;
-        }
-        if (b->p && (size_t)k < room) {
-            b->n += (size_t)k;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 8192;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *np = ids__realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
+/* The page grows in a text buffer of the results module (ids__tb); sbf appends to it. */
+typedef ids__tb sb;
+#define sbf ids__tb_printf
 
 static void esc(sb *b, const char *s) {
     for (; *s; s++) {
