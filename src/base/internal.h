@@ -95,6 +95,10 @@ static inline int ids__utf8_len(unsigned char c) {
     return lookup[c >> 4];
 }
 
+/* Instruction sets of the running CPU (cpuid and the OS's saved register state), as IDS__CPU_* bits. */
+#define IDS__CPU_F16C 1u
+unsigned ids__cpu_features(void);
+
 /* FNV-1a 64 of a buffer, continuing from h (start with IDS_FNV1A64_INIT). */
 #define IDS_FNV1A64_INIT 0xcbf29ce484222325ull
 static inline uint64_t ids__fnv1a64(uint64_t h, const void *p, size_t n) {

@@ -333,7 +333,7 @@ ids_status ids_dequantize(int type, const void *src, float *dst, int64_t n, ids_
     case IDS_TYPE_F32: memcpy(dst, src, (size_t)n * 4); break;
     case IDS_TYPE_F16:
 #ifdef IDS_HAVE_F16C_PATH
-        if (__builtin_cpu_supports("f16c")) {
+        if (ids__cpu_features() & IDS__CPU_F16C) {
             f16_row_f16c(x, dst, n);
             break;
         }
