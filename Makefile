@@ -18,6 +18,14 @@ TEST_SRC  := $(wildcard tests/*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 HDRS      := include/idscope.h $(wildcard include/idscope/*.h src/*/*.h cli/*.h) tests/test.h bench/synth.h
 
+# make bench LLAMA_BENCH=/path/to/llama.cpp/build/bin/llama-bench: also a prefill of 640 tokens
+# through 4 LLaVA-1.5-7B-shaped blocks (F16 and Q8_0 files written into BENCH_DIR by
+# ../shared/tools/make7b.py with the gguf-py beside that llama.cpp; needs python3-numpy), idscope and
+# llama-bench on the same file in the same run, and the ratio.
+BENCH_DIR     ?= build/bench
+BENCH_THREADS ?= 2
+PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
+
 .PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures
 .SECONDARY:
 
@@ -71,6 +79,14 @@ bench: release
 	build/release/bench_lm
 	build/release/bench_vision
 	build/release/bench_train
+ifdef LLAMA_BENCH
+	@mkdir -p $(BENCH_DIR)
+	@for t in f16 q8_0; do \
+	    f=$(BENCH_DIR)/llava7b-4blocks-$$t.gguf; \
+	    [ -s $$f ] || LLAMACPP_DIR=$$(cd "$$(dirname $(LLAMA_BENCH))/../.." && pwd) $(PYTHON) $(SHARED)/tools/make7b.py $$f 4 $$t || exit 1; \
+	    build/release/idscope bench prefill -m $$f --tokens 640 --threads $(BENCH_THREADS) --compare $(LLAMA_BENCH) || exit 1; \
+	done
+endif
 
 # Main job: every experiment on the bundled model (models/tiny-llava), build/demo/report.html and
 # build/demo/summary.json; an interrupted run resumes (DEMO_FLAGS=--fresh reruns everything).

@@ -19,5 +19,6 @@ int cmd_score(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
+int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 
 #endif /* IDSCOPE_CLI_COMMANDS_H */

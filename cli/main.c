@@ -30,6 +30,7 @@ static const command commands[] = {
     {"report", "self-contained HTML report of a results folder", cmd_report},
     {"temporal", "temporal IDs in videos: temporal extract, temporal swap, temporal steer", cmd_temporal},
     {"demo", "every experiment on the bundled model: report.html and summary.json", cmd_demo},
+    {"bench", "speed: bench prefill (tokens/s, GFLOP/s; --compare with llama.cpp's llama-bench)", cmd_bench},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof *commands)
 

@@ -359,5 +359,23 @@ expect stimuli_two 0 "" -- "$BIN" stimuli grid --out "$TMP/st4" --size 64 --limi
 if [ "$(ls "$TMP/st4" | grep -c '\.png$')" -eq 2 ] && [ -s "$TMP/st4/manifest.json" ]; then ok stimuli_no_stale_files;
 else ko "stimuli_no_stale_files ($(ls "$TMP/st4" | tr '\n' ' '))"; fi
 
+# bench prefill: figures as text and JSON; --compare runs a llama-bench binary on the same file (here
+# a stand-in script that records its arguments and answers as llama-bench -o json does)
+expect bench_prefill 0 "tokens/s" -- "$BIN" bench prefill -m "$G/text.gguf" --tokens 32 --reps 1 --threads 1
+expect bench_prefill_json 0 '"tokens_per_s":' -- "$BIN" bench prefill -m "$G/text.gguf" --tokens 32 --reps 1 --threads 1 --json
+if grep -q '"gflops":' "$TMP/out" && grep -q '"precision":"f32"' "$TMP/out" && grep -q '"threads":1' "$TMP/out" &&
+   grep -q '"cpu":' "$TMP/out"; then ok bench_prefill_json_keys; else ko bench_prefill_json_keys; fi
+cat > "$TMP/fake-llama-bench" <<EOS
+#!/bin/sh
+echo "\$@" > "$TMP/fake-args"
+echo '[{"n_prompt": 32, "n_gen": 0, "avg_ts": 1000.0}]'
+EOS
+chmod +x "$TMP/fake-llama-bench"
+expect bench_compare 0 "ratio idscope / llama.cpp" -- "$BIN" bench prefill -m "$G/text.gguf" --tokens 32 --reps 1 --threads 1 \
+    --compare "$TMP/fake-llama-bench"
+if grep -q -- "-m .*text.gguf -p 32 -n 0 -t 1 -r 3" "$TMP/fake-args"; then ok bench_compare_args; else ko bench_compare_args; fi
+expect bench_bad_precision 2 "--precision int4 is not one of" -- "$BIN" bench prefill -m "$G/text.gguf" --precision int4
+expect bench_compare_missing 2 "--compare" -- "$BIN" bench prefill -m "$G/text.gguf" --compare "$TMP/none"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

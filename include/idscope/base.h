@@ -55,6 +55,9 @@ const char *ids_version(void);
 const char *ids_build_source(void);
 /* Online CPUs (at least 1): what a thread count of 0 means everywhere. */
 int ids_default_threads(void);
+/* The CPU's name (/proc/cpuinfo's model name) and the instruction sets idscope detected at run time
+ * ("fma f16c avx2 avx512f avx512_vnni avx512_bf16 ..."), for benchmark reports. */
+void ids_cpu_describe(char *name, size_t name_len, char *flags, size_t flags_len);
 
 /* Provenance of one result file, written as its "provenance" object:
  *   {"idscope": VERSION, "build": SOURCE, "command": "swap",

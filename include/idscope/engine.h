@@ -261,6 +261,23 @@ ids_status ids_ctx_hook_shape(const ids_ctx *c, const ids_hook *h, int *n_rows, 
 const ids_seq *ids_ctx_seq(const ids_ctx *c);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Speed                                                                                        */
+
+typedef struct ids_bench_result {
+    int n_tokens, n_threads, reps;
+    double seconds;      /* the best run */
+    double tokens_per_s, gflops;
+    double flops;        /* arithmetic of one prefill (ids_prefill_flops) */
+    size_t ctx_bytes;    /* the run context's buffers */
+} ids_bench_result;
+/* Floating-point operations of a prefill of n tokens: the matrix products of every block (q, k, v,
+ * output, gate, up, down), attention over the causal half (QK^T and AV), the last row's logits. */
+double ids_prefill_flops(const ids_hparams *hp, int n);
+/* Time a prefill of n_tokens pseudo-random tokens through the whole decoder, best of reps runs. */
+ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_bench_result *out,
+                             ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Vision-language models: a decoder plus a vision tower                                       */
 
 #define IDS_IMAGE_MARKER "<image>"

@@ -1,12 +1,15 @@
-/* What the CPU this process runs on can do, read once from cpuid (never from the build machine):
- * the instruction sets the kernels choose between at run time. */
+/* What the CPU this process runs on can do, read once from cpuid and the operating system's saved
+ * register state (never from the build machine): the instruction sets kernels choose between at
+ * run time, and the CPU's name for benchmark reports. */
 #include "idscope/base.h"
 #include "base/internal.h"
+
+#include <stdio.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
 
-/* XCR0: which register states the operating system saves (AVX needs XMM and YMM, bits 1-2). */
+/* XCR0: the register states the OS saves (1-2: XMM/YMM, 5-7: AVX-512, 17-18: AMX tiles). */
 static uint64_t xgetbv0(void) {
     uint32_t lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -16,9 +19,26 @@ static uint64_t xgetbv0(void) {
 static unsigned detect(void) {
     unsigned a, b, c, d, f = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1;
-    const bool ymm = osxsave && (xgetbv0() & 6) == 6;
-    if (avx && ymm && ((c >> 29) & 1)) f |= IDS__CPU_F16C;
+    const bool osxsave = (c >> 27) & 1;
+    const uint64_t xcr0 = osxsave ? xgetbv0() : 0;
+    const bool ymm = (xcr0 & 6) == 6, zmm = ymm && (xcr0 & 0xe0) == 0xe0, tiles = (xcr0 & 0x60000) == 0x60000;
+    if (ymm && ((c >> 28) & 1) && ((c >> 29) & 1)) f |= IDS__CPU_F16C;
+    if (ymm && ((c >> 12) & 1)) f |= IDS__CPU_FMA;
+    unsigned max_leaf = __get_cpuid_max(0, NULL);
+    if (max_leaf < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    const unsigned sub = a;
+    if (ymm && ((b >> 5) & 1)) f |= IDS__CPU_AVX2;
+    if (zmm && ((b >> 16) & 1)) f |= IDS__CPU_AVX512F;
+    if (zmm && ((c >> 11) & 1)) f |= IDS__CPU_AVX512_VNNI;
+    if (tiles && ((d >> 24) & 1)) {
+        if ((d >> 22) & 1) f |= IDS__CPU_AMX_BF16;
+        if ((d >> 25) & 1) f |= IDS__CPU_AMX_INT8;
+    }
+    if (sub >= 1) {
+        __cpuid_count(7, 1, a, b, c, d);
+        if (zmm && ((a >> 5) & 1)) f |= IDS__CPU_AVX512_BF16;
+    }
     return f;
 }
 #else
@@ -33,4 +53,37 @@ unsigned ids__cpu_features(void) {
         known = 1;
     }
     return features;
+}
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} k_flags[] = {{IDS__CPU_FMA, "fma"},           {IDS__CPU_F16C, "f16c"},
+               {IDS__CPU_AVX2, "avx2"},         {IDS__CPU_AVX512F, "avx512f"},
+               {IDS__CPU_AVX512_VNNI, "avx512_vnni"}, {IDS__CPU_AVX512_BF16, "avx512_bf16"},
+               {IDS__CPU_AMX_BF16, "amx_bf16"}, {IDS__CPU_AMX_INT8, "amx_int8"}};
+
+void ids_cpu_describe(char *name, size_t name_len, char *flags, size_t flags_len) {
+    if (name && name_len) {
+        snprintf(name, name_len, "unknown CPU");
+        FILE *f = fopen("/proc/cpuinfo", "r");
+        char line[512];
+        while (f && fgets(line, sizeof line, f)) {
+            if (strncmp(line, "model name", 10)) continue;
+            const char *v = strchr(line, ':');
+            if (!v) break;
+            for (v++; *v == ' ' || *v == '\t'; v++) {}
+            snprintf(name, name_len, "%.*s", (int)strcspn(v, "\n"), v);
+            break;
+        }
+        if (f) fclose(f);
+    }
+    if (flags && flags_len) {
+        const unsigned feat = ids__cpu_features();
+        size_t n = 0;
+        flags[0] = 0;
+        for (size_t k = 0; k < sizeof k_flags / sizeof *k_flags; k++)
+            if ((feat & k_flags[k].bit) && n < flags_len)
+                n += (size_t)snprintf(flags + n, flags_len - n, "%s%s", n ? " " : "", k_flags[k].name);
+    }
 }

@@ -97,6 +97,13 @@ static inline int ids__utf8_len(unsigned char c) {
 
 /* Instruction sets of the running CPU (cpuid and the OS's saved register state), as IDS__CPU_* bits. */
 #define IDS__CPU_F16C 1u
+#define IDS__CPU_FMA 2u
+#define IDS__CPU_AVX2 4u
+#define IDS__CPU_AVX512F 8u
+#define IDS__CPU_AVX512_VNNI 16u
+#define IDS__CPU_AVX512_BF16 32u
+#define IDS__CPU_AMX_BF16 64u  /* the OS saves tile state; Linux still asks for arch_prctl permission */
+#define IDS__CPU_AMX_INT8 128u
 unsigned ids__cpu_features(void);
 
 /* FNV-1a 64 of a buffer, continuing from h (start with IDS_FNV1A64_INIT). */
