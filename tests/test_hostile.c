@@ -15,6 +15,228 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static void write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, n, f);
+        fclose(f);
+    }
+}
+
+static ids_status read_one(const char *reader, const char *path, ids_err *err) {
+    ids_status st;
+    if (!strcmp(reader, "image")) {
+        ids_image im;
+        if (!(st = ids_image_load(&im, path, err))) ids_image_free(&im);
+    } else if (!strcmp(reader, "npy")) {
+        ids_npy a;
+        if (!(st = ids_npy_read(path, &a, err))) ids_npy_free(&a);
+    } else if (!strcmp(reader, "safetensors")) {
+        ids_st_file *f;
+        if (!(st = ids_st_open(&f, path, err))) ids_st_close(f);
+    } else if (!strcmp(reader, "gguf")) {
+        ids_gguf *g;
+        if (!(st = ids_gguf_open(&g, path, err))) ids_gguf_close(g);
+    } else if (!strcmp(reader, "train")) {
+        ids_train_config c;
+        st = ids_train_config_load(path, &c, err);
+    } else {
+        st = ids__err(err, IDS_ERR_ARG, "unknown reader '%s' in expected.txt", reader);
+    }
+    return st;
+}
+
+/* Each fixture is refused (never a crash, a leak under ASan or a huge allocation) with a message
+ * that names the file and contains the expected text. The COCO import skips the row instead and
+ * records why. */
+TEST(hostile_fixtures_refused_with_clear_messages) {
+    size_t len;
+    char *list = t_read_file("tests/fixtures/hostile/expected.txt", &len);
+    REQUIRE(list);
+    int n = 0;
+    for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
+        char *name = strchr(line, '\t'), *want = name ? strchr(name + 1, '\t') : NULL;
+        REQUIRE(name && want);
+        *name++ = 0;
+        *want++ = 0;
+        char path[512];
+        snprintf(path, sizeof path, "tests/fixtures/hostile/%s", name);
+        ids_err err = {0};
+        n++;
+        if (!strcmp(line, "coco")) {
+            int ok = -1, skipped = -1;
+            const char *out = t_tmp("hostile-coco.json");
+            CHECK_OK_ERR(ids_coco_spatial_convert(path, "/data", out, &ok, &skipped, &err), err);
+            CHECKF(ok == 0 && skipped == 1, "%s: %d records, %d skipped", name, ok, skipped);
+            char *txt = t_read_file(out, NULL);
+            CHECKF(txt && strstr(txt, want), "%s: the skipped row's reason lacks '%s'", name, want);
+            free(txt);
+            continue;
+        }
+        ids_status st = read_one(line, path, &err);
+        CHECKF(st != IDS_OK && st != IDS_ERR_NOMEM, "%s: %s (%s)", name, ids_status_name(st), t_msg(&err));
+        CHECKF(strstr(err.msg, want) != NULL, "%s: message lacks '%s': %s", name, want, t_msg(&err));
+        CHECKF(strstr(err.msg, name) != NULL, "%s: message does not name the file: %s", name, t_msg(&err));
+        /* refused before any large allocation: the same outcome when allocations beyond the first
+         * few fail */
+        ids_debug_fail_alloc_after(3);
+        ids_status st2 = read_one(line, path, &err);
+        ids_debug_fail_alloc_after(-1);
+        if (strcmp(line, "safetensors") && strcmp(line, "gguf") && strcmp(line, "train"))
+            CHECKF(st2 == st, "%s: with 3 allocations allowed: %s (%s)", name, ids_status_name(st2), t_msg(&err));
+    }
+    CHECK(n > 0);
+    free(list);
+}
+
+/* Generated on the fly: huge dimensions in a few bytes, for every format whose header states them. */
+TEST(hostile_huge_dimensions_refused_from_the_header) {
+    ids_err err;
+    ids_image im;
+    char hdr[128];
+    /* 16-bit PGM of 8000 x 8000 (the class that crashed idscope capture) and an 8-bit one whose
+     * pixels are missing */
+    const char *p16 = t_tmp("big16.pgm");
+    int k = snprintf(hdr, sizeof hdr, "P5\n8000 8000\n65535\n");
+    write_bytes(p16, hdr, (size_t)k);
+    CHECK_EQ_INT(ids_image_load(&im, p16, &err), IDS_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "maxval 65535") && strstr(err.msg, "big16.pgm"));
+    const char *p8 = t_tmp("short.ppm");
+    k = snprintf(hdr, sizeof hdr, "P6\n4000 3000\n255\nabc");
+    write_bytes(p8, hdr, (size_t)k);
+    CHECK_EQ_INT(ids_image_load(&im, p8, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "truncated PGM/PPM") && strstr(err.msg, "short.ppm"));
+    const char *pbig = t_tmp("huge.ppm");
+    k = snprintf(hdr, sizeof hdr, "P6\n100000 100000\n255\n");
+    write_bytes(pbig, hdr, (size_t)k);
+    CHECK_EQ_INT(ids_image_load(&im, pbig, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "100000x100000") && strstr(err.msg, "huge.ppm"));
+    /* a JPEG whose frame header says 60000 x 60000 */
+    static const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0xEA, 0x60, 0xEA, 0x60, 0x03, 0x01,
+                                        0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xD9};
+    const char *pj = t_tmp("huge.jpg");
+    write_bytes(pj, jpg, sizeof jpg);
+    CHECK_EQ_INT(ids_image_load(&im, pj, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "60000x60000") && strstr(err.msg, "pixel budget"));
+}
+
+/* The budget: the API, the environment variable (read in one place), and the default. */
+TEST(image_pixel_budget) {
+    ids_err err;
+    ids_image im = {0};
+    REQUIRE_OK(ids_image_new(&im, 16, 16, (const uint8_t[3]){10, 20, 30}, &err), err);
+    const char *p = t_tmp("budget.png");
+    REQUIRE_OK(ids_image_write_png(&im, p, &err), err);
+    ids_image_free(&im);
+    unsetenv("IDSCOPE_MAX_PIXELS");
+    CHECK_EQ_INT(ids_image_max_pixels(), IDS_IMAGE_MAX_PIXELS_DEFAULT);
+    CHECK_EQ_INT(IDS_IMAGE_MAX_PIXELS_DEFAULT, 8192 * 8192);
+    ids_image_set_max_pixels(255);
+    CHECK_EQ_INT(ids_image_load(&im, p, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "budget.png") && strstr(err.msg, "16x16") && strstr(err.msg, "255"));
+    ids_image_set_max_pixels(256);
+    CHECK_OK_ERR(ids_image_load(&im, p, &err), err);
+    CHECK(im.w == 16 && im.h == 16 && im.rgb[0] == 10 && im.rgb[2] == 30);
+    ids_image_free(&im);
+    ids_image_set_max_pixels(0);
+    setenv("IDSCOPE_MAX_PIXELS", "100", 1);
+    CHECK_EQ_INT(ids_image_max_pixels(), 100);
+    CHECK_EQ_INT(ids_image_load(&im, p, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "pixel budget of 100") != NULL);
+    ids_image_set_max_pixels(1000); /* the API wins over the environment */
+    CHECK_OK_ERR(ids_image_load(&im, p, &err), err);
+    ids_image_free(&im);
+    ids_image_set_max_pixels(0);
+    setenv("IDSCOPE_MAX_PIXELS", "lots", 1);
+    CHECK_EQ_INT(ids_image_load(&im, p, &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "IDSCOPE_MAX_PIXELS='lots'") != NULL);
+    CHECK_EQ_INT(ids_image_max_pixels(), IDS_IMAGE_MAX_PIXELS_DEFAULT);
+    unsetenv("IDSCOPE_MAX_PIXELS");
+    ids_image_set_max_pixels(1ll << 40); /* capped at what the library holds */
+    CHECK_EQ_INT(ids_image_max_pixels(), IDS_IMAGE_PIXELS_HARD_MAX);
+    ids_image_set_max_pixels(0);
+    CHECK_EQ_INT(ids_image_check_size(8192, 8192, "x", &err), IDS_OK);
+    CHECK_EQ_INT(ids_image_check_size(8193, 8192, "x", &err), IDS_ERR_RANGE);
+    CHECK_EQ_INT(ids_image_check_size(0, 5, "x", &err), IDS_ERR_RANGE);
+}
+
+/* Video frames: the stream's frame size is checked before decoding, and frame folders per image. */
+TEST(video_pixel_budget) {
+    ids_err err;
+    ids_image fr[3] = {{0}};
+    for (int i = 0; i < 3; i++) REQUIRE_OK(ids_image_new(&fr[i], 32, 24, (const uint8_t[3]){(uint8_t)(80 * i), 0, 0}, &err), err);
+    const char *mp4 = t_tmp("budget.mp4");
+    REQUIRE_OK(ids_video_write_mp4(fr, 3, 4, mp4, &err), err);
+    const char *dir = t_tmp("budget-frames");
+    mkdir(dir, 0755);
+    for (int i = 0; i < 3; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/f%d.png", dir, i);
+        REQUIRE_OK(ids_image_write_png(&fr[i], p, &err), err);
+        ids_image_free(&fr[i]);
+    }
+    ids_image *got = NULL;
+    int total = 0;
+    CHECK_OK_ERR(ids_video_load(mp4, 3, &got, &total, &err), err);
+    ids_video_free(got, 3);
+    ids_image_set_max_pixels(32 * 24 - 1);
+    CHECK_EQ_INT(ids_video_load(mp4, 3, &got, &total, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "budget.mp4") && strstr(err.msg, "32x24"));
+    CHECK_EQ_INT(ids_video_load(dir, 3, &got, &total, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "f0.png") && strstr(err.msg, "32x24"));
+    ids_image_set_max_pixels(0);
+    CHECK_OK_ERR(ids_video_load(dir, 3, &got, &total, &err), err);
+    ids_video_free(got, 3);
+}
+
+/* The formats we read, recognised by their bytes whatever the file is called; 8-bit PGM/PPM
+ * decoded here (scaled when maxval < 255). */
+TEST(image_supported_formats) {
+    uint8_t px[4 * 3 * 3];
+    for (int i = 0; i < 36; i++) px[i] = (uint8_t)(i * 7);
+    ids_err err;
+    ids_image im;
+    const char *bmp = t_tmp("fmt.bmp"), *jpg = t_tmp("fmt-jpeg.img"), *png = t_tmp("fmt.png");
+    REQUIRE(stbi_write_bmp(bmp, 4, 3, 3, px) && stbi_write_jpg(jpg, 4, 3, 3, px, 95) && stbi_write_png(png, 4, 3, 3, px, 12));
+    const char *files[3] = {bmp, jpg, png};
+    for (int f = 0; f < 3; f++) {
+        CHECK_OK_ERR(ids_image_load(&im, files[f], &err), err);
+        CHECK(im.w == 4 && im.h == 3);
+        if (f != 1) CHECK(im.rgb && !memcmp(im.rgb, px, sizeof px));
+        ids_image_free(&im);
+    }
+    static const unsigned char gif[] = "GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\x00\x00\x00\x00\x00"
+                                       ",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02\x44\x01\x00;";
+    const char *g = t_tmp("fmt.gif");
+    write_bytes(g, gif, sizeof gif - 1);
+    CHECK_OK_ERR(ids_image_load(&im, g, &err), err);
+    CHECK(im.w == 1 && im.h == 1 && im.rgb[0] == 255 && im.rgb[1] == 0);
+    ids_image_free(&im);
+    /* P6 with a comment, and P5 with maxval 15 */
+    char ppm[64];
+    int k = snprintf(ppm, sizeof ppm, "P6\n# c\n2 1\n255\n");
+    memcpy(ppm + k, "\x01\x02\x03\xfa\xfb\xfc", 6);
+    const char *pp = t_tmp("fmt.ppm");
+    write_bytes(pp, ppm, (size_t)k + 6);
+    CHECK_OK_ERR(ids_image_load(&im, pp, &err), err);
+    CHECK(im.w == 2 && im.h == 1 && !memcmp(im.rgb, "\x01\x02\x03\xfa\xfb\xfc", 6));
+    ids_image_free(&im);
+    k = snprintf(ppm, sizeof ppm, "P5 2 1 15 ");
+    memcpy(ppm + k, "\x0f\x05", 2);
+    const char *pg = t_tmp("fmt.pgm");
+    write_bytes(pg, ppm, (size_t)k + 2);
+    CHECK_OK_ERR(ids_image_load(&im, pg, &err), err);
+    CHECK(im.w == 2 && im.rgb[0] == 255 && im.rgb[1] == 255 && im.rgb[3] == 85 && im.rgb[5] == 85);
+    ids_image_free(&im);
+    /* an empty file and a bare signature */
+    const char *e = t_tmp("empty.png");
+    write_bytes(e, "", 0);
+    CHECK_EQ_INT(ids_image_load(&im, e, &err), IDS_ERR_UNSUPPORTED);
+    write_bytes(e, "\x89PNG\r\n\x1a\n", 8);
+    CHECK_EQ_INT(ids_image_load(&im, e, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "empty.png") != NULL);
+}
+
 /* ids__json_int / ids__json_num: absent, wrong type, fractional, out of range, infinite, huge. */
 TEST(json_numbers_range_checked) {
     cJSON *j = cJSON_Parse("{\"a\": 5, \"b\": 1e10, \"c\": 1.5, \"d\": \"x\", \"e\": -3, \"f\": 1e999, \"g\": 9007199254740994,"
