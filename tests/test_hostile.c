@@ -15,6 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static long file_size(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
 static void write_bytes(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (f) {
@@ -235,6 +240,26 @@ TEST(image_supported_formats) {
     write_bytes(e, "\x89PNG\r\n\x1a\n", 8);
     CHECK_EQ_INT(ids_image_load(&im, e, &err), IDS_ERR_FORMAT);
     CHECK(strstr(err.msg, "empty.png") != NULL);
+}
+
+/* The .npy data size is compared with the file before anything is allocated for it. */
+TEST(npy_sizes_checked_against_the_file) {
+    ids_err err;
+    ids_npy a;
+    const char *p = t_tmp("exact.npy");
+    float x[3] = {1, 2, 3};
+    int64_t n = 3;
+    REQUIRE_OK(ids_npy_write(p, "<f4", 1, &n, x, &err), err);
+    CHECK_OK_ERR(ids_npy_read(p, &a, &err), err);
+    ids_npy_free(&a);
+    REQUIRE(truncate(p, file_size(p) - 1) == 0);
+    CHECK_EQ_INT(ids_npy_read(p, &a, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "needs 12 bytes, the file has 11") != NULL);
+    /* a header length beyond the file */
+    static const char hl[] = "\x93NUMPY\x01\x00\xff\x7f{'descr'";
+    write_bytes(p, hl, sizeof hl - 1);
+    CHECK_EQ_INT(ids_npy_read(p, &a, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "truncated header") != NULL);
 }
 
 /* ids__json_int / ids__json_num: absent, wrong type, fractional, out of range, infinite, huge. */
