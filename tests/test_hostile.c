@@ -293,3 +293,22 @@ TEST(json_numbers_range_checked) {
     CHECK(!strcmp(err.msg, "file.json: stage 2: 'b' is bad") && err.code == IDS_ERR_FORMAT);
     cJSON_Delete(j);
 }
+
+/* safetensors: exact integers within the file, no overlap, no duplicate; the good file still reads. */
+TEST(safetensors_header_checks) {
+    ids_err err;
+    float x[8] = {0};
+    const char *p = t_tmp("ok.safetensors");
+    ids_st_writer *w = ids_st_writer_new();
+    REQUIRE(w);
+    int64_t s4 = 4, s0 = 0;
+    CHECK_OK_ERR(ids_st_writer_add(w, "a", "F32", 1, &s4, x, &err), err);
+    CHECK_OK_ERR(ids_st_writer_add(w, "empty", "F32", 1, &s0, x, &err), err);
+    CHECK_OK_ERR(ids_st_writer_add(w, "b", "F32", 1, &s4, x + 4, &err), err);
+    CHECK_OK_ERR(ids_st_writer_write(w, p, &err), err);
+    ids_st_writer_free(w);
+    ids_st_file *f;
+    REQUIRE_OK(ids_st_open(&f, p, &err), err);
+    CHECK(ids_st_count(f) == 3 && ids_st_find(f, "empty")->nbytes == 0);
+    ids_st_close(f);
+}
