@@ -317,7 +317,10 @@ static const arg_cmd train_cmd = {
     "the question's object words, read from the residual entering block aux_layer), init_from \"\"\n"
     "(a folder with text.gguf + mmproj.gguf to start from, fresh optimiser),\n"
     "stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
-    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n"};
+    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n"
+    "Every number is range-checked before use, and the sizes must agree: heads divide width (and\n"
+    "vit_heads vit_width) into even head sizes, patch_size divides image_size into at most 32 patches a\n"
+    "side, frames x patches at most 2048, shards at most batch; a message names the key at fault.\n"};
 
 static void train_progress(const char *what, long done, long total, void *user) {
     (void)user;

@@ -15,6 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+static bool exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
 static long file_size(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
@@ -292,6 +297,77 @@ TEST(json_numbers_range_checked) {
     CHECK(ids__err_prefix(&err, IDS_ERR_FORMAT, "file.json: stage %d", 2) == IDS_ERR_FORMAT);
     CHECK(!strcmp(err.msg, "file.json: stage 2: 'b' is bad") && err.code == IDS_ERR_FORMAT);
     cJSON_Delete(j);
+}
+
+/* Training configs: every size in range and consistent, with the key in the message, whether
+ * loaded from a file or built in code (ids_train refuses before creating anything). */
+TEST(train_config_ranges) {
+    ids_train_config c;
+    ids_err err;
+    ids_train_default_config(&c);
+    CHECK_OK_ERR(ids_train_config_check(&c, &err), err);
+    static const struct {
+        const char *field;
+        size_t off;
+        int value;
+        const char *want;
+    } cases[] = {
+        {"heads", offsetof(ids_train_config, heads), 0, "'heads' is 0"},
+        {"vit_heads", offsetof(ids_train_config, vit_heads), 0, "'vit_heads' is 0"},
+        {"patch_size", offsetof(ids_train_config, patch_size), 0, "'patch_size' is 0"},
+        {"patch_size", offsetof(ids_train_config, patch_size), 24, "'patch_size' 24 does not divide 'image_size' 64"},
+        {"patch_size", offsetof(ids_train_config, patch_size), 1, "at most 32"},
+        {"heads", offsetof(ids_train_config, heads), 3, "'heads' 3 does not divide 'width' 128"},
+        {"heads", offsetof(ids_train_config, heads), 128, "must be even"},
+        {"vit_heads", offsetof(ids_train_config, vit_heads), 5, "'vit_heads' 5 does not divide 'vit_width' 64"},
+        {"batch", offsetof(ids_train_config, batch), 1, "'shards' 2 is more than 'batch' 1"},
+        {"frames", offsetof(ids_train_config, frames), 2, "'frames' is 2"},
+        {"layers", offsetof(ids_train_config, layers), 0, "'layers' is 0"},
+        {"shards", offsetof(ids_train_config, shards), 99, "'shards' is 99"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ids_train_default_config(&c);
+        *(int *)(void *)((char *)&c + cases[i].off) = cases[i].value;
+        CHECKF(ids_train_config_check(&c, &err) == IDS_ERR_RANGE && strstr(err.msg, cases[i].want), "%s = %d: %s",
+               cases[i].field, cases[i].value, t_msg(&err));
+    }
+    ids_train_default_config(&c);
+    c.lr = NAN;
+    CHECK(ids_train_config_check(&c, &err) == IDS_ERR_RANGE && strstr(err.msg, "'lr'"));
+    ids_train_default_config(&c);
+    c.aux_weight = 1;
+    c.aux_layer = 9;
+    CHECK(ids_train_config_check(&c, &err) == IDS_ERR_RANGE && strstr(err.msg, "'aux_layer' 9"));
+    ids_train_default_config(&c);
+    c.stages[0].steps = 0;
+    CHECK(ids_train_config_check(&c, &err) == IDS_ERR_RANGE && strstr(err.msg, "no 'steps'"));
+    ids_train_default_config(&c);
+    c.heads = 0;
+    const char *out = t_tmp("train-refused");
+    CHECK_EQ_INT(ids_train(&c, out, NULL, NULL, &err), IDS_ERR_RANGE);
+    CHECK(!exists(out));
+    /* from a file: the key and the file in the message */
+    const char *p = t_tmp("cfg-range.json");
+    static const struct {
+        const char *json, *want;
+    } files[] = {
+        {"{\"width\": 1e10}", "'width' is 10000000000, expected an integer in 2..2048"},
+        {"{\"batch\": 3e9}", "'batch' is 3000000000"},
+        {"{\"lr\": 1e999}", "'lr' is inf"},
+        {"{\"heads\": 2.5}", "'heads' is 2.5"},
+        {"{\"seed\": 1e30}", "'seed' is 1e+30"},
+        {"{\"holdout\": \"x\"}", "'holdout' must be a number"},
+        {"{\"stages\": [{\"steps\": -1, \"weights\": {\"describe\": 1}}]}", "stage 0: 'steps' is -1"},
+        {"{\"stages\": [{\"steps\": 5, \"weights\": {\"describe\": 1e40}}]}", "stage 0: weight of 'describe': 1e+40"},
+        {"{\"stages\": [{\"steps\": 5, \"weights\": {\"describe\": 0}}]}", "stage 0: no task has a weight above 0"},
+        {"{\"width\": 64, \"heads\": 3}", "'heads' 3 does not divide 'width' 64"},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        write_bytes(p, files[i].json, strlen(files[i].json));
+        ids_status st = ids_train_config_load(p, &c, &err);
+        CHECKF(st != IDS_OK && strstr(err.msg, files[i].want) && strstr(err.msg, "cfg-range.json"), "%s: %s", files[i].json,
+               t_msg(&err));
+    }
 }
 
 /* safetensors: exact integers within the file, no overlap, no duplicate; the good file still reads. */
