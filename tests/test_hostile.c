@@ -388,3 +388,53 @@ TEST(safetensors_header_checks) {
     CHECK(ids_st_count(f) == 3 && ids_st_find(f, "empty")->nbytes == 0);
     ids_st_close(f);
 }
+
+/* A result file of kind k in dir, with the given text (its folder made). */
+static void put_result(const char *dir, ids_result_kind k, ids_relation rel, const char *json) {
+    char *path = ids_result_path(dir, k, rel, true);
+    if (!path) return;
+    mkdir(dir, 0755);
+    char *slash = strrchr(path, '/');
+    *slash = 0;
+    mkdir(path, 0755);
+    *slash = '/';
+    write_bytes(path, json, strlen(json));
+    free(path);
+}
+
+/* Result files read back: numbers that would overflow an int are refused (score) or ignored (the
+ * report draws what it can), never converted (a clang -fsanitize=float-cast-overflow build shows it). */
+TEST(result_numbers_range_checked) {
+    ids_err err;
+    const char *dir = t_tmp("hostile-results");
+    put_result(dir, IDS_RESULT_STATS, 0,
+               "{\"layers\": [{\"layer\": 0, \"r2\": 0.5, \"plane\": 0.1, \"pca_var\": 0.2, \"pair_cosine\": 0.5, \"pca\": ["
+               "{\"pc1\": 1, \"pc2\": 2, \"x\": 1e300, \"y\": -7}, {\"pc1\": 1e999, \"pc2\": 0, \"x\": -7, \"y\": 3.5}]},"
+               "{\"layer\": 1e300, \"r2\": 1e999}]}");
+    put_result(dir, IDS_RESULT_SWAP, 0, "{\"layers\": 2, \"rows\": [{\"layer\": 1e99, \"set\": \"image\", \"diff\": 1},"
+               "{\"layer\": -1e300, \"set\": \"text\", \"diff\": 1}, {\"layer\": 1, \"set\": \"objects\", \"diff\": 0.5}]}");
+    put_result(dir, IDS_RESULT_SWAP_CONTROL, 0, "{\"layers\": 1e300, \"rows\": []}");
+    put_result(dir, IDS_RESULT_STEER_BELIEF, 0,
+               "{\"layers\": [{\"layer\": 1e300, \"id\": 0.5, \"noise\": 0.1}], \"best3_id\": 1, \"factor\": 1e999}");
+    put_result(dir, IDS_RESULT_STEER_GRID, IDS_REL_LEFT_RIGHT,
+               "{\"grid\": 2, \"layer\": 1e300, \"delta\": [1e999, -1e999, 0, 1]}");
+    put_result(dir, IDS_RESULT_STEER_GRID, IDS_REL_ABOVE_BELOW, "{\"grid\": 1e300, \"layer\": 1, \"delta\": [1]}");
+    put_result(dir, IDS_RESULT_DEPTH, 0, "{\"layers\": [{\"layer\": -1e300, \"above_below_down\": 1, \"front_behind_down\": 2}]}");
+    put_result(dir, IDS_RESULT_TEMPORAL, 0,
+               "{\"stats\": [{\"pc1_var\": 1, \"spearman\": 1, \"pc1\": [1, 1e999]}], \"best_layer\": 1e300}");
+    put_result(dir, IDS_RESULT_TEMPORAL_SWAP, 0, "{\"layers\": 4e9, \"rows\": []}");
+    put_result(dir, IDS_RESULT_TEMPORAL_STEER, 0, "{\"layers\": [{\"layer\": 1e300, \"d_after\": [1, 2]}], \"monotonic\": 1}");
+    put_result(dir, IDS_RESULT_SCORE, 0, "{\"layers\": [{\"layer\": 3e9, \"score\": 1}], \"best_layer\": 1e300}");
+    int n_sec = -1;
+    CHECK_OK_ERR(ids_report(dir, &n_sec, &err), err);
+    CHECK(n_sec >= 5);
+    /* score: a steering layer of 1e300 is an error naming the file and the key */
+    char *stats = ids_result_path(dir, IDS_RESULT_STATS, 0, true), *steer = ids_result_path(dir, IDS_RESULT_STEER_BELIEF, 0, true);
+    REQUIRE(stats && steer);
+    int best;
+    double score;
+    CHECK_EQ_INT(ids_score(stats, steer, t_tmp("score.json"), &best, &score, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "steer-belief.json") && strstr(err.msg, "'layer' is 1e+300"));
+    free(stats);
+    free(steer);
+}

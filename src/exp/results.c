@@ -201,6 +201,11 @@ double ids__jget(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+int ids__jint(const cJSON *o, const char *key, int lo, int hi, int def) {
+    long long v;
+    return ids__json_int(o, key, lo, hi, def, &v, NULL) ? def : (int)v;
+}
+
 double ids_result_seconds(const char *path) {
     cJSON *j = ids__result_read(path, NULL);
     const double s = ids__jget(cJSON_GetObjectItemCaseSensitive(j, "provenance"), "seconds");
@@ -569,14 +574,11 @@ static void objword_peak(const cJSON *j, double *peak, int *layer) {
         const cJSON *set = cJSON_GetObjectItemCaseSensitive(r, "set");
         const double v = ids__jget(r, "diff");
         if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(v) && (*layer < 0 || v > *peak))
-            *peak = v, *layer = (int)ids__jget(r, "layer");
+            *peak = v, *layer = ids__jint(r, "layer", 0, IDS_JSON_LAYER_MAX, -1);
     }
 }
 
-static int jint(const cJSON *o, const char *key) {
-    const double v = ids__jget(o, key);
-    return isfinite(v) && fabs(v) < 1e9 ? (int)v : -1;
-}
+static int jint(const cJSON *o, const char *key) { return ids__jint(o, key, 0, IDS_JSON_LAYER_MAX, -1); }
 
 /* The numbers of the step results in a demo folder. */
 static void summary_read(const char *dir, ids_demo_summary *s) {
