@@ -15,6 +15,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The file names in a folder that look like a temporary of the atomic writer ("NAME.tmp.PID"). */
+static int count_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += strstr(e->d_name, ".tmp.") != NULL;
+    closedir(d);
+    return n;
+}
+
 static bool exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;
@@ -437,4 +447,130 @@ TEST(result_numbers_range_checked) {
     CHECK(strstr(err.msg, "steer-belief.json") && strstr(err.msg, "'layer' is 1e+300"));
     free(stats);
     free(steer);
+}
+
+/* ---- write failures ---- */
+
+/* Run fn with the process's file-size limit at `limit` bytes and SIGXFSZ ignored (writes past the
+ * limit then fail with EFBIG), then put both back. */
+static ids_status with_file_size_limit(rlim_t limit, ids_status (*fn)(void *ctx, ids_err *err), void *ctx, ids_err *err) {
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = limit;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    ids_status st = setrlimit(RLIMIT_FSIZE, &lim) == 0 ? fn(ctx, err) : ids__err(err, IDS_ERR_ARG, "setrlimit failed");
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, old_handler);
+    return st;
+}
+
+typedef struct {
+    const char *dir;
+    ids_swap_result *r;
+} swap_ctx;
+
+static ids_status write_swap(void *ctx, ids_err *err) {
+    const swap_ctx *c = ctx;
+    return ids_swap_write(c->dir, c->r, err);
+}
+
+static ids_status write_stimuli(void *ctx, ids_err *err) {
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 32;
+    o.grid = 2;
+    ids_catalog *cat = ids_catalog_new();
+    if (!cat) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_status st = ids_stimuli_write(IDS_SET_GRID, &o, cat, ctx, false, false, 2, NULL, NULL, err);
+    ids_catalog_free(cat);
+    return st;
+}
+
+static ids_status write_report(void *ctx, ids_err *err) {
+    int n;
+    return ids_report(ctx, &n, err);
+}
+
+static ids_status write_st(void *ctx, ids_err *err) {
+    static float x[1024];
+    int64_t n = 1024;
+    ids_st_writer *w = ids_st_writer_new();
+    if (!w) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_status st = ids_st_writer_add(w, "x", "F32", 1, &n, x, err);
+    if (!st) st = ids_st_writer_write(w, ctx, err);
+    ids_st_writer_free(w);
+    return st;
+}
+
+static ids_status write_npy(void *ctx, ids_err *err) {
+    static float x[1024];
+    int64_t n = 1024;
+    return ids_npy_write(ctx, "<f4", 1, &n, x, err);
+}
+
+/* The message of a failed write: an I/O error naming the file and why. */
+static void check_write_failure(ids_status st, const ids_err *err, const char *name) {
+    CHECKF(st == IDS_ERR_IO, "%s: %s: %s", name, ids_status_name(st), t_msg(err));
+    CHECKF(strstr(err->msg, name) && strstr(err->msg, "File too large"), "%s: %s", name, t_msg(err));
+}
+
+/* A write that fails part-way (here: past a file-size limit) leaves neither the target nor a
+ * temporary file, and says so as an I/O error naming the target. */
+TEST(write_failures_leave_nothing_behind) {
+    ids_err err;
+    /* a result in two files: the CSV is small, the JSON is not */
+    float v[40 * IDS_SWAP_SET_COUNT];
+    for (int i = 0; i < 40 * IDS_SWAP_SET_COUNT; i++) v[i] = 0.123456f * (float)i;
+    ids_swap_result r = {.n_layers = 40, .n_items = 2, .left = v, .right = v, .diff = v, .diff_pooled = v};
+    swap_ctx sc = {t_tmp("wf-swap-ok"), &r};
+    REQUIRE_OK(write_swap(&sc, &err), err);
+    char jp[600], cp[600];
+    snprintf(jp, sizeof jp, "%s/swap.json", sc.dir);
+    snprintf(cp, sizeof cp, "%s/swap.csv", sc.dir);
+    const long jsz = file_size(jp), csz = file_size(cp);
+    REQUIRE(csz > 0 && jsz > csz);
+    const rlim_t limits[2] = {(rlim_t)csz / 2, (rlim_t)(csz + jsz) / 2}; /* the CSV fails; the JSON fails after the CSV */
+    for (int k = 0; k < 2; k++) {
+        sc.dir = t_tmp(k ? "wf-swap-json" : "wf-swap-csv");
+        ids_status st = with_file_size_limit(limits[k], write_swap, &sc, &err);
+        check_write_failure(st, &err, k ? "swap.json" : "swap.csv");
+        snprintf(jp, sizeof jp, "%s/swap.json", sc.dir);
+        snprintf(cp, sizeof cp, "%s/swap.csv", sc.dir);
+        CHECKF(!exists(jp) && !exists(cp) && count_temporaries(sc.dir) == 0, "limit %ld: files left in %s", (long)limits[k],
+               sc.dir);
+    }
+    /* the stimuli's manifest (images small, the manifest with its provenance larger) */
+    const char *sd = t_tmp("wf-stimuli-ok");
+    REQUIRE_OK(write_stimuli((void *)sd, &err), err);
+    char mp[600], ip[600];
+    snprintf(mp, sizeof mp, "%s/manifest.json", sd);
+    snprintf(ip, sizeof ip, "%s/grid_00000.png", sd);
+    const long msz = file_size(mp), isz = file_size(ip);
+    REQUIRE(isz > 0 && msz > isz + 64);
+    sd = t_tmp("wf-stimuli");
+    check_write_failure(with_file_size_limit((rlim_t)(isz + 32), write_stimuli, (void *)sd, &err), &err, "manifest.json");
+    snprintf(mp, sizeof mp, "%s/manifest.json", sd);
+    CHECK(!exists(mp) && count_temporaries(sd) == 0);
+    /* the report page */
+    const char *rd = t_tmp("wf-report");
+    put_result(rd, IDS_RESULT_SWAP, 0, "{\"layers\": 3, \"rows\": [{\"layer\": 1, \"set\": \"objects\", \"diff\": 0.5}]}");
+    check_write_failure(with_file_size_limit(2000, write_report, (void *)rd, &err), &err, "report.html");
+    char rp[600];
+    snprintf(rp, sizeof rp, "%s/report.html", rd);
+    CHECK(!exists(rp) && count_temporaries(rd) == 0);
+    /* safetensors and .npy */
+    const char *wd = t_tmp("wf-files");
+    mkdir(wd, 0755);
+    char sp[600], np[600];
+    snprintf(sp, sizeof sp, "%s/x.safetensors", wd);
+    snprintf(np, sizeof np, "%s/x.npy", wd);
+    check_write_failure(with_file_size_limit(1000, write_st, sp, &err), &err, "x.safetensors");
+    check_write_failure(with_file_size_limit(1000, write_npy, np, &err), &err, "x.npy");
+    CHECK(!exists(sp) && !exists(np) && count_temporaries(wd) == 0);
+    /* and an existing target stays as it was */
+    REQUIRE_OK(write_npy(np, &err), err);
+    const long before = file_size(np);
+    check_write_failure(with_file_size_limit(1000, write_npy, np, &err), &err, "x.npy");
+    CHECK(file_size(np) == before && count_temporaries(wd) == 0);
 }

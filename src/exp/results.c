@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- names and layout ---- */
 
@@ -133,9 +134,15 @@ ids_status ids__result_write(const char *dir, ids_result_kind k, ids_relation re
     if (!txt) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", jname);
     size_t n = strlen(txt);
     txt[n] = '\n'; /* written with its length: the NUL becomes the final newline */
-    /* the CSV first: the JSON is what marks a result as done */
-    ids_status st = csv && cname ? ids__write_text(dir, cname, csv, csv_len, err) : IDS_OK;
-    if (!st) st = ids__write_text(dir, jname, txt, n + 1, err);
+    /* the CSV first: the JSON is what marks a result as done; when the JSON cannot be written, the
+     * CSV just written goes too (no half result) */
+    const bool with_csv = csv && cname;
+    ids_status st = with_csv ? ids__write_text(dir, cname, csv, csv_len, err) : IDS_OK;
+    if (!st && (st = ids__write_text(dir, jname, txt, n + 1, err)) && with_csv) {
+        char *cpath = ids__path_join(dir, cname);
+        if (cpath) unlink(cpath);
+        free(cpath);
+    }
     free(txt);
     return st;
 }
@@ -484,11 +491,19 @@ ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, 
     if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
     if (!st) st = ids_st_writer_meta(w, "idscope", txt, err);
     if (!st) st = ids_st_writer_write(w, path, err);
-    if (!st && csv && cname) st = ids__write_text(dir, cname, csv, csv_len, err);
+    const bool st_written = !st, with_csv = csv && cname;
+    if (!st && with_csv) st = ids__write_text(dir, cname, csv, csv_len, err);
+    const bool csv_written = !st && with_csv;
     if (!st) {
         size_t n = strlen(txt);
         txt[n] = '\n';
         st = ids__write_text(dir, jname, txt, n + 1, err);
+    }
+    if (st) { /* no half result: what this call wrote goes */
+        if (st_written) unlink(path);
+        char *cpath = csv_written ? ids__path_join(dir, cname) : NULL;
+        if (cpath) unlink(cpath);
+        free(cpath);
     }
     free(path);
     free(txt);
