@@ -22,7 +22,7 @@ typedef struct vlm_args {
     {.name = "mmproj", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.mmproj),                     \
      .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector 'mlp', LLaVA-1.5)"},                            \
     {.name = "image", .type = ARG_STRS, .offset = offsetof(T, v.images), .meta = "IMG", .max = 64,                 \
-     .help = "PNG/JPEG/BMP; repeat for several <image> markers"},                                                 \
+     .help = "PNG/JPEG/BMP/GIF/PGM/PPM; repeat for several <image> markers"},                                     \
     {.name = "video", .type = ARG_PATH, .offset = offsetof(T, v.video), .meta = "V",                               \
      .help = "a video (MP4...) or a folder of frames: --frames T of them, sampled uniformly, after the --image "    \
              "ones; with --question (ask) one <video> (Qwen2-VL: temporal patches), else one <image> per frame"},  \
@@ -111,7 +111,7 @@ static const arg_cmd capture_cmd = {
     "[n_sel, n_vocab], image_embd F32 [n_img_rows, n_embd], vision F32 [n_blocks, n_vis_tokens,\n"
     "n_vembd], with metadata naming the layers and positions. Give exactly one of --prompt,\n"
     "--prompt-file and --question.\n",
-    capture_opts, NULL, NULL};
+    capture_opts, NULL, IMAGE_INPUT_NOTES};
 
 /* --sites LIST into the capture options; EXIT_USAGE on an unknown site. */
 static int capture_sites(const char *list, ids_capture_opts *co) {
@@ -182,7 +182,7 @@ static const arg_cmd ask_cmd = {
     "Greedy answer of the model to --question (or --prompt / --prompt-file) about --image or --video,\n"
     "and with --choices the log-probability of each choice as the next token (a choice's token is the\n"
     "last piece of tokenize(\" \" + choice), the paper's word rule).\n",
-    ask_opts, NULL, NULL};
+    ask_opts, NULL, IMAGE_INPUT_NOTES};
 
 typedef struct ask_choices {
     char *buf, *names[64];
@@ -317,7 +317,10 @@ static const arg_cmd train_cmd = {
     "the question's object words, read from the residual entering block aux_layer), init_from \"\"\n"
     "(a folder with text.gguf + mmproj.gguf to start from, fresh optimiser),\n"
     "stages [{\"steps\": N, \"weights\": {TASK: weight, ...}}] with tasks\n"
-    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n"};
+    "describe, left-right, above-below, front-behind, near-far, before-after, text-spatial, locate, where.\n"
+    "Every number is range-checked before use, and the sizes must agree: heads divide width (and\n"
+    "vit_heads vit_width) into even head sizes, patch_size divides image_size into at most 32 patches a\n"
+    "side, frames x patches at most 2048, shards at most batch; a message names the key at fault.\n"};
 
 static void train_progress(const char *what, long done, long total, void *user) {
     (void)user;

@@ -75,7 +75,7 @@ static const arg_cmd stimuli_cmd = {
     "  between   three objects; is A between B and C (yes / no)\n"
     "  video     T frames; A appears at frame i, B at frame j (i != j, 1..T-1) and stay; before / after\n"
     "  coco      import COCO-Spatial (What'sUp coco_qa_two_obj.json) into the same record format\n",
-    stimuli_opts, stimuli_pos, NULL};
+    stimuli_opts, stimuli_pos, "--bg-image: " IMAGE_INPUT_NOTES};
 
 static int stimuli_coco(const stimuli_args *a) {
     if (!a->coco_json || !a->coco_images)

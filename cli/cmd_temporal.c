@@ -64,7 +64,7 @@ static const arg_cmd swap_cmd = {
     "log P(after) and their difference: DIR/temporal-swap.json and .csv. --mvbench: MVBench's\n"
     "scene-transition questions on their videos, patching the last word of each scene phrase as the\n"
     "object words.\n",
-    swap_opts, NULL, NULL};
+    swap_opts, NULL, "--mvbench videos: " IMAGE_INPUT_NOTES};
 
 static const arg_opt steer_opts[] = {
     {.name = "ids", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = T_OFF(o.ids_path),

@@ -37,6 +37,13 @@ typedef struct model_args {
 #define THREADS_OPT(T, f)                                                                                \
     {.name = "threads", .short_name = 't', .type = ARG_INT, .offset = offsetof(T, f), .meta = "N", .min = 0, \
      .max = 256, .def = "0", .help = "compute threads, 0 = all cores"}
+/* The notes of the commands that read images or videos: the formats and the pixel budget
+ * (IDS_IMAGE_MAX_PIXELS_DEFAULT, IDS_IMAGE_PIXELS_HARD_MAX). */
+#define IMAGE_INPUT_NOTES                                                                                   \
+    "Images: PNG, JPEG, BMP, GIF (first frame) and 8-bit binary PGM/PPM, recognised by their bytes; other\n" \
+    "formats are refused by name. An image or video frame of more than the pixel budget (default\n"          \
+    "67108864 pixels, 8192 x 8192) is refused from its header, before decoding: IDSCOPE_MAX_PIXELS=N\n"      \
+    "(a pixel count, at most 268435456) changes it.\n"
 /* Fill m->model / m->mmproj (0), or print the usage error (EXIT_USAGE). */
 int model_resolve(const char *cmd, model_args *m);
 void model_args_free(model_args *m);

@@ -376,6 +376,105 @@ expect bench_compare 0 "ratio idscope / llama.cpp" -- "$BIN" bench prefill -m "$
 if grep -q -- "-m .*text.gguf -p 32 -n 0 -t 1 -r 3" "$TMP/fake-args"; then ok bench_compare_args; else ko bench_compare_args; fi
 expect bench_bad_precision 2 "--precision int4 is not one of" -- "$BIN" bench prefill -m "$G/text.gguf" --precision int4
 expect bench_compare_missing 2 "--compare" -- "$BIN" bench prefill -m "$G/text.gguf" --compare "$TMP/none"
+# hostile inputs: the minimized files of tests/fixtures/hostile (expected.txt: reader, file, message)
+# and huge dimensions made here in a few bytes. Each is refused with exit 1 and a message naming the
+# file, never a signal, within 20 s (timeout) and 1 GB of address space (ulimit -v).
+HF=tests/fixtures/hostile
+# bounded NAME FILE PATTERN -- command...
+bounded() {
+    name=$1 file=$2 pat=$3
+    shift 4
+    t0=$(date +%s)
+    (ulimit -v 1048576 && exec timeout 20 "$@") >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    secs=$(($(date +%s) - t0))
+    if [ "$rc" -ne 1 ]; then
+        ko "$name (exit $rc, want 1)"
+        sed 's/^/    /' "$TMP/err" | head -3
+    elif ! grep -q -- "$pat" "$TMP/err"; then
+        ko "$name (message lacks '$pat')"
+        sed 's/^/    /' "$TMP/err" | head -3
+    elif ! grep -q -- "$(basename "$file")" "$TMP/err"; then
+        ko "$name (message does not name $(basename "$file"))"
+    elif [ "$secs" -gt 10 ]; then
+        ko "$name (took $secs s)"
+    else
+        ok "$name"
+    fi
+}
+CAP="capture -m $G/text.gguf --mmproj $G/mmproj.gguf -q x -o $TMP/hostile.safetensors"
+TAB=$(printf '\t')
+while IFS=$TAB read -r h_reader h_name h_want; do
+    h_file="$HF/$h_name"
+    case $h_reader in
+        # shellcheck disable=SC2086
+        image) bounded "hostile_capture_$h_name" "$h_file" "$h_want" -- "$BIN" $CAP --image "$h_file" ;;
+        train) bounded "hostile_train_$h_name" "$h_file" "$h_want" -- "$BIN" train --config "$h_file" --out "$TMP/htrain" ;;
+        gguf) bounded "hostile_info_$h_name" "$h_file" "$h_want" -- "$BIN" info "$h_file"
+              bounded "hostile_tensor_$h_name" "$h_file" "$h_want" -- "$BIN" tensor "$h_file" w -o "$TMP/hzero.npy"
+              if [ -e "$TMP/hzero.npy" ]; then ko "hostile_tensor_no_output_$h_name"; else ok "hostile_tensor_no_output_$h_name"; fi ;;
+        safetensors) mkdir -p "$TMP/ids_$h_name" && cp "$h_file" "$TMP/ids_$h_name/ids.safetensors"
+                     bounded "hostile_ids_stats_$h_name" "$TMP/ids_$h_name" "$h_want" -- "$BIN" ids stats "$TMP/ids_$h_name" ;;
+        coco) expect "hostile_coco_$h_name" 0 "0 records, 1 rows skipped" -- "$BIN" stimuli coco --coco-json "$h_file" \
+                  --coco-images /data/val2017 --out "$TMP/hcoco"
+              if grep -q "$h_want" "$TMP/hcoco/manifest.json"; then ok "hostile_coco_reason"; else ko "hostile_coco_reason"; fi ;;
+        npy) ;; # no command reads .npy files: tests/test_hostile.c reads them
+        *) ko "hostile: unknown reader $h_reader" ;;
+    esac
+done <"$HF/expected.txt"
+# huge dimensions in a few bytes: 16-bit PGM/PPM (once a crash in stb_image), PNG, BMP, JPEG, GIF headers
+printf 'P5\n8000 8000\n65535\n' >"$TMP/big16.pgm"; head -c 100000 /dev/zero >>"$TMP/big16.pgm"
+bounded hostile_pgm16_8000 "$TMP/big16.pgm" "maxval 65535" -- "$BIN" $CAP --image "$TMP/big16.pgm"
+printf 'P6\n3000 3000\n65535\n' >"$TMP/big16.ppm"; head -c 100000 /dev/zero >>"$TMP/big16.ppm"
+bounded hostile_ppm16_3000 "$TMP/big16.ppm" "maxval 65535" -- "$BIN" $CAP --image "$TMP/big16.ppm"
+printf 'P6\n8192 8192\n255\n' >"$TMP/short.ppm"; head -c 1000 /dev/zero >>"$TMP/short.ppm"
+bounded hostile_ppm_truncated "$TMP/short.ppm" "truncated PGM/PPM" -- "$BIN" $CAP --image "$TMP/short.ppm"
+printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\000\100\000\000\000\100\000\010\002\000\000\000\000\000\000\000' >"$TMP/bomb.png"
+bounded hostile_png_16384 "$TMP/bomb.png" "16384x16384 = 268435456 pixels exceeds the pixel budget" -- "$BIN" $CAP --image "$TMP/bomb.png"
+printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\000\102\150\000\000\102\150\010\002\000\000\000\000\000\000\000' >"$TMP/bomb17.png"
+bounded hostile_png_17000 "$TMP/bomb17.png" "17000x17000" -- "$BIN" $CAP --image "$TMP/bomb17.png"
+printf 'BM\000\000\000\000\000\000\000\000\066\000\000\000\050\000\000\000\003\000\000\000\002\000\110\000\001\000\030\000\000\000\000\000' >"$TMP/tall.bmp"
+head -c 40 /dev/zero >>"$TMP/tall.bmp"
+bounded hostile_bmp_3x4718594 "$TMP/tall.bmp" "3x4718594" -- "$BIN" $CAP --image "$TMP/tall.bmp"
+printf 'BM\000\000\000\000\000\000\000\000\066\000\000\000\050\000\000\000\240\017\000\000\270\013\000\000\001\000\030\000\000\000\000\000' >"$TMP/short.bmp"
+head -c 40 /dev/zero >>"$TMP/short.bmp"
+bounded hostile_bmp_truncated "$TMP/short.bmp" "truncated BMP: 4000x3000" -- "$BIN" $CAP --image "$TMP/short.bmp"
+printf '\377\330\377\300\000\021\010\352\140\352\140\003\001\042\000\002\021\001\003\021\001\377\331' >"$TMP/huge.jpg"
+bounded hostile_jpeg_60000 "$TMP/huge.jpg" "60000x60000" -- "$BIN" $CAP --image "$TMP/huge.jpg"
+printf 'GIF89a\377\377\377\377\000\000\000;' >"$TMP/huge.gif"
+bounded hostile_gif_65535 "$TMP/huge.gif" "65535x65535" -- "$BIN" $CAP --image "$TMP/huge.gif"
+mkdir -p "$TMP/hframes" && cp "$TMP/bomb.png" "$TMP/hframes/f0.png" && cp "$TMP/bomb.png" "$TMP/hframes/f1.png"
+bounded hostile_video_frames "$TMP/hframes/f0.png" "pixel budget" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --video "$TMP/hframes" --frames 2 -q x
+# the pixel budget from the environment, and its documentation in --help
+IDSCOPE_MAX_PIXELS=100 bounded hostile_budget_env "$G/image.png" "pixel budget of 100" -- "$BIN" $CAP --image "$G/image.png"
+IDSCOPE_MAX_PIXELS=lots bounded hostile_budget_env_bad "IDSCOPE_MAX_PIXELS" "IDSCOPE_MAX_PIXELS='lots' is not a pixel count" \
+    -- "$BIN" $CAP --image "$G/image.png"
+for c in capture ask stimuli "temporal swap"; do
+    # shellcheck disable=SC2086
+    expect "help_pixel_budget_$(echo "$c" | tr ' ' _)" 0 "IDSCOPE_MAX_PIXELS=N" -- "$BIN" $c --help
+done
+# result files with numbers out of any int's range: score refuses them, report draws what it can
+mkdir -p "$TMP/hres/ids" "$TMP/hres/steer"
+printf '{"layers": [{"layer": 1, "r2": 0.5, "pair_cosine": 0.5, "pca": [{"pc1": 1, "pc2": 2, "x": 1e300, "y": -7}]}]}' \
+    >"$TMP/hres/ids/stats.json"
+printf '{"layers": [{"layer": 1e300, "id": 0.5, "noise": 0.1}], "best3_id": 1}' >"$TMP/hres/steer/steer-belief.json"
+bounded hostile_score_layer "$TMP/hres/steer/steer-belief.json" "'layer' is 1e+300" -- "$BIN" score \
+    --stats "$TMP/hres/ids/stats.json" --steer "$TMP/hres/steer/steer-belief.json" -o "$TMP/hres/score.json"
+expect hostile_report 0 "sections" -- "$BIN" report "$TMP/hres"
+# write failures (a file-size limit; SIGXFSZ ignored): exit 1, an I/O error naming the file, nothing left
+mkdir -p "$TMP/wfail"
+(trap '' XFSZ && ulimit -f 8 && exec "$BIN" tensor "$SH/golden/quants/quants.gguf" Q4_K -o "$TMP/wfail/q.npy") \
+    >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "q.npy: write failed.*File too large" "$TMP/err" && [ -z "$(ls "$TMP/wfail")" ]; then
+    ok write_failure_leaves_nothing; else ko "write_failure_leaves_nothing (exit $rc: $(cat "$TMP/err"))"; fi
+(trap '' XFSZ && ulimit -f 2 && exec "$BIN" stimuli grid --out "$TMP/wfail/st" --size 32 --grid 2 --limit 2) \
+    >"$TMP/out" 2>"$TMP/err"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "File too large" "$TMP/err" && [ ! -e "$TMP/wfail/st/manifest.json" ] &&
+   ! ls "$TMP/wfail/st" | grep -q '\.tmp\.'; then
+    ok write_failure_stimuli; else ko "write_failure_stimuli (exit $rc: $(cat "$TMP/err"))"; fi
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -231,7 +231,27 @@ typedef struct ids_image {
     uint8_t *rgb; /* [h, w, 3], owned */
 } ids_image;
 
-/* PNG / JPEG / BMP (anything stb_image reads), converted to RGB. */
+/* The pixel budget: an image or video frame of more than this many pixels (width x height, read from
+ * the file's header) is refused before any pixel is decoded, so that a small file cannot make the
+ * library decode gigabytes (a "decompression bomb"). Default IDS_IMAGE_MAX_PIXELS_DEFAULT (64 Mpx,
+ * 8192 x 8192); the environment variable IDSCOPE_MAX_PIXELS (a pixel count) replaces the default,
+ * and ids_image_set_max_pixels replaces both (0: back to the environment / default). Values are
+ * capped at IDS_IMAGE_PIXELS_HARD_MAX, the largest image the library holds (each side at most
+ * 65536). Process-wide, like the log sink: set it once, before loading. */
+#define IDS_IMAGE_MAX_PIXELS_DEFAULT (64ll << 20)
+#define IDS_IMAGE_PIXELS_HARD_MAX (1ll << 28)
+void ids_image_set_max_pixels(int64_t n);
+int64_t ids_image_max_pixels(void); /* the budget in force */
+/* IDS_OK when a w x h image is within the budget (and each side within 1..65536); otherwise
+ * IDS_ERR_RANGE with a message that starts with `what` (a file name) and names the size and the
+ * budget; IDS_ERR_ARG when IDSCOPE_MAX_PIXELS is set to something that is not a pixel count. */
+ids_status ids_image_check_size(int64_t w, int64_t h, const char *what, ids_err *err);
+
+/* PNG, JPEG, BMP, GIF (the first frame) and 8-bit binary PGM/PPM (maxval <= 255), recognised by
+ * their leading bytes, converted to RGB; any other format is refused by name (IDS_ERR_UNSUPPORTED).
+ * The size is read from the header and checked against the pixel budget before decoding; a file
+ * larger than any image within the budget, or an uncompressed one shorter than its header says, is
+ * refused unread. */
 ids_status ids_image_load(ids_image *out, const char *path, ids_err *err);
 ids_status ids_image_new(ids_image *out, int w, int h, const uint8_t fill[3], ids_err *err);
 void ids_image_free(ids_image *img);
@@ -239,9 +259,10 @@ void ids_image_free(ids_image *img);
 ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *err);
 
 /* ---- video ---- */
-/* T frames sampled uniformly from a video: a folder of frame images (PNG/JPEG/BMP/PPM/TGA, in
- * name order) or a video file FFmpeg's libraries decode (MP4, ...). Indices are
- * floor(i (N - 1) / (T - 1)), i = 0..T-1 (first and last frame included; numpy's
+/* T frames sampled uniformly from a video: a folder of frame images (PNG/JPEG/BMP/GIF/PGM/PPM, in
+ * name order, each read by ids_image_load) or a video file FFmpeg's libraries decode (MP4, ...;
+ * frame sizes over the pixel budget are refused from the stream's header, before decoding).
+ * Indices are floor(i (N - 1) / (T - 1)), i = 0..T-1 (first and last frame included; numpy's
  * linspace(0, N-1, T).astype(int)). Fewer than T frames is an error naming both counts. frames:
  * T images, free with ids_video_free; n_total (may be NULL): frames in the source. */
 ids_status ids_video_load(const char *path, int n_frames, ids_image **frames, int *n_total, ids_err *err);

@@ -59,7 +59,14 @@ typedef struct ids_train_config {
 } ids_train_config;
 
 void ids_train_default_config(ids_train_config *c);
-/* JSON with the fields above (stages as [{"steps": N, "weights": {"describe": 1, ...}}]). */
+/* Every field within its range and the sizes consistent (heads divide the widths into even head
+ * sizes, patch_size divides image_size into at most 32 patches a side, frames x patches at most
+ * 2048 image rows, shards at most the batch, aux_layer within the layers when aux_weight > 0, a
+ * stage with steps has a task of weight > 0, ...); IDS_ERR_RANGE naming the key otherwise.
+ * ids_train and ids_train_config_load check this before anything else. */
+ids_status ids_train_config_check(const ids_train_config *c, ids_err *err);
+/* JSON with the fields above (stages as [{"steps": N, "weights": {"describe": 1, ...}}]); every
+ * number range-checked before it is converted, errors name the file and the key. */
 ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err *err);
 /* Train and export DIR/text.gguf + DIR/mmproj.gguf (plus DIR/ckpt-STEP/ checkpoints and
  * DIR/train-log.jsonl). progress gets (what, step, total steps). */

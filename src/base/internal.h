@@ -118,6 +118,19 @@ static inline uint64_t ids__fnv1a64(uint64_t h, const void *p, size_t n) {
  * allocation failed while it was built. */
 struct cJSON;
 struct cJSON *ids__prov_json(const ids_prov *p, ids_err *err);
+/* Numbers from JSON, checked before any conversion (a double outside the target type's range is
+ * undefined behaviour when converted). The value is obj's member `key`, or obj itself when key is
+ * NULL. Absent (or null, or obj NULL): *out = def and IDS_OK. Not a number: IDS_ERR_TYPE "'key'
+ * must be a number". ids__json_int: an integer in lo..hi (|value| <= 2^53), else IDS_ERR_RANGE
+ * "'key' is 1e+10, expected an integer in lo..hi" (key NULL: "1e+10 is not an integer in lo..hi");
+ * ids__json_num: a number in [lo, hi] (infinities refused). On any error *out = def. Callers add
+ * the file or record with ids__err_prefix. */
+ids_status ids__json_int(const struct cJSON *obj, const char *key, long long lo, long long hi, long long def,
+                         long long *out, ids_err *err);
+ids_status ids__json_num(const struct cJSON *obj, const char *key, double lo, double hi, double def, double *out,
+                         ids_err *err);
+/* Put "PREFIX: " before the message already in err (a file name, a record); returns code. */
+ids_status ids__err_prefix(ids_err *err, ids_status code, const char *fmt, ...) IDS_PRINTF(3, 4);
 /* "DIR/NAME" (malloc'd; NULL when out of memory). */
 char *ids__path_join(const char *dir, const char *name);
 

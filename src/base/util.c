@@ -215,6 +215,9 @@ bool ids__strmap_get(const ids_strmap *m, const char *key, size_t len, int64_t *
 }
 
 /* ---- atomic writes ---- */
+/* Nothing is left behind on failure: the temporary file is removed and the target is untouched
+ * (a full disk, a file-size limit and a failed fsync all end the same way). Messages name the
+ * target. */
 ids_status ids__write_atomic(const char *path, const void *const *parts, const size_t *sizes,
                              size_t n_parts, ids_err *err) {
     size_t plen = strlen(path);
@@ -223,19 +226,21 @@ ids_status ids__write_atomic(const char *path, const void *const *parts, const s
     snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) {
-        ids_status st = ids__err(err, IDS_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+        ids_status st = ids__err(err, IDS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
         free(tmp);
         return st;
     }
+    uint64_t done = 0;
     for (size_t p = 0; p < n_parts; p++) {
         const unsigned char *b = parts[p];
         size_t left = sizes[p];
         while (left > 0) {
             ssize_t w = write(fd, b, left > (1u << 30) ? (1u << 30) : left);
-            if (w < 0) {
-                if (errno == EINTR) continue;
-                ids_status st = ids__err(err, IDS_ERR_IO, "%s: write failed: %s", tmp,
-                                         strerror(errno));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                const int e = w < 0 ? errno : EIO;
+                ids_status st = ids__err(err, IDS_ERR_IO, "%s: write failed after %llu bytes: %s (nothing written)",
+                                         path, (unsigned long long)done, strerror(e));
                 close(fd);
                 unlink(tmp);
                 free(tmp);
@@ -243,12 +248,15 @@ ids_status ids__write_atomic(const char *path, const void *const *parts, const s
             }
             b += w;
             left -= (size_t)w;
+            done += (uint64_t)w;
         }
     }
     int sync_rc = fsync(fd);
+    int sync_errno = errno;
     int close_rc = close(fd);
     if (sync_rc != 0 || close_rc != 0) {
-        ids_status st = ids__err(err, IDS_ERR_IO, "%s: flush failed: %s", tmp, strerror(errno));
+        ids_status st = ids__err(err, IDS_ERR_IO, "%s: flush failed: %s (nothing written)", path,
+                                 strerror(sync_rc != 0 ? sync_errno : errno));
         unlink(tmp);
         free(tmp);
         return st;

@@ -24,6 +24,10 @@ cJSON *ids__jnum(double v, int decimals);
 void ids__jadd(cJSON *o, const char *key, double v, int decimals, bool *oom);
 /* A number member, NAN when absent or not a number. */
 double ids__jget(const cJSON *o, const char *key);
+/* An integer member of a result read back: def when absent, not a number, fractional or outside
+ * lo..hi (never converted unchecked: ids__json_int). */
+int ids__jint(const cJSON *o, const char *key, int lo, int hi, int def);
+#define IDS_JSON_LAYER_MAX 100000 /* layer numbers in result files */
 /* Write a text file DIR/NAME atomically (DIR created); mkdir -p. */
 ids_status ids__write_text(const char *dir, const char *name, const char *text, size_t len, ids_err *err);
 ids_status ids__mkdir_p(const char *dir, ids_err *err);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- names and layout ---- */
 
@@ -133,9 +134,15 @@ ids_status ids__result_write(const char *dir, ids_result_kind k, ids_relation re
     if (!txt) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", jname);
     size_t n = strlen(txt);
     txt[n] = '\n'; /* written with its length: the NUL becomes the final newline */
-    /* the CSV first: the JSON is what marks a result as done */
-    ids_status st = csv && cname ? ids__write_text(dir, cname, csv, csv_len, err) : IDS_OK;
-    if (!st) st = ids__write_text(dir, jname, txt, n + 1, err);
+    /* the CSV first: the JSON is what marks a result as done; when the JSON cannot be written, the
+     * CSV just written goes too (no half result) */
+    const bool with_csv = csv && cname;
+    ids_status st = with_csv ? ids__write_text(dir, cname, csv, csv_len, err) : IDS_OK;
+    if (!st && (st = ids__write_text(dir, jname, txt, n + 1, err)) && with_csv) {
+        char *cpath = ids__path_join(dir, cname);
+        if (cpath) unlink(cpath);
+        free(cpath);
+    }
     free(txt);
     return st;
 }
@@ -199,6 +206,11 @@ cJSON *ids__result_load(const char *dir, ids_result_kind k, ids_relation rel, bo
 double ids__jget(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+int ids__jint(const cJSON *o, const char *key, int lo, int hi, int def) {
+    long long v;
+    return ids__json_int(o, key, lo, hi, def, &v, NULL) ? def : (int)v;
 }
 
 double ids_result_seconds(const char *path) {
@@ -479,11 +491,19 @@ ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, 
     if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
     if (!st) st = ids_st_writer_meta(w, "idscope", txt, err);
     if (!st) st = ids_st_writer_write(w, path, err);
-    if (!st && csv && cname) st = ids__write_text(dir, cname, csv, csv_len, err);
+    const bool st_written = !st, with_csv = csv && cname;
+    if (!st && with_csv) st = ids__write_text(dir, cname, csv, csv_len, err);
+    const bool csv_written = !st && with_csv;
     if (!st) {
         size_t n = strlen(txt);
         txt[n] = '\n';
         st = ids__write_text(dir, jname, txt, n + 1, err);
+    }
+    if (st) { /* no half result: what this call wrote goes */
+        if (st_written) unlink(path);
+        char *cpath = csv_written ? ids__path_join(dir, cname) : NULL;
+        if (cpath) unlink(cpath);
+        free(cpath);
     }
     free(path);
     free(txt);
@@ -569,14 +589,11 @@ static void objword_peak(const cJSON *j, double *peak, int *layer) {
         const cJSON *set = cJSON_GetObjectItemCaseSensitive(r, "set");
         const double v = ids__jget(r, "diff");
         if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(v) && (*layer < 0 || v > *peak))
-            *peak = v, *layer = (int)ids__jget(r, "layer");
+            *peak = v, *layer = ids__jint(r, "layer", 0, IDS_JSON_LAYER_MAX, -1);
     }
 }
 
-static int jint(const cJSON *o, const char *key) {
-    const double v = ids__jget(o, key);
-    return isfinite(v) && fabs(v) < 1e9 ? (int)v : -1;
-}
+static int jint(const cJSON *o, const char *key) { return ids__jint(o, key, 0, IDS_JSON_LAYER_MAX, -1); }
 
 /* The numbers of the step results in a demo folder. */
 static void summary_read(const char *dir, ids_demo_summary *s) {

@@ -462,10 +462,13 @@ ids_status ids__score_prov(const char *stats_json, const char *steer_json, ids_p
 }
 
 /* One steering layer's factors against the stats of the same layer. */
-static ids_status score_row(const cJSON *it, const cJSON *sl, cJSON *rows, int *best_layer, double *best_score, bool *oom,
-                            ids_err *err) {
-    const double lf = ids__jget(it, "layer");
-    const int layer = isfinite(lf) && fabs(lf) < 1e6 ? (int)lf : -1;
+static ids_status score_row(const cJSON *it, const char *steer_json, const cJSON *sl, cJSON *rows, int *best_layer,
+                            double *best_score, bool *oom, ids_err *err) {
+    long long lv;
+    if (ids__json_int(it, "layer", 0, IDS_JSON_LAYER_MAX, -1, &lv, err))
+        return ids__err_prefix(err, IDS_ERR_FORMAT, "%s: layers", steer_json);
+    if (lv < 0) return ids__err(err, IDS_ERR_FORMAT, "%s: layers: an entry has no 'layer'", steer_json);
+    const int layer = (int)lv;
     const cJSON *s = NULL, *e;
     cJSON_ArrayForEach(e, sl) if (ids__jget(e, "layer") == layer) s = e;
     const double r2 = ids__jget(s, "r2"), pc = ids__jget(s, "pair_cosine"), rid = ids__jget(it, "id"), rno = ids__jget(it, "noise");
@@ -509,7 +512,7 @@ ids_status ids_score(const char *stats_json, const char *steer_json, const char 
     }
     cJSON_ArrayForEach(it, tl) {
         if (st || !rows) break;
-        st = score_row(it, sl, rows, best_layer, best_score, &oom, err);
+        st = score_row(it, steer_json, sl, rows, best_layer, best_score, &oom, err);
     }
     if (!st && doc) {
         ids__jadd(doc, "best_layer", *best_layer, 0, &oom);

@@ -299,6 +299,8 @@ static ids_status parse_tensor_info(ids_gguf *g, cursor *c, uint64_t i) {
         if (ne > INT64_MAX)
             return fail(c, at, "tensor '%s': dimension %d is negative (%lld)", t->name, d,
                         (long long)(int64_t)ne);
+        if (ne == 0)
+            return fail(c, at, "tensor '%s': dimension %d is 0 (expected at least 1)", t->name, d);
         if (!ids__mul_ok(nel, ne, &nel) || nel > INT64_MAX)
             return fail(c, at, "tensor '%s': element count overflows at dimension %d",
                         t->name, d);
@@ -872,7 +874,7 @@ ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int 
         return ids__err(err, IDS_ERR_ARG, "gguf writer: tensor '%s' added twice", name);
     uint64_t nel = 1;
     for (int d = 0; d < n_dims; d++) {
-        if (ne[d] < 0 || !ids__mul_ok(nel, (uint64_t)ne[d], &nel) || nel > INT64_MAX)
+        if (ne[d] < 1 || !ids__mul_ok(nel, (uint64_t)ne[d], &nel) || nel > INT64_MAX) /* as the reader */
             return ids__err(err, IDS_ERR_ARG, "gguf writer: tensor '%s': bad dimension %d = %lld",
                             name, d, (long long)ne[d]);
     }
@@ -913,7 +915,7 @@ ids_status ids_gguf_writer_add_tensor_f32(ids_gguf_writer *w, const char *name, 
                         name, n_dims);
     int64_t nel = 1;
     for (int d = 0; d < n_dims; d++) {
-        if (ne[d] < 0 || (ne[d] && nel > INT64_MAX / ne[d]))
+        if (ne[d] < 1 || nel > INT64_MAX / ne[d])
             return ids__err(err, IDS_ERR_ARG, "gguf writer: tensor '%s': bad shape", name);
         nel *= ne[d];
     }

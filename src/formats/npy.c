@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <sys/stat.h>
 
 static size_t dtype_size(const char *d) {
     if (strlen(d) < 3 || (d[0] != '<' && d[0] != '|' && d[0] != '=')) return 0;
@@ -40,6 +41,12 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
     unsigned char pre[12];
     ids_status st = IDS_OK;
     char *hdr = NULL;
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return ids__err(err, IDS_ERR_IO, "%s: not a regular file", path);
+    }
+    const uint64_t file_size = (uint64_t)sb.st_size;
     if (fread(pre, 1, 10, f) != 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
         st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 0: not a .npy file (bad magic)", path);
         goto done;
@@ -59,8 +66,9 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
         st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 6: unsupported .npy version %d", path, pre[6]);
         goto done;
     }
-    if (hlen > (1u << 20)) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 8: header length %zu too large", path, hlen);
+    if (hlen > (1u << 20) || hlen > file_size - hoff) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 8: header length %zu %s", path, hlen,
+                      hlen > (1u << 20) ? "too large" : "exceeds the file (truncated header)");
         goto done;
     }
     hdr = ids__malloc(hlen + 1);
@@ -87,8 +95,16 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
         goto done;
     }
     const char *fo = dict_value(hdr, "fortran_order");
-    if (!fo || strncmp(fo, "False", 5) != 0) {
-        st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: only C-order arrays are supported", path);
+    if (!fo) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: header has no 'fortran_order'", path);
+        goto done;
+    }
+    if (!strncmp(fo, "True", 4)) {
+        st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: only C-order arrays are supported (fortran_order is True)", path);
+        goto done;
+    }
+    if (strncmp(fo, "False", 5) != 0) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: header: 'fortran_order' is neither True nor False", path);
         goto done;
     }
     const char *s = dict_value(hdr, "shape");
@@ -101,12 +117,24 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
     while (*s && *s != ')') {
         while (*s == ' ' || *s == ',') s++;
         if (*s == ')') break;
-        if (!isdigit((unsigned char)*s) || out->ndim == 8) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: bad shape in header", path);
+        if (!isdigit((unsigned char)*s)) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: bad shape in header (dimension %d is not a whole number)", path,
+                          out->ndim);
+            goto done;
+        }
+        if (out->ndim == 8) {
+            st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: shape has more than 8 dimensions", path);
             goto done;
         }
         char *e;
+        errno = 0;
         long long v = strtoll(s, &e, 10);
+        if (errno == ERANGE) {
+            const int nd = (int)strspn(s, "0123456789");
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: bad shape in header (dimension %d: %.*s%s is too large)", path, out->ndim,
+                          nd < 24 ? nd : 24, s, nd > 24 ? "..." : "");
+            goto done;
+        }
         s = e;
         out->shape[out->ndim++] = v;
         if (!ids__mul_ok(nel, (uint64_t)v, &nel)) {
@@ -114,9 +142,24 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
             goto done;
         }
     }
-    uint64_t nbytes;
-    if (!ids__mul_ok(nel, isz, &nbytes) || nbytes > SIZE_MAX) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: array too large", path);
+    if (*s != ')') {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: header: 'shape' has no closing parenthesis", path);
+        goto done;
+    }
+    /* the data the header asks for must be in the file before anything is allocated for it */
+    const uint64_t data_off = hoff + hlen, have = file_size > data_off ? file_size - data_off : 0;
+    uint64_t nbytes = 0;
+    const bool representable = ids__mul_ok(nel, isz, &nbytes);
+    if (!representable || nbytes > have) {
+        char shape[160], need[48];
+        int m = 0;
+        shape[0] = 0;
+        for (int i = 0; i < out->ndim && m < (int)sizeof shape - 24; i++)
+            m += snprintf(shape + m, sizeof shape - (size_t)m, "%s%lld", i ? ", " : "", (long long)out->shape[i]);
+        if (representable) snprintf(need, sizeof need, "%llu bytes", (unsigned long long)nbytes);
+        else snprintf(need, sizeof need, "more than 2^64 bytes");
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset %llu: truncated data: shape (%s) of %s needs %s, the file has %llu",
+                      path, (unsigned long long)data_off, shape, out->dtype, need, (unsigned long long)have);
         goto done;
     }
     out->nbytes = (size_t)nbytes;
@@ -126,8 +169,8 @@ ids_status ids_npy_read(const char *path, ids_npy *out, ids_err *err) {
         goto done;
     }
     if (fread(out->data, 1, out->nbytes, f) != out->nbytes) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: offset %zu: truncated data (expected %zu bytes)", path,
-                      hoff + hlen, out->nbytes);
+        st = ids__err(err, IDS_ERR_IO, "%s: offset %llu: cannot read %zu bytes of data", path,
+                      (unsigned long long)data_off, out->nbytes);
         goto done;
     }
 done:

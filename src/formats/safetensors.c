@@ -181,6 +181,35 @@ void ids_st_close(ids_st_file *f) {
     free(f);
 }
 
+static int cmp_begin(const void *a, const void *b) {
+    const ids_st_tensor *x = *(const ids_st_tensor *const *)a, *y = *(const ids_st_tensor *const *)b;
+    const unsigned char *p = x->data, *q = y->data;
+    return p < q ? -1 : p > q ? 1 : 0;
+}
+
+/* No two tensors may share bytes (empty tensors take none). */
+static ids_status check_overlaps(const ids_st_file *f, const char *path, size_t data0, ids_err *err) {
+    if (f->n < 2) return IDS_OK;
+    const ids_st_tensor **by = ids__malloc(sizeof *by * (size_t)f->n);
+    if (!by) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    int m = 0;
+    for (int i = 0; i < f->n; i++)
+        if (f->t[i].nbytes) by[m++] = &f->t[i];
+    qsort(by, (size_t)m, sizeof *by, cmp_begin);
+    ids_status st = IDS_OK;
+    for (int i = 1; i < m && !st; i++) {
+        const unsigned char *end = (const unsigned char *)by[i - 1]->data + by[i - 1]->nbytes;
+        if ((const unsigned char *)by[i]->data < end) {
+            const size_t b0 = (size_t)((const unsigned char *)by[i - 1]->data - f->buf) - data0,
+                         b1 = (size_t)((const unsigned char *)by[i]->data - f->buf) - data0;
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: tensors '%s' [%zu, %zu) and '%s' [%zu, %zu) overlap", path,
+                          by[i - 1]->name, b0, b0 + by[i - 1]->nbytes, by[i]->name, b1, b1 + by[i]->nbytes);
+        }
+    }
+    free(by);
+    return st;
+}
+
 ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     *out = NULL;
     FILE *fp = fopen(path, "rb");
@@ -188,6 +217,7 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     ids_st_file *f = ids__calloc(1, sizeof *f);
     ids_status st = IDS_OK;
     cJSON *root = NULL;
+    ids_strmap names = {0};
     if (!f) {
         fclose(fp);
         return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
@@ -218,18 +248,35 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     const size_t data0 = 8 + (size_t)hl;
     int cnt = cJSON_GetArraySize(root);
     f->t = ids__calloc((size_t)(cnt ? cnt : 1), sizeof *f->t);
-    if (!f->t) {
+    if (!f->t || !ids__strmap_init(&names, (size_t)cnt)) {
         st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
     cJSON *it;
     cJSON_ArrayForEach(it, root) {
         if (!strcmp(it->string, "__metadata__")) {
+            if (f->meta) {
+                st = ids__err(err, IDS_ERR_FORMAT, "%s: header has \"__metadata__\" twice", path);
+                goto done;
+            }
+            if (!cJSON_IsObject(it)) {
+                st = ids__err(err, IDS_ERR_FORMAT, "%s: header: \"__metadata__\" is not an object", path);
+                goto done;
+            }
             if (!(f->meta = cJSON_Duplicate(it, 1))) {
                 st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
                 goto done;
             }
             continue;
+        }
+        bool dup;
+        if (!ids__strmap_put(&names, it->string, strlen(it->string), f->n, NULL, &dup)) {
+            st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        if (dup) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: header has tensor '%s' twice", path, it->string);
+            goto done;
         }
         ids_st_tensor *t = &f->t[f->n];
         cJSON *dt = cJSON_GetObjectItem(it, "dtype"), *sh = cJSON_GetObjectItem(it, "shape"),
@@ -246,25 +293,41 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
         f->n++;
         snprintf(t->dtype, sizeof t->dtype, "%s", dt->valuestring);
         t->ndim = cJSON_GetArraySize(sh);
+        /* every size a whole number within the file, checked before it is converted */
+        const long long lim = (long long)f->size;
         uint64_t nb = dtype_bytes(t->dtype);
         for (int d = 0; d < t->ndim; d++) {
-            double v = cJSON_GetArrayItem(sh, d)->valuedouble;
-            if (v < 0 || v > 1e15 || !ids__mul_ok(nb, (uint64_t)v, &nb)) {
-                st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': bad shape", path, t->name);
+            long long v;
+            const cJSON *x = cJSON_GetArrayItem(sh, d);
+            if (!cJSON_IsNumber(x) || ids__json_int(x, NULL, 0, 1ll << 53, 0, &v, err)) {
+                if (!cJSON_IsNumber(x)) ids__err(err, IDS_ERR_FORMAT, "not a number");
+                st = ids__err_prefix(err, IDS_ERR_FORMAT, "%s: tensor '%s': shape[%d]", path, t->name, d);
                 goto done;
             }
-            t->shape[d] = (int64_t)v;
+            t->shape[d] = v;
+            if (!ids__mul_ok(nb, (uint64_t)v, &nb) || nb > (uint64_t)lim) nb = UINT64_MAX;
         }
-        double b = cJSON_GetArrayItem(of, 0)->valuedouble, e = cJSON_GetArrayItem(of, 1)->valuedouble;
-        if (b < 0 || e < b || e - b != (double)nb || data0 + e > (double)f->size) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': data_offsets [%.0f, %.0f) do not fit its shape "
-                          "(%llu bytes) or the file", path, t->name, b, e, (unsigned long long)nb);
+        long long b, e;
+        const cJSON *ob = cJSON_GetArrayItem(of, 0), *oe = cJSON_GetArrayItem(of, 1);
+        if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe) || ids__json_int(ob, NULL, 0, lim, 0, &b, err) ||
+            ids__json_int(oe, NULL, 0, lim, 0, &e, err)) {
+            if (!cJSON_IsNumber(ob) || !cJSON_IsNumber(oe)) ids__err(err, IDS_ERR_FORMAT, "not a number");
+            st = ids__err_prefix(err, IDS_ERR_FORMAT, "%s: tensor '%s': data_offsets", path, t->name);
+            goto done;
+        }
+        if (e < b || (uint64_t)(e - b) != nb || data0 + (uint64_t)e > f->size) {
+            char need[32] = "more than the file";
+            if (nb != UINT64_MAX) snprintf(need, sizeof need, "%llu bytes", (unsigned long long)nb);
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': data_offsets [%lld, %lld) do not fit its shape "
+                          "(%s) or the file", path, t->name, b, e, need);
             goto done;
         }
         t->data = f->buf + data0 + (size_t)b;
         t->nbytes = (size_t)nb;
     }
+    st = check_overlaps(f, path, data0, err);
 done:
+    ids__strmap_free(&names);
     cJSON_Delete(root);
     fclose(fp);
     if (st) {

@@ -29,7 +29,7 @@ void ids_video_free(ids_image *frames, int n) {
 static bool is_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
     if (!dot || name[0] == '.') return false;
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tga"};
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm"};
     for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
         if (!strcasecmp(dot, ext[i])) return true;
     return false;
@@ -140,6 +140,13 @@ static ids_status dec_open(decoder *d, const char *path, ids_err *err) {
         return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     }
     d->dec->thread_count = 1;
+    /* the frame size from the stream's header, checked against the pixel budget before decoding */
+    const AVCodecParameters *par = d->fmt->streams[d->stream]->codecpar;
+    ids_status st = par->width > 0 && par->height > 0 ? ids_image_check_size(par->width, par->height, path, err) : IDS_OK;
+    if (st) {
+        dec_close(d);
+        return st;
+    }
     if ((rc = avcodec_parameters_to_context(d->dec, d->fmt->streams[d->stream]->codecpar)) < 0 ||
         (rc = avcodec_open2(d->dec, codec, NULL)) < 0) {
         dec_close(d);
@@ -159,6 +166,7 @@ static ids_status drain(decoder *d, const char *path, const int *want, int n_wan
         ids_status st = IDS_OK;
         while (*k < n_want && want[*k] == *count) {
             const int w = d->frame->width, h = d->frame->height;
+            if ((st = ids_image_check_size(w, h, path, err))) break;
             d->sws = sws_getCachedContext(d->sws, w, h, (enum AVPixelFormat)d->frame->format, w, h, AV_PIX_FMT_RGB24,
                                           SWS_BICUBIC, NULL, NULL, NULL);
             if (!d->sws) {

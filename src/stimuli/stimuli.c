@@ -796,19 +796,30 @@ static cJSON *coco_record(int idx, const char *image_dir, long image_id, const c
     return r;
 }
 
-/* Why a row of coco_qa_two_obj.json cannot be used (NULL: it can, and its parts are filled in). */
+/* Why a row of coco_qa_two_obj.json cannot be used (NULL: it can, and its parts are filled in);
+ * the reason is a constant or written into buf. */
 static const char *coco_parse_row(const cJSON *row, long *image_id, char *subj, char *ref, size_t n,
-                                  ids_relation *rel, bool *first) {
+                                  ids_relation *rel, bool *first, char *buf, size_t nbuf) {
     char wsubj[512], wref[512];
     ids_relation wrel;
     bool wfirst;
     cJSON *iid = cJSON_GetArrayItem(row, 0), *c1 = cJSON_GetArrayItem(row, 1), *c2 = cJSON_GetArrayItem(row, 2);
     *image_id = -1;
     if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) < 3) return "not a list of 3 items";
-    if (cJSON_IsNumber(iid)) *image_id = (long)iid->valuedouble;
-    else if (cJSON_IsString(iid) && strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring) && *iid->valuestring)
+    const long long max_id = 999999999999ll; /* 12 digits: the file names are %012ld.jpg */
+    if (cJSON_IsNumber(iid)) {
+        long long v;
+        ids_err e;
+        if (ids__json_int(iid, NULL, 0, max_id, -1, &v, &e)) {
+            snprintf(buf, nbuf, "image id: %.200s", e.msg);
+            return buf;
+        }
+        *image_id = (long)v;
+    } else if (cJSON_IsString(iid) && *iid->valuestring && strlen(iid->valuestring) <= 12 &&
+               strspn(iid->valuestring, "0123456789") == strlen(iid->valuestring)) {
         *image_id = strtol(iid->valuestring, NULL, 10);
-    if (*image_id < 0) return "image id is not a non-negative integer";
+    }
+    if (*image_id < 0) return "image id is not an integer in 0..999999999999";
     if (!cJSON_IsString(c1) || !cJSON_IsString(c2)) return "captions are not strings";
     if (!parse_caption(c1->valuestring, subj, ref, n, rel, first))
         return "correct caption has no known relation (left of, right of, above, below, under, on top of)";
@@ -845,7 +856,8 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
         ids_relation rel = IDS_REL_LEFT_RIGHT;
         bool first = true;
         long image_id;
-        const char *why = coco_parse_row(row, &image_id, subj, ref, sizeof subj, &rel, &first);
+        char why_buf[IDS_ERR_MSG_MAX];
+        const char *why = coco_parse_row(row, &image_id, subj, ref, sizeof subj, &rel, &first, why_buf, sizeof why_buf);
         if (why) {
             ids__log(1, "coco-spatial: row %d skipped: %s", idx, why);
             cJSON *sk = cJSON_CreateObject();

@@ -1074,15 +1074,10 @@ static ids_status sharded_step(shard_job *j, ids_pool *pool, ids_task task, uint
 
 ids_status ids_train(const ids_train_config *c, const char *out_dir, ids_progress_fn progress, void *user,
                      ids_err *err) {
-    ids_status st = mkdirs(out_dir, err);
-    if (st) return st;
+    ids_status st = ids_train_config_check(c, err);
+    if (st || (st = mkdirs(out_dir, err))) return st;
     int total = 0;
     for (int k = 0; k < c->n_stages; k++) total += c->stages[k].steps;
-    if (c->n_stages < 1 || total < 1 || c->batch < 1)
-        return ids__err(err, IDS_ERR_ARG, "train config: no steps or batch size 0");
-    if (c->shards < 1 || c->shards > MAX_SHARDS || c->shards > c->batch)
-        return ids__err(err, IDS_ERR_ARG, "train config: shards %d must be within 1..%d and at most the batch (%d)",
-                        c->shards, MAX_SHARDS, c->batch);
     const int n_threads = c->threads > 0 ? c->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     /* shards run on the pool, each with a single-threaded OpenBLAS; one shard uses OpenBLAS's threads
      * (restored before returning) */
@@ -1189,6 +1184,128 @@ done:
 /* ---------------------------------------------------------------------------------------- */
 /* Config                                                                                     */
 
+/* Every number of a config and its range; the sizes' relations are checked in check_config. */
+typedef struct {
+    const char *key;
+    size_t off;
+    long long lo, hi;
+} int_key;
+
+#define IK(f, lo, hi) {#f, offsetof(ids_train_config, f), lo, hi}
+static const int_key k_int_keys[] = {
+    IK(image_size, 8, 512), IK(patch_size, 1, 512), IK(vit_width, 1, 2048), IK(vit_layers, 1, 16),
+    IK(vit_heads, 1, 2048), IK(vit_ff, 1, 8192), IK(width, 2, 2048), IK(layers, 1, 32), IK(heads, 1, 2048),
+    IK(ff, 1, 8192), IK(frames, 3, 64), IK(batch, 1, 1024), IK(warmup, 0, 100000000), IK(eval_every, 0, 100000000),
+    IK(checkpoint_every, 0, 100000000), IK(threads, 0, 1024), IK(shards, 1, MAX_SHARDS), IK(aux_layer, 0, 32),
+};
+#undef IK
+
+typedef struct {
+    const char *key;
+    size_t off;
+    double lo, hi;
+} num_key;
+
+#define NK(f, lo, hi) {#f, offsetof(ids_train_config, f), lo, hi}
+static const num_key k_num_keys[] = {
+    NK(holdout, 0, 1), NK(lr, 0, 10), NK(min_lr, 0, 10), NK(weight_decay, 0, 10), NK(clip, 0, 1e6), NK(aux_weight, 0, 1e3),
+};
+#undef NK
+
+#define MAX_STAGE_STEPS 100000000
+#define MAX_IMAGE_ROWS 2048 /* image rows of one sample (frames x patches): what the engine's eval takes */
+
+static int *int_at(ids_train_config *c, size_t off) { return (int *)(void *)((char *)c + off); }
+static int int_of(const ids_train_config *c, size_t off) { return *(const int *)(const void *)((const char *)c + off); }
+static float num_of(const ids_train_config *c, size_t off) { return *(const float *)(const void *)((const char *)c + off); }
+
+/* Every field in its range and the sizes consistent; messages start with `what` and name the key. */
+static ids_status check_config(const ids_train_config *c, const char *what, ids_err *err) {
+    for (size_t i = 0; i < sizeof k_int_keys / sizeof *k_int_keys; i++) {
+        const int_key *k = &k_int_keys[i];
+        const int v = int_of(c, k->off);
+        if (v < k->lo || v > k->hi)
+            return ids__err(err, IDS_ERR_RANGE, "%s: '%s' is %d, expected an integer in %lld..%lld", what, k->key, v, k->lo,
+                            k->hi);
+    }
+    for (size_t i = 0; i < sizeof k_num_keys / sizeof *k_num_keys; i++) {
+        const num_key *k = &k_num_keys[i];
+        const float v = num_of(c, k->off);
+        if (!(v >= k->lo && v <= k->hi))
+            return ids__err(err, IDS_ERR_RANGE, "%s: '%s' is %g, expected a number in [%g, %g]", what, k->key, (double)v,
+                            k->lo, k->hi);
+    }
+    if (c->image_size % c->patch_size)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'patch_size' %d does not divide 'image_size' %d", what, c->patch_size,
+                        c->image_size);
+    const int g = c->image_size / c->patch_size;
+    if (g > 32)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'image_size' / 'patch_size' is %d patches a side (at most 32)", what, g);
+    if ((long)c->frames * g * g > MAX_IMAGE_ROWS)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'frames' %d x %d patches a frame is more than %d image rows", what,
+                        c->frames, g * g, MAX_IMAGE_ROWS);
+    if (c->vit_width % c->vit_heads)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'vit_heads' %d does not divide 'vit_width' %d", what, c->vit_heads,
+                        c->vit_width);
+    if (c->width % c->heads)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'heads' %d does not divide 'width' %d", what, c->heads, c->width);
+    if ((c->width / c->heads) % 2)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'width' / 'heads' is %d, which must be even (rotary positions)", what,
+                        c->width / c->heads);
+    if (c->shards > c->batch)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'shards' %d is more than 'batch' %d", what, c->shards, c->batch);
+    if (c->min_lr > c->lr)
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'min_lr' %g is above 'lr' %g", what, (double)c->min_lr, (double)c->lr);
+    if (c->aux_weight > 0 && (c->aux_layer < 1 || c->aux_layer > c->layers))
+        return ids__err(err, IDS_ERR_RANGE, "%s: 'aux_layer' %d is outside 1..%d ('layers'), needed when 'aux_weight' is "
+                        "above 0", what, c->aux_layer, c->layers);
+    if (c->n_stages < 1 || c->n_stages > IDS_MAX_STAGES)
+        return ids__err(err, IDS_ERR_RANGE, "%s: %d 'stages', expected 1..%d", what, c->n_stages, IDS_MAX_STAGES);
+    long total = 0;
+    for (int s = 0; s < c->n_stages; s++) {
+        const ids_train_stage *S = &c->stages[s];
+        if (S->steps < 0 || S->steps > MAX_STAGE_STEPS)
+            return ids__err(err, IDS_ERR_RANGE, "%s: stage %d: 'steps' is %d, expected an integer in 0..%d", what, s,
+                            S->steps, MAX_STAGE_STEPS);
+        bool any = false;
+        for (int t = 0; t < IDS_TASK_COUNT; t++) {
+            if (!(S->weights[t] >= 0 && S->weights[t] <= 1e6f))
+                return ids__err(err, IDS_ERR_RANGE, "%s: stage %d: weight of '%s' is %g, expected a number in [0, 1e+06]",
+                                what, s, ids_task_name((ids_task)t), (double)S->weights[t]);
+            any |= S->weights[t] > 0;
+        }
+        if (S->steps > 0 && !any)
+            return ids__err(err, IDS_ERR_RANGE, "%s: stage %d: no task has a weight above 0", what, s);
+        total += S->steps;
+    }
+    if (total < 1) return ids__err(err, IDS_ERR_RANGE, "%s: the stages have no 'steps'", what);
+    return IDS_OK;
+}
+
+ids_status ids_train_config_check(const ids_train_config *c, ids_err *err) { return check_config(c, "train config", err); }
+
+/* One stage: {"steps": N, "weights": {"task": w, ...}}. */
+static ids_status load_stage(const cJSON *sg, int index, ids_train_stage *S, const char *path, ids_err *err) {
+    memset(S, 0, sizeof *S);
+    const cJSON *steps = cJSON_GetObjectItem(sg, "steps"), *wts = cJSON_GetObjectItem(sg, "weights"), *wt;
+    if (!cJSON_IsObject(sg) || !steps || !cJSON_IsObject(wts))
+        return ids__err(err, IDS_ERR_FORMAT, "%s: stage %d needs \"steps\" and \"weights\"", path, index);
+    long long n;
+    ids_status st = ids__json_int(sg, "steps", 0, MAX_STAGE_STEPS, 0, &n, err);
+    if (st) return ids__err_prefix(err, st, "%s: stage %d", path, index);
+    S->steps = (int)n;
+    cJSON_ArrayForEach(wt, wts) {
+        const int t = ids_task_from_name(wt->string);
+        if (t < 0)
+            return ids__err(err, IDS_ERR_FORMAT, "%s: stage %d: unknown task '%s'", path, index, wt->string);
+        double w;
+        if ((st = ids__json_num(wt, NULL, 0, 1e6, 0, &w, err)))
+            return ids__err_prefix(err, st, "%s: stage %d: weight of '%s'", path, index, wt->string);
+        S->weights[t] = (float)w;
+    }
+    return IDS_OK;
+}
+
 ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err *err) {
     ids_train_default_config(c);
     char *txt;
@@ -1204,82 +1321,53 @@ ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err 
     cJSON *it;
     cJSON_ArrayForEach(it, j) {
         const char *k = it->string;
-        double v = it->valuedouble;
-        int *ip = NULL;
-        float *fp = NULL;
-        if (!strcmp(k, "image_size")) ip = &c->image_size;
-        else if (!strcmp(k, "patch_size")) ip = &c->patch_size;
-        else if (!strcmp(k, "vit_width")) ip = &c->vit_width;
-        else if (!strcmp(k, "vit_layers")) ip = &c->vit_layers;
-        else if (!strcmp(k, "vit_heads")) ip = &c->vit_heads;
-        else if (!strcmp(k, "vit_ff")) ip = &c->vit_ff;
-        else if (!strcmp(k, "width")) ip = &c->width;
-        else if (!strcmp(k, "layers")) ip = &c->layers;
-        else if (!strcmp(k, "heads")) ip = &c->heads;
-        else if (!strcmp(k, "ff")) ip = &c->ff;
-        else if (!strcmp(k, "frames")) ip = &c->frames;
-        else if (!strcmp(k, "batch")) ip = &c->batch;
-        else if (!strcmp(k, "warmup")) ip = &c->warmup;
-        else if (!strcmp(k, "eval_every")) ip = &c->eval_every;
-        else if (!strcmp(k, "checkpoint_every")) ip = &c->checkpoint_every;
-        else if (!strcmp(k, "threads")) ip = &c->threads;
-        else if (!strcmp(k, "shards")) ip = &c->shards;
-        else if (!strcmp(k, "holdout")) fp = &c->holdout;
-        else if (!strcmp(k, "lr")) fp = &c->lr;
-        else if (!strcmp(k, "min_lr")) fp = &c->min_lr;
-        else if (!strcmp(k, "weight_decay")) fp = &c->weight_decay;
-        else if (!strcmp(k, "clip")) fp = &c->clip;
-        else if (!strcmp(k, "aux_weight")) fp = &c->aux_weight;
-        else if (!strcmp(k, "aux_layer")) ip = &c->aux_layer;
-        else if (!strcmp(k, "seed")) {
-            if (!cJSON_IsNumber(it) || v < 0) st = ids__err(err, IDS_ERR_FORMAT, "%s: seed must be a number >= 0", path);
+        const int_key *ik = NULL;
+        const num_key *nk = NULL;
+        for (size_t i = 0; i < sizeof k_int_keys / sizeof *k_int_keys; i++)
+            if (!strcmp(k, k_int_keys[i].key)) ik = &k_int_keys[i];
+        for (size_t i = 0; i < sizeof k_num_keys / sizeof *k_num_keys; i++)
+            if (!strcmp(k, k_num_keys[i].key)) nk = &k_num_keys[i];
+        if (ik || nk) {
+            if (!cJSON_IsNumber(it)) {
+                st = ids__err(err, IDS_ERR_FORMAT, "%s: '%s' must be a number", path, k);
+            } else if (ik) {
+                long long v;
+                if ((st = ids__json_int(j, k, ik->lo, ik->hi, 0, &v, err))) st = ids__err_prefix(err, st, "%s", path);
+                else *int_at(c, ik->off) = (int)v;
+            } else {
+                double v;
+                if ((st = ids__json_num(j, k, nk->lo, nk->hi, 0, &v, err))) st = ids__err_prefix(err, st, "%s", path);
+                else *(float *)(void *)((char *)c + nk->off) = (float)v;
+            }
+        } else if (!strcmp(k, "seed")) {
+            long long v;
+            if ((st = ids__json_int(j, k, 0, 1ll << 53, 1, &v, err))) st = ids__err_prefix(err, st, "%s", path);
             else c->seed = (uint64_t)v;
-            continue;
         } else if (!strcmp(k, "comment") || !strcmp(k, "description")) {
             continue;
         } else if (!strcmp(k, "init_from")) {
-            if (!cJSON_IsString(it)) st = ids__err(err, IDS_ERR_FORMAT, "%s: init_from must be a folder name", path);
+            if (!cJSON_IsString(it)) st = ids__err(err, IDS_ERR_FORMAT, "%s: 'init_from' must be a folder name", path);
+            else if (strlen(it->valuestring) >= sizeof c->init_from)
+                st = ids__err(err, IDS_ERR_RANGE, "%s: 'init_from' is longer than %zu bytes", path, sizeof c->init_from - 1);
             else snprintf(c->init_from, sizeof c->init_from, "%s", it->valuestring);
-            continue;
         } else if (!strcmp(k, "stages")) {
             if (!cJSON_IsArray(it) || cJSON_GetArraySize(it) < 1 || cJSON_GetArraySize(it) > IDS_MAX_STAGES) {
                 st = ids__err(err, IDS_ERR_FORMAT, "%s: stages must be a list of 1..%d objects", path, IDS_MAX_STAGES);
-                break;
-            }
-            c->n_stages = 0;
-            cJSON *sg;
-            cJSON_ArrayForEach(sg, it) {
-                ids_train_stage *S = &c->stages[c->n_stages++];
-                memset(S, 0, sizeof *S);
-                cJSON *steps = cJSON_GetObjectItem(sg, "steps"), *wts = cJSON_GetObjectItem(sg, "weights"), *wt;
-                if (!cJSON_IsNumber(steps) || steps->valuedouble < 0 || !cJSON_IsObject(wts)) {
-                    st = ids__err(err, IDS_ERR_FORMAT, "%s: stage %d needs \"steps\" and \"weights\"", path, c->n_stages - 1);
-                    break;
-                }
-                S->steps = (int)steps->valuedouble;
-                cJSON_ArrayForEach(wt, wts) {
-                    int t = ids_task_from_name(wt->string);
-                    if (t < 0 || !cJSON_IsNumber(wt)) {
-                        st = ids__err(err, IDS_ERR_FORMAT, "%s: stage %d: unknown task '%s'", path, c->n_stages - 1, wt->string);
-                        break;
-                    }
-                    S->weights[t] = (float)wt->valuedouble;
+            } else {
+                c->n_stages = 0;
+                cJSON *sg;
+                cJSON_ArrayForEach(sg, it) {
+                    if ((st = load_stage(sg, c->n_stages, &c->stages[c->n_stages], path, err))) break;
+                    c->n_stages++;
                 }
             }
-            continue;
         } else {
             st = ids__err(err, IDS_ERR_FORMAT, "%s: unknown key '%s'", path, k);
-            break;
         }
-        if (!cJSON_IsNumber(it)) {
-            st = ids__err(err, IDS_ERR_FORMAT, "%s: '%s' must be a number", path, k);
-            break;
-        }
-        if (ip) *ip = (int)v;
-        if (fp) *fp = (float)v;
+        if (st) break;
     }
     cJSON_Delete(j);
-    return st;
+    return st ? st : check_config(c, path, err);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1313,7 +1401,8 @@ ids_status ids__train_logits(const ids_train_config *c, const char *dir, const t
     param_ix ix;
     memset(&ix, 0, sizeof ix);
     tbatch b = {0};
-    ids_status st = vocab_tokenizer(dir, &tok, err);
+    ids_status st = ids_train_config_check(c, err);
+    if (!st) st = vocab_tokenizer(dir, &tok, err);
     if (!st) st = build_params(&m, &ix, c, ids_tokenizer_n_vocab(tok), err);
     if (!st) st = load_exported(&m, dir, err);
     if (!st) {
