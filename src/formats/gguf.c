@@ -236,6 +236,9 @@ static ids_status parse_kvs(ids_gguf *g, cursor *c, uint64_t n_kv) {
         uint64_t klen;
         if ((st = rd_str(c, &g->keys[i], &klen, what))) return st;
         if (klen == 0) return fail(c, at, "metadata entry %llu has an empty key", (unsigned long long)i);
+        if (memchr(g->keys[i], 0, (size_t)klen)) /* it could not be looked up by name */
+            return fail(c, at, "the key of metadata entry %llu ('%s') holds a NUL byte", (unsigned long long)i,
+                        g->keys[i]);
         bool dup;
         if (!ids__strmap_put(&g->kv_map, g->keys[i], (size_t)klen, (int64_t)i, NULL, &dup))
             return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
@@ -277,6 +280,8 @@ static ids_status parse_tensor_info(ids_gguf *g, cursor *c, uint64_t i) {
     uint64_t nlen;
     if ((st = rd_str(c, &t->name, &nlen, what))) return st;
     if (nlen == 0) return fail(c, at, "tensor %llu has an empty name", (unsigned long long)i);
+    if (memchr(t->name, 0, (size_t)nlen))
+        return fail(c, at, "the name of tensor %llu ('%s') holds a NUL byte", (unsigned long long)i, t->name);
     bool dup;
     if (!ids__strmap_put(&g->tensor_map, t->name, (size_t)nlen, (int64_t)i, NULL, &dup))
         return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
