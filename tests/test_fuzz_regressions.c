@@ -3,6 +3,8 @@
  * these under ASan and UBSan too). */
 #include "test.h"
 
+#include <sys/stat.h>
+
 #define FX "tests/fixtures/fuzz/"
 
 /* A GGUF key or tensor name holding a NUL byte could not be looked up by the name it prints as. */
@@ -25,4 +27,46 @@ TEST(fuzz_gguf_names_with_nul_bytes_are_rejected) {
     CHECK_EQ_INT(ids_gguf_open_memory(&g, tn, sizeof tn, "nul-name", &err), IDS_ERR_FORMAT);
     CHECKF(strstr(err.msg, "tensor 0") && strstr(err.msg, "NUL byte"), "message: %s", err.msg);
     ids_gguf_close(g);
+}
+
+/* Every result file of a results folder holding the same JSON (as the report harness writes them). */
+static const char *results_folder_of(const char *name, const char *text) {
+    const char *dir = t_tmp(name);
+    static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
+    for (int k = IDS_RESULT_IDS; k <= IDS_RESULT_SCORE; k++)
+        for (int r = 0; r < (k == IDS_RESULT_STEER_GRID ? 4 : 1); r++) {
+            char *path = ids_result_path(dir, (ids_result_kind)k, rels[r], true);
+            if (!path) return NULL;
+            for (char *p = path + 1; *p; p++) /* the folders on the way */
+                if (*p == '/') {
+                    *p = 0;
+                    mkdir(path, 0755);
+                    *p = '/';
+                }
+            FILE *f = fopen(path, "w");
+            free(path);
+            if (!f) return NULL;
+            fputs(text, f);
+            fclose(f);
+        }
+    return dir;
+}
+
+/* Layers, grid sizes, cell coordinates and best layers past the range of int (and infinite
+ * values in a heat map) were converted to int unchecked; a negative x indexed the colour table
+ * below its start. Each is now read as "absent" and the page is written. */
+TEST(fuzz_report_numbers_out_of_int_range) {
+    char *text = t_read_file(FX "report-out-of-range.json", NULL);
+    REQUIRE(text);
+    const char *dir = results_folder_of("fuzz-report", text);
+    free(text);
+    REQUIRE(dir);
+    int n = -1;
+    ids_err err;
+    CHECK_OK_ERR(ids_report(dir, &n, &err), err);
+    CHECK(n >= 0 && n <= 7);
+    /* a "layers" list where a count was expected: the section is not drawn */
+    dir = results_folder_of("fuzz-report-list", "{\"layers\": [{\"layer\": 1}]}");
+    REQUIRE(dir);
+    CHECK_OK_ERR(ids_report(dir, &n, &err), err);
 }

@@ -24,6 +24,8 @@ cJSON *ids__jnum(double v, int decimals);
 void ids__jadd(cJSON *o, const char *key, double v, int decimals, bool *oom);
 /* A number member, NAN when absent or not a number. */
 double ids__jget(const cJSON *o, const char *key);
+/* A number member as an int (truncated), -1 when absent, not a number, not finite or past +-1e9. */
+int ids__jint(const cJSON *o, const char *key);
 /* Write a text file DIR/NAME atomically (DIR created); mkdir -p. */
 ids_status ids__write_text(const char *dir, const char *name, const char *text, size_t len, ids_err *err);
 ids_status ids__mkdir_p(const char *dir, ids_err *err);

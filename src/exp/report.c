@@ -90,6 +90,7 @@ static void heat_map(sb *b, const char *title, int G, const double *v) {
     for (int y = 0; y < G; y++)
         for (int x = 0; x < G; x++) {
             double a = v[y * G + x] / m; /* red positive, blue negative */
+            if (!isfinite(a)) a = 0;         /* an infinite value over an infinite maximum */
             int rr = a > 0 ? 255 : (int)(255 * (1 + a)), bb = a < 0 ? 255 : (int)(255 * (1 - a)), gg = (int)(255 * (1 - fabs(a)));
             sbf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" stroke=\"#fff\"/>\n", x * cell,
                 24 + y * cell, cell, cell, rr, gg, bb);
@@ -112,13 +113,15 @@ static void scatter(sb *b, const char *title, int n, const double *px, const dou
     sbf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", pad, pad, W - 2 * pad, H - 2 * pad);
     for (int i = 0; i < n; i++) {
         double x = pad + (W - 2 * pad) * (px[i] - x0) / (x1 - x0), y = H - pad - (H - 2 * pad) * (py[i] - y0) / (y1 - y0);
-        sbf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", x, y, k_colors[lx[i] % 6]);
+        sbf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", x, y, k_colors[(unsigned)lx[i] % 6]);
         sbf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" font-family=\"sans-serif\">%d,%d</text>\n", x + 6, y - 4, lx[i], ly[i]);
     }
     sbf(b, "</svg>\n");
 }
 
 static double num(const cJSON *o, const char *k) { return ids__jget(o, k); }
+/* Integers (layers, counts, grid cells) are read range-checked: -1 when absent or out of range. */
+static int inum(const cJSON *o, const char *k) { return ids__jint(o, k); }
 
 /* n doubles (zeroed) for a chart; NULL (and the report fails as out of memory) when refused. */
 static double *dvec(sb *b, int n) {
@@ -171,7 +174,7 @@ static int section_ids(sb *b, const char *dir) {
             int lx[64], ly[64];
             for (int k = 0; k < np; k++) {
                 cJSON *e = cJSON_GetArrayItem(pca, k);
-                px[k] = num(e, "pc1"), py[k] = num(e, "pc2"), lx[k] = (int)num(e, "x"), ly[k] = (int)num(e, "y");
+                px[k] = num(e, "pc1"), py[k] = num(e, "pc2"), lx[k] = inum(e, "x"), ly[k] = inum(e, "y");
             }
             char t[96];
             snprintf(t, sizeof t, "Cell IDs in PCA space, layer %d (labels x,y)", best);
@@ -192,7 +195,7 @@ static void patch_curves(const cJSON *j, int L, double **ys) {
     static const char *const sets[3] = {"image", "text", "objects"};
     const cJSON *r;
     cJSON_ArrayForEach(r, cJSON_GetObjectItem(j, "rows")) {
-        const int l = (int)num(r, "layer");
+        const int l = inum(r, "layer");
         const cJSON *set = cJSON_GetObjectItem(r, "set");
         for (int k = 0; k < 3; k++)
             if (l >= 0 && l < L && cJSON_IsString(set) && !strcmp(set->valuestring, sets[k])) ys[k][l] = num(r, "diff");
@@ -203,7 +206,7 @@ static int section_swap(sb *b, const char *dir) {
     section(b, "swap", "Mirror swapping", "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one "
             "position set is patched from the mirrored image at one layer (solid), and of the attribute edit (dashed).");
     cJSON *sw = load(dir, IDS_RESULT_SWAP, 0), *sc = load(dir, IDS_RESULT_SWAP_CONTROL, 0);
-    const int L = sw ? (int)num(sw, "layers") : 0;
+    const int L = inum(sw, "layers");
     int ok = 0;
     if (L > 0 && L <= 256) {
         double *ys[6];
@@ -253,7 +256,7 @@ static int section_steer(sb *b, const char *dir) {
     double *a = n > 0 ? dvec(b, n) : NULL, *z = n > 0 ? dvec(b, n) : NULL;
     const int ok = a && z;
     if (ok) {
-        const int l0 = (int)num(cJSON_GetArrayItem(sl, 0), "layer");
+        const int l0 = inum(cJSON_GetArrayItem(sl, 0), "layer");
         for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl, i), "id"), z[i] = num(cJSON_GetArrayItem(sl, i), "noise");
         series s[2] = {{"ID steering", a, false}, {"noise", z, true}};
         line_chart(b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
@@ -280,12 +283,12 @@ static int section_grid(sb *b, const char *dir) {
     int ng = 0;
     for (int k = 0; k < 4; k++) {
         cJSON *g = load(dir, IDS_RESULT_STEER_GRID, rels[k]), *d = cJSON_GetObjectItem(g, "delta");
-        const int G = g ? (int)num(g, "grid") : 0;
+        const int G = inum(g, "grid");
         if (cJSON_IsArray(d) && G > 0 && G <= 16 && cJSON_GetArraySize(d) == G * G) {
             double v[256];
             for (int i = 0; i < G * G; i++) v[i] = cJSON_GetArrayItem(d, i)->valuedouble;
             char t[96];
-            snprintf(t, sizeof t, "%s, layer %d", rel_names[k], (int)num(g, "layer"));
+            snprintf(t, sizeof t, "%s, layer %d", rel_names[k], inum(g, "layer"));
             heat_map(b, t, G, v);
             ng++;
         }
@@ -308,7 +311,7 @@ static int layer_chart(sb *b, const cJSON *j, const char *title, const char *yla
             if (z) z[i] = num(cJSON_GetArrayItem(ls, i), k2);
         }
         series s[2] = {{n1, a, false}, {n2, z, false}};
-        line_chart(b, title, "layer", ylabel, (int)num(cJSON_GetArrayItem(ls, 0), "layer"), n, s, k2 ? 2 : 1);
+        line_chart(b, title, "layer", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer"), n, s, k2 ? 2 : 1);
     }
     free(a);
     free(z);
@@ -338,7 +341,7 @@ static int section_score(sb *b, const char *dir) {
 /* The time line: each frame's temporal ID on PC1 at the best layer, and PC1's share and Spearman per layer. */
 static int temporal_line(sb *b, const cJSON *tj) {
     const cJSON *tl = cJSON_GetObjectItem(tj, "stats");
-    const int L = cJSON_GetArraySize(tl), best = tj ? (int)num(tj, "best_layer") : -1;
+    const int L = cJSON_GetArraySize(tl), best = inum(tj, "best_layer");
     double *var = L > 0 ? dvec(b, L) : NULL, *rho = L > 0 ? dvec(b, L) : NULL;
     const int ok = var && rho;
     if (ok) {
@@ -363,7 +366,7 @@ static int temporal_line(sb *b, const cJSON *tj) {
 }
 
 static int temporal_reversal(sb *b, const cJSON *tsw) {
-    const int L = tsw ? (int)num(tsw, "layers") : 0;
+    const int L = inum(tsw, "layers");
     if (L <= 0 || L > 256) return 0;
     double *ys[3];
     for (int k = 0; k < 3; k++) ys[k] = dvec(b, L);
@@ -391,7 +394,7 @@ static int temporal_steering(sb *b, const cJSON *tst) {
         const cJSON *e = cJSON_GetArrayItem(tsl, li), *d = cJSON_GetObjectItem(e, "d_after");
         if (!(ys[k] = dvec(b, F))) break;
         for (int f = 0; f < F && f < cJSON_GetArraySize(d); f++) ys[k][f] = cJSON_GetArrayItem(d, f)->valuedouble;
-        snprintf(names[k], sizeof names[k], "layer %d", (int)num(e, "layer"));
+        snprintf(names[k], sizeof names[k], "layer %d", inum(e, "layer"));
         s[k] = (series){names[k], ys[k], false};
     }
     if (!b->oom) {

@@ -201,6 +201,11 @@ double ids__jget(const cJSON *o, const char *key) {
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
+int ids__jint(const cJSON *o, const char *key) {
+    const double v = ids__jget(o, key);
+    return isfinite(v) && fabs(v) < 1e9 ? (int)v : -1;
+}
+
 double ids_result_seconds(const char *path) {
     cJSON *j = ids__result_read(path, NULL);
     const double s = ids__jget(cJSON_GetObjectItemCaseSensitive(j, "provenance"), "seconds");
@@ -569,13 +574,8 @@ static void objword_peak(const cJSON *j, double *peak, int *layer) {
         const cJSON *set = cJSON_GetObjectItemCaseSensitive(r, "set");
         const double v = ids__jget(r, "diff");
         if (cJSON_IsString(set) && !strcmp(set->valuestring, "objects") && isfinite(v) && (*layer < 0 || v > *peak))
-            *peak = v, *layer = (int)ids__jget(r, "layer");
+            *peak = v, *layer = ids__jint(r, "layer");
     }
-}
-
-static int jint(const cJSON *o, const char *key) {
-    const double v = ids__jget(o, key);
-    return isfinite(v) && fabs(v) < 1e9 ? (int)v : -1;
 }
 
 /* The numbers of the step results in a demo folder. */
@@ -588,7 +588,7 @@ static void summary_read(const char *dir, ids_demo_summary *s) {
     const cJSON *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(stats, "layers")) {
         const double r2 = ids__jget(it, "r2");
-        if (isfinite(r2) && (s->ids_r2_best_layer < 0 || r2 > s->ids_r2_best)) s->ids_r2_best = r2, s->ids_r2_best_layer = jint(it, "layer");
+        if (isfinite(r2) && (s->ids_r2_best_layer < 0 || r2 > s->ids_r2_best)) s->ids_r2_best = r2, s->ids_r2_best_layer = ids__jint(it, "layer");
     }
     s->belief_swap_rate_id = ids__jget(belief, "best3_id");
     s->belief_swap_rate_noise = ids__jget(belief, "best3_noise");
@@ -606,9 +606,9 @@ static void summary_read(const char *dir, ids_demo_summary *s) {
     objword_peak(swap, &s->mirror_objword_recovery_peak, &s->mirror_objword_recovery_peak_layer);
     objword_peak(tsw, &s->temporal_objword_recovery_peak, &s->temporal_objword_recovery_peak_layer);
     s->temporal_pca_order = ids__jget(tj, "pca_order_spearman");
-    s->temporal_pca_best_layer = jint(tj, "best_layer");
+    s->temporal_pca_best_layer = ids__jint(tj, "best_layer");
     s->temporal_steer_monotonic = ids__jget(tst, "monotonic");
-    s->score_best_layer = jint(score, "best_layer");
+    s->score_best_layer = ids__jint(score, "best_layer");
     s->score_best = ids__jget(score, "best_score");
     cJSON *all[7] = {stats, belief, swap, score, tj, tsw, tst};
     for (int k = 0; k < 7; k++) cJSON_Delete(all[k]);
