@@ -70,3 +70,18 @@ TEST(fuzz_report_numbers_out_of_int_range) {
     REQUIRE(dir);
     CHECK_OK_ERR(ids_report(dir, &n, &err), err);
 }
+
+/* A raw MPEG-4 stream whose second header changes the frame size: the frames came back in two
+ * sizes (a folder of frames of two sizes is an error; consumers expect one size). Every frame is
+ * now scaled to the first one's size. */
+TEST(fuzz_video_size_change_midstream) {
+    ids_image *fr = NULL;
+    int total = 0;
+    ids_err err;
+    REQUIRE_OK(ids_video_load(FX "video-size-change.m4v", 3, &fr, &total, &err), err);
+    CHECK(total >= 3);
+    for (int i = 0; i < 3; i++)
+        CHECKF(fr[i].rgb && fr[i].w == fr[0].w && fr[i].h == fr[0].h, "frame %d: %dx%d, frame 0: %dx%d", i, fr[i].w,
+               fr[i].h, fr[0].w, fr[0].h);
+    ids_video_free(fr, 3);
+}
