@@ -85,3 +85,79 @@ TEST(fuzz_video_size_change_midstream) {
                fr[i].h, fr[0].w, fr[0].h);
     ids_video_free(fr, 3);
 }
+
+/* ids stats on an IDs file whose tensors are not what ids extract writes: data misaligned (a
+ * header length not a multiple of 4; the fuzzer's input), a grid that is not square (cells read
+ * past the tensor), axes shorter than the layers, another dtype, a zero dimension. Each is a
+ * format error naming the file, never a read outside the tensors. */
+static const char *ids_file(const char *name, const char *dtype, const int64_t *su, const int64_t *sa) {
+    static float data[4096];
+    ids_st_writer *w = ids_st_writer_new();
+    ids_err err;
+    const char *dir = t_tmp(name);
+    mkdir(dir, 0755);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ids.safetensors", dir);
+    bool ok = w && !ids_st_writer_add(w, "universal", dtype, 5, su, data, &err) &&
+              !ids_st_writer_add(w, "x_axis", "F32", 2, sa, data, &err) && !ids_st_writer_add(w, "y_axis", "F32", 2, sa, data, &err) &&
+              !ids_st_writer_write(w, path, &err);
+    ids_st_writer_free(w);
+    return ok ? dir : NULL;
+}
+
+TEST(fuzz_ids_stats_checks_the_tensors) {
+    ids_err err;
+    const char *dir = t_tmp("fuzz-ids-misaligned");
+    mkdir(dir, 0755);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ids.safetensors", dir);
+    size_t len;
+    char *data = t_read_file(FX "ids-misaligned.safetensors", &len);
+    REQUIRE(data);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    fwrite(data, 1, len, f);
+    fclose(f);
+    free(data);
+    CHECK_EQ_INT(ids_spatial_stats(dir, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "ids.safetensors"), "message: %s", err.msg);
+
+    const int64_t good[5] = {2, 2, 2, 1, 3}, axes[2] = {2, 3}, short_axes[2] = {1, 3}, oblong[5] = {2, 1, 8, 1, 3},
+                  zero[5] = {2, 2, 2, 0, 3};
+    REQUIRE((dir = ids_file("fuzz-ids-good", "F32", good, axes)));
+    CHECK_OK_ERR(ids_spatial_stats(dir, &err), err);
+    REQUIRE((dir = ids_file("fuzz-ids-oblong", "F32", oblong, axes)));
+    CHECK_EQ_INT(ids_spatial_stats(dir, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "square grid"), "message: %s", err.msg);
+    REQUIRE((dir = ids_file("fuzz-ids-short-axes", "F32", good, short_axes)));
+    CHECK_EQ_INT(ids_spatial_stats(dir, &err), IDS_ERR_FORMAT);
+    REQUIRE((dir = ids_file("fuzz-ids-i32", "I32", good, axes)));
+    CHECK_EQ_INT(ids_spatial_stats(dir, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "'universal' must be float32"), "message: %s", err.msg);
+    REQUIRE((dir = ids_file("fuzz-ids-zero", "F32", zero, axes)));
+    CHECK_EQ_INT(ids_spatial_stats(dir, &err), IDS_ERR_FORMAT);
+}
+
+/* The steering experiments read the same files (and temporal steer temporal.safetensors) through
+ * the same checks: an IDs file of another dtype is refused before any model work. */
+TEST(fuzz_steer_checks_the_ids_file) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE_OK(ids_vlm_load(&v, t_shared("golden/llava-tiny/text.gguf"), t_shared("golden/llava-tiny/mmproj.gguf"), &err), err);
+    ids_catalog *cat = ids_catalog_new();
+    const int64_t su[5] = {5, 2, 2, 1, 64}, sa[2] = {5, 64};
+    const char *dir = ids_file("fuzz-steer-i32", "I32", su, sa);
+    REQUIRE(dir);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ids.safetensors", dir);
+    ids_steer_opts o = {.exp = {.n_items = 1, .seed = 1, .n_threads = 1}, .ids_path = path};
+    ids_steer_result r;
+    CHECK_EQ_INT(ids_steer_belief(v, cat, &o, &r, NULL, NULL, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "float32"), "message: %s", err.msg);
+    ids_temporal_opts to = {.exp = {.n_items = 1, .seed = 1, .n_threads = 1}, .ids_path = path};
+    ids_temporal_steer_result tr;
+    CHECK_EQ_INT(ids_temporal_steer(v, cat, &to, &tr, NULL, NULL, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "no tensor 'temporal'"), "message: %s", err.msg);
+    ids_catalog_free(cat);
+    ids_vlm_free(v);
+}

@@ -26,6 +26,12 @@ void ids__jadd(cJSON *o, const char *key, double v, int decimals, bool *oom);
 double ids__jget(const cJSON *o, const char *key);
 /* A number member as an int (truncated), -1 when absent, not a number, not finite or past +-1e9. */
 int ids__jint(const cJSON *o, const char *key);
+/* A float32 tensor of a safetensors file the experiments read back (ids.safetensors,
+ * temporal.safetensors): dtype F32, `ndim` dimensions of at least 1 each, its bytes exactly its
+ * shape's, its data 4-byte aligned (a header whose length is not a multiple of 4 misaligns it).
+ * IDS_ERR_FORMAT (naming path and tensor) otherwise; when absent, *out = NULL and IDS_OK if optional. */
+ids_status ids__st_f32(const ids_st_file *f, const char *path, const char *name, int ndim, bool optional,
+                       const ids_st_tensor **out, ids_err *err);
 /* Write a text file DIR/NAME atomically (DIR created); mkdir -p. */
 ids_status ids__write_text(const char *dir, const char *name, const char *text, size_t len, ids_err *err);
 ids_status ids__mkdir_p(const char *dir, ids_err *err);
