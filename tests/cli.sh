@@ -238,7 +238,7 @@ expect temporal_no_ids 2 "missing --ids" -- "$BIN" temporal steer --out "$TMP/t2
 expect temporal_bad_sub 2 "unknown subcommand" -- "$BIN" temporal frob
 expect temporal_bad_frames 2 "--frames 2 is outside 3..64" -- "$BIN" temporal extract -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --out "$TMP/t3" --frames 2
-expect temporal_wrong_ids 1 "'temporal' must be" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
+expect temporal_wrong_ids 1 "tensor 'temporal'" -- "$BIN" temporal steer --ids "$TMP/ids/ids.safetensors" \
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/t4"
 
 # layer and frame options are checked before the model is loaded: the range comes from the GGUF

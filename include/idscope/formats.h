@@ -260,8 +260,9 @@ ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *
 
 /* ---- video ---- */
 /* T frames sampled uniformly from a video: a folder of frame images (PNG/JPEG/BMP/GIF/PGM/PPM, in
- * name order, each read by ids_image_load) or a video file FFmpeg's libraries decode (MP4, ...;
- * frame sizes over the pixel budget are refused from the stream's header, before decoding).
+ * name order, each read by ids_image_load, all of one size) or a video file FFmpeg's libraries
+ * decode (MP4, ...; frame sizes over the pixel budget are refused from the stream's header, before
+ * decoding; frames whose size differs from the first one's are scaled to it).
  * Indices are floor(i (N - 1) / (T - 1)), i = 0..T-1 (first and last frame included; numpy's
  * linspace(0, N-1, T).astype(int)). Fewer than T frames is an error naming both counts. frames:
  * T images, free with ids_video_free; n_total (may be NULL): frames in the source. */

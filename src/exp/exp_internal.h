@@ -28,6 +28,12 @@ double ids__jget(const cJSON *o, const char *key);
  * lo..hi (never converted unchecked: ids__json_int). */
 int ids__jint(const cJSON *o, const char *key, int lo, int hi, int def);
 #define IDS_JSON_LAYER_MAX 100000 /* layer numbers in result files */
+/* A float32 tensor of a safetensors file the experiments read back (ids.safetensors,
+ * temporal.safetensors): dtype F32, `ndim` dimensions of at least 1 each, its bytes exactly its
+ * shape's, its data 4-byte aligned (a header whose length is not a multiple of 4 misaligns it).
+ * IDS_ERR_FORMAT (naming path and tensor) otherwise; when absent, *out = NULL and IDS_OK if optional. */
+ids_status ids__st_f32(const ids_st_file *f, const char *path, const char *name, int ndim, bool optional,
+                       const ids_st_tensor **out, ids_err *err);
 /* Write a text file DIR/NAME atomically (DIR created); mkdir -p. */
 ids_status ids__write_text(const char *dir, const char *name, const char *text, size_t len, ids_err *err);
 ids_status ids__mkdir_p(const char *dir, ids_err *err);

@@ -213,6 +213,22 @@ int ids__jint(const cJSON *o, const char *key, int lo, int hi, int def) {
     return ids__json_int(o, key, lo, hi, def, &v, NULL) ? def : (int)v;
 }
 
+ids_status ids__st_f32(const ids_st_file *f, const char *path, const char *name, int ndim, bool optional,
+                       const ids_st_tensor **out, ids_err *err) {
+    const ids_st_tensor *t = *out = ids_st_find(f, name);
+    if (!t) return optional ? IDS_OK : ids__err(err, IDS_ERR_FORMAT, "%s: no tensor '%s'", path, name);
+    uint64_t n = 1;
+    bool ok = !strcmp(t->dtype, "F32") && t->ndim == ndim && (uintptr_t)t->data % sizeof(float) == 0;
+    for (int d = 0; ok && d < t->ndim; d++) ok = t->shape[d] >= 1 && ids__mul_ok(n, (uint64_t)t->shape[d], &n);
+    if (!ok || n > SIZE_MAX / sizeof(float) || t->nbytes != n * sizeof(float)) {
+        *out = NULL;
+        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s' must be float32 with %d dimensions of at least 1 and "
+                        "4-byte aligned data (got %s, %d dimensions, %zu bytes%s)", path, name, ndim, t->dtype, t->ndim,
+                        t->nbytes, (uintptr_t)t->data % sizeof(float) ? ", misaligned" : "");
+    }
+    return IDS_OK;
+}
+
 double ids_result_seconds(const char *path) {
     cJSON *j = ids__result_read(path, NULL);
     const double s = ids__jget(cJSON_GetObjectItemCaseSensitive(j, "provenance"), "seconds");

@@ -406,12 +406,19 @@ ids_status ids_spatial_stats(const char *dir, ids_err *err) {
     ids_st_file *f = NULL;
     ids_prov *prov = NULL;
     ids_status st = ids_st_open(&f, path, err);
-    const ids_st_tensor *u = f ? ids_st_find(f, "universal") : NULL, *xa = f ? ids_st_find(f, "x_axis") : NULL,
-                        *ya = f ? ids_st_find(f, "y_axis") : NULL, *pp = f ? ids_st_find(f, "per_pair") : NULL;
-    if (!st && (!u || !xa || !ya || u->ndim != 5 || strcmp(u->dtype, "F32") || u->shape[1] * u->shape[2] > 64 ||
-                (pp && (pp->ndim != 6 || pp->shape[1] != u->shape[0]))))
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: expected 'universal' [layers, y, x, size, embd] (at most 64 cells), "
-                      "'x_axis' and 'y_axis' as written by ids extract", path);
+    const ids_st_tensor *u = NULL, *xa = NULL, *ya = NULL, *pp = NULL;
+    if (!st) st = ids__st_f32(f, path, "universal", 5, false, &u, err);
+    if (!st) st = ids__st_f32(f, path, "x_axis", 2, false, &xa, err);
+    if (!st) st = ids__st_f32(f, path, "y_axis", 2, false, &ya, err);
+    if (!st) st = ids__st_f32(f, path, "per_pair", 6, true, &pp, err);
+    /* a square grid of at most 64 cells; the axes [layers, embd]; per-pair IDs [pairs, universal's shape] */
+    bool shapes = !st && u->shape[1] == u->shape[2] && u->shape[1] <= 8;
+    for (int d = 0; shapes && d < 2; d++) shapes = xa->shape[d] == u->shape[d ? 4 : 0] && ya->shape[d] == xa->shape[d];
+    for (int d = 0; shapes && pp && d < 5; d++) shapes = pp->shape[d + 1] == u->shape[d];
+    if (!st && !shapes)
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: expected 'universal' [layers, y, x, size, embd] (a square grid of at most "
+                      "64 cells), 'x_axis' and 'y_axis' [layers, embd] and optionally 'per_pair' [pairs, layers, y, x, size, "
+                      "embd] as written by ids extract", path);
     if (!st) st = ids__stats_prov(dir, &prov, err);
     free(path);
     if (st) {

@@ -103,10 +103,13 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     if (st) return st;
     if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "%s: no IDs file (ids extract writes one)", what);
     if ((st = ids_st_open(&e->f, o->ids_path, err))) return st;
-    e->U = ids_st_find(e->f, "universal");
-    if (!e->U || e->U->ndim != 5 || e->U->shape[0] != e->L || e->U->shape[4] != e->E) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] for this model", o->ids_path,
-                      e->L, e->E);
+    if ((st = ids__st_f32(e->f, o->ids_path, "universal", 5, false, &e->U, err))) {
+        steer_env_free(e);
+        return st;
+    }
+    if (e->U->shape[0] != e->L || e->U->shape[4] != e->E || e->U->shape[1] != e->U->shape[2]) {
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: 'universal' must be [%d layers, y, x, size, %d] (a square grid) for this "
+                      "model", o->ids_path, e->L, e->E);
         steer_env_free(e);
         return st;
     }

@@ -369,8 +369,10 @@ static ids_status tsteer_plan_make(const ids_vlm *v, const ids_temporal_opts *o,
     if (!o->ids_path) return ids__err(err, IDS_ERR_ARG, "temporal steer: no temporal IDs file (temporal extract writes one)");
     ids_status st = ids_st_open(&pl->f, o->ids_path, err);
     if (st) return st;
-    const ids_st_tensor *TI = pl->TI = ids_st_find(pl->f, "temporal");
-    if (!TI || TI->ndim != 3 || TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63)
+    const ids_st_tensor *TI = NULL;
+    st = ids__st_f32(pl->f, o->ids_path, "temporal", 3, false, &TI, err);
+    pl->TI = TI;
+    if (!st && (TI->shape[0] != L || TI->shape[2] != E || TI->shape[1] < 2 || TI->shape[1] > 63))
         st = ids__err(err, IDS_ERR_FORMAT, "%s: 'temporal' must be [%d layers, frames, %d] for this model", o->ids_path, L, E);
     if (!st) {
         pl->F = (int)TI->shape[1], pl->T = pl->F + 1;

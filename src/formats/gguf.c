@@ -236,6 +236,9 @@ static ids_status parse_kvs(ids_gguf *g, cursor *c, uint64_t n_kv) {
         uint64_t klen;
         if ((st = rd_str(c, &g->keys[i], &klen, what))) return st;
         if (klen == 0) return fail(c, at, "metadata entry %llu has an empty key", (unsigned long long)i);
+        if (memchr(g->keys[i], 0, (size_t)klen)) /* it could not be looked up by name */
+            return fail(c, at, "the key of metadata entry %llu ('%s') holds a NUL byte", (unsigned long long)i,
+                        g->keys[i]);
         bool dup;
         if (!ids__strmap_put(&g->kv_map, g->keys[i], (size_t)klen, (int64_t)i, NULL, &dup))
             return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
@@ -277,6 +280,8 @@ static ids_status parse_tensor_info(ids_gguf *g, cursor *c, uint64_t i) {
     uint64_t nlen;
     if ((st = rd_str(c, &t->name, &nlen, what))) return st;
     if (nlen == 0) return fail(c, at, "tensor %llu has an empty name", (unsigned long long)i);
+    if (memchr(t->name, 0, (size_t)nlen))
+        return fail(c, at, "the name of tensor %llu ('%s') holds a NUL byte", (unsigned long long)i, t->name);
     bool dup;
     if (!ids__strmap_put(&g->tensor_map, t->name, (size_t)nlen, (int64_t)i, NULL, &dup))
         return ids__err(c->err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
@@ -372,10 +377,16 @@ static ids_status open_common(ids_gguf *g, ids_gguf **out, ids_err *err) {
     return IDS_OK;
 }
 
-static ids_gguf *new_handle(const char *name) {
+/* The parsed tables take about as many bytes as the file's header: arena blocks of the file's size
+ * (4 KiB .. 1 MiB), so that a small file does not reserve a large block. */
+static size_t arena_block(uint64_t file_size) {
+    return file_size < 4096 ? 4096 : file_size > (1u << 20) ? (1u << 20) : (size_t)file_size;
+}
+
+static ids_gguf *new_handle(const char *name, uint64_t size) {
     ids_gguf *g = ids__calloc(1, sizeof *g);
     if (!g) return NULL;
-    ids__arena_init(&g->arena, 1 << 20);
+    ids__arena_init(&g->arena, arena_block(size));
     g->path = ids__strdup(name ? name : "<memory>");
     if (!g->path) {
         free(g);
@@ -388,7 +399,7 @@ ids_status ids_gguf_open_memory(ids_gguf **out, const void *data, size_t size, c
                                 ids_err *err) {
     if (!out || (!data && size)) return ids__err(err, IDS_ERR_ARG, "ids_gguf_open_memory: NULL argument");
     *out = NULL;
-    ids_gguf *g = new_handle(name);
+    ids_gguf *g = new_handle(name, size);
     if (!g) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", name ? name : "<memory>");
     static const unsigned char empty[1];
     g->base = data ? data : empty;
@@ -406,7 +417,7 @@ ids_status ids_gguf_open(ids_gguf **out, const char *path, ids_err *err) {
         close(fd);
         return ids__err(err, IDS_ERR_IO, "%s: not a regular file", path);
     }
-    ids_gguf *g = new_handle(path);
+    ids_gguf *g = new_handle(path, (uint64_t)sb.st_size);
     if (!g) {
         close(fd);
         return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);

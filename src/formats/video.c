@@ -167,16 +167,18 @@ static ids_status drain(decoder *d, const char *path, const int *want, int n_wan
         while (*k < n_want && want[*k] == *count) {
             const int w = d->frame->width, h = d->frame->height;
             if ((st = ids_image_check_size(w, h, path, err))) break;
-            d->sws = sws_getCachedContext(d->sws, w, h, (enum AVPixelFormat)d->frame->format, w, h, AV_PIX_FMT_RGB24,
+            /* a stream may change its size midway: every frame kept comes out at the first one's size */
+            const int ow = *k > 0 ? imgs[0].w : w, oh = *k > 0 ? imgs[0].h : h;
+            d->sws = sws_getCachedContext(d->sws, w, h, (enum AVPixelFormat)d->frame->format, ow, oh, AV_PIX_FMT_RGB24,
                                           SWS_BICUBIC, NULL, NULL, NULL);
             if (!d->sws) {
                 st = ids__err(err, IDS_ERR_FORMAT, "%s: frame %d: cannot convert pixel format %d", path, *count,
                               d->frame->format);
                 break;
             }
-            if ((st = ids_image_new(&imgs[*k], w, h, NULL, err))) break;
+            if ((st = ids_image_new(&imgs[*k], ow, oh, NULL, err))) break;
             uint8_t *dst[4] = {imgs[*k].rgb, NULL, NULL, NULL};
-            int ls[4] = {3 * w, 0, 0, 0};
+            int ls[4] = {3 * ow, 0, 0, 0};
             sws_scale(d->sws, (const uint8_t *const *)d->frame->data, d->frame->linesize, 0, h, dst, ls);
             (*k)++;
         }

@@ -329,7 +329,8 @@ ids_status ids_tokenizer_load(ids_tokenizer **out, const ids_gguf *g, ids_err *e
     if (st) return st;
     ids_tokenizer *t = ids__calloc(1, sizeof *t);
     if (!t) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-    ids__arena_init(&t->arena, 1 << 20);
+    const uint64_t fsize = ids_gguf_file_size(g); /* the vocabulary's texts and tables: about its bytes */
+    ids__arena_init(&t->arena, fsize < 4096 ? 4096 : fsize > (1u << 20) ? (1u << 20) : (size_t)fsize);
     t->bos = t->eos = t->eot = t->unk = -1;
     init_byte_map(t);
     if (strcmp(model, "llama") == 0) {
