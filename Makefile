@@ -1,5 +1,6 @@
 # idscope build. `make` builds the release CLI; `make check` installs missing Debian packages,
-# builds, and runs the whole test suite (release + ASan/UBSan); `make demo` runs the main job.
+# builds, and runs the whole test suite (release + ASan/UBSan + a smoke of the fuzz harnesses);
+# `make fuzz` runs every libFuzzer harness for FUZZ_SECONDS; `make demo` runs the main job.
 
 CC      ?= cc
 SHARED  ?= ../shared
@@ -15,6 +16,7 @@ ASAN_FLAGS    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LIB_SRC   := $(wildcard src/*/*.c)
 CLI_SRC   := $(wildcard cli/*.c)
 TEST_SRC  := $(wildcard tests/*.c)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard bench/*.c)
 HDRS      := include/idscope.h $(wildcard include/idscope/*.h src/*/*.h cli/*.h) tests/test.h bench/synth.h
 
@@ -26,7 +28,8 @@ BENCH_DIR     ?= build/bench
 BENCH_THREADS ?= 2
 PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
-.PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures
+.PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures fuzz fuzz-build \
+        fuzz-build-if-clang fuzz-corpus
 .SECONDARY:
 
 all: release
@@ -38,14 +41,15 @@ asan: build/asan/idscope build/asan/test_idscope
 BUILD_SOURCE := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 $(shell mkdir -p build; [ "$$(cat build/source.txt 2>/dev/null)" = "$(BUILD_SOURCE)" ] || echo "$(BUILD_SOURCE)" > build/source.txt)
 
+# variant NAME, FLAGS[, COMPILER (default $(CC))]
 define variant
 build/$(1)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) -c $$< -o $$@
+	$(if $(3),$(3),$$(CC)) $(2) -c $$< -o $$@
 
 build/$(1)/obj/src/base/prov.o: src/base/prov.c $(HDRS) build/source.txt
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(2) -DIDS_BUILD_SOURCE='"git $(BUILD_SOURCE)"' -c $$< -o $$@
+	$(if $(3),$(3),$$(CC)) $(2) -DIDS_BUILD_SOURCE='"git $(BUILD_SOURCE)"' -c $$< -o $$@
 
 build/$(1)/libidscope.a: $(patsubst %.c,build/$(1)/obj/%.o,$(LIB_SRC))
 	@rm -f $$@
@@ -64,11 +68,46 @@ endef
 $(eval $(call variant,release,$(RELEASE_FLAGS)))
 $(eval $(call variant,asan,$(ASAN_FLAGS)))
 
+# Fuzzing (tests/fuzz/README.md): the library again, built by clang with libFuzzer's coverage,
+# ASan and UBSan (every check stops the run); one binary per harness, build/fuzz/fuzz_NAME.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+# (no unsigned-integer-overflow: the hashes wrap on purpose)
+FUZZ_SAN     := -fsanitize=address,undefined,float-cast-overflow,float-divide-by-zero,integer-divide-by-zero \
+                -fsanitize=signed-integer-overflow,shift,bounds,pointer-overflow,implicit-conversion \
+                -fno-sanitize-recover=all
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) $(WARN) $(CSTD) $(INC)
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+$(eval $(call variant,fuzz,$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,$(FUZZ_CC)))
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h build/fuzz/libidscope.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $< build/fuzz/libidscope.a -o $@ $(LIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
+
+# The test suite's fuzz smoke needs the harnesses; without clang's libFuzzer it is skipped.
+fuzz-build-if-clang:
+	@if tests/fuzz/have_libfuzzer.sh $(FUZZ_CC); then $(MAKE) --no-print-directory fuzz-build; \
+	else echo "fuzz: $(FUZZ_CC) with libFuzzer not found: the fuzz smoke will be skipped (make deps installs it)"; fi
+
+# Every harness for FUZZ_SECONDS each (seed corpus tests/fuzz/corpus/NAME, new inputs kept in
+# build/fuzz/corpus/NAME); fails on any finding (crash, leak, sanitizer report, timeout, OOM).
+fuzz: fuzz-build
+	@IDSCOPE_SHARED=$(SHARED) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# Rewrite the seed corpora (tests/fuzz/corpus/) from their sources.
+build/release/make_corpus: tests/fuzz/make_corpus.c build/release/libidscope.a
+	$(CC) $(RELEASE_FLAGS) $^ -o $@ $(LIBS)
+
+fuzz-corpus: release build/release/make_corpus
+	IDSCOPE_SHARED=$(SHARED) tests/fuzz/make_corpus.sh
+
 deps:
 	@scripts/deps.sh
 
-# Whole suite: unit tests (release), CLI tests, unit tests again under ASan+UBSan.
+# Whole suite: unit tests (release), CLI tests, unit tests again under ASan+UBSan, fuzz smoke.
 test: release asan
+	@$(MAKE) --no-print-directory fuzz-build-if-clang
 	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
 
 check: deps

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Install the Debian packages idscope needs to build and test, if any are missing.
 set -eu
-PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev"
+# clang + libclang-rt-dev: libFuzzer and the sanitizer runtimes (make fuzz, the suite's fuzz smoke); the
+# runtimes are only a recommendation of clang's packages, hence named here.
+PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev clang libclang-rt-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Whole test suite: unit tests (release build), CLI tests, unit tests under ASan+UBSan.
+# Whole test suite: unit tests (release build), CLI tests, unit tests under ASan+UBSan, and a short
+# smoke of every fuzz harness (skipped, not passed, without clang's libFuzzer).
 # Prints each suite's closing line, then one total line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -34,5 +35,6 @@ run_suite "cli tests" tests/cli.sh build/release/idscope
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 run_suite "unit tests (asan+ubsan)" build/asan/test_idscope
+run_suite "fuzz smoke" tests/fuzz/smoke.sh build/fuzz
 echo "total: $total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

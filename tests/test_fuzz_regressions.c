@@ -161,3 +161,24 @@ TEST(fuzz_steer_checks_the_ids_file) {
     ids_catalog_free(cat);
     ids_vlm_free(v);
 }
+
+/* An 8x6 JPEG read as a one-frame video: swscale's RGB writer stored 24 bytes past the end of the
+ * frame's exactly sized pixel buffer (uninstrumented code: ASan did not see it; glibc aborted on a
+ * corrupted heap at a later free). The frames now come through a padded buffer; the pixels match
+ * stb_image's decoding of the same file. */
+TEST(fuzz_video_jpeg_frame_no_overrun) {
+    ids_image ref;
+    ids_err err;
+    REQUIRE_OK(ids_image_load(&ref, FX "video-8x6.jpg", &err), err);
+    for (int rep = 0; rep < 8; rep++) {
+        ids_image *fr = NULL;
+        int total = 0;
+        REQUIRE_OK(ids_video_load(FX "video-8x6.jpg", 1, &fr, &total, &err), err);
+        CHECK(total == 1 && fr[0].w == 8 && fr[0].h == 6);
+        double diff = 0;
+        for (int i = 0; i < 8 * 6 * 3; i++) diff += fabs((double)fr[0].rgb[i] - ref.rgb[i]);
+        CHECKF(diff / (8 * 6 * 3) < 12, "mean difference %g from stb_image", diff / (8 * 6 * 3));
+        ids_video_free(fr, 1);
+    }
+    ids_image_free(&ref);
+}

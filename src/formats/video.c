@@ -100,9 +100,12 @@ typedef struct {
     AVFrame *frame;
     struct SwsContext *sws;
     int stream;
+    uint8_t *rgb; /* swscale's output, padded (see drain) */
+    size_t rgb_cap;
 } decoder;
 
 static void dec_close(decoder *d) {
+    free(d->rgb);
     sws_freeContext(d->sws);
     av_frame_free(&d->frame);
     av_packet_free(&d->pkt);
@@ -177,9 +180,24 @@ static ids_status drain(decoder *d, const char *path, const int *want, int n_wan
                 break;
             }
             if ((st = ids_image_new(&imgs[*k], ow, oh, NULL, err))) break;
-            uint8_t *dst[4] = {imgs[*k].rgb, NULL, NULL, NULL};
-            int ls[4] = {3 * ow, 0, 0, 0};
+            /* swscale's SIMD writers store whole blocks of pixels: past the end of an exactly sized row
+             * (24 bytes past an 8x6 JPEG frame). They get aligned rows with room to spare and two
+             * spare rows; the pixels are then copied into the image. */
+            const size_t w32 = ((size_t)ow + 31) / 32 * 32, ls0 = (3 * w32 + 63) / 64 * 64, need = ls0 * ((size_t)oh + 2);
+            if (need > d->rgb_cap) {
+                free(d->rgb);
+                d->rgb_cap = 0;
+                if (!(d->rgb = ids__malloc(need))) {
+                    ids_image_free(&imgs[*k]);
+                    st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for frame %d", path, *count);
+                    break;
+                }
+                d->rgb_cap = need;
+            }
+            uint8_t *dst[4] = {d->rgb, NULL, NULL, NULL};
+            int ls[4] = {(int)ls0, 0, 0, 0};
             sws_scale(d->sws, (const uint8_t *const *)d->frame->data, d->frame->linesize, 0, h, dst, ls);
+            for (int y = 0; y < oh; y++) memcpy(imgs[*k].rgb + (size_t)y * 3 * ow, d->rgb + (size_t)y * ls0, 3 * (size_t)ow);
             (*k)++;
         }
         av_frame_unref(d->frame);
