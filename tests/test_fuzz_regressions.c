@@ -182,3 +182,13 @@ TEST(fuzz_video_jpeg_frame_no_overrun) {
     }
     ids_image_free(&ref);
 }
+
+/* A 42-byte GIF declaring a 63238x1025 screen (under the pixel budget) took 12 s of stb's decoding
+ * before it was refused: a GIF may not declare more pixels than LZW can encode in its bytes. */
+TEST(fuzz_gif_screen_bomb_refused_before_decoding) {
+    ids_image img = {0};
+    ids_err err = {0};
+    CHECK_EQ_INT(ids_image_load(&img, FX "gif-screen-bomb.gif", &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "gif-screen-bomb.gif") && strstr(err.msg, "more than its compression"), "message: %s", err.msg);
+    ids_image_free(&img);
+}

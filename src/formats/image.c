@@ -247,6 +247,11 @@ ids_status ids_image_load(ids_image *out, const char *path, ids_err *err) {
                       stbi_failure_reason());
     } else if (!(st = ids_image_check_size(w, h, path, err)) && fmt == IMG_BMP) {
         st = bmp_check(b, n, path, w, h, err);
+    } else if (!st && fmt == IMG_GIF && (double)w * h > 10923.0 * (double)n) {
+        /* LZW codes are at least 3 bits and stand for at most 4096 pixels: no byte of a GIF holds more
+         * than 4096 * 8 / 3 pixels, while stb fills the whole screen whatever the frames hold */
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: GIF declares %dx%d pixels in %zu bytes, more than its compression can "
+                      "hold", path, w, h, n);
     }
     unsigned char *d = NULL;
     int dw = 0, dh = 0;
