@@ -45,12 +45,29 @@ static inline void fz_cleanup(void) {
     if (fz_dir_path[0]) fz_rmtree(fz_dir_path);
 }
 
-/* The scratch folder, made on first use and removed at exit. */
+/* Scratch folders that a harness which crashed left in base (their process is gone). */
+static inline void fz_remove_stale(const char *base) {
+    DIR *d = opendir(base);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid;
+        char rest[64], proc[64], path[1024];
+        if (sscanf(e->d_name, "idscope-fuzz-%ld-%63s", &pid, rest) != 2) continue;
+        snprintf(proc, sizeof proc, "/proc/%ld", pid);
+        if (access(proc, F_OK) == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", base, e->d_name);
+        fz_rmtree(path);
+    }
+    closedir(d);
+}
+
+/* The scratch folder, made on first use and removed at exit (or by the next run after a crash). */
 static inline const char *fz_dir(void) {
     if (fz_dir_path[0]) return fz_dir_path;
     const char *bases[3] = {"/dev/shm", getenv("TMPDIR"), "/tmp"};
     for (int i = 0; i < 3; i++) {
         if (!bases[i] || access(bases[i], W_OK) != 0) continue;
+        fz_remove_stale(bases[i]);
         snprintf(fz_dir_path, sizeof fz_dir_path, "%s/idscope-fuzz-%ld-XXXXXX", bases[i], (long)getpid());
         if (mkdtemp(fz_dir_path)) {
             atexit(fz_cleanup);
