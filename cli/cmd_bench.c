@@ -17,7 +17,7 @@ typedef struct bench_args {
     bool json;
 } bench_args;
 
-static const arg_choice precisions[] = {{"f32", 0}, {0}};
+static const arg_choice precisions[] = {{"f32", IDS_PREC_F32}, {"bf16", IDS_PREC_BF16}, {"int8", IDS_PREC_INT8}, {0}};
 
 static const arg_opt prefill_opts[] = {
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(bench_args, model),
@@ -28,7 +28,7 @@ static const arg_opt prefill_opts[] = {
     {.name = "reps", .type = ARG_INT, .offset = offsetof(bench_args, reps), .meta = "R", .min = 1, .max = 100,
      .def = "3", .help = "runs; the best counts"},
     {.name = "precision", .type = ARG_CHOICE, .offset = offsetof(bench_args, precision), .meta = "P",
-     .choices = precisions, .def = "f32", .help = "numeric precision of the run"},
+     .choices = precisions, .def = "f32", .help = "numeric precision of the matmuls (f32, bf16, int8)"},
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(bench_args, json), .help = "one JSON object on stdout"},
     {.name = "compare", .type = ARG_PATH, .offset = offsetof(bench_args, compare), .meta = "LLAMA_BENCH",
      .help = "also run this llama-bench binary on the same file (-p N -n 0 -t THREADS -r 3) and print the ratio"},
@@ -95,8 +95,9 @@ static void print_text(const bench_args *a, const char *model, const ids_hparams
     printf("CPU: %s (%s)\n", cpu, *flags ? flags : "no vector extensions detected");
     printf("model: %s (%s, %d blocks, n_embd %d, n_ff %d, %d heads)\n", model, hp->arch, hp->n_layer, hp->n_embd,
            hp->n_ff, hp->n_head);
-    printf("prefill of %d tokens, %d threads, precision %s, best of %d: %.3f s, %.1f tokens/s, %.1f GFLOP/s\n",
-           r->n_tokens, r->n_threads, precisions[a->precision].name, r->reps, r->seconds, r->tokens_per_s, r->gflops);
+    printf("prefill of %d tokens, %d threads, precision %s (kernels %s), best of %d: %.3f s, %.1f tokens/s, "
+           "%.1f GFLOP/s\n", r->n_tokens, r->n_threads, ids_precision_name(r->precision), r->kernels, r->reps,
+           r->seconds, r->tokens_per_s, r->gflops);
     if (a->compare && llama > 0) {
         printf("llama.cpp (llama-bench -p %d -n 0 -t %d -r 3): %.1f tokens/s\n", r->n_tokens, r->n_threads, llama);
         printf("ratio idscope / llama.cpp: %.2f\n", r->tokens_per_s / llama);
@@ -109,7 +110,8 @@ static int print_json(const bench_args *a, const char *model, const ids_bench_re
     bool ok = o && cJSON_AddStringToObject(o, "model", model) && cJSON_AddNumberToObject(o, "tokens", r->n_tokens) &&
               cJSON_AddNumberToObject(o, "seconds", r->seconds) && cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s) &&
               cJSON_AddNumberToObject(o, "gflops", r->gflops) &&
-              cJSON_AddStringToObject(o, "precision", precisions[a->precision].name) &&
+              cJSON_AddStringToObject(o, "precision", ids_precision_name(r->precision)) &&
+              cJSON_AddStringToObject(o, "kernels", r->kernels) &&
               cJSON_AddNumberToObject(o, "threads", r->n_threads) && cJSON_AddNumberToObject(o, "reps", r->reps) &&
               cJSON_AddStringToObject(o, "cpu", cpu) && cJSON_AddStringToObject(o, "cpu_flags", flags) &&
               cJSON_AddStringToObject(o, "version", ids_version()) && cJSON_AddStringToObject(o, "build", ids_build_source());
@@ -136,7 +138,7 @@ static int run_prefill(const arg_cmd *spec, int argc, char **argv) {
     ids_cpu_describe(cpu, sizeof cpu, flags, sizeof flags);
     fprintf(stderr, "bench prefill: %d tokens, best of %d ...\n", a.tokens, a.reps);
     ids_bench_result r;
-    rc = ids_bench_prefill(m, a.tokens, a.threads, a.reps, &r, &err) ? fail(&err) : 0;
+    rc = ids_bench_prefill(m, a.tokens, a.threads, a.reps, (ids_precision)a.precision, &r, &err) ? fail(&err) : 0;
     double llama = -1;
     if (!rc && a.compare) {
         fprintf(stderr, "bench prefill: %s on the same file ...\n", a.compare);

@@ -113,6 +113,179 @@ TEST(lm_golden_llava_resid_and_logits) {
     ids_npy_free(&logits);
 }
 
+/* Residual stream after every block and the logits at every position of the golden prompt (fed as
+ * resid[0] rows) from a text model file in a precision; cap [L, n, d], lg [n, V]. */
+static bool golden_run(const char *path, ids_precision prec, int n_threads, const ids_npy *resid, float *cap, float *lg) {
+    ids_err err;
+    ids_model *m = NULL;
+    ids_ctx *c = NULL;
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = 96, p.n_threads = n_threads, p.precision = prec;
+    const int n = (int)resid->shape[1], d = (int)resid->shape[2], L = (int)resid->shape[0];
+    ids_seq *s = ids_seq_new(d);
+    ids_hook hooks[5];
+    for (int l = 0; l < L; l++)
+        hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
+                              .action = IDS_ACT_CAPTURE, .out = cap + (size_t)l * n * d, .len = (size_t)n * d};
+    ids_run_opts o = {.logits = IDS_LOGITS_ALL};
+    ids_run_out out = {.logits = lg};
+    ids_status st = !s ? IDS_ERR_NOMEM : ids_model_load(&m, path, &err);
+    if (!st) st = ids_ctx_new(&c, m, p, &err);
+    if (!st) st = ids_seq_add_embd(s, resid->data, n, IDS_ROW_TEXT, -1, 0, &err);
+    if (!st) st = ids_ctx_prefill(c, s, hooks, L, &o, &out, &err);
+    if (st) t_fail(__FILE__, __LINE__, "%s, %s: %s", path, ids_precision_name(prec), err.msg);
+    ids_seq_free(s);
+    ids_ctx_free(c);
+    ids_model_free(m);
+    return st == IDS_OK;
+}
+
+/* ||a - b|| / ||b|| over an array (the relative error of the precision goldens). */
+static double rel_rms(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Every layer's residual stream (after blocks 1..L-1) and the logits within tol of the reference
+ * (relative error ||a - b|| / ||b|| of each array), and the same argmax at every position except
+ * where the reference's top two logits are closer than twice the largest error of that position's
+ * logits (a tie within the precision). Returns the largest relative error. */
+static double golden_compare(const char *what, double tol, const float *cap, const float *lg, const float *rcap,
+                             const float *rlg, int L, int n, int d, int V) {
+    double worst = 0;
+    for (int l = 1; l < L; l++) {
+        double e = rel_rms(cap + (size_t)l * n * d, rcap + (size_t)l * n * d, (size_t)n * d);
+        CHECKF(e <= tol, "%s: resid layer %d: relative error %g > %g", what, l, e, tol);
+        worst = e > worst ? e : worst;
+    }
+    double e = rel_rms(lg, rlg, (size_t)n * V);
+    CHECKF(e <= tol, "%s: logits: relative error %g > %g", what, e, tol);
+    worst = e > worst ? e : worst;
+    int bad = 0, ties = 0;
+    for (int i = 0; i < n; i++) {
+        const float *ref = rlg + (size_t)i * V, *got = lg + (size_t)i * V;
+        const int a = argmax(got, V), b = argmax(ref, V);
+        if (a == b) continue;
+        if (ref[b] - ref[a] <= 2 * max_abs_diff(got, ref, (size_t)V)) ties++;
+        else bad++;
+    }
+    CHECKF(bad == 0, "%s: %d positions with another argmax (%d more within the error)", what, bad, ties);
+    return worst;
+}
+
+/* A precision on the golden model against the HF reference; on a copy with quantized weights,
+ * against f32 on the same copy (exact dequantization, itself checked by the f32 goldens). */
+static void golden_in_precision(const char *path, ids_precision prec, bool vs_f32_of_same_file, double tol) {
+    ids_npy resid, logits;
+    ids_err err;
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err), err);
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/logits.npy"), &logits, &err), err);
+    const int n = (int)resid.shape[1], d = (int)resid.shape[2], L = (int)resid.shape[0], V = 32000;
+    float *cap = malloc(sizeof(float) * (size_t)L * n * d), *lg = malloc(sizeof(float) * (size_t)n * V);
+    float *rcap = malloc(sizeof(float) * (size_t)L * n * d), *rlg = malloc(sizeof(float) * (size_t)n * V);
+    char what[512];
+    snprintf(what, sizeof what, "%s, %s vs %s", path, ids_precision_name(prec), vs_f32_of_same_file ? "f32" : "HF");
+    if (cap && lg && rcap && rlg && golden_run(path, prec, 2, &resid, cap, lg)) {
+        bool have_ref = true;
+        if (vs_f32_of_same_file) have_ref = golden_run(path, IDS_PREC_F32, 2, &resid, rcap, rlg);
+        else memcpy(rcap, resid.data, resid.nbytes), memcpy(rlg, logits.data, logits.nbytes);
+        if (have_ref) {
+            double worst = golden_compare(what, tol, cap, lg, rcap, rlg, L, n, d, V);
+            /* the precision changed the numbers (a mode that silently ran f32 would pass the bounds) */
+            CHECKF(worst > 1e-5, "%s: no difference from the reference at all", what);
+        }
+    }
+    free(cap), free(lg), free(rcap), free(rlg);
+    ids_npy_free(&resid);
+    ids_npy_free(&logits);
+}
+
+/* A copy of the golden text model with every matrix whose rows are whole blocks of 32 in `type`
+ * (Q8_0 through ids_quantize, Q4_0 with ggml's reference rule written here). */
+static const char *golden_copy(int type, const char *name) {
+    ids_gguf *g = NULL;
+    ids_err err;
+    const char *out = t_tmp(name);
+    if (ids_gguf_open(&g, t_shared("golden/llava-tiny/text.gguf"), &err)) {
+        t_fail(__FILE__, __LINE__, "%s", err.msg);
+        return NULL;
+    }
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    bool ok = w != NULL;
+    for (int64_t i = 0; ok && i < ids_gguf_n_kv(g); i++)
+        ok = !ids_gguf_writer_set_value(w, ids_gguf_kv_key(g, i), ids_gguf_kv_value(g, i), &err);
+    for (int64_t i = 0; ok && i < ids_gguf_n_tensors(g); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(g, i);
+        const int64_t n = t->ne[0] * t->ne[1];
+        float *f = malloc(sizeof(float) * (size_t)n);
+        ok = f && !ids_tensor_to_f32(t, f, &err);
+        const bool quant = ok && t->n_dims == 2 && t->ne[0] % 32 == 0 && strcmp(t->name, "token_embd.weight");
+        if (ok && quant && type == IDS_TYPE_Q4_0) {
+            unsigned char *q = malloc((size_t)(n / 32) * 18);
+            ok = q != NULL;
+            for (int64_t b = 0; ok && b < n / 32; b++) {
+                const float *x = f + b * 32;
+                float mx = 0;
+                for (int k = 0; k < 32; k++) if (fabsf(x[k]) > fabsf(mx)) mx = x[k];
+                const float dd = mx / -8, id = dd ? 1.0f / dd : 0.0f;
+                uint16_t h = ids_f32_to_f16(dd);
+                memcpy(q + b * 18, &h, 2);
+                for (int k = 0; k < 16; k++) {
+                    int a = (int)(x[k] * id + 8.5f), c = (int)(x[k + 16] * id + 8.5f);
+                    a = a > 15 ? 15 : a, c = c > 15 ? 15 : c;
+                    q[b * 18 + 2 + k] = (unsigned char)(a | c << 4);
+                }
+            }
+            ok = ok && !ids_gguf_writer_add_tensor(w, t->name, IDS_TYPE_Q4_0, t->n_dims, t->ne, q, &err);
+            free(q);
+        } else if (ok) {
+            ok = !ids_gguf_writer_add_tensor_f32(w, t->name, quant ? type : IDS_TYPE_F32, t->n_dims, t->ne, f, &err);
+        }
+        free(f);
+    }
+    ok = ok && !ids_gguf_writer_write(w, out, &err);
+    if (!ok) t_fail(__FILE__, __LINE__, "writing %s: %s", out, err.msg);
+    ids_gguf_writer_free(w);
+    ids_gguf_close(g);
+    return ok ? out : NULL;
+}
+
+TEST(lm_golden_llava_bf16) { golden_in_precision(t_shared("golden/llava-tiny/text.gguf"), IDS_PREC_BF16, false, 2e-2); }
+/* int8 on Q8_0 and Q4_0 copies (their int8 blocks used as they are) against f32 on the same copy,
+ * within 2e-2; on the F32 golden itself against HF, where its weights are quantized too (two
+ * roundings to int8 per product), within 3e-2. */
+TEST(lm_golden_llava_int8) {
+    const char *q8 = golden_copy(IDS_TYPE_Q8_0, "golden-q8_0.gguf");
+    if (q8) golden_in_precision(q8, IDS_PREC_INT8, true, 2e-2);
+    const char *q4 = golden_copy(IDS_TYPE_Q4_0, "golden-q4_0.gguf");
+    if (q4) golden_in_precision(q4, IDS_PREC_INT8, true, 2e-2);
+    CHECK(q8 && q4);
+    golden_in_precision(t_shared("golden/llava-tiny/text.gguf"), IDS_PREC_INT8, false, 3e-2);
+}
+
+/* Every precision gives the same bits with 1, 2 and 3 threads (each output element is one chain of
+ * operations whichever thread computes it). */
+TEST(lm_precisions_thread_count_bit_exact) {
+    ids_npy resid;
+    ids_err err;
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err), err);
+    const int n = (int)resid.shape[1], d = (int)resid.shape[2], L = (int)resid.shape[0], V = 32000;
+    const size_t nc = (size_t)L * n * d, nl = (size_t)n * V;
+    float *cap[3], *lg[3];
+    for (int t = 0; t < 3; t++) cap[t] = malloc(sizeof(float) * nc), lg[t] = malloc(sizeof(float) * nl);
+    for (int p = 0; p < IDS_PREC_COUNT; p++) {
+        bool ok = true;
+        for (int t = 0; t < 3 && ok; t++)
+            ok = cap[t] && lg[t] && golden_run(t_shared("golden/llava-tiny/text.gguf"), (ids_precision)p, t + 1, &resid, cap[t], lg[t]);
+        for (int t = 1; t < 3 && ok; t++)
+            CHECKF(!memcmp(cap[0], cap[t], sizeof(float) * nc) && !memcmp(lg[0], lg[t], sizeof(float) * nl),
+                   "%s: %d threads differ from 1", ids_precision_name((ids_precision)p), t + 1);
+    }
+    for (int t = 0; t < 3; t++) free(cap[t]), free(lg[t]);
+    ids_npy_free(&resid);
+}
+
 /* Build the golden prompt from llama.cpp's token chunks, image rows from resid[0]. */
 static ids_seq *golden_prompt_seq(const float *R, int d, int *img_begin, int *img_end) {
     char *js = t_read_file(t_shared("golden/llava-tiny/tokens.json"), NULL);

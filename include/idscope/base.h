@@ -59,6 +59,21 @@ int ids_default_threads(void);
  * ("fma f16c avx2 avx512f avx512_vnni avx512_bf16 ..."), for benchmark reports. */
 void ids_cpu_describe(char *name, size_t name_len, char *flags, size_t flags_len);
 
+/* Numeric precision of model runs (DESIGN.md §5, docs/PRECISION.md):
+ *   IDS_PREC_F32  weights dequantized exactly, F32 activations and accumulation (default);
+ *   IDS_PREC_BF16 activations and weights rounded to bf16, F32 accumulation (as GPU runs in bf16);
+ *   IDS_PREC_INT8 activations quantized to int8 per block of 32 (scale amax/127), weights as int8
+ *                 blocks of 32 (Q8_0 and Q4_0 exactly; other types requantized), integer dot products
+ *                 per block, F32 accumulation of the scaled block sums. */
+typedef enum ids_precision { IDS_PREC_F32 = 0, IDS_PREC_BF16, IDS_PREC_INT8, IDS_PREC_COUNT } ids_precision;
+const char *ids_precision_name(ids_precision p); /* "f32", "bf16", "int8" */
+/* "f32" | "bf16" | "int8" -> *out; anything else: IDS_ERR_ARG naming the text. */
+ids_status ids_precision_parse(const char *s, ids_precision *out, ids_err *err);
+/* The kernel path matmuls take on this machine ("avx512bf16", "vnni", "avx2", "scalar", ...): the best
+ * the CPU has, capped by the environment variable IDSCOPE_CPU (scalar|avx2|avx512|avx512bf16|vnni|amx,
+ * a path this CPU lacks is an error there). For benchmark reports and provenance. */
+const char *ids_cpu_path(void);
+
 /* Provenance of one result file, written as its "provenance" object:
  *   {"idscope": VERSION, "build": SOURCE, "command": "swap",
  *    "models": {"text": {"path", "bytes", "fingerprint"}, "mmproj": {...}},

@@ -217,6 +217,7 @@ typedef struct ids_ctx_params {
     int max_rows;    /* rows computed together (variants x rows); default n_ctx */
     int n_threads;   /* default: online CPUs */
     bool keep_clean; /* keep the clean run's residuals and K/V for reuse (default true) */
+    ids_precision precision; /* numerics of the matmuls (default IDS_PREC_F32; see ids_precision) */
 } ids_ctx_params;
 
 ids_ctx_params ids_ctx_default_params(void);
@@ -269,13 +270,15 @@ typedef struct ids_bench_result {
     double tokens_per_s, gflops;
     double flops;        /* arithmetic of one prefill (ids_prefill_flops) */
     size_t ctx_bytes;    /* the run context's buffers */
+    ids_precision precision;
+    char kernels[16];    /* the kernel path (ids_cpu_path) */
 } ids_bench_result;
 /* Floating-point operations of a prefill of n tokens: the matrix products of every block (q, k, v,
  * output, gate, up, down), attention over the causal half (QK^T and AV), the last row's logits. */
 double ids_prefill_flops(const ids_hparams *hp, int n);
 /* Time a prefill of n_tokens pseudo-random tokens through the whole decoder, best of reps runs. */
-ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_bench_result *out,
-                             ids_err *err);
+ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_precision precision,
+                             ids_bench_result *out, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Vision-language models: a decoder plus a vision tower                                       */

@@ -303,3 +303,18 @@ ids_status ids__read_file(const char *path, char **out, size_t *len, ids_err *er
     if (len) *len = n;
     return IDS_OK;
 }
+
+static const char *const k_precisions[IDS_PREC_COUNT] = {"f32", "bf16", "int8"};
+
+const char *ids_precision_name(ids_precision p) {
+    return (unsigned)p < IDS_PREC_COUNT ? k_precisions[p] : "?";
+}
+
+ids_status ids_precision_parse(const char *s, ids_precision *out, ids_err *err) {
+    for (int p = 0; p < IDS_PREC_COUNT; p++)
+        if (s && !strcmp(s, k_precisions[p])) {
+            *out = (ids_precision)p;
+            return IDS_OK;
+        }
+    return ids__err(err, IDS_ERR_ARG, "precision '%s' is not one of f32, bf16, int8", s ? s : "(null)");
+}

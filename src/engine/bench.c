@@ -21,8 +21,8 @@ double ids_prefill_flops(const ids_hparams *hp, int n) {
     return hp->n_layer * (proj + mlp + attn) + 2.0 * E * hp->n_vocab;   /* the last row's logits */
 }
 
-ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_bench_result *out,
-                             ids_err *err) {
+ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_precision precision,
+                             ids_bench_result *out, ids_err *err) {
     memset(out, 0, sizeof *out);
     const ids_hparams *hp = ids_model_hparams(m);
     if (n_tokens < 1 || n_tokens > (1 << 20) || reps < 1 || reps > 1000)
@@ -31,6 +31,7 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
     p.n_ctx = n_tokens;
     p.n_threads = n_threads > 0 ? n_threads : ids_default_threads();
     p.keep_clean = false;
+    p.precision = precision;
     ids_ctx *c = NULL;
     ids_seq *s = ids_seq_new(hp->n_embd);
     int32_t *tok = ids__malloc(sizeof(int32_t) * (size_t)n_tokens);
@@ -53,6 +54,8 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
         out->n_tokens = n_tokens;
         out->n_threads = p.n_threads;
         out->reps = reps;
+        out->precision = precision;
+        snprintf(out->kernels, sizeof out->kernels, "%s", ids_cpu_path());
         out->flops = ids_prefill_flops(hp, n_tokens);
         out->tokens_per_s = n_tokens / out->seconds;
         out->gflops = out->flops / out->seconds / 1e9;

@@ -446,7 +446,8 @@ static void final_logits(ids_ctx *c, const int *xrows, int n, float *const *dst,
 /* Context                                                                                    */
 
 ids_ctx_params ids_ctx_default_params(void) {
-    ids_ctx_params p = {.n_ctx = 1024, .max_rows = 0, .n_threads = 0, .keep_clean = true};
+    ids_ctx_params p = {.n_ctx = 1024, .max_rows = 0, .n_threads = 0, .keep_clean = true,
+                        .precision = IDS_PREC_F32};
     return p;
 }
 
@@ -475,6 +476,8 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     const ids_hparams *hp = &m->hp;
     if (p.n_ctx <= 0 || p.n_ctx > (1 << 20))
         return ids__err(err, IDS_ERR_ARG, "context: n_ctx %d is outside 1..1048576", p.n_ctx);
+    if ((unsigned)p.precision >= IDS_PREC_COUNT)
+        return ids__err(err, IDS_ERR_ARG, "context: precision %d is not one of f32, bf16, int8", (int)p.precision);
     if (p.max_rows <= 0) p.max_rows = p.n_ctx;
     if (p.n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -510,10 +513,13 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
         c->k_clean = alloc_f(c, (size_t)hp->n_layer * N * c->kv_dim, &ok);
         c->v_clean = alloc_f(c, (size_t)hp->n_layer * N * c->kv_dim, &ok);
     }
-    ids_status ost = ids__ops_init(&c->ops, p.n_threads, c->max_w, NULL);
+    ids_err oerr = {0};
+    ids_status ost = ids__ops_init(&c->ops, p.n_threads, c->max_w, p.max_rows < 1024 ? p.max_rows : 1024,
+                                   p.precision, &oerr);
     c->bytes += c->ops.bytes;
     if (!ok || !c->row_pos || !c->gen_tok || ost) {
         ids_ctx_free(c);
+        if (ost && ost != IDS_ERR_NOMEM) return ids__err(err, ost, "context: %s", oerr.msg);
         return ids__err(err, IDS_ERR_NOMEM, "context: out of memory for n_ctx %d, max_rows %d",
                         p.n_ctx, p.max_rows);
     }

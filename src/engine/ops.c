@@ -1,65 +1,89 @@
-/* Shared compute kernels. OpenBLAS runs single-threaded; all parallelism comes from the pool. */
+/* Shared compute kernels: matmuls on the kernels of base/gemm.h (all parallelism from the pool), norms. */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope/engine.h"
 #include "engine/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 
-ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err) {
+ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, int max_rows, ids_precision prec, ids_err *err) {
     memset(o, 0, sizeof *o);
+    ids_status st = ids__gemm_select(&o->gemm, prec, err);
+    if (st) return st;
     o->pool = ids__pool_new(n_threads);
+    if (!o->pool) return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     o->max_w = max_w;
-    size_t n = o->pool ? (size_t)ids__pool_size(o->pool) * IDS_DEQ_ROWS * (size_t)max_w : 0;
-    o->deq = o->pool ? ids__malloc(n * sizeof(float)) : NULL;
-    if (!o->pool || !o->deq) {
+    st = ids__gemm_ws_init(&o->ws, ids__pool_size(o->pool), max_rows, max_w, err);
+    if (st) {
         ids__ops_free(o);
-        return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
+        return st;
     }
-    o->bytes = n * sizeof(float);
+    o->bytes = o->ws.bytes;
     ids__blas_threads_set(1); /* the pool is the parallelism (see ids__blas_threads_set) */
     return IDS_OK;
 }
 
 void ids__ops_free(ids_ops *o) {
     ids__pool_free(o->pool);
-    free(o->deq);
+    ids__gemm_ws_free(&o->ws);
     memset(o, 0, sizeof *o);
 }
 
 int ids__ops_threads(const ids_ops *o) { return ids__pool_size(o->pool); }
 
-typedef struct {
-    ids_ops *o;
-    const ids_tensor *W;
-    const float *X;
-    int M;
-    float *Y;
-} mm_job;
+static size_t row_bytes(const ids_tensor *W) { return (size_t)(W->nbytes / (uint64_t)W->ne[1]); }
 
-static void mm_task(void *arg, int t, int nt, int tid) {
-    (void)nt;
-    mm_job *j = arg;
-    const int n_in = (int)j->W->ne[0], n_out = (int)j->W->ne[1];
-    const int r0 = t * IDS_DEQ_ROWS, nr = n_out - r0 < IDS_DEQ_ROWS ? n_out - r0 : IDS_DEQ_ROWS;
-    const float *w;
-    if (j->W->type == IDS_TYPE_F32) {
-        w = (const float *)j->W->data + (size_t)r0 * n_in;
-    } else {
-        float *scratch = j->o->deq + (size_t)tid * IDS_DEQ_ROWS * j->o->max_w;
-        ids_tensor_rows_f32(j->W, r0, nr, scratch, NULL);
-        w = scratch;
+static void fetch_f32(const void *ctx, int n0, int nr, int k0, int kv, float *dst, size_t ld) {
+    const ids_tensor *W = ctx;
+    const size_t rb = row_bytes(W), off = (size_t)ids_type_row_bytes(W->type, k0);
+    for (int r = 0; r < nr; r++) {
+        ids_status st = ids_dequantize(W->type, (const unsigned char *)W->data + (size_t)(n0 + r) * rb + off,
+                                       dst + (size_t)r * ld, kv, NULL);
+        IDS_ASSERT(st == IDS_OK); /* shape and type were checked when the model was loaded */
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->M, nr, n_in, 1.0f, j->X, n_in, w, n_in,
-                0.0f, j->Y + r0, n_out);
+}
+
+/* Q8_0: per block of 32 an F16 scale and 32 int8. Q4_0: an F16 scale and 16 bytes, element t the low
+ * nibble of byte t and element t + 16 the high one, minus 8. */
+static void fetch_q8(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q, size_t ldq, float *d, size_t ldd) {
+    const ids_tensor *W = ctx;
+    const int nb = (int)(W->ne[0] / 32), b0 = k0 / 32;
+    const size_t rb = row_bytes(W);
+    for (int r = 0; r < nr; r++) {
+        const unsigned char *x = (const unsigned char *)W->data + (size_t)(n0 + r) * rb;
+        int8_t *qr = q + (size_t)r * ldq;
+        float *dr = d + (size_t)r * ldd;
+        for (int b = 0; b < kb / 32; b++) {
+            if (b0 + b >= nb) {
+                memset(qr + b * 32, 0, 32);
+                dr[b] = 0.0f;
+            } else if (W->type == IDS_TYPE_Q8_0) {
+                const unsigned char *blk = x + (size_t)(b0 + b) * 34;
+                dr[b] = ids_f16_to_f32(ids__rd16(blk));
+                memcpy(qr + b * 32, blk + 2, 32);
+            } else {
+                const unsigned char *blk = x + (size_t)(b0 + b) * 18;
+                dr[b] = ids_f16_to_f32(ids__rd16(blk));
+                for (int t = 0; t < 16; t++) {
+                    qr[b * 32 + t] = (int8_t)((blk[2 + t] & 15) - 8);
+                    qr[b * 32 + t + 16] = (int8_t)((blk[2 + t] >> 4) - 8);
+                }
+            }
+        }
+    }
 }
 
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
+    const ids__gemm *g = &o->gemm;
     const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
-    IDS_ASSERT(n_in <= o->max_w || W->type == IDS_TYPE_F32);
+    IDS_ASSERT(n_in <= o->max_w);
     if (M <= 0) return;
-    mm_job j = {o, W, X, M, Y};
-    ids__pool_run(o->pool, (n_out + IDS_DEQ_ROWS - 1) / IDS_DEQ_ROWS, mm_task, &j);
+    ids__gemm_src src = {.n = n_out, .k = n_in, .fetch = fetch_f32, .ctx = W};
+    if (W->type == IDS_TYPE_F32) {
+        src.f32 = W->data;
+        src.ld = (size_t)n_in;
+    }
+    if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src.fetch_q8 = fetch_q8;
+    ids__gemm_run(o->pool, &o->ws, g, X, (size_t)n_in, M, &src, Y, (size_t)n_out);
     if (bias)
         for (int i = 0; i < M; i++)
             for (int k = 0; k < n_out; k++) Y[(size_t)i * n_out + k] += bias[k];

@@ -3,22 +3,25 @@
 #define IDS_OPS_H
 
 #include "base/internal.h"
+#include "base/gemm.h"
 #include "base/pool.h"
-
-#define IDS_DEQ_ROWS 128 /* weight rows dequantized per SGEMM call */
 
 typedef struct ids_ops {
     ids_pool *pool;
-    float *deq;  /* [n_threads, IDS_DEQ_ROWS, max_w] per-thread dequantization scratch */
-    int max_w;   /* widest weight row (n_in) this scratch can hold */
+    ids__gemm gemm;    /* kernels of the run's precision on this CPU's path */
+    ids__gemm_ws ws;   /* their buffers */
+    int max_w;         /* widest weight row (n_in) a matmul may have */
     size_t bytes;
 } ids_ops;
 
-ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, ids_err *err);
+/* n_threads compute threads, products of up to max_rows rows at once (more run in chunks) with weight
+ * rows up to max_w wide, in precision prec on the kernel path IDSCOPE_CPU asks for (or the best one;
+ * a path this CPU lacks is an IDS_ERR_UNSUPPORTED error). */
+ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, int max_rows, ids_precision prec, ids_err *err);
 void ids__ops_free(ids_ops *o);
 int ids__ops_threads(const ids_ops *o);
-/* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type.
- * Each worker dequantizes a chunk of rows into its scratch and runs single-threaded SGEMM. */
+/* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type, n_in <=
+ * max_w. In the int8 precision Q8_0 and Q4_0 rows are read as int8 blocks directly. */
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias);
 /* LayerNorm over rows of width n (mean/variance in double): y = (x - mean)/sqrt(var + eps) * w + b. */
 void ids__layernorm(ids_ops *o, const float *x, float *y, const float *w, const float *b, int n, int rows,

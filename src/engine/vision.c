@@ -439,7 +439,7 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     if (KP > max_w) max_w = KP;
     if (Hd > max_w) max_w = Hd;
     ids_ops o;
-    if ((st = ids__ops_init(&o, n_threads, max_w, err))) return st;
+    if ((st = ids__ops_init(&o, n_threads, max_w, T < 1024 ? T : 1024, IDS_PREC_F32, err))) return st;
     ids_vbufs w;
     float *mem = NULL;
     if ((st = alloc_bufs(v, &pl, n_threads, &w, &mem, err))) goto done;

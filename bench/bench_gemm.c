@@ -1,0 +1,101 @@
+/* Matmul kernels, printed as figures: for each precision on the CPU's kernel path, GFLOP/s of
+ *  kernel - the micro-kernel alone on an L1-resident packed block (its ceiling),
+ *  run     - the whole product Y[M,N] = X[M,K] . W^T from F32 weights (packing included),
+ * next to OpenBLAS SGEMM on the same shape in the same run.
+ * usage: bench_gemm [--m M] [--n N] [--k K] [--threads T] [--precision P] */
+#define _POSIX_C_SOURCE 200809L
+#include "idscope.h"
+#include "base/gemm.h"
+
+#include <cblas.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t g_r = 88172645463325252ull;
+static float frand(void) {
+    g_r ^= g_r << 13, g_r ^= g_r >> 7, g_r ^= g_r << 17;
+    return (float)((g_r >> 40) & 0xffffff) / 16777216.0f - 0.5f;
+}
+
+int main(int argc, char **argv) {
+    int M = 640, N = 4096, K = 4096, T = 1, only = -1;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--m")) M = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--n")) N = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--k")) K = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--threads")) T = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision")) {
+            ids_precision pr;
+            if (ids_precision_parse(argv[i + 1], &pr, NULL)) return 2;
+            only = (int)pr;
+        }
+        else {
+            fprintf(stderr, "usage: bench_gemm [--m M] [--n N] [--k K] [--threads T] [--precision P]\n");
+            return 2;
+        }
+    }
+    if (M < 1 || N < 1 || K < 1 || T < 1) return 2;
+    char cpu[256], flags[256];
+    ids_cpu_describe(cpu, sizeof cpu, flags, sizeof flags);
+    printf("CPU: %s (%s); kernel path %s; M %d N %d K %d, %d threads\n", cpu, flags, ids_cpu_path(), M, N, K, T);
+    float *X = malloc(sizeof(float) * (size_t)M * K), *W = malloc(sizeof(float) * (size_t)N * K),
+          *Y = malloc(sizeof(float) * (size_t)M * N);
+    if (!X || !W || !Y) return 1;
+    for (size_t i = 0; i < (size_t)M * K; i++) X[i] = frand();
+    for (size_t i = 0; i < (size_t)N * K; i++) W[i] = frand();
+    ids_pool *pool = ids__pool_new(T);
+    ids__gemm_ws ws;
+    ids_err err;
+    if (!pool || ids__gemm_ws_init(&ws, T, M, K, &err)) return 1;
+    for (int p = 0; p < IDS_PREC_COUNT; p++) {
+        if (only >= 0 && p != only) continue;
+        ids__gemm g;
+        if (ids__gemm_select(&g, (ids_precision)p, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return 1;
+        }
+        /* kernel alone: one packed block of kc, one tile, repeated */
+        const int kb = g.kc;
+        unsigned char *a = aligned_alloc(64, ids__gemm_tile_bytes(&g, kb) + 64),
+                      *b = aligned_alloc(64, (size_t)g.nr * kb * 4 + 64 * 64);
+        memset(a, 1, ids__gemm_tile_bytes(&g, kb));
+        memset(b, 1, (size_t)g.nr * kb * 4);
+        float c[16 * 32];
+        const int reps = 200000000 / (g.mr * g.nr * kb) + 1;
+        double t0 = now_s();
+        for (int r = 0; r < reps; r++) g.kernel(kb, a, b, c, 32, g.mr, g.nr, r > 0);
+        double tk = now_s() - t0;
+        free(a);
+        free(b);
+        ids__gemm_src src = {.n = N, .k = K, .f32 = W, .ld = (size_t)K};
+        double best = 1e9;
+        for (int r = 0; r < 3; r++) {
+            t0 = now_s();
+            ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &src, Y, (size_t)N);
+            double t = now_s() - t0;
+            if (t < best) best = t;
+        }
+        printf("%-5s %-18s kernel %6.1f GFLOP/s (1 thread)   run %6.1f GFLOP/s (%.1f ms)\n", ids_precision_name(g.prec),
+               g.kernel_name, 2.0 * g.mr * g.nr * kb * (double)reps / tk / 1e9, 2.0 * M * N * (double)K / best / 1e9,
+               best * 1e3);
+    }
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t0 = now_s();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, X, K, W, K, 0.0f, Y, N);
+        double t = now_s() - t0;
+        if (t < best) best = t;
+    }
+    printf("OpenBLAS sgemm (its own threads)  %6.1f GFLOP/s\n", 2.0 * M * N * (double)K / best / 1e9);
+    ids__gemm_ws_free(&ws);
+    ids__pool_free(pool);
+    free(X);
+    free(W);
+    free(Y);
+    return 0;
+}

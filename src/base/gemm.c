@@ -1,0 +1,468 @@
+/* Matrix products: dispatch, packing, the threaded driver and the portable kernels (gemm.h). */
+#include "idscope/base.h"
+#include "base/gemm.h"
+
+#include <math.h>
+
+static const char *const k_path_names[IDS__PATH_COUNT] = {"scalar", "avx2", "avx512", "avx512bf16", "vnni",
+                                                          "amx"};
+
+const char *ids__gemm_path_name(ids__gemm_path p) {
+    return (unsigned)p < IDS__PATH_COUNT ? k_path_names[p] : "?";
+}
+
+static unsigned path_needs(ids__gemm_path p) {
+    const unsigned avx2 = IDS__CPU_AVX2 | IDS__CPU_FMA, avx512 = avx2 | IDS__CPU_AVX512F;
+    switch (p) {
+    case IDS__PATH_SCALAR: return 0;
+    case IDS__PATH_AVX2: return avx2;
+    case IDS__PATH_AVX512: return avx512;
+    case IDS__PATH_AVX512BF16: return avx512 | IDS__CPU_AVX512_BF16;
+    case IDS__PATH_VNNI: return avx512 | IDS__CPU_AVX512_VNNI;
+    case IDS__PATH_AMX: return avx512 | IDS__CPU_AMX_BF16 | IDS__CPU_AMX_INT8;
+    default: return ~0u;
+    }
+}
+
+static bool compiled(ids__gemm_path p) {
+    switch (p) {
+    case IDS__PATH_SCALAR: return true;
+    case IDS__PATH_AVX2: return ids__k_avx2_f32 != NULL;
+    case IDS__PATH_AVX512: return ids__k_avx512_f32 != NULL;
+    case IDS__PATH_AVX512BF16: return ids__k_avx512_bf16 != NULL;
+    case IDS__PATH_VNNI: return ids__k_vnni_i8 != NULL;
+    case IDS__PATH_AMX: return ids__k_avx512_f32 != NULL;
+    default: return false;
+    }
+}
+
+bool ids__gemm_path_ok(ids__gemm_path p) {
+    unsigned need = path_needs(p);
+    return compiled(p) && (ids__cpu_features() & need) == need;
+}
+
+static ids__gemm_path best_path(void) {
+    const unsigned f = ids__cpu_features();
+    if (ids__gemm_path_ok(IDS__PATH_AVX512)) {
+        /* bf16 and vnni are separate paths only to be forced in turn; the default uses both */
+        if ((f & IDS__CPU_AVX512_BF16) && ids__gemm_path_ok(IDS__PATH_AVX512BF16)) return IDS__PATH_AVX512BF16;
+        if (ids__gemm_path_ok(IDS__PATH_VNNI)) return IDS__PATH_VNNI;
+        return IDS__PATH_AVX512;
+    }
+    return ids__gemm_path_ok(IDS__PATH_AVX2) ? IDS__PATH_AVX2 : IDS__PATH_SCALAR;
+}
+
+ids_status ids__gemm_path_env(ids__gemm_path *out, ids_err *err) {
+    const char *s = getenv("IDSCOPE_CPU");
+    *out = best_path();
+    if (!s || !*s) return IDS_OK;
+    for (int p = 0; p < IDS__PATH_COUNT; p++) {
+        if (strcmp(s, k_path_names[p])) continue;
+        if (!ids__gemm_path_ok((ids__gemm_path)p)) {
+            char flags[256];
+            ids_cpu_describe(NULL, 0, flags, sizeof flags);
+            return ids__err(err, IDS_ERR_UNSUPPORTED, "IDSCOPE_CPU=%s: this CPU lacks the instructions of that "
+                            "kernel path (it has: %s)", s, *flags ? flags : "none of the SIMD extensions");
+        }
+        *out = (ids__gemm_path)p;
+        return IDS_OK;
+    }
+    return ids__err(err, IDS_ERR_UNSUPPORTED, "IDSCOPE_CPU=%s is not a kernel path (scalar, avx2, avx512, "
+                    "avx512bf16, vnni or amx)", s);
+}
+
+const char *ids_cpu_path(void) {
+    ids__gemm_path p;
+    if (ids__gemm_path_env(&p, NULL)) p = best_path();
+    return k_path_names[p];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Portable kernels: the same chains of operations as the SIMD ones (one fmaf per k for F32; per
+ * block of 32 an exact integer sum, then one fmaf with the product of the scales for I8), so that
+ * the F32 and I8 results are the same bit for bit on every path. */
+
+static void k_scalar_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n, int acc) {
+    enum { MR = 4, NR = 16 };
+    const float *a = a_, *b = b_;
+    float t[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) t[i][j] = acc && i < m && j < n ? c[(size_t)i * ldc + j] : 0.0f;
+    for (int k = 0; k < kb; k++)
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < NR; j++) t[i][j] = fmaf(a[k * MR + i], b[k * NR + j], t[i][j]);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) c[(size_t)i * ldc + j] = t[i][j];
+}
+
+/* I8 with MR 6, NR 32 (the layout of the VNNI kernel, which it stands in for elsewhere). */
+enum { I8_MR = 6, I8_NR = 32 };
+
+static void k_scalar_i8(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n, int acc) {
+    const unsigned char *a = a_, *b = b_;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float f = acc ? c[(size_t)i * ldc + j] : 0.0f;
+            for (int blk = 0; blk < kb / 32; blk++) {
+                const unsigned char *ab = a + (size_t)blk * 40 * I8_MR, *bb = b + (size_t)blk * 36 * I8_NR;
+                int32_t s;
+                memcpy(&s, ab + 32 * I8_MR + 4 * I8_MR + 4 * i, 4);
+                for (int g = 0; g < 8; g++)
+                    for (int t = 0; t < 4; t++)
+                        s += (int32_t)bb[g * 4 * I8_NR + 4 * j + t] * (int32_t)(int8_t)ab[g * 4 * I8_MR + 4 * i + t];
+                float dx, dw;
+                memcpy(&dx, ab + 32 * I8_MR + 4 * i, 4);
+                memcpy(&dw, bb + 32 * I8_NR + 4 * j, 4);
+                f = fmaf((float)s, dw * dx, f);
+            }
+            c[(size_t)i * ldc + j] = f;
+        }
+}
+
+void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
+    memset(g, 0, sizeof *g);
+    g->path = path;
+    g->prec = prec;
+    const bool x512 = path >= IDS__PATH_AVX512 && ids__k_avx512_f32;
+    if (prec == IDS_PREC_INT8) {
+        g->fmt = IDS__FMT_I8;
+        g->mr = I8_MR, g->nr = I8_NR, g->kc = 1024;
+        const bool vnni = ids__k_vnni_i8 && (path == IDS__PATH_VNNI ||
+                                             (path >= IDS__PATH_AVX512BF16 && (ids__cpu_features() & IDS__CPU_AVX512_VNNI)));
+        g->kernel = vnni ? ids__k_vnni_i8 : k_scalar_i8;
+        if (path >= IDS__PATH_AVX512) g->pack_b = ids__pb_avx512_i8;
+        g->kernel_name = vnni ? "vnni-i8-6x32" : "scalar-i8-6x32";
+        return;
+    }
+    const bool dpbf16 = prec == IDS_PREC_BF16 && ids__k_avx512_bf16 &&
+                        (path == IDS__PATH_AVX512BF16 || (path == IDS__PATH_AMX && (ids__cpu_features() & IDS__CPU_AVX512_BF16)));
+    if (dpbf16) {
+        g->fmt = IDS__FMT_BF16P;
+        g->mr = 12, g->nr = 32, g->kc = 512;
+        g->kernel = ids__k_avx512_bf16;
+        g->pack_b = ids__pb_avx512_bf16;
+        g->kernel_name = "avx512bf16-12x32";
+        return;
+    }
+    g->fmt = IDS__FMT_F32;
+    g->round_bf16 = prec == IDS_PREC_BF16;
+    if (x512) {
+        g->mr = 12, g->nr = 32, g->kc = 256;
+        g->kernel = ids__k_avx512_f32;
+        if (!g->round_bf16) g->pack_b = ids__pb_avx512_f32;
+        g->kernel_name = "avx512-f32-12x32";
+    } else if (path >= IDS__PATH_AVX2 && ids__k_avx2_f32) {
+        g->mr = 6, g->nr = 16, g->kc = 256;
+        g->kernel = ids__k_avx2_f32;
+        g->kernel_name = "avx2-f32-6x16";
+    } else {
+        g->mr = 4, g->nr = 16, g->kc = 256;
+        g->kernel = k_scalar_f32;
+        g->kernel_name = "scalar-f32-4x16";
+    }
+}
+
+ids_status ids__gemm_select(ids__gemm *g, ids_precision prec, ids_err *err) {
+    if ((unsigned)prec >= IDS_PREC_COUNT) return ids__err(err, IDS_ERR_ARG, "precision %d is not one of f32, bf16, int8", (int)prec);
+    ids__gemm_path p;
+    ids_status st = ids__gemm_path_env(&p, err);
+    if (st) return st;
+    ids__gemm_init(g, p, prec);
+    return IDS_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Packing                                                                                     */
+
+static size_t a_off(const ids__gemm *g, int k);
+
+int ids__gemm_kpad(const ids__gemm *g, int K) {
+    switch (g->fmt) {
+    case IDS__FMT_BF16P: return (K + 1) & ~1;
+    case IDS__FMT_I8: return (K + 31) & ~31;
+    default: return K;
+    }
+}
+
+size_t ids__gemm_tile_bytes(const ids__gemm *g, int K) {
+    const int kp = ids__gemm_kpad(g, K), blocks = (kp + g->kc - 1) / g->kc;
+    return (size_t)blocks * a_off(g, g->kc);
+}
+
+
+
+void ids__gemm_quantize_row(const float *x, int K, int kpad, int8_t *q, float *d) {
+    for (int b = 0; b < kpad / 32; b++) {
+        const int n = K - b * 32 < 32 ? (K - b * 32 > 0 ? K - b * 32 : 0) : 32;
+        const float *xb = x + b * 32;
+        float amax = 0.0f;
+        for (int t = 0; t < n; t++) {
+            const float v = fabsf(xb[t]);
+            amax = v > amax ? v : amax; /* (NaN is skipped) */
+        }
+        const float inv = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
+        d[b] = inv > 0.0f ? amax / 127.0f : 0.0f;
+        int8_t *qb = q + b * 32;
+        for (int t = 0; t < 32; t++) {
+            float v = t < n ? xb[t] * inv : 0.0f;
+            v = v >= -127.0f ? (v <= 127.0f ? v : 127.0f) : (v < -127.0f ? -127.0f : 0.0f); /* NaN: 0 */
+            /* round to nearest even: adding 1.5 * 2^23 leaves no fraction bits */
+            qb[t] = (int8_t)(int)((v + 12582912.0f) - 12582912.0f);
+        }
+    }
+}
+
+/* Offset of k (a multiple of 2, or of 32 for I8) inside a tile's block, and bytes of one tile's block. */
+static size_t a_off(const ids__gemm *g, int k) {
+    switch (g->fmt) {
+    case IDS__FMT_BF16P: return (size_t)k / 2 * g->mr * 4;
+    case IDS__FMT_I8: return (size_t)k / 32 * 40 * g->mr;
+    default: return (size_t)k * g->mr * 4;
+    }
+}
+
+void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride) {
+    const int MR = g->mr, kc = g->kc;
+    unsigned char *base = dst;
+    if (!blk_stride) blk_stride = a_off(g, kc);
+#define A_AT(k) (base + (size_t)((k) / kc) * blk_stride + a_off(g, (k) % kc))
+    if (g->fmt == IDS__FMT_F32) {
+        for (int k = 0; k < K; k++) {
+            float *o = (float *)A_AT(k);
+            for (int i = 0; i < MR; i++) {
+                float v = i < m ? X[(size_t)i * ldx + k] : 0.0f;
+                o[i] = g->round_bf16 ? ids__bf16_round(v) : v;
+            }
+        }
+    } else if (g->fmt == IDS__FMT_BF16P) {
+        const int kp = ids__gemm_kpad(g, K);
+        for (int k = 0; k < kp; k += 2) {
+            uint32_t *o = (uint32_t *)A_AT(k);
+            for (int i = 0; i < MR; i++) {
+                const float *x = X + (size_t)i * ldx;
+                uint32_t lo = i < m ? ids__f32_to_bf16(x[k]) : 0;
+                uint32_t hi = i < m && k + 1 < K ? ids__f32_to_bf16(x[k + 1]) : 0;
+                o[i] = lo | hi << 16;
+            }
+        }
+    } else {
+        const int kp = ids__gemm_kpad(g, K);
+        int8_t q[32];
+        float d;
+        for (int b = 0; b < kp / 32; b++) {
+            unsigned char *ob = A_AT(b * 32);
+            for (int i = 0; i < MR; i++) {
+                int32_t sum = 0;
+                if (i < m) {
+                    const int n = K - b * 32 < 32 ? K - b * 32 : 32;
+                    ids__gemm_quantize_row(X + (size_t)i * ldx + b * 32, n, 32, q, &d);
+                } else {
+                    memset(q, 0, sizeof q);
+                    d = 0.0f;
+                }
+                for (int t = 0; t < 32; t++) {
+                    ob[(t / 4) * 4 * MR + 4 * i + t % 4] = (unsigned char)q[t];
+                    sum += q[t];
+                }
+                int32_t corr = -128 * sum;
+                memcpy(ob + 32 * MR + 4 * i, &d, 4);
+                memcpy(ob + 36 * MR + 4 * i, &corr, 4);
+            }
+        }
+    }
+#undef A_AT
+}
+
+/* One block of kb values along K (kv of them valid, the rest zeros) of n (<= NR) weight rows into the
+ * kernel's layout; rows past n are zeros. F32 and BF16P read F32 rows w (stride ldw) starting at the
+ * block; I8 reads int8 rows q (stride ldq, kb / 32 blocks) with their scales d (stride ldd). */
+static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d,
+                   size_t ldd, int n, int kv, int kb, void *dst) {
+    const int NR = g->nr;
+    if (g->fmt == IDS__FMT_F32) {
+        float *o = dst;
+        for (int j = 0; j < NR; j++) {
+            if (j >= n) {
+                for (int k = 0; k < kb; k++) o[(size_t)k * NR + j] = 0.0f;
+                continue;
+            }
+            const float *r = w + (size_t)j * ldw;
+            if (g->round_bf16)
+                for (int k = 0; k < kv; k++) o[(size_t)k * NR + j] = ids__bf16_round(r[k]);
+            else
+                for (int k = 0; k < kv; k++) o[(size_t)k * NR + j] = r[k];
+            for (int k = kv; k < kb; k++) o[(size_t)k * NR + j] = 0.0f;
+        }
+    } else if (g->fmt == IDS__FMT_BF16P) {
+        uint32_t *o = dst;
+        for (int j = 0; j < NR; j++) {
+            const float *r = j < n ? w + (size_t)j * ldw : NULL;
+            for (int k = 0; k < kb; k += 2) {
+                uint32_t lo = r && k < kv ? ids__f32_to_bf16(r[k]) : 0;
+                uint32_t hi = r && k + 1 < kv ? ids__f32_to_bf16(r[k + 1]) : 0;
+                o[(size_t)(k / 2) * NR + j] = lo | hi << 16;
+            }
+        }
+    } else {
+        unsigned char *o = dst;
+        for (int b = 0; b < kb / 32; b++) {
+            unsigned char *ob = o + (size_t)b * 36 * NR;
+            for (int j = 0; j < NR; j++) {
+                const int8_t *r = j < n ? q + (size_t)j * ldq + b * 32 : NULL;
+                for (int t = 0; t < 32; t++)
+                    ob[(t / 4) * 4 * NR + 4 * j + t % 4] = (unsigned char)((r ? r[t] : 0) + 128);
+                float sc = r ? d[(size_t)j * ldd + b] : 0.0f;
+                memcpy(ob + 32 * NR + 4 * j, &sc, 4);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Driver                                                                                      */
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Panels per task: the packed blocks of a task's panels stay in L2 while every row tile of X
+ * passes over them, so X is read from memory once per task and block of K. */
+#define GROUP_MAX 4
+#define KC_MAX 1024
+
+/* Per-thread parts: F32 rows of one block, int8 rows and scales, the packed blocks of a group. */
+static size_t thread_rows_bytes(void) { return round64((size_t)GROUP_MAX * IDS__GEMM_MAX_NR * KC_MAX * sizeof(float)); }
+static size_t thread_q_bytes(void) { return round64((size_t)GROUP_MAX * IDS__GEMM_MAX_NR * KC_MAX); }
+static size_t thread_d_bytes(void) { return round64((size_t)GROUP_MAX * IDS__GEMM_MAX_NR * (KC_MAX / 32) * 4); }
+static size_t block_bytes(void) { return round64((size_t)IDS__GEMM_MAX_NR * KC_MAX * 4 + 64); }
+static size_t thread_blocks_bytes(void) { return GROUP_MAX * block_bytes(); }
+
+ids_status ids__gemm_ws_init(ids__gemm_ws *ws, int n_threads, int max_rows, int max_k, ids_err *err) {
+    memset(ws, 0, sizeof *ws);
+    if (n_threads < 1) n_threads = 1;
+    if (max_rows < 1) max_rows = 1;
+    if (max_k < 1) max_k = 1;
+    ws->n_threads = n_threads, ws->max_rows = max_rows, ws->max_k = max_k;
+    /* the largest packed X over every format: F32 tiles of the tallest kernel */
+    const size_t tiles = ((size_t)max_rows + IDS__GEMM_MAX_MR - 1) / IDS__GEMM_MAX_MR + 1;
+    ws->a_bytes = round64(tiles * IDS__GEMM_MAX_MR * ((size_t)max_k + KC_MAX) * sizeof(float));
+    ws->thread_bytes = thread_rows_bytes() + thread_q_bytes() + thread_d_bytes() + thread_blocks_bytes();
+    ws->a_mem = ids__malloc(ws->a_bytes + 64);
+    ws->thread_mem = ids__malloc(ws->thread_bytes * (size_t)n_threads + 64);
+    if (!ws->a_mem || !ws->thread_mem) {
+        ids__gemm_ws_free(ws);
+        return ids__err(err, IDS_ERR_NOMEM, "out of memory for matmul buffers (%d rows, K %d, %d threads)",
+                        max_rows, max_k, n_threads);
+    }
+    ws->a = (unsigned char *)ws->a_mem + (64 - (uintptr_t)ws->a_mem % 64);
+    ws->thread = (unsigned char *)ws->thread_mem + (64 - (uintptr_t)ws->thread_mem % 64);
+    ws->bytes = ws->a_bytes + ws->thread_bytes * (size_t)n_threads + 128;
+    return IDS_OK;
+}
+
+void ids__gemm_ws_free(ids__gemm_ws *ws) {
+    free(ws->a_mem);
+    free(ws->thread_mem);
+    memset(ws, 0, sizeof *ws);
+}
+
+typedef struct {
+    const ids__gemm *g;
+    ids__gemm_ws *ws;
+    const float *X;
+    size_t ldx;
+    int m0, M, K, kpad, group;
+    size_t tile, blk_stride; /* bytes of one tile over all of K; of one block of K over every tile */
+    const ids__gemm_src *W;
+    float *Y;
+    size_t ldy;
+} run_job;
+
+static void pack_a_task(void *arg, int t, int nt, int tid) {
+    (void)nt, (void)tid;
+    run_job *j = arg;
+    const int MR = j->g->mr, r0 = t * MR, m = j->M - r0 < MR ? j->M - r0 : MR;
+    ids__gemm_pack_a(j->g, j->X + (size_t)(j->m0 + r0) * j->ldx, j->ldx, m, j->K,
+                     j->ws->a + (size_t)t * a_off(j->g, j->g->kc), j->blk_stride);
+}
+
+static void group_task(void *arg, int t, int nt, int tid) {
+    (void)nt;
+    run_job *j = arg;
+    const ids__gemm *g = j->g;
+    const ids__gemm_src *W = j->W;
+    const int NR = g->nr, MR = g->mr, K = j->K, kpad = j->kpad;
+    const int c0 = t * j->group * NR, cols = W->n - c0 < j->group * NR ? W->n - c0 : j->group * NR;
+    const int n_panels = (cols + NR - 1) / NR;
+    unsigned char *th = j->ws->thread + (size_t)tid * j->ws->thread_bytes;
+    float *rows = (float *)th;
+    int8_t *q = (int8_t *)(th + thread_rows_bytes());
+    float *d = (float *)(th + thread_rows_bytes() + thread_q_bytes());
+    unsigned char *blocks = th + thread_rows_bytes() + thread_q_bytes() + thread_d_bytes();
+    const int n_tiles = (j->M + MR - 1) / MR;
+
+    for (int k0 = 0; k0 < kpad; k0 += g->kc) {
+        const int kb = kpad - k0 < g->kc ? kpad - k0 : g->kc;
+        const int kv = K - k0 < kb ? K - k0 : kb; /* valid K in this block */
+        /* this block of the group's weight rows, in the kernel's layout */
+        const float *w = NULL;
+        size_t ldw = (size_t)kb;
+        if (g->fmt == IDS__FMT_I8 && W->fetch_q8) {
+            W->fetch_q8(W->ctx, c0, cols, k0, kb, q, (size_t)kb, d, (size_t)kb / 32);
+        } else {
+            if (W->f32) {
+                w = W->f32 + (size_t)c0 * W->ld + k0;
+                ldw = W->ld;
+            } else {
+                W->fetch(W->ctx, c0, cols, k0, kv, rows, (size_t)kb);
+                w = rows;
+            }
+            if (g->fmt == IDS__FMT_I8)
+                for (int r = 0; r < cols; r++)
+                    ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, q + (size_t)r * kb, d + (size_t)r * (kb / 32));
+        }
+        for (int p = 0; p < n_panels; p++) {
+            const int n = cols - p * NR < NR ? cols - p * NR : NR;
+            const float *wp = w ? w + (size_t)p * NR * ldw : NULL;
+            const int8_t *qp = q + (size_t)p * NR * kb;
+            const float *dp = d + (size_t)p * NR * (kb / 32);
+            void *out = blocks + (size_t)p * block_bytes();
+            if (g->pack_b) g->pack_b(wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
+            else pack_b(g, wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
+        }
+        const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
+        const size_t tstep = a_off(g, g->kc);
+        /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it */
+        for (int p = 0; p < n_panels; p++) {
+            const int n = cols - p * NR < NR ? cols - p * NR : NR;
+            const void *b = blocks + (size_t)p * block_bytes();
+            for (int ti = 0; ti < n_tiles; ti++) {
+                const int m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
+                g->kernel(kb, ablk + (size_t)ti * tstep, b, j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR,
+                          j->ldy, m, n, k0 > 0);
+            }
+        }
+    }
+}
+
+void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
+                   const ids__gemm_src *W, float *Y, size_t ldy) {
+    IDS_ASSERT(W->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR && g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX &&
+               g->kc % 256 == 0);
+    if (M <= 0 || W->n <= 0) return;
+    run_job j = {g, ws, X, ldx, 0, 0, W->k, ids__gemm_kpad(g, W->k), 1, ids__gemm_tile_bytes(g, W->k), 0, W, Y, ldy};
+    /* panels per task: as many as fit, while leaving every thread a few tasks */
+    const int panels = (W->n + g->nr - 1) / g->nr, nt = ids__pool_size(pool);
+    j.group = panels / (4 * nt);
+    j.group = j.group < 1 ? 1 : j.group > GROUP_MAX ? GROUP_MAX : j.group;
+    /* rows in chunks that fit the packed-X buffer, of equal size (in whole tiles) */
+    const int cap = (int)(ws->a_bytes / j.tile) * g->mr;
+    const int n_chunks = (M + cap - 1) / cap;
+    int per = (M + n_chunks - 1) / n_chunks;
+    per = (per + g->mr - 1) / g->mr * g->mr;
+    for (int m0 = 0; m0 < M; m0 += per) {
+        j.m0 = m0;
+        j.M = M - m0 < per ? M - m0 : per;
+        j.blk_stride = (size_t)((j.M + g->mr - 1) / g->mr) * a_off(g, g->kc);
+        ids__pool_run(pool, (j.M + g->mr - 1) / g->mr, pack_a_task, &j);
+        ids__pool_run(pool, (panels + j.group - 1) / j.group, group_task, &j);
+    }
+}

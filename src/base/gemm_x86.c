@@ -1,0 +1,305 @@
+/* x86 micro-kernels of the matrix products (formats in gemm.h). Each is compiled for its own
+ * instruction set through a target attribute and called only when cpuid says the CPU has it, so the
+ * build machine's CPU does not matter. Register blocking: an MR x NR tile of C lives in registers
+ * for a whole block of K; per step of K one (pair, group of 4) row of the packed B block is loaded
+ * and every row of A is broadcast against it. */
+#include "base/gemm.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+#define T_AVX2 __attribute__((target("avx2,fma")))
+#define T_512 __attribute__((target("avx512f,fma")))
+#define T_BF16 __attribute__((target("avx512f,avx512bf16,fma")))
+#define T_VNNI __attribute__((target("avx512f,avx512vnni,fma")))
+
+/* ---------------------------------------------------------------------------------------- */
+/* AVX2 + FMA, F32: 6 x 16 (12 accumulators)                                                   */
+
+T_AVX2 static void k_avx2_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
+                              int acc) {
+    enum { MR = 6, NR = 16 };
+    const float *a = a_, *b = b_;
+    __m256 c0[MR], c1[MR];
+    if (acc && n == NR) {
+        for (int i = 0; i < MR; i++) {
+            c0[i] = i < m ? _mm256_loadu_ps(c + (size_t)i * ldc) : _mm256_setzero_ps();
+            c1[i] = i < m ? _mm256_loadu_ps(c + (size_t)i * ldc + 8) : _mm256_setzero_ps();
+        }
+    } else if (acc) {
+        float t[NR];
+        for (int i = 0; i < MR; i++) {
+            memset(t, 0, sizeof t);
+            if (i < m) memcpy(t, c + (size_t)i * ldc, (size_t)n * sizeof(float));
+            c0[i] = _mm256_loadu_ps(t);
+            c1[i] = _mm256_loadu_ps(t + 8);
+        }
+    } else {
+        for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kb; k++) {
+        const __m256 b0 = _mm256_load_ps(b + (size_t)k * NR), b1 = _mm256_load_ps(b + (size_t)k * NR + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + (size_t)k * MR + i);
+            c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    for (int i = 0; i < m; i++) {
+        if (n == NR) {
+            _mm256_storeu_ps(c + (size_t)i * ldc, c0[i]);
+            _mm256_storeu_ps(c + (size_t)i * ldc + 8, c1[i]);
+        } else {
+            float t[NR];
+            _mm256_storeu_ps(t, c0[i]);
+            _mm256_storeu_ps(t + 8, c1[i]);
+            memcpy(c + (size_t)i * ldc, t, (size_t)n * sizeof(float));
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* AVX-512, 12 x 32 tiles (24 accumulators): F32 and bf16 pairs                                */
+
+T_512 static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
+                               int acc) {
+    enum { MR = 12, NR = 32 };
+    const float *a = a_, *b = b_;
+    const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        const bool ld = acc && i < m;
+        c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kb; k++) {
+        const __m512 b0 = _mm512_load_ps(b + (size_t)k * NR), b1 = _mm512_load_ps(b + (size_t)k * NR + 16);
+        const float *ak = a + (size_t)k * MR;
+        _mm_prefetch((const char *)(ak + 16 * MR), _MM_HINT_T0);
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const __m512 ai = _mm512_set1_ps(ak[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
+                                 int acc) {
+    enum { MR = 12, NR = 32 };
+    const uint32_t *a = a_, *b = b_;
+    const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
+    __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        const bool ld = acc && i < m;
+        c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int k = 0; k < kb / 2; k++) {
+        const __m512bh b0 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR);
+        const __m512bh b1 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR + 16);
+        const uint32_t *ak = a + (size_t)k * MR;
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) {
+            const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ak[i]);
+            c0[i] = _mm512_dpbf16_ps(c0[i], ai, b0);
+            c1[i] = _mm512_dpbf16_ps(c1[i], ai, b1);
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* AVX-512 VNNI, int8 blocks of 32: 6 x 32 (12 integer + 12 float accumulators)                */
+
+T_VNNI static void k_vnni_i8(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
+                             int acc) {
+    enum { MR = 6, NR = 32 };
+    const unsigned char *a = a_, *b = b_;
+    const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
+    __m512 f0[MR], f1[MR];
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        const bool ld = acc && i < m;
+        f0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
+        f1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int blk = 0; blk < kb / 32; blk++) {
+        const unsigned char *ab = a + (size_t)blk * 40 * MR, *bb = b + (size_t)blk * 36 * NR;
+        __m512i s0[MR], s1[MR];
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            int32_t corr;
+            memcpy(&corr, ab + 36 * MR + 4 * i, 4);
+            s0[i] = s1[i] = _mm512_set1_epi32(corr);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; g++) {
+            const __m512i b0 = _mm512_load_si512(bb + g * 4 * NR), b1 = _mm512_load_si512(bb + g * 4 * NR + 64);
+#pragma GCC unroll 6
+            for (int i = 0; i < MR; i++) {
+                int32_t av;
+                memcpy(&av, ab + g * 4 * MR + 4 * i, 4);
+                const __m512i ai = _mm512_set1_epi32(av);
+                s0[i] = _mm512_dpbusd_epi32(s0[i], b0, ai);
+                s1[i] = _mm512_dpbusd_epi32(s1[i], b1, ai);
+            }
+        }
+        const __m512 d0 = _mm512_load_ps(bb + 32 * NR), d1 = _mm512_load_ps(bb + 32 * NR + 64);
+#pragma GCC unroll 6
+        for (int i = 0; i < MR; i++) {
+            float dx;
+            memcpy(&dx, ab + 32 * MR + 4 * i, 4);
+            const __m512 sx = _mm512_set1_ps(dx);
+            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[i]), _mm512_mul_ps(d0, sx), f0[i]);
+            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[i]), _mm512_mul_ps(d1, sx), f1[i]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, f0[i]);
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, f1[i]);
+    }
+}
+
+
+/* ---------------------------------------------------------------------------------------- */
+/* Packing of weight blocks for the 32-wide AVX-512 kernels: 16 x 16 transposes of 32-bit units  */
+
+/* r[c] becomes column c of the 16 x 16 matrix whose rows were r[0..15]. */
+T_512 static inline void tr16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    /* r[4i + c], 128-bit lane L: column 4L + c of rows 4i..4i+3 */
+    for (int c = 0; c < 4; c++) {
+        const __m512 x0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88), x1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xDD);
+        const __m512 y0 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88),
+                     y1 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xDD);
+        t[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        t[8 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+        t[4 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        t[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    }
+    for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+/* F32 [kb][32] from F32 rows (kv valid values each; rows past n and values past kv are zeros). */
+T_512 static void pack_b_f32_512(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d, size_t ldd,
+                                 int n, int kv, int kb, void *dst) {
+    (void)q, (void)ldq, (void)d, (void)ldd;
+    float *o = dst;
+    int k = 0;
+    for (; k + 16 <= kv; k += 16)
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = h * 16 + i < n ? _mm512_loadu_ps(w + (size_t)(h * 16 + i) * ldw + k) : _mm512_setzero_ps();
+            tr16(r);
+            for (int c = 0; c < 16; c++) _mm512_store_ps(o + (size_t)(k + c) * 32 + h * 16, r[c]);
+        }
+    for (; k < kb; k++)
+        for (int j = 0; j < 32; j++) o[(size_t)k * 32 + j] = j < n && k < kv ? w[(size_t)j * ldw + k] : 0.0f;
+}
+
+/* I8 blocks of 32 (bytes + 128, scales) from int8 rows. */
+T_512 static void pack_b_i8_512(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d, size_t ldd,
+                                int n, int kv, int kb, void *dst) {
+    (void)w, (void)ldw, (void)kv;
+    enum { NR = 32 };
+    unsigned char *o = dst;
+    const int nb = kb / 32;
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080u);
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                const __m512i v = h * 16 + i < n ? _mm512_loadu_si512(q + (size_t)(h * 16 + i) * ldq + b * 32)
+                                                 : _mm512_setzero_si512();
+                r[i] = _mm512_castsi512_ps(_mm512_xor_si512(v, flip));
+            }
+            tr16(r);
+            for (int u = 0; u < 16; u++)
+                _mm512_store_ps((float *)(o + (size_t)(b + u / 8) * 36 * NR + (u % 8) * 4 * NR + h * 64), r[u]);
+        }
+        for (int bb = b; bb < b + 2; bb++)
+            for (int j = 0; j < NR; j++) {
+                const float sc = j < n ? d[(size_t)j * ldd + bb] : 0.0f;
+                memcpy(o + (size_t)bb * 36 * NR + 32 * NR + 4 * j, &sc, 4);
+            }
+    }
+    for (; b < nb; b++) {
+        unsigned char *ob = o + (size_t)b * 36 * NR;
+        for (int j = 0; j < NR; j++) {
+            const int8_t *r = j < n ? q + (size_t)j * ldq + b * 32 : NULL;
+            for (int t = 0; t < 32; t++) ob[(t / 4) * 4 * NR + 4 * j + t % 4] = (unsigned char)((r ? r[t] : 0) + 128);
+            const float sc = r ? d[(size_t)j * ldd + b] : 0.0f;
+            memcpy(ob + 32 * NR + 4 * j, &sc, 4);
+        }
+    }
+}
+
+/* BF16 pairs [kb/2][32] from F32 rows (vcvtne2ps2bf16: round to nearest even). */
+T_BF16 static void pack_b_bf16_512(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d,
+                                   size_t ldd, int n, int kv, int kb, void *dst) {
+    (void)q, (void)ldq, (void)d, (void)ldd;
+    uint32_t *o = dst;
+    int k = 0;
+    for (; k + 32 <= kv; k += 32)
+        for (int h = 0; h < 2; h++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                if (h * 16 + i < n) {
+                    const float *x = w + (size_t)(h * 16 + i) * ldw + k;
+                    r[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + 16), _mm512_loadu_ps(x));
+                } else {
+                    r[i] = _mm512_setzero_ps();
+                }
+            }
+            tr16(r);
+            for (int c = 0; c < 16; c++) _mm512_store_ps((float *)(o + (size_t)(k / 2 + c) * 32 + h * 16), r[c]);
+        }
+    for (; k < kb; k += 2)
+        for (int j = 0; j < 32; j++) {
+            const float *x = j < n ? w + (size_t)j * ldw : NULL;
+            const uint32_t lo = x && k < kv ? ids__f32_to_bf16(x[k]) : 0, hi = x && k + 1 < kv ? ids__f32_to_bf16(x[k + 1]) : 0;
+            o[(size_t)(k / 2) * 32 + j] = lo | hi << 16;
+        }
+}
+
+const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
+                       ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8;
+const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 = pack_b_bf16_512,
+                      ids__pb_avx512_i8 = pack_b_i8_512;
+#else
+const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_avx512_bf16 = NULL,
+                       ids__k_vnni_i8 = NULL;
+const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
+#endif

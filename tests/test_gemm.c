@@ -1,0 +1,215 @@
+/* Matmul kernels (src/base/gemm.c, gemm_x86.c) against a double-precision reference written here
+ * from the definitions of the three precisions, on shapes that are not multiples of any tile,
+ * every kernel path forced in turn (a path this CPU lacks is skipped, not passed); results the same
+ * bit for bit for any thread count, any row chunking, and (F32, int8) on every path. */
+#include "test.h"
+#include "base/gemm.h"
+
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+static float urand(void) {
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
+}
+
+static const int k_shapes[][3] = {
+    /* M, N, K */
+    {1, 1, 1},    {1, 37, 5},    {13, 1, 33},    {29, 67, 301}, {12, 32, 256}, {6, 32, 1024},
+    {100, 50, 1030}, {7, 33, 2049}, {25, 130, 64}, {3, 17, 31},  {64, 96, 257},
+};
+
+/* The reference's own int8 quantization of a block (from the definition in gemm.h). */
+static void ref_quant(const float *x, int n, int8_t *q, double *d) {
+    float amax = 0;
+    for (int t = 0; t < n; t++) amax = fabsf(x[t]) > amax ? fabsf(x[t]) : amax;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    *d = amax > 0 ? (double)(amax / 127.0f) : 0.0;
+    for (int t = 0; t < 32; t++) {
+        float v = t < n ? rintf(x[t] * inv) : 0.0f;
+        q[t] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+}
+
+static float bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    x = (x + 0x7fff + ((x >> 16) & 1)) & 0xffff0000u;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+/* Y = X W^T in double from the precision's definition; bound: a tolerance per element. */
+static void reference(ids_precision p, const float *X, const float *W, int M, int N, int K, double *Y, double *bound) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            const float *x = X + (size_t)i * K, *w = W + (size_t)j * K;
+            double s = 0, a = 0;
+            if (p == IDS_PREC_INT8) {
+                for (int b = 0; b * 32 < K; b++) {
+                    const int n = K - b * 32 < 32 ? K - b * 32 : 32;
+                    int8_t qx[32], qw[32];
+                    double dx, dw;
+                    ref_quant(x + b * 32, n, qx, &dx);
+                    ref_quant(w + b * 32, n, qw, &dw);
+                    long long is = 0, ia = 0;
+                    for (int t = 0; t < 32; t++) is += qx[t] * qw[t], ia += abs(qx[t] * qw[t]);
+                    s += dx * dw * (double)is;
+                    a += dx * dw * (double)ia;
+                }
+            } else {
+                for (int k = 0; k < K; k++) {
+                    const double xv = p == IDS_PREC_BF16 ? bf16(x[k]) : x[k], wv = p == IDS_PREC_BF16 ? bf16(w[k]) : w[k];
+                    s += xv * wv;
+                    a += fabs(xv * wv);
+                }
+            }
+            Y[(size_t)i * N + j] = s;
+            bound[(size_t)i * N + j] = 2e-6 * a * (1 + K / 256.0) + 1e-30;
+        }
+}
+
+typedef struct {
+    const float *W;
+    int K;
+} fetch_ctx;
+
+static void fetch_rows(const void *ctx, int n0, int nr, int k0, int kv, float *dst, size_t ld) {
+    const fetch_ctx *f = ctx;
+    for (int r = 0; r < nr; r++) memcpy(dst + (size_t)r * ld, f->W + (size_t)(n0 + r) * f->K + k0, sizeof(float) * (size_t)kv);
+}
+
+/* The product on a path, with a pool of n_threads and room for max_rows rows at once. */
+static void run(ids__gemm_path path, ids_precision p, const float *X, const float *W, int M, int N, int K,
+                int n_threads, int max_rows, bool fetch, float *Y) {
+    ids__gemm g;
+    ids__gemm_init(&g, path, p);
+    ids_pool *pool = ids__pool_new(n_threads);
+    ids__gemm_ws ws;
+    ids_err err;
+    if (!pool || ids__gemm_ws_init(&ws, n_threads, max_rows, K, &err)) {
+        t_fail(__FILE__, __LINE__, "no pool or workspace");
+        ids__pool_free(pool);
+        return;
+    }
+    fetch_ctx fc = {W, K};
+    ids__gemm_src src = {.n = N, .k = K};
+    if (fetch) src.fetch = fetch_rows, src.ctx = &fc;
+    else src.f32 = W, src.ld = (size_t)K;
+    ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &src, Y, (size_t)N);
+    ids__gemm_ws_free(&ws);
+    ids__pool_free(pool);
+}
+
+static void check_path(ids__gemm_path path) {
+    if (!ids__gemm_path_ok(path)) {
+        char why[160];
+        snprintf(why, sizeof why, "this CPU lacks the %s path's instructions", ids__gemm_path_name(path));
+        t_skip(why);
+        return;
+    }
+    for (int p = 0; p < IDS_PREC_COUNT; p++)
+        for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
+            const int M = k_shapes[s][0], N = k_shapes[s][1], K = k_shapes[s][2];
+            float *X = malloc(sizeof(float) * (size_t)M * K), *W = malloc(sizeof(float) * (size_t)N * K);
+            float *Y = malloc(sizeof(float) * (size_t)M * N), *Y2 = malloc(sizeof(float) * (size_t)M * N);
+            double *R = malloc(sizeof(double) * (size_t)M * N), *B = malloc(sizeof(double) * (size_t)M * N);
+            REQUIRE(X && W && Y && Y2 && R && B);
+            for (size_t i = 0; i < (size_t)M * K; i++) X[i] = urand();
+            for (size_t i = 0; i < (size_t)N * K; i++) W[i] = urand() * 0.5f;
+            if (K > 40) X[3] = 0, W[K + 5] = 0; /* exact zeros, and a block with one large value */
+            if (K > 64) X[40] = 30.0f;
+            reference((ids_precision)p, X, W, M, N, K, R, B);
+            run(path, (ids_precision)p, X, W, M, N, K, 2, M, false, Y);
+            int bad = 0;
+            double worst = 0;
+            for (size_t i = 0; i < (size_t)M * N; i++) {
+                const double e = fabs((double)Y[i] - R[i]);
+                if (!(e <= B[i])) bad++;
+                if (e / B[i] > worst || isnan(e)) worst = isnan(e) ? INFINITY : e / B[i];
+            }
+            CHECKF(bad == 0, "%s, %s, M %d N %d K %d: %d of %d outside the bound (worst %.2f x bound)",
+                   ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K, bad, M * N, worst);
+            /* fetched rows, 3 threads, rows in chunks of 5: the same bits */
+            run(path, (ids_precision)p, X, W, M, N, K, 3, 5, true, Y2);
+            CHECKF(!memcmp(Y, Y2, sizeof(float) * (size_t)M * N), "%s %s M %d N %d K %d: fetched rows / threads / "
+                   "chunks change the result", ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K);
+            /* F32 and int8 are one chain of operations per element on every path: the same bits as scalar */
+            if (p != IDS_PREC_BF16 && path != IDS__PATH_SCALAR) {
+                run(IDS__PATH_SCALAR, (ids_precision)p, X, W, M, N, K, 1, M, false, Y2);
+                CHECKF(!memcmp(Y, Y2, sizeof(float) * (size_t)M * N), "%s %s M %d N %d K %d: differs from the "
+                       "scalar path", ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K);
+            }
+            free(X), free(W), free(Y), free(Y2), free(R), free(B);
+        }
+}
+
+TEST(gemm_path_scalar) { check_path(IDS__PATH_SCALAR); }
+TEST(gemm_path_avx2) { check_path(IDS__PATH_AVX2); }
+TEST(gemm_path_avx512) { check_path(IDS__PATH_AVX512); }
+TEST(gemm_path_avx512bf16) { check_path(IDS__PATH_AVX512BF16); }
+TEST(gemm_path_vnni) { check_path(IDS__PATH_VNNI); }
+TEST(gemm_path_amx) { check_path(IDS__PATH_AMX); }
+
+/* The reference notices a wrong kernel: a product with one weight changed is outside the bound. */
+TEST(gemm_reference_notices_errors) {
+    const int M = 9, N = 40, K = 300;
+    float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K), *Y = malloc(sizeof(float) * M * N);
+    double *R = malloc(sizeof(double) * M * N), *B = malloc(sizeof(double) * M * N);
+    REQUIRE(X && W && Y && R && B);
+    for (int i = 0; i < M * K; i++) X[i] = urand();
+    for (int i = 0; i < N * K; i++) W[i] = urand();
+    for (int p = 0; p < IDS_PREC_COUNT; p++) {
+        reference((ids_precision)p, X, W, M, N, K, R, B);
+        W[7 * K + 100] += 0.05f;
+        run(IDS__PATH_SCALAR, (ids_precision)p, X, W, M, N, K, 1, M, false, Y);
+        W[7 * K + 100] -= 0.05f;
+        int bad = 0;
+        for (int i = 0; i < M * N; i++) bad += !(fabs((double)Y[i] - R[i]) <= B[i]);
+        CHECKF(bad >= M, "%s: a changed weight went unnoticed (%d outside)", ids_precision_name((ids_precision)p), bad);
+    }
+    free(X), free(W), free(Y), free(R), free(B);
+}
+
+TEST(gemm_quantize_row_edges) {
+    float x[70];
+    int8_t q[96];
+    float d[3];
+    for (int i = 0; i < 70; i++) x[i] = 0;
+    x[0] = -127.0f, x[1] = 0.5f, x[2] = 1.5f, x[3] = 2.5f, x[4] = 63.5f; /* scale 1: ties go to even */
+    x[33] = NAN, x[34] = 3.0f;
+    x[64] = 1e-30f, x[65] = -1e-30f;
+    ids__gemm_quantize_row(x, 70, 96, q, d);
+    CHECK(d[0] == 1.0f);
+    CHECK(q[0] == -127 && q[1] == 0 && q[2] == 2 && q[3] == 2 && q[4] == 64);
+    CHECK_EQ_INT(q[33], 0);   /* NaN -> 0 */
+    CHECK_EQ_INT(q[34], 127);
+    CHECK(d[1] == 3.0f / 127.0f);
+    CHECK(d[2] > 0 && q[64] == 127 && q[65] == -127);
+    for (int i = 70; i < 96; i++) CHECK_EQ_INT(q[i], 0);
+    for (int i = 0; i < 70; i++) x[i] = 0;
+    ids__gemm_quantize_row(x, 70, 96, q, d);
+    CHECK(d[0] == 0 && d[1] == 0 && d[2] == 0 && q[5] == 0);
+}
+
+TEST(gemm_cpu_env) {
+    ids__gemm_path p;
+    ids_err err;
+    const char *old = getenv("IDSCOPE_CPU");
+    char saved[64] = "";
+    if (old) snprintf(saved, sizeof saved, "%s", old);
+    setenv("IDSCOPE_CPU", "pentium", 1);
+    CHECK_EQ_INT(ids__gemm_path_env(&p, &err), IDS_ERR_UNSUPPORTED);
+    CHECK(strstr(err.msg, "IDSCOPE_CPU=pentium") && strstr(err.msg, "avx512bf16"));
+    setenv("IDSCOPE_CPU", "scalar", 1);
+    CHECK_OK_ERR(ids__gemm_path_env(&p, &err), err);
+    CHECK_EQ_INT(p, IDS__PATH_SCALAR);
+    CHECK(!strcmp(ids_cpu_path(), "scalar"));
+    /* a path the CPU lacks is an error naming it (AMX on CPUs without it) */
+    for (int q = 0; q < IDS__PATH_COUNT; q++) {
+        setenv("IDSCOPE_CPU", ids__gemm_path_name((ids__gemm_path)q), 1);
+        ids_status st = ids__gemm_path_env(&p, &err);
+        CHECK_EQ_INT(st, ids__gemm_path_ok((ids__gemm_path)q) ? IDS_OK : IDS_ERR_UNSUPPORTED);
+        if (st) CHECK(strstr(err.msg, "lacks") != NULL);
+    }
+    if (old) setenv("IDSCOPE_CPU", saved, 1);
+    else unsetenv("IDSCOPE_CPU");
+}
