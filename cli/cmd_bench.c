@@ -17,8 +17,6 @@ typedef struct bench_args {
     bool json;
 } bench_args;
 
-static const arg_choice precisions[] = {{"f32", IDS_PREC_F32}, {"bf16", IDS_PREC_BF16}, {"int8", IDS_PREC_INT8}, {0}};
-
 static const arg_opt prefill_opts[] = {
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(bench_args, model),
      .meta = "TEXT.gguf", .help = "the decoder GGUF to time"},
@@ -27,8 +25,7 @@ static const arg_opt prefill_opts[] = {
     THREADS_OPT(bench_args, threads),
     {.name = "reps", .type = ARG_INT, .offset = offsetof(bench_args, reps), .meta = "R", .min = 1, .max = 100,
      .def = "3", .help = "runs; the best counts"},
-    {.name = "precision", .type = ARG_CHOICE, .offset = offsetof(bench_args, precision), .meta = "P",
-     .choices = precisions, .def = "f32", .help = "numeric precision of the matmuls (f32, bf16, int8)"},
+    PRECISION_OPT(bench_args, precision),
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(bench_args, json), .help = "one JSON object on stdout"},
     {.name = "compare", .type = ARG_PATH, .offset = offsetof(bench_args, compare), .meta = "LLAMA_BENCH",
      .help = "also run this llama-bench binary on the same file (-p N -n 0 -t THREADS -r 3) and print the ratio"},

@@ -37,7 +37,7 @@ static const arg_opt extract_opts[] = {
     {.name = "image-size", .type = ARG_INT, .offset = offsetof(ids_args, o.exp.image_size), .meta = "PX", .min = 16,
      .max = 8192, .def_help = "the tower's input size", .help = "stimulus size"},
     {.name = "per-pair", .type = ARG_FLAG, .offset = offsetof(ids_args, o.per_pair), .help = "also store every pair's IDs"},
-    THREADS_OPT(ids_args, o.exp.n_threads),
+    THREADS_OPT(ids_args, o.exp.n_threads), PRECISION_OPT(ids_args, o.exp.precision),
     {0},
 };
 static const arg_cmd ids_extract_cmd = {
@@ -121,7 +121,7 @@ static const arg_opt swap_opts[] = {
     {.name = "grid", .type = ARG_INT, .offset = offsetof(swap_args, o.exp.grid), .meta = "N", .min = 1, .max = 2048,
      .def = "4", .help = "grid cells per side"},
     SEED_OPT(swap_args, o.exp.seed),
-    THREADS_OPT(swap_args, o.exp.n_threads),
+    THREADS_OPT(swap_args, o.exp.n_threads), PRECISION_OPT(swap_args, o.exp.precision),
     {0},
 };
 static const arg_cmd swap_cmd = {
@@ -184,7 +184,8 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
     OBJECTS_OPT(steer_args, NULL, "red circle,blue square", "object names; every ordered pair"),              \
     {.name = "n", .type = ARG_INT, .offset = offsetof(steer_args, o.exp.n_items), .meta = "N", .min = 0, .max = INT_MAX, \
      .def = "8", .help = "images per pair"},                                                                    \
-    SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads)
+    SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
+    PRECISION_OPT(steer_args, o.exp.precision)
 #define STEER_FACTOR_OPT(hl)                                                                                    \
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = offsetof(steer_args, o.factor), .meta = "F", \
      .fmin = 0, .fmax = INFINITY, .def = "5", .help = hl}

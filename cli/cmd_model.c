@@ -12,7 +12,7 @@
 typedef struct vlm_args {
     const char *model, *mmproj, *prompt, *prompt_file, *question, *video;
     arg_strs images;
-    int threads, frames;
+    int threads, frames, precision;
     int n_imgs, video_frames; /* images loaded (--image ones, then the video's frames); frames of them */
 } vlm_args;
 
@@ -34,7 +34,7 @@ typedef struct vlm_args {
      .help = "the same, read from a file"},                                                                       \
     {.name = "question", .short_name = 'q', .type = ARG_STR, .offset = offsetof(T, v.question), .meta = "TEXT",   \
      .help = "a question, wrapped in the model's chat template with the images"},                                 \
-    THREADS_OPT(T, v.threads)
+    THREADS_OPT(T, v.threads), PRECISION_OPT(T, v.precision)
 
 /* Images, video frames, model and prompt. Returns 0, or the exit code after the message; the caller
  * frees with vlm_teardown either way. video_mode: with --video and --question the frames are one
@@ -137,7 +137,8 @@ int cmd_capture(int argc, char **argv) {
         a.positions = "all";
         a.sites = "resid,logits,image_embd,vision";
     }
-    ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads};
+    ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads,
+                           .precision = (ids_precision)a.v.precision};
     if ((rc = capture_sites(a.sites, &co)) != ARGS_GO) return rc;
     if ((rc = args_check_model(&capture_cmd, &a, a.v.model)) != ARGS_GO) return rc;
     ids_vlm *vlm;
@@ -252,6 +253,7 @@ static int ask_run(const ask_args *a, const ids_vlm *vlm, const ids_image *imgs,
         cp.n_ctx = ids_seq_len(s) + a->n_new;
         cp.max_rows = ids_seq_len(s);
         cp.n_threads = a->v.threads;
+        cp.precision = (ids_precision)a->v.precision;
         cp.keep_clean = false;
         ids_run_opts ro = {.cand = c->tok, .n_cand = c->n};
         ids_run_out out = {.cand_logprob = c->lp};
@@ -351,7 +353,7 @@ int cmd_train(int argc, char **argv) {
 
 typedef struct eval_args {
     model_args m;
-    int task, n, held, threads;
+    int task, n, held, threads, precision;
     uint64_t seed;
     bool json;
 } eval_args;
@@ -374,7 +376,7 @@ static const arg_opt eval_opts[] = {
      .def = "all", .help = "object pairs: only the held-out ones, exclude them, or all"},
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(eval_args, json),
      .help = "print one object {\"TASK\": accuracy, ...}"},
-    THREADS_OPT(eval_args, threads),
+    THREADS_OPT(eval_args, threads), PRECISION_OPT(eval_args, precision),
     {0},
 };
 static const arg_cmd eval_cmd = {
@@ -417,7 +419,7 @@ int cmd_eval(int argc, char **argv) {
         const ids_task t = (ids_task)eval_tasks[k].value;
         if (a.task != EVAL_ALL && a.task != (int)t) continue;
         int correct = 0;
-        if (ids_eval_task(v, t, a.n, a.seed, a.held, &c, a.threads, &correct, &err)) {
+        if (ids_eval_task(v, t, a.n, a.seed, a.held, &c, a.threads, (ids_precision)a.precision, &correct, &err)) {
             rc = fail(&err);
             break;
         }

@@ -174,3 +174,5 @@ void print_progress(const char *what, long done, long total, void *user) {
     fprintf(stderr, "\r%s: %ld/%ld", what, done, total);
     if (done == total) fputc('\n', stderr);
 }
+
+const arg_choice precision_choices[] = {{"f32", IDS_PREC_F32}, {"bf16", IDS_PREC_BF16}, {"int8", IDS_PREC_INT8}, {0}};

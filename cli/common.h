@@ -37,6 +37,11 @@ typedef struct model_args {
 #define THREADS_OPT(T, f)                                                                                \
     {.name = "threads", .short_name = 't', .type = ARG_INT, .offset = offsetof(T, f), .meta = "N", .min = 0, \
      .max = 256, .def = "0", .help = "compute threads, 0 = all cores"}
+/* --precision of every command that runs a model (ids_precision; the field is an int-sized enum). */
+extern const arg_choice precision_choices[];
+#define PRECISION_OPT(T, f)                                                                                   \
+    {.name = "precision", .type = ARG_CHOICE, .offset = offsetof(T, f), .meta = "P", .choices = precision_choices,   \
+     .def = "f32", .help = "numerics of the decoder's matmuls: f32 (exact), bf16, int8 (docs/PRECISION.md)"}
 /* The notes of the commands that read images or videos: the formats and the pixel budget
  * (IDS_IMAGE_MAX_PIXELS_DEFAULT, IDS_IMAGE_PIXELS_HARD_MAX). */
 #define IMAGE_INPUT_NOTES                                                                                   \

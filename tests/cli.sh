@@ -376,6 +376,22 @@ expect bench_compare 0 "ratio idscope / llama.cpp" -- "$BIN" bench prefill -m "$
 if grep -q -- "-m .*text.gguf -p 32 -n 0 -t 1 -r 3" "$TMP/fake-args"; then ok bench_compare_args; else ko bench_compare_args; fi
 expect bench_bad_precision 2 "--precision int4 is not one of" -- "$BIN" bench prefill -m "$G/text.gguf" --precision int4
 expect bench_compare_missing 2 "--compare" -- "$BIN" bench prefill -m "$G/text.gguf" --compare "$TMP/none"
+# precisions: every model-running command takes --precision and records it; a kernel path the CPU
+# lacks (or an unknown one) is an error naming it
+expect bench_int8_json 0 '"precision":"int8"' -- "$BIN" bench prefill -m "$G/text.gguf" --tokens 32 --reps 1 --threads 1 \
+    --precision int8 --json
+if grep -q '"kernels":"' "$TMP/out"; then ok bench_kernels_key; else ko bench_kernels_key; fi
+expect swap_bf16 0 "^0,image,1.0000" -- "$BIN" swap -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/swap-bf16" --n 1 \
+    --threads 1 --precision bf16
+if tr -d ' \t\n' < "$TMP/swap-bf16/swap.json" | grep -q '"precision":"bf16"'; then ok swap_bf16_provenance;
+else ko swap_bf16_provenance; fi
+expect capture_int8 0 "wrote" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
+    --prompt-file "$G/prompt.txt" -o "$TMP/cap-int8.safetensors" --precision int8 --threads 1
+expect bad_precision_swap 2 "--precision fp8 is not one of" -- "$BIN" swap --out "$TMP/x" --precision fp8
+expect cpu_path_unknown 1 "IDSCOPE_CPU=pentium is not a kernel path" -- env IDSCOPE_CPU=pentium "$BIN" bench prefill \
+    -m "$G/text.gguf" --tokens 8 --reps 1
+expect cpu_path_scalar 0 '"kernels":"scalar"' -- env IDSCOPE_CPU=scalar "$BIN" bench prefill -m "$G/text.gguf" --tokens 8 \
+    --reps 1 --threads 1 --json
 # hostile inputs: the minimized files of tests/fixtures/hostile (expected.txt: reader, file, message)
 # and huge dimensions made here in a few bytes. Each is refused with exit 1 and a message naming the
 # file, never a signal, within 20 s (timeout) and 1 GB of address space (ulimit -v).

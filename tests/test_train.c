@@ -164,9 +164,9 @@ TEST(train_smoke_and_engine_equality) {
     CHECK_EQ_INT(n, 1 + 2 + 13 + 1 + 2); /* <s> ▁USER : ; 13 words ; ? ; ▁ASSISTANT : */
     free(ids);
     int correct = -1;
-    CHECK_OK_ERR(ids_eval_task(v, IDS_TASK_LEFT_RIGHT, 6, 3, -1, &c, 1, &correct, &err), err);
+    CHECK_OK_ERR(ids_eval_task(v, IDS_TASK_LEFT_RIGHT, 6, 3, -1, &c, 1, IDS_PREC_F32, &correct, &err), err);
     CHECK(correct >= 0 && correct <= 6);
-    CHECK_EQ_INT(ids_eval_task(v, IDS_TASK_DESCRIBE, 6, 3, -1, &c, 1, &correct, &err), IDS_ERR_ARG);
+    CHECK_EQ_INT(ids_eval_task(v, IDS_TASK_DESCRIBE, 6, 3, -1, &c, 1, IDS_PREC_F32, &correct, &err), IDS_ERR_ARG);
     free(a);
     free(b);
     ids_ctx_free(ctx);

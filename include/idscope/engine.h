@@ -330,6 +330,7 @@ typedef struct ids_capture_opts {
     const char *positions; /* see ids_parse_positions (default "all") */
     bool resid, logits, image_embd, vision;
     int n_threads;
+    ids_precision precision; /* the decoder's matmuls (default f32) */
 } ids_capture_opts;
 
 /* One forward pass of prompt + images; writes a safetensors file with tokens [n_pos] (-1 on image

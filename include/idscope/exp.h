@@ -21,6 +21,7 @@ extern "C" {
  *  image_size  the tower's input size (224 for dynamic-resolution towers)
  *  n_items     8 images (videos) per ordered pair
  *  n_threads   the online CPUs
+ *  precision   f32 (the zero value)
  * The seed is taken as given (0 is a seed like any other; ids_exp_default() sets 1). The context
  * size of a run is derived from its longest sequence (image rows from the tower, plus the text). */
 #define IDS_EXP_MAX_OBJECTS 16
@@ -32,6 +33,7 @@ typedef struct ids_exp {
     int n_items;
     uint64_t seed;
     int n_threads;
+    ids_precision precision; /* the decoder's matmuls (default IDS_PREC_F32); recorded in provenance */
 } ids_exp;
 
 /* Seed 1, every other field 0 (the defaults above). */
@@ -326,6 +328,7 @@ typedef struct ids_demo_opts {
     const char *model, *mmproj;   /* the text and mmproj GGUF files */
     int n_items;                  /* images (videos) per object pair in swap, steer, depth, temporal swap/steer (default 8) */
     int n_threads;                /* 0: online CPUs */
+    ids_precision precision;      /* the decoder's matmuls in every step (default f32) */
     bool fresh;                   /* rerun every step, whatever is stored */
     ids_progress_fn progress;     /* the experiments' progress (may be NULL) */
     void (*say)(const char *msg, void *user); /* one line per step: run, skipped (and why), failed (may be NULL) */

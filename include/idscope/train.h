@@ -79,7 +79,8 @@ bool ids_train_heldout(const ids_train_config *c, int shape_a, int shape_b);
  * answer words' first tokens at the answer position). n questions, seed fixed. held_out: 1 = only
  * held-out shape pairs, 0 = only trained pairs, -1 = all. */
 ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, int held_out,
-                         const ids_train_config *c, int n_threads, int *n_correct, ids_err *err);
+                         const ids_train_config *c, int n_threads, ids_precision precision, int *n_correct,
+                         ids_err *err);
 
 #ifdef __cplusplus
 }

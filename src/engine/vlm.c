@@ -393,6 +393,7 @@ static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_im
     cp.n_ctx = n;
     cp.keep_clean = false;
     cp.n_threads = o->n_threads;
+    cp.precision = o->precision;
     if ((st = ids_ctx_new(&k->c, v->lm, cp, err))) return st;
     if ((st = capture_alloc(v, o, k, err))) return st;
     const int nl = k->nl, np = k->np;
@@ -503,7 +504,7 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         if (o->vision) sites[ns++] = "vision";
         ids_prov_opt_strs(*out, "sites", sites, ns);
         ids_prov_opt_strs(*out, "images", (const char *const *)fps, n_images);
-        ids_prov_run(*out, 0, o->n_threads, "f32");
+        ids_prov_run(*out, 0, o->n_threads, ids_precision_name(o->precision));
     }
     for (int i = 0; fps && i < n_images; i++) free(fps[i]);
     free(fps);

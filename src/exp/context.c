@@ -31,6 +31,9 @@ ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const 
     x->image_size = e->image_size > 0 ? e->image_size : (vp->dynamic ? 224 : vp->image_size);
     x->n_items = e->n_items > 0 ? e->n_items : 8;
     x->n_threads = e->n_threads > 0 ? e->n_threads : ids_default_threads();
+    if ((unsigned)e->precision >= IDS_PREC_COUNT)
+        return ids__err(err, IDS_ERR_ARG, "%s: precision %d is not one of f32, bf16, int8", what, (int)e->precision);
+    x->precision = e->precision;
     x->seed = e->seed;
     return IDS_OK;
 }
@@ -61,6 +64,7 @@ ids_status ids__exp_ctx(const ids__exp *x, int n_images, int max_rows, bool keep
     cp.max_rows = max_rows > cp.n_ctx ? max_rows : cp.n_ctx;
     cp.keep_clean = keep_clean;
     cp.n_threads = x->n_threads;
+    cp.precision = x->precision;
     return ids_ctx_new(out, ids_vlm_model(x->v), cp, err);
 }
 
@@ -85,6 +89,6 @@ ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out,
     ids_prov_opt_int(*out, "grid", x->grid);
     ids_prov_opt_int(*out, "image_size", x->image_size);
     if (x->n_items > 0) ids_prov_opt_int(*out, "n_items", x->n_items);
-    ids_prov_run(*out, x->seed, x->n_threads, "f32");
+    ids_prov_run(*out, x->seed, x->n_threads, ids_precision_name(x->precision));
     return IDS_OK;
 }

@@ -71,6 +71,7 @@ static ids_exp demo_exp(const demo *d) {
     ids_exp e = ids_exp_default();
     e.n_items = d->o->n_items;
     e.n_threads = d->o->n_threads;
+    e.precision = d->o->precision;
     return e;
 }
 
@@ -290,7 +291,7 @@ ids_status ids_demo_run(const ids_demo_opts *o, ids_demo_summary *out, ids_err *
     if (!st) st = ids_vlm_prov(prov, d.v, err);
     if (!st) {
         ids_prov_opt_int(prov, "n_items", o->n_items > 0 ? o->n_items : 8);
-        ids_prov_run(prov, 1, o->n_threads, "f32");
+        ids_prov_run(prov, 1, o->n_threads, ids_precision_name(o->precision));
         char *tm = realpath(o->model, NULL), *mm = realpath(o->mmproj, NULL);
         st = ids__summary_write(dir, prov, tm ? tm : o->model, mm ? mm : o->mmproj, out, err);
         free(tm);

@@ -85,6 +85,7 @@ typedef struct ids__exp {
     const ids_catalog *cat;
     int objs[IDS_EXP_MAX_OBJECTS], n_obj;
     int grid, image_size, n_items, n_threads;
+    ids_precision precision;
     uint64_t seed;
     ids_progress_fn progress;
     void *puser;

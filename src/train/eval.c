@@ -4,7 +4,8 @@
 #include "train/tasks.h"
 
 ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, int held_out,
-                         const ids_train_config *c, int n_threads, int *n_correct, ids_err *err) {
+                         const ids_train_config *c, int n_threads, ids_precision precision, int *n_correct,
+                         ids_err *err) {
     *n_correct = 0;
     if (task == IDS_TASK_DESCRIBE || task == IDS_TASK_TEXT_SPATIAL || task == IDS_TASK_LOCATE || task == IDS_TASK_WHERE ||
         task >= IDS_TASK_COUNT)
@@ -17,6 +18,7 @@ ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, 
     cp.n_ctx = 4096;
     cp.max_rows = 2048;
     cp.n_threads = n_threads;
+    cp.precision = precision;
     cp.keep_clean = false;
     ids_status st = cat ? ids_ctx_new(&ctx, m, cp, err) : ids__err(err, IDS_ERR_NOMEM, "eval: out of memory");
     uint64_t rng = seed * 0x9E3779B97F4A7C15ull + (uint64_t)task * 1000003ull + 17;
