@@ -4,7 +4,7 @@
  *             SGEMM (640x11008x4096) on the same machine as the ceiling;
  *  sweep    - a patch sweep (an edit at every layer on two object-word rows near the end of a
  *             600-token sequence): reuse + batching vs full recompute, as a ratio.
- * usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] */
+ * usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P] */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
 #include "base/internal.h"
@@ -130,7 +130,10 @@ static void bench_qwen(const char *tmp, int blocks, int threads) {
            flops / best / 1e9 / ceil, best / blocks, best / blocks * 28, n_tok);
 }
 
-static void bench_sweep(const char *tmp, int threads) {
+static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec);
+
+/* prec < 0: every precision on the same file. */
+static void bench_sweep(const char *tmp, int threads, int prec) {
     const int n_tok = 600, L = 16;
     llama_shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16, 0, NULL};
     printf("== patch sweep: %d layers (n_embd %d, n_ff %d, F16), %d tokens, edit at every layer on 2 rows near the end, %d threads\n",
@@ -145,9 +148,19 @@ static void bench_sweep(const char *tmp, int threads) {
         fprintf(stderr, "%s\n", err.msg);
         return;
     }
+    for (int p = 0; p < IDS_PREC_COUNT; p++)
+        if (prec < 0 || p == prec) bench_sweep_one(m, s, n_tok, L, threads, (ids_precision)p);
+    ids_model_free(m);
+    if (!getenv("IDS_BENCH_KEEP")) remove(path);
+}
+
+static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec) {
+    ids_err err;
+    printf("-- precision %s\n", ids_precision_name(prec));
     ids_ctx_params p = ids_ctx_default_params();
     p.n_ctx = n_tok;
     p.n_threads = threads;
+    p.precision = prec;
     ids_ctx *c;
     if (ids_ctx_new(&c, m, p, &err)) {
         fprintf(stderr, "%s\n", err.msg);
@@ -165,7 +178,6 @@ static void bench_sweep(const char *tmp, int threads) {
         fprintf(stderr, "sweep: out of memory\n");
         ids_seq_free(sq);
         ids_ctx_free(c);
-        ids_model_free(m);
         return;
     }
     for (int i = 0; i < s.n_embd; i++) vec[i] = frand();
@@ -207,24 +219,32 @@ static void bench_sweep(const char *tmp, int threads) {
     free(vec);
     ids_seq_free(sq);
     ids_ctx_free(c);
-    ids_model_free(m);
-    if (!getenv("IDS_BENCH_KEEP")) remove(path);
 }
 
 int main(int argc, char **argv) {
     const char *which = "all", *tmp = "/tmp";
-    int blocks = 2, threads = 2;
+    int blocks = 2, threads = 2, prec = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc) {
+            ids_precision pr;
+            ids_err err;
+            if (ids_precision_parse(argv[++i], &pr, &err)) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 2;
+            }
+            prec = (int)pr;
+        }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR]\n");
+            printf("usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P]\n"
+                   "(sweep: every precision unless --precision)\n");
             return 0;
         } else which = argv[i];
     }
     if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
     if (!strcmp(which, "qwen") || !strcmp(which, "all")) bench_qwen(tmp, blocks > 2 ? blocks : 4, threads);
-    if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads);
+    if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads, prec);
     return 0;
 }

@@ -428,6 +428,13 @@ static void group_task(void *arg, int t, int nt, int tid) {
             if (g->pack_b) g->pack_b(wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
             else pack_b(g, wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
         }
+        if (k0 + g->kc < kpad) { /* the next block of these rows, while this one is computed */
+            const int k1 = k0 + g->kc, kv1 = K - k1 < g->kc ? K - k1 : g->kc;
+            if (W->prefetch) W->prefetch(W->ctx, c0, cols, k1, kv1);
+            else if (W->f32)
+                for (int r = 0; r < cols; r++)
+                    for (int k = 0; k < kv1; k += 16) __builtin_prefetch(W->f32 + (size_t)(c0 + r) * W->ld + k1 + k, 0, 2);
+        }
         const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
         const size_t tstep = a_off(g, g->kc);
         /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it */

@@ -97,6 +97,9 @@ typedef struct ids__gemm_src {
     size_t ld;
     void (*fetch)(const void *ctx, int n0, int nr, int k0, int kv, float *dst, size_t ld);
     void (*fetch_q8)(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q, size_t ldq, float *d, size_t ldd);
+    /* optional: start loading rows [n0, n0 + nr) at [k0, k0 + kv) into the cache (the next block's, while
+     * the current one is computed: the rows of a group are too many streams for the hardware prefetcher) */
+    void (*prefetch)(const void *ctx, int n0, int nr, int k0, int kv);
     const void *ctx;
 } ids__gemm_src;
 

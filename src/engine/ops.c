@@ -42,6 +42,17 @@ static void fetch_f32(const void *ctx, int n0, int nr, int k0, int kv, float *ds
     }
 }
 
+static void prefetch_rows(const void *ctx, int n0, int nr, int k0, int kv) {
+    const ids_tensor *W = ctx;
+    if (kv <= 0 || k0 % ids_type_block_size(W->type) || kv % ids_type_block_size(W->type)) return;
+    const size_t rb = row_bytes(W), off = (size_t)ids_type_row_bytes(W->type, k0),
+                 len = (size_t)ids_type_row_bytes(W->type, kv);
+    for (int r = 0; r < nr; r++) {
+        const char *p = (const char *)W->data + (size_t)(n0 + r) * rb + off;
+        for (size_t b = 0; b < len; b += 64) __builtin_prefetch(p + b, 0, 2);
+    }
+}
+
 /* Q8_0: per block of 32 an F16 scale and 32 int8. Q4_0: an F16 scale and 16 bytes, element t the low
  * nibble of byte t and element t + 16 the high one, minus 8. */
 static void fetch_q8(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q, size_t ldq, float *d, size_t ldd) {
@@ -77,7 +88,7 @@ void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *
     const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
     IDS_ASSERT(n_in <= o->max_w);
     if (M <= 0) return;
-    ids__gemm_src src = {.n = n_out, .k = n_in, .fetch = fetch_f32, .ctx = W};
+    ids__gemm_src src = {.n = n_out, .k = n_in, .fetch = fetch_f32, .prefetch = prefetch_rows, .ctx = W};
     if (W->type == IDS_TYPE_F32) {
         src.f32 = W->data;
         src.ld = (size_t)n_in;
