@@ -574,3 +574,27 @@ TEST(write_failures_leave_nothing_behind) {
     check_write_failure(with_file_size_limit(1000, write_npy, np, &err), &err, "x.npy");
     CHECK(file_size(np) == before && count_temporaries(wd) == 0);
 }
+
+/* A header whose length is not a multiple of 8 (nor of 4) still gives aligned tensor data: the
+ * reader places the data section on a 64-byte boundary in memory. */
+TEST(safetensors_odd_header_length_aligned) {
+    const char *path = t_tmp("odd.safetensors");
+    const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}"; /* 55 bytes */
+    const float v[3] = {1.5f, -2.25f, 1e-3f};
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    const uint64_t hl = sizeof hdr - 1;
+    CHECK(hl % 4 != 0);
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, hl, f);
+    fwrite(v, sizeof v, 1, f);
+    fclose(f);
+    ids_st_file *st;
+    ids_err err;
+    REQUIRE_OK(ids_st_open(&st, path, &err), err);
+    const ids_st_tensor *t = ids_st_find(st, "x");
+    REQUIRE(t);
+    CHECK((uintptr_t)t->data % 64 == 0);
+    CHECK(t->nbytes == 12 && !memcmp(t->data, v, 12));
+    ids_st_close(st);
+}

@@ -165,7 +165,8 @@ ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err
 
 /* ---- reader ---- */
 struct ids_st_file {
-    unsigned char *buf;
+    unsigned char *buf; /* the file's bytes, placed so that the data section starts 64-byte aligned */
+    void *mem;          /* the allocation holding them */
     size_t size;
     ids_st_tensor *t;
     int n;
@@ -177,7 +178,7 @@ void ids_st_close(ids_st_file *f) {
     for (int i = 0; i < f->n; i++) free((char *)f->t[i].name);
     free(f->t);
     cJSON_Delete(f->meta);
-    free(f->buf);
+    free(f->mem);
     free(f);
 }
 
@@ -225,11 +226,22 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     fseek(fp, 0, SEEK_END);
     long sz = ftell(fp);
     fseek(fp, 0, SEEK_SET);
-    f->buf = sz > 0 ? ids__malloc((size_t)sz) : NULL;
+    /* The data section starts after 8 + header-length bytes, which writers pad to a multiple of 8
+     * but need not: the bytes are placed so that it is 64-byte aligned in memory whatever that length
+     * (typed reads of the tensors are then aligned as their offsets allow). */
+    unsigned char len8[8] = {0};
+    uint64_t hl0 = 0;
+    if (sz >= 8 && fread(len8, 1, 8, fp) == 8) memcpy(&hl0, len8, 8);
+    fseek(fp, 0, SEEK_SET);
+    f->mem = sz > 0 && (uint64_t)sz < SIZE_MAX - 128 ? ids__malloc((size_t)sz + 64) : NULL;
     f->size = sz > 0 ? (size_t)sz : 0;
-    if (sz > 0 && !f->buf) {
+    if (sz > 0 && !f->mem) {
         st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, sz);
         goto done;
+    }
+    if (f->mem) {
+        const uintptr_t d0 = (uintptr_t)f->mem + (uintptr_t)((8 + hl0) % 64);
+        f->buf = (unsigned char *)f->mem + (64 - d0 % 64) % 64;
     }
     if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
         st = ids__err(err, sz <= 0 ? IDS_ERR_FORMAT : IDS_ERR_IO, "%s: cannot read %ld bytes", path, sz);
