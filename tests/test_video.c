@@ -148,3 +148,31 @@ TEST(video_allocation_failures) {
     CHECK(CHECK_ALLOC_FAILURES(video_round_trip, &c, 200) > 5);
     for (int k = 0; k < 6; k++) ids_image_free(&frames[k]);
 }
+
+/* Playlists and concatenation lists that name other files are refused: only video containers and
+ * local files are read. (The MP4 written here still opens.) */
+TEST(video_container_whitelist) {
+    ids_image frames[2];
+    for (int k = 0; k < 2; k++) make_frame(&frames[k], k, 32, 32);
+    const char *mp4 = t_tmp("wl.mp4");
+    ids_err err;
+    REQUIRE_OK(ids_video_write_mp4(frames, 2, 8, mp4, &err), err);
+    const char *cat = t_tmp("list.ffconcat"), *m3u = t_tmp("list.m3u8");
+    FILE *f = fopen(cat, "w");
+    REQUIRE(f);
+    fprintf(f, "ffconcat version 1.0\nfile '%s'\nfile '%s'\n", mp4, mp4);
+    fclose(f);
+    f = fopen(m3u, "w");
+    REQUIRE(f);
+    fprintf(f, "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\n%s\n#EXT-X-ENDLIST\n", mp4);
+    fclose(f);
+    ids_image *fr;
+    int total;
+    CHECK_EQ_INT(ids_video_load(cat, 2, &fr, &total, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "list.ffconcat: cannot open as a video") && strstr(err.msg, "containers read"));
+    CHECK_EQ_INT(ids_video_load(m3u, 2, &fr, &total, &err), IDS_ERR_FORMAT);
+    CHECK(strstr(err.msg, "list.m3u8: cannot open as a video") != NULL);
+    CHECK_OK_ERR(ids_video_load(mp4, 2, &fr, &total, &err), err);
+    if (fr) ids_video_free(fr, 2);
+    for (int k = 0; k < 2; k++) ids_image_free(&frames[k]);
+}

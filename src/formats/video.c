@@ -120,11 +120,25 @@ static ids_status av_fail(const char *path, const char *what, int rc, ids_err *e
     return ids__err(err, IDS_ERR_FORMAT, "%s: %s: %s", path, what, msg);
 }
 
+#define VIDEO_CONTAINERS \
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpeg,mpegts,flv,ogg,h264,hevc,m4v,mjpeg,image2,jpeg_pipe,png_pipe"
+
 static ids_status dec_open(decoder *d, const char *path, ids_err *err) {
     memset(d, 0, sizeof *d);
     av_log_set_level(AV_LOG_QUIET); /* failures come back as errors naming the file, not as log lines */
-    int rc = avformat_open_input(&d->fmt, path, NULL, NULL);
-    if (rc < 0) return av_fail(path, "cannot open as a video", rc, err);
+    /* Only the containers videos come in, and only local files: FFmpeg's playlist and concatenation
+     * demuxers (HLS, ffconcat, ...) would open other files or URLs named inside the input. */
+    AVDictionary *opt = NULL;
+    av_dict_set(&opt, "format_whitelist", VIDEO_CONTAINERS, 0);
+    av_dict_set(&opt, "protocol_whitelist", "file", 0);
+    int rc = avformat_open_input(&d->fmt, path, NULL, &opt);
+    av_dict_free(&opt);
+    if (rc < 0) {
+        char msg[AV_ERROR_MAX_STRING_SIZE] = {0};
+        av_strerror(rc, msg, sizeof msg);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: cannot open as a video (%s; containers read: MP4/MOV, Matroska/WebM, "
+                        "AVI, GIF, MPEG-PS/TS, FLV, Ogg, raw H.264/HEVC/MPEG-4/MJPEG streams, single images)", path, msg);
+    }
     if ((rc = avformat_find_stream_info(d->fmt, NULL)) < 0) {
         dec_close(d);
         return av_fail(path, "cannot read stream information", rc, err);
