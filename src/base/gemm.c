@@ -141,6 +141,7 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
         g->mr = 12, g->nr = 32, g->kc = 512;
         g->kernel = ids__k_avx512_bf16;
         g->pack_b = ids__pb_avx512_bf16;
+        g->pack_a = ids__pa_avx512_bf16;
         g->kernel_name = "avx512bf16-12x32";
         return;
     }
@@ -149,7 +150,7 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
     if (x512) {
         g->mr = 12, g->nr = 32, g->kc = 256;
         g->kernel = ids__k_avx512_f32;
-        if (!g->round_bf16) g->pack_b = ids__pb_avx512_f32;
+        if (!g->round_bf16) g->pack_b = ids__pb_avx512_f32, g->pack_a = ids__pa_avx512_f32;
         g->kernel_name = "avx512-f32-12x32";
     } else if (path >= IDS__PATH_AVX2 && ids__k_avx2_f32) {
         g->mr = 6, g->nr = 16, g->kc = 256;
@@ -225,6 +226,10 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
     const int MR = g->mr, kc = g->kc;
     unsigned char *base = dst;
     if (!blk_stride) blk_stride = a_off(g, kc);
+    if (g->pack_a) {
+        g->pack_a(X, ldx, m, K, dst, blk_stride, kc);
+        return;
+    }
 #define A_AT(k) (base + (size_t)((k) / kc) * blk_stride + a_off(g, (k) % kc))
     if (g->fmt == IDS__FMT_F32) {
         for (int k = 0; k < K; k++) {

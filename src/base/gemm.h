@@ -48,6 +48,9 @@ typedef void (*ids__gemm_kernel)(int kb, const void *a, const void *b, float *c,
 typedef void (*ids__gemm_packb)(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d, size_t ldd,
                                 int n, int kv, int kb, void *dst);
 
+/* Packs one tile of X (see ids__gemm_pack_a) for a 12-row kernel. */
+typedef void (*ids__gemm_packa)(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc);
+
 typedef struct ids__gemm {
     ids__gemm_path path;
     ids_precision prec;
@@ -56,6 +59,7 @@ typedef struct ids__gemm {
     int mr, nr, kc;  /* kc: K per block, a multiple of 32 */
     ids__gemm_kernel kernel;
     ids__gemm_packb pack_b; /* a vectorised packer of the same layout, or NULL (the portable one) */
+    ids__gemm_packa pack_a; /* the same for X */
     const char *kernel_name;
 } ids__gemm;
 
@@ -136,5 +140,6 @@ static inline float ids__bf16_round(float f) {
 /* Kernels of each instruction set (gemm_x86.c); NULL where not compiled. */
 extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
+extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16;
 
 #endif

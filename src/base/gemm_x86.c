@@ -294,6 +294,41 @@ T_BF16 static void pack_b_bf16_512(const float *w, size_t ldw, const int8_t *q, 
         }
 }
 
+/* X rows into 12-row tiles (F32 [k][12], or bf16 pairs [k/2][12]) through 16 x 16 transposes;
+ * blocks of kc values of K blk_stride bytes apart (kc a multiple of 32). */
+T_512 static void pack_a_f32_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
+    enum { MR = 12 };
+    for (int k = 0; k < K; k += 16) {
+        const __mmask16 mk = mask16(K - k);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) r[i] = i < m && i < MR ? _mm512_maskz_loadu_ps(mk, X + (size_t)i * ldx + k) : _mm512_setzero_ps();
+        tr16(r);
+        float *o = (float *)((unsigned char *)dst + (size_t)(k / kc) * blk_stride) + (size_t)(k % kc) * MR;
+        for (int c = 0; c < 16 && k + c < K; c++) _mm512_mask_storeu_ps(o + (size_t)c * MR, 0x0fff, r[c]);
+    }
+}
+
+T_BF16 static void pack_a_bf16_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
+    enum { MR = 12 };
+    const int kp = (K + 1) & ~1;
+    for (int k = 0; k < kp; k += 32) {
+        const __mmask16 m0 = mask16(K - k), m1 = mask16(K - k - 16);
+        __m512 r[16];
+        for (int i = 0; i < 16; i++) {
+            if (i < m && i < MR) {
+                const float *x = X + (size_t)i * ldx + k;
+                r[i] = (__m512)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x));
+            } else {
+                r[i] = _mm512_setzero_ps();
+            }
+        }
+        tr16(r);
+        uint32_t *o = (uint32_t *)((unsigned char *)dst + (size_t)(k / kc) * blk_stride) + (size_t)(k % kc) / 2 * MR;
+        for (int p = 0; p < 16 && k + 2 * p < kp; p++) _mm512_mask_storeu_ps((float *)(o + (size_t)p * MR), 0x0fff, r[p]);
+    }
+}
+
+const ids__gemm_packa ids__pa_avx512_f32 = pack_a_f32_512, ids__pa_avx512_bf16 = pack_a_bf16_512;
 const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
                        ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8;
 const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 = pack_b_bf16_512,
@@ -302,4 +337,5 @@ const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 =
 const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_avx512_bf16 = NULL,
                        ids__k_vnni_i8 = NULL;
 const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
+const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL;
 #endif
