@@ -130,7 +130,7 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
         const bool vnni = ids__k_vnni_i8 && (path == IDS__PATH_VNNI ||
                                              (path >= IDS__PATH_AVX512BF16 && (ids__cpu_features() & IDS__CPU_AVX512_VNNI)));
         g->kernel = vnni ? ids__k_vnni_i8 : k_scalar_i8;
-        if (path >= IDS__PATH_AVX512) g->pack_b = ids__pb_avx512_i8;
+        if (path >= IDS__PATH_AVX512) g->pack_b = ids__pb_avx512_i8, g->pack_a = ids__pa_avx512_i8;
         g->kernel_name = vnni ? "vnni-i8-6x32" : "scalar-i8-6x32";
         return;
     }
@@ -331,7 +331,7 @@ static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* Panels per task: the packed blocks of a task's panels stay in L2 while every row tile of X
  * passes over them, so X is read from memory once per task and block of K. */
 #define GROUP_MAX 4
-#define KC_MAX 1024
+#define KC_MAX IDS__GEMM_MAX_KB
 
 /* Per-thread parts: F32 rows of one block, int8 rows and scales, the packed blocks of a group. */
 static size_t thread_rows_bytes(void) { return round64((size_t)GROUP_MAX * IDS__GEMM_MAX_NR * KC_MAX * sizeof(float)); }

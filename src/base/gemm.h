@@ -37,6 +37,7 @@ typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8 } ids__gemm_fmt;
 
 #define IDS__GEMM_MAX_MR 16
 #define IDS__GEMM_MAX_NR 32
+#define IDS__GEMM_MAX_KB 1024 /* the largest block of K a kernel set uses (kc) */
 
 /* kb: K of this block (a multiple of 2 for BF16P, of 32 for I8); a: the row tile at this block; b: the
  * packed block; c: output tile (row stride ldc); m, n: valid rows and columns (<= MR, NR); acc: add to
@@ -48,7 +49,7 @@ typedef void (*ids__gemm_kernel)(int kb, const void *a, const void *b, float *c,
 typedef void (*ids__gemm_packb)(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d, size_t ldd,
                                 int n, int kv, int kb, void *dst);
 
-/* Packs one tile of X (see ids__gemm_pack_a) for a 12-row kernel. */
+/* Packs one tile of X (see ids__gemm_pack_a). */
 typedef void (*ids__gemm_packa)(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc);
 
 typedef struct ids__gemm {
@@ -140,6 +141,6 @@ static inline float ids__bf16_round(float f) {
 /* Kernels of each instruction set (gemm_x86.c); NULL where not compiled. */
 extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
-extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16;
+extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8;
 
 #endif

@@ -57,28 +57,30 @@ static void prefetch_rows(const void *ctx, int n0, int nr, int k0, int kv) {
  * nibble of byte t and element t + 16 the high one, minus 8. */
 static void fetch_q8(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q, size_t ldq, float *d, size_t ldd) {
     const ids_tensor *W = ctx;
-    const int nb = (int)(W->ne[0] / 32), b0 = k0 / 32;
+    const int nb = (int)(W->ne[0] / 32), b0 = k0 / 32, bs = W->type == IDS_TYPE_Q8_0 ? 34 : 18;
+    const int have = nb - b0 < kb / 32 ? nb - b0 : kb / 32; /* blocks inside the row */
     const size_t rb = row_bytes(W);
+    uint16_t half[IDS__GEMM_MAX_KB / 32];
     for (int r = 0; r < nr; r++) {
-        const unsigned char *x = (const unsigned char *)W->data + (size_t)(n0 + r) * rb;
+        const unsigned char *x = (const unsigned char *)W->data + (size_t)(n0 + r) * rb + (size_t)b0 * bs;
         int8_t *qr = q + (size_t)r * ldq;
         float *dr = d + (size_t)r * ldd;
-        for (int b = 0; b < kb / 32; b++) {
-            if (b0 + b >= nb) {
-                memset(qr + b * 32, 0, 32);
-                dr[b] = 0.0f;
-            } else if (W->type == IDS_TYPE_Q8_0) {
-                const unsigned char *blk = x + (size_t)(b0 + b) * 34;
-                dr[b] = ids_f16_to_f32(ids__rd16(blk));
+        for (int b = 0; b < have; b++) {
+            const unsigned char *blk = x + (size_t)b * bs;
+            half[b] = ids__rd16(blk);
+            if (W->type == IDS_TYPE_Q8_0) {
                 memcpy(qr + b * 32, blk + 2, 32);
             } else {
-                const unsigned char *blk = x + (size_t)(b0 + b) * 18;
-                dr[b] = ids_f16_to_f32(ids__rd16(blk));
                 for (int t = 0; t < 16; t++) {
                     qr[b * 32 + t] = (int8_t)((blk[2 + t] & 15) - 8);
                     qr[b * 32 + t + 16] = (int8_t)((blk[2 + t] >> 4) - 8);
                 }
             }
+        }
+        ids_dequantize(IDS_TYPE_F16, half, dr, have, NULL); /* the scales, through F16C where the CPU has it */
+        for (int b = have; b < kb / 32; b++) {
+            memset(qr + b * 32, 0, 32);
+            dr[b] = 0.0f;
         }
     }
 }
