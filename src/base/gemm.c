@@ -132,6 +132,13 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
         g->kernel = vnni ? ids__k_vnni_i8 : k_scalar_i8;
         if (path >= IDS__PATH_AVX512) g->pack_b = ids__pb_avx512_i8, g->pack_a = ids__pa_avx512_i8;
         g->kernel_name = vnni ? "vnni-i8-6x32" : "scalar-i8-6x32";
+        if (!vnni && path >= IDS__PATH_AVX2 && ids__k_avx2_i8f) { /* the int8 values as exact floats */
+            g->fmt = IDS__FMT_I8F;
+            g->mr = 6, g->nr = 16, g->kc = 256;
+            g->kernel = ids__k_avx2_i8f;
+            g->pack_a = NULL, g->pack_b = NULL;
+            g->kernel_name = "avx2-i8f-6x16";
+        }
         return;
     }
     const bool dpbf16 = prec == IDS_PREC_BF16 && ids__k_avx512_bf16 &&
@@ -180,7 +187,8 @@ static size_t a_off(const ids__gemm *g, int k);
 int ids__gemm_kpad(const ids__gemm *g, int K) {
     switch (g->fmt) {
     case IDS__FMT_BF16P: return (K + 1) & ~1;
-    case IDS__FMT_I8: return (K + 31) & ~31;
+    case IDS__FMT_I8:
+    case IDS__FMT_I8F: return (K + 31) & ~31;
     default: return K;
     }
 }
@@ -218,6 +226,7 @@ static size_t a_off(const ids__gemm *g, int k) {
     switch (g->fmt) {
     case IDS__FMT_BF16P: return (size_t)k / 2 * g->mr * 4;
     case IDS__FMT_I8: return (size_t)k / 32 * 40 * g->mr;
+    case IDS__FMT_I8F: return (size_t)k / 32 * 33 * g->mr * 4;
     default: return (size_t)k * g->mr * 4;
     }
 }
@@ -248,6 +257,24 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
                 uint32_t lo = i < m ? ids__f32_to_bf16(x[k]) : 0;
                 uint32_t hi = i < m && k + 1 < K ? ids__f32_to_bf16(x[k + 1]) : 0;
                 o[i] = lo | hi << 16;
+            }
+        }
+    } else if (g->fmt == IDS__FMT_I8F) {
+        const int kp = ids__gemm_kpad(g, K);
+        int8_t q[32];
+        float d;
+        for (int b = 0; b < kp / 32; b++) {
+            float *ob = (float *)A_AT(b * 32);
+            for (int i = 0; i < MR; i++) {
+                if (i < m) {
+                    const int n = K - b * 32 < 32 ? K - b * 32 : 32;
+                    ids__gemm_quantize_row(X + (size_t)i * ldx + b * 32, n, 32, q, &d);
+                } else {
+                    memset(q, 0, sizeof q);
+                    d = 0.0f;
+                }
+                for (int t = 0; t < 32; t++) ob[t * MR + i] = (float)q[t];
+                ob[32 * MR + i] = d;
             }
         }
     } else {
@@ -306,6 +333,16 @@ static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t 
                 uint32_t lo = r && k < kv ? ids__f32_to_bf16(r[k]) : 0;
                 uint32_t hi = r && k + 1 < kv ? ids__f32_to_bf16(r[k + 1]) : 0;
                 o[(size_t)(k / 2) * NR + j] = lo | hi << 16;
+            }
+        }
+    } else if (g->fmt == IDS__FMT_I8F) {
+        float *o = dst;
+        for (int b = 0; b < kb / 32; b++) {
+            float *ob = o + (size_t)b * 33 * NR;
+            for (int j = 0; j < NR; j++) {
+                const int8_t *r = j < n ? q + (size_t)j * ldq + b * 32 : NULL;
+                for (int t = 0; t < 32; t++) ob[t * NR + j] = r ? (float)r[t] : 0.0f;
+                ob[32 * NR + j] = r ? d[(size_t)j * ldd + b] : 0.0f;
             }
         }
     } else {
@@ -410,7 +447,7 @@ static void group_task(void *arg, int t, int nt, int tid) {
         /* this block of the group's weight rows, in the kernel's layout */
         const float *w = NULL;
         size_t ldw = (size_t)kb;
-        if (g->fmt == IDS__FMT_I8 && W->fetch_q8) {
+        if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
             W->fetch_q8(W->ctx, c0, cols, k0, kb, q, (size_t)kb, d, (size_t)kb / 32);
         } else {
             if (W->f32) {
@@ -420,7 +457,7 @@ static void group_task(void *arg, int t, int nt, int tid) {
                 W->fetch(W->ctx, c0, cols, k0, kv, rows, (size_t)kb);
                 w = rows;
             }
-            if (g->fmt == IDS__FMT_I8)
+            if (g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F)
                 for (int r = 0; r < cols; r++)
                     ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, q + (size_t)r * kb, d + (size_t)r * (kb / 32));
         }

@@ -14,7 +14,9 @@
  *   BF16P A: [K/2][MR] u32 (bf16 pair: even k low, odd k high)   B: [kb/2][NR] u32
  *   I8    A per block of 32: [8][MR][4] s8, [MR] float scale, [MR] int32 (-128 * sum of the block)
  *         B per block of 32: [8][NR][4] u8 (w + 128), [NR] float scale
- * (K padded with zeros to 2 for BF16P and to 32 for I8.) The bf16 precision on CPUs without
+ *   I8F   the int8 values as floats (AVX2 without VNNI: FMAs sum a block's products exactly, all
+ *         below 2^24): A per block [32][MR] float, [MR] float scale; B per block [32][NR], [NR] scale
+ * (K padded with zeros to 2 for BF16P and to 32 for I8 and I8F.) The bf16 precision on CPUs without
  * AVX-512 BF16 uses the F32 formats with both operands rounded to bf16 (their products are exact in
  * F32, so only the summation differs from vdpbf16ps). */
 #ifndef IDS_GEMM_H
@@ -33,7 +35,7 @@ typedef enum ids__gemm_path {
     IDS__PATH_COUNT
 } ids__gemm_path;
 
-typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8 } ids__gemm_fmt;
+typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8, IDS__FMT_I8F } ids__gemm_fmt;
 
 #define IDS__GEMM_MAX_MR 16
 #define IDS__GEMM_MAX_NR 32
@@ -139,7 +141,7 @@ static inline float ids__bf16_round(float f) {
 }
 
 /* Kernels of each instruction set (gemm_x86.c); NULL where not compiled. */
-extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8;
+extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8, ids__k_avx2_i8f;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
 extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8;
 

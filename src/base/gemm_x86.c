@@ -59,6 +59,39 @@ T_AVX2 static void k_avx2_f32(int kb, const void *a_, const void *b_, float *c, 
     }
 }
 
+/* AVX2 + FMA, int8 values as floats: 6 x 16. Per block of 32 the products of int8 values sum
+ * exactly in F32 (every partial sum is an integer below 2^24), then acc += sum * (dx * dw) as in
+ * the portable int8 kernel, so the results are the same bits. C stays in a local tile (the block
+ * sums take the registers). */
+T_AVX2 static void k_avx2_i8f(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n, int acc) {
+    enum { MR = 6, NR = 16 };
+    const float *a = a_, *b = b_;
+    float t[MR][NR] __attribute__((aligned(32)));
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) t[i][j] = acc && i < m && j < n ? c[(size_t)i * ldc + j] : 0.0f;
+    for (int blk = 0; blk < kb / 32; blk++) {
+        const float *ab = a + (size_t)blk * 33 * MR, *bb = b + (size_t)blk * 33 * NR;
+        __m256 s0[MR], s1[MR];
+        for (int i = 0; i < MR; i++) s0[i] = s1[i] = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) {
+            const __m256 b0 = _mm256_load_ps(bb + k * NR), b1 = _mm256_load_ps(bb + k * NR + 8);
+#pragma GCC unroll 6
+            for (int i = 0; i < MR; i++) {
+                const __m256 ai = _mm256_broadcast_ss(ab + k * MR + i);
+                s0[i] = _mm256_fmadd_ps(ai, b0, s0[i]);
+                s1[i] = _mm256_fmadd_ps(ai, b1, s1[i]);
+            }
+        }
+        const __m256 d0 = _mm256_load_ps(bb + 32 * NR), d1 = _mm256_load_ps(bb + 32 * NR + 8);
+        for (int i = 0; i < MR; i++) {
+            const __m256 sx = _mm256_broadcast_ss(ab + 32 * MR + i);
+            _mm256_store_ps(t[i], _mm256_fmadd_ps(s0[i], _mm256_mul_ps(d0, sx), _mm256_load_ps(t[i])));
+            _mm256_store_ps(t[i] + 8, _mm256_fmadd_ps(s1[i], _mm256_mul_ps(d1, sx), _mm256_load_ps(t[i] + 8)));
+        }
+    }
+    for (int i = 0; i < m; i++) memcpy(c + (size_t)i * ldc, t[i], (size_t)n * sizeof(float));
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* AVX-512, 12 x 32 tiles (24 accumulators): F32 and bf16 pairs                                */
 
@@ -376,12 +409,12 @@ T_512 static void pack_a_i8_512(const float *X, size_t ldx, int m, int K, void *
 const ids__gemm_packa ids__pa_avx512_f32 = pack_a_f32_512, ids__pa_avx512_bf16 = pack_a_bf16_512,
                       ids__pa_avx512_i8 = pack_a_i8_512;
 const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
-                       ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8;
+                       ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8, ids__k_avx2_i8f = k_avx2_i8f;
 const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 = pack_b_bf16_512,
                       ids__pb_avx512_i8 = pack_b_i8_512;
 #else
 const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_avx512_bf16 = NULL,
-                       ids__k_vnni_i8 = NULL;
+                       ids__k_vnni_i8 = NULL, ids__k_avx2_i8f = NULL;
 const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
 const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL, ids__pa_avx512_i8 = NULL;
 #endif
