@@ -115,6 +115,7 @@ check: deps
 
 bench: release
 	build/release/bench_quant
+	build/release/bench_gemm
 	build/release/bench_lm
 	build/release/bench_vision
 	build/release/bench_train
@@ -123,7 +124,11 @@ ifdef LLAMA_BENCH
 	@for t in f16 q8_0; do \
 	    f=$(BENCH_DIR)/llava7b-4blocks-$$t.gguf; \
 	    [ -s $$f ] || LLAMACPP_DIR=$$(cd "$$(dirname $(LLAMA_BENCH))/../.." && pwd) $(PYTHON) $(SHARED)/tools/make7b.py $$f 4 $$t || exit 1; \
-	    build/release/idscope bench prefill -m $$f --tokens 640 --threads $(BENCH_THREADS) --compare $(LLAMA_BENCH) || exit 1; \
+	    if [ $$t = f16 ]; then ps="f32 bf16"; else ps="f32 int8"; fi; \
+	    for p in $$ps; do \
+	        build/release/idscope bench prefill -m $$f --tokens 640 --threads $(BENCH_THREADS) --precision $$p \
+	            --compare $(LLAMA_BENCH) || exit 1; \
+	    done; \
 	done
 endif
 
