@@ -29,7 +29,7 @@ BENCH_THREADS ?= 2
 PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
 .PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures fuzz fuzz-build \
-        fuzz-build-if-clang fuzz-corpus
+        fuzz-build-if-clang fuzz-corpus shared install uninstall
 .SECONDARY:
 
 all: release
@@ -67,6 +67,43 @@ endef
 
 $(eval $(call variant,release,$(RELEASE_FLAGS)))
 $(eval $(call variant,asan,$(ASAN_FLAGS)))
+$(eval $(call variant,pic,$(RELEASE_FLAGS) -fPIC))
+
+# The shared library (position-independent objects in build/pic/), versioned by the soname.
+VERSION  := $(shell sed -n 's/^\#define IDS_VERSION_STRING "\(.*\)"/\1/p' include/idscope/base.h)
+SOMAJOR  := 0
+SHLIB    := build/release/libidscope.so.$(VERSION)
+$(SHLIB): $(patsubst %.c,build/pic/obj/%.o,$(LIB_SRC)) scripts/libidscope.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libidscope.so.$(SOMAJOR) -Wl,--no-undefined -Wl,--version-script=scripts/libidscope.map \
+	    $(filter %.o,$^) -o $@ $(LIBS)
+	ln -sf libidscope.so.$(VERSION) build/release/libidscope.so.$(SOMAJOR)
+	ln -sf libidscope.so.$(SOMAJOR) build/release/libidscope.so
+shared: $(SHLIB)
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, both libraries, the headers, idscope.pc and
+# the bundled model (PREFIX/share/idscope/models, where the installed CLI looks for it).
+PREFIX ?= /usr/local
+INSTALL_FILES := bin/idscope lib/libidscope.a lib/libidscope.so.$(VERSION) lib/libidscope.so.$(SOMAJOR) \
+                 lib/libidscope.so lib/pkgconfig/idscope.pc include/idscope.h \
+                 $(patsubst include/%,include/%,$(wildcard include/idscope/*.h)) \
+                 $(patsubst models/%,share/idscope/models/%,$(wildcard models/tiny-llava/*))
+install: release $(SHLIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/idscope \
+	    $(DESTDIR)$(PREFIX)/share/idscope/models/tiny-llava
+	install -m 755 build/release/idscope $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 build/release/libidscope.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libidscope.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libidscope.so.$(SOMAJOR)
+	ln -sf libidscope.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libidscope.so
+	install -m 644 include/idscope.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/idscope/*.h $(DESTDIR)$(PREFIX)/include/idscope/
+	install -m 644 models/tiny-llava/* $(DESTDIR)$(PREFIX)/share/idscope/models/tiny-llava/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/idscope.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/idscope.pc
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+	-rmdir $(DESTDIR)$(PREFIX)/share/idscope/models/tiny-llava $(DESTDIR)$(PREFIX)/share/idscope/models \
+	    $(DESTDIR)$(PREFIX)/share/idscope $(DESTDIR)$(PREFIX)/include/idscope 2>/dev/null
 
 # Fuzzing (tests/fuzz/README.md): the library again, built by clang with libFuzzer's coverage,
 # ASan and UBSan (every check stops the run); one binary per harness, build/fuzz/fuzz_NAME.

@@ -96,14 +96,16 @@ static char *exe_dir(void) {
 static char *models_dir(void) {
     const char *env = getenv("IDSCOPE_MODELS");
     if (env && *env) return str_fmt("%s", env);
+    /* a checkout's build/release/idscope, then an installed PREFIX/bin/idscope */
+    static const char *const beside[] = {"../../models", "../share/idscope/models"};
     char *exe = exe_dir(), *base = NULL;
-    if (exe) {
-        char *cand = str_fmt("%s/../../models/tiny-llava/text.gguf", exe);
+    for (size_t i = 0; exe && !base && i < sizeof beside / sizeof *beside; i++) {
+        char *cand = str_fmt("%s/%s/tiny-llava/text.gguf", exe, beside[i]);
         struct stat sb;
-        if (cand && stat(cand, &sb) == 0) base = str_fmt("%s/../../models", exe);
+        if (cand && stat(cand, &sb) == 0) base = str_fmt("%s/%s", exe, beside[i]);
         free(cand);
-        free(exe);
     }
+    free(exe);
     return base ? base : str_fmt("models");
 }
 

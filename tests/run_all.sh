@@ -32,6 +32,7 @@ run_suite() {
 run_suite "unit tests (release)" build/release/test_idscope
 run_suite "layer rule" tests/check_layers.sh build/release/obj
 run_suite "cli tests" tests/cli.sh build/release/idscope
+run_suite "install" tests/install.sh
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 run_suite "unit tests (asan+ubsan)" build/asan/test_idscope
