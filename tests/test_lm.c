@@ -741,3 +741,29 @@ TEST(lm_load_allocation_failures) {
         CHECKF(n > 10, "%s: %ld allocations", paths[k], n);
     }
 }
+
+/* A norm weight of the wrong length is named with both shapes ("expected shape [64], got [63, ...]"). */
+TEST(lm_bad_vector_shape_message) {
+    ids_gguf *g = NULL;
+    ids_err err;
+    REQUIRE_OK(ids_gguf_open(&g, t_shared("golden/llava-tiny/text.gguf"), &err), err);
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    bool ok = w != NULL;
+    for (int64_t i = 0; ok && i < ids_gguf_n_kv(g); i++)
+        ok = !ids_gguf_writer_set_value(w, ids_gguf_kv_key(g, i), ids_gguf_kv_value(g, i), &err);
+    for (int64_t i = 0; ok && i < ids_gguf_n_tensors(g); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(g, i);
+        int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+        if (!strcmp(t->name, "blk.1.ffn_norm.weight")) ne[0] = 63;
+        ok = !ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, ne, t->data, &err);
+    }
+    const char *path = t_tmp("short-norm.gguf");
+    ok = ok && !ids_gguf_writer_write(w, path, &err);
+    ids_gguf_writer_free(w);
+    ids_gguf_close(g);
+    REQUIRE(ok);
+    ids_model *m = NULL;
+    CHECK_EQ_INT(ids_model_load(&m, path, &err), IDS_ERR_FORMAT);
+    CHECKF(strstr(err.msg, "blk.1.ffn_norm.weight': expected shape [64], got [63, 1, 1, 1]") != NULL, "%s", err.msg);
+    ids_model_free(m);
+}

@@ -144,11 +144,14 @@ ids_status ids__want_tensor(const ids_gguf *g, const char *name, int64_t ne0, in
         return ids__err(err, IDS_ERR_NOT_FOUND, "%s: tensor '%s' is missing", ids_gguf_path(g), name);
     }
     bool ok = t->ne[0] == ne0 && t->ne[2] == 1 && t->ne[3] == 1 && (ne1 ? t->ne[1] == ne1 : t->ne[1] == 1);
-    if (!ok)
-        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': expected shape [%lld%s%lld], got [%lld, "
-                        "%lld, %lld, %lld]", ids_gguf_path(g), name, (long long)ne0, ne1 ? ", " : "",
-                        (long long)(ne1 ? ne1 : 0), (long long)t->ne[0], (long long)t->ne[1],
-                        (long long)t->ne[2], (long long)t->ne[3]);
+    if (!ok) {
+        char want[64];
+        if (ne1) snprintf(want, sizeof want, "[%lld, %lld]", (long long)ne0, (long long)ne1);
+        else snprintf(want, sizeof want, "[%lld]", (long long)ne0);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': expected shape %s, got [%lld, %lld, %lld, %lld]",
+                        ids_gguf_path(g), name, want, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                        (long long)t->ne[3]);
+    }
     if (!ids_type_can_dequantize(t->type))
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which idscope cannot "
                         "read yet", ids_gguf_path(g), name, ids_type_name(t->type));
