@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -382,3 +383,4 @@ row("logits (last row)", np.load(os.path.join(tmp, "logits_last.npy")), logits[-
 with open(os.path.join(OUT, "llamacpp.txt"), "w") as f:
     f.write("\n".join(lines) + "\n")
 print("\n".join(lines))
+shutil.rmtree(tmp)
