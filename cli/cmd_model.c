@@ -18,14 +18,15 @@ typedef struct vlm_args {
 
 #define VLM_OPTS(T)                                                                                          \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.model),    \
-     .meta = "TEXT.gguf", .help = "decoder GGUF (llama architecture)"},                                          \
+     .meta = "TEXT.gguf", .help = "decoder GGUF (architecture llama, qwen2 or qwen2vl)"},                           \
     {.name = "mmproj", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.mmproj),                     \
-     .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector 'mlp', LLaVA-1.5)"},                            \
+     .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector mlp, qwen2vl_merger or qwen2.5vl_merger)"},     \
     {.name = "image", .type = ARG_STRS, .offset = offsetof(T, v.images), .meta = "IMG", .max = 64,                 \
      .help = "PNG/JPEG/BMP/GIF/PGM/PPM; repeat for several <image> markers"},                                     \
     {.name = "video", .type = ARG_PATH, .offset = offsetof(T, v.video), .meta = "V",                               \
      .help = "a video (MP4...) or a folder of frames: --frames T of them, sampled uniformly, after the --image "    \
-             "ones; with --question (ask) one <video> (Qwen2-VL: temporal patches), else one <image> per frame"},  \
+             "ones; with --question (ask) one <video> (Qwen2-VL, Qwen2.5-VL: temporal patches), else one <image> per "\
+             "frame"},                                                                                             \
     {.name = "frames", .type = ARG_INT, .offset = offsetof(T, v.frames), .meta = "T", .min = 1, .max = 32,         \
      .help = "frames of --video, 8 unless given"},                                                                    \
     {.name = "prompt", .short_name = 'p', .type = ARG_STR, .offset = offsetof(T, v.prompt), .meta = "TEXT",       \

@@ -278,6 +278,23 @@ expect temporal_swap_mvbench_missing 1 "gone.mp4" -- "$BIN" temporal swap -m "$G
     --out "$TMP/mvb" --mvbench "$TMP/mvb2.json" --videos "$TMP/vid" --threads 1
 expect ask_video_qwen 0 "answer:" -- "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" \
     --video "$M1" --frames 4 -q "What happens?" -n 2 --threads 1
+# Qwen2.5-VL: the golden tower of tests/golden/qwen25vl-tiny with the Qwen2-VL text model (same arch)
+Q25=tests/golden/qwen25vl-tiny
+Q25T="$SH/golden/qwen2vl-tiny/text.gguf"
+expect q25_info 0 '"qwen2.5vl_merger"' -- "$BIN" info "$Q25/mmproj.gguf"
+expect q25_info_tensors 0 "v.blk.2.ffn_gate.weight" -- "$BIN" info "$Q25/mmproj.gguf"
+expect q25_capture_all 0 "wrote" -- "$BIN" capture -m "$Q25T" --mmproj "$Q25/mmproj.gguf" --image "$Q25/image.png" \
+    --prompt-file "$Q25/prompt.txt" --all -o "$TMP/q25.safetensors" --threads 2
+H=$(head -c 20000 "$TMP/q25.safetensors" | tr -d '\000')
+if echo "$H" | grep -q '"positions":{"dtype":"I32","shape":\[65,3\]' && echo "$H" | grep -q '"resid":{"dtype":"F32","shape":\[4,65,64\]' &&
+   echo "$H" | grep -q '"image_embd":{"dtype":"F32","shape":\[30,64\]' && echo "$H" | grep -q '"vision":{"dtype":"F32","shape":\[3,120,32\]' &&
+   echo "$H" | grep -q '"logits":{"dtype":"F32","shape":\[65,151936\]'; then ok q25_capture_shapes; else ko q25_capture_shapes; fi
+expect q25_ask 0 "log P(right)" -- "$BIN" ask -m "$Q25T" --mmproj "$Q25/mmproj.gguf" --image "$Q25/image.png" \
+    --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2 --threads 2
+expect q25_ask_video 0 "answer:" -- "$BIN" ask -m "$Q25T" --mmproj "$Q25/mmproj.gguf" --video "$M1" --frames 4 \
+    -q "What happens?" -n 2 --threads 2
+expect q25_ids_extract 0 "wrote" -- "$BIN" ids extract -m "$Q25T" --mmproj "$Q25/mmproj.gguf" --out "$TMP/q25ids" \
+    --objects "red circle,blue square" --grid 2 --sizes 1 --image-size 112 --threads 2
 expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --video "$M1" --frames 9 -q "Does it?"
 expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"

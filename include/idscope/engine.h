@@ -37,9 +37,12 @@ const ids_gguf *ids_model_gguf(const ids_model *m);
 /* Vision towers (mmproj GGUF)                                                                  */
 
 typedef struct ids_vparams {
-    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5) or "qwen2vl_merger" */
-    bool dynamic;         /* dynamic resolution (Qwen2-VL): image_size/grid/n_out vary per image */
+    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5), "qwen2vl_merger" or "qwen2.5vl_merger" */
+    bool dynamic;         /* dynamic resolution (Qwen2-VL, Qwen2.5-VL): image_size/grid/n_out vary per image */
     int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
+    int window;           /* Qwen2.5-VL: attention windows of window x window merged cells (0: none) */
+    int n_wa_pattern;     /* Qwen2.5-VL: block l attends across windows when (l + 1) % n_wa_pattern == 0 */
+    int mrope_t_step;     /* M-RoPE t advance per temporal patch of a video (Qwen2-VL 1, Qwen2.5-VL 2) */
     int min_pixels, max_pixels; /* dynamic resolution bounds */
     int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
     int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
@@ -57,7 +60,7 @@ typedef struct ids_vision ids_vision;
 ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err);
 void ids_vision_free(ids_vision *v);
 const ids_vparams *ids_vision_params(const ids_vision *v);
-/* Override the dynamic-resolution pixel bounds (Qwen2-VL). */
+/* Override the dynamic-resolution pixel bounds (Qwen2-VL, Qwen2.5-VL). */
 ids_status ids_vision_set_pixel_bounds(ids_vision *v, int min_pixels, int max_pixels, ids_err *err);
 
 /* What encoding these frames gives: the preprocessed size, the grid of output rows
@@ -68,8 +71,8 @@ typedef struct ids_vplan {
     int n_out;     /* grid_t * grid_h * grid_w rows for the decoder */
     int n_tokens;  /* tokens inside the tower (CLS + patches, or patches) */
 } ids_vplan;
-/* Dynamic resolution rule (Qwen2-VL, HF smart_resize): each side rounded to the nearest multiple
- * of 28 (ties to even), then scaled down (floor) or up (ceil) by one common factor to keep
+/* Dynamic resolution rule (Qwen2-VL, Qwen2.5-VL; HF smart_resize): each side rounded to the nearest
+ * multiple of 28 (ties to even), then scaled down (floor) or up (ceil) by one common factor to keep
  * width * height inside [min_pixels, max_pixels]; resampled with Pillow's bicubic filter, not at all
  * when the size is already right. A video is a list of frames grouped in pairs (the last frame is
  * repeated when the count is odd). */
@@ -78,11 +81,12 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
 ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames,
                                     int n_threads, float *out, float *blocks, ids_err *err);
 /* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
- * the mean colour (122,116,104), bicubic resize to S; Qwen2-VL: the dynamic-resolution size; then
+ * the mean colour (122,116,104), bicubic resize to S; Qwen: the dynamic-resolution size; then
  * (x/255 - mean) / std). Size from ids_vision_plan. */
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
 /* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
- * tower's stream after each block (Qwen2-VL: patches in merge order, each 2x2 group together). */
+ * tower's stream after each block (Qwen2-VL, Qwen2.5-VL: patches in merge order, each 2x2 group
+ * together; Qwen2.5-VL runs its blocks in window order and the copy undoes it). */
 ids_status ids_vision_encode(const ids_vision *v, const ids_image *img, int n_threads, float *out,
                              float *blocks, ids_err *err);
 
@@ -122,6 +126,11 @@ void ids_seq_set_mrope(ids_seq *s, bool on);
  * (p0 + t, p0 + r, p0 + c) and the next row p0 + max(grid_t, grid_h, grid_w). */
 ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
                              int grid_w, ids_err *err);
+/* The same with temporal patch t at M-RoPE time p0 + t * t_step (HF Qwen2.5-VL: 2 at its default
+ * 2 frames per second); the next row follows the largest position, p0 + max((grid_t - 1) * t_step,
+ * grid_h - 1, grid_w - 1) + 1. */
+ids_status ids_seq_add_visual(ids_seq *s, const float *rows, int image, int grid_t, int grid_h, int grid_w,
+                              int t_step, ids_err *err);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
 /* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
@@ -309,7 +318,7 @@ ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_ima
                              ids_err *err);
 /* The same with <video> markers too: images are taken in marker order, one per <image> and
  * video_frames per <video>. A video is one block of temporal patches (frames in pairs) where the
- * tower has a video mode (Qwen2-VL: rows carry their temporal patch in ids_row.frame), else one
+ * tower has a video mode (Qwen2-VL, Qwen2.5-VL: rows carry their temporal patch in ids_row.frame), else one
  * image block per frame (LLaVA-style: ids_row.image is the frame). vision_blocks only without
  * videos. */
 ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,

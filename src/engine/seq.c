@@ -88,8 +88,16 @@ ids_status ids_seq_add_text(ids_seq *s, const ids_tokenizer *t, const char *text
 
 ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_t, int grid_h,
                              int grid_w, ids_err *err) {
+    return ids_seq_add_visual(s, rows, image, grid_t, grid_h, grid_w, 1, err);
+}
+
+ids_status ids_seq_add_visual(ids_seq *s, const float *rows, int image, int grid_t, int grid_h, int grid_w,
+                              int t_step, ids_err *err) {
     if (grid_t <= 0 || grid_h <= 0 || grid_w <= 0 || (int64_t)grid_t * grid_h * grid_w > INT32_MAX / 4)
         return ids__err(err, IDS_ERR_ARG, "sequence: bad image grid %dx%dx%d", grid_t, grid_h, grid_w);
+    if (t_step < 1 || t_step > 1000 || (int64_t)grid_t * t_step > INT32_MAX / 4)
+        return ids__err(err, IDS_ERR_ARG, "sequence: M-RoPE time step %d is outside 1..1000 (or too large for "
+                        "%d temporal patches)", t_step, grid_t);
     const int n = grid_t * grid_h * grid_w;
     ids_status st = grow(s, n, err);
     if (st) return st;
@@ -105,7 +113,7 @@ ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_
         r->cell_row = (int16_t)rr;
         r->cell_col = (int16_t)cc;
         if (s->mrope) {
-            r->pos[0] = p0 + t;
+            r->pos[0] = p0 + t * t_step;
             r->pos[1] = p0 + rr;
             r->pos[2] = p0 + cc;
         } else {
@@ -113,9 +121,9 @@ ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_
         }
     }
     if (s->mrope) {
-        int m = grid_t > grid_h ? grid_t : grid_h;
-        if (grid_w > m) m = grid_w;
-        s->next_pos = p0 + m;
+        int m = (grid_t - 1) * t_step > grid_h - 1 ? (grid_t - 1) * t_step : grid_h - 1;
+        if (grid_w - 1 > m) m = grid_w - 1;
+        s->next_pos = p0 + m + 1;
     }
     return IDS_OK;
 }

@@ -1,4 +1,4 @@
-/* Vision towers, following the HF definitions. Two families, one file each for what is their own:
+/* Vision towers, following the HF definitions. Three families, one file each for what is their own:
  *  - LLaVA-1.5 "mlp" (vision_clip.c): CLIP ViT, CLS first (position 0), patches at positions
  *    1..n, pre-LN, pre-norm blocks with biases, quick-GELU (or exact GELU), stream after n_run
  *    blocks, CLS dropped, mm.0 -> GELU(erf) -> mm.2.
@@ -6,7 +6,10 @@
  *    temporal kernels (two frames, or one frame twice), patches in 2x2-merge order, 2-D rotary
  *    positions, full attention inside each temporal patch, post-LN, 2x2 merge, mm.0 -> GELU(erf)
  *    -> mm.2.
- * This file: loading steps both share, the dispatch on the projector type, planning,
+ *  - Qwen2.5-VL "qwen2.5vl_merger" (vision_qwen25vl.c): as Qwen2-VL, with RMSNorm, a gated SiLU MLP
+ *    and window attention (patches in window order between the patch embedding and the merger; the
+ *    blocks given by n_wa_pattern attend across the windows of their temporal patch).
+ * This file: loading steps they share, the dispatch on the projector type, planning,
  * preprocessing, the transformer blocks and the projector. */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope/engine.h"
@@ -21,7 +24,7 @@ void ids_vision_free(ids_vision *v) {
     if (v->blk) {
         for (int i = 0; i < v->hp.n_layer; i++) {
             ids_vblock *b = &v->blk[i];
-            float *f[] = {b->qb, b->kb, b->vb, b->ob, b->fc1b, b->fc2b, b->ln1w, b->ln1b, b->ln2w, b->ln2b};
+            float *f[] = {b->qb, b->kb, b->vb, b->ob, b->fc1b, b->fc2b, b->gateb, b->ln1w, b->ln1b, b->ln2w, b->ln2b};
             for (size_t k = 0; k < sizeof f / sizeof *f; k++) free(f[k]);
         }
         free(v->blk);
@@ -90,6 +93,7 @@ ids_status ids__vision_load_hparams(ids_vision *v, ids_err *err) {
     hp->n_out = hp->grid * hp->grid;
     hp->n_run = hp->n_layer;
     hp->merge = 1;
+    hp->mrope_t_step = 1;
     return IDS_OK;
 }
 
@@ -194,6 +198,15 @@ ids_status ids__vision_load_tower(ids_vision *v, ids_err *err) {
     if (!v->blk) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     for (int l = 0; l < hp->n_layer; l++)
         if ((st = load_block(v, l, err))) return st;
+    return ids__vision_load_projector(v, err);
+}
+
+ids_status ids__vision_load_projector(ids_vision *v, ids_err *err) {
+    const ids_gguf *g = v->g;
+    const char *path = ids_gguf_path(g);
+    ids_vparams *hp = &v->hp;
+    const int E = hp->n_embd;
+    ids_status st;
     const ids_tensor *m0 = ids_gguf_find_tensor(g, "mm.0.weight");
     if (!m0) return ids__err(err, IDS_ERR_NOT_FOUND, "%s: projector tensor 'mm.0.weight' is missing", path);
     int H = (int)m0->ne[1];
@@ -225,10 +238,11 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     }
     if (st) return st;
     snprintf(v->hp.projector, sizeof v->hp.projector, "%s", s);
-    v->qwen = !strcmp(s, "qwen2vl_merger");
+    v->qwen25 = !strcmp(s, "qwen2.5vl_merger");
+    v->qwen = v->qwen25 || !strcmp(s, "qwen2vl_merger");
     if (strcmp(s, "mlp") != 0 && !v->qwen)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger)", path, s);
     return IDS_OK;
 }
 
@@ -238,7 +252,10 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     ids_status st = ids_gguf_open(&v->g, path, err);
     if (!st) st = read_projector(v, err);
-    if (!st) st = v->qwen ? ids__vision_load_qwen2vl(v, err) : ids__vision_load_clip(v, err);
+    if (!st)
+        st = v->qwen25 ? ids__vision_load_qwen25vl(v, err)
+             : v->qwen ? ids__vision_load_qwen2vl(v, err)
+                       : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
         return st;
@@ -315,17 +332,18 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
 typedef struct {
     const float *q, *k, *v; /* [T, E] */
     float *out;             /* [T, E] */
-    float *scores;          /* [threads, G, G] */
-    int G, E, hd, n_head;   /* G: tokens per attention group (one temporal patch, or all) */
+    float *scores;          /* [threads, Gmax, Gmax] */
+    const int *seg;         /* n_seg + 1 row offsets: the attention groups (a window, a temporal patch, all) */
+    int Gmax, E, hd, n_head;
 } vattn_job;
 
 /* Task = (group, head): full attention among the group's tokens. */
 static void vattn_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     vattn_job *j = arg;
-    const int grp = t / j->n_head, h = t % j->n_head, G = j->G;
-    const size_t off = (size_t)grp * G * j->E + (size_t)h * j->hd;
-    float *S = j->scores + (size_t)tid * G * G;
+    const int grp = t / j->n_head, h = t % j->n_head, G = j->seg[grp + 1] - j->seg[grp];
+    const size_t off = (size_t)j->seg[grp] * j->E + (size_t)h * j->hd;
+    float *S = j->scores + (size_t)tid * j->Gmax * j->Gmax;
     const float scale = 1.0f / sqrtf((float)j->hd);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G, G, j->hd, scale, j->q + off, j->E, j->k + off, j->E,
                 0.0f, S, G);
@@ -344,12 +362,47 @@ static void vattn_task(void *arg, int t, int nt, int tid) {
                 j->out + off, j->E);
 }
 
-/* One pre-norm block on x [T, E] (attention within groups of G tokens, then the MLP). */
-static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, int G, ids_vbufs *w) {
+typedef struct {
+    const float *x;
+    float *y;
+    const float *w;
+    int n, rows;
+    float eps;
+} rms_job;
+
+static void rms_task(void *arg, int t, int nt, int tid) {
+    (void)tid;
+    rms_job *j = arg;
+    const int per = (j->rows + nt - 1) / nt;
+    for (int r = t * per; r < (t + 1) * per && r < j->rows; r++) {
+        const float *x = j->x + (size_t)r * j->n;
+        float *y = j->y + (size_t)r * j->n;
+        double ss = 0;
+        for (int i = 0; i < j->n; i++) ss += (double)x[i] * x[i];
+        const float scale = (float)(1.0 / sqrt(ss / j->n + (double)j->eps));
+        for (int i = 0; i < j->n; i++) y[i] = x[i] * scale * j->w[i];
+    }
+}
+
+/* The block norm of the family: LayerNorm (w, b), or RMSNorm (w; b NULL) when v->rms. */
+static void vnorm(const ids_vision *v, ids_ops *o, const float *x, float *y, const float *w, const float *b,
+                  int rows) {
+    const ids_vparams *hp = &v->hp;
+    if (!v->rms) {
+        ids__layernorm(o, x, y, w, b, hp->n_embd, rows, hp->eps);
+        return;
+    }
+    rms_job j = {x, y, w, hp->n_embd, rows, hp->eps};
+    ids__pool_run(o->pool, rows < 8 ? 1 : ids__ops_threads(o), rms_task, &j);
+}
+
+/* One pre-norm block on x [T, E] (attention within the groups seg[0..n_seg], then the MLP). */
+static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
+                      int Gmax, ids_vbufs *w) {
     const ids_vparams *hp = &v->hp;
     const int E = hp->n_embd, F = hp->n_ff;
     float *x = w->x, *xn = w->xn, *q = w->q, *k = w->k, *vv = w->v, *tmp = w->tmp, *ff = w->ff;
-    ids__layernorm(o, x, xn, b->ln1w, b->ln1b, E, T, hp->eps);
+    vnorm(v, o, x, xn, b->ln1w, b->ln1b, T);
     ids__matmul(o, b->q, xn, T, q, b->qb);
     ids__matmul(o, b->k, xn, T, k, b->kb);
     ids__matmul(o, b->v, xn, T, vv, b->vb);
@@ -357,14 +410,18 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
         ids__vision_rope2d(q, w->cs, T, hp->n_head, E / hp->n_head);
         ids__vision_rope2d(k, w->cs, T, hp->n_head, E / hp->n_head);
     }
-    vattn_job aj = {q, k, vv, w->att, w->scores, G, E, E / hp->n_head, hp->n_head};
-    ids__pool_run(o->pool, (T / G) * hp->n_head, vattn_task, &aj);
+    vattn_job aj = {q, k, vv, w->att, w->scores, seg, Gmax, E, E / hp->n_head, hp->n_head};
+    ids__pool_run(o->pool, n_seg * hp->n_head, vattn_task, &aj);
     ids__matmul(o, b->o, w->att, T, tmp, b->ob);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
-    ids__layernorm(o, x, xn, b->ln2w, b->ln2b, E, T, hp->eps);
+    vnorm(v, o, x, xn, b->ln2w, b->ln2b, T);
     ids__matmul(o, b->fc1, xn, T, ff, b->fc1b);
     const size_t nf = (size_t)T * F;
-    if (hp->use_gelu)
+    if (b->gate) { /* down(silu(gate x) * up x) */
+        float *g = w->ff2;
+        ids__matmul(o, b->gate, xn, T, g, b->gateb);
+        for (size_t i = 0; i < nf; i++) ff[i] *= g[i] / (1.0f + expf(-g[i]));
+    } else if (hp->use_gelu)
         for (size_t i = 0; i < nf; i++) ff[i] = 0.5f * ff[i] * (1.0f + erff(ff[i] * (float)M_SQRT1_2));
     else
         for (size_t i = 0; i < nf; i++) ff[i] = ff[i] / (1.0f + expf(-1.702f * ff[i]));
@@ -379,7 +436,7 @@ static void project(const ids_vision *v, ids_ops *o, const ids_vplan *pl, ids_vb
     const int E = hp->n_embd, T = pl->n_tokens, Hd = (int)v->mm0->ne[1];
     float *x = w->x, *hid = w->hid;
     if (v->qwen) {
-        if (v->post_w) ids__layernorm(o, x, x, v->post_w, v->post_b, E, T, hp->eps);
+        if (v->post_w) vnorm(v, o, x, x, v->post_w, v->post_b, T);
         ids__matmul(o, v->mm0, x, pl->n_out, hid, v->mm0b);
     } else {
         ids__matmul(o, v->mm0, x + E, pl->n_out, hid, v->mm0b);
@@ -397,7 +454,8 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
     const int G = v->qwen ? (W / P) * (Hh / P) : T; /* attention group */
     const int n_pix_frames = v->qwen ? 2 * pl->grid_t : 1;
     const size_t NP = (size_t)(v->qwen ? T : T - 1);
-    const size_t nbuf = (size_t)n_pix_frames * 3 * W * Hh + 2 * NP * KP + (size_t)T * E * 7 + (size_t)T * F +
+    const size_t nff = (size_t)T * F * (v->qwen25 ? 2 : 1); /* the gated MLP's two halves */
+    const size_t nbuf = (size_t)n_pix_frames * 3 * W * Hh + 2 * NP * KP + (size_t)T * E * 7 + nff +
                         (size_t)n_threads * G * G + (size_t)pl->n_out * Hd + (size_t)T * (E / hp->n_head) +
                         (size_t)T * E * mg * mg / (mg * mg);
     float *m = *mem = ids__malloc(nbuf * sizeof(float));
@@ -415,7 +473,8 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
     w->att = w->v + (size_t)T * E;
     w->tmp = w->att + (size_t)T * E;
     w->ff = w->tmp + (size_t)T * E;
-    w->scores = w->ff + (size_t)T * F;
+    w->ff2 = v->qwen25 ? w->ff + (size_t)T * F : NULL;
+    w->scores = w->ff + nff;
     w->hid = w->scores + (size_t)n_threads * G * G;
     w->cs = w->hid + (size_t)pl->n_out * Hd;
     return IDS_OK;
@@ -442,7 +501,20 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     if ((st = ids__ops_init(&o, n_threads, max_w, T < 1024 ? T : 1024, IDS_PREC_F32, err))) return st;
     ids_vbufs w;
     float *mem = NULL;
+    int *ib = NULL;
     if ((st = alloc_bufs(v, &pl, n_threads, &w, &mem, err))) goto done;
+    /* attention groups: fseg = the temporal patches (or all tokens); Qwen2.5-VL: the windows too */
+    const int n_fs = T / G, gf = mg * mg * E;
+    size_t n_groups = 0, max_seg = 0;
+    if (v->qwen25) ids__vision_windows_size(&pl, &n_groups, &max_seg);
+    ib = ids__malloc(sizeof(int) * (n_groups + max_seg + 1 + (size_t)n_fs + 1));
+    if (!ib) {
+        st = ids__err(err, IDS_ERR_NOMEM, "vision: out of memory for a %dx%d image", pl.width, pl.height);
+        goto done;
+    }
+    int *win = ib, *wseg = ib + n_groups, *fseg = wseg + max_seg + 1, n_wseg = 0;
+    for (int i = 0; i <= n_fs; i++) fseg[i] = i * G;
+    if (v->qwen25) ids__vision_windows_qwen25vl(v, &pl, win, wseg, &n_wseg);
     for (int f = 0; f < n_pix_frames && !st; f++) {
         int src = f < n_frames ? f : n_frames - 1; /* odd frame counts repeat the last frame */
         st = preprocess(v, &frames[src], w.W, w.H, w.pix + (size_t)f * 3 * w.W * w.H, err);
@@ -451,12 +523,27 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     if (v->qwen) ids__vision_embed_qwen2vl(v, &o, &pl, &w);
     else ids__vision_embed_clip(v, &o, &w);
     if (v->pre_w) ids__layernorm(&o, w.x, w.x, v->pre_w, v->pre_b, E, T, hp->eps);
+    if (v->qwen25) { /* patches and their rotary table into window order (whole 2x2 groups move) */
+        const int hd = E / hp->n_head;
+        ids__vision_permute_groups(w.xn, w.x, win, n_groups, (size_t)gf, false);
+        memcpy(w.x, w.xn, (size_t)T * E * sizeof(float));
+        ids__vision_permute_groups(w.tmp, w.cs, win, n_groups, (size_t)mg * mg * hd, false);
+        memcpy(w.cs, w.tmp, (size_t)T * hd * sizeof(float));
+    }
     for (int l = 0; l < hp->n_run; l++) {
-        run_block(v, &o, &v->blk[l], T, G, &w);
-        if (blocks) memcpy(blocks + (size_t)l * T * E, w.x, (size_t)T * E * sizeof(float));
+        const bool full = !v->qwen25 || v->blk[l].full_attn;
+        run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
+        if (!blocks) continue;
+        if (v->qwen25) ids__vision_permute_groups(blocks + (size_t)l * T * E, w.x, win, n_groups, (size_t)gf, true);
+        else memcpy(blocks + (size_t)l * T * E, w.x, (size_t)T * E * sizeof(float));
+    }
+    if (v->qwen25) { /* back to merge order: the merger's rows come out in raster order of the merged grid */
+        ids__vision_permute_groups(w.xn, w.x, win, n_groups, (size_t)gf, true);
+        memcpy(w.x, w.xn, (size_t)T * E * sizeof(float));
     }
     project(v, &o, &pl, &w, out);
 done:
+    free(ib);
     free(mem);
     ids__ops_free(&o);
     return st;

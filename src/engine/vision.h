@@ -1,6 +1,7 @@
 /* Private declarations shared by the vision tower files: vision.c (what every family shares:
  * loading steps, preprocessing, the pre-norm transformer and the projector's MLP), vision_clip.c
- * (LLaVA-1.5 CLIP, projector "mlp") and vision_qwen2vl.c (Qwen2-VL, "qwen2vl_merger"). */
+ * (LLaVA-1.5 CLIP, projector "mlp"), vision_qwen2vl.c (Qwen2-VL, "qwen2vl_merger") and
+ * vision_qwen25vl.c (Qwen2.5-VL, "qwen2.5vl_merger": window attention, RMSNorm, gated SiLU MLP). */
 #ifndef IDS_VISION_H
 #define IDS_VISION_H
 
@@ -8,14 +9,18 @@
 #include "engine/ops.h"
 
 typedef struct {
-    const ids_tensor *q, *k, *v, *o, *fc1, *fc2;
-    float *qb, *kb, *vb, *ob, *fc1b, *fc2b, *ln1w, *ln1b, *ln2w, *ln2b;
+    const ids_tensor *q, *k, *v, *o, *fc1, *fc2; /* fc1: n_embd -> n_ff (up), fc2: n_ff -> n_embd (down) */
+    const ids_tensor *gate;                      /* gated MLP (Qwen2.5-VL): down(silu(gate x) * up x) */
+    float *qb, *kb, *vb, *ob, *fc1b, *fc2b, *gateb, *ln1w, *ln1b, *ln2w, *ln2b; /* ln*b NULL: RMSNorm */
+    bool full_attn;                              /* Qwen2.5-VL: this block attends across windows */
 } ids_vblock;
 
 struct ids_vision {
     ids_gguf *g;
     ids_vparams hp;
-    bool qwen;
+    bool qwen;         /* Qwen merger towers (2-VL, 2.5-VL): dynamic resolution, temporal patches */
+    bool qwen25;       /* Qwen2.5-VL: RMSNorm, gated SiLU MLP, window attention */
+    bool rms;          /* the blocks' and post-norm's norms are RMSNorm (no bias) */
     ids_tensor patch;  /* view of v.patch_embd.weight as [3*p*p, n_embd] */
     ids_tensor patch1; /* Qwen2-VL: the second temporal kernel */
     float *patch_b, *cls, *pos, *pre_w, *pre_b, *post_w, *post_b;
@@ -27,6 +32,9 @@ struct ids_vision {
 /* ---- loading: each family's loader runs the shared steps around its own tensors ---- */
 ids_status ids__vision_load_clip(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err);
+ids_status ids__vision_load_qwen25vl(ids_vision *v, ids_err *err);
+/* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
+ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size
  * defaults (one grid of image_size / patch_size, CLS + patches, every block run, no merge). */
 ids_status ids__vision_load_hparams(ids_vision *v, ids_err *err);
@@ -36,6 +44,8 @@ ids_status ids__vision_load_feature_layer(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_patch_embd(ids_vision *v, ids_err *err);
 /* pre-LN, the blocks and the projector (mm.0 -> GELU -> mm.2). */
 ids_status ids__vision_load_tower(ids_vision *v, ids_err *err);
+/* The projector alone: mm.0 [n_embd * merge^2, H], mm.2 [H, n_out_embd] and their biases. */
+ids_status ids__vision_load_projector(ids_vision *v, ids_err *err);
 
 /* ---- encoding ---- */
 /* Scratch of one encode call (see ids_vision_encode_frames for the sizes). */
@@ -46,6 +56,7 @@ typedef struct {
     float *patches1; /* Qwen2-VL: the second frame of each temporal patch */
     float *x, *xn, *q, *k, *v, *att, *tmp; /* [T, E] */
     float *ff;      /* [T, n_ff] */
+    float *ff2;     /* Qwen2.5-VL: the gate's half of the MLP [T, n_ff] */
     float *scores;  /* [threads, G, G] */
     float *hid;     /* [n_out, projector width] */
     float *cs;      /* Qwen2-VL: 2-D rotary cos/sin [T, head_dim/2, 2] */
@@ -61,5 +72,16 @@ ids_status ids__vision_plan_qwen2vl(const ids_vision *v, const ids_image *frames
 void ids__vision_embed_qwen2vl(const ids_vision *v, ids_ops *o, const ids_vplan *pl, ids_vbufs *b);
 /* Qwen2-VL: the 2-D rotary positions on q or k rows [T, n_head * hd]. */
 void ids__vision_rope2d(float *x, const float *cs, int T, int n_head, int hd);
+/* Qwen2.5-VL window attention for a plan: win[k] = the merge-order index of the 2x2 group that
+ * comes k-th in window order (HF window_index; windows of v->hp.window x window merged cells,
+ * row-major, truncated at the right and bottom edges, each temporal patch on its own); seg
+ * (n_seg + 1 patch offsets, in window order) = the windows. Sizes (groups, most windows) from
+ * ids__vision_windows_size. */
+void ids__vision_windows_size(const ids_vplan *pl, size_t *n_groups, size_t *max_seg);
+void ids__vision_windows_qwen25vl(const ids_vision *v, const ids_vplan *pl, int *win, int *seg, int *n_seg);
+/* Rows in groups of g (each `width` floats): dst[k] = src[win[k]] (to window order) or, inverse,
+ * dst[win[k]] = src[k] (back to merge order). */
+void ids__vision_permute_groups(float *dst, const float *src, const int *win, size_t n_groups, size_t group_floats,
+                                bool inverse);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err) {
+ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err) {
     const ids_gguf *g = v->g;
     const char *path = ids_gguf_path(g);
     ids_vparams *hp = &v->hp;
@@ -38,9 +38,15 @@ ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err) {
     if (hp->n_embd % hp->n_head || (hp->n_embd / hp->n_head) % 4)
         return ids__err(err, IDS_ERR_FORMAT, "%s: head size %d is not a multiple of 4 (2-D rotary positions)", path,
                         hp->n_embd / hp->n_head);
-    const int E = hp->n_embd;
-    if ((st = ids__load_vec(g, "v.post_ln.weight", E, false, &v->post_w, err))) return st;
-    if ((st = ids__load_vec(g, "v.post_ln.bias", E, false, &v->post_b, err))) return st;
+    return IDS_OK;
+}
+
+ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err) {
+    ids_status st = ids__vision_load_qwen_common(v, err);
+    if (st) return st;
+    const int E = v->hp.n_embd;
+    if ((st = ids__load_vec(v->g, "v.post_ln.weight", E, false, &v->post_w, err))) return st;
+    if ((st = ids__load_vec(v->g, "v.post_ln.bias", E, false, &v->post_b, err))) return st;
     return ids__vision_load_tower(v, err);
 }
 

@@ -190,7 +190,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 }
                 break;
             }
-            st = ids_seq_add_image(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, err);
+            st = ids_seq_add_visual(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step, err);
             img += nf;
             block++;
         }
