@@ -145,20 +145,22 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
                         (path == IDS__PATH_AVX512BF16 || (path == IDS__PATH_AMX && (ids__cpu_features() & IDS__CPU_AVX512_BF16)));
     if (dpbf16) {
         g->fmt = IDS__FMT_BF16P;
-        g->mr = 12, g->nr = 32, g->kc = 512;
+        g->mr = 14, g->nr = 32, g->kc = 512;
         g->kernel = ids__k_avx512_bf16;
         g->pack_b = ids__pb_avx512_bf16;
+        g->pack_b_f16 = ids__pbh_avx512_bf16;
         g->pack_a = ids__pa_avx512_bf16;
-        g->kernel_name = "avx512bf16-12x32";
+        g->kernel_name = "avx512bf16-14x32";
         return;
     }
     g->fmt = IDS__FMT_F32;
     g->round_bf16 = prec == IDS_PREC_BF16;
     if (x512) {
-        g->mr = 12, g->nr = 32, g->kc = 256;
+        g->mr = 14, g->nr = 32, g->kc = 256;
         g->kernel = ids__k_avx512_f32;
-        if (!g->round_bf16) g->pack_b = ids__pb_avx512_f32, g->pack_a = ids__pa_avx512_f32;
-        g->kernel_name = "avx512-f32-12x32";
+        if (!g->round_bf16)
+            g->pack_b = ids__pb_avx512_f32, g->pack_a = ids__pa_avx512_f32, g->pack_b_f16 = ids__pbh_avx512_f32;
+        g->kernel_name = "avx512-f32-14x32";
     } else if (path >= IDS__PATH_AVX2 && ids__k_avx2_f32) {
         g->mr = 6, g->nr = 16, g->kc = 256;
         g->kernel = ids__k_avx2_f32;
@@ -447,7 +449,13 @@ static void group_task(void *arg, int t, int nt, int tid) {
         /* this block of the group's weight rows, in the kernel's layout */
         const float *w = NULL;
         size_t ldw = (size_t)kb;
-        if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
+        if (W->f16 && g->pack_b_f16) { /* F16 rows straight into the panels */
+            for (int p = 0; p < n_panels; p++) {
+                const int n = cols - p * NR < NR ? cols - p * NR : NR;
+                g->pack_b_f16(W->f16 + (size_t)(c0 + p * NR) * W->ld + k0, W->ld, n, kv, kb,
+                              blocks + (size_t)p * block_bytes());
+            }
+        } else if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
             W->fetch_q8(W->ctx, c0, cols, k0, kb, q, (size_t)kb, d, (size_t)kb / 32);
         } else {
             if (W->f32) {
@@ -461,7 +469,7 @@ static void group_task(void *arg, int t, int nt, int tid) {
                 for (int r = 0; r < cols; r++)
                     ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, q + (size_t)r * kb, d + (size_t)r * (kb / 32));
         }
-        for (int p = 0; p < n_panels; p++) {
+        for (int p = 0; p < n_panels && !(W->f16 && g->pack_b_f16); p++) {
             const int n = cols - p * NR < NR ? cols - p * NR : NR;
             const float *wp = w ? w + (size_t)p * NR * ldw : NULL;
             const int8_t *qp = q + (size_t)p * NR * kb;
@@ -476,6 +484,9 @@ static void group_task(void *arg, int t, int nt, int tid) {
             else if (W->f32)
                 for (int r = 0; r < cols; r++)
                     for (int k = 0; k < kv1; k += 16) __builtin_prefetch(W->f32 + (size_t)(c0 + r) * W->ld + k1 + k, 0, 2);
+            else if (W->f16)
+                for (int r = 0; r < cols; r++)
+                    for (int k = 0; k < kv1; k += 32) __builtin_prefetch(W->f16 + (size_t)(c0 + r) * W->ld + k1 + k, 0, 2);
         }
         const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
         const size_t tstep = a_off(g, g->kc);

@@ -51,6 +51,8 @@ typedef void (*ids__gemm_kernel)(int kb, const void *a, const void *b, float *c,
 typedef void (*ids__gemm_packb)(const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d, size_t ldd,
                                 int n, int kv, int kb, void *dst);
 
+/* Packs one block of F16 weight rows h (row stride ldh, starting at the block; kv valid values). */
+typedef void (*ids__gemm_packb_f16)(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst);
 /* Packs one tile of X (see ids__gemm_pack_a). */
 typedef void (*ids__gemm_packa)(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc);
 
@@ -63,6 +65,7 @@ typedef struct ids__gemm {
     ids__gemm_kernel kernel;
     ids__gemm_packb pack_b; /* a vectorised packer of the same layout, or NULL (the portable one) */
     ids__gemm_packa pack_a; /* the same for X */
+    ids__gemm_packb_f16 pack_b_f16; /* B from F16 rows, or NULL (they are fetched as F32 first) */
     const char *kernel_name;
 } ids__gemm;
 
@@ -101,6 +104,7 @@ void ids__gemm_quantize_row(const float *x, int K, int kpad, int8_t *q, float *d
 typedef struct ids__gemm_src {
     int n, k;
     const float *f32;
+    const uint16_t *f16; /* or F16 rows in memory (row stride ld), packed straight where a packer can */
     size_t ld;
     void (*fetch)(const void *ctx, int n0, int nr, int k0, int kv, float *dst, size_t ld);
     void (*fetch_q8)(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q, size_t ldq, float *d, size_t ldd);
@@ -144,5 +148,6 @@ static inline float ids__bf16_round(float f) {
 extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8, ids__k_avx2_i8f;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
 extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8;
+extern const ids__gemm_packb_f16 ids__pbh_avx512_f32, ids__pbh_avx512_bf16;
 
 #endif

@@ -93,17 +93,17 @@ T_AVX2 static void k_avx2_i8f(int kb, const void *a_, const void *b_, float *c, 
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* AVX-512, 12 x 32 tiles (24 accumulators): F32 and bf16 pairs                                */
+/* AVX-512, 14 x 32 tiles (28 accumulators): F32 and bf16 pairs                                */
 
 T_512 static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
                                int acc) {
-    enum { MR = 12, NR = 32 };
+    enum { MR = 14, NR = 32 };
     const float *a = a_, *b = b_;
     const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
     __m512 c0[MR], c1[MR];
-#pragma GCC unroll 12
+#pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
         const bool ld = acc && i < m;
         c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
@@ -113,14 +113,14 @@ T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c,
         const __m512 b0 = _mm512_load_ps(b + (size_t)k * NR), b1 = _mm512_load_ps(b + (size_t)k * NR + 16);
         const float *ak = a + (size_t)k * MR;
         _mm_prefetch((const char *)(ak + 16 * MR), _MM_HINT_T0);
-#pragma GCC unroll 12
+#pragma GCC unroll 14
         for (int i = 0; i < MR; i++) {
             const __m512 ai = _mm512_set1_ps(ak[i]);
             c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
     }
-#pragma GCC unroll 12
+#pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
         _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
@@ -130,11 +130,11 @@ T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c,
 
 T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
                                  int acc) {
-    enum { MR = 12, NR = 32 };
+    enum { MR = 14, NR = 32 };
     const uint32_t *a = a_, *b = b_;
     const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
     __m512 c0[MR], c1[MR];
-#pragma GCC unroll 12
+#pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
         const bool ld = acc && i < m;
         c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
@@ -144,14 +144,14 @@ T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *
         const __m512bh b0 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR);
         const __m512bh b1 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR + 16);
         const uint32_t *ak = a + (size_t)k * MR;
-#pragma GCC unroll 12
+#pragma GCC unroll 14
         for (int i = 0; i < MR; i++) {
             const __m512bh ai = (__m512bh)_mm512_set1_epi32((int)ak[i]);
             c0[i] = _mm512_dpbf16_ps(c0[i], ai, b0);
             c1[i] = _mm512_dpbf16_ps(c1[i], ai, b1);
         }
     }
-#pragma GCC unroll 12
+#pragma GCC unroll 14
     for (int i = 0; i < MR; i++) {
         if (i >= m) break;
         _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
@@ -327,22 +327,22 @@ T_BF16 static void pack_b_bf16_512(const float *w, size_t ldw, const int8_t *q, 
         }
 }
 
-/* X rows into 12-row tiles (F32 [k][12], or bf16 pairs [k/2][12]) through 16 x 16 transposes;
+/* X rows into 14-row tiles (F32 [k][14], or bf16 pairs [k/2][14]) through 16 x 16 transposes;
  * blocks of kc values of K blk_stride bytes apart (kc a multiple of 32). */
 T_512 static void pack_a_f32_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
-    enum { MR = 12 };
+    enum { MR = 14 };
     for (int k = 0; k < K; k += 16) {
         const __mmask16 mk = mask16(K - k);
         __m512 r[16];
         for (int i = 0; i < 16; i++) r[i] = i < m && i < MR ? _mm512_maskz_loadu_ps(mk, X + (size_t)i * ldx + k) : _mm512_setzero_ps();
         tr16(r);
         float *o = (float *)((unsigned char *)dst + (size_t)(k / kc) * blk_stride) + (size_t)(k % kc) * MR;
-        for (int c = 0; c < 16 && k + c < K; c++) _mm512_mask_storeu_ps(o + (size_t)c * MR, 0x0fff, r[c]);
+        for (int c = 0; c < 16 && k + c < K; c++) _mm512_mask_storeu_ps(o + (size_t)c * MR, 0x3fff, r[c]);
     }
 }
 
 T_BF16 static void pack_a_bf16_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
-    enum { MR = 12 };
+    enum { MR = 14 };
     const int kp = (K + 1) & ~1;
     for (int k = 0; k < kp; k += 32) {
         const __mmask16 m0 = mask16(K - k), m1 = mask16(K - k - 16);
@@ -357,7 +357,7 @@ T_BF16 static void pack_a_bf16_512(const float *X, size_t ldx, int m, int K, voi
         }
         tr16(r);
         uint32_t *o = (uint32_t *)((unsigned char *)dst + (size_t)(k / kc) * blk_stride) + (size_t)(k % kc) / 2 * MR;
-        for (int p = 0; p < 16 && k + 2 * p < kp; p++) _mm512_mask_storeu_ps((float *)(o + (size_t)p * MR), 0x0fff, r[p]);
+        for (int p = 0; p < 16 && k + 2 * p < kp; p++) _mm512_mask_storeu_ps((float *)(o + (size_t)p * MR), 0x3fff, r[p]);
     }
 }
 
@@ -406,6 +406,47 @@ T_512 static void pack_a_i8_512(const float *X, size_t ldx, int m, int K, void *
     }
 }
 
+/* 16 F16 values from h (n of them valid, the rest zeros) as floats. */
+T_512 static inline __m512 ld_f16(const uint16_t *h, int n) {
+    if (n >= 16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
+    uint16_t t[16] = {0};
+    if (n > 0) memcpy(t, h, (size_t)n * 2);
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)t));
+}
+
+/* F32 [kb][32] from F16 rows (exact). */
+T_512 static void pack_bh_f32_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
+    float *o = dst;
+    for (int k = 0; k < kb; k += 16)
+        for (int hf = 0; hf < 2; hf++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = hf * 16 + i < n ? ld_f16(h + (size_t)(hf * 16 + i) * ldh + k, kv - k) : _mm512_setzero_ps();
+            tr16(r);
+            for (int c = 0; c < 16 && k + c < kb; c++) _mm512_store_ps(o + (size_t)(k + c) * 32 + hf * 16, r[c]);
+        }
+}
+
+/* bf16 pairs [kb/2][32] from F16 rows (through F32, round to nearest even). */
+T_BF16 static void pack_bh_bf16_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
+    uint32_t *o = dst;
+    for (int k = 0; k < kb; k += 32)
+        for (int hf = 0; hf < 2; hf++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++) {
+                if (hf * 16 + i < n) {
+                    const uint16_t *x = h + (size_t)(hf * 16 + i) * ldh + k;
+                    r[i] = (__m512)_mm512_cvtne2ps_pbh(ld_f16(x + 16, kv - k - 16), ld_f16(x, kv - k));
+                } else {
+                    r[i] = _mm512_setzero_ps();
+                }
+            }
+            tr16(r);
+            for (int c = 0; c < 16 && k + 2 * c < kb; c++) _mm512_store_ps((float *)(o + (size_t)(k / 2 + c) * 32 + hf * 16), r[c]);
+        }
+}
+
+const ids__gemm_packb_f16 ids__pbh_avx512_f32 = pack_bh_f32_512, ids__pbh_avx512_bf16 = pack_bh_bf16_512;
 const ids__gemm_packa ids__pa_avx512_f32 = pack_a_f32_512, ids__pa_avx512_bf16 = pack_a_bf16_512,
                       ids__pa_avx512_i8 = pack_a_i8_512;
 const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
@@ -417,4 +458,5 @@ const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_
                        ids__k_vnni_i8 = NULL, ids__k_avx2_i8f = NULL;
 const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
 const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL, ids__pa_avx512_i8 = NULL;
+const ids__gemm_packb_f16 ids__pbh_avx512_f32 = NULL, ids__pbh_avx512_bf16 = NULL;
 #endif

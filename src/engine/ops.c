@@ -94,6 +94,9 @@ void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *
     if (W->type == IDS_TYPE_F32) {
         src.f32 = W->data;
         src.ld = (size_t)n_in;
+    } else if (W->type == IDS_TYPE_F16 && (uintptr_t)W->data % 2 == 0) {
+        src.f16 = W->data;
+        src.ld = (size_t)n_in;
     }
     if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src.fetch_q8 = fetch_q8;
     ids__gemm_run(o->pool, &o->ws, g, X, (size_t)n_in, M, &src, Y, (size_t)n_out);
