@@ -428,6 +428,19 @@ static void pack_a_task(void *arg, int t, int nt, int tid) {
                      j->ws->a + (size_t)t * a_off(j->g, j->g->kc), j->blk_stride);
 }
 
+/* Start loading rows [n0, n0 + nr) of W at [k0, k0 + kv) into L2. */
+static void prefetch_rows(const ids__gemm_src *W, int n0, int nr, int k0, int kv) {
+    if (W->prefetch) {
+        W->prefetch(W->ctx, n0, nr, k0, kv);
+    } else if (W->f32) {
+        for (int r = 0; r < nr; r++)
+            for (int k = 0; k < kv; k += 16) __builtin_prefetch(W->f32 + (size_t)(n0 + r) * W->ld + k0 + k, 0, 2);
+    } else if (W->f16) {
+        for (int r = 0; r < nr; r++)
+            for (int k = 0; k < kv; k += 32) __builtin_prefetch(W->f16 + (size_t)(n0 + r) * W->ld + k0 + k, 0, 2);
+    }
+}
+
 static void group_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     run_job *j = arg;
@@ -478,16 +491,10 @@ static void group_task(void *arg, int t, int nt, int tid) {
             if (g->pack_b) g->pack_b(wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
             else pack_b(g, wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
         }
-        if (k0 + g->kc < kpad) { /* the next block of these rows, while this one is computed */
-            const int k1 = k0 + g->kc, kv1 = K - k1 < g->kc ? K - k1 : g->kc;
-            if (W->prefetch) W->prefetch(W->ctx, c0, cols, k1, kv1);
-            else if (W->f32)
-                for (int r = 0; r < cols; r++)
-                    for (int k = 0; k < kv1; k += 16) __builtin_prefetch(W->f32 + (size_t)(c0 + r) * W->ld + k1 + k, 0, 2);
-            else if (W->f16)
-                for (int r = 0; r < cols; r++)
-                    for (int k = 0; k < kv1; k += 32) __builtin_prefetch(W->f16 + (size_t)(c0 + r) * W->ld + k1 + k, 0, 2);
-        }
+        /* the next block of these rows is loaded while this one is computed, a few rows after each
+         * kernel call (all at once, the loads overflow the queue and wait in it) */
+        const int k1 = k0 + g->kc, kv1 = K - k1 < g->kc ? K - k1 : g->kc, calls = n_panels * n_tiles;
+        int pf_done = k1 < kpad ? 0 : cols, call = 0;
         const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
         const size_t tstep = a_off(g, g->kc);
         /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it */
@@ -498,6 +505,11 @@ static void group_task(void *arg, int t, int nt, int tid) {
                 const int m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
                 g->kernel(kb, ablk + (size_t)ti * tstep, b, j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR,
                           j->ldy, m, n, k0 > 0);
+                const int pf_to = (int)((long)++call * cols / calls);
+                if (pf_to > pf_done) {
+                    prefetch_rows(W, c0 + pf_done, pf_to - pf_done, k1, kv1);
+                    pf_done = pf_to;
+                }
             }
         }
     }
