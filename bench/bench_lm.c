@@ -132,26 +132,33 @@ static void bench_qwen(const char *tmp, int blocks, int threads) {
 
 static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec);
 
-/* prec < 0: every precision on the same file. */
+/* prec < 0: every precision, f32 and bf16 on an F16 file, int8 on the same weights in Q8_0 (the files
+ * int8 is for: their blocks are used as stored). */
 static void bench_sweep(const char *tmp, int threads, int prec) {
     const int n_tok = 600, L = 16;
-    llama_shape s = {1024, 2816, 16, L, 32000, IDS_TYPE_F16, 0, NULL};
-    printf("== patch sweep: %d layers (n_embd %d, n_ff %d, F16), %d tokens, edit at every layer on 2 rows near the end, %d threads\n",
-           L, s.n_embd, s.n_ff, n_tok, threads);
-    char path[512];
-    snprintf(path, sizeof path, "%s/bench-sweep.gguf", tmp);
-    fprintf(stderr, "writing %s ...\n", path);
-    if (make_llama(path, s)) return;
-    ids_model *m;
-    ids_err err;
-    if (ids_model_load(&m, path, &err)) {
-        fprintf(stderr, "%s\n", err.msg);
-        return;
+    for (int type = 0; type < 2; type++) {
+        llama_shape s = {1024, 2816, 16, L, 32000, type ? IDS_TYPE_Q8_0 : IDS_TYPE_F16, 0, NULL};
+        const bool want[3] = {prec < 0 ? !type : prec == IDS_PREC_F32 && !type, prec < 0 ? !type : prec == IDS_PREC_BF16 && !type,
+                              prec < 0 ? type : prec == IDS_PREC_INT8 && type};
+        if (!want[0] && !want[1] && !want[2]) continue;
+        printf("== patch sweep: %d layers (n_embd %d, n_ff %d, %s), %d tokens, edit at every layer on 2 rows near the end, "
+               "%d threads\n", L, s.n_embd, s.n_ff, type ? "Q8_0" : "F16", n_tok, threads);
+        char path[512];
+        snprintf(path, sizeof path, "%s/bench-sweep-%s.gguf", tmp, type ? "q8_0" : "f16");
+        fprintf(stderr, "writing %s ...\n", path);
+        g_rng = 88172645463325252ull; /* the same weights for both files */
+        if (make_llama(path, s)) return;
+        ids_model *m;
+        ids_err err;
+        if (ids_model_load(&m, path, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            return;
+        }
+        for (int p = 0; p < IDS_PREC_COUNT; p++)
+            if (want[p]) bench_sweep_one(m, s, n_tok, L, threads, (ids_precision)p);
+        ids_model_free(m);
+        if (!getenv("IDS_BENCH_KEEP")) remove(path);
     }
-    for (int p = 0; p < IDS_PREC_COUNT; p++)
-        if (prec < 0 || p == prec) bench_sweep_one(m, s, n_tok, L, threads, (ids_precision)p);
-    ids_model_free(m);
-    if (!getenv("IDS_BENCH_KEEP")) remove(path);
 }
 
 static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec) {
