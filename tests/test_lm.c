@@ -379,63 +379,73 @@ typedef struct {
 } vecs;
 
 /* Edits at several layers and position sets: reuse == full recompute (<= 1e-5 relative). */
+/* In every precision a reused run gives the bits of a full recompute: every product (attention's
+ * too) computes each element with one chain of operations, whatever rows are computed together. */
 TEST(lm_reuse_equals_full_recompute) {
     ids_model *m = load_llava();
-    ids_ctx *c = m ? new_ctx(m, true) : NULL;
-    REQUIRE(c);
-    ids_seq *s = text_seq(m, PROMPT);
-    const int n = ids_seq_len(s), d = 64;
-    ids_err err;
-    int32_t cand[2] = {ids_tokenizer_word_token(ids_model_tokenizer(m), "left", &err),
-                       ids_tokenizer_word_token(ids_model_tokenizer(m), "right", &err)};
-    ids_run_opts o = {.logits = IDS_LOGITS_LAST, .cand = cand, .n_cand = 2};
-    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, &o, NULL, &err), err);
-    float add[64];
-    for (int i = 0; i < d; i++) add[i] = 0.3f * sinf((float)i);
-    int list[3] = {3, 9, n - 2};
-    ids_sel sels[4] = {{.kind = IDS_SEL_WORD, .word = "circle"},
-                       {.kind = IDS_SEL_RANGE, .begin = n - 6, .end = n},
-                       {.kind = IDS_SEL_LIST, .list = list, .n_list = 3},
-                       {.kind = IDS_SEL_ALL}};
-    int layers[4] = {0, 1, 2, 4};
+    REQUIRE(m);
     int checked = 0;
-    for (int si = 0; si < 4; si++)
-        for (int li = 0; li < 4; li++) {
-            float cap_r[64 * 64], cap_f[64 * 64];
-            int nr, w;
-            ids_hook probe = {.site = IDS_SITE_RESID, .layer = 3, .sel = sels[si]};
-            CHECK_OK_ERR(ids_ctx_hook_shape(c, &probe, &nr, &w, &err), err);
-            ids_hook hs[3] = {
-                {.site = IDS_SITE_RESID, .layer = layers[li], .sel = sels[si], .action = IDS_ACT_ADD,
-                 .vec = add, .len = 64},
-                {.site = IDS_SITE_RESID, .layer = 3, .sel = sels[si], .action = IDS_ACT_CAPTURE,
-                 .out = cap_r, .len = (size_t)nr * w},
-                {.site = IDS_SITE_MLP_OUT, .layer = 3, .sel = {.kind = IDS_SEL_LAST},
-                 .action = IDS_ACT_SCALE, .scale = 0.5f}};
-            float lg_r[32000], lg_f[32000], lp_r[2], lp_f[2];
-            ids_run_out out_r = {.logits = lg_r, .cand_logprob = lp_r};
-            CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &o, &out_r, &err), err);
-            hs[1].out = cap_f;
-            ids_run_opts of = o;
-            of.full_recompute = true;
-            ids_run_out out_f = {.logits = lg_f, .cand_logprob = lp_f};
-            CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &of, &out_f, &err), err);
-            double e1 = rel_diff(lg_r, lg_f, 32000), e2 = rel_diff(lp_r, lp_f, 2),
-                   e3 = rel_diff(cap_r, cap_f, (size_t)nr * w);
-            CHECKF(e1 <= 1e-5 && e2 <= 1e-5 && e3 <= 1e-5,
-                   "sel %d layer %d: logits %g, logprobs %g, capture %g", si, layers[li], e1, e2, e3);
-            checked++;
-        }
-    CHECK_EQ_INT(checked, 16);
-    /* the edit really changed something (else equality would be vacuous) */
-    float lg0[32000], lg1[32000];
-    ids_run_out o0 = {.logits = lg0}, o1 = {.logits = lg1};
-    ids_hook h = {.site = IDS_SITE_RESID, .layer = 1, .sel = sels[1], .action = IDS_ACT_ADD, .vec = add, .len = 64};
-    CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &o0, &err), err);
-    CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &o1, &err), err);
-    CHECK(max_abs_diff(lg0, lg1, 32000) > 1e-3);
-    ids_seq_free(s);
-    ids_ctx_free(c);
+    for (int prec = 0; prec < IDS_PREC_COUNT; prec++) {
+        ids_ctx_params cp = ids_ctx_default_params();
+        cp.n_ctx = 96, cp.n_threads = 2, cp.precision = (ids_precision)prec;
+        ids_ctx *c = NULL;
+        ids_err cerr;
+        REQUIRE_OK(ids_ctx_new(&c, m, cp, &cerr), cerr);
+        ids_seq *s = text_seq(m, PROMPT);
+        const int n = ids_seq_len(s), d = 64;
+        ids_err err;
+        int32_t cand[2] = {ids_tokenizer_word_token(ids_model_tokenizer(m), "left", &err),
+                           ids_tokenizer_word_token(ids_model_tokenizer(m), "right", &err)};
+        ids_run_opts o = {.logits = IDS_LOGITS_LAST, .cand = cand, .n_cand = 2};
+        CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, &o, NULL, &err), err);
+        float add[64];
+        for (int i = 0; i < d; i++) add[i] = 0.3f * sinf((float)i);
+        int list[3] = {3, 9, n - 2};
+        ids_sel sels[4] = {{.kind = IDS_SEL_WORD, .word = "circle"},
+                           {.kind = IDS_SEL_RANGE, .begin = n - 6, .end = n},
+                           {.kind = IDS_SEL_LIST, .list = list, .n_list = 3},
+                           {.kind = IDS_SEL_ALL}};
+        int layers[4] = {0, 1, 2, 4};
+        for (int si = 0; si < 4; si++)
+            for (int li = 0; li < 4; li++) {
+                float cap_r[64 * 64], cap_f[64 * 64];
+                int nr, w;
+                ids_hook probe = {.site = IDS_SITE_RESID, .layer = 3, .sel = sels[si]};
+                CHECK_OK_ERR(ids_ctx_hook_shape(c, &probe, &nr, &w, &err), err);
+                ids_hook hs[3] = {
+                    {.site = IDS_SITE_RESID, .layer = layers[li], .sel = sels[si], .action = IDS_ACT_ADD,
+                     .vec = add, .len = 64},
+                    {.site = IDS_SITE_RESID, .layer = 3, .sel = sels[si], .action = IDS_ACT_CAPTURE,
+                     .out = cap_r, .len = (size_t)nr * w},
+                    {.site = IDS_SITE_MLP_OUT, .layer = 3, .sel = {.kind = IDS_SEL_LAST},
+                     .action = IDS_ACT_SCALE, .scale = 0.5f}};
+                float lg_r[32000], lg_f[32000], lp_r[2], lp_f[2];
+                ids_run_out out_r = {.logits = lg_r, .cand_logprob = lp_r};
+                CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &o, &out_r, &err), err);
+                hs[1].out = cap_f;
+                ids_run_opts of = o;
+                of.full_recompute = true;
+                ids_run_out out_f = {.logits = lg_f, .cand_logprob = lp_f};
+                CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &of, &out_f, &err), err);
+                double e1 = rel_diff(lg_r, lg_f, 32000), e2 = rel_diff(lp_r, lp_f, 2),
+                       e3 = rel_diff(cap_r, cap_f, (size_t)nr * w);
+                CHECKF(!memcmp(lg_r, lg_f, sizeof lg_r) && !memcmp(lp_r, lp_f, sizeof lp_r) &&
+                           !memcmp(cap_r, cap_f, sizeof(float) * (size_t)nr * w),
+                       "%s, sel %d layer %d: reused run differs: logits %g, logprobs %g, capture %g",
+                       ids_precision_name((ids_precision)prec), si, layers[li], e1, e2, e3);
+                checked++;
+            }
+        CHECK_EQ_INT(checked, 16 * (prec + 1));
+        /* the edit really changed something (else equality would be vacuous) */
+        float lg0[32000], lg1[32000];
+        ids_run_out o0 = {.logits = lg0}, o1 = {.logits = lg1};
+        ids_hook h = {.site = IDS_SITE_RESID, .layer = 1, .sel = sels[1], .action = IDS_ACT_ADD, .vec = add, .len = 64};
+        CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &o0, &err), err);
+        CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &o1, &err), err);
+        CHECK(max_abs_diff(lg0, lg1, 32000) > 1e-3);
+        ids_seq_free(s);
+        ids_ctx_free(c);
+    }
     ids_model_free(m);
 }
 

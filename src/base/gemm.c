@@ -538,3 +538,47 @@ void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const f
         ids__pool_run(pool, (panels + j.group - 1) / j.group, group_task, &j);
     }
 }
+
+size_t ids__gemm_serial_bytes(const ids__gemm *g, int M, int K) {
+    const size_t tiles = (size_t)(M + g->mr - 1) / (size_t)g->mr;
+    return round64(tiles * ids__gemm_tile_bytes(g, K)) + block_bytes() + 128;
+}
+
+void ids__gemm_serial(const ids__gemm *g, void *scratch, const float *X, size_t ldx, int M, int K, const float *B,
+                      size_t ldb, bool b_rows, int N, float *Y, size_t ldy, bool acc) {
+    IDS_ASSERT(g->fmt == IDS__FMT_F32 && !g->round_bf16 && g->kc <= KC_MAX);
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        if (!acc)
+            for (int i = 0; i < M; i++) memset(Y + (size_t)i * ldy, 0, sizeof(float) * (size_t)N);
+        return;
+    }
+    const int MR = g->mr, NR = g->nr, kc = g->kc, n_tiles = (M + MR - 1) / MR;
+    unsigned char *a = (unsigned char *)scratch + (64 - (uintptr_t)scratch % 64) % 64;
+    const size_t tstep = a_off(g, kc), blk_stride = (size_t)n_tiles * tstep;
+    for (int t = 0; t < n_tiles; t++)
+        ids__gemm_pack_a(g, X + (size_t)t * MR * ldx, ldx, M - t * MR < MR ? M - t * MR : MR, K, a + (size_t)t * tstep,
+                         blk_stride);
+    float *blk = (float *)(a + round64((size_t)n_tiles * ids__gemm_tile_bytes(g, K)));
+    for (int n0 = 0; n0 < N; n0 += NR) {
+        const int n = N - n0 < NR ? N - n0 : NR;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+            const int kb = K - k0 < kc ? K - k0 : kc;
+            if (b_rows) {
+                if (g->pack_b) g->pack_b(B + (size_t)n0 * ldb + k0, ldb, NULL, 0, NULL, 0, n, kb, kb, blk);
+                else pack_b(g, B + (size_t)n0 * ldb + k0, ldb, NULL, 0, NULL, 0, n, kb, kb, blk);
+            } else {
+                for (int k = 0; k < kb; k++) {
+                    const float *r = B + (size_t)(k0 + k) * ldb + n0;
+                    float *o = blk + (size_t)k * NR;
+                    memcpy(o, r, sizeof(float) * (size_t)n);
+                    for (int j = n; j < NR; j++) o[j] = 0.0f;
+                }
+            }
+            for (int t = 0; t < n_tiles; t++)
+                g->kernel(kb, a + (size_t)(k0 / kc) * blk_stride + (size_t)t * tstep, blk, Y + (size_t)t * MR * ldy + n0,
+                          ldy, M - t * MR < MR ? M - t * MR : MR, n, acc || k0 > 0);
+        }
+    }
+}
+

@@ -130,6 +130,16 @@ void ids__gemm_ws_free(ids__gemm_ws *ws);
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
                    const ids__gemm_src *W, float *Y, size_t ldy);
 
+/* Y[M, N] (row stride ldy) = X[M, K] . B, or Y += that (acc), on the calling thread with an F32
+ * kernel set g (attention: Q.K^T and P.V inside the pool's tasks). B is given as its transpose's rows
+ * (b_rows = N rows of K, row stride ldb: the keys for Q.K^T) or as itself (b_rows false: K rows of N:
+ * the values for P.V). Every element is one chain of fused multiply-adds along K in order, continued
+ * from Y when acc: splitting K across calls, trailing zeros in X and the rows computed together leave
+ * it unchanged. scratch: ids__gemm_serial_bytes(g, M, K) bytes. */
+size_t ids__gemm_serial_bytes(const ids__gemm *g, int M, int K);
+void ids__gemm_serial(const ids__gemm *g, void *scratch, const float *X, size_t ldx, int M, int K, const float *B,
+                      size_t ldb, bool b_rows, int N, float *Y, size_t ldy, bool acc);
+
 /* bf16 rounding (round to nearest even; NaN stays NaN) as a float and as its 16 bits. */
 static inline uint16_t ids__f32_to_bf16(float f) {
     uint32_t x;

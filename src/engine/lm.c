@@ -12,13 +12,12 @@
 #include "engine/lm.h"
 #include "engine/ops.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <unistd.h>
 
 
 #define OUT_ROWS 16  /* output rows per logits chunk */
-#define QCHUNK 128   /* query rows per attention SGEMM */
+#define QCHUNK 128   /* query rows per attention product */
 
 typedef struct {
     const ids_hook *h;
@@ -50,7 +49,9 @@ struct ids_ctx {
     /* work buffers [max_rows, ...] */
     float *x, *xn, *q, *kn, *vn, *att, *tmp, *gate, *up, *rope;
     int32_t *row_pos; /* [max_rows, 3] */
-    float *scores;    /* [n_threads, n_ctx] */
+    float *scores;    /* [n_threads, QCHUNK, n_ctx] */
+    unsigned char *att_scratch; /* [n_threads, att_scratch_bytes]: packed operands of attention's products */
+    size_t att_scratch_bytes;
     float *logit_buf; /* [OUT_ROWS, n_vocab] */
     float *hook_tmp;  /* gather buffer for callbacks */
     size_t hook_tmp_n;
@@ -171,8 +172,8 @@ static rhook *probs_hook(rvariant *rv, int block, int r, int *idx) {
     return NULL;
 }
 
-/* Phase 0, one task per (variant, head): scores by SGEMM against the prefix cache (rows < p0) and
- * the new rows, causal softmax, probabilities of hooked rows saved, then P.V by SGEMM.
+/* Phase 0, one task per (variant, head): scores against the prefix cache (rows < p0) and the new
+ * rows, causal softmax, probabilities of hooked rows saved, then P.V (the F32 kernels, serially).
  * Phase 1: rows whose probabilities a hook saw are recomputed from the (possibly edited) copy. */
 static void attn_task(void *arg, int t, int nt, int tid) {
     (void)nt;
@@ -204,20 +205,24 @@ static void attn_task(void *arg, int t, int nt, int tid) {
         return;
     }
     float *S = c->scores + (size_t)tid * QCHUNK * c->p.n_ctx;
+    unsigned char *scr = c->att_scratch + (size_t)tid * c->att_scratch_bytes;
+    const ids__gemm *g = &c->ops.attn;
     for (int i0 = 0; i0 < m; i0 += QCHUNK) {
         const int i1 = m - i0 < QCHUNK ? m : i0 + QCHUNK, nq = i1 - i0, nk = p0 + i1;
         const float *Q = c->q + (base + i0) * c->q_dim + (size_t)h * hd;
         float *O = c->att + (base + i0) * c->q_dim + (size_t)h * hd;
+        /* scores against the prefix cache (rows < p0) and the new rows; each a dot product along the head */
         if (p0 > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, p0, hd, scale, Q, c->q_dim,
-                        j->kp + (size_t)hk * hd, c->kv_dim, 0.0f, S, nk);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, i1, hd, scale, Q, c->q_dim, kn,
-                    c->kv_dim, 0.0f, S + p0, nk);
+            ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, j->kp + (size_t)hk * hd, c->kv_dim, true, p0, S, nk, false);
+        ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, kn, c->kv_dim, true, i1, S + p0, nk, false);
         for (int r = 0; r < nq; r++) {
             float *sr = S + (size_t)r * nk;
             const int keys = p0 + i0 + r + 1;
             float mx = -INFINITY;
-            for (int k = 0; k < keys; k++) if (sr[k] > mx) mx = sr[k];
+            for (int k = 0; k < keys; k++) {
+                sr[k] *= scale;
+                if (sr[k] > mx) mx = sr[k];
+            }
             double sum = 0;
             for (int k = 0; k < keys; k++) {
                 sr[k] = expf(sr[k] - mx);
@@ -234,11 +239,11 @@ static void attn_task(void *arg, int t, int nt, int tid) {
                 memset(dst + keys, 0, (size_t)(j->n_tot - keys) * sizeof(float));
             }
         }
+        /* P.V over the keys in order: the prefix's values, then the new rows' (one chain per element,
+         * whatever p0, so that a reused run gives a full run's bits) */
         if (p0 > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, p0, 1.0f, S, nk,
-                        j->vp + (size_t)hk * hd, c->kv_dim, 0.0f, O, c->q_dim);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, i1, 1.0f, S + p0, nk, vn,
-                    c->kv_dim, p0 > 0 ? 1.0f : 0.0f, O, c->q_dim);
+            ids__gemm_serial(g, scr, S, nk, nq, p0, j->vp + (size_t)hk * hd, c->kv_dim, false, hd, O, c->q_dim, false);
+        ids__gemm_serial(g, scr, S + p0, nk, nq, i1, vn, c->kv_dim, false, hd, O, c->q_dim, p0 > 0);
     }
 }
 
@@ -468,6 +473,7 @@ void ids_ctx_free(ids_ctx *c) {
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->row_pos);
     free(c->gen_tok);
+    free(c->att_scratch);
     free(c);
 }
 
@@ -517,6 +523,13 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     ids_status ost = ids__ops_init(&c->ops, p.n_threads, c->max_w, p.max_rows < 1024 ? p.max_rows : 1024,
                                    p.precision, &oerr);
     c->bytes += c->ops.bytes;
+    if (!ost) {
+        const int kmax = (int)N > hp->head_dim ? (int)N : hp->head_dim;
+        c->att_scratch_bytes = ids__gemm_serial_bytes(&c->ops.attn, QCHUNK, kmax);
+        c->att_scratch = ids__malloc(c->att_scratch_bytes * (size_t)ids__ops_threads(&c->ops));
+        if (!c->att_scratch) ok = false;
+        else c->bytes += c->att_scratch_bytes * (size_t)ids__ops_threads(&c->ops);
+    }
     if (!ok || !c->row_pos || !c->gen_tok || ost) {
         ids_ctx_free(c);
         if (ost && ost != IDS_ERR_NOMEM) return ids__err(err, ost, "context: %s", oerr.msg);

@@ -9,6 +9,7 @@ ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, int max_rows, ids
     memset(o, 0, sizeof *o);
     ids_status st = ids__gemm_select(&o->gemm, prec, err);
     if (st) return st;
+    ids__gemm_init(&o->attn, o->gemm.path, IDS_PREC_F32);
     o->pool = ids__pool_new(n_threads);
     if (!o->pool) return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     o->max_w = max_w;

@@ -9,6 +9,7 @@
 typedef struct ids_ops {
     ids_pool *pool;
     ids__gemm gemm;    /* kernels of the run's precision on this CPU's path */
+    ids__gemm attn;    /* F32 kernels on the same path (attention, in every precision) */
     ids__gemm_ws ws;   /* their buffers */
     int max_w;         /* widest weight row (n_in) a matmul may have */
     size_t bytes;
