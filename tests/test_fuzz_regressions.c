@@ -192,3 +192,27 @@ TEST(fuzz_gif_screen_bomb_refused_before_decoding) {
     CHECKF(strstr(err.msg, "gif-screen-bomb.gif") && strstr(err.msg, "more than its compression"), "message: %s", err.msg);
     ids_image_free(&img);
 }
+
+/* A 207-byte PNG of 8 x 1048582 pixels given as a video: FFmpeg's PNG decoder spent seconds filling
+ * frames (the fuzzer's 10 s limit under load); still images now go through the image reader, which
+ * refuses the side from the header. */
+TEST(fuzz_video_still_image_through_image_reader) {
+    ids_image *fr = NULL;
+    int total = 0;
+    ids_err err;
+    CHECK_EQ_INT(ids_video_load(FX "video-tall.png", 1, &fr, &total, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "video-tall.png: image of 8x1048582 pixels") != NULL);
+    CHECK(fr == NULL);
+    /* a good still image is a video of one frame, and only one */
+    ids_image img;
+    const uint8_t c[3] = {10, 200, 30};
+    REQUIRE_OK(ids_image_new(&img, 9, 7, c, &err), err);
+    const char *png = t_tmp("still.png");
+    REQUIRE_OK(ids_image_write_png(&img, png, &err), err);
+    REQUIRE_OK(ids_video_load(png, 1, &fr, &total, &err), err);
+    CHECK(total == 1 && fr[0].w == 9 && fr[0].h == 7 && fr[0].rgb[1] == 200);
+    ids_video_free(fr, 1);
+    CHECK_EQ_INT(ids_video_load(png, 2, &fr, &total, &err), IDS_ERR_RANGE);
+    CHECK(strstr(err.msg, "1 decodable frame (a still image), 2 asked") != NULL);
+    ids_image_free(&img);
+}

@@ -254,6 +254,9 @@ ids_status ids_image_check_size(int64_t w, int64_t h, const char *what, ids_err 
  * refused unread. */
 ids_status ids_image_load(ids_image *out, const char *path, ids_err *err);
 ids_status ids_image_new(ids_image *out, int w, int h, const uint8_t fill[3], ids_err *err);
+/* Do these leading bytes start a still image idscope decodes itself (PNG, JPEG, BMP, PGM/PPM; not GIF,
+ * which may be animated)? ids_video_load reads such a file as a video of one frame. */
+bool ids_image_is_still(const void *head, size_t n);
 void ids_image_free(ids_image *img);
 /* PNG, written atomically. */
 ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *err);

@@ -115,6 +115,11 @@ static ids_status sniff(const unsigned char *b, size_t n, const char *path, img_
     return IDS_OK;
 }
 
+bool ids_image_is_still(const void *head, size_t n) {
+    img_format fmt;
+    return sniff(head, n, "", &fmt, NULL) == IDS_OK && fmt != IMG_GIF;
+}
+
 /* Binary PGM (P5) / PPM (P6) header: width, height, maxval, one whitespace byte; comments allowed
  * between the fields. *data: offset of the first pixel byte. */
 static ids_status pnm_header(const unsigned char *b, size_t n, const char *path, int *w, int *h, int *ch, int *maxval,

@@ -120,8 +120,7 @@ static ids_status av_fail(const char *path, const char *what, int rc, ids_err *e
     return ids__err(err, IDS_ERR_FORMAT, "%s: %s: %s", path, what, msg);
 }
 
-#define VIDEO_CONTAINERS \
-    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpeg,mpegts,flv,ogg,h264,hevc,m4v,mjpeg,image2,jpeg_pipe,png_pipe"
+#define VIDEO_CONTAINERS "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif,mpeg,mpegts,flv,ogg,h264,hevc,m4v,mjpeg"
 
 static ids_status dec_open(decoder *d, const char *path, ids_err *err) {
     memset(d, 0, sizeof *d);
@@ -137,7 +136,7 @@ static ids_status dec_open(decoder *d, const char *path, ids_err *err) {
         char msg[AV_ERROR_MAX_STRING_SIZE] = {0};
         av_strerror(rc, msg, sizeof msg);
         return ids__err(err, IDS_ERR_FORMAT, "%s: cannot open as a video (%s; containers read: MP4/MOV, Matroska/WebM, "
-                        "AVI, GIF, MPEG-PS/TS, FLV, Ogg, raw H.264/HEVC/MPEG-4/MJPEG streams, single images)", path, msg);
+                        "AVI, GIF, MPEG-PS/TS, FLV, Ogg, raw H.264/HEVC/MPEG-4/MJPEG streams)", path, msg);
     }
     if ((rc = avformat_find_stream_info(d->fmt, NULL)) < 0) {
         dec_close(d);
@@ -287,6 +286,25 @@ ids_status ids_video_load(const char *path, int n_frames, ids_image **frames, in
     struct stat sb;
     if (stat(path, &sb) != 0) return ids__err(err, IDS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) return load_folder(path, n_frames, frames, n_total, err);
+    /* a still image is a video of one frame, decoded by the image reader (its format checks and pixel
+     * budget), not by FFmpeg */
+    unsigned char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    const size_t nh = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f) fclose(f);
+    if (ids_image_is_still(head, nh)) {
+        *n_total = 1;
+        if (n_frames > 1) return ids__err(err, IDS_ERR_RANGE, "%s: 1 decodable frame (a still image), %d asked", path, n_frames);
+        ids_image *fr = ids__calloc(1, sizeof *fr);
+        if (!fr) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+        ids_status st = ids_image_load(fr, path, err);
+        if (st) {
+            free(fr);
+            return st;
+        }
+        *frames = fr;
+        return IDS_OK;
+    }
     return load_file(path, n_frames, frames, n_total, err);
 }
 
