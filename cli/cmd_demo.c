@@ -12,6 +12,7 @@ typedef struct demo_args {
     model_args m;
     const char *out;
     int n, threads, precision;
+    ids_exp x; /* the instruction options */
     bool fresh;
 } demo_args;
 
@@ -21,7 +22,7 @@ static const arg_opt demo_opts[] = {
     MODEL_OPTS(demo_args),
     {.name = "n", .type = ARG_INT, .offset = offsetof(demo_args, n), .meta = "N", .min = 1, .max = INT_MAX, .def = "8",
      .help = "images per object pair in swap, steer and depth"},
-    THREADS_OPT(demo_args, threads), PRECISION_OPT(demo_args, precision),
+    THREADS_OPT(demo_args, threads), PRECISION_OPT(demo_args, precision), INSTRUCTION_OPTS(demo_args, x),
     {.name = "fresh", .type = ARG_FLAG, .offset = offsetof(demo_args, fresh), .help = "rerun every step"},
     {0},
 };
@@ -72,6 +73,7 @@ int cmd_demo(int argc, char **argv) {
     demo_args a = {0};
     int rc = args_parse(&demo_cmd, &a, argc, argv, 1);
     if (rc != ARGS_GO) return rc;
+    if (a.x.instruction && a.x.no_instruction) return args_usage("demo", "%s", "give --instruction TEXT or --no-instruction, not both");
     rc = model_resolve("demo", &a.m);
     struct stat sb;
     if (!rc && (stat(a.m.model, &sb) != 0 || stat(a.m.mmproj, &sb) != 0)) {
@@ -81,7 +83,8 @@ int cmd_demo(int argc, char **argv) {
     }
     if (!rc) {
         const ids_demo_opts o = {.out_dir = a.out, .model = a.m.model, .mmproj = a.m.mmproj, .n_items = a.n,
-                                 .n_threads = a.threads, .precision = (ids_precision)a.precision, .fresh = a.fresh, .progress = print_progress, .say = demo_say};
+                                 .n_threads = a.threads, .precision = (ids_precision)a.precision, .instruction = a.x.instruction,
+                                 .no_instruction = a.x.no_instruction, .fresh = a.fresh, .progress = print_progress, .say = demo_say};
         ids_demo_summary s;
         ids_err err;
         if (ids_demo_run(&o, &s, &err)) rc = fail(&err);

@@ -37,7 +37,7 @@ static const arg_opt extract_opts[] = {
     {.name = "image-size", .type = ARG_INT, .offset = offsetof(ids_args, o.exp.image_size), .meta = "PX", .min = 16,
      .max = 8192, .def_help = "the tower's input size", .help = "stimulus size"},
     {.name = "per-pair", .type = ARG_FLAG, .offset = offsetof(ids_args, o.per_pair), .help = "also store every pair's IDs"},
-    THREADS_OPT(ids_args, o.exp.n_threads), PRECISION_OPT(ids_args, o.exp.precision),
+    THREADS_OPT(ids_args, o.exp.n_threads), PRECISION_OPT(ids_args, o.exp.precision), INSTRUCTION_OPTS(ids_args, o.exp),
     {0},
 };
 static const arg_cmd ids_extract_cmd = {
@@ -67,7 +67,7 @@ static int run_ids_extract(const arg_cmd *spec, int argc, char **argv) {
     if (a.sizes.n) a.o.sizes = a.sizes.v, a.o.n_sizes = a.sizes.n;
     exp_env e;
     ids_err err;
-    rc = exp_open(spec, &a, &a.m, a.objects, &e);
+    rc = exp_open(spec, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_spatial_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc) {
@@ -121,7 +121,7 @@ static const arg_opt swap_opts[] = {
     {.name = "grid", .type = ARG_INT, .offset = offsetof(swap_args, o.exp.grid), .meta = "N", .min = 1, .max = 2048,
      .def = "4", .help = "grid cells per side"},
     SEED_OPT(swap_args, o.exp.seed),
-    THREADS_OPT(swap_args, o.exp.n_threads), PRECISION_OPT(swap_args, o.exp.precision),
+    THREADS_OPT(swap_args, o.exp.n_threads), PRECISION_OPT(swap_args, o.exp.precision), INSTRUCTION_OPTS(swap_args, o.exp),
     {0},
 };
 static const arg_cmd swap_cmd = {
@@ -152,7 +152,7 @@ int cmd_swap(int argc, char **argv) {
     exp_env e;
     ids_err err;
     ids_swap_result r = {0};
-    rc = exp_open(&swap_cmd, &a, &a.m, a.objects, &e);
+    rc = exp_open(&swap_cmd, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_swap_run(e.v, e.cat, &a.o, a.control, &r, print_progress, NULL, &err)) rc = fail(&err);
     if (!rc && ids_swap_write(a.out, &r, &err)) rc = fail(&err);
@@ -185,7 +185,7 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
     {.name = "n", .type = ARG_INT, .offset = offsetof(steer_args, o.exp.n_items), .meta = "N", .min = 0, .max = INT_MAX, \
      .def = "8", .help = "images per pair"},                                                                    \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
-    PRECISION_OPT(steer_args, o.exp.precision)
+    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp)
 #define STEER_FACTOR_OPT(hl)                                                                                    \
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = offsetof(steer_args, o.factor), .meta = "F", \
      .fmin = 0, .fmax = INFINITY, .def = "5", .help = hl}
@@ -261,7 +261,7 @@ static int steer_open(const arg_cmd *spec, steer_args *a, exp_env *e) {
     const char *list = a->objects                              ? a->objects
                        : a->o.relation == IDS_REL_BETWEEN ? "red circle,blue square,green triangle"
                                                           : "red circle,blue square";
-    int rc = exp_open(spec, a, &a->m, list, e);
+    int rc = exp_open(spec, a, &a->m, list, &a->o.exp, e);
     a->o.exp.objects = e->objs;
     a->o.exp.n_objects = e->n_objs;
     return rc;

@@ -36,7 +36,7 @@ typedef struct temporal_args {
 static const arg_opt extract_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     T_OBJECTS_OPT("red circle,blue square,green triangle", NULL),
-    T_FRAMES_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), {0}};
+    T_FRAMES_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp), {0}};
 static const arg_cmd extract_cmd = {
     "temporal extract",
     TEMPORAL_ABOUT
@@ -49,7 +49,7 @@ static const arg_cmd extract_cmd = {
 static const arg_opt swap_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     T_OBJECTS_OPT(NULL, "red circle,blue square"),
-    T_FRAMES_OPT, T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision),
+    T_FRAMES_OPT, T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp),
     {.name = "mvbench", .type = ARG_PATH, .offset = T_OFF(o.mvbench), .meta = "SCENE_TRANSITION.json",
      .help = "MVBench's scene-transition questions (the task file, or the paper's derived manifest) instead of "
              "synthetic videos; at most --n of them"},
@@ -77,7 +77,7 @@ static const arg_opt steer_opts[] = {
     {.name = "source", .type = ARG_INT, .offset = T_OFF(o.source), .meta = "S", .min = 0, .max = 63, .def = "0",
      .help = "0 = the paper's pairing T[f] - T[T-f]; S > 0: T[f] - T[S], S a frame of the IDs"},
     T_OBJECTS_OPT(NULL, "red circle,blue square"),
-    T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), {0}};
+    T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp), {0}};
 static const arg_cmd steer_cmd = {
     "temporal steer",
     TEMPORAL_ABOUT
@@ -132,7 +132,7 @@ static int run_temporal(const arg_cmd *spec, int argc, char **argv) {
     if (spec == &steer_cmd && (rc = check_source(spec, &a.o)) != ARGS_GO) return rc;
     exp_env e;
     ids_err err;
-    rc = exp_open(spec, &a, &a.m, a.objects, &e);
+    rc = exp_open(spec, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && spec == &extract_cmd) {
         if (ids_temporal_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) {

@@ -137,8 +137,10 @@ void model_args_free(model_args *m) {
     m->own_model = m->own_mmproj = NULL;
 }
 
-int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, exp_env *e) {
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, const ids_exp *x, exp_env *e) {
     *e = (exp_env){0};
+    if (x && x->instruction && x->no_instruction)
+        return args_usage(spec->name, "%s", "give --instruction TEXT or --no-instruction, not both");
     int rc = model_resolve(spec->name, m);
     if (rc) return rc;
     if ((rc = args_check_model(spec, vals, m->model)) != ARGS_GO) return rc;

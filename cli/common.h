@@ -42,6 +42,14 @@ extern const arg_choice precision_choices[];
 #define PRECISION_OPT(T, f)                                                                                   \
     {.name = "precision", .type = ARG_CHOICE, .offset = offsetof(T, f), .meta = "P", .choices = precision_choices,   \
      .def = "f32", .help = "numerics of the decoder's matmuls: f32 (exact), bf16, int8 (docs/PRECISION.md)"}
+/* --instruction / --no-instruction of the experiments (fields of the ids_exp at path f of T). */
+#define INSTRUCTION_OPTS(T, f)                                                                                   \
+    {.name = "instruction", .type = ARG_STR, .offset = offsetof(T, f.instruction), .meta = "TEXT",                \
+     .def_help = "Answer \"{first}\" or \"{second}\" only. (none for a model made by idscope train)",            \
+     .help = "answer instruction appended to every question; {first} and {second} become the relation's answer " \
+             "words"},                                                                                            \
+    {.name = "no-instruction", .type = ARG_FLAG, .offset = offsetof(T, f.no_instruction),                          \
+     .help = "ask the bare question, without an answer instruction"}
 /* The notes of the commands that read images or videos: the formats and the pixel budget
  * (IDS_IMAGE_MAX_PIXELS_DEFAULT, IDS_IMAGE_PIXELS_HARD_MAX). */
 #define IMAGE_INPUT_NOTES                                                                                   \
@@ -54,14 +62,15 @@ int model_resolve(const char *cmd, model_args *m);
 void model_args_free(model_args *m);
 
 /* What an experiment command needs: the model (loaded after the layer options of vals were checked
- * against its header), the object catalog and the chosen objects (NULL list: none chosen, n = 0). */
+ * against its header and x's options against each other), the object catalog and the chosen objects
+ * (NULL list: none chosen, n = 0). */
 typedef struct exp_env {
     ids_catalog *cat;
     ids_vlm *v;
     int objs[16], n_objs;
 } exp_env;
 /* 0, or the exit code after the message; exp_close either way. */
-int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, exp_env *e);
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, const ids_exp *x, exp_env *e);
 void exp_close(exp_env *e, model_args *m);
 
 /* Comma-separated object names (spaces after commas ignored) to catalog indices, at most 16.

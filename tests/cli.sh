@@ -127,6 +127,10 @@ expect ask_choices 0 "log P(left)" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/
     --question "Is the red circle to the left or right of the blue square?" --choices " left, right" -n 3
 expect ask_json 0 '"choices": \[{"choice": "left"' -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --image "$G/image.png" --question "Where?" --choices left,right -n 2 --json
+LONGQ=$(yes left | head -n 20001 | tr '\n' ' ')
+expect ask_longer_than_context 1 "20029 rows long (20013 text tokens, 16 image rows) but the model's context is 2048" -- \
+    "$BIN" ask --image "$G/image.png" -m models/tiny-llava/text.gguf \
+    --mmproj models/tiny-llava/mmproj.gguf -q "$LONGQ" -n 1 --threads 1
 expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --question a --prompt b
 
@@ -195,6 +199,18 @@ expect steer_help 0 "usage: idscope steer belief" -- "$BIN" steer --help
 expect steer_run 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 2 --threads 1
 if grep -q '"best3_id"' "$TMP/steer/steer-belief.json"; then ok steer_files; else ko steer_files; fi
+# a chat model (not made by idscope train) is asked with the paper's instruction and scored by the
+# case variants of each answer word; the result says which
+J=$(tr -d ' \t\n' < "$TMP/steer/steer-belief.json")
+case "$J" in *'"instruction":"Answer\"{first}\"or\"{second}\"only."'*'"answer_tokens":[{"relation":"left_right","left":[{"token":2175,"piece":"▁left","variant":"left"},{"token":1563'*)
+    ok steer_answer_tokens_listed ;;
+*) ko steer_answer_tokens_listed ;;
+esac
+expect steer_instruction_both 2 "not both" -- "$BIN" steer belief --ids x --out y --instruction "Say {first}." --no-instruction
+expect steer_no_instruction 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/steer-bare" --n 1 --threads 1 --no-instruction --greedy 0
+if tr -d ' \t\n' < "$TMP/steer-bare/steer-belief.json" | grep -q '"instruction":"",'; then ok steer_no_instruction_recorded
+else ko steer_no_instruction_recorded; fi
 expect steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \
     --mmproj "$G/mmproj.gguf" --out "$TMP/steer" --n 1 --layers 2 --threads 1
 if grep -q '"delta"' "$TMP/steer/steer-grid-left_right.json"; then ok steer_grid_files; else ko steer_grid_files; fi

@@ -34,10 +34,56 @@ typedef struct ids_exp {
     uint64_t seed;
     int n_threads;
     ids_precision precision; /* the decoder's matmuls (default IDS_PREC_F32); recorded in provenance */
+    /* The answer instruction appended to every question (after one space); {first} and {second}
+     * become the relation's two answer words. NULL: the default, the paper's
+     * IDS_PAPER_INSTRUCTION for chat models, none for a model made by idscope's trainer (GGUF key
+     * idscope.training: it keeps the prompt it was trained on, see its card). no_instruction: none. */
+    const char *instruction;
+    bool no_instruction;
 } ids_exp;
 
 /* Seed 1, every other field 0 (the defaults above). */
 ids_exp ids_exp_default(void);
+
+#define IDS_PAPER_INSTRUCTION "Answer \"{first}\" or \"{second}\" only."
+/* The instruction an experiment appends for this model (ids_exp.instruction resolved; "" = none):
+ * a pointer to e->instruction or a constant. */
+const char *ids_exp_instruction(const ids_exp *e, const ids_vlm *v);
+/* The question of relation r about a, b (and c for between) followed by the instruction (a template;
+ * NULL or "" for none) with the answer words filled in; malloc'd, NULL when out of memory. */
+char *ids_question_instructed(ids_relation r, const char *a, const char *b, const char *c, const char *instruction);
+/* Any question of relation r followed by the instruction, filled in likewise; malloc'd. */
+char *ids_instruct(const char *question, ids_relation r, const char *instruction);
+
+/* The tokens whose probabilities make up each answer of a relation at the answer position: for
+ * each answer word (the first word of "in front") the first token of its case variants as a
+ * continuation of the prompt (" left", "left", " Left", "Left": tokenized without a leading space
+ * added), distinct, leaving out variants the vocabulary spells with byte fallbacks or unknown pieces and
+ * those whose first token holds no letter of the word (a lone space). An answer's log-probability is the log-sum-exp over its set.
+ * On a word-level vocabulary (the bundled model) that leaves the word's own token: the paper's word
+ * rule. Two sets that share a token are refused (the comparison would be meaningless). */
+#define IDS_ANSWER_MAX 4
+typedef struct ids_answer_set {
+    ids_relation relation;
+    int n[2];                                /* tokens of the first / second answer */
+    int32_t tok[2][IDS_ANSWER_MAX];
+    char variant[2][IDS_ANSWER_MAX][24];     /* the text whose first token it is (" Left") */
+    char piece[2][IDS_ANSWER_MAX][48];       /* the token's vocabulary text */
+} ids_answer_set;
+ids_status ids_answer_set_make(const ids_tokenizer *tok, ids_relation rel, ids_answer_set *out, ids_err *err);
+/* The candidate tokens in run order (first answer's, then second's) into cand; returns their count. */
+int ids_answer_set_cands(const ids_answer_set *s, int32_t *cand);
+/* The two answers' log-probabilities from the candidates' (in ids_answer_set_cands order). */
+void ids_answer_set_reduce(const ids_answer_set *s, const float *cand_lp, float out[2]);
+
+/* How an experiment asked and scored: the instruction appended ("" = none) and the answer-token set
+ * of every relation asked; every result that reads answers carries one and writes it. */
+#define IDS_PROMPTING_MAX_SETS 3
+typedef struct ids_prompting {
+    char instruction[256];
+    int n_sets;
+    ids_answer_set sets[IDS_PROMPTING_MAX_SETS];
+} ids_prompting;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Experiments: spatial IDs                                                                      */
@@ -105,6 +151,7 @@ typedef struct ids_swap_result {
     float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
     float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
                                    (clean - patched) / sum of |effect| (steady when effects are small) */
+    ids_prompting prompting;    /* the instruction and the answer tokens */
     ids_prov *prov;             /* how it was made (owned) */
 } ids_swap_result;
 
@@ -136,6 +183,7 @@ typedef struct ids_steer_result {
      * ids_answer_verdict); NULL when not run */
     float *greedy_id, *greedy_noise;
     float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
+    ids_prompting prompting;     /* the instruction and the answer tokens */
     ids_prov *prov;              /* how it was made (owned) */
 } ids_steer_result;
 /* Which answer word a generated text names first, as a whole word (case-insensitive, letters
@@ -159,6 +207,7 @@ typedef struct ids_steer_grid_result {
     float factor;
     int grid, layer, n_items;
     float *delta;
+    ids_prompting prompting;
     ids_prov *prov;
 } ids_steer_grid_result;
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
@@ -174,6 +223,7 @@ typedef struct ids_depth_result {
     float factor;
     int layer_lo, n_band, n_grid, n_depth;
     float *ab_down, *ab_up, *fb_down, *fb_up;
+    ids_prompting prompting;
     ids_prov *prov;
 } ids_depth_result;
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
@@ -241,6 +291,7 @@ typedef struct ids_temporal_swap_result {
     int n_layers, n_items, n_skipped;
     float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
     float *diff_pooled;           /* as in ids_swap_result */
+    ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_swap_result;
 ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
@@ -261,6 +312,7 @@ typedef struct ids_temporal_steer_result {
     float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
     float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
     float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+    ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_steer_result;
 ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o,
@@ -329,6 +381,8 @@ typedef struct ids_demo_opts {
     int n_items;                  /* images (videos) per object pair in swap, steer, depth, temporal swap/steer (default 8) */
     int n_threads;                /* 0: online CPUs */
     ids_precision precision;      /* the decoder's matmuls in every step (default f32) */
+    const char *instruction;      /* as ids_exp.instruction / no_instruction, in every step */
+    bool no_instruction;
     bool fresh;                   /* rerun every step, whatever is stored */
     ids_progress_fn progress;     /* the experiments' progress (may be NULL) */
     void (*say)(const char *msg, void *user); /* one line per step: run, skipped (and why), failed (may be NULL) */

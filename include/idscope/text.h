@@ -41,6 +41,8 @@ bool ids_tokenizer_is_eog(const ids_tokenizer *t, int32_t id);
 typedef struct ids_tokenize_opts {
     bool add_bos;        /* prepend BOS when the vocabulary asks for it */
     bool parse_special;  /* recognise control tokens written in the text (e.g. "<|im_start|>") */
+    bool continuation;   /* the text continues earlier text (an answer after the prompt): no SPM
+                            leading space is added (" Left" -> "▁Left", "Left" -> "Left") */
 } ids_tokenize_opts;
 
 /* Tokenize `len` bytes of UTF-8. The result array is malloc'd (free with free()). */

@@ -198,6 +198,13 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
         part = m + ml;
     }
     free(rows);
+    if (!st && ids_seq_len(s) > hp->n_ctx_train) { /* longer than the model was made for */
+        int n_img_rows = 0;
+        for (int r = 0; r < ids_seq_len(s); r++) n_img_rows += ids_seq_row(s, r)->token < 0;
+        st = ids__err(err, IDS_ERR_RANGE, "the prompt is %d rows long (%d text tokens, %d image rows) but the model's "
+                      "context is %d (%s.context_length of %s)", ids_seq_len(s), ids_seq_len(s) - n_img_rows, n_img_rows,
+                      hp->n_ctx_train, hp->arch, ids_gguf_path(ids_model_gguf(v->lm)));
+    }
     if (st) {
         ids_seq_free(s);
         return st;

@@ -35,6 +35,10 @@ ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const 
         return ids__err(err, IDS_ERR_ARG, "%s: precision %d is not one of f32, bf16, int8", what, (int)e->precision);
     x->precision = e->precision;
     x->seed = e->seed;
+    x->instruction = ids_exp_instruction(e, v);
+    if (strlen(x->instruction) >= sizeof ((ids_prompting *)0)->instruction)
+        return ids__err(err, IDS_ERR_ARG, "%s: the instruction is %zu characters long, at most %zu allowed", what,
+                        strlen(x->instruction), sizeof ((ids_prompting *)0)->instruction - 1);
     return IDS_OK;
 }
 
@@ -89,6 +93,8 @@ ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out,
     ids_prov_opt_int(*out, "grid", x->grid);
     ids_prov_opt_int(*out, "image_size", x->image_size);
     if (x->n_items > 0) ids_prov_opt_int(*out, "n_items", x->n_items);
+    ids_prov_opt_str(*out, "instruction", x->instruction);
+    ids_prov_opt_str(*out, "answer_tokens", "first token of each case variant, log-sum-exp");
     ids_prov_run(*out, x->seed, x->n_threads, ids_precision_name(x->precision));
     return IDS_OK;
 }

@@ -72,6 +72,8 @@ static ids_exp demo_exp(const demo *d) {
     e.n_items = d->o->n_items;
     e.n_threads = d->o->n_threads;
     e.precision = d->o->precision;
+    e.instruction = d->o->instruction;
+    e.no_instruction = d->o->no_instruction;
     return e;
 }
 

@@ -87,6 +87,7 @@ typedef struct ids__exp {
     int grid, image_size, n_items, n_threads;
     ids_precision precision;
     uint64_t seed;
+    const char *instruction; /* appended to every question ("" = none): ids_exp_instruction */
     ids_progress_fn progress;
     void *puser;
     long done, total; /* items done over every loop of the run, and their total (progress) */
@@ -128,13 +129,30 @@ ids_status ids__temporal_prov(const ids_vlm *v, const ids_catalog *cat, const id
                               ids_err *err);
 ids_status ids__temporal_swap_prov(const ids__exp *x, const ids_temporal_opts *o, ids_prov **out, ids_err *err);
 
+/* The chat prompt of the question `rel` about objects named a, b (and c) with x's instruction, for
+ * n_img images (several: one video); malloc'd, NULL when out of memory. */
+char *ids__exp_prompt(const ids__exp *x, ids_relation rel, const char *a, const char *b, const char *c, int n_img);
 /* The sequence of the question `rel` about s's first two objects, asked in the model's chat prompt
- * about n_img images from `img` (s's own frames or edited copies; several images are one video). */
-ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
-                             const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err);
-/* Tokens of a relation's two answers at the answer position: the paper's word rule (last piece of
- * tokenize(" " + word)) on each answer's first word ("in" of "in front"). */
-ids_status ids__answer_tokens(const ids_tokenizer *tok, ids_relation rel, int32_t cand[2], ids_err *err);
+ * (with x's instruction) about n_img images from `img` (s's own frames or edited copies; several
+ * images are one video). */
+ids_status ids__question_seq(const ids__exp *x, ids_relation rel, const ids_stim *s, const ids_image *img, int n_img,
+                             ids_seq **out, ids_err *err);
+/* The rows of the two objects' question words (last piece of " " + word, first occurrence after the
+ * images); IDS_ERR_ARG when both are the same row (a word two objects share), naming the words. */
+ids_status ids__object_rows(const ids_seq *seq, const ids_tokenizer *tok, const char *word_a, const char *word_b, int rows[2],
+                            ids_err *err);
+/* A relation's answer-token set (ids_answer_set_make) and its candidates in run order. */
+#define IDS__MAX_CAND (2 * IDS_ANSWER_MAX)
+typedef struct ids__answers {
+    ids_answer_set set;
+    int32_t cand[IDS__MAX_CAND];
+    int n_cand;
+} ids__answers;
+ids_status ids__answers_init(ids__answers *a, const ids_tokenizer *tok, ids_relation rel, ids_err *err);
+/* Record the instruction and (once per relation) an answer set in p. */
+void ids__prompting_add(ids_prompting *p, const char *instruction, const ids_answer_set *s);
+/* A result's "instruction" and "answer_tokens" ([{relation, FIRST: [{token, piece, variant}], SECOND: [...]}]). */
+void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom);
 /* Activation patching of an edit (mirror, recolour, time reversal): for every layer and position
  * set (IDS_SWAP_IMAGE: every image row, IDS_SWAP_TEXT: every text row, IDS_SWAP_OBJECTS: the two
  * object words, first occurrence after the images) the clean run with that set's rows at that
@@ -146,7 +164,7 @@ typedef struct ids__patcher {
     const ids_tokenizer *tok;
     ids_ctx *ctx, *ctx_edit;
     int L, E, n_threads;
-    int32_t cand[2];
+    ids__answers ans;
     double *acc[4]; /* per-item fractions summed (first, second, difference); [3]: pooled numerator */
     double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];

@@ -47,26 +47,54 @@ ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalo
     return st;
 }
 
-ids_status ids__answer_tokens(const ids_tokenizer *tok, ids_relation rel, int32_t cand[2], ids_err *err) {
-    for (int k = 0; k < 2; k++) {
-        char w[32];
-        snprintf(w, sizeof w, "%s", ids_answer_word(rel, k == 0));
-        if (strchr(w, ' ')) *strchr(w, ' ') = 0;
-        if ((cand[k] = ids_tokenizer_word_token(tok, w, err)) < 0) return err ? err->code : IDS_ERR_NOT_FOUND;
-    }
-    return IDS_OK;
+char *ids__exp_prompt(const ids__exp *x, ids_relation rel, const char *a, const char *b, const char *c, int n_img) {
+    char *q = ids_question_instructed(rel, a, b, c, x->instruction);
+    char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(x->v, q, 0) : ids_vlm_prompt(x->v, q, n_img);
+    free(q);
+    return prompt;
 }
 
-ids_status ids__question_seq(const ids_vlm *v, const ids_catalog *cat, ids_relation rel, const ids_stim *s,
-                             const ids_image *img, int n_img, int n_threads, ids_seq **out, ids_err *err) {
+ids_status ids__question_seq(const ids__exp *x, ids_relation rel, const ids_stim *s, const ids_image *img, int n_img,
+                             ids_seq **out, ids_err *err) {
     *out = NULL;
-    char *q = ids_question(rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj),
-                           s->n_obj > 2 ? ids_catalog_name(cat, s->obj[2].obj) : NULL);
-    /* several images: one video (frames in order) */
-    char *prompt = !q ? NULL : n_img > 1 ? ids_vlm_video_prompt(v, q, 0) : ids_vlm_prompt(v, q, n_img);
-    free(q);
+    const ids_catalog *cat = x->cat;
+    char *prompt = ids__exp_prompt(x, rel, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj),
+                                   s->n_obj > 2 ? ids_catalog_name(cat, s->obj[2].obj) : NULL, n_img);
     if (!prompt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
-    ids_status st = ids_vlm_build_video_seq(v, prompt, img, n_img, n_img > 1 ? n_img : 0, n_threads, NULL, out, err);
+    /* several images: one video (frames in order) */
+    ids_status st = ids_vlm_build_video_seq(x->v, prompt, img, n_img, n_img > 1 ? n_img : 0, x->n_threads, NULL, out, err);
     free(prompt);
     return st;
+}
+
+ids_status ids__answers_init(ids__answers *a, const ids_tokenizer *tok, ids_relation rel, ids_err *err) {
+    memset(a, 0, sizeof *a);
+    ids_status st = ids_answer_set_make(tok, rel, &a->set, err);
+    if (!st) a->n_cand = ids_answer_set_cands(&a->set, a->cand);
+    return st;
+}
+
+void ids__prompting_add(ids_prompting *p, const char *instruction, const ids_answer_set *s) {
+    snprintf(p->instruction, sizeof p->instruction, "%s", instruction ? instruction : "");
+    for (int k = 0; k < p->n_sets; k++)
+        if (p->sets[k].relation == s->relation) return;
+    if (p->n_sets < IDS_PROMPTING_MAX_SETS) p->sets[p->n_sets++] = *s;
+}
+
+ids_status ids__object_rows(const ids_seq *seq, const ids_tokenizer *tok, const char *word_a, const char *word_b, int rows[2],
+                            ids_err *err) {
+    const char *w[2] = {word_a, word_b};
+    for (int k = 0; k < 2; k++) {
+        ids_sel sel = {.kind = IDS_SEL_WORD, .word = w[k], .after_image = true};
+        int *r = NULL, n = 0;
+        ids_status st = ids_sel_resolve(seq, tok, &sel, &r, &n, err);
+        rows[k] = !st && n > 0 ? r[0] : -1;
+        free(r);
+        if (st) return st;
+        if (rows[k] < 0) return ids__err(err, IDS_ERR_NOT_FOUND, "the question word '%s' is not in the prompt", w[k]);
+    }
+    if (rows[0] == rows[1])
+        return ids__err(err, IDS_ERR_ARG, "the objects' question words '%s' and '%s' are the same token at row %d: the two "
+                        "objects cannot be read or edited apart (name them by different last words)", word_a, word_b, rows[0]);
+    return IDS_OK;
 }

@@ -256,15 +256,48 @@ bool ids_result_matches(const char *path, const ids_prov *want, char *why, size_
 
 /* ---- the experiments' results ---- */
 
+void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom) {
+    if (!doc || !p) return;
+    *oom |= !cJSON_AddStringToObject(doc, "instruction", p->instruction);
+    cJSON *sets = cJSON_AddArrayToObject(doc, "answer_tokens");
+    *oom |= !sets;
+    for (int k = 0; sets && k < p->n_sets; k++) {
+        const ids_answer_set *a = &p->sets[k];
+        cJSON *o = cJSON_CreateObject();
+        if (!o || !cJSON_AddItemToArray(sets, o)) {
+            cJSON_Delete(o);
+            *oom = true;
+            return;
+        }
+        *oom |= !cJSON_AddStringToObject(o, "relation", ids_relation_name(a->relation));
+        for (int w = 0; w < 2; w++) {
+            cJSON *arr = cJSON_AddArrayToObject(o, ids_answer_word(a->relation, w == 0));
+            *oom |= !arr;
+            for (int i = 0; arr && i < a->n[w]; i++) {
+                cJSON *t = cJSON_CreateObject();
+                if (!t || !cJSON_AddItemToArray(arr, t)) {
+                    cJSON_Delete(t);
+                    *oom = true;
+                    break;
+                }
+                ids__jadd(t, "token", a->tok[w][i], 0, oom);
+                *oom |= !cJSON_AddStringToObject(t, "piece", a->piece[w][i]);
+                *oom |= !cJSON_AddStringToObject(t, "variant", a->variant[w][i]);
+            }
+        }
+    }
+}
+
 /* Per layer and position set: (first, second, diff, diff_pooled) under the given answer names. */
 static ids_status write_patching(const char *dir, ids_result_kind k, const char *edit, const char *first_name,
                                  const char *second_name, int frames, int n_layers, int n_items, int n_skipped,
                                  const float *first, const float *second, const float *diff, const float *pooled,
-                                 const ids_prov *prov, ids_err *err) {
+                                 const ids_prompting *pr, const ids_prov *prov, ids_err *err) {
     bool oom = false;
     cJSON *doc = ids__result_doc(k), *rows = NULL;
     if (doc) {
         oom |= !cJSON_AddStringToObject(doc, "edit", edit);
+        ids__prompting_json(doc, pr, &oom);
         if (frames > 0) ids__jadd(doc, "frames", frames, 0, &oom);
         ids__jadd(doc, "items", n_items, 0, &oom);
         ids__jadd(doc, "skipped", n_skipped, 0, &oom);
@@ -305,12 +338,12 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
 ids_status ids_swap_write(const char *dir, const ids_swap_result *r, ids_err *err) {
     return write_patching(dir, r->control ? IDS_RESULT_SWAP_CONTROL : IDS_RESULT_SWAP, r->control ? "attribute" : "mirror",
                           "left", "right", 0, r->n_layers, r->n_items, r->n_skipped, r->left, r->right, r->diff,
-                          r->diff_pooled, r->prov, err);
+                          r->diff_pooled, &r->prompting, r->prov, err);
 }
 
 ids_status ids_temporal_swap_write(const char *dir, const ids_temporal_swap_result *r, ids_err *err) {
     return write_patching(dir, IDS_RESULT_TEMPORAL_SWAP, "time reversal", "before", "after", r->frames, r->n_layers,
-                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, r->prov, err);
+                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, &r->prompting, r->prov, err);
 }
 
 ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *err) {
@@ -323,6 +356,7 @@ ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *
         ids__jadd(doc, "items", r->n_items, 0, &oom);
         ids__jadd(doc, "skipped", r->n_skipped, 0, &oom);
         ids__jadd(doc, "greedy_tokens", g ? r->greedy_tokens : 0, 0, &oom);
+        ids__prompting_json(doc, &r->prompting, &oom);
         oom |= !(layers = cJSON_AddArrayToObject(doc, "layers"));
     }
     ids__tb csv = {0};
@@ -371,6 +405,7 @@ ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g,
         ids__jadd(doc, "factor", g->factor, 6, &oom);
         ids__jadd(doc, "items", g->n_items, 0, &oom);
         ids__jadd(doc, "grid", g->grid, 0, &oom);
+        ids__prompting_json(doc, &g->prompting, &oom);
         oom |= !(delta = cJSON_AddArrayToObject(doc, "delta"));
     }
     ids__tb csv = {0};
@@ -399,6 +434,7 @@ ids_status ids_depth_write(const char *dir, const ids_depth_result *d, ids_err *
         ids__jadd(doc, "factor", d->factor, 6, &oom);
         ids__jadd(doc, "grid_images", d->n_grid, 0, &oom);
         ids__jadd(doc, "depth_images", d->n_depth, 0, &oom);
+        ids__prompting_json(doc, &d->prompting, &oom);
         oom |= !(layers = cJSON_AddArrayToObject(doc, "layers"));
     }
     ids__tb csv = {0};
@@ -433,6 +469,7 @@ ids_status ids_temporal_steer_write(const char *dir, const ids_temporal_steer_re
         ids__jadd(doc, "frames", r->frames + 1, 0, &oom);
         ids__jadd(doc, "null_frame", r->null_frame, 0, &oom);
         ids__jadd(doc, "items", r->n_items, 0, &oom);
+        ids__prompting_json(doc, &r->prompting, &oom);
         oom |= !(layers = cJSON_AddArrayToObject(doc, "layers"));
     }
     ids__tb csv = {0};

@@ -87,9 +87,8 @@ static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, i
             int objs[2] = {x->objs[b], x->objs[a]};
             so->objects = objs;
             so->n_objects = 2;
-            char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(x->cat, objs[0]), ids_catalog_name(x->cat, objs[1]), NULL);
-            char *prompt = q ? ids_vlm_prompt(x->v, q, 1) : NULL;
-            free(q);
+            char *prompt = ids__exp_prompt(x, IDS_REL_LEFT_RIGHT, ids_catalog_name(x->cat, objs[0]),
+                                           ids_catalog_name(x->cat, objs[1]), NULL, 1);
             if (!prompt) st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
             ids_sel word = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(x->cat, objs[0]), .after_image = true};
             for (int l = 0; l < L; l++)

@@ -66,9 +66,9 @@ typedef struct {
     ids_stim_opts so;
     int L, E, G, S;
     float factor;
-    int32_t cand[2];
+    ids__answers ans; /* the relation asked now */
     int n_var;
-    float *vecs, *lp, *caps; /* caps: [2][L][E] words' rows of the clean run */
+    float *vecs, *lp, *lpraw, *caps; /* lp: [n_var][2] answers; lpraw: [n_var][IDS__MAX_CAND]; caps: [2][L][E] */
     ids_hook *hooks, capk[2 * 64];
     ids_variant *vars;
     ids_run_out *outs;
@@ -83,6 +83,7 @@ static void steer_env_free(steer_env *e) {
     ids_ctx_free(e->ctx);
     free(e->vecs);
     free(e->lp);
+    free(e->lpraw);
     free(e->caps);
     free(e->hooks);
     free(e->vars);
@@ -120,11 +121,12 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
     e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
     e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
+    e->lpraw = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)n_var);
     e->caps = ids__malloc(sizeof(float) * 2 * (size_t)e->L * e->E);
     e->hooks = ids__calloc((size_t)n_var, sizeof *e->hooks);
     e->vars = ids__calloc((size_t)n_var, sizeof *e->vars);
     e->outs = ids__calloc((size_t)n_var, sizeof *e->outs);
-    if (!e->vecs || !e->lp || !e->caps || !e->hooks || !e->vars || !e->outs || e->L > 64) {
+    if (!e->vecs || !e->lp || !e->lpraw || !e->caps || !e->hooks || !e->vars || !e->outs || e->L > 64) {
         steer_env_free(e);
         return ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     }
@@ -132,20 +134,31 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     return st;
 }
 
+/* The answers of relation rel from now on (their tokens recorded in pr). */
+static ids_status steer_answers(steer_env *e, ids_relation rel, ids_prompting *pr, ids_err *err) {
+    ids_status st = ids__answers_init(&e->ans, e->tok, rel, err);
+    if (!st) ids__prompting_add(pr, e->x.instruction, &e->ans.set);
+    return st;
+}
+
 /* The clean run of s's question: log-probs of the answers into lpc; with n_words > 0 the rows of
  * the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
 static ids_status steer_clean(steer_env *e, ids_relation rel, const ids_stim *s, int n_words, ids_sel *ws, float lpc[2],
                               ids_seq **seq, ids_err *err) {
-    ids_status st = ids__question_seq(e->x.v, e->x.cat, rel, s, &s->frames[0], 1, e->x.n_threads, seq, err);
+    ids_status st = ids__question_seq(&e->x, rel, s, &s->frames[0], 1, seq, err);
     for (int w = 0; w < 2; w++)
         ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->x.cat, s->obj[w].obj), .after_image = true};
+    int rows[2];
+    if (!st) st = ids__object_rows(*seq, e->tok, ws[0].word, ws[1].word, rows, err);
     for (int w = 0; w < n_words; w++)
         for (int l = 0; l < e->L; l++)
             e->capk[w * e->L + l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[w], .action = IDS_ACT_CAPTURE,
                                                .out = e->caps + ((size_t)w * e->L + l) * e->E, .len = (size_t)e->E};
-    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
-    ids_run_out oc = {.cand_logprob = lpc};
+    float raw[IDS__MAX_CAND];
+    ids_run_opts ro = {.cand = e->ans.cand, .n_cand = e->ans.n_cand};
+    ids_run_out oc = {.cand_logprob = raw};
     if (!st) st = ids_ctx_prefill(e->ctx, *seq, e->capk, n_words * e->L, &ro, &oc, err);
+    if (!st) ids_answer_set_reduce(&e->ans.set, raw, lpc);
     return st;
 }
 
@@ -159,9 +172,11 @@ static double steer_norm(const steer_env *e, int w, int l) {
 
 /* Variants [0, n) (set up in e->vars) in one batch over the clean cache: log-probs into e->lp. */
 static ids_status steer_run(steer_env *e, int n, ids_err *err) {
-    for (int k = 0; k < n; k++) e->outs[k] = (ids_run_out){.cand_logprob = e->lp + 2 * k};
-    ids_run_opts ro = {.cand = e->cand, .n_cand = 2};
-    return ids_ctx_run_batch(e->ctx, e->vars, n, &ro, e->outs, err);
+    for (int k = 0; k < n; k++) e->outs[k] = (ids_run_out){.cand_logprob = e->lpraw + (size_t)IDS__MAX_CAND * k};
+    ids_run_opts ro = {.cand = e->ans.cand, .n_cand = e->ans.n_cand};
+    ids_status st = ids_ctx_run_batch(e->ctx, e->vars, n, &ro, e->outs, err);
+    for (int k = 0; !st && k < n; k++) ids_answer_set_reduce(&e->ans.set, e->lpraw + (size_t)IDS__MAX_CAND * k, e->lp + 2 * k);
+    return st;
 }
 
 /* The 3 entries of rate[0..n) with the highest values (ties: the earlier), -1 where n < 3. */
@@ -343,7 +358,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
     belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
                     ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
+    if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     if (!st) st = ids__exp_each(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, belief_item, &j, "steer belief", err);
     if (!st) {
         out->layer_lo = lo;
@@ -425,7 +440,7 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int C = e.G * e.G;
     grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-    if (!st) st = ids__answer_tokens(e.tok, rel, e.cand, err);
+    if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     if (!st) st = ids__exp_each(&e.x, between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, -1, 7, grid_item, &j, "steer grid", err);
     if (!st) {
         out->grid = e.G;
@@ -521,7 +536,7 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     for (int which = 0; which < 2 && !st; which++) {
         j.which = which;
         j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
-        if ((st = ids__answer_tokens(e.tok, j.rel, e.cand, err))) break;
+        if ((st = steer_answers(&e, j.rel, &out->prompting, err))) break;
         st = ids__exp_each(&e.x, which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, (int)j.rel, 31 * (uint64_t)which, depth_item, &j,
                            "depth", err);
     }

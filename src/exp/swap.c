@@ -30,47 +30,47 @@ static ids_status swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const c
             ids_sel sel = {.kind = IDS_SEL_TEXT};
             st = ids_sel_resolve(sc, tok, &sel, &setrows[k], &nset[k], err);
         } else {
-            int *r1 = NULL, *r2 = NULL, n1, n2;
-            ids_sel w1 = {.kind = IDS_SEL_WORD, .word = word_a, .after_image = true};
-            ids_sel w2 = {.kind = IDS_SEL_WORD, .word = word_b, .after_image = true};
-            st = ids_sel_resolve(sc, tok, &w1, &r1, &n1, err);
-            if (!st) st = ids_sel_resolve(sc, tok, &w2, &r2, &n2, err);
+            int r[2];
+            st = ids__object_rows(sc, tok, word_a, word_b, r, err);
             if (!st && !(setrows[k] = ids__malloc(sizeof(int) * 2))) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
             if (!st) {
-                setrows[k][0] = r1[0];
-                setrows[k][1] = r2[0];
+                setrows[k][0] = r[0];
+                setrows[k][1] = r[1];
                 nset[k] = 2;
             }
-            free(r1);
-            free(r2);
         }
     }
     return st;
 }
 
 static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
-                           int *const *setrows, const int *nset, const int32_t cand[2], double *const acc[4], double *pooled_den, bool *used,
-                           ids_err *err) {
+                           int *const *setrows, const int *nset, const ids__answers *ans, double *const acc[4], double *pooled_den,
+                           bool *used, ids_err *err) {
     *used = false;
     const int n = ids_seq_len(sc), NV = L * NS;
     if (ids_seq_len(se) != n)
         return ids__err(err, IDS_ERR_ARG, "patching: the edited sequence has %d rows, the clean one %d", ids_seq_len(se), n);
     float *rows = ids__malloc(sizeof(float) * (size_t)L * n * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    float *lpraw = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NV);
     ids_hook *caps = ids__calloc((size_t)L, sizeof *caps), *hooks = ids__calloc((size_t)NV, sizeof *hooks);
     ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
     ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
     float **srcs = ids__calloc((size_t)NV, sizeof(float *));
     ids_status st = IDS_OK;
-    if (!rows || !lp || !caps || !hooks || !vars || !outs || !srcs) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    if (!rows || !lp || !lpraw || !caps || !hooks || !vars || !outs || !srcs) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
     /* edited run: capture every layer's stream at every row */
     for (int l = 0; !st && l < L; l++)
         caps[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL},
                              .out = rows + (size_t)l * n * E, .len = (size_t)n * E};
-    float lpc[2], lpe[2];
-    ids_run_opts ro = {.cand = cand, .n_cand = 2};
-    ids_run_out oe = {.cand_logprob = lpe}, oc = {.cand_logprob = lpc};
+    float lpc[2], lpe[2], rawc[IDS__MAX_CAND], rawe[IDS__MAX_CAND];
+    ids_run_opts ro = {.cand = ans->cand, .n_cand = ans->n_cand};
+    ids_run_out oe = {.cand_logprob = rawe}, oc = {.cand_logprob = rawc};
     if (!st) st = ids_ctx_prefill(ctx_edit, se, caps, L, &ro, &oe, err);
     if (!st) st = ids_ctx_prefill(ctx, sc, NULL, 0, &ro, &oc, err);
+    if (!st) {
+        ids_answer_set_reduce(&ans->set, rawc, lpc);
+        ids_answer_set_reduce(&ans->set, rawe, lpe);
+    }
     /* one variant per (layer, set), all in one batched pass over the clean cache */
     for (int l = 0; !st && l < L; l++)
         for (int k = 0; !st && k < NS; k++) {
@@ -85,9 +85,10 @@ static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc,
                                    .sel = {.kind = IDS_SEL_LIST, .list = setrows[k], .n_list = nset[k]},
                                    .src = srcs[vi], .len = (size_t)nset[k] * E};
             vars[vi] = (ids_variant){&hooks[vi], 1};
-            outs[vi] = (ids_run_out){.cand_logprob = lp + 2 * vi};
+            outs[vi] = (ids_run_out){.cand_logprob = lpraw + (size_t)IDS__MAX_CAND * vi};
         }
     if (!st) st = ids_ctx_run_batch(ctx, vars, NV, &ro, outs, err);
+    for (int vi = 0; !st && vi < NV; vi++) ids_answer_set_reduce(&ans->set, lpraw + (size_t)IDS__MAX_CAND * vi, lp + 2 * vi);
     if (!st) {
         const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
         if (fabs(dd) >= 1e-3) {
@@ -106,6 +107,7 @@ static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc,
     free(srcs);
     free(rows);
     free(lp);
+    free(lpraw);
     free(caps);
     free(hooks);
     free(vars);
@@ -121,7 +123,7 @@ ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation re
     p->L = ids_model_hparams(m)->n_layer + 1;
     p->E = ids_model_hparams(m)->n_embd;
     p->n_threads = x->n_threads;
-    ids_status st = ids__answer_tokens(p->tok, rel, p->cand, err);
+    ids_status st = ids__answers_init(&p->ans, p->tok, rel, err);
     if (st) return st;
     const int NV = p->L * IDS_SWAP_SET_COUNT;
     for (int k = 0; k < 4; k++)
@@ -140,7 +142,7 @@ ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_
     if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
     bool used = false;
     if (!st)
-        st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, p->cand, p->acc,
+        st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, &p->ans, p->acc,
                         &p->pooled_den, &used, err);
     if (!st) {
         if (used) p->n_items++;
@@ -189,9 +191,8 @@ static ids_status swap_item(void *user, ids_stim *s, ids_err *err) {
     ids_stim e;
     ids_status st = j->control ? ids_stim_recolor(s, j->so, cat, &e, err) : ids_stim_mirror(s, &e, err);
     if (st) return st;
-    char *q = ids_question(IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s->obj[0].obj), ids_catalog_name(cat, s->obj[1].obj), NULL);
-    char *prompt = q ? ids_vlm_prompt(j->x->v, q, 1) : NULL;
-    free(q);
+    char *prompt = ids__exp_prompt(j->x, IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s->obj[0].obj),
+                                   ids_catalog_name(cat, s->obj[1].obj), NULL, 1);
     st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(cat, s->obj[0].obj),
                                     ids_catalog_word(cat, s->obj[1].obj), err)
                 : ids__err(err, IDS_ERR_NOMEM, "out of memory");
@@ -216,6 +217,7 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
     ids__exp_stim_opts(&x, &so);
     ids__patcher p;
     st = ids__patcher_init(&p, &x, IDS_REL_LEFT_RIGHT, 1, 4096, err);
+    if (!st) ids__prompting_add(&out->prompting, x.instruction, &p.ans.set);
     swap_job job = {&p, &x, &so, control};
     if (!st)
         st = ids__exp_each(&x, IDS_SET_GRID, &so, IDS_REL_LEFT_RIGHT, 0, swap_item, &job,

@@ -148,7 +148,9 @@ static ids_status extract_means(ids__exp *x, ids_stim_opts *so, int n_items, int
                 ids_stim s;
                 if ((st = ids_stim_make(IDS_SET_VIDEO, so, x->cat, idx, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids__question_seq(x->v, x->cat, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, x->n_threads, &seq, err);
+                st = ids__question_seq(x, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, &seq, err);
+                int rows[2];
+                if (!st) st = ids__object_rows(seq, ids_model_tokenizer(ids_vlm_model(x->v)), w[0].word, w[1].word, rows, err);
                 if (!st) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
                 for (int k = 0; !st && k < 2; k++) { /* each word under its object's appearance frame */
                     const int f = s.obj[k].appear - 1;
@@ -245,7 +247,9 @@ typedef struct {
 static ids_status tswap_video(tswap_job *j, const ids_image *frames, int T, const char *question, const char *w1,
                               const char *w2, ids_err *err) {
     ids_video_reverse(frames, T, j->rev);
-    char *prompt = ids_vlm_video_prompt(j->x->v, question, 0);
+    char *q = ids_instruct(question, IDS_REL_BEFORE_AFTER, j->x->instruction);
+    char *prompt = q ? ids_vlm_video_prompt(j->x->v, q, 0) : NULL;
+    free(q);
     ids_status st = prompt ? ids__patcher_item(j->p, frames, j->rev, T, prompt, w1, w2, err)
                            : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     free(prompt);
@@ -279,6 +283,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
     so.frames = T;
     ids__patcher p;
     st = ids__patcher_init(&p, &x, IDS_REL_BEFORE_AFTER, T, 8192, err);
+    if (!st) ids__prompting_add(&out->prompting, x.instruction, &p.ans.set);
     ids_image *rev = ids__calloc((size_t)T, sizeof *rev);
     if (!st && !rev) st = ids__err(err, IDS_ERR_NOMEM, "temporal swap: out of memory");
     tswap_job job = {&p, &x, rev};
@@ -316,8 +321,8 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
 typedef struct {
     const ids__exp *x;
     ids_ctx *ctx;
-    const int32_t *cand;
-    float *vecs, *lp;
+    const ids__answers *ans;
+    float *vecs, *lp; /* lp: [NV][IDS__MAX_CAND] */
     ids_hook *hooks;
     ids_variant *vars;
     ids_run_out *outs;
@@ -330,24 +335,26 @@ typedef struct {
 static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     tsteer_job *j = user;
     ids_seq *seq = NULL;
-    ids_status st = ids__question_seq(j->x->v, j->x->cat, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, j->x->n_threads,
-                                      &seq, err);
+    ids_status st = ids__question_seq(j->x, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, &seq, err);
     ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->x->cat, s->obj[0].obj), .after_image = true};
-    float lpc[2];
-    ids_run_opts ro = {.cand = j->cand, .n_cand = 2};
-    ids_run_out oc = {.cand_logprob = lpc};
+    float lpc[2], raw[IDS__MAX_CAND];
+    ids_run_opts ro = {.cand = j->ans->cand, .n_cand = j->ans->n_cand};
+    ids_run_out oc = {.cand_logprob = raw};
     if (!st) st = ids_ctx_prefill(j->ctx, seq, NULL, 0, &ro, &oc, err);
+    if (!st) ids_answer_set_reduce(&j->ans->set, raw, lpc);
     const int NV = j->NB * j->F;
     for (int vi = 0; !st && vi < NV; vi++) {
         j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi / j->F, .sel = w, .action = IDS_ACT_ADD,
                                   .vec = j->vecs + (size_t)vi * j->E, .len = (size_t)j->E};
         j->vars[vi] = (ids_variant){&j->hooks[vi], 1};
-        j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + 2 * vi};
+        j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + (size_t)IDS__MAX_CAND * vi};
     }
     if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
     for (int vi = 0; !st && vi < NV; vi++) {
-        j->acc_b[vi] += (double)j->lp[2 * vi] - lpc[0];
-        j->acc_a[vi] += (double)j->lp[2 * vi + 1] - lpc[1];
+        float p[2];
+        ids_answer_set_reduce(&j->ans->set, j->lp + (size_t)IDS__MAX_CAND * vi, p);
+        j->acc_b[vi] += (double)p[0] - lpc[0];
+        j->acc_a[vi] += (double)p[1] - lpc[1];
     }
     if (!st) j->out->n_items++;
     ids_seq_free(seq);
@@ -491,19 +498,20 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     ids_stim_opts so;
     ids__exp_stim_opts(&x, &so);
     so.frames = T;
-    int32_t cand[2];
+    ids__answers ans;
     double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
-    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * 2 * (size_t)NV);
+    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NV);
     ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
     ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
     ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
     ids_ctx *ctx = NULL;
     if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
-    if (!st) st = ids__answer_tokens(ids_model_tokenizer(m), IDS_REL_BEFORE_AFTER, cand, err);
+    if (!st) st = ids__answers_init(&ans, ids_model_tokenizer(m), IDS_REL_BEFORE_AFTER, err);
+    if (!st) ids__prompting_add(&out->prompting, x.instruction, &ans.set);
     out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
     if (!st) tsteer_vectors(&pl, o->source, E, vecs);
     if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
-    tsteer_job job = {&x, ctx, cand, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out};
+    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out};
     if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
     if (!st) {
         out->layer_lo = pl.lo;

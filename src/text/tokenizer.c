@@ -772,7 +772,7 @@ ids_status ids_tokenize(const ids_tokenizer *t, const char *text, size_t len,
             continue;
         }
         if (t->kind == IDS_TOK_SPM)
-            spm_fragment(&s, text + fr[f].off, fr[f].len, t->add_space_prefix && prev_special, &out,
+            spm_fragment(&s, text + fr[f].off, fr[f].len, t->add_space_prefix && prev_special && !opts.continuation, &out,
                          err, &st);
         else
             bpe_fragment(&s, text + fr[f].off, fr[f].len, &out, err, &st);
@@ -920,7 +920,7 @@ int32_t ids_tokenizer_word_token(const ids_tokenizer *t, const char *word, ids_e
     memcpy(s + 1, word, wl + 1);
     int32_t *ids;
     size_t n;
-    ids_tokenize_opts o = {false, false};
+    ids_tokenize_opts o = {.add_bos = false, .parse_special = false};
     ids_status st = ids_tokenize(t, s, wl + 1, o, &ids, &n, err);
     free(s);
     if (st) return -1;

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const ids_tokenizer *tok = g_tok[v];
         ids_err err;
         for (int k = 0; k < 2; k++) {
-            ids_tokenize_opts o = {k == 0, k == 0};
+            ids_tokenize_opts o = {.add_bos = k == 0, .parse_special = k == 0};
             int32_t *ids = NULL;
             size_t n = 0;
             if (ids_tokenize(tok, text, size, o, &ids, &n, &err) != IDS_OK) abort(); /* any text tokenizes */
