@@ -29,7 +29,7 @@ typedef struct ids_args {
 static const arg_opt extract_opts[] = {
     MODEL_OPTS(ids_args),
     OUT_OPT(ids_args),
-    OBJECTS_OPT(ids_args, "red circle,blue square,green triangle", NULL, "object names; every ordered pair"),
+    OBJECTS_OPT(ids_args, NULL, "red circle,blue square,green triangle", "object names; every ordered pair"),
     {.name = "grid", .type = ARG_INT, .offset = offsetof(ids_args, o.exp.grid), .meta = "N", .min = 1, .max = 2048,
      .def = "4", .help = "cells per side"},
     {.name = "sizes", .type = ARG_FLOATS, .flags = ARG_GT_MIN, .offset = offsetof(ids_args, sizes), .meta = "LIST",
@@ -38,6 +38,11 @@ static const arg_opt extract_opts[] = {
      .max = 8192, .def_help = "the tower's input size", .help = "stimulus size"},
     {.name = "per-pair", .type = ARG_FLAG, .offset = offsetof(ids_args, o.per_pair), .help = "also store every pair's IDs"},
     THREADS_OPT(ids_args, o.exp.n_threads), PRECISION_OPT(ids_args, o.exp.precision), INSTRUCTION_OPTS(ids_args, o.exp),
+    SET_OPT(ids_args, o.exp),
+    {.name = "n", .type = ARG_INT, .offset = offsetof(ids_args, o.exp.n_items), .meta = "N", .min = 1, .max = INT_MAX,
+     .def_help = "all", .help = "with --set: a seeded sample of N records"},
+    {.name = "seed", .type = ARG_U64, .offset = offsetof(ids_args, o.exp.seed), .meta = "S", .min = 0, .max = LLONG_MAX,
+     .def = "1", .help = "random seed (of the --set sample)"},
     {0},
 };
 static const arg_cmd ids_extract_cmd = {
@@ -114,10 +119,15 @@ static const arg_opt swap_opts[] = {
     MODEL_OPTS(swap_args),
     OUT_OPT(swap_args),
     {.name = "control", .type = ARG_FLAG, .offset = offsetof(swap_args, control),
-     .help = "the attribute edit (recoloured objects) instead of the mirror"},
-    OBJECTS_OPT(swap_args, "red circle,blue square", NULL, "object names; every ordered pair is used"),
+     .help = "the attribute edit instead of the mirror: the named objects recoloured (the question keeps their old "
+             "colours, so it no longer matches the picture); drawn scenes only"},
+    {.name = "hue", .type = ARG_FLAG, .offset = offsetof(swap_args, o.hue),
+     .help = "the attribute control as the paper does it: a random rainbow hue shift of the whole image (any image, "
+             "question unchanged); writes swap-hue.json"},
+    OBJECTS_OPT(swap_args, NULL, "red circle,blue square", "object names; every ordered pair is used"),
+    SET_OPT(swap_args, o.exp),
     {.name = "n", .type = ARG_INT, .offset = offsetof(swap_args, o.exp.n_items), .meta = "N", .min = 1, .max = INT_MAX,
-     .def = "8", .help = "images per pair"},
+     .def_help = "8 per pair; with --set all", .help = "images per pair (with --set: a seeded sample of N records)"},
     {.name = "grid", .type = ARG_INT, .offset = offsetof(swap_args, o.exp.grid), .meta = "N", .min = 1, .max = 2048,
      .def = "4", .help = "grid cells per side"},
     SEED_OPT(swap_args, o.exp.seed),
@@ -131,8 +141,10 @@ static const arg_cmd swap_cmd = {
     "one layer by the mirrored image's; the recovered fraction of the mirror's effect on log P(left),\n"
     "log P(right) and their difference, per layer and set, averaged over images (diff_pooled: the\n"
     "difference pooled over images, steadier when the edit's effect is small). --control uses the\n"
-    "attribute edit (recoloured objects, same question) instead of the mirror. Writes DIR/swap.json\n"
-    "(or swap-control.json) and the matching .csv. The model defaults to the bundled one.\n",
+    "attribute edit (recoloured objects, same question) instead of the mirror, --hue the paper's hue\n"
+    "shift of the whole image. Writes DIR/swap.json (swap-control.json, swap-hue.json) and the matching\n"
+    ".csv. With --set DIR the images of an image set (its left/right records). The model defaults to\n"
+    "the bundled one.\n",
     swap_opts, NULL, NULL};
 
 static void print_swap_result(const ids_swap_result *r) {
@@ -174,6 +186,7 @@ typedef struct steer_args {
 
 static const arg_choice belief_relations[] = {
     {"left-right", IDS_REL_LEFT_RIGHT}, {"above-below", IDS_REL_ABOVE_BELOW}, {0}};
+static const arg_choice grid_variants[] = {{"ours", IDS_GRID_OURS}, {"paper", IDS_GRID_PAPER}, {0}};
 static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, {"above-below", IDS_REL_ABOVE_BELOW},
                                             {"near-far", IDS_REL_NEAR_FAR}, {"between", IDS_REL_BETWEEN}, {0}};
 
@@ -183,7 +196,8 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
     MODEL_OPTS(steer_args), OUT_OPT(steer_args),                                                                \
     OBJECTS_OPT(steer_args, NULL, "red circle,blue square", "object names; every ordered pair"),              \
     {.name = "n", .type = ARG_INT, .offset = offsetof(steer_args, o.exp.n_items), .meta = "N", .min = 0, .max = INT_MAX, \
-     .def = "8", .help = "images per pair"},                                                                    \
+     .def_help = "8 per pair; with --set all", .help = "images per pair (with --set: a seeded sample of N records)"}, \
+    SET_OPT(steer_args, o.exp),                                                                                 \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
     PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp)
 #define STEER_FACTOR_OPT(hl)                                                                                    \
@@ -199,9 +213,13 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
 static const arg_opt steer_belief_opts[] = {
     STEER_COMMON_OPTS,
     {.name = "relation", .type = ARG_CHOICE, .offset = offsetof(steer_args, relation), .meta = "REL",
-     .choices = belief_relations, .def = "left-right", .help = "the question asked"},
+     .choices = belief_relations, .def_help = "left-right; with --set each record's own question",
+     .help = "the question asked (with --set: only the records asked it)"},
     STEER_FACTOR_OPT("steering norm = F x the word's activation norm at that layer"),
-    STEER_LAYERS_OPT(0, "LO-HI", "1..n_layer-1", "the layer band, inclusive, within 1..n_layer"),
+    STEER_LAYERS_OPT(0, "LO-HI",
+                     "the paper's band for the model's family: LLaVA-1.5 8-20 of 32 layers, Qwen2-VL 6-16 of 28, "
+                     "scaled for other depths; 1..n_layer-1 for a model made by idscope train",
+                     "the layer band, inclusive, within 1..n_layer"),
     STEER_GREEDY_OPT,
     {0},
 };
@@ -227,6 +245,10 @@ static const arg_opt steer_grid_opts[] = {
     STEER_FACTOR_OPT("F x (ID(target) - ID(source cell)), not rescaled"),
     STEER_LAYERS_OPT(ARG_SINGLE, "L", "n_layer/2", "the layer, within 1..n_layer (of a band LO-HI: its first)"),
     STEER_GREEDY_OPT,
+    {.name = "variant", .type = ARG_CHOICE, .offset = offsetof(steer_args, o.variant), .meta = "V", .choices = grid_variants,
+     .def = "ours", .help = "ours: F x (ID(target) - ID(the subject's cell)); paper: F x (ID(target) - ID(its mirror "
+                            "cell)), horizontal (vertical for above-below and between), no true cell needed; writes "
+                            "steer-grid-RELATION-paper.json"},
     {0},
 };
 static const arg_cmd steer_grid_cmd = {
@@ -241,6 +263,9 @@ static const arg_opt depth_opts[] = {
     STEER_COMMON_OPTS,
     STEER_FACTOR_OPT("steering norm = F x the word's activation norm at that layer"),
     STEER_LAYERS_OPT(0, "LO-HI", "1..n_layer-1", "the layer band, inclusive, within 1..n_layer"),
+    {.name = "raw", .type = ARG_FLAG, .offset = offsetof(steer_args, o.raw),
+     .help = "push with F x the row-only ID difference itself, as the paper, instead of rescaling it to F x the "
+             "word's norm"},
     {0},
 };
 static const arg_cmd depth_cmd = {
@@ -255,13 +280,11 @@ static const arg_cmd depth_cmd = {
 /* The steering options from the parsed values, the model and the objects (default by relation). */
 static int steer_open(const arg_cmd *spec, steer_args *a, exp_env *e) {
     a->o.ids_path = a->ids;
-    a->o.relation = (ids_relation)a->relation;
+    a->o.relation_only = a->relation >= 0; /* given: with --set, only its records */
+    a->o.relation = a->relation >= 0 ? (ids_relation)a->relation : IDS_REL_LEFT_RIGHT;
     a->o.layer_lo = a->layers.lo;
     a->o.layer_hi = a->layers.hi;
-    const char *list = a->objects                              ? a->objects
-                       : a->o.relation == IDS_REL_BETWEEN ? "red circle,blue square,green triangle"
-                                                          : "red circle,blue square";
-    int rc = exp_open(spec, a, &a->m, list, &a->o.exp, e);
+    int rc = exp_open(spec, a, &a->m, a->objects, &a->o.exp, e);
     a->o.exp.objects = e->objs;
     a->o.exp.n_objects = e->n_objs;
     return rc;
@@ -289,7 +312,7 @@ static void print_steer_grid_result(const ids_steer_grid_result *g) {
 }
 
 static int run_steer(const arg_cmd *spec, int argc, char **argv) {
-    steer_args a = {0};
+    steer_args a = {.relation = -1};
     int rc = args_parse(spec, &a, argc, argv, 1);
     if (rc != ARGS_GO) return rc;
     exp_env e;

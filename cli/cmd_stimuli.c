@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 
 typedef struct stimuli_args {
-    const char *set, *out, *objects, *bg_image, *coco_json, *coco_images;
+    const char *set, *out, *objects, *bg_image, *coco_json, *coco_images, *coco_instances;
     arg_strs sprites;
     arg_floats sizes, bg;
     ids_stim_opts o;
     int limit;
-    bool mirror, recolor, list;
+    bool mirror, recolor, list, coco_format;
 } stimuli_args;
 
 #define STIM_INT(nm, f, mt, lo, hi, df, hl)                                                                  \
@@ -56,6 +56,11 @@ static const arg_opt stimuli_opts[] = {
     STIM_FLAG("list", list, "list the built-in objects"),
     STIM_PATH("coco-json", coco_json, "FILE", "coco: What'sUp coco_qa_two_obj.json"),
     STIM_PATH("coco-images", coco_images, "DIR", "coco: the folder of the COCO images"),
+    STIM_PATH("coco-instances", coco_instances, "FILE",
+              "coco: COCO's instances_val2017.json: each named object gets its box (of several instances the largest)"),
+    STIM_FLAG("coco-format", coco_format,
+              "grid: write the set in the COCO-Spatial format instead (coco_qa_two_obj.json, instances.json, "
+              "images/ID.jpg), images with known boxes for the real-image path"),
     {0},
 };
 static const arg_pos stimuli_pos[] = {{"SET", offsetof(stimuli_args, set), false}, {0}};
@@ -65,7 +70,7 @@ static const arg_cmd stimuli_cmd = {
     "and DIR/manifest.json, one record per image with each object's name, prompt word, cell, centre,\n"
     "box and size, and the question and expected answer of every relation it supports.\n"
     "  idscope stimuli SET --out DIR [options]\n"
-    "  idscope stimuli coco --coco-json FILE --coco-images DIR --out DIR\n"
+    "  idscope stimuli coco --coco-json FILE --coco-images DIR [--coco-instances FILE] --out DIR\n"
     "  idscope stimuli --list\n"
     "\n"
     "sets:\n"
@@ -84,11 +89,13 @@ static int stimuli_coco(const stimuli_args *a) {
     if (!path) return 1;
     mkdir(a->out, 0755);
     ids_err err;
-    int ok_n, skipped, rc = 0;
-    if (ids_coco_spatial_convert(a->coco_json, a->coco_images, path, &ok_n, &skipped, &err)) {
+    int ok_n, skipped, boxes, rc = 0;
+    if (ids_coco_spatial_import(a->coco_json, a->coco_images, a->coco_instances, path, &ok_n, &skipped, &boxes, &err)) {
         rc = fail(&err);
     } else {
-        fprintf(stderr, "coco-spatial: %d records, %d rows skipped; wrote %s\n", ok_n, skipped, path_show(path, &own));
+        fprintf(stderr, "coco-spatial: %d records, %d rows skipped", ok_n, skipped);
+        if (a->coco_instances) fprintf(stderr, ", boxes for %d of %d objects", boxes, 2 * ok_n);
+        fprintf(stderr, "; wrote %s\n", path_show(path, &own));
         free(own);
     }
     free(path);
@@ -111,6 +118,14 @@ static int stimuli_set(stimuli_args *a, const ids_catalog *cat) {
     if (!rc && a->bg_image) {
         if (ids_image_load(&bg, a->bg_image, &err)) rc = fail(&err);
         else a->o.bg_image = &bg;
+    }
+    if (!rc && a->coco_format) {
+        if (kind != IDS_SET_GRID) rc = args_usage("stimuli", "%s", "--coco-format writes the grid set only");
+        else if (ids_stimuli_write_coco(&a->o, cat, a->out, a->limit, print_progress, NULL, &err)) rc = fail(&err);
+        char *own;
+        if (!rc) fprintf(stderr, "wrote %s/coco_qa_two_obj.json, instances.json and images/\n", path_show(a->out, &own)), free(own);
+        ids_image_free(&bg);
+        return rc;
     }
     if (!rc && ids_stimuli_write((ids_set_kind)kind, &a->o, cat, a->out, a->mirror, a->recolor, a->limit, print_progress,
                                  NULL, &err))

@@ -141,6 +141,8 @@ int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *o
     *e = (exp_env){0};
     if (x && x->instruction && x->no_instruction)
         return args_usage(spec->name, "%s", "give --instruction TEXT or --no-instruction, not both");
+    if (x && x->set_dir && objects)
+        return args_usage(spec->name, "%s", "--objects and --set exclude each other (a set's records name their objects)");
     int rc = model_resolve(spec->name, m);
     if (rc) return rc;
     if ((rc = args_check_model(spec, vals, m->model)) != ARGS_GO) return rc;

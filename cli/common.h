@@ -50,6 +50,12 @@ extern const arg_choice precision_choices[];
              "words"},                                                                                            \
     {.name = "no-instruction", .type = ARG_FLAG, .offset = offsetof(T, f.no_instruction),                          \
      .help = "ask the bare question, without an answer instruction"}
+/* --set of the image experiments (the field set_dir of the ids_exp at path f of T). */
+#define SET_OPT(T, f)                                                                                             \
+    {.name = "set", .type = ARG_PATH, .offset = offsetof(T, f.set_dir), .meta = "DIR",                             \
+     .help = "an image set written by 'idscope stimuli' (synthetic, or the COCO-Spatial import) instead of drawn "   \
+             "scenes: each record's image, object words, boxes and relations; --n samples that many records "       \
+             "(default: all)"}
 /* The notes of the commands that read images or videos: the formats and the pixel budget
  * (IDS_IMAGE_MAX_PIXELS_DEFAULT, IDS_IMAGE_PIXELS_HARD_MAX). */
 #define IMAGE_INPUT_NOTES                                                                                   \

@@ -360,8 +360,8 @@ if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"
 # request differs (another model, other options) and says which key differed
 D2="$TMP/demo2"
 expect demo_golden 0 "ID linearity" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-expect demo_again_skips 0 "18 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 18 ] &&
+expect demo_again_skips 0 "20 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 20 ] &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
     ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
 missing=""
@@ -379,9 +379,9 @@ for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/s
 done
 if [ -z "$missing" ]; then ok results_have_provenance; else ko "results_have_provenance (missing:$missing)"; fi
 expect demo_other_model 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 1 --threads 1
-if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 14 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
+if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 16 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
    grep -q 'stimuli.*already done' "$TMP/err" && tr -d ' \t\n' < "$D2/summary.json" | grep -q '"model":"[^"]*/models/tiny-llava/text.gguf"' &&
-   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":17,'; then
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":19,'; then
     ok demo_other_model_reruns; else ko demo_other_model_reruns; sed 's/^/    /' "$TMP/err" | grep demo: | head -20; fi
 expect demo_other_n 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 2 --threads 1
 if grep -q 'swap (mirror patching per layer and position set) (rerun: options.n_items: 1 in the file, 2 asked)' "$TMP/err" &&
@@ -524,6 +524,54 @@ rc=$?
 if [ "$rc" -eq 1 ] && grep -q "File too large" "$TMP/err" && [ ! -e "$TMP/wfail/st/manifest.json" ] &&
    ! ls "$TMP/wfail/st" | grep -q '\.tmp\.'; then
     ok write_failure_stimuli; else ko "write_failure_stimuli (exit $rc: $(cat "$TMP/err"))"; fi
+
+# The real-image path (docs/EXPERIMENTS.md, image sets): a grid set in the COCO-Spatial format made by
+# the stimulus engine (boxes known), imported with its instances, run on the bundled model
+expect coco_format 0 "instances.json and images/" -- "$BIN" stimuli grid --out "$TMP/cf" --coco-format --size 64 \
+    --sizes 0.9 --all-pairs
+expect coco_import_boxes 0 "480 records, 0 rows skipped, boxes for 960 of 960 objects" -- "$BIN" stimuli coco \
+    --coco-json "$TMP/cf/coco_qa_two_obj.json" --coco-images "$TMP/cf/images" --coco-instances "$TMP/cf/instances.json" \
+    --out "$TMP/cc"
+expect coco_format_other_set 2 "grid set only" -- "$BIN" stimuli depth --out "$TMP/cfd" --coco-format
+expect bundled_ids 0 "ids.json" -- "$BIN" ids extract --objects "red circle,blue square" --sizes 0.9 --out "$TMP/bids" --threads 1
+expect coco_steer_belief 0 "^best 3 layers: ID" -- "$BIN" steer belief --set "$TMP/cc" --ids "$TMP/bids/ids.safetensors" \
+    --out "$TMP/cb" --n 48 --threads 1
+J=$(tr -d ' \t\n' < "$TMP/cb/steer-belief.json")
+ID=$(printf '%s' "$J" | sed -n 's/.*"best3_id":\([0-9.]*\).*/\1/p')
+NO=$(printf '%s' "$J" | sed -n 's/.*"best3_noise":\([0-9.]*\).*/\1/p')
+if awk -v a="$ID" -v b="$NO" 'BEGIN { exit !(a != "" && b != "" && a > b + 0.2) }'; then ok "coco_belief_id_above_noise ($ID vs $NO)"
+else ko "coco_belief_id_above_noise ($ID vs $NO)"; fi
+case "$J" in *'"relation":"left_right","left":[{"token":277,"piece":"▁left","variant":"left"}],"right":[{"token":283'*'"relation":"above_below","above":[{"token":289,"piece":"▁above"'*'"used":48'*)
+    ok coco_belief_answer_tokens_and_records ;;
+*) ko coco_belief_answer_tokens_and_records ;;
+esac
+expect coco_swap 0 "^0,image,1.0000" -- "$BIN" swap --set "$TMP/cc" --out "$TMP/cs" --n 8 --threads 1
+expect coco_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --set "$TMP/cc" --ids "$TMP/bids/ids.safetensors" \
+    --out "$TMP/cg" --n 8 --threads 1
+expect coco_depth 0 "^layer,above_below_down" -- "$BIN" depth --set "$TMP/cc" --ids "$TMP/bids/ids.safetensors" \
+    --out "$TMP/cd" --n 8 --threads 1
+if tr -d ' \t\n' < "$TMP/cd/depth.json" | grep -q '"grid_images":8,"depth_images":8'; then ok coco_depth_both_questions
+else ko coco_depth_both_questions; fi
+expect coco_ids_extract 0 "ids.json" -- "$BIN" ids extract --set "$TMP/cc" --out "$TMP/cx" --threads 1
+if tr -d ' \t\n' < "$TMP/cx/ids.json" | grep -q '"pairs":2.*"empty_cells":0'; then ok coco_ids_extract_covers_grid
+else ko coco_ids_extract_covers_grid; fi
+# the paper's variants beside ours: mirrored-pair arbitrary steering (no true cell), raw depth pushes,
+# the hue-shift attribute control
+expect coco_grid_paper 0 "mean change of log P(left)" -- "$BIN" steer grid --variant paper --set "$TMP/cc" \
+    --ids "$TMP/bids/ids.safetensors" --out "$TMP/cg" --n 8 --threads 1
+if tr -d ' \t\n' < "$TMP/cg/steer-grid-left_right-paper.json" | grep -q '"variant":"paper:.*"used":8' &&
+   [ -s "$TMP/cg/steer-grid-left_right.json" ]; then ok coco_grid_paper_file; else ko coco_grid_paper_file; fi
+expect coco_depth_raw 0 "^layer,above_below_down" -- "$BIN" depth --raw --set "$TMP/cc" --ids "$TMP/bids/ids.safetensors" \
+    --out "$TMP/cdr" --n 4 --threads 1
+if tr -d ' \t\n' < "$TMP/cdr/depth.json" | grep -q '"push":"raw:.*"raw":true'; then ok coco_depth_raw_recorded
+else ko coco_depth_raw_recorded; fi
+expect coco_swap_hue 0 "^0,image,1.0000" -- "$BIN" swap --hue --set "$TMP/cc" --out "$TMP/cs" --n 4 --threads 1
+if tr -d ' \t\n' < "$TMP/cs/swap-hue.json" | grep -q '"edit":"hueshiftofthewholeimage"'; then ok coco_swap_hue_file
+else ko coco_swap_hue_file; fi
+expect coco_swap_recolor_needs_scenes 1 "use --hue\|--hue shifts" -- "$BIN" swap --control --set "$TMP/cc" --out "$TMP/cs" --n 2
+expect grid_bad_variant 2 "--variant theirs is not one of ours, paper" -- "$BIN" steer grid --ids x --out y --variant theirs
+expect set_and_objects 2 "exclude each other" -- "$BIN" swap --set "$TMP/cc" --objects "red circle,blue square" --out "$TMP/x"
+expect set_missing 1 "cannot" -- "$BIN" swap --set "$TMP/none" --out "$TMP/x"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -40,7 +40,23 @@ typedef struct ids_exp {
      * idscope.training: it keeps the prompt it was trained on, see its card). no_instruction: none. */
     const char *instruction;
     bool no_instruction;
+    /* An image set instead of drawn scenes: a folder written by `idscope stimuli` (synthetic or the
+     * COCO-Spatial import) or its manifest. Each record's image, object names and words, boxes and
+     * relations are used; records lacking what the experiment needs are skipped and counted.
+     * n_items: a seeded sample of that many of the usable records (0: all of them). */
+    const char *set_dir;
 } ids_exp;
+
+/* The records of a run on an image set (ids_exp.set_dir), in every result that can use one. */
+typedef struct ids_set_use {
+    char manifest[1024]; /* the manifest read ("" when the run drew its own scenes) */
+    int records;         /* records with a still image and two named objects */
+    int used;            /* records run */
+    int no_relation;     /* skipped: no question of the relation(s) the experiment asks */
+    int no_box;          /* skipped: an object the experiment places (its cell) has no box */
+    int same_word;       /* skipped: both objects are named by the same word */
+    int not_sampled;     /* usable but left out of the sample of n_items */
+} ids_set_use;
 
 /* Seed 1, every other field 0 (the defaults above). */
 ids_exp ids_exp_default(void);
@@ -139,6 +155,8 @@ typedef enum ids_swap_set { IDS_SWAP_IMAGE = 0, IDS_SWAP_TEXT, IDS_SWAP_OBJECTS,
 
 typedef struct ids_swap_opts {
     ids_exp exp;          /* objects, grid, image size, images per pair drawn from the grid set, seed, threads */
+    bool hue;             /* the attribute control as the paper does it: a hue shift of the whole image
+                             (ids_image_hue_shift, seeded per image) instead of recolouring the named objects */
 } ids_swap_opts;
 
 /* Per layer and position set: mean recovered fraction of an edit's effect, for log P(left),
@@ -147,32 +165,56 @@ typedef struct ids_swap_opts {
  * moves D by less than 1e-3 are skipped. */
 typedef struct ids_swap_result {
     bool control;               /* the attribute edit (else the mirror) */
+    bool hue;                   /* ... as the hue shift of the whole image (else the objects recoloured) */
     int n_layers, n_items, n_skipped;
     float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
     float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
                                    (clean - patched) / sum of |effect| (steady when effects are small) */
     ids_prompting prompting;    /* the instruction and the answer tokens */
+    ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;             /* how it was made (owned) */
 } ids_swap_result;
 
-/* Mirror patching (the edit is the horizontal mirror) or, with control, the attribute edit (the
- * recoloured image, question unchanged). Uses the clean run's cache and batches all variants. */
+/* Mirror patching (the edit is the horizontal mirror) or, with control, the attribute edit: the
+ * named objects recoloured (the question keeps the old colour names, so it no longer matches the
+ * picture), or with o->hue the paper's hue shift of the whole image (the objects' names change
+ * nothing in the question). Uses the clean run's cache and batches all variants. */
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
                         ids_swap_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_swap_result_free(ids_swap_result *r);
 const char *ids_swap_set_name(ids_swap_set s);
 
+/* Arbitrary steering's vectors: ours, factor (U(target) - U(source)) with source the subject's true
+ * cell; the paper's (batch_lr.py), factor (U(i, j) - U(G-1-i, j)) for every cell (i, j), the
+ * horizontal mirror pair (vertical, U(i, j) - U(i, G-1-j), for above/below and between), which needs
+ * no true cell. */
+typedef enum ids_grid_variant { IDS_GRID_OURS = 0, IDS_GRID_PAPER } ids_grid_variant;
+
 typedef struct ids_steer_opts {
     ids_exp exp;          /* objects, image size, images per pair, seed (also of the noise), threads; the grid is the IDs' */
     const char *ids_path; /* ids.safetensors from ids extract (same model) */
     ids_relation relation;/* IDS_REL_LEFT_RIGHT (default) or IDS_REL_ABOVE_BELOW */
+    bool relation_only;   /* steer belief on an image set: only its records of `relation`; by default each
+                             record's own left/right or above/below question (left/right when it has both) */
     float factor;         /* steering norm = factor x the token's norm at that layer (default 5) */
-    int layer_lo, layer_hi; /* band, inclusive (default 1 .. n_layer - 1) */
+    int layer_lo, layer_hi; /* band, inclusive (default: steer belief, the paper's band of the model's family,
+                               ids_steer_default_band; depth 1 .. n_layer - 1) */
     int greedy_tokens;    /* steer belief: greedy answer length for the word verdicts (0 = off) */
+    ids_grid_variant variant; /* steer grid: ours (from the subject's true cell) or the paper's mirrored pair */
+    bool raw;             /* depth: factor x the row-only difference as it is (the paper's), not rescaled to the
+                             word's norm */
 } ids_steer_opts;
 
+/* The paper's belief-steering layer band for this model's family (its adversarial_steering.sh):
+ * LLaVA-1.5 (a CLIP tower with the mlp projector) 8-20 of 32 layers (7B), 10-20 of 40 (13B),
+ * Qwen2-VL (a dynamic-resolution tower) 6-16 of 28 (2B, 7B), 8-18 of 36 (3B); other depths of a family
+ * scaled from its first band (LLaVA 0.25..0.625 of the layers, Qwen2-VL 6/28..16/28), rounded, within
+ * 1..n_layer-1. A model made by idscope's trainer: 1..n_layer-1 (every inner layer). */
+void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi);
+
 typedef struct ids_steer_result {
-    ids_relation relation;
+    ids_relation relation;       /* the relation asked (of several on an image set: the first) */
+    unsigned relations;          /* every relation asked, a bit per ids_relation */
     float factor;
     int greedy_tokens;
     int layer_lo, n_band, n_items, n_skipped;
@@ -184,6 +226,7 @@ typedef struct ids_steer_result {
     float *greedy_id, *greedy_noise;
     float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
     ids_prompting prompting;     /* the instruction and the answer tokens */
+    ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;              /* how it was made (owned) */
 } ids_steer_result;
 /* Which answer word a generated text names first, as a whole word (case-insensitive, letters
@@ -199,15 +242,18 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
 void ids_steer_result_free(ids_steer_result *r);
 
 /* Arbitrary steering at one layer (o->layer_lo; default n_layer / 2): the subject word gets
- * factor x (U(target) - U(source)), source = its true cell, for every target cell; delta[t] = mean over
+ * factor x (U(target) - U(source)), source = its true cell, for every target cell (o->variant
+ * IDS_GRID_PAPER: the paper's mirrored pair of the target cell instead); delta[t] = mean over
  * images of the change of log P(first answer) - log P(second) ([grid * grid], raster order, owned).
  * The factor is not rescaled by the token's norm (as the paper's arbitrary steering). */
 typedef struct ids_steer_grid_result {
     ids_relation relation;
+    ids_grid_variant variant;
     float factor;
     int grid, layer, n_items;
     float *delta;
     ids_prompting prompting;
+    ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;
 } ids_steer_grid_result;
 ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
@@ -215,15 +261,18 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
 void ids_steer_grid_result_free(ids_steer_grid_result *r);
 
 /* Depth diagnosis: per layer in the band, the subject word is pushed down (+) or up (-) with the
- * row-only ID difference U(0, G-1) - U(0, 0), rescaled to factor x its norm; mean changes of
+ * row-only ID difference U(0, G-1) - U(0, 0), rescaled to factor x its norm (o->raw: factor x the
+ * difference itself, the paper's); mean changes of
  * D_ab = log P(above) - log P(below) on grid scenes and of D_fb = log P(in [front]) - log P(behind)
  * on depth scenes. [n_band] each, owned. A model that reads depth from height moves D_fb with the
  * vertical ID. */
 typedef struct ids_depth_result {
     float factor;
+    bool raw;                   /* the vector not rescaled (the paper's) */
     int layer_lo, n_band, n_grid, n_depth;
     float *ab_down, *ab_up, *fb_down, *fb_up;
     ids_prompting prompting;
+    ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;
 } ids_depth_result;
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
@@ -341,8 +390,10 @@ typedef enum ids_result_kind {
     IDS_RESULT_STATS,          /* ids/stats.json, stats.csv */
     IDS_RESULT_SWAP,           /* swap/swap.json, swap.csv */
     IDS_RESULT_SWAP_CONTROL,   /* swap/swap-control.json, .csv */
+    IDS_RESULT_SWAP_HUE,       /* swap/swap-hue.json, .csv (the hue-shift control) */
     IDS_RESULT_STEER_BELIEF,   /* steer/steer-belief.json, .csv */
     IDS_RESULT_STEER_GRID,     /* steer/steer-grid-RELATION.json, .csv (one per relation) */
+    IDS_RESULT_STEER_GRID_PAPER, /* steer/steer-grid-RELATION-paper.json, .csv (--variant paper) */
     IDS_RESULT_DEPTH,          /* depth/depth.json, .csv */
     IDS_RESULT_TEMPORAL,       /* temporal/temporal.json, .csv (and temporal.safetensors) */
     IDS_RESULT_TEMPORAL_SWAP,  /* temporal/temporal-swap.json, .csv */

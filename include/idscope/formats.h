@@ -260,6 +260,8 @@ bool ids_image_is_still(const void *head, size_t n);
 void ids_image_free(ids_image *img);
 /* PNG, written atomically. */
 ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *err);
+/* Baseline JPEG at quality 1..100, written atomically. */
+ids_status ids_image_write_jpeg(const ids_image *img, const char *path, int quality, ids_err *err);
 
 /* ---- video ---- */
 /* T frames sampled uniformly from a video: a folder of frame images (PNG/JPEG/BMP/GIF/PGM/PPM, in

@@ -50,6 +50,13 @@ typedef struct ids_placed {
 void ids_scene_draw(const ids_catalog *c, ids_image *img, const ids_placed *objs, int n);
 /* Mirror an image left-right in place. */
 void ids_image_mirror(ids_image *img);
+/* The paper's attribute control (its reading of recolor_with_random_rainbow): a rainbow hue gradient
+ * across the whole image (direction theta radians, freq cycles over the image, phase in [0, 1)) mixed
+ * into each pixel's HSV hue with strength IDS_HUE_SHIFT_STRENGTH along the shorter way round,
+ * saturation times IDS_HUE_SHIFT_SATURATION (at most 1), value unchanged; in place. Black stays black. */
+#define IDS_HUE_SHIFT_STRENGTH 0.75
+#define IDS_HUE_SHIFT_SATURATION 1.1
+void ids_image_hue_shift(ids_image *img, double theta, double freq, double phase);
 
 typedef enum ids_relation {
     IDS_REL_LEFT_RIGHT = 0, IDS_REL_ABOVE_BELOW, IDS_REL_FRONT_BEHIND, IDS_REL_NEAR_FAR,
@@ -138,9 +145,56 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
 ids_status ids_stimuli_prov(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, bool mirror, bool recolor,
                             int limit, ids_prov **out, ids_err *err);
 /* Read COCO-Spatial (What'sUp coco_qa_two_obj.json) into a manifest of the same record format.
- * Malformed rows are logged (warning) by index and listed in the manifest's "skipped". */
+ * Malformed rows are logged (warning) by index and listed in the manifest's "skipped". Each record's
+ * "file" is the image of its id in image_dir (made absolute when the folder exists). */
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
                                     int *n_ok, int *n_skipped, ids_err *err);
+/* The same, and with instances (a COCO instances file such as instances_val2017.json: "images",
+ * "annotations" with "bbox" [x, y, w, h], "categories"; may be NULL) each named object gets the box of
+ * its category's annotation in that image ("box" [x0, y0, x1, y1] and "center" in pixels; the
+ * category whose name is the object's, else its last word; of several instances the largest, and
+ * the object says so: "instances": N, "box_from": "the largest of N"), and the record the image's
+ * "width" and "height". n_boxes (may be NULL): objects that got a box. */
+ids_status ids_coco_spatial_import(const char *json_path, const char *image_dir, const char *instances_path,
+                                   const char *out_path, int *n_ok, int *n_skipped, int *n_boxes, ids_err *err);
+
+/* A grid set in the COCO-Spatial format, for checking the real-image path on images whose boxes are
+ * known: out_dir/coco_qa_two_obj.json (one row per item: [image id, "A photo of a A to the left of a
+ * B", the opposite caption]; "above" / "below" when A and B share a column), out_dir/instances.json
+ * (images, one category per object name, each object's box) and out_dir/images/ID.jpg (ids
+ * 000000000001.jpg, ..., JPEG quality 95). Items as ids_stimuli_write (limit > 0: the first limit). */
+ids_status ids_stimuli_write_coco(const ids_stim_opts *o, const ids_catalog *c, const char *out_dir, int limit,
+                                  ids_progress_fn progress, void *user, ids_err *err);
+
+/* A stimulus set read back from its manifest (written by ids_stimuli_write or the COCO-Spatial
+ * import), for the experiments' --set: the still-image records that name at least two objects
+ * (variants, videos and records without objects are left out and counted). */
+typedef struct ids_set_obj {
+    char name[128], word[64];
+    bool has_box;          /* box and centre known */
+    float box[4];          /* x0, y0, x1, y1 in the image's pixels */
+    float cx, cy;
+    int cell_x, cell_y;    /* the grid cell of a synthetic record (grid: the set's), -1 when none */
+} ids_set_obj;
+typedef struct ids_set_item {
+    char id[64];
+    char *file;            /* the image (a relative name joined to the manifest's folder) */
+    int n_obj;
+    ids_set_obj obj[3];    /* obj[0] the subject (role A), obj[1] the reference (B), obj[2] C */
+    bool has[IDS_REL_COUNT], truth[IDS_REL_COUNT]; /* the relations asked, and whether the first answer is right */
+} ids_set_item;
+typedef struct ids_set {
+    char *manifest;        /* the manifest file read */
+    int grid;              /* cells per side of a synthetic set (0 when none) */
+    int n, n_left_out;     /* records used / left out */
+    ids_set_item *items;
+} ids_set;
+/* dir: the set's folder (its manifest.json) or the manifest file itself. Errors name the file and
+ * the record. */
+ids_status ids_set_load(const char *dir, ids_set **out, ids_err *err);
+void ids_set_free(ids_set *s);
+/* The manifest file of a set folder (or the file itself); malloc'd. */
+char *ids_set_manifest_path(const char *dir);
 
 #ifdef __cplusplus
 }

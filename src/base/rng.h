@@ -3,7 +3,8 @@
  * a seed gives the same sequence on every platform and thread count. None is for cryptography.
  *
  * Streams in use:
- *   ids__lcg               experiments: which stimulus to draw, steering noise (ids__rng_lcg_normal)
+ *   ids__lcg               experiments: which stimulus to draw, steering noise (ids__rng_lcg_normal), the
+ *                          --set sample, the hue-shift control's gradients
  *   ids__rng_splitmix      stimuli items, the trainer's samples, task mix and initialisation
  *   ids__rng_xorshift      the benchmarks' synthetic weights
  * Conversions (from one 64-bit draw, using its top 53 bits, k = draw >> 11):

@@ -36,6 +36,15 @@ ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const 
     x->precision = e->precision;
     x->seed = e->seed;
     x->instruction = ids_exp_instruction(e, v);
+    if (e->set_dir) { /* an image set: every usable record unless a sample size is given */
+        char *m = ids_set_manifest_path(e->set_dir);
+        if (!m) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        const size_t ml = strlen(m);
+        if (ml < sizeof x->set_manifest) memcpy(x->set_manifest, m, ml + 1);
+        free(m);
+        if (ml >= sizeof x->set_manifest) return ids__err(err, IDS_ERR_ARG, "%s: the set's path is too long", what);
+        x->n_items = e->n_items > 0 ? e->n_items : 0;
+    }
     if (strlen(x->instruction) >= sizeof ((ids_prompting *)0)->instruction)
         return ids__err(err, IDS_ERR_ARG, "%s: the instruction is %zu characters long, at most %zu allowed", what,
                         strlen(x->instruction), sizeof ((ids_prompting *)0)->instruction - 1);
@@ -87,11 +96,20 @@ ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out,
         *out = NULL;
         return st;
     }
-    const char *names[IDS_EXP_MAX_OBJECTS];
-    for (int i = 0; i < x->n_obj; i++) names[i] = ids_catalog_name(x->cat, x->objs[i]);
-    ids_prov_opt_strs(*out, "objects", names, x->n_obj);
+    if (x->set_manifest[0]) { /* the set's records name the objects; its images have their own sizes */
+        if ((st = ids_prov_input(*out, "set", x->set_manifest, err))) {
+            ids_prov_free(*out);
+            *out = NULL;
+            return st;
+        }
+        ids_prov_opt_str(*out, "set", x->set_manifest);
+    } else {
+        const char *names[IDS_EXP_MAX_OBJECTS];
+        for (int i = 0; i < x->n_obj; i++) names[i] = ids_catalog_name(x->cat, x->objs[i]);
+        ids_prov_opt_strs(*out, "objects", names, x->n_obj);
+        ids_prov_opt_int(*out, "image_size", x->image_size);
+    }
     ids_prov_opt_int(*out, "grid", x->grid);
-    ids_prov_opt_int(*out, "image_size", x->image_size);
     if (x->n_items > 0) ids_prov_opt_int(*out, "n_items", x->n_items);
     ids_prov_opt_str(*out, "instruction", x->instruction);
     ids_prov_opt_str(*out, "answer_tokens", "first token of each case variant, log-sum-exp");

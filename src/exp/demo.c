@@ -85,8 +85,9 @@ static ids_status run_extract(demo *d, const void *arg, ids_err *err) {
 static ids_status run_stats(demo *d, const void *arg, ids_err *err) { return ids_spatial_stats(d->d_ids, err); }
 
 static ids_status run_swap(demo *d, const void *arg, ids_err *err) {
-    const bool control = *(const bool *)arg;
-    ids_swap_opts so = {.exp = demo_exp(d)};
+    const int which = *(const int *)arg; /* 0 mirror, 1 recolour, 2 hue shift */
+    const bool control = which > 0;
+    ids_swap_opts so = {.exp = demo_exp(d), .hue = which == 2};
     ids_swap_result r;
     ids_status st = ids_swap_run(d->v, d->cat, &so, control, &r, d->o->progress, d->o->user, err);
     if (!st) st = ids_swap_write(d->d_swap, &r, err);
@@ -173,15 +174,17 @@ static ids_status spatial_steps(demo *d, ids_err *err) {
     if (!st) st = p ? ids__stats_prov(d->d_ids, &want, err) : IDS_ERR_NOMEM;
     if (!st) st = step(d, "ids stats", p, want, run_stats, NULL, err);
     free(p);
-    static const bool controls[2] = {false, true};
-    for (int control = 0; !st && control < 2; control++) {
+    static const int which[3] = {0, 1, 2};
+    static const ids_result_kind kinds[3] = {IDS_RESULT_SWAP, IDS_RESULT_SWAP_CONTROL, IDS_RESULT_SWAP_HUE};
+    static const char *const what[3] = {"swap (mirror patching per layer and position set)",
+                                        "swap --control (attribute patching: the objects recoloured)",
+                                        "swap --hue (attribute patching: the paper's hue shift of the whole image)"};
+    for (int k = 0; !st && k < 3; k++) {
         ids_swap_opts sw = {.exp = demo_exp(d)};
-        p = rpath(d, control ? IDS_RESULT_SWAP_CONTROL : IDS_RESULT_SWAP, 0);
+        p = rpath(d, kinds[k], 0);
         st = p ? ids__exp_init(&x, &sw.exp, d->v, d->cat, 2, 2, "swap", NULL, NULL, err) : IDS_ERR_NOMEM;
-        if (!st) st = ids__swap_prov(&x, control, &want, err);
-        if (!st)
-            st = step(d, control ? "swap --control (attribute patching)" : "swap (mirror patching per layer and position set)", p,
-                      want, run_swap, &controls[control], err);
+        if (!st) st = ids__swap_prov(&x, k > 0, k == 2, &want, err);
+        if (!st) st = step(d, what[k], p, want, run_swap, &which[k], err);
         free(p);
     }
     return st;
@@ -195,26 +198,29 @@ static ids_status steering_steps(demo *d, ids_err *err) {
         ids_relation rel;
         float factor;
         const char *sub, *what;
+        ids_grid_variant variant;
     } k_steps[] = {
-        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 5, NULL, "steer belief (ID vs noise)"},
-        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 1, "factor-1", "steer belief, factor 1"},
-        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 2, "factor-2", "steer belief, factor 2"},
-        {IDS__STEER_GRID, IDS_REL_LEFT_RIGHT, 5, NULL, "steer grid (left/right)"},
-        {IDS__STEER_GRID, IDS_REL_ABOVE_BELOW, 5, NULL, "steer grid (above/below)"},
-        {IDS__STEER_GRID, IDS_REL_NEAR_FAR, 5, NULL, "steer grid (near/far)"},
-        {IDS__STEER_GRID, IDS_REL_BETWEEN, 5, NULL, "steer grid (between)"},
-        {IDS__STEER_DEPTH, IDS_REL_ABOVE_BELOW, 5, NULL, "depth diagnosis"},
+        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 5, NULL, "steer belief (ID vs noise)", IDS_GRID_OURS},
+        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 1, "factor-1", "steer belief, factor 1", IDS_GRID_OURS},
+        {IDS__STEER_BELIEF, IDS_REL_LEFT_RIGHT, 2, "factor-2", "steer belief, factor 2", IDS_GRID_OURS},
+        {IDS__STEER_GRID, IDS_REL_LEFT_RIGHT, 5, NULL, "steer grid (left/right)", IDS_GRID_OURS},
+        {IDS__STEER_GRID, IDS_REL_ABOVE_BELOW, 5, NULL, "steer grid (above/below)", IDS_GRID_OURS},
+        {IDS__STEER_GRID, IDS_REL_NEAR_FAR, 5, NULL, "steer grid (near/far)", IDS_GRID_OURS},
+        {IDS__STEER_GRID, IDS_REL_BETWEEN, 5, NULL, "steer grid (between)", IDS_GRID_OURS},
+        {IDS__STEER_GRID, IDS_REL_LEFT_RIGHT, 5, NULL, "steer grid --variant paper (left/right, mirrored pairs)", IDS_GRID_PAPER},
+        {IDS__STEER_DEPTH, IDS_REL_ABOVE_BELOW, 5, NULL, "depth diagnosis", IDS_GRID_OURS},
     };
     ids_status st = IDS_OK;
     for (size_t i = 0; !st && i < sizeof k_steps / sizeof *k_steps; i++) {
         steer_step s = {.kind = k_steps[i].kind,
                         .so = {.exp = demo_exp(d), .ids_path = d->f_ids, .relation = k_steps[i].rel,
-                               .factor = k_steps[i].factor, .greedy_tokens = 3}};
+                               .factor = k_steps[i].factor, .greedy_tokens = 3, .variant = k_steps[i].variant}};
         const bool depth = s.kind == IDS__STEER_DEPTH;
         char *sub = k_steps[i].sub ? ids__path_join(d->d_steer, k_steps[i].sub) : NULL;
         s.dir = depth ? d->d_depth : sub ? sub : d->d_steer;
+        const ids_result_kind grid_kind = s.so.variant == IDS_GRID_PAPER ? IDS_RESULT_STEER_GRID_PAPER : IDS_RESULT_STEER_GRID;
         char *p = s.dir ? ids_result_path(s.dir, depth ? IDS_RESULT_DEPTH
-                                                 : s.kind == IDS__STEER_GRID ? IDS_RESULT_STEER_GRID : IDS_RESULT_STEER_BELIEF,
+                                                 : s.kind == IDS__STEER_GRID ? grid_kind : IDS_RESULT_STEER_BELIEF,
                                           k_steps[i].rel, false)
                         : NULL;
         ids_prov *want = NULL;

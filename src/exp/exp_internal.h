@@ -88,6 +88,7 @@ typedef struct ids__exp {
     ids_precision precision;
     uint64_t seed;
     const char *instruction; /* appended to every question ("" = none): ids_exp_instruction */
+    char set_manifest[1024]; /* the image set's manifest ("" = scenes drawn by the stimulus engine) */
     ids_progress_fn progress;
     void *puser;
     long done, total; /* items done over every loop of the run, and their total (progress) */
@@ -111,9 +112,33 @@ ids_status ids__exp_each(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int 
  * image_size, n_items unless the run uses every item of its set, seed, threads, precision). */
 ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out, ids_err *err);
 
+/* One item of an experiment, drawn by the stimulus engine or read from an image set. */
+typedef struct ids__item {
+    const char *id;           /* the set's record id ("" for a drawn scene) */
+    const ids_image *img;     /* the image */
+    int n_obj;
+    const char *name[3], *word[3]; /* subject, reference, third object */
+    bool has_pos[3];
+    float cx[3], cy[3];       /* centres in the image's pixels */
+    int cell_x[3], cell_y[3]; /* the cell on the run's grid (x->grid) as the model sees the image; -1 unknown */
+    bool has[IDS_REL_COUNT], truth[IDS_REL_COUNT];
+    const ids_stim *stim;     /* the drawn scene (NULL for a set's record) */
+} ids__item;
+typedef ids_status (*ids__item2_fn)(void *user, const ids__item *it, ids_err *err);
+/* What a record must have to be used: one of the relations in rels (a bit per ids_relation; 0: any),
+ * a position for the subject / the reference. */
+enum { IDS__NEED_POS_A = 1, IDS__NEED_POS_B = 2 };
+/* The item loop over drawn scenes (as ids__exp_each: kind, so, rel, salt) or, with an image set,
+ * over its records that have what `need` and `rels` ask (counted in *use; a seeded sample of
+ * x->n_items of them when that is > 0). */
+ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int rel, uint64_t salt, unsigned rels, int need,
+                          ids__item2_fn fn, void *user, const char *what, ids_set_use *use, ids_err *err);
+/* The result's "set" object (nothing when no set was used). */
+void ids__set_use_json(cJSON *doc, const ids_set_use *u, bool *oom);
+
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */
-ids_status ids__swap_prov(const ids__exp *x, bool control, ids_prov **out, ids_err *err);
+ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err);
 /* ids extract: resolves o into *x as the run does. */
 ids_status ids__extract_prov(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, ids__exp *x, ids_prov **out,
                              ids_err *err);
@@ -137,6 +162,8 @@ char *ids__exp_prompt(const ids__exp *x, ids_relation rel, const char *a, const 
  * images are one video). */
 ids_status ids__question_seq(const ids__exp *x, ids_relation rel, const ids_stim *s, const ids_image *img, int n_img,
                              ids_seq **out, ids_err *err);
+/* The same about an item's objects and its image. */
+ids_status ids__item_seq(const ids__exp *x, ids_relation rel, const ids__item *it, ids_seq **out, ids_err *err);
 /* The rows of the two objects' question words (last piece of " " + word, first occurrence after the
  * images); IDS_ERR_ARG when both are the same row (a word two objects share), naming the words. */
 ids_status ids__object_rows(const ids_seq *seq, const ids_tokenizer *tok, const char *word_a, const char *word_b, int rows[2],

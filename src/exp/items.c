@@ -98,3 +98,124 @@ ids_status ids__object_rows(const ids_seq *seq, const ids_tokenizer *tok, const 
                         "objects cannot be read or edited apart (name them by different last words)", word_a, word_b, rows[0]);
     return IDS_OK;
 }
+
+ids_status ids__item_seq(const ids__exp *x, ids_relation rel, const ids__item *it, ids_seq **out, ids_err *err) {
+    *out = NULL;
+    char *prompt = ids__exp_prompt(x, rel, it->name[0], it->name[1], it->n_obj > 2 ? it->name[2] : NULL, 1);
+    if (!prompt) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    ids_status st = ids_vlm_build_seq(x->v, prompt, it->img, 1, x->n_threads, NULL, out, err);
+    free(prompt);
+    if (st && it->id && *it->id) ids__err_prefix(err, st, "record '%s'", it->id);
+    return st;
+}
+
+/* The cell of a centre on a G x G grid over the image as the tower sees it: LLaVA-style towers pad
+ * the image to a square (centred), dynamic ones (Qwen2-VL) stretch it. */
+static void item_cell(const ids__exp *x, const ids_image *img, float cx, float cy, int *gx, int *gy) {
+    const bool pad = !ids_vision_params(ids_vlm_vision(x->v))->dynamic;
+    double w = img->w, h = img->h, px = cx, py = cy;
+    if (pad && img->w != img->h) {
+        const double S = img->w > img->h ? img->w : img->h;
+        px += (int)((S - w) / 2), py += (int)((S - h) / 2);
+        w = h = S;
+    }
+    const int G = x->grid;
+    int a = (int)floor(px / w * G), b = (int)floor(py / h * G);
+    *gx = a < 0 ? 0 : a >= G ? G - 1 : a;
+    *gy = b < 0 ? 0 : b >= G ? G - 1 : b;
+}
+
+typedef struct {
+    ids__exp *x;
+    ids__item2_fn fn;
+    void *user;
+} stim_adapter;
+
+/* A drawn scene as an item: its catalog names and words, centres and cells. */
+static ids_status stim_item(void *user, ids_stim *s, ids_err *err) {
+    stim_adapter *a = user;
+    ids__item it = {.id = "", .img = &s->frames[0], .n_obj = s->n_obj, .stim = s};
+    for (int k = 0; k < s->n_obj && k < 3; k++) {
+        it.name[k] = ids_catalog_name(a->x->cat, s->obj[k].obj);
+        it.word[k] = ids_catalog_word(a->x->cat, s->obj[k].obj);
+        it.has_pos[k] = true;
+        it.cx[k] = s->obj[k].p.cx, it.cy[k] = s->obj[k].p.cy;
+        if (s->obj[k].cell_x >= 0 && s->grid == a->x->grid) it.cell_x[k] = s->obj[k].cell_x, it.cell_y[k] = s->obj[k].cell_y;
+        else item_cell(a->x, it.img, it.cx[k], it.cy[k], &it.cell_x[k], &it.cell_y[k]);
+    }
+    memcpy(it.has, s->has, sizeof it.has);
+    memcpy(it.truth, s->truth, sizeof it.truth);
+    return a->fn(a->user, &it, err);
+}
+
+/* Why a record cannot be used (0 = it can): 1 no relation, 2 no position, 3 the same word. */
+static int record_unfit(const ids_set_item *r, unsigned rels, int need) {
+    bool rel_ok = rels == 0;
+    for (int k = 0; k < IDS_REL_COUNT; k++) rel_ok |= (rels >> k & 1u) && r->has[k];
+    if (!rel_ok) return 1;
+    if (((need & IDS__NEED_POS_A) && !r->obj[0].has_box) || ((need & IDS__NEED_POS_B) && !r->obj[1].has_box)) return 2;
+    if (!strcmp(r->obj[0].word, r->obj[1].word)) return 3;
+    return 0;
+}
+
+ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int rel, uint64_t salt, unsigned rels, int need,
+                          ids__item2_fn fn, void *user, const char *what, ids_set_use *use, ids_err *err) {
+    stim_adapter ad = {x, fn, user};
+    if (!x->set_manifest[0]) return ids__exp_each(x, kind, so, rel, salt, stim_item, &ad, what, err);
+    ids_set *set = NULL;
+    ids_status st = ids_set_load(x->set_manifest, &set, err);
+    if (st) return st;
+    snprintf(use->manifest, sizeof use->manifest, "%s", x->set_manifest);
+    int *pick = ids__malloc(sizeof(int) * (size_t)(set->n ? set->n : 1)), n = 0;
+    if (!pick) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    use->records += st ? 0 : set->n;
+    for (int i = 0; !st && i < set->n; i++) {
+        const int why = record_unfit(&set->items[i], rels, need);
+        if (why == 1) use->no_relation++;
+        else if (why == 2) use->no_box++;
+        else if (why == 3) use->same_word++;
+        else pick[n++] = i;
+    }
+    if (!st && x->n_items > 0 && x->n_items < n) { /* a seeded sample, in the set's order */
+        uint64_t rng = x->seed * 0x9E3779B97F4A7C15ull + 0x5E7 + salt;
+        for (int i = 0; i < x->n_items; i++) {
+            const int j = i + (int)((ids__lcg(&rng) >> 33) % (uint64_t)(n - i));
+            const int t = pick[i];
+            pick[i] = pick[j], pick[j] = t;
+        }
+        use->not_sampled += n - x->n_items;
+        n = x->n_items;
+        for (int i = 1; i < n; i++) /* back into the set's order */
+            for (int j = i; j > 0 && pick[j - 1] > pick[j]; j--) {
+                const int t = pick[j];
+                pick[j] = pick[j - 1], pick[j - 1] = t;
+            }
+    }
+    const long total = x->done + n;
+    for (int i = 0; !st && i < n; i++) {
+        const ids_set_item *r = &set->items[pick[i]];
+        ids_image img = {0};
+        if ((st = ids_image_load(&img, r->file, err))) {
+            ids__err_prefix(err, st, "%s: record '%s'", set->manifest, r->id);
+            break;
+        }
+        ids__item it = {.id = r->id, .img = &img, .n_obj = r->n_obj};
+        for (int k = 0; k < r->n_obj; k++) {
+            it.name[k] = r->obj[k].name, it.word[k] = r->obj[k].word, it.has_pos[k] = r->obj[k].has_box;
+            it.cx[k] = r->obj[k].cx, it.cy[k] = r->obj[k].cy;
+            it.cell_x[k] = it.cell_y[k] = -1;
+            if (r->obj[k].cell_x >= 0 && set->grid == x->grid) it.cell_x[k] = r->obj[k].cell_x, it.cell_y[k] = r->obj[k].cell_y;
+            else if (r->obj[k].has_box) item_cell(x, &img, it.cx[k], it.cy[k], &it.cell_x[k], &it.cell_y[k]);
+        }
+        memcpy(it.has, r->has, sizeof it.has);
+        memcpy(it.truth, r->truth, sizeof it.truth);
+        st = fn(user, &it, err);
+        ids_image_free(&img);
+        use->used += !st;
+        x->done++;
+        if (x->progress && (x->done % (n / 50 + 1) == 0 || x->done == total)) x->progress(what, x->done, total, x->puser);
+    }
+    free(pick);
+    ids_set_free(set);
+    return st;
+}

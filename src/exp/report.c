@@ -204,27 +204,38 @@ static void patch_curves(const cJSON *j, int L, double **ys) {
 
 static int section_swap(sb *b, const char *dir) {
     section(b, "swap", "Mirror swapping", "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one "
-            "position set is patched from the mirrored image at one layer (solid), and of the attribute edit (dashed).");
+            "position set is patched from the mirrored image at one layer (solid), and of the attribute edit (dashed): the "
+            "named objects recoloured (the question keeps their old colours, so it no longer matches the picture), or, "
+            "when run, the paper's hue shift of the whole image (swap --hue).");
     cJSON *sw = load(dir, IDS_RESULT_SWAP, 0), *sc = load(dir, IDS_RESULT_SWAP_CONTROL, 0);
+    cJSON *sh = load(dir, IDS_RESULT_SWAP_HUE, 0);
     const int L = inum(sw, "layers", 0);
     int ok = 0;
     if (L > 0 && L <= 256) {
-        double *ys[6];
-        for (int k = 0; k < 6; k++) ys[k] = dvec(b, L);
+        double *ys[9];
+        for (int k = 0; k < 9; k++) ys[k] = dvec(b, L);
         if (!b->oom) {
             patch_curves(sw, L, ys);
             if (sc) patch_curves(sc, L, ys + 3);
-            series s[6] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false},
-                           {"image (attr.)", ys[3], true}, {"text (attr.)", ys[4], true}, {"objects (attr.)", ys[5], true}};
-            line_chart(b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, sc ? 6 : 3);
+            if (sh) patch_curves(sh, L, ys + 6);
+            series s[9] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false}};
+            int ns = 3;
+            if (sc)
+                s[ns++] = (series){"image (recolour)", ys[3], true}, s[ns++] = (series){"text (recolour)", ys[4], true},
+                s[ns++] = (series){"objects (recolour)", ys[5], true};
+            if (sh)
+                s[ns++] = (series){"image (hue)", ys[6], true}, s[ns++] = (series){"text (hue)", ys[7], true},
+                s[ns++] = (series){"objects (hue)", ys[8], true};
+            line_chart(b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, ns);
             ok = 1;
         }
-        for (int k = 0; k < 6; k++) free(ys[k]);
+        for (int k = 0; k < 9; k++) free(ys[k]);
     } else {
         not_run(b, IDS_RESULT_SWAP);
     }
     cJSON_Delete(sw);
     cJSON_Delete(sc);
+    cJSON_Delete(sh);
     return ok;
 }
 
@@ -281,14 +292,16 @@ static int section_grid(sb *b, const char *dir) {
     static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
     static const char *const rel_names[4] = {"left - right", "above - below", "near - far", "between: yes - no"};
     int ng = 0;
-    for (int k = 0; k < 4; k++) {
-        cJSON *g = load(dir, IDS_RESULT_STEER_GRID, rels[k]), *d = cJSON_GetObjectItem(g, "delta");
+    for (int k = 0; k < 8; k++) { /* ours, then the paper's variant (mirrored pairs) */
+        const ids_result_kind kind = k < 4 ? IDS_RESULT_STEER_GRID : IDS_RESULT_STEER_GRID_PAPER;
+        cJSON *g = load(dir, kind, rels[k % 4]), *d = cJSON_GetObjectItem(g, "delta");
         const int G = inum(g, "grid", 0);
         if (cJSON_IsArray(d) && G > 0 && G <= 16 && cJSON_GetArraySize(d) == G * G) {
             double v[256];
             for (int i = 0; i < G * G; i++) v[i] = cJSON_GetArrayItem(d, i)->valuedouble;
-            char t[96];
-            snprintf(t, sizeof t, "%s, layer %d", rel_names[k], inum(g, "layer", 0));
+            char t[128];
+            snprintf(t, sizeof t, "%s, layer %d%s", rel_names[k % 4], inum(g, "layer", 0),
+                     k < 4 ? "" : " (the paper's mirrored pairs)");
             heat_map(b, t, G, v);
             ng++;
         }
@@ -439,7 +452,7 @@ ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
     ids_status st = ids_prov_new(out, "report", err);
     static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
     for (int k = IDS_RESULT_IDS; !st && k <= IDS_RESULT_SCORE; k++)
-        for (int r = 0; !st && r < (k == IDS_RESULT_STEER_GRID ? 4 : 1); r++) {
+        for (int r = 0; !st && r < (k == IDS_RESULT_STEER_GRID || k == IDS_RESULT_STEER_GRID_PAPER ? 4 : 1); r++) {
             char *path = ids_result_path(dir, (ids_result_kind)k, rels[r], true), buf[64];
             if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
             else if (access(path, R_OK) == 0)

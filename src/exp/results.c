@@ -23,8 +23,10 @@ static const struct {
     [IDS_RESULT_STATS] = {"ids", "stats.json", "stats.csv", "idscope.stats.v1"},
     [IDS_RESULT_SWAP] = {"swap", "swap.json", "swap.csv", "idscope.swap.v1"},
     [IDS_RESULT_SWAP_CONTROL] = {"swap", "swap-control.json", "swap-control.csv", "idscope.swap.v1"},
+    [IDS_RESULT_SWAP_HUE] = {"swap", "swap-hue.json", "swap-hue.csv", "idscope.swap.v1"},
     [IDS_RESULT_STEER_BELIEF] = {"steer", "steer-belief.json", "steer-belief.csv", "idscope.steer-belief.v1"},
     [IDS_RESULT_STEER_GRID] = {"steer", "steer-grid-%s.json", "steer-grid-%s.csv", "idscope.steer-grid.v1"},
+    [IDS_RESULT_STEER_GRID_PAPER] = {"steer", "steer-grid-%s-paper.json", "steer-grid-%s-paper.csv", "idscope.steer-grid.v1"},
     [IDS_RESULT_DEPTH] = {"depth", "depth.json", "depth.csv", "idscope.depth.v1"},
     [IDS_RESULT_TEMPORAL] = {"temporal", "temporal.json", "temporal.csv", "idscope.temporal.v1"},
     [IDS_RESULT_TEMPORAL_SWAP] = {"temporal", "temporal-swap.json", "temporal-swap.csv", "idscope.temporal-swap.v1"},
@@ -39,7 +41,7 @@ static const char *file_name(ids_result_kind k, bool csv, ids_relation rel, char
     if ((unsigned)k >= IDS_RESULT_COUNT) return NULL;
     const char *f = csv ? k_res[k].csv : k_res[k].json;
     if (!f) return NULL;
-    if (k == IDS_RESULT_STEER_GRID) {
+    if (k == IDS_RESULT_STEER_GRID || k == IDS_RESULT_STEER_GRID_PAPER) {
         snprintf(buf, n, f, ids_relation_name(rel));
         return buf;
     }
@@ -256,6 +258,23 @@ bool ids_result_matches(const char *path, const ids_prov *want, char *why, size_
 
 /* ---- the experiments' results ---- */
 
+void ids__set_use_json(cJSON *doc, const ids_set_use *u, bool *oom) {
+    if (!doc || !u || !u->manifest[0]) return;
+    cJSON *o = cJSON_AddObjectToObject(doc, "set");
+    *oom |= !o;
+    if (!o) return;
+    *oom |= !cJSON_AddStringToObject(o, "manifest", u->manifest);
+    ids__jadd(o, "records", u->records, 0, oom);
+    ids__jadd(o, "used", u->used, 0, oom);
+    cJSON *sk = cJSON_AddObjectToObject(o, "skipped");
+    *oom |= !sk;
+    if (!sk) return;
+    ids__jadd(sk, "no_relation", u->no_relation, 0, oom);
+    ids__jadd(sk, "no_box", u->no_box, 0, oom);
+    ids__jadd(sk, "same_word", u->same_word, 0, oom);
+    ids__jadd(sk, "not_sampled", u->not_sampled, 0, oom);
+}
+
 void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom) {
     if (!doc || !p) return;
     *oom |= !cJSON_AddStringToObject(doc, "instruction", p->instruction);
@@ -292,12 +311,13 @@ void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom) {
 static ids_status write_patching(const char *dir, ids_result_kind k, const char *edit, const char *first_name,
                                  const char *second_name, int frames, int n_layers, int n_items, int n_skipped,
                                  const float *first, const float *second, const float *diff, const float *pooled,
-                                 const ids_prompting *pr, const ids_prov *prov, ids_err *err) {
+                                 const ids_prompting *pr, const ids_set_use *su, const ids_prov *prov, ids_err *err) {
     bool oom = false;
     cJSON *doc = ids__result_doc(k), *rows = NULL;
     if (doc) {
         oom |= !cJSON_AddStringToObject(doc, "edit", edit);
         ids__prompting_json(doc, pr, &oom);
+        ids__set_use_json(doc, su, &oom);
         if (frames > 0) ids__jadd(doc, "frames", frames, 0, &oom);
         ids__jadd(doc, "items", n_items, 0, &oom);
         ids__jadd(doc, "skipped", n_skipped, 0, &oom);
@@ -336,14 +356,15 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
 }
 
 ids_status ids_swap_write(const char *dir, const ids_swap_result *r, ids_err *err) {
-    return write_patching(dir, r->control ? IDS_RESULT_SWAP_CONTROL : IDS_RESULT_SWAP, r->control ? "attribute" : "mirror",
+    return write_patching(dir, r->control ? (r->hue ? IDS_RESULT_SWAP_HUE : IDS_RESULT_SWAP_CONTROL) : IDS_RESULT_SWAP,
+                          r->control ? (r->hue ? "hue shift of the whole image" : "attribute (objects recoloured)") : "mirror",
                           "left", "right", 0, r->n_layers, r->n_items, r->n_skipped, r->left, r->right, r->diff,
-                          r->diff_pooled, &r->prompting, r->prov, err);
+                          r->diff_pooled, &r->prompting, &r->set, r->prov, err);
 }
 
 ids_status ids_temporal_swap_write(const char *dir, const ids_temporal_swap_result *r, ids_err *err) {
     return write_patching(dir, IDS_RESULT_TEMPORAL_SWAP, "time reversal", "before", "after", r->frames, r->n_layers,
-                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, &r->prompting, r->prov, err);
+                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, &r->prompting, NULL, r->prov, err);
 }
 
 ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *err) {
@@ -357,6 +378,7 @@ ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *
         ids__jadd(doc, "skipped", r->n_skipped, 0, &oom);
         ids__jadd(doc, "greedy_tokens", g ? r->greedy_tokens : 0, 0, &oom);
         ids__prompting_json(doc, &r->prompting, &oom);
+        ids__set_use_json(doc, &r->set, &oom);
         oom |= !(layers = cJSON_AddArrayToObject(doc, "layers"));
     }
     ids__tb csv = {0};
@@ -398,14 +420,19 @@ ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *
 
 ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g, ids_err *err) {
     bool oom = false;
-    cJSON *doc = ids__result_doc(IDS_RESULT_STEER_GRID), *delta = NULL;
+    const ids_result_kind kind = g->variant == IDS_GRID_PAPER ? IDS_RESULT_STEER_GRID_PAPER : IDS_RESULT_STEER_GRID;
+    cJSON *doc = ids__result_doc(kind), *delta = NULL;
     if (doc) {
         oom |= !cJSON_AddStringToObject(doc, "relation", ids_relation_name(g->relation));
+        oom |= !cJSON_AddStringToObject(doc, "variant", g->variant == IDS_GRID_PAPER
+                                                            ? "paper: factor x (U(target) - U(its mirror cell)), raw"
+                                                            : "ours: factor x (U(target) - U(the subject's cell)), raw");
         ids__jadd(doc, "layer", g->layer, 0, &oom);
         ids__jadd(doc, "factor", g->factor, 6, &oom);
         ids__jadd(doc, "items", g->n_items, 0, &oom);
         ids__jadd(doc, "grid", g->grid, 0, &oom);
         ids__prompting_json(doc, &g->prompting, &oom);
+        ids__set_use_json(doc, &g->set, &oom);
         oom |= !(delta = cJSON_AddArrayToObject(doc, "delta"));
     }
     ids__tb csv = {0};
@@ -419,7 +446,7 @@ ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g,
             ids__tb_num(&csv, ",", d, 6);
             ids__tb_printf(&csv, "\n");
         }
-    ids_status st = ids__result_write(dir, IDS_RESULT_STEER_GRID, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids_status st = ids__result_write(dir, kind, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -432,9 +459,12 @@ ids_status ids_depth_write(const char *dir, const ids_depth_result *d, ids_err *
     cJSON *doc = ids__result_doc(IDS_RESULT_DEPTH), *layers = NULL;
     if (doc) {
         ids__jadd(doc, "factor", d->factor, 6, &oom);
+        oom |= !cJSON_AddStringToObject(doc, "push", d->raw ? "raw: factor x (U(0, G-1) - U(0, 0)), the paper's"
+                                                            : "factor x the word's norm along U(0, G-1) - U(0, 0)");
         ids__jadd(doc, "grid_images", d->n_grid, 0, &oom);
         ids__jadd(doc, "depth_images", d->n_depth, 0, &oom);
         ids__prompting_json(doc, &d->prompting, &oom);
+        ids__set_use_json(doc, &d->set, &oom);
         oom |= !(layers = cJSON_AddArrayToObject(doc, "layers"));
     }
     ids__tb csv = {0};

@@ -8,6 +8,26 @@
 #include <math.h>
 #include <sys/stat.h>
 
+/* The axes from universal IDs [K = G * G * S][LE] at one size: y2 >= y1 (zero terms included, as the
+ * paper's code); mean: room for LE doubles. */
+static void spatial_axes(const float *universal, int G, int S, size_t LE, int axis_size, float *x_axis, float *y_axis,
+                         double *mean) {
+    for (int ax = 0; ax < 2; ax++) {
+        float *out = ax == 0 ? x_axis : y_axis;
+        memset(mean, 0, sizeof(double) * LE);
+        int n = 0;
+        for (int o = 0; o < G; o++)
+            for (int c1 = 0; c1 < G - 1; c1++)
+                for (int c2 = c1; c2 < G; c2++) {
+                    int k1 = ax == 0 ? (o * G + c1) : (c1 * G + o), k2 = ax == 0 ? (o * G + c2) : (c2 * G + o);
+                    const float *u1 = universal + ((size_t)k1 * S + axis_size) * LE, *u2 = universal + ((size_t)k2 * S + axis_size) * LE;
+                    for (size_t i = 0; i < LE; i++) mean[i] += (double)u2[i] - u1[i];
+                    n++;
+                }
+        for (size_t i = 0; i < LE; i++) out[i] = (float)(mean[i] / n);
+    }
+}
+
 ids_status ids_spatial_compute(const float *h, int n_pairs, int G, int S, int L, int E, int axis_size, float *per_pair,
                            float *universal, float *x_axis, float *y_axis, ids_err *err) {
     if (n_pairs < 1 || G < 2 || S < 1 || L < 1 || E < 1 || axis_size < 0 || axis_size >= S)
@@ -48,21 +68,7 @@ ids_status ids_spatial_compute(const float *h, int n_pairs, int G, int S, int L,
         }
     }
     for (size_t i = 0; i < (size_t)K * LE; i++) universal[i] = (float)(uni[i] / n_pairs);
-    /* axes at one size: y2 >= y1 (zero terms included, as the paper's code) */
-    for (int ax = 0; ax < 2; ax++) {
-        float *out = ax == 0 ? x_axis : y_axis;
-        memset(mean, 0, sizeof(double) * LE);
-        int n = 0;
-        for (int o = 0; o < G; o++)
-            for (int c1 = 0; c1 < G - 1; c1++)
-                for (int c2 = c1; c2 < G; c2++) {
-                    int k1 = ax == 0 ? (o * G + c1) : (c1 * G + o), k2 = ax == 0 ? (o * G + c2) : (c2 * G + o);
-                    const float *u1 = universal + ((size_t)k1 * S + axis_size) * LE, *u2 = universal + ((size_t)k2 * S + axis_size) * LE;
-                    for (size_t i = 0; i < LE; i++) mean[i] += (double)u2[i] - u1[i];
-                    n++;
-                }
-        for (size_t i = 0; i < LE; i++) out[i] = (float)(mean[i] / n);
-    }
+    spatial_axes(universal, G, S, LE, axis_size, x_axis, y_axis, mean);
     free(cen);
     free(uni);
     free(mean);
@@ -124,9 +130,19 @@ static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, i
 
 /* Store [key][layer][E] as [layer][y][x][size][E] (per pair: [pair][layer][...]) and write
  * ids.safetensors and ids.json. */
+typedef struct {
+    const char *const *names; /* the objects */
+    int n_names, pairs;
+    long images;
+    const ids_set_use *set;   /* the image set's records (NULL: drawn scenes) */
+    int empty_cells;          /* cells without any ID (an image set that does not cover the grid) */
+    int alone;                /* records alone in their (pair, anchor cell): nothing to centre them on */
+} extract_info;
+
 static ids_status extract_write(const char *dir, const ids__exp *x, const ids_prov *prov, const float *sizes, int S, int L,
-                                int E, const float *uni, const float *xa, const float *ya, const float *pp, ids_err *err) {
-    const int G = x->grid, K = G * G * S, P = x->n_obj * (x->n_obj - 1);
+                                int E, const float *uni, const float *xa, const float *ya, const float *pp,
+                                const extract_info *info, ids_err *err) {
+    const int G = x->grid, K = G * G * S, P = info->pairs;
     const size_t LE = (size_t)L * E;
     ids_st_writer *w = ids_st_writer_new();
     float *uni_l = ids__malloc(sizeof(float) * (size_t)K * LE);
@@ -154,23 +170,214 @@ static ids_status extract_write(const char *dir, const ids__exp *x, const ids_pr
             cJSON *n = ids__jnum(sizes[i], 4);
             if (!n || !cJSON_AddItemToArray(sz, n)) cJSON_Delete(n), oom = true;
         }
-        ids__jadd(doc, "image_size", x->image_size, 0, &oom);
+        if (!info->set) ids__jadd(doc, "image_size", x->image_size, 0, &oom);
         oom |= !cJSON_AddStringToObject(doc, "layout", "universal[layer][y][x][size][embd]; x = column from the left, y = row from the top");
         oom |= !cJSON_AddStringToObject(doc, "question", "Is the B to the left or right of the A? (B = subject at every cell, A = anchor)");
         oom |= !cJSON_AddStringToObject(doc, "token", "last piece of tokenize(\" \" + subject word), first occurrence after the image");
         oom |= !(objs = cJSON_AddArrayToObject(doc, "objects"));
-        for (int i = 0; objs && i < x->n_obj; i++) {
-            cJSON *n = cJSON_CreateString(ids_catalog_name(x->cat, x->objs[i]));
+        for (int i = 0; objs && i < info->n_names; i++) {
+            cJSON *n = cJSON_CreateString(info->names[i]);
             if (!n || !cJSON_AddItemToArray(objs, n)) cJSON_Delete(n), oom = true;
         }
         ids__jadd(doc, "pairs", P, 0, &oom);
-        ids__jadd(doc, "images", (double)x->total, 0, &oom);
+        ids__jadd(doc, "images", (double)info->images, 0, &oom);
+        if (info->set) {
+            oom |= !cJSON_AddStringToObject(doc, "sizes_pooled", "an image set: the IDs pool every object size (one size entry)");
+            ids__jadd(doc, "empty_cells", info->empty_cells, 0, &oom);
+            ids__jadd(doc, "records_alone", info->alone, 0, &oom);
+            ids__set_use_json(doc, info->set, &oom);
+        }
     }
     if (!st) st = ids__result_write_st(dir, IDS_RESULT_IDS, doc, prov, w, "ids.safetensors", NULL, 0, oom, err);
     cJSON_Delete(doc);
     ids_st_writer_free(w);
     free(uni_l);
     free(pp_l);
+    return st;
+}
+
+/* ---- extraction from an image set ---- */
+
+#define XSET_MAX_NAMES 4096
+typedef struct {
+    ids__exp *x;
+    const ids_tokenizer *tok;
+    ids_ctx *ctx;
+    ids_hook *hooks;
+    int L, E;
+    float *h;                /* [cap][L][E]: the subject word at every layer, per record run */
+    int *pair, *cs, *ca;     /* per record: pair index, subject cell, anchor cell */
+    int n, cap;
+    char **names;            /* the objects met, in order */
+    int n_names;
+    int (*pairs)[2];         /* [XSET_MAX_NAMES] ordered (subject, anchor) name indices */
+    int n_pairs;
+} xset_job;
+
+static int xset_name(xset_job *j, const char *name, ids_err *err) {
+    for (int i = 0; i < j->n_names; i++)
+        if (!strcmp(j->names[i], name)) return i;
+    if (j->n_names == XSET_MAX_NAMES) {
+        ids__err(err, IDS_ERR_RANGE, "ids extract: the set names more than %d objects", XSET_MAX_NAMES);
+        return -1;
+    }
+    if (!(j->names[j->n_names] = ids__strdup(name))) {
+        ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
+        return -1;
+    }
+    return j->n_names++;
+}
+
+static ids_status xset_item(void *user, const ids__item *it, ids_err *err) {
+    xset_job *j = user;
+    const size_t LE = (size_t)j->L * j->E;
+    const int a = xset_name(j, it->name[0], err), b = a < 0 ? -1 : xset_name(j, it->name[1], err);
+    if (a < 0 || b < 0) return err ? err->code : IDS_ERR_NOMEM;
+    int p = 0;
+    while (p < j->n_pairs && !(j->pairs[p][0] == a && j->pairs[p][1] == b)) p++;
+    if (p == j->n_pairs) {
+        if (p == XSET_MAX_NAMES) return ids__err(err, IDS_ERR_RANGE, "ids extract: the set has more than %d object pairs", XSET_MAX_NAMES);
+        j->pairs[p][0] = a, j->pairs[p][1] = b, j->n_pairs++;
+    }
+    if (j->n == j->cap) {
+        const int cap = j->cap ? 2 * j->cap : 64;
+        float *h = ids__realloc(j->h, sizeof(float) * (size_t)cap * LE);
+        if (h) j->h = h;
+        int *q[3] = {ids__realloc(j->pair, sizeof(int) * (size_t)cap), NULL, NULL};
+        if (q[0]) j->pair = q[0];
+        if (q[0] && (q[1] = ids__realloc(j->cs, sizeof(int) * (size_t)cap))) j->cs = q[1];
+        if (q[1] && (q[2] = ids__realloc(j->ca, sizeof(int) * (size_t)cap))) j->ca = q[2];
+        if (!h || !q[2]) return ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d records", cap);
+        j->cap = cap;
+    }
+    /* "Is the SUBJECT to the left or right of the ANCHOR?": the subject word at every layer */
+    ids_seq *seq = NULL;
+    ids_status st = ids__item_seq(j->x, IDS_REL_LEFT_RIGHT, it, &seq, err);
+    int rows[2];
+    if (!st) st = ids__object_rows(seq, j->tok, it->word[0], it->word[1], rows, err);
+    const ids_sel word = {.kind = IDS_SEL_WORD, .word = it->word[0], .after_image = true};
+    for (int l = 0; l < j->L; l++)
+        j->hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = word, .action = IDS_ACT_CAPTURE,
+                                 .out = j->h + (size_t)j->n * LE + (size_t)l * j->E, .len = (size_t)j->E};
+    if (!st) st = ids_ctx_prefill(j->ctx, seq, j->hooks, j->L, NULL, NULL, err);
+    ids_seq_free(seq);
+    if (st) return *it->id ? ids__err_prefix(err, st, "record '%s'", it->id) : st;
+    const int G = j->x->grid;
+    j->pair[j->n] = p;
+    j->cs[j->n] = it->cell_y[0] * G + it->cell_x[0];
+    j->ca[j->n] = it->cell_y[1] * G + it->cell_x[1];
+    j->n++;
+    return IDS_OK;
+}
+
+/* The paper's arithmetic on whatever the set covers: per pair, mean-centre the subject's rows within
+ * each anchor cell (groups of one record carry nothing and are left out), average per subject cell
+ * (per-pair ID), then over the pairs that have the cell (universal). uni [C][L][E]; pp [P][C][L][E]
+ * (may be NULL); *empty: cells no pair covers (left at zero); *alone: records alone in their group. */
+static ids_status xset_compute(const xset_job *j, int C, float *uni, float *pp, int *empty, int *alone, ids_err *err) {
+    const size_t LE = (size_t)j->L * j->E;
+    double *mean = ids__calloc((size_t)C * LE, sizeof(double)), *acc = ids__calloc((size_t)C * LE, sizeof(double));
+    double *uacc = ids__calloc((size_t)C * LE, sizeof(double));
+    int *gn = ids__calloc((size_t)C, sizeof(int)), *kn = ids__calloc((size_t)C, sizeof(int)), *un = ids__calloc((size_t)C, sizeof(int));
+    ids_status st = !mean || !acc || !uacc || !gn || !kn || !un ? ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory") : IDS_OK;
+    *empty = *alone = 0;
+    for (int p = 0; !st && p < j->n_pairs; p++) {
+        memset(mean, 0, sizeof(double) * (size_t)C * LE);
+        memset(acc, 0, sizeof(double) * (size_t)C * LE);
+        memset(gn, 0, sizeof(int) * (size_t)C);
+        memset(kn, 0, sizeof(int) * (size_t)C);
+        for (int i = 0; i < j->n; i++) /* group sums per anchor cell */
+            if (j->pair[i] == p) {
+                gn[j->ca[i]]++;
+                for (size_t e = 0; e < LE; e++) mean[(size_t)j->ca[i] * LE + e] += j->h[(size_t)i * LE + e];
+            }
+        for (int g = 0; g < C; g++)
+            for (size_t e = 0; gn[g] && e < LE; e++) mean[(size_t)g * LE + e] /= gn[g];
+        for (int i = 0; i < j->n; i++) { /* centred, summed per subject cell */
+            if (j->pair[i] != p) continue;
+            if (gn[j->ca[i]] < 2) {
+                (*alone)++;
+                continue;
+            }
+            const int k = j->cs[i];
+            kn[k]++;
+            for (size_t e = 0; e < LE; e++) acc[(size_t)k * LE + e] += j->h[(size_t)i * LE + e] - mean[(size_t)j->ca[i] * LE + e];
+        }
+        for (int k = 0; k < C; k++) {
+            for (size_t e = 0; e < LE; e++) {
+                const double v = kn[k] ? acc[(size_t)k * LE + e] / kn[k] : 0;
+                if (pp) pp[((size_t)p * C + k) * LE + e] = (float)v;
+                uacc[(size_t)k * LE + e] += v;
+            }
+            un[k] += kn[k] > 0;
+        }
+    }
+    for (int k = 0; !st && k < C; k++) {
+        *empty += !un[k];
+        for (size_t e = 0; e < LE; e++) uni[(size_t)k * LE + e] = un[k] ? (float)(uacc[(size_t)k * LE + e] / un[k]) : 0.0f;
+    }
+    free(mean);
+    free(acc);
+    free(uacc);
+    free(gn);
+    free(kn);
+    free(un);
+    return st;
+}
+
+/* ids extract --set: every record with both objects placed, sizes pooled (one size entry). */
+static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char *out_dir, ids_prov *prov, ids_err *err) {
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(x->v));
+    const int L = hp->n_layer + 1, E = hp->n_embd, G = x->grid, C = G * G;
+    const size_t LE = (size_t)L * E;
+    xset_job j = {.x = x, .tok = ids_model_tokenizer(ids_vlm_model(x->v)), .L = L, .E = E};
+    j.hooks = ids__calloc((size_t)L, sizeof *j.hooks);
+    j.names = ids__calloc(XSET_MAX_NAMES, sizeof *j.names);
+    j.pairs = ids__calloc(XSET_MAX_NAMES, sizeof *j.pairs);
+    ids_set_use use = {0};
+    ids_status st = !j.hooks || !j.names || !j.pairs ? ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory") : IDS_OK;
+    if (!st) st = ids__exp_ctx(x, 1, 4096, false, &j.ctx, err);
+    ids_stim_opts so;
+    ids__exp_stim_opts(x, &so);
+    if (!st)
+        st = ids__exp_items(x, IDS_SET_GRID, &so, -1, 0, 0, IDS__NEED_POS_A | IDS__NEED_POS_B, xset_item, &j, "ids extract", &use,
+                            err);
+    if (!st && j.n_pairs == 0)
+        st = ids__err(err, IDS_ERR_ARG, "ids extract: %s has no record with both objects' boxes (of %d records)", use.manifest,
+                      use.records);
+    float *uni = NULL, *pp = NULL, *xa = NULL, *ya = NULL;
+    double *mean = NULL;
+    int empty = 0, alone = 0;
+    if (!st) {
+        uni = ids__malloc(sizeof(float) * (size_t)C * LE);
+        pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)j.n_pairs * C * LE) : NULL;
+        xa = ids__malloc(sizeof(float) * LE), ya = ids__malloc(sizeof(float) * LE);
+        mean = ids__malloc(sizeof(double) * LE);
+        if (!uni || (o->per_pair && !pp) || !xa || !ya || !mean) st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
+    }
+    if (!st) st = xset_compute(&j, C, uni, pp, &empty, &alone, err);
+    if (!st) {
+        spatial_axes(uni, G, 1, LE, 0, xa, ya, mean);
+        if (empty) ids__log(1, "ids extract: %d of %d cells have no record: their IDs are zero", empty, C);
+        ids_prov_finish(prov);
+        static const float pooled[1] = {1.0f};
+        const extract_info info = {(const char *const *)j.names, j.n_names, j.n_pairs, j.n, &use, empty, alone};
+        st = extract_write(out_dir, x, prov, pooled, 1, L, E, uni, xa, ya, pp, &info, err);
+    }
+    for (int i = 0; j.names && i < j.n_names; i++) free(j.names[i]);
+    free(j.names);
+    free(j.pairs);
+    free(j.hooks);
+    free(j.h);
+    free(j.pair);
+    free(j.cs);
+    free(j.ca);
+    ids_ctx_free(j.ctx);
+    free(uni);
+    free(pp);
+    free(xa);
+    free(ya);
+    free(mean);
     return st;
 }
 
@@ -186,6 +393,11 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
     ids_status st = ids__extract_prov(v, cat, o, &x, &prov, err);
     if (st) return st;
     x.progress = progress, x.puser = user;
+    if (x.set_manifest[0]) {
+        st = extract_set(&x, o, out_dir, prov, err);
+        ids_prov_free(prov);
+        return st;
+    }
     const int G = x.grid, C = G * G, K = C * S, P = x.n_obj * (x.n_obj - 1);
     ids_stim_opts so;
     ids__exp_stim_opts(&x, &so);
@@ -206,7 +418,10 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
     if (!st) {
         st = ids_spatial_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
         ids_prov_finish(prov);
-        if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, err);
+        const char *names[IDS_EXP_MAX_OBJECTS];
+        for (int i = 0; i < x.n_obj; i++) names[i] = ids_catalog_name(cat, x.objs[i]);
+        const extract_info info = {names, x.n_obj, P, x.total, NULL, 0, 0};
+        if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, &info, err);
     }
     ids_prov_free(prov);
     free(h);
@@ -221,10 +436,10 @@ ids_status ids__extract_prov(const ids_vlm *v, const ids_catalog *cat, const ids
                              ids_err *err) {
     static const float def_sizes[4] = {1.0f, 0.78f, 0.55f, 0.33f};
     ids_status st = ids__exp_init(x, &o->exp, v, cat, 3, 2, "ids extract", NULL, NULL, err);
-    x->n_items = 0; /* every item of the grid set */
+    if (!x->set_manifest[0]) x->n_items = 0; /* every item of the grid set */
     if (!st) st = ids__exp_prov(x, "ids extract", out, err);
     if (st) return st;
-    ids_prov_opt_nums(*out, "sizes", o->n_sizes ? o->sizes : def_sizes, o->n_sizes ? o->n_sizes : 4);
+    if (!x->set_manifest[0]) ids_prov_opt_nums(*out, "sizes", o->n_sizes ? o->sizes : def_sizes, o->n_sizes ? o->n_sizes : 4);
     ids_prov_opt_bool(*out, "per_pair", o->per_pair);
     return IDS_OK;
 }

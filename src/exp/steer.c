@@ -67,6 +67,8 @@ typedef struct {
     int L, E, G, S;
     float factor;
     ids__answers ans; /* the relation asked now */
+    ids__answers ansv[IDS_REL_COUNT]; /* every relation's, made when first asked */
+    bool ans_made[IDS_REL_COUNT];
     int n_var;
     float *vecs, *lp, *lpraw, *caps; /* lp: [n_var][2] answers; lpraw: [n_var][IDS__MAX_CAND]; caps: [2][L][E] */
     ids_hook *hooks, capk[2 * 64];
@@ -136,18 +138,22 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
 
 /* The answers of relation rel from now on (their tokens recorded in pr). */
 static ids_status steer_answers(steer_env *e, ids_relation rel, ids_prompting *pr, ids_err *err) {
-    ids_status st = ids__answers_init(&e->ans, e->tok, rel, err);
-    if (!st) ids__prompting_add(pr, e->x.instruction, &e->ans.set);
-    return st;
+    if (!e->ans_made[rel]) {
+        ids_status st = ids__answers_init(&e->ansv[rel], e->tok, rel, err);
+        if (st) return st;
+        e->ans_made[rel] = true;
+    }
+    e->ans = e->ansv[rel];
+    ids__prompting_add(pr, e->x.instruction, &e->ans.set);
+    return IDS_OK;
 }
 
-/* The clean run of s's question: log-probs of the answers into lpc; with n_words > 0 the rows of
- * the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
-static ids_status steer_clean(steer_env *e, ids_relation rel, const ids_stim *s, int n_words, ids_sel *ws, float lpc[2],
+/* The clean run of the item's question: log-probs of the answers into lpc; with n_words > 0 the rows
+ * of the first n_words object words at every layer into e->caps. Returns the sequence in *seq. */
+static ids_status steer_clean(steer_env *e, ids_relation rel, const ids__item *it, int n_words, ids_sel *ws, float lpc[2],
                               ids_seq **seq, ids_err *err) {
-    ids_status st = ids__question_seq(&e->x, rel, s, &s->frames[0], 1, seq, err);
-    for (int w = 0; w < 2; w++)
-        ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = ids_catalog_word(e->x.cat, s->obj[w].obj), .after_image = true};
+    ids_status st = ids__item_seq(&e->x, rel, it, seq, err);
+    for (int w = 0; w < 2; w++) ws[w] = (ids_sel){.kind = IDS_SEL_WORD, .word = it->word[w], .after_image = true};
     int rows[2];
     if (!st) st = ids__object_rows(*seq, e->tok, ws[0].word, ws[1].word, rows, err);
     for (int w = 0; w < n_words; w++)
@@ -196,20 +202,27 @@ static void best3(const float *rate, int n, int best[3]) {
 typedef struct {
     steer_env *e;
     ids_relation rel;
+    unsigned rels; /* on an image set: the relations its records may be asked */
     int lo, NB;
     int *swaps_id, *swaps_noise, *g_id, *g_noise;
     uint64_t noise_rng;
     ids_steer_result *out;
 } belief_job;
 
-static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
+static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
     belief_job *j = user;
     steer_env *e = j->e;
     const int E = e->E, G = e->G, NB = j->NB;
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
-    ids_status st = steer_clean(e, j->rel, s, 2, ws, lpc, &seq, err);
+    /* a drawn scene is asked the run's relation; a record of a set its own (left/right first) */
+    const ids_relation rel = it->stim || !(j->rels >> IDS_REL_ABOVE_BELOW & 1u) ? j->rel
+                             : (j->rels >> IDS_REL_LEFT_RIGHT & 1u) && it->has[IDS_REL_LEFT_RIGHT] ? IDS_REL_LEFT_RIGHT
+                                                                                                  : IDS_REL_ABOVE_BELOW;
+    j->out->relations |= 1u << rel;
+    ids_status st = steer_answers(e, rel, &j->out->prompting, err);
+    if (!st) st = steer_clean(e, rel, it, 2, ws, lpc, &seq, err);
     const double dc = (double)lpc[0] - lpc[1];
     if (!st && dc == 0) {
         j->out->n_skipped++;
@@ -219,7 +232,7 @@ static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
         const double sign_a = dc > 0 ? 1.0 : -1.0;
         for (int k = 0; k < NB; k++) {
             const int l = j->lo + k;
-            const float *u0 = uid(e, l, 0, 0), *u1 = j->rel == IDS_REL_LEFT_RIGHT ? uid(e, l, G - 1, 0) : uid(e, l, 0, G - 1);
+            const float *u0 = uid(e, l, 0, 0), *u1 = rel == IDS_REL_LEFT_RIGHT ? uid(e, l, G - 1, 0) : uid(e, l, 0, G - 1);
             for (int w = 0; w < 2; w++) {
                 float *vid = e->vecs + ((size_t)(4 * k) + w) * E, *vno = e->vecs + ((size_t)(4 * k) + 2 + w) * E;
                 const double sg = w == 0 ? sign_a : -sign_a, hn = steer_norm(e, w, l);
@@ -247,11 +260,11 @@ static ids_status belief_item(void *user, ids_stim *s, ids_err *err) {
         /* the same from short greedy answers, judged by whole answer words */
         int vc = -1;
         const int gt = e->o->greedy_tokens;
-        if (!st && gt > 0) st = greedy_verdict(e->ctx, e->tok, NULL, 0, gt, j->rel, &vc, err);
+        if (!st && gt > 0) st = greedy_verdict(e->ctx, e->tok, NULL, 0, gt, rel, &vc, err);
         for (int k = 0; !st && vc >= 0 && k < NB; k++) {
             int vi = -1, vn = -1;
-            st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, j->rel, &vi, err);
-            if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, j->rel, &vn, err);
+            st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, rel, &vi, err);
+            if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, rel, &vn, err);
             j->g_id[k] += vi >= 0 && vi != vc;
             j->g_noise[k] += vn >= 0 && vn != vc;
         }
@@ -284,11 +297,31 @@ static ids_status rates(const int *a, const int *b, int NB, int n, float **ra, f
 
 typedef struct {
     ids_relation rel;
+    unsigned rels; /* steer belief on an image set: the relations its records are asked (a bit each) */
     int lo, hi; /* band (steer grid: lo == hi, the one layer) */
     float factor;
 } steer_plan;
 
 static const char *const k_steer_cmd[3] = {"steer belief", "steer grid", "depth"};
+
+void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
+    const int n = ids_model_hparams(ids_vlm_model(v))->n_layer;
+    const char *meta = NULL;
+    *lo = 1, *hi = n - 1;
+    if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) return;
+    if (ids_vision_params(ids_vlm_vision(v))->dynamic) { /* Qwen2-VL */
+        if (n == 28) *lo = 6, *hi = 16;
+        else if (n == 36) *lo = 8, *hi = 18;
+        else *lo = (int)lround(n * 6.0 / 28), *hi = (int)lround(n * 16.0 / 28);
+    } else { /* LLaVA-1.5 */
+        if (n == 32) *lo = 8, *hi = 20;
+        else if (n == 40) *lo = 10, *hi = 20;
+        else *lo = (int)lround(n * 0.25), *hi = (int)lround(n * 0.625);
+    }
+    if (*lo < 1) *lo = 1;
+    if (*hi > n - 1) *hi = n - 1;
+    if (*hi < *lo) *hi = *lo;
+}
 
 static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids_steer_opts *o, steer_plan *pl, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
@@ -304,8 +337,13 @@ static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids
     }
     pl->rel = k == IDS__STEER_DEPTH ? IDS_REL_ABOVE_BELOW
               : o->relation == IDS_REL_ABOVE_BELOW ? IDS_REL_ABOVE_BELOW : IDS_REL_LEFT_RIGHT;
-    pl->lo = o->layer_lo > 0 ? o->layer_lo : 1;
-    pl->hi = o->layer_hi > 0 ? o->layer_hi : hp->n_layer - 1;
+    pl->rels = 1u << pl->rel;
+    if (k == IDS__STEER_BELIEF && o->exp.set_dir && !o->relation_only)
+        pl->rels = 1u << IDS_REL_LEFT_RIGHT | 1u << IDS_REL_ABOVE_BELOW;
+    int band_lo = 1, band_hi = hp->n_layer - 1;
+    if (k == IDS__STEER_BELIEF) ids_steer_default_band(v, &band_lo, &band_hi);
+    pl->lo = o->layer_lo > 0 ? o->layer_lo : band_lo;
+    pl->hi = o->layer_hi > 0 ? o->layer_hi : o->layer_lo > 0 && o->layer_lo > band_hi ? hp->n_layer - 1 : band_hi;
     if (pl->lo > pl->hi || pl->hi >= L)
         return ids__err(err, IDS_ERR_RANGE, "%s: layer band %d..%d is outside 1..%d", k_steer_cmd[k], pl->lo, pl->hi, L - 1);
     return IDS_OK;
@@ -332,11 +370,13 @@ ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalo
         *out = NULL;
         return st;
     }
-    ids_prov_opt_str(*out, "relation", ids_relation_name(pl.rel));
+    ids_prov_opt_str(*out, "relation", pl.rels == (1u << pl.rel) ? ids_relation_name(pl.rel) : "each record's left_right or above_below");
     ids_prov_opt_num(*out, "factor", pl.factor);
     ids_prov_opt_int(*out, "layer_lo", pl.lo);
     ids_prov_opt_int(*out, "layer_hi", pl.hi);
     if (k == IDS__STEER_BELIEF) ids_prov_opt_int(*out, "greedy_tokens", o->greedy_tokens > 0 ? o->greedy_tokens : 0);
+    if (k == IDS__STEER_GRID && o->variant == IDS_GRID_PAPER) ids_prov_opt_str(*out, "variant", "paper");
+    if (k == IDS__STEER_DEPTH && o->raw) ids_prov_opt_bool(*out, "raw", true);
     return IDS_OK;
 }
 
@@ -355,11 +395,12 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         ids_steer_result_free(out);
         return st;
     }
-    belief_job j = {&e, rel, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
+    belief_job j = {&e, rel, pl.rels, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
                     ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
-    if (!st) st = steer_answers(&e, rel, &out->prompting, err);
-    if (!st) st = ids__exp_each(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, belief_item, &j, "steer belief", err);
+    /* no true cell is needed: the push opposes the model's own answer */
+    if (!st)
+        st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, pl.rels, 0, belief_item, &j, "steer belief", &out->set, err);
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
@@ -389,25 +430,25 @@ typedef struct {
     ids_steer_grid_result *out;
 } grid_job;
 
-static ids_status grid_item(void *user, ids_stim *s, ids_err *err) {
+static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
     grid_job *j = user;
     steer_env *e = j->e;
     const int E = e->E, G = e->G, C = G * G;
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
-    ids_status st = steer_clean(e, j->rel, s, 0, ws, lpc, &seq, err);
-    int sx = s->obj[0].cell_x, sy = s->obj[0].cell_y;
-    if (sx < 0) { /* off the grid ("between" scenes): the cell its centre falls in */
-        const float cell = (float)e->so.image_size / G;
-        sx = (int)(s->obj[0].p.cx / cell), sy = (int)(s->obj[0].p.cy / cell);
-        sx = sx < 0 ? 0 : sx >= G ? G - 1 : sx;
-        sy = sy < 0 ? 0 : sy >= G ? G - 1 : sy;
-    }
-    const float *us = uid(e, j->layer, sx, sy);
-    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(true cell)) at the subject word */
+    ids_status st = steer_clean(e, j->rel, it, 0, ws, lpc, &seq, err);
+    /* ours: from the subject's cell (off the grid, as in the "between" scenes: the cell its centre
+     * falls in); the paper's: from the target's mirror cell, horizontal (vertical for above/below and
+     * between) */
+    const bool paper = e->o->variant == IDS_GRID_PAPER;
+    const bool vertical = j->rel == IDS_REL_ABOVE_BELOW || j->rel == IDS_REL_BETWEEN;
+    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(source)) at the subject word */
         float *vt = e->vecs + (size_t)t * E;
-        const float *ut = uid(e, j->layer, t % G, t / G);
+        const int tx = t % G, ty = t / G;
+        const float *ut = uid(e, j->layer, tx, ty);
+        const float *us = !paper ? uid(e, j->layer, it->cell_x[0], it->cell_y[0])
+                          : vertical ? uid(e, j->layer, tx, G - 1 - ty) : uid(e, j->layer, G - 1 - tx, ty);
         for (int i = 0; i < E; i++) vt[i] = e->factor * (ut[i] - us[i]);
         e->hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vt,
                                  .len = (size_t)E};
@@ -431,7 +472,7 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int layer = pl.lo;
     /* "between" asks about a third object: its own scenes (objects off the grid), three objects */
     const bool between = rel == IDS_REL_BETWEEN;
-    out->relation = rel, out->factor = pl.factor;
+    out->relation = rel, out->factor = pl.factor, out->variant = o->variant;
     steer_env e; /* one variant per cell of the IDs' grid */
     if ((st = steer_env_init(&e, v, cat, o, 0, between ? 3 : 2, "steer grid", progress, user, err))) {
         ids_steer_grid_result_free(out);
@@ -441,7 +482,10 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
     if (!st) st = steer_answers(&e, rel, &out->prompting, err);
-    if (!st) st = ids__exp_each(&e.x, between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, -1, 7, grid_item, &j, "steer grid", err);
+    /* records of an image set need the relation's question and the subject's box (its cell) */
+    if (!st)
+        st = ids__exp_items(&e.x, between ? IDS_SET_BETWEEN : IDS_SET_GRID, &e.so, -1, 7, 1u << rel,
+                            o->variant == IDS_GRID_PAPER ? 0 : IDS__NEED_POS_A, grid_item, &j, "steer grid", &out->set, err);
     if (!st) {
         out->grid = e.G;
         out->layer = layer;
@@ -475,28 +519,30 @@ void ids_depth_result_free(ids_depth_result *r) {
 
 typedef struct {
     steer_env *e;
-    ids_relation rel;
-    int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind) */
+    int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind), -1 both (a set's images) */
     double *acc;       /* [4][NB]: (2 which + dir) */
     ids_depth_result *out;
 } depth_job;
 
-static ids_status depth_item(void *user, ids_stim *s, ids_err *err) {
-    depth_job *j = user;
+/* One question (which: 0 above/below, 1 in front/behind) about the item, pushed down and up. */
+static ids_status depth_one(depth_job *j, const ids__item *it, int which, ids_err *err) {
     steer_env *e = j->e;
     const int E = e->E, G = e->G, NB = j->NB;
+    const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
-    ids_status st = steer_clean(e, j->rel, s, 1, ws, lpc, &seq, err);
+    ids_status st = steer_answers(e, rel, &j->out->prompting, err);
+    if (!st) st = steer_clean(e, rel, it, 1, ws, lpc, &seq, err);
     for (int k = 0; !st && k < NB; k++) {
         const int l = j->lo + k;
         const float *u0 = uid(e, l, 0, 0), *u1 = uid(e, l, 0, G - 1); /* the row-only ID difference */
         const double hn = steer_norm(e, 0, l);
-        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up */
+        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up; raw: factor x the difference (the paper's) */
             float *vd = e->vecs + ((size_t)2 * k + dir) * E;
-            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -1.0 : 1.0) * ((double)u1[i] - u0[i]));
-            rescale(vd, E, hn);
+            const double f = e->o->raw ? e->factor : 1.0;
+            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -f : f) * ((double)u1[i] - u0[i]));
+            if (!e->o->raw) rescale(vd, E, hn);
             e->hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD,
                                                .vec = vd, .len = (size_t)E};
             e->vars[2 * k + dir] = (ids_variant){&e->hooks[2 * k + dir], 1};
@@ -506,14 +552,21 @@ static ids_status depth_item(void *user, ids_stim *s, ids_err *err) {
     for (int k = 0; !st && k < NB; k++)
         for (int dir = 0; dir < 2; dir++) {
             const float *p = e->lp + 2 * (2 * k + dir);
-            j->acc[(size_t)(2 * j->which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
+            j->acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
         }
     if (!st) {
-        if (j->which) j->out->n_depth++;
+        if (which) j->out->n_depth++;
         else j->out->n_grid++;
     }
     ids_seq_free(seq);
     return st;
+}
+
+static ids_status depth_item(void *user, const ids__item *it, ids_err *err) {
+    depth_job *j = user;
+    if (j->which >= 0) return depth_one(j, it, j->which, err);
+    ids_status st = depth_one(j, it, 0, err); /* an image of a set: both questions about it */
+    return st ? st : depth_one(j, it, 1, err);
 }
 
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
@@ -524,21 +577,24 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     if (!st) st = ids__steer_prov(IDS__STEER_DEPTH, v, cat, o, &out->prov, err);
     if (st) return st;
     const int lo = pl.lo, NB = pl.hi - pl.lo + 1;
-    out->factor = pl.factor;
+    out->factor = pl.factor, out->raw = o->raw;
     steer_env e;
     if ((st = steer_env_init(&e, v, cat, o, 2 * NB, 2, "depth", progress, user, err))) {
         ids_depth_result_free(out);
         return st;
     }
-    depth_job j = {&e, IDS_REL_ABOVE_BELOW, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
+    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    if (!st && e.x.set_manifest[0]) { /* an image set: both questions about each of its images, no truth needed */
+        j.which = -1;
+        st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, -1, 31, 0, 0, depth_item, &j, "depth", &out->set, err);
+    }
     e.x.total = 2L * e.x.n_obj * (e.x.n_obj - 1) * e.x.n_items;
-    for (int which = 0; which < 2 && !st; which++) {
+    for (int which = 0; which < 2 && !st && !e.x.set_manifest[0]; which++) {
         j.which = which;
-        j.rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
-        if ((st = steer_answers(&e, j.rel, &out->prompting, err))) break;
-        st = ids__exp_each(&e.x, which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, (int)j.rel, 31 * (uint64_t)which, depth_item, &j,
-                           "depth", err);
+        const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
+        st = ids__exp_items(&e.x, which ? IDS_SET_DEPTH : IDS_SET_GRID, &e.so, (int)rel, 31 * (uint64_t)which, 0, 0, depth_item,
+                            &j, "depth", &out->set, err);
     }
     if (!st) {
         out->layer_lo = lo;

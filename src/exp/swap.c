@@ -182,27 +182,50 @@ typedef struct {
     ids__patcher *p;
     const ids__exp *x;
     const ids_stim_opts *so;
-    bool control;
+    bool control, hue;
+    uint64_t hue_rng; /* the hue shift's gradient per image */
 } swap_job;
 
-static ids_status swap_item(void *user, ids_stim *s, ids_err *err) {
+static ids_status swap_item(void *user, const ids__item *it, ids_err *err) {
     swap_job *j = user;
-    const ids_catalog *cat = j->x->cat;
-    ids_stim e;
-    ids_status st = j->control ? ids_stim_recolor(s, j->so, cat, &e, err) : ids_stim_mirror(s, &e, err);
+    ids_stim e = {0};
+    ids_image edited = {0};
+    ids_status st = IDS_OK;
+    if (j->control && !j->hue && !it->stim)
+        return ids__err(err, IDS_ERR_ARG, "swap --control recolours the named objects of scenes drawn by the stimulus engine; "
+                        "record '%s' of an image set has none (--hue shifts the hue of any image)", it->id);
+    if (j->hue) { /* the whole image's hue shifted along a random rainbow gradient */
+        const double theta = 2 * M_PI * ids__rng_unit(ids__lcg(&j->hue_rng)); /* the paper's ranges */
+        const double freq = 0.8 + 1.7 * ids__rng_unit(ids__lcg(&j->hue_rng));
+        const double phase = ids__rng_unit(ids__lcg(&j->hue_rng));
+        st = ids_image_new(&edited, it->img->w, it->img->h, (const uint8_t[3]){0, 0, 0}, err);
+        if (!st) {
+            memcpy(edited.rgb, it->img->rgb, (size_t)it->img->w * it->img->h * 3);
+            ids_image_hue_shift(&edited, theta, freq, phase);
+        }
+    } else if (it->stim) { /* a drawn scene: its mirror or recoloured copy from the placements */
+        st = j->control ? ids_stim_recolor(it->stim, j->so, j->x->cat, &e, err) : ids_stim_mirror(it->stim, &e, err);
+    } else { /* an image of a set: its pixels mirrored */
+        st = ids_image_new(&edited, it->img->w, it->img->h, (const uint8_t[3]){0, 0, 0}, err);
+        if (!st) {
+            memcpy(edited.rgb, it->img->rgb, (size_t)it->img->w * it->img->h * 3);
+            ids_image_mirror(&edited);
+        }
+    }
     if (st) return st;
-    char *prompt = ids__exp_prompt(j->x, IDS_REL_LEFT_RIGHT, ids_catalog_name(cat, s->obj[0].obj),
-                                   ids_catalog_name(cat, s->obj[1].obj), NULL, 1);
-    st = prompt ? ids__patcher_item(j->p, &s->frames[0], &e.frames[0], 1, prompt, ids_catalog_word(cat, s->obj[0].obj),
-                                    ids_catalog_word(cat, s->obj[1].obj), err)
+    char *prompt = ids__exp_prompt(j->x, IDS_REL_LEFT_RIGHT, it->name[0], it->name[1], NULL, 1);
+    st = prompt ? ids__patcher_item(j->p, it->img, it->stim && !j->hue ? &e.frames[0] : &edited, 1, prompt, it->word[0], it->word[1],
+                                    err)
                 : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (st && *it->id) ids__err_prefix(err, st, "record '%s'", it->id);
     free(prompt);
     ids_stim_free(&e);
+    ids_image_free(&edited);
     return st;
 }
 
-ids_status ids__swap_prov(const ids__exp *x, bool control, ids_prov **out, ids_err *err) {
-    return ids__exp_prov(x, control ? "swap --control" : "swap", out, err);
+ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err) {
+    return ids__exp_prov(x, control ? (hue ? "swap --hue" : "swap --control") : "swap", out, err);
 }
 
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
@@ -210,18 +233,20 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
     memset(out, 0, sizeof *out);
     ids__exp x;
     ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "swap", progress, user, err);
-    if (!st) st = ids__swap_prov(&x, control, &out->prov, err);
+    const bool hue = o->hue;
+    if (!st) st = ids__swap_prov(&x, control || hue, hue, &out->prov, err);
     if (st) return st;
-    out->control = control;
+    control |= hue;
+    out->control = control, out->hue = hue;
     ids_stim_opts so;
     ids__exp_stim_opts(&x, &so);
     ids__patcher p;
     st = ids__patcher_init(&p, &x, IDS_REL_LEFT_RIGHT, 1, 4096, err);
     if (!st) ids__prompting_add(&out->prompting, x.instruction, &p.ans.set);
-    swap_job job = {&p, &x, &so, control};
-    if (!st)
-        st = ids__exp_each(&x, IDS_SET_GRID, &so, IDS_REL_LEFT_RIGHT, 0, swap_item, &job,
-                           control ? "swap (attribute control)" : "swap (mirror)", err);
+    swap_job job = {&p, &x, &so, control, hue, x.seed * 0x9E3779B97F4A7C15ull + 0x4875};
+    if (!st) /* the mirror changes the left/right answer: records asked it */
+        st = ids__exp_items(&x, IDS_SET_GRID, &so, IDS_REL_LEFT_RIGHT, 0, 1u << IDS_REL_LEFT_RIGHT, 0, swap_item, &job,
+                            hue ? "swap (hue-shift control)" : control ? "swap (attribute control)" : "swap (mirror)", &out->set, err);
     if (!st) st = ids__patcher_means(&p, &out->left, &out->right, &out->diff, &out->diff_pooled, err);
     if (!st) {
         out->n_layers = p.L;

@@ -307,6 +307,20 @@ ids_status ids_image_write_png(const ids_image *img, const char *path, ids_err *
     return st;
 }
 
+ids_status ids_image_write_jpeg(const ids_image *img, const char *path, int quality, ids_err *err) {
+    membuf m = {0};
+    if (quality < 1 || quality > 100) return ids__err(err, IDS_ERR_ARG, "%s: JPEG quality %d is outside 1..100", path, quality);
+    if (!stbi_write_jpg_to_func(mem_write, &m, img->w, img->h, 3, img->rgb, quality) || m.oom) {
+        free(m.p);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: cannot encode JPEG: out of memory", path);
+    }
+    const void *parts[1] = {m.p};
+    size_t sizes[1] = {m.n};
+    ids_status st = ids__write_atomic(path, parts, sizes, 1, err);
+    free(m.p);
+    return st;
+}
+
 ids_status ids_image_pad_square(const ids_image *src, const uint8_t color[3], ids_image *dst,
                                 ids_err *err) {
     int s = src->w > src->h ? src->w : src->h;

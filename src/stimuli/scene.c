@@ -205,6 +205,50 @@ void ids_image_mirror(ids_image *img) {
     }
 }
 
+void ids_image_hue_shift(ids_image *img, double theta, double freq, double phase) {
+    const double ct = cos(theta), st = sin(theta);
+    for (int y = 0; y < img->h; y++)
+        for (int x = 0; x < img->w; x++) {
+            uint8_t *p = img->rgb + ((size_t)y * img->w + x) * 3;
+            const double r = p[0] / 255.0, g = p[1] / 255.0, b = p[2] / 255.0;
+            const double mx = fmax(r, fmax(g, b)), mn = fmin(r, fmin(g, b)), d = mx - mn;
+            double h = 0, s = mx > 0 ? d / mx : 0;
+            const double v = mx;
+            if (d > 0) { /* HSV hue in [0, 1) */
+                if (mx == r) h = fmod((g - b) / d, 6.0);
+                else if (mx == g) h = (b - r) / d + 2;
+                else h = (r - g) / d + 4;
+                h /= 6;
+                if (h < 0) h += 1;
+            }
+            /* the rainbow's hue at this pixel, mixed in along the shorter way round the circle */
+            const double u = (double)x / img->w - 0.5, w = (double)y / img->h - 0.5;
+            double gh = freq * (u * ct + w * st) + phase;
+            gh -= floor(gh);
+            double dh = gh - h;
+            dh -= floor(dh + 0.5);
+            h += IDS_HUE_SHIFT_STRENGTH * dh;
+            h -= floor(h);
+            s = fmin(1.0, s * IDS_HUE_SHIFT_SATURATION);
+            /* back to RGB, value unchanged */
+            const double hh = h * 6, c = v * s, xx = c * (1 - fabs(fmod(hh, 2.0) - 1)), m = v - c;
+            double rgb[3];
+            const int sector = (int)hh % 6;
+            switch (sector) {
+            case 0: rgb[0] = c, rgb[1] = xx, rgb[2] = 0; break;
+            case 1: rgb[0] = xx, rgb[1] = c, rgb[2] = 0; break;
+            case 2: rgb[0] = 0, rgb[1] = c, rgb[2] = xx; break;
+            case 3: rgb[0] = 0, rgb[1] = xx, rgb[2] = c; break;
+            case 4: rgb[0] = xx, rgb[1] = 0, rgb[2] = c; break;
+            default: rgb[0] = c, rgb[1] = 0, rgb[2] = xx; break;
+            }
+            for (int k = 0; k < 3; k++) {
+                const double q = (rgb[k] + m) * 255.0 + 0.5;
+                p[k] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
+        }
+}
+
 void ids_scene_draw(const ids_catalog *c, ids_image *img, const ids_placed *objs, int n) {
     const int SS = 4;
     for (int k = 0; k < n; k++) {

@@ -8,6 +8,8 @@
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -763,15 +765,106 @@ static bool parse_caption(const char *cap, char *subj, char *ref, size_t n, ids_
     return false;
 }
 
-/* A COCO-Spatial record: the image file, the two objects, the question and both captions. */
+/* A COCO instances file: its images, annotations and categories (borrowed from root). */
+typedef struct coco_inst {
+    cJSON *root;
+    const cJSON *images, *anns, *cats;
+} coco_inst;
+
+static ids_status coco_inst_load(const char *path, coco_inst *ci, ids_err *err) {
+    memset(ci, 0, sizeof *ci);
+    char *txt;
+    ids_status st = ids__read_file(path, &txt, NULL, err);
+    if (st) return st;
+    ci->root = cJSON_Parse(txt);
+    free(txt);
+    ci->images = cJSON_GetObjectItemCaseSensitive(ci->root, "images");
+    ci->anns = cJSON_GetObjectItemCaseSensitive(ci->root, "annotations");
+    ci->cats = cJSON_GetObjectItemCaseSensitive(ci->root, "categories");
+    if (!cJSON_IsObject(ci->root) || !cJSON_IsArray(ci->images) || !cJSON_IsArray(ci->anns) || !cJSON_IsArray(ci->cats)) {
+        cJSON_Delete(ci->root);
+        memset(ci, 0, sizeof *ci);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: not a COCO instances file (an object with \"images\", \"annotations\" and "
+                        "\"categories\" lists)", path);
+    }
+    return IDS_OK;
+}
+
+/* An integer member checked before conversion; def when absent or unusable. */
+static long long coco_int(const cJSON *o, const char *key, long long def) {
+    long long v;
+    return ids__json_int(o, key, 0, 999999999999ll, def, &v, NULL) ? def : v;
+}
+
+/* The box of `name` in image `image_id`: the annotations of the category named so (else of the
+ * category named by its last word), the largest. *n_inst: how many; a note when there is none. */
+static bool coco_box(const coco_inst *ci, long image_id, const char *name, double box[4], int *n_inst, char *note, size_t nn) {
+    *n_inst = 0;
+    const char *lw = strrchr(name, ' ');
+    lw = lw ? lw + 1 : name;
+    /* the category named so; else named by the object's last word; else whose last word that is
+     * ("table": "dining table") */
+    long long cat_ids[3][64];
+    int n_ids[3] = {0, 0, 0};
+    const cJSON *c;
+    cJSON_ArrayForEach(c, ci->cats) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(c, "name");
+        const long long id = coco_int(c, "id", -1);
+        if (!cJSON_IsString(nm) || id < 0) continue;
+        const char *clw = strrchr(nm->valuestring, ' ');
+        clw = clw ? clw + 1 : nm->valuestring;
+        if (!strcasecmp(nm->valuestring, name) && n_ids[0] < 64) cat_ids[0][n_ids[0]++] = id;
+        else if (!strcasecmp(nm->valuestring, lw) && n_ids[1] < 64) cat_ids[1][n_ids[1]++] = id;
+        else if (!strcasecmp(clw, lw) && n_ids[2] < 64) cat_ids[2][n_ids[2]++] = id;
+    }
+    const int which = n_ids[0] ? 0 : n_ids[1] ? 1 : 2;
+    if (!n_ids[which]) {
+        snprintf(note, nn, "no COCO category named '%.100s'", name);
+        return false;
+    }
+    double best = -1;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, ci->anns) {
+        if (coco_int(a, "image_id", -1) != image_id) continue;
+        const long long cid = coco_int(a, "category_id", -1);
+        bool match = false;
+        for (int k = 0; k < n_ids[which]; k++) match |= cat_ids[which][k] == cid;
+        const cJSON *bb = cJSON_GetObjectItemCaseSensitive(a, "bbox");
+        if (!match || !cJSON_IsArray(bb) || cJSON_GetArraySize(bb) != 4) continue;
+        double v[4];
+        bool ok = true;
+        for (int k = 0; k < 4 && ok; k++) ok = !ids__json_num(cJSON_GetArrayItem(bb, k), NULL, k < 2 ? -1e7 : 0, 1e7, 0, &v[k], NULL);
+        if (!ok) continue;
+        (*n_inst)++;
+        if (v[2] * v[3] > best) {
+            best = v[2] * v[3];
+            box[0] = v[0], box[1] = v[1], box[2] = v[0] + v[2], box[3] = v[1] + v[3];
+        }
+    }
+    if (!*n_inst) snprintf(note, nn, "no annotation of '%.100s' in image %ld", name, image_id);
+    return *n_inst > 0;
+}
+
+/* A COCO-Spatial record: the image file, the two objects (with their boxes from ci when given), the
+ * question and both captions. *n_boxes counts the objects that got a box. */
 static cJSON *coco_record(int idx, const char *image_dir, long image_id, const char *subj, const char *ref,
-                          ids_relation rel, bool first, const char *correct, const char *wrong) {
+                          ids_relation rel, bool first, const char *correct, const char *wrong, const coco_inst *ci,
+                          int *n_boxes) {
     char file[1200], id[64];
     snprintf(id, sizeof id, "coco_%05d", idx);
     snprintf(file, sizeof file, "%.1000s/%012ld.jpg", image_dir, image_id);
     cJSON *r = cJSON_CreateObject();
     bool ok = jstr(r, "id", id) && jstr(r, "set", "coco_spatial") && jstr(r, "file", file) &&
               jnum(r, "image_id", (double)image_id);
+    const cJSON *im;
+    if (ok && ci) {
+        cJSON_ArrayForEach(im, ci->images) {
+            if (coco_int(im, "id", -1) != image_id) continue;
+            const long long w = coco_int(im, "width", -1), h = coco_int(im, "height", -1);
+            if (w > 0 && h > 0) ok = jnum(r, "width", (double)w) && jnum(r, "height", (double)h);
+            break;
+        }
+    }
     cJSON *objs = ok ? cJSON_AddArrayToObject(r, "objects") : NULL;
     ok = objs != NULL;
     const char *nm[2] = {subj, ref}, *roles[2] = {"A", "B"};
@@ -779,6 +872,21 @@ static cJSON *coco_record(int idx, const char *image_dir, long image_id, const c
         cJSON *o = cJSON_CreateObject();
         const char *lw = strrchr(nm[k], ' ');
         ok = jstr(o, "role", roles[k]) && jstr(o, "name", nm[k]) && jstr(o, "word", lw ? lw + 1 : nm[k]);
+        double box[4];
+        int n_inst = 0;
+        char note[300];
+        if (ok && ci && coco_box(ci, image_id, nm[k], box, &n_inst, note, sizeof note)) {
+            const double ctr[2] = {0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])};
+            ok = jadd(o, "box", cJSON_CreateDoubleArray(box, 4)) && jadd(o, "center", cJSON_CreateDoubleArray(ctr, 2)) &&
+                 jnum(o, "instances", n_inst);
+            if (ok && n_inst > 1) {
+                snprintf(note, sizeof note, "the largest of %d", n_inst);
+                ok = jstr(o, "box_from", note);
+            }
+            (*n_boxes)++;
+        } else if (ok && ci) {
+            ok = jstr(o, "box_missing", note);
+        }
         ok = ok ? jpush(objs, o) : (cJSON_Delete(o), false);
     }
     cJSON *qs = ok ? cJSON_AddObjectToObject(r, "questions") : NULL;
@@ -831,7 +939,14 @@ static const char *coco_parse_row(const cJSON *row, long *image_id, char *subj, 
 
 ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir, const char *out_path,
                                     int *n_ok, int *n_skipped, ids_err *err) {
+    return ids_coco_spatial_import(json_path, image_dir, NULL, out_path, n_ok, n_skipped, NULL, err);
+}
+
+ids_status ids_coco_spatial_import(const char *json_path, const char *image_dir, const char *instances_path,
+                                   const char *out_path, int *n_ok, int *n_skipped, int *n_boxes, ids_err *err) {
     *n_ok = *n_skipped = 0;
+    int boxes = 0;
+    if (n_boxes) *n_boxes = 0;
     char *txt;
     ids_status rs = ids__read_file(json_path, &txt, NULL, err);
     if (rs) return rs;
@@ -842,9 +957,17 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
         return ids__err(err, IDS_ERR_FORMAT, "%s: expected a JSON list of [image_id, correct_caption, "
                         "wrong_caption] rows", json_path);
     }
+    coco_inst ci = {0};
+    if (instances_path && (rs = coco_inst_load(instances_path, &ci, err))) {
+        cJSON_Delete(in);
+        return rs;
+    }
+    /* the images' folder as an absolute path when it exists: the manifest is read from elsewhere */
+    char *abs_dir = realpath(image_dir, NULL);
+    if (abs_dir) image_dir = abs_dir;
     cJSON *root = cJSON_CreateObject();
     bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", "coco_spatial") &&
-              jstr(root, "source", json_path);
+              jstr(root, "source", json_path) && (!instances_path || jstr(root, "instances", instances_path));
     cJSON *records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
     cJSON *skipped = records ? cJSON_AddArrayToObject(root, "skipped") : NULL;
     ok = skipped != NULL;
@@ -867,14 +990,17 @@ ids_status ids_coco_spatial_convert(const char *json_path, const char *image_dir
             idx++;
             continue;
         }
-        ok = jpush(records, coco_record(idx, image_dir, image_id, subj, ref, rel, first,
-                                        cJSON_GetArrayItem(row, 1)->valuestring, cJSON_GetArrayItem(row, 2)->valuestring));
+        ok = jpush(records, coco_record(idx, image_dir, image_id, subj, ref, rel, first, cJSON_GetArrayItem(row, 1)->valuestring,
+                                        cJSON_GetArrayItem(row, 2)->valuestring, instances_path ? &ci : NULL, &boxes));
         (*n_ok)++;
         idx++;
     }
     ids_status st = ok ? write_json(out_path, root, err)
                        : ids__err(err, IDS_ERR_NOMEM, "%s: out of memory converting %s", out_path, json_path);
+    if (n_boxes) *n_boxes = boxes;
     cJSON_Delete(root);
     cJSON_Delete(in);
+    cJSON_Delete(ci.root);
+    free(abs_dir);
     return st;
 }

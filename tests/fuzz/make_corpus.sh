@@ -44,5 +44,15 @@ done
 cp "$tmp/demo/temporal/temporal.safetensors" "$C/safetensors/"
 { cat "$tmp/demo/ids/stats.json"; printf '\0'; cat "$tmp/demo/steer/steer-belief.json"; } >"$C/score/stats_steer.json"
 cp "$tmp/demo/ids/stats.json" "$C/score/stats_only.json"
+# image sets: a synthetic manifest and a COCO-Spatial one with instance boxes (first byte 0), the
+# instances file (first byte 1)
+rm -rf "$C/set"
+mkdir -p "$C/set"
+build/release/idscope stimuli grid --out "$tmp/set" --size 32 --grid 2 --limit 2 >/dev/null 2>&1
+build/release/idscope stimuli coco --coco-json tests/fixtures/coco/coco_qa_two_obj.json --coco-images images \
+    --coco-instances tests/fixtures/coco/instances.json --out "$tmp/cocoset" >/dev/null 2>&1
+{ printf '\0'; cat "$tmp/set/manifest.json"; } >"$C/set/grid_manifest.json"
+{ printf '\0'; cat "$tmp/cocoset/manifest.json"; } >"$C/set/coco_manifest.json"
+{ printf '\1'; cat tests/fixtures/coco/instances.json; } >"$C/set/instances.json"
 # the MVBench seeds are written by hand (tests/fuzz/corpus/mvbench/) and kept as they are
 echo "seed corpora: $(find "$C" -type f | wc -l) files, $(find "$C" -type f -printf '%s\n' | awk '{s += $1} END {print s}') bytes"
