@@ -30,15 +30,19 @@ static const arg_cmd demo_cmd = {
     "demo",
     "Run every experiment on one model (the bundled one by default) and write\n"
     "DIR/report.html and DIR/summary.json: example stimuli, ids extract\n"
-    "(per pair) and ids stats, mirror and attribute swapping, belief steering vs noise, steering\n"
-    "grids (left/right, above/below), the depth diagnosis, temporal IDs (extract, time-reversal\n"
+    "(per pair) and ids stats, mirror and attribute swapping (objects recoloured, and the paper's hue\n"
+    "shift), belief steering vs noise, steering grids (left/right, above/below, near/far, between,\n"
+    "and the paper's mirrored pairs), the depth diagnosis, temporal IDs (extract, time-reversal\n"
     "patching, steering), the ID-strength score and the report.\n"
+    "The bundled model is a positive control, in which the location is put on the object words by an\n"
+    "auxiliary loss during training: its numbers show that the tool works, not that the paper is right.\n"
     "Each step's results are kept with their provenance: a step is skipped only when its result\n"
     "exists and was made by the same request (model files by fingerprint, options, seed, inputs);\n"
     "otherwise it reruns and says which key differed, so an interrupted demo resumes and a demo over\n"
     "another model's folder reruns what that model changes (--fresh reruns everything). Prints a\n"
     "summary table; summary.json holds ids_r2_best\n"
-    "and ids_r2_best_layer, belief_swap_rate_id / _noise (mean of the 3 best layers),\n"
+    "and ids_r2_best_layer, belief_swap_rate_id / _noise (mean of the 3 best layers) and\n"
+    "belief_swap_items (the images they count),\n"
     "mirror_objword_recovery_peak and its layer, temporal_pca_order (Spearman of the temporal IDs'\n"
     "PC1 with the frame at the best layer), temporal_steer_monotonic, score_best_layer, seconds (the\n"
     "time of every step, also of those done before), steps_run, steps_skipped and the provenance.\n",
@@ -49,9 +53,12 @@ static void demo_say(const char *msg, void *user) { fprintf(stderr, "%s\n", msg)
 static void demo_print(const char *out, const char *model, const ids_demo_summary *s) {
     char *own_m, *own_o;
     printf("idscope demo: %s\n", path_show(model, &own_m));
+    if (s->positive_control) printf("  %s\n", IDS_POSITIVE_CONTROL_NOTE);
     printf("  %-44s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", s->ids_r2_best, s->ids_r2_best_layer);
-    printf("  %-44s %8.3f\n", "belief swap rate, ID (best 3, factor 5)", s->belief_swap_rate_id);
-    printf("  %-44s %8.3f\n", "belief swap rate, noise (best 3, factor 5)", s->belief_swap_rate_noise);
+    printf("  %-44s %8.3f  (of %d images)\n", "belief swap rate, ID (best 3, factor 5)", s->belief_swap_rate_id,
+           s->belief_swap_items);
+    printf("  %-44s %8.3f  (of %d images)\n", "belief swap rate, noise (best 3, factor 5)", s->belief_swap_rate_noise,
+           s->belief_swap_items);
     for (int k = 0; k < 2; k++)
         printf("  %-44s %8.3f  (noise %.3f)\n", k ? "  the same at factor 2: ID" : "  the same at factor 1: ID",
                s->sweep_id[k], s->sweep_noise[k]);

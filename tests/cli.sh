@@ -383,6 +383,16 @@ if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 16 ] && grep -q 'ids stats
    grep -q 'stimuli.*already done' "$TMP/err" && tr -d ' \t\n' < "$D2/summary.json" | grep -q '"model":"[^"]*/models/tiny-llava/text.gguf"' &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":19,'; then
     ok demo_other_model_reruns; else ko demo_other_model_reruns; sed 's/^/    /' "$TMP/err" | grep demo: | head -20; fi
+# the bundled model is said for what it is: a positive control, in the printed summary, summary.json and
+# the report's header; the golden model (not made by idscope train) is not; the headline rate has its count
+if grep -q "This model is a positive control, in which the location is put on the object words by an auxiliary loss during training: its numbers show that the tool works, not that the paper is right." "$TMP/out" &&
+   grep -q "belief swap rate, ID (best 3, factor 5) .*(of 2 images)" "$TMP/out" &&
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"positive_control":true,"note":"Thismodelisapositivecontrol' &&
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"belief_swap_items":2,' &&
+   grep -q "<strong>This model is a positive control" "$D2/report.html"; then ok demo_positive_control_said
+else ko demo_positive_control_said; fi
+if ! grep -q "positive control" "$TMP/demo/report.html" && tr -d ' \t\n' < "$TMP/demo/summary.json" | grep -q '"positive_control":false'; then
+    ok demo_golden_not_positive_control; else ko demo_golden_not_positive_control; fi
 expect demo_other_n 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 2 --threads 1
 if grep -q 'swap (mirror patching per layer and position set) (rerun: options.n_items: 1 in the file, 2 asked)' "$TMP/err" &&
    grep -q 'ids extract.*already done' "$TMP/err"; then ok demo_other_n_reruns; else ko demo_other_n_reruns; fi

@@ -440,11 +440,21 @@ typedef struct ids_demo_opts {
     void *user;
 } ids_demo_opts;
 
+/* A model made by idscope's trainer (GGUF key idscope.training; the bundled model is one) is a
+ * positive control: its recipe puts the location on the object words with an auxiliary loss
+ * (docs/TRAINING.md), so what the experiments find in it shows the tool at work, not the paper's
+ * claim about pretrained VLMs. Everything that shows its numbers says so, in these words. */
+#define IDS_POSITIVE_CONTROL_NOTE                                                                          \
+    "This model is a positive control, in which the location is put on the object words by an auxiliary " \
+    "loss during training: its numbers show that the tool works, not that the paper is right."
+bool ids_positive_control(const char *text_gguf);
+
 /* The headline numbers (NAN / -1 when the result lacks them), from the step results. */
 typedef struct ids_demo_summary {
     double ids_r2_best;
     int ids_r2_best_layer;
     double belief_swap_rate_id, belief_swap_rate_noise;       /* best 3 layers, factor 5 */
+    int belief_swap_items;                                    /* ... over this many images */
     double belief_swap_rate_id_greedy, belief_swap_rate_noise_greedy;
     double sweep_factor[3], sweep_id[3], sweep_noise[3];       /* factors 1, 2, 5 */
     double mirror_objword_recovery_peak;
@@ -458,6 +468,7 @@ typedef struct ids_demo_summary {
     double score_best;
     double seconds;               /* every step's recorded time, also of the steps skipped now */
     int steps_run, steps_skipped;
+    bool positive_control;        /* the model was made by idscope's trainer (ids_positive_control) */
 } ids_demo_summary;
 
 /* Run the chain into o->out_dir: stimuli examples, ids extract (per pair) and stats, swap (mirror and

@@ -300,6 +300,7 @@ ids_status ids_demo_run(const ids_demo_opts *o, ids_demo_summary *out, ids_err *
     if (!st) {
         ids_prov_opt_int(prov, "n_items", o->n_items > 0 ? o->n_items : 8);
         ids_prov_run(prov, 1, o->n_threads, ids_precision_name(o->precision));
+        out->positive_control = ids_positive_control(o->model);
         char *tm = realpath(o->model, NULL), *mm = realpath(o->mmproj, NULL);
         st = ids__summary_write(dir, prov, tm ? tm : o->model, mm ? mm : o->mmproj, out, err);
         free(tm);

@@ -6,6 +6,15 @@
 #include <ctype.h>
 #include <math.h>
 
+bool ids_positive_control(const char *text_gguf) {
+    ids_gguf *g = NULL;
+    const char *meta = NULL;
+    const bool yes = text_gguf && ids_gguf_open(&g, text_gguf, NULL) == IDS_OK &&
+                     ids_gguf_get_str(g, "idscope.training", &meta, NULL) == IDS_OK && meta;
+    ids_gguf_close(g);
+    return yes;
+}
+
 const char *ids_exp_instruction(const ids_exp *e, const ids_vlm *v) {
     if (e->no_instruction) return "";
     if (e->instruction) return e->instruction;

@@ -434,6 +434,21 @@ static int section_temporal(sb *b, const char *dir) {
     return nt > 0;
 }
 
+/* The text model the results were made with (the first result found that names one), malloc'd or NULL. */
+static char *results_model(const char *dir) {
+    static const ids_result_kind kinds[] = {IDS_RESULT_IDS, IDS_RESULT_STEER_BELIEF, IDS_RESULT_SWAP, IDS_RESULT_DEPTH,
+                                            IDS_RESULT_TEMPORAL, IDS_RESULT_SUMMARY};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        cJSON *j = load(dir, kinds[k], 0);
+        const cJSON *models = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "provenance"), "models");
+        const cJSON *path = cJSON_GetObjectItem(cJSON_GetObjectItem(models, "text"), "path");
+        char *p = cJSON_IsString(path) ? ids__strdup(path->valuestring) : NULL;
+        cJSON_Delete(j);
+        if (p) return p;
+    }
+    return NULL;
+}
+
 /* Where the results came from: the extraction's settings and provenance, as stored. */
 static void section_meta(sb *b, const char *dir) {
     cJSON *ij = load(dir, IDS_RESULT_IDS, 0);
@@ -494,7 +509,18 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
             "<title>idscope report</title><style>body{font-family:sans-serif;max-width:980px;margin:24px auto;}"
             "h2{border-bottom:1px solid #ddd;} .none{color:#999;}</style></head><body>\n<h1>idscope report</h1>\n<p>");
     esc(&b, dir);
+    char *model = results_model(dir);
+    if (model) {
+        sbf(&b, "<br/>model: ");
+        esc(&b, model);
+    }
     sbf(&b, "</p>\n");
+    if (model && ids_positive_control(model)) { /* a model made by idscope's trainer, such as the bundled one */
+        sbf(&b, "<p><strong>");
+        esc(&b, IDS_POSITIVE_CONTROL_NOTE);
+        sbf(&b, "</strong> Evidence about pretrained VLMs comes from running the same experiments on them.</p>\n");
+    }
+    free(model);
     int (*const sections[])(sb *, const char *) = {section_ids, section_swap, section_steer, section_grid,
                                                   section_depth, section_score, section_temporal};
     for (size_t k = 0; k < sizeof sections / sizeof *sections; k++) *n_sections += sections[k](&b, dir);

@@ -691,6 +691,7 @@ static void summary_read(const char *dir, ids_demo_summary *s) {
         if (isfinite(r2) && (s->ids_r2_best_layer < 0 || r2 > s->ids_r2_best)) s->ids_r2_best = r2, s->ids_r2_best_layer = jint(it, "layer");
     }
     s->belief_swap_rate_id = ids__jget(belief, "best3_id");
+    s->belief_swap_items = ids__jint(belief, "items", 0, 1 << 30, -1);
     s->belief_swap_rate_noise = ids__jget(belief, "best3_noise");
     s->belief_swap_rate_id_greedy = ids__jget(belief, "greedy_best3_id");
     s->belief_swap_rate_noise_greedy = ids__jget(belief, "greedy_best3_noise");
@@ -722,10 +723,13 @@ ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model
     if (doc) {
         oom |= !cJSON_AddStringToObject(doc, "model", model);
         oom |= !cJSON_AddStringToObject(doc, "mmproj", mmproj);
+        oom |= !cJSON_AddBoolToObject(doc, "positive_control", s->positive_control);
+        if (s->positive_control) oom |= !cJSON_AddStringToObject(doc, "note", IDS_POSITIVE_CONTROL_NOTE);
         ids__jadd(doc, "ids_r2_best", s->ids_r2_best, 6, &oom);
         ids__jadd(doc, "ids_r2_best_layer", s->ids_r2_best_layer, 0, &oom);
         ids__jadd(doc, "belief_swap_rate_id", s->belief_swap_rate_id, 4, &oom);
         ids__jadd(doc, "belief_swap_rate_noise", s->belief_swap_rate_noise, 4, &oom);
+        ids__jadd(doc, "belief_swap_items", s->belief_swap_items, 0, &oom);
         oom |= !(sweep = cJSON_AddArrayToObject(doc, "belief_swap_by_factor"));
         for (int k = 0; sweep && k < 3; k++) {
             cJSON *e = cJSON_CreateObject();
