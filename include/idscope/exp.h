@@ -206,10 +206,11 @@ typedef struct ids_steer_opts {
 } ids_steer_opts;
 
 /* The paper's belief-steering layer band for this model's family (its adversarial_steering.sh):
- * LLaVA-1.5 (a CLIP tower with the mlp projector) 8-20 of 32 layers (7B), 10-20 of 40 (13B),
- * Qwen2-VL (a dynamic-resolution tower) 6-16 of 28 (2B, 7B), 8-18 of 36 (3B); other depths of a family
- * scaled from its first band (LLaVA 0.25..0.625 of the layers, Qwen2-VL 6/28..16/28), rounded, within
- * 1..n_layer-1. A model made by idscope's trainer: 1..n_layer-1 (every inner layer). */
+ * LLaVA-1.5 (a CLIP tower with the mlp projector) 8-20 of 32 layers (7B), 10-20 of 40 (13B);
+ * Qwen2-VL and Qwen2.5-VL (dynamic-resolution towers) 6-16 of 28 (Qwen2-VL-2B, Qwen2.5-VL-7B), 8-18 of
+ * 36 (Qwen2.5-VL-3B); other depths of a family scaled from its first band (LLaVA 0.25..0.625 of the
+ * layers, Qwen 6/28..16/28), rounded, within 1..n_layer-1. A model made by idscope's trainer:
+ * 1..n_layer-1 (every inner layer). */
 void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi);
 
 typedef struct ids_steer_result {
