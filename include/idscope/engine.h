@@ -349,6 +349,88 @@ typedef struct ids_capture_opts {
 ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                        const ids_capture_opts *o, const char *out_path, ids_err *err);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Flat API for foreign callers (Python's ctypes, other FFIs)                                  */
+/* Opaque handles, integers, C strings and caller-owned arrays only: no struct of this header
+ * crosses the boundary, so a caller needs no copy of its layouts. Every call that can fail returns
+ * an ids_status; the message of the calling thread's last failure is ids_ffi_error(). Arrays and
+ * strings the library hands out are released with ids_ffi_free. Sites, actions, logits modes and
+ * precisions are the integer values of ids_site_kind, ids_action, ids_logits_mode and
+ * ids_precision. A run (ids_ffi_run) is one prompt with its images over a loaded VLM: its rows,
+ * its clean run (kept for reuse) and any number of hooked variants of it; it is not safe to use
+ * from two threads at once. python/idscope/ is the caller this was made for. */
+
+#define IDS_FFI_VERSION 1
+int ids_ffi_version(void);
+/* The message of this thread's last failed ids_ffi_* call ("" when none failed). */
+const char *ids_ffi_error(void);
+void ids_ffi_free(void *p);
+
+ids_status ids_ffi_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path);
+/* A number about the model by name: n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff,
+ * n_ctx_train (decoder); vision_n_embd, vision_n_head, vision_n_layer (blocks run), image_size,
+ * patch_size, dynamic (tower). -1 for an unknown name. */
+long long ids_ffi_vlm_size(const ids_vlm *v, const char *name);
+/* A text about the model by name: arch, projector, text_path, mmproj_path, tokenizer ("spm" or
+ * "bpe"). NULL for an unknown name; owned by the VLM. */
+const char *ids_ffi_vlm_text(const ids_vlm *v, const char *name);
+/* The model's chat prompt around a question with n_images <image> markers (ids_vlm_prompt). */
+ids_status ids_ffi_prompt(const ids_vlm *v, const char *question, int n_images, char **out);
+ids_status ids_ffi_tokenize(const ids_vlm *v, const char *text, int add_bos, int parse_special, int32_t **ids,
+                            int *n_ids);
+ids_status ids_ffi_detokenize(const ids_vlm *v, const int32_t *ids, int n_ids, int render_special, char **text);
+/* One token as it reads in decoded text, control tokens included ("<s>", " circle"). */
+ids_status ids_ffi_token_text(const ids_vlm *v, int32_t id, char **text);
+/* The token of a word by the paper's rule (ids_tokenizer_word_token) into *id. */
+ids_status ids_ffi_word_token(const ids_vlm *v, const char *word, int32_t *id);
+
+typedef struct ids_ffi_run ids_ffi_run;
+/* Encode the images and build the sequence of prompt (with <image> / <video> markers). Image i is
+ * the file paths[i], or when rgb and rgb[i] are given, width[i] x height[i] pixels of 8-bit RGB
+ * (row-major, copied). video_frames: images per <video> marker (0 without). keep_vision: keep the
+ * tower's stream after each block for ids_ffi_run_vision (prompts without <video> only). */
+ids_status ids_ffi_run_new(ids_ffi_run **out, const ids_vlm *v, const char *prompt, int n_images,
+                           const char *const *paths, const uint8_t *const *rgb, const int *width,
+                           const int *height, int video_frames, int keep_vision, int n_threads);
+void ids_ffi_run_free(ids_ffi_run *r);
+/* Settings of the run context, before the first run: "threads" (0: all cores), "precision",
+ * "max_rows" (rows computed together, variants x rows; default 4 x the sequence), "gen_room"
+ * (tokens that ids_ffi_run_generate may add; default 64). */
+ids_status ids_ffi_run_set(ids_ffi_run *r, const char *key, long long value);
+int ids_ffi_run_len(const ids_ffi_run *r);
+int ids_ffi_run_n_images(const ids_ffi_run *r);
+/* Every row as 9 int32 (out: [len, 9]): token (-1 on embedding rows), kind (ids_row_kind), image
+ * block, cell row, cell column, frame (see ids_row), rotary position t, h, w. */
+void ids_ffi_run_rows(const ids_ffi_run *r, int32_t *out);
+/* The tower's stream of image block i (keep_vision): [n_blocks, n_tokens, width], owned by the run. */
+ids_status ids_ffi_run_vision(const ids_ffi_run *r, int image, int *n_blocks, int *n_tokens, int *width,
+                              const float **data);
+/* Rows chosen by a selector: all, last, text, image, image:K (rows of image block K),
+ * word:WORD[:N] (the N-th occurrence, 0-based, of the word's token after the last image row) or
+ * an index list like 0,3,5-7. *rows is malloc'd (ids_ffi_free). */
+ids_status ids_ffi_run_select(const ids_ffi_run *r, const char *rows, int **out, int *n_rows);
+/* Hooks of variant `variant` (0, 1, ...; kept until ids_ffi_run_clear): at (site, layer) on the
+ * rows of a selector, `action` with data (CAPTURE: out [n_rows, width]; ADD: [width], or
+ * [n_rows, width] when per_row; REPLACE: [n_rows, width]; len = floats in data) or scale (SCALE).
+ * width is n_embd, or n_head x len for ATTN_PROBS. data stays the caller's and must live until
+ * the run that uses it returns. *n_rows and *width (may be NULL) receive the hook's shape; with
+ * action -1 nothing is added (a shape query). */
+ids_status ids_ffi_run_hook(ids_ffi_run *r, int variant, int site, int layer, const char *rows, int action,
+                            float *data, long long len, float scale, int per_row, int *n_rows, int *width);
+void ids_ffi_run_clear(ids_ffi_run *r);
+/* The clean run, with the captures of variant 0 (only captures allowed). logits: [len, n_vocab]
+ * (ALL) or [n_vocab] (LAST) or NULL; cand_logprob [n_cand] at the last row, or NULL. */
+ids_status ids_ffi_run_prefill(ids_ffi_run *r, int logits_mode, float *logits, const int32_t *cand, int n_cand,
+                               float *cand_logprob);
+/* Variants 0..n_variants-1 as edited runs of the clean one (made first when there is none),
+ * computed together: logits [n_variants, len or 1, n_vocab] by logits_mode, cand_logprob
+ * [n_variants, n_cand]. full_recompute: compute every layer and row (for comparisons). */
+ids_status ids_ffi_run_variants(ids_ffi_run *r, int n_variants, int logits_mode, float *logits, const int32_t *cand,
+                                int n_cand, float *cand_logprob, int full_recompute);
+/* Greedy answer of up to n_new tokens (at most gen_room) with the hooks of `variant` applied to
+ * the prompt (-1: none); tokens [n_new]. */
+ids_status ids_ffi_run_generate(ids_ffi_run *r, int variant, int n_new, int32_t *tokens, int *n_out);
+
 #ifdef __cplusplus
 }
 #endif
