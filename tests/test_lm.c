@@ -598,6 +598,48 @@ TEST(lm_hook_semantics) {
     ids_model_free(m);
 }
 
+/* Attention-probability hooks: capturing them leaves the run's numbers exactly as they are; hooks on
+ * the same rows act in order (an edit is seen by the captures after it, not by those before), and
+ * an edit works whatever other hooks share its rows. */
+TEST(lm_probs_hooks_in_order) {
+    ids_model *m = load_llava();
+    ids_ctx *c = m ? new_ctx(m, true) : NULL;
+    REQUIRE(c);
+    ids_seq *s = text_seq(m, PROMPT);
+    const int n = ids_seq_len(s), n_head = 4;
+    ids_err err;
+    float lg_clean[32000], lg[32000], lg_scaled[32000];
+    ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+    ids_run_out out = {.logits = lg_clean};
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, &o, &out, &err), err);
+    static float before[4 * 128], after[4 * 128];
+    const size_t w = (size_t)n_head * n;
+    const ids_sel last = {.kind = IDS_SEL_LAST}, tail = {.kind = IDS_SEL_RANGE, .begin = n - 3, .end = n};
+    ids_hook cap = {.site = IDS_SITE_ATTN_PROBS, .layer = 2, .sel = last, .out = before, .len = w};
+    ids_run_opts of = o;
+    of.full_recompute = true; /* the prefill's own computation, all rows at once */
+    out.logits = lg;
+    CHECK_OK_ERR(ids_ctx_run(c, &cap, 1, &of, &out, &err), err);
+    CHECK(max_abs_diff(lg, lg_clean, 32000) == 0); /* a capture changes nothing, to the bit */
+    /* capture, scale (on more rows), capture: the first sees the softmax, the second the scaled one */
+    ids_hook hs[3] = {cap,
+                      {.site = IDS_SITE_ATTN_PROBS, .layer = 2, .sel = tail, .action = IDS_ACT_SCALE, .scale = 0.5f},
+                      {.site = IDS_SITE_ATTN_PROBS, .layer = 2, .sel = last, .out = after, .len = w}};
+    out.logits = lg_scaled;
+    CHECK_OK_ERR(ids_ctx_run(c, hs, 3, &o, &out, &err), err);
+    double s0 = 0, s1 = 0;
+    for (int k = 0; k < n; k++) s0 += before[k], s1 += after[k];
+    CHECKF(fabs(s0 - 1) < 1e-5 && fabs(s1 - 0.5) < 1e-5, "head 0 sums: %g before the scale, %g after", s0, s1);
+    CHECK(max_abs_diff(lg_scaled, lg_clean, 32000) > 1e-4);
+    /* the scale alone gives the same logits */
+    out.logits = lg;
+    CHECK_OK_ERR(ids_ctx_run(c, &hs[1], 1, &o, &out, &err), err);
+    CHECK(max_abs_diff(lg, lg_scaled, 32000) == 0);
+    ids_seq_free(s);
+    ids_ctx_free(c);
+    ids_model_free(m);
+}
+
 /* Greedy generation equals step-by-step argmax over full prefills (no cache involved). */
 TEST(lm_generation_matches_stepwise_argmax) {
     ids_model *m = load_llava();

@@ -157,24 +157,35 @@ typedef struct {
     int phase; /* 0: normal (deferring hooked rows), 1: V-sum of deferred rows from pbuf */
 } attn_job;
 
-/* Find the probs hook of variant v at this block that selects sequence row r; returns the hook and
- * the index of r in its rows (or NULL). */
-static rhook *probs_hook(rvariant *rv, int block, int r, int *idx) {
+/* The index of sequence row r among a hook's rows, or -1. */
+static int hook_row(const rhook *h, int r) {
+    for (int i = 0; i < h->n_rows; i++)
+        if (h->rows[i] == r) return i;
+    return -1;
+}
+
+/* The last probs hook of variant v at this block that selects sequence row r (NULL if none), the
+ * index of r in its rows, and whether any of them edits (hooks act in order, each edit passed on
+ * to the hooks after it, so the last one holds the row's final probabilities). */
+static rhook *probs_hook(rvariant *rv, int block, int r, int *idx, bool *edited) {
+    rhook *last = NULL;
+    *edited = false;
     for (int k = 0; k < rv->n_hooks; k++) {
         rhook *h = &rv->hooks[k];
         if (h->h->site != IDS_SITE_ATTN_PROBS || h->h->layer != block) continue;
-        for (int i = 0; i < h->n_rows; i++)
-            if (h->rows[i] == r) {
-                *idx = i;
-                return h;
-            }
+        int i = hook_row(h, r);
+        if (i < 0) continue;
+        last = h;
+        *idx = i;
+        *edited = *edited || h->h->action != IDS_ACT_CAPTURE;
     }
-    return NULL;
+    return last;
 }
 
 /* Phase 0, one task per (variant, head): scores against the prefix cache (rows < p0) and the new
- * rows, causal softmax, probabilities of hooked rows saved, then P.V (the F32 kernels, serially).
- * Phase 1: rows whose probabilities a hook saw are recomputed from the (possibly edited) copy. */
+ * rows, causal softmax, probabilities of hooked rows saved (for every hook on the row), then P.V
+ * (the F32 kernels, serially). Phase 1: rows whose probabilities a hook edited are recomputed from
+ * the edited copy (rows that are only captured keep the phase-0 result). */
 static void attn_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     attn_job *j = arg;
@@ -190,9 +201,10 @@ static void attn_task(void *arg, int t, int nt, int tid) {
     const float *vn = c->vn + base * c->kv_dim + (size_t)hk * hd;
     if (j->phase == 1) {
         for (int i = 0; i < m; i++) {
-            int pidx;
-            rhook *ph = probs_hook(rv, j->block, p0 + i, &pidx);
-            if (!ph) continue;
+            int pidx = 0;
+            bool edited;
+            rhook *ph = probs_hook(rv, j->block, p0 + i, &pidx, &edited);
+            if (!ph || !edited) continue;
             const float *pr = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
             float *o = c->att + (base + i) * c->q_dim + (size_t)h * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
@@ -231,9 +243,12 @@ static void attn_task(void *arg, int t, int nt, int tid) {
             const float inv = (float)(1.0 / sum);
             for (int k = 0; k < keys; k++) sr[k] *= inv;
             for (int k = keys; k < nk; k++) sr[k] = 0.0f;
-            int pidx;
-            rhook *ph = probs_hook(rv, j->block, p0 + i0 + r, &pidx);
-            if (ph) {
+            for (int k = 0; k < rv->n_hooks; k++) {
+                rhook *ph = &rv->hooks[k];
+                int pidx;
+                if (ph->h->site != IDS_SITE_ATTN_PROBS || ph->h->layer != j->block ||
+                    (pidx = hook_row(ph, p0 + i0 + r)) < 0)
+                    continue;
                 float *dst = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
                 memcpy(dst, sr, (size_t)keys * sizeof(float));
                 memset(dst + keys, 0, (size_t)(j->n_tot - keys) * sizeof(float));
@@ -300,6 +315,16 @@ static void apply_hooks(ids_ctx *c, rvariant *rv, int v, ids_site_kind site, int
                            (size_t)w * sizeof(float));
             }
         }
+        /* probabilities live in each hook's copy: an edit is passed on to the later hooks on its rows */
+        if (buf && h->action != IDS_ACT_CAPTURE)
+            for (int k2 = k + 1; k2 < rv->n_hooks; k2++) {
+                rhook *r2 = &rv->hooks[k2];
+                if (r2->h->site != site || r2->h->layer != layer) continue;
+                for (int i = 0; i < rh->n_rows; i++) {
+                    int i2 = hook_row(r2, rh->rows[i]);
+                    if (i2 >= 0) memcpy(r2->pbuf + (size_t)i2 * w, buf + (size_t)i * w, (size_t)w * sizeof(float));
+                }
+            }
     }
 }
 
@@ -389,14 +414,17 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
                        pl->vp ? pl->vp + cache_off : NULL, pl->vars, pl->n_tot, 0};
         const int n_pairs = n_act * hp->n_head;
         ids__pool_run(c->ops.pool, n_pairs, attn_task, &aj);
-        bool have_probs = false;
+        bool have_probs = false, edit_probs = false;
         for (int v = 0; v < n_act; v++)
             for (int k = 0; k < pl->vars[v].n_hooks; k++)
-                if (pl->vars[v].hooks[k].h->site == IDS_SITE_ATTN_PROBS && pl->vars[v].hooks[k].h->layer == l)
+                if (pl->vars[v].hooks[k].h->site == IDS_SITE_ATTN_PROBS && pl->vars[v].hooks[k].h->layer == l) {
                     have_probs = true;
-        if (have_probs) {
+                    edit_probs = edit_probs || pl->vars[v].hooks[k].h->action != IDS_ACT_CAPTURE;
+                }
+        if (have_probs)
             for (int v = 0; v < n_act; v++)
                 apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_PROBS, l, NULL, pl->p0, NULL);
+        if (edit_probs) {
             aj.phase = 1;
             ids__pool_run(c->ops.pool, n_pairs, attn_task, &aj);
         }
