@@ -240,16 +240,50 @@ static int set_value(const char *cmd, const arg_opt *o, const char *v, void *val
         if (!positions_ok(v))
             return bad(cmd, o, v, "is not all, last, image, text, word:WORD[:N] or an index list like 0,5-7");
         break;
+    case ARG_GROUP: {
+        arg_groups *g = dst;
+        if (!*v) return bad(cmd, o, v, "is empty (a file name)");
+        if (g->n == ARGS_MAX_GROUPS) return bad(cmd, o, v, "is one too many (at most %d)", ARGS_MAX_GROUPS);
+        g->g[g->n++] = (arg_group){.opener = o->name, .value = v};
+        return ARGS_GO;
+    }
     case ARG_STR: break;
     }
     *(const char **)dst = v;
     return ARGS_GO;
 }
 
+/* A member's value: checked as its type says (into scratch room), kept as given in the open group. */
+static int set_member(const char *cmd, const arg_opt *o, const char *v, void *vals) {
+    arg_groups *g = field(vals, o);
+    arg_group *cur = &g->g[g->n - 1];
+    if (o->slot < 0 || o->slot >= ARGS_GROUP_SLOTS) return args_usage(cmd, "--%s: bad option table", o->name);
+    if (cur->slot[o->slot])
+        return args_usage(cmd, "--%s is given twice for --%s %s", o->name, cur->opener, cur->value);
+    union {
+        bool b;
+        int i;
+        uint64_t u;
+        float f;
+        const char *s;
+        arg_floats fl;
+        arg_strs ss;
+        arg_layers ly;
+    } scratch;
+    memset(&scratch, 0, sizeof scratch);
+    arg_opt tmp = *o;
+    tmp.offset = 0;
+    int rc = set_value(cmd, &tmp, v, &scratch);
+    if (rc == ARGS_GO) cur->slot[o->slot] = v;
+    return rc;
+}
+
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-/* The option named by argument a ("--name", "--name=value", "-x"); *value: the text after '='. */
-static const arg_opt *find_opt(const arg_cmd *c, const char *a, const char **value) {
+/* The option named by argument a ("--name", "--name=value", "-x"); *value: the text after '='. With a
+ * group open a member of that name is meant, else the plain option of that name (a member alone is
+ * returned too: the caller says it needs its group). */
+static const arg_opt *find_opt(const arg_cmd *c, const char *a, const char **value, bool group_open) {
     *value = NULL;
     if (a[1] != '-') { /* -x: a short alias, or a one-letter long name */
         if (!a[1] || a[2]) return NULL;
@@ -259,12 +293,15 @@ static const arg_opt *find_opt(const arg_cmd *c, const char *a, const char **val
     }
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t n = eq ? (size_t)(eq - name) : strlen(name);
+    const arg_opt *plain = NULL, *member = NULL;
     for (const arg_opt *o = c->opts; o->name; o++)
         if (strlen(o->name) == n && !strncmp(o->name, name, n)) {
-            if (eq) *value = eq + 1;
-            return o;
+            if (o->flags & ARG_MEMBER) member = member ? member : o;
+            else plain = plain ? plain : o;
         }
-    return NULL;
+    if (eq && (plain || member)) *value = eq + 1;
+    if (member && (group_open || !plain)) return member;
+    return plain;
 }
 
 /* How an option is named in "missing ..." and usage lines: -o OUT.npy, --out DIR. */
@@ -288,11 +325,22 @@ static int check_required(const arg_cmd *c, const bool *given, int n_pos) {
     return ARGS_GO;
 }
 
+/* A member given before any option of its group: "--layer belongs to --add or --replace: give it after one". */
+static int member_alone(const arg_cmd *c, const arg_opt *m) {
+    fprintf(stderr, "idscope %s: --%s belongs to ", c->name, m->name);
+    int k = 0;
+    for (const arg_opt *o = c->opts; o->name; o++)
+        if (o->type == ARG_GROUP && o->offset == m->offset) fprintf(stderr, "%s--%s", k++ ? " or " : "", o->name);
+    fprintf(stderr, ": give it after one\nTry 'idscope %s --help'.\n", c->name);
+    return EXIT_USAGE;
+}
+
 int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
     int n_opts = 0, n_pos = 0, rc;
     for (const arg_opt *o = c->opts; o->name; o++, n_opts++)
         if (o->def && (rc = set_value(c->name, o, o->def, vals)) != ARGS_GO) return rc;
     bool given[64] = {false}, only_pos = false;
+    const arg_groups *open = NULL; /* the groups of the option that opened one last */
     if (n_opts > 64) return args_usage(c->name, "%s", "too many options in the table");
     for (int i = first; i < argc; i++) {
         const char *a = argv[i], *value;
@@ -309,8 +357,10 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
             args_help(c);
             return 0;
         }
-        const arg_opt *o = find_opt(c, a, &value);
+        const arg_opt *o = find_opt(c, a, &value, open != NULL);
         if (!o) return args_usage(c->name, "unknown option '%s'", a);
+        if ((o->flags & ARG_MEMBER) && (!open || open != (const arg_groups *)field(vals, o)))
+            return member_alone(c, o);
         given[o - c->opts] = true;
         if (o->type == ARG_FLAG) {
             if (value) return args_usage(c->name, "--%s takes no value (%s given)", o->name, a);
@@ -319,7 +369,10 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
         }
         if (!value && i + 1 >= argc)
             return args_usage(c->name, "%s needs a value (%s)", a, o->meta ? o->meta : "VALUE");
-        if ((rc = set_value(c->name, o, value ? value : argv[++i], vals)) != ARGS_GO) return rc;
+        const char *v = value ? value : argv[++i];
+        if ((rc = (o->flags & ARG_MEMBER) ? set_member(c->name, o, v, vals) : set_value(c->name, o, v, vals)) != ARGS_GO)
+            return rc;
+        if (o->type == ARG_GROUP) open = field(vals, o);
     }
     return check_required(c, given, n_pos);
 }
@@ -418,6 +471,7 @@ static void help_tail(const arg_opt *o, char *buf, size_t n) {
         ADD("%s%s%s", k ? "; " : "", o->type == ARG_FLOATS ? "each " : "", range);
     if (o->type == ARG_FLOATS) ADD("%s%s%lld numbers", k ? "; " : "", o->flags & ARG_EXACT ? "" : "up to ", o->max);
     if (o->type == ARG_STRS) ADD("%srepeatable, up to %lld", k ? "; " : "", o->max);
+    if (o->type == ARG_GROUP) ADD("%srepeatable, up to %d", k ? "; " : "", ARGS_MAX_GROUPS);
     if (o->def || o->def_help) ADD("%sdefault %s", k ? "; " : "", o->def ? o->def : o->def_help);
     if (o->flags & ARG_REQUIRED) ADD("%srequired", k ? "; " : "");
 #undef ADD

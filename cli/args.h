@@ -31,6 +31,7 @@ typedef enum arg_type {
     ARG_LAYERS,     /* arg_layers: a band LO-HI (with ARG_SINGLE also one layer L) in min..n_layer of the model */
     ARG_LAYER_LIST, /* const char *: "all" or an index list like 0,4,8-12, in min..n_layer of the model */
     ARG_POSITIONS,  /* const char *: all, last, image, text, word:WORD[:N] or an index list of positions */
+    ARG_GROUP,      /* arg_groups: the option opens a group (--add VEC), which the ARG_MEMBER options after it fill */
 } arg_type;
 
 enum {
@@ -38,6 +39,9 @@ enum {
     ARG_GT_MIN = 2,   /* ARG_FLOAT / ARG_FLOATS: the value must be greater than fmin (not equal) */
     ARG_SINGLE = 4,   /* ARG_LAYERS: one layer L is also accepted (then lo = hi = L) */
     ARG_EXACT = 8,    /* ARG_FLOATS: exactly max numbers */
+    ARG_MEMBER = 16,  /* the option belongs to the group opened last: its value (checked as its type says) goes to
+                         slot `slot` of that group (the arg_groups at `offset`). Before any group is opened, the
+                         option of the same name without ARG_MEMBER is meant, or it is an error. */
 };
 
 typedef struct arg_choice {
@@ -54,6 +58,20 @@ typedef struct arg_strs {
     const char *v[ARGS_MAX_LIST];
     int n;
 } arg_strs;
+
+/* Groups of options: --add A --layer 3 --add B --layer 5 is two groups, each with its own --layer. */
+#define ARGS_MAX_GROUPS 16
+#define ARGS_GROUP_SLOTS 4
+typedef struct arg_group {
+    const char *opener;                  /* the long name of the option that opened it ("add") */
+    const char *value;                   /* its value */
+    const char *slot[ARGS_GROUP_SLOTS];  /* the members' values as given (NULL: not given) */
+} arg_group;
+
+typedef struct arg_groups {
+    arg_group g[ARGS_MAX_GROUPS];
+    int n;
+} arg_groups;
 
 typedef struct arg_layers {
     int lo, hi;       /* 0, 0 when not given */
@@ -73,6 +91,7 @@ typedef struct arg_opt {
     const char *def;           /* default, applied before parsing and shown in help (NULL: none) */
     const char *def_help;      /* a default described rather than applied ("the tower's input size") */
     const char *help;
+    int slot;                  /* ARG_MEMBER: the group slot it fills */
 } arg_opt;
 
 typedef struct arg_pos {

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "commands.h"
 #include "common.h"
+#include "edits.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -89,6 +90,7 @@ typedef struct capture_args {
     vlm_args v;
     const char *out, *layers, *positions, *sites;
     bool all;
+    arg_groups edits;
 } capture_args;
 
 static const arg_opt capture_opts[] = {
@@ -101,28 +103,37 @@ static const arg_opt capture_opts[] = {
      .def = "all", .help = "all, last, image, text, word:WORD[:N] (N-th occurrence after the image, 0-based), or an "
                            "index list"},
     {.name = "sites", .type = ARG_STR, .offset = offsetof(capture_args, sites), .meta = "LIST", .def = "resid",
-     .help = "any of resid,logits,image_embd,vision"},
-    {.name = "all", .type = ARG_FLAG, .offset = offsetof(capture_args, all), .help = "every layer, position and site"},
+     .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision"},
+    {.name = "all", .type = ARG_FLAG, .offset = offsetof(capture_args, all),
+     .help = "every layer, position and site (attn_probs: n_blocks x n_pos x n_head x n_pos floats)"},
+    EDIT_OPTS(capture_args, edits),
     {0},
 };
 static const arg_cmd capture_cmd = {
     "capture",
     "Run prompt + image(s) once and write activations to a safetensors file: tokens I32 [n_pos]\n"
-    "(-1 on image rows), positions I32 [n_sel, 3], resid F32 [n_layers, n_sel, n_embd], logits F32\n"
-    "[n_sel, n_vocab], image_embd F32 [n_img_rows, n_embd], vision F32 [n_blocks, n_vis_tokens,\n"
-    "n_vembd], with metadata naming the layers and positions. Give exactly one of --prompt,\n"
-    "--prompt-file and --question.\n",
-    capture_opts, NULL, IMAGE_INPUT_NOTES};
+    "(-1 on image rows), positions I32 [n_sel, 3], resid F32 [n_layers, n_sel, n_embd], attn_out and\n"
+    "mlp_out F32 [n_blocks, n_sel, n_embd] (the blocks are the --layers below n_layer), attn_probs F32\n"
+    "[n_blocks, n_sel, n_head, n_pos], logits F32 [n_sel, n_vocab], image_embd F32 [n_img_rows,\n"
+    "n_embd], vision F32 [n_vblocks, n_vis_tokens, n_vembd], with metadata naming the layers, blocks\n"
+    "and positions, every row's token text, role and cell, and the TransformerLens names of the\n"
+    "sites (Python: idscope.load_capture). With --add / --replace the run is edited first and the\n"
+    "captures see the edited stream. Give exactly one of --prompt, --prompt-file and --question.\n",
+    capture_opts, NULL, EDIT_NOTES IMAGE_INPUT_NOTES};
 
 /* --sites LIST into the capture options; EXIT_USAGE on an unknown site. */
 static int capture_sites(const char *list, ids_capture_opts *co) {
     for (const char *t = list; *t;) {
         size_t n = strcspn(t, ","); /* 0: an empty item, as in "resid,,logits" */
         if (n == 5 && !strncmp(t, "resid", n)) co->resid = true;
+        else if (n == 8 && !strncmp(t, "attn_out", n)) co->attn_out = true;
+        else if (n == 7 && !strncmp(t, "mlp_out", n)) co->mlp_out = true;
+        else if (n == 10 && !strncmp(t, "attn_probs", n)) co->attn_probs = true;
         else if (n == 6 && !strncmp(t, "logits", n)) co->logits = true;
         else if (n == 10 && !strncmp(t, "image_embd", n)) co->image_embd = true;
         else if (n == 6 && !strncmp(t, "vision", n)) co->vision = true;
-        else if (n) return args_bad("capture", "--sites", list, "has an unknown site '%.*s' (resid, logits, image_embd, vision)",
+        else if (n) return args_bad("capture", "--sites", list, "has an unknown site '%.*s' (resid, attn_out, mlp_out, attn_probs, logits, "
+                                    "image_embd, vision)",
                              (int)n, t);
         t += n + (t[n] == ',');
     }
@@ -136,16 +147,26 @@ int cmd_capture(int argc, char **argv) {
     if (a.all) {
         a.layers = "all";
         a.positions = "all";
-        a.sites = "resid,logits,image_embd,vision";
+        a.sites = "resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision";
     }
     ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads,
                            .precision = (ids_precision)a.v.precision};
     if ((rc = capture_sites(a.sites, &co)) != ARGS_GO) return rc;
     if ((rc = args_check_model(&capture_cmd, &a, a.v.model)) != ARGS_GO) return rc;
+    cli_edits ed;
+    if ((rc = edits_prepare("capture", &a.edits, a.v.model, &ed))) {
+        edits_free(&ed);
+        return rc;
+    }
+    co.edits = ed.hooks;
+    co.n_edits = ed.n;
+    co.edit_names = ed.names;
+    co.edit_files = ed.files;
     ids_vlm *vlm;
     ids_image imgs[64] = {{0}};
     char *prompt;
     rc = vlm_setup("capture", &a.v, &vlm, imgs, &prompt, false);
+    if (!rc) rc = edits_bind(&ed, ids_model_hparams(ids_vlm_model(vlm))->n_embd);
     if (!rc) {
         ids_err err;
         fprintf(stderr, "capture: encoding %d image%s and running the prompt...\n", a.v.n_imgs, a.v.n_imgs == 1 ? "" : "s");
@@ -158,6 +179,7 @@ int cmd_capture(int argc, char **argv) {
         }
     }
     vlm_teardown(&a.v, vlm, imgs, prompt);
+    edits_free(&ed);
     return rc;
 }
 
@@ -168,6 +190,7 @@ typedef struct ask_args {
     int n_new;
     const char *choices;
     bool json;
+    arg_groups edits;
 } ask_args;
 
 static const arg_opt ask_opts[] = {
@@ -177,19 +200,22 @@ static const arg_opt ask_opts[] = {
     {.name = "choices", .type = ARG_STR, .offset = offsetof(ask_args, choices), .meta = "LIST",
      .help = "comma-separated candidate answers, e.g. \" left, right\""},
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(ask_args, json), .help = "print one JSON object instead of text"},
+    EDIT_OPTS(ask_args, edits),
     {0},
 };
 static const arg_cmd ask_cmd = {
     "ask",
     "Greedy answer of the model to --question (or --prompt / --prompt-file) about --image or --video,\n"
     "and with --choices the log-probability of each choice as the next token (a choice's token is the\n"
-    "last piece of tokenize(\" \" + choice), the paper's word rule).\n",
-    ask_opts, NULL, IMAGE_INPUT_NOTES};
+    "last piece of tokenize(\" \" + choice), the paper's word rule). With --add / --replace the\n"
+    "answer and the log-probabilities are those of the edited run, and each choice's unedited\n"
+    "log-probability is printed beside it.\n",
+    ask_opts, NULL, EDIT_NOTES IMAGE_INPUT_NOTES};
 
 typedef struct ask_choices {
     char *buf, *names[64];
     int32_t tok[64];
-    float lp[64];
+    float lp[64], lp_clean[64]; /* log-probabilities of the run (edited, when edits are given) and unedited */
     int n;
 } ask_choices;
 
@@ -221,7 +247,7 @@ static void json_str(const char *s) {
     fputc('"', stdout);
 }
 
-static void ask_print(const ask_args *a, const ids_tokenizer *tok, const char *answer, const ask_choices *c) {
+static void ask_print(const ask_args *a, const ids_tokenizer *tok, const char *answer, const ask_choices *c, bool edited) {
     if (a->json) {
         printf("{\"answer\": ");
         json_str(answer ? answer : "");
@@ -229,18 +255,25 @@ static void ask_print(const ask_args *a, const ids_tokenizer *tok, const char *a
         for (int i = 0; i < c->n; i++) {
             printf("%s{\"choice\": ", i ? ", " : "");
             json_str(c->names[i]);
-            printf(", \"token\": %d, \"logprob\": %.6f}", c->tok[i], c->lp[i]);
+            printf(", \"token\": %d, \"logprob\": %.6f", c->tok[i], c->lp[i]);
+            if (edited) printf(", \"logprob_unedited\": %.6f", c->lp_clean[i]);
+            printf("}");
         }
         printf("]}\n");
     } else {
         printf("answer: %s\n", answer ? answer : "");
-        for (int i = 0; i < c->n; i++)
-            printf("log P(%s) = %.4f  (token %d '%s')\n", c->names[i], c->lp[i], c->tok[i], ids_tokenizer_piece(tok, c->tok[i]));
+        for (int i = 0; i < c->n; i++) {
+            printf("log P(%s) = %.4f  (token %d '%s')", c->names[i], c->lp[i], c->tok[i], ids_tokenizer_piece(tok, c->tok[i]));
+            if (edited) printf("  unedited %.4f", c->lp_clean[i]);
+            putchar('\n');
+        }
     }
 }
 
-/* Prefill (with the choices' log-probabilities), generate, print. */
-static int ask_run(const ask_args *a, const ids_vlm *vlm, const ids_image *imgs, const char *prompt, ask_choices *c) {
+/* Prefill (with the choices' log-probabilities), the edited run when edits are given, generate (with
+ * the edits), print. */
+static int ask_run(const ask_args *a, const ids_vlm *vlm, const ids_image *imgs, const char *prompt, ask_choices *c,
+                   const cli_edits *ed) {
     const ids_model *m = ids_vlm_model(vlm);
     ids_err err;
     ids_seq *s = NULL;
@@ -255,17 +288,17 @@ static int ask_run(const ask_args *a, const ids_vlm *vlm, const ids_image *imgs,
         cp.max_rows = ids_seq_len(s);
         cp.n_threads = a->v.threads;
         cp.precision = (ids_precision)a->v.precision;
-        cp.keep_clean = false;
+        cp.keep_clean = ed->n > 0; /* the edited run starts from the clean one */
         ids_run_opts ro = {.cand = c->tok, .n_cand = c->n};
-        ids_run_out out = {.cand_logprob = c->lp};
-        if (ids_ctx_new(&ctx, m, cp, &err) || ids_ctx_prefill(ctx, s, NULL, 0, &ro, &out, &err) ||
-            ids_ctx_generate(ctx, NULL, 0, a->n_new, gen, &n_gen, &err))
-            rc = fail(&err);
+        ids_run_out out = {.cand_logprob = ed->n ? c->lp_clean : c->lp}, eout = {.cand_logprob = c->lp};
+        if (ids_ctx_new(&ctx, m, cp, &err) || ids_ctx_prefill(ctx, s, NULL, 0, &ro, &out, &err)) rc = fail(&err);
+        else if (ed->n && c->n && ids_ctx_run(ctx, ed->hooks, ed->n, &ro, &eout, &err)) rc = edits_fail(ed, &err);
+        else if (ids_ctx_generate(ctx, ed->hooks, ed->n, a->n_new, gen, &n_gen, &err)) rc = edits_fail(ed, &err);
     }
     if (!rc) {
         char *answer = NULL;
         ids_detokenize(ids_model_tokenizer(m), gen, (size_t)n_gen, false, true, &answer, &err);
-        ask_print(a, ids_model_tokenizer(m), answer, c);
+        ask_print(a, ids_model_tokenizer(m), answer, c, ed->n > 0);
         free(answer);
     }
     free(gen);
@@ -282,11 +315,18 @@ int cmd_ask(int argc, char **argv) {
     ids_image imgs[64] = {{0}};
     char *prompt;
     ask_choices c = {0};
+    cli_edits ed;
+    if ((rc = edits_prepare("ask", &a.edits, a.v.model, &ed))) {
+        edits_free(&ed);
+        return rc;
+    }
     rc = vlm_setup("ask", &a.v, &vlm, imgs, &prompt, true);
+    if (!rc) rc = edits_bind(&ed, ids_model_hparams(ids_vlm_model(vlm))->n_embd);
     if (!rc) rc = ask_parse_choices(a.choices, ids_model_tokenizer(ids_vlm_model(vlm)), &c);
-    if (!rc) rc = ask_run(&a, vlm, imgs, prompt, &c);
+    if (!rc) rc = ask_run(&a, vlm, imgs, prompt, &c, &ed);
     free(c.buf);
     vlm_teardown(&a.v, vlm, imgs, prompt);
+    edits_free(&ed);
     return rc;
 }
 

@@ -134,6 +134,53 @@ expect ask_longer_than_context 1 "20029 rows long (20013 text tokens, 16 image r
 expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --question a --prompt b
 
+# general edits (--add / --replace groups) and the block sites
+GM="-m $G/text.gguf --mmproj $G/mmproj.gguf --image $G/image.png"
+# a vector of 64 float32 (1/8 each) as a .npy file, and a [2, 64] one
+npy() { # npy FILE ROWS: a little-endian float32 .npy of ROWS x 64 values 0.125
+    if [ "$2" -eq 1 ]; then shape='(64,)'; else shape="($2, 64)"; fi
+    hdr=$(printf "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }" "$shape")
+    pad=$((128 - 10 - ${#hdr} - 1))
+    { printf '\223NUMPY\001\000\166\000%s' "$hdr"; printf "%${pad}s\n" ""
+      i=0; while [ $i -lt $(($2 * 64)) ]; do printf '\000\000\000\076'; i=$((i + 1)); done; } >"$1"
+}
+npy "$TMP/v.npy" 1
+npy "$TMP/v2.npy" 2
+expect ask_add 0 "unedited" -- "$BIN" ask $GM --question "Is the red circle to the left or right of the blue square?" \
+    --choices left,right -n 2 --add "$TMP/v.npy" --layer blocks.2.hook_resid_post --positions word:circle --scale 8
+expect ask_add_json 0 '"logprob_unedited": ' -- "$BIN" ask $GM -q "Where is the circle?" --choices left,right -n 1 --json \
+    --add "$TMP/v.npy" --layer 3 --add "$TMP/v2.npy[1]" --layer attn_out:1 --positions text --scale -2
+if grep -q '"logprob": \(-[0-9.]*\), "logprob_unedited": \1}' "$TMP/out"; then ko ask_add_changes_logprob; else ok ask_add_changes_logprob; fi
+expect ask_replace 0 "log P(left)" -- "$BIN" ask $GM -q "Where is the circle?" --choices left,right -n 1 \
+    --replace "$TMP/v.npy" --layer blocks.1.hook_mlp_out --positions image
+expect edit_layer_alone 2 "--layer belongs to --add or --replace" -- "$BIN" ask $GM -q x --layer 3 --add "$TMP/v.npy"
+expect edit_no_layer 2 "needs --layer L" -- "$BIN" ask $GM -q x --add "$TMP/v.npy"
+expect edit_layer_range 2 "idscope ask: --layer 9 is outside 0..4 (the model's layers)" -- "$BIN" ask $GM -q x \
+    --add "$TMP/v.npy" --layer 9
+expect edit_block_range 2 "--layer blocks.4.hook_mlp_out is outside blocks 0..3" -- "$BIN" capture $GM -q x -o "$TMP/x.st" \
+    --add "$TMP/v.npy" --layer blocks.4.hook_mlp_out
+expect edit_layer_form 2 "--layer hook_resid_post is not a layer L" -- "$BIN" ask $GM -q x --add "$TMP/v.npy" --layer hook_resid_post
+expect edit_twice 2 "--layer is given twice for --add" -- "$BIN" ask $GM -q x --add "$TMP/v.npy" --layer 1 --layer 2
+expect edit_scale 2 "--scale x is not a number" -- "$BIN" ask $GM -q x --add "$TMP/v.npy" --layer 1 --scale x
+expect edit_missing_file 1 "$TMP/none.npy: cannot open" -- "$BIN" ask $GM -q x --add "$TMP/none.npy" --layer 1
+expect edit_not_vector 2 "is not a .npy file or FILE.safetensors" -- "$BIN" ask $GM -q x --add "$TMP/v.txt" --layer 1
+expect edit_index_range 1 "index 2 of axis 0" -- "$BIN" ask $GM -q x --add "$TMP/v2.npy[2]" --layer 1
+expect edit_rows_mismatch 1 "ADD vector buffer holds 128 floats, expected 1024 (16 rows x 64)" -- "$BIN" ask $GM -q x \
+    --add "$TMP/v2.npy" --layer 1 --positions image
+expect edit_word_missing 1 "--add $TMP/v.npy --layer 1 --positions word:frog --scale 1: selector: word 'frog'" -- \
+    "$BIN" capture $GM -q x -o "$TMP/x.st" --add "$TMP/v.npy" --layer 1 --positions word:frog
+expect edit_width 1 "vectors of 64 values, but the model's n_embd is 128" -- "$BIN" ask -m models/tiny-llava/text.gguf \
+    --mmproj models/tiny-llava/mmproj.gguf --image "$G/image.png" -q x --add "$TMP/v.npy" --layer 1
+expect capture_block_sites 0 "wrote" -- "$BIN" capture $GM --prompt-file "$G/prompt.txt" -o "$TMP/sites.safetensors" \
+    --layers 1,4 --sites attn_out,mlp_out,attn_probs --add "$TMP/v.npy" --layer 2 --positions word:circle
+if head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"attn_probs":{"dtype":"F32","shape":\[1,42,4,42\]' &&
+   head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"block_layers":"1"' &&
+   head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"token_strings":"\[\\"<s>\\",\\" US\\"' &&
+   head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"roles":"\[\\"text\\"' &&
+   head -c 12000 "$TMP/sites.safetensors" | grep -a -q 'edits\\":\[\\"--add '; then
+    ok capture_block_sites_file; else ko capture_block_sites_file; fi
+expect capture_bad_site_lists_new 2 "(resid, attn_out, mlp_out, attn_probs, logits" -- "$BIN" capture $GM -q x -o "$TMP/x.st" --sites mlp
+
 # stimuli
 expect stimuli_help 0 "usage: idscope stimuli" -- "$BIN" stimuli --help
 expect stimuli_grid 0 "manifest.json" -- "$BIN" stimuli grid --out "$TMP/st" --size 64 --grid 3 --sizes 0.8 --mirror --limit 6

@@ -340,12 +340,23 @@ typedef struct ids_capture_opts {
     bool resid, logits, image_embd, vision;
     int n_threads;
     ids_precision precision; /* the decoder's matmuls (default f32) */
+    bool attn_out, mlp_out, attn_probs; /* block sites, at the blocks among `layers` (those < n_layer) */
+    const ids_hook *edits;   /* edits of the run (ADD, REPLACE, SCALE or CALLBACK hooks); the captures
+                                see what they leave */
+    int n_edits;
+    const char *const *edit_names; /* optional: each edit as messages and the provenance name it */
+    const char *const *edit_files; /* optional: the file each edit's vector came from (a provenance
+                                      input; NULL entries for none) */
 } ids_capture_opts;
 
-/* One forward pass of prompt + images; writes a safetensors file with tokens [n_pos] (-1 on image
- * rows), positions [n_sel, 3], and the selected sites: resid [n_layers, n_sel, n_embd], logits
- * [n_sel, n_vocab], image_embd [n_img_rows, n_embd], vision [n_blocks, n_vis_tokens, n_vembd]
- * (with a leading n_images axis when there are several), plus metadata. */
+/* One forward pass of prompt + images (with the edits, when given); writes a safetensors file with
+ * tokens [n_pos] (-1 on image rows), positions [n_sel, 3], and the selected sites: resid
+ * [n_layers, n_sel, n_embd], attn_out and mlp_out [n_blocks, n_sel, n_embd], attn_probs
+ * [n_blocks, n_sel, n_head, n_pos], logits [n_sel, n_vocab], image_embd [n_img_rows, n_embd],
+ * vision [n_vblocks, n_vis_tokens, n_vembd] (with a leading n_images axis when there are several),
+ * plus metadata: the layers and blocks, the positions, n_layer, each row's token text
+ * ("token_strings", a JSON array; "" on image rows), role ("roles": "text" or "image") and cell
+ * ("cells": [image, cell row, cell column], -1 for text), the edits, the provenance. */
 ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                        const ids_capture_opts *o, const char *out_path, ids_err *err);
 

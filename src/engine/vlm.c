@@ -316,14 +316,17 @@ typedef struct {
     ids_seq *s;
     ids_ctx *c;
     int *layers, *pos, nl, np; /* residual layers and positions captured */
+    int *blocks, nb;           /* blocks of the block sites: the layers < n_layer */
     float *vis;                /* [n_images][n_run, n_tokens_i, n_vembd] */
     float *resid;              /* [nl, np, n_embd] */
     float *logits;             /* [np, n_vocab] */
     float *all_logits;         /* [n, n_vocab] */
     float *img;                /* [n_img_rows, n_embd] */
+    float *attn_out, *mlp_out; /* [nb, np, n_embd] */
+    float *probs;              /* [nb, np, n_head, n] */
     int32_t *tokens;           /* [n] */
     int32_t *positions;        /* [np, 3] */
-    ids_hook *hooks;           /* [nl] */
+    ids_hook *hooks;           /* the edits, then the captures */
     int n_img_rows;
     int vis_tokens[64];        /* tower tokens per image */
     bool same_tokens;          /* every image has the same tower token count */
@@ -339,6 +342,10 @@ static void capture_free(capture *k) {
     free(k->img);
     free(k->vis);
     free(k->layers);
+    free(k->blocks);
+    free(k->attn_out);
+    free(k->mlp_out);
+    free(k->probs);
     free(k->pos);
     ids_ctx_free(k->c);
     ids_seq_free(k->s);
@@ -370,8 +377,14 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     const int n = ids_seq_len(k->s), E = hp->n_embd, nl = k->nl, np = k->np;
     k->tokens = ids__malloc(sizeof(int32_t) * (size_t)n);
     k->positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
-    k->hooks = ids__calloc((size_t)nl, sizeof *k->hooks);
+    const int nb = k->nb;
+    k->hooks = ids__calloc((size_t)(o->n_edits + nl + 3 * nb + 1), sizeof *k->hooks);
     if (o->resid) k->resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
+    bool blocks_ok = true;
+    if (o->attn_out && nb) blocks_ok = (k->attn_out = ids__malloc(sizeof(float) * (size_t)nb * np * E)) != NULL;
+    if (o->mlp_out && nb && blocks_ok) blocks_ok = (k->mlp_out = ids__malloc(sizeof(float) * (size_t)nb * np * E)) != NULL;
+    if (o->attn_probs && nb && blocks_ok)
+        blocks_ok = (k->probs = ids__malloc(sizeof(float) * (size_t)nb * np * hp->n_head * n)) != NULL;
     if (o->logits) {
         k->logits = ids__malloc(sizeof(float) * (size_t)np * hp->n_vocab);
         k->all_logits = ids__malloc(sizeof(float) * (size_t)n * hp->n_vocab);
@@ -379,7 +392,7 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     k->n_img_rows = 0;
     for (int i = 0; i < n; i++) k->n_img_rows += ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE;
     if (o->image_embd) k->img = ids__malloc(sizeof(float) * (size_t)(k->n_img_rows ? k->n_img_rows : 1) * E);
-    if (!k->tokens || !k->positions || !k->hooks || (o->resid && !k->resid) ||
+    if (!k->tokens || !k->positions || !k->hooks || (o->resid && !k->resid) || !blocks_ok ||
         (o->logits && (!k->logits || !k->all_logits)) || (o->image_embd && !k->img))
         return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     for (int i = 0; i < n; i++) k->tokens[i] = ids_seq_row(k->s, i)->token;
@@ -387,7 +400,20 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     return IDS_OK;
 }
 
-/* Build the sequence, run it once with capture hooks and gather the chosen sites. */
+/* A failed edited run: "hook K: ..." about edit K becomes "EDIT NAME: ...". */
+static ids_status edit_error(const ids_capture_opts *o, ids_status st, ids_err *err) {
+    int k = -1, used = 0;
+    if (!err || sscanf(err->msg, "hook %d: %n", &k, &used) != 1 || used == 0 || k < 0 || k >= o->n_edits) return st;
+    char tmp[IDS_ERR_MSG_MAX], name[32];
+    snprintf(tmp, sizeof tmp, "%s", err->msg + used);
+    snprintf(name, sizeof name, "edit %d", k);
+    const char *nm = o->edit_names && o->edit_names[k] ? o->edit_names[k] : name;
+    snprintf(err->msg, sizeof err->msg, "%.200s: %.300s", nm, tmp);
+    return st;
+}
+
+/* Build the sequence, run it once with capture hooks (after the edits, when given) and gather the
+ * chosen sites. */
 static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                               const ids_capture_opts *o, capture *k, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(v->lm);
@@ -395,24 +421,45 @@ static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_im
     if (st) return st;
     const int n = ids_seq_len(k->s), E = hp->n_embd;
     if ((st = ids_parse_index_list(o->layers ? o->layers : "all", 0, hp->n_layer, &k->layers, &k->nl, err))) return st;
+    if (!(k->blocks = ids__malloc(sizeof(int) * (size_t)k->nl))) return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    for (int l = 0; l < k->nl; l++)
+        if (k->layers[l] < hp->n_layer) k->blocks[k->nb++] = k->layers[l];
     if ((st = ids_parse_positions(o->positions, k->s, ids_model_tokenizer(v->lm), &k->pos, &k->np, err))) return st;
     ids_ctx_params cp = ids_ctx_default_params();
     cp.n_ctx = n;
-    cp.keep_clean = false;
+    cp.keep_clean = o->n_edits > 0; /* an edited run starts from the clean one */
     cp.n_threads = o->n_threads;
     cp.precision = o->precision;
     if ((st = ids_ctx_new(&k->c, v->lm, cp, err))) return st;
     if ((st = capture_alloc(v, o, k, err))) return st;
-    const int nl = k->nl, np = k->np;
+    const int nl = k->nl, np = k->np, nb = k->nb;
     int nh = 0;
+    for (int e = 0; e < o->n_edits; e++) k->hooks[nh++] = o->edits[e];
+    const ids_sel sel = {.kind = IDS_SEL_LIST, .list = k->pos, .n_list = np};
     if (o->resid)
         for (int l = 0; l < nl; l++)
             k->hooks[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = k->layers[l], .action = IDS_ACT_CAPTURE,
-                                        .sel = {.kind = IDS_SEL_LIST, .list = k->pos, .n_list = np},
-                                        .out = k->resid + (size_t)l * np * E, .len = (size_t)np * E};
+                                        .sel = sel, .out = k->resid + (size_t)l * np * E, .len = (size_t)np * E};
+    for (int b = 0; b < nb; b++) {
+        const size_t one = (size_t)np * E, pone = (size_t)np * hp->n_head * n;
+        if (o->attn_out)
+            k->hooks[nh++] = (ids_hook){.site = IDS_SITE_ATTN_OUT, .layer = k->blocks[b], .action = IDS_ACT_CAPTURE,
+                                        .sel = sel, .out = k->attn_out + b * one, .len = one};
+        if (o->mlp_out)
+            k->hooks[nh++] = (ids_hook){.site = IDS_SITE_MLP_OUT, .layer = k->blocks[b], .action = IDS_ACT_CAPTURE,
+                                        .sel = sel, .out = k->mlp_out + b * one, .len = one};
+        if (o->attn_probs)
+            k->hooks[nh++] = (ids_hook){.site = IDS_SITE_ATTN_PROBS, .layer = k->blocks[b], .action = IDS_ACT_CAPTURE,
+                                        .sel = sel, .out = k->probs + b * pone, .len = pone};
+    }
     ids_run_opts ro = {.logits = o->logits ? IDS_LOGITS_ALL : IDS_LOGITS_NONE};
     ids_run_out out = {.logits = k->all_logits};
-    if ((st = ids_ctx_prefill(k->c, k->s, k->hooks, nh, &ro, &out, err))) return st;
+    if (o->n_edits) {
+        if ((st = ids_ctx_prefill(k->c, k->s, NULL, 0, NULL, NULL, err))) return st;
+        if ((st = ids_ctx_run(k->c, k->hooks, nh, &ro, &out, err))) return edit_error(o, st, err);
+    } else if ((st = ids_ctx_prefill(k->c, k->s, k->hooks, nh, &ro, &out, err))) {
+        return st;
+    }
     if (o->logits)
         for (int j = 0; j < np; j++)
             memcpy(k->logits + (size_t)j * hp->n_vocab, k->all_logits + (size_t)k->pos[j] * hp->n_vocab,
@@ -444,6 +491,66 @@ static ids_status capture_add_vision(const ids_vlm *v, const capture *k, int n_i
     return IDS_OK;
 }
 
+/* s as valid UTF-8 (each byte of a malformed sequence becomes U+FFFD), malloc'd: a byte-level token
+ * alone may be part of a character, and safetensors headers are UTF-8 JSON. */
+static char *utf8_clean(const char *s) {
+    size_t n = strlen(s), k = 0;
+    char *o = ids__malloc(3 * n + 1);
+    if (!o) return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        const unsigned c = u[i];
+        int len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+        bool ok = len > 0 && i + (size_t)len <= n;
+        for (int j = 1; ok && j < len; j++) ok = (u[i + j] & 0xC0) == 0x80;
+        if (ok && len > 2) { /* no overlong forms, surrogates or code points past U+10FFFF */
+            const unsigned d = u[i + 1];
+            ok = !((c == 0xE0 && d < 0xA0) || (c == 0xED && d >= 0xA0) || (c == 0xF0 && d < 0x90) || (c == 0xF4 && d >= 0x90));
+        }
+        if (ok) {
+            memcpy(o + k, s + i, (size_t)len);
+            k += (size_t)len;
+            i += (size_t)len;
+        } else {
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i++;
+        }
+    }
+    o[k] = 0;
+    return o;
+}
+
+/* Every row's token text, role and cell as JSON metadata ("token_strings", "roles", "cells"). */
+static ids_status capture_rows_meta(const ids_vlm *v, const capture *k, ids_st_writer *w, ids_err *err) {
+    const ids_tokenizer *t = ids_model_tokenizer(v->lm);
+    cJSON *strs = cJSON_CreateArray(), *roles = cJSON_CreateArray(), *cells = cJSON_CreateArray();
+    bool ok = strs && roles && cells;
+    for (int i = 0; ok && i < ids_seq_len(k->s); i++) {
+        const ids_row *r = ids_seq_row(k->s, i);
+        char *raw = r->token >= 0 ? ids_token_to_text(t, r->token) : NULL, *txt = raw ? utf8_clean(raw) : NULL;
+        ok = cJSON_AddItemToArray(strs, cJSON_CreateString(r->token >= 0 ? (txt ? txt : "") : "")) &&
+             (r->token < 0 || txt) && cJSON_AddItemToArray(roles, cJSON_CreateString(r->kind == IDS_ROW_IMAGE ? "image" : "text"));
+        const int cell[3] = {r->image, r->cell_row, r->cell_col};
+        ok = ok && cJSON_AddItemToArray(cells, cJSON_CreateIntArray(cell, 3));
+        free(raw);
+        free(txt);
+    }
+    char *a = ok ? cJSON_PrintUnformatted(strs) : NULL, *b = ok ? cJSON_PrintUnformatted(roles) : NULL;
+    char *c = ok ? cJSON_PrintUnformatted(cells) : NULL;
+    ids_status st = a && b && c ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    if (!st) st = ids_st_writer_meta(w, "token_strings", a, err);
+    if (!st) st = ids_st_writer_meta(w, "roles", b, err);
+    if (!st) st = ids_st_writer_meta(w, "cells", c, err);
+    free(a);
+    free(b);
+    free(c);
+    cJSON_Delete(strs);
+    cJSON_Delete(roles);
+    cJSON_Delete(cells);
+    return st;
+}
+
 /* The capture's tensors and metadata into a safetensors writer. */
 static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_images, const ids_capture_opts *o,
                                const capture *k, ids_st_writer *w, ids_err *err) {
@@ -467,25 +574,66 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
         sh[0] = k->n_img_rows, sh[1] = E;
         if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, k->img, err))) return st;
     }
+    const int nb = k->nb;
+    sh[0] = nb, sh[1] = np, sh[2] = E;
+    if (k->attn_out && (st = ids_st_writer_add(w, "attn_out", "F32", 3, sh, k->attn_out, err))) return st;
+    if (k->mlp_out && (st = ids_st_writer_add(w, "mlp_out", "F32", 3, sh, k->mlp_out, err))) return st;
+    sh[2] = hp->n_head, sh[3] = n;
+    if (k->probs && (st = ids_st_writer_add(w, "attn_probs", "F32", 4, sh, k->probs, err))) return st;
     if (o->vision && n_images > 0 && (st = capture_add_vision(v, k, n_images, w, err))) return st;
-    char *ls = join_ints(k->layers, nl), *ps = join_ints(k->pos, np);
-    char buf[64];
+    if ((st = capture_rows_meta(v, k, w, err))) return st;
+    char *ls = join_ints(k->layers, nl), *ps = join_ints(k->pos, np), *bs = join_ints(k->blocks, nb);
+    char buf[64], nlb[16];
     snprintf(buf, sizeof buf, "%d", n_images);
-    st = ls && ps ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    snprintf(nlb, sizeof nlb, "%d", hp->n_layer);
+    st = ls && ps && bs ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     if (!st) st = ids_st_writer_meta(w, "format", "idscope.capture.v1", err);
     if (!st) st = ids_st_writer_meta(w, "model", ids_gguf_path(ids_model_gguf(v->lm)), err);
     if (!st) st = ids_st_writer_meta(w, "prompt", prompt, err);
     if (!st) st = ids_st_writer_meta(w, "layers", ls, err);
     if (!st) st = ids_st_writer_meta(w, "positions", ps, err);
     if (!st) st = ids_st_writer_meta(w, "layer_convention", "layer l = residual stream after l blocks (0 = embeddings)", err);
+    if (!st) st = ids_st_writer_meta(w, "block_layers", bs, err);
+    if (!st) st = ids_st_writer_meta(w, "hook_names", "resid[i] = blocks.L.hook_resid_pre = blocks.(L-1).hook_resid_post "
+                                     "for L = layers[i]; attn_out[j], mlp_out[j], attn_probs[j] = blocks.B.hook_attn_out, "
+                                     "blocks.B.hook_mlp_out, blocks.B.attn.hook_pattern (query rows first) for B = "
+                                     "block_layers[j]", err);
+    if (!st) st = ids_st_writer_meta(w, "n_layer", nlb, err);
     if (!st) st = ids_st_writer_meta(w, "n_images", buf, err);
     free(ls);
     free(ps);
+    free(bs);
+    return st;
+}
+
+/* The edits in a provenance: their names (or "edit K: ACTION SITE LAYER"), and each vector's file
+ * as an input ("edit K"). */
+static ids_status capture_prov_edits(ids_prov *p, const ids_capture_opts *o, ids_err *err) {
+    static const char *const acts[] = {"capture", "add", "replace", "scale", "callback"};
+    static const char *const sites[] = {"resid", "attn_out", "mlp_out", "attn_probs"};
+    char **names = ids__calloc((size_t)o->n_edits, sizeof *names);
+    ids_status st = names ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    for (int e = 0; !st && e < o->n_edits; e++) {
+        const ids_hook *h = &o->edits[e];
+        char role[32];
+        snprintf(role, sizeof role, "edit %d", e);
+        if (o->edit_names && o->edit_names[e]) {
+            names[e] = ids__strdup(o->edit_names[e]);
+        } else if ((names[e] = ids__malloc(96))) {
+            snprintf(names[e], 96, "edit %d: %s %s layer %d", e, (unsigned)h->action < 5 ? acts[h->action] : "?",
+                     (unsigned)h->site < 4 ? sites[h->site] : "?", h->layer);
+        }
+        if (!names[e]) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+        if (!st && o->edit_files && o->edit_files[e]) st = ids_prov_input(p, role, o->edit_files[e], err);
+    }
+    if (!st) ids_prov_opt_strs(p, "edits", (const char *const *)names, o->n_edits);
+    for (int e = 0; names && e < o->n_edits; e++) free(names[e]);
+    free(names);
     return st;
 }
 
 /* The capture's provenance: the models, the prompt, what was captured, each image's pixels by
- * fingerprint (FNV-1a 64 of width, height and RGB bytes). */
+ * fingerprint (FNV-1a 64 of width, height and RGB bytes), the edits. */
 static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_image *images, int n_images,
                                const ids_capture_opts *o, ids_prov **out, ids_err *err) {
     ids_status st = ids_prov_new(out, "capture", err);
@@ -503,13 +651,17 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         ids_prov_opt_str(*out, "prompt", prompt);
         ids_prov_opt_str(*out, "layers", o->layers ? o->layers : "all");
         ids_prov_opt_str(*out, "positions", o->positions ? o->positions : "all");
-        const char *sites[4];
+        const char *sites[7];
         int ns = 0;
         if (o->resid) sites[ns++] = "resid";
+        if (o->attn_out) sites[ns++] = "attn_out";
+        if (o->mlp_out) sites[ns++] = "mlp_out";
+        if (o->attn_probs) sites[ns++] = "attn_probs";
         if (o->logits) sites[ns++] = "logits";
         if (o->image_embd) sites[ns++] = "image_embd";
         if (o->vision) sites[ns++] = "vision";
         ids_prov_opt_strs(*out, "sites", sites, ns);
+        if (o->n_edits) st = capture_prov_edits(*out, o, err);
         ids_prov_opt_strs(*out, "images", (const char *const *)fps, n_images);
         ids_prov_run(*out, 0, o->n_threads, ids_precision_name(o->precision));
     }
