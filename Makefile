@@ -81,9 +81,13 @@ $(SHLIB): $(patsubst %.c,build/pic/obj/%.o,$(LIB_SRC)) scripts/libidscope.map
 	ln -sf libidscope.so.$(SOMAJOR) build/release/libidscope.so
 shared: $(SHLIB)
 
-# make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, both libraries, the headers, idscope.pc and
-# the bundled model (PREFIX/share/idscope/models, where the installed CLI looks for it).
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, both libraries, the headers, idscope.pc, the
+# bundled model (PREFIX/share/idscope/models, where the installed CLI looks for it) and the Python package
+# (PYTHONDIR, default PREFIX/lib/pythonX.Y/dist-packages: on Debian's path for PREFIX=/usr/local).
 PREFIX ?= /usr/local
+PYVER  := $(shell $(PYTHON) -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null || echo python3)
+PYTHONDIR ?= $(PREFIX)/lib/$(PYVER)/dist-packages
+PY_FILES  := $(wildcard python/idscope/*.py)
 INSTALL_FILES := bin/idscope lib/libidscope.a lib/libidscope.so.$(VERSION) lib/libidscope.so.$(SOMAJOR) \
                  lib/libidscope.so lib/pkgconfig/idscope.pc include/idscope.h \
                  $(patsubst include/%,include/%,$(wildcard include/idscope/*.h)) \
@@ -100,8 +104,13 @@ install: release $(SHLIB)
 	install -m 644 include/idscope/*.h $(DESTDIR)$(PREFIX)/include/idscope/
 	install -m 644 models/tiny-llava/* $(DESTDIR)$(PREFIX)/share/idscope/models/tiny-llava/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scripts/idscope.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/idscope.pc
+	install -d $(DESTDIR)$(PYTHONDIR)/idscope
+	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/idscope/
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALL_FILES))
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/idscope/,$(notdir $(PY_FILES)))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/idscope/__pycache__
+	-rmdir $(DESTDIR)$(PYTHONDIR)/idscope $(DESTDIR)$(PYTHONDIR) $(dir $(DESTDIR)$(PYTHONDIR)) 2>/dev/null
 	-rmdir $(DESTDIR)$(PREFIX)/share/idscope/models/tiny-llava $(DESTDIR)$(PREFIX)/share/idscope/models \
 	    $(DESTDIR)$(PREFIX)/share/idscope $(DESTDIR)$(PREFIX)/include/idscope 2>/dev/null
 
@@ -142,8 +151,9 @@ fuzz-corpus: release build/release/make_corpus
 deps:
 	@scripts/deps.sh
 
-# Whole suite: unit tests (release), CLI tests, unit tests again under ASan+UBSan, fuzz smoke.
-test: release asan
+# Whole suite: unit tests (release), CLI tests, the install, the Python package (on the shared library),
+# unit tests again under ASan+UBSan, fuzz smoke.
+test: release asan shared
 	@$(MAKE) --no-print-directory fuzz-build-if-clang
 	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
 

@@ -2,8 +2,9 @@
 # Install the Debian packages idscope needs to build and test, if any are missing.
 set -eu
 # clang + libclang-rt-dev: libFuzzer and the sanitizer runtimes (make fuzz, the suite's fuzz smoke); the
-# runtimes are only a recommendation of clang's packages, hence named here.
-PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev clang libclang-rt-dev"
+# runtimes are only a recommendation of clang's packages, hence named here. python3 + python3-numpy: the
+# Python package (python/idscope) and its tests.
+PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libopenblas-dev libstb-dev libavformat-dev libavcodec-dev libswscale-dev libavutil-dev clang libclang-rt-dev python3 python3-numpy"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,8 +1,9 @@
 #!/bin/sh
 # make install into a scratch prefix: the installed CLI runs the demo on the bundled model from
 # another folder (no IDSCOPE_MODELS), pkg-config builds a small C program against the installed
-# library (shared and static), the shared library exports only the public API, and make uninstall
-# leaves the prefix empty. Prints "install: N passed, N failed".
+# library (shared and static), the shared library exports only the public API, the installed Python
+# package loads the bundled model through the installed library, and make uninstall leaves the prefix
+# empty. Prints "install: N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -58,6 +59,13 @@ if cc hello.c -o hello-static $(pkg-config --cflags idscope) $(pkg-config --stat
       2>"$W/cc2.log" && ./hello-static "$M/text.gguf" "$M/mmproj.gguf" | grep -q "n_layer"; then
     ok pkg_config_static; else ko pkg_config_static; cat "$W/cc2.log"; fi
 if LD_LIBRARY_PATH="$P/lib" ./hello /nonexistent.gguf x | grep -q "nonexistent.gguf"; then ok error_names_file; else ko error_names_file; fi
+# the installed Python package finds the installed library and the bundled model beside it
+PY=${PYTHON:-/usr/bin/python3}
+PYDIR=$(find "$P/lib" -type d -name dist-packages | head -1)
+if [ -n "$PYDIR" ] && env -u IDSCOPE_MODELS -u IDSCOPE_LIB PYTHONPATH="$PYDIR" "$PY" -c \
+       'import idscope; m = idscope.load(); print(m.n_layer, idscope.library_path(), m.text_path)' >"$W/py.log" 2>&1 &&
+   grep -q "^6 $P/lib/.*libidscope.so.0 $P/share/idscope/models/tiny-llava/text.gguf$" "$W/py.log"; then
+    ok installed_python_package; else ko installed_python_package; cat "$W/py.log"; fi
 cd "$ROOT"
 make --no-print-directory uninstall PREFIX="$P" >/dev/null 2>&1
 left=$(find "$P" -type f -o -type l | head -5)

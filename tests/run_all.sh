@@ -1,6 +1,7 @@
 #!/bin/sh
-# Whole test suite: unit tests (release build), CLI tests, unit tests under ASan+UBSan, and a short
-# smoke of every fuzz harness (skipped, not passed, without clang's libFuzzer).
+# Whole test suite: unit tests (release build), CLI tests, the install, the Python package (against
+# build/release's shared library, made here when missing or stale), unit tests under ASan+UBSan, and a
+# short smoke of every fuzz harness (skipped, not passed, without clang's libFuzzer).
 # Prints each suite's closing line, then one total line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.."
@@ -33,6 +34,11 @@ run_suite "unit tests (release)" build/release/test_idscope
 run_suite "layer rule" tests/check_layers.sh build/release/obj
 run_suite "cli tests" tests/cli.sh build/release/idscope
 run_suite "install" tests/install.sh
+python_suite() {
+    make --no-print-directory -s shared >/dev/null || { echo "python: make shared failed"; return 1; }
+    "${PYTHON:-/usr/bin/python3}" tests/python/run.py
+}
+run_suite "python" python_suite
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 run_suite "unit tests (asan+ubsan)" build/asan/test_idscope

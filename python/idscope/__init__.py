@@ -355,9 +355,10 @@ class Model:
                        precision="f32", video_frames=0):
         """Run prompt + images once; returns (logits [n_rows, n_vocab], ActivationCache). With edits,
         the activations and logits of the edited run."""
-        want_vision = _wants_vision(names_filter, self.vision_n_layer) and not video_frames
+        keep = _name_filter(names_filter)
+        want_vision = _wants_vision(keep, self.vision_n_layer) and not video_frames
         with Session(self, prompt, images, video_frames, want_vision, threads, precision) as s:
-            return s.run_with_cache(names_filter, rows, edits)
+            return s.run_with_cache(keep, rows, edits)
 
     def run_with_hooks(self, prompt, images=(), edits=(), candidates=None, logits="all", threads=0,
                        precision="f32", video_frames=0):
@@ -382,18 +383,20 @@ class Model:
             return s.generate(n, edits)
 
 
-def _wants_vision(names_filter, n_vblocks):
-    return any(_filter(names_filter, "vision.blocks.%d" % b) for b in range(n_vblocks))
-
-
-def _filter(names_filter, name):
+def _name_filter(names_filter):
+    """names_filter (None, a name, names, or a predicate on names) as a predicate."""
     if names_filter is None:
-        return True
+        return lambda name: True
     if callable(names_filter):
-        return bool(names_filter(name))
+        return lambda name: bool(names_filter(name))
     if isinstance(names_filter, str):
-        return ActivationCache._canon(names_filter) == name
-    return name in {ActivationCache._canon(n) for n in names_filter}
+        names_filter = [names_filter]
+    wanted = {ActivationCache._canon(n) for n in names_filter}
+    return lambda name: name in wanted
+
+
+def _wants_vision(keep, n_vblocks):
+    return any(keep("vision.blocks.%d" % b) for b in range(n_vblocks))
 
 
 class Session:
@@ -508,11 +511,13 @@ class Session:
                                         ctypes.byref(nr), ctypes.byref(wd)))
         return nr.value, wd.value
 
-    def _add_edits(self, variant, edits, keep):
+    def _add_edits(self, variant, edits, alive):
         for e in edits:
             if not isinstance(e, Edit):
                 raise TypeError("edits are made by idscope.add, idscope.replace or idscope.scale, not %r" % (e,))
             site, layer = _parse_name(e.name, self.model.n_layer)
+            if site == _ATTN_PROBS and e.action != _SCALE:
+                raise ValueError("%r: attention probabilities can be captured or scaled, not added to or replaced" % (e,))
             if e.action == _SCALE:
                 self._hook(variant, site, layer, e.rows, _SCALE, factor=e.factor)
                 continue
@@ -528,7 +533,7 @@ class Session:
             elif e.action == _ADD and v.ndim == 2:
                 per_row = 1
             v = np.ascontiguousarray(v, dtype=np.float32)
-            keep.append(v)
+            alive.append(v)
             self._hook(variant, site, layer, e.rows, e.action, v, per_row=per_row)
 
     def _candidates(self, candidates):
@@ -540,24 +545,23 @@ class Session:
     def run_with_cache(self, names_filter=None, rows="all", edits=()):
         """(logits [n_rows, n_vocab], ActivationCache) of the clean run, or of the edited run with
         edits. rows: the rows captured (all by default)."""
-        if names_filter is not None and not callable(names_filter) and not isinstance(names_filter, str):
-            names_filter = list(names_filter)
+        keep = _name_filter(names_filter)
         M = self.model
         with self._lock:
             self._L.ids_ffi_run_clear(self._handle())
-            keep = []
+            alive = []
             cache = ActivationCache()
             sel = self._sel(rows).decode()
             # the input rows first, then the edits, then the captures: what a hook shows at a site is
             # what the rest of the run sees there (the edited stream)
             img = self._facts["roles"] == "image"
-            if img.any() and _filter(names_filter, "image_embd"):
+            if img.any() and keep("image_embd"):
                 cache["image_embd"] = np.zeros((int(img.sum()), M.n_embd), np.float32)
                 self._hook(0, _RESID, 0, "image", _CAPTURE, cache["image_embd"])
-            self._add_edits(0, edits, keep)
+            self._add_edits(0, edits, alive)
             captured = {}
             for name in _all_names(M.n_layer):
-                if not _filter(names_filter, name):
+                if not keep(name):
                     continue
                 site, layer = _parse_name(name, M.n_layer)
                 if (site, layer) not in captured:
@@ -582,10 +586,10 @@ class Session:
         cache["rows"] = picked
         cache["logits"] = logits
         if self._vision:
-            self._vision_blocks(cache, names_filter)
+            self._vision_blocks(cache, keep)
         return logits, cache
 
-    def _vision_blocks(self, cache, names_filter):
+    def _vision_blocks(self, cache, keep):
         per_image = []
         for i in range(self.n_images):
             nb, nt, wd = ctypes.c_int(), ctypes.c_int(), ctypes.c_int()
@@ -598,7 +602,7 @@ class Session:
         same = len({a.shape for a in per_image}) == 1
         for b in range(per_image[0].shape[0]):
             name = "vision.blocks.%d" % b
-            if not _filter(names_filter, name):
+            if not keep(name):
                 continue
             if len(per_image) == 1:
                 cache[name] = per_image[0][b]
@@ -633,10 +637,10 @@ class Session:
         lp = np.zeros((nv, len(cand)), np.float32) if cand is not None else None
         with self._lock:
             self._L.ids_ffi_run_clear(self._handle())
-            keep = []
+            alive = []
             try:
                 for k, v in enumerate(variants):
-                    self._add_edits(k, v, keep)
+                    self._add_edits(k, v, alive)
                 _check(self._L.ids_ffi_run_variants(self._handle(), nv, mode, _fptr(out), _iptr(cand),
                                                     len(cand) if cand is not None else 0, _fptr(lp),
                                                     int(bool(full_recompute))))
@@ -650,9 +654,9 @@ class Session:
         got = ctypes.c_int()
         with self._lock:
             self._L.ids_ffi_run_clear(self._handle())
-            keep = []
+            alive = []
             try:
-                self._add_edits(0, edits, keep)
+                self._add_edits(0, edits, alive)
                 _check(self._L.ids_ffi_run_generate(self._handle(), 0 if edits else -1, int(n), _iptr(toks),
                                                     ctypes.byref(got)))
             finally:
