@@ -151,7 +151,7 @@ void ids_prov_opt_str(ids_prov *p, const char *key, const char *v) {
 }
 void ids_prov_opt_bool(ids_prov *p, const char *key, bool v) { set_opt(p, key, cJSON_CreateBool(v)); }
 void ids_prov_opt_strs(ids_prov *p, const char *key, const char *const *v, int n) {
-    set_opt(p, key, cJSON_CreateStringArray(v, n));
+    set_opt(p, key, n > 0 ? cJSON_CreateStringArray(v, n) : cJSON_CreateArray()); /* cJSON makes no empty one */
 }
 void ids_prov_opt_nums(ids_prov *p, const char *key, const float *v, int n) {
     cJSON *a = cJSON_CreateArray();
