@@ -102,7 +102,8 @@ static int run_ids_stats(const arg_cmd *spec, int argc, char **argv) {
 
 int cmd_ids(int argc, char **argv) {
     static const arg_sub subs[] = {
-        {"extract", &ids_extract_cmd, run_ids_extract}, {"stats", &ids_stats_cmd, run_ids_stats}, {0}};
+        {"extract", &ids_extract_cmd, run_ids_extract}, {"stats", &ids_stats_cmd, run_ids_stats},
+        {"export-cvec", &ids_export_cvec_cmd, run_ids_export_cvec}, {0}};
     return args_family("ids", subs, argc, argv);
 }
 

@@ -91,6 +91,7 @@ typedef struct capture_args {
     const char *out, *layers, *positions, *sites;
     bool all;
     arg_groups edits;
+    arg_strs cvecs;
 } capture_args;
 
 static const arg_opt capture_opts[] = {
@@ -106,7 +107,7 @@ static const arg_opt capture_opts[] = {
      .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision"},
     {.name = "all", .type = ARG_FLAG, .offset = offsetof(capture_args, all),
      .help = "every layer, position and site (attn_probs: n_blocks x n_pos x n_head x n_pos floats)"},
-    EDIT_OPTS(capture_args, edits),
+    EDIT_OPTS(capture_args, edits, cvecs),
     {0},
 };
 static const arg_cmd capture_cmd = {
@@ -154,7 +155,7 @@ int cmd_capture(int argc, char **argv) {
     if ((rc = capture_sites(a.sites, &co)) != ARGS_GO) return rc;
     if ((rc = args_check_model(&capture_cmd, &a, a.v.model)) != ARGS_GO) return rc;
     cli_edits ed;
-    if ((rc = edits_prepare("capture", &a.edits, a.v.model, &ed))) {
+    if ((rc = edits_prepare("capture", &a.edits, &a.cvecs, a.v.model, &ed))) {
         edits_free(&ed);
         return rc;
     }
@@ -191,6 +192,7 @@ typedef struct ask_args {
     const char *choices;
     bool json;
     arg_groups edits;
+    arg_strs cvecs;
 } ask_args;
 
 static const arg_opt ask_opts[] = {
@@ -200,7 +202,7 @@ static const arg_opt ask_opts[] = {
     {.name = "choices", .type = ARG_STR, .offset = offsetof(ask_args, choices), .meta = "LIST",
      .help = "comma-separated candidate answers, e.g. \" left, right\""},
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(ask_args, json), .help = "print one JSON object instead of text"},
-    EDIT_OPTS(ask_args, edits),
+    EDIT_OPTS(ask_args, edits, cvecs),
     {0},
 };
 static const arg_cmd ask_cmd = {
@@ -316,7 +318,7 @@ int cmd_ask(int argc, char **argv) {
     char *prompt;
     ask_choices c = {0};
     cli_edits ed;
-    if ((rc = edits_prepare("ask", &a.edits, a.v.model, &ed))) {
+    if ((rc = edits_prepare("ask", &a.edits, &a.cvecs, a.v.model, &ed))) {
         edits_free(&ed);
         return rc;
     }

@@ -21,4 +21,9 @@ int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 
+/* ids export-cvec (cmd_cvec.c), a subcommand of ids */
+struct arg_cmd;
+extern const struct arg_cmd ids_export_cvec_cmd;
+int run_ids_export_cvec(const struct arg_cmd *spec, int argc, char **argv);
+
 #endif /* IDSCOPE_CLI_COMMANDS_H */

@@ -218,14 +218,78 @@ static void fill_rows(const ids_hook_view *v, float *data, void *user) {
     for (int i = 0; i < v->n_rows; i++) memcpy(data + (size_t)i * v->width, user, sizeof(float) * (size_t)v->width);
 }
 
-int edits_prepare(const char *cmd, const arg_groups *g, const char *text_gguf, cli_edits *out) {
+/* Room for one more edit: its index, or -1 after the message. */
+static int edit_slot(cli_edits *out) {
+    if (out->n == out->cap) {
+        int cap = out->cap ? 2 * out->cap : 16;
+        cli_edit *e = realloc(out->e, sizeof *e * (size_t)cap);
+        if (e) out->e = e;
+        ids_hook *h = e ? realloc(out->hooks, sizeof *h * (size_t)cap) : NULL;
+        if (h) out->hooks = h;
+        const char **nm = h ? realloc(out->names, sizeof *nm * (size_t)cap) : NULL;
+        if (nm) out->names = nm;
+        const char **fl = nm ? realloc(out->files, sizeof *fl * (size_t)cap) : NULL;
+        if (fl) out->files = fl;
+        if (!fl) {
+            fail_oom();
+            return -1;
+        }
+        out->cap = cap;
+    }
+    memset(&out->e[out->n], 0, sizeof *out->e);
+    memset(&out->hooks[out->n], 0, sizeof *out->hooks);
+    out->names[out->n] = out->files[out->n] = NULL;
+    return out->n++;
+}
+
+/* A control vector's directions as edits: ADD at every row of residual layer K + 1. */
+static int add_cvec(const char *path, int n_layer, cli_edits *out) {
+    ids_err err;
+    ids_cvec cv;
+    if (ids_cvec_read(path, &cv, &err)) return fail(&err);
+    int rc = 0, skipped = 0;
+    for (int i = 0; !rc && i < cv.n; i++) {
+        if (n_layer >= 0 && cv.layer[i] > n_layer) { /* llama.cpp has no tensor there either */
+            skipped++;
+            continue;
+        }
+        int k = edit_slot(out);
+        if (k < 0) {
+            rc = 1;
+            break;
+        }
+        cli_edit *e = &out->e[k];
+        e->width = cv.n_embd;
+        if (!(e->data = malloc(sizeof(float) * (size_t)cv.n_embd))) {
+            rc = fail_oom();
+            break;
+        }
+        memcpy(e->data, cv.dir + (size_t)i * cv.n_embd, sizeof(float) * (size_t)cv.n_embd);
+        out->hooks[k] = (ids_hook){.site = IDS_SITE_RESID, .layer = cv.layer[i], .sel = {.kind = IDS_SEL_ALL},
+                                   .action = IDS_ACT_ADD, .vec = e->data, .len = (size_t)cv.n_embd};
+        out->files[k] = path;
+        if (!(out->names[k] = str_fmt("--control-vector %s (direction.%d)", path, cv.layer[i] - 1))) rc = 1;
+    }
+    if (!rc && skipped)
+        fprintf(stderr, "idscope: note: %s: %d direction%s past the model's %d blocks left out (llama.cpp has no place "
+                "for them either)\n", path, skipped, skipped == 1 ? "" : "s", n_layer);
+    ids_cvec_free(&cv);
+    return rc;
+}
+
+int edits_prepare(const char *cmd, const arg_groups *g, const arg_strs *cvecs, const char *text_gguf, cli_edits *out) {
     memset(out, 0, sizeof *out);
-    const int n_layer = g->n ? args_model_layers(text_gguf) : -1;
-    for (int k = 0; k < g->n; k++) {
-        const arg_group *gr = &g->g[k];
+    const int n_layer = g->n || cvecs->n ? args_model_layers(text_gguf) : -1;
+    for (int i = 0; i < cvecs->n; i++) {
+        int rc = add_cvec(cvecs->v[i], n_layer, out);
+        if (rc) return rc;
+    }
+    for (int gi = 0; gi < g->n; gi++) {
+        const arg_group *gr = &g->g[gi];
+        const int k = edit_slot(out);
+        if (k < 0) return 1;
         cli_edit *e = &out->e[k];
         ids_hook *h = &out->hooks[k];
-        out->n = k + 1;
         if (!gr->slot[EDIT_LAYER]) return args_usage(cmd, "--%s %s needs --layer L after it", gr->opener, gr->value);
         int rc = parse_layer(cmd, gr->slot[EDIT_LAYER], n_layer, &h->site, &h->layer);
         if (rc == ARGS_GO) rc = parse_positions(cmd, gr->slot[EDIT_POSITIONS], e, &h->sel);
@@ -271,6 +335,10 @@ void edits_free(cli_edits *e) {
         free(e->e[k].list);
         free((char *)e->names[k]);
     }
+    free(e->e);
+    free(e->hooks);
+    free(e->names);
+    free(e->files);
     memset(e, 0, sizeof *e);
 }
 

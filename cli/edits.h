@@ -12,8 +12,8 @@
 
 enum { EDIT_LAYER = 0, EDIT_POSITIONS = 1, EDIT_SCALE = 2 };
 
-/* The options of a command with edits; f is its arg_groups field. */
-#define EDIT_OPTS(T, f)                                                                                              \
+/* The options of a command with edits; f is its arg_groups field, cv its arg_strs of control vectors. */
+#define EDIT_OPTS(T, f, cv)                                                                                          \
     {.name = "add", .type = ARG_GROUP, .offset = offsetof(T, f), .meta = "VEC",                                       \
      .help = "add a vector (.npy, or FILE.safetensors:TENSOR; [i,j] picks a slice) to the rows chosen by the "       \
              "--layer, --positions and --scale that follow it"},                                                     \
@@ -26,7 +26,10 @@ enum { EDIT_LAYER = 0, EDIT_POSITIONS = 1, EDIT_SCALE = 2 };
     {.name = "positions", .type = ARG_POSITIONS, .flags = ARG_MEMBER, .offset = offsetof(T, f),                       \
      .slot = EDIT_POSITIONS, .meta = "SEL", .help = "(of an edit) the rows it changes, as --positions; default all"}, \
     {.name = "scale", .type = ARG_FLOAT, .flags = ARG_MEMBER, .offset = offsetof(T, f), .slot = EDIT_SCALE,           \
-     .meta = "F", .fmin = -INFINITY, .fmax = INFINITY, .help = "(of an edit) multiply the vector by F; default 1"}
+     .meta = "F", .fmin = -INFINITY, .fmax = INFINITY, .help = "(of an edit) multiply the vector by F; default 1"},   \
+    {.name = "control-vector", .type = ARG_STRS, .offset = offsetof(T, cv), .meta = "FILE", .max = 8,               \
+     .help = "a llama.cpp control vector (GGUF): each direction.K added at every row after block K (residual "     \
+             "layer K + 1), as llama.cpp's --control-vector does; before the edits"}
 
 /* The notes of the commands with edits. */
 #define EDIT_NOTES                                                                                              \
@@ -47,16 +50,18 @@ typedef struct cli_edit {
 } cli_edit;
 
 typedef struct cli_edits {
-    int n;
-    cli_edit e[ARGS_MAX_GROUPS];
-    ids_hook hooks[ARGS_MAX_GROUPS];
-    const char *names[ARGS_MAX_GROUPS]; /* "--add v.npy --layer 3 --positions word:circle --scale 0.5" (owned) */
-    const char *files[ARGS_MAX_GROUPS]; /* each vector's file (in argv) */
+    int n, cap;
+    cli_edit *e;
+    ids_hook *hooks;
+    const char **names; /* "--add v.npy --layer 3 --positions word:circle --scale 0.5" (owned) */
+    const char **files; /* each vector's file (in argv) */
 } cli_edits;
 
-/* Check the groups (the layers against the model's header, before it is loaded) and read the
- * vectors. Returns 0 or the exit code after the message; edits_free either way. */
-int edits_prepare(const char *cmd, const arg_groups *g, const char *text_gguf, cli_edits *out);
+/* Read the control vectors (their directions beyond the model's blocks are left out with a note, as
+ * llama.cpp has no place for them), then check the groups (the layers against the model's header,
+ * before it is loaded) and read their vectors. Returns 0 or the exit code after the message;
+ * edits_free either way. */
+int edits_prepare(const char *cmd, const arg_groups *g, const arg_strs *cvecs, const char *text_gguf, cli_edits *out);
 /* The vectors against the loaded model's width. 0 or 1 after the message. */
 int edits_bind(cli_edits *e, int n_embd);
 void edits_free(cli_edits *e);

@@ -22,7 +22,7 @@ static const command commands[] = {
     {"stimuli", "synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)", cmd_stimuli},
     {"train", "train the tiny default VLM from a config", cmd_train},
     {"eval", "accuracy of a VLM on fresh stimuli, per task", cmd_eval},
-    {"ids", "spatial IDs: ids extract, ids stats", cmd_ids},
+    {"ids", "spatial IDs: ids extract, ids stats, ids export-cvec (a llama.cpp control vector)", cmd_ids},
     {"swap", "mirror / attribute swapping by activation patching, per layer and position set", cmd_swap},
     {"steer", "steering with IDs: steer belief (vs noise), steer grid (every target cell)", cmd_steer},
     {"depth", "depth diagnosis: vertical ID steering read by above/below and front/behind", cmd_depth},

@@ -86,7 +86,7 @@ expect opt_extra_arg 2 "unexpected argument 'extra'" -- "$BIN" report "$TMP" ext
 for c in info tensor tokenize capture ask stimuli train eval ids swap steer depth score report temporal demo; do
     if grep -q "^  $c  *[A-Za-z]" "$TMP/help"; then ok "help_lists_$c"; else ko "help_lists_$c"; fi
 done
-for c in info tensor tokenize capture ask stimuli train eval "ids extract" "ids stats" swap "steer belief" "steer grid" depth \
+for c in info tensor tokenize capture ask stimuli train eval "ids extract" "ids stats" "ids export-cvec" swap "steer belief" "steer grid" depth \
     score report "temporal extract" "temporal swap" "temporal steer" demo; do
     # shellcheck disable=SC2086
     expect "help_$(echo "$c" | tr ' ' _)" 0 "usage: idscope $c" -- "$BIN" $c --help
@@ -179,6 +179,8 @@ if head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"attn_probs":{"dtype":"F
    head -c 12000 "$TMP/sites.safetensors" | grep -a -q '"roles":"\[\\"text\\"' &&
    head -c 12000 "$TMP/sites.safetensors" | grep -a -q 'edits\\":\[\\"--add '; then
     ok capture_block_sites_file; else ko capture_block_sites_file; fi
+expect capture_text_only 0 "wrote" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --prompt "USER: Hello ASSISTANT:" \
+    --sites logits -o "$TMP/text.safetensors"
 expect capture_bad_site_lists_new 2 "(resid, attn_out, mlp_out, attn_probs, logits" -- "$BIN" capture $GM -q x -o "$TMP/x.st" --sites mlp
 
 # stimuli
@@ -272,6 +274,32 @@ expect steer_objects 0 "best 3 layers" -- "$BIN" steer belief --ids "$TMP/ids/id
 J=$(tr -d ' \t\n' < "$TMP/steer3/steer-belief.json")
 IT=$(echo "$J" | sed 's/.*[{,]"items":\([0-9]*\).*/\1/'); SK=$(echo "$J" | sed 's/.*[{,]"skipped":\([0-9]*\).*/\1/')
 if [ $((IT + SK)) -eq 6 ]; then ok steer_objects_used; else ko "steer_objects_used ($IT + $SK images, want 6)"; fi
+# llama.cpp control vectors from the IDs: export, read back by ask/capture (= the same --add)
+CV="ids export-cvec --ids $TMP/ids/ids.safetensors"
+expect cvec_export 0 "direction.1..direction.3 (residual layers 2..4), cell 0,0 -> 0,1" -- "$BIN" $CV --from 0,0 --to 0,1 \
+    -o "$TMP/cv.gguf"
+expect cvec_info 0 "controlvector.layer_count  *i32  3" -- "$BIN" info "$TMP/cv.gguf"
+if grep -q "architecture: controlvector" "$TMP/out" && grep -q "direction.3 " "$TMP/out" && grep -q "idscope.provenance" "$TMP/out"; then
+    ok cvec_file; else ko cvec_file; fi
+expect cvec_one_layer 0 "direction.2..direction.2 (residual layers 3..3)" -- "$BIN" $CV --from 1,1 --to 0,0 --layers 3 \
+    --scale 4 --size 0 -o "$TMP/cv3.gguf"
+expect cvec_tensor 0 "" -- "$BIN" tensor "$TMP/cv3.gguf" direction.2 -o "$TMP/d2.npy"
+QQ="Is the red circle to the left or right of the blue square?"
+expect ask_cvec 0 '"logprob_unedited"' -- "$BIN" ask $GM -q "$QQ" --choices left,right -n 2 --json --control-vector "$TMP/cv3.gguf"
+cp "$TMP/out" "$TMP/ask_cv.json"
+expect ask_cvec_as_add 0 "" -- "$BIN" ask $GM -q "$QQ" --choices left,right -n 2 --json --add "$TMP/d2.npy" --layer 3
+if cmp -s "$TMP/out" "$TMP/ask_cv.json"; then ok cvec_equals_add_after_block; else ko cvec_equals_add_after_block; fi
+expect cvec_bad_cell 2 "--from 0,2 is outside the IDs' grid of 2 x 2 cells" -- "$BIN" $CV --from 0,2 --to 0,0 -o "$TMP/x.gguf"
+expect cvec_bad_cell_form 2 "--to x is not a cell Y,X" -- "$BIN" $CV --from 0,0 --to x -o "$TMP/x.gguf"
+expect cvec_layers 2 "--layers 1-3 is outside 2..4" -- "$BIN" $CV --from 0,0 --to 0,1 --layers 1-3 -o "$TMP/x.gguf"
+expect cvec_size 2 "--size 3 is outside -1..0" -- "$BIN" $CV --from 0,0 --to 0,1 --size 3 -o "$TMP/x.gguf"
+expect cvec_not_ids 1 "no F32 tensor 'universal'" -- "$BIN" ids export-cvec --ids "$TMP/sites.safetensors" --from 0,0 --to 0,1 \
+    -o "$TMP/x.gguf"
+expect cvec_not_cvec 1 "general.architecture is 'clip', expected 'controlvector'" -- "$BIN" ask $GM -q x \
+    --control-vector "$G/mmproj.gguf"
+expect cvec_past_blocks 0 "1 direction past the model's 3 blocks left out" -- "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" \
+    --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" --image "$SH/golden/qwen2vl-tiny/image.png" -q x -n 1 \
+    --control-vector "$TMP/cv.gguf"
 expect steer_belief_no_near_far 2 "--relation near-far is not one of left-right, above-below" -- "$BIN" steer belief --ids x --out y --relation near-far
 expect depth_help 0 "usage: idscope depth" -- "$BIN" depth --help
 expect depth_run 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/ids/ids.safetensors" -m "$G/text.gguf" \

@@ -361,6 +361,27 @@ ids_status ids_capture(const ids_vlm *v, const char *prompt, const ids_image *im
                        const ids_capture_opts *o, const char *out_path, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* llama.cpp control vectors                                                                    */
+/* A GGUF of architecture "controlvector" (keys controlvector.model_hint, controlvector.layer_count)
+ * holding F32 tensors direction.K [n_embd], K >= 1. llama.cpp (--control-vector) adds direction.K
+ * at every row to the output of block K (0-based), which is idscope's residual layer K + 1; it
+ * refuses direction.0 and has no place for K >= n_layer. */
+typedef struct ids_cvec {
+    int n_embd;
+    int n;       /* directions */
+    int *layer;  /* the residual layer each is added to (K + 1), ascending */
+    float *dir;  /* [n, n_embd]; directions named for the same layer are summed, as llama.cpp does */
+} ids_cvec;
+/* Every tensor must be direction.K (K in 1..2^20), F32, one dimension, all of one length; errors
+ * name the file and the tensor. */
+ids_status ids_cvec_read(const char *path, ids_cvec *out, ids_err *err);
+void ids_cvec_free(ids_cvec *c);
+/* Directions for residual layers (each >= 2; written as direction.(layer - 1)), atomically, with the
+ * provenance (may be NULL; finished by the caller) as the key idscope.provenance. */
+ids_status ids_cvec_write(const char *path, const int *layers, const float *dirs, int n, int n_embd,
+                          const char *model_hint, const ids_prov *prov, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Flat API for foreign callers (Python's ctypes, other FFIs)                                  */
 /* Opaque handles, integers, C strings and caller-owned arrays only: no struct of this header
  * crosses the boundary, so a caller needs no copy of its layouts. Every call that can fail returns
@@ -394,6 +415,10 @@ ids_status ids_ffi_detokenize(const ids_vlm *v, const int32_t *ids, int n_ids, i
 ids_status ids_ffi_token_text(const ids_vlm *v, int32_t id, char **text);
 /* The token of a word by the paper's rule (ids_tokenizer_word_token) into *id. */
 ids_status ids_ffi_word_token(const ids_vlm *v, const char *word, int32_t *id);
+
+/* A control vector file (ids_cvec_read): *layers [n] (residual layers) and *dirs [n, n_embd], both
+ * malloc'd (ids_ffi_free). */
+ids_status ids_ffi_cvec_read(const char *path, int *n, int *n_embd, int **layers, float **dirs);
 
 typedef struct ids_ffi_run ids_ffi_run;
 /* Encode the images and build the sequence of prompt (with <image> / <video> markers). Image i is

@@ -31,7 +31,7 @@ from . import _lib
 from ._lib import STATUS_NAMES
 
 __all__ = ["Error", "Model", "Session", "ActivationCache", "Edit", "load", "add", "replace", "scale",
-           "bundled_model", "load_capture", "library_path", "version"]
+           "control_vector", "bundled_model", "load_capture", "library_path", "version"]
 
 SITES = ("resid", "attn_out", "mlp_out", "attn_probs")
 _RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS = range(4)
@@ -195,6 +195,24 @@ def replace(name, vec, rows="all"):
 def scale(name, factor, rows="all"):
     """Multiply the rows chosen at a hook by factor (attention probabilities too)."""
     return Edit(name, _SCALE, None, rows, float(factor))
+
+
+def control_vector(path, scale=1.0):
+    """A llama.cpp control vector (GGUF) as edits: each direction.K added, times scale, at every row
+    of residual layer K + 1 (blocks.K.hook_resid_post), as llama.cpp's --control-vector adds it after
+    block K. Directions past a model's blocks raise an error when run (llama.cpp ignores them)."""
+    L = _lib.lib()
+    n, e = ctypes.c_int(), ctypes.c_int()
+    layers = ctypes.POINTER(ctypes.c_int)()
+    dirs = ctypes.POINTER(ctypes.c_float)()
+    _check(L.ids_ffi_cvec_read(_fspath(path), ctypes.byref(n), ctypes.byref(e), ctypes.byref(layers), ctypes.byref(dirs)))
+    try:
+        lay = np.ctypeslib.as_array(layers, (n.value,)).copy()
+        d = np.ctypeslib.as_array(dirs, (n.value, e.value)).copy()
+    finally:
+        L.ids_ffi_free(layers)
+        L.ids_ffi_free(dirs)
+    return [add(("resid", int(l)), d[i], rows="all", scale=scale) for i, l in enumerate(lay)]
 
 
 # ---- the cache -------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ def _bind(L):
         "ids_ffi_detokenize": (c_int, [c_void_p, P_i32, c_int, c_int, POINTER(c_void_p)]),
         "ids_ffi_token_text": (c_int, [c_void_p, c_int32, POINTER(c_void_p)]),
         "ids_ffi_word_token": (c_int, [c_void_p, c_char_p, P_i32]),
+        "ids_ffi_cvec_read": (c_int, [c_char_p, P_int, P_int, POINTER(P_int), POINTER(P_f)]),
         "ids_ffi_run_new": (c_int, [POINTER(c_void_p), c_void_p, c_char_p, c_int, POINTER(c_char_p),
                                     POINTER(POINTER(c_uint8)), P_int, P_int, c_int, c_int, c_int]),
         "ids_ffi_run_free": (None, [c_void_p]),

@@ -104,6 +104,21 @@ ids_status ids_ffi_word_token(const ids_vlm *v, const char *word, int32_t *id) {
     return *id < 0 ? keep(err.code ? err.code : IDS_ERR_NOT_FOUND, &err) : IDS_OK;
 }
 
+ids_status ids_ffi_cvec_read(const char *path, int *n, int *n_embd, int **layers, float **dirs) {
+    ids_err err = {0};
+    ids_cvec c;
+    *n = *n_embd = 0;
+    *layers = NULL;
+    *dirs = NULL;
+    ids_status st = path ? ids_cvec_read(path, &c, &err) : ids__err(&err, IDS_ERR_ARG, "control vector: no path");
+    if (st) return keep(st, &err);
+    *n = c.n;
+    *n_embd = c.n_embd;
+    *layers = c.layer;
+    *dirs = c.dir;
+    return IDS_OK;
+}
+
 /* ---- runs -------------------------------------------------------------------------------- */
 
 typedef struct ffi_variant {

@@ -185,6 +185,29 @@ class Hooks(unittest.TestCase):
         self.assertLessEqual(float(np.abs(c["logits"] - logits).max()), 1e-6)
         self.assertLessEqual(float(np.abs(c["blocks.2.hook_resid_post"] - cache["blocks.2.hook_resid_post"]).max()), 1e-6)
 
+    def test_control_vector_equals_cli(self):
+        """A control vector exported by 'idscope ids export-cvec': its directions as edits (direction.K after
+        block K) give what 'idscope capture --control-vector' gives."""
+        ids = os.path.join(self.tmp.name, "ids")
+        self.cli("ids", "extract", "-m", os.path.join(LLAVA, "text.gguf"), "--mmproj", os.path.join(LLAVA, "mmproj.gguf"),
+                 "--out", ids, "--objects", "red circle,blue square", "--grid", "2", "--sizes", "0.9", "--threads", "2")
+        cv = os.path.join(self.tmp.name, "cv.gguf")
+        self.cli("ids", "export-cvec", "--ids", os.path.join(ids, "ids.safetensors"), "--from", "0,0", "--to", "1,1",
+                 "--scale", "3", "-o", cv)
+        edits = idscope.control_vector(cv)
+        self.assertEqual([e.name for e in edits], [("resid", 2), ("resid", 3), ("resid", 4)])
+        out = os.path.join(self.tmp.name, "cv.safetensors")
+        self.cli("capture", *self.gm, "--prompt-file", os.path.join(LLAVA, "prompt.txt"), "-o", out, "--sites", "logits",
+                 "--control-vector", cv)
+        got = self.m.run_with_hooks(self.prompt, images=self.images, edits=edits)
+        self.assertEqual(float(np.abs(idscope.load_capture(out)["logits"] - got).max()), 0.0)
+        clean = self.m.run_with_hooks(self.prompt, images=self.images)
+        self.assertGreater(float(np.abs(got - clean).max()), 1e-2)
+        zero = self.m.run_with_hooks(self.prompt, images=self.images, edits=idscope.control_vector(cv, scale=0.0))
+        self.assertTrue((zero == clean).all())
+        with self.assertRaisesRegex(idscope.Error, "expected 'controlvector'"):
+            idscope.control_vector(os.path.join(LLAVA, "mmproj.gguf"))
+
     def test_hook_meaning(self):
         """resid_post = resid_pre + attn_out + mlp_out in every block; an add at blocks.2.hook_resid_post moves
         that stream (and blocks.3.hook_resid_pre, the same one) at the word's row only."""
