@@ -666,7 +666,7 @@ typedef struct {
 } buf;
 
 static void buf_put(buf *b, const void *d, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n == 0) return; /* nothing to copy (d may be NULL: a GGUF without metadata) */
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
         while (cap < b->len + n) cap *= 2;
