@@ -30,7 +30,7 @@ import numpy as np
 from . import _lib
 from ._lib import STATUS_NAMES
 
-__all__ = ["Error", "Model", "Session", "ActivationCache", "Edit", "load", "add", "replace", "scale",
+__all__ = ["Error", "Model", "Run", "ActivationCache", "Edit", "load", "add", "replace", "scale",
            "control_vector", "bundled_model", "load_capture", "library_path", "version"]
 
 SITES = ("resid", "attn_out", "mlp_out", "attn_probs")
@@ -364,10 +364,10 @@ class Model:
 
     # -- runs --
 
-    def session(self, prompt, images=(), video_frames=0, vision=False, threads=0, precision="f32"):
+    def run(self, prompt, images=(), video_frames=0, vision=False, threads=0, precision="f32"):
         """A prompt with its images, encoded once: its clean run is kept, so that any number of
-        edited runs reuse it (Session)."""
-        return Session(self, prompt, images, video_frames, vision, threads, precision)
+        edited runs reuse it (a Run)."""
+        return Run(self, prompt, images, video_frames, vision, threads, precision)
 
     def run_with_cache(self, prompt, images=(), names_filter=None, rows="all", edits=(), threads=0,
                        precision="f32", video_frames=0):
@@ -375,7 +375,7 @@ class Model:
         the activations and logits of the edited run."""
         keep = _name_filter(names_filter)
         want_vision = _wants_vision(keep, self.vision_n_layer) and not video_frames
-        with Session(self, prompt, images, video_frames, want_vision, threads, precision) as s:
+        with Run(self, prompt, images, video_frames, want_vision, threads, precision) as s:
             return s.run_with_cache(keep, rows, edits)
 
     def run_with_hooks(self, prompt, images=(), edits=(), candidates=None, logits="all", threads=0,
@@ -383,7 +383,7 @@ class Model:
         """One run with edits. Returns the logits ([n_rows, n_vocab] with logits="all", [n_vocab]
         with "last"), or with candidates (words or token ids) their log-probabilities as the next
         token after the prompt."""
-        with Session(self, prompt, images, video_frames, False, threads, precision) as s:
+        with Run(self, prompt, images, video_frames, False, threads, precision) as s:
             return s.run_with_hooks(edits, candidates, logits)
 
     def run_with_hooks_batch(self, prompt, images=(), variants=(), candidates=None, logits="last", threads=0,
@@ -391,12 +391,12 @@ class Model:
         """Many edited runs over one clean run, computed together: variants is a list of edit
         lists. Returns [n_variants, n_candidates] log-probabilities, or logits [n_variants, n_vocab]
         ("last") / [n_variants, n_rows, n_vocab] ("all")."""
-        with Session(self, prompt, images, video_frames, False, threads, precision) as s:
+        with Run(self, prompt, images, video_frames, False, threads, precision) as s:
             return s.run_with_hooks_batch(variants, candidates, logits)
 
     def generate(self, prompt, images=(), n=16, edits=(), threads=0, precision="f32", video_frames=0):
         """The greedy answer (text) of up to n tokens, with edits applied to the prompt."""
-        with Session(self, prompt, images, video_frames, False, threads, precision) as s:
+        with Run(self, prompt, images, video_frames, False, threads, precision) as s:
             s._set("gen_room", n)
             return s.generate(n, edits)
 
@@ -417,7 +417,7 @@ def _wants_vision(keep, n_vblocks):
     return any(keep("vision.blocks.%d" % b) for b in range(n_vblocks))
 
 
-class Session:
+class Run:
     """One prompt with its images over a Model: the rows are built (images encoded) once and the
     clean run is kept, so edited runs (run_with_hooks, run_with_hooks_batch, generate) recompute
     only what an edit can change. Row facts: n_rows, tokens, str_tokens, roles, row_image,
@@ -486,7 +486,7 @@ class Session:
 
     def _handle(self):
         if not self._h:
-            raise ValueError("the session is closed")
+            raise ValueError("the run is closed")
         return self._h
 
     # -- rows --

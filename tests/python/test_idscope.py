@@ -160,7 +160,7 @@ class Hooks(unittest.TestCase):
         j = json.loads(out)
         prompt = self.m.prompt(q, 1)
         e = [idscope.add("blocks.2.hook_resid_post", self.vec, rows="word:circle", scale=2.0)]
-        with self.m.session(prompt, self.images) as s:
+        with self.m.run(prompt, self.images) as s:
             lp = s.run_with_hooks(e, candidates=["left", "right"])
             lp0 = s.run_with_hooks([], candidates=["left", "right"])
         got = np.array([c["logprob"] for c in j["choices"]])
@@ -236,7 +236,7 @@ class Hooks(unittest.TestCase):
              [idscope.scale("blocks.1.hook_attn_out", 0.0)],
              [idscope.scale("blocks.2.attn.hook_pattern", 0.5, rows="last")],
              [idscope.replace("blocks.3.hook_mlp_out", np.zeros((2, 64), np.float32), rows=[-2, -1])]]
-        with self.m.session(self.prompt, self.images) as s:
+        with self.m.run(self.prompt, self.images) as s:
             batch = s.run_with_hooks_batch(v, candidates=["left", "right", 1492])
             full = s.run_with_hooks_batch(v, candidates=["left", "right", 1492], full_recompute=True)
             single = np.stack([s.run_with_hooks(x, candidates=["left", "right", 1492]) for x in v])
@@ -250,12 +250,12 @@ class Hooks(unittest.TestCase):
         for k in range(1, 5):
             self.assertGreater(float(np.abs(last[k] - clean).max()), 1e-4, "variant %d changed nothing" % k)
         # a scale of 1 changes nothing, to the bit
-        with self.m.session(self.prompt, self.images) as s:
+        with self.m.run(self.prompt, self.images) as s:
             one = s.run_with_hooks_batch([[], [idscope.scale("blocks.1.hook_mlp_out", 1.0)]], logits="all")
         self.assertTrue((one[0] == one[1]).all())
 
     def test_rows(self):
-        with self.m.session(self.prompt, self.images) as s:
+        with self.m.run(self.prompt, self.images) as s:
             self.assertEqual(s.n_rows, 42)
             self.assertEqual(list(s.rows("image")), list(range(5, 21)))
             self.assertEqual(list(s.rows("image:0")), list(range(5, 21)))
