@@ -8,19 +8,7 @@
 #include "base/gemm.h"
 
 #include <cblas.h>
-#include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static uint64_t g_r = 88172645463325252ull;
-static float frand(void) {
-    g_r ^= g_r << 13, g_r ^= g_r >> 7, g_r ^= g_r << 17;
-    return (float)((g_r >> 40) & 0xffffff) / 16777216.0f - 0.5f;
-}
+#include "synth.h"
 
 int main(int argc, char **argv) {
     int M = 640, N = 4096, K = 4096, T = 1, only = -1;
@@ -67,17 +55,17 @@ int main(int argc, char **argv) {
         memset(b, 1, (size_t)g.nr * kb * 4);
         float c[16 * 32];
         const int reps = 200000000 / (g.mr * g.nr * kb) + 1;
-        double t0 = now_s();
+        double t0 = now();
         for (int r = 0; r < reps; r++) g.kernel(kb, a, b, c, 32, g.mr, g.nr, r > 0);
-        double tk = now_s() - t0;
+        double tk = now() - t0;
         free(a);
         free(b);
         ids__gemm_src src = {.n = N, .k = K, .f32 = W, .ld = (size_t)K};
         double best = 1e9;
         for (int r = 0; r < 3; r++) {
-            t0 = now_s();
+            t0 = now();
             ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &src, Y, (size_t)N);
-            double t = now_s() - t0;
+            double t = now() - t0;
             if (t < best) best = t;
         }
         printf("%-5s %-18s kernel %6.1f GFLOP/s (1 thread)   run %6.1f GFLOP/s (%.1f ms)\n", ids_precision_name(g.prec),
@@ -86,9 +74,9 @@ int main(int argc, char **argv) {
     }
     double best = 1e9;
     for (int r = 0; r < 3; r++) {
-        double t0 = now_s();
+        double t0 = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, X, K, W, K, 0.0f, Y, N);
-        double t = now_s() - t0;
+        double t = now() - t0;
         if (t < best) best = t;
     }
     printf("OpenBLAS sgemm (its own threads)  %6.1f GFLOP/s\n", 2.0 * M * N * (double)K / best / 1e9);

@@ -97,18 +97,34 @@ T_AVX2 static void k_avx2_i8f(int kb, const void *a_, const void *b_, float *c, 
 
 T_512 static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
+/* The 14 x 32 tile of C in 28 registers: loaded (acc, rows < m, columns < n) or zero, and stored. */
+T_512 static inline void ld_c(__m512 *c0, __m512 *c1, const float *c, size_t ldc, int m, __mmask16 m0, __mmask16 m1,
+                               int acc, int mr) {
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        const bool ld = acc && i < m;
+        c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
+        c1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
+    }
+}
+
+T_512 static inline void st_c(const __m512 *c0, const __m512 *c1, float *c, size_t ldc, int m, __mmask16 m0,
+                               __mmask16 m1, int mr) {
+#pragma GCC unroll 14
+    for (int i = 0; i < mr; i++) {
+        if (i >= m) break;
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
+        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, c1[i]);
+    }
+}
+
 T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
                                int acc) {
     enum { MR = 14, NR = 32 };
     const float *a = a_, *b = b_;
     const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
     __m512 c0[MR], c1[MR];
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        const bool ld = acc && i < m;
-        c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
-        c1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
-    }
+    ld_c(c0, c1, c, ldc, m, m0, m1, acc, MR);
     for (int k = 0; k < kb; k++) {
         const __m512 b0 = _mm512_load_ps(b + (size_t)k * NR), b1 = _mm512_load_ps(b + (size_t)k * NR + 16);
         const float *ak = a + (size_t)k * MR;
@@ -120,12 +136,7 @@ T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c,
             c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
         }
     }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        if (i >= m) break;
-        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
-        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, c1[i]);
-    }
+    st_c(c0, c1, c, ldc, m, m0, m1, MR);
 }
 
 T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
@@ -134,12 +145,7 @@ T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *
     const uint32_t *a = a_, *b = b_;
     const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
     __m512 c0[MR], c1[MR];
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        const bool ld = acc && i < m;
-        c0[i] = ld ? _mm512_maskz_loadu_ps(m0, c + (size_t)i * ldc) : _mm512_setzero_ps();
-        c1[i] = ld ? _mm512_maskz_loadu_ps(m1, c + (size_t)i * ldc + 16) : _mm512_setzero_ps();
-    }
+    ld_c(c0, c1, c, ldc, m, m0, m1, acc, MR);
     for (int k = 0; k < kb / 2; k++) {
         const __m512bh b0 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR);
         const __m512bh b1 = (__m512bh)_mm512_load_si512(b + (size_t)k * NR + 16);
@@ -151,12 +157,7 @@ T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *
             c1[i] = _mm512_dpbf16_ps(c1[i], ai, b1);
         }
     }
-#pragma GCC unroll 14
-    for (int i = 0; i < MR; i++) {
-        if (i >= m) break;
-        _mm512_mask_storeu_ps(c + (size_t)i * ldc, m0, c0[i]);
-        _mm512_mask_storeu_ps(c + (size_t)i * ldc + 16, m1, c1[i]);
-    }
+    st_c(c0, c1, c, ldc, m, m0, m1, MR);
 }
 
 /* ---------------------------------------------------------------------------------------- */

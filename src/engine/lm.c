@@ -69,31 +69,8 @@ static void matmul(ids_ctx *c, const ids_tensor *W, const float *X, int M, float
     ids__matmul(&c->ops, W, X, M, Y, bias);
 }
 
-typedef struct {
-    const float *x;
-    float *y;
-    const float *w;
-    int n, rows;
-    float eps;
-} norm_job;
-
-static void rmsnorm_task(void *arg, int t, int nt, int tid) {
-    (void)tid;
-    norm_job *j = arg;
-    int per = (j->rows + nt - 1) / nt;
-    for (int r = t * per; r < (t + 1) * per && r < j->rows; r++) {
-        const float *x = j->x + (size_t)r * j->n;
-        float *y = j->y + (size_t)r * j->n;
-        double ss = 0;
-        for (int i = 0; i < j->n; i++) ss += (double)x[i] * x[i];
-        float scale = 1.0f / sqrtf((float)(ss / j->n) + j->eps);
-        for (int i = 0; i < j->n; i++) y[i] = x[i] * scale * j->w[i];
-    }
-}
-
 static void rmsnorm(ids_ctx *c, const float *x, float *y, const float *w, int rows) {
-    norm_job j = {x, y, w, c->m->hp.n_embd, rows, c->m->hp.rms_eps};
-    ids__pool_run(c->ops.pool, rows < 8 ? 1 : ids__pool_size(c->ops.pool), rmsnorm_task, &j);
+    ids__rmsnorm(&c->ops, x, y, w, c->m->hp.n_embd, rows, c->m->hp.rms_eps);
 }
 
 /* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. Pair i turns with

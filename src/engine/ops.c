@@ -114,6 +114,25 @@ typedef struct {
     float eps;
 } ln_job;
 
+static void rms_task(void *arg, int t, int nt, int tid) {
+    (void)tid;
+    ln_job *j = arg;
+    const int per = (j->rows + nt - 1) / nt;
+    for (int r = t * per; r < (t + 1) * per && r < j->rows; r++) {
+        const float *x = j->x + (size_t)r * j->n;
+        float *y = j->y + (size_t)r * j->n;
+        double ss = 0;
+        for (int i = 0; i < j->n; i++) ss += (double)x[i] * x[i];
+        const float scale = 1.0f / sqrtf((float)(ss / j->n) + j->eps);
+        for (int i = 0; i < j->n; i++) y[i] = x[i] * scale * j->w[i];
+    }
+}
+
+void ids__rmsnorm(ids_ops *o, const float *x, float *y, const float *w, int n, int rows, float eps) {
+    ln_job j = {x, y, w, NULL, n, rows, eps};
+    ids__pool_run(o->pool, rows < 8 ? 1 : ids__ops_threads(o), rms_task, &j);
+}
+
 static void ln_task(void *arg, int t, int nt, int tid) {
     (void)tid;
     ln_job *j = arg;

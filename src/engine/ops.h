@@ -24,6 +24,9 @@ int ids__ops_threads(const ids_ops *o);
 /* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type, n_in <=
  * max_w. In the int8 precision Q8_0 and Q4_0 rows are read as int8 blocks directly. */
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias);
+/* RMSNorm over rows of width n (sum of squares in double, the scale in F32 as HF computes it):
+ * y = x / sqrt(mean(x^2) + eps) * w. */
+void ids__rmsnorm(ids_ops *o, const float *x, float *y, const float *w, int n, int rows, float eps);
 /* LayerNorm over rows of width n (mean/variance in double): y = (x - mean)/sqrt(var + eps) * w + b. */
 void ids__layernorm(ids_ops *o, const float *x, float *y, const float *w, const float *b, int n, int rows,
                     float eps);

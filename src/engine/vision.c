@@ -362,28 +362,6 @@ static void vattn_task(void *arg, int t, int nt, int tid) {
                 j->out + off, j->E);
 }
 
-typedef struct {
-    const float *x;
-    float *y;
-    const float *w;
-    int n, rows;
-    float eps;
-} rms_job;
-
-static void rms_task(void *arg, int t, int nt, int tid) {
-    (void)tid;
-    rms_job *j = arg;
-    const int per = (j->rows + nt - 1) / nt;
-    for (int r = t * per; r < (t + 1) * per && r < j->rows; r++) {
-        const float *x = j->x + (size_t)r * j->n;
-        float *y = j->y + (size_t)r * j->n;
-        double ss = 0;
-        for (int i = 0; i < j->n; i++) ss += (double)x[i] * x[i];
-        const float scale = (float)(1.0 / sqrt(ss / j->n + (double)j->eps));
-        for (int i = 0; i < j->n; i++) y[i] = x[i] * scale * j->w[i];
-    }
-}
-
 /* The block norm of the family: LayerNorm (w, b), or RMSNorm (w; b NULL) when v->rms. */
 static void vnorm(const ids_vision *v, ids_ops *o, const float *x, float *y, const float *w, const float *b,
                   int rows) {
@@ -392,8 +370,7 @@ static void vnorm(const ids_vision *v, ids_ops *o, const float *x, float *y, con
         ids__layernorm(o, x, y, w, b, hp->n_embd, rows, hp->eps);
         return;
     }
-    rms_job j = {x, y, w, hp->n_embd, rows, hp->eps};
-    ids__pool_run(o->pool, rows < 8 ? 1 : ids__ops_threads(o), rms_task, &j);
+    ids__rmsnorm(o, x, y, w, hp->n_embd, rows, hp->eps);
 }
 
 /* One pre-norm block on x [T, E] (attention within the groups seg[0..n_seg], then the MLP). */
