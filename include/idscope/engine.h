@@ -22,6 +22,14 @@ typedef struct ids_hparams {
     ids_rope_mode rope_mode;
     int rope_sections[4];  /* M-RoPE: rotary pairs per position stream (t, h, w, e) */
     bool tied_output;
+    /* Gemma 3 (arch "gemma3"; zero elsewhere): token embeddings times embd_scale = sqrt(n_embd);
+     * norms after attention and the MLP; gated GELU (tanh) MLP; image blocks attended both ways;
+     * layer l slides (window swa_window, RoPE base rope_base_swa, scale 1) iff l % swa_pattern <
+     * swa_pattern - 1, the others use rope_base with positions times rope_scale; queries times
+     * attn_scale; logits capped as cap * tanh(logit / cap) when logit_softcap > 0. */
+    bool gemma3;
+    int swa_window, swa_pattern;
+    float rope_base_swa, rope_scale, attn_scale, embd_scale, logit_softcap;
 } ids_hparams;
 
 typedef struct ids_model ids_model;

@@ -279,6 +279,8 @@ ids_status ids_video_write_mp4(const ids_image *frames, int n, int fps, const ch
 
 /* Pillow-compatible bicubic resampling (a = -0.5, antialiased when shrinking, 8-bit passes). */
 ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_image *dst, ids_err *err);
+/* The same with Pillow's bilinear (triangle) filter (Gemma 3's image processor). */
+ids_status ids_image_resize_bilinear(const ids_image *src, int w, int h, ids_image *dst, ids_err *err);
 /* Pad to a square with `color`, centred (LLaVA's expand2square). */
 ids_status ids_image_pad_square(const ids_image *src, const uint8_t color[3], ids_image *dst,
                                 ids_err *err);

@@ -48,6 +48,8 @@ struct ids_ctx {
     bool have_clean;
     /* work buffers [max_rows, ...] */
     float *x, *xn, *q, *kn, *vn, *att, *tmp, *gate, *up, *rope;
+    float *rope_g;    /* Gemma 3: the global layers' table (c->rope: the sliding layers') */
+    int *blk_lo, *blk_hi; /* [n_ctx]: image block of each row (bidirectional attention), or NULL */
     int32_t *row_pos; /* [max_rows, 3] */
     float *scores;    /* [n_threads, QCHUNK, n_ctx] */
     unsigned char *att_scratch; /* [n_threads, att_scratch_bytes]: packed operands of attention's products */
@@ -76,13 +78,13 @@ static void rmsnorm(ids_ctx *c, const float *x, float *y, const float *w, int ro
 /* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. Pair i turns with
  * frequency base^(-2i/n_rot); M-RoPE takes the position of pair i from the stream (t, h, w, e) that
  * its section names (sector = i mod the sum of the sections). */
-static void rope_table(ids_ctx *c, int rows) {
+static void rope_table(ids_ctx *c, int rows, float *dst, double base, double pscale) {
     const ids_hparams *hp = &c->m->hp;
     const int half = hp->n_rot / 2;
     const int *sec = hp->rope_sections;
     const int ssum = sec[0] + sec[1] + sec[2] + sec[3];
     for (int r = 0; r < rows; r++) {
-        float *cs = c->rope + (size_t)r * hp->n_rot;
+        float *cs = dst + (size_t)r * hp->n_rot;
         const int32_t *pos = c->row_pos + 3 * r;
         for (int i = 0; i < half; i++) {
             double p = pos[0];
@@ -93,9 +95,9 @@ static void rope_table(ids_ctx *c, int rows) {
                 else if (sector < sec[0] + sec[1] + sec[2]) p = pos[2];
                 else p = 0; /* the fourth stream is unused by these models */
             }
-            double inv = pow((double)hp->rope_base, -2.0 * i / hp->n_rot);
+            double inv = pow(base, -2.0 * i / hp->n_rot);
             if (c->m->rope_ff) inv /= c->m->rope_ff[i];
-            double th = p * inv;
+            double th = p * pscale * inv;
             cs[2 * i] = (float)cos(th);
             cs[2 * i + 1] = (float)sin(th);
         }
@@ -103,11 +105,11 @@ static void rope_table(ids_ctx *c, int rows) {
 }
 
 /* Rotate `n_heads` heads of each row of x ([rows, n_heads*head_dim]). */
-static void rope_apply(ids_ctx *c, float *x, int rows, int n_heads) {
+static void rope_apply(ids_ctx *c, const float *tab, float *x, int rows, int n_heads) {
     const ids_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, half = hp->n_rot / 2;
     for (int r = 0; r < rows; r++) {
-        const float *cs = c->rope + (size_t)r * hp->n_rot;
+        const float *cs = tab + (size_t)r * hp->n_rot;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)r * n_heads * hd + (size_t)h * hd;
             for (int i = 0; i < half; i++) {
@@ -169,7 +171,7 @@ static void attn_task(void *arg, int t, int nt, int tid) {
     ids_ctx *c = j->c;
     const ids_hparams *hp = &c->m->hp;
     const int hd = hp->head_dim, n_head = hp->n_head, group = hp->n_head / hp->n_head_kv;
-    const float scale = 1.0f / sqrtf((float)hd);
+    const float scale = hp->attn_scale > 0 ? hp->attn_scale : 1.0f / sqrtf((float)hd);
     const int v = t / n_head, h = t % n_head, hk = h / group;
     rvariant *rv = &j->vars[v];
     const int p0 = j->p0, m = j->m;
@@ -185,7 +187,9 @@ static void attn_task(void *arg, int t, int nt, int tid) {
             const float *pr = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
             float *o = c->att + (base + i) * c->q_dim + (size_t)h * hd;
             memset(o, 0, (size_t)hd * sizeof(float));
-            for (int k = 0; k <= p0 + i; k++) {
+            int klo, khi;
+            ids__attn_range(hp, j->block, p0 + i, c->blk_lo, c->blk_hi, &klo, &khi);
+            for (int k = klo; k < khi; k++) {
                 const float *vv = k < p0 ? j->vp + (size_t)k * c->kv_dim + (size_t)hk * hd
                                          : vn + (size_t)(k - p0) * c->kv_dim;
                 for (int d = 0; d < hd; d++) o[d] += pr[k] * vv[d];
@@ -197,28 +201,36 @@ static void attn_task(void *arg, int t, int nt, int tid) {
     unsigned char *scr = c->att_scratch + (size_t)tid * c->att_scratch_bytes;
     const ids__gemm *g = &c->ops.attn;
     for (int i0 = 0; i0 < m; i0 += QCHUNK) {
-        const int i1 = m - i0 < QCHUNK ? m : i0 + QCHUNK, nq = i1 - i0, nk = p0 + i1;
+        const int i1 = m - i0 < QCHUNK ? m : i0 + QCHUNK, nq = i1 - i0;
+        int nk = p0 + i1; /* keys of the chunk: up to the last row's, or further inside an image block */
+        for (int r = 0; r < nq; r++) {
+            int lo, hi;
+            ids__attn_range(hp, j->block, p0 + i0 + r, c->blk_lo, c->blk_hi, &lo, &hi);
+            if (hi > nk) nk = hi < p0 + m ? hi : p0 + m;
+        }
         const float *Q = c->q + (base + i0) * c->q_dim + (size_t)h * hd;
         float *O = c->att + (base + i0) * c->q_dim + (size_t)h * hd;
         /* scores against the prefix cache (rows < p0) and the new rows; each a dot product along the head */
         if (p0 > 0)
             ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, j->kp + (size_t)hk * hd, c->kv_dim, true, p0, S, nk, false);
-        ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, kn, c->kv_dim, true, i1, S + p0, nk, false);
+        ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, kn, c->kv_dim, true, nk - p0, S + p0, nk, false);
         for (int r = 0; r < nq; r++) {
             float *sr = S + (size_t)r * nk;
-            const int keys = p0 + i0 + r + 1;
+            int lo, keys;
+            ids__attn_range(hp, j->block, p0 + i0 + r, c->blk_lo, c->blk_hi, &lo, &keys);
             float mx = -INFINITY;
-            for (int k = 0; k < keys; k++) {
+            for (int k = lo; k < keys; k++) {
                 sr[k] *= scale;
                 if (sr[k] > mx) mx = sr[k];
             }
             double sum = 0;
-            for (int k = 0; k < keys; k++) {
+            for (int k = lo; k < keys; k++) {
                 sr[k] = expf(sr[k] - mx);
                 sum += sr[k];
             }
             const float inv = (float)(1.0 / sum);
-            for (int k = 0; k < keys; k++) sr[k] *= inv;
+            for (int k = 0; k < lo; k++) sr[k] = 0.0f;
+            for (int k = lo; k < keys; k++) sr[k] *= inv;
             for (int k = keys; k < nk; k++) sr[k] = 0.0f;
             for (int k = 0; k < rv->n_hooks; k++) {
                 rhook *ph = &rv->hooks[k];
@@ -227,15 +239,15 @@ static void attn_task(void *arg, int t, int nt, int tid) {
                     (pidx = hook_row(ph, p0 + i0 + r)) < 0)
                     continue;
                 float *dst = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
-                memcpy(dst, sr, (size_t)keys * sizeof(float));
-                memset(dst + keys, 0, (size_t)(j->n_tot - keys) * sizeof(float));
+                memcpy(dst, sr, (size_t)nk * sizeof(float));
+                memset(dst + nk, 0, (size_t)(j->n_tot - nk) * sizeof(float));
             }
         }
         /* P.V over the keys in order: the prefix's values, then the new rows' (one chain per element,
          * whatever p0, so that a reused run gives a full run's bits) */
         if (p0 > 0)
             ids__gemm_serial(g, scr, S, nk, nq, p0, j->vp + (size_t)hk * hd, c->kv_dim, false, hd, O, c->q_dim, false);
-        ids__gemm_serial(g, scr, S + p0, nk, nq, i1, vn, c->kv_dim, false, hd, O, c->q_dim, p0 > 0);
+        ids__gemm_serial(g, scr, S + p0, nk, nq, nk - p0, vn, c->kv_dim, false, hd, O, c->q_dim, p0 > 0);
     }
 }
 
@@ -344,8 +356,12 @@ static void load_rows(ids_ctx *c, const fwd_plan *pl, int v, int layer) {
         for (int i = 0; i < pl->m; i++) {
             const float *e;
             int32_t tok = row_token(c, pl->p0 + i, &e);
-            if (tok >= 0) ids_tensor_rows_f32(c->m->tok_embd, tok, 1, dst + (size_t)i * n_embd, NULL);
-            else memcpy(dst + (size_t)i * n_embd, e, (size_t)n_embd * sizeof(float));
+            if (tok >= 0) {
+                float *d = dst + (size_t)i * n_embd;
+                ids_tensor_rows_f32(c->m->tok_embd, tok, 1, d, NULL);
+                if (c->m->hp.embd_scale > 0) /* Gemma 3: token rows only, image rows as given */
+                    for (int k = 0; k < n_embd; k++) d[k] *= c->m->hp.embd_scale;
+            } else memcpy(dst + (size_t)i * n_embd, e, (size_t)n_embd * sizeof(float));
         }
     } else {
         const float *src = pl->resid_src + ((size_t)layer * c->p.n_ctx + pl->p0) * n_embd;
@@ -360,9 +376,14 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
     int n_act = 0;
     /* positions and rotary table are the same for every variant: fill for m rows */
     for (int i = 0; i < m; i++) row_position(c, pl->p0 + i, c->row_pos + 3 * i);
-    rope_table(c, m);
-    for (int v = 1; v < pl->n_var; v++) /* replicate for stacked variants */
+    /* Gemma 3: c->rope for the sliding layers (local base, scale 1), c->rope_g for the global ones */
+    rope_table(c, m, c->rope, hp->gemma3 ? hp->rope_base_swa : hp->rope_base, 1.0);
+    if (hp->gemma3) rope_table(c, m, c->rope_g, hp->rope_base, hp->rope_scale);
+    for (int v = 1; v < pl->n_var; v++) { /* replicate for stacked variants */
         memcpy(c->rope + (size_t)v * m * hp->n_rot, c->rope, (size_t)m * hp->n_rot * sizeof(float));
+        if (hp->gemma3)
+            memcpy(c->rope_g + (size_t)v * m * hp->n_rot, c->rope_g, (size_t)m * hp->n_rot * sizeof(float));
+    }
 
     for (int l = 0; l <= hp->n_layer; l++) {
         while (n_act < pl->n_var && pl->vars[n_act].start <= l) load_rows(c, pl, n_act++, l);
@@ -380,8 +401,11 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         matmul(c, L->wq, c->xn, M, c->q, L->bq);
         matmul(c, L->wk, c->xn, M, c->kn, L->bk);
         matmul(c, L->wv, c->xn, M, c->vn, L->bv);
-        rope_apply(c, c->q, M, hp->n_head);
-        rope_apply(c, c->kn, M, hp->n_head_kv);
+        if (L->q_norm) ids__rmsnorm(&c->ops, c->q, c->q, L->q_norm, hp->head_dim, M * hp->n_head, hp->rms_eps);
+        if (L->k_norm) ids__rmsnorm(&c->ops, c->kn, c->kn, L->k_norm, hp->head_dim, M * hp->n_head_kv, hp->rms_eps);
+        const float *tab = hp->gemma3 && !ids__layer_is_swa(hp, l) ? c->rope_g : c->rope;
+        rope_apply(c, tab, c->q, M, hp->n_head);
+        rope_apply(c, tab, c->kn, M, hp->n_head_kv);
         const size_t cache_off = (size_t)l * ctx_rows * c->kv_dim;
         if (pl->ks) {
             memcpy(pl->ks + cache_off + (size_t)pl->p0 * c->kv_dim, c->kn, (size_t)m * c->kv_dim * sizeof(float));
@@ -406,6 +430,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
             ids__pool_run(c->ops.pool, n_pairs, attn_task, &aj);
         }
         matmul(c, L->wo, c->att, M, c->tmp, L->bo);
+        if (L->post_attn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_attn_norm, M);
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
         for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
@@ -414,11 +439,15 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         matmul(c, L->wgate, c->xn, M, c->gate, NULL);
         matmul(c, L->wup, c->xn, M, c->up, NULL);
         const size_t nf = (size_t)M * hp->n_ff;
-        for (size_t i = 0; i < nf; i++) {
-            const float g = c->gate[i];
-            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-        }
+        if (hp->gemma3)
+            for (size_t i = 0; i < nf; i++) c->gate[i] = ids__gelu_tanh(c->gate[i]) * c->up[i];
+        else
+            for (size_t i = 0; i < nf; i++) {
+                const float g = c->gate[i];
+                c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+            }
         matmul(c, L->wdown, c->gate, M, c->tmp, NULL);
+        if (L->post_ffn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_ffn_norm, M);
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
         for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
@@ -437,6 +466,10 @@ static void final_logits(ids_ctx *c, const int *xrows, int n, float *const *dst,
                    (size_t)hp->n_embd * sizeof(float));
         rmsnorm(c, c->xn, c->xn, c->m->output_norm, nk);
         matmul(c, c->m->output, c->xn, nk, c->logit_buf, NULL);
+        if (hp->logit_softcap > 0) { /* Gemma: cap * tanh(logit / cap) */
+            const float cap = hp->logit_softcap;
+            for (size_t i = 0; i < (size_t)nk * hp->n_vocab; i++) c->logit_buf[i] = cap * tanhf(c->logit_buf[i] / cap);
+        }
         for (int k = 0; k < nk; k++) {
             const float *lg = c->logit_buf + (size_t)k * hp->n_vocab;
             if (dst && dst[k0 + k]) memcpy(dst[k0 + k], lg, (size_t)hp->n_vocab * sizeof(float));
@@ -472,11 +505,13 @@ void ids_ctx_free(ids_ctx *c) {
     if (!c) return;
     ids__ops_free(&c->ops);
     ids_seq_free(c->seq);
-    float *bufs[] = {c->x, c->xn, c->q, c->kn, c->vn, c->att, c->tmp, c->gate, c->up, c->rope,
+    float *bufs[] = {c->x, c->xn, c->q, c->kn, c->vn, c->att, c->tmp, c->gate, c->up, c->rope, c->rope_g,
                      c->scores, c->logit_buf, c->hook_tmp, c->resid_clean, c->k_clean,
                      c->v_clean, c->k_gen, c->v_gen};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->row_pos);
+    free(c->blk_lo);
+    free(c->blk_hi);
     free(c->gen_tok);
     free(c->att_scratch);
     free(c);
@@ -515,6 +550,12 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     c->gate = alloc_f(c, R * hp->n_ff, &ok);
     c->up = alloc_f(c, R * hp->n_ff, &ok);
     c->rope = alloc_f(c, R * hp->n_rot, &ok);
+    if (hp->gemma3) {
+        c->rope_g = alloc_f(c, R * hp->n_rot, &ok);
+        c->blk_lo = ids__malloc(N * sizeof(int));
+        c->blk_hi = ids__malloc(N * sizeof(int));
+        if (!c->blk_lo || !c->blk_hi) ok = false;
+    }
     c->scores = alloc_f(c, (size_t)p.n_threads * QCHUNK * N, &ok);
     c->logit_buf = alloc_f(c, (size_t)OUT_ROWS * hp->n_vocab, &ok);
     c->row_pos = ids__malloc(R * 3 * sizeof(int32_t));
@@ -682,6 +723,7 @@ static ids_status run_resolved(ids_ctx *c, rvariant *vars, int n_vars, const ids
         if (vars[v].min_row < P) P = vars[v].min_row;
     }
     if (!reuse || o->logits == IDS_LOGITS_ALL) P = 0;
+    if (c->blk_lo && c->blk_hi[P] > c->blk_lo[P]) P = c->blk_lo[P]; /* a changed image row changes its whole block */
     const int m = n - P;
     if (m > c->p.max_rows)
         return ids__err(err, IDS_ERR_RANGE, "run: %d rows to compute exceed max_rows %d", m, c->p.max_rows);
@@ -773,6 +815,10 @@ static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
     ids_seq_free(c->seq);
     c->seq = cp;
     c->n_seq = n;
+    if (c->blk_lo) { /* generated rows (after the sequence) are text */
+        ids__image_blocks(cp, c->blk_lo, c->blk_hi);
+        for (int r = n; r < c->p.n_ctx; r++) c->blk_lo[r] = c->blk_hi[r] = r + 1;
+    }
     c->n_gen = 0;
     c->have_clean = false;
     return IDS_OK;
@@ -883,6 +929,7 @@ ids_status ids_ctx_generate(ids_ctx *c, const ids_hook *hooks, int n_hooks, int 
     const int n = c->n_seq;
     bool reuse = c->have_clean;
     int P = reuse ? (rv.min_row < n - 1 ? rv.min_row : n - 1) : 0;
+    if (c->blk_lo && c->blk_hi[P] > c->blk_lo[P]) P = c->blk_lo[P]; /* whole image blocks (attended both ways) */
     if (!reuse) rv.start = 0;
     if (reuse) { /* rows and layers the edits cannot change come from the clean run */
         for (int l = 0; l < hp->n_layer; l++) {

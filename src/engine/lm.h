@@ -9,6 +9,8 @@ typedef struct ids_layer_w {
     const ids_tensor *wq, *wk, *wv, *wo, *wgate, *wup, *wdown; /* ne = [n_in, n_out] */
     float *attn_norm, *ffn_norm;                              /* [n_embd] */
     float *bq, *bk, *bv, *bo;                                 /* optional biases */
+    float *q_norm, *k_norm; /* [head_dim] */
+    float *post_attn_norm, *post_ffn_norm;                    /* Gemma 3: [n_embd] on each sublayer's output */
 } ids_layer_w;
 
 struct ids_model {
@@ -27,5 +29,18 @@ const float *ids__seq_embd(const ids_seq *s, int i);
 int32_t ids__seq_next_pos(const ids_seq *s);
 /* Append all rows of src (tokens, embeddings, positions) to dst. */
 ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err);
+
+/* Gemma 3 (decoder_gemma3.c): its keys (sliding window and pattern, the local RoPE base, the global
+ * layers' linear RoPE scaling, query scale, final logit softcap) into m->hp. */
+ids_status ids__gemma3_hparams(ids_model *m, ids_err *err);
+/* Whether decoder block l attends within the sliding window (Gemma 3's local layers). */
+bool ids__layer_is_swa(const ids_hparams *hp, int l);
+/* The keys row q may attend to, [*lo, *hi): causal, inside the window on sliding layers, and (Gemma 3)
+ * every row of q's own image block. blk_lo/blk_hi: the image block of each row (NULL: none). */
+void ids__attn_range(const ids_hparams *hp, int l, int q, const int *blk_lo, const int *blk_hi, int *lo,
+                     int *hi);
+/* Image blocks of a sequence for bidirectional attention: rows [lo[r], hi[r]) form r's block (a run
+ * of rows of one image); text rows get lo = hi = r + 1 (none). */
+void ids__image_blocks(const ids_seq *s, int *lo, int *hi);
 
 #endif

@@ -49,6 +49,10 @@ void ids_model_free(ids_model *m) {
             free(L->bk);
             free(L->bv);
             free(L->bo);
+            free(L->q_norm);
+            free(L->k_norm);
+            free(L->post_attn_norm);
+            free(L->post_ffn_norm);
         }
         free(m->layers);
     }
@@ -91,9 +95,10 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     if (!strcmp(arch, "llama")) hp->rope_mode = IDS_ROPE_NORM;
     else if (!strcmp(arch, "qwen2")) hp->rope_mode = IDS_ROPE_NEOX;
     else if (!strcmp(arch, "qwen2vl")) hp->rope_mode = IDS_ROPE_MROPE;
+    else if (!strcmp(arch, "gemma3")) hp->rope_mode = IDS_ROPE_NEOX;
     else
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
-                        "decoder (supported: llama, qwen2, qwen2vl)", path, arch);
+                        "decoder (supported: llama, qwen2, qwen2vl, gemma3)", path, arch);
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot, n_ctx;
     char key[128];
     snprintf(key, sizeof key, "%s.embedding_length", arch);
@@ -131,6 +136,7 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     hp->n_rot = (int)n_rot;
     hp->n_ff = (int)n_ff;
     hp->n_ctx_train = (int)n_ctx;
+    if (!strcmp(arch, "gemma3")) return ids__gemma3_hparams(m, err);
     return IDS_OK;
 }
 
@@ -161,6 +167,10 @@ static ids_status load_layer(ids_model *m, int l, ids_err *err) {
     V(bk, "attn_k.bias", kv_dim, false);
     V(bv, "attn_v.bias", kv_dim, false);
     V(bo, "attn_output.bias", n_embd, false);
+    V(q_norm, "attn_q_norm.weight", hp->head_dim, hp->gemma3);
+    V(k_norm, "attn_k_norm.weight", hp->head_dim, hp->gemma3);
+    V(post_attn_norm, "post_attention_norm.weight", n_embd, hp->gemma3);
+    V(post_ffn_norm, "post_ffw_norm.weight", n_embd, hp->gemma3);
 #undef T
 #undef V
     return IDS_OK;

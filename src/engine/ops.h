@@ -31,6 +31,9 @@ void ids__rmsnorm(ids_ops *o, const float *x, float *y, const float *w, int n, i
 void ids__layernorm(ids_ops *o, const float *x, float *y, const float *w, const float *b, int n, int rows,
                     float eps);
 
+/* HF gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (Gemma 3's MLPs, SigLIP). */
+float ids__gelu_tanh(float x);
+
 /* Find a tensor and check its shape (ne1 = 0 for 1-D) and that it is readable. Absent and not
  * required: *out = NULL and IDS_OK. */
 ids_status ids__want_tensor(const ids_gguf *g, const char *name, int64_t ne0, int64_t ne1, bool required,

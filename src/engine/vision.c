@@ -38,6 +38,8 @@ void ids_vision_free(ids_vision *v) {
     free(v->pre_b);
     free(v->mm0b);
     free(v->mm2b);
+    free(v->soft_norm);
+    free(v->proj_f);
     ids_gguf_close(v->g);
     free(v);
 }
@@ -186,18 +188,22 @@ static ids_status load_block(ids_vision *v, int l, ids_err *err) {
     return IDS_OK;
 }
 
+ids_status ids__vision_load_blocks(ids_vision *v, ids_err *err) {
+    ids_status st;
+    v->blk = ids__calloc((size_t)v->hp.n_layer, sizeof *v->blk);
+    if (!v->blk) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", ids_gguf_path(v->g));
+    for (int l = 0; l < v->hp.n_layer; l++)
+        if ((st = load_block(v, l, err))) return st;
+    return IDS_OK;
+}
+
 ids_status ids__vision_load_tower(ids_vision *v, ids_err *err) {
     const ids_gguf *g = v->g;
-    const char *path = ids_gguf_path(g);
-    ids_vparams *hp = &v->hp;
-    const int E = hp->n_embd;
+    const int E = v->hp.n_embd;
     ids_status st;
     if ((st = ids__load_vec(g, "v.pre_ln.weight", E, false, &v->pre_w, err))) return st;
     if ((st = ids__load_vec(g, "v.pre_ln.bias", E, false, &v->pre_b, err))) return st;
-    v->blk = ids__calloc((size_t)hp->n_layer, sizeof *v->blk);
-    if (!v->blk) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-    for (int l = 0; l < hp->n_layer; l++)
-        if ((st = load_block(v, l, err))) return st;
+    if ((st = ids__vision_load_blocks(v, err))) return st;
     return ids__vision_load_projector(v, err);
 }
 
@@ -240,9 +246,10 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     snprintf(v->hp.projector, sizeof v->hp.projector, "%s", s);
     v->qwen25 = !strcmp(s, "qwen2.5vl_merger");
     v->qwen = v->qwen25 || !strcmp(s, "qwen2vl_merger");
-    if (strcmp(s, "mlp") != 0 && !v->qwen)
+    v->gemma3 = !strcmp(s, "gemma3");
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, gemma3)", path, s);
     return IDS_OK;
 }
 
@@ -255,6 +262,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     if (!st)
         st = v->qwen25 ? ids__vision_load_qwen25vl(v, err)
              : v->qwen ? ids__vision_load_qwen2vl(v, err)
+             : v->gemma3 ? ids__vision_load_gemma3(v, err)
                        : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
@@ -287,7 +295,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
                         hp->projector, n_frames);
     out->width = out->height = hp->image_size;
     out->grid_t = 1;
-    out->grid_h = out->grid_w = hp->grid;
+    out->grid_h = out->grid_w = v->gemma3 ? hp->grid / v->pool : hp->grid;
     out->n_out = hp->n_out;
     out->n_tokens = hp->n_tokens;
     return IDS_OK;
@@ -299,13 +307,14 @@ static ids_status preprocess(const ids_vision *v, const ids_image *img, int W, i
     ids_image sq = {0}, rs = {0};
     const ids_image *cur = img;
     ids_status st = IDS_OK;
-    if (!v->qwen && img->w != img->h) {
+    if (!v->qwen && !v->gemma3 && img->w != img->h) { /* LLaVA-1.5 pads; Gemma 3 stretches */
         const uint8_t mean_color[3] = {122, 116, 104};
         if ((st = ids_image_pad_square(img, mean_color, &sq, err))) return st;
         cur = &sq;
     }
     if (cur->w != W || cur->h != H) {
-        if ((st = ids_image_resize_bicubic(cur, W, H, &rs, err))) {
+        st = v->gemma3 ? ids_image_resize_bilinear(cur, W, H, &rs, err) : ids_image_resize_bicubic(cur, W, H, &rs, err);
+        if (st) {
             ids_image_free(&sq);
             return st;
         }
@@ -398,6 +407,8 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
         float *g = w->ff2;
         ids__matmul(o, b->gate, xn, T, g, b->gateb);
         for (size_t i = 0; i < nf; i++) ff[i] *= g[i] / (1.0f + expf(-g[i]));
+    } else if (v->gemma3) { /* SigLIP: gelu_pytorch_tanh */
+        for (size_t i = 0; i < nf; i++) ff[i] = ids__gelu_tanh(ff[i]);
     } else if (hp->use_gelu)
         for (size_t i = 0; i < nf; i++) ff[i] = 0.5f * ff[i] * (1.0f + erff(ff[i] * (float)M_SQRT1_2));
     else
@@ -412,6 +423,10 @@ static void project(const ids_vision *v, ids_ops *o, const ids_vplan *pl, ids_vb
     const ids_vparams *hp = &v->hp;
     const int E = hp->n_embd, T = pl->n_tokens, Hd = (int)v->mm0->ne[1];
     float *x = w->x, *hid = w->hid;
+    if (v->gemma3) {
+        ids__vision_project_gemma3(v, o, w, out);
+        return;
+    }
     if (v->qwen) {
         if (v->post_w) vnorm(v, o, x, x, v->post_w, v->post_b, T);
         ids__matmul(o, v->mm0, x, pl->n_out, hid, v->mm0b);
@@ -430,7 +445,7 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
     const int T = pl->n_tokens, Hd = (int)v->mm0->ne[1], mg = hp->merge;
     const int G = v->qwen ? (W / P) * (Hh / P) : T; /* attention group */
     const int n_pix_frames = v->qwen ? 2 * pl->grid_t : 1;
-    const size_t NP = (size_t)(v->qwen ? T : T - 1);
+    const size_t NP = (size_t)(v->qwen || v->gemma3 ? T : T - 1);
     const size_t nff = (size_t)T * F * (v->qwen25 ? 2 : 1); /* the gated MLP's two halves */
     const size_t nbuf = (size_t)n_pix_frames * 3 * W * Hh + 2 * NP * KP + (size_t)T * E * 7 + nff +
                         (size_t)n_threads * G * G + (size_t)pl->n_out * Hd + (size_t)T * (E / hp->n_head) +
@@ -498,6 +513,7 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     }
     if (st) goto done;
     if (v->qwen) ids__vision_embed_qwen2vl(v, &o, &pl, &w);
+    else if (v->gemma3) ids__vision_embed_siglip(v, &o, &w);
     else ids__vision_embed_clip(v, &o, &w);
     if (v->pre_w) ids__layernorm(&o, w.x, w.x, v->pre_w, v->pre_b, E, T, hp->eps);
     if (v->qwen25) { /* patches and their rotary table into window order (whole 2x2 groups move) */

@@ -27,12 +27,22 @@ struct ids_vision {
     ids_vblock *blk;
     const ids_tensor *mm0, *mm2;
     float *mm0b, *mm2b;
+    /* Gemma 3 (projector "gemma3", vision_gemma3.c): SigLIP without CLS, GELU (tanh), post-LN,
+     * pool x pool average pooling, soft-embedding RMSNorm, input projection (no bias) */
+    bool gemma3;
+    int pool;
+    float *soft_norm;   /* [n_embd], stored with HF's (1 + w) folded in */
+    ids_tensor proj;    /* mm.input_projection transposed to ne = [n_embd, n_out_embd], F32 (proj_f) */
+    float *proj_f;
 };
 
 /* ---- loading: each family's loader runs the shared steps around its own tensors ---- */
 ids_status ids__vision_load_clip(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_qwen2vl(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_qwen25vl(ids_vision *v, ids_err *err);
+ids_status ids__vision_load_gemma3(ids_vision *v, ids_err *err);
+/* The blocks v.blk.N.* (LayerNorm or RMSNorm, biases optional). */
+ids_status ids__vision_load_blocks(ids_vision *v, ids_err *err);
 /* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
 ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size
@@ -64,6 +74,11 @@ typedef struct {
 
 /* CLIP: patch rows in raster order, patch embedding, CLS in row 0, positions added: x [T, E]. */
 void ids__vision_embed_clip(const ids_vision *v, ids_ops *o, ids_vbufs *b);
+/* SigLIP (Gemma 3): patch rows in raster order, patch embedding, positions added: x [T, E]. */
+void ids__vision_embed_siglip(const ids_vision *v, ids_ops *o, ids_vbufs *b);
+/* Gemma 3's projector on the tower's stream x [T, E]: post-LN, average pooling, soft-embedding norm,
+ * input projection: out [n_out, n_out_embd]. */
+void ids__vision_project_gemma3(const ids_vision *v, ids_ops *o, ids_vbufs *b, float *out);
 /* Qwen2-VL: the plan for frames of equal size (dynamic resolution, frames paired). */
 ids_status ids__vision_plan_qwen2vl(const ids_vision *v, const ids_image *frames, int n_frames, ids_vplan *out,
                                     ids_err *err);

@@ -58,6 +58,7 @@ const ids_model *ids_vlm_model(const ids_vlm *v) { return v->lm; }
 const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
+static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -78,6 +79,10 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
+    } else if (is_gemma3(v)) { /* Gemma 3's chat template (its <bos> comes from the vocabulary) */
+        k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
     } else { /* LLaVA-1.5: vicuna */
         k = (size_t)snprintf(p, n, "USER: ");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
@@ -145,6 +150,10 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
              * text after it (as llama.cpp's mtmd emits them) */
             size_t len = bk == 0 ? (m ? (size_t)(m - part) : strlen(part)) : 0;
             const char *pre = qwen && !first ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+            if (is_gemma3(v)) { /* HF Gemma3Processor's full_image_sequence around each image's rows */
+                pre = first ? "" : "<end_of_image>\n\n";
+                post = m ? "\n\n<start_of_image>" : "";
+            }
             size_t tl = strlen(pre) + len + strlen(post);
             if (tl || first) {
                 char *text = ids__malloc(tl + 1);

@@ -344,9 +344,15 @@ static double bicubic(double x) {
     return 0;
 }
 
-/* Coefficients for resampling in_size -> out_size: for output i, taps [bounds[2i], +bounds[2i+1]). */
-static int precompute(int in_size, int out_size, int **bounds_out, int **kk_out, int *ksize_out) {
-    const double support0 = 2.0;
+static double triangle(double x) { /* Pillow's BILINEAR filter */
+    if (x < 0) x = -x;
+    return x < 1 ? 1 - x : 0;
+}
+
+/* Coefficients for resampling in_size -> out_size: for output i, taps [bounds[2i], +bounds[2i+1]).
+ * Filter: bicubic (support 2) or, with `linear`, the triangle (support 1). */
+static int precompute(int in_size, int out_size, bool linear, int **bounds_out, int **kk_out, int *ksize_out) {
+    const double support0 = linear ? 1.0 : 2.0;
     double scale = (double)in_size / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = support0 * filterscale;
@@ -369,7 +375,7 @@ static int precompute(int in_size, int out_size, int **bounds_out, int **kk_out,
         if (xmax > in_size) xmax = in_size;
         xmax -= xmin;
         for (int x = 0; x < xmax; x++) {
-            double w = bicubic((x + xmin - center + 0.5) * ss);
+            double w = linear ? triangle((x + xmin - center + 0.5) * ss) : bicubic((x + xmin - center + 0.5) * ss);
             k[x] = w;
             ww += w;
         }
@@ -394,7 +400,7 @@ static uint8_t clip8(int64_t v) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_image *dst, ids_err *err) {
+static ids_status resample(const ids_image *src, int w, int h, bool linear, ids_image *dst, ids_err *err) {
     if (w <= 0 || h <= 0) return ids__err(err, IDS_ERR_ARG, "resize: bad target %dx%d", w, h);
     if (w == src->w && h == src->h) {
         ids_status st = ids_image_new(dst, w, h, NULL, err);
@@ -407,7 +413,7 @@ ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_imag
     const ids_image *mid = src;
     if (w != src->w) {
         int *b, *kk, ks;
-        if (precompute(src->w, w, &b, &kk, &ks)) return ids__err(err, IDS_ERR_NOMEM, "resize: out of memory");
+        if (precompute(src->w, w, linear, &b, &kk, &ks)) return ids__err(err, IDS_ERR_NOMEM, "resize: out of memory");
         if ((st = ids_image_new(&tmp, w, src->h, NULL, err))) {
             free(b);
             free(kk);
@@ -431,7 +437,7 @@ ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_imag
         return IDS_OK;
     }
     int *b, *kk, ks;
-    if (precompute(mid->h, h, &b, &kk, &ks)) {
+    if (precompute(mid->h, h, linear, &b, &kk, &ks)) {
         ids_image_free(&tmp);
         return ids__err(err, IDS_ERR_NOMEM, "resize: out of memory");
     }
@@ -453,4 +459,12 @@ ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_imag
     free(kk);
     ids_image_free(&tmp);
     return IDS_OK;
+}
+
+ids_status ids_image_resize_bicubic(const ids_image *src, int w, int h, ids_image *dst, ids_err *err) {
+    return resample(src, w, h, false, dst, err);
+}
+
+ids_status ids_image_resize_bilinear(const ids_image *src, int w, int h, ids_image *dst, ids_err *err) {
+    return resample(src, w, h, true, dst, err);
 }
