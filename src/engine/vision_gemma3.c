@@ -15,8 +15,9 @@ static ids_status load_projection(ids_vision *v, ids_err *err) {
     const ids_tensor *t = ids_gguf_find_tensor(v->g, name);
     if (!t) return ids__err(err, IDS_ERR_NOT_FOUND, "%s: projector tensor '%s' is missing", path, name);
     if (t->n_dims != 2 || t->ne[1] != E || t->ne[0] < 1 || t->ne[0] > (1 << 20))
-        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s' has shape [%lld, %lld], expected [n_text_embd, %d]",
-                        path, name, (long long)t->ne[0], (long long)t->ne[1], E);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: tensor '%s': expected shape [N, %d] (N = the text model's width), "
+                        "got [%lld, %lld, %lld, %lld]", path, name, E, (long long)t->ne[0], (long long)t->ne[1],
+                        (long long)t->ne[2], (long long)t->ne[3]);
     if (!ids_type_can_dequantize(t->type))
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: %s has unreadable type %s", path, name, ids_type_name(t->type));
     const int T = (int)t->ne[0];
