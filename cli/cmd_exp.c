@@ -219,7 +219,8 @@ static const arg_opt steer_belief_opts[] = {
     STEER_FACTOR_OPT("steering norm = F x the word's activation norm at that layer"),
     STEER_LAYERS_OPT(0, "LO-HI",
                      "the paper's band for the model's family: LLaVA-1.5 8-20 of 32 layers, Qwen2-VL 6-16 of 28, "
-                     "scaled for other depths; 1..n_layer-1 for a model made by idscope train",
+                     "Gemma 3 10-22 of 34 and 48, scaled for other depths; 1..n_layer-1 for a model made by "
+                     "idscope train",
                      "the layer band, inclusive, within 1..n_layer"),
     STEER_GREEDY_OPT,
     {0},
@@ -263,7 +264,8 @@ static const arg_cmd steer_grid_cmd = {
 static const arg_opt depth_opts[] = {
     STEER_COMMON_OPTS,
     STEER_FACTOR_OPT("steering norm = F x the word's activation norm at that layer"),
-    STEER_LAYERS_OPT(0, "LO-HI", "1..n_layer-1", "the layer band, inclusive, within 1..n_layer"),
+    STEER_LAYERS_OPT(0, "LO-HI", "1..n_layer-1; Gemma 3 1-29 of 34, 1-39 of 48 (the paper's layers)",
+                     "the layer band, inclusive, within 1..n_layer"),
     {.name = "raw", .type = ARG_FLAG, .offset = offsetof(steer_args, o.raw),
      .help = "push with F x the row-only ID difference itself, as the paper, instead of rescaling it to F x the "
              "word's norm"},

@@ -386,6 +386,30 @@ expect q25_ask_video 0 "answer:" -- "$BIN" ask -m "$Q25T" --mmproj "$Q25/mmproj.
     -q "What happens?" -n 2 --threads 2
 expect q25_ids_extract 0 "wrote" -- "$BIN" ids extract -m "$Q25T" --mmproj "$Q25/mmproj.gguf" --out "$TMP/q25ids" \
     --objects "red circle,blue square" --grid 2 --sizes 1 --image-size 112 --threads 2
+# Gemma 3: the golden pair of tests/golden/gemma3-tiny (text arch gemma3, projector gemma3)
+G3=tests/golden/gemma3-tiny
+expect g3_info 0 '"gemma3"' -- "$BIN" info "$G3/mmproj.gguf"
+expect g3_info_text 0 "gemma3.attention.sliding_window  *u32  *20" -- "$BIN" info "$G3/text.gguf"
+expect g3_tokenize 0 "^2 4 302 295 265 6$" -- "$BIN" tokenize -m "$G3/text.gguf" --special "$(printf '<start_of_turn>user\n\n\n<start_of_image>')"
+expect g3_capture_all 0 "wrote" -- "$BIN" capture -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --image "$G3/image.png" \
+    --prompt-file "$G3/prompt.txt" --all -o "$TMP/g3.safetensors" --threads 2
+H=$(head -c 20000 "$TMP/g3.safetensors" | tr -d '\000')
+if echo "$H" | grep -q '"resid":{"dtype":"F32","shape":\[8,52,64\]' && echo "$H" | grep -q '"image_embd":{"dtype":"F32","shape":\[16,64\]' &&
+   echo "$H" | grep -q '"vision":{"dtype":"F32","shape":\[2,256,32\]' && echo "$H" | grep -q '"logits":{"dtype":"F32","shape":\[52,449\]' &&
+   echo "$H" | grep -q '"attn_probs":{"dtype":"F32","shape":\[7,52,4,52\]'; then ok g3_capture_shapes; else ko g3_capture_shapes; fi
+expect g3_ask 0 "log P(right)" -- "$BIN" ask -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --image "$G3/image.png" \
+    --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2 --threads 2
+expect g3_ids_extract 0 "wrote" -- "$BIN" ids extract -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --out "$TMP/g3ids" \
+    --objects "red circle,blue square" --grid 2 --sizes 1 --image-size 112 --threads 2
+# the family's band: the paper's 10-22 of 34 layers scaled to 7 (2..5); depth up to 29/34 of them (6)
+expect g3_steer_belief 0 "^2,.*" -- "$BIN" steer belief --ids "$TMP/g3ids/ids.safetensors" -m "$G3/text.gguf" \
+    --mmproj "$G3/mmproj.gguf" --out "$TMP/g3steer" --n 1 --threads 2
+if [ "$(sed -n '2s/,.*//p;$s/,.*//p' "$TMP/g3steer/steer-belief.csv" | tr '\n' ' ')" = "2 5 " ]; then ok g3_steer_band; else ko g3_steer_band; fi
+expect g3_steer_belief_layers 0 "^4,.*" -- "$BIN" steer belief --ids "$TMP/g3ids/ids.safetensors" -m "$G3/text.gguf" \
+    --mmproj "$G3/mmproj.gguf" --out "$TMP/g3steer2" --n 1 --layers 4-6 --threads 2
+expect g3_swap 0 "^0,image," -- "$BIN" swap -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --out "$TMP/g3swap" --n 1 --threads 2
+expect g3_depth 0 "^6,.*" -- "$BIN" depth --ids "$TMP/g3ids/ids.safetensors" -m "$G3/text.gguf" \
+    --mmproj "$G3/mmproj.gguf" --out "$TMP/g3depth" --n 1 --threads 2
 expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --video "$M1" --frames 9 -q "Does it?"
 expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"

@@ -407,3 +407,16 @@ TEST(g3_allocation_failures) {
     CHECKF(n > 20, "%ld allocations", n);
     ids_image_free(&img);
 }
+
+/* The family's layers for steering: the paper's belief band 10-22 of 34 scaled to the 7 layers
+ * (2..5), and the top of the depth band 29/34 of them (6, the last inner layer). */
+TEST(g3_steer_band) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE_OK(ids_vlm_load(&v, G3("text.gguf"), G3("mmproj.gguf"), &err), err);
+    int lo = 0, hi = 0;
+    ids_steer_default_band(v, &lo, &hi);
+    CHECK(lo == 2 && hi == 5);
+    CHECK_EQ_INT(ids_steer_layer_limit(v), 6);
+    ids_vlm_free(v);
+}

@@ -209,9 +209,13 @@ typedef struct ids_steer_opts {
  * LLaVA-1.5 (a CLIP tower with the mlp projector) 8-20 of 32 layers (7B), 10-20 of 40 (13B);
  * Qwen2-VL and Qwen2.5-VL (dynamic-resolution towers) 6-16 of 28 (Qwen2-VL-2B, Qwen2.5-VL-7B), 8-18 of
  * 36 (Qwen2.5-VL-3B); other depths of a family scaled from its first band (LLaVA 0.25..0.625 of the
- * layers, Qwen 6/28..16/28), rounded, within 1..n_layer-1. A model made by idscope's trainer:
- * 1..n_layer-1 (every inner layer). */
+ * layers, Qwen 6/28..16/28), rounded, within 1..n_layer-1; Gemma 3 10-22 of 34 (4B) and of 48 (12B),
+ * other depths 10/34..22/34. A model made by idscope's trainer: 1..n_layer-1 (every inner layer). */
 void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi);
+/* The last layer the paper edits and reads in this model's family, the default top of depth's band:
+ * Gemma 3 29 of 34 (4B), 39 of 48 (12B), other depths 29/34 of them (the paper's runs keep layers
+ * 0-29 / 0-39 only); every other family n_layer - 1. */
+int ids_steer_layer_limit(const ids_vlm *v);
 
 typedef struct ids_steer_result {
     ids_relation relation;       /* the relation asked (of several on an image set: the first) */

@@ -309,7 +309,10 @@ void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
     const char *meta = NULL;
     *lo = 1, *hi = n - 1;
     if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) return;
-    if (ids_vision_params(ids_vlm_vision(v))->dynamic) { /* Qwen2-VL */
+    if (ids_model_hparams(ids_vlm_model(v))->gemma3) { /* Gemma 3: 10-22 for both 4B (34) and 12B (48) */
+        if (n == 34 || n == 48) *lo = 10, *hi = 22;
+        else *lo = (int)lround(n * 10.0 / 34), *hi = (int)lround(n * 22.0 / 34);
+    } else if (ids_vision_params(ids_vlm_vision(v))->dynamic) { /* Qwen2-VL */
         if (n == 28) *lo = 6, *hi = 16;
         else if (n == 36) *lo = 8, *hi = 18;
         else *lo = (int)lround(n * 6.0 / 28), *hi = (int)lround(n * 16.0 / 28);
@@ -321,6 +324,14 @@ void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
     if (*lo < 1) *lo = 1;
     if (*hi > n - 1) *hi = n - 1;
     if (*hi < *lo) *hi = *lo;
+}
+
+int ids_steer_layer_limit(const ids_vlm *v) {
+    const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
+    const int n = hp->n_layer;
+    if (!hp->gemma3) return n - 1;
+    int lim = n == 34 ? 29 : n == 48 ? 39 : (int)lround(n * 29.0 / 34);
+    return lim < 1 ? 1 : lim > n - 1 ? n - 1 : lim;
 }
 
 static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids_steer_opts *o, steer_plan *pl, ids_err *err) {
@@ -340,7 +351,7 @@ static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids
     pl->rels = 1u << pl->rel;
     if (k == IDS__STEER_BELIEF && o->exp.set_dir && !o->relation_only)
         pl->rels = 1u << IDS_REL_LEFT_RIGHT | 1u << IDS_REL_ABOVE_BELOW;
-    int band_lo = 1, band_hi = hp->n_layer - 1;
+    int band_lo = 1, band_hi = ids_steer_layer_limit(v);
     if (k == IDS__STEER_BELIEF) ids_steer_default_band(v, &band_lo, &band_hi);
     pl->lo = o->layer_lo > 0 ? o->layer_lo : band_lo;
     pl->hi = o->layer_hi > 0 ? o->layer_hi : o->layer_lo > 0 && o->layer_lo > band_hi ? hp->n_layer - 1 : band_hi;
