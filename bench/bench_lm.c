@@ -95,7 +95,7 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     printf("OpenBLAS SGEMM 640x11008x4096: %.1f GFLOP/s (ceiling)\n", ceil);
     int types[2] = {IDS_TYPE_F16, IDS_TYPE_Q8_0};
     for (int k = 0; k < 2; k++) {
-        llama_shape s = {4096, 11008, 32, blocks, 32000, types[k], 0, NULL};
+        llama_shape s = {4096, 11008, 32, blocks, 32000, types[k], 0, NULL, 0};
         char path[512];
         snprintf(path, sizeof path, "%s/bench-7b-%s.gguf", tmp, ids_type_name(types[k]));
         double best;
@@ -113,7 +113,7 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
 /* Qwen2-VL-2B decoder shape: n_embd 1536, n_ff 8960, 12 heads, 2 KV heads, q/k/v biases, M-RoPE. */
 static void bench_qwen(const char *tmp, int blocks, int threads) {
     const int n_tok = 640;
-    llama_shape s = {1536, 8960, 12, blocks, 32000, IDS_TYPE_F16, 2, "qwen2vl"};
+    llama_shape s = {1536, 8960, 12, blocks, 32000, IDS_TYPE_F16, 2, "qwen2vl", 0};
     printf("== prefill: %d blocks of Qwen2-VL-2B shape (n_embd 1536, n_ff 8960, 12 heads / 2 KV, M-RoPE), F16, "
            "%d tokens, %d threads\n", blocks, n_tok, threads);
     char path[512];
@@ -130,6 +130,27 @@ static void bench_qwen(const char *tmp, int blocks, int threads) {
            flops / best / 1e9 / ceil, best / blocks, best / blocks * 28, n_tok);
 }
 
+/* Gemma-3-12B decoder shape (the paper's largest Gemma): n_embd 3840, n_ff 15360, 16 heads of 256 / 8 KV,
+ * QK-norm, post-norms, GELU-tanh MLP; the first 5 blocks slide (window 1024 > the tokens: no saving). */
+static void bench_gemma3(const char *tmp, int blocks, int threads) {
+    const int n_tok = 640;
+    llama_shape s = {3840, 15360, 16, blocks, 32000, IDS_TYPE_F16, 8, "gemma3", 256};
+    printf("== prefill: %d blocks of Gemma-3-12B shape (n_embd 3840, n_ff 15360, 16 heads of 256 / 8 KV), F16, "
+           "%d tokens, %d threads\n", blocks, n_tok, threads);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench-gemma3.gguf", tmp);
+    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
+    double ceil = sgemm_gflops(n_tok, 15360, 3840), best;
+    size_t mem;
+    if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
+    double params = (2.0 * 3840 * 4096 + 2.0 * 3840 * 2048 + 3.0 * 3840 * 15360) * blocks;
+    double flops = 2.0 * params * n_tok + 2.0 * 2 * 16 * 256 * (double)n_tok * (n_tok + 1) / 2 * blocks;
+    printf("OpenBLAS SGEMM 640x15360x3840: %.1f GFLOP/s (ceiling)\n", ceil);
+    printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
+           "(48 blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
+           flops / best / 1e9 / ceil, best / blocks, best / blocks * 48, n_tok);
+}
+
 static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec);
 
 /* prec < 0: every precision, f32 and bf16 on an F16 file, int8 on the same weights in Q8_0 (the files
@@ -137,7 +158,7 @@ static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L,
 static void bench_sweep(const char *tmp, int threads, int prec) {
     const int n_tok = 600, L = 16;
     for (int type = 0; type < 2; type++) {
-        llama_shape s = {1024, 2816, 16, L, 32000, type ? IDS_TYPE_Q8_0 : IDS_TYPE_F16, 0, NULL};
+        llama_shape s = {1024, 2816, 16, L, 32000, type ? IDS_TYPE_Q8_0 : IDS_TYPE_F16, 0, NULL, 0};
         const bool want[3] = {prec < 0 ? !type : prec == IDS_PREC_F32 && !type, prec < 0 ? !type : prec == IDS_PREC_BF16 && !type,
                               prec < 0 ? type : prec == IDS_PREC_INT8 && type};
         if (!want[0] && !want[1] && !want[2]) continue;
@@ -245,13 +266,14 @@ int main(int argc, char **argv) {
             prec = (int)pr;
         }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P]\n"
+            printf("usage: bench_lm [prefill|qwen|gemma3|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P]\n"
                    "(sweep: every precision unless --precision)\n");
             return 0;
         } else which = argv[i];
     }
     if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
     if (!strcmp(which, "qwen") || !strcmp(which, "all")) bench_qwen(tmp, blocks > 2 ? blocks : 4, threads);
+    if (!strcmp(which, "gemma3") || !strcmp(which, "all")) bench_gemma3(tmp, blocks, threads);
     if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads, prec);
     return 0;
 }

@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     printf("== vision: %d threads\n", threads);
     run("golden llava-tiny", t, m, &img, threads, 5);
     clip_shape cs = {336, 14, 1024, 4096, 16, 23, 4096, IDS_TYPE_F16};
-    llama_shape ls = {4096, 11008, 32, blocks, 32000, IDS_TYPE_F16, 0, NULL};
+    llama_shape ls = {4096, 11008, 32, blocks, 32000, IDS_TYPE_F16, 0, NULL, 0};
     snprintf(t, sizeof t, "%s/bench-vis-text.gguf", tmp);
     snprintf(m, sizeof m, "%s/bench-vis-mmproj.gguf", tmp);
     fprintf(stderr, "writing synthetic LLaVA-7B-shaped tower and %d decoder blocks...\n", blocks);

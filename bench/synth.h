@@ -25,7 +25,9 @@ static float frand(void) { return (float)(ids__rng_xorshift_unit(&g_rng) - 0.5);
 typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;
     int n_head_kv;    /* 0: n_head */
-    const char *arch; /* NULL: llama; "qwen2vl": q/k/v biases and M-RoPE sections */
+    const char *arch; /* NULL: llama; "qwen2vl": q/k/v biases and M-RoPE sections; "gemma3": its keys,
+                         QK-norm and post-norms (window 1024, pattern 6, global RoPE scaled by 8) */
+    int head_dim;     /* 0: n_embd / n_head */
 } llama_shape;
 
 /* Write a random llama-architecture GGUF of the given shape (tied output). */
@@ -37,8 +39,9 @@ static inline int make_llama(const char *path, llama_shape s) {
         return 1;
     }
     const char *arch = s.arch ? s.arch : "llama";
-    const bool qwen = !strcmp(arch, "qwen2vl");
-    const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, kv_dim = s.n_embd / s.n_head * n_kv;
+    const bool qwen = !strcmp(arch, "qwen2vl"), gemma = !strcmp(arch, "gemma3");
+    const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+    const int kv_dim = hd * n_kv, q_dim = hd * s.n_head;
     char key[96];
     ids_gguf_writer_set_str(w, "general.architecture", arch, &err);
 #define KEY(k) (snprintf(key, sizeof key, "%s.%s", arch, k), key)
@@ -49,9 +52,18 @@ static inline int make_llama(const char *path, llama_shape s) {
     ids_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)n_kv, &err);
     ids_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, &err);
     if (qwen) {
-        int hd = s.n_embd / s.n_head, sec[4] = {hd / 8, 3 * hd / 16, 3 * hd / 16, 0};
+        int sec[4] = {hd / 8, 3 * hd / 16, 3 * hd / 16, 0};
         ids_gguf_writer_set_arr(w, KEY("rope.dimension_sections"), IDS_GGUF_INT32, sec, 4, &err);
         ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
+    }
+    if (gemma) {
+        ids_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd, &err);
+        ids_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd, &err);
+        ids_gguf_writer_set_u32(w, KEY("attention.sliding_window"), 1024, &err);
+        ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
+        ids_gguf_writer_set_f32(w, KEY("rope.freq_base_swa"), 1e4f, &err);
+        ids_gguf_writer_set_str(w, KEY("rope.scaling.type"), "linear", &err);
+        ids_gguf_writer_set_f32(w, KEY("rope.scaling.factor"), 8.0f, &err);
     }
 #undef KEY
     ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
@@ -94,7 +106,13 @@ static inline int make_llama(const char *path, llama_shape s) {
     for (int l = 0; l < s.n_layer && !rc; l++) {
         snprintf(nm, sizeof nm, "blk.%d.attn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
         snprintf(nm, sizeof nm, "blk.%d.ffn_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
-        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l); ADD(nm, s.n_embd, q_dim, s.type, sc);
+        if (gemma) {
+            snprintf(nm, sizeof nm, "blk.%d.attn_q_norm.weight", l); ADD(nm, hd, 1, IDS_TYPE_F32, 0.0f);
+            snprintf(nm, sizeof nm, "blk.%d.attn_k_norm.weight", l); ADD(nm, hd, 1, IDS_TYPE_F32, 0.0f);
+            snprintf(nm, sizeof nm, "blk.%d.post_attention_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+            snprintf(nm, sizeof nm, "blk.%d.post_ffw_norm.weight", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.0f);
+        }
         snprintf(nm, sizeof nm, "blk.%d.attn_k.weight", l); ADD(nm, s.n_embd, kv_dim, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l); ADD(nm, s.n_embd, kv_dim, s.type, sc);
         if (qwen) {
@@ -102,7 +120,7 @@ static inline int make_llama(const char *path, llama_shape s) {
             snprintf(nm, sizeof nm, "blk.%d.attn_k.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
             snprintf(nm, sizeof nm, "blk.%d.attn_v.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
         }
-        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, s.n_embd, s.n_embd, s.type, sc);
+        snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, q_dim, s.n_embd, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_up.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l); ADD(nm, s.n_ff, s.n_embd, s.type, sc);
