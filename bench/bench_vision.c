@@ -71,20 +71,45 @@ static void run(const char *label, const char *text, const char *mmproj, const i
     ids_vlm_free(v);
 }
 
+/* Gemma-3-shaped: the SigLIP tower at 896 px (4096 patches, width 1152, MLP 4304, 16 heads; vblocks of
+ * its 27 blocks, the time per block printed), pooled to 256 rows for Gemma-3-12B-shaped decoder blocks. */
+static int bench_gemma3(const char *tmp, int blocks, int vblocks, int threads) {
+    char t[512], m[512];
+    ids_err err;
+    clip_shape cs = {896, 14, 1152, 4304, 16, vblocks, 3840, IDS_TYPE_F16, true};
+    llama_shape ls = {3840, 15360, 16, blocks, 32000, IDS_TYPE_F16, 8, "gemma3", 256};
+    snprintf(t, sizeof t, "%s/bench-g3-text.gguf", tmp);
+    snprintf(m, sizeof m, "%s/bench-g3-mmproj.gguf", tmp);
+    fprintf(stderr, "writing a synthetic Gemma-3-shaped tower (%d blocks) and %d decoder blocks...\n", vblocks, blocks);
+    if (make_clip(m, cs) || make_llama(t, ls)) return 1;
+    ids_image big;
+    ids_image_new(&big, 640, 480, (const uint8_t[3]){40, 90, 200}, &err); /* stretched to 896 x 896 */
+    printf("== vision: %d threads\n", threads);
+    run("synthetic Gemma-3 shape (F16; SigLIP 896 px, 12B decoder)", t, m, &big, threads, 1);
+    remove(t);
+    remove(m);
+    ids_image_free(&big);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *shared = "../shared", *tmp = "/tmp";
-    int blocks = 2, threads = 2;
+    int blocks = 2, threads = 2, vblocks = 2;
+    bool gemma_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--shared") && i + 1 < argc) shared = argv[++i];
         else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
+        else if (!strcmp(argv[i], "--vblocks") && i + 1 < argc) vblocks = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--gemma3")) gemma_only = true;
         else {
-            printf("usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR]\n");
+            printf("usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] [--gemma3 [--vblocks N]]\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
     char t[512], m[512], im[512];
+    if (gemma_only) return bench_gemma3(tmp, blocks, vblocks, threads);
     snprintf(t, sizeof t, "%s/golden/llava-tiny/text.gguf", shared);
     snprintf(m, sizeof m, "%s/golden/llava-tiny/mmproj.gguf", shared);
     snprintf(im, sizeof im, "%s/golden/llava-tiny/image.png", shared);
@@ -96,7 +121,7 @@ int main(int argc, char **argv) {
     }
     printf("== vision: %d threads\n", threads);
     run("golden llava-tiny", t, m, &img, threads, 5);
-    clip_shape cs = {336, 14, 1024, 4096, 16, 23, 4096, IDS_TYPE_F16};
+    clip_shape cs = {336, 14, 1024, 4096, 16, 23, 4096, IDS_TYPE_F16, false};
     llama_shape ls = {4096, 11008, 32, blocks, 32000, IDS_TYPE_F16, 0, NULL, 0};
     snprintf(t, sizeof t, "%s/bench-vis-text.gguf", tmp);
     snprintf(m, sizeof m, "%s/bench-vis-mmproj.gguf", tmp);

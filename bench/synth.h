@@ -137,9 +137,10 @@ static inline int make_llama(const char *path, llama_shape s) {
 
 typedef struct {
     int image_size, patch, n_embd, n_ff, n_head, n_layer, n_out, type;
+    bool gemma3; /* Gemma 3's SigLIP ("gemma3": no CLS, post-LN, pooled 4 x 4, soft-embedding norm, projection) */
 } clip_shape;
 
-/* A random CLIP "mlp" mmproj (LLaVA-1.5 layout, legacy fc naming). */
+/* A random CLIP "mlp" mmproj (LLaVA-1.5 layout, legacy fc naming), or Gemma 3's "gemma3". */
 static inline int make_clip(const char *path, clip_shape s) {
     ids_gguf_writer *w = ids_gguf_writer_new();
     ids_err err;
@@ -147,9 +148,11 @@ static inline int make_clip(const char *path, clip_shape s) {
         fprintf(stderr, "%s: out of memory\n", path);
         return 1;
     }
-    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    const float half[3] = {0.5f, 0.5f, 0.5f}, *mean = s.gemma3 ? half : clip_mean, *std = s.gemma3 ? half : clip_std;
     ids_gguf_writer_set_str(w, "general.architecture", "clip", &err);
-    ids_gguf_writer_set_str(w, "clip.projector_type", "mlp", &err);
+    ids_gguf_writer_set_str(w, "clip.projector_type", s.gemma3 ? "gemma3" : "mlp", &err);
+    if (s.gemma3) ids_gguf_writer_set_bool(w, "clip.use_gelu", true, &err);
     ids_gguf_writer_set_u32(w, "clip.vision.image_size", (uint32_t)s.image_size, &err);
     ids_gguf_writer_set_u32(w, "clip.vision.patch_size", (uint32_t)s.patch, &err);
     ids_gguf_writer_set_u32(w, "clip.vision.embedding_length", (uint32_t)s.n_embd, &err);
@@ -159,7 +162,7 @@ static inline int make_clip(const char *path, clip_shape s) {
     ids_gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f, &err);
     ids_gguf_writer_set_arr(w, "clip.vision.image_mean", IDS_GGUF_FLOAT32, mean, 3, &err);
     ids_gguf_writer_set_arr(w, "clip.vision.image_std", IDS_GGUF_FLOAT32, std, 3, &err);
-    const int G = s.image_size / s.patch, T = G * G + 1, E = s.n_embd;
+    const int G = s.image_size / s.patch, T = G * G + (s.gemma3 ? 0 : 1), E = s.n_embd;
     size_t maxn = (size_t)(E > s.n_out ? E : s.n_out) * (size_t)(s.n_ff > s.n_out ? s.n_ff : s.n_out);
     if ((size_t)3 * s.patch * s.patch * E > maxn) maxn = (size_t)3 * s.patch * s.patch * E;
     if ((size_t)T * E > maxn) maxn = (size_t)T * E;
@@ -185,9 +188,9 @@ static inline int make_clip(const char *path, clip_shape s) {
     } while (0)
     int64_t pe[4] = {s.patch, s.patch, 3, E}, v1[1] = {E}, pos[2] = {E, T};
     ADDN("v.patch_embd.weight", 4, pe, IDS_TYPE_F16, 0.02f);
-    ADDN("v.class_embd", 1, v1, IDS_TYPE_F32, 0.02f);
+    if (!s.gemma3) ADDN("v.class_embd", 1, v1, IDS_TYPE_F32, 0.02f);
     ADDN("v.position_embd.weight", 2, pos, IDS_TYPE_F32, 0.02f);
-    ADDN("v.pre_ln.weight", 1, v1, IDS_TYPE_F32, 0.0f);
+    if (!s.gemma3) ADDN("v.pre_ln.weight", 1, v1, IDS_TYPE_F32, 0.0f);
     for (int l = 0; l < s.n_layer && !rc; l++) {
         int64_t ee[2] = {E, E}, ef[2] = {E, s.n_ff}, fe[2] = {s.n_ff, E}, f1[1] = {s.n_ff};
         const char *mats[4] = {"attn_q", "attn_k", "attn_v", "attn_out"};
@@ -197,16 +200,25 @@ static inline int make_clip(const char *path, clip_shape s) {
         }
         snprintf(nm, sizeof nm, "v.blk.%d.ln1.weight", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.0f);
         snprintf(nm, sizeof nm, "v.blk.%d.ln2.weight", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.0f);
-        snprintf(nm, sizeof nm, "v.blk.%d.ffn_down.weight", l); ADDN(nm, 2, ef, s.type, sc); /* fc1 */
-        snprintf(nm, sizeof nm, "v.blk.%d.ffn_down.bias", l); ADDN(nm, 1, f1, IDS_TYPE_F32, 0.01f);
-        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.weight", l); ADDN(nm, 2, fe, s.type, sc);   /* fc2 */
-        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.bias", l); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.01f);
+        const char *fc1 = s.gemma3 ? "ffn_up" : "ffn_down", *fc2 = s.gemma3 ? "ffn_down" : "ffn_up";
+        snprintf(nm, sizeof nm, "v.blk.%d.%s.weight", l, fc1); ADDN(nm, 2, ef, s.type, sc);
+        snprintf(nm, sizeof nm, "v.blk.%d.%s.bias", l, fc1); ADDN(nm, 1, f1, IDS_TYPE_F32, 0.01f);
+        snprintf(nm, sizeof nm, "v.blk.%d.%s.weight", l, fc2); ADDN(nm, 2, fe, s.type, sc);
+        snprintf(nm, sizeof nm, "v.blk.%d.%s.bias", l, fc2); ADDN(nm, 1, v1, IDS_TYPE_F32, 0.01f);
     }
-    int64_t m0[2] = {E, s.n_out}, m2[2] = {s.n_out, s.n_out}, o1[1] = {s.n_out};
-    ADDN("mm.0.weight", 2, m0, s.type, sc);
-    ADDN("mm.0.bias", 1, o1, IDS_TYPE_F32, 0.01f);
-    ADDN("mm.2.weight", 2, m2, s.type, 1.0f / sqrtf((float)s.n_out));
-    ADDN("mm.2.bias", 1, o1, IDS_TYPE_F32, 0.01f);
+    if (s.gemma3) {
+        int64_t pr[2] = {s.n_out, E};
+        ADDN("v.post_ln.weight", 1, v1, IDS_TYPE_F32, 0.0f);
+        ADDN("v.post_ln.bias", 1, v1, IDS_TYPE_F32, 0.01f);
+        ADDN("mm.soft_emb_norm.weight", 1, v1, IDS_TYPE_F32, 0.0f);
+        ADDN("mm.input_projection.weight", 2, pr, IDS_TYPE_F16, sc);
+    } else {
+        int64_t m0[2] = {E, s.n_out}, m2[2] = {s.n_out, s.n_out}, o1[1] = {s.n_out};
+        ADDN("mm.0.weight", 2, m0, s.type, sc);
+        ADDN("mm.0.bias", 1, o1, IDS_TYPE_F32, 0.01f);
+        ADDN("mm.2.weight", 2, m2, s.type, 1.0f / sqrtf((float)s.n_out));
+        ADDN("mm.2.bias", 1, o1, IDS_TYPE_F32, 0.01f);
+    }
 #undef ADDN
     free(buf);
     if (!rc && ids_gguf_writer_write(w, path, &err)) {
