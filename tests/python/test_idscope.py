@@ -18,6 +18,7 @@ SHARED = os.path.abspath(os.environ.get("IDSCOPE_SHARED", os.path.join(ROOT, "..
 BIN = os.path.join(ROOT, "build", "release", "idscope")
 LLAVA = os.path.join(SHARED, "golden", "llava-tiny")
 QWEN = os.path.join(SHARED, "golden", "qwen2vl-tiny")
+GEMMA3 = os.path.join(ROOT, "tests", "golden", "gemma3-tiny")
 
 
 def measure(what, value):
@@ -99,6 +100,22 @@ class Golden(unittest.TestCase):
         self.assertTrue((cache.tokens == golden_tokens(os.path.join(QWEN, "tokens.json"))).all())
         self.assertEqual(cache.str_tokens[14], "<|vision_start|>")
         self.assertEqual(tuple(cache.row_cell[15 + 6]), (1, 2))
+
+    def test_gemma3(self):
+        m = idscope.load(os.path.join(GEMMA3, "text.gguf"), os.path.join(GEMMA3, "mmproj.gguf"))
+        logits, cache = m.run_with_cache(read(os.path.join(GEMMA3, "prompt.txt")),
+                                         images=[os.path.join(GEMMA3, "image.png")])
+        E = os.path.join(GEMMA3, "expected")
+        resid = np.load(os.path.join(E, "resid.npy"))
+        for l in range(m.n_layer):
+            self.check("gemma3 blocks.%d.hook_resid_pre" % l, cache["blocks.%d.hook_resid_pre" % l], resid[l])
+        self.check("gemma3 blocks.%d.hook_resid_post" % (m.n_layer - 1), cache["blocks.%d.hook_resid_post" % (m.n_layer - 1)],
+                   resid[m.n_layer])
+        self.check("gemma3 image_embd", cache["image_embd"], np.load(os.path.join(E, "image_embd.npy")))
+        self.check("gemma3 logits (last row)", logits[-1], np.load(os.path.join(E, "logits_last.npy")))
+        self.assertTrue((cache.tokens == golden_tokens(os.path.join(GEMMA3, "tokens.json"))).all())
+        self.assertEqual(cache.str_tokens[5], "<start_of_image>")
+        self.assertEqual(cache.str_tokens[22], "<end_of_image>")
 
 
 class Hooks(unittest.TestCase):
