@@ -13,7 +13,8 @@ extern "C" {
 /* ------------------------------------------------------------------------------------------ */
 /* Decoder models                                                                               */
 
-typedef enum ids_rope_mode { IDS_ROPE_NORM = 0, IDS_ROPE_NEOX = 2, IDS_ROPE_MROPE = 8 } ids_rope_mode;
+/* IMROPE (Qwen3-VL): M-RoPE with the streams interleaved pair by pair (HF apply_interleaved_mrope). */
+typedef enum ids_rope_mode { IDS_ROPE_NORM = 0, IDS_ROPE_NEOX = 2, IDS_ROPE_MROPE = 8, IDS_ROPE_IMROPE = 40 } ids_rope_mode;
 
 typedef struct ids_hparams {
     char arch[32];
@@ -30,6 +31,8 @@ typedef struct ids_hparams {
     bool gemma3;
     int swa_window, swa_pattern;
     float rope_base_swa, rope_scale, attn_scale, embd_scale, logit_softcap;
+    bool qk_norm;          /* per-head RMSNorm of q and k before the rotation (Qwen3-VL) */
+    int n_deepstack;       /* Qwen3-VL: blocks 0..n_deepstack-1 get a DeepStack row added after them */
 } ids_hparams;
 
 typedef struct ids_model ids_model;
@@ -62,6 +65,8 @@ typedef struct ids_vparams {
     float eps, mean[3], std[3];
     bool use_gelu;        /* false: quick-GELU */
     bool ffn_swapped;     /* legacy naming: fc1 stored as ffn_down */
+    int n_deepstack;      /* Qwen3-VL: DeepStack mergers (rows added to the first decoder blocks' output) */
+    int deepstack_layer[8]; /* the tower blocks they read (ascending) */
 } ids_vparams;
 
 typedef struct ids_vision ids_vision;
@@ -89,6 +94,10 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
                            ids_err *err);
 ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames,
                                     int n_threads, float *out, float *blocks, ids_err *err);
+/* The same with the DeepStack rows of a Qwen3-VL tower: deepstack (optional, NULL for none)
+ * [n_deepstack, n_out, n_out_embd], merger k's rows from tower block deepstack_layer[k]. */
+ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
+                                       float *out, float *deepstack, float *blocks, ids_err *err);
 /* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
  * the mean colour (122,116,104), bicubic resize to S; Qwen: the dynamic-resolution size; then
  * (x/255 - mean) / std). Size from ids_vision_plan. */
@@ -140,6 +149,12 @@ ids_status ids_seq_add_image(ids_seq *s, const float *rows, int image, int grid_
  * grid_h - 1, grid_w - 1) + 1. */
 ids_status ids_seq_add_visual(ids_seq *s, const float *rows, int image, int grid_t, int grid_h, int grid_w,
                               int t_step, ids_err *err);
+/* Qwen3-VL: the DeepStack rows of the visual rows just appended by ids_seq_add_visual (the last
+ * n_rows rows): ds [n_ds, n_rows, n_embd]; every visual block of a sequence has the same n_ds. */
+ids_status ids_seq_set_deepstack(ids_seq *s, const float *ds, int n_ds, int n_rows, ids_err *err);
+/* DeepStack rows per visual row (0 when none), and row i's k-th one (NULL when row i has none). */
+int ids_seq_n_deepstack(const ids_seq *s);
+const float *ids_seq_deepstack(const ids_seq *s, int i, int k);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
 /* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
@@ -181,6 +196,10 @@ typedef enum ids_site_kind {
     IDS_SITE_ATTN_OUT,  /* attention output of block l (after the output projection), l < n_layer */
     IDS_SITE_MLP_OUT,   /* MLP output of block l, l < n_layer */
     IDS_SITE_ATTN_PROBS,/* attention probabilities of block l: per selected query row [n_head, n_seq] */
+    IDS_SITE_DEEPSTACK, /* Qwen3-VL: the DeepStack rows added after block l (l < n_deepstack; zero on rows
+                         * without one); layer l + 1 is the stream after the addition. An ADD here is
+                         * applied to the stream after the addition, the same sum as an ADD at RESID l + 1
+                         * on those rows; the other actions see and change the DeepStack rows themselves */
     IDS_SITE_COUNT
 } ids_site_kind;
 
@@ -350,6 +369,7 @@ typedef struct ids_capture_opts {
     int n_threads;
     ids_precision precision; /* the decoder's matmuls (default f32) */
     bool attn_out, mlp_out, attn_probs; /* block sites, at the blocks among `layers` (those < n_layer) */
+    bool deepstack;        /* Qwen3-VL: the DeepStack sites (IDS_SITE_DEEPSTACK, every block < n_deepstack) */
     const ids_hook *edits;   /* edits of the run (ADD, REPLACE, SCALE or CALLBACK hooks); the captures
                                 see what they leave */
     int n_edits;
@@ -363,6 +383,9 @@ typedef struct ids_capture_opts {
  * [n_layers, n_sel, n_embd], attn_out and mlp_out [n_blocks, n_sel, n_embd], attn_probs
  * [n_blocks, n_sel, n_head, n_pos], logits [n_sel, n_vocab], image_embd [n_img_rows, n_embd],
  * vision [n_vblocks, n_vis_tokens, n_vembd] (with a leading n_images axis when there are several),
+ * Qwen3-VL: deepstack [n_deepstack, n_sel, n_embd] (the rows added after blocks 0.., zero on text rows)
+ * and, with image_embd, image_embd_deepstack [n_deepstack, n_img_rows, n_embd] (the tower's DeepStack
+ * rows of the image rows; image_embd holds their main rows),
  * plus metadata: the layers and blocks, the positions, n_layer, each row's token text
  * ("token_strings", a JSON array; "" on image rows), role ("roles": "text" or "image") and cell
  * ("cells": [image, cell row, cell column], -1 for text), the edits, the provenance. */

@@ -327,7 +327,7 @@ ids_status ids_ffi_run_select(const ids_ffi_run *r, const char *rows, int **out,
 }
 
 static const char *site_name(int site) {
-    static const char *const names[] = {"resid", "attn_out", "mlp_out", "attn_probs"};
+    static const char *const names[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack"};
     return site >= 0 && site < IDS_SITE_COUNT ? names[site] : "?";
 }
 
@@ -335,8 +335,9 @@ static const char *site_name(int site) {
 static ids_status check_hook(const ids_ffi_run *r, int site, int layer, int action, int *width, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(r->v));
     if (site < 0 || site >= IDS_SITE_COUNT)
-        return ids__err(err, IDS_ERR_ARG, "hook: unknown site %d (0 resid, 1 attn_out, 2 mlp_out, 3 attn_probs)", site);
-    const int max_layer = site == IDS_SITE_RESID ? hp->n_layer : hp->n_layer - 1;
+        return ids__err(err, IDS_ERR_ARG, "hook: unknown site %d (0 resid, 1 attn_out, 2 mlp_out, 3 attn_probs, 4 deepstack)", site);
+    const int max_layer = site == IDS_SITE_RESID ? hp->n_layer : site == IDS_SITE_DEEPSTACK ? hp->n_deepstack - 1
+                                                                                          : hp->n_layer - 1;
     if (layer < 0 || layer > max_layer)
         return ids__err(err, IDS_ERR_RANGE, "hook: %s layer %d is outside 0..%d (the model has %d blocks)",
                         site_name(site), layer, max_layer, hp->n_layer);

@@ -40,6 +40,7 @@ struct ids_ctx {
     ids_ctx_params p;
     ids_ops ops;
     int kv_dim, q_dim, max_w;
+    int n_ds; /* DeepStack blocks run: the model's, when the sequence has DeepStack rows */
     /* current sequence (copy) and generated tokens */
     ids_seq *seq;
     int n_seq;
@@ -77,7 +78,9 @@ static void rmsnorm(ids_ctx *c, const float *x, float *y, const float *w, int ro
 
 /* cos/sin table per computed row: rope[r][2i] = cos, [2i+1] = sin of pair i. Pair i turns with
  * frequency base^(-2i/n_rot); M-RoPE takes the position of pair i from the stream (t, h, w, e) that
- * its section names (sector = i mod the sum of the sections). */
+ * its section names (sector = i mod the sum of the sections); interleaved M-RoPE (Qwen3-VL) turns
+ * pair i with h when i % 3 == 1 and i < 3 sections[1], with w when i % 3 == 2 and i < 3 sections[2],
+ * else with t (HF; llama.cpp gives pairs past 3 sections[0] the fourth stream, 0 on image rows). */
 static void rope_table(ids_ctx *c, int rows, float *dst, double base, double pscale) {
     const ids_hparams *hp = &c->m->hp;
     const int half = hp->n_rot / 2;
@@ -95,6 +98,8 @@ static void rope_table(ids_ctx *c, int rows, float *dst, double base, double psc
                 else if (sector < sec[0] + sec[1] + sec[2]) p = pos[2];
                 else p = 0; /* the fourth stream is unused by these models */
             }
+            else if (hp->rope_mode == IDS_ROPE_IMROPE) /* HF apply_interleaved_mrope: h on pairs 1, 4, ..., w on 2, 5, ... */
+                p = (i % 3 == 1 && i < 3 * sec[1]) ? pos[1] : (i % 3 == 2 && i < 3 * sec[2]) ? pos[2] : pos[0];
             double inv = pow(base, -2.0 * i / hp->n_rot);
             if (c->m->rope_ff) inv /= c->m->rope_ff[i];
             double th = p * pscale * inv;
@@ -256,12 +261,14 @@ static void attn_task(void *arg, int t, int nt, int tid) {
 
 /* Apply the hooks of variant v at (site, layer). data: this site's buffer for the variant's rows
  * ([m, width], local row = seq row - p0). clean: for RESID captures of rows < p0 (may be NULL). */
-static void apply_hooks(ids_ctx *c, rvariant *rv, int v, ids_site_kind site, int layer, float *data,
-                        int p0, const float *clean) {
+enum { HOOKS_ALL, HOOKS_BUT_ADD, HOOKS_ADD_ONLY };
+static void apply_hooks_f(ids_ctx *c, rvariant *rv, int v, ids_site_kind site, int layer, float *data, int p0,
+                          const float *clean, int which) {
     for (int k = 0; k < rv->n_hooks; k++) {
         rhook *rh = &rv->hooks[k];
         const ids_hook *h = rh->h;
         if (h->site != site || h->layer != layer) continue;
+        if (which != HOOKS_ALL && (h->action == IDS_ACT_ADD) != (which == HOOKS_ADD_ONLY)) continue;
         const int w = rh->width;
         float *buf = site == IDS_SITE_ATTN_PROBS ? rh->pbuf : NULL;
         for (int i = 0; i < rh->n_rows; i++) {
@@ -317,6 +324,11 @@ static void apply_hooks(ids_ctx *c, rvariant *rv, int v, ids_site_kind site, int
     }
 }
 
+static void apply_hooks(ids_ctx *c, rvariant *rv, int v, ids_site_kind site, int layer, float *data, int p0,
+                        const float *clean) {
+    apply_hooks_f(c, rv, v, site, layer, data, p0, clean, HOOKS_ALL);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Forward                                                                                    */
 
@@ -366,6 +378,24 @@ static void load_rows(ids_ctx *c, const fwd_plan *pl, int v, int layer) {
     } else {
         const float *src = pl->resid_src + ((size_t)layer * c->p.n_ctx + pl->p0) * n_embd;
         memcpy(dst, src, (size_t)pl->m * n_embd * sizeof(float));
+    }
+}
+
+/* Qwen3-VL DeepStack after block l: each variant's rows get their DeepStack row l (zero on rows
+ * without one) after the hooks at the site have seen it; ADD hooks there act on the stream after
+ * the addition (the sum an ADD at RESID l + 1 makes). */
+static void add_deepstack(ids_ctx *c, const fwd_plan *pl, int n_act, int l) {
+    const int n_embd = c->m->hp.n_embd, m = pl->m;
+    for (int v = 0; v < n_act; v++) {
+        float *buf = c->tmp + (size_t)v * m * n_embd, *x = c->x + (size_t)v * m * n_embd;
+        for (int i = 0; i < m; i++) {
+            const float *d = pl->p0 + i < c->n_seq ? ids_seq_deepstack(c->seq, pl->p0 + i, l) : NULL;
+            if (d) memcpy(buf + (size_t)i * n_embd, d, (size_t)n_embd * sizeof(float));
+            else memset(buf + (size_t)i * n_embd, 0, (size_t)n_embd * sizeof(float));
+        }
+        apply_hooks_f(c, &pl->vars[v], v, IDS_SITE_DEEPSTACK, l, buf, pl->p0, NULL, HOOKS_BUT_ADD);
+        for (size_t i = 0; i < (size_t)m * n_embd; i++) x[i] += buf[i];
+        apply_hooks_f(c, &pl->vars[v], v, IDS_SITE_DEEPSTACK, l, x, pl->p0, NULL, HOOKS_ADD_ONLY);
     }
 }
 
@@ -451,6 +481,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
         for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+        if (l < c->n_ds) add_deepstack(c, pl, n_act, l);
     }
 }
 
@@ -609,7 +640,10 @@ static ids_status resolve_variant(ids_ctx *c, const ids_hook *hooks, int n_hooks
         const ids_hook *h = &hooks[k];
         rhook *rh = &rv->hooks[k];
         rh->h = h;
-        int max_layer = h->site == IDS_SITE_RESID ? hp->n_layer : hp->n_layer - 1;
+        int max_layer = h->site == IDS_SITE_RESID ? hp->n_layer : h->site == IDS_SITE_DEEPSTACK ? c->n_ds - 1
+                                                                                                 : hp->n_layer - 1;
+        if (h->site == IDS_SITE_DEEPSTACK && c->n_ds == 0)
+            return ids__err(err, IDS_ERR_ARG, "hook %d: the model (%s) has no DeepStack sites", k, hp->arch);
         if ((int)h->site < 0 || h->site >= IDS_SITE_COUNT)
             return ids__err(err, IDS_ERR_ARG, "hook %d: unknown site %d", k, (int)h->site);
         if (h->layer < 0 || h->layer > max_layer)
@@ -819,6 +853,9 @@ static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
         ids__image_blocks(cp, c->blk_lo, c->blk_hi);
         for (int r = n; r < c->p.n_ctx; r++) c->blk_lo[r] = c->blk_hi[r] = r + 1;
     }
+    /* DeepStack (HF adds as many as the tower made; zeros on text-only sequences) */
+    c->n_ds = ids_seq_n_deepstack(cp) ? ids_seq_n_deepstack(cp) : hp->n_deepstack;
+    if (c->n_ds > hp->n_layer) c->n_ds = hp->n_layer;
     c->n_gen = 0;
     c->have_clean = false;
     return IDS_OK;

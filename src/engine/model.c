@@ -96,9 +96,10 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     else if (!strcmp(arch, "qwen2")) hp->rope_mode = IDS_ROPE_NEOX;
     else if (!strcmp(arch, "qwen2vl")) hp->rope_mode = IDS_ROPE_MROPE;
     else if (!strcmp(arch, "gemma3")) hp->rope_mode = IDS_ROPE_NEOX;
+    else if (!strcmp(arch, "qwen3vl")) hp->rope_mode = IDS_ROPE_IMROPE, hp->qk_norm = true;
     else
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
-                        "decoder (supported: llama, qwen2, qwen2vl, gemma3)", path, arch);
+                        "decoder (supported: llama, qwen2, qwen2vl, qwen3vl, gemma3)", path, arch);
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot, n_ctx;
     char key[128];
     snprintf(key, sizeof key, "%s.embedding_length", arch);
@@ -119,7 +120,10 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
         return ids__err(err, IDS_ERR_FORMAT, "%s: rope.dimension_count %u does not fit head size %u",
                         path, n_rot, head_dim);
     if ((st = get_f32_opt(m->g, arch, "rope.freq_base", 10000.0f, &hp->rope_base, err))) return st;
-    if (hp->rope_mode == IDS_ROPE_MROPE && (st = load_mrope_sections(m, arch, err))) return st;
+    if ((hp->rope_mode == IDS_ROPE_MROPE || hp->rope_mode == IDS_ROPE_IMROPE) && (st = load_mrope_sections(m, arch, err)))
+        return st;
+    uint32_t n_ds = 0;
+    if ((st = get_u32_opt(m->g, arch, "n_deepstack_layers", 0, &n_ds, err))) return st;
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
     if ((st = ids_gguf_get_f32(m->g, key, &hp->rms_eps, err))) return st;
     const ids_tensor *te = ids_gguf_find_tensor(m->g, "token_embd.weight");
@@ -136,6 +140,10 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     hp->n_rot = (int)n_rot;
     hp->n_ff = (int)n_ff;
     hp->n_ctx_train = (int)n_ctx;
+    if (n_ds > n_layer)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: %s.n_deepstack_layers %u exceeds the %u blocks", path, arch, n_ds,
+                        n_layer);
+    hp->n_deepstack = (int)n_ds;
     if (!strcmp(arch, "gemma3")) return ids__gemma3_hparams(m, err);
     return IDS_OK;
 }
@@ -167,8 +175,8 @@ static ids_status load_layer(ids_model *m, int l, ids_err *err) {
     V(bk, "attn_k.bias", kv_dim, false);
     V(bv, "attn_v.bias", kv_dim, false);
     V(bo, "attn_output.bias", n_embd, false);
-    V(q_norm, "attn_q_norm.weight", hp->head_dim, hp->gemma3);
-    V(k_norm, "attn_k_norm.weight", hp->head_dim, hp->gemma3);
+    V(q_norm, "attn_q_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
+    V(k_norm, "attn_k_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
     V(post_attn_norm, "post_attention_norm.weight", n_embd, hp->gemma3);
     V(post_ffn_norm, "post_ffw_norm.weight", n_embd, hp->gemma3);
 #undef T

@@ -9,6 +9,11 @@ struct ids_seq {
     float *embd;    /* [n, n_embd] for embedding rows only (others unused) */
     int32_t next_pos;
     bool mrope;
+    /* Qwen3-VL DeepStack rows: ds_idx[i] (for rows i < ds_len; -1 none, rows after: none) indexes ds,
+     * a pool of [n_ds, n_embd] blocks */
+    int n_ds, ds_len, ds_n, ds_cap;
+    int32_t *ds_idx;
+    float *ds;
 };
 
 void ids_seq_set_mrope(ids_seq *s, bool on) { s->mrope = on; }
@@ -25,7 +30,56 @@ void ids_seq_free(ids_seq *s) {
     if (!s) return;
     free(s->rows);
     free(s->embd);
+    free(s->ds_idx);
+    free(s->ds);
     free(s);
+}
+
+int ids_seq_n_deepstack(const ids_seq *s) { return s->n_ds; }
+
+const float *ids_seq_deepstack(const ids_seq *s, int i, int k) {
+    if (i < 0 || i >= s->ds_len || k < 0 || k >= s->n_ds || s->ds_idx[i] < 0) return NULL;
+    return s->ds + ((size_t)s->ds_idx[i] * s->n_ds + k) * (size_t)s->n_embd;
+}
+
+/* Room for n more DeepStack blocks and an index up to row `len`. */
+static ids_status ds_reserve(ids_seq *s, int len, int n, ids_err *err) {
+    int32_t *ix = ids__realloc(s->ds_idx, (size_t)(len > 0 ? len : 1) * sizeof *ix);
+    if (!ix) return ids__err(err, IDS_ERR_NOMEM, "sequence: out of memory");
+    s->ds_idx = ix;
+    for (int i = s->ds_len; i < len; i++) ix[i] = -1;
+    if (s->ds_n + n > s->ds_cap) {
+        int cap = s->ds_cap ? s->ds_cap : 64;
+        while (cap < s->ds_n + n) cap *= 2;
+        float *d = ids__realloc(s->ds, (size_t)cap * s->n_ds * (size_t)s->n_embd * sizeof(float));
+        if (!d) return ids__err(err, IDS_ERR_NOMEM, "sequence: out of memory");
+        s->ds = d;
+        s->ds_cap = cap;
+    }
+    return IDS_OK;
+}
+
+ids_status ids_seq_set_deepstack(ids_seq *s, const float *ds, int n_ds, int n_rows, ids_err *err) {
+    if (n_ds < 1 || n_ds > 64 || n_rows < 1 || n_rows > s->n || !ds)
+        return ids__err(err, IDS_ERR_ARG, "sequence: %d DeepStack rows for the last %d of %d rows", n_ds, n_rows, s->n);
+    if (s->n_ds && s->n_ds != n_ds)
+        return ids__err(err, IDS_ERR_ARG, "sequence: %d DeepStack rows per row, but earlier rows have %d", n_ds, s->n_ds);
+    const int first = s->n - n_rows;
+    for (int i = first; i < s->n; i++)
+        if (s->rows[i].token >= 0 || (i < s->ds_len && s->ds_idx[i] >= 0))
+            return ids__err(err, IDS_ERR_ARG, "sequence: row %d is a token row or has DeepStack rows already", i);
+    s->n_ds = n_ds;
+    ids_status st = ds_reserve(s, s->n, n_rows, err);
+    if (st) return st;
+    const size_t E = (size_t)s->n_embd;
+    for (int i = 0; i < n_rows; i++) {
+        s->ds_idx[first + i] = s->ds_n;
+        for (int k = 0; k < n_ds; k++)
+            memcpy(s->ds + ((size_t)s->ds_n * n_ds + k) * E, ds + ((size_t)k * n_rows + i) * E, E * sizeof(float));
+        s->ds_n++;
+    }
+    s->ds_len = s->n;
+    return IDS_OK;
 }
 
 int ids_seq_len(const ids_seq *s) { return s->n; }
@@ -258,8 +312,21 @@ ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err) {
     memcpy(dst->rows + dst->n, src->rows, (size_t)src->n * sizeof *src->rows);
     memcpy(dst->embd + (size_t)dst->n * dst->n_embd, src->embd,
            (size_t)src->n * (size_t)src->n_embd * sizeof(float));
+    const int base = dst->n;
     dst->n += src->n;
     if (src->next_pos > dst->next_pos) dst->next_pos = src->next_pos;
     dst->mrope = src->mrope;
+    if (!src->n_ds || !src->ds_n) return IDS_OK;
+    if (dst->n_ds && dst->n_ds != src->n_ds)
+        return ids__err(err, IDS_ERR_ARG, "sequence: %d DeepStack rows per row vs %d", dst->n_ds, src->n_ds);
+    dst->n_ds = src->n_ds;
+    if ((st = ds_reserve(dst, dst->n, src->ds_n, err))) return st;
+    const size_t blk = (size_t)src->n_ds * src->n_embd;
+    for (int i = 0; i < src->ds_len; i++) {
+        if (src->ds_idx[i] < 0) continue;
+        memcpy(dst->ds + (size_t)dst->ds_n * blk, src->ds + (size_t)src->ds_idx[i] * blk, blk * sizeof(float));
+        dst->ds_idx[base + i] = dst->ds_n++;
+    }
+    dst->ds_len = dst->n;
     return IDS_OK;
 }
