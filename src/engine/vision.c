@@ -9,6 +9,8 @@
  *  - Qwen2.5-VL "qwen2.5vl_merger" (vision_qwen25vl.c): as Qwen2-VL, with RMSNorm, a gated SiLU MLP
  *    and window attention (patches in window order between the patch embedding and the merger; the
  *    blocks given by n_wa_pattern attend across the windows of their temporal patch).
+ *  - Qwen3-VL "qwen3vl_merger" (vision_qwen3vl.c): as Qwen2-VL, with a fused qkv, learned positions
+ *    interpolated to the grid, a tanh-GELU MLP and DeepStack mergers on chosen blocks.
  * This file: loading steps they share, the dispatch on the projector type, planning,
  * preprocessing, the transformer blocks and the projector. */
 #define _POSIX_C_SOURCE 200809L
@@ -29,6 +31,7 @@ void ids_vision_free(ids_vision *v) {
         }
         free(v->blk);
     }
+    ids__vision_free_qwen3vl(v);
     free(v->patch_b);
     free(v->post_w);
     free(v->post_b);
@@ -245,11 +248,12 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     if (st) return st;
     snprintf(v->hp.projector, sizeof v->hp.projector, "%s", s);
     v->qwen25 = !strcmp(s, "qwen2.5vl_merger");
-    v->qwen = v->qwen25 || !strcmp(s, "qwen2vl_merger");
+    v->qwen3 = !strcmp(s, "qwen3vl_merger");
+    v->qwen = v->qwen25 || v->qwen3 || !strcmp(s, "qwen2vl_merger");
     v->gemma3 = !strcmp(s, "gemma3");
     if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, gemma3)", path, s);
     return IDS_OK;
 }
 
@@ -260,7 +264,8 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     ids_status st = ids_gguf_open(&v->g, path, err);
     if (!st) st = read_projector(v, err);
     if (!st)
-        st = v->qwen25 ? ids__vision_load_qwen25vl(v, err)
+        st = v->qwen3 ? ids__vision_load_qwen3vl(v, err)
+             : v->qwen25 ? ids__vision_load_qwen25vl(v, err)
              : v->qwen ? ids__vision_load_qwen2vl(v, err)
              : v->gemma3 ? ids__vision_load_gemma3(v, err)
                        : ids__vision_load_clip(v, err);
@@ -407,7 +412,7 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
         float *g = w->ff2;
         ids__matmul(o, b->gate, xn, T, g, b->gateb);
         for (size_t i = 0; i < nf; i++) ff[i] *= g[i] / (1.0f + expf(-g[i]));
-    } else if (v->gemma3) { /* SigLIP: gelu_pytorch_tanh */
+    } else if (v->gemma3 || v->gelu_tanh) { /* SigLIP, Qwen3-VL: gelu_pytorch_tanh */
         for (size_t i = 0; i < nf; i++) ff[i] = ids__gelu_tanh(ff[i]);
     } else if (hp->use_gelu)
         for (size_t i = 0; i < nf; i++) ff[i] = 0.5f * ff[i] * (1.0f + erff(ff[i] * (float)M_SQRT1_2));
@@ -474,6 +479,11 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
 
 ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
                                     float *out, float *blocks, ids_err *err) {
+    return ids_vision_encode_deepstack(v, frames, n_frames, n_threads, out, NULL, blocks, err);
+}
+
+ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
+                                       float *out, float *deepstack, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
@@ -515,6 +525,7 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     if (v->qwen) ids__vision_embed_qwen2vl(v, &o, &pl, &w);
     else if (v->gemma3) ids__vision_embed_siglip(v, &o, &w);
     else ids__vision_embed_clip(v, &o, &w);
+    if (v->qwen3) ids__vision_add_pos_qwen3vl(v, &pl, w.x);
     if (v->pre_w) ids__layernorm(&o, w.x, w.x, v->pre_w, v->pre_b, E, T, hp->eps);
     if (v->qwen25) { /* patches and their rotary table into window order (whole 2x2 groups move) */
         const int hd = E / hp->n_head;
@@ -526,6 +537,10 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     for (int l = 0; l < hp->n_run; l++) {
         const bool full = !v->qwen25 || v->blk[l].full_attn;
         run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
+        for (int k = 0; deepstack && k < hp->n_deepstack; k++)
+            if (hp->deepstack_layer[k] == l)
+                ids__vision_deepstack_qwen3vl(v, &o, k, pl.n_out, w.x, w.xn, w.hid,
+                                              deepstack + (size_t)k * pl.n_out * hp->n_out_embd);
         if (!blocks) continue;
         if (v->qwen25) ids__vision_permute_groups(blocks + (size_t)l * T * E, w.x, win, n_groups, (size_t)gf, true);
         else memcpy(blocks + (size_t)l * T * E, w.x, (size_t)T * E * sizeof(float));

@@ -15,12 +15,24 @@ typedef struct {
     bool full_attn;                              /* Qwen2.5-VL: this block attends across windows */
 } ids_vblock;
 
+/* Qwen3-VL DeepStack merger: LayerNorm over the 2x2 group's 4E values, fc1, GELU (erf), fc2. */
+typedef struct {
+    int layer;                   /* the tower block whose output it reads */
+    const ids_tensor *fc1, *fc2; /* [4E, 4E], [4E, n_out_embd] */
+    float *nw, *nb, *fc1b, *fc2b;
+} ids_vdeep;
+
 struct ids_vision {
     ids_gguf *g;
     ids_vparams hp;
     bool qwen;         /* Qwen merger towers (2-VL, 2.5-VL): dynamic resolution, temporal patches */
     bool qwen25;       /* Qwen2.5-VL: RMSNorm, gated SiLU MLP, window attention */
     bool rms;          /* the blocks' and post-norm's norms are RMSNorm (no bias) */
+    bool qwen3;        /* Qwen3-VL: fused qkv, learned positions interpolated to the grid, DeepStack */
+    bool gelu_tanh;    /* the blocks' MLP GELU is the tanh approximation (Qwen3-VL gelu_pytorch_tanh) */
+    int pos_side;      /* Qwen3-VL: the learned position table is pos_side x pos_side (v->pos [side^2, E]) */
+    ids_vdeep *deep;   /* Qwen3-VL: hp.n_deepstack mergers */
+    ids_tensor *qkv_view; /* Qwen3-VL: [n_layer][3] views of the fused attn_qkv as q, k, v */
     ids_tensor patch;  /* view of v.patch_embd.weight as [3*p*p, n_embd] */
     ids_tensor patch1; /* Qwen2-VL: the second temporal kernel */
     float *patch_b, *cls, *pos, *pre_w, *pre_b, *post_w, *post_b;
@@ -43,6 +55,8 @@ ids_status ids__vision_load_qwen25vl(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_gemma3(ids_vision *v, ids_err *err);
 /* The blocks v.blk.N.* (LayerNorm or RMSNorm, biases optional). */
 ids_status ids__vision_load_blocks(ids_vision *v, ids_err *err);
+ids_status ids__vision_load_qwen3vl(ids_vision *v, ids_err *err);
+void ids__vision_free_qwen3vl(ids_vision *v);
 /* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
 ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size
@@ -85,6 +99,13 @@ ids_status ids__vision_plan_qwen2vl(const ids_vision *v, const ids_image *frames
 /* Qwen2-VL: patch rows of both temporal kernels in 2x2-merge order, their rotary table (b->cs),
  * both patch embeddings summed: x [T, E]. */
 void ids__vision_embed_qwen2vl(const ids_vision *v, ids_ops *o, const ids_vplan *pl, ids_vbufs *b);
+/* Qwen3-VL: the learned position table, interpolated bilinearly (HF fast_pos_embed_interpolate) to
+ * the plan's patch grid, added to x [T, E] (patches in merge order, every temporal patch). */
+void ids__vision_add_pos_qwen3vl(const ids_vision *v, const ids_vplan *pl, float *x);
+/* Qwen3-VL: DeepStack merger k on x [T, E] (merge order) -> out [n_out, n_out_embd]; scratch xn [T, E],
+ * hid [n_out, 4E]. */
+void ids__vision_deepstack_qwen3vl(const ids_vision *v, ids_ops *o, int k, int n_out, const float *x, float *xn,
+                                   float *hid, float *out);
 /* Qwen2-VL: the 2-D rotary positions on q or k rows [T, n_head * hd]. */
 void ids__vision_rope2d(float *x, const float *cs, int T, int n_head, int hd);
 /* Qwen2.5-VL window attention for a plan: win[k] = the merge-order index of the 2x2 group that

@@ -45,6 +45,11 @@ ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj
         if (a != b)
             st = ids__err(err, IDS_ERR_FORMAT, "%s projects images to width %d but the text model %s has "
                           "n_embd %d: they do not belong together", mmproj_path, b, text_path, a);
+        int da = ids_model_hparams(v->lm)->n_deepstack, db = ids_vision_params(v->vis)->n_deepstack;
+        if (!st && da != db) /* HF adds as many DeepStack rows as the tower makes; llama.cpp as the text model says */
+            st = ids__err(err, IDS_ERR_FORMAT, "%s has %d DeepStack mergers but the text model %s takes %d "
+                          "(%s.n_deepstack_layers): they do not belong together", mmproj_path, db, text_path, da,
+                          ids_model_hparams(v->lm)->arch);
     }
     if (st) {
         ids_vlm_free(v);
@@ -130,7 +135,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const bool qwen = is_qwen(v);
     ids_seq *s = ids_seq_new(hp->n_embd);
     if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
-    ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
+    ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE || hp->rope_mode == IDS_ROPE_IMROPE);
     float *rows = NULL;
     size_t rows_cap = 0, blk_off = 0;
     ids_status st = IDS_OK;
@@ -177,7 +182,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             const int nf = n_blocks == 1 ? n_fr : 1; /* frames in this block */
             ids_vplan pl;
             if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
-            size_t need = (size_t)pl.n_out * vp->n_out_embd;
+            size_t need = (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack);
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
                 if (!r) {
@@ -189,8 +194,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             }
             float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
             blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
-            st = nf == 1 ? ids_vision_encode(v->vis, &images[img], n_threads, rows, blk, err)
-                         : ids_vision_encode_frames(v->vis, &images[img], nf, n_threads, rows, NULL, err);
+            float *ds = vp->n_deepstack ? rows + (size_t)pl.n_out * vp->n_out_embd : NULL;
+            st = ids_vision_encode_deepstack(v->vis, &images[img], nf, n_threads, rows, ds, nf == 1 ? blk : NULL, err);
             if (st) {
                 char tmp[IDS_ERR_MSG_MAX];
                 if (err) {
@@ -200,6 +205,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 break;
             }
             st = ids_seq_add_visual(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step, err);
+            if (!st && ds) st = ids_seq_set_deepstack(s, ds, vp->n_deepstack, pl.n_out, err);
             img += nf;
             block++;
         }
@@ -333,6 +339,9 @@ typedef struct {
     float *img;                /* [n_img_rows, n_embd] */
     float *attn_out, *mlp_out; /* [nb, np, n_embd] */
     float *probs;              /* [nb, np, n_head, n] */
+    float *ds;                 /* [n_ds, np, n_embd]: the DeepStack sites */
+    float *img_ds;             /* [n_ds, n_img_rows, n_embd]: the image rows' DeepStack rows */
+    int n_ds;
     int32_t *tokens;           /* [n] */
     int32_t *positions;        /* [np, 3] */
     ids_hook *hooks;           /* the edits, then the captures */
@@ -355,6 +364,8 @@ static void capture_free(capture *k) {
     free(k->attn_out);
     free(k->mlp_out);
     free(k->probs);
+    free(k->ds);
+    free(k->img_ds);
     free(k->pos);
     ids_ctx_free(k->c);
     ids_seq_free(k->s);
@@ -387,7 +398,8 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     k->tokens = ids__malloc(sizeof(int32_t) * (size_t)n);
     k->positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
     const int nb = k->nb;
-    k->hooks = ids__calloc((size_t)(o->n_edits + nl + 3 * nb + 1), sizeof *k->hooks);
+    k->n_ds = o->deepstack || o->image_embd ? ids_seq_n_deepstack(k->s) : 0;
+    k->hooks = ids__calloc((size_t)(o->n_edits + nl + 3 * nb + k->n_ds + 1), sizeof *k->hooks);
     if (o->resid) k->resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
     bool blocks_ok = true;
     if (o->attn_out && nb) blocks_ok = (k->attn_out = ids__malloc(sizeof(float) * (size_t)nb * np * E)) != NULL;
@@ -401,6 +413,10 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     k->n_img_rows = 0;
     for (int i = 0; i < n; i++) k->n_img_rows += ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE;
     if (o->image_embd) k->img = ids__malloc(sizeof(float) * (size_t)(k->n_img_rows ? k->n_img_rows : 1) * E);
+    if (k->n_ds && o->image_embd && k->n_img_rows &&
+        !(k->img_ds = ids__malloc(sizeof(float) * (size_t)k->n_ds * k->n_img_rows * E)))
+        blocks_ok = false;
+    if (k->n_ds && o->deepstack && !(k->ds = ids__malloc(sizeof(float) * (size_t)k->n_ds * np * E))) blocks_ok = false;
     if (!k->tokens || !k->positions || !k->hooks || (o->resid && !k->resid) || !blocks_ok ||
         (o->logits && (!k->logits || !k->all_logits)) || (o->image_embd && !k->img))
         return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
@@ -461,6 +477,9 @@ static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_im
             k->hooks[nh++] = (ids_hook){.site = IDS_SITE_ATTN_PROBS, .layer = k->blocks[b], .action = IDS_ACT_CAPTURE,
                                         .sel = sel, .out = k->probs + b * pone, .len = pone};
     }
+    for (int l = 0; k->ds && l < k->n_ds; l++)
+        k->hooks[nh++] = (ids_hook){.site = IDS_SITE_DEEPSTACK, .layer = l, .action = IDS_ACT_CAPTURE, .sel = sel,
+                                    .out = k->ds + (size_t)l * np * E, .len = (size_t)np * E};
     ids_run_opts ro = {.logits = o->logits ? IDS_LOGITS_ALL : IDS_LOGITS_NONE};
     ids_run_out out = {.logits = k->all_logits};
     if (o->n_edits) {
@@ -475,8 +494,16 @@ static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_im
                    sizeof(float) * (size_t)hp->n_vocab);
     if (o->image_embd)
         for (int i = 0, j = 0; i < n; i++)
-            if (ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE)
-                memcpy(k->img + (size_t)j++ * E, ids__seq_embd(k->s, i), sizeof(float) * (size_t)E);
+            if (ids_seq_row(k->s, i)->kind == IDS_ROW_IMAGE) {
+                memcpy(k->img + (size_t)j * E, ids__seq_embd(k->s, i), sizeof(float) * (size_t)E);
+                for (int l = 0; k->img_ds && l < k->n_ds; l++) {
+                    const float *d = ids_seq_deepstack(k->s, i, l);
+                    float *dst = k->img_ds + ((size_t)l * k->n_img_rows + j) * E;
+                    if (d) memcpy(dst, d, sizeof(float) * (size_t)E);
+                    else memset(dst, 0, sizeof(float) * (size_t)E);
+                }
+                j++;
+            }
     return IDS_OK;
 }
 
@@ -582,7 +609,11 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
     if (o->image_embd) {
         sh[0] = k->n_img_rows, sh[1] = E;
         if ((st = ids_st_writer_add(w, "image_embd", "F32", 2, sh, k->img, err))) return st;
+        sh[0] = k->n_ds, sh[1] = k->n_img_rows, sh[2] = E;
+        if (k->img_ds && (st = ids_st_writer_add(w, "image_embd_deepstack", "F32", 3, sh, k->img_ds, err))) return st;
     }
+    sh[0] = k->n_ds, sh[1] = np, sh[2] = E;
+    if (k->ds && (st = ids_st_writer_add(w, "deepstack", "F32", 3, sh, k->ds, err))) return st;
     const int nb = k->nb;
     sh[0] = nb, sh[1] = np, sh[2] = E;
     if (k->attn_out && (st = ids_st_writer_add(w, "attn_out", "F32", 3, sh, k->attn_out, err))) return st;
@@ -606,7 +637,8 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
     if (!st) st = ids_st_writer_meta(w, "hook_names", "resid[i] = blocks.L.hook_resid_pre = blocks.(L-1).hook_resid_post "
                                      "for L = layers[i]; attn_out[j], mlp_out[j], attn_probs[j] = blocks.B.hook_attn_out, "
                                      "blocks.B.hook_mlp_out, blocks.B.attn.hook_pattern (query rows first) for B = "
-                                     "block_layers[j]", err);
+                                     "block_layers[j]; deepstack[k] = blocks.k.hook_deepstack (Qwen3-VL: the rows "
+                                     "added after block k, so layer k + 1 is the stream after the addition)", err);
     if (!st) st = ids_st_writer_meta(w, "n_layer", nlb, err);
     if (!st) st = ids_st_writer_meta(w, "n_images", buf, err);
     free(ls);
@@ -619,7 +651,7 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
  * as an input ("edit K"). */
 static ids_status capture_prov_edits(ids_prov *p, const ids_capture_opts *o, ids_err *err) {
     static const char *const acts[] = {"capture", "add", "replace", "scale", "callback"};
-    static const char *const sites[] = {"resid", "attn_out", "mlp_out", "attn_probs"};
+    static const char *const sites[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack"};
     char **names = ids__calloc((size_t)o->n_edits, sizeof *names);
     ids_status st = names ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     for (int e = 0; !st && e < o->n_edits; e++) {
@@ -630,7 +662,7 @@ static ids_status capture_prov_edits(ids_prov *p, const ids_capture_opts *o, ids
             names[e] = ids__strdup(o->edit_names[e]);
         } else if ((names[e] = ids__malloc(96))) {
             snprintf(names[e], 96, "edit %d: %s %s layer %d", e, (unsigned)h->action < 5 ? acts[h->action] : "?",
-                     (unsigned)h->site < 4 ? sites[h->site] : "?", h->layer);
+                     (unsigned)h->site < 5 ? sites[h->site] : "?", h->layer);
         }
         if (!names[e]) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
         if (!st && o->edit_files && o->edit_files[e]) st = ids_prov_input(p, role, o->edit_files[e], err);
@@ -660,7 +692,7 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         ids_prov_opt_str(*out, "prompt", prompt);
         ids_prov_opt_str(*out, "layers", o->layers ? o->layers : "all");
         ids_prov_opt_str(*out, "positions", o->positions ? o->positions : "all");
-        const char *sites[7];
+        const char *sites[8];
         int ns = 0;
         if (o->resid) sites[ns++] = "resid";
         if (o->attn_out) sites[ns++] = "attn_out";
@@ -669,6 +701,7 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         if (o->logits) sites[ns++] = "logits";
         if (o->image_embd) sites[ns++] = "image_embd";
         if (o->vision) sites[ns++] = "vision";
+        if (o->deepstack) sites[ns++] = "deepstack";
         ids_prov_opt_strs(*out, "sites", sites, ns);
         if (o->n_edits) st = capture_prov_edits(*out, o, err);
         ids_prov_opt_strs(*out, "images", (const char *const *)fps, n_images);
