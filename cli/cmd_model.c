@@ -104,7 +104,7 @@ static const arg_opt capture_opts[] = {
      .def = "all", .help = "all, last, image, text, word:WORD[:N] (N-th occurrence after the image, 0-based), or an "
                            "index list"},
     {.name = "sites", .type = ARG_STR, .offset = offsetof(capture_args, sites), .meta = "LIST", .def = "resid",
-     .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision"},
+     .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack"},
     {.name = "all", .type = ARG_FLAG, .offset = offsetof(capture_args, all),
      .help = "every layer, position and site (attn_probs: n_blocks x n_pos x n_head x n_pos floats)"},
     EDIT_OPTS(capture_args, edits, cvecs),
@@ -116,7 +116,9 @@ static const arg_cmd capture_cmd = {
     "(-1 on image rows), positions I32 [n_sel, 3], resid F32 [n_layers, n_sel, n_embd], attn_out and\n"
     "mlp_out F32 [n_blocks, n_sel, n_embd] (the blocks are the --layers below n_layer), attn_probs F32\n"
     "[n_blocks, n_sel, n_head, n_pos], logits F32 [n_sel, n_vocab], image_embd F32 [n_img_rows,\n"
-    "n_embd], vision F32 [n_vblocks, n_vis_tokens, n_vembd], with metadata naming the layers, blocks\n"
+    "n_embd], vision F32 [n_vblocks, n_vis_tokens, n_vembd], Qwen3-VL's deepstack F32 [n_deepstack,\n"
+    "n_sel, n_embd] (the rows added after blocks 0.., zero on text rows) and image_embd_deepstack F32\n"
+    "[n_deepstack, n_img_rows, n_embd] (the tower's DeepStack rows), with metadata naming the layers, blocks\n"
     "and positions, every row's token text, role and cell, and the TransformerLens names of the\n"
     "sites (Python: idscope.load_capture). With --add / --replace the run is edited first and the\n"
     "captures see the edited stream. Give exactly one of --prompt, --prompt-file and --question.\n",
@@ -133,8 +135,9 @@ static int capture_sites(const char *list, ids_capture_opts *co) {
         else if (n == 6 && !strncmp(t, "logits", n)) co->logits = true;
         else if (n == 10 && !strncmp(t, "image_embd", n)) co->image_embd = true;
         else if (n == 6 && !strncmp(t, "vision", n)) co->vision = true;
+        else if (n == 9 && !strncmp(t, "deepstack", n)) co->deepstack = true;
         else if (n) return args_bad("capture", "--sites", list, "has an unknown site '%.*s' (resid, attn_out, mlp_out, attn_probs, logits, "
-                                    "image_embd, vision)",
+                                    "image_embd, vision, deepstack)",
                              (int)n, t);
         t += n + (t[n] == ',');
     }
@@ -148,7 +151,7 @@ int cmd_capture(int argc, char **argv) {
     if (a.all) {
         a.layers = "all";
         a.positions = "all";
-        a.sites = "resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision";
+        a.sites = "resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack";
     }
     ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads,
                            .precision = (ids_precision)a.v.precision};

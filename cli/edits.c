@@ -13,7 +13,8 @@
 static int parse_layer(const char *cmd, const char *v, int n_layer, ids_site_kind *site, int *layer) {
     static const struct { const char *hook; ids_site_kind site; int plus; } hooks[] = {
         {"hook_resid_pre", IDS_SITE_RESID, 0}, {"hook_resid_post", IDS_SITE_RESID, 1},
-        {"hook_attn_out", IDS_SITE_ATTN_OUT, 0}, {"hook_mlp_out", IDS_SITE_MLP_OUT, 0}};
+        {"hook_attn_out", IDS_SITE_ATTN_OUT, 0}, {"hook_mlp_out", IDS_SITE_MLP_OUT, 0},
+        {"hook_deepstack", IDS_SITE_DEEPSTACK, 0}};
     char *end;
     long b = -1;
     *site = IDS_SITE_RESID;
@@ -21,9 +22,11 @@ static int parse_layer(const char *cmd, const char *v, int n_layer, ids_site_kin
         errno = 0;
         b = strtol(v, &end, 10);
         if (*end || errno || b > INT_MAX) b = -1;
-    } else if (!strncmp(v, "attn_out:", 9) || !strncmp(v, "mlp_out:", 8) || !strncmp(v, "resid:", 6)) {
+    } else if (!strncmp(v, "attn_out:", 9) || !strncmp(v, "mlp_out:", 8) || !strncmp(v, "resid:", 6) ||
+               !strncmp(v, "deepstack:", 10)) {
         const char *c = strchr(v, ':') + 1;
-        *site = v[0] == 'a' ? IDS_SITE_ATTN_OUT : v[0] == 'm' ? IDS_SITE_MLP_OUT : IDS_SITE_RESID;
+        *site = v[0] == 'a' ? IDS_SITE_ATTN_OUT : v[0] == 'm' ? IDS_SITE_MLP_OUT : v[0] == 'd' ? IDS_SITE_DEEPSTACK
+                                                                                            : IDS_SITE_RESID;
         errno = 0;
         b = isdigit((unsigned char)*c) ? strtol(c, &end, 10) : -1;
         if (b >= 0 && (*end || errno || b > INT_MAX)) b = -1;
@@ -43,7 +46,7 @@ static int parse_layer(const char *cmd, const char *v, int n_layer, ids_site_kin
     }
     if (b < 0)
         return args_bad(cmd, "--layer", v, "is not a layer L (0..n_layer) or a hook name like blocks.2.hook_resid_post, "
-                        "blocks.2.hook_attn_out, blocks.2.hook_mlp_out, attn_out:2");
+                        "blocks.2.hook_attn_out, blocks.2.hook_mlp_out, blocks.0.hook_deepstack, attn_out:2");
     const int hi = *site == IDS_SITE_RESID ? n_layer : n_layer - 1;
     if (n_layer >= 0 && b > hi)
         return args_bad(cmd, "--layer", v, "is outside 0..%d (the model's %s)", hi, *site == IDS_SITE_RESID ? "layers" : "blocks");

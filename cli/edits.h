@@ -4,7 +4,8 @@
  * ids.safetensors:universal[3,1,0,0]; what remains is one vector [n_embd] (every selected row) or
  * rows [n_sel, n_embd]. L is a residual layer (0 = embeddings .. n_layer), or a hook name:
  * blocks.B.hook_resid_pre (layer B), blocks.B.hook_resid_post (layer B + 1), blocks.B.hook_attn_out,
- * blocks.B.hook_mlp_out (the outputs of block B's attention and MLP), attn_out:B, mlp_out:B. */
+ * blocks.B.hook_mlp_out (the outputs of block B's attention and MLP), attn_out:B, mlp_out:B;
+ * blocks.B.hook_deepstack, deepstack:B (Qwen3-VL: the DeepStack rows added after block B). */
 #ifndef IDSCOPE_CLI_EDITS_H
 #define IDSCOPE_CLI_EDITS_H
 
@@ -22,7 +23,7 @@ enum { EDIT_LAYER = 0, EDIT_POSITIONS = 1, EDIT_SCALE = 2 };
              "--positions and --scale follow it"},                                                                    \
     {.name = "layer", .type = ARG_STR, .flags = ARG_MEMBER, .offset = offsetof(T, f), .slot = EDIT_LAYER,            \
      .meta = "L", .help = "(of an edit) a residual layer 0..n_layer, or blocks.B.hook_resid_pre, hook_resid_post, "   \
-                          "hook_attn_out, hook_mlp_out; required"},                                                   \
+                          "hook_attn_out, hook_mlp_out, hook_deepstack; required"},                                   \
     {.name = "positions", .type = ARG_POSITIONS, .flags = ARG_MEMBER, .offset = offsetof(T, f),                       \
      .slot = EDIT_POSITIONS, .meta = "SEL", .help = "(of an edit) the rows it changes, as --positions; default all"}, \
     {.name = "scale", .type = ARG_FLOAT, .flags = ARG_MEMBER, .offset = offsetof(T, f), .slot = EDIT_SCALE,           \
@@ -39,7 +40,8 @@ enum { EDIT_LAYER = 0, EDIT_POSITIONS = 1, EDIT_SCALE = 2 };
     "remains is one vector [n_embd] or rows [n_sel, n_embd]. --layer L is a residual layer (0 = the\n"           \
     "embeddings, L = after L blocks), or a hook name: blocks.B.hook_resid_pre (= layer B),\n"                    \
     "blocks.B.hook_resid_post (= layer B + 1), blocks.B.hook_attn_out, blocks.B.hook_mlp_out (what\n"             \
-    "block B's attention / MLP adds to the stream; also attn_out:B, mlp_out:B).\n\n"
+    "block B's attention / MLP adds to the stream; also attn_out:B, mlp_out:B), blocks.B.hook_deepstack\n"        \
+    "(Qwen3-VL: the DeepStack rows added after block B, so that layer B + 1 is after them; deepstack:B).\n\n"
 
 typedef struct cli_edit {
     float *data;   /* the vector or rows, scaled (owned) */
