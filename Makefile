@@ -32,8 +32,14 @@ PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
         fuzz-build-if-clang fuzz-corpus shared install uninstall
 .SECONDARY:
 
+# The Qwen3-VL golden text model (tests/golden/make_qwen3vl.py): tests/golden/qwen3vl-tiny/text-blocks.gguf
+# joined with the vocabulary of ../shared's Qwen2-VL golden, made when ../shared has that file.
+QWEN3VL_BASE := $(SHARED)/golden/qwen2vl-tiny/text.gguf
+QWEN3VL_TEXT := $(if $(wildcard $(QWEN3VL_BASE)),build/golden/qwen3vl-tiny/text.gguf)
+
 all: release
-release: build/release/idscope build/release/test_idscope $(patsubst bench/%.c,build/release/%,$(BENCH_SRC))
+release: build/release/idscope build/release/test_idscope $(patsubst bench/%.c,build/release/%,$(BENCH_SRC)) \
+         $(QWEN3VL_TEXT)
 asan: build/asan/idscope build/asan/test_idscope
 
 # The source a build comes from (recorded in every result's provenance); build/source.txt changes
@@ -66,6 +72,12 @@ build/$(1)/bench_%: build/$(1)/obj/bench/bench_%.o build/$(1)/libidscope.a
 endef
 
 $(eval $(call variant,release,$(RELEASE_FLAGS)))
+
+build/release/gguf_join: build/release/obj/tests/golden/gguf_join.o build/release/libidscope.a
+	$(CC) $(RELEASE_FLAGS) $^ -o $@ $(LIBS)
+build/golden/qwen3vl-tiny/text.gguf: build/release/gguf_join tests/golden/qwen3vl-tiny/text-blocks.gguf $(QWEN3VL_BASE)
+	@mkdir -p $(dir $@)
+	build/release/gguf_join $(QWEN3VL_BASE) tests/golden/qwen3vl-tiny/text-blocks.gguf $@
 $(eval $(call variant,asan,$(ASAN_FLAGS)))
 $(eval $(call variant,pic,$(RELEASE_FLAGS) -fPIC))
 

@@ -1,10 +1,11 @@
 /* llama.cpp's outputs for one VLM prompt with one image, for the golden data (built and run by
- * make_qwen25vl.py against a llama.cpp build; not part of idscope's build):
+ * make_qwen25vl.py and make_qwen3vl.py against a llama.cpp build; not part of idscope's build):
  *   llamacpp_dump TEXT.gguf MMPROJ.gguf IMAGE PROMPT_FILE OUTDIR
  * The prompt's "<image>" is replaced by mtmd's media marker. Writes into OUTDIR:
  *   tokens.json          the chunks as mtmd tokenizes them: ["text", [ids]] / ["image", n_rows]
  *   positions.npy        int32 [n, 3]: the M-RoPE (t, h, w) position of every row
- *   image_embd.npy       float32 [n_img, n_embd]: the projector's rows
+ *   image_embd.npy       float32 [n_img, n_embd_inp]: the projector's rows (Qwen3-VL: each row the main
+ *                        row and then its DeepStack rows, n_embd each)
  *   vision_layer-N.npy   float32 [n_patches, n_embd_v]: the tower's stream after block N
  *                        ("layer_out-N", in the tower's own patch order)
  *   resid-N.npy          float32 [rows, n_embd]: the decoder's "l_out-N" (stream after block N; the
@@ -166,8 +167,9 @@ int main(int argc, char **argv) {
             }
             /* the image alone, its tower blocks captured */
             if (mtmd_encode_chunk(vctx, ch)) return 1;
-            long sh[2] = {(long)n, n_embd};
-            write_npy(out, "image_embd.npy", "<f4", 2, sh, mtmd_get_output_embd(vctx), n * (size_t)n_embd * 4);
+            const int n_inp = llama_model_n_embd_inp(model); /* Qwen3-VL: the main rows, then the DeepStack rows */
+            long sh[2] = {(long)n, n_inp};
+            write_npy(out, "image_embd.npy", "<f4", 2, sh, mtmd_get_output_embd(vctx), n * (size_t)n_inp * 4);
             write_layers(out, "vision_layer", &vc);
             vc.on = 0;
         }
