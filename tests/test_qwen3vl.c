@@ -232,7 +232,8 @@ TEST(q3_preprocess_matches_hf) {
 }
 
 /* A video: the temporal patches attend only to themselves, so identical frames give the image's main
- * and DeepStack rows in every patch; the sequence carries the DeepStack rows of every visual row. */
+ * and DeepStack rows in every patch; the sequence carries the DeepStack rows of every visual row and
+ * puts each temporal patch in its own block after its time stamp (HF Qwen3VLProcessor). */
 TEST(q3_video) {
     if (!have_text()) return;
     ids_vlm *v;
@@ -252,12 +253,28 @@ TEST(q3_video) {
     char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
     ids_seq *s;
     REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err), err);
-    int n_vis = 0, n_ds = 0;
+    int n_vis = 0, n_ds = 0, b0 = -1, b1 = -1;
     for (int i = 0; i < ids_seq_len(s); i++) {
-        n_vis += ids_seq_row(s, i)->token < 0;
+        const ids_row *r = ids_seq_row(s, i);
+        n_vis += r->token < 0;
         n_ds += ids_seq_deepstack(s, i, 1) != NULL;
+        if (r->token < 0 && r->image == 0 && b0 < 0) b0 = i;
+        if (r->token < 0 && r->image == 1 && b1 < 0) b1 = i;
     }
     CHECK(n_vis == 140 && n_ds == 140);
+    /* HF: each temporal patch its own block after "<t seconds>" (frames 2 and 3 at 2 fps: 1.25 s), t = 0
+     * and its h, w restarting after the text before it */
+    REQUIRE(b0 > 0 && b1 > b0 + 70);
+    char between[256] = "";
+    for (int i = b0 + 70; i < b1; i++) {
+        char *t = ids_token_to_text(ids_model_tokenizer(ids_vlm_model(v)), ids_seq_row(s, i)->token);
+        if (t && strlen(between) + strlen(t) < sizeof between) strcat(between, t);
+        free(t);
+    }
+    CHECKF(!strcmp(between, "<|vision_end|><1.2 seconds><|vision_start|>"), "between the blocks: '%s'", between);
+    const ids_row *r0 = ids_seq_row(s, b0), *r1 = ids_seq_row(s, b1), *end = ids_seq_row(s, b1 - 1);
+    CHECK(r0->pos[0] == r0->pos[1] && r0->pos[1] == r0->pos[2] && ids_seq_row(s, b0 + 69)->pos[2] == r0->pos[0] + 9);
+    CHECK(r1->pos[0] == end->pos[0] + 1 && r1->pos[1] == r1->pos[0] && ids_seq_row(s, b1 + 12)->pos[1] == r1->pos[0] + 1);
     ids_seq_free(s);
     free(prompt);
     ids_image_free(&other);

@@ -103,6 +103,26 @@ static const char *next_marker(const char *p, bool *video) {
     return *video ? b : a;
 }
 
+/* pre + the first len bytes of part + stamp + post, tokenized (special tokens parsed; BOS when first)
+ * and appended to s; nothing when all are empty and it is not the first text. */
+static ids_status add_text(ids_seq *s, const ids_tokenizer *tok, const char *pre, const char *part, size_t len,
+                           const char *stamp, const char *post, bool first, ids_err *err) {
+    size_t tl = strlen(pre) + len + strlen(stamp) + strlen(post);
+    if (!tl && !first) return IDS_OK;
+    char *text = ids__malloc(tl + 1);
+    if (!text) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
+    snprintf(text, tl + 1, "%s%.*s%s%s", pre, (int)len, part, stamp, post);
+    int32_t *ids;
+    size_t n;
+    ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
+    ids_status st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
+    free(text);
+    if (st) return st;
+    st = ids_seq_add_tokens(s, ids, n, err);
+    free(ids);
+    return st;
+}
+
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err) {
@@ -132,7 +152,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
         return ids__err(err, IDS_ERR_ARG, "the tower's blocks are only captured for prompts without %s", IDS_VIDEO_MARKER);
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
-    const bool qwen = is_qwen(v);
+    const bool qwen = is_qwen(v), qwen3 = !strcmp(vp->projector, "qwen3vl_merger");
     ids_seq *s = ids_seq_new(hp->n_embd);
     if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE || hp->rope_mode == IDS_ROPE_IMROPE);
@@ -142,13 +162,17 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const char *part = prompt;
     const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
     /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
-     * (Qwen2-VL) or one block per frame (LLaVA-style towers, which have no video mode). */
+     * (Qwen2-VL, Qwen2.5-VL), one block per temporal patch after its time stamp (Qwen3-VL), or one block
+     * per frame (LLaVA-style towers, which have no video mode). */
     int img = 0, block = 0;
     bool first = true;
     for (;;) {
         const char *m = next_marker(part, &isv);
         const size_t ml = m ? strlen(isv ? IDS_VIDEO_MARKER : IDS_IMAGE_MARKER) : 0;
-        const int n_fr = !m ? 0 : isv ? video_frames : 1, n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : 1;
+        /* Qwen3-VL (HF Qwen3VLProcessor): a video is one block per temporal patch, each after its time stamp */
+        const bool groups = m && isv && qwen3;
+        const int n_fr = !m ? 0 : isv ? video_frames : 1;
+        const int n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : groups ? (video_frames + 1) / 2 : 1;
         for (int bk = 0; bk < (m ? n_blocks : 1) && !st; bk++) {
             /* text before the block: the prompt's text before the marker, or nothing between the frames of
              * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
@@ -159,27 +183,12 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 pre = first ? "" : "<end_of_image>\n\n";
                 post = m ? "\n\n<start_of_image>" : "";
             }
-            size_t tl = strlen(pre) + len + strlen(post);
-            if (tl || first) {
-                char *text = ids__malloc(tl + 1);
-                if (!text) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
-                    break;
-                }
-                snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
-                int32_t *ids;
-                size_t n;
-                ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
-                st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
-                free(text);
-                if (st) break;
-                st = ids_seq_add_tokens(s, ids, n, err);
-                free(ids);
-                if (st) break;
-            }
+            const int nf = n_blocks == 1 ? n_fr : groups ? (n_fr - 2 * bk >= 2 ? 2 : 1) : 1; /* frames in this block */
+            char stamp[48] = ""; /* the mean time of its frames (2bk, 2bk + 1, or 2bk twice) at an assumed 2 fps */
+            if (groups) snprintf(stamp, sizeof stamp, "<%.1f seconds>", nf == 2 ? bk + 0.25 : (double)bk);
+            if ((st = add_text(s, tok, pre, part, len, stamp, post, first, err))) break;
             first = false;
             if (!m) break;
-            const int nf = n_blocks == 1 ? n_fr : 1; /* frames in this block */
             ids_vplan pl;
             if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
             size_t need = (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack);
