@@ -417,3 +417,45 @@ TEST(q3_allocation_failures) {
     CHECKF(n > 10, "%ld allocations", n);
     ids_image_free(&img);
 }
+
+typedef struct {
+    const ids_vlm *v;
+    const ids_image *img;
+    const char *prompt;
+} q3_run_case;
+
+static ids_status build_and_run(void *ctx, ids_err *err) {
+    const q3_run_case *c = ctx;
+    ids_seq *s = NULL;
+    ids_ctx *x = NULL;
+    ids_status st = ids_vlm_build_seq(c->v, c->prompt, c->img, 1, 1, NULL, &s, err);
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_threads = 1;
+    if (!st) cp.n_ctx = ids_seq_len(s), st = ids_ctx_new(&x, ids_vlm_model(c->v), cp, err);
+    if (!st) st = ids_ctx_prefill(x, s, NULL, 0, NULL, NULL, err);
+    float scale_out[NE];
+    ids_hook h[2] = {{.site = IDS_SITE_DEEPSTACK, .layer = 1, .sel = {.kind = IDS_SEL_IMAGE, .image = -1},
+                      .action = IDS_ACT_SCALE, .scale = 2.0f},
+                     {.site = IDS_SITE_DEEPSTACK, .layer = 0, .sel = {.kind = IDS_SEL_LAST}, .action = IDS_ACT_CAPTURE,
+                      .out = scale_out, .len = NE}};
+    if (!st) st = ids_ctx_run(x, h, 2, NULL, NULL, err);
+    ids_ctx_free(x);
+    ids_seq_free(s);
+    return st;
+}
+
+/* Building a sequence with DeepStack rows and running an edit at a DeepStack site, with each
+ * allocation failing in turn. */
+TEST(q3_run_allocation_failures) {
+    if (!have_text()) return;
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE_OK(ids_vlm_load(&v, Q3_TEXT, Q3("mmproj.gguf"), &err), err);
+    ids_image img;
+    REQUIRE_OK(ids_image_load(&img, Q3("image.png"), &err), err);
+    q3_run_case c = {v, &img, "<|im_start|>user\n<image>Where?<|im_end|>\n"};
+    long n = CHECK_ALLOC_FAILURES(build_and_run, &c, 2000);
+    CHECKF(n > 10, "%ld allocations", n);
+    ids_image_free(&img);
+    ids_vlm_free(v);
+}
