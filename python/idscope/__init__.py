@@ -13,7 +13,9 @@ The work is done by libidscope (C) through ctypes; NumPy is the only dependency.
 TransformerLens: blocks.{l}.hook_resid_pre is idscope's residual layer l (the stream entering
 block l; layer 0 = the embeddings), blocks.{l}.hook_resid_post its layer l + 1,
 blocks.{l}.hook_attn_out / hook_mlp_out the outputs of block l's attention and MLP (before they are
-added to the stream), blocks.{l}.attn.hook_pattern its attention probabilities [n_head, rows, keys].
+added to the stream), blocks.{l}.attn.hook_pattern its attention probabilities [n_head, rows, keys], and for Qwen3-VL
+blocks.{l}.hook_deepstack the DeepStack rows added to the stream after block l (so that
+hook_resid_post is the stream after them).
 Rows are chosen as in the CLI: "all", "last", "text", "image", "image:K", "word:WORD[:N]" (the N-th
 occurrence of the word's token after the last image row), an index, a list of indices or a range.
 Errors of the library are raised as idscope.Error with its message.
@@ -33,8 +35,8 @@ from ._lib import STATUS_NAMES
 __all__ = ["Error", "Model", "Run", "ActivationCache", "Edit", "load", "add", "replace", "scale",
            "control_vector", "bundled_model", "load_capture", "library_path", "version"]
 
-SITES = ("resid", "attn_out", "mlp_out", "attn_probs")
-_RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS = range(4)
+SITES = ("resid", "attn_out", "mlp_out", "attn_probs", "deepstack")
+_RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS, _DEEPSTACK = range(5)
 _CAPTURE, _ADD, _REPLACE, _SCALE = range(4)
 _LOGITS = {None: 0, "none": 0, "last": 1, "all": 2}
 _PRECISION = {"f32": 0, "bf16": 1, "int8": 2}
@@ -129,7 +131,7 @@ def load(text=None, mmproj=None):
 # ---- hook names and edits --------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|hook_attn_out|hook_mlp_out|"
-                      r"attn\.hook_pattern|hook_pattern)$")
+                      r"attn\.hook_pattern|hook_pattern|hook_deepstack)$")
 
 
 def _parse_name(name, n_layer):
@@ -143,13 +145,14 @@ def _parse_name(name, n_layer):
     m = _NAME_RE.match(name) if isinstance(name, str) else None
     if not m:
         raise ValueError("unknown hook name %r (blocks.L.hook_resid_pre, hook_resid_post, hook_attn_out, "
-                         "hook_mlp_out, attn.hook_pattern, or (site, layer) with site one of %s)" % (name, SITES))
+                         "hook_mlp_out, attn.hook_pattern, hook_deepstack (Qwen3-VL), or (site, layer) with site one "
+                         "of %s)" % (name, SITES))
     b, kind = int(m.group(1)), m.group(2)
     if b >= n_layer:
         raise ValueError("hook %r: block %d is outside 0..%d (the model has %d blocks)" % (name, b, n_layer - 1, n_layer))
     return {"hook_resid_pre": (_RESID, b), "hook_resid_post": (_RESID, b + 1), "hook_attn_out": (_ATTN_OUT, b),
             "hook_mlp_out": (_MLP_OUT, b), "attn.hook_pattern": (_ATTN_PROBS, b),
-            "hook_pattern": (_ATTN_PROBS, b)}[kind]
+            "hook_pattern": (_ATTN_PROBS, b), "hook_deepstack": (_DEEPSTACK, b)}[kind]
 
 
 def _all_names(n_layer):
@@ -731,7 +734,10 @@ def load_capture(path):
         if k.startswith("vision."):
             for b in range(arrays[k].shape[0]):
                 cache["vision.%s.blocks.%d" % (k.split(".")[1], b)] = arrays[k][b]
-    for k in ("logits", "image_embd", "tokens", "positions"):
+    if "deepstack" in arrays:  # Qwen3-VL: the rows added after blocks 0, 1, ...
+        for b in range(arrays["deepstack"].shape[0]):
+            cache["blocks.%d.hook_deepstack" % b] = arrays["deepstack"][b]
+    for k in ("logits", "image_embd", "image_embd_deepstack", "tokens", "positions"):
         if k in arrays:
             cache[k] = arrays[k]
     cache["rows"] = np.array([int(x) for x in meta.get("positions", "").split(",") if x], np.int64)

@@ -19,6 +19,8 @@ BIN = os.path.join(ROOT, "build", "release", "idscope")
 LLAVA = os.path.join(SHARED, "golden", "llava-tiny")
 QWEN = os.path.join(SHARED, "golden", "qwen2vl-tiny")
 GEMMA3 = os.path.join(ROOT, "tests", "golden", "gemma3-tiny")
+Q3 = os.path.join(ROOT, "tests", "golden", "qwen3vl-tiny")
+Q3_TEXT = os.path.join(ROOT, "build", "golden", "qwen3vl-tiny", "text.gguf")  # joined by make
 
 
 def measure(what, value):
@@ -116,6 +118,28 @@ class Golden(unittest.TestCase):
         self.assertTrue((cache.tokens == golden_tokens(os.path.join(GEMMA3, "tokens.json"))).all())
         self.assertEqual(cache.str_tokens[5], "<start_of_image>")
         self.assertEqual(cache.str_tokens[22], "<end_of_image>")
+
+
+    @unittest.skipUnless(os.path.exists(Q3_TEXT), "build/golden/qwen3vl-tiny/text.gguf is not built")
+    def test_qwen3vl(self):
+        m = idscope.load(Q3_TEXT, os.path.join(Q3, "mmproj.gguf"))
+        prompt, img = read(os.path.join(Q3, "prompt.txt")), [os.path.join(Q3, "image.png")]
+        logits, cache = m.run_with_cache(prompt, images=img)
+        resid = np.load(os.path.join(Q3, "expected", "resid.npy"))
+        for l in range(m.n_layer):
+            self.check("qwen3vl blocks.%d.hook_resid_post" % l, cache["blocks.%d.hook_resid_post" % l], resid[l + 1])
+        self.assertTrue((cache.positions == np.load(os.path.join(Q3, "expected", "positions.npy"))).all())
+        # an ADD at a DeepStack site is the ADD at the residual layer after its block, bit for bit
+        vec = (0.3 * np.sin(np.arange(64))).astype(np.float32)
+        for b in range(2):
+            a = m.run_with_hooks(prompt, img, edits=[idscope.add("blocks.%d.hook_deepstack" % b, vec, rows="image")],
+                                 logits="last")
+            r = m.run_with_hooks(prompt, img, edits=[idscope.add("blocks.%d.hook_resid_post" % b, vec, rows="image")],
+                                 logits="last")
+            self.assertTrue(np.array_equal(a, r))
+            self.assertGreater(float(np.abs(a - logits[-1]).max()), 1e-3)
+        with self.assertRaises(idscope.Error):
+            m.run_with_hooks(prompt, img, edits=[idscope.scale("blocks.2.hook_deepstack", 0.0)])
 
 
 class Hooks(unittest.TestCase):
