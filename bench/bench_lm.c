@@ -4,7 +4,8 @@
  *             SGEMM (640x11008x4096) on the same machine as the ceiling;
  *  sweep    - a patch sweep (an edit at every layer on two object-word rows near the end of a
  *             600-token sequence): reuse + batching vs full recompute, as a ratio.
- * usage: bench_lm [prefill|qwen|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P] */
+ *  qwen3    - the same at Qwen3-VL-8B's decoder shape (QK-norm, interleaved M-RoPE);
+ * usage: bench_lm [prefill|qwen|qwen3|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P] */
 #define _POSIX_C_SOURCE 200809L
 #include "idscope.h"
 #include "base/internal.h"
@@ -151,6 +152,27 @@ static void bench_gemma3(const char *tmp, int blocks, int threads) {
            flops / best / 1e9 / ceil, best / blocks, best / blocks * 48, n_tok);
 }
 
+/* Qwen3-VL-8B decoder shape: n_embd 4096, n_ff 12288, 32 heads / 8 KV heads of 128, per-head QK-norm,
+ * interleaved M-RoPE. */
+static void bench_qwen3(const char *tmp, int blocks, int threads) {
+    const int n_tok = 640;
+    llama_shape s = {4096, 12288, 32, blocks, 32000, IDS_TYPE_F16, 8, "qwen3vl"};
+    printf("== prefill: %d blocks of Qwen3-VL-8B shape (n_embd 4096, n_ff 12288, 32 heads / 8 KV, QK-norm, "
+           "interleaved M-RoPE), F16, %d tokens, %d threads\n", blocks, n_tok, threads);
+    char path[512];
+    snprintf(path, sizeof path, "%s/bench-qwen3vl.gguf", tmp);
+    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
+    double ceil = sgemm_gflops(n_tok, 12288, 4096), best;
+    size_t mem;
+    if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
+    double params = (2.0 * 4096 * 4096 + 2.0 * 4096 * 1024 + 3.0 * 4096 * 12288) * blocks;
+    double flops = 2.0 * params * n_tok + 2.0 * 2 * 32 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
+    printf("OpenBLAS SGEMM 640x12288x4096: %.1f GFLOP/s (ceiling)\n", ceil);
+    printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
+           "(36 blocks: about %.0f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
+           flops / best / 1e9 / ceil, best / blocks, best / blocks * 36, n_tok);
+}
+
 static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec);
 
 /* prec < 0: every precision, f32 and bf16 on an F16 file, int8 on the same weights in Q8_0 (the files
@@ -266,13 +288,14 @@ int main(int argc, char **argv) {
             prec = (int)pr;
         }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: bench_lm [prefill|qwen|gemma3|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P]\n"
+            printf("usage: bench_lm [prefill|qwen|qwen3|gemma3|sweep|all] [--blocks N] [--threads N] [--tmp DIR] [--precision P]\n"
                    "(sweep: every precision unless --precision)\n");
             return 0;
         } else which = argv[i];
     }
     if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
     if (!strcmp(which, "qwen") || !strcmp(which, "all")) bench_qwen(tmp, blocks > 2 ? blocks : 4, threads);
+    if (!strcmp(which, "qwen3") || !strcmp(which, "all")) bench_qwen3(tmp, blocks, threads);
     if (!strcmp(which, "gemma3") || !strcmp(which, "all")) bench_gemma3(tmp, blocks, threads);
     if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads, prec);
     return 0;

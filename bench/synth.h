@@ -26,7 +26,8 @@ typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;
     int n_head_kv;    /* 0: n_head */
     const char *arch; /* NULL: llama; "qwen2vl": q/k/v biases and M-RoPE sections; "gemma3": its keys,
-                         QK-norm and post-norms (window 1024, pattern 6, global RoPE scaled by 8) */
+                         QK-norm and post-norms (window 1024, pattern 6, global RoPE scaled by 8); "qwen3vl":
+                         QK-norm and interleaved M-RoPE sections (no biases) */
     int head_dim;     /* 0: n_embd / n_head */
 } llama_shape;
 
@@ -39,7 +40,7 @@ static inline int make_llama(const char *path, llama_shape s) {
         return 1;
     }
     const char *arch = s.arch ? s.arch : "llama";
-    const bool qwen = !strcmp(arch, "qwen2vl"), gemma = !strcmp(arch, "gemma3");
+    const bool qwen = !strcmp(arch, "qwen2vl"), gemma = !strcmp(arch, "gemma3"), qwen3 = !strcmp(arch, "qwen3vl");
     const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
     const int kv_dim = hd * n_kv, q_dim = hd * s.n_head;
     char key[96];
@@ -55,6 +56,11 @@ static inline int make_llama(const char *path, llama_shape s) {
         int sec[4] = {hd / 8, 3 * hd / 16, 3 * hd / 16, 0};
         ids_gguf_writer_set_arr(w, KEY("rope.dimension_sections"), IDS_GGUF_INT32, sec, 4, &err);
         ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
+    }
+    if (qwen3) { /* Qwen3-VL's sections (of 64 rotary pairs at head size 128) and base */
+        int sec[4] = {3 * hd / 16, 5 * hd / 32, 5 * hd / 32, 0};
+        ids_gguf_writer_set_arr(w, KEY("rope.dimension_sections"), IDS_GGUF_INT32, sec, 4, &err);
+        ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 5e6f, &err);
     }
     if (gemma) {
         ids_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd, &err);
@@ -119,6 +125,10 @@ static inline int make_llama(const char *path, llama_shape s) {
             snprintf(nm, sizeof nm, "blk.%d.attn_q.bias", l); ADD(nm, s.n_embd, 1, IDS_TYPE_F32, 0.02f);
             snprintf(nm, sizeof nm, "blk.%d.attn_k.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
             snprintf(nm, sizeof nm, "blk.%d.attn_v.bias", l); ADD(nm, kv_dim, 1, IDS_TYPE_F32, 0.02f);
+        }
+        if (qwen3) {
+            snprintf(nm, sizeof nm, "blk.%d.attn_q_norm.weight", l); ADD(nm, hd, 1, IDS_TYPE_F32, 0.0f);
+            snprintf(nm, sizeof nm, "blk.%d.attn_k_norm.weight", l); ADD(nm, hd, 1, IDS_TYPE_F32, 0.0f);
         }
         snprintf(nm, sizeof nm, "blk.%d.attn_output.weight", l); ADD(nm, q_dim, s.n_embd, s.type, sc);
         snprintf(nm, sizeof nm, "blk.%d.ffn_gate.weight", l); ADD(nm, s.n_embd, s.n_ff, s.type, sc);

@@ -439,6 +439,13 @@ if [ -f "$Q3T" ]; then
         -q "What happens?" -n 2 --threads 2
     expect q3_ids_extract 0 "wrote" -- "$BIN" ids extract -m "$Q3T" --mmproj "$Q3/mmproj.gguf" --out "$TMP/q3ids" \
         --objects "red circle,blue square" --grid 2 --sizes 1 --image-size 112 --threads 2
+    expect q3_swap 0 "^3,objects," -- "$BIN" swap -m "$Q3T" --mmproj "$Q3/mmproj.gguf" --out "$TMP/q3swap" --n 1 --threads 2
+    expect q3_steer 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/q3ids/ids.safetensors" -m "$Q3T" \
+        --mmproj "$Q3/mmproj.gguf" --out "$TMP/q3steer" --n 1 --threads 2
+    expect q3_depth 0 "^layer,above_below_down" -- "$BIN" depth --ids "$TMP/q3ids/ids.safetensors" -m "$Q3T" \
+        --mmproj "$Q3/mmproj.gguf" --out "$TMP/q3depth" --n 1 --threads 2
+    expect q3_temporal_extract 0 "wrote" -- "$BIN" temporal extract -m "$Q3T" --mmproj "$Q3/mmproj.gguf" \
+        --out "$TMP/q3temporal" --frames 4 --image-size 64 --threads 2
 else
     echo "skip q3_* ($Q3T is not built: make joins it when ../shared/golden/qwen2vl-tiny/text.gguf exists)"
 fi
