@@ -156,7 +156,7 @@ static void bench_gemma3(const char *tmp, int blocks, int threads) {
  * interleaved M-RoPE. */
 static void bench_qwen3(const char *tmp, int blocks, int threads) {
     const int n_tok = 640;
-    llama_shape s = {4096, 12288, 32, blocks, 32000, IDS_TYPE_F16, 8, "qwen3vl"};
+    llama_shape s = {4096, 12288, 32, blocks, 32000, IDS_TYPE_F16, 8, "qwen3vl", 128};
     printf("== prefill: %d blocks of Qwen3-VL-8B shape (n_embd 4096, n_ff 12288, 32 heads / 8 KV, QK-norm, "
            "interleaved M-RoPE), F16, %d tokens, %d threads\n", blocks, n_tok, threads);
     char path[512];

@@ -3,7 +3,14 @@
  *  - for a synthetic LLaVA-1.5-7B-shaped tower (CLIP ViT-L/14-336: 23 blocks of width 1024, 577
  *    tokens, projector to 4096, random F16 weights) feeding a stack of 7B-shaped decoder blocks
  *    (default 2; the per-block time is printed so the full 32-block cost can be read off).
- * usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] */
+ *  - with --qwen3vl, for a synthetic Qwen3-VL-8B-shaped tower (width 1152, MLP 4304, 16 heads, patch
+ *    16, DeepStack from three blocks; --vblocks of its 27 blocks) encoding a 448x448 image (784
+ *    patches), next to the OpenBLAS SGEMM of its MLP product as the ceiling.
+ * usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] [--gemma3 | --qwen3vl] [--vblocks N] */
+#include "base/internal.h"
+
+#include <cblas.h>
+
 #include "synth.h"
 
 static double time_encode(const ids_vision *v, const ids_image *img, int threads, float *out, int reps) {
@@ -92,10 +99,134 @@ static int bench_gemma3(const char *tmp, int blocks, int vblocks, int threads) {
     return 0;
 }
 
+/* A random Qwen3-VL mmproj: fused qkv, LayerNorm, learned 48x48 positions, DeepStack mergers on the
+ * first min(3, blocks) blocks, projection to 4096. */
+static int make_qwen3vl_tower(const char *path, int blocks) {
+    const int E = 1152, F = 4304, E4 = 4 * E, OUT = 4096, P = 16;
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    float *buf = malloc(sizeof(float) * (size_t)E4 * OUT);
+    ids_err err;
+    int rc = !w || !buf;
+    const float half[3] = {0.5f, 0.5f, 0.5f};
+    ids_gguf_writer_set_str(w, "general.architecture", "clip", &err);
+    ids_gguf_writer_set_str(w, "clip.projector_type", "qwen3vl_merger", &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.image_size", 768, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.patch_size", P, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.embedding_length", E, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.feed_forward_length", F, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.block_count", (uint32_t)blocks, &err);
+    ids_gguf_writer_set_u32(w, "clip.vision.attention.head_count", 16, &err);
+    ids_gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-6f, &err);
+    ids_gguf_writer_set_arr(w, "clip.vision.image_mean", IDS_GGUF_FLOAT32, half, 3, &err);
+    ids_gguf_writer_set_arr(w, "clip.vision.image_std", IDS_GGUF_FLOAT32, half, 3, &err);
+    ids_gguf_writer_set_bool(w, "clip.use_gelu", true, &err);
+#define ADDT(name, nd, ty, scale, ...)                                                              \
+    do {                                                                                           \
+        int64_t ne_[] = {__VA_ARGS__};                                                             \
+        size_t cnt = 1;                                                                            \
+        for (int d_ = 0; d_ < (nd); d_++) cnt *= (size_t)ne_[d_];                                  \
+        for (size_t i = 0; i < cnt && !rc; i++) buf[i] = (scale) ? (scale) * frand() : 1.0f;       \
+        if (!rc && ids_gguf_writer_add_tensor_f32(w, name, ty, nd, ne_, buf, &err)) rc = 1;        \
+    } while (0)
+    char nm[64];
+    const float se = 1.0f / sqrtf((float)E), s4 = 1.0f / sqrtf((float)E4);
+    ADDT("v.patch_embd.weight", 4, IDS_TYPE_F16, 0.02f, P, P, 3, E);
+    ADDT("v.patch_embd.weight.1", 4, IDS_TYPE_F16, 0.02f, P, P, 3, E);
+    ADDT("v.patch_embd.bias", 1, IDS_TYPE_F32, 0.01f, E);
+    ADDT("v.position_embd.weight", 2, IDS_TYPE_F32, 0.02f, E, 48 * 48);
+    for (int l = 0; l < blocks; l++) {
+        const char *vecs[] = {"ln1.weight", "ln1.bias", "ln2.weight", "ln2.bias", "attn_out.bias", "ffn_down.bias"};
+        for (int k = 0; k < 6; k++) {
+            snprintf(nm, sizeof nm, "v.blk.%d.%s", l, vecs[k]);
+            ADDT(nm, 1, IDS_TYPE_F32, k % 2 ? 0.01f : 0.0f, E);
+        }
+        snprintf(nm, sizeof nm, "v.blk.%d.attn_qkv.weight", l); ADDT(nm, 2, IDS_TYPE_F16, se, E, 3 * E);
+        snprintf(nm, sizeof nm, "v.blk.%d.attn_qkv.bias", l); ADDT(nm, 1, IDS_TYPE_F32, 0.01f, 3 * E);
+        snprintf(nm, sizeof nm, "v.blk.%d.attn_out.weight", l); ADDT(nm, 2, IDS_TYPE_F16, se, E, E);
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.weight", l); ADDT(nm, 2, IDS_TYPE_F16, se, E, F);
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_up.bias", l); ADDT(nm, 1, IDS_TYPE_F32, 0.01f, F);
+        snprintf(nm, sizeof nm, "v.blk.%d.ffn_down.weight", l); ADDT(nm, 2, IDS_TYPE_F16, 1.0f / sqrtf((float)F), F, E);
+        if (l >= 3) continue;
+        snprintf(nm, sizeof nm, "v.deepstack.%d.norm.weight", l); ADDT(nm, 1, IDS_TYPE_F32, 0.0f, E4);
+        snprintf(nm, sizeof nm, "v.deepstack.%d.norm.bias", l); ADDT(nm, 1, IDS_TYPE_F32, 0.01f, E4);
+        snprintf(nm, sizeof nm, "v.deepstack.%d.fc1.weight", l); ADDT(nm, 2, IDS_TYPE_F16, s4, E4, E4);
+        snprintf(nm, sizeof nm, "v.deepstack.%d.fc1.bias", l); ADDT(nm, 1, IDS_TYPE_F32, 0.01f, E4);
+        snprintf(nm, sizeof nm, "v.deepstack.%d.fc2.weight", l); ADDT(nm, 2, IDS_TYPE_F16, s4, E4, OUT);
+        snprintf(nm, sizeof nm, "v.deepstack.%d.fc2.bias", l); ADDT(nm, 1, IDS_TYPE_F32, 0.01f, OUT);
+    }
+    ADDT("v.post_ln.weight", 1, IDS_TYPE_F32, 0.0f, E);
+    ADDT("v.post_ln.bias", 1, IDS_TYPE_F32, 0.01f, E);
+    ADDT("mm.0.weight", 2, IDS_TYPE_F16, s4, E4, E4);
+    ADDT("mm.0.bias", 1, IDS_TYPE_F32, 0.01f, E4);
+    ADDT("mm.2.weight", 2, IDS_TYPE_F16, s4, E4, OUT);
+    ADDT("mm.2.bias", 1, IDS_TYPE_F32, 0.01f, OUT);
+#undef ADDT
+    if (!rc && ids_gguf_writer_write(w, path, &err)) rc = 1;
+    if (rc) fprintf(stderr, "%s: %s\n", path, w && buf ? err.msg : "out of memory");
+    ids_gguf_writer_free(w);
+    free(buf);
+    return rc;
+}
+
+/* One 448x448 image through the synthetic Qwen3-VL tower (main and DeepStack rows), best of two, and
+ * the SGEMM of its MLP's first product (784 x 4304 x 1152) as the ceiling. */
+static void bench_qwen3vl_tower(const char *tmp, int blocks, int threads) {
+    char m[512];
+    snprintf(m, sizeof m, "%s/bench-qwen3vl-mmproj.gguf", tmp);
+    fprintf(stderr, "writing a synthetic Qwen3-VL-8B-shaped tower of %d blocks...\n", blocks);
+    ids_vision *v;
+    ids_err err;
+    if (make_qwen3vl_tower(m, blocks) || ids_vision_load(&v, m, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        remove(m);
+        return;
+    }
+    ids_image img;
+    ids_image_new(&img, 448, 448, (const uint8_t[3]){40, 90, 200}, &err);
+    const ids_vparams *vp = ids_vision_params(v);
+    ids_vplan pl;
+    ids_vision_plan(v, &img, 1, &pl, &err);
+    float *out = malloc(sizeof(float) * (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack));
+    float *A = malloc(sizeof(float) * 784 * 1152), *B = malloc(sizeof(float) * 4304 * 1152), *C = malloc(sizeof(float) * 784 * 4304);
+    double best = 1e9, gemm = 1e9;
+    for (int r = 0; out && r < 2; r++) {
+        double t0 = now();
+        if (ids_vision_encode_deepstack(v, &img, 1, threads, out, out + (size_t)pl.n_out * vp->n_out_embd, NULL, &err)) {
+            fprintf(stderr, "%s\n", err.msg);
+            break;
+        }
+        if (now() - t0 < best) best = now() - t0;
+    }
+    ids__blas_threads_set(threads);
+    for (int r = 0; A && B && C && r < 3; r++) {
+        for (size_t i = 0; i < (size_t)784 * 1152; i++) A[i] = frand();
+        for (size_t i = 0; i < (size_t)4304 * 1152; i++) B[i] = frand();
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 784, 4304, 1152, 1, A, 1152, B, 1152, 0, C, 4304);
+        if (now() - t0 < gemm) gemm = now() - t0;
+    }
+    const double T = pl.n_tokens, E = 1152, F = 4304;
+    const double flops = blocks * (2 * T * (4 * E * E + 2 * E * F) + 4 * T * T * E) +
+                         (1 + vp->n_deepstack) * 2 * (T / 4) * (16 * E * E + 4 * E * 4096);
+    printf("synthetic Qwen3-VL-8B tower, %d of 27 blocks, %d DeepStack mergers, 448x448 (%d patches, %d rows):\n"
+           "  encode: %.2f s, %.1f GFLOP/s = %.2f of OpenBLAS SGEMM 784x4304x1152 (%.1f GFLOP/s); %.3f s per block "
+           "(27 blocks: about %.1f s)\n", blocks, vp->n_deepstack, pl.n_tokens, pl.n_out, best, flops / best / 1e9,
+           flops / best / 1e9 / (2.0 * 784 * 4304 * 1152 / gemm / 1e9), 2.0 * 784 * 4304 * 1152 / gemm / 1e9,
+           best / blocks, best / blocks * 27);
+    free(A);
+    free(B);
+    free(C);
+    free(out);
+    ids_image_free(&img);
+    ids_vision_free(v);
+    remove(m);
+}
+
 int main(int argc, char **argv) {
     const char *shared = "../shared", *tmp = "/tmp";
     int blocks = 2, threads = 2, vblocks = 2;
     bool gemma_only = false;
+    bool qwen3_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--shared") && i + 1 < argc) shared = argv[++i];
         else if (!strcmp(argv[i], "--blocks") && i + 1 < argc) blocks = atoi(argv[++i]);
@@ -103,13 +234,18 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--tmp") && i + 1 < argc) tmp = argv[++i];
         else if (!strcmp(argv[i], "--vblocks") && i + 1 < argc) vblocks = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--gemma3")) gemma_only = true;
+        else if (!strcmp(argv[i], "--qwen3vl")) qwen3_only = true;
         else {
-            printf("usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] [--gemma3 [--vblocks N]]\n");
+            printf("usage: bench_vision [--shared DIR] [--blocks N] [--threads N] [--tmp DIR] [--gemma3 | --qwen3vl] [--vblocks N]\n");
             return strcmp(argv[i], "--help") ? 2 : 0;
         }
     }
     char t[512], m[512], im[512];
     if (gemma_only) return bench_gemma3(tmp, blocks, vblocks, threads);
+    if (qwen3_only) {
+        bench_qwen3vl_tower(tmp, vblocks > 0 ? vblocks : 4, threads);
+        return 0;
+    }
     snprintf(t, sizeof t, "%s/golden/llava-tiny/text.gguf", shared);
     snprintf(m, sizeof m, "%s/golden/llava-tiny/mmproj.gguf", shared);
     snprintf(im, sizeof im, "%s/golden/llava-tiny/image.png", shared);
