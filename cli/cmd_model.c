@@ -19,9 +19,10 @@ typedef struct vlm_args {
 
 #define VLM_OPTS(T)                                                                                          \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.model),    \
-     .meta = "TEXT.gguf", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl or gemma3)"},                    \
+     .meta = "TEXT.gguf", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl, qwen3vl or gemma3)"},           \
     {.name = "mmproj", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.mmproj),                     \
-     .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger or gemma3)"}, \
+     .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger " \
+                                                   "or gemma3)"},                                                    \
     {.name = "image", .type = ARG_STRS, .offset = offsetof(T, v.images), .meta = "IMG", .max = 64,                 \
      .help = "PNG/JPEG/BMP/GIF/PGM/PPM; repeat for several <image> markers"},                                     \
     {.name = "video", .type = ARG_PATH, .offset = offsetof(T, v.video), .meta = "V",                               \

@@ -48,9 +48,9 @@ const ids_gguf *ids_model_gguf(const ids_model *m);
 /* Vision towers (mmproj GGUF)                                                                  */
 
 typedef struct ids_vparams {
-    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5), "qwen2vl_merger", "qwen2.5vl_merger" or
-                             "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling) */
-    bool dynamic;         /* dynamic resolution (Qwen2-VL, Qwen2.5-VL): image_size/grid/n_out vary per image */
+    char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5), "qwen2vl_merger", "qwen2.5vl_merger",
+                             "qwen3vl_merger" or "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling) */
+    bool dynamic;         /* dynamic resolution (Qwen2-VL, 2.5-VL, 3-VL): image_size/grid/n_out vary per image */
     int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
     int window;           /* Qwen2.5-VL: attention windows of window x window merged cells (0: none) */
     int n_wa_pattern;     /* Qwen2.5-VL: block l attends across windows when (l + 1) % n_wa_pattern == 0 */
