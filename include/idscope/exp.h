@@ -124,6 +124,17 @@ typedef struct ids_id_stats {
 } ids_id_stats;
 ids_status ids_spatial_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
                                const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca, ids_err *err);
+/* Permutation null of r2 (cell labels shuffled): the IDs' R^2 of the fit c + x a + y b, and of
+ * n_perm (0: IDS_R2_NULL_PERMS) random permutations of the cells' coordinates (seeded): their mean,
+ * 95th percentile and p = (1 + #{null >= r2}) / (1 + n_perm). Whatever the vectors, the mean over all
+ * permutations is 2 / (n_cells - 1) (the fit's two dimensions of n_cells - 1). */
+#define IDS_R2_NULL_PERMS 1000
+typedef struct ids_r2_null {
+    double r2, mean, q95, p;
+    int n_perm;
+} ids_r2_null;
+ids_status ids_spatial_r2_null(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd, int n_perm,
+                               uint64_t seed, ids_r2_null *out, ids_err *err);
 /* Read OUT_DIR/ids.safetensors and write OUT_DIR/stats.json and stats.csv: per layer r2, plane,
  * pca_var, the cells' PCA coordinates, and (when per-pair IDs were stored) the mean cosine of
  * per-pair IDs with the universal ID. Uses the largest size. */
@@ -331,9 +342,7 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
  * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
 ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
                                     ids_err *err);
-/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
- * values, when its buffer cannot be allocated). */
-double ids_spearman(const double *a, const double *b, int n);
+/* ids_spearman (Spearman's rank correlation) is in base.h. */
 /* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
 void ids_video_reverse(const ids_image *in, int n, ids_image *out);
 

@@ -136,6 +136,12 @@ ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int
 /* The result's "set" object (nothing when no set was used). */
 void ids__set_use_json(cJSON *doc, const ids_set_use *u, bool *oom);
 
+/* Bootstrap 95% interval of the universal ID's R^2 over object pairs: P per-pair ID sets (pair k's
+ * cell i at pp + k pair_stride + i cell_stride, E floats), resampled with replacement (1000 resamples,
+ * seeded); {NAN, NAN} below 2 pairs. */
+ids_status ids__r2_pair_ci(const float *pp, int P, size_t pair_stride, size_t cell_stride, const int *xs, const int *ys,
+                           int C, int E, uint64_t seed, double ci[2], ids_err *err);
+
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err);

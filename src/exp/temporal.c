@@ -36,31 +36,7 @@ void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
 
 /* ---- statistics ---- */
 
-double ids_spearman(const double *a, const double *b, int n) {
-    if (n < 2) return NAN;
-    double buf[128], *ra = n <= 64 ? buf : ids__malloc(sizeof(double) * (size_t)n * 2), *rb;
-    if (!ra) return NAN;
-    rb = ra + n;
-    for (int pass = 0; pass < 2; pass++) { /* average ranks (ties share their mean rank) */
-        const double *x = pass ? b : a;
-        double *r = pass ? rb : ra;
-        for (int i = 0; i < n; i++) {
-            int less = 0, eq = 0;
-            for (int j = 0; j < n; j++) less += x[j] < x[i], eq += x[j] == x[i];
-            r[i] = less + (eq - 1) * 0.5;
-        }
-    }
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    for (int i = 0; i < n; i++) ma += ra[i], mb += rb[i];
-    ma /= n, mb /= n;
-    for (int i = 0; i < n; i++) {
-        sab += (ra[i] - ma) * (rb[i] - mb);
-        saa += (ra[i] - ma) * (ra[i] - ma);
-        sbb += (rb[i] - mb) * (rb[i] - mb);
-    }
-    if (ra != buf) free(ra);
-    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
-}
+/* ids_spearman: src/base/stats.c */
 
 ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
                                     ids_err *err) {

@@ -1,0 +1,129 @@
+/* Statistics: Mann-Whitney U, bootstrap intervals, Spearman's interval, the R^2 permutation null,
+ * against values computed by hand. */
+#include "test.h"
+
+TEST(stats_mann_whitney_exact_small) {
+    ids_err err = {0};
+    ids_mw_result r;
+    /* every a below every b: U = 0; 1 of C(7, 3) = 35 arrangements in each tail: p = 2/35 */
+    const double a[3] = {1, 2, 3}, b[4] = {4, 5, 6, 7};
+    CHECK_OK_ERR(ids_mann_whitney(a, 3, b, 4, &r, &err), err);
+    CHECK(r.exact && !r.ties);
+    CHECK(r.u == 0 && r.u_min == 0);
+    CHECK(fabs(r.p - 2.0 / 35) < 1e-12);
+    /* m = 3, n = 2: U's counts 1 1 2 2 2 1 1 over 0..6 (the coefficients of [5 choose 2]_q) */
+    const double a2[3] = {3, 6, 7}, b2[2] = {1, 4}; /* U = 1 + 2 + 2 = 5: P(U >= 5) = 2/10 */
+    CHECK_OK_ERR(ids_mann_whitney(a2, 3, b2, 2, &r, &err), err);
+    CHECK(r.u == 5 && r.u_min == 1 && r.exact);
+    CHECK(fabs(r.p - 0.4) < 1e-12);
+    const double a3[3] = {5, 6, 7}, b3[2] = {1, 2}; /* U = 6: p = 2 x 1/10 */
+    CHECK_OK_ERR(ids_mann_whitney(a3, 3, b3, 2, &r, &err), err);
+    CHECK(r.u == 6 && fabs(r.p - 0.2) < 1e-12);
+    /* swapping the samples gives n1 n2 - U and the same p */
+    CHECK_OK_ERR(ids_mann_whitney(b3, 2, a3, 3, &r, &err), err);
+    CHECK(r.u == 0 && fabs(r.p - 0.2) < 1e-12);
+    /* the middle of the distribution: U = 3 of 0..6, both tails 6/10: p capped at 1 */
+    const double a4[3] = {1.1, 3.3, 5.5}, b4[2] = {2.2, 4.4};
+    CHECK_OK_ERR(ids_mann_whitney(a4, 3, b4, 2, &r, &err), err);
+    CHECK(r.u == 3 && r.p == 1);
+}
+
+TEST(stats_mann_whitney_ties_normal) {
+    ids_err err = {0};
+    ids_mw_result r;
+    /* combined ranks: 1 | 2 2 2 -> 3 | 3 3 -> 5.5 | 4 4 -> 7.5 | 5 -> 9; R1 = 1 + 3 + 3 + 5.5 = 12.5,
+     * U = 12.5 - 10 = 2.5; ties sum (27 - 3) + (8 - 2) + (8 - 2) = 36; var = 20/12 (10 - 36/72) = 95/6;
+     * |U - 10| - 1/2 = 7: p = erfc(7 / sqrt(95/6) / sqrt 2) */
+    const double a[4] = {1, 2, 2, 3}, b[5] = {2, 3, 4, 4, 5};
+    CHECK_OK_ERR(ids_mann_whitney(a, 4, b, 5, &r, &err), err);
+    CHECK(!r.exact && r.ties);
+    CHECKF(fabs(r.u - 2.5) < 1e-12, "U %.6f", r.u);
+    CHECKF(fabs(r.z + 1.8848425873126298) < 1e-9, "z %.9f", r.z);
+    CHECKF(fabs(r.p - 0.0785458509511907) < 1e-9, "p %.9f", r.p);
+    /* all values equal: no evidence */
+    const double c[2] = {1, 1}, d[3] = {1, 1, 1};
+    CHECK_OK_ERR(ids_mann_whitney(c, 2, d, 3, &r, &err), err);
+    CHECK(r.p == 1 && r.u == 3);
+    /* past the exact limit without ties the normal approximation is taken; identical samples shifted
+     * far apart give a tiny p */
+    double x[40], y[40];
+    for (int i = 0; i < 40; i++) x[i] = i, y[i] = 100 + i;
+    CHECK_OK_ERR(ids_mann_whitney(x, 40, y, 40, &r, &err), err);
+    CHECK(!r.exact && r.u == 0 && r.p < 1e-12);
+    /* refused: an empty sample, a non-finite value */
+    CHECK(ids_mann_whitney(x, 0, y, 3, &r, &err) == IDS_ERR_ARG);
+    y[2] = NAN;
+    CHECK(ids_mann_whitney(x, 3, y, 3, &r, &err) == IDS_ERR_ARG && strstr(err.msg, "value 2 of sample 2"));
+}
+
+TEST(stats_bootstrap_reproducible) {
+    ids_err err = {0};
+    double x[100], c1[2], c2[2];
+    for (int i = 0; i < 100; i++) x[i] = i % 10 < 3; /* 30 ones of 100 */
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(x, 100, 0, 7, c1, &err), err);
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(x, 100, 0, 7, c2, &err), err);
+    CHECK(c1[0] == c2[0] && c1[1] == c2[1]);
+    /* another seed, another interval (on values that do not repeat) */
+    double w[30], d1[2], d2[2];
+    for (int i = 0; i < 30; i++) w[i] = sin(i * 1.7) + 0.01 * i;
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(w, 30, 0, 7, d1, &err), err);
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(w, 30, 0, 8, d2, &err), err);
+    CHECK(d1[0] != d2[0] && d1[1] != d2[1]);
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(w, 30, 0, 7, d2, &err), err);
+    CHECK(d1[0] == d2[0] && d1[1] == d2[1]);
+    /* near the binomial interval 0.3 -+ 1.96 sqrt(0.3 0.7 / 100) = [0.210, 0.390] */
+    CHECKF(fabs(c1[0] - 0.210) < 0.025 && fabs(c1[1] - 0.390) < 0.025, "ci [%.3f, %.3f]", c1[0], c1[1]);
+    /* a constant sample: the interval is the value; one value: itself; none: no interval */
+    double k[5] = {2, 2, 2, 2, 2};
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(k, 5, 100, 1, c1, &err), err);
+    CHECK(c1[0] == 2 && c1[1] == 2);
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(x, 1, 100, 1, c1, &err), err);
+    CHECK(c1[0] == 1 && c1[1] == 1);
+    CHECK_OK_ERR(ids_bootstrap_mean_ci(x, 0, 100, 1, c1, &err), err);
+    CHECK(isnan(c1[0]) && isnan(c1[1]));
+}
+
+TEST(stats_spearman_ci_known) {
+    /* b: a with 1<->6, 2<->4, 7<->9 swapped: sum d^2 = 50 + 8 + 8 = 66, rho = 1 - 6 66 / 990 = 0.6 */
+    const double a[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, b[10] = {6, 4, 3, 2, 5, 1, 9, 8, 7, 10};
+    double rho, ci[2];
+    ids_spearman_ci(a, b, 10, &rho, ci);
+    CHECK(fabs(rho - 0.6) < 1e-12);
+    /* tanh(atanh(0.6) -+ 1.96 sqrt(1.06 / 7)) */
+    CHECKF(fabs(ci[0] + 0.0694378341153716) < 1e-9 && fabs(ci[1] - 0.8968424262160614) < 1e-9, "[%.9f, %.9f]", ci[0], ci[1]);
+    ids_spearman_ci(a, b, 3, &rho, ci);
+    CHECK(isnan(ci[0]) && isnan(ci[1]));
+}
+
+TEST(stats_r2_null_random_cells) {
+    /* random cell vectors on a 4 x 4 grid: the null's mean is 2 / (16 - 1) for any vectors */
+    enum { G = 4, C = G * G, E = 48 };
+    float v[C * E];
+    int xs[C], ys[C];
+    uint64_t s = 12345;
+    for (int i = 0; i < C * E; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+    }
+    for (int k = 0; k < C; k++) xs[k] = k % G, ys[k] = k / G;
+    ids_err err = {0};
+    ids_r2_null n1, n2;
+    CHECK_OK_ERR(ids_spatial_r2_null(v, xs, ys, C, E, 4000, 3, &n1, &err), err);
+    CHECKF(fabs(n1.mean - 2.0 / 15) < 0.006, "null mean %.4f, expected %.4f", n1.mean, 2.0 / 15);
+    CHECK(n1.q95 > n1.mean && n1.p > 0.01);
+    /* the same R^2 as the regression of ids stats */
+    ids_id_stats st;
+    float xa[E] = {0}, ya[E] = {0};
+    xa[0] = 1, ya[1] = 1;
+    CHECK_OK_ERR(ids_spatial_layer_stats(v, xs, ys, C, E, xa, ya, &st, NULL, &err), err);
+    CHECKF(fabs(n1.r2 - st.r2) < 1e-6, "gram R^2 %.6f, regression %.6f", n1.r2, st.r2);
+    /* seeded */
+    CHECK_OK_ERR(ids_spatial_r2_null(v, xs, ys, C, E, 4000, 3, &n2, &err), err);
+    CHECK(n1.mean == n2.mean && n1.q95 == n2.q95 && n1.p == n2.p);
+    /* IDs linear in position: R^2 = 1, far above the null, p = 1 / (1 + n) unless a permutation
+     * happens to be a symmetry of the grid (the mirrors keep R^2 = 1) */
+    for (int k = 0; k < C; k++)
+        for (int e = 0; e < E; e++) v[k * E + e] = (float)(xs[k] * (e % 3) + ys[k] * (e % 5 == 1) + 0.25 * (e % 7));
+    CHECK_OK_ERR(ids_spatial_r2_null(v, xs, ys, C, E, 1000, 3, &n1, &err), err);
+    CHECK(fabs(n1.r2 - 1) < 1e-9 && n1.q95 < 0.6 && n1.p < 0.01);
+}
