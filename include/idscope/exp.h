@@ -241,6 +241,15 @@ typedef struct ids_steer_result {
      * ids_answer_verdict); NULL when not run */
     float *greedy_id, *greedy_noise;
     float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
+    /* per item, in run order (n_items): the record's id ("" for a drawn scene), the relation asked,
+     * the clean D = log P(first) - log P(second), the truth (1: the first answer is right, 0: the
+     * second, -1: unknown) and per layer whether the ID / noise push swapped the belief
+     * ([n_items][n_band]); the intervals and accuracies of the result file come from these */
+    char (*item_id)[64];
+    unsigned char *item_rel;
+    float *item_dc;
+    signed char *item_truth;
+    unsigned char *item_swap_id, *item_swap_noise;
     ids_prompting prompting;     /* the instruction and the answer tokens */
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;              /* how it was made (owned) */

@@ -142,6 +142,20 @@ void ids__set_use_json(cJSON *doc, const ids_set_use *u, bool *oom);
 ids_status ids__r2_pair_ci(const float *pp, int P, size_t pair_stride, size_t cell_stride, const int *xs, const int *ys,
                            int C, int E, uint64_t seed, double ci[2], ids_err *err);
 
+/* ---- per-item outputs and intervals (itemstats.c) ---- */
+/* o[key] = [low, high] (nulls when not finite). */
+void ids__jci(cJSON *o, const char *key, const double ci[2], bool *oom);
+/* The seeded bootstrap 95% interval of the mean of x[0..n) (ids_bootstrap_mean_ci, 2000 resamples). */
+void ids__ci_mean(const double *x, int n, uint64_t seed, double ci[2], bool *oom);
+/* o[key + "_ci"] = that interval. */
+void ids__jadd_ci(cJSON *o, const char *key, const double *x, int n, uint64_t seed, bool *oom);
+/* A CSV field, quoted when it holds a comma, a quote or a line break. */
+void ids__tb_csvstr(ids__tb *b, const char *s);
+/* steer belief: per layer "id_ci", "noise_ci", "accuracy_id", "accuracy_noise" (into layers' entries,
+ * in order), "best3_id_ci", "best3_noise_ci" and "accuracy" {items, baseline, id, noise and their _ci}
+ * (at the 3 best ID layers) into doc; the per-item rows into items. */
+void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids__tb *items, bool *oom);
+
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err);

@@ -412,7 +412,12 @@ ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *
             ids__jadd(doc, "greedy_best3_noise", r->greedy_best3_noise, 4, &oom);
         }
     }
-    ids_status st = ids__result_write(dir, IDS_RESULT_STEER_BELIEF, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__belief_stats(doc, layers, r, &items, &oom);
+    ids_status st = items.n ? ids__write_text(dir, "steer-belief-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "steer-belief-items.csv: out of memory");
+    free(items.p);
+    if (!st) st = ids__result_write(dir, IDS_RESULT_STEER_BELIEF, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;

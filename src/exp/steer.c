@@ -11,6 +11,12 @@ void ids_steer_result_free(ids_steer_result *r) {
     free(r->rate_noise);
     free(r->greedy_id);
     free(r->greedy_noise);
+    free(r->item_id);
+    free(r->item_rel);
+    free(r->item_dc);
+    free(r->item_truth);
+    free(r->item_swap_id);
+    free(r->item_swap_noise);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -207,7 +213,27 @@ typedef struct {
     int *swaps_id, *swaps_noise, *g_id, *g_noise;
     uint64_t noise_rng;
     ids_steer_result *out;
+    int cap; /* items the per-item arrays of out hold */
 } belief_job;
+
+/* Room for item n (0-based) of the per-item arrays (grown by doubling; cap: the items they hold). */
+static ids_status belief_items_grow(ids_steer_result *r, int NB, int *cap, ids_err *err) {
+    if (r->n_items < *cap) return IDS_OK;
+    const int nc = *cap ? 2 * *cap : 16;
+    void *p[6] = {ids__realloc(r->item_id, sizeof *r->item_id * (size_t)nc), ids__realloc(r->item_rel, (size_t)nc),
+                  ids__realloc(r->item_dc, sizeof(float) * (size_t)nc), ids__realloc(r->item_truth, (size_t)nc),
+                  ids__realloc(r->item_swap_id, (size_t)nc * NB), ids__realloc(r->item_swap_noise, (size_t)nc * NB)};
+    if (p[0]) r->item_id = p[0];
+    if (p[1]) r->item_rel = p[1];
+    if (p[2]) r->item_dc = p[2];
+    if (p[3]) r->item_truth = p[3];
+    if (p[4]) r->item_swap_id = p[4];
+    if (p[5]) r->item_swap_noise = p[5];
+    for (int k = 0; k < 6; k++)
+        if (!p[k]) return ids__err(err, IDS_ERR_NOMEM, "steer belief: out of memory for %d items", nc);
+    *cap = nc;
+    return IDS_OK;
+}
 
 static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
     belief_job *j = user;
@@ -251,11 +277,21 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             e->vars[2 * k + 1] = (ids_variant){&e->hooks[4 * k + 2], 2};
         }
         st = steer_run(e, 2 * NB, err);
+        ids_steer_result *r = j->out;
+        if (!st) st = belief_items_grow(r, NB, &j->cap, err);
         for (int k = 0; !st && k < NB; k++) {
             const float *p = e->lp + 4 * k;
             const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
             j->swaps_id[k] += (di > 0) != (dc > 0);
             j->swaps_noise[k] += (dn > 0) != (dc > 0);
+            r->item_swap_id[(size_t)r->n_items * NB + k] = (di > 0) != (dc > 0);
+            r->item_swap_noise[(size_t)r->n_items * NB + k] = (dn > 0) != (dc > 0);
+        }
+        if (!st) {
+            snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
+            r->item_rel[r->n_items] = (unsigned char)rel;
+            r->item_dc[r->n_items] = (float)dc;
+            r->item_truth[r->n_items] = it->has[rel] ? (signed char)it->truth[rel] : -1;
         }
         /* the same from short greedy answers, judged by whole answer words */
         int vc = -1;
@@ -407,7 +443,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         return st;
     }
     belief_job j = {&e, rel, pl.rels, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
-                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out, 0};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     /* no true cell is needed: the push opposes the model's own answer */
     if (!st)

@@ -1,0 +1,137 @@
+/* Per-item outputs and the intervals computed from them: bootstrap 95% CIs (seeded) beside every
+ * rate and mean of a result, accuracies, and the per-item CSV files ("...-items.csv"). */
+#include "idscope/exp.h"
+#include "exp/exp_internal.h"
+
+#include <math.h>
+
+void ids__jci(cJSON *o, const char *key, const double ci[2], bool *oom) {
+    cJSON *a = cJSON_CreateArray();
+    for (int q = 0; q < 2 && a; q++) {
+        cJSON *n = ids__jnum(ci[q], 6);
+        if (!n || !cJSON_AddItemToArray(a, n)) cJSON_Delete(n), *oom = true;
+    }
+    if (!a || !cJSON_AddItemToObject(o, key, a)) cJSON_Delete(a), *oom = true;
+}
+
+void ids__tb_csvstr(ids__tb *b, const char *s) {
+    if (!strpbrk(s, ",\"\n\r")) {
+        ids__tb_printf(b, "%s", s);
+        return;
+    }
+    ids__tb_printf(b, "\"");
+    for (const char *p = s; *p; p++) ids__tb_printf(b, *p == '"' ? "\"\"" : "%c", *p);
+    ids__tb_printf(b, "\"");
+}
+
+void ids__ci_mean(const double *x, int n, uint64_t seed, double ci[2], bool *oom) {
+    ids_err e = {0};
+    if (ids_bootstrap_mean_ci(x, n, 0, seed, ci, &e)) *oom = true;
+}
+
+void ids__jadd_ci(cJSON *o, const char *key, const double *x, int n, uint64_t seed, bool *oom) {
+    double ci[2];
+    ids__ci_mean(x, n, seed, ci, oom);
+    char k[96];
+    snprintf(k, sizeof k, "%s_ci", key);
+    ids__jci(o, k, ci, oom);
+}
+
+/* The 3 entries of rate[0..n) with the highest values (ties: the earlier), -1 where n < 3 (as steer.c). */
+static void top3(const float *rate, int n, int best[3]) {
+    best[0] = best[1] = best[2] = -1;
+    for (int k = 0; k < n; k++)
+        for (int b = 0; b < 3; b++)
+            if (best[b] < 0 || rate[k] > rate[best[b]]) {
+                for (int c = 2; c > b; c--) best[c] = best[c - 1];
+                best[b] = k;
+                break;
+            }
+}
+
+/* Per-item mean over the layers in best[] of v[i][k] (flip: XOR with clean-correct c[i], for accuracy). */
+static void best3_item(const unsigned char *v, const int best[3], int NB, int n, const unsigned char *c, double *out) {
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        int m = 0;
+        for (int q = 0; q < 3; q++)
+            if (best[q] >= 0) s += c ? (v[(size_t)i * NB + best[q]] ^ c[i]) : v[(size_t)i * NB + best[q]], m++;
+        out[i] = m ? s / m : NAN;
+    }
+}
+
+void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids__tb *items, bool *oom) {
+    const int n = r->n_items, NB = r->n_band;
+    if (!r->item_swap_id || n < 1) return;
+    double *x = ids__malloc(sizeof(double) * (size_t)n * 2);
+    unsigned char *correct = ids__malloc((size_t)n + 1), *acc_id = ids__malloc((size_t)n * NB + 1);
+    int *known = ids__malloc(sizeof(int) * (size_t)n + 1);
+    if (!x || !correct || !acc_id || !known) {
+        *oom = true;
+        goto done;
+    }
+    int nk = 0; /* the items whose truth is known: accuracy */
+    for (int i = 0; i < n; i++)
+        if (r->item_truth[i] >= 0) {
+            correct[nk] = (r->item_dc[i] > 0) == (r->item_truth[i] == 1);
+            known[nk++] = i;
+        }
+    /* per layer: the rates' intervals, and the accuracy with the ID and the noise push */
+    cJSON *lay = layers ? layers->child : NULL;
+    for (int k = 0; k < NB && lay; k++, lay = lay->next) {
+        for (int i = 0; i < n; i++) x[i] = r->item_swap_id[(size_t)i * NB + k], x[n + i] = r->item_swap_noise[(size_t)i * NB + k];
+        ids__jadd_ci(lay, "id", x, n, 11 + (uint64_t)k, oom);
+        ids__jadd_ci(lay, "noise", x + n, n, 12 + (uint64_t)k, oom);
+        if (!nk) continue;
+        for (int q = 0; q < 2; q++) {
+            const unsigned char *sw = q ? r->item_swap_noise : r->item_swap_id;
+            double s = 0;
+            for (int t = 0; t < nk; t++) s += x[t] = correct[t] ^ sw[(size_t)known[t] * NB + k];
+            ids__jadd(lay, q ? "accuracy_noise" : "accuracy_id", s / nk, 4, oom);
+        }
+    }
+    int best[3];
+    top3(r->rate_id, NB, best);
+    best3_item(r->item_swap_id, best, NB, n, NULL, x);
+    ids__jadd_ci(doc, "best3_id", x, n, 21, oom);
+    best3_item(r->item_swap_noise, best, NB, n, NULL, x);
+    ids__jadd_ci(doc, "best3_noise", x, n, 22, oom);
+    if (nk) { /* accuracy: clean, and at the best-3 ID layers under each push */
+        cJSON *a = cJSON_AddObjectToObject(doc, "accuracy");
+        if (!a) {
+            *oom = true;
+            goto done;
+        }
+        ids__jadd(a, "items", nk, 0, oom);
+        double s = 0;
+        for (int t = 0; t < nk; t++) s += x[t] = correct[t];
+        ids__jadd(a, "baseline", s / nk, 4, oom);
+        ids__jadd_ci(a, "baseline", x, nk, 23, oom);
+        for (int q = 0; q < 2; q++) {
+            const unsigned char *sw = q ? r->item_swap_noise : r->item_swap_id;
+            for (int t = 0; t < nk; t++)
+                for (int k = 0; k < NB; k++) acc_id[(size_t)t * NB + k] = sw[(size_t)known[t] * NB + k];
+            best3_item(acc_id, best, NB, nk, correct, x);
+            s = 0;
+            for (int t = 0; t < nk; t++) s += x[t];
+            ids__jadd(a, q ? "noise" : "id", s / nk, 4, oom);
+            ids__jadd_ci(a, q ? "noise" : "id", x, nk, 24 + (uint64_t)q, oom);
+        }
+    }
+    ids__tb_printf(items, "item,record,relation,truth,clean_d,layer,swapped_id,swapped_noise\n");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < NB; k++) {
+            ids__tb_printf(items, "%d,", i);
+            ids__tb_csvstr(items, r->item_id[i]);
+            ids__tb_printf(items, ",%s,%s", ids_relation_name((ids_relation)r->item_rel[i]),
+                           r->item_truth[i] < 0 ? "" : r->item_truth[i] ? "first" : "second");
+            ids__tb_num(items, ",", r->item_dc[i], 6);
+            ids__tb_printf(items, ",%d,%d,%d\n", r->layer_lo + k, r->item_swap_id[(size_t)i * NB + k],
+                           r->item_swap_noise[(size_t)i * NB + k]);
+        }
+done:
+    free(x);
+    free(correct);
+    free(acc_id);
+    free(known);
+}
