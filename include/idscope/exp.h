@@ -296,6 +296,13 @@ typedef struct ids_depth_result {
     bool raw;                   /* the vector not rescaled (the paper's) */
     int layer_lo, n_band, n_grid, n_depth;
     float *ab_down, *ab_up, *fb_down, *fb_up;
+    /* the two controls, pushed like the vertical ID with the same norm: [control][q][n_band], control 0
+     * a random direction (Gaussian, seeded), 1 the orthogonal axis (the column-only difference
+     * U(G-1, 0) - U(0, 0) less its component along the vertical one); q as ab_down, ab_up, fb_down, fb_up */
+    float *ctl[2][4];
+    /* per item: [n_grid][3][n_band][2] changes of D_ab and [n_depth][3][n_band][2] of D_fb; push 0 the
+     * vertical ID, 1 random, 2 orthogonal; 0 down, 1 up */
+    float *item_ab, *item_fb;
     ids_prompting prompting;
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;

@@ -155,6 +155,11 @@ void ids__tb_csvstr(ids__tb *b, const char *s);
  * in order), "best3_id_ci", "best3_noise_ci" and "accuracy" {items, baseline, id, noise and their _ci}
  * (at the 3 best ID layers) into doc; the per-item rows into items. */
 void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids__tb *items, bool *oom);
+/* depth: per layer the intervals of the four means ("above_below_down_ci", ...) and the controls'
+ * means and intervals ("random_id": {...}, "orthogonal": {...}); "effect": per push (vertical,
+ * random_id, orthogonal) and question, the mean over the band of (down - up) / 2 with its interval;
+ * the per-item rows into items. */
+void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
 
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */

@@ -135,3 +135,74 @@ done:
     free(acc_id);
     free(known);
 }
+
+/* depth: per item, the mean over the band of (down - up) / 2 of push p for question q (0 above/below,
+ * 1 front/behind): the push's effect on D, positive when pushing down raises D. */
+static void depth_effect(const float *item, int n, int NB, int p, double *x) {
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int k = 0; k < NB; k++) s += 0.5 * ((double)item[((size_t)i * 3 + p) * NB * 2 + 2 * k] - item[((size_t)i * 3 + p) * NB * 2 + 2 * k + 1]);
+        x[i] = NB ? s / NB : NAN;
+    }
+}
+
+static const char *const k_push[3] = {"vertical", "random_id", "orthogonal"};
+
+void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom) {
+    static const char *const keys[4] = {"above_below_down", "above_below_up", "front_behind_down", "front_behind_up"};
+    const int NB = d->n_band, nq[2] = {d->n_grid, d->n_depth};
+    const float *it[2] = {d->item_ab, d->item_fb};
+    if (!it[0] || !it[1]) return;
+    const int nmax = nq[0] > nq[1] ? nq[0] : nq[1];
+    double *x = ids__malloc(sizeof(double) * (size_t)(nmax + 1));
+    if (!x) {
+        *oom = true;
+        return;
+    }
+    cJSON *lay = layers ? layers->child : NULL;
+    for (int k = 0; k < NB && lay; k++, lay = lay->next)
+        for (int p = 0; p < 3; p++) {
+            cJSON *o = lay;
+            if (p) { /* the controls beside the real push */
+                if (!(o = cJSON_AddObjectToObject(lay, k_push[p]))) {
+                    *oom = true;
+                    continue;
+                }
+                for (int q = 0; q < 4; q++) ids__jadd(o, keys[q], d->ctl[p - 1][q][k], 6, oom);
+            }
+            for (int q = 0; q < 4; q++) {
+                const int w = q / 2, dir = q % 2;
+                for (int i = 0; i < nq[w]; i++) x[i] = it[w][(((size_t)i * 3 + p) * NB + k) * 2 + dir];
+                ids__jadd_ci(o, keys[q], x, nq[w], 31 + (uint64_t)(k * 12 + p * 4 + q), oom);
+            }
+        }
+    /* the effect of each push over the band: mean of (down - up) / 2, per question */
+    cJSON *eff = cJSON_AddObjectToObject(doc, "effect");
+    for (int p = 0; p < 3 && eff; p++) {
+        cJSON *o = cJSON_AddObjectToObject(eff, k_push[p]);
+        if (!o) {
+            *oom = true;
+            break;
+        }
+        for (int w = 0; w < 2; w++) {
+            const char *name = w ? "front_behind" : "above_below";
+            depth_effect(it[w], nq[w], NB, p, x);
+            double s = 0;
+            for (int i = 0; i < nq[w]; i++) s += x[i];
+            ids__jadd(o, name, nq[w] ? s / nq[w] : NAN, 6, oom);
+            ids__jadd_ci(o, name, x, nq[w], 71 + (uint64_t)(p * 2 + w), oom);
+        }
+    }
+    if (!eff) *oom = true;
+    ids__tb_printf(items, "item,question,push,layer,down,up\n");
+    for (int w = 0; w < 2; w++)
+        for (int i = 0; i < nq[w]; i++)
+            for (int p = 0; p < 3; p++)
+                for (int k = 0; k < NB; k++) {
+                    ids__tb_printf(items, "%d,%s,%s,%d", i, w ? "front_behind" : "above_below", k_push[p], d->layer_lo + k);
+                    ids__tb_num(items, ",", it[w][(((size_t)i * 3 + p) * NB + k) * 2], 6);
+                    ids__tb_num(items, ",", it[w][(((size_t)i * 3 + p) * NB + k) * 2 + 1], 6);
+                    ids__tb_printf(items, "\n");
+                }
+    free(x);
+}

@@ -489,7 +489,12 @@ ids_status ids_depth_write(const char *dir, const ids_depth_result *d, ids_err *
         }
         ids__tb_printf(&csv, "\n");
     }
-    ids_status st = ids__result_write(dir, IDS_RESULT_DEPTH, 0, doc, d->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__depth_stats(doc, layers, d, &items, &oom);
+    ids_status st = items.n ? ids__write_text(dir, "depth-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "depth-items.csv: out of memory");
+    free(items.p);
+    if (!st) st = ids__result_write(dir, IDS_RESULT_DEPTH, 0, doc, d->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;

@@ -560,6 +560,10 @@ void ids_depth_result_free(ids_depth_result *r) {
     free(r->ab_up);
     free(r->fb_down);
     free(r->fb_up);
+    for (int c = 0; c < 2; c++)
+        for (int q = 0; q < 4; q++) free(r->ctl[c][q]);
+    free(r->item_ab);
+    free(r->item_fb);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -567,40 +571,87 @@ void ids_depth_result_free(ids_depth_result *r) {
 typedef struct {
     steer_env *e;
     int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind), -1 both (a set's images) */
-    double *acc;       /* [4][NB]: (2 which + dir) */
+    double *acc;       /* [3 pushes][4][NB]: (2 which + dir) */
     ids_depth_result *out;
+    uint64_t rng;      /* the random control's directions */
+    int cap[2];        /* items the per-item arrays hold (above/below, front/behind) */
 } depth_job;
+
+/* The three pushes at layer l, each of norm hn (raw: the vertical difference's own norm x factor):
+ * out[0] the vertical ID difference, out[1] a random direction, out[2] the horizontal difference
+ * made orthogonal to the vertical one. */
+static void depth_pushes(depth_job *j, int l, double hn, float *out[3]) {
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G;
+    const float *u0 = uid(e, l, 0, 0), *uv = uid(e, l, 0, G - 1), *uh = uid(e, l, G - 1, 0);
+    double vv = 0, hv = 0;
+    for (int i = 0; i < E; i++) {
+        const double v = (double)uv[i] - u0[i];
+        vv += v * v, hv += v * ((double)uh[i] - u0[i]);
+    }
+    if (e->o->raw) hn = sqrt(vv) * e->factor;
+    const double c = vv > 0 ? hv / vv : 0;
+    for (int i = 0; i < E; i++) {
+        const double v = (double)uv[i] - u0[i];
+        out[0][i] = (float)v;
+        out[1][i] = (float)ids__rng_lcg_normal(&j->rng);
+        out[2][i] = (float)(((double)uh[i] - u0[i]) - c * v);
+    }
+    for (int p = 0; p < 3; p++) rescale(out[p], E, hn);
+}
+
+/* Room for one more item of question `which` in the per-item arrays. */
+static ids_status depth_grow(depth_job *j, int which, int n, ids_err *err) {
+    if (n < j->cap[which]) return IDS_OK;
+    const int nc = j->cap[which] ? 2 * j->cap[which] : 16;
+    float **a = which ? &j->out->item_fb : &j->out->item_ab;
+    float *p = ids__realloc(*a, sizeof(float) * (size_t)nc * 6 * j->NB);
+    if (!p) return ids__err(err, IDS_ERR_NOMEM, "depth: out of memory for %d items", nc);
+    *a = p, j->cap[which] = nc;
+    return IDS_OK;
+}
 
 /* One question (which: 0 above/below, 1 in front/behind) about the item, pushed down and up. */
 static ids_status depth_one(depth_job *j, const ids__item *it, int which, ids_err *err) {
     steer_env *e = j->e;
-    const int E = e->E, G = e->G, NB = j->NB;
+    const int E = e->E, NB = j->NB;
     const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
     ids_status st = steer_answers(e, rel, &j->out->prompting, err);
     if (!st) st = steer_clean(e, rel, it, 1, ws, lpc, &seq, err);
+    /* variant (p NB + k) 2 + dir: push p (0 the row-only ID difference, 1 random, 2 orthogonal) at
+     * layer lo + k, dir 0 down, 1 up; raw: the vertical difference x factor as it is (the paper's), the
+     * controls of the same norm */
     for (int k = 0; !st && k < NB; k++) {
         const int l = j->lo + k;
-        const float *u0 = uid(e, l, 0, 0), *u1 = uid(e, l, 0, G - 1); /* the row-only ID difference */
-        const double hn = steer_norm(e, 0, l);
-        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up; raw: factor x the difference (the paper's) */
-            float *vd = e->vecs + ((size_t)2 * k + dir) * E;
-            const double f = e->o->raw ? e->factor : 1.0;
-            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -f : f) * ((double)u1[i] - u0[i]));
-            if (!e->o->raw) rescale(vd, E, hn);
-            e->hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD,
-                                               .vec = vd, .len = (size_t)E};
-            e->vars[2 * k + dir] = (ids_variant){&e->hooks[2 * k + dir], 1};
-        }
+        float *pv[3];
+        for (int p = 0; p < 3; p++) pv[p] = e->vecs + ((size_t)(p * NB + k) * 2) * E;
+        depth_pushes(j, l, steer_norm(e, 0, l), pv);
+        for (int p = 0; p < 3; p++)
+            for (int dir = 0; dir < 2; dir++) {
+                const int v = (p * NB + k) * 2 + dir;
+                float *vd = e->vecs + (size_t)v * E;
+                if (dir)
+                    for (int i = 0; i < E; i++) vd[i] = -pv[p][i];
+                e->hooks[v] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vd,
+                                         .len = (size_t)E};
+                e->vars[v] = (ids_variant){&e->hooks[v], 1};
+            }
     }
-    if (!st) st = steer_run(e, 2 * NB, err);
-    for (int k = 0; !st && k < NB; k++)
-        for (int dir = 0; dir < 2; dir++) {
-            const float *p = e->lp + 2 * (2 * k + dir);
-            j->acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
-        }
+    if (!st) st = steer_run(e, 6 * NB, err);
+    const int n_done = which ? j->out->n_depth : j->out->n_grid;
+    if (!st) st = depth_grow(j, which, n_done, err);
+    float *item = st ? NULL : (which ? j->out->item_fb : j->out->item_ab) + (size_t)n_done * 6 * NB;
+    for (int p = 0; !st && p < 3; p++)
+        for (int k = 0; k < NB; k++)
+            for (int dir = 0; dir < 2; dir++) {
+                const float *q = e->lp + 2 * ((p * NB + k) * 2 + dir);
+                const double d = ((double)q[0] - q[1]) - ((double)lpc[0] - lpc[1]);
+                j->acc[((size_t)p * 4 + 2 * which + dir) * NB + k] += d;
+                item[((size_t)p * NB + k) * 2 + dir] = (float)d;
+            }
     if (!st) {
         if (which) j->out->n_depth++;
         else j->out->n_grid++;
@@ -626,11 +677,11 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int lo = pl.lo, NB = pl.hi - pl.lo + 1;
     out->factor = pl.factor, out->raw = o->raw;
     steer_env e;
-    if ((st = steer_env_init(&e, v, cat, o, 2 * NB, 2, "depth", progress, user, err))) {
+    if ((st = steer_env_init(&e, v, cat, o, 6 * NB, 2, "depth", progress, user, err))) {
         ids_depth_result_free(out);
         return st;
     }
-    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
+    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)12 * NB, sizeof(double)), out, e.x.seed * 7919 + 29, {0, 0}};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
     if (!st && e.x.set_manifest[0]) { /* an image set: both questions about each of its images, no truth needed */
         j.which = -1;
@@ -646,13 +697,14 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
-        float **dst[4] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
-        for (int q = 0; q < 4 && !st; q++) {
+        float **dst[12] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
+        for (int q = 4; q < 12; q++) dst[q] = &out->ctl[q / 4 - 1][q % 4];
+        for (int q = 0; q < 12 && !st; q++) {
             if (!(*dst[q] = ids__malloc(sizeof(float) * (size_t)NB))) {
                 st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
                 break;
             }
-            const int n = q < 2 ? out->n_grid : out->n_depth;
+            const int n = q % 4 < 2 ? out->n_grid : out->n_depth;
             for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(j.acc[(size_t)q * NB + k] / n) : 0;
         }
     }
