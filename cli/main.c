@@ -26,6 +26,8 @@ static const command commands[] = {
     {"swap", "mirror / attribute swapping by activation patching, per layer and position set", cmd_swap},
     {"steer", "steering with IDs: steer belief (vs noise), steer grid (every target cell)", cmd_steer},
     {"depth", "depth diagnosis: vertical ID steering read by above/below and front/behind", cmd_depth},
+    {"deviation", "ground-truth deviation of the IDs on an image set, right vs wrong (Mann-Whitney U)", cmd_deviation},
+    {"mask", "blur of the named object's box vs random boxes: answer and accuracy changes", cmd_mask},
     {"score", "ID-strength score per layer (linearity x consistency x causal effect)", cmd_score},
     {"report", "self-contained HTML report of a results folder", cmd_report},
     {"temporal", "temporal IDs in videos: temporal extract, temporal swap, temporal steer", cmd_temporal},

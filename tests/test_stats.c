@@ -127,3 +127,46 @@ TEST(stats_r2_null_random_cells) {
     CHECK_OK_ERR(ids_spatial_r2_null(v, xs, ys, C, E, 1000, 3, &n1, &err), err);
     CHECK(fabs(n1.r2 - 1) < 1e-9 && n1.q95 < 0.6 && n1.p < 0.01);
 }
+
+TEST(mask_blur_covers_the_box_exactly) {
+    /* a noise image: the blur changes every pixel of the box (in some channel) and nothing else */
+    enum { W = 40, H = 30 };
+    ids_image img = {0}, out = {0};
+    ids_err err = {0};
+    REQUIRE_OK(ids_image_new(&img, W, H, (const uint8_t[3]){0, 0, 0}, &err), err);
+    uint64_t s = 99;
+    for (int i = 0; i < W * H * 3; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        img.rgb[i] = (uint8_t)(s >> 56);
+    }
+    const float boxes[3][4] = {{10, 5, 30, 20}, {10.4f, 5.6f, 29.5f, 19.49f}, {-5, 25, 8, 60}};
+    const int want[3][4] = {{10, 5, 30, 20}, {10, 6, 29, 19}, {0, 25, 8, 30}}; /* centres i + 1/2 inside */
+    for (int b = 0; b < 3; b++) {
+        int px[4];
+        ids_mask_box_pixels(boxes[b], W, H, px);
+        CHECKF(!memcmp(px, want[b], sizeof px), "box %d: [%d, %d) x [%d, %d)", b, px[0], px[2], px[1], px[3]);
+        REQUIRE_OK(ids_image_blur_box(&img, boxes[b], 3, &out, &err), err);
+        int inside_same = 0, outside_diff = 0, inside = 0;
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const bool in = x >= want[b][0] && x < want[b][2] && y >= want[b][1] && y < want[b][3];
+                const bool same = !memcmp(img.rgb + (y * W + x) * 3, out.rgb + (y * W + x) * 3, 3);
+                inside += in;
+                inside_same += in && same;
+                outside_diff += !in && !same;
+            }
+        CHECK_EQ_INT(inside, (want[b][2] - want[b][0]) * (want[b][3] - want[b][1]));
+        CHECK_EQ_INT(inside_same, 0);
+        CHECK_EQ_INT(outside_diff, 0);
+        /* the blurred value: the mean of the 7 x 7 window (edges clamped) at a pixel well inside */
+        if (b == 0) {
+            double m = 0;
+            for (int dy = -3; dy <= 3; dy++)
+                for (int dx = -3; dx <= 3; dx++) m += img.rgb[((12 + dy) * W + (20 + dx)) * 3];
+            CHECKF(abs((int)out.rgb[(12 * W + 20) * 3] - (int)lround(m / 49)) <= 1, "%d vs %.2f", out.rgb[(12 * W + 20) * 3], m / 49);
+        }
+        ids_image_free(&out);
+    }
+    CHECK(ids_image_blur_box(&img, boxes[0], -1, &out, &err) == IDS_ERR_RANGE);
+    ids_image_free(&img);
+}

@@ -311,6 +311,71 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
                           ids_depth_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_depth_result_free(ids_depth_result *r);
 
+/* Ground-truth deviation (the paper's Fig. 8A), on an image set with boxes: per record (a left/right
+ * or above/below question, the subject's box) the subject word's row with the image minus the same
+ * prompt text only, at every layer, in the plane of the IDs' axes (least-squares coordinates on
+ * x_axis, y_axis), against the universal ID interpolated bilinearly at the box's centre (grid
+ * coordinates as the tower sees the image); both centred over the items, the deviation is their
+ * distance. The model's answer (log-probabilities) makes the item right or wrong; the Mann-Whitney
+ * U test compares the deviations of both groups at `layer` (0: the layer >= 1 whose IDs are most
+ * linear in position). */
+typedef struct ids_deviation_opts {
+    ids_exp exp;            /* set_dir required; objects are the set's */
+    const char *ids_path;   /* ids.safetensors of the same model */
+    int layer;
+} ids_deviation_opts;
+typedef struct ids_deviation_result {
+    int n_layers, layer, grid, n_items, n_right, n_wrong;
+    char (*item_id)[64];    /* per item, in run order */
+    unsigned char *correct;
+    float *gx, *gy;         /* the box centre in grid coordinates */
+    float *dev;             /* [n_items][n_layers] */
+    float *pos, *id_pos;    /* [n_items][n_layers][2]: the image's shift and the ID, in the plane (not centred) */
+    ids_mw_result mw;       /* at `layer`: right (sample 1) vs wrong */
+    ids_prompting prompting;
+    ids_set_use set;
+    ids_prov *prov;
+} ids_deviation_result;
+ids_status ids_deviation(const ids_vlm *v, const ids_catalog *cat, const ids_deviation_opts *o, ids_deviation_result *out,
+                         ids_progress_fn progress, void *user, ids_err *err);
+void ids_deviation_result_free(ids_deviation_result *r);
+/* DIR/deviation.json (means with intervals, "mann_whitney", per-layer means) and DIR/deviation.csv
+ * (per item and layer). */
+ids_status ids_deviation_write(const char *dir, const ids_deviation_result *r, ids_err *err);
+
+/* Blur masking (the paper's Fig. 8B), on an image set with boxes: per record (a left/right or
+ * above/below question, the subject's box) the clean image, the subject's box blurred, and n_random
+ * boxes of the same size placed at random (seeded, inside the image) blurred; the true answer's
+ * log-probability, D toward the truth (log P(true) - log P(other)) and the verdict of each. The blur
+ * is a box filter of window 2 r + 1 with r = radius x image width / 336, applied to the box's pixels. */
+#define IDS_MASK_RADIUS 20.0f
+#define IDS_MASK_RANDOM 8
+typedef struct ids_mask_opts {
+    ids_exp exp;      /* set_dir required */
+    float radius;     /* pixels at 336 px (default IDS_MASK_RADIUS) */
+    int n_random;     /* random boxes per item (default IDS_MASK_RANDOM, at most 256) */
+} ids_mask_opts;
+typedef struct ids_mask_result {
+    float radius;
+    int n_random, n_items;
+    char (*item_id)[64];
+    float *lp;          /* [n_items][2 + n_random][2]: log P(true), D toward the truth; variant 0 clean, 1 the object */
+    unsigned char *ok;  /* [n_items][2 + n_random]: answered right */
+    ids_prompting prompting;
+    ids_set_use set;
+    ids_prov *prov;
+} ids_mask_result;
+ids_status ids_mask(const ids_vlm *v, const ids_catalog *cat, const ids_mask_opts *o, ids_mask_result *out,
+                    ids_progress_fn progress, void *user, ids_err *err);
+void ids_mask_result_free(ids_mask_result *r);
+/* DIR/mask.json (accuracy and changes per condition with intervals) and DIR/mask.csv (per item and variant). */
+ids_status ids_mask_write(const char *dir, const ids_mask_result *r, ids_err *err);
+/* The pixels a box (x0, y0, x1, y1) covers: those whose centre lies inside, [px0, px1) x [py0, py1), clamped. */
+void ids_mask_box_pixels(const float box[4], int w, int h, int px[4]);
+/* A copy of `in` with the box's pixels (ids_mask_box_pixels) replaced by the box-filtered image (window
+ * 2 round(radius) + 1, edges clamped); every other pixel unchanged. */
+ids_status ids_image_blur_box(const ids_image *in, const float box[4], float radius, ids_image *out, ids_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Experiments: temporal IDs                                                                     */
 

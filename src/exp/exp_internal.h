@@ -120,6 +120,7 @@ typedef struct ids__item {
     const char *name[3], *word[3]; /* subject, reference, third object */
     bool has_pos[3];
     float cx[3], cy[3];       /* centres in the image's pixels */
+    float box[3][4];          /* boxes (x0, y0, x1, y1) in the image's pixels, where has_pos */
     int cell_x[3], cell_y[3]; /* the cell on the run's grid (x->grid) as the model sees the image; -1 unknown */
     bool has[IDS_REL_COUNT], truth[IDS_REL_COUNT];
     const ids_stim *stim;     /* the drawn scene (NULL for a set's record) */
@@ -173,6 +174,11 @@ ids_status ids__score_prov(const char *stats_json, const char *steer_json, ids_p
 typedef enum ids__steer_kind { IDS__STEER_BELIEF = 0, IDS__STEER_GRID, IDS__STEER_DEPTH } ids__steer_kind;
 ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                            ids_prov **out, ids_err *err);
+
+ids_status ids__deviation_prov(const ids_vlm *v, const ids_catalog *cat, const ids_deviation_opts *o, ids_prov **out,
+                               ids_err *err);
+
+ids_status ids__mask_prov(const ids_vlm *v, const ids_catalog *cat, const ids_mask_opts *o, ids_prov **out, ids_err *err);
 
 /* which: 0 temporal extract, 1 temporal swap, 2 temporal steer. */
 ids_status ids__temporal_prov(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, int which, ids_prov **out,
