@@ -181,6 +181,8 @@ typedef struct ids_swap_result {
     float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
     float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
                                    (clean - patched) / sum of |effect| (steady when effects are small) */
+    float *item_diff;           /* per image used: its recovered fraction of D [n_items][n_layers * IDS_SWAP_SET_COUNT]
+                                   (the intervals and the per-item CSV; NULL in results read back) */
     ids_prompting prompting;    /* the instruction and the answer tokens */
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;             /* how it was made (owned) */
@@ -435,6 +437,7 @@ typedef struct ids_temporal_swap_result {
     int n_layers, n_items, n_skipped;
     float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
     float *diff_pooled;           /* as in ids_swap_result */
+    float *item_diff;             /* as in ids_swap_result */
     ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_swap_result;

@@ -160,6 +160,11 @@ void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids
  * means and intervals ("random_id": {...}, "orthogonal": {...}); "effect": per push (vertical,
  * random_id, orthogonal) and question, the mean over the band of (down - up) / 2 with its interval;
  * the per-item rows into items. */
+/* patching: row["diff_ci"] of variant vi from the items' fractions item_diff [n][NV]; the per-item
+ * CSV of result kind k ("swap-items.csv": item, layer, set, diff). */
+void ids__patch_ci(cJSON *row, const float *item_diff, int n, int NV, int vi, bool *oom);
+ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const float *item_diff, int n, int n_layers,
+                                  ids_err *err);
 void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
 
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
@@ -227,6 +232,9 @@ typedef struct ids__patcher {
     double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
+    double *snap;     /* acc[2] before the item */
+    float *item_diff; /* per item used: its recovered fraction of the difference [n_items][L * IDS_SWAP_SET_COUNT] */
+    int item_cap;
 } ids__patcher;
 /* n_img: images per prompt (the context is sized from them); max_rows: rows computed together. */
 ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err);

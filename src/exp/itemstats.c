@@ -206,3 +206,35 @@ void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids_
                 }
     free(x);
 }
+
+void ids__patch_ci(cJSON *row, const float *item_diff, int n, int NV, int vi, bool *oom) {
+    double *x = ids__malloc(sizeof(double) * (size_t)(n + 1));
+    if (!x) {
+        *oom = true;
+        return;
+    }
+    for (int i = 0; i < n; i++) x[i] = item_diff[(size_t)i * NV + vi];
+    ids__jadd_ci(row, "diff", x, n, 81 + (uint64_t)vi, oom);
+    free(x);
+}
+
+ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const float *item_diff, int n, int n_layers,
+                                  ids_err *err) {
+    char buf[96], name[112];
+    const char *j = ids_result_name(k, 0, buf, sizeof buf);
+    const size_t len = strlen(j) > 5 ? strlen(j) - 5 : 0; /* without ".json" */
+    snprintf(name, sizeof name, "%.*s-items.csv", (int)len, j);
+    ids__tb csv = {0};
+    const int NV = n_layers * IDS_SWAP_SET_COUNT;
+    ids__tb_printf(&csv, "item,layer,set,diff\n");
+    for (int i = 0; i < n; i++)
+        for (int vi = 0; vi < NV; vi++) {
+            ids__tb_printf(&csv, "%d,%d,%s", i, vi / IDS_SWAP_SET_COUNT, ids_swap_set_name((ids_swap_set)(vi % IDS_SWAP_SET_COUNT)));
+            ids__tb_num(&csv, ",", item_diff[(size_t)i * NV + vi], 6);
+            ids__tb_printf(&csv, "\n");
+        }
+    ids_status st = csv.oom ? ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", name)
+                            : ids__write_text(dir, name, csv.p ? csv.p : "", csv.n, err);
+    free(csv.p);
+    return st;
+}

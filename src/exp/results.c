@@ -311,7 +311,8 @@ void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom) {
 static ids_status write_patching(const char *dir, ids_result_kind k, const char *edit, const char *first_name,
                                  const char *second_name, int frames, int n_layers, int n_items, int n_skipped,
                                  const float *first, const float *second, const float *diff, const float *pooled,
-                                 const ids_prompting *pr, const ids_set_use *su, const ids_prov *prov, ids_err *err) {
+                                 const float *item_diff, const ids_prompting *pr, const ids_set_use *su, const ids_prov *prov,
+                                 ids_err *err) {
     bool oom = false;
     cJSON *doc = ids__result_doc(k), *rows = NULL;
     if (doc) {
@@ -342,6 +343,7 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
             ids__jadd(r, second_name, second[vi], 6, &oom);
             ids__jadd(r, "diff", diff[vi], 6, &oom);
             ids__jadd(r, "diff_pooled", pooled[vi], 6, &oom);
+            if (item_diff) ids__patch_ci(r, item_diff, n_items, n_layers * IDS_SWAP_SET_COUNT, vi, &oom);
             ids__tb_printf(&csv, "%d,%s", l, set);
             ids__tb_num(&csv, ",", first[vi], 6);
             ids__tb_num(&csv, ",", second[vi], 6);
@@ -349,7 +351,8 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
             ids__tb_num(&csv, ",", pooled[vi], 6);
             ids__tb_printf(&csv, "\n");
         }
-    ids_status st = ids__result_write(dir, k, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
+    ids_status st = item_diff ? ids__patch_items_write(dir, k, item_diff, n_items, n_layers, err) : IDS_OK;
+    if (!st) st = ids__result_write(dir, k, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -359,12 +362,12 @@ ids_status ids_swap_write(const char *dir, const ids_swap_result *r, ids_err *er
     return write_patching(dir, r->control ? (r->hue ? IDS_RESULT_SWAP_HUE : IDS_RESULT_SWAP_CONTROL) : IDS_RESULT_SWAP,
                           r->control ? (r->hue ? "hue shift of the whole image" : "attribute (objects recoloured)") : "mirror",
                           "left", "right", 0, r->n_layers, r->n_items, r->n_skipped, r->left, r->right, r->diff,
-                          r->diff_pooled, &r->prompting, &r->set, r->prov, err);
+                          r->diff_pooled, r->item_diff, &r->prompting, &r->set, r->prov, err);
 }
 
 ids_status ids_temporal_swap_write(const char *dir, const ids_temporal_swap_result *r, ids_err *err) {
     return write_patching(dir, IDS_RESULT_TEMPORAL_SWAP, "time reversal", "before", "after", r->frames, r->n_layers,
-                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, &r->prompting, NULL, r->prov, err);
+                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, r->item_diff, &r->prompting, NULL, r->prov, err);
 }
 
 ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *err) {

@@ -16,6 +16,7 @@ void ids_temporal_result_free(ids_temporal_swap_result *r) {
     free(r->second);
     free(r->diff);
     free(r->diff_pooled);
+    free(r->item_diff);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -284,6 +285,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         out->n_layers = p.L;
         out->n_items = p.n_items;
         out->n_skipped = p.n_skipped;
+        out->item_diff = p.item_diff, p.item_diff = NULL;
         ids_prov_finish(out->prov);
     }
     ids__patcher_free(&p);
