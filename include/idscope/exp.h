@@ -459,6 +459,7 @@ typedef struct ids_temporal_steer_result {
     float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
     float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
     float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+    float *item_after;         /* per video: [n_items][n_band][frames] changes of log P(after) (intervals, per-item CSV) */
     ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_steer_result;

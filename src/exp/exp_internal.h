@@ -165,6 +165,9 @@ void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids
 void ids__patch_ci(cJSON *row, const float *item_diff, int n, int NV, int vi, bool *oom);
 ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const float *item_diff, int n, int n_layers,
                                   ids_err *err);
+/* temporal steer: "monotonic_ci" (videos resampled: the fraction of monotonic layers of the resampled
+ * means) and per layer "spearman_after_ci"; the per-item rows into items. */
+void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *items, bool *oom);
 void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
 
 /* Provenance of a run before it runs (what a stored result is compared with): the options after

@@ -238,3 +238,57 @@ ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const floa
     free(csv.p);
     return st;
 }
+
+/* temporal steer, videos resampled: layer k's Spearman (k >= 0) or the monotonic fraction (k < 0). */
+typedef struct {
+    const ids_temporal_steer_result *r;
+    int k;
+    double *m; /* [frames] */
+} tsteer_boot;
+
+static double tsteer_rho(const tsteer_boot *b, const int *idx, int n, int k) {
+    const int F = b->r->frames, NV = b->r->n_band * F;
+    double fi[64];
+    for (int t = 0; t < F; t++) {
+        double s = 0;
+        for (int i = 0; i < n; i++) s += b->r->item_after[(size_t)idx[i] * NV + k * F + t];
+        b->m[t] = s / n, fi[t] = t;
+    }
+    return ids_spearman(b->m, fi, F);
+}
+
+static double tsteer_stat(void *user, const int *idx, int n) {
+    tsteer_boot *b = user;
+    if (b->k >= 0) return tsteer_rho(b, idx, n, b->k);
+    int mono = 0;
+    for (int k = 0; k < b->r->n_band; k++) {
+        const double rho = tsteer_rho(b, idx, n, k);
+        mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+    }
+    return b->r->n_band ? (double)mono / b->r->n_band : NAN;
+}
+
+void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *items, bool *oom) {
+    const int F = r->frames, NB = r->n_band, n = r->n_items;
+    if (!r->item_after || n < 1 || F > 64) return;
+    double m[64], ci[2];
+    tsteer_boot b = {r, -1, m};
+    ids_err e = {0};
+    if (ids_bootstrap_ci(tsteer_stat, &b, n, 1000, 91, ci, &e)) *oom = true;
+    ids__jci(doc, "monotonic_ci", ci, oom);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(doc, "layers");
+    cJSON *lay = layers ? layers->child : NULL;
+    for (int k = 0; k < NB && lay; k++, lay = lay->next) {
+        b.k = k;
+        if (ids_bootstrap_ci(tsteer_stat, &b, n, 1000, 92 + (uint64_t)k, ci, &e)) *oom = true;
+        ids__jci(lay, "spearman_after_ci", ci, oom);
+    }
+    ids__tb_printf(items, "item,layer,frame,d_after\n");
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < NB; k++)
+            for (int t = 0; t < F; t++) {
+                ids__tb_printf(items, "%d,%d,%d", i, r->layer_lo + k, t + 1);
+                ids__tb_num(items, ",", r->item_after[((size_t)i * NB + k) * F + t], 6);
+                ids__tb_printf(items, "\n");
+            }
+}

@@ -539,6 +539,16 @@ ids_status ids_temporal_steer_write(const char *dir, const ids_temporal_steer_re
         }
     }
     if (doc) ids__jadd(doc, "monotonic", r->monotonic, 4, &oom);
+    ids__tb items = {0};
+    if (doc) ids__tsteer_stats(doc, r, &items, &oom);
+    ids_status sti = items.n ? ids__write_text(dir, "temporal-steer-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) sti = ids__err(err, IDS_ERR_NOMEM, "temporal-steer-items.csv: out of memory");
+    free(items.p);
+    if (sti) {
+        cJSON_Delete(doc);
+        free(csv.p);
+        return sti;
+    }
     ids_status st = ids__result_write(dir, IDS_RESULT_TEMPORAL_STEER, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);

@@ -25,6 +25,7 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
     free(r->d_before);
     free(r->d_after);
     free(r->rho_after);
+    free(r->item_after);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -307,6 +308,7 @@ typedef struct {
     double *acc_b, *acc_a;
     int lo, NB, F, E;
     ids_temporal_steer_result *out;
+    int cap; /* items out->item_after holds */
 } tsteer_job;
 
 /* One video: the clean run, then every (layer, target frame) edit of the subject word in one batch. */
@@ -328,11 +330,19 @@ static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
         j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + (size_t)IDS__MAX_CAND * vi};
     }
     if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
+    ids_temporal_steer_result *r = j->out;
+    if (!st && r->n_items >= j->cap) { /* each video's changes of log P(after), kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_after, sizeof(float) * (size_t)nc * NV);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory for %d videos", nc);
+        else r->item_after = q, j->cap = nc;
+    }
     for (int vi = 0; !st && vi < NV; vi++) {
         float p[2];
         ids_answer_set_reduce(&j->ans->set, j->lp + (size_t)IDS__MAX_CAND * vi, p);
         j->acc_b[vi] += (double)p[0] - lpc[0];
         j->acc_a[vi] += (double)p[1] - lpc[1];
+        r->item_after[(size_t)r->n_items * NV + vi] = (float)((double)p[1] - lpc[1]);
     }
     if (!st) j->out->n_items++;
     ids_seq_free(seq);
@@ -489,7 +499,7 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
     if (!st) tsteer_vectors(&pl, o->source, E, vecs);
     if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
-    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out};
+    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out, 0};
     if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
     if (!st) {
         out->layer_lo = pl.lo;
