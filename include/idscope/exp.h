@@ -565,6 +565,22 @@ typedef struct ids_demo_summary {
     int temporal_objword_recovery_peak_layer;
     int score_best_layer;
     double score_best;
+    /* 95% intervals ([low, high], NAN when the result has none) of the numbers above, and the
+     * numbers of the controls and of Figs. 8A/8B (summary.json: each X beside X_ci) */
+    double ids_r2_best_ci[2], ids_r2_null_mean, ids_r2_null_q95;
+    double belief_swap_rate_id_ci[2], belief_swap_rate_noise_ci[2];
+    double belief_accuracy[3], belief_accuracy_ci[3][2]; /* baseline, under the ID push, under noise (best 3 layers) */
+    double sweep_id_ci[3][2], sweep_noise_ci[3][2];
+    double mirror_objword_recovery_peak_ci[2], temporal_objword_recovery_peak_ci[2];
+    double temporal_pca_order_ci[2];
+    double temporal_steer_monotonic_ci[2];
+    double tsweep_factor[4], tsweep_monotonic[4], tsweep_monotonic_ci[4][2]; /* the temporal steering sweep */
+    double temporal_steer_monotonic_factor; /* the smallest factor of the sweep with the most monotonic layers (NAN: none) */
+    double depth_effect[3][2], depth_effect_ci[3][2][2]; /* [vertical, random_id, orthogonal][above_below, front_behind] */
+    int deviation_layer, deviation_right_n, deviation_wrong_n;
+    double deviation_right, deviation_right_ci[2], deviation_wrong, deviation_wrong_ci[2], deviation_mw_u, deviation_mw_p;
+    double mask_accuracy[3], mask_accuracy_ci[3][2];     /* clean, object blurred, random boxes blurred */
+    double mask_d_change[2], mask_d_change_ci[2][2];     /* object, random: change of D toward the truth */
     double seconds;               /* every step's recorded time, also of the steps skipped now */
     int steps_run, steps_skipped;
     bool positive_control;        /* the model was made by idscope's trainer (ids_positive_control) */

@@ -56,6 +56,10 @@ ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, 
  * own "seconds": this run). */
 ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model, const char *mmproj, ids_demo_summary *s,
                               ids_err *err);
+/* summary_ci.c: the intervals and the numbers of the controls and of Figs. 8A/8B, read from the step
+ * results of a demo folder into s, and written into the summary document. */
+void ids__summary_ci_read(const char *dir, ids_demo_summary *s);
+void ids__summary_ci_json(cJSON *doc, const ids_demo_summary *s, bool *oom);
 /* report.html carries its provenance in a comment "<!-- idscope-provenance {...} -->" after the
  * doctype: every result file it read, by fingerprint. */
 #define IDS_REPORT_PROV_MARK "idscope-provenance"

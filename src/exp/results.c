@@ -741,6 +741,7 @@ static void summary_read(const char *dir, ids_demo_summary *s) {
 ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model, const char *mmproj, ids_demo_summary *s,
                               ids_err *err) {
     summary_read(dir, s);
+    ids__summary_ci_read(dir, s);
     bool oom = false;
     cJSON *doc = ids__result_doc(IDS_RESULT_SUMMARY), *sweep = NULL;
     if (doc) {
@@ -776,6 +777,7 @@ ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model
         ids__jadd(doc, "temporal_objword_recovery_peak_layer", s->temporal_objword_recovery_peak_layer, 0, &oom);
         ids__jadd(doc, "score_best_layer", s->score_best_layer, 0, &oom);
         ids__jadd(doc, "score_best", s->score_best, 6, &oom);
+        ids__summary_ci_json(doc, s, &oom);
         ids__jadd(doc, "seconds", s->seconds, 1, &oom);
         ids__jadd(doc, "steps_run", s->steps_run, 0, &oom);
         ids__jadd(doc, "steps_skipped", s->steps_skipped, 0, &oom);
