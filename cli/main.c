@@ -28,6 +28,7 @@ static const command commands[] = {
     {"depth", "depth diagnosis: vertical ID steering read by above/below and front/behind", cmd_depth},
     {"deviation", "ground-truth deviation of the IDs on an image set, right vs wrong (Mann-Whitney U)", cmd_deviation},
     {"mask", "blur of the named object's box vs random boxes: answer and accuracy changes", cmd_mask},
+    {"compare", "accuracy against steerability across models: several demo folders in one table and plot", cmd_compare},
     {"score", "ID-strength score per layer (linearity x consistency x causal effect)", cmd_score},
     {"report", "self-contained HTML report of a results folder", cmd_report},
     {"temporal", "temporal IDs in videos: temporal extract, temporal swap, temporal steer", cmd_temporal},

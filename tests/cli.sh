@@ -459,14 +459,15 @@ if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"
 # request differs (another model, other options) and says which key differed
 D2="$TMP/demo2"
 expect demo_golden 0 "ID linearity" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-expect demo_again_skips 0 "20 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 20 ] &&
+expect demo_again_skips 0 "25 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 25 ] &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
     ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
 missing=""
 for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/swap-control.json steer/steer-belief.json \
          steer/factor-1/steer-belief.json steer/steer-grid-between.json depth/depth.json temporal/temporal.json \
-         temporal/temporal-swap.json temporal/temporal-steer.json score.json summary.json; do
+         temporal/temporal-swap.json temporal/temporal-steer.json temporal/factor-1/temporal-steer.json \
+         deviation/deviation.json mask/mask.json score.json summary.json; do
     J=$(tr -d ' \t\n' < "$D2/$f")
     for k in '"provenance":{"idscope":' '"build":' '"command":' '"options":{' '"seed":' '"threads":' '"precision":"f32"' \
              '"started":"20' '"seconds":'; do
@@ -477,10 +478,30 @@ for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/s
     esac
 done
 if [ -z "$missing" ]; then ok results_have_provenance; else ko "results_have_provenance (missing:$missing)"; fi
+# Fig. 8 and 9 on the golden demo folder: deviation right vs wrong with the Mann-Whitney test, blur
+# masking, compare of two demo folders
+expect deviation_help 0 "usage: idscope deviation" -- "$BIN" deviation --help
+expect deviation_no_set 2 "missing --set" -- "$BIN" deviation --ids "$D2/ids/ids.safetensors" --out "$TMP/dev"
+expect deviation_run 0 "Mann-Whitney" -- "$BIN" deviation --ids "$D2/ids/ids.safetensors" --set "$D2/stimuli" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/dev" --n 12 --threads 1
+J=$(tr -d ' \t\n' < "$TMP/dev/deviation.json")
+case $J in *'"mann_whitney":{'*'"u":'*'"p":'*) ok deviation_mann_whitney ;; *) ko deviation_mann_whitney ;; esac
+if [ "$(wc -l < "$TMP/dev/deviation.csv")" -eq $((12 * 5 + 1)) ]; then ok deviation_items_csv; else ko deviation_items_csv; fi
+expect mask_run 0 "accuracy clean" -- "$BIN" mask --set "$D2/stimuli" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/mask" --n 3 --random 2 --radius 10 --threads 1
+if grep -q '"object_minus_random_logp_ci"' "$TMP/mask/mask.json" && [ "$(wc -l < "$TMP/mask/mask.csv")" -eq 13 ]; then
+    ok mask_files; else ko mask_files; fi
+expect compare_run 0 "2 models" -- "$BIN" compare "$D2" "$TMP/demo" --out "$TMP/cmp"
+if [ "$(wc -l < "$TMP/cmp/compare.csv")" -eq 3 ] && grep -q "<svg" "$TMP/cmp/compare.html" &&
+   grep -q '"spearman_score_accuracy"' "$TMP/cmp/compare.json"; then ok compare_files; else ko compare_files; fi
+expect compare_not_demo 1 "no readable summary.json" -- "$BIN" compare "$TMP/dev" --out "$TMP/cmp2"
+S2=$(tr -d ' \t\n' < "$D2/summary.json")
+case $S2 in *'"ids_r2_best_ci":['*'"belief_swap_rate_id_ci":['*'"depth_orthogonal_front_behind_ci":['*'"deviation_mann_whitney_p":'*) ok summary_intervals ;;
+    *) ko summary_intervals ;; esac
 expect demo_other_model 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 1 --threads 1
-if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 16 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
+if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 21 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
    grep -q 'stimuli.*already done' "$TMP/err" && tr -d ' \t\n' < "$D2/summary.json" | grep -q '"model":"[^"]*/models/tiny-llava/text.gguf"' &&
-   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":19,'; then
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":24,'; then
     ok demo_other_model_reruns; else ko demo_other_model_reruns; sed 's/^/    /' "$TMP/err" | grep demo: | head -20; fi
 # the bundled model is said for what it is: a positive control, in the printed summary, summary.json and
 # the report's header; the golden model (not made by idscope train) is not; the headline rate has its count

@@ -170,3 +170,48 @@ TEST(mask_blur_covers_the_box_exactly) {
     CHECK(ids_image_blur_box(&img, boxes[0], -1, &out, &err) == IDS_ERR_RANGE);
     ids_image_free(&img);
 }
+
+TEST(compare_spearman_known) {
+    /* four demo folders: scores 0.1..0.4, accuracies 0.5 0.7 0.6 0.9 (ranks 1 3 2 4): rho = 1 - 6 x 2 / 60 = 0.8 */
+    static const double acc[4] = {0.5, 0.7, 0.6, 0.9};
+    char dirs[4][512];
+    const char *dp[4];
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "cmp%d", k);
+        snprintf(dirs[k], sizeof dirs[k], "%s", t_tmp(name));
+        dp[k] = dirs[k];
+        char path[600];
+        snprintf(path, sizeof path, "mkdir -p %s", dirs[k]);
+        CHECK(system(path) == 0);
+        snprintf(path, sizeof path, "%s/summary.json", dirs[k]);
+        FILE *f = fopen(path, "w");
+        CHECK(f != NULL);
+        if (!f) return;
+        fprintf(f, "{\"model\": \"m%d\", \"score_best\": %.1f, \"belief_accuracy_baseline\": %.1f, "
+                   "\"belief_accuracy_baseline_ci\": [0.4, 1], \"belief_swap_rate_id\": 0.5, \"ids_r2_best\": 0.9}\n",
+                k, 0.1 * (k + 1), acc[k]);
+        fclose(f);
+    }
+    ids_err err = {0};
+    double rho = 0;
+    const char *out = t_tmp("cmp_out");
+    REQUIRE_OK(ids_compare(dp, 4, out, &rho, &err), err);
+    CHECKF(fabs(rho - 0.8) < 1e-12, "rho %.6f", rho);
+    char path[600];
+    snprintf(path, sizeof path, "%s/compare.csv", out);
+    size_t n = 0;
+    char *csv = t_read_file(path, &n);
+    int lines = 0;
+    for (size_t i = 0; csv && i < n; i++) lines += csv[i] == '\n';
+    CHECK_EQ_INT(lines, 5);
+    CHECK(csv && strstr(csv, "m3,0.900000,0.400000,1.000000,0.500000,"));
+    free(csv);
+    snprintf(path, sizeof path, "%s/compare.html", out);
+    char *html = t_read_file(path, &n);
+    CHECK(html && strstr(html, "<svg") && strstr(html, "Spearman 0.800"));
+    free(html);
+    /* a folder without a summary is an error naming it */
+    const char *bad[1] = {out};
+    CHECK(ids_compare(bad, 1, t_tmp("cmp_bad"), NULL, &err) == IDS_ERR_FORMAT && strstr(err.msg, "summary.json"));
+}

@@ -378,6 +378,13 @@ void ids_mask_box_pixels(const float box[4], int w, int h, int px[4]);
  * 2 round(radius) + 1, edges clamped); every other pixel unchanged. */
 ids_status ids_image_blur_box(const ids_image *in, const float box[4], float radius, ids_image *out, ids_err *err);
 
+/* Accuracy against steerability across models (the paper's Fig. 9): the summary.json of each demo
+ * folder in dirs (accuracy without steering with its interval, belief swap rates, the ID-strength
+ * score, R^2) in one table, and Spearman's correlation of the score with the accuracy with its
+ * interval (Fisher's z; none below 4 models); writes out_dir/compare.json, compare.csv and
+ * compare.html (the scatter plot and the table). *rho (may be NULL): the correlation. */
+ids_status ids_compare(const char *const *dirs, int n, const char *out_dir, double *rho, ids_err *err);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Experiments: temporal IDs                                                                     */
 
