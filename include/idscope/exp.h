@@ -252,6 +252,7 @@ typedef struct ids_steer_result {
     float *item_dc;
     signed char *item_truth;
     unsigned char *item_swap_id, *item_swap_noise;
+    unsigned char *item_greedy_id, *item_greedy_noise; /* the greedy verdicts likewise (greedy_tokens > 0) */
     ids_prompting prompting;     /* the instruction and the answer tokens */
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;              /* how it was made (owned) */
@@ -279,6 +280,10 @@ typedef struct ids_steer_grid_result {
     float factor;
     int grid, layer, n_items;
     float *delta;
+    /* the controls beside each push, of its norm: a random direction (seeded) and the same arithmetic on
+     * the transposed IDs (the other axis) less its component along the push ([grid * grid] each); per
+     * image the three maps [n_items][3][grid * grid] (intervals) */
+    float *delta_random, *delta_orthogonal, *item_delta;
     ids_prompting prompting;
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;
@@ -576,6 +581,8 @@ typedef struct ids_demo_summary {
      * numbers of the controls and of Figs. 8A/8B (summary.json: each X beside X_ci) */
     double ids_r2_best_ci[2], ids_r2_null_mean, ids_r2_null_q95;
     double belief_swap_rate_id_ci[2], belief_swap_rate_noise_ci[2];
+    double belief_swap_rate_id_greedy_ci[2], belief_swap_rate_noise_greedy_ci[2];
+    double score_best_ci[2];      /* the causal factor's interval, linearity and consistency held */
     double belief_accuracy[3], belief_accuracy_ci[3][2]; /* baseline, under the ID push, under noise (best 3 layers) */
     double sweep_id_ci[3][2], sweep_noise_ci[3][2];
     double mirror_objword_recovery_peak_ci[2], temporal_objword_recovery_peak_ci[2];

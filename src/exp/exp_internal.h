@@ -172,6 +172,9 @@ ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const floa
 /* temporal steer: "monotonic_ci" (videos resampled: the fraction of monotonic layers of the resampled
  * means) and per layer "spearman_after_ci"; the per-item rows into items. */
 void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *items, bool *oom);
+/* steer grid: the controls' maps ("delta_random", "delta_orthogonal"), every cell's interval ("delta_ci"),
+ * "mean_abs" (per push, the mean over cells of |change|, with its interval); per-item rows into items. */
+void ids__grid_stats(cJSON *doc, const ids_steer_grid_result *g, ids__tb *items, bool *oom);
 void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
 
 /* Provenance of a run before it runs (what a stored result is compared with): the options after

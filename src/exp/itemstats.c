@@ -82,6 +82,11 @@ void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids
         for (int i = 0; i < n; i++) x[i] = r->item_swap_id[(size_t)i * NB + k], x[n + i] = r->item_swap_noise[(size_t)i * NB + k];
         ids__jadd_ci(lay, "id", x, n, 11 + (uint64_t)k, oom);
         ids__jadd_ci(lay, "noise", x + n, n, 12 + (uint64_t)k, oom);
+        for (int i = 0; i < n; i++) x[i] -= x[n + i]; /* the causal factor of the score: ID minus noise, at least 0 */
+        double ci[2];
+        ids__ci_mean(x, n, 13 + (uint64_t)k, ci, oom);
+        for (int q = 0; q < 2; q++) ci[q] = isfinite(ci[q]) ? fmax(0.0, ci[q]) : ci[q];
+        ids__jci(lay, "causal_ci", ci, oom);
         if (!nk) continue;
         for (int q = 0; q < 2; q++) {
             const unsigned char *sw = q ? r->item_swap_noise : r->item_swap_id;
@@ -96,6 +101,14 @@ void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids
     ids__jadd_ci(doc, "best3_id", x, n, 21, oom);
     best3_item(r->item_swap_noise, best, NB, n, NULL, x);
     ids__jadd_ci(doc, "best3_noise", x, n, 22, oom);
+    if (r->greedy_id) { /* the greedy verdicts at their own 3 best layers */
+        top3(r->greedy_id, NB, best);
+        best3_item(r->item_greedy_id, best, NB, n, NULL, x);
+        ids__jadd_ci(doc, "greedy_best3_id", x, n, 26, oom);
+        best3_item(r->item_greedy_noise, best, NB, n, NULL, x);
+        ids__jadd_ci(doc, "greedy_best3_noise", x, n, 27, oom);
+        top3(r->rate_id, NB, best);
+    }
     if (nk) { /* accuracy: clean, and at the best-3 ID layers under each push */
         cJSON *a = cJSON_AddObjectToObject(doc, "accuracy");
         if (!a) {
@@ -291,4 +304,77 @@ void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *
                 ids__tb_num(items, ",", r->item_after[((size_t)i * NB + k) * F + t], 6);
                 ids__tb_printf(items, "\n");
             }
+}
+
+/* steer grid, images resampled: the mean over target cells of |mean change| for push c. */
+typedef struct {
+    const ids_steer_grid_result *g;
+    int c;
+} grid_boot;
+
+static double grid_mean_abs(void *user, const int *idx, int n) {
+    const grid_boot *b = user;
+    const int C = b->g->grid * b->g->grid;
+    double s = 0;
+    for (int t = 0; t < C; t++) {
+        double m = 0;
+        for (int i = 0; i < n; i++) m += b->g->item_delta[((size_t)idx[i] * 3 + b->c) * C + t];
+        s += fabs(m / n);
+    }
+    return s / C;
+}
+
+void ids__grid_stats(cJSON *doc, const ids_steer_grid_result *g, ids__tb *items, bool *oom) {
+    const int C = g->grid * g->grid, n = g->n_items;
+    if (!g->item_delta || !g->delta_random || !g->delta_orthogonal || n < 1) return;
+    static const char *const name[3] = {"delta", "delta_random", "delta_orthogonal"};
+    const float *maps[3] = {g->delta, g->delta_random, g->delta_orthogonal};
+    double *x = ids__malloc(sizeof(double) * (size_t)n);
+    cJSON *cis = cJSON_CreateArray();
+    if (!x || !cis) {
+        free(x);
+        cJSON_Delete(cis);
+        *oom = true;
+        return;
+    }
+    for (int c = 1; c < 3; c++) { /* the controls' maps beside "delta" */
+        cJSON *a = cJSON_AddArrayToObject(doc, name[c]);
+        for (int t = 0; a && t < C; t++) {
+            cJSON *v = ids__jnum(maps[c][t], 6);
+            if (!v || !cJSON_AddItemToArray(a, v)) cJSON_Delete(v), *oom = true;
+        }
+        *oom |= !a;
+    }
+    for (int t = 0; t < C; t++) { /* each cell's interval, the push */
+        cJSON *o = cJSON_CreateObject();
+        for (int i = 0; i < n; i++) x[i] = g->item_delta[(size_t)i * 3 * C + t];
+        if (o) ids__jadd_ci(o, "delta", x, n, 101 + (uint64_t)t, oom);
+        cJSON *ci = o ? cJSON_DetachItemFromObject(o, "delta_ci") : NULL;
+        cJSON_Delete(o);
+        if (!ci || !cJSON_AddItemToArray(cis, ci)) cJSON_Delete(ci), *oom = true;
+    }
+    if (!cJSON_AddItemToObject(doc, "delta_ci", cis)) cJSON_Delete(cis), *oom = true;
+    cJSON *ma = cJSON_AddObjectToObject(doc, "mean_abs");
+    static const char *const push[3] = {"push", "random_id", "orthogonal"};
+    for (int c = 0; c < 3 && ma; c++) { /* the size of each map: mean |change| over the cells */
+        double s = 0, ci[2];
+        for (int t = 0; t < C; t++) s += fabs(maps[c][t]);
+        ids__jadd(ma, push[c], s / C, 6, oom);
+        grid_boot b = {g, c};
+        ids_err e = {0};
+        if (ids_bootstrap_ci(grid_mean_abs, &b, n, 1000, 111 + (uint64_t)c, ci, &e)) *oom = true;
+        char k[48];
+        snprintf(k, sizeof k, "%s_ci", push[c]);
+        ids__jci(ma, k, ci, oom);
+    }
+    *oom |= !ma;
+    ids__tb_printf(items, "item,push,x,y,delta\n");
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            for (int t = 0; t < C; t++) {
+                ids__tb_printf(items, "%d,%s,%d,%d", i, push[c], t % g->grid, t / g->grid);
+                ids__tb_num(items, ",", g->item_delta[((size_t)i * 3 + c) * C + t], 6);
+                ids__tb_printf(items, "\n");
+            }
+    free(x);
 }

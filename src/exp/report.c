@@ -514,7 +514,8 @@ static int section_intervals(sb *b, const char *dir) {
             "Belief steering at the 3 best layers: swap rates and the accuracy without steering and under each push. "
             "The depth diagnosis: each push's effect over the band, (down - up) / 2, on log P(above) - log P(below) and "
             "log P(in front) - log P(behind), for the vertical ID and its two controls of the same norm (a random "
-            "direction, the orthogonal axis). The temporal steering sweep: the fraction of monotonic layers per factor.");
+            "direction, the orthogonal axis). The steering grids beside the same two controls. The temporal steering "
+            "sweep: the fraction of monotonic layers per factor.");
     cJSON *bel = load(dir, IDS_RESULT_STEER_BELIEF, 0), *st = load(dir, IDS_RESULT_STATS, 0), *dep = load(dir, IDS_RESULT_DEPTH, 0);
     int had = 0;
     if (bel && cJSON_GetObjectItem(bel, "best3_id_ci")) {
@@ -551,6 +552,21 @@ static int section_intervals(sb *b, const char *dir) {
                     "(down - up) / 2", 3, labels, objs, keys);
         }
         had = 1;
+    }
+    static const ids_relation grels[2] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW};
+    for (int q = 0; q < 2; q++) { /* the steering grids' size beside their controls' */
+        cJSON *gj = load(dir, IDS_RESULT_STEER_GRID, grels[q]);
+        const cJSON *ma = cJSON_GetObjectItem(gj, "mean_abs");
+        if (ma) {
+            static const char *const labels[3] = {"ID push", "random (ctl)", "orthogonal (ctl)"};
+            static const char *const keys[3] = {"push", "random_id", "orthogonal"};
+            const cJSON *objs[3] = {ma, ma, ma};
+            char title[96];
+            snprintf(title, sizeof title, "Steering grid (%s): mean |change| over target cells", ids_relation_name(grels[q]));
+            bars_of(b, title, "mean |change of D|", 3, labels, objs, keys);
+            had = 1;
+        }
+        cJSON_Delete(gj);
     }
     static const char *const tf[4] = {"temporal/factor-0.5/temporal-steer.json", "temporal/factor-1/temporal-steer.json",
                                       "temporal/factor-2/temporal-steer.json", "temporal/temporal-steer.json"};

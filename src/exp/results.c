@@ -454,7 +454,15 @@ ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g,
             ids__tb_num(&csv, ",", d, 6);
             ids__tb_printf(&csv, "\n");
         }
-    ids_status st = ids__result_write(dir, kind, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__grid_stats(doc, g, &items, &oom);
+    char jb[96], iname[112];
+    const char *jn = ids_result_name(kind, g->relation, jb, sizeof jb);
+    snprintf(iname, sizeof iname, "%.*s-items.csv", (int)(strlen(jn) > 5 ? strlen(jn) - 5 : 0), jn);
+    ids_status st = items.n ? ids__write_text(dir, iname, items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", iname);
+    free(items.p);
+    if (!st) st = ids__result_write(dir, kind, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;

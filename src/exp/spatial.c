@@ -619,6 +619,7 @@ ids_status ids__stats_prov(const char *dir, ids_prov **out, ids_err *err) {
     ids_status st = path ? ids_prov_new(out, "ids stats", err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     if (!st) st = ids_prov_input(*out, "ids", path, err);
     if (!st) ids_prov_run(*out, 0, 1, "f32");
+    if (!st) ids_prov_opt_int(*out, "r2_null_permutations", IDS_R2_NULL_PERMS); /* beside R^2 */
     if (st) {
         ids_prov_free(*out);
         *out = NULL;
@@ -731,6 +732,13 @@ static ids_status score_row(const cJSON *it, const char *steer_json, const cJSON
     ids__jadd(o, "consistency", cons, 6, oom);
     ids__jadd(o, "causal", caus, 6, oom);
     ids__jadd(o, "score", score, 6, oom);
+    /* the interval of the causal factor (items resampled), linearity and consistency held */
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(it, "causal_ci");
+    if (cJSON_IsArray(cc) && cJSON_GetArraySize(cc) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(cc, 0)) &&
+        cJSON_IsNumber(cJSON_GetArrayItem(cc, 1))) {
+        const double ci[2] = {lin * cons * cJSON_GetArrayItem(cc, 0)->valuedouble, lin * cons * cJSON_GetArrayItem(cc, 1)->valuedouble};
+        ids__jci(o, "score_ci", ci, oom);
+    }
     if (score > *best_score || *best_layer < 0) *best_score = score, *best_layer = layer;
     return IDS_OK;
 }

@@ -17,6 +17,8 @@ void ids_steer_result_free(ids_steer_result *r) {
     free(r->item_truth);
     free(r->item_swap_id);
     free(r->item_swap_noise);
+    free(r->item_greedy_id);
+    free(r->item_greedy_noise);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -126,7 +128,7 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
     e->x.grid = e->G; /* the scenes use the IDs' grid */
     ids__exp_stim_opts(&e->x, &e->so);
     e->factor = o->factor > 0 ? o->factor : 5.0f;
-    e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
+    e->n_var = n_var = n_var > 0 ? n_var : (n_var < 0 ? -n_var : 1) * e->G * e->G; /* -k: k per cell */
     e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
     e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
     e->lpraw = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)n_var);
@@ -220,16 +222,19 @@ typedef struct {
 static ids_status belief_items_grow(ids_steer_result *r, int NB, int *cap, ids_err *err) {
     if (r->n_items < *cap) return IDS_OK;
     const int nc = *cap ? 2 * *cap : 16;
-    void *p[6] = {ids__realloc(r->item_id, sizeof *r->item_id * (size_t)nc), ids__realloc(r->item_rel, (size_t)nc),
+    void *p[8] = {ids__realloc(r->item_id, sizeof *r->item_id * (size_t)nc), ids__realloc(r->item_rel, (size_t)nc),
                   ids__realloc(r->item_dc, sizeof(float) * (size_t)nc), ids__realloc(r->item_truth, (size_t)nc),
-                  ids__realloc(r->item_swap_id, (size_t)nc * NB), ids__realloc(r->item_swap_noise, (size_t)nc * NB)};
+                  ids__realloc(r->item_swap_id, (size_t)nc * NB), ids__realloc(r->item_swap_noise, (size_t)nc * NB),
+                  ids__realloc(r->item_greedy_id, (size_t)nc * NB), ids__realloc(r->item_greedy_noise, (size_t)nc * NB)};
     if (p[0]) r->item_id = p[0];
     if (p[1]) r->item_rel = p[1];
     if (p[2]) r->item_dc = p[2];
     if (p[3]) r->item_truth = p[3];
     if (p[4]) r->item_swap_id = p[4];
     if (p[5]) r->item_swap_noise = p[5];
-    for (int k = 0; k < 6; k++)
+    if (p[6]) r->item_greedy_id = p[6];
+    if (p[7]) r->item_greedy_noise = p[7];
+    for (int k = 0; k < 8; k++)
         if (!p[k]) return ids__err(err, IDS_ERR_NOMEM, "steer belief: out of memory for %d items", nc);
     *cap = nc;
     return IDS_OK;
@@ -288,6 +293,8 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             r->item_swap_noise[(size_t)r->n_items * NB + k] = (dn > 0) != (dc > 0);
         }
         if (!st) {
+            memset(r->item_greedy_id + (size_t)r->n_items * NB, 0, (size_t)NB);
+            memset(r->item_greedy_noise + (size_t)r->n_items * NB, 0, (size_t)NB);
             snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
             r->item_rel[r->n_items] = (unsigned char)rel;
             r->item_dc[r->n_items] = (float)dc;
@@ -303,6 +310,8 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, rel, &vn, err);
             j->g_id[k] += vi >= 0 && vi != vc;
             j->g_noise[k] += vn >= 0 && vn != vc;
+            j->out->item_greedy_id[(size_t)j->out->n_items * NB + k] = vi >= 0 && vi != vc;
+            j->out->item_greedy_noise[(size_t)j->out->n_items * NB + k] = vn >= 0 && vn != vc;
         }
         if (!st) j->out->n_items++;
     }
@@ -421,6 +430,7 @@ ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalo
     ids_prov_opt_num(*out, "factor", pl.factor);
     ids_prov_opt_int(*out, "layer_lo", pl.lo);
     ids_prov_opt_int(*out, "layer_hi", pl.hi);
+    ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* the intervals' resamples */
     if (k == IDS__STEER_BELIEF) ids_prov_opt_int(*out, "greedy_tokens", o->greedy_tokens > 0 ? o->greedy_tokens : 0);
     if (k == IDS__STEER_GRID && o->variant == IDS_GRID_PAPER) ids_prov_opt_str(*out, "variant", "paper");
     if (k == IDS__STEER_DEPTH && o->raw) ids_prov_opt_bool(*out, "raw", true);
@@ -473,9 +483,29 @@ typedef struct {
     steer_env *e;
     ids_relation rel;
     int layer;
-    double *acc;
+    double *acc; /* [3][C]: the push, the random and the orthogonal control */
     ids_steer_grid_result *out;
+    uint64_t rng;
+    int cap;     /* items out->item_delta holds */
 } grid_job;
+
+/* The two controls of a grid push vt (E floats): a random direction and the same arithmetic on the
+ * transposed IDs (x and y swapped: the other axis) less its component along vt, both of vt's norm. */
+static void grid_controls(grid_job *j, const float *vt, int tx, int ty, int sx, int sy, float *vr, float *vo) {
+    steer_env *e = j->e;
+    const int E = e->E;
+    const float *ut = uid(e, j->layer, ty, tx), *us = uid(e, j->layer, sy, sx);
+    double nn = 0, dot = 0;
+    for (int i = 0; i < E; i++) {
+        vr[i] = (float)ids__rng_lcg_normal(&j->rng);
+        vo[i] = e->factor * (ut[i] - us[i]);
+        nn += (double)vt[i] * vt[i], dot += (double)vo[i] * vt[i];
+    }
+    const double c = nn > 0 ? dot / nn : 0;
+    for (int i = 0; i < E; i++) vo[i] = (float)(vo[i] - c * vt[i]);
+    rescale(vr, E, sqrt(nn));
+    rescale(vo, E, sqrt(nn));
+}
 
 static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
     grid_job *j = user;
@@ -490,19 +520,33 @@ static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
      * between) */
     const bool paper = e->o->variant == IDS_GRID_PAPER;
     const bool vertical = j->rel == IDS_REL_ABOVE_BELOW || j->rel == IDS_REL_BETWEEN;
-    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(source)) at the subject word */
+    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(source)) at the subject word; [C + t], [2C + t] controls */
         float *vt = e->vecs + (size_t)t * E;
         const int tx = t % G, ty = t / G;
-        const float *ut = uid(e, j->layer, tx, ty);
-        const float *us = !paper ? uid(e, j->layer, it->cell_x[0], it->cell_y[0])
-                          : vertical ? uid(e, j->layer, tx, G - 1 - ty) : uid(e, j->layer, G - 1 - tx, ty);
+        const int sx = !paper ? it->cell_x[0] : vertical ? tx : G - 1 - tx, sy = !paper ? it->cell_y[0] : vertical ? G - 1 - ty : ty;
+        const float *ut = uid(e, j->layer, tx, ty), *us = uid(e, j->layer, sx, sy);
         for (int i = 0; i < E; i++) vt[i] = e->factor * (ut[i] - us[i]);
-        e->hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vt,
-                                 .len = (size_t)E};
-        e->vars[t] = (ids_variant){&e->hooks[t], 1};
+        grid_controls(j, vt, tx, ty, sx, sy, e->vecs + (size_t)(C + t) * E, e->vecs + (size_t)(2 * C + t) * E);
+        for (int c = 0; c < 3; c++) {
+            const int v = c * C + t;
+            e->hooks[v] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD,
+                                     .vec = e->vecs + (size_t)v * E, .len = (size_t)E};
+            e->vars[v] = (ids_variant){&e->hooks[v], 1};
+        }
     }
-    if (!st) st = steer_run(e, C, err);
-    for (int t = 0; !st && t < C; t++) j->acc[t] += ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) st = steer_run(e, 3 * C, err);
+    ids_steer_grid_result *r = j->out;
+    if (!st && r->n_items >= j->cap) { /* each image's changes, kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_delta, sizeof(float) * (size_t)nc * 3 * C);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory for %d items", nc);
+        else r->item_delta = q, j->cap = nc;
+    }
+    for (int v = 0; !st && v < 3 * C; v++) {
+        const double d = ((double)e->lp[2 * v] - e->lp[2 * v + 1]) - ((double)lpc[0] - lpc[1]);
+        j->acc[v] += d;
+        r->item_delta[(size_t)r->n_items * 3 * C + v] = (float)d;
+    }
     if (!st) j->out->n_items++;
     ids_seq_free(seq);
     return st;
@@ -521,12 +565,12 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const bool between = rel == IDS_REL_BETWEEN;
     out->relation = rel, out->factor = pl.factor, out->variant = o->variant;
     steer_env e; /* one variant per cell of the IDs' grid */
-    if ((st = steer_env_init(&e, v, cat, o, 0, between ? 3 : 2, "steer grid", progress, user, err))) {
+    if ((st = steer_env_init(&e, v, cat, o, -3, between ? 3 : 2, "steer grid", progress, user, err))) {
         ids_steer_grid_result_free(out);
         return st;
     }
     const int C = e.G * e.G;
-    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)3 * C, sizeof(double)), out, e.x.seed * 7919 + 41, 0};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
     if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     /* records of an image set need the relation's question and the subject's box (its cell) */
@@ -536,9 +580,11 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     if (!st) {
         out->grid = e.G;
         out->layer = layer;
-        out->delta = ids__malloc(sizeof(float) * (size_t)C);
-        if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
+        float **dst[3] = {&out->delta, &out->delta_random, &out->delta_orthogonal};
+        for (int c = 0; c < 3 && !st; c++) {
+            if (!(*dst[c] = ids__malloc(sizeof(float) * (size_t)C))) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+            for (int t = 0; !st && t < C; t++) (*dst[c])[t] = out->n_items ? (float)(j.acc[c * C + t] / out->n_items) : 0;
+        }
     }
     if (!st) ids_prov_finish(out->prov);
     else ids_steer_grid_result_free(out);
@@ -549,6 +595,9 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
 
 void ids_steer_grid_result_free(ids_steer_grid_result *r) {
     free(r->delta);
+    free(r->delta_random);
+    free(r->delta_orthogonal);
+    free(r->item_delta);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }

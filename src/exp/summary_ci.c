@@ -44,6 +44,13 @@ static void spatial_ci(const char *dir, ids_demo_summary *s) {
     }
     rci(belief, "best3_id_ci", s->belief_swap_rate_id_ci);
     rci(belief, "best3_noise_ci", s->belief_swap_rate_noise_ci);
+    rci(belief, "greedy_best3_id_ci", s->belief_swap_rate_id_greedy_ci);
+    rci(belief, "greedy_best3_noise_ci", s->belief_swap_rate_noise_greedy_ci);
+    cJSON *score = ids__result_load(dir, IDS_RESULT_SCORE, 0, true);
+    s->score_best_ci[0] = s->score_best_ci[1] = NAN;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(score, "layers")) if (ids__jget(it, "layer") == s->score_best_layer)
+        rci(it, "score_ci", s->score_best_ci);
+    cJSON_Delete(score);
     const cJSON *acc = cJSON_GetObjectItemCaseSensitive(belief, "accuracy");
     static const char *const ak[3] = {"baseline", "id", "noise"};
     for (int k = 0; k < 3; k++) {
@@ -160,6 +167,9 @@ void ids__summary_ci_json(cJSON *doc, const ids_demo_summary *s, bool *oom) {
     ids__jadd(doc, "ids_r2_null_q95", s->ids_r2_null_q95, 6, oom);
     add_ci(doc, "belief_swap_rate_id", s->belief_swap_rate_id_ci, oom);
     add_ci(doc, "belief_swap_rate_noise", s->belief_swap_rate_noise_ci, oom);
+    add_ci(doc, "belief_swap_rate_id_greedy", s->belief_swap_rate_id_greedy_ci, oom);
+    add_ci(doc, "belief_swap_rate_noise_greedy", s->belief_swap_rate_noise_greedy_ci, oom);
+    add_ci(doc, "score_best", s->score_best_ci, oom);
     static const char *const ak[3] = {"belief_accuracy_baseline", "belief_accuracy_id", "belief_accuracy_noise"};
     for (int k = 0; k < 3; k++) {
         ids__jadd(doc, ak[k], s->belief_accuracy[k], 4, oom);

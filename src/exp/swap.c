@@ -239,7 +239,9 @@ static ids_status swap_item(void *user, const ids__item *it, ids_err *err) {
 }
 
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err) {
-    return ids__exp_prov(x, control ? (hue ? "swap --hue" : "swap --control") : "swap", out, err);
+    ids_status st = ids__exp_prov(x, control ? (hue ? "swap --hue" : "swap --control") : "swap", out, err);
+    if (!st) ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* the intervals' resamples */
+    return st;
 }
 
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,

@@ -92,6 +92,7 @@ ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coor
 static ids_status temporal_prov(const ids__exp *x, const char *command, int T, ids_prov **out, ids_err *err) {
     ids_status st = ids__exp_prov(x, command, out, err);
     if (!st) ids_prov_opt_int(*out, "frames", T);
+    if (!st && strcmp(command, "temporal extract")) ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* intervals */
     return st;
 }
 
