@@ -46,8 +46,9 @@ static void cmp_page(ids__tb *b, const cmp_row *rows, int n, double rho, const d
     const int W = 520, H = 400, pad = 50;
     ids__tb_printf(b, "<!DOCTYPE html>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><meta charset=\"utf-8\"/>"
                       "<title>idscope compare</title></head><body style=\"font-family:sans-serif\">\n"
-                      "<h1>Accuracy against ID strength</h1>\n<p>Spearman %.3f, 95%% interval [%.3f, %.3f] over %d models "
-                      "(Fisher's z; none below 4 models).</p>\n", rho, ci[0], ci[1], n);
+                      "<h1>Accuracy against ID strength</h1>\n<p>Spearman %.3f over %d models; ", rho, n);
+    if (isfinite(ci[0]) && isfinite(ci[1])) ids__tb_printf(b, "95%% interval [%.3f, %.3f] (Fisher's z).</p>\n", ci[0], ci[1]);
+    else ids__tb_printf(b, "no interval (Fisher's z needs 4 models or more).</p>\n");
     ids__tb_printf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n"
                       "<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" "
                       "fill=\"none\" stroke=\"#999\"/>\n", W, H, W, H, pad, pad, W - 2 * pad, H - 2 * pad);
