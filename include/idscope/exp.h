@@ -471,7 +471,15 @@ typedef struct ids_temporal_steer_result {
     float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
     float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
     float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
-    float *item_after;         /* per video: [n_items][n_band][frames] changes of log P(after) (intervals, per-item CSV) */
+    /* per video: [n_items][3][n_band][frames] changes of log P(after) (intervals, per-item CSV): the push,
+     * then its two controls */
+    float *item_after;
+    /* the controls, each of the push's norm at every (layer, frame): [0] a random direction per (layer,
+     * frame), [1] a fixed direction per layer orthogonal to the time axis, signed as the push (frames
+     * after the null frame one way, before it the other); their mean changes of log P(after)
+     * [n_band][frames] and fraction of monotonic layers */
+    float *ctl_after[2];
+    float ctl_monotonic[2];
     ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_steer_result;

@@ -260,11 +260,11 @@ typedef struct {
 } tsteer_boot;
 
 static double tsteer_rho(const tsteer_boot *b, const int *idx, int n, int k) {
-    const int F = b->r->frames, NV = b->r->n_band * F;
+    const int F = b->r->frames, NA = 3 * b->r->n_band * F; /* per video: the push, then its two controls */
     double fi[64];
     for (int t = 0; t < F; t++) {
         double s = 0;
-        for (int i = 0; i < n; i++) s += b->r->item_after[(size_t)idx[i] * NV + k * F + t];
+        for (int i = 0; i < n; i++) s += b->r->item_after[(size_t)idx[i] * NA + k * F + t];
         b->m[t] = s / n, fi[t] = t;
     }
     return ids_spearman(b->m, fi, F);
@@ -295,15 +295,29 @@ void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *
         b.k = k;
         if (ids_bootstrap_ci(tsteer_stat, &b, n, 1000, 92 + (uint64_t)k, ci, &e)) *oom = true;
         ids__jci(lay, "spearman_after_ci", ci, oom);
-    }
-    ids__tb_printf(items, "item,layer,frame,d_after\n");
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < NB; k++)
-            for (int t = 0; t < F; t++) {
-                ids__tb_printf(items, "%d,%d,%d", i, r->layer_lo + k, t + 1);
-                ids__tb_num(items, ",", r->item_after[((size_t)i * NB + k) * F + t], 6);
-                ids__tb_printf(items, "\n");
+        for (int c = 0; c < 2 && r->ctl_after[c]; c++) { /* the controls' mean changes beside the push's */
+            cJSON *o = cJSON_AddObjectToObject(lay, c ? "orthogonal" : "random_id"), *da = o ? cJSON_AddArrayToObject(o, "d_after") : NULL;
+            for (int t = 0; da && t < F; t++) {
+                cJSON *v = ids__jnum(r->ctl_after[c][k * F + t], 6);
+                if (!v || !cJSON_AddItemToArray(da, v)) cJSON_Delete(v), *oom = true;
             }
+            *oom |= !da;
+        }
+    }
+    if (r->ctl_after[0]) {
+        ids__jadd(doc, "monotonic_random_id", r->ctl_monotonic[0], 4, oom);
+        ids__jadd(doc, "monotonic_orthogonal", r->ctl_monotonic[1], 4, oom);
+    }
+    static const char *const push[3] = {"push", "random_id", "orthogonal"};
+    ids__tb_printf(items, "item,push,layer,frame,d_after\n");
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++)
+            for (int k = 0; k < NB; k++)
+                for (int t = 0; t < F; t++) {
+                    ids__tb_printf(items, "%d,%s,%d,%d", i, push[c], r->layer_lo + k, t + 1);
+                    ids__tb_num(items, ",", r->item_after[(((size_t)i * 3 + c) * NB + k) * F + t], 6);
+                    ids__tb_printf(items, "\n");
+                }
 }
 
 /* steer grid, images resampled: the mean over target cells of |mean change| for push c. */

@@ -26,6 +26,8 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
     free(r->d_after);
     free(r->rho_after);
     free(r->item_after);
+    free(r->ctl_after[0]);
+    free(r->ctl_after[1]);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -323,9 +325,9 @@ static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     ids_run_out oc = {.cand_logprob = raw};
     if (!st) st = ids_ctx_prefill(j->ctx, seq, NULL, 0, &ro, &oc, err);
     if (!st) ids_answer_set_reduce(&j->ans->set, raw, lpc);
-    const int NV = j->NB * j->F;
+    const int NV = 3 * j->NB * j->F; /* the push, then its two controls */
     for (int vi = 0; !st && vi < NV; vi++) {
-        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi / j->F, .sel = w, .action = IDS_ACT_ADD,
+        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi % (j->NB * j->F) / j->F, .sel = w, .action = IDS_ACT_ADD,
                                   .vec = j->vecs + (size_t)vi * j->E, .len = (size_t)j->E};
         j->vars[vi] = (ids_variant){&j->hooks[vi], 1};
         j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + (size_t)IDS__MAX_CAND * vi};
@@ -440,6 +442,41 @@ static void tsteer_vectors(const tsteer_plan *pl, int source, int E, float *vecs
         }
 }
 
+static void tsteer_rescale(float *v, int E, double norm) {
+    double n = 0;
+    for (int e = 0; e < E; e++) n += (double)v[e] * v[e];
+    n = sqrt(n);
+    for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
+}
+
+/* The controls after the NB F pushes in vecs: [NB F ..) a random direction per (layer, frame), then a
+ * fixed direction per layer orthogonal to the time axis (axis [L][E], may be NULL), each of the push's
+ * norm, the second signed as the frame lies after or before the null frame. */
+static void tsteer_controls(const tsteer_plan *pl, const float *axis, int source, int E, uint64_t seed, float *vecs) {
+    const int NB = pl->hi - pl->lo + 1, F = pl->F, NV = NB * F, T = pl->T;
+    uint64_t rng = seed * 7919 + 53;
+    for (int k = 0; k < NB; k++) {
+        float *dir = vecs + ((size_t)2 * NV + (size_t)k * F) * E; /* built in the first frame's slot */
+        const float *a = axis ? axis + (size_t)(pl->lo + k) * E : NULL;
+        double aa = 0, da = 0;
+        for (int e = 0; e < E; e++) dir[e] = (float)ids__rng_lcg_normal(&rng), aa += a ? (double)a[e] * a[e] : 0, da += a ? (double)dir[e] * a[e] : 0;
+        for (int e = 0; a && aa > 0 && e < E; e++) dir[e] = (float)(dir[e] - da / aa * a[e]);
+        tsteer_rescale(dir, E, 1.0);
+        for (int t = F - 1; t >= 0; t--) {
+            const float *push = vecs + ((size_t)k * F + t) * E;
+            double n = 0;
+            for (int e = 0; e < E; e++) n += (double)push[e] * push[e];
+            n = sqrt(n);
+            float *vr = vecs + ((size_t)NV + (size_t)k * F + t) * E, *vo = vecs + ((size_t)2 * NV + (size_t)k * F + t) * E;
+            for (int e = 0; e < E; e++) vr[e] = (float)ids__rng_lcg_normal(&rng);
+            tsteer_rescale(vr, E, n);
+            const int f = t + 1, mid = source > 0 ? source : T - f; /* the pairing's mirror frame */
+            const double sg = f > mid ? 1 : f < mid ? -1 : 0;
+            for (int e = 0; e < E; e++) vo[e] = (float)(sg * n * dir[e]); /* t = 0 last: dir is read before it is overwritten */
+        }
+    }
+}
+
 /* Means per (layer, frame) over the videos, the Spearman correlation of the change of log P(after)
  * with the frame per layer, and the fraction of monotonic layers. */
 static ids_status tsteer_summarise(const double *acc_b, const double *acc_a, int NB, int F, ids_temporal_steer_result *out,
@@ -464,6 +501,22 @@ static ids_status tsteer_summarise(const double *acc_b, const double *acc_a, int
         mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
     }
     out->monotonic = NB ? (float)mono / NB : 0;
+    for (int c = 0; c < 2; c++) { /* the controls, likewise */
+        if (!(out->ctl_after[c] = ids__malloc(sizeof(float) * (size_t)NV)))
+            return ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+        int m = 0;
+        for (int k = 0; k < NB; k++) {
+            double da[64], idx[64];
+            for (int t = 0; t < F; t++) {
+                const int vi = k * F + t;
+                out->ctl_after[c][vi] = out->n_items ? (float)(acc_a[(size_t)(c + 1) * NV + vi] / out->n_items) : 0;
+                da[t] = out->ctl_after[c][vi], idx[t] = t;
+            }
+            const double rho = ids_spearman(da, idx, F);
+            m += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+        }
+        out->ctl_monotonic[c] = NB ? (float)m / NB : 0;
+    }
     return IDS_OK;
 }
 
@@ -488,17 +541,22 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     ids__exp_stim_opts(&x, &so);
     so.frames = T;
     ids__answers ans;
-    double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
-    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NV);
-    ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
-    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
-    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    const int NA = 3 * NV; /* the push and its two controls */
+    double *acc_b = ids__calloc((size_t)NA, sizeof(double)), *acc_a = ids__calloc((size_t)NA, sizeof(double));
+    float *vecs = ids__malloc(sizeof(float) * (size_t)NA * E), *lp = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NA);
+    ids_hook *hooks = ids__calloc((size_t)NA, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NA, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NA, sizeof *outs);
     ids_ctx *ctx = NULL;
     if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
     if (!st) st = ids__answers_init(&ans, ids_model_tokenizer(m), IDS_REL_BEFORE_AFTER, err);
     if (!st) ids__prompting_add(&out->prompting, x.instruction, &ans.set);
     out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
+    const ids_st_tensor *axis = NULL;
     if (!st) tsteer_vectors(&pl, o->source, E, vecs);
+    if (!st) st = ids__st_f32(pl.f, o->ids_path, "time_axis", 2, true, &axis, err);
+    if (!st && axis && (axis->shape[0] != ids_model_hparams(m)->n_layer + 1 || axis->shape[1] != E)) axis = NULL;
+    if (!st) tsteer_controls(&pl, axis ? axis->data : NULL, o->source, E, x.seed, vecs);
     if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
     tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out, 0};
     if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
