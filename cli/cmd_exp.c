@@ -200,7 +200,10 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
      .def_help = "8 per pair; with --set all", .help = "images per pair (with --set: a seeded sample of N records)"}, \
     SET_OPT(steer_args, o.exp),                                                                                 \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
-    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp)
+    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp),                            \
+    {.name = "holdout-objects", .type = ARG_FLAG, .offset = offsetof(steer_args, o.holdout_objects),               \
+     .help = "refuse objects the IDs were extracted from (ids.json beside the IDs): nothing steered was seen in "  \
+             "extraction"}
 #define STEER_FACTOR_OPT(hl)                                                                                    \
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = offsetof(steer_args, o.factor), .meta = "F", \
      .fmin = 0, .fmax = INFINITY, .def = "5", .help = hl}

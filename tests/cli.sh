@@ -495,6 +495,11 @@ expect compare_run 0 "2 models" -- "$BIN" compare "$D2" "$TMP/demo" --out "$TMP/
 if [ "$(wc -l < "$TMP/cmp/compare.csv")" -eq 3 ] && grep -q "<svg" "$TMP/cmp/compare.html" &&
    grep -q '"spearman_score_accuracy"' "$TMP/cmp/compare.json"; then ok compare_files; else ko compare_files; fi
 expect compare_not_demo 1 "no readable summary.json" -- "$BIN" compare "$TMP/dev" --out "$TMP/cmp2"
+expect steer_holdout_refused 1 "holdout-objects: 'red circle' was one of the extraction's objects" -- "$BIN" steer belief \
+    --ids "$D2/ids/ids.safetensors" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/ho" --n 1 --threads 1 --holdout-objects
+expect steer_holdout_unseen 0 "best 3 layers" -- "$BIN" steer belief --ids "$D2/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/ho" --n 1 --threads 1 --holdout-objects --objects "yellow star,purple heart"
+if grep -q '"holdout_objects":[[:space:]]*true' "$TMP/ho/steer-belief.json"; then ok steer_holdout_prov; else ko steer_holdout_prov; fi
 S2=$(tr -d ' \t\n' < "$D2/summary.json")
 case $S2 in *'"ids_r2_best_ci":['*'"belief_swap_rate_id_ci":['*'"depth_orthogonal_front_behind_ci":['*'"deviation_mann_whitney_p":'*) ok summary_intervals ;;
     *) ko summary_intervals ;; esac

@@ -216,6 +216,8 @@ typedef struct ids_steer_opts {
     ids_grid_variant variant; /* steer grid: ours (from the subject's true cell) or the paper's mirrored pair */
     bool raw;             /* depth: factor x the row-only difference as it is (the paper's), not rescaled to the
                              word's norm */
+    bool holdout_objects; /* refuse objects the IDs were extracted from (ids.json's "objects" beside ids_path):
+                             nothing steered was seen in extraction (drawn scenes) */
 } ids_steer_opts;
 
 /* The paper's belief-steering layer band for this model's family (its adversarial_steering.sh):
@@ -402,6 +404,7 @@ typedef struct ids_temporal_opts {
     int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
     int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
     const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
+    bool holdout_objects;   /* steer: refuse objects of the extraction (temporal.json's "objects" beside ids_path) */
     const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
     const char *video_dir;  /* ... and the folder its video paths are relative to */
 } ids_temporal_opts;

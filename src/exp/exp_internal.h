@@ -177,6 +177,10 @@ void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *
 void ids__grid_stats(cJSON *doc, const ids_steer_grid_result *g, ids__tb *items, bool *oom);
 void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
 
+/* --holdout-objects: IDS_ERR_ARG naming the first of x's objects that the extraction used (the
+ * "objects" of meta_name, ids.json or temporal.json, beside ids_path); drawn scenes only. */
+ids_status ids__holdout_check(const ids__exp *x, const char *ids_path, const char *meta_name, const char *what, ids_err *err);
+
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err);

@@ -150,3 +150,29 @@ ids_status ids__r2_pair_ci(const float *pp, int P, size_t pair_stride, size_t ce
     free(H);
     return st;
 }
+
+/* ---- held-out objects: nothing steered was seen in extraction ---- */
+
+ids_status ids__holdout_check(const ids__exp *x, const char *ids_path, const char *meta_name, const char *what, ids_err *err) {
+    if (x->set_manifest[0])
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: --holdout-objects works on drawn scenes (their --objects); an image set's "
+                        "records are not filtered by object yet", what);
+    const char *slash = strrchr(ids_path, '/');
+    char path[2048];
+    snprintf(path, sizeof path, "%.*s%s", slash ? (int)(slash - ids_path + 1) : 0, ids_path, meta_name);
+    cJSON *meta = ids__result_read(path, NULL);
+    const cJSON *objs = cJSON_GetObjectItemCaseSensitive(meta, "objects"), *o;
+    if (!cJSON_IsArray(objs)) {
+        cJSON_Delete(meta);
+        return ids__err(err, IDS_ERR_FORMAT, "%s: --holdout-objects needs the extraction's object list ('objects' of %s)", what, path);
+    }
+    ids_status st = IDS_OK;
+    for (int i = 0; !st && i < x->n_obj; i++) {
+        const char *name = ids_catalog_name(x->cat, x->objs[i]);
+        cJSON_ArrayForEach(o, objs) if (!st && cJSON_IsString(o) && !strcmp(o->valuestring, name))
+            st = ids__err(err, IDS_ERR_ARG, "%s: --holdout-objects: '%s' was one of the extraction's objects (%s); steer "
+                          "objects it never saw (--objects)", what, name, path);
+    }
+    cJSON_Delete(meta);
+    return st;
+}

@@ -124,6 +124,10 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
         steer_env_free(e);
         return st;
     }
+    if (o->holdout_objects && (st = ids__holdout_check(&e->x, o->ids_path, "ids.json", what, err))) {
+        steer_env_free(e);
+        return st;
+    }
     e->G = (int)e->U->shape[1], e->S = (int)e->U->shape[3];
     e->x.grid = e->G; /* the scenes use the IDs' grid */
     ids__exp_stim_opts(&e->x, &e->so);
@@ -434,6 +438,7 @@ ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalo
     if (k == IDS__STEER_BELIEF) ids_prov_opt_int(*out, "greedy_tokens", o->greedy_tokens > 0 ? o->greedy_tokens : 0);
     if (k == IDS__STEER_GRID && o->variant == IDS_GRID_PAPER) ids_prov_opt_str(*out, "variant", "paper");
     if (k == IDS__STEER_DEPTH && o->raw) ids_prov_opt_bool(*out, "raw", true);
+    if (o->holdout_objects) ids_prov_opt_bool(*out, "holdout_objects", true);
     return IDS_OK;
 }
 

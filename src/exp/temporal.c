@@ -399,6 +399,7 @@ static ids_status tsteer_prov(const ids__exp *x, const ids_temporal_opts *o, con
     ids_prov_opt_int(*out, "source", o->source);
     ids_prov_opt_int(*out, "layer_lo", pl->lo);
     ids_prov_opt_int(*out, "layer_hi", pl->hi);
+    if (o->holdout_objects) ids_prov_opt_bool(*out, "holdout_objects", true);
     return IDS_OK;
 }
 
@@ -529,6 +530,7 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     tsteer_plan pl = {0};
     ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "temporal steer", progress, user, err);
     if (!st) st = tsteer_plan_make(v, o, &pl, err);
+    if (!st && o->holdout_objects) st = ids__holdout_check(&x, o->ids_path, "temporal.json", "temporal steer", err);
     if (!st) st = tsteer_prov(&x, o, &pl, &out->prov, err);
     if (st) {
         ids_st_close(pl.f);
