@@ -420,17 +420,17 @@ mkdir -p "$TMP/res"
 cp -r "$TMP/idsp" "$TMP/res/ids"; cp -r "$TMP/swap" "$TMP/res/swap"; cp -r "$TMP/steer" "$TMP/res/steer"
 cp -r "$TMP/depth" "$TMP/res/depth"; cp "$TMP/score.json" "$TMP/res/score.json"; cp -r "$TMP/temporal" "$TMP/res/temporal"
 expect report_help 0 "usage: idscope report" -- "$BIN" report --help
-expect report_full 0 "7 of 7 sections" -- "$BIN" report "$TMP/res"
+expect report_full 0 "8 of 9 sections" -- "$BIN" report "$TMP/res"
 R="$TMP/res/report.html"
 if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] && [ "$(grep -c '<svg ' "$R")" -ge 9 ] &&
    grep -q 'id="ids"' "$R" && grep -q 'id="swap"' "$R" && grep -q 'id="steer"' "$R" && grep -q 'id="grid"' "$R" &&
-   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && grep -q 'id="temporal"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
+   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && grep -q 'id="temporal"' "$R" && grep -q 'id="intervals"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
     ok report_sections; else ko report_sections; fi
 if command -v python3 >/dev/null 2>&1; then
     if python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$R" 2>/dev/null; then ok report_parses; else ko report_parses; fi
 fi
 mkdir -p "$TMP/empty"
-expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
+expect report_empty 0 "0 of 9 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
