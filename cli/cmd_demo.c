@@ -54,21 +54,36 @@ static void demo_print(const char *out, const char *model, const ids_demo_summar
     char *own_m, *own_o;
     printf("idscope demo: %s\n", path_show(model, &own_m));
     if (s->positive_control) printf("  %s\n", IDS_POSITIVE_CONTROL_NOTE);
-    printf("  %-44s %8.3f  (layer %d)\n", "ID linearity R^2, best layer", s->ids_r2_best, s->ids_r2_best_layer);
-    printf("  %-44s %8.3f  (of %d images)\n", "belief swap rate, ID (best 3, factor 5)", s->belief_swap_rate_id,
-           s->belief_swap_items);
-    printf("  %-44s %8.3f  (of %d images)\n", "belief swap rate, noise (best 3, factor 5)", s->belief_swap_rate_noise,
-           s->belief_swap_items);
+#define CI(a) (a)[0], (a)[1]
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (layer %d; null %.3f, q95 %.3f)\n", "ID linearity R^2, best layer", s->ids_r2_best,
+           CI(s->ids_r2_best_ci), s->ids_r2_best_layer, s->ids_r2_null_mean, s->ids_r2_null_q95);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (of %d images)\n", "belief swap rate, ID (best 3, factor 5)", s->belief_swap_rate_id,
+           CI(s->belief_swap_rate_id_ci), s->belief_swap_items);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (of %d images)\n", "belief swap rate, noise (best 3, factor 5)",
+           s->belief_swap_rate_noise, CI(s->belief_swap_rate_noise_ci), s->belief_swap_items);
     for (int k = 0; k < 2; k++)
-        printf("  %-44s %8.3f  (noise %.3f)\n", k ? "  the same at factor 2: ID" : "  the same at factor 1: ID",
-               s->sweep_id[k], s->sweep_noise[k]);
-    printf("  %-44s %8.3f  (layer %d)\n", "mirror recovery at object words, peak", s->mirror_objword_recovery_peak,
-           s->mirror_objword_recovery_peak_layer);
-    printf("  %-44s %8.3f  (layer %d)\n", "temporal IDs: PCA order (Spearman)", s->temporal_pca_order,
-           s->temporal_pca_best_layer);
-    printf("  %-44s %8.3f\n", "temporal steering: monotonic layers", s->temporal_steer_monotonic);
-    printf("  %-44s %8.3f  (layer %d)\n", "time reversal at object words, peak", s->temporal_objword_recovery_peak,
-           s->temporal_objword_recovery_peak_layer);
+        printf("  %-44s %8.3f  [%.3f, %.3f]  (noise %.3f [%.3f, %.3f])\n",
+               k ? "  the same at factor 2: ID" : "  the same at factor 1: ID", s->sweep_id[k], CI(s->sweep_id_ci[k]),
+               s->sweep_noise[k], CI(s->sweep_noise_ci[k]));
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (ID push %.3f, noise %.3f)\n", "accuracy without steering", s->belief_accuracy[0],
+           CI(s->belief_accuracy_ci[0]), s->belief_accuracy[1], s->belief_accuracy[2]);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (layer %d)\n", "mirror recovery at object words, peak", s->mirror_objword_recovery_peak,
+           CI(s->mirror_objword_recovery_peak_ci), s->mirror_objword_recovery_peak_layer);
+    static const char *const dq[2] = {"depth: vertical ID on above/below", "depth: vertical ID on front/behind"};
+    for (int q = 0; q < 2; q++)
+        printf("  %-44s %8.3f  [%.3f, %.3f]  (random %.3f, orthogonal %.3f)\n", dq[q], s->depth_effect[0][q],
+               CI(s->depth_effect_ci[0][q]), s->depth_effect[1][q], s->depth_effect[2][q]);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (wrong %.3f [%.3f, %.3f]; Mann-Whitney p %.3g)\n", "deviation from the ID, right",
+           s->deviation_right, CI(s->deviation_right_ci), s->deviation_wrong, CI(s->deviation_wrong_ci), s->deviation_mw_p);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (random boxes %.3f [%.3f, %.3f])\n", "masking: change of D, object blurred",
+           s->mask_d_change[0], CI(s->mask_d_change_ci[0]), s->mask_d_change[1], CI(s->mask_d_change_ci[1]));
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (layer %d)\n", "temporal IDs: PCA order (Spearman)", s->temporal_pca_order,
+           CI(s->temporal_pca_order_ci), s->temporal_pca_best_layer);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (at factor %g; %.3f at 5)\n", "temporal steering: monotonic layers",
+           s->temporal_steer_monotonic, CI(s->temporal_steer_monotonic_ci), s->temporal_steer_monotonic_factor, s->tsweep_monotonic[3]);
+    printf("  %-44s %8.3f  [%.3f, %.3f]  (layer %d)\n", "time reversal at object words, peak", s->temporal_objword_recovery_peak,
+           CI(s->temporal_objword_recovery_peak_ci), s->temporal_objword_recovery_peak_layer);
+#undef CI
     printf("  %-44s %8.0f  (%d steps run, %d already done)\n", "seconds", s->seconds, s->steps_run, s->steps_skipped);
     const char *o = path_show(out, &own_o);
     printf("wrote %s/report.html and %s/summary.json\n", o, o);

@@ -200,7 +200,10 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
      .def_help = "8 per pair; with --set all", .help = "images per pair (with --set: a seeded sample of N records)"}, \
     SET_OPT(steer_args, o.exp),                                                                                 \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
-    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp)
+    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp),                            \
+    {.name = "holdout-objects", .type = ARG_FLAG, .offset = offsetof(steer_args, o.holdout_objects),               \
+     .help = "refuse objects the IDs were extracted from (ids.json beside the IDs): nothing steered was seen in "  \
+             "extraction"}
 #define STEER_FACTOR_OPT(hl)                                                                                    \
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = offsetof(steer_args, o.factor), .meta = "F", \
      .fmin = 0, .fmax = INFINITY, .def = "5", .help = hl}
@@ -303,6 +306,10 @@ static void print_steer_belief_result(const ids_steer_result *r) {
     }
     printf("best 3 layers: ID %.4f, noise %.4f\n", r->best3_id, r->best3_noise);
     if (g) printf("greedy answers, best 3 layers: ID %.4f, noise %.4f\n", r->greedy_best3_id, r->greedy_best3_noise);
+    int known = 0, right = 0; /* the items whose truth is known: accuracy without steering */
+    for (int i = 0; r->item_truth && i < r->n_items; i++)
+        if (r->item_truth[i] >= 0) known++, right += (r->item_dc[i] > 0) == (r->item_truth[i] == 1);
+    if (known) printf("accuracy without steering: %.4f of %d images (under each push: DIR/steer-belief.json)\n", (double)right / known, known);
 }
 
 static void print_steer_grid_result(const ids_steer_grid_result *g) {
@@ -429,7 +436,7 @@ int cmd_report(int argc, char **argv) {
     int n;
     if (ids_report(a.dir, &n, &err)) return fail(&err);
     char *own;
-    printf("wrote %s/report.html (%d of 7 sections with results)\n", path_show(a.dir, &own), n);
+    printf("wrote %s/report.html (%d of 9 sections with results)\n", path_show(a.dir, &own), n);
     free(own);
     return 0;
 }

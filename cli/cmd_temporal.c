@@ -72,6 +72,8 @@ static const arg_opt steer_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = T_OFF(o.factor), .meta = "F", .fmin = 0,
      .fmax = INFINITY, .def = "5", .help = "factor on T[f] - T[source], not rescaled"},
+    {.name = "holdout-objects", .type = ARG_FLAG, .offset = T_OFF(o.holdout_objects),
+     .help = "refuse objects the temporal IDs were extracted from (temporal.json beside them)"},
     {.name = "layers", .type = ARG_LAYERS, .offset = T_OFF(layers), .meta = "LO-HI", .min = 1,
      .def_help = "1..n_layer-1", .help = "the layer band, inclusive, within 1..n_layer"},
     {.name = "source", .type = ARG_INT, .offset = T_OFF(o.source), .meta = "S", .min = 0, .max = 63, .def = "0",

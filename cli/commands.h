@@ -17,6 +17,9 @@ int cmd_steer(int argc, char **argv);
 int cmd_depth(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_deviation(int argc, char **argv); /* cmd_fig8.c */
+int cmd_mask(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
 int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */

@@ -459,17 +459,17 @@ mkdir -p "$TMP/res"
 cp -r "$TMP/idsp" "$TMP/res/ids"; cp -r "$TMP/swap" "$TMP/res/swap"; cp -r "$TMP/steer" "$TMP/res/steer"
 cp -r "$TMP/depth" "$TMP/res/depth"; cp "$TMP/score.json" "$TMP/res/score.json"; cp -r "$TMP/temporal" "$TMP/res/temporal"
 expect report_help 0 "usage: idscope report" -- "$BIN" report --help
-expect report_full 0 "7 of 7 sections" -- "$BIN" report "$TMP/res"
+expect report_full 0 "8 of 9 sections" -- "$BIN" report "$TMP/res"
 R="$TMP/res/report.html"
 if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] && [ "$(grep -c '<svg ' "$R")" -ge 9 ] &&
    grep -q 'id="ids"' "$R" && grep -q 'id="swap"' "$R" && grep -q 'id="steer"' "$R" && grep -q 'id="grid"' "$R" &&
-   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && grep -q 'id="temporal"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
+   grep -q 'id="depth"' "$R" && grep -q 'id="score"' "$R" && grep -q 'id="temporal"' "$R" && grep -q 'id="intervals"' "$R" && ! grep -q '\(src\|href\)="http' "$R"; then
     ok report_sections; else ko report_sections; fi
 if command -v python3 >/dev/null 2>&1; then
     if python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$R" 2>/dev/null; then ok report_parses; else ko report_parses; fi
 fi
 mkdir -p "$TMP/empty"
-expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
+expect report_empty 0 "0 of 9 sections" -- "$BIN" report "$TMP/empty"
 if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
@@ -498,14 +498,15 @@ if [ -s "$TMP/demo/report.html" ] && grep -q '"ids_r2_best":' "$S" && grep -q '"
 # request differs (another model, other options) and says which key differed
 D2="$TMP/demo2"
 expect demo_golden 0 "ID linearity" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-expect demo_again_skips 0 "20 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
-if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 20 ] &&
+expect demo_again_skips 0 "25 already done" -- "$BIN" demo --out "$D2" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --n 1 --threads 1
+if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 25 ] &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
     ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
 missing=""
 for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/swap-control.json steer/steer-belief.json \
          steer/factor-1/steer-belief.json steer/steer-grid-between.json depth/depth.json temporal/temporal.json \
-         temporal/temporal-swap.json temporal/temporal-steer.json score.json summary.json; do
+         temporal/temporal-swap.json temporal/temporal-steer.json temporal/factor-1/temporal-steer.json \
+         deviation/deviation.json mask/mask.json score.json summary.json; do
     J=$(tr -d ' \t\n' < "$D2/$f")
     for k in '"provenance":{"idscope":' '"build":' '"command":' '"options":{' '"seed":' '"threads":' '"precision":"f32"' \
              '"started":"20' '"seconds":'; do
@@ -516,10 +517,35 @@ for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/s
     esac
 done
 if [ -z "$missing" ]; then ok results_have_provenance; else ko "results_have_provenance (missing:$missing)"; fi
+# Fig. 8 and 9 on the golden demo folder: deviation right vs wrong with the Mann-Whitney test, blur
+# masking, compare of two demo folders
+expect deviation_help 0 "usage: idscope deviation" -- "$BIN" deviation --help
+expect deviation_no_set 2 "missing --set" -- "$BIN" deviation --ids "$D2/ids/ids.safetensors" --out "$TMP/dev"
+expect deviation_run 0 "Mann-Whitney" -- "$BIN" deviation --ids "$D2/ids/ids.safetensors" --set "$D2/stimuli" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/dev" --n 12 --threads 1
+J=$(tr -d ' \t\n' < "$TMP/dev/deviation.json")
+case $J in *'"mann_whitney":{'*'"u":'*'"p":'*) ok deviation_mann_whitney ;; *) ko deviation_mann_whitney ;; esac
+if [ "$(wc -l < "$TMP/dev/deviation.csv")" -eq $((12 * 5 + 1)) ]; then ok deviation_items_csv; else ko deviation_items_csv; fi
+expect mask_run 0 "accuracy clean" -- "$BIN" mask --set "$D2/stimuli" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --out "$TMP/mask" --n 3 --random 2 --radius 10 --threads 1
+if grep -q '"object_minus_random_logp_ci"' "$TMP/mask/mask.json" && [ "$(wc -l < "$TMP/mask/mask.csv")" -eq 13 ]; then
+    ok mask_files; else ko mask_files; fi
+expect compare_run 0 "2 models" -- "$BIN" compare "$D2" "$TMP/demo" --out "$TMP/cmp"
+if [ "$(wc -l < "$TMP/cmp/compare.csv")" -eq 3 ] && grep -q "<svg" "$TMP/cmp/compare.html" &&
+   grep -q '"spearman_score_accuracy"' "$TMP/cmp/compare.json"; then ok compare_files; else ko compare_files; fi
+expect compare_not_demo 1 "no readable summary.json" -- "$BIN" compare "$TMP/dev" --out "$TMP/cmp2"
+expect steer_holdout_refused 1 "holdout-objects: 'red circle' was one of the extraction's objects" -- "$BIN" steer belief \
+    --ids "$D2/ids/ids.safetensors" -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --out "$TMP/ho" --n 1 --threads 1 --holdout-objects
+expect steer_holdout_unseen 0 "best 3 layers" -- "$BIN" steer belief --ids "$D2/ids/ids.safetensors" -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --out "$TMP/ho" --n 1 --threads 1 --holdout-objects --objects "yellow star,purple heart"
+if grep -q '"holdout_objects":[[:space:]]*true' "$TMP/ho/steer-belief.json"; then ok steer_holdout_prov; else ko steer_holdout_prov; fi
+S2=$(tr -d ' \t\n' < "$D2/summary.json")
+case $S2 in *'"ids_r2_best_ci":['*'"belief_swap_rate_id_ci":['*'"depth_orthogonal_front_behind_ci":['*'"deviation_mann_whitney_p":'*) ok summary_intervals ;;
+    *) ko summary_intervals ;; esac
 expect demo_other_model 0 "ID linearity" -- "$BIN" demo --out "$D2" --n 1 --threads 1
-if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 16 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
+if [ "$(grep -c 'rerun: models.text' "$TMP/err")" -eq 21 ] && grep -q 'ids stats (rerun: inputs.ids' "$TMP/err" &&
    grep -q 'stimuli.*already done' "$TMP/err" && tr -d ' \t\n' < "$D2/summary.json" | grep -q '"model":"[^"]*/models/tiny-llava/text.gguf"' &&
-   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":19,'; then
+   tr -d ' \t\n' < "$D2/summary.json" | grep -q '"steps_run":24,'; then
     ok demo_other_model_reruns; else ko demo_other_model_reruns; sed 's/^/    /' "$TMP/err" | grep demo: | head -20; fi
 # the bundled model is said for what it is: a positive control, in the printed summary, summary.json and
 # the report's header; the golden model (not made by idscope train) is not; the headline rate has its count

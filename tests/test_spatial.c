@@ -209,6 +209,8 @@ TEST(steer_belief_checks) {
     CHECK(d.n_band == 3 && d.n_grid == 6 && d.n_depth == 6);
     for (int k = 0; k < d.n_band; k++)
         CHECK(fabsf(d.ab_down[k]) < 1e-4f && fabsf(d.fb_up[k]) < 1e-4f);
+    for (int c = 0; c < 2; c++) /* the controls have the push's norm: nothing either */
+        for (int k = 0; k < d.n_band; k++) CHECK(fabsf(d.ctl[c][0][k]) < 1e-4f && fabsf(d.ctl[c][3][k]) < 1e-4f);
     ids_depth_result_free(&d);
     o.factor = 0.01f; /* small enough for the linear regime on these weights (0.05 is not at layer 2) */
     CHECK_OK_ERR(ids_depth_diag(v, cat, &o, &d, NULL, NULL, &err), err);
@@ -219,6 +221,10 @@ TEST(steer_belief_checks) {
                d.layer_lo + k, d.fb_down[k], d.fb_up[k]);
     }
     CHECK(fabsf(d.ab_down[0]) > 1e-5f);
+    for (int c = 0; c < 2; c++) /* the controls are pushes too: linear, and not nothing */
+        for (int k = 0; k < d.n_band; k++)
+            CHECKF(fabsf(d.ctl[c][0][k] + d.ctl[c][1][k]) <= 0.2f * fabsf(d.ctl[c][0][k]) + 1e-4f && fabsf(d.ctl[c][0][k]) > 1e-7f,
+                   "control %d layer %d: down %g up %g", c, d.layer_lo + k, d.ctl[c][0][k], d.ctl[c][1][k]);
     ids_depth_result_free(&d);
     o.factor = 5.0f;
     o.layer_lo = 0;

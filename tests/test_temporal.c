@@ -153,6 +153,17 @@ TEST(temporal_extract_swap_steer_checks) {
         }
     CHECKF(null_moved < 1e-4, "the null steer moved log P by %g", null_moved);
     CHECKF(moved > 1e-3, "a real steer moved nothing (%g)", moved);
+    /* the controls have the push's norm frame by frame: nothing at the null frame either, something elsewhere */
+    double ctl_null = 0, ctl_moved = 0;
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < sr.n_band; k++)
+            for (int fr = 1; fr <= 3; fr++) {
+                const double m = fabs(sr.ctl_after[c][k * 3 + fr - 1]);
+                if (fr == 2) ctl_null = fmax(ctl_null, m);
+                else ctl_moved = fmax(ctl_moved, m);
+            }
+    CHECKF(ctl_null < 1e-4, "a control moved log P(after) at the null frame by %g", ctl_null);
+    CHECKF(ctl_moved > 1e-4, "the controls moved nothing (%g)", ctl_moved);
     ids_temporal_steer_result_free(&sr);
     o.source = 3; /* T[f] - T[3]: frame 3 is the null now */
     REQUIRE_OK(ids_temporal_steer(v, cat, &o, &sr, NULL, NULL, &err), err);

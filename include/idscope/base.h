@@ -105,6 +105,40 @@ void ids_prov_finish(ids_prov *p);
  * that differs with both values ("options.n_items: 8 in the file, 2 asked"). */
 bool ids_prov_matches(const ids_prov *p, const char *stored_json, char *why, size_t why_len);
 
+/* ------------------------------------------------------------------------------------------ */
+/* Statistics (src/base/stats.c)                                                               */
+
+/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
+ * values, when its buffer cannot be allocated). */
+double ids_spearman(const double *a, const double *b, int n);
+/* The same with a 95% interval from Fisher's z with the variance 1.06 / (n - 3) (Fieller, Hartley
+ * and Pearson 1957); ci = {NAN, NAN} below 4 pairs or when rho is NAN. */
+void ids_spearman_ci(const double *a, const double *b, int n, double *rho, double ci[2]);
+
+/* Mann-Whitney U test of two independent samples, two-sided. u: U of the first sample (pairs
+ * (a, b) with a > b, ties counting 1/2) = R1 - n1 (n1 + 1) / 2 with average ranks; u_min: the smaller
+ * of U and n1 n2 - U. Without ties and with both samples of at most IDS_MW_EXACT_MAX values the p-value
+ * is exact (2 x the smaller tail of U's null distribution, at most 1); otherwise the normal
+ * approximation with the tie-corrected variance n1 n2 / 12 ((N + 1) - sum(t^3 - t) / (N (N - 1))) and a
+ * continuity correction of 1/2. z: (U - n1 n2 / 2) / sd, uncorrected. Non-finite values are refused. */
+#define IDS_MW_EXACT_MAX 30
+typedef struct ids_mw_result {
+    double u, u_min, z, p;
+    int n1, n2;
+    bool exact, ties;
+} ids_mw_result;
+ids_status ids_mann_whitney(const double *a, int na, const double *b, int nb, ids_mw_result *out, ids_err *err);
+
+/* Seeded percentile bootstrap, 95%: n_boot resamples (0: IDS_BOOT_DEFAULT) of n indices drawn with
+ * replacement (SplitMix64 from seed); stat(user, idx, n) computes the statistic on a resample (NAN:
+ * left out). ci = the 2.5% and 97.5% quantiles of the resampled statistics (linear interpolation
+ * between order statistics); {NAN, NAN} when n < 1. The same seed gives the same interval. */
+#define IDS_BOOT_DEFAULT 2000
+typedef double (*ids_stat_fn)(void *user, const int *idx, int n);
+ids_status ids_bootstrap_ci(ids_stat_fn stat, void *user, int n, int n_boot, uint64_t seed, double ci[2], ids_err *err);
+/* ... of the mean of x[0..n) (non-finite values left out of each mean). */
+ids_status ids_bootstrap_mean_ci(const double *x, int n, int n_boot, uint64_t seed, double ci[2], ids_err *err);
+
 /* Allocation-failure injection for tests: after `n` more successful allocations through the
  * library's allocator, every further one fails (n < 0 disables). */
 void ids_debug_fail_alloc_after(long n);

@@ -124,6 +124,17 @@ typedef struct ids_id_stats {
 } ids_id_stats;
 ids_status ids_spatial_layer_stats(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd,
                                const float *x_axis, const float *y_axis, ids_id_stats *out, float *pca, ids_err *err);
+/* Permutation null of r2 (cell labels shuffled): the IDs' R^2 of the fit c + x a + y b, and of
+ * n_perm (0: IDS_R2_NULL_PERMS) random permutations of the cells' coordinates (seeded): their mean,
+ * 95th percentile and p = (1 + #{null >= r2}) / (1 + n_perm). Whatever the vectors, the mean over all
+ * permutations is 2 / (n_cells - 1) (the fit's two dimensions of n_cells - 1). */
+#define IDS_R2_NULL_PERMS 1000
+typedef struct ids_r2_null {
+    double r2, mean, q95, p;
+    int n_perm;
+} ids_r2_null;
+ids_status ids_spatial_r2_null(const float *ids, const int *xs, const int *ys, int n_cells, int n_embd, int n_perm,
+                               uint64_t seed, ids_r2_null *out, ids_err *err);
 /* Read OUT_DIR/ids.safetensors and write OUT_DIR/stats.json and stats.csv: per layer r2, plane,
  * pca_var, the cells' PCA coordinates, and (when per-pair IDs were stored) the mean cosine of
  * per-pair IDs with the universal ID. Uses the largest size. */
@@ -170,6 +181,8 @@ typedef struct ids_swap_result {
     float *left, *right, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned: per-image fractions averaged */
     float *diff_pooled;         /* the difference's recovery pooled over images: sum of sign(effect) x
                                    (clean - patched) / sum of |effect| (steady when effects are small) */
+    float *item_diff;           /* per image used: its recovered fraction of D [n_items][n_layers * IDS_SWAP_SET_COUNT]
+                                   (the intervals and the per-item CSV; NULL in results read back) */
     ids_prompting prompting;    /* the instruction and the answer tokens */
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;             /* how it was made (owned) */
@@ -203,6 +216,8 @@ typedef struct ids_steer_opts {
     ids_grid_variant variant; /* steer grid: ours (from the subject's true cell) or the paper's mirrored pair */
     bool raw;             /* depth: factor x the row-only difference as it is (the paper's), not rescaled to the
                              word's norm */
+    bool holdout_objects; /* refuse objects the IDs were extracted from (ids.json's "objects" beside ids_path):
+                             nothing steered was seen in extraction (drawn scenes) */
 } ids_steer_opts;
 
 /* The paper's belief-steering layer band for this model's family (its adversarial_steering.sh):
@@ -230,6 +245,16 @@ typedef struct ids_steer_result {
      * ids_answer_verdict); NULL when not run */
     float *greedy_id, *greedy_noise;
     float greedy_best3_id, greedy_best3_noise; /* at the 3 layers with the highest greedy ID rate */
+    /* per item, in run order (n_items): the record's id ("" for a drawn scene), the relation asked,
+     * the clean D = log P(first) - log P(second), the truth (1: the first answer is right, 0: the
+     * second, -1: unknown) and per layer whether the ID / noise push swapped the belief
+     * ([n_items][n_band]); the intervals and accuracies of the result file come from these */
+    char (*item_id)[64];
+    unsigned char *item_rel;
+    float *item_dc;
+    signed char *item_truth;
+    unsigned char *item_swap_id, *item_swap_noise;
+    unsigned char *item_greedy_id, *item_greedy_noise; /* the greedy verdicts likewise (greedy_tokens > 0) */
     ids_prompting prompting;     /* the instruction and the answer tokens */
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;              /* how it was made (owned) */
@@ -257,6 +282,10 @@ typedef struct ids_steer_grid_result {
     float factor;
     int grid, layer, n_items;
     float *delta;
+    /* the controls beside each push, of its norm: a random direction (seeded) and the same arithmetic on
+     * the transposed IDs (the other axis) less its component along the push ([grid * grid] each); per
+     * image the three maps [n_items][3][grid * grid] (intervals) */
+    float *delta_random, *delta_orthogonal, *item_delta;
     ids_prompting prompting;
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;
@@ -276,6 +305,13 @@ typedef struct ids_depth_result {
     bool raw;                   /* the vector not rescaled (the paper's) */
     int layer_lo, n_band, n_grid, n_depth;
     float *ab_down, *ab_up, *fb_down, *fb_up;
+    /* the two controls, pushed like the vertical ID with the same norm: [control][q][n_band], control 0
+     * a random direction (Gaussian, seeded), 1 the orthogonal axis (the column-only difference
+     * U(G-1, 0) - U(0, 0) less its component along the vertical one); q as ab_down, ab_up, fb_down, fb_up */
+    float *ctl[2][4];
+    /* per item: [n_grid][3][n_band][2] changes of D_ab and [n_depth][3][n_band][2] of D_fb; push 0 the
+     * vertical ID, 1 random, 2 orthogonal; 0 down, 1 up */
+    float *item_ab, *item_fb;
     ids_prompting prompting;
     ids_set_use set;            /* the image set's records, when one was used */
     ids_prov *prov;
@@ -283,6 +319,78 @@ typedef struct ids_depth_result {
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                           ids_depth_result *out, ids_progress_fn progress, void *user, ids_err *err);
 void ids_depth_result_free(ids_depth_result *r);
+
+/* Ground-truth deviation (the paper's Fig. 8A), on an image set with boxes: per record (a left/right
+ * or above/below question, the subject's box) the subject word's row with the image minus the same
+ * prompt text only, at every layer, in the plane of the IDs' axes (least-squares coordinates on
+ * x_axis, y_axis), against the universal ID interpolated bilinearly at the box's centre (grid
+ * coordinates as the tower sees the image); both centred over the items, the deviation is their
+ * distance. The model's answer (log-probabilities) makes the item right or wrong; the Mann-Whitney
+ * U test compares the deviations of both groups at `layer` (0: the layer >= 1 whose IDs are most
+ * linear in position). */
+typedef struct ids_deviation_opts {
+    ids_exp exp;            /* set_dir required; objects are the set's */
+    const char *ids_path;   /* ids.safetensors of the same model */
+    int layer;
+} ids_deviation_opts;
+typedef struct ids_deviation_result {
+    int n_layers, layer, grid, n_items, n_right, n_wrong;
+    char (*item_id)[64];    /* per item, in run order */
+    unsigned char *correct;
+    float *gx, *gy;         /* the box centre in grid coordinates */
+    float *dev;             /* [n_items][n_layers] */
+    float *pos, *id_pos;    /* [n_items][n_layers][2]: the image's shift and the ID, in the plane (not centred) */
+    ids_mw_result mw;       /* at `layer`: right (sample 1) vs wrong */
+    ids_prompting prompting;
+    ids_set_use set;
+    ids_prov *prov;
+} ids_deviation_result;
+ids_status ids_deviation(const ids_vlm *v, const ids_catalog *cat, const ids_deviation_opts *o, ids_deviation_result *out,
+                         ids_progress_fn progress, void *user, ids_err *err);
+void ids_deviation_result_free(ids_deviation_result *r);
+/* DIR/deviation.json (means with intervals, "mann_whitney", per-layer means) and DIR/deviation.csv
+ * (per item and layer). */
+ids_status ids_deviation_write(const char *dir, const ids_deviation_result *r, ids_err *err);
+
+/* Blur masking (the paper's Fig. 8B), on an image set with boxes: per record (a left/right or
+ * above/below question, the subject's box) the clean image, the subject's box blurred, and n_random
+ * boxes of the same size placed at random (seeded, inside the image) blurred; the true answer's
+ * log-probability, D toward the truth (log P(true) - log P(other)) and the verdict of each. The blur
+ * is a box filter of window 2 r + 1 with r = radius x image width / 336, applied to the box's pixels. */
+#define IDS_MASK_RADIUS 20.0f
+#define IDS_MASK_RANDOM 8
+typedef struct ids_mask_opts {
+    ids_exp exp;      /* set_dir required */
+    float radius;     /* pixels at 336 px (default IDS_MASK_RADIUS) */
+    int n_random;     /* random boxes per item (default IDS_MASK_RANDOM, at most 256) */
+} ids_mask_opts;
+typedef struct ids_mask_result {
+    float radius;
+    int n_random, n_items;
+    char (*item_id)[64];
+    float *lp;          /* [n_items][2 + n_random][2]: log P(true), D toward the truth; variant 0 clean, 1 the object */
+    unsigned char *ok;  /* [n_items][2 + n_random]: answered right */
+    ids_prompting prompting;
+    ids_set_use set;
+    ids_prov *prov;
+} ids_mask_result;
+ids_status ids_mask(const ids_vlm *v, const ids_catalog *cat, const ids_mask_opts *o, ids_mask_result *out,
+                    ids_progress_fn progress, void *user, ids_err *err);
+void ids_mask_result_free(ids_mask_result *r);
+/* DIR/mask.json (accuracy and changes per condition with intervals) and DIR/mask.csv (per item and variant). */
+ids_status ids_mask_write(const char *dir, const ids_mask_result *r, ids_err *err);
+/* The pixels a box (x0, y0, x1, y1) covers: those whose centre lies inside, [px0, px1) x [py0, py1), clamped. */
+void ids_mask_box_pixels(const float box[4], int w, int h, int px[4]);
+/* A copy of `in` with the box's pixels (ids_mask_box_pixels) replaced by the box-filtered image (window
+ * 2 round(radius) + 1, edges clamped); every other pixel unchanged. */
+ids_status ids_image_blur_box(const ids_image *in, const float box[4], float radius, ids_image *out, ids_err *err);
+
+/* Accuracy against steerability across models (the paper's Fig. 9): the summary.json of each demo
+ * folder in dirs (accuracy without steering with its interval, belief swap rates, the ID-strength
+ * score, R^2) in one table, and Spearman's correlation of the score with the accuracy with its
+ * interval (Fisher's z; none below 4 models); writes out_dir/compare.json, compare.csv and
+ * compare.html (the scatter plot and the table). *rho (may be NULL): the correlation. */
+ids_status ids_compare(const char *const *dirs, int n, const char *out_dir, double *rho, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Experiments: temporal IDs                                                                     */
@@ -296,6 +404,7 @@ typedef struct ids_temporal_opts {
     int layer_lo, layer_hi; /* steer band, inclusive (default 1 .. n_layer - 1) */
     int source;             /* steer: 0 = the paper's pairing T[f] - T[T - f]; s > 0: T[f] - T[s] */
     const char *ids_path;   /* steer: temporal.safetensors from ids_temporal_extract (same model) */
+    bool holdout_objects;   /* steer: refuse objects of the extraction (temporal.json's "objects" beside ids_path) */
     const char *mvbench;    /* swap: MVBench scene-transition JSON instead of synthetic videos (n_items = at most that many) */
     const char *video_dir;  /* ... and the folder its video paths are relative to */
 } ids_temporal_opts;
@@ -331,9 +440,7 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
  * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
 ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
                                     ids_err *err);
-/* Spearman rank correlation (average ranks for ties); NAN when either side is constant (or, past 64
- * values, when its buffer cannot be allocated). */
-double ids_spearman(const double *a, const double *b, int n);
+/* ids_spearman (Spearman's rank correlation) is in base.h. */
 /* The time-reversed video: out[k] = in[n - 1 - k] (shallow copies: the images stay in's). */
 void ids_video_reverse(const ids_image *in, int n, ids_image *out);
 
@@ -345,6 +452,7 @@ typedef struct ids_temporal_swap_result {
     int n_layers, n_items, n_skipped;
     float *first, *second, *diff; /* [n_layers * IDS_SWAP_SET_COUNT], owned */
     float *diff_pooled;           /* as in ids_swap_result */
+    float *item_diff;             /* as in ids_swap_result */
     ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_swap_result;
@@ -366,6 +474,15 @@ typedef struct ids_temporal_steer_result {
     float *d_before, *d_after; /* [n_band][frames] (frame f at index f - 1), owned */
     float *rho_after;          /* [n_band] Spearman(f, change of log P(after)) */
     float monotonic;           /* fraction of the band's layers with rho_after >= IDS_TEMPORAL_MONOTONIC_RHO */
+    /* per video: [n_items][3][n_band][frames] changes of log P(after) (intervals, per-item CSV): the push,
+     * then its two controls */
+    float *item_after;
+    /* the controls, each of the push's norm at every (layer, frame): [0] a random direction per (layer,
+     * frame), [1] a fixed direction per layer orthogonal to the time axis, signed as the push (frames
+     * after the null frame one way, before it the other); their mean changes of log P(after)
+     * [n_band][frames] and fraction of monotonic layers */
+    float *ctl_after[2];
+    float ctl_monotonic[2];
     ids_prompting prompting;
     ids_prov *prov;
 } ids_temporal_steer_result;
@@ -471,6 +588,24 @@ typedef struct ids_demo_summary {
     int temporal_objword_recovery_peak_layer;
     int score_best_layer;
     double score_best;
+    /* 95% intervals ([low, high], NAN when the result has none) of the numbers above, and the
+     * numbers of the controls and of Figs. 8A/8B (summary.json: each X beside X_ci) */
+    double ids_r2_best_ci[2], ids_r2_null_mean, ids_r2_null_q95;
+    double belief_swap_rate_id_ci[2], belief_swap_rate_noise_ci[2];
+    double belief_swap_rate_id_greedy_ci[2], belief_swap_rate_noise_greedy_ci[2];
+    double score_best_ci[2];      /* the causal factor's interval, linearity and consistency held */
+    double belief_accuracy[3], belief_accuracy_ci[3][2]; /* baseline, under the ID push, under noise (best 3 layers) */
+    double sweep_id_ci[3][2], sweep_noise_ci[3][2];
+    double mirror_objword_recovery_peak_ci[2], temporal_objword_recovery_peak_ci[2];
+    double temporal_pca_order_ci[2];
+    double temporal_steer_monotonic_ci[2];
+    double tsweep_factor[4], tsweep_monotonic[4], tsweep_monotonic_ci[4][2]; /* the temporal steering sweep */
+    double temporal_steer_monotonic_factor; /* the smallest factor of the sweep with the most monotonic layers (NAN: none) */
+    double depth_effect[3][2], depth_effect_ci[3][2][2]; /* [vertical, random_id, orthogonal][above_below, front_behind] */
+    int deviation_layer, deviation_right_n, deviation_wrong_n;
+    double deviation_right, deviation_right_ci[2], deviation_wrong, deviation_wrong_ci[2], deviation_mw_u, deviation_mw_p;
+    double mask_accuracy[3], mask_accuracy_ci[3][2];     /* clean, object blurred, random boxes blurred */
+    double mask_d_change[2], mask_d_change_ci[2][2];     /* object, random: change of D toward the truth */
     double seconds;               /* every step's recorded time, also of the steps skipped now */
     int steps_run, steps_skipped;
     bool positive_control;        /* the model was made by idscope's trainer (ids_positive_control) */

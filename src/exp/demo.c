@@ -123,6 +123,7 @@ static ids_status run_steer(demo *d, const void *arg, ids_err *err) {
 typedef struct {
     int which; /* 0 extract, 1 swap, 2 steer */
     ids_temporal_opts to;
+    const char *dir; /* steer: its folder (NULL: the temporal folder) */
 } temporal_step;
 
 static ids_status run_temporal(demo *d, const void *arg, ids_err *err) {
@@ -136,7 +137,8 @@ static ids_status run_temporal(demo *d, const void *arg, ids_err *err) {
         return st;
     }
     ids_temporal_steer_result r;
-    if (!(st = ids_temporal_steer(d->v, d->cat, &t->to, &r, d->o->progress, d->o->user, err))) st = ids_temporal_steer_write(d->d_temp, &r, err);
+    if (!(st = ids_temporal_steer(d->v, d->cat, &t->to, &r, d->o->progress, d->o->user, err)))
+        st = ids_temporal_steer_write(t->dir ? t->dir : d->d_temp, &r, err);
     ids_temporal_steer_result_free(&r);
     return st;
 }
@@ -238,15 +240,69 @@ static ids_status temporal_steps(demo *d, ids_err *err) {
                                         "temporal steer (T[f] - T[T-f] at the subject word)"};
     static const ids_result_kind kinds[3] = {IDS_RESULT_TEMPORAL, IDS_RESULT_TEMPORAL_SWAP, IDS_RESULT_TEMPORAL_STEER};
     ids_status st = IDS_OK;
-    for (int w = 0; !st && w < 3; w++) {
-        temporal_step t = {.which = w, .to = {.exp = demo_exp(d), .frames = w == 2 ? 0 : 8, .factor = 5}};
-        if (w == 2) t.to.ids_path = d->f_tids;
-        char *p = rpath(d, kinds[w], 0);
+    /* temporal steering also at smaller factors (a sweep, as for belief steering): at 5 a small model's
+     * response can saturate into a step, where a ramp shows at lower factors */
+    static const float sweep[3] = {0.5f, 1, 2};
+    for (int w = 0; !st && w < 6; w++) {
+        const int which = w < 3 ? w : 2;
+        temporal_step t = {.which = which, .to = {.exp = demo_exp(d), .frames = which == 2 ? 0 : 8, .factor = w < 3 ? 5 : sweep[w - 3]}};
+        if (which == 2) t.to.ids_path = d->f_tids;
+        char sub[64], what_f[96];
+        snprintf(sub, sizeof sub, "factor-%g", (double)t.to.factor);
+        snprintf(what_f, sizeof what_f, "temporal steer, factor %g", (double)t.to.factor);
+        char *tdir = w < 3 ? NULL : ids__path_join(d->d_temp, sub);
+        t.dir = tdir;
+        char *p = w < 3 ? rpath(d, kinds[w], 0) : tdir ? ids_result_path(tdir, IDS_RESULT_TEMPORAL_STEER, 0, false) : NULL;
         ids_prov *want = NULL;
-        st = p ? ids__temporal_prov(d->v, d->cat, &t.to, w, &want, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
-        if (!st) st = step(d, what[w], p, want, run_temporal, &t, err);
+        st = p ? ids__temporal_prov(d->v, d->cat, &t.to, which, &want, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        if (!st) st = step(d, w < 3 ? what[w] : what_f, p, want, run_temporal, &t, err);
         free(p);
+        free(tdir);
     }
+    return st;
+}
+
+/* ---- Fig. 8 on the example stimuli: deviation and blur masking ---- */
+
+static ids_status run_deviation(demo *d, const void *arg, ids_err *err) {
+    const ids_deviation_opts *o = arg;
+    ids_deviation_result r;
+    char *dir = ids__path_join(d->o->out_dir, "deviation");
+    ids_status st = dir ? ids_deviation(d->v, d->cat, o, &r, d->o->progress, d->o->user, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) {
+        st = ids_deviation_write(dir, &r, err);
+        ids_deviation_result_free(&r);
+    }
+    free(dir);
+    return st;
+}
+
+static ids_status run_mask(demo *d, const void *arg, ids_err *err) {
+    const ids_mask_opts *o = arg;
+    ids_mask_result r;
+    char *dir = ids__path_join(d->o->out_dir, "mask");
+    ids_status st = dir ? ids_mask(d->v, d->cat, o, &r, d->o->progress, d->o->user, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) {
+        st = ids_mask_write(dir, &r, err);
+        ids_mask_result_free(&r);
+    }
+    free(dir);
+    return st;
+}
+
+static ids_status fig8_steps(demo *d, ids_err *err) {
+    ids_deviation_opts dv = {.exp = demo_exp(d), .ids_path = d->f_ids};
+    ids_mask_opts mk = {.exp = demo_exp(d), .n_random = 4}; /* 4 random boxes per image: the demo's time */
+    dv.exp.set_dir = mk.exp.set_dir = d->d_stim; /* the example stimuli: every record, boxes known */
+    dv.exp.n_items = mk.exp.n_items = 0;
+    char *p = ids__path_join(d->o->out_dir, "deviation/deviation.json"), *q = ids__path_join(d->o->out_dir, "mask/mask.json");
+    ids_prov *want = NULL;
+    ids_status st = p && q ? ids__deviation_prov(d->v, d->cat, &dv, &want, err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    if (!st) st = step(d, "deviation (IDs against the boxes, right vs wrong answers)", p, want, run_deviation, &dv, err);
+    if (!st) st = ids__mask_prov(d->v, d->cat, &mk, &want, err);
+    if (!st) st = step(d, "mask (the object's box blurred vs random boxes)", q, want, run_mask, &mk, err);
+    free(p);
+    free(q);
     return st;
 }
 
@@ -293,6 +349,7 @@ ids_status ids_demo_run(const ids_demo_opts *o, ids_demo_summary *out, ids_err *
     if (!st) st = spatial_steps(&d, err);
     if (!st) st = steering_steps(&d, err);
     if (!st) st = temporal_steps(&d, err);
+    if (!st) st = fig8_steps(&d, err);
     if (!st) st = final_steps(&d, err);
     ids_prov *prov = NULL;
     if (!st) st = ids_prov_new(&prov, "demo", err);

@@ -56,6 +56,10 @@ ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, 
  * own "seconds": this run). */
 ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model, const char *mmproj, ids_demo_summary *s,
                               ids_err *err);
+/* summary_ci.c: the intervals and the numbers of the controls and of Figs. 8A/8B, read from the step
+ * results of a demo folder into s, and written into the summary document. */
+void ids__summary_ci_read(const char *dir, ids_demo_summary *s);
+void ids__summary_ci_json(cJSON *doc, const ids_demo_summary *s, bool *oom);
 /* report.html carries its provenance in a comment "<!-- idscope-provenance {...} -->" after the
  * doctype: every result file it read, by fingerprint. */
 #define IDS_REPORT_PROV_MARK "idscope-provenance"
@@ -120,6 +124,7 @@ typedef struct ids__item {
     const char *name[3], *word[3]; /* subject, reference, third object */
     bool has_pos[3];
     float cx[3], cy[3];       /* centres in the image's pixels */
+    float box[3][4];          /* boxes (x0, y0, x1, y1) in the image's pixels, where has_pos */
     int cell_x[3], cell_y[3]; /* the cell on the run's grid (x->grid) as the model sees the image; -1 unknown */
     bool has[IDS_REL_COUNT], truth[IDS_REL_COUNT];
     const ids_stim *stim;     /* the drawn scene (NULL for a set's record) */
@@ -136,6 +141,46 @@ ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int
 /* The result's "set" object (nothing when no set was used). */
 void ids__set_use_json(cJSON *doc, const ids_set_use *u, bool *oom);
 
+/* Bootstrap 95% interval of the universal ID's R^2 over object pairs: P per-pair ID sets (pair k's
+ * cell i at pp + k pair_stride + i cell_stride, E floats), resampled with replacement (1000 resamples,
+ * seeded); {NAN, NAN} below 2 pairs. */
+ids_status ids__r2_pair_ci(const float *pp, int P, size_t pair_stride, size_t cell_stride, const int *xs, const int *ys,
+                           int C, int E, uint64_t seed, double ci[2], ids_err *err);
+
+/* ---- per-item outputs and intervals (itemstats.c) ---- */
+/* o[key] = [low, high] (nulls when not finite). */
+void ids__jci(cJSON *o, const char *key, const double ci[2], bool *oom);
+/* The seeded bootstrap 95% interval of the mean of x[0..n) (ids_bootstrap_mean_ci, 2000 resamples). */
+void ids__ci_mean(const double *x, int n, uint64_t seed, double ci[2], bool *oom);
+/* o[key + "_ci"] = that interval. */
+void ids__jadd_ci(cJSON *o, const char *key, const double *x, int n, uint64_t seed, bool *oom);
+/* A CSV field, quoted when it holds a comma, a quote or a line break. */
+void ids__tb_csvstr(ids__tb *b, const char *s);
+/* steer belief: per layer "id_ci", "noise_ci", "accuracy_id", "accuracy_noise" (into layers' entries,
+ * in order), "best3_id_ci", "best3_noise_ci" and "accuracy" {items, baseline, id, noise and their _ci}
+ * (at the 3 best ID layers) into doc; the per-item rows into items. */
+void ids__belief_stats(cJSON *doc, cJSON *layers, const ids_steer_result *r, ids__tb *items, bool *oom);
+/* depth: per layer the intervals of the four means ("above_below_down_ci", ...) and the controls'
+ * means and intervals ("random_id": {...}, "orthogonal": {...}); "effect": per push (vertical,
+ * random_id, orthogonal) and question, the mean over the band of (down - up) / 2 with its interval;
+ * the per-item rows into items. */
+/* patching: row["diff_ci"] of variant vi from the items' fractions item_diff [n][NV]; the per-item
+ * CSV of result kind k ("swap-items.csv": item, layer, set, diff). */
+void ids__patch_ci(cJSON *row, const float *item_diff, int n, int NV, int vi, bool *oom);
+ids_status ids__patch_items_write(const char *dir, ids_result_kind k, const float *item_diff, int n, int n_layers,
+                                  ids_err *err);
+/* temporal steer: "monotonic_ci" (videos resampled: the fraction of monotonic layers of the resampled
+ * means) and per layer "spearman_after_ci"; the per-item rows into items. */
+void ids__tsteer_stats(cJSON *doc, const ids_temporal_steer_result *r, ids__tb *items, bool *oom);
+/* steer grid: the controls' maps ("delta_random", "delta_orthogonal"), every cell's interval ("delta_ci"),
+ * "mean_abs" (per push, the mean over cells of |change|, with its interval); per-item rows into items. */
+void ids__grid_stats(cJSON *doc, const ids_steer_grid_result *g, ids__tb *items, bool *oom);
+void ids__depth_stats(cJSON *doc, cJSON *layers, const ids_depth_result *d, ids__tb *items, bool *oom);
+
+/* --holdout-objects: IDS_ERR_ARG naming the first of x's objects that the extraction used (the
+ * "objects" of meta_name, ids.json or temporal.json, beside ids_path); drawn scenes only. */
+ids_status ids__holdout_check(const ids__exp *x, const char *ids_path, const char *meta_name, const char *what, ids_err *err);
+
 /* Provenance of a run before it runs (what a stored result is compared with): the options after
  * defaults, the models and the inputs. The runs record the same in their results. */
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err);
@@ -148,6 +193,11 @@ ids_status ids__score_prov(const char *stats_json, const char *steer_json, ids_p
 typedef enum ids__steer_kind { IDS__STEER_BELIEF = 0, IDS__STEER_GRID, IDS__STEER_DEPTH } ids__steer_kind;
 ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o,
                            ids_prov **out, ids_err *err);
+
+ids_status ids__deviation_prov(const ids_vlm *v, const ids_catalog *cat, const ids_deviation_opts *o, ids_prov **out,
+                               ids_err *err);
+
+ids_status ids__mask_prov(const ids_vlm *v, const ids_catalog *cat, const ids_mask_opts *o, ids_prov **out, ids_err *err);
 
 /* which: 0 temporal extract, 1 temporal swap, 2 temporal steer. */
 ids_status ids__temporal_prov(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, int which, ids_prov **out,
@@ -196,6 +246,9 @@ typedef struct ids__patcher {
     double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
+    double *snap;     /* acc[2] before the item */
+    float *item_diff; /* per item used: its recovered fraction of the difference [n_items][L * IDS_SWAP_SET_COUNT] */
+    int item_cap;
 } ids__patcher;
 /* n_img: images per prompt (the context is sized from them); max_rows: rows computed together. */
 ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err);

@@ -140,6 +140,8 @@ static ids_status stim_item(void *user, ids_stim *s, ids_err *err) {
         it.word[k] = ids_catalog_word(a->x->cat, s->obj[k].obj);
         it.has_pos[k] = true;
         it.cx[k] = s->obj[k].p.cx, it.cy[k] = s->obj[k].p.cy;
+        const float h = s->obj[k].p.size / 2;
+        it.box[k][0] = it.cx[k] - h, it.box[k][1] = it.cy[k] - h, it.box[k][2] = it.cx[k] + h, it.box[k][3] = it.cy[k] + h;
         if (s->obj[k].cell_x >= 0 && s->grid == a->x->grid) it.cell_x[k] = s->obj[k].cell_x, it.cell_y[k] = s->obj[k].cell_y;
         else item_cell(a->x, it.img, it.cx[k], it.cy[k], &it.cell_x[k], &it.cell_y[k]);
     }
@@ -203,6 +205,7 @@ ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int
         for (int k = 0; k < r->n_obj; k++) {
             it.name[k] = r->obj[k].name, it.word[k] = r->obj[k].word, it.has_pos[k] = r->obj[k].has_box;
             it.cx[k] = r->obj[k].cx, it.cy[k] = r->obj[k].cy;
+            memcpy(it.box[k], r->obj[k].box, sizeof it.box[k]);
             it.cell_x[k] = it.cell_y[k] = -1;
             if (r->obj[k].cell_x >= 0 && set->grid == x->grid) it.cell_x[k] = r->obj[k].cell_x, it.cell_y[k] = r->obj[k].cell_y;
             else if (r->obj[k].has_box) item_cell(x, &img, it.cx[k], it.cy[k], &it.cell_x[k], &it.cell_y[k]);

@@ -434,6 +434,192 @@ static int section_temporal(sb *b, const char *dir) {
     return nt > 0;
 }
 
+/* ---- intervals, controls and Fig. 8: bars with 95% error bars ---- */
+
+/* o[key] = [low, high] into lo, hi (NAN when absent). */
+static void ci_of(const cJSON *o, const char *key, double *lo, double *hi) {
+    const cJSON *a = cJSON_GetObjectItem(o, key);
+    const cJSON *x = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 0) : NULL, *y = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, 1) : NULL;
+    *lo = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+    *hi = cJSON_IsNumber(y) ? y->valuedouble : NAN;
+}
+
+/* Bar chart of n values with their 95% intervals as error bars (missing intervals: no bar). */
+static void bars_ci(sb *b, const char *title, const char *ylabel, int n, const char *const *labels, const double *v,
+                    const double *lo, const double *hi) {
+    const int W = 560, H = 260, l = 56, t = 30, bt = 56, r = 20;
+    double mn = 0, mx = 0;
+    for (int i = 0; i < n; i++) {
+        const double c[3] = {v[i], lo[i], hi[i]};
+        for (int q = 0; q < 3; q++)
+            if (isfinite(c[q])) mn = fmin(mn, c[q]), mx = fmax(mx, c[q]);
+    }
+    if (mx - mn < 1e-9) mx = mn + 1;
+    const double pw = W - l - r, ph = H - t - bt, bw = pw / (n > 0 ? n : 1);
+#define YPX(val) (t + ph - ph * ((val) - mn) / (mx - mn))
+    sbf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", W, H, W, H);
+    sbf(b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">", l);
+    esc(b, title);
+    sbf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#999\"/>\n", l, t, pw, ph);
+    for (int g = 0; g <= 4; g++)
+        sbf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" font-family=\"sans-serif\">%.3g</text>\n", l - 4,
+            t + ph - ph * g / 4 + 3, mn + (mx - mn) * g / 4);
+    sbf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#666\"/>\n", l, YPX(0.0), l + pw, YPX(0.0));
+    sbf(b, "<text x=\"12\" y=\"%.0f\" font-size=\"11\" font-family=\"sans-serif\" transform=\"rotate(-90 12 %.0f)\">", t + ph / 2, t + ph / 2);
+    esc(b, ylabel);
+    sbf(b, "</text>\n");
+    for (int i = 0; i < n; i++) {
+        const double x = l + bw * i + bw * 0.2, w = bw * 0.6, cx = x + w / 2;
+        if (isfinite(v[i])) {
+            const double y0 = YPX(0.0), y1 = YPX(v[i]);
+            sbf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, fmin(y0, y1), w, fabs(y1 - y0) + 0.5,
+                k_colors[i % 6]);
+        }
+        if (isfinite(lo[i]) && isfinite(hi[i])) /* the 95% interval */
+            sbf(b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#000\" fill=\"none\"/>\n", cx, YPX(lo[i]), YPX(hi[i]),
+                cx - 5, YPX(lo[i]), cx + 5, cx - 5, YPX(hi[i]), cx + 5);
+        sbf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">", cx, t + (int)ph + 14);
+        esc(b, labels[i]);
+        sbf(b, "</text>\n<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">%.3g</text>\n", cx,
+            t + (int)ph + 28, v[i]);
+    }
+#undef YPX
+    sbf(b, "</svg>\n");
+}
+
+/* Bars of o[keys[i]] with o[keys[i] + "_ci"] for several objects (objs[i], NULL = skipped). */
+static void bars_of(sb *b, const char *title, const char *ylabel, int n, const char *const *labels, const cJSON *const *objs,
+                    const char *const *keys) {
+    double v[8], lo[8], hi[8];
+    for (int i = 0; i < n && i < 8; i++) {
+        char k[96];
+        snprintf(k, sizeof k, "%s_ci", keys[i]);
+        v[i] = num(objs[i], keys[i]);
+        ci_of(objs[i], k, &lo[i], &hi[i]);
+    }
+    bars_ci(b, title, ylabel, n < 8 ? n : 8, labels, v, lo, hi);
+}
+
+static cJSON *load_sub(const char *dir, const char *rel) {
+    char *p = ids__path_join(dir, rel);
+    cJSON *j = p ? ids__result_read(p, NULL) : NULL;
+    free(p);
+    return j;
+}
+
+/* Intervals of the headline numbers: belief swap rates and accuracy, R^2 beside its permutation null,
+ * the depth diagnosis with its two controls, the temporal steering sweep. */
+static int section_intervals(sb *b, const char *dir) {
+    section(b, "intervals", "Intervals and controls", "Bootstrap 95% intervals (items resampled, seeded) as error bars. "
+            "Belief steering at the 3 best layers: swap rates and the accuracy without steering and under each push. "
+            "The depth diagnosis: each push's effect over the band, (down - up) / 2, on log P(above) - log P(below) and "
+            "log P(in front) - log P(behind), for the vertical ID and its two controls of the same norm (a random "
+            "direction, the orthogonal axis). The steering grids beside the same two controls. The temporal steering "
+            "sweep: the fraction of monotonic layers per factor.");
+    cJSON *bel = load(dir, IDS_RESULT_STEER_BELIEF, 0), *st = load(dir, IDS_RESULT_STATS, 0), *dep = load(dir, IDS_RESULT_DEPTH, 0);
+    int had = 0;
+    if (bel && cJSON_GetObjectItem(bel, "best3_id_ci")) {
+        const cJSON *acc = cJSON_GetObjectItem(bel, "accuracy");
+        const cJSON *objs[5] = {bel, bel, acc, acc, acc};
+        static const char *const keys[5] = {"best3_id", "best3_noise", "baseline", "id", "noise"};
+        static const char *const labels[5] = {"swap: ID", "swap: noise", "acc: none", "acc: ID", "acc: noise"};
+        bars_of(b, "Belief steering (best 3 layers)", "rate", acc ? 5 : 2, labels, objs, keys);
+        had = 1;
+    }
+    const cJSON *it;
+    bool opened = false;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(st, "layers")) if (isfinite(num(it, "r2_null_mean")) && num(it, "layer") >= 1) {
+        if (!opened)
+            sbf(b, "<p>R&#178; of the cell IDs per layer, beside its permutation null (cell labels shuffled: mean, 95th "
+                   "percentile, p) and its interval over object pairs:<br/>\n");
+        opened = true;
+        double lo, hi;
+        ci_of(it, "r2_ci", &lo, &hi);
+        sbf(b, "layer %d: R&#178; %.3f [%.3f, %.3f] (null %.3f, q95 %.3f, p %.3g)<br/>\n", inum(it, "layer", 0), num(it, "r2"), lo,
+            hi, num(it, "r2_null_mean"), num(it, "r2_null_q95"), num(it, "r2_null_p"));
+        had = 1;
+    }
+    if (opened) sbf(b, "</p>\n");
+    const cJSON *eff = cJSON_GetObjectItem(dep, "effect");
+    if (eff) {
+        static const char *const push[3] = {"vertical", "random_id", "orthogonal"};
+        static const char *const labels[3] = {"vertical ID", "random (ctl)", "orthogonal (ctl)"};
+        for (int q = 0; q < 2; q++) {
+            const cJSON *objs[3];
+            const char *keys[3];
+            for (int p = 0; p < 3; p++) objs[p] = cJSON_GetObjectItem(eff, push[p]), keys[p] = q ? "front_behind" : "above_below";
+            bars_of(b, q ? "Depth diagnosis: log P(in front) - log P(behind)" : "Depth diagnosis: log P(above) - log P(below)",
+                    "(down - up) / 2", 3, labels, objs, keys);
+        }
+        had = 1;
+    }
+    static const ids_relation grels[2] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW};
+    for (int q = 0; q < 2; q++) { /* the steering grids' size beside their controls' */
+        cJSON *gj = load(dir, IDS_RESULT_STEER_GRID, grels[q]);
+        const cJSON *ma = cJSON_GetObjectItem(gj, "mean_abs");
+        if (ma) {
+            static const char *const labels[3] = {"ID push", "random (ctl)", "orthogonal (ctl)"};
+            static const char *const keys[3] = {"push", "random_id", "orthogonal"};
+            const cJSON *objs[3] = {ma, ma, ma};
+            char title[96];
+            snprintf(title, sizeof title, "Steering grid (%s): mean |change| over target cells", ids_relation_name(grels[q]));
+            bars_of(b, title, "mean |change of D|", 3, labels, objs, keys);
+            had = 1;
+        }
+        cJSON_Delete(gj);
+    }
+    static const char *const tf[4] = {"temporal/factor-0.5/temporal-steer.json", "temporal/factor-1/temporal-steer.json",
+                                      "temporal/factor-2/temporal-steer.json", "temporal/temporal-steer.json"};
+    static const char *const tl[4] = {"factor 0.5", "factor 1", "factor 2", "factor 5"};
+    cJSON *tj[4];
+    const cJSON *tjc[4];
+    const char *tk[4];
+    int nt = 0;
+    for (int k = 0; k < 4; k++) tjc[k] = tj[k] = load_sub(dir, tf[k]), tk[k] = "monotonic", nt += tj[k] != NULL;
+    if (nt > 1) {
+        bars_of(b, "Temporal steering: monotonic layers by factor", "fraction of layers", 4, tl, tjc, tk);
+        had = 1;
+    }
+    for (int k = 0; k < 4; k++) cJSON_Delete(tj[k]);
+    if (!had) sbf(b, "<p class=\"none\">no intervals found (results of an older build)</p>\n");
+    cJSON_Delete(bel);
+    cJSON_Delete(st);
+    cJSON_Delete(dep);
+    return had;
+}
+
+/* Fig. 8A (deviation right vs wrong, Mann-Whitney) and Fig. 8B (blur masking). */
+static int section_fig8(sb *b, const char *dir) {
+    section(b, "fig8", "Deviation and masking", "Deviation: the subject word's shift by the image (with the image minus "
+            "text only) in the plane of the ID axes, against the universal ID at its box centre; items answered right "
+            "vs wrong, Mann-Whitney U. Masking: the subject's box blurred against random boxes of its size: accuracy, "
+            "and the change of log P(true) - log P(other).");
+    cJSON *dev = load_sub(dir, "deviation/deviation.json"), *mask = load_sub(dir, "mask/mask.json");
+    if (dev) {
+        static const char *const labels[2] = {"right", "wrong"}, *const keys[2] = {"deviation_right", "deviation_wrong"};
+        const cJSON *objs[2] = {dev, dev};
+        bars_of(b, "Deviation from the ID at the box centre", "distance in the ID plane", 2, labels, objs, keys);
+        const cJSON *mw = cJSON_GetObjectItem(dev, "mann_whitney"), *m = cJSON_GetObjectItem(mw, "method");
+        sbf(b, "<p>Layer %d: %d right, %d wrong; Mann-Whitney U %.1f, p %.3g (", inum(dev, "layer", 0), inum(dev, "right", 0),
+            inum(dev, "wrong", 0), num(mw, "u"), num(mw, "p"));
+        esc(b, cJSON_IsString(m) ? m->valuestring : "?");
+        sbf(b, ").</p>\n");
+    }
+    if (mask) {
+        static const char *const labels[3] = {"clean", "object blurred", "random blurred"};
+        static const char *const acc[3] = {"accuracy", "accuracy", "accuracy"};
+        const cJSON *objs[3] = {cJSON_GetObjectItem(mask, "clean"), cJSON_GetObjectItem(mask, "object"), cJSON_GetObjectItem(mask, "random")};
+        bars_of(b, "Masking: accuracy", "accuracy", 3, labels, objs, acc);
+        static const char *const dk[2] = {"d_true_change", "d_true_change"};
+        bars_of(b, "Masking: change of log P(true) - log P(other)", "change", 2, labels + 1, objs + 1, dk);
+    }
+    if (!dev && !mask) sbf(b, "<p class=\"none\">not run (idscope deviation, idscope mask)</p>\n");
+    const int had = dev || mask;
+    cJSON_Delete(dev);
+    cJSON_Delete(mask);
+    return had;
+}
+
 /* The text model the results were made with (the first result found that names one), malloc'd or NULL. */
 static char *results_model(const char *dir) {
     static const ids_result_kind kinds[] = {IDS_RESULT_IDS, IDS_RESULT_STEER_BELIEF, IDS_RESULT_SWAP, IDS_RESULT_DEPTH,
@@ -474,6 +660,14 @@ ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
                 st = ids_prov_input(*out, ids_result_name((ids_result_kind)k, rels[r], buf, sizeof buf), path, err);
             free(path);
         }
+    static const char *const more[5] = {"deviation/deviation.json", "mask/mask.json", "temporal/factor-0.5/temporal-steer.json",
+                                        "temporal/factor-1/temporal-steer.json", "temporal/factor-2/temporal-steer.json"};
+    for (int k = 0; !st && k < 5; k++) { /* Fig. 8 and the temporal steering sweep */
+        char *path = ids__path_join(dir, more[k]);
+        if (!path) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+        else if (access(path, R_OK) == 0) st = ids_prov_input(*out, more[k], path, err);
+        free(path);
+    }
     for (int fk = 1; !st && fk <= 4; fk++) {
         char sub[64];
         snprintf(sub, sizeof sub, "steer/factor-%d/steer-belief.json", fk);
@@ -522,7 +716,8 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
     }
     free(model);
     int (*const sections[])(sb *, const char *) = {section_ids, section_swap, section_steer, section_grid,
-                                                  section_depth, section_score, section_temporal};
+                                                  section_depth, section_score, section_temporal, section_intervals,
+                                                  section_fig8};
     for (size_t k = 0; k < sizeof sections / sizeof *sections; k++) *n_sections += sections[k](&b, dir);
     section_meta(&b, dir);
     sbf(&b, "</body></html>\n");

@@ -311,7 +311,8 @@ void ids__prompting_json(cJSON *doc, const ids_prompting *p, bool *oom) {
 static ids_status write_patching(const char *dir, ids_result_kind k, const char *edit, const char *first_name,
                                  const char *second_name, int frames, int n_layers, int n_items, int n_skipped,
                                  const float *first, const float *second, const float *diff, const float *pooled,
-                                 const ids_prompting *pr, const ids_set_use *su, const ids_prov *prov, ids_err *err) {
+                                 const float *item_diff, const ids_prompting *pr, const ids_set_use *su, const ids_prov *prov,
+                                 ids_err *err) {
     bool oom = false;
     cJSON *doc = ids__result_doc(k), *rows = NULL;
     if (doc) {
@@ -342,6 +343,7 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
             ids__jadd(r, second_name, second[vi], 6, &oom);
             ids__jadd(r, "diff", diff[vi], 6, &oom);
             ids__jadd(r, "diff_pooled", pooled[vi], 6, &oom);
+            if (item_diff) ids__patch_ci(r, item_diff, n_items, n_layers * IDS_SWAP_SET_COUNT, vi, &oom);
             ids__tb_printf(&csv, "%d,%s", l, set);
             ids__tb_num(&csv, ",", first[vi], 6);
             ids__tb_num(&csv, ",", second[vi], 6);
@@ -349,7 +351,8 @@ static ids_status write_patching(const char *dir, ids_result_kind k, const char 
             ids__tb_num(&csv, ",", pooled[vi], 6);
             ids__tb_printf(&csv, "\n");
         }
-    ids_status st = ids__result_write(dir, k, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
+    ids_status st = item_diff ? ids__patch_items_write(dir, k, item_diff, n_items, n_layers, err) : IDS_OK;
+    if (!st) st = ids__result_write(dir, k, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -359,12 +362,12 @@ ids_status ids_swap_write(const char *dir, const ids_swap_result *r, ids_err *er
     return write_patching(dir, r->control ? (r->hue ? IDS_RESULT_SWAP_HUE : IDS_RESULT_SWAP_CONTROL) : IDS_RESULT_SWAP,
                           r->control ? (r->hue ? "hue shift of the whole image" : "attribute (objects recoloured)") : "mirror",
                           "left", "right", 0, r->n_layers, r->n_items, r->n_skipped, r->left, r->right, r->diff,
-                          r->diff_pooled, &r->prompting, &r->set, r->prov, err);
+                          r->diff_pooled, r->item_diff, &r->prompting, &r->set, r->prov, err);
 }
 
 ids_status ids_temporal_swap_write(const char *dir, const ids_temporal_swap_result *r, ids_err *err) {
     return write_patching(dir, IDS_RESULT_TEMPORAL_SWAP, "time reversal", "before", "after", r->frames, r->n_layers,
-                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, &r->prompting, NULL, r->prov, err);
+                          r->n_items, r->n_skipped, r->first, r->second, r->diff, r->diff_pooled, r->item_diff, &r->prompting, NULL, r->prov, err);
 }
 
 ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *err) {
@@ -412,7 +415,12 @@ ids_status ids_steer_write(const char *dir, const ids_steer_result *r, ids_err *
             ids__jadd(doc, "greedy_best3_noise", r->greedy_best3_noise, 4, &oom);
         }
     }
-    ids_status st = ids__result_write(dir, IDS_RESULT_STEER_BELIEF, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__belief_stats(doc, layers, r, &items, &oom);
+    ids_status st = items.n ? ids__write_text(dir, "steer-belief-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "steer-belief-items.csv: out of memory");
+    free(items.p);
+    if (!st) st = ids__result_write(dir, IDS_RESULT_STEER_BELIEF, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -446,7 +454,15 @@ ids_status ids_steer_grid_write(const char *dir, const ids_steer_grid_result *g,
             ids__tb_num(&csv, ",", d, 6);
             ids__tb_printf(&csv, "\n");
         }
-    ids_status st = ids__result_write(dir, kind, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__grid_stats(doc, g, &items, &oom);
+    char jb[96], iname[112];
+    const char *jn = ids_result_name(kind, g->relation, jb, sizeof jb);
+    snprintf(iname, sizeof iname, "%.*s-items.csv", (int)(strlen(jn) > 5 ? strlen(jn) - 5 : 0), jn);
+    ids_status st = items.n ? ids__write_text(dir, iname, items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", iname);
+    free(items.p);
+    if (!st) st = ids__result_write(dir, kind, g->relation, doc, g->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -484,7 +500,12 @@ ids_status ids_depth_write(const char *dir, const ids_depth_result *d, ids_err *
         }
         ids__tb_printf(&csv, "\n");
     }
-    ids_status st = ids__result_write(dir, IDS_RESULT_DEPTH, 0, doc, d->prov, csv.p, csv.n, oom || csv.oom, err);
+    ids__tb items = {0};
+    if (doc) ids__depth_stats(doc, layers, d, &items, &oom);
+    ids_status st = items.n ? ids__write_text(dir, "depth-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) st = ids__err(err, IDS_ERR_NOMEM, "depth-items.csv: out of memory");
+    free(items.p);
+    if (!st) st = ids__result_write(dir, IDS_RESULT_DEPTH, 0, doc, d->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
     return st;
@@ -526,6 +547,16 @@ ids_status ids_temporal_steer_write(const char *dir, const ids_temporal_steer_re
         }
     }
     if (doc) ids__jadd(doc, "monotonic", r->monotonic, 4, &oom);
+    ids__tb items = {0};
+    if (doc) ids__tsteer_stats(doc, r, &items, &oom);
+    ids_status sti = items.n ? ids__write_text(dir, "temporal-steer-items.csv", items.p, items.n, err) : IDS_OK;
+    if (items.oom) sti = ids__err(err, IDS_ERR_NOMEM, "temporal-steer-items.csv: out of memory");
+    free(items.p);
+    if (sti) {
+        cJSON_Delete(doc);
+        free(csv.p);
+        return sti;
+    }
     ids_status st = ids__result_write(dir, IDS_RESULT_TEMPORAL_STEER, 0, doc, r->prov, csv.p, csv.n, oom || csv.oom, err);
     cJSON_Delete(doc);
     free(csv.p);
@@ -718,6 +749,7 @@ static void summary_read(const char *dir, ids_demo_summary *s) {
 ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model, const char *mmproj, ids_demo_summary *s,
                               ids_err *err) {
     summary_read(dir, s);
+    ids__summary_ci_read(dir, s);
     bool oom = false;
     cJSON *doc = ids__result_doc(IDS_RESULT_SUMMARY), *sweep = NULL;
     if (doc) {
@@ -753,6 +785,7 @@ ids_status ids__summary_write(const char *dir, ids_prov *prov, const char *model
         ids__jadd(doc, "temporal_objword_recovery_peak_layer", s->temporal_objword_recovery_peak_layer, 0, &oom);
         ids__jadd(doc, "score_best_layer", s->score_best_layer, 0, &oom);
         ids__jadd(doc, "score_best", s->score_best, 6, &oom);
+        ids__summary_ci_json(doc, s, &oom);
         ids__jadd(doc, "seconds", s->seconds, 1, &oom);
         ids__jadd(doc, "steps_run", s->steps_run, 0, &oom);
         ids__jadd(doc, "steps_skipped", s->steps_skipped, 0, &oom);

@@ -567,8 +567,9 @@ static double pair_cosine(const ids_st_tensor *pp, const float *cells, int l, in
 }
 
 /* One layer's row of stats.json and stats.csv. */
+/* ex: the R^2 permutation null's mean, 95th percentile and p, and the pair-bootstrap interval of R^2. */
 static void stats_row(cJSON *layers, ids__tb *csv, int l, const ids_id_stats *s, bool has_pairs, double cosm, const int *xs,
-                      const int *ys, const float *pca, int C, bool *oom) {
+                      const int *ys, const float *pca, int C, const double ex[5], bool *oom) {
     cJSON *o = cJSON_CreateObject(), *pc = NULL;
     if (!o || !cJSON_AddItemToArray(layers, o)) {
         cJSON_Delete(o);
@@ -577,6 +578,17 @@ static void stats_row(cJSON *layers, ids__tb *csv, int l, const ids_id_stats *s,
     }
     ids__jadd(o, "layer", l, 0, oom);
     ids__jadd(o, "r2", s->r2, 6, oom);
+    ids__jadd(o, "r2_null_mean", ex[0], 6, oom);
+    ids__jadd(o, "r2_null_q95", ex[1], 6, oom);
+    ids__jadd(o, "r2_null_p", ex[2], 6, oom);
+    if (has_pairs) {
+        cJSON *ci = cJSON_AddArrayToObject(o, "r2_ci");
+        for (int q = 0; q < 2 && ci; q++) {
+            cJSON *n = ids__jnum(ex[3 + q], 6);
+            if (!n || !cJSON_AddItemToArray(ci, n)) cJSON_Delete(n), *oom = true;
+        }
+        *oom |= !ci;
+    }
     ids__jadd(o, "plane", s->plane, 6, oom);
     ids__jadd(o, "pca_var", s->pca_var, 6, oom);
     if (has_pairs) ids__jadd(o, "pair_cosine", cosm, 6, oom);
@@ -598,6 +610,7 @@ static void stats_row(cJSON *layers, ids__tb *csv, int l, const ids_id_stats *s,
     ids__tb_num(csv, ",", s->plane, 6);
     ids__tb_num(csv, ",", s->pca_var, 6);
     ids__tb_num(csv, ",", has_pairs ? cosm : NAN, 6);
+    for (int q = 0; q < 5; q++) ids__tb_num(csv, ",", ex[q], 6);
     ids__tb_printf(csv, "\n");
 }
 
@@ -606,6 +619,7 @@ ids_status ids__stats_prov(const char *dir, ids_prov **out, ids_err *err) {
     ids_status st = path ? ids_prov_new(out, "ids stats", err) : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     if (!st) st = ids_prov_input(*out, "ids", path, err);
     if (!st) ids_prov_run(*out, 0, 1, "f32");
+    if (!st) ids_prov_opt_int(*out, "r2_null_permutations", IDS_R2_NULL_PERMS); /* beside R^2 */
     if (st) {
         ids_prov_free(*out);
         *out = NULL;
@@ -646,7 +660,7 @@ ids_status ids_spatial_stats(const char *dir, ids_err *err) {
     cJSON *doc = ids__result_doc(IDS_RESULT_STATS), *layers = doc ? cJSON_AddArrayToObject(doc, "layers") : NULL;
     bool oom = !cells || !layers;
     ids__tb csv = {0};
-    ids__tb_printf(&csv, "layer,r2,plane,pca_var,pair_cosine\n");
+    ids__tb_printf(&csv, "layer,r2,plane,pca_var,pair_cosine,r2_null_mean,r2_null_q95,r2_null_p,r2_ci_low,r2_ci_high\n");
     const float *U = u->data;
     for (int l = 0; !oom && l < L; l++) {
         for (int k = 0; k < C; k++) /* size index 0: the largest */
@@ -656,7 +670,16 @@ ids_status ids_spatial_stats(const char *dir, ids_err *err) {
                                       (const float *)ya->data + (size_t)l * E, &s, pca, err)))
             break;
         const double cosm = pp ? pair_cosine(pp, cells, l, L, C, S, E) : NAN;
-        stats_row(layers, &csv, l, &s, pp != NULL, cosm, xs, ys, pca, C, &oom);
+        /* beside R^2: its permutation null (cell labels shuffled) and an interval over object pairs */
+        ids_r2_null nl;
+        double ex[5] = {NAN, NAN, NAN, NAN, NAN};
+        if ((st = ids_spatial_r2_null(cells, xs, ys, C, E, 0, 1000 + (uint64_t)l, &nl, err))) break;
+        ex[0] = nl.mean, ex[1] = nl.q95, ex[2] = nl.p;
+        const size_t cs = (size_t)S * E, ps = (size_t)L * C * cs;
+        if (pp && (st = ids__r2_pair_ci((const float *)pp->data + (size_t)l * C * cs, (int)pp->shape[0], ps, cs, xs, ys, C, E,
+                                        2000 + (uint64_t)l, ex + 3, err)))
+            break;
+        stats_row(layers, &csv, l, &s, pp != NULL, cosm, xs, ys, pca, C, ex, &oom);
     }
     ids_prov_finish(prov);
     if (!st) st = ids__result_write(dir, IDS_RESULT_STATS, 0, doc, prov, csv.p, csv.n, oom || csv.oom, err);
@@ -709,6 +732,13 @@ static ids_status score_row(const cJSON *it, const char *steer_json, const cJSON
     ids__jadd(o, "consistency", cons, 6, oom);
     ids__jadd(o, "causal", caus, 6, oom);
     ids__jadd(o, "score", score, 6, oom);
+    /* the interval of the causal factor (items resampled), linearity and consistency held */
+    const cJSON *cc = cJSON_GetObjectItemCaseSensitive(it, "causal_ci");
+    if (cJSON_IsArray(cc) && cJSON_GetArraySize(cc) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(cc, 0)) &&
+        cJSON_IsNumber(cJSON_GetArrayItem(cc, 1))) {
+        const double ci[2] = {lin * cons * cJSON_GetArrayItem(cc, 0)->valuedouble, lin * cons * cJSON_GetArrayItem(cc, 1)->valuedouble};
+        ids__jci(o, "score_ci", ci, oom);
+    }
     if (score > *best_score || *best_layer < 0) *best_score = score, *best_layer = layer;
     return IDS_OK;
 }

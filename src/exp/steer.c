@@ -11,6 +11,14 @@ void ids_steer_result_free(ids_steer_result *r) {
     free(r->rate_noise);
     free(r->greedy_id);
     free(r->greedy_noise);
+    free(r->item_id);
+    free(r->item_rel);
+    free(r->item_dc);
+    free(r->item_truth);
+    free(r->item_swap_id);
+    free(r->item_swap_noise);
+    free(r->item_greedy_id);
+    free(r->item_greedy_noise);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -116,11 +124,15 @@ static ids_status steer_env_init(steer_env *e, const ids_vlm *v, const ids_catal
         steer_env_free(e);
         return st;
     }
+    if (o->holdout_objects && (st = ids__holdout_check(&e->x, o->ids_path, "ids.json", what, err))) {
+        steer_env_free(e);
+        return st;
+    }
     e->G = (int)e->U->shape[1], e->S = (int)e->U->shape[3];
     e->x.grid = e->G; /* the scenes use the IDs' grid */
     ids__exp_stim_opts(&e->x, &e->so);
     e->factor = o->factor > 0 ? o->factor : 5.0f;
-    e->n_var = n_var = n_var > 0 ? n_var : e->G * e->G;
+    e->n_var = n_var = n_var > 0 ? n_var : (n_var < 0 ? -n_var : 1) * e->G * e->G; /* -k: k per cell */
     e->vecs = ids__malloc(sizeof(float) * (size_t)n_var * e->E);
     e->lp = ids__malloc(sizeof(float) * 2 * (size_t)n_var);
     e->lpraw = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)n_var);
@@ -207,7 +219,30 @@ typedef struct {
     int *swaps_id, *swaps_noise, *g_id, *g_noise;
     uint64_t noise_rng;
     ids_steer_result *out;
+    int cap; /* items the per-item arrays of out hold */
 } belief_job;
+
+/* Room for item n (0-based) of the per-item arrays (grown by doubling; cap: the items they hold). */
+static ids_status belief_items_grow(ids_steer_result *r, int NB, int *cap, ids_err *err) {
+    if (r->n_items < *cap) return IDS_OK;
+    const int nc = *cap ? 2 * *cap : 16;
+    void *p[8] = {ids__realloc(r->item_id, sizeof *r->item_id * (size_t)nc), ids__realloc(r->item_rel, (size_t)nc),
+                  ids__realloc(r->item_dc, sizeof(float) * (size_t)nc), ids__realloc(r->item_truth, (size_t)nc),
+                  ids__realloc(r->item_swap_id, (size_t)nc * NB), ids__realloc(r->item_swap_noise, (size_t)nc * NB),
+                  ids__realloc(r->item_greedy_id, (size_t)nc * NB), ids__realloc(r->item_greedy_noise, (size_t)nc * NB)};
+    if (p[0]) r->item_id = p[0];
+    if (p[1]) r->item_rel = p[1];
+    if (p[2]) r->item_dc = p[2];
+    if (p[3]) r->item_truth = p[3];
+    if (p[4]) r->item_swap_id = p[4];
+    if (p[5]) r->item_swap_noise = p[5];
+    if (p[6]) r->item_greedy_id = p[6];
+    if (p[7]) r->item_greedy_noise = p[7];
+    for (int k = 0; k < 8; k++)
+        if (!p[k]) return ids__err(err, IDS_ERR_NOMEM, "steer belief: out of memory for %d items", nc);
+    *cap = nc;
+    return IDS_OK;
+}
 
 static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
     belief_job *j = user;
@@ -251,11 +286,23 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             e->vars[2 * k + 1] = (ids_variant){&e->hooks[4 * k + 2], 2};
         }
         st = steer_run(e, 2 * NB, err);
+        ids_steer_result *r = j->out;
+        if (!st) st = belief_items_grow(r, NB, &j->cap, err);
         for (int k = 0; !st && k < NB; k++) {
             const float *p = e->lp + 4 * k;
             const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
             j->swaps_id[k] += (di > 0) != (dc > 0);
             j->swaps_noise[k] += (dn > 0) != (dc > 0);
+            r->item_swap_id[(size_t)r->n_items * NB + k] = (di > 0) != (dc > 0);
+            r->item_swap_noise[(size_t)r->n_items * NB + k] = (dn > 0) != (dc > 0);
+        }
+        if (!st) {
+            memset(r->item_greedy_id + (size_t)r->n_items * NB, 0, (size_t)NB);
+            memset(r->item_greedy_noise + (size_t)r->n_items * NB, 0, (size_t)NB);
+            snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
+            r->item_rel[r->n_items] = (unsigned char)rel;
+            r->item_dc[r->n_items] = (float)dc;
+            r->item_truth[r->n_items] = it->has[rel] ? (signed char)it->truth[rel] : -1;
         }
         /* the same from short greedy answers, judged by whole answer words */
         int vc = -1;
@@ -267,6 +314,8 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, rel, &vn, err);
             j->g_id[k] += vi >= 0 && vi != vc;
             j->g_noise[k] += vn >= 0 && vn != vc;
+            j->out->item_greedy_id[(size_t)j->out->n_items * NB + k] = vi >= 0 && vi != vc;
+            j->out->item_greedy_noise[(size_t)j->out->n_items * NB + k] = vn >= 0 && vn != vc;
         }
         if (!st) j->out->n_items++;
     }
@@ -385,9 +434,11 @@ ids_status ids__steer_prov(ids__steer_kind k, const ids_vlm *v, const ids_catalo
     ids_prov_opt_num(*out, "factor", pl.factor);
     ids_prov_opt_int(*out, "layer_lo", pl.lo);
     ids_prov_opt_int(*out, "layer_hi", pl.hi);
+    ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* the intervals' resamples */
     if (k == IDS__STEER_BELIEF) ids_prov_opt_int(*out, "greedy_tokens", o->greedy_tokens > 0 ? o->greedy_tokens : 0);
     if (k == IDS__STEER_GRID && o->variant == IDS_GRID_PAPER) ids_prov_opt_str(*out, "variant", "paper");
     if (k == IDS__STEER_DEPTH && o->raw) ids_prov_opt_bool(*out, "raw", true);
+    if (o->holdout_objects) ids_prov_opt_bool(*out, "holdout_objects", true);
     return IDS_OK;
 }
 
@@ -407,7 +458,7 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         return st;
     }
     belief_job j = {&e, rel, pl.rels, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
-                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out, 0};
     if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
     /* no true cell is needed: the push opposes the model's own answer */
     if (!st)
@@ -437,9 +488,29 @@ typedef struct {
     steer_env *e;
     ids_relation rel;
     int layer;
-    double *acc;
+    double *acc; /* [3][C]: the push, the random and the orthogonal control */
     ids_steer_grid_result *out;
+    uint64_t rng;
+    int cap;     /* items out->item_delta holds */
 } grid_job;
+
+/* The two controls of a grid push vt (E floats): a random direction and the same arithmetic on the
+ * transposed IDs (x and y swapped: the other axis) less its component along vt, both of vt's norm. */
+static void grid_controls(grid_job *j, const float *vt, int tx, int ty, int sx, int sy, float *vr, float *vo) {
+    steer_env *e = j->e;
+    const int E = e->E;
+    const float *ut = uid(e, j->layer, ty, tx), *us = uid(e, j->layer, sy, sx);
+    double nn = 0, dot = 0;
+    for (int i = 0; i < E; i++) {
+        vr[i] = (float)ids__rng_lcg_normal(&j->rng);
+        vo[i] = e->factor * (ut[i] - us[i]);
+        nn += (double)vt[i] * vt[i], dot += (double)vo[i] * vt[i];
+    }
+    const double c = nn > 0 ? dot / nn : 0;
+    for (int i = 0; i < E; i++) vo[i] = (float)(vo[i] - c * vt[i]);
+    rescale(vr, E, sqrt(nn));
+    rescale(vo, E, sqrt(nn));
+}
 
 static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
     grid_job *j = user;
@@ -454,19 +525,33 @@ static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
      * between) */
     const bool paper = e->o->variant == IDS_GRID_PAPER;
     const bool vertical = j->rel == IDS_REL_ABOVE_BELOW || j->rel == IDS_REL_BETWEEN;
-    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(source)) at the subject word */
+    for (int t = 0; !st && t < C; t++) { /* factor x (ID(target) - ID(source)) at the subject word; [C + t], [2C + t] controls */
         float *vt = e->vecs + (size_t)t * E;
         const int tx = t % G, ty = t / G;
-        const float *ut = uid(e, j->layer, tx, ty);
-        const float *us = !paper ? uid(e, j->layer, it->cell_x[0], it->cell_y[0])
-                          : vertical ? uid(e, j->layer, tx, G - 1 - ty) : uid(e, j->layer, G - 1 - tx, ty);
+        const int sx = !paper ? it->cell_x[0] : vertical ? tx : G - 1 - tx, sy = !paper ? it->cell_y[0] : vertical ? G - 1 - ty : ty;
+        const float *ut = uid(e, j->layer, tx, ty), *us = uid(e, j->layer, sx, sy);
         for (int i = 0; i < E; i++) vt[i] = e->factor * (ut[i] - us[i]);
-        e->hooks[t] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vt,
-                                 .len = (size_t)E};
-        e->vars[t] = (ids_variant){&e->hooks[t], 1};
+        grid_controls(j, vt, tx, ty, sx, sy, e->vecs + (size_t)(C + t) * E, e->vecs + (size_t)(2 * C + t) * E);
+        for (int c = 0; c < 3; c++) {
+            const int v = c * C + t;
+            e->hooks[v] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->layer, .sel = ws[0], .action = IDS_ACT_ADD,
+                                     .vec = e->vecs + (size_t)v * E, .len = (size_t)E};
+            e->vars[v] = (ids_variant){&e->hooks[v], 1};
+        }
     }
-    if (!st) st = steer_run(e, C, err);
-    for (int t = 0; !st && t < C; t++) j->acc[t] += ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) st = steer_run(e, 3 * C, err);
+    ids_steer_grid_result *r = j->out;
+    if (!st && r->n_items >= j->cap) { /* each image's changes, kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_delta, sizeof(float) * (size_t)nc * 3 * C);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory for %d items", nc);
+        else r->item_delta = q, j->cap = nc;
+    }
+    for (int v = 0; !st && v < 3 * C; v++) {
+        const double d = ((double)e->lp[2 * v] - e->lp[2 * v + 1]) - ((double)lpc[0] - lpc[1]);
+        j->acc[v] += d;
+        r->item_delta[(size_t)r->n_items * 3 * C + v] = (float)d;
+    }
     if (!st) j->out->n_items++;
     ids_seq_free(seq);
     return st;
@@ -485,12 +570,12 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const bool between = rel == IDS_REL_BETWEEN;
     out->relation = rel, out->factor = pl.factor, out->variant = o->variant;
     steer_env e; /* one variant per cell of the IDs' grid */
-    if ((st = steer_env_init(&e, v, cat, o, 0, between ? 3 : 2, "steer grid", progress, user, err))) {
+    if ((st = steer_env_init(&e, v, cat, o, -3, between ? 3 : 2, "steer grid", progress, user, err))) {
         ids_steer_grid_result_free(out);
         return st;
     }
     const int C = e.G * e.G;
-    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)3 * C, sizeof(double)), out, e.x.seed * 7919 + 41, 0};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
     if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     /* records of an image set need the relation's question and the subject's box (its cell) */
@@ -500,9 +585,11 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
     if (!st) {
         out->grid = e.G;
         out->layer = layer;
-        out->delta = ids__malloc(sizeof(float) * (size_t)C);
-        if (!out->delta) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
-        for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
+        float **dst[3] = {&out->delta, &out->delta_random, &out->delta_orthogonal};
+        for (int c = 0; c < 3 && !st; c++) {
+            if (!(*dst[c] = ids__malloc(sizeof(float) * (size_t)C))) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+            for (int t = 0; !st && t < C; t++) (*dst[c])[t] = out->n_items ? (float)(j.acc[c * C + t] / out->n_items) : 0;
+        }
     }
     if (!st) ids_prov_finish(out->prov);
     else ids_steer_grid_result_free(out);
@@ -513,6 +600,9 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
 
 void ids_steer_grid_result_free(ids_steer_grid_result *r) {
     free(r->delta);
+    free(r->delta_random);
+    free(r->delta_orthogonal);
+    free(r->item_delta);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -524,6 +614,10 @@ void ids_depth_result_free(ids_depth_result *r) {
     free(r->ab_up);
     free(r->fb_down);
     free(r->fb_up);
+    for (int c = 0; c < 2; c++)
+        for (int q = 0; q < 4; q++) free(r->ctl[c][q]);
+    free(r->item_ab);
+    free(r->item_fb);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -531,40 +625,87 @@ void ids_depth_result_free(ids_depth_result *r) {
 typedef struct {
     steer_env *e;
     int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind), -1 both (a set's images) */
-    double *acc;       /* [4][NB]: (2 which + dir) */
+    double *acc;       /* [3 pushes][4][NB]: (2 which + dir) */
     ids_depth_result *out;
+    uint64_t rng;      /* the random control's directions */
+    int cap[2];        /* items the per-item arrays hold (above/below, front/behind) */
 } depth_job;
+
+/* The three pushes at layer l, each of norm hn (raw: the vertical difference's own norm x factor):
+ * out[0] the vertical ID difference, out[1] a random direction, out[2] the horizontal difference
+ * made orthogonal to the vertical one. */
+static void depth_pushes(depth_job *j, int l, double hn, float *out[3]) {
+    steer_env *e = j->e;
+    const int E = e->E, G = e->G;
+    const float *u0 = uid(e, l, 0, 0), *uv = uid(e, l, 0, G - 1), *uh = uid(e, l, G - 1, 0);
+    double vv = 0, hv = 0;
+    for (int i = 0; i < E; i++) {
+        const double v = (double)uv[i] - u0[i];
+        vv += v * v, hv += v * ((double)uh[i] - u0[i]);
+    }
+    if (e->o->raw) hn = sqrt(vv) * e->factor;
+    const double c = vv > 0 ? hv / vv : 0;
+    for (int i = 0; i < E; i++) {
+        const double v = (double)uv[i] - u0[i];
+        out[0][i] = (float)v;
+        out[1][i] = (float)ids__rng_lcg_normal(&j->rng);
+        out[2][i] = (float)(((double)uh[i] - u0[i]) - c * v);
+    }
+    for (int p = 0; p < 3; p++) rescale(out[p], E, hn);
+}
+
+/* Room for one more item of question `which` in the per-item arrays. */
+static ids_status depth_grow(depth_job *j, int which, int n, ids_err *err) {
+    if (n < j->cap[which]) return IDS_OK;
+    const int nc = j->cap[which] ? 2 * j->cap[which] : 16;
+    float **a = which ? &j->out->item_fb : &j->out->item_ab;
+    float *p = ids__realloc(*a, sizeof(float) * (size_t)nc * 6 * j->NB);
+    if (!p) return ids__err(err, IDS_ERR_NOMEM, "depth: out of memory for %d items", nc);
+    *a = p, j->cap[which] = nc;
+    return IDS_OK;
+}
 
 /* One question (which: 0 above/below, 1 in front/behind) about the item, pushed down and up. */
 static ids_status depth_one(depth_job *j, const ids__item *it, int which, ids_err *err) {
     steer_env *e = j->e;
-    const int E = e->E, G = e->G, NB = j->NB;
+    const int E = e->E, NB = j->NB;
     const ids_relation rel = which ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW;
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
     ids_status st = steer_answers(e, rel, &j->out->prompting, err);
     if (!st) st = steer_clean(e, rel, it, 1, ws, lpc, &seq, err);
+    /* variant (p NB + k) 2 + dir: push p (0 the row-only ID difference, 1 random, 2 orthogonal) at
+     * layer lo + k, dir 0 down, 1 up; raw: the vertical difference x factor as it is (the paper's), the
+     * controls of the same norm */
     for (int k = 0; !st && k < NB; k++) {
         const int l = j->lo + k;
-        const float *u0 = uid(e, l, 0, 0), *u1 = uid(e, l, 0, G - 1); /* the row-only ID difference */
-        const double hn = steer_norm(e, 0, l);
-        for (int dir = 0; dir < 2; dir++) { /* 0: down, 1: up; raw: factor x the difference (the paper's) */
-            float *vd = e->vecs + ((size_t)2 * k + dir) * E;
-            const double f = e->o->raw ? e->factor : 1.0;
-            for (int i = 0; i < E; i++) vd[i] = (float)((dir ? -f : f) * ((double)u1[i] - u0[i]));
-            if (!e->o->raw) rescale(vd, E, hn);
-            e->hooks[2 * k + dir] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD,
-                                               .vec = vd, .len = (size_t)E};
-            e->vars[2 * k + dir] = (ids_variant){&e->hooks[2 * k + dir], 1};
-        }
+        float *pv[3];
+        for (int p = 0; p < 3; p++) pv[p] = e->vecs + ((size_t)(p * NB + k) * 2) * E;
+        depth_pushes(j, l, steer_norm(e, 0, l), pv);
+        for (int p = 0; p < 3; p++)
+            for (int dir = 0; dir < 2; dir++) {
+                const int v = (p * NB + k) * 2 + dir;
+                float *vd = e->vecs + (size_t)v * E;
+                if (dir)
+                    for (int i = 0; i < E; i++) vd[i] = -pv[p][i];
+                e->hooks[v] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = ws[0], .action = IDS_ACT_ADD, .vec = vd,
+                                         .len = (size_t)E};
+                e->vars[v] = (ids_variant){&e->hooks[v], 1};
+            }
     }
-    if (!st) st = steer_run(e, 2 * NB, err);
-    for (int k = 0; !st && k < NB; k++)
-        for (int dir = 0; dir < 2; dir++) {
-            const float *p = e->lp + 2 * (2 * k + dir);
-            j->acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
-        }
+    if (!st) st = steer_run(e, 6 * NB, err);
+    const int n_done = which ? j->out->n_depth : j->out->n_grid;
+    if (!st) st = depth_grow(j, which, n_done, err);
+    float *item = st ? NULL : (which ? j->out->item_fb : j->out->item_ab) + (size_t)n_done * 6 * NB;
+    for (int p = 0; !st && p < 3; p++)
+        for (int k = 0; k < NB; k++)
+            for (int dir = 0; dir < 2; dir++) {
+                const float *q = e->lp + 2 * ((p * NB + k) * 2 + dir);
+                const double d = ((double)q[0] - q[1]) - ((double)lpc[0] - lpc[1]);
+                j->acc[((size_t)p * 4 + 2 * which + dir) * NB + k] += d;
+                item[((size_t)p * NB + k) * 2 + dir] = (float)d;
+            }
     if (!st) {
         if (which) j->out->n_depth++;
         else j->out->n_grid++;
@@ -590,11 +731,11 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     const int lo = pl.lo, NB = pl.hi - pl.lo + 1;
     out->factor = pl.factor, out->raw = o->raw;
     steer_env e;
-    if ((st = steer_env_init(&e, v, cat, o, 2 * NB, 2, "depth", progress, user, err))) {
+    if ((st = steer_env_init(&e, v, cat, o, 6 * NB, 2, "depth", progress, user, err))) {
         ids_depth_result_free(out);
         return st;
     }
-    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
+    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)12 * NB, sizeof(double)), out, e.x.seed * 7919 + 29, {0, 0}};
     if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
     if (!st && e.x.set_manifest[0]) { /* an image set: both questions about each of its images, no truth needed */
         j.which = -1;
@@ -610,13 +751,14 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
     if (!st) {
         out->layer_lo = lo;
         out->n_band = NB;
-        float **dst[4] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
-        for (int q = 0; q < 4 && !st; q++) {
+        float **dst[12] = {&out->ab_down, &out->ab_up, &out->fb_down, &out->fb_up};
+        for (int q = 4; q < 12; q++) dst[q] = &out->ctl[q / 4 - 1][q % 4];
+        for (int q = 0; q < 12 && !st; q++) {
             if (!(*dst[q] = ids__malloc(sizeof(float) * (size_t)NB))) {
                 st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
                 break;
             }
-            const int n = q < 2 ? out->n_grid : out->n_depth;
+            const int n = q % 4 < 2 ? out->n_grid : out->n_depth;
             for (int k = 0; k < NB; k++) (*dst[q])[k] = n ? (float)(j.acc[(size_t)q * NB + k] / n) : 0;
         }
     }

@@ -12,6 +12,7 @@ void ids_swap_result_free(ids_swap_result *r) {
     free(r->right);
     free(r->diff);
     free(r->diff_pooled);
+    free(r->item_diff);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -128,6 +129,7 @@ ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation re
     const int NV = p->L * IDS_SWAP_SET_COUNT;
     for (int k = 0; k < 4; k++)
         if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    if (!(p->snap = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
     st = ids__exp_ctx(x, n_img, max_rows, true, &p->ctx, err);
     if (!st) st = ids__exp_ctx(x, n_img, max_rows, false, &p->ctx_edit, err);
     return st;
@@ -141,9 +143,19 @@ ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_
     if (!st) st = ids_vlm_build_video_seq(p->v, prompt, edited, n_img, vf, p->n_threads, NULL, &se, err);
     if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
     bool used = false;
+    const int NV = p->L * IDS_SWAP_SET_COUNT;
+    memcpy(p->snap, p->acc[2], sizeof(double) * (size_t)NV);
     if (!st)
         st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, &p->ans, p->acc,
                         &p->pooled_den, &used, err);
+    if (!st && used && p->n_items >= p->item_cap) { /* the item's own fractions, kept for intervals */
+        const int nc = p->item_cap ? 2 * p->item_cap : 16;
+        float *q = ids__realloc(p->item_diff, sizeof(float) * (size_t)nc * NV);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory for %d items", nc);
+        else p->item_diff = q, p->item_cap = nc;
+    }
+    if (!st && used)
+        for (int vi = 0; vi < NV; vi++) p->item_diff[(size_t)p->n_items * NV + vi] = (float)(p->acc[2][vi] - p->snap[vi]);
     if (!st) {
         if (used) p->n_items++;
         else p->n_skipped++;
@@ -173,6 +185,8 @@ ids_status ids__patcher_means(const ids__patcher *p, float **first, float **seco
 void ids__patcher_free(ids__patcher *p) {
     for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(p->setrows[k]);
     for (int k = 0; k < 4; k++) free(p->acc[k]);
+    free(p->snap);
+    free(p->item_diff);
     ids_ctx_free(p->ctx);
     ids_ctx_free(p->ctx_edit);
     memset(p, 0, sizeof *p);
@@ -225,7 +239,9 @@ static ids_status swap_item(void *user, const ids__item *it, ids_err *err) {
 }
 
 ids_status ids__swap_prov(const ids__exp *x, bool control, bool hue, ids_prov **out, ids_err *err) {
-    return ids__exp_prov(x, control ? (hue ? "swap --hue" : "swap --control") : "swap", out, err);
+    ids_status st = ids__exp_prov(x, control ? (hue ? "swap --hue" : "swap --control") : "swap", out, err);
+    if (!st) ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* the intervals' resamples */
+    return st;
 }
 
 ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap_opts *o, bool control,
@@ -252,6 +268,7 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
         out->n_layers = p.L;
         out->n_items = p.n_items;
         out->n_skipped = p.n_skipped;
+        out->item_diff = p.item_diff, p.item_diff = NULL;
         ids_prov_finish(out->prov);
     }
     ids__patcher_free(&p);

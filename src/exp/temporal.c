@@ -16,6 +16,7 @@ void ids_temporal_result_free(ids_temporal_swap_result *r) {
     free(r->second);
     free(r->diff);
     free(r->diff_pooled);
+    free(r->item_diff);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -24,6 +25,9 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r) {
     free(r->d_before);
     free(r->d_after);
     free(r->rho_after);
+    free(r->item_after);
+    free(r->ctl_after[0]);
+    free(r->ctl_after[1]);
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
@@ -36,31 +40,7 @@ void ids_video_reverse(const ids_image *in, int n, ids_image *out) {
 
 /* ---- statistics ---- */
 
-double ids_spearman(const double *a, const double *b, int n) {
-    if (n < 2) return NAN;
-    double buf[128], *ra = n <= 64 ? buf : ids__malloc(sizeof(double) * (size_t)n * 2), *rb;
-    if (!ra) return NAN;
-    rb = ra + n;
-    for (int pass = 0; pass < 2; pass++) { /* average ranks (ties share their mean rank) */
-        const double *x = pass ? b : a;
-        double *r = pass ? rb : ra;
-        for (int i = 0; i < n; i++) {
-            int less = 0, eq = 0;
-            for (int j = 0; j < n; j++) less += x[j] < x[i], eq += x[j] == x[i];
-            r[i] = less + (eq - 1) * 0.5;
-        }
-    }
-    double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
-    for (int i = 0; i < n; i++) ma += ra[i], mb += rb[i];
-    ma /= n, mb /= n;
-    for (int i = 0; i < n; i++) {
-        sab += (ra[i] - ma) * (rb[i] - mb);
-        saa += (ra[i] - ma) * (ra[i] - ma);
-        sbb += (rb[i] - mb) * (rb[i] - mb);
-    }
-    if (ra != buf) free(ra);
-    return saa > 0 && sbb > 0 ? sab / sqrt(saa * sbb) : NAN;
-}
+/* ids_spearman: src/base/stats.c */
 
 ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,
                                     ids_err *err) {
@@ -114,6 +94,7 @@ ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coor
 static ids_status temporal_prov(const ids__exp *x, const char *command, int T, ids_prov **out, ids_err *err) {
     ids_status st = ids__exp_prov(x, command, out, err);
     if (!st) ids_prov_opt_int(*out, "frames", T);
+    if (!st && strcmp(command, "temporal extract")) ids_prov_opt_int(*out, "bootstrap", IDS_BOOT_DEFAULT); /* intervals */
     return st;
 }
 
@@ -308,6 +289,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         out->n_layers = p.L;
         out->n_items = p.n_items;
         out->n_skipped = p.n_skipped;
+        out->item_diff = p.item_diff, p.item_diff = NULL;
         ids_prov_finish(out->prov);
     }
     ids__patcher_free(&p);
@@ -329,6 +311,7 @@ typedef struct {
     double *acc_b, *acc_a;
     int lo, NB, F, E;
     ids_temporal_steer_result *out;
+    int cap; /* items out->item_after holds */
 } tsteer_job;
 
 /* One video: the clean run, then every (layer, target frame) edit of the subject word in one batch. */
@@ -342,19 +325,27 @@ static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     ids_run_out oc = {.cand_logprob = raw};
     if (!st) st = ids_ctx_prefill(j->ctx, seq, NULL, 0, &ro, &oc, err);
     if (!st) ids_answer_set_reduce(&j->ans->set, raw, lpc);
-    const int NV = j->NB * j->F;
+    const int NV = 3 * j->NB * j->F; /* the push, then its two controls */
     for (int vi = 0; !st && vi < NV; vi++) {
-        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi / j->F, .sel = w, .action = IDS_ACT_ADD,
+        j->hooks[vi] = (ids_hook){.site = IDS_SITE_RESID, .layer = j->lo + vi % (j->NB * j->F) / j->F, .sel = w, .action = IDS_ACT_ADD,
                                   .vec = j->vecs + (size_t)vi * j->E, .len = (size_t)j->E};
         j->vars[vi] = (ids_variant){&j->hooks[vi], 1};
         j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + (size_t)IDS__MAX_CAND * vi};
     }
     if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
+    ids_temporal_steer_result *r = j->out;
+    if (!st && r->n_items >= j->cap) { /* each video's changes of log P(after), kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_after, sizeof(float) * (size_t)nc * NV);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory for %d videos", nc);
+        else r->item_after = q, j->cap = nc;
+    }
     for (int vi = 0; !st && vi < NV; vi++) {
         float p[2];
         ids_answer_set_reduce(&j->ans->set, j->lp + (size_t)IDS__MAX_CAND * vi, p);
         j->acc_b[vi] += (double)p[0] - lpc[0];
         j->acc_a[vi] += (double)p[1] - lpc[1];
+        r->item_after[(size_t)r->n_items * NV + vi] = (float)((double)p[1] - lpc[1]);
     }
     if (!st) j->out->n_items++;
     ids_seq_free(seq);
@@ -408,6 +399,7 @@ static ids_status tsteer_prov(const ids__exp *x, const ids_temporal_opts *o, con
     ids_prov_opt_int(*out, "source", o->source);
     ids_prov_opt_int(*out, "layer_lo", pl->lo);
     ids_prov_opt_int(*out, "layer_hi", pl->hi);
+    if (o->holdout_objects) ids_prov_opt_bool(*out, "holdout_objects", true);
     return IDS_OK;
 }
 
@@ -451,6 +443,41 @@ static void tsteer_vectors(const tsteer_plan *pl, int source, int E, float *vecs
         }
 }
 
+static void tsteer_rescale(float *v, int E, double norm) {
+    double n = 0;
+    for (int e = 0; e < E; e++) n += (double)v[e] * v[e];
+    n = sqrt(n);
+    for (int e = 0; e < E; e++) v[e] = n > 0 ? (float)(v[e] / n * norm) : 0.0f;
+}
+
+/* The controls after the NB F pushes in vecs: [NB F ..) a random direction per (layer, frame), then a
+ * fixed direction per layer orthogonal to the time axis (axis [L][E], may be NULL), each of the push's
+ * norm, the second signed as the frame lies after or before the null frame. */
+static void tsteer_controls(const tsteer_plan *pl, const float *axis, int source, int E, uint64_t seed, float *vecs) {
+    const int NB = pl->hi - pl->lo + 1, F = pl->F, NV = NB * F, T = pl->T;
+    uint64_t rng = seed * 7919 + 53;
+    for (int k = 0; k < NB; k++) {
+        float *dir = vecs + ((size_t)2 * NV + (size_t)k * F) * E; /* built in the first frame's slot */
+        const float *a = axis ? axis + (size_t)(pl->lo + k) * E : NULL;
+        double aa = 0, da = 0;
+        for (int e = 0; e < E; e++) dir[e] = (float)ids__rng_lcg_normal(&rng), aa += a ? (double)a[e] * a[e] : 0, da += a ? (double)dir[e] * a[e] : 0;
+        for (int e = 0; a && aa > 0 && e < E; e++) dir[e] = (float)(dir[e] - da / aa * a[e]);
+        tsteer_rescale(dir, E, 1.0);
+        for (int t = F - 1; t >= 0; t--) {
+            const float *push = vecs + ((size_t)k * F + t) * E;
+            double n = 0;
+            for (int e = 0; e < E; e++) n += (double)push[e] * push[e];
+            n = sqrt(n);
+            float *vr = vecs + ((size_t)NV + (size_t)k * F + t) * E, *vo = vecs + ((size_t)2 * NV + (size_t)k * F + t) * E;
+            for (int e = 0; e < E; e++) vr[e] = (float)ids__rng_lcg_normal(&rng);
+            tsteer_rescale(vr, E, n);
+            const int f = t + 1, mid = source > 0 ? source : T - f; /* the pairing's mirror frame */
+            const double sg = f > mid ? 1 : f < mid ? -1 : 0;
+            for (int e = 0; e < E; e++) vo[e] = (float)(sg * n * dir[e]); /* t = 0 last: dir is read before it is overwritten */
+        }
+    }
+}
+
 /* Means per (layer, frame) over the videos, the Spearman correlation of the change of log P(after)
  * with the frame per layer, and the fraction of monotonic layers. */
 static ids_status tsteer_summarise(const double *acc_b, const double *acc_a, int NB, int F, ids_temporal_steer_result *out,
@@ -475,6 +502,22 @@ static ids_status tsteer_summarise(const double *acc_b, const double *acc_a, int
         mono += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
     }
     out->monotonic = NB ? (float)mono / NB : 0;
+    for (int c = 0; c < 2; c++) { /* the controls, likewise */
+        if (!(out->ctl_after[c] = ids__malloc(sizeof(float) * (size_t)NV)))
+            return ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+        int m = 0;
+        for (int k = 0; k < NB; k++) {
+            double da[64], idx[64];
+            for (int t = 0; t < F; t++) {
+                const int vi = k * F + t;
+                out->ctl_after[c][vi] = out->n_items ? (float)(acc_a[(size_t)(c + 1) * NV + vi] / out->n_items) : 0;
+                da[t] = out->ctl_after[c][vi], idx[t] = t;
+            }
+            const double rho = ids_spearman(da, idx, F);
+            m += isfinite(rho) && rho >= IDS_TEMPORAL_MONOTONIC_RHO;
+        }
+        out->ctl_monotonic[c] = NB ? (float)m / NB : 0;
+    }
     return IDS_OK;
 }
 
@@ -487,6 +530,7 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     tsteer_plan pl = {0};
     ids_status st = ids__exp_init(&x, &o->exp, v, cat, 2, 2, "temporal steer", progress, user, err);
     if (!st) st = tsteer_plan_make(v, o, &pl, err);
+    if (!st && o->holdout_objects) st = ids__holdout_check(&x, o->ids_path, "temporal.json", "temporal steer", err);
     if (!st) st = tsteer_prov(&x, o, &pl, &out->prov, err);
     if (st) {
         ids_st_close(pl.f);
@@ -499,19 +543,24 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     ids__exp_stim_opts(&x, &so);
     so.frames = T;
     ids__answers ans;
-    double *acc_b = ids__calloc((size_t)NV, sizeof(double)), *acc_a = ids__calloc((size_t)NV, sizeof(double));
-    float *vecs = ids__malloc(sizeof(float) * (size_t)NV * E), *lp = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NV);
-    ids_hook *hooks = ids__calloc((size_t)NV, sizeof *hooks);
-    ids_variant *vars = ids__calloc((size_t)NV, sizeof *vars);
-    ids_run_out *outs = ids__calloc((size_t)NV, sizeof *outs);
+    const int NA = 3 * NV; /* the push and its two controls */
+    double *acc_b = ids__calloc((size_t)NA, sizeof(double)), *acc_a = ids__calloc((size_t)NA, sizeof(double));
+    float *vecs = ids__malloc(sizeof(float) * (size_t)NA * E), *lp = ids__malloc(sizeof(float) * IDS__MAX_CAND * (size_t)NA);
+    ids_hook *hooks = ids__calloc((size_t)NA, sizeof *hooks);
+    ids_variant *vars = ids__calloc((size_t)NA, sizeof *vars);
+    ids_run_out *outs = ids__calloc((size_t)NA, sizeof *outs);
     ids_ctx *ctx = NULL;
     if (!acc_b || !acc_a || !vecs || !lp || !hooks || !vars || !outs) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
     if (!st) st = ids__answers_init(&ans, ids_model_tokenizer(m), IDS_REL_BEFORE_AFTER, err);
     if (!st) ids__prompting_add(&out->prompting, x.instruction, &ans.set);
     out->null_frame = o->source > 0 ? o->source : (T % 2 == 0 ? T / 2 : -1);
+    const ids_st_tensor *axis = NULL;
     if (!st) tsteer_vectors(&pl, o->source, E, vecs);
+    if (!st) st = ids__st_f32(pl.f, o->ids_path, "time_axis", 2, true, &axis, err);
+    if (!st && axis && (axis->shape[0] != ids_model_hparams(m)->n_layer + 1 || axis->shape[1] != E)) axis = NULL;
+    if (!st) tsteer_controls(&pl, axis ? axis->data : NULL, o->source, E, x.seed, vecs);
     if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
-    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out};
+    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out, 0};
     if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
     if (!st) {
         out->layer_lo = pl.lo;
