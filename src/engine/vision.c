@@ -9,6 +9,9 @@
  *  - Qwen2.5-VL "qwen2.5vl_merger" (vision_qwen25vl.c): as Qwen2-VL, with RMSNorm, a gated SiLU MLP
  *    and window attention (patches in window order between the patch embedding and the merger; the
  *    blocks given by n_wa_pattern attend across the windows of their temporal patch).
+ *  - InternVL 2.5/3 "internvl" (vision_internvl.c): HF's dynamic tiles plus a thumbnail, each tile a
+ *    CLIP-like InternViT pass (CLS first, layer scale on both branches), pixel shuffle, LayerNorm +
+ *    MLP projector.
  * This file: loading steps they share, the dispatch on the projector type, planning,
  * preprocessing, the transformer blocks and the projector. */
 #define _POSIX_C_SOURCE 200809L
@@ -24,7 +27,8 @@ void ids_vision_free(ids_vision *v) {
     if (v->blk) {
         for (int i = 0; i < v->hp.n_layer; i++) {
             ids_vblock *b = &v->blk[i];
-            float *f[] = {b->qb, b->kb, b->vb, b->ob, b->fc1b, b->fc2b, b->gateb, b->ln1w, b->ln1b, b->ln2w, b->ln2b};
+            float *f[] = {b->qb,   b->kb,   b->vb,   b->ob,   b->fc1b, b->fc2b, b->gateb, b->ln1w,
+                          b->ln1b, b->ln2w, b->ln2b, b->ls1,  b->ls2,  b->qn,   b->kn};
             for (size_t k = 0; k < sizeof f / sizeof *f; k++) free(f[k]);
         }
         free(v->blk);
@@ -40,6 +44,8 @@ void ids_vision_free(ids_vision *v) {
     free(v->mm2b);
     free(v->soft_norm);
     free(v->proj_f);
+    free(v->mm_ln_w);
+    free(v->mm_ln_b);
     ids_gguf_close(v->g);
     free(v);
 }
@@ -247,9 +253,10 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->qwen25 = !strcmp(s, "qwen2.5vl_merger");
     v->qwen = v->qwen25 || !strcmp(s, "qwen2vl_merger");
     v->gemma3 = !strcmp(s, "gemma3");
-    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3)
+    v->internvl = !strcmp(s, "internvl");
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, gemma3, internvl)", path, s);
     return IDS_OK;
 }
 
@@ -260,10 +267,11 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     ids_status st = ids_gguf_open(&v->g, path, err);
     if (!st) st = read_projector(v, err);
     if (!st)
-        st = v->qwen25 ? ids__vision_load_qwen25vl(v, err)
-             : v->qwen ? ids__vision_load_qwen2vl(v, err)
-             : v->gemma3 ? ids__vision_load_gemma3(v, err)
-                       : ids__vision_load_clip(v, err);
+        st = v->qwen25     ? ids__vision_load_qwen25vl(v, err)
+             : v->qwen     ? ids__vision_load_qwen2vl(v, err)
+             : v->gemma3   ? ids__vision_load_gemma3(v, err)
+             : v->internvl ? ids__vision_load_internvl(v, err)
+                           : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
         return st;
@@ -290,6 +298,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     if (n_frames < 1 || !frames || !frames[0].rgb)
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
+    if (n_frames == 1 && v->internvl) return ids__vision_plan_internvl(v, frames, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -298,6 +307,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     out->grid_h = out->grid_w = v->gemma3 ? hp->grid / v->pool : hp->grid;
     out->n_out = hp->n_out;
     out->n_tokens = hp->n_tokens;
+    out->tiles_w = out->tiles_h = 1;
     return IDS_OK;
 }
 
@@ -335,6 +345,7 @@ static ids_status preprocess(const ids_vision *v, const ids_image *img, int W, i
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err) {
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
+    if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, pixels, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -382,9 +393,14 @@ static void vnorm(const ids_vision *v, ids_ops *o, const float *x, float *y, con
     ids__rmsnorm(o, x, y, w, hp->n_embd, rows, hp->eps);
 }
 
-/* One pre-norm block on x [T, E] (attention within the groups seg[0..n_seg], then the MLP). */
-static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
-                      int Gmax, ids_vbufs *w) {
+/* Each row of x [rows, n] times the vector s [n] (layer scale). */
+static void scale_rows(float *x, const float *s, int rows, int n) {
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (int i = 0; i < n; i++) x[r * n + i] *= s[i];
+}
+
+void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
+                           int Gmax, ids_vbufs *w) {
     const ids_vparams *hp = &v->hp;
     const int E = hp->n_embd, F = hp->n_ff;
     float *x = w->x, *xn = w->xn, *q = w->q, *k = w->k, *vv = w->v, *tmp = w->tmp, *ff = w->ff;
@@ -392,6 +408,10 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     ids__matmul(o, b->q, xn, T, q, b->qb);
     ids__matmul(o, b->k, xn, T, k, b->kb);
     ids__matmul(o, b->v, xn, T, vv, b->vb);
+    if (b->qn) { /* HF InternVLVisionRMSNorm over the whole width (eps 1e-6), before the heads split */
+        ids__rmsnorm(o, q, q, b->qn, E, T, 1e-6f);
+        ids__rmsnorm(o, k, k, b->kn, E, T, 1e-6f);
+    }
     if (v->qwen) {
         ids__vision_rope2d(q, w->cs, T, hp->n_head, E / hp->n_head);
         ids__vision_rope2d(k, w->cs, T, hp->n_head, E / hp->n_head);
@@ -399,6 +419,7 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     vattn_job aj = {q, k, vv, w->att, w->scores, seg, Gmax, E, E / hp->n_head, hp->n_head};
     ids__pool_run(o->pool, n_seg * hp->n_head, vattn_task, &aj);
     ids__matmul(o, b->o, w->att, T, tmp, b->ob);
+    if (b->ls1) scale_rows(tmp, b->ls1, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
     vnorm(v, o, x, xn, b->ln2w, b->ln2b, T);
     ids__matmul(o, b->fc1, xn, T, ff, b->fc1b);
@@ -414,6 +435,7 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     else
         for (size_t i = 0; i < nf; i++) ff[i] = ff[i] / (1.0f + expf(-1.702f * ff[i]));
     ids__matmul(o, b->fc2, ff, T, tmp, b->fc2b);
+    if (b->ls2) scale_rows(tmp, b->ls2, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
 }
 
@@ -475,6 +497,7 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
 ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
                                     float *out, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
+    if (v->internvl && n_frames == 1) return ids__vision_encode_internvl(v, frames, n_threads, out, blocks, err);
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;
@@ -525,7 +548,7 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
     }
     for (int l = 0; l < hp->n_run; l++) {
         const bool full = !v->qwen25 || v->blk[l].full_attn;
-        run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
+        ids__vision_run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
         if (!blocks) continue;
         if (v->qwen25) ids__vision_permute_groups(blocks + (size_t)l * T * E, w.x, win, n_groups, (size_t)gf, true);
         else memcpy(blocks + (size_t)l * T * E, w.x, (size_t)T * E * sizeof(float));

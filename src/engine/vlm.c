@@ -59,6 +59,7 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
+static bool is_internvl(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "internvl"); }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -83,6 +84,10 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
+    } else if (is_internvl(v)) { /* InternVL3 (HF chat template): no system message, "\n" after each image */
+        k = (size_t)snprintf(p, n, "<|im_start|>user\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER "\n");
+        snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
     } else { /* LLaVA-1.5: vicuna */
         k = (size_t)snprintf(p, n, "USER: ");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
@@ -128,6 +133,9 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v);
+    /* the tokens around a visual block: Qwen2-VL's, InternVL's (HF and llama.cpp's mtmd alike) */
+    const char *vbeg = qwen ? "<|vision_start|>" : is_internvl(v) ? "<img>" : "";
+    const char *vend = qwen ? "<|vision_end|>" : is_internvl(v) ? "</img>" : "";
     ids_seq *s = ids_seq_new(hp->n_embd);
     if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE);
@@ -149,7 +157,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
              * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
              * text after it (as llama.cpp's mtmd emits them) */
             size_t len = bk == 0 ? (m ? (size_t)(m - part) : strlen(part)) : 0;
-            const char *pre = qwen && !first ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+            const char *pre = !first ? vend : "", *post = m ? vbeg : "";
             if (is_gemma3(v)) { /* HF Gemma3Processor's full_image_sequence around each image's rows */
                 pre = first ? "" : "<end_of_image>\n\n";
                 post = m ? "\n\n<start_of_image>" : "";
