@@ -52,7 +52,9 @@ NE, NL, NH, NKV, NFF, EPS, BASE = 32, 3, 4, 2, 96, 1e-6, 1e6  # the text model
 HD = NE // NH
 MIN_TILES, MAX_TILES = 1, 12
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # ImageNet
-N_KEEP = 700  # Qwen2 tokens kept (byte symbols and the first merges)
+N_KEEP = 700  # Qwen2 tokens kept (byte symbols and the first merges), and the words below
+WORDS = ("circle square triangle diamond cross star hexagon heart pentagon arrow red green blue yellow purple orange "
+         "white black gray grey pink brown cyan left right above below front behind near far yes no between").split()
 
 
 def f16(a):  # matrices are stored F16; the reference uses the stored values
@@ -149,12 +151,32 @@ write_mmproj(os.path.join(OUT, "mmproj-qknorm.gguf"), WQ, True)
 # ---- text.gguf: Qwen2 (q/k/v biases, NEOX rotary), the vocabulary cut from the shared Qwen2 one ----
 src = gguf.GGUFReader(os.path.join(args.shared, "golden/qwen2vl-tiny/text.gguf"))
 all_toks = src.fields["tokenizer.ggml.tokens"].contents()
+all_merges = src.fields["tokenizer.ggml.merges"].contents()
+made_by = {}
+for m in all_merges:
+    made_by.setdefault(m.replace(" ", ""), m)
+
+
+def with_parts(tok, acc):  # a token and, recursively, the merge that makes it
+    if tok in acc:
+        return
+    acc.add(tok)
+    if tok in made_by:
+        for part in made_by[tok].split(" "):
+            with_parts(part, acc)
+
+
+ALL = set(all_toks)
 keep = set(all_toks[:N_KEEP])
-merges = [m for m in src.fields["tokenizer.ggml.merges"].contents()
-          if all(p in keep for p in m.split(" ")) and m.replace(" ", "") in keep]
+for word in WORDS:  # the words the experiments ask about, whole tokens as in the real vocabulary
+    for v in (word, word.capitalize()):
+        for tok in (v, "\u0120" + v):
+            if tok in made_by or tok in ALL:
+                with_parts(tok, keep)
+merges = [m for m in all_merges if all(p in keep for p in m.split(" ")) and m.replace(" ", "") in keep]
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>"]
-toks = list(all_toks[:N_KEEP]) + SPECIAL
-ttype = [1] * N_KEEP + [3] * len(SPECIAL)
+toks = [t for t in all_toks if t in keep] + SPECIAL
+ttype = [1] * (len(toks) - len(SPECIAL)) + [3] * len(SPECIAL)
 NV = len(toks)
 TID = {t: i for i, t in enumerate(toks)}
 T = {"token_embd.weight": f16(rng.standard_normal((NV, NE)) * 0.5), "output_norm.weight": vec(NE, 0.1, 1.0)}
