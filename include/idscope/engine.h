@@ -56,8 +56,8 @@ typedef struct ids_vparams {
     int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
     int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
     int n_run;            /* blocks run: max(clip.vision.feature_layer), else all stored */
-    int n_tokens;         /* tower tokens (CLS first, then patches in raster order) */
-    int n_out;            /* rows per image given to the decoder */
+    int n_tokens;         /* tower tokens (CLS first, then patches in raster order); InternVL: per tile */
+    int n_out;            /* rows per image given to the decoder; InternVL: per tile (ids_vplan: per image) */
     int n_out_embd;       /* their width (the decoder's n_embd) */
     float eps, mean[3], std[3];
     bool use_gelu;        /* false: quick-GELU */
