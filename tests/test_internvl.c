@@ -92,6 +92,9 @@ TEST(ivl_capture_all_golden) {
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
     REQUIRE(tk);
     CHECK(tk->shape[0] == n && memcmp(tk->data, want, sizeof(int32_t) * (size_t)n) == 0);
+    const char *frames = ids_st_meta(f, "frames"); /* each row's tile: text, 16 x tile 0, 1, 2 (thumbnail), text */
+    CHECKF(frames && strstr(frames, "[-1,-1,-1,-1,-1,0,") && strstr(frames, ",0,1,") && strstr(frames, ",1,2,") &&
+               strstr(frames, ",2,-1,"), "frames: %.80s", frames ? frames : "(none)");
     check_npy(f, "vision", IVL("expected/vision_layers.npy"), 1e-3);
     check_npy(f, "image_embd", IVL("expected/image_embd.npy"), 1e-3);
     check_npy(f, "resid", IVL("expected/resid.npy"), 1e-3);

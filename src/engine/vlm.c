@@ -538,30 +538,36 @@ static char *utf8_clean(const char *s) {
     return o;
 }
 
-/* Every row's token text, role and cell as JSON metadata ("token_strings", "roles", "cells"). */
+/* Every row's token text, role and cell as JSON metadata ("token_strings", "roles", "cells"), and its
+ * temporal patch or InternVL tile ("frames", -1 for text). */
 static ids_status capture_rows_meta(const ids_vlm *v, const capture *k, ids_st_writer *w, ids_err *err) {
     const ids_tokenizer *t = ids_model_tokenizer(v->lm);
     cJSON *strs = cJSON_CreateArray(), *roles = cJSON_CreateArray(), *cells = cJSON_CreateArray();
-    bool ok = strs && roles && cells;
+    cJSON *frames = cJSON_CreateArray();
+    bool ok = strs && roles && cells && frames;
     for (int i = 0; ok && i < ids_seq_len(k->s); i++) {
         const ids_row *r = ids_seq_row(k->s, i);
         char *raw = r->token >= 0 ? ids_token_to_text(t, r->token) : NULL, *txt = raw ? utf8_clean(raw) : NULL;
         ok = cJSON_AddItemToArray(strs, cJSON_CreateString(r->token >= 0 ? (txt ? txt : "") : "")) &&
              (r->token < 0 || txt) && cJSON_AddItemToArray(roles, cJSON_CreateString(r->kind == IDS_ROW_IMAGE ? "image" : "text"));
         const int cell[3] = {r->image, r->cell_row, r->cell_col};
-        ok = ok && cJSON_AddItemToArray(cells, cJSON_CreateIntArray(cell, 3));
+        ok = ok && cJSON_AddItemToArray(cells, cJSON_CreateIntArray(cell, 3)) &&
+             cJSON_AddItemToArray(frames, cJSON_CreateNumber(r->frame));
         free(raw);
         free(txt);
     }
     char *a = ok ? cJSON_PrintUnformatted(strs) : NULL, *b = ok ? cJSON_PrintUnformatted(roles) : NULL;
-    char *c = ok ? cJSON_PrintUnformatted(cells) : NULL;
-    ids_status st = a && b && c ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    char *c = ok ? cJSON_PrintUnformatted(cells) : NULL, *d = ok ? cJSON_PrintUnformatted(frames) : NULL;
+    ids_status st = a && b && c && d ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     if (!st) st = ids_st_writer_meta(w, "token_strings", a, err);
     if (!st) st = ids_st_writer_meta(w, "roles", b, err);
     if (!st) st = ids_st_writer_meta(w, "cells", c, err);
+    if (!st) st = ids_st_writer_meta(w, "frames", d, err);
     free(a);
     free(b);
     free(c);
+    free(d);
+    cJSON_Delete(frames);
     cJSON_Delete(strs);
     cJSON_Delete(roles);
     cJSON_Delete(cells);
