@@ -154,6 +154,74 @@ TEST(ivl_rows_know_tile_and_cell) {
     ids_vlm_free(v);
 }
 
+/* The text between two image blocks of s (rows after block a's last row, before block b's first). */
+static char *text_between(const ids_seq *s, const ids_tokenizer *tok, int a, int b) {
+    int lo = -1, hi = -1;
+    for (int i = 0; i < ids_seq_len(s); i++) {
+        const ids_row *r = ids_seq_row(s, i);
+        if (r->kind == IDS_ROW_IMAGE && r->image == a) lo = i + 1;
+        if (r->kind == IDS_ROW_IMAGE && r->image == b && hi < 0) hi = i;
+    }
+    int32_t ids[64];
+    int n = 0;
+    for (int i = lo; lo >= 0 && i < hi && n < 64; i++) ids[n++] = ids_seq_row(s, i)->token;
+    char *text = NULL;
+    ids_err err;
+    if (lo < 0 || hi < lo || ids_detokenize(tok, ids, (size_t)n, true, false, &text, &err)) return NULL;
+    return text;
+}
+
+/* A video (HF's InternVLVideoProcessor and processor): every frame one tile (stretched, no
+ * thumbnail), its own block labelled as HF writes it, "Frame1: <img>...</img>\nFrame2: <img>...".
+ * The golden image as a frame is stretched exactly as its thumbnail, so the frame's rows equal the
+ * HF transcription's thumbnail rows. */
+TEST(ivl_video_frames) {
+    ids_vlm *v;
+    ids_err err;
+    REQUIRE_OK(ids_vlm_load(&v, IVL("text.gguf"), IVL("mmproj.gguf"), &err), err);
+    ids_image img, other;
+    REQUIRE_OK(ids_image_load(&img, IVL("image.png"), &err), err);
+    CHECK_OK_ERR(ids_image_new(&other, 60, 90, (const uint8_t[3]){200, 10, 10}, &err), err);
+    const ids_image fr[3] = {img, other, img};
+    ids_vplan pl;
+    CHECK_OK_ERR(ids_vision_plan(ids_vlm_vision(v), fr, 3, &pl, &err), err);
+    CHECK(pl.grid_t == 3 && pl.tiles_w == 1 && pl.n_out == 48);
+    char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
+    REQUIRE(prompt);
+    CHECKF(!strcmp(prompt, "<|im_start|>user\n<video>\nWhat happens?<|im_end|>\n<|im_start|>assistant\n"), "%s", prompt);
+    ids_seq *s;
+    REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 3, 3, 1, NULL, &s, &err), err);
+    const ids_tokenizer *tok = ids_model_tokenizer(ids_vlm_model(v));
+    char *between = text_between(s, tok, 0, 1), *after = text_between(s, tok, 1, 2);
+    CHECKF(between && !strcmp(between, "</img>\nFrame2: <img>"), "between frames 1 and 2: %s", between ? between : "?");
+    CHECKF(after && !strcmp(after, "</img>\nFrame3: <img>"), "between frames 2 and 3: %s", after ? after : "?");
+    free(between);
+    free(after);
+    ids_npy ref;
+    REQUIRE_OK(ids_npy_read(IVL("expected/image_embd.npy"), &ref, &err), err);
+    int first = -1, n_img = 0, bad = 0;
+    for (int i = 0; i < ids_seq_len(s); i++) {
+        const ids_row *r = ids_seq_row(s, i);
+        if (r->kind != IDS_ROW_IMAGE) continue;
+        if (first < 0) first = i;
+        bad += r->frame != 0 || r->image != n_img / 16;
+        n_img++;
+    }
+    CHECK_EQ_INT(n_img, 48);
+    CHECK_EQ_INT(bad, 0);
+    REQUIRE(first > 0);
+    const float *thumb = (const float *)ref.data + 32 * IVL_D;
+    double e = 0;
+    for (int k = 0; k < 16; k++) e = fmax(e, max_abs_diff(ids_seq_embd(s, first + k), thumb + k * IVL_D, IVL_D));
+    CHECKF(e <= 1e-3, "frame 1 against HF's thumbnail rows: max |diff| %g", e);
+    ids_npy_free(&ref);
+    ids_seq_free(s);
+    free(prompt);
+    ids_image_free(&other);
+    ids_image_free(&img);
+    ids_vlm_free(v);
+}
+
 static uint64_t fnv64(const void *p, size_t n) {
     const unsigned char *b = p;
     uint64_t h = 0xcbf29ce484222325ULL;

@@ -298,7 +298,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     if (n_frames < 1 || !frames || !frames[0].rgb)
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
-    if (n_frames == 1 && v->internvl) return ids__vision_plan_internvl(v, frames, out, err);
+    if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -345,7 +345,7 @@ static ids_status preprocess(const ids_vision *v, const ids_image *img, int W, i
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err) {
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
-    if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, pixels, err);
+    if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -497,7 +497,7 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
 ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
                                     float *out, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
-    if (v->internvl && n_frames == 1) return ids__vision_encode_internvl(v, frames, n_threads, out, blocks, err);
+    if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;

@@ -85,11 +85,14 @@ typedef struct {
 void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
                            int Gmax, ids_vbufs *w);
 /* InternVL (vision_internvl.c): the tiling plan of one image, its tiles' normalized pixels
- * ([n_tiles, 3, S, S], thumbnail last) and the encoding of its tiles. */
-ids_status ids__vision_plan_internvl(const ids_vision *v, const ids_image *img, ids_vplan *out, ids_err *err);
-ids_status ids__vision_tiles_internvl(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
-ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img, int n_threads, float *out,
-                                       float *blocks, ids_err *err);
+ * ([n_tiles, 3, S, S], thumbnail last) and the encoding of its tiles; n_frames > 1: video frames,
+ * one tile each. */
+ids_status ids__vision_plan_internvl(const ids_vision *v, const ids_image *img, int n_frames, ids_vplan *out,
+                                    ids_err *err);
+ids_status ids__vision_tiles_internvl(const ids_vision *v, const ids_image *img, int n_frames, float *pixels,
+                                     ids_err *err);
+ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img, int n_frames, int n_threads,
+                                       float *out, float *blocks, ids_err *err);
 /* CLIP: patch rows in raster order, patch embedding, CLS in row 0, positions added: x [T, E]. */
 void ids__vision_embed_clip(const ids_vision *v, ids_ops *o, ids_vbufs *b);
 /* SigLIP (Gemma 3): patch rows in raster order, patch embedding, positions added: x [T, E]. */

@@ -11,7 +11,8 @@
  *    rows, exact GELU;
  *  - CLS dropped, pixel shuffle (each merge x merge group of patches side by side: feature
  *    dy * merge * E + dx * E + d of the patch at (merge * gy + dy, merge * gx + dx)), then the
- *    projector: LayerNorm (eps 1e-5), linear, GELU (erf), linear.
+ *    projector: LayerNorm (eps 1e-5), linear, GELU (erf), linear;
+ *  - video frames (InternVLVideoProcessor): each frame stretched to one tile, no thumbnail.
  * See vision.c for the shared block. */
 #include "idscope/engine.h"
 #include "engine/vision.h"
@@ -187,12 +188,17 @@ static void llamacpp_grid(int w, int h, int S, int mn, int mx, int *cols, int *r
         }
 }
 
-ids_status ids__vision_plan_internvl(const ids_vision *v, const ids_image *img, ids_vplan *out, ids_err *err) {
+ids_status ids__vision_plan_internvl(const ids_vision *v, const ids_image *img, int n_frames, ids_vplan *out,
+                                    ids_err *err) {
     const ids_vparams *hp = &v->hp;
     const int S = hp->image_size;
-    if (img->w <= 0 || img->h <= 0) return ids__err(err, IDS_ERR_ARG, "vision: image of size %dx%d", img->w, img->h);
+    for (int f = 0; f < n_frames; f++)
+        if (img[f].w <= 0 || img[f].h <= 0 || !img[f].rgb)
+            return ids__err(err, IDS_ERR_ARG, "vision: frame %d: image of size %dx%d", f, img[f].w, img[f].h);
     int cols = 1, rows = 1, n;
-    if (v->llamacpp_tiles) {
+    if (n_frames > 1) { /* a video: one tile per frame */
+        n = n_frames;
+    } else if (v->llamacpp_tiles) {
         if (img->w > S || img->h > S) llamacpp_grid(img->w, img->h, S, v->min_tiles, v->max_tiles, &cols, &rows);
         n = cols * rows + (img->w > S || img->h > S); /* the overview only, or the tiles and the overview */
     } else {
@@ -255,13 +261,21 @@ static ids_status fit(const ids_image *img, int W, int H, bool letterbox, ids_im
     return IDS_OK;
 }
 
-ids_status ids__vision_tiles_internvl(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err) {
+ids_status ids__vision_tiles_internvl(const ids_vision *v, const ids_image *img, int n_frames, float *pixels,
+                                     ids_err *err) {
     if (!img || !img->rgb || img->w <= 0 || img->h <= 0) return ids__err(err, IDS_ERR_ARG, "preprocess: empty image");
     ids_vplan pl;
-    ids_status st = ids__vision_plan_internvl(v, img, &pl, err);
+    ids_status st = ids__vision_plan_internvl(v, img, n_frames, &pl, err);
     if (st) return st;
     const int S = v->hp.image_size, n_grid = pl.tiles_w * pl.tiles_h;
     const size_t tile = (size_t)3 * S * S;
+    ids_image fr = {0};
+    for (int f = 0; n_frames > 1 && f < n_frames; f++) { /* video frames: each stretched to one tile */
+        if ((st = fit(&img[f], S, S, false, &fr, err))) return st;
+        normalize_tile(v, &fr, 0, 0, S, pixels + (size_t)f * tile);
+        ids_image_free(&fr);
+    }
+    if (n_frames > 1) return IDS_OK;
     const bool overview_only = pl.grid_t == 1 && v->llamacpp_tiles; /* llama.cpp: the image fits one tile */
     ids_image grid = {0}, thumb = {0};
     if (!overview_only) {
@@ -351,11 +365,11 @@ static void encode_tile(const ids_vision *v, ids_ops *o, tile_bufs *t, const flo
     ids__matmul(o, v->mm2, t->hid, hp->n_out, out, v->mm2b);
 }
 
-ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img, int n_threads, float *out,
-                                       float *blocks, ids_err *err) {
+ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img, int n_frames, int n_threads,
+                                       float *out, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
     ids_vplan pl;
-    ids_status st = ids__vision_plan_internvl(v, img, &pl, err);
+    ids_status st = ids__vision_plan_internvl(v, img, n_frames, &pl, err);
     if (st) return st;
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -371,7 +385,7 @@ ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img
     tile_bufs t;
     float *mem = alloc_tile(v, n_threads, tile * pl.grid_t, &t);
     if (!mem) st = ids__err(err, IDS_ERR_NOMEM, "vision: out of memory for %d tiles of %dx%d", pl.grid_t, S, S);
-    if (!st) st = ids__vision_tiles_internvl(v, img, t.w.pix, err);
+    if (!st) st = ids__vision_tiles_internvl(v, img, n_frames, t.w.pix, err);
     for (int k = 0; !st && k < pl.grid_t; k++)
         encode_tile(v, &o, &t, t.w.pix + (size_t)k * tile, pl.n_tokens, k, out + (size_t)k * hp->n_out * hp->n_out_embd,
                     blocks);

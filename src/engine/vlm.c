@@ -96,6 +96,24 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
     return p;
 }
 
+/* Tokenize pre + part[0..len) + label + post (special tokens parsed; BOS when first) onto s. */
+static ids_status add_text(ids_seq *s, const ids_tokenizer *tok, const char *pre, const char *part, size_t len,
+                           const char *label, const char *post, bool first, ids_err *err) {
+    const size_t tl = strlen(pre) + len + strlen(label) + strlen(post);
+    char *text = ids__malloc(tl + 1);
+    if (!text) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
+    snprintf(text, tl + 1, "%s%.*s%s%s", pre, (int)len, part, label, post);
+    int32_t *ids;
+    size_t n;
+    ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
+    ids_status st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
+    free(text);
+    if (st) return st;
+    st = ids_seq_add_tokens(s, ids, n, err);
+    free(ids);
+    return st;
+}
+
 /* The next <image> or <video> marker at or after p (NULL if none); *video tells which. */
 static const char *next_marker(const char *p, bool *video) {
     const char *a = strstr(p, IDS_IMAGE_MARKER), *b = strstr(p, IDS_VIDEO_MARKER);
@@ -145,7 +163,9 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const char *part = prompt;
     const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
     /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
-     * (Qwen2-VL) or one block per frame (LLaVA-style towers, which have no video mode). */
+     * (Qwen2-VL) or one block per frame (LLaVA-style towers, which have no video mode; InternVL, whose
+     * frames are one tile each, encoded together and labelled "Frame1: " ... as HF writes them). */
+    const bool ivl = is_internvl(v);
     int img = 0, block = 0;
     bool first = true;
     for (;;) {
@@ -162,29 +182,24 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 pre = first ? "" : "<end_of_image>\n\n";
                 post = m ? "\n\n<start_of_image>" : "";
             }
-            size_t tl = strlen(pre) + len + strlen(post);
-            if (tl || first) {
-                char *text = ids__malloc(tl + 1);
-                if (!text) {
-                    st = ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
-                    break;
-                }
-                snprintf(text, tl + 1, "%s%.*s%s", pre, (int)len, part, post);
-                int32_t *ids;
-                size_t n;
-                ids_tokenize_opts o = {.add_bos = first, .parse_special = true};
-                st = ids_tokenize(tok, text, tl, o, &ids, &n, err);
-                free(text);
-                if (st) break;
-                st = ids_seq_add_tokens(s, ids, n, err);
-                free(ids);
-                if (st) break;
-            }
+            char label[32] = "";
+            if (ivl && isv && m) snprintf(label, sizeof label, "%sFrame%d: ", bk ? "\n" : "", bk + 1);
+            if ((strlen(pre) + len + strlen(label) + strlen(post) || first) &&
+                (st = add_text(s, tok, pre, part, len, label, post, first, err)))
+                break;
             first = false;
             if (!m) break;
             const int nf = n_blocks == 1 ? n_fr : 1; /* frames in this block */
+            const bool ivl_video = ivl && isv;  /* the video's frames encoded at its first block */
+            const int n_enc = ivl_video ? n_fr : nf;
+            if (ivl_video && bk > 0) { /* frame bk: one tile of the rows encoded at bk 0 */
+                const int g = vp->grid / vp->merge;
+                st = ids_seq_add_visual(s, rows + (size_t)bk * vp->n_out * vp->n_out_embd, block++, 1, g, g, 1, err);
+                img++;
+                continue;
+            }
             ids_vplan pl;
-            if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
+            if ((st = ids_vision_plan(v->vis, &images[img], n_enc, &pl, err))) break;
             size_t need = (size_t)pl.n_out * vp->n_out_embd;
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
@@ -197,8 +212,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             }
             float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
             blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
-            st = nf == 1 ? ids_vision_encode(v->vis, &images[img], n_threads, rows, blk, err)
-                         : ids_vision_encode_frames(v->vis, &images[img], nf, n_threads, rows, NULL, err);
+            st = n_enc == 1 ? ids_vision_encode(v->vis, &images[img], n_threads, rows, blk, err)
+                            : ids_vision_encode_frames(v->vis, &images[img], n_enc, n_threads, rows, NULL, err);
             if (st) {
                 char tmp[IDS_ERR_MSG_MAX];
                 if (err) {
@@ -207,7 +222,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 }
                 break;
             }
-            st = ids_seq_add_visual(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step, err);
+            st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
+                                    err);
             img += nf;
             block++;
         }
