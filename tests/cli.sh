@@ -428,6 +428,11 @@ then ok ivl_capture_shapes; else ko ivl_capture_shapes; fi
 expect ivl_ask 0 "log P(right)" -- "$BIN" ask $IVM --image "$IV/image.png" \
     --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2
 expect ivl_ask_video 0 "answer:" -- "$BIN" ask $IVM --video "$M1" --frames 4 -q "What happens?" -n 2
+expect ivl_temporal_extract 0 "wrote" -- "$BIN" temporal extract $IVM --out "$TMP/ivltemp" \
+    --objects "red circle,blue square" --frames 4 --image-size 64
+expect ivl_temporal_swap 0 "^3,objects," -- "$BIN" temporal swap $IVM --out "$TMP/ivltemp" --frames 4 --image-size 64 --n 1
+expect ivl_temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP/ivltemp/temporal.safetensors" $IVM \
+    --out "$TMP/ivltemp" --image-size 64 --n 1
 expect ivl_ids_extract 0 "wrote" -- "$BIN" ids extract $IVM --out "$TMP/ivlids" --objects "red circle,blue square" \
     --grid 2 --sizes 1
 expect ivl_swap 0 "objects" -- "$BIN" swap $IVM --out "$TMP/ivlswap" --objects "red circle,blue square" --grid 2 --n 2
