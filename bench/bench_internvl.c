@@ -159,7 +159,7 @@ done:
 
 static void bench_prefill(const char *tmp, int blocks, int threads) {
     const int n_tok = 256 + 64;
-    llama_shape s = {3584, 18944, 28, blocks, 32000, IDS_TYPE_F16, 4, "qwen2"};
+    llama_shape s = {3584, 18944, 28, blocks, 32000, IDS_TYPE_F16, 4, "qwen2", 0};
     char path[512];
     snprintf(path, sizeof path, "%s/bench-internvl-text.gguf", tmp);
     printf("== prefill: %d blocks of InternVL3-8B text shape (qwen2: n_embd 3584, n_ff 18944, 28 heads / 4 KV), F16, "

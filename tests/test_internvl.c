@@ -394,7 +394,7 @@ TEST(ivl_bad_files) {
         {{.u32_key = "clip.vision.projector.scale_factor", .u32 = 3}, IDS_ERR_FORMAT,
          {"clip.vision.projector.scale_factor 3", "8 x 8"}},
         {{.u32_key = "clip.vision.preproc_max_tiles", .u32 = 0}, IDS_ERR_FORMAT, {"preproc_min_tiles", "1..0"}},
-        {{.projector = "internvl2"}, IDS_ERR_UNSUPPORTED, {"'internvl2'", "internvl)"}},
+        {{.projector = "internvl2"}, IDS_ERR_UNSUPPORTED, {"'internvl2'", " internvl,"}},
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char name[32];
