@@ -179,6 +179,7 @@ bench: release
 	build/release/bench_vision
 	build/release/bench_vision --gemma3
 	build/release/bench_vision --qwen3vl
+	build/release/bench_internvl
 	build/release/bench_train
 ifdef LLAMA_BENCH
 	@mkdir -p $(BENCH_DIR)

@@ -25,9 +25,9 @@ static float frand(void) { return (float)(ids__rng_xorshift_unit(&g_rng) - 0.5);
 typedef struct {
     int n_embd, n_ff, n_head, n_layer, n_vocab, type;
     int n_head_kv;    /* 0: n_head */
-    const char *arch; /* NULL: llama; "qwen2vl": q/k/v biases and M-RoPE sections; "gemma3": its keys,
-                         QK-norm and post-norms (window 1024, pattern 6, global RoPE scaled by 8); "qwen3vl":
-                         QK-norm and interleaved M-RoPE sections (no biases) */
+    const char *arch; /* NULL: llama; "qwen2": q/k/v biases; "qwen2vl": the same and M-RoPE sections; "gemma3":
+                         its keys, QK-norm and post-norms (window 1024, pattern 6, global RoPE scaled by 8);
+                         "qwen3vl": QK-norm and interleaved M-RoPE sections (no biases) */
     int head_dim;     /* 0: n_embd / n_head */
 } llama_shape;
 
@@ -40,7 +40,8 @@ static inline int make_llama(const char *path, llama_shape s) {
         return 1;
     }
     const char *arch = s.arch ? s.arch : "llama";
-    const bool qwen = !strcmp(arch, "qwen2vl"), gemma = !strcmp(arch, "gemma3"), qwen3 = !strcmp(arch, "qwen3vl");
+    const bool qwen = !strcmp(arch, "qwen2vl") || !strcmp(arch, "qwen2"), mrope = !strcmp(arch, "qwen2vl");
+    const bool gemma = !strcmp(arch, "gemma3"), qwen3 = !strcmp(arch, "qwen3vl");
     const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
     const int kv_dim = hd * n_kv, q_dim = hd * s.n_head;
     char key[96];
@@ -52,10 +53,9 @@ static inline int make_llama(const char *path, llama_shape s) {
     ids_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)s.n_head, &err);
     ids_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)n_kv, &err);
     ids_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, &err);
-    if (qwen) {
+    if (mrope) {
         int sec[4] = {hd / 8, 3 * hd / 16, 3 * hd / 16, 0};
         ids_gguf_writer_set_arr(w, KEY("rope.dimension_sections"), IDS_GGUF_INT32, sec, 4, &err);
-        ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
     }
     if (qwen3) { /* Qwen3-VL's sections (of 64 rotary pairs at head size 128) and base */
         int sec[4] = {3 * hd / 16, 5 * hd / 32, 5 * hd / 32, 0};
@@ -71,6 +71,7 @@ static inline int make_llama(const char *path, llama_shape s) {
         ids_gguf_writer_set_str(w, KEY("rope.scaling.type"), "linear", &err);
         ids_gguf_writer_set_f32(w, KEY("rope.scaling.factor"), 8.0f, &err);
     }
+    if (qwen) ids_gguf_writer_set_f32(w, KEY("rope.freq_base"), 1e6f, &err);
 #undef KEY
     ids_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama", &err);
     const char **toks = malloc(sizeof(char *) * (size_t)s.n_vocab);

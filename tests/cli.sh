@@ -449,6 +449,37 @@ if [ -f "$Q3T" ]; then
 else
     echo "skip q3_* ($Q3T is not built: make joins it when ../shared/golden/qwen2vl-tiny/text.gguf exists)"
 fi
+# InternVL3: the golden pair of tests/golden/internvl-tiny (qwen2 text model, internvl tower; 2 tiles + thumbnail)
+IV=tests/golden/internvl-tiny
+IVM="-m $IV/text.gguf --mmproj $IV/mmproj.gguf --threads 2"
+expect ivl_info 0 '"internvl"' -- "$BIN" info "$IV/mmproj.gguf"
+expect ivl_info_tensors 0 "v.blk.1.ls2.weight" -- "$BIN" info "$IV/mmproj.gguf"
+expect ivl_info_text 0 "architecture: qwen2" -- "$BIN" info "$IV/text.gguf"
+# llama.cpp's first text chunk of tokens.json (the prompt up to the image, ending in <img>)
+expect ivl_tokenize 0 "^900 355 261 198 902$" -- "$BIN" tokenize -m "$IV/text.gguf" --special "<|im_start|>user
+<img>"
+expect ivl_capture_all 0 "wrote" -- "$BIN" capture $IVM --image "$IV/image.png" --prompt-file "$IV/prompt.txt" --all \
+    -o "$TMP/ivl.safetensors"
+H=$(head -c 20000 "$TMP/ivl.safetensors" | tr -d '\000')
+if echo "$H" | grep -q '"resid":{"dtype":"F32","shape":\[4,77,32\]' && echo "$H" | grep -q '"image_embd":{"dtype":"F32","shape":\[48,32\]' &&
+   echo "$H" | grep -q '"vision":{"dtype":"F32","shape":\[2,195,32\]' && echo "$H" | grep -q '"logits":{"dtype":"F32","shape":\[77,905\]'
+then ok ivl_capture_shapes; else ko ivl_capture_shapes; fi
+expect ivl_ask 0 "log P(right)" -- "$BIN" ask $IVM --image "$IV/image.png" \
+    --question "Is the red circle to the left or right of the blue square?" --choices left,right -n 2
+expect ivl_ask_video 0 "answer:" -- "$BIN" ask $IVM --video "$M1" --frames 4 -q "What happens?" -n 2
+expect ivl_temporal_extract 0 "wrote" -- "$BIN" temporal extract $IVM --out "$TMP/ivltemp" \
+    --objects "red circle,blue square" --frames 4 --image-size 64
+expect ivl_temporal_swap 0 "^3,objects," -- "$BIN" temporal swap $IVM --out "$TMP/ivltemp" --frames 4 --image-size 64 --n 1
+expect ivl_temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP/ivltemp/temporal.safetensors" $IVM \
+    --out "$TMP/ivltemp" --image-size 64 --n 1
+expect ivl_ids_extract 0 "wrote" -- "$BIN" ids extract $IVM --out "$TMP/ivlids" --objects "red circle,blue square" \
+    --grid 2 --sizes 1
+expect ivl_swap 0 "objects" -- "$BIN" swap $IVM --out "$TMP/ivlswap" --objects "red circle,blue square" --grid 2 --n 2
+expect ivl_steer_belief 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ivlids/ids.safetensors" $IVM \
+    --out "$TMP/ivlsteer" --n 2
+expect ivl_steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TMP/ivlids/ids.safetensors" $IVM \
+    --out "$TMP/ivlsteer" --n 1 --layers 2
+expect ivl_depth 0 "above_below_down" -- "$BIN" depth --ids "$TMP/ivlids/ids.safetensors" $IVM --out "$TMP/ivldepth" --n 1
 expect ask_video_too_few 1 "8 decodable frames, 9 asked" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --video "$M1" --frames 9 -q "Does it?"
 expect ask_video_missing 1 "cannot open" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --video "$TMP/none.mp4" -q "x?"

@@ -49,7 +49,8 @@ const ids_gguf *ids_model_gguf(const ids_model *m);
 
 typedef struct ids_vparams {
     char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5), "qwen2vl_merger", "qwen2.5vl_merger",
-                             "qwen3vl_merger" or "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling) */
+                             "qwen3vl_merger", "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling)
+                             or "internvl" */
     bool dynamic;         /* dynamic resolution (Qwen2-VL, 2.5-VL, 3-VL): image_size/grid/n_out vary per image */
     int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
     int window;           /* Qwen2.5-VL: attention windows of window x window merged cells (0: none) */
@@ -59,8 +60,8 @@ typedef struct ids_vparams {
     int image_size, patch_size, grid;  /* grid = image_size / patch_size patches per side */
     int n_embd, n_ff, n_head, n_layer; /* n_layer = blocks stored */
     int n_run;            /* blocks run: max(clip.vision.feature_layer), else all stored */
-    int n_tokens;         /* tower tokens (CLS first, then patches in raster order) */
-    int n_out;            /* rows per image given to the decoder */
+    int n_tokens;         /* tower tokens (CLS first, then patches in raster order); InternVL: per tile */
+    int n_out;            /* rows per image given to the decoder; InternVL: per tile (ids_vplan: per image) */
     int n_out_embd;       /* their width (the decoder's n_embd) */
     float eps, mean[3], std[3];
     bool use_gelu;        /* false: quick-GELU */
@@ -74,6 +75,10 @@ typedef struct ids_vision ids_vision;
 ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err);
 void ids_vision_free(ids_vision *v);
 const ids_vparams *ids_vision_params(const ids_vision *v);
+/* InternVL: HF's tiling (false, the default: closest aspect ratio over min..max tiles, stretched,
+ * small images tiled too) or llama.cpp's (true: LLaVA-NeXT best resolution, letterboxed in black,
+ * images within image_size in both sides one tile). */
+ids_status ids_vision_set_tiling(ids_vision *v, bool llamacpp, ids_err *err);
 /* Override the dynamic-resolution pixel bounds (Qwen2-VL, Qwen2.5-VL). */
 ids_status ids_vision_set_pixel_bounds(ids_vision *v, int min_pixels, int max_pixels, ids_err *err);
 
@@ -84,6 +89,10 @@ typedef struct ids_vplan {
     int grid_t, grid_h, grid_w;
     int n_out;     /* grid_t * grid_h * grid_w rows for the decoder */
     int n_tokens;  /* tokens inside the tower (CLS + patches, or patches) */
+    int tiles_w, tiles_h; /* InternVL: the image cut into tiles_w x tiles_h tiles (row-major), each a
+                           * "temporal patch" t < tiles_w * tiles_h of grid_h x grid_w cells; with more
+                           * than one tile a thumbnail of the whole image follows (t = grid_t - 1).
+                           * 1 x 1 for every other tower. width x height: the tiled image's size. */
 } ids_vplan;
 /* Dynamic resolution rule (Qwen2-VL, Qwen2.5-VL; HF smart_resize): each side rounded to the nearest
  * multiple of 28 (ties to even), then scaled down (floor) or up (ceil) by one common factor to keep
@@ -100,11 +109,13 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
                                        float *out, float *deepstack, float *blocks, ids_err *err);
 /* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
  * the mean colour (122,116,104), bicubic resize to S; Qwen: the dynamic-resolution size; then
- * (x/255 - mean) / std). Size from ids_vision_plan. */
+ * (x/255 - mean) / std). Size from ids_vision_plan. InternVL: every tile, thumbnail last,
+ * [grid_t, 3, image_size, image_size]. */
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
 /* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
  * tower's stream after each block (Qwen2-VL, Qwen2.5-VL: patches in merge order, each 2x2 group
- * together; Qwen2.5-VL runs its blocks in window order and the copy undoes it). */
+ * together; Qwen2.5-VL runs its blocks in window order and the copy undoes it; InternVL: tile after
+ * tile, each CLS first, then its patches in raster order). */
 ids_status ids_vision_encode(const ids_vision *v, const ids_image *img, int n_threads, float *out,
                              float *blocks, ids_err *err);
 

@@ -225,7 +225,8 @@ class ActivationCache(dict):
     """Activations by hook name (see the module's notes), plus the facts of every row: tokens
     (int32, -1 on image rows), str_tokens (each token as it reads; "" on image rows), roles
     ("text" or "image"), row_image (the image block of a row, -1 for text), row_cell ([row, col]
-    of its patch or merged cell, -1 for text), positions (rotary t, h, w), and rows (the captured
+    of its patch or merged cell, -1 for text), row_frame (the temporal patch of a video or the
+    InternVL tile of an image, thumbnail last; -1 for text), positions (rotary t, h, w), and rows (the captured
     row indices). Every key is also an attribute. "blocks.L.hook_pattern" is accepted for
     "blocks.L.attn.hook_pattern"."""
 
@@ -260,6 +261,7 @@ def _row_facts(rows, tok_text):
         "roles": np.array(["image" if k == 1 else "text" for k in rows[:, 1]], dtype=object),
         "row_image": rows[:, 2].copy(),
         "row_cell": rows[:, 3:5].copy(),
+        "row_frame": rows[:, 5].copy(),
         "positions": rows[:, 6:9].copy(),
     }
 
@@ -424,7 +426,7 @@ class Run:
     """One prompt with its images over a Model: the rows are built (images encoded) once and the
     clean run is kept, so edited runs (run_with_hooks, run_with_hooks_batch, generate) recompute
     only what an edit can change. Row facts: n_rows, tokens, str_tokens, roles, row_image,
-    row_cell, positions. Not for use from two threads at once (a lock serialises calls)."""
+    row_cell, row_frame, positions. Not for use from two threads at once (a lock serialises calls)."""
 
     def __init__(self, model, prompt, images=(), video_frames=0, vision=False, threads=0, precision="f32"):
         if isinstance(images, (str, bytes, os.PathLike, np.ndarray)):
@@ -748,5 +750,7 @@ def load_capture(path):
     if "cells" in meta:
         cells = np.array(json.loads(meta["cells"]), np.int32).reshape(-1, 3)
         cache["row_image"], cache["row_cell"] = cells[:, 0], cells[:, 1:]
+    if "frames" in meta:
+        cache["row_frame"] = np.array(json.loads(meta["frames"]), np.int32)
     cache["metadata"] = meta
     return cache

@@ -11,6 +11,9 @@
  *    blocks given by n_wa_pattern attend across the windows of their temporal patch).
  *  - Qwen3-VL "qwen3vl_merger" (vision_qwen3vl.c): as Qwen2-VL, with a fused qkv, learned positions
  *    interpolated to the grid, a tanh-GELU MLP and DeepStack mergers on chosen blocks.
+ *  - InternVL 2.5/3 "internvl" (vision_internvl.c): HF's dynamic tiles plus a thumbnail, each tile a
+ *    CLIP-like InternViT pass (CLS first, layer scale on both branches), pixel shuffle, LayerNorm +
+ *    MLP projector.
  * This file: loading steps they share, the dispatch on the projector type, planning,
  * preprocessing, the transformer blocks and the projector. */
 #define _POSIX_C_SOURCE 200809L
@@ -26,7 +29,8 @@ void ids_vision_free(ids_vision *v) {
     if (v->blk) {
         for (int i = 0; i < v->hp.n_layer; i++) {
             ids_vblock *b = &v->blk[i];
-            float *f[] = {b->qb, b->kb, b->vb, b->ob, b->fc1b, b->fc2b, b->gateb, b->ln1w, b->ln1b, b->ln2w, b->ln2b};
+            float *f[] = {b->qb,   b->kb,   b->vb,   b->ob,   b->fc1b, b->fc2b, b->gateb, b->ln1w,
+                          b->ln1b, b->ln2w, b->ln2b, b->ls1,  b->ls2,  b->qn,   b->kn};
             for (size_t k = 0; k < sizeof f / sizeof *f; k++) free(f[k]);
         }
         free(v->blk);
@@ -43,6 +47,8 @@ void ids_vision_free(ids_vision *v) {
     free(v->mm2b);
     free(v->soft_norm);
     free(v->proj_f);
+    free(v->mm_ln_w);
+    free(v->mm_ln_b);
     ids_gguf_close(v->g);
     free(v);
 }
@@ -251,9 +257,10 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->qwen3 = !strcmp(s, "qwen3vl_merger");
     v->qwen = v->qwen25 || v->qwen3 || !strcmp(s, "qwen2vl_merger");
     v->gemma3 = !strcmp(s, "gemma3");
-    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3)
+    v->internvl = !strcmp(s, "internvl");
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3)", path, s);
     return IDS_OK;
 }
 
@@ -264,11 +271,12 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     ids_status st = ids_gguf_open(&v->g, path, err);
     if (!st) st = read_projector(v, err);
     if (!st)
-        st = v->qwen3 ? ids__vision_load_qwen3vl(v, err)
-             : v->qwen25 ? ids__vision_load_qwen25vl(v, err)
-             : v->qwen ? ids__vision_load_qwen2vl(v, err)
-             : v->gemma3 ? ids__vision_load_gemma3(v, err)
-                       : ids__vision_load_clip(v, err);
+        st = v->qwen3      ? ids__vision_load_qwen3vl(v, err)
+             : v->qwen25   ? ids__vision_load_qwen25vl(v, err)
+             : v->qwen     ? ids__vision_load_qwen2vl(v, err)
+             : v->gemma3   ? ids__vision_load_gemma3(v, err)
+             : v->internvl ? ids__vision_load_internvl(v, err)
+                           : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
         return st;
@@ -295,6 +303,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     if (n_frames < 1 || !frames || !frames[0].rgb)
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
+    if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -303,6 +312,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     out->grid_h = out->grid_w = v->gemma3 ? hp->grid / v->pool : hp->grid;
     out->n_out = hp->n_out;
     out->n_tokens = hp->n_tokens;
+    out->tiles_w = out->tiles_h = 1;
     return IDS_OK;
 }
 
@@ -340,6 +350,7 @@ static ids_status preprocess(const ids_vision *v, const ids_image *img, int W, i
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err) {
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
+    if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -387,9 +398,14 @@ static void vnorm(const ids_vision *v, ids_ops *o, const float *x, float *y, con
     ids__rmsnorm(o, x, y, w, hp->n_embd, rows, hp->eps);
 }
 
-/* One pre-norm block on x [T, E] (attention within the groups seg[0..n_seg], then the MLP). */
-static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
-                      int Gmax, ids_vbufs *w) {
+/* Each row of x [rows, n] times the vector s [n] (layer scale). */
+static void scale_rows(float *x, const float *s, int rows, int n) {
+    for (size_t r = 0; r < (size_t)rows; r++)
+        for (int i = 0; i < n; i++) x[r * n + i] *= s[i];
+}
+
+void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
+                           int Gmax, ids_vbufs *w) {
     const ids_vparams *hp = &v->hp;
     const int E = hp->n_embd, F = hp->n_ff;
     float *x = w->x, *xn = w->xn, *q = w->q, *k = w->k, *vv = w->v, *tmp = w->tmp, *ff = w->ff;
@@ -397,6 +413,10 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     ids__matmul(o, b->q, xn, T, q, b->qb);
     ids__matmul(o, b->k, xn, T, k, b->kb);
     ids__matmul(o, b->v, xn, T, vv, b->vb);
+    if (b->qn) { /* HF InternVLVisionRMSNorm over the whole width (eps 1e-6), before the heads split */
+        ids__rmsnorm(o, q, q, b->qn, E, T, 1e-6f);
+        ids__rmsnorm(o, k, k, b->kn, E, T, 1e-6f);
+    }
     if (v->qwen) {
         ids__vision_rope2d(q, w->cs, T, hp->n_head, E / hp->n_head);
         ids__vision_rope2d(k, w->cs, T, hp->n_head, E / hp->n_head);
@@ -404,6 +424,7 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     vattn_job aj = {q, k, vv, w->att, w->scores, seg, Gmax, E, E / hp->n_head, hp->n_head};
     ids__pool_run(o->pool, n_seg * hp->n_head, vattn_task, &aj);
     ids__matmul(o, b->o, w->att, T, tmp, b->ob);
+    if (b->ls1) scale_rows(tmp, b->ls1, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
     vnorm(v, o, x, xn, b->ln2w, b->ln2b, T);
     ids__matmul(o, b->fc1, xn, T, ff, b->fc1b);
@@ -419,6 +440,7 @@ static void run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int 
     else
         for (size_t i = 0; i < nf; i++) ff[i] = ff[i] / (1.0f + expf(-1.702f * ff[i]));
     ids__matmul(o, b->fc2, ff, T, tmp, b->fc2b);
+    if (b->ls2) scale_rows(tmp, b->ls2, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
 }
 
@@ -485,6 +507,7 @@ ids_status ids_vision_encode_frames(const ids_vision *v, const ids_image *frames
 ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
                                        float *out, float *deepstack, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
+    if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;
@@ -536,7 +559,7 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
     }
     for (int l = 0; l < hp->n_run; l++) {
         const bool full = !v->qwen25 || v->blk[l].full_attn;
-        run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
+        ids__vision_run_block(v, &o, &v->blk[l], T, full ? fseg : wseg, full ? n_fs : n_wseg, G, &w);
         for (int k = 0; deepstack && k < hp->n_deepstack; k++)
             if (hp->deepstack_layer[k] == l)
                 ids__vision_deepstack_qwen3vl(v, &o, k, pl.n_out, w.x, w.xn, w.hid,

@@ -1,7 +1,8 @@
 /* Private declarations shared by the vision tower files: vision.c (what every family shares:
  * loading steps, preprocessing, the pre-norm transformer and the projector's MLP), vision_clip.c
  * (LLaVA-1.5 CLIP, projector "mlp"), vision_qwen2vl.c (Qwen2-VL, "qwen2vl_merger") and
- * vision_qwen25vl.c (Qwen2.5-VL, "qwen2.5vl_merger": window attention, RMSNorm, gated SiLU MLP). */
+ * vision_qwen25vl.c (Qwen2.5-VL, "qwen2.5vl_merger": window attention, RMSNorm, gated SiLU MLP) and
+ * vision_internvl.c (InternVL 2.5/3, "internvl": InternViT with layer scale, tiles, pixel shuffle). */
 #ifndef IDS_VISION_H
 #define IDS_VISION_H
 
@@ -13,6 +14,8 @@ typedef struct {
     const ids_tensor *gate;                      /* gated MLP (Qwen2.5-VL): down(silu(gate x) * up x) */
     float *qb, *kb, *vb, *ob, *fc1b, *fc2b, *gateb, *ln1w, *ln1b, *ln2w, *ln2b; /* ln*b NULL: RMSNorm */
     bool full_attn;                              /* Qwen2.5-VL: this block attends across windows */
+    float *ls1, *ls2;    /* InternViT: layer scale [n_embd] of the attention and MLP branches (NULL: none) */
+    float *qn, *kn;      /* InternViT-6B: RMSNorm [n_embd] of the whole Q and K rows before the heads split */
 } ids_vblock;
 
 /* Qwen3-VL DeepStack merger: LayerNorm over the 2x2 group's 4E values, fc1, GELU (erf), fc2. */
@@ -33,6 +36,10 @@ struct ids_vision {
     int pos_side;      /* Qwen3-VL: the learned position table is pos_side x pos_side (v->pos [side^2, E]) */
     ids_vdeep *deep;   /* Qwen3-VL: hp.n_deepstack mergers */
     ids_tensor *qkv_view; /* Qwen3-VL: [n_layer][3] views of the fused attn_qkv as q, k, v */
+    bool internvl;     /* InternVL: tiles of image_size, CLS per tile, pixel shuffle, LayerNorm + MLP projector */
+    int min_tiles, max_tiles; /* InternVL: tiles per image (clip.vision.preproc_min/max_tiles) */
+    bool llamacpp_tiles;      /* InternVL: llama.cpp's tiling instead of HF's (ids_vision_set_tiling) */
+    float *mm_ln_w, *mm_ln_b; /* InternVL: the projector's LayerNorm [n_embd * merge^2] */
     ids_tensor patch;  /* view of v.patch_embd.weight as [3*p*p, n_embd] */
     ids_tensor patch1; /* Qwen2-VL: the second temporal kernel */
     float *patch_b, *cls, *pos, *pre_w, *pre_b, *post_w, *post_b;
@@ -57,6 +64,7 @@ ids_status ids__vision_load_gemma3(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_blocks(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_qwen3vl(ids_vision *v, ids_err *err);
 void ids__vision_free_qwen3vl(ids_vision *v);
+ids_status ids__vision_load_internvl(ids_vision *v, ids_err *err);
 /* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
 ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size
@@ -86,6 +94,19 @@ typedef struct {
     float *cs;      /* Qwen2-VL: 2-D rotary cos/sin [T, head_dim/2, 2] */
 } ids_vbufs;
 
+/* One pre-norm block on w->x [T, E]: attention within the groups seg[0..n_seg] (at most Gmax rows
+ * each), then the MLP; layer scale and QK-norm where the block has them. */
+void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
+                           int Gmax, ids_vbufs *w);
+/* InternVL (vision_internvl.c): the tiling plan of one image, its tiles' normalized pixels
+ * ([n_tiles, 3, S, S], thumbnail last) and the encoding of its tiles; n_frames > 1: video frames,
+ * one tile each. */
+ids_status ids__vision_plan_internvl(const ids_vision *v, const ids_image *img, int n_frames, ids_vplan *out,
+                                    ids_err *err);
+ids_status ids__vision_tiles_internvl(const ids_vision *v, const ids_image *img, int n_frames, float *pixels,
+                                     ids_err *err);
+ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img, int n_frames, int n_threads,
+                                       float *out, float *blocks, ids_err *err);
 /* CLIP: patch rows in raster order, patch embedding, CLS in row 0, positions added: x [T, E]. */
 void ids__vision_embed_clip(const ids_vision *v, ids_ops *o, ids_vbufs *b);
 /* SigLIP (Gemma 3): patch rows in raster order, patch embedding, positions added: x [T, E]. */

@@ -64,6 +64,7 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
+static bool is_internvl(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "internvl"); }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -88,6 +89,10 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
+    } else if (is_internvl(v)) { /* InternVL3 (HF chat template): no system message, "\n" after each image */
+        k = (size_t)snprintf(p, n, "<|im_start|>user\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER "\n");
+        snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
     } else { /* LLaVA-1.5: vicuna */
         k = (size_t)snprintf(p, n, "USER: ");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
@@ -152,7 +157,10 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
         return ids__err(err, IDS_ERR_ARG, "the tower's blocks are only captured for prompts without %s", IDS_VIDEO_MARKER);
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
-    const bool qwen = is_qwen(v), qwen3 = !strcmp(vp->projector, "qwen3vl_merger");
+    const bool qwen = is_qwen(v), qwen3 = !strcmp(vp->projector, "qwen3vl_merger"), ivl = is_internvl(v);
+    /* the tokens around a visual block: Qwen2-VL's, InternVL's (HF and llama.cpp's mtmd alike) */
+    const char *vbeg = qwen ? "<|vision_start|>" : ivl ? "<img>" : "";
+    const char *vend = qwen ? "<|vision_end|>" : ivl ? "</img>" : "";
     ids_seq *s = ids_seq_new(hp->n_embd);
     if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE || hp->rope_mode == IDS_ROPE_IMROPE);
@@ -163,7 +171,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
     /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
      * (Qwen2-VL, Qwen2.5-VL), one block per temporal patch after its time stamp (Qwen3-VL), or one block
-     * per frame (LLaVA-style towers, which have no video mode). */
+     * per frame (LLaVA-style towers, which have no video mode; InternVL, whose frames are one tile each,
+     * encoded together and labelled "Frame1: " ... as HF writes them). */
     int img = 0, block = 0;
     bool first = true;
     for (;;) {
@@ -178,19 +187,30 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
              * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
              * text after it (as llama.cpp's mtmd emits them) */
             size_t len = bk == 0 ? (m ? (size_t)(m - part) : strlen(part)) : 0;
-            const char *pre = qwen && !first ? "<|vision_end|>" : "", *post = qwen && m ? "<|vision_start|>" : "";
+            const char *pre = !first ? vend : "", *post = m ? vbeg : "";
             if (is_gemma3(v)) { /* HF Gemma3Processor's full_image_sequence around each image's rows */
                 pre = first ? "" : "<end_of_image>\n\n";
                 post = m ? "\n\n<start_of_image>" : "";
             }
             const int nf = n_blocks == 1 ? n_fr : groups ? (n_fr - 2 * bk >= 2 ? 2 : 1) : 1; /* frames in this block */
-            char stamp[48] = ""; /* the mean time of its frames (2bk, 2bk + 1, or 2bk twice) at an assumed 2 fps */
-            if (groups) snprintf(stamp, sizeof stamp, "<%.1f seconds>", nf == 2 ? bk + 0.25 : (double)bk);
-            if ((st = add_text(s, tok, pre, part, len, stamp, post, first, err))) break;
+            /* Qwen3-VL: the mean time of its frames (2bk, 2bk + 1, or 2bk twice) at an assumed 2 fps;
+             * InternVL: the frame's label */
+            char label[48] = "";
+            if (groups) snprintf(label, sizeof label, "<%.1f seconds>", nf == 2 ? bk + 0.25 : (double)bk);
+            if (ivl && isv && m) snprintf(label, sizeof label, "%sFrame%d: ", bk ? "\n" : "", bk + 1);
+            if ((st = add_text(s, tok, pre, part, len, label, post, first, err))) break;
             first = false;
             if (!m) break;
+            const bool ivl_video = ivl && isv; /* the video's frames encoded at its first block */
+            const int n_enc = ivl_video ? n_fr : nf;
+            if (ivl_video && bk > 0) { /* frame bk: one tile of the rows encoded at bk 0 */
+                const int g = vp->grid / vp->merge;
+                st = ids_seq_add_visual(s, rows + (size_t)bk * vp->n_out * vp->n_out_embd, block++, 1, g, g, 1, err);
+                img++;
+                continue;
+            }
             ids_vplan pl;
-            if ((st = ids_vision_plan(v->vis, &images[img], nf, &pl, err))) break;
+            if ((st = ids_vision_plan(v->vis, &images[img], n_enc, &pl, err))) break;
             size_t need = (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack);
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
@@ -204,7 +224,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
             blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
             float *ds = vp->n_deepstack ? rows + (size_t)pl.n_out * vp->n_out_embd : NULL;
-            st = ids_vision_encode_deepstack(v->vis, &images[img], nf, n_threads, rows, ds, nf == 1 ? blk : NULL, err);
+            st = ids_vision_encode_deepstack(v->vis, &images[img], n_enc, n_threads, rows, ds, n_enc == 1 ? blk : NULL,
+                                             err);
             if (st) {
                 char tmp[IDS_ERR_MSG_MAX];
                 if (err) {
@@ -213,7 +234,8 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 }
                 break;
             }
-            st = ids_seq_add_visual(s, rows, block, pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step, err);
+            st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
+                                    err);
             if (!st && ds) st = ids_seq_set_deepstack(s, ds, vp->n_deepstack, pl.n_out, err);
             img += nf;
             block++;
@@ -566,30 +588,36 @@ static char *utf8_clean(const char *s) {
     return o;
 }
 
-/* Every row's token text, role and cell as JSON metadata ("token_strings", "roles", "cells"). */
+/* Every row's token text, role and cell as JSON metadata ("token_strings", "roles", "cells"), and its
+ * temporal patch or InternVL tile ("frames", -1 for text). */
 static ids_status capture_rows_meta(const ids_vlm *v, const capture *k, ids_st_writer *w, ids_err *err) {
     const ids_tokenizer *t = ids_model_tokenizer(v->lm);
     cJSON *strs = cJSON_CreateArray(), *roles = cJSON_CreateArray(), *cells = cJSON_CreateArray();
-    bool ok = strs && roles && cells;
+    cJSON *frames = cJSON_CreateArray();
+    bool ok = strs && roles && cells && frames;
     for (int i = 0; ok && i < ids_seq_len(k->s); i++) {
         const ids_row *r = ids_seq_row(k->s, i);
         char *raw = r->token >= 0 ? ids_token_to_text(t, r->token) : NULL, *txt = raw ? utf8_clean(raw) : NULL;
         ok = cJSON_AddItemToArray(strs, cJSON_CreateString(r->token >= 0 ? (txt ? txt : "") : "")) &&
              (r->token < 0 || txt) && cJSON_AddItemToArray(roles, cJSON_CreateString(r->kind == IDS_ROW_IMAGE ? "image" : "text"));
         const int cell[3] = {r->image, r->cell_row, r->cell_col};
-        ok = ok && cJSON_AddItemToArray(cells, cJSON_CreateIntArray(cell, 3));
+        ok = ok && cJSON_AddItemToArray(cells, cJSON_CreateIntArray(cell, 3)) &&
+             cJSON_AddItemToArray(frames, cJSON_CreateNumber(r->frame));
         free(raw);
         free(txt);
     }
     char *a = ok ? cJSON_PrintUnformatted(strs) : NULL, *b = ok ? cJSON_PrintUnformatted(roles) : NULL;
-    char *c = ok ? cJSON_PrintUnformatted(cells) : NULL;
-    ids_status st = a && b && c ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    char *c = ok ? cJSON_PrintUnformatted(cells) : NULL, *d = ok ? cJSON_PrintUnformatted(frames) : NULL;
+    ids_status st = a && b && c && d ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     if (!st) st = ids_st_writer_meta(w, "token_strings", a, err);
     if (!st) st = ids_st_writer_meta(w, "roles", b, err);
     if (!st) st = ids_st_writer_meta(w, "cells", c, err);
+    if (!st) st = ids_st_writer_meta(w, "frames", d, err);
     free(a);
     free(b);
     free(c);
+    free(d);
+    cJSON_Delete(frames);
     cJSON_Delete(strs);
     cJSON_Delete(roles);
     cJSON_Delete(cells);

@@ -110,9 +110,10 @@ ids_status ids__item_seq(const ids__exp *x, ids_relation rel, const ids__item *i
 }
 
 /* The cell of a centre on a G x G grid over the image as the tower sees it: LLaVA-style towers pad
- * the image to a square (centred), dynamic ones (Qwen2-VL) stretch it. */
+ * the image to a square (centred), dynamic ones (Qwen2-VL) and InternVL's tiles stretch it. */
 static void item_cell(const ids__exp *x, const ids_image *img, float cx, float cy, int *gx, int *gy) {
-    const bool pad = !ids_vision_params(ids_vlm_vision(x->v))->dynamic;
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(x->v));
+    const bool pad = !vp->dynamic && strcmp(vp->projector, "internvl") != 0;
     double w = img->w, h = img->h, px = cx, py = cy;
     if (pad && img->w != img->h) {
         const double S = img->w > img->h ? img->w : img->h;

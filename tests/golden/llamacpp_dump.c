@@ -1,13 +1,14 @@
 /* llama.cpp's outputs for one VLM prompt with one image, for the golden data (built and run by
- * make_qwen25vl.py and make_qwen3vl.py against a llama.cpp build; not part of idscope's build):
+ * make_qwen25vl.py, make_qwen3vl.py and make_internvl.py against a llama.cpp build; not part of idscope's build):
  *   llamacpp_dump TEXT.gguf MMPROJ.gguf IMAGE PROMPT_FILE OUTDIR
  * The prompt's "<image>" is replaced by mtmd's media marker. Writes into OUTDIR:
  *   tokens.json          the chunks as mtmd tokenizes them: ["text", [ids]] / ["image", n_rows]
  *   positions.npy        int32 [n, 3]: the M-RoPE (t, h, w) position of every row
- *   image_embd.npy       float32 [n_img, n_embd_inp]: the projector's rows (Qwen3-VL: each row the main
+ *   image_embd.npy       float32 [n_img, n_embd_inp]: the projector's rows (of every image chunk, in
+ *                        order: InternVL's tiles are one chunk each; Qwen3-VL: each row the main
  *                        row and then its DeepStack rows, n_embd each)
  *   vision_layer-N.npy   float32 [n_patches, n_embd_v]: the tower's stream after block N
- *                        ("layer_out-N", in the tower's own patch order)
+ *                        ("layer_out-N", in the tower's own patch order, chunk after chunk)
  *   resid-N.npy          float32 [rows, n_embd]: the decoder's "l_out-N" (stream after block N; the
  *                        last block keeps only the rows whose logits are computed)
  *   logits_last.npy      float32 [n_vocab]: logits of the last position */
@@ -34,8 +35,10 @@ static bool cb(struct ggml_tensor *t, bool ask, void *ud) {
     capture *c = ud;
     size_t pl = strlen(c->prefix);
     if (strncmp(t->name, c->prefix, pl) != 0) return false;
+    char *end;
+    long l = strtol(t->name + pl, &end, 10);
+    if (end == t->name + pl || *end) return false; /* "layer_out-1 (reshaped)" and the like are other tensors */
     if (ask) return c->on;
-    int l = atoi(t->name + pl);
     if (l < 0 || l >= MAX_LAYERS || t->type != GGML_TYPE_F32) return true;
     size_t nf = (size_t)ggml_nelements(t);
     if (c->n[l] + nf > c->cap[l]) {
@@ -139,8 +142,10 @@ int main(int argc, char **argv) {
     FILE *tj = fopen(path, "w");
     fprintf(tj, "{\"chunks\": [");
     int *pos = malloc(sizeof(int) * 3 * 4096), n_rows = 0;
+    float *embd = NULL;
+    size_t n_embd_rows = 0;
     llama_pos n_past = 0;
-    const int n_embd = llama_model_n_embd(model);
+    const int n_embd = llama_model_n_embd_inp(model); /* Qwen3-VL: the main rows, then the DeepStack rows */
     for (size_t i = 0; i < mtmd_input_chunks_size(chunks); i++) {
         const mtmd_input_chunk *ch = mtmd_input_chunks_get(chunks, i);
         if (i) fprintf(tj, ", ");
@@ -167,16 +172,19 @@ int main(int argc, char **argv) {
             }
             /* the image alone, its tower blocks captured */
             if (mtmd_encode_chunk(vctx, ch)) return 1;
-            const int n_inp = llama_model_n_embd_inp(model); /* Qwen3-VL: the main rows, then the DeepStack rows */
-            long sh[2] = {(long)n, n_inp};
-            write_npy(out, "image_embd.npy", "<f4", 2, sh, mtmd_get_output_embd(vctx), n * (size_t)n_inp * 4);
-            write_layers(out, "vision_layer", &vc);
-            vc.on = 0;
+            embd = realloc(embd, (n_embd_rows + n) * (size_t)n_embd * sizeof(float));
+            memcpy(embd + n_embd_rows * (size_t)n_embd, mtmd_get_output_embd(vctx), n * (size_t)n_embd * sizeof(float));
+            n_embd_rows += n;
         }
         n_past += mtmd_input_chunk_get_n_pos(ch);
     }
     fprintf(tj, "]}\n");
     fclose(tj);
+    long sh[2] = {(long)n_embd_rows, n_embd};
+    write_npy(out, "image_embd.npy", "<f4", 2, sh, embd, n_embd_rows * (size_t)n_embd * sizeof(float));
+    write_layers(out, "vision_layer", &vc);
+    vc.on = 0;
+    free(embd);
     long ps[2] = {n_rows, 3};
     write_npy(out, "positions.npy", "<i4", 2, ps, pos, sizeof(int) * 3 * (size_t)n_rows);
 

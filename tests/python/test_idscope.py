@@ -21,6 +21,7 @@ QWEN = os.path.join(SHARED, "golden", "qwen2vl-tiny")
 GEMMA3 = os.path.join(ROOT, "tests", "golden", "gemma3-tiny")
 Q3 = os.path.join(ROOT, "tests", "golden", "qwen3vl-tiny")
 Q3_TEXT = os.path.join(ROOT, "build", "golden", "qwen3vl-tiny", "text.gguf")  # joined by make
+INTERNVL = os.path.join(ROOT, "tests", "golden", "internvl-tiny")
 
 
 def measure(what, value):
@@ -118,6 +119,26 @@ class Golden(unittest.TestCase):
         self.assertTrue((cache.tokens == golden_tokens(os.path.join(GEMMA3, "tokens.json"))).all())
         self.assertEqual(cache.str_tokens[5], "<start_of_image>")
         self.assertEqual(cache.str_tokens[22], "<end_of_image>")
+
+    def test_internvl(self):
+        m = idscope.load(os.path.join(INTERNVL, "text.gguf"), os.path.join(INTERNVL, "mmproj.gguf"))
+        logits, cache = m.run_with_cache(read(os.path.join(INTERNVL, "prompt.txt")),
+                                         images=[os.path.join(INTERNVL, "image.png")])
+        E = os.path.join(INTERNVL, "expected")
+        resid = np.load(os.path.join(E, "resid.npy"))
+        for l in range(m.n_layer):
+            self.check("internvl blocks.%d.hook_resid_post" % l, cache["blocks.%d.hook_resid_post" % l], resid[l + 1])
+        self.check("internvl image_embd", cache["image_embd"], np.load(os.path.join(E, "image_embd.npy")))
+        self.check("internvl logits (last row)", logits[-1], np.load(os.path.join(E, "logits_last.npy")))
+        self.assertTrue((cache.tokens == golden_tokens(os.path.join(INTERNVL, "tokens.json"))).all())
+        # two tiles and the thumbnail, 16 rows each, after <img>: every row knows its tile and cell
+        img = np.flatnonzero(cache.roles == "image")
+        self.assertEqual(len(img), 48)
+        self.assertEqual(cache.str_tokens[img[0] - 1], "<img>")
+        self.assertEqual(cache.str_tokens[img[-1] + 1], "</img>")
+        self.assertTrue((cache.row_frame[img] == np.repeat([0, 1, 2], 16)).all())
+        self.assertEqual(tuple(cache.row_cell[img[16 + 6]]), (1, 2))
+        self.assertEqual(int(cache.row_frame[0]), -1)
 
 
     @unittest.skipUnless(os.path.exists(Q3_TEXT), "build/golden/qwen3vl-tiny/text.gguf is not built")
