@@ -169,10 +169,9 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     ids_status st = IDS_OK;
     const char *part = prompt;
     const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
-    /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches
-     * (Qwen2-VL, Qwen2.5-VL), one block per temporal patch after its time stamp (Qwen3-VL), or one block
-     * per frame (LLaVA-style towers, which have no video mode; InternVL, whose frames are one tile each,
-     * encoded together and labelled "Frame1: " ... as HF writes them). */
+    /* Visual blocks in prompt order: an image is one block; a video is one block of temporal patches (Qwen2-VL,
+     * 2.5-VL), one per temporal patch after its time stamp (Qwen3-VL), one per frame (LLaVA-style towers, with no
+     * video mode; InternVL, whose frames, one tile each, are encoded together and labelled "Frame1: " ...). */
     int img = 0, block = 0;
     bool first = true;
     for (;;) {
@@ -193,9 +192,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 post = m ? "\n\n<start_of_image>" : "";
             }
             const int nf = n_blocks == 1 ? n_fr : groups ? (n_fr - 2 * bk >= 2 ? 2 : 1) : 1; /* frames in this block */
-            /* Qwen3-VL: the mean time of its frames (2bk, 2bk + 1, or 2bk twice) at an assumed 2 fps;
-             * InternVL: the frame's label */
-            char label[48] = "";
+            char label[48] = ""; /* Qwen3-VL: its frames' (2bk, 2bk + 1 or 2bk twice) mean time at 2 fps; InternVL: "FrameN: " */
             if (groups) snprintf(label, sizeof label, "<%.1f seconds>", nf == 2 ? bk + 0.25 : (double)bk);
             if (ivl && isv && m) snprintf(label, sizeof label, "%sFrame%d: ", bk ? "\n" : "", bk + 1);
             if ((st = add_text(s, tok, pre, part, len, label, post, first, err))) break;
