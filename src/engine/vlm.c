@@ -23,11 +23,29 @@ void ids_vlm_free(ids_vlm *v) {
 
 const char *ids_vlm_mmproj_path(const ids_vlm *v) { return v->mmproj_path; }
 
+/* An HF folder is recorded by its config.json (whole) and its weights' index or safetensors header. */
+static ids_status prov_hf(ids_prov *p, const char *dir, ids_err *err) {
+    char cfg[1100], wts[1100];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    snprintf(wts, sizeof wts, "%s/model.safetensors.index.json", dir);
+    uint64_t head = 0;
+    FILE *f = fopen(wts, "rb");
+    if (!f) {
+        snprintf(wts, sizeof wts, "%s/model.safetensors", dir);
+        unsigned char b[8];
+        if ((f = fopen(wts, "rb")) && fread(b, 1, 8, f) == 8) head = 8 + ids__rd64(b);
+    }
+    if (f) fclose(f);
+    ids_status st = ids_prov_model(p, "text", cfg, 0, err);
+    return st ? st : ids_prov_model(p, "mmproj", wts, head ? head : 0, err);
+}
+
 ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
     const ids_gguf *g = ids_model_gguf(v->lm);
+    if (ids_hf_is_dir(ids_gguf_path(g)) && !strcmp(ids_gguf_path(g), v->mmproj_path)) return prov_hf(p, v->mmproj_path, err);
     ids_status st = ids_prov_model(p, "text", ids_gguf_path(g), ids_gguf_data_offset(g), err);
     ids_gguf *mg = NULL;
-    if (!st) st = ids_gguf_open(&mg, v->mmproj_path, err);
+    if (!st) st = ids_gguf_open_model(&mg, v->mmproj_path, IDS_HF_VISION, err);
     if (!st) st = ids_prov_model(p, "mmproj", v->mmproj_path, ids_gguf_data_offset(mg), err);
     ids_gguf_close(mg);
     return st;
@@ -35,6 +53,7 @@ ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
 
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
     *out = NULL;
+    if (!mmproj_path) mmproj_path = text_path; /* a Hugging Face folder holds both parts */
     ids_vlm *v = ids__calloc(1, sizeof *v);
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_status st = (v->mmproj_path = ids__strdup(mmproj_path)) ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
