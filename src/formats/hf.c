@@ -82,7 +82,7 @@ static ids_status open_file(ids__hf *h, const char *name, const char *why, int *
     ids_status st = ids_st_open(&sf, path, err);
     if (st) {
         free(nm);
-        if (why) return ids__err_prefix(err, st, "%s lists tensor '%s' in %s", h->index_name, why, name);
+        if (why) return ids__err_prefix(err, st, "%s/%s lists tensor '%s' in %s", h->dir, h->index_name, why, name);
         return st;
     }
     h->files[h->n_files] = sf;
@@ -191,6 +191,14 @@ static const ids__hf_weight *find(const ids__hf *h, const char *const *prefixes,
     return NULL;
 }
 
+/* The prefix of the list that the checkpoint uses (for messages about a missing tensor). */
+static const char *spelling(const ids__hf *h, const char *const *prefixes) {
+    for (int i = 0; prefixes[i]; i++)
+        for (int k = 0; k < h->n_w; k++)
+            if (!strncmp(h->w[k].name, prefixes[i], strlen(prefixes[i]))) return prefixes[i];
+    return prefixes[0];
+}
+
 static int type_of(const char *dtype) {
     return !strcmp(dtype, "F32") ? IDS_TYPE_F32 : !strcmp(dtype, "F16") ? IDS_TYPE_F16
            : !strcmp(dtype, "BF16") ? IDS_TYPE_BF16 : -1;
@@ -210,7 +218,7 @@ static ids_status get(const ids__hf *h, const char *const *pre, const char *rest
     if (!w) {
         if (!required) return IDS_OK;
         return ids__err(err, IDS_ERR_NOT_FOUND, "%s/%s: tensor '%s%s' is missing", h->dir,
-                        h->index_name ? h->index_name : "model.safetensors", pre[0], rest);
+                        h->index_name ? h->index_name : "model.safetensors", spelling(h, pre), rest);
     }
     const char *file = h->file_names[w->file];
     if (type_of(w->t->dtype) < 0)
@@ -421,7 +429,7 @@ static ids_status build_text(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
     const ids__hf_weight *emb = find(h, LM_PRE, "embed_tokens.weight");
     if (!emb)
         return ids__err(err, IDS_ERR_NOT_FOUND, "%s/%s: tensor '%sembed_tokens.weight' is missing", h->dir,
-                        h->index_name ? h->index_name : "model.safetensors", LM_PRE[0]);
+                        h->index_name ? h->index_name : "model.safetensors", spelling(h, LM_PRE));
     const int64_t n_vocab = emb->t->ndim == 2 ? emb->t->shape[0] : 0;
     if ((st = text_keys(h, gw, &t, n_vocab, err))) return st;
     if ((st = ids__hf_tokenizer(h, gw, n_vocab, err))) return st;
