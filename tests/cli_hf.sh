@@ -115,6 +115,44 @@ for f in llava-tiny qwen2vl-tiny; do
     same "capture_same_$f" "$TMP/$f-gguf.safetensors" "$TMP/$f-hf.safetensors"
 done
 
+# BF16 weights (what Qwen2-VL is published in): the folder with every weight rounded to BF16 runs, and
+# stays within BF16's rounding of the F32 run (measured: image rows 0.010, stream 0.051)
+"$PY" - "$HQ" "$TMP/hf/qwen-bf16" <<'EOF'
+import json, os, shutil, struct, sys
+import numpy as np
+src, dst = sys.argv[1], sys.argv[2]
+shutil.copytree(src, dst)
+b = open(os.path.join(src, "model.safetensors"), "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+out, blobs, off = {}, [], 0
+for k, v in json.loads(b[8:8 + n]).items():
+    s, e = v["data_offsets"]
+    u = np.frombuffer(b[8 + n + s:8 + n + e], dtype={"F32": np.float32, "F16": np.float16}[v["dtype"]]).astype(np.float32).view(np.uint32)
+    r = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)  # round to nearest even
+    out[k] = {"dtype": "BF16", "shape": v["shape"], "data_offsets": [off, off + r.nbytes]}
+    blobs.append(r.tobytes())
+    off += r.nbytes
+t = json.dumps(out).encode()
+t += b" " * ((8 - (8 + len(t)) % 8) % 8)
+open(os.path.join(dst, "model.safetensors"), "wb").write(struct.pack("<Q", len(t)) + t + b"".join(blobs))
+EOF
+expect capture_hf_bf16 0 "" -- "$BIN" capture -m "$TMP/hf/qwen-bf16" --image "$Q/image.png" --prompt-file "$Q/prompt.txt" \
+    --all --threads 2 -o "$TMP/bf16.safetensors"
+if "$PY" - "$TMP/qwen2vl-tiny-gguf.safetensors" "$TMP/bf16.safetensors" >"$TMP/cmp" 2>&1 <<'EOF'
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], dtype=np.float32).reshape(v["shape"])
+            for k, v in json.loads(b[8:8 + n]).items() if k != "__metadata__" and v["dtype"] == "F32"}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+d = {k: float(np.max(np.abs(a[k] - b[k]))) for k in ("image_embd", "resid", "vision")}
+print(" ".join("%s %.3g" % kv for kv in d.items()))
+sys.exit(0 if d["image_embd"] < 0.05 and d["vision"] < 0.1 and 0 < d["resid"] < 0.25 else 1)
+EOF
+then ok "capture_bf16_close ($(cat "$TMP/cmp"))"; else ko "capture_bf16_close ($(cat "$TMP/cmp"))"; fi
+
 # ask: the same answer and log-probabilities
 for f in llava-tiny qwen2vl-tiny; do
     G=$SH/golden/$f
