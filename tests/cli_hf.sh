@@ -1,6 +1,6 @@
 #!/bin/sh
 # Hugging Face model folders through the CLI. tests/golden/make_hf.py writes the golden GGUF pairs
-# (../shared/golden: llava-tiny, qwen2vl-tiny) as HF folders with the same weights; each command run
+# (../shared/golden: llava-tiny, qwen2vl-tiny; tests/golden/qwen25vl-tiny) as HF folders with the same weights; each command run
 # on a folder must give what it gives on the pair (captures within 1e-5), `convert` must write the
 # pair back, and broken folders must fail naming the file and the tensor.
 # Usage: tests/cli_hf.sh path/to/idscope   (needs python3 with numpy; closing line "hf: N passed, N failed")
@@ -106,12 +106,18 @@ expect tokenize_bos 0 "^1 15043 3186$" -- "$BIN" tokenize -m "$HL" "Hello world"
 expect tokenize_special 0 "^151644 872$" -- "$BIN" tokenize -m "$HQ" --special "<|im_start|>user"
 
 # capture --all: the folder and the GGUF pair of the same weights
-for f in llava-tiny qwen2vl-tiny; do
-    G=$SH/golden/$f
-    expect "capture_gguf_$f" 0 "" -- "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
-        --prompt-file "$G/prompt.txt" --all --threads 2 -o "$TMP/$f-gguf.safetensors"
-    expect "capture_hf_$f" 0 "" -- "$BIN" capture -m "$TMP/hf/$f" --image "$G/image.png" \
-        --prompt-file "$G/prompt.txt" --all --threads 2 -o "$TMP/$f-hf.safetensors"
+pair() { # FAMILY: the golden folder and the pair's text and mmproj files
+    case $1 in
+    qwen25vl-tiny) GD=tests/golden/qwen25vl-tiny GT=$SH/golden/qwen2vl-tiny/text.gguf ;;
+    *) GD=$SH/golden/$1 GT=$SH/golden/$1/text.gguf ;;
+    esac
+}
+for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
+    pair "$f"
+    expect "capture_gguf_$f" 0 "" -- "$BIN" capture -m "$GT" --mmproj "$GD/mmproj.gguf" --image "$GD/image.png" \
+        --prompt-file "$GD/prompt.txt" --all --threads 2 -o "$TMP/$f-gguf.safetensors"
+    expect "capture_hf_$f" 0 "" -- "$BIN" capture -m "$TMP/hf/$f" --image "$GD/image.png" \
+        --prompt-file "$GD/prompt.txt" --all --threads 2 -o "$TMP/$f-hf.safetensors"
     same "capture_same_$f" "$TMP/$f-gguf.safetensors" "$TMP/$f-hf.safetensors"
 done
 
@@ -179,20 +185,21 @@ expect hf_with_mmproj_missing 2 "--mmproj is required unless -m is a Hugging Fac
 
 # convert: the pair written back; llama.cpp's tensors and keys; the same captures
 expect convert_help 0 "usage: idscope convert" -- "$BIN" convert --help
-for f in llava-tiny qwen2vl-tiny; do
-    G=$SH/golden/$f
+for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
+    pair "$f"
     expect "convert_$f" 0 "wrote" -- "$BIN" convert "$TMP/hf/$f" -o "$TMP/conv-$f"
     expect "convert_capture_$f" 0 "" -- "$BIN" capture -m "$TMP/conv-$f/text.gguf" --mmproj "$TMP/conv-$f/mmproj.gguf" \
-        --image "$G/image.png" --prompt-file "$G/prompt.txt" --all --threads 2 -o "$TMP/$f-conv.safetensors"
+        --image "$GD/image.png" --prompt-file "$GD/prompt.txt" --all --threads 2 -o "$TMP/$f-conv.safetensors"
     same "convert_same_$f" "$TMP/$f-gguf.safetensors" "$TMP/$f-conv.safetensors"
 done
 keys() { # the keys (and array types and lengths) and the tensor table of a GGUF, less what may differ
     "$BIN" info --max-items 0 "$1" | grep -E '^  [a-z]' | grep -v -e general.name -e general.description -e file_type \
         -e tokenizer.ggml.scores -e tokenizer.chat_template -e add_space_prefix | sed -E 's/\[(.*) x ([0-9]+)\] \[.*/[\1 x \2]/' | sort
 }
-for f in llava-tiny qwen2vl-tiny; do
+for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
+    pair "$f"
     for p in text mmproj; do
-        keys "$SH/golden/$f/$p.gguf" >"$TMP/keys-golden"
+        if [ "$p" = text ]; then keys "$GT" >"$TMP/keys-golden"; else keys "$GD/mmproj.gguf" >"$TMP/keys-golden"; fi
         keys "$TMP/conv-$f/$p.gguf" >"$TMP/keys-conv"
         if [ -s "$TMP/keys-golden" ] && cmp -s "$TMP/keys-golden" "$TMP/keys-conv"; then ok "convert_keys_and_tensors_$f-$p"
         else ko "convert_keys_and_tensors_$f-$p"; diff "$TMP/keys-golden" "$TMP/keys-conv" | head -6; fi

@@ -1,7 +1,7 @@
 /* Hugging Face model folders as GGUF pairs: config.json, model.safetensors (or the shards of
  * model.safetensors.index.json, memory-mapped), the tokenizer files and preprocessor_config.json
  * become the key-value pairs and tensors llama.cpp's converters write (LLaVA-1.5 `llava`,
- * Qwen2-VL `qwen2_vl`). Tensors point into the mapped files; only what the converter reshapes is
+ * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`). Tensors point into the mapped files; only what the converter reshapes is
  * copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
 #define _POSIX_C_SOURCE 200809L
 #include "formats/hf.h"
@@ -162,9 +162,9 @@ ids_status ids__hf_open(ids__hf **out, const char *dir, ids_err *err) {
         const cJSON *tc = cJSON_GetObjectItemCaseSensitive(h->config, "text_config");
         h->text = cJSON_IsObject(tc) ? tc : h->config;
         h->vision = cJSON_GetObjectItemCaseSensitive(h->config, "vision_config");
-        if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl"))
+        if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl"))
             st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: model_type '%s' is not supported (supported: llava, "
-                          "qwen2_vl)", h->dir, h->model_type);
+                          "qwen2_vl, qwen2_5_vl)", h->dir, h->model_type);
         else if (!cJSON_IsObject(h->vision))
             st = ids__err(err, IDS_ERR_FORMAT, "%s/config.json: vision_config is missing", h->dir);
     }
@@ -317,7 +317,7 @@ typedef struct {
 
 static ids_status text_hparams(const ids__hf *h, text_hp *t, ids_err *err) {
     const cJSON *c = h->text;
-    t->qwen = !strcmp(h->model_type, "qwen2_vl");
+    t->qwen = !strcmp(h->model_type, "qwen2_vl") || !strcmp(h->model_type, "qwen2_5_vl");
     t->arch = t->qwen ? "qwen2vl" : "llama";
     ids_status st; /* defaults: transformers' LlamaConfig / Qwen2VLConfig */
     if ((st = cfg_int(h, c, "hidden_size", t->qwen ? 8192 : 4096, &t->n_embd, err))) return st;
@@ -332,6 +332,10 @@ static ids_status text_hparams(const ids__hf *h, text_hp *t, ids_err *err) {
         return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: hidden_size %lld, %lld heads, %lld KV heads do not divide",
                         h->dir, t->n_embd, t->n_head, t->n_head_kv);
     if ((st = cfg_int(h, c, "head_dim", t->n_embd / t->n_head, &t->head_dim, err))) return st;
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(c, "rope_scaling");
+    if (!t->qwen && rs && !cJSON_IsNull(rs))
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: rope_scaling of the Llama decoder is not supported",
+                        h->dir);
     const cJSON *tie = cJSON_GetObjectItemCaseSensitive(c, "tie_word_embeddings");
     if (!tie) tie = cJSON_GetObjectItemCaseSensitive(h->config, "tie_word_embeddings");
     t->tied = tie ? cJSON_IsTrue(tie) : false;
@@ -470,8 +474,9 @@ static ids_status put_norm(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
 }
 
 typedef struct {
-    long long E, F, L, H, image, patch, proj, n_text, merge;
+    long long E, F, L, H, image, patch, proj, n_text, merge, window, wa_pattern;
     double eps;
+    bool q25; /* Qwen2.5-VL: RMSNorm, gated SiLU MLP, window attention */
 } vis_hp;
 
 /* A tower block's attention and MLP: GGUF name suffix -> HF name suffix with shape. */
@@ -620,12 +625,15 @@ static ids_status qwen_block(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, i
     char b[64];
     snprintf(b, sizeof b, "blocks.%d.attn.proj", l);
     if (!st) st = vis_linear(h, gw, VIS_PRE, l, "attn_out", b, E, E, err);
-    snprintf(b, sizeof b, "blocks.%d.mlp.fc1", l);
-    if (!st) st = vis_linear(h, gw, VIS_PRE, l, "ffn_up", b, v->F, E, err);
-    snprintf(b, sizeof b, "blocks.%d.mlp.fc2", l);
-    if (!st) st = vis_linear(h, gw, VIS_PRE, l, "ffn_down", b, E, v->F, err);
-    for (int n = 1; n <= 2 && !st; n++)
-        for (int j = 0; j < 2 && !st; j++) {
+    static const char *const mlp[2][3][2] = {{{"ffn_up", "mlp.fc1"}, {"ffn_down", "mlp.fc2"}, {NULL, NULL}},
+                                             {{"ffn_gate", "mlp.gate_proj"}, {"ffn_up", "mlp.up_proj"}, {"ffn_down", "mlp.down_proj"}}};
+    for (int k = 0; k < 3 && !st && mlp[v->q25][k][0]; k++) {
+        const bool down = !strcmp(mlp[v->q25][k][0], "ffn_down");
+        snprintf(b, sizeof b, "blocks.%d.%s", l, mlp[v->q25][k][1]);
+        st = vis_linear(h, gw, VIS_PRE, l, mlp[v->q25][k][0], b, down ? E : v->F, down ? v->F : E, err);
+    }
+    for (int n = 1; n <= 2 && !st; n++) /* LayerNorm (weight, bias); Qwen2.5-VL: RMSNorm (weight) */
+        for (int j = 0; j < (v->q25 ? 1 : 2) && !st; j++) {
             snprintf(g, sizeof g, "v.blk.%d.ln%d.%s", l, n, j ? "bias" : "weight");
             snprintf(r, sizeof r, "blocks.%d.norm%d.%s", l, n, j ? "bias" : "weight");
             st = map1(h, gw, g, VIS_PRE, r, 1, (int64_t[1]){E}, true, err);
@@ -636,7 +644,7 @@ static ids_status qwen_block(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, i
 static ids_status qwen_keys(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, ids_err *err) {
     ids_status st = ids_gguf_writer_set_str(gw, "general.architecture", "clip", err);
     if (!st) st = ids_gguf_writer_set_bool(gw, "clip.has_vision_encoder", true, err);
-    if (!st) st = ids_gguf_writer_set_str(gw, "clip.projector_type", "qwen2vl_merger", err);
+    if (!st) st = ids_gguf_writer_set_str(gw, "clip.projector_type", v->q25 ? "qwen2.5vl_merger" : "qwen2vl_merger", err);
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.image_size", (uint32_t)v->image, err);
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.patch_size", (uint32_t)v->patch, err);
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.embedding_length", (uint32_t)v->E, err);
@@ -646,28 +654,65 @@ static ids_status qwen_keys(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, id
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.attention.head_count", (uint32_t)v->H, err);
     if (!st) st = ids_gguf_writer_set_f32(gw, "clip.vision.attention.layer_norm_epsilon", (float)v->eps, err);
     if (!st) st = put_norm(h, gw, err);
-    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.spatial_merge_size", (uint32_t)v->merge, err);
+    if (!v->q25) return st ? st : ids_gguf_writer_set_u32(gw, "clip.vision.spatial_merge_size", (uint32_t)v->merge, err);
+    if (!st) st = ids_gguf_writer_set_bool(gw, "clip.use_silu", true, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.n_wa_pattern", (uint32_t)v->wa_pattern, err);
+    if (!st && v->window != 112) /* llama.cpp assumes 112 and its converter writes no key */
+        st = ids_gguf_writer_set_u32(gw, "clip.vision.window_size", (uint32_t)v->window, err);
     return st;
 }
 
-static ids_status build_qwen2vl(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
+/* Qwen2.5-VL's fullatt_block_indexes as llama.cpp's n_wa_pattern: the blocks (l + 1) % n == 0. */
+static ids_status wa_pattern(const ids__hf *h, vis_hp *v, ids_err *err) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(h->vision, "fullatt_block_indexes");
+    const int n = cJSON_GetArraySize(f);
+    long long first = 0, x;
+    for (int i = 0; i < n; i++) {
+        ids_status st = ids__json_int(cJSON_GetArrayItem(f, i), NULL, 0, v->L - 1, -1, &x, err);
+        if (st) return ids__err_prefix(err, st, "%s/config.json: fullatt_block_indexes[%d]", h->dir, i);
+        if (i == 0) first = x;
+        if (x != (first + 1) * (i + 1) - 1)
+            return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: fullatt_block_indexes is not every %lld-th block "
+                            "(llama.cpp's n_wa_pattern cannot hold it)", h->dir, first + 1);
+    }
+    if (!cJSON_IsArray(f) || n < 1)
+        return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: vision_config.fullatt_block_indexes is missing", h->dir);
+    v->wa_pattern = first + 1;
+    return IDS_OK;
+}
+
+/* The Qwen2-VL / Qwen2.5-VL vision config (defaults: transformers' Qwen2VLVisionConfig and
+ * Qwen2_5_VLVisionConfig; Qwen2-VL names the width embed_dim and the output hidden_size, Qwen2.5-VL
+ * hidden_size and out_hidden_size). */
+static ids_status qwen_hparams(const ids__hf *h, vis_hp *v, ids_err *err) {
     const cJSON *c = h->vision;
-    vis_hp v = {0};
-    long long ratio, tps;
-    ids_status st; /* defaults: transformers' Qwen2VLVisionConfig */
-    if ((st = cfg_int(h, c, "embed_dim", 1280, &v.E, err)) || (st = cfg_int(h, c, "depth", 32, &v.L, err)) ||
-        (st = cfg_int(h, c, "num_heads", 16, &v.H, err)) || (st = cfg_int(h, c, "mlp_ratio", 4, &ratio, err)) ||
-        (st = cfg_int(h, c, "patch_size", 14, &v.patch, err)) || (st = cfg_int(h, c, "spatial_merge_size", 2, &v.merge, err)) ||
-        (st = cfg_int(h, c, "temporal_patch_size", 2, &tps, err)) || (st = cfg_int(h, c, "hidden_size", 3584, &v.n_text, err)) ||
-        (st = cfg_int(h, c, "image_size", 560, &v.image, err)) || (st = cfg_num(h, h->text, "rms_norm_eps", 1e-6, &v.eps, err)))
+    long long ratio = 0, tps;
+    ids_status st;
+    v->q25 = !strcmp(h->model_type, "qwen2_5_vl");
+    if (v->q25 ? (st = cfg_int(h, c, "hidden_size", 1280, &v->E, err)) || (st = cfg_int(h, c, "intermediate_size", 3420, &v->F, err)) ||
+                     (st = cfg_int(h, c, "out_hidden_size", 3584, &v->n_text, err)) ||
+                     (st = cfg_int(h, c, "window_size", 112, &v->window, err))
+               : (st = cfg_int(h, c, "embed_dim", 1280, &v->E, err)) || (st = cfg_int(h, c, "mlp_ratio", 4, &ratio, err)) ||
+                     (st = cfg_int(h, c, "hidden_size", 3584, &v->n_text, err)))
+        return st;
+    if ((st = cfg_int(h, c, "depth", 32, &v->L, err)) || (st = cfg_int(h, c, "num_heads", 16, &v->H, err)) ||
+        (st = cfg_int(h, c, "patch_size", 14, &v->patch, err)) || (st = cfg_int(h, c, "spatial_merge_size", 2, &v->merge, err)) ||
+        (st = cfg_int(h, c, "temporal_patch_size", 2, &tps, err)) || (st = cfg_int(h, c, "image_size", 560, &v->image, err)) ||
+        (st = cfg_num(h, h->text, "rms_norm_eps", 1e-6, &v->eps, err)))
         return st;
     if (tps != 2) return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: temporal_patch_size %lld (2 only)", h->dir, tps);
-    v.F = v.E * ratio;
-    if ((st = qwen_keys(h, gw, &v, err)) || (st = qwen_patch(h, gw, &v, err))) return st;
+    if (!v->q25) v->F = v->E * ratio;
+    return v->q25 ? wa_pattern(h, v, err) : IDS_OK;
+}
+
+static ids_status build_qwen2vl(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
+    vis_hp v = {0};
+    ids_status st = qwen_hparams(h, &v, err);
+    if (st || (st = qwen_keys(h, gw, &v, err)) || (st = qwen_patch(h, gw, &v, err))) return st;
     for (int l = 0; l < v.L && !st; l++) st = qwen_block(h, gw, &v, l, err);
     const int64_t M = v.E * v.merge * v.merge, T = v.n_text;
     if (!st) st = map1(h, gw, "v.post_ln.weight", VIS_PRE, "merger.ln_q.weight", 1, (int64_t[1]){v.E}, true, err);
-    if (!st) st = map1(h, gw, "v.post_ln.bias", VIS_PRE, "merger.ln_q.bias", 1, (int64_t[1]){v.E}, true, err);
+    if (!st && !v.q25) st = map1(h, gw, "v.post_ln.bias", VIS_PRE, "merger.ln_q.bias", 1, (int64_t[1]){v.E}, true, err);
     if (!st) st = map1(h, gw, "mm.0.weight", VIS_PRE, "merger.mlp.0.weight", 2, (int64_t[2]){M, M}, true, err);
     if (!st) st = map1(h, gw, "mm.0.bias", VIS_PRE, "merger.mlp.0.bias", 1, (int64_t[1]){M}, true, err);
     if (!st) st = map1(h, gw, "mm.2.weight", VIS_PRE, "merger.mlp.2.weight", 2, (int64_t[2]){T, M}, true, err);
@@ -681,7 +726,7 @@ static ids_status build(ids__hf *h, ids_hf_part part, ids_gguf_writer **out, ids
     ids_gguf_writer *w = *out = ids_gguf_writer_new();
     if (!w) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", h->dir);
     ids_status st = part == IDS_HF_TEXT ? build_text(h, w, err)
-                    : !strcmp(h->model_type, "qwen2_vl") ? build_qwen2vl(h, w, err) : build_clip(h, w, err);
+                    : !strcmp(h->model_type, "llava") ? build_clip(h, w, err) : build_qwen2vl(h, w, err);
     if (st) {
         ids_gguf_writer_free(w);
         *out = NULL;

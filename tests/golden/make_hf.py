@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Write the golden GGUF pairs of ../shared/golden (llava-tiny, qwen2vl-tiny) as Hugging Face model
-folders with the same weights, undoing what llama.cpp's converters do:
+folders with the same weights (and the Qwen2.5-VL golden of tests/golden/qwen25vl-tiny), undoing what llama.cpp's converters do:
 
 - LLaVA-1.5 (llava-hf layout, `LlavaForConditionalGeneration`, tensor names of transformers >= 4.52:
   model.language_model.*, model.vision_tower.*, model.multi_modal_projector.*, lm_head), written as
@@ -17,7 +17,12 @@ folders with the same weights, undoing what llama.cpp's converters do:
   tokenizer_config.json, preprocessor_config.json and the chat templates.
 
 The GGUF files are read by the small reader below (numpy only), not by idscope.
-Usage: make_hf.py [SHARED_GOLDEN_DIR] OUT_DIR   (writes OUT_DIR/llava-tiny and OUT_DIR/qwen2vl-tiny)
+- Qwen2.5-VL (`Qwen2_5_VLForConditionalGeneration`): tests/golden/qwen25vl-tiny/mmproj.gguf with the
+  Qwen2-VL text model, as that golden uses it: RMSNorms without biases, the gated MLP's gate/up/down,
+  fullatt_block_indexes from n_wa_pattern.
+
+Usage: make_hf.py [SHARED_GOLDEN_DIR] OUT_DIR
+(writes OUT_DIR/llava-tiny, OUT_DIR/qwen2vl-tiny and OUT_DIR/qwen25vl-tiny)
 """
 import json
 import os
@@ -270,9 +275,11 @@ def llava(src, out, rng):
 
 # ---- Qwen2-VL ----------------------------------------------------------------------------------
 
-def qwen2vl(src, out):
+def qwen2vl(src, out, mmproj=None):
+    """Qwen2-VL, or Qwen2.5-VL when mmproj is a qwen2.5vl_merger file (the text model is the same)."""
     kv, t = read_gguf(os.path.join(src, "text.gguf"))
-    vkv, v = read_gguf(os.path.join(src, "mmproj.gguf"))
+    vkv, v = read_gguf(mmproj or os.path.join(src, "mmproj.gguf"))
+    q25 = vkv["clip.projector_type"] == "qwen2.5vl_merger"
     a = "qwen2vl."
     L, E = int(kv[a + "block_count"]), int(kv[a + "embedding_length"])
     w = {"model.embed_tokens.weight": t["token_embd.weight"]}
@@ -292,18 +299,34 @@ def qwen2vl(src, out):
         p, b = f"visual.blocks.{l}.", f"v.blk.{l}."
         for s in ("weight", "bias"):
             w[p + "attn.qkv." + s] = np.concatenate([v[b + "attn_q." + s], v[b + "attn_k." + s], v[b + "attn_v." + s]])
-            for g, h in (("attn_out", "attn.proj"), ("ffn_up", "mlp.fc1"), ("ffn_down", "mlp.fc2"), ("ln1", "norm1"),
-                         ("ln2", "norm2")):
-                w[f"{p}{h}.{s}"] = v[f"{b}{g}.{s}"]
+            names = (("attn_out", "attn.proj"), ("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"),
+                     ("ffn_down", "mlp.down_proj"), ("ln1", "norm1"), ("ln2", "norm2")) if q25 else \
+                (("attn_out", "attn.proj"), ("ffn_up", "mlp.fc1"), ("ffn_down", "mlp.fc2"), ("ln1", "norm1"), ("ln2", "norm2"))
+            for g, h in names:
+                if f"{b}{g}.{s}" in v:  # Qwen2.5-VL's RMSNorms have no bias
+                    w[f"{p}{h}.{s}"] = v[f"{b}{g}.{s}"]
     for s in ("weight", "bias"):
-        w["visual.merger.ln_q." + s] = v["v.post_ln." + s]
+        if "v.post_ln." + s in v:
+            w["visual.merger.ln_q." + s] = v["v.post_ln." + s]
         w["visual.merger.mlp.0." + s] = v["mm.0." + s]
         w["visual.merger.mlp.2." + s] = v["mm.2." + s]
     os.makedirs(out, exist_ok=True)
     write_safetensors(os.path.join(out, "model.safetensors"), w)
     sec = [int(x) for x in kv[a + "rope.dimension_sections"]][:3]
+    heads, VF = int(vkv["clip.vision.attention.head_count"]), int(vkv["clip.vision.feed_forward_length"])
+    if q25:
+        wa = int(vkv["clip.vision.n_wa_pattern"])
+        vision = {"depth": VL, "hidden_size": VE, "intermediate_size": VF, "num_heads": heads, "in_chans": 3,
+                  "out_hidden_size": E, "patch_size": int(vkv["clip.vision.patch_size"]), "spatial_merge_size": 2,
+                  "temporal_patch_size": 2, "window_size": 112, "hidden_act": "silu",
+                  "fullatt_block_indexes": [l for l in range(VL) if (l + 1) % wa == 0]}
+    else:
+        vision = {"depth": VL, "embed_dim": VE, "mlp_ratio": VF // VE, "num_heads": heads, "in_chans": 3,
+                  "hidden_size": E, "patch_size": int(vkv["clip.vision.patch_size"]), "spatial_merge_size": 2,
+                  "temporal_patch_size": 2}
     write_json(os.path.join(out, "config.json"), {
-        "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_size": E,
+        "architectures": ["Qwen2_5_VLForConditionalGeneration" if q25 else "Qwen2VLForConditionalGeneration"],
+        "model_type": "qwen2_5_vl" if q25 else "qwen2_vl", "hidden_size": E,
         "intermediate_size": int(kv[a + "feed_forward_length"]), "num_hidden_layers": L,
         "num_attention_heads": int(kv[a + "attention.head_count"]),
         "num_key_value_heads": int(kv[a + "attention.head_count_kv"]),
@@ -312,10 +335,7 @@ def qwen2vl(src, out):
         "vocab_size": int(t["token_embd.weight"].shape[0]), "tie_word_embeddings": True,
         "bos_token_id": 151643, "eos_token_id": 151645, "vision_start_token_id": 151652, "vision_end_token_id": 151653,
         "image_token_id": 151655, "video_token_id": 151656, "rope_scaling": {"type": "mrope", "mrope_section": sec},
-        "vision_config": {"depth": VL, "embed_dim": VE, "mlp_ratio": int(vkv["clip.vision.feed_forward_length"]) // VE,
-                          "num_heads": int(vkv["clip.vision.attention.head_count"]), "in_chans": 3, "hidden_size": E,
-                          "patch_size": int(vkv["clip.vision.patch_size"]), "spatial_merge_size": 2,
-                          "temporal_patch_size": 2}})
+        "vision_config": vision})
     write_json(os.path.join(out, "tokenizer.json"), bpe_tokenizer(kv))
     write_json(os.path.join(out, "tokenizer_config.json"), {
         "add_prefix_space": False, "bos_token": None, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>",
@@ -334,6 +354,8 @@ def main():
     out = args[-1]
     llava(os.path.join(golden, "llava-tiny"), os.path.join(out, "llava-tiny"), np.random.default_rng(25))
     qwen2vl(os.path.join(golden, "qwen2vl-tiny"), os.path.join(out, "qwen2vl-tiny"))
+    qwen2vl(os.path.join(golden, "qwen2vl-tiny"), os.path.join(out, "qwen25vl-tiny"),
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "qwen25vl-tiny", "mmproj.gguf"))
 
 
 if __name__ == "__main__":
