@@ -145,11 +145,12 @@ ids_status ids_tensor_rows_f32(const ids_tensor *t, int64_t r0, int64_t nr, floa
 /* A folder with config.json, model.safetensors (or the shards named by
  * model.safetensors.index.json; F32, F16 or BF16, memory-mapped), tokenizer.json,
  * tokenizer_config.json and preprocessor_config.json, for the model types `llava` (LLaVA-1.5,
- * llava-hf layout) and `qwen2_vl`, opened as the GGUF that llama.cpp's converters would write for
- * one part of it: the decoder (IDS_HF_TEXT: keys, tokenizer, tensors with Llama's Q/K rows permuted
- * for llama.cpp's rotary layout) or the vision tower and projector (IDS_HF_VISION). The handle's
- * tensors point into the mapped files; ids_gguf_path is the folder. Errors name the file and the
- * tensor (a missing shard, a shape that disagrees with config.json, an unknown model_type). */
+ * llava-hf layout), `qwen2_vl` and `qwen2_5_vl`, opened as the GGUF that llama.cpp's converters
+ * would write for one part of it: the decoder (IDS_HF_TEXT: keys, tokenizer, tensors with Llama's
+ * Q/K rows permuted for llama.cpp's rotary layout) or the vision tower and projector
+ * (IDS_HF_VISION). The handle's tensors point into the mapped files; ids_gguf_path is the folder.
+ * Errors name the file and the tensor (a missing shard, a shape that disagrees with config.json,
+ * an unknown model_type). */
 typedef enum ids_hf_part { IDS_HF_TEXT = 0, IDS_HF_VISION = 1 } ids_hf_part;
 bool ids_hf_is_dir(const char *path);
 ids_status ids_hf_open(ids_gguf **out, const char *dir, ids_hf_part part, ids_err *err);
