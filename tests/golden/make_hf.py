@@ -39,7 +39,8 @@ TYPE_NP = {0: np.float32, 1: np.float16}
 
 
 def read_gguf(path):
-    b = open(path, "rb").read()
+    with open(path, "rb") as f:
+        b = f.read()
     pos = 0
 
     def rd(fmt):
