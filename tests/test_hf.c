@@ -275,3 +275,113 @@ TEST(hf_convert_equals_view) {
     ids_gguf_close(a);
     ids_gguf_close(b);
 }
+
+/* A tiny Qwen2-VL folder: tied embeddings, q/k/v biases, M-RoPE sections, the Conv3D patch kernel and
+ * the fused qkv, a byte-level tokenizer.json (merges as pairs, the Qwen2 Split regex). */
+static const char *qwen_folder(const char *name) {
+    const char *dir = t_tmp(name);
+    mkdir(dir, 0755);
+    put_text(dir, "config.json",
+             "{\"model_type\": \"qwen2_vl\", \"hidden_size\": 8, \"intermediate_size\": 12, \"num_hidden_layers\": 1, "
+             "\"num_attention_heads\": 1, \"num_key_value_heads\": 1, \"rms_norm_eps\": 1e-06, \"tie_word_embeddings\": "
+             "true, \"eos_token_id\": 5, \"rope_scaling\": {\"type\": \"mrope\", \"mrope_section\": [2, 1, 1]}, "
+             "\"vision_config\": {\"depth\": 1, \"embed_dim\": 8, \"mlp_ratio\": 2, \"num_heads\": 2, \"hidden_size\": 8, "
+             "\"patch_size\": 14, \"spatial_merge_size\": 2, \"temporal_patch_size\": 2}}");
+    put_text(dir, "tokenizer.json",
+             "{\"added_tokens\": [{\"id\": 5, \"content\": \"<|im_end|>\", \"special\": true}], \"pre_tokenizer\": "
+             "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+             "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|"
+             "\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", "
+             "\"use_regex\": false}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, "
+             "\"\u0120\": 3, \"\u0120a\": 4}, \"merges\": [[\"a\", \"b\"], [\"\u0120\", \"a\"]]}}");
+    wr t = {.w = ids_st_writer_new()};
+    add(&t, "model.embed_tokens.weight", "BF16", 2, 8, 8, 0, 0);
+    static const struct { const char *n, *dt; int nd; int64_t a, b; } lw[] = {
+        {"input_layernorm.weight", "F32", 1, 8, 0}, {"self_attn.q_proj.weight", "F32", 2, 8, 8},
+        {"self_attn.q_proj.bias", "BF16", 1, 8, 0}, {"self_attn.k_proj.weight", "F32", 2, 8, 8},
+        {"self_attn.k_proj.bias", "F32", 1, 8, 0}, {"self_attn.v_proj.weight", "F32", 2, 8, 8},
+        {"self_attn.v_proj.bias", "F32", 1, 8, 0}, {"self_attn.o_proj.weight", "F32", 2, 8, 8},
+        {"post_attention_layernorm.weight", "F32", 1, 8, 0}, {"mlp.gate_proj.weight", "BF16", 2, 12, 8},
+        {"mlp.up_proj.weight", "F32", 2, 12, 8}, {"mlp.down_proj.weight", "F32", 2, 8, 12}};
+    char nm[128];
+    for (size_t i = 0; i < sizeof lw / sizeof *lw; i++)
+        snprintf(nm, sizeof nm, "model.layers.0.%s", lw[i].n), add(&t, nm, lw[i].dt, lw[i].nd, lw[i].a, lw[i].b, 0, 0);
+    add(&t, "model.norm.weight", "F32", 1, 8, 0, 0, 0);
+    const int64_t pshape[5] = {8, 3, 2, 14, 14};
+    float *pk = malloc(sizeof(float) * 8 * 3 * 2 * 14 * 14);
+    for (int i = 0; i < 8 * 3 * 2 * 14 * 14; i++) pk[i] = val(i, 7);
+    ids_st_writer_add(t.w, "visual.patch_embed.proj.weight", "F32", 5, pshape, pk, NULL);
+    add(&t, "visual.blocks.0.attn.qkv.weight", "F16", 2, 24, 8, 0, 0);
+    add(&t, "visual.blocks.0.attn.qkv.bias", "F32", 1, 24, 0, 0, 0);
+    add(&t, "visual.blocks.0.attn.proj.weight", "F32", 2, 8, 8, 0, 0);
+    add(&t, "visual.blocks.0.attn.proj.bias", "F32", 1, 8, 0, 0, 0);
+    add(&t, "visual.blocks.0.mlp.fc1.weight", "F32", 2, 16, 8, 0, 0);
+    add(&t, "visual.blocks.0.mlp.fc1.bias", "F32", 1, 16, 0, 0, 0);
+    add(&t, "visual.blocks.0.mlp.fc2.weight", "F32", 2, 8, 16, 0, 0);
+    add(&t, "visual.blocks.0.mlp.fc2.bias", "F32", 1, 8, 0, 0, 0);
+    static const char *const vec8[] = {"visual.blocks.0.norm1.weight", "visual.blocks.0.norm1.bias", "visual.blocks.0.norm2.weight",
+                                       "visual.blocks.0.norm2.bias", "visual.merger.ln_q.weight", "visual.merger.ln_q.bias",
+                                       "visual.merger.mlp.2.bias"};
+    for (size_t i = 0; i < sizeof vec8 / sizeof *vec8; i++) add(&t, vec8[i], "F32", 1, 8, 0, 0, 0);
+    add(&t, "visual.merger.mlp.0.weight", "F32", 2, 32, 32, 0, 0);
+    add(&t, "visual.merger.mlp.0.bias", "F32", 1, 32, 0, 0, 0);
+    add(&t, "visual.merger.mlp.2.weight", "F32", 2, 8, 32, 0, 0);
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    ids_st_writer_write(t.w, p, NULL);
+    ids_st_writer_free(t.w);
+    for (int i = 0; i < t.n_keep; i++) free(t.keep[i]);
+    free(pk);
+    return dir;
+}
+
+TEST(hf_qwen2vl_views) {
+    const char *dir = qwen_folder("hf-qwen");
+    ids_err err;
+    ids_gguf *g, *v;
+    ids_st_file *st;
+    char p[512];
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    REQUIRE_OK(ids_st_open(&st, p, &err), err);
+    REQUIRE_OK(ids_hf_open(&g, dir, IDS_HF_TEXT, &err), err);
+    REQUIRE_OK(ids_hf_open(&v, dir, IDS_HF_VISION, &err), err);
+    const char *s = NULL;
+    CHECK(ids_gguf_get_str(g, "tokenizer.ggml.pre", &s, NULL) == IDS_OK && !strcmp(s, "qwen2"));
+    CHECK(!ids_gguf_find_tensor(g, "output.weight")); /* tied */
+    const ids_gguf_value *a;
+    int64_t x = -1;
+    CHECK(ids_gguf_get_arr(g, "qwen2vl.rope.dimension_sections", -1, &a, NULL) == IDS_OK && a->v.arr.n == 4 &&
+          ids_gguf_arr_i64(a, 0, &x) == IDS_OK && x == 2 && ids_gguf_arr_i64(a, 3, &x) == IDS_OK && x == 0);
+    CHECK(ids_gguf_get_arr(g, "tokenizer.ggml.token_type", -1, &a, NULL) == IDS_OK && a->v.arr.n == 8 &&
+          ids_gguf_arr_i64(a, 5, &x) == IDS_OK && x == 3 && ids_gguf_arr_i64(a, 7, &x) == IDS_OK && x == 4);
+    /* the second temporal kernel: GGUF [14, 14, 3, 8] element (e, c, y, x) = HF [e, c, 1, y, x] */
+    const ids_tensor *p1 = ids_gguf_find_tensor(v, "v.patch_embd.weight.1");
+    const ids_st_tensor *hp = ids_st_find(st, "visual.patch_embed.proj.weight");
+    REQUIRE(p1 && hp && p1->ne[0] == 14 && p1->ne[2] == 3 && p1->ne[3] == 8);
+    const float *gp = p1->data, *hpd = hp->data;
+    CHECK(gp[((5 * 3 + 2) * 14 + 3) * 14 + 9] == hpd[(((5 * 3 + 2) * 2 + 1) * 14 + 3) * 14 + 9]);
+    /* attn_k = rows 8..15 of qkv, bias included */
+    const ids_tensor *k = ids_gguf_find_tensor(v, "v.blk.0.attn_k.weight"), *kb = ids_gguf_find_tensor(v, "v.blk.0.attn_k.bias");
+    const ids_st_tensor *qkv = ids_st_find(st, "visual.blocks.0.attn.qkv.weight"), *qb = ids_st_find(st, "visual.blocks.0.attn.qkv.bias");
+    REQUIRE(k && kb && qkv && qb && k->type == IDS_TYPE_F16);
+    CHECK(!memcmp(k->data, (const uint16_t *)qkv->data + 8 * 8, 8 * 8 * 2));
+    CHECK(!memcmp(kb->data, (const float *)qb->data + 8, 8 * 4));
+    ids_tokenizer *tok;
+    REQUIRE_OK(ids_tokenizer_load(&tok, g, &err), err);
+    int32_t *ids = NULL;
+    size_t nt = 0;
+    CHECK_OK_ERR(ids_tokenize(tok, "ab a", 4, (ids_tokenize_opts){0}, &ids, &nt, &err), err);
+    CHECK(nt == 2 && ids[0] == 2 && ids[1] == 4);
+    free(ids);
+    ids_tokenizer_free(tok);
+    ids_gguf_close(g);
+    ids_gguf_close(v);
+    ids_st_close(st);
+    ids_vlm *m;
+    REQUIRE_OK(ids_vlm_load(&m, dir, NULL, &err), err);
+    ids_vlm_free(m);
+    snprintf(g_alloc_dir, sizeof g_alloc_dir, "%s", dir);
+    snprintf(g_alloc_out, sizeof g_alloc_out, "%s", t_tmp("hf-qwen-out"));
+    mkdir(g_alloc_out, 0755);
+    CHECK(CHECK_ALLOC_FAILURES(open_both, NULL, 4000) > 0);
+}
