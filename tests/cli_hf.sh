@@ -176,6 +176,12 @@ expect ids_extract_gguf 0 "wrote" -- "$BIN" ids extract -m "$L/text.gguf" --mmpr
     --objects "red circle,blue square" --grid 2 --sizes 0.9 --threads 2
 same ids_same "$TMP/ids-gguf/ids.safetensors" "$TMP/ids-hf/ids.safetensors"
 if grep -q "$HL/config.json" "$TMP/ids-hf/ids.json"; then ok ids_provenance_names_folder; else ko ids_provenance_names_folder; fi
+# a folder's decoder with a GGUF tower (the same weights): the same IDs, provenance naming both
+expect ids_extract_mixed 0 "wrote" -- "$BIN" ids extract -m "$HL" --mmproj "$L/mmproj.gguf" --out "$TMP/ids-mix" \
+    --objects "red circle,blue square" --grid 2 --sizes 0.9 --threads 2
+same ids_same_mixed "$TMP/ids-gguf/ids.safetensors" "$TMP/ids-mix/ids.safetensors"
+if grep -q "$HL/config.json" "$TMP/ids-mix/ids.json" && grep -q "$L/mmproj.gguf\|llava-tiny/mmproj.gguf" "$TMP/ids-mix/ids.json"; then
+    ok ids_mixed_provenance; else ko ids_mixed_provenance; fi
 expect steer_belief_hf 0 "^best 3 layers: ID" -- "$BIN" steer belief --ids "$TMP/ids-hf/ids.safetensors" -m "$HL" \
     --out "$TMP/steer-hf" --n 2 --threads 2
 expect steer_layers_checked 2 "is outside 1\.\.4 (the model's layers)" -- "$BIN" steer belief \

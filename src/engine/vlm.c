@@ -23,29 +23,34 @@ void ids_vlm_free(ids_vlm *v) {
 
 const char *ids_vlm_mmproj_path(const ids_vlm *v) { return v->mmproj_path; }
 
-/* An HF folder is recorded by its config.json (whole) and its weights' index or safetensors header. */
-static ids_status prov_hf(ids_prov *p, const char *dir, ids_err *err) {
-    char cfg[1100], wts[1100];
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    snprintf(wts, sizeof wts, "%s/model.safetensors.index.json", dir);
+/* A Hugging Face folder in the provenance: its config.json (whole) for the text role, its weights'
+ * index (whole) or the header of model.safetensors for the mmproj role. */
+static ids_status prov_hf(ids_prov *p, const char *role, const char *dir, ids_err *err) {
+    char path[1100];
     uint64_t head = 0;
-    FILE *f = fopen(wts, "rb");
+    if (!strcmp(role, "text")) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        return ids_prov_model(p, role, path, 0, err);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        snprintf(wts, sizeof wts, "%s/model.safetensors", dir);
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
         unsigned char b[8];
-        if ((f = fopen(wts, "rb")) && fread(b, 1, 8, f) == 8) head = 8 + ids__rd64(b);
+        if ((f = fopen(path, "rb")) && fread(b, 1, 8, f) == 8) head = 8 + ids__rd64(b);
     }
     if (f) fclose(f);
-    ids_status st = ids_prov_model(p, "text", cfg, 0, err);
-    return st ? st : ids_prov_model(p, "mmproj", wts, head ? head : 0, err);
+    return ids_prov_model(p, role, path, head, err);
 }
 
 ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
-    const ids_gguf *g = ids_model_gguf(v->lm);
-    if (ids_hf_is_dir(ids_gguf_path(g)) && !strcmp(ids_gguf_path(g), v->mmproj_path)) return prov_hf(p, v->mmproj_path, err);
-    ids_status st = ids_prov_model(p, "text", ids_gguf_path(g), ids_gguf_data_offset(g), err);
+    const char *text = ids_gguf_path(ids_model_gguf(v->lm));
+    ids_status st = ids_hf_is_dir(text) ? prov_hf(p, "text", text, err)
+                    : ids_prov_model(p, "text", text, ids_gguf_data_offset(ids_model_gguf(v->lm)), err);
+    if (st) return st;
+    if (ids_hf_is_dir(v->mmproj_path)) return prov_hf(p, "mmproj", v->mmproj_path, err);
     ids_gguf *mg = NULL;
-    if (!st) st = ids_gguf_open_model(&mg, v->mmproj_path, IDS_HF_VISION, err);
+    st = ids_gguf_open(&mg, v->mmproj_path, err);
     if (!st) st = ids_prov_model(p, "mmproj", v->mmproj_path, ids_gguf_data_offset(mg), err);
     ids_gguf_close(mg);
     return st;
