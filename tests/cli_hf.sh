@@ -200,7 +200,7 @@ for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
 done
 keys() { # the keys (and array types and lengths) and the tensor table of a GGUF, less what may differ
     "$BIN" info --max-items 0 "$1" | grep -E '^  [a-z]' | grep -v -e general.name -e general.description -e file_type \
-        -e tokenizer.ggml.scores -e tokenizer.chat_template -e add_space_prefix | sed -E 's/\[(.*) x ([0-9]+)\] \[.*/[\1 x \2]/' | sort
+        -e tokenizer.ggml.scores -e tokenizer.chat_template -e add_space_prefix -e image_min_pixels -e image_max_pixels | sed -E 's/\[(.*) x ([0-9]+)\] \[.*/[\1 x \2]/' | sort
 }
 for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
     pair "$f"
@@ -211,6 +211,7 @@ for f in llava-tiny qwen2vl-tiny qwen25vl-tiny; do
         else ko "convert_keys_and_tensors_$f-$p"; diff "$TMP/keys-golden" "$TMP/keys-conv" | head -6; fi
     done
 done
+expect convert_pixel_bounds 0 "clip.vision.image_max_pixels .*12845056" -- "$BIN" info "$TMP/conv-qwen2vl-tiny/mmproj.gguf"
 expect convert_not_folder 2 "is not a folder" -- "$BIN" convert "$L/text.gguf" -o "$TMP/x"
 expect convert_no_out 2 "missing -o" -- "$BIN" convert "$HL"
 

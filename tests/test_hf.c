@@ -294,6 +294,7 @@ static const char *qwen_folder(const char *name) {
              "\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\"}, {\"type\": \"ByteLevel\", "
              "\"use_regex\": false}]}, \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2, "
              "\"\u0120\": 3, \"\u0120a\": 4}, \"merges\": [[\"a\", \"b\"], [\"\u0120\", \"a\"]]}}");
+    put_text(dir, "preprocessor_config.json", "{\"size\": {\"shortest_edge\": 3136, \"longest_edge\": 6272}}");
     wr t = {.w = ids_st_writer_new()};
     add(&t, "model.embed_tokens.weight", "BF16", 2, 8, 8, 0, 0);
     static const struct { const char *n, *dt; int nd; int64_t a, b; } lw[] = {
@@ -379,6 +380,8 @@ TEST(hf_qwen2vl_views) {
     ids_st_close(st);
     ids_vlm *m;
     REQUIRE_OK(ids_vlm_load(&m, dir, NULL, &err), err);
+    const ids_vparams *vp = ids_vision_params(ids_vlm_vision(m)); /* the processor's bounds, not HF's class defaults */
+    CHECK(vp->min_pixels == 3136 && vp->max_pixels == 6272);
     ids_vlm_free(m);
     snprintf(g_alloc_dir, sizeof g_alloc_dir, "%s", dir);
     snprintf(g_alloc_out, sizeof g_alloc_out, "%s", t_tmp("hf-qwen-out"));

@@ -641,6 +641,31 @@ static ids_status qwen_block(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, i
     return st;
 }
 
+/* Qwen2-VL's pixel bounds from preprocessor_config.json (min_pixels / max_pixels, or
+ * size.shortest_edge / size.longest_edge in newer files), as clip.vision.image_min_pixels / _max_pixels
+ * (keys llama.cpp defines; its converter writes none for this projector). Absent: nothing written. */
+static ids_status put_pixels(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
+    cJSON *pp = NULL;
+    ids_status st = ids__hf_json(h, "preprocessor_config.json", &pp, err);
+    if (st) return st == IDS_ERR_NOT_FOUND ? IDS_OK : st;
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(pp, "size");
+    static const char *const keys[2][3] = {{"min_pixels", "shortest_edge", "clip.vision.image_min_pixels"},
+                                           {"max_pixels", "longest_edge", "clip.vision.image_max_pixels"}};
+    long long px[2] = {0, 0};
+    for (int k = 0; k < 2 && !st; k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(pp, keys[k][0]);
+        if (!x && cJSON_IsObject(size)) x = cJSON_GetObjectItemCaseSensitive(size, keys[k][1]);
+        if ((st = ids__json_int(x, NULL, 1, UINT32_MAX, 0, &px[k], err)))
+            st = ids__err_prefix(err, st, "%s/preprocessor_config.json: %s", h->dir, keys[k][0]);
+    }
+    if (!st && px[0] && px[1] && px[0] > px[1])
+        st = ids__err(err, IDS_ERR_RANGE, "%s/preprocessor_config.json: min_pixels %lld > max_pixels %lld", h->dir, px[0], px[1]);
+    for (int k = 0; k < 2 && !st; k++)
+        if (px[k]) st = ids_gguf_writer_set_u32(gw, keys[k][2], (uint32_t)px[k], err);
+    cJSON_Delete(pp);
+    return st;
+}
+
 static ids_status qwen_keys(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, ids_err *err) {
     ids_status st = ids_gguf_writer_set_str(gw, "general.architecture", "clip", err);
     if (!st) st = ids_gguf_writer_set_bool(gw, "clip.has_vision_encoder", true, err);
@@ -654,6 +679,7 @@ static ids_status qwen_keys(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, id
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.attention.head_count", (uint32_t)v->H, err);
     if (!st) st = ids_gguf_writer_set_f32(gw, "clip.vision.attention.layer_norm_epsilon", (float)v->eps, err);
     if (!st) st = put_norm(h, gw, err);
+    if (!st) st = put_pixels(h, gw, err);
     if (!v->q25) return st ? st : ids_gguf_writer_set_u32(gw, "clip.vision.spatial_merge_size", (uint32_t)v->merge, err);
     if (!st) st = ids_gguf_writer_set_bool(gw, "clip.use_silu", true, err);
     if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.n_wa_pattern", (uint32_t)v->wa_pattern, err);
