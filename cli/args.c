@@ -382,7 +382,7 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
 int args_model_layers(const char *text_gguf) {
     ids_err err;
     ids_gguf *g;
-    if (ids_gguf_open(&g, text_gguf, &err)) return -1;
+    if (ids_gguf_open_model(&g, text_gguf, IDS_HF_TEXT, &err)) return -1;
     const char *arch = NULL;
     int n = -1;
     if (ids_gguf_get_str(g, "general.architecture", &arch, NULL) == IDS_OK && arch) {

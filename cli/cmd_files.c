@@ -115,7 +115,7 @@ int cmd_info(int argc, char **argv) {
     if (rc != ARGS_GO) return rc;
     ids_err err;
     ids_gguf *g;
-    if (ids_gguf_open(&g, a.path, &err)) return fail(&err);
+    if (ids_gguf_open_model(&g, a.path, IDS_HF_TEXT, &err)) return fail(&err);
     const char *arch = "(none)";
     ids_gguf_get_str(g, "general.architecture", &arch, NULL);
     char *own;
@@ -161,7 +161,7 @@ int cmd_tensor(int argc, char **argv) {
     if (rc != ARGS_GO) return rc;
     ids_err err;
     ids_gguf *g;
-    if (ids_gguf_open(&g, a.path, &err)) return fail(&err);
+    if (ids_gguf_open_model(&g, a.path, IDS_HF_TEXT, &err)) return fail(&err);
     const ids_tensor *t = ids_gguf_find_tensor(g, a.name);
     if (!t) {
         fprintf(stderr, "idscope: error: %s: no tensor named '%s' (%" PRId64 " tensors; see 'idscope info')\n", a.path,
@@ -230,7 +230,7 @@ static int print_tokens(const tokenize_args *a, const char *text, size_t len) {
     size_t n;
     ids_tokenize_opts o = {.add_bos = !a->no_bos, .parse_special = a->special};
     int rc = 0;
-    if (ids_gguf_open(&g, a->model, &err) || ids_tokenizer_load(&tok, g, &err) ||
+    if (ids_gguf_open_model(&g, a->model, IDS_HF_TEXT, &err) || ids_tokenizer_load(&tok, g, &err) ||
         ids_tokenize(tok, text, len, o, &ids, &n, &err)) {
         rc = fail(&err);
     } else if (a->pieces) {

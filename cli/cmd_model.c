@@ -19,10 +19,11 @@ typedef struct vlm_args {
 
 #define VLM_OPTS(T)                                                                                          \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.model),    \
-     .meta = "TEXT.gguf", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl, qwen3vl or gemma3)"},           \
-    {.name = "mmproj", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.mmproj),                     \
-     .meta = "MMPROJ.gguf", .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger " \
-                                                   "or gemma3)"},                                                    \
+     .meta = "TEXT.gguf|DIR", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl, qwen3vl or gemma3), or a "   \
+     "Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl) that holds both parts"},                            \
+    {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, v.mmproj), .meta = "MMPROJ.gguf",                 \
+     .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl or "   \
+     "gemma3); not with a folder -m"},                                                                            \
     {.name = "image", .type = ARG_STRS, .offset = offsetof(T, v.images), .meta = "IMG", .max = 64,                 \
      .help = "PNG/JPEG/BMP/GIF/PGM/PPM; repeat for several <image> markers"},                                     \
     {.name = "video", .type = ARG_PATH, .offset = offsetof(T, v.video), .meta = "V",                               \
@@ -61,6 +62,8 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
         free(fr);
         a->video_frames = T;
     }
+    if (!a->mmproj && !ids_hf_is_dir(a->model))
+        return args_usage(cmd, "%s", "--mmproj is required unless -m is a Hugging Face model folder");
     if (ids_vlm_load(vlm, a->model, a->mmproj, &err)) return fail(&err);
     if (a->prompt_file) {
         size_t len;

@@ -23,6 +23,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
+int cmd_convert(int argc, char **argv);  /* cmd_convert.c */
 
 /* ids export-cvec (cmd_cvec.c), a subcommand of ids */
 struct arg_cmd;

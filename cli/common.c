@@ -119,6 +119,7 @@ static char *normalised(char *path) {
 
 int model_resolve(const char *cmd, model_args *m) {
     if (m->model && m->mmproj) return 0;
+    if (m->model && ids_hf_is_dir(m->model)) return 0; /* a Hugging Face folder holds both parts */
     if (m->model || m->mmproj) return args_usage(cmd, "%s", "give both -m and --mmproj, or neither");
     char *base = models_dir();
     if (!base) return 1;

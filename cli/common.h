@@ -23,15 +23,17 @@ const char *path_show(const char *path, char **own);
 /* The whole file (or standard input for "-"), NUL-terminated, malloc'd; NULL with errno set. */
 char *read_all(const char *path, size_t *len);
 
-/* The model pair of a command: -m and --mmproj, or the bundled model when neither is given
- * ($IDSCOPE_MODELS, then models/ beside the executable's build folder, then ./models). */
+/* The model pair of a command: -m and --mmproj, -m with a Hugging Face model folder alone, or the
+ * bundled model when neither is given ($IDSCOPE_MODELS, then models/ beside the executable's build
+ * folder, then ./models). */
 typedef struct model_args {
     const char *model, *mmproj;
     char *own_model, *own_mmproj;
 } model_args;
 #define MODEL_OPTS(T)                                                                                    \
-    {.name = "model", .short_name = 'm', .type = ARG_PATH, .offset = offsetof(T, m.model), .meta = "TEXT.gguf", \
-     .help = "decoder GGUF; default, with --mmproj: the bundled model, models/tiny-llava"},              \
+    {.name = "model", .short_name = 'm', .type = ARG_PATH, .offset = offsetof(T, m.model), .meta = "TEXT.gguf|DIR", \
+     .help = "decoder GGUF, or a Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl) alone; default, with --mmproj: " \
+             "the bundled model, models/tiny-llava"},                                                    \
     {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, m.mmproj), .meta = "MMPROJ.gguf",            \
      .help = "vision tower GGUF (give both -m and --mmproj, or neither)"}
 #define THREADS_OPT(T, f)                                                                                \

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"info", "header, metadata and tensor table of a GGUF file", cmd_info},
     {"tensor", "dequantize one tensor of a GGUF file to a float32 .npy", cmd_tensor},
     {"tokenize", "tokenize text with a model's tokenizer", cmd_tokenize},
+    {"convert", "a Hugging Face model folder as the GGUF pair llama.cpp reads", cmd_convert},
     {"capture", "run prompt + image(s) and save activations (safetensors)", cmd_capture},
     {"ask", "a VLM's greedy answer and the log-probabilities of chosen answers", cmd_ask},
     {"stimuli", "synthetic scenes and videos with ground truth (grid, depth, nearfar, between, video)", cmd_stimuli},

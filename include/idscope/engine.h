@@ -336,7 +336,9 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
 
 typedef struct ids_vlm ids_vlm;
 
-/* Load a text GGUF and an mmproj GGUF; their widths must agree. */
+/* Load a text GGUF and an mmproj GGUF; their widths must agree. Either path may be a Hugging Face
+ * model folder (ids_hf_open: the folder's decoder or tower); mmproj_path NULL means text_path is a
+ * folder holding both. */
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err);
 void ids_vlm_free(ids_vlm *v);
 const ids_model *ids_vlm_model(const ids_vlm *v);

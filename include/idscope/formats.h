@@ -140,6 +140,27 @@ ids_status ids_tensor_rows_f32(const ids_tensor *t, int64_t r0, int64_t nr, floa
                                ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Hugging Face model folders                                                                   */
+
+/* A folder with config.json, model.safetensors (or the shards named by
+ * model.safetensors.index.json; F32, F16 or BF16, memory-mapped), tokenizer.json,
+ * tokenizer_config.json and preprocessor_config.json, for the model types `llava` (LLaVA-1.5,
+ * llava-hf layout), `qwen2_vl` and `qwen2_5_vl`, opened as the GGUF that llama.cpp's converters
+ * would write for one part of it: the decoder (IDS_HF_TEXT: keys, tokenizer, tensors with Llama's
+ * Q/K rows permuted for llama.cpp's rotary layout) or the vision tower and projector
+ * (IDS_HF_VISION). The handle's tensors point into the mapped files; ids_gguf_path is the folder.
+ * Errors name the file and the tensor (a missing shard, a shape that disagrees with config.json,
+ * an unknown model_type). */
+typedef enum ids_hf_part { IDS_HF_TEXT = 0, IDS_HF_VISION = 1 } ids_hf_part;
+bool ids_hf_is_dir(const char *path);
+ids_status ids_hf_open(ids_gguf **out, const char *dir, ids_hf_part part, ids_err *err);
+/* A GGUF file, or the given part of a Hugging Face folder when `path` is a folder. */
+ids_status ids_gguf_open_model(ids_gguf **out, const char *path, ids_hf_part part, ids_err *err);
+/* Write the folder's GGUF pair as OUT_DIR/text.gguf and OUT_DIR/mmproj.gguf (the same bytes the
+ * loader reads; on failure neither is left). */
+ids_status ids_hf_convert(const char *dir, const char *out_dir, ids_err *err);
+
+/* ------------------------------------------------------------------------------------------ */
 /* GGUF writing                                                                                 */
 
 typedef struct ids_gguf_writer ids_gguf_writer;

@@ -120,11 +120,14 @@ def bundled_model():
 
 
 def load(text=None, mmproj=None):
-    """Load a VLM from its text GGUF and mmproj GGUF; with no arguments, the bundled model."""
+    """Load a VLM from its text GGUF and mmproj GGUF, or from a Hugging Face model folder given alone
+    (llava, qwen2_vl, qwen2_5_vl: config.json, safetensors, tokenizer files); with no arguments, the
+    bundled model."""
     if text is None and mmproj is None:
         text, mmproj = bundled_model()
-    elif text is None or mmproj is None:
-        raise ValueError("give both the text GGUF and the mmproj GGUF, or neither (the bundled model)")
+    elif text is None or (mmproj is None and not os.path.isdir(text)):
+        raise ValueError("give both the text GGUF and the mmproj GGUF, a Hugging Face model folder, or neither "
+                         "(the bundled model)")
     return Model(text, mmproj)
 
 
@@ -278,13 +281,13 @@ def _iptr(a):
 
 
 class Model:
-    """A loaded VLM (text GGUF + mmproj GGUF). Its memory is released by close() or when the
-    object goes."""
+    """A loaded VLM (text GGUF + mmproj GGUF, or a Hugging Face folder: mmproj None). Its memory is
+    released by close() or when the object goes."""
 
     def __init__(self, text, mmproj):
         L = _lib.lib()
         h = ctypes.c_void_p()
-        _check(L.ids_ffi_vlm_load(ctypes.byref(h), _fspath(text), _fspath(mmproj)))
+        _check(L.ids_ffi_vlm_load(ctypes.byref(h), _fspath(text), None if mmproj is None else _fspath(mmproj)))
         self._h = h
         self._L = L
         self._tok_cache = {}

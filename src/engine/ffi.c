@@ -22,7 +22,8 @@ void ids_ffi_free(void *p) { free(p); }
 ids_status ids_ffi_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path) {
     ids_err err = {0};
     *out = NULL;
-    if (!text_path || !mmproj_path) return keep(ids__err(&err, IDS_ERR_ARG, "load: a model path is missing"), &err);
+    if (!text_path || (!mmproj_path && !ids_hf_is_dir(text_path))) /* a Hugging Face folder holds both parts */
+        return keep(ids__err(&err, IDS_ERR_ARG, "load: a model path is missing"), &err);
     return keep(ids_vlm_load(out, text_path, mmproj_path, &err), &err);
 }
 

@@ -206,7 +206,7 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     *out = NULL;
     ids_model *m = ids__calloc(1, sizeof *m);
     if (!m) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-    ids_status st = ids_gguf_open(&m->g, path, err);
+    ids_status st = ids_gguf_open_model(&m->g, path, IDS_HF_TEXT, err); /* a GGUF file or an HF folder */
     if (!st) st = load_hparams(m, err);
     if (!st) st = load_weights(m, err);
     if (!st) st = ids_tokenizer_load(&m->tok, m->g, err);

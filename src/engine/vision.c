@@ -268,7 +268,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     *out = NULL;
     ids_vision *v = ids__calloc(1, sizeof *v);
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
-    ids_status st = ids_gguf_open(&v->g, path, err);
+    ids_status st = ids_gguf_open_model(&v->g, path, IDS_HF_VISION, err); /* a GGUF file or an HF folder */
     if (!st) st = read_projector(v, err);
     if (!st)
         st = v->qwen3      ? ids__vision_load_qwen3vl(v, err)

@@ -23,11 +23,34 @@ void ids_vlm_free(ids_vlm *v) {
 
 const char *ids_vlm_mmproj_path(const ids_vlm *v) { return v->mmproj_path; }
 
+/* A Hugging Face folder in the provenance: its config.json (whole) for the text role, its weights'
+ * index (whole) or the header of model.safetensors for the mmproj role. */
+static ids_status prov_hf(ids_prov *p, const char *role, const char *dir, ids_err *err) {
+    char path[1100];
+    uint64_t head = 0;
+    if (!strcmp(role, "text")) {
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        return ids_prov_model(p, role, path, 0, err);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        unsigned char b[8];
+        if ((f = fopen(path, "rb")) && fread(b, 1, 8, f) == 8) head = 8 + ids__rd64(b);
+    }
+    if (f) fclose(f);
+    return ids_prov_model(p, role, path, head, err);
+}
+
 ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
-    const ids_gguf *g = ids_model_gguf(v->lm);
-    ids_status st = ids_prov_model(p, "text", ids_gguf_path(g), ids_gguf_data_offset(g), err);
+    const char *text = ids_gguf_path(ids_model_gguf(v->lm));
+    ids_status st = ids_hf_is_dir(text) ? prov_hf(p, "text", text, err)
+                    : ids_prov_model(p, "text", text, ids_gguf_data_offset(ids_model_gguf(v->lm)), err);
+    if (st) return st;
+    if (ids_hf_is_dir(v->mmproj_path)) return prov_hf(p, "mmproj", v->mmproj_path, err);
     ids_gguf *mg = NULL;
-    if (!st) st = ids_gguf_open(&mg, v->mmproj_path, err);
+    st = ids_gguf_open(&mg, v->mmproj_path, err);
     if (!st) st = ids_prov_model(p, "mmproj", v->mmproj_path, ids_gguf_data_offset(mg), err);
     ids_gguf_close(mg);
     return st;
@@ -35,6 +58,7 @@ ids_status ids_vlm_prov(ids_prov *p, const ids_vlm *v, ids_err *err) {
 
 ids_status ids_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path, ids_err *err) {
     *out = NULL;
+    if (!mmproj_path) mmproj_path = text_path; /* a Hugging Face folder holds both parts */
     ids_vlm *v = ids__calloc(1, sizeof *v);
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_status st = (v->mmproj_path = ids__strdup(mmproj_path)) ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");

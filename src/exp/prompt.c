@@ -9,7 +9,7 @@
 bool ids_positive_control(const char *text_gguf) {
     ids_gguf *g = NULL;
     const char *meta = NULL;
-    const bool yes = text_gguf && ids_gguf_open(&g, text_gguf, NULL) == IDS_OK &&
+    const bool yes = text_gguf && !ids_hf_is_dir(text_gguf) && ids_gguf_open(&g, text_gguf, NULL) == IDS_OK &&
                      ids_gguf_get_str(g, "idscope.training", &meta, NULL) == IDS_OK && meta;
     ids_gguf_close(g);
     return yes;

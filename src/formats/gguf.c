@@ -3,6 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "idscope/formats.h"
 #include "base/internal.h"
+#include "formats/gguf_view.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,15 @@ struct ids_gguf {
     ids_tensor *tensors;
     ids_strmap kv_map, tensor_map;
     ids_arena arena;
+    /* a view (ids__gguf_from_writer): the header bytes are owned, the tensor data is the writer's */
+    ids_gguf_writer *view_of;
+    unsigned char *own_head;
+    uint64_t view_bytes; /* the size the file would have */
+    struct keep { void *obj; void (*release)(void *); } *keep;
+    int n_keep;
 };
+
+static const void *writer_tensor_data(const ids_gguf_writer *w, int64_t i);
 
 const char *ids_gguf_type_name(int t) {
     static const char *names[IDS_GGUF_TYPE_COUNT] = {
@@ -342,6 +351,10 @@ static ids_status place_tensor_data(ids_gguf *g, cursor *c) {
         return fail(c, c->pos, "truncated: tensor data would start at offset %llu but the file "
                                "has %zu bytes", (unsigned long long)data_off, g->size);
     g->data_offset = data_off;
+    if (g->view_of) { /* the bytes live in the writer, in the same order */
+        for (int64_t i = 0; i < g->n_tensors; i++) g->tensors[i].data = writer_tensor_data(g->view_of, i);
+        return IDS_OK;
+    }
     uint64_t avail = g->size - data_off;
     for (int64_t i = 0; i < g->n_tensors; i++) {
         ids_tensor *t = &g->tensors[i];
@@ -445,6 +458,10 @@ ids_status ids_gguf_open(ids_gguf **out, const char *path, ids_err *err) {
 void ids_gguf_close(ids_gguf *g) {
     if (!g) return;
     if (g->map) munmap(g->map, g->map_size);
+    ids_gguf_writer_free(g->view_of);
+    free(g->own_head);
+    for (int i = g->n_keep - 1; i >= 0; i--) g->keep[i].release(g->keep[i].obj);
+    free(g->keep);
     ids__strmap_free(&g->kv_map);
     ids__strmap_free(&g->tensor_map);
     ids__arena_free(&g->arena);
@@ -456,7 +473,7 @@ const char *ids_gguf_path(const ids_gguf *g) { return g->path; }
 uint32_t ids_gguf_version(const ids_gguf *g) { return g->version; }
 uint32_t ids_gguf_alignment(const ids_gguf *g) { return g->alignment; }
 uint64_t ids_gguf_data_offset(const ids_gguf *g) { return g->data_offset; }
-uint64_t ids_gguf_file_size(const ids_gguf *g) { return g->size; }
+uint64_t ids_gguf_file_size(const ids_gguf *g) { return g->view_of ? g->view_bytes : g->size; }
 int64_t ids_gguf_n_kv(const ids_gguf *g) { return g->n_kv; }
 
 const char *ids_gguf_kv_key(const ids_gguf *g, int64_t i) {
@@ -693,6 +710,7 @@ typedef struct {
     int type, n_dims;
     int64_t ne[4];
     void *data;
+    const void *ref; /* the bytes when referenced, not copied (data is then NULL) */
     uint64_t nbytes;
 } wtensor;
 
@@ -872,8 +890,9 @@ ids_status ids_gguf_writer_set_value(ids_gguf_writer *w, const char *key, const 
     return end_kv(w, err);
 }
 
-ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int type, int n_dims,
-                                      const int64_t *ne, const void *data, ids_err *err) {
+/* A tensor record; its bytes copied (copy) or referenced. */
+static ids_status add_tensor(ids_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
+                             const void *data, bool copy, ids_err *err) {
     if (!name || !*name) return ids__err(err, IDS_ERR_ARG, "gguf writer: empty tensor name");
     if (!ids_type_name(type))
         return ids__err(err, IDS_ERR_ARG, "gguf writer: tensor '%s': unknown type %d", name, type);
@@ -903,13 +922,15 @@ ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int 
     wtensor *t = &w->tensors[w->n_tensors];
     memset(t, 0, sizeof *t);
     t->name = ids__strdup(name);
-    t->data = ids__malloc((size_t)nbytes);
-    if (!t->name || !t->data || !ids__strmap_put(&w->names, t->name, strlen(t->name), 0, NULL, NULL)) {
+    t->data = copy ? ids__malloc((size_t)nbytes) : NULL;
+    if (!t->name || (copy && !t->data) ||
+        !ids__strmap_put(&w->names, t->name, strlen(t->name), 0, NULL, NULL)) {
         free(t->name);
         free(t->data);
         return ids__err(err, IDS_ERR_NOMEM, "gguf writer: out of memory for tensor '%s'", name);
     }
-    memcpy(t->data, data, (size_t)nbytes);
+    if (copy) memcpy(t->data, data, (size_t)nbytes);
+    t->ref = copy ? t->data : data;
     t->type = type;
     t->n_dims = n_dims;
     for (int d = 0; d < 4; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
@@ -917,6 +938,18 @@ ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int 
     w->n_tensors++;
     return IDS_OK;
 }
+
+ids_status ids_gguf_writer_add_tensor(ids_gguf_writer *w, const char *name, int type, int n_dims,
+                                      const int64_t *ne, const void *data, ids_err *err) {
+    return add_tensor(w, name, type, n_dims, ne, data, true, err);
+}
+
+ids_status ids__gguf_writer_add_tensor_ref(ids_gguf_writer *w, const char *name, int type, int n_dims,
+                                           const int64_t *ne, const void *data, ids_err *err) {
+    return add_tensor(w, name, type, n_dims, ne, data, false, err);
+}
+
+static const void *writer_tensor_data(const ids_gguf_writer *w, int64_t i) { return w->tensors[i].ref; }
 
 ids_status ids_gguf_writer_add_tensor_f32(ids_gguf_writer *w, const char *name, int type,
                                           int n_dims, const int64_t *ne, const float *data,
@@ -942,33 +975,71 @@ ids_status ids_gguf_writer_add_tensor_f32(ids_gguf_writer *w, const char *name, 
     return st;
 }
 
-ids_status ids_gguf_writer_write(const ids_gguf_writer *w, const char *path, ids_err *err) {
-    buf head = {0};
-    buf_put(&head, GGUF_MAGIC, 4);
-    buf_u32(&head, 3);
-    buf_u64(&head, w->n_tensors);
-    buf_u64(&head, w->n_kv);
-    buf_put(&head, w->kv.p, w->kv.len);
+/* The header, key-value pairs and tensor table, padded to the data section; *data_bytes = the
+ * size of that section. */
+static void build_head(const ids_gguf_writer *w, buf *head, uint64_t *data_bytes) {
+    buf_put(head, GGUF_MAGIC, 4);
+    buf_u32(head, 3);
+    buf_u64(head, w->n_tensors);
+    buf_u64(head, w->n_kv);
+    buf_put(head, w->kv.p, w->kv.len);
     uint64_t off = 0;
     const uint64_t A = w->alignment;
     for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
-        buf_str(&head, t->name, strlen(t->name));
-        buf_u32(&head, (uint32_t)t->n_dims);
-        for (int d = 0; d < t->n_dims; d++) buf_u64(&head, (uint64_t)t->ne[d]);
-        buf_u32(&head, (uint32_t)t->type);
-        buf_u64(&head, off);
+        buf_str(head, t->name, strlen(t->name));
+        buf_u32(head, (uint32_t)t->n_dims);
+        for (int d = 0; d < t->n_dims; d++) buf_u64(head, (uint64_t)t->ne[d]);
+        buf_u32(head, (uint32_t)t->type);
+        buf_u64(head, off);
         off += (t->nbytes + A - 1) / A * A;
     }
-    static const unsigned char zeros[1 << 12];
-    if (w->n_tensors) {
-        size_t pad = (size_t)((head.len + A - 1) / A * A - head.len);
-        while (pad > 0) {
-            size_t k = pad < sizeof zeros ? pad : sizeof zeros;
-            buf_put(&head, zeros, k);
-            pad -= k;
-        }
+    static const unsigned char zeros[64];
+    size_t pad = w->n_tensors ? (size_t)((head->len + A - 1) / A * A - head->len) : 0;
+    while (pad > 0) {
+        size_t k = pad < sizeof zeros ? pad : sizeof zeros;
+        buf_put(head, zeros, k);
+        pad -= k;
     }
+    *data_bytes = off;
+}
+
+ids_status ids__gguf_from_writer(ids_gguf_writer *w, const char *name, ids_gguf **out, ids_err *err) {
+    *out = NULL;
+    buf head = {0};
+    uint64_t data_bytes = 0;
+    build_head(w, &head, &data_bytes);
+    ids_gguf *g = head.oom || w->kv.oom ? NULL : new_handle(name, head.len);
+    if (!g) {
+        free(head.p);
+        ids_gguf_writer_free(w);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", name);
+    }
+    g->view_of = w;
+    g->own_head = head.p;
+    g->base = head.p;
+    g->size = head.len;
+    g->view_bytes = head.len + data_bytes;
+    return open_common(g, out, err);
+}
+
+ids_status ids__gguf_attach(ids_gguf *g, void *obj, void (*release)(void *), ids_err *err) {
+    struct keep *k = ids__realloc(g->keep, (size_t)(g->n_keep + 1) * sizeof *k);
+    if (!k) {
+        release(obj);
+        return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", g->path);
+    }
+    g->keep = k;
+    k[g->n_keep++] = (struct keep){obj, release};
+    return IDS_OK;
+}
+
+ids_status ids_gguf_writer_write(const ids_gguf_writer *w, const char *path, ids_err *err) {
+    buf head = {0};
+    uint64_t data_bytes;
+    build_head(w, &head, &data_bytes);
+    static const unsigned char zeros[1 << 12];
+    const uint64_t A = w->alignment;
     if (head.oom || w->kv.oom) {
         free(head.p);
         return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory while writing", path);
@@ -986,7 +1057,7 @@ ids_status ids_gguf_writer_write(const ids_gguf_writer *w, const char *path, ids
     sizes[0] = head.len;
     for (size_t i = 0; i < w->n_tensors; i++) {
         const wtensor *t = &w->tensors[i];
-        parts[1 + 2 * i] = t->data;
+        parts[1 + 2 * i] = t->ref;
         sizes[1 + 2 * i] = (size_t)t->nbytes;
         parts[2 + 2 * i] = zeros;
         sizes[2 + 2 * i] = (size_t)((t->nbytes + A - 1) / A * A - t->nbytes);

@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <sys/mman.h>
 
 typedef struct {
     char *name;
@@ -167,6 +168,7 @@ ids_status ids_st_writer_write(const ids_st_writer *w, const char *path, ids_err
 struct ids_st_file {
     unsigned char *buf; /* the file's bytes, placed so that the data section starts 64-byte aligned */
     void *mem;          /* the allocation holding them */
+    void *map;          /* or the file's mapping */
     size_t size;
     ids_st_tensor *t;
     int n;
@@ -179,6 +181,7 @@ void ids_st_close(ids_st_file *f) {
     free(f->t);
     cJSON_Delete(f->meta);
     free(f->mem);
+    if (f->map) munmap(f->map, f->size);
     free(f);
 }
 
@@ -211,6 +214,38 @@ static ids_status check_overlaps(const ids_st_file *f, const char *path, size_t 
     return st;
 }
 
+/* The file's bytes in f->buf (f->size of them). The data section starts after 8 + header-length
+ * bytes, which writers pad to a multiple of 8 but need not. A multiple of 8 (what writers do) is
+ * mapped: every typed read is then aligned as its offset allows, and a large checkpoint is not
+ * copied into memory. Otherwise the bytes are read and placed so that the data section is 64-byte
+ * aligned in memory whatever that length. */
+static ids_status file_bytes(ids_st_file *f, FILE *fp, const char *path, ids_err *err) {
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    unsigned char len8[8] = {0};
+    uint64_t hl0 = 0;
+    if (sz >= 8 && fread(len8, 1, 8, fp) == 8) memcpy(&hl0, len8, 8);
+    fseek(fp, 0, SEEK_SET);
+    f->size = sz > 0 ? (size_t)sz : 0;
+    if (sz > 0 && (8 + hl0) % 8 == 0) {
+        void *m = mmap(NULL, (size_t)sz, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
+        if (m != MAP_FAILED) {
+            f->map = f->buf = m;
+            return IDS_OK;
+        }
+    }
+    f->mem = sz > 0 && (uint64_t)sz < SIZE_MAX - 128 ? ids__malloc((size_t)sz + 64) : NULL;
+    if (sz > 0 && !f->mem) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, sz);
+    if (f->mem) {
+        const uintptr_t d0 = (uintptr_t)f->mem + (uintptr_t)((8 + hl0) % 64);
+        f->buf = (unsigned char *)f->mem + (64 - d0 % 64) % 64;
+    }
+    if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size)
+        return ids__err(err, sz <= 0 ? IDS_ERR_FORMAT : IDS_ERR_IO, "%s: cannot read %ld bytes", path, sz);
+    return IDS_OK;
+}
+
 ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
     *out = NULL;
     FILE *fp = fopen(path, "rb");
@@ -223,30 +258,7 @@ ids_status ids_st_open(ids_st_file **out, const char *path, ids_err *err) {
         fclose(fp);
         return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     }
-    fseek(fp, 0, SEEK_END);
-    long sz = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    /* The data section starts after 8 + header-length bytes, which writers pad to a multiple of 8
-     * but need not: the bytes are placed so that it is 64-byte aligned in memory whatever that length
-     * (typed reads of the tensors are then aligned as their offsets allow). */
-    unsigned char len8[8] = {0};
-    uint64_t hl0 = 0;
-    if (sz >= 8 && fread(len8, 1, 8, fp) == 8) memcpy(&hl0, len8, 8);
-    fseek(fp, 0, SEEK_SET);
-    f->mem = sz > 0 && (uint64_t)sz < SIZE_MAX - 128 ? ids__malloc((size_t)sz + 64) : NULL;
-    f->size = sz > 0 ? (size_t)sz : 0;
-    if (sz > 0 && !f->mem) {
-        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for %ld bytes", path, sz);
-        goto done;
-    }
-    if (f->mem) {
-        const uintptr_t d0 = (uintptr_t)f->mem + (uintptr_t)((8 + hl0) % 64);
-        f->buf = (unsigned char *)f->mem + (64 - d0 % 64) % 64;
-    }
-    if (!f->buf || fread(f->buf, 1, f->size, fp) != f->size) {
-        st = ids__err(err, sz <= 0 ? IDS_ERR_FORMAT : IDS_ERR_IO, "%s: cannot read %ld bytes", path, sz);
-        goto done;
-    }
+    if ((st = file_bytes(f, fp, path, err))) goto done;
     uint64_t hl;
     if (f->size < 8 || (memcpy(&hl, f->buf, 8), hl > f->size - 8)) {
         st = ids__err(err, IDS_ERR_FORMAT, "%s: offset 0: header length exceeds the file", path);

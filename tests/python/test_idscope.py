@@ -85,6 +85,28 @@ class Golden(unittest.TestCase):
         self.assertLess(np.abs(p.sum(-1) - 1).max(), 1e-5)
         self.assertEqual(float(np.abs(np.triu(p, 1)).max()), 0.0)
 
+    def test_hf_folder_equals_gguf_pair(self):
+        # the golden LLaVA pair written as a Hugging Face folder (tests/golden/make_hf.py) runs as the pair
+        sys.path.insert(0, os.path.join(ROOT, "tests", "golden"))
+        import make_hf
+        with tempfile.TemporaryDirectory() as d:
+            make_hf.llava(LLAVA, d, np.random.default_rng(25))
+            prompt, img = read(os.path.join(LLAVA, "prompt.txt")), [os.path.join(LLAVA, "image.png")]
+            a = idscope.load(d)
+            self.assertEqual((a.arch, a.projector, a.n_layer), ("llama", "mlp", 4))
+            la, ca = a.run_with_cache(prompt, images=img)
+            b = idscope.load(os.path.join(LLAVA, "text.gguf"), os.path.join(LLAVA, "mmproj.gguf"))
+            lb, cb = b.run_with_cache(prompt, images=img)
+            self.assertEqual(float(np.abs(la - lb).max()), 0.0)
+            for l in range(a.n_layer):
+                for k in ("blocks.%d.hook_resid_pre" % l, "blocks.%d.hook_resid_post" % l):
+                    self.assertEqual(float(np.abs(ca[k] - cb[k]).max()), 0.0, k)
+            self.assertEqual(float(np.abs(ca["image_embd"] - cb["image_embd"]).max()), 0.0)
+            a.close()
+            b.close()
+        with self.assertRaises(ValueError):
+            idscope.load(os.path.join(LLAVA, "text.gguf"))
+
     def test_qwen2vl(self):
         m = idscope.load(os.path.join(QWEN, "text.gguf"), os.path.join(QWEN, "mmproj.gguf"))
         logits, cache = m.run_with_cache(read(os.path.join(QWEN, "prompt.txt")), images=[os.path.join(QWEN, "image.png")])
