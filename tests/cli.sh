@@ -429,9 +429,33 @@ if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] &
 if command -v python3 >/dev/null 2>&1; then
     if python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$R" 2>/dev/null; then ok report_parses; else ko report_parses; fi
 fi
-mkdir -p "$TMP/empty"
-expect report_empty 0 "0 of 7 sections" -- "$BIN" report "$TMP/empty"
-if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
+# an empty folder, a folder of other files and a missing one fail (exit 1, nothing written); a folder
+# with some results gets a page that marks the others
+mkdir -p "$TMP/empty" "$TMP/other"
+printf 'hello\n' >"$TMP/other/notes.txt"
+expect report_empty 1 "holds no idscope results (looked for ids/stats.json" -- "$BIN" report "$TMP/empty"
+if [ ! -e "$TMP/empty/report.html" ]; then ok report_empty_writes_nothing; else ko report_empty_writes_nothing; fi
+expect report_wrong_folder 1 "other holds no idscope results" -- "$BIN" report "$TMP/other"
+expect report_missing_folder 1 "none: cannot open the results folder" -- "$BIN" report "$TMP/none"
+expect report_file_not_folder 1 "notes.txt: not a folder" -- "$BIN" report "$TMP/other/notes.txt"
+mkdir -p "$TMP/part"; cp -r "$TMP/depth" "$TMP/part/depth"
+expect report_partial 0 "1 of 7 sections" -- "$BIN" report "$TMP/part"
+if grep -q "not run" "$TMP/part/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
+# every figure is also a standalone SVG file beside the report, each with two labelled axes or a colour bar
+NF=$(ls "$TMP/res/figures/"*.svg 2>/dev/null | wc -l)
+if [ "$NF" -ge 10 ] && [ "$NF" -eq "$(grep -c '<figure>' "$R")" ]; then ok "report_svg_files ($NF)"; else ko "report_svg_files ($NF)"; fi
+if command -v python3 >/dev/null 2>&1; then
+    expect report_svgs_structure 0 "figures checked, 0 problems" -- python3 tests/check_svgs.py "$TMP/res/figures"/*.svg
+    # the checker fails on figures without axis labels, with unrounded ticks, or with a legend of coloured text only
+    printf '<svg xmlns="http://www.w3.org/2000/svg"><text class="xlabel">layer</text></svg>' >"$TMP/nolabel.svg"
+    expect report_svgs_check_no_label 1 "neither two labelled axes" -- python3 tests/check_svgs.py "$TMP/nolabel.svg"
+    { printf '<svg xmlns="http://www.w3.org/2000/svg"><text class="xlabel">layer</text><text class="ylabel">R2</text>'
+      printf '<g class="axis x"><text class="tick">0</text><text class="tick">1</text></g><g class="axis y">'
+      printf '<text class="tick">0.249</text><text class="tick">0.498</text><text class="tick">0.747</text></g>'
+      printf '<g class="legend"><text>ID</text></g></svg>'; } >"$TMP/ticks.svg"
+    expect report_svgs_check_ticks 1 "not 1, 2, 2.5 or 5 x 10^k" -- python3 tests/check_svgs.py "$TMP/ticks.svg"
+    if grep -q "legend entry without a line sample" "$TMP/out"; then ok report_svgs_check_legend; else ko report_svgs_check_legend; fi
+fi
 expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
 # the bundled model (the default of every command) meets the accuracy bar on fresh questions
@@ -463,6 +487,33 @@ expect demo_again_skips 0 "20 already done" -- "$BIN" demo --out "$D2" -m "$G/te
 if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 20 ] &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
     ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
+# the golden demo's report rendered by headless Chromium (Debian's chromium; CHROMIUM=path overrides): a
+# screenshot that is not blank, no console message (script errors, failed loads), and the same check
+# failing on a page with a script error. Skipped, with the reason, where Chromium cannot start.
+CHROMIUM=${CHROMIUM:-chromium}
+render() { # render PAGE PNG: Chromium's log in $TMP/render.log; its exit status
+    rm -f "$2"
+    timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-extensions \
+        --enable-logging=stderr --v=0 --window-size=1000,1400 --screenshot="$2" "file://$1" >"$TMP/render.log" 2>&1
+}
+if ! command -v "$CHROMIUM" >/dev/null 2>&1; then
+    echo "skip report_renders_in_chromium ($CHROMIUM not found; make deps installs Debian's chromium)"
+elif ! render "$(cd "$D2" && pwd)/report.html" "$TMP/shot.png" || [ ! -s "$TMP/shot.png" ]; then
+    echo "skip report_renders_in_chromium ($CHROMIUM could not start here: $(grep -v dbus "$TMP/render.log" | tail -1))"
+else
+    read -r SW SH SF SC <<EOS
+$(python3 tests/png_stats.py "$TMP/shot.png")
+EOS
+    if [ "$SW" -eq 1000 ] && awk -v f="$SF" -v c="$SC" 'BEGIN { exit !(f > 0.05 && c > 50) }'; then
+        ok "report_screenshot_not_blank (${SW}x$SH, $SF of the pixels drawn, $SC colours)"
+    else ko "report_screenshot_not_blank (${SW}x$SH, $SF of the pixels drawn, $SC colours)"; fi
+    if grep -q "CONSOLE" "$TMP/render.log"; then ko report_no_console_errors; grep "CONSOLE" "$TMP/render.log" | head -3
+    else ok report_no_console_errors; fi
+    printf '<html><body><p>page</p><script>undefined_function();</script></body></html>' >"$TMP/broken.html"
+    render "$TMP/broken.html" "$TMP/broken.png"
+    if grep -q "CONSOLE.*undefined_function is not defined" "$TMP/render.log"; then ok report_console_errors_seen
+    else ko report_console_errors_seen; fi
+fi
 missing=""
 for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/swap-control.json steer/steer-belief.json \
          steer/factor-1/steer-belief.json steer/steer-grid-between.json depth/depth.json temporal/temporal.json \
