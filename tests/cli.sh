@@ -134,6 +134,61 @@ expect ask_longer_than_context 1 "20029 rows long (20013 text tokens, 16 image r
 expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --question a --prompt b
 
+# messages a new user meets: each names what is wrong and what would be right
+expect ask_no_image 2 "idscope ask: --question asks about an image: give --image IMG or --video V" -- "$BIN" ask \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" -q "Where is the circle?"
+expect ask_text_prompt_no_image 0 "answer: " -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --prompt "USER: Hello ASSISTANT:" -n 2 --threads 1
+{ printf 'P6\n3000 17\n255\n'; head -c 153000 /dev/zero; } >"$TMP/wide.ppm"
+{ printf 'P6\n1 1\n255\n'; printf '\377\000\000'; } >"$TMP/dot.ppm"
+expect image_wide_warned 0 "wide.ppm is 3000x17, not square (aspect 176:1); the vision tower (projector mlp) pads it to 3000x3000 and resizes it to 56x56" -- \
+    "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$TMP/wide.ppm" -q "Where?" -n 1 --threads 1
+expect image_tiny_warned 0 "dot.ppm is only 1x1 pixels; it is blown up to 56x56" -- "$BIN" ask -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --image "$TMP/dot.ppm" -q "Where?" -n 1 --threads 1
+expect image_wide_warned_qwen 0 "wide.ppm is 3000x17 (aspect 176:1); the vision tower (projector qwen2vl_merger) stretches it to 2996x28" -- \
+    "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" --image "$TMP/wide.ppm" \
+    -q "Where?" -n 1 --threads 1
+expect image_square_quiet 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" -q "Where?" -n 1 --threads 1
+if grep -q "warning" "$TMP/err"; then ko image_square_no_warning; else ok image_square_no_warning; fi
+expect image_unknown_format 1 "not-image.png: cannot decode image: its first bytes are none of the supported formats (idscope reads PNG, JPEG, BMP, GIF (first frame) and 8-bit binary PGM/PPM)" -- \
+    sh -c "printf 'hello' >'$TMP/not-image.png' && exec '$BIN' ask -m '$G/text.gguf' --mmproj '$G/mmproj.gguf' --image '$TMP/not-image.png' -q x"
+head -c 100 "$G/image.png" >"$TMP/cut.png"
+expect image_truncated 1 "cut.png: cannot decode image: PNG: the data ends early (a truncated file) (idscope reads PNG, JPEG" -- \
+    "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$TMP/cut.png" -q x
+expect info_text_file 1 "README.md: offset 0: not a GGUF file: it starts with '# id' (bytes 23 20 69 64: text); a GGUF file starts with 'GGUF'" -- \
+    "$BIN" info README.md
+: >"$TMP/empty.gguf"
+expect info_empty_file 1 "not a GGUF file: the file is empty" -- "$BIN" info "$TMP/empty.gguf"
+expect capture_word_not_in_prompt 1 "selector: word 'frog' is not a word of this prompt after the image (its token 9102 'rog' does not occur there); its words: the, red, circle" -- \
+    "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt-file "$G/prompt.txt" \
+    -o "$TMP/x.safetensors" --positions word:frog
+printf '{"layers": 2, "width": [1, 2' >"$TMP/cut.json"
+expect train_config_truncated 1 "cut.json: line 1, column 29 (byte 28 of 28): the JSON ends before it is complete" -- \
+    "$BIN" train --config "$TMP/cut.json" --out "$TMP/x"
+printf '{"layers": 2,\n "width": 3x}' >"$TMP/typo.json"
+expect train_config_bad_json 1 "typo.json: line 2, column 12 (byte 25): not valid JSON at 'x}'" -- \
+    "$BIN" train --config "$TMP/typo.json" --out "$TMP/x"
+expect capture_npz_refused 2 "idscope capture: -o $TMP/x.npz names a .npz file, but capture writes safetensors" -- "$BIN" capture \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" -q x -o "$TMP/x.npz"
+if [ ! -e "$TMP/x.npz" ]; then ok capture_npz_nothing_written; else ko capture_npz_nothing_written; fi
+LONGQ2=$(yes left | head -n 1990 | tr '\n' ' ')
+expect ask_near_context 0 "warning: the prompt is .* rows and the answer up to 16 tokens: .* of the model's context of 2048" -- \
+    "$BIN" ask --image "$G/image.png" -m models/tiny-llava/text.gguf --mmproj models/tiny-llava/mmproj.gguf -q "$LONGQ2" -n 16 --threads 1
+expect ask_past_context 0 "past the model's context of 2048" -- "$BIN" ask --image "$G/image.png" -m models/tiny-llava/text.gguf \
+    --mmproj models/tiny-llava/mmproj.gguf -q "$LONGQ2" -n 100 --threads 1
+# progress: to a file one line per phase end (no carriage returns), nothing with --quiet
+expect progress_to_file 0 "" -- "$BIN" stimuli grid --out "$TMP/pg" --size 32 --grid 2 --limit 3
+if grep -q "grid: 3/3 done in" "$TMP/err" && ! tr -d '\n' <"$TMP/err" | grep -q "$(printf '\r')"; then ok progress_lines_in_a_log
+else ko "progress_lines_in_a_log ($(od -c "$TMP/err" | head -3))"; fi
+expect progress_quiet 0 "" -- "$BIN" stimuli grid --out "$TMP/pg" --size 32 --grid 2 --limit 3 --quiet
+if ! grep -q "grid" "$TMP/err" && grep -q "wrote" "$TMP/err"; then ok progress_quiet_silent; else ko "progress_quiet_silent ($(head -2 "$TMP/err"))"; fi
+expect help_quiet 0 "--quiet  *no progress on stderr" -- "$BIN" swap --help
+if command -v script >/dev/null 2>&1; then # a terminal: a bar with the rate and the time left
+    script -qec "'$BIN' stimuli grid --out '$TMP/pt' --size 32 --grid 2 --limit 3" /dev/null >"$TMP/tty.txt" 2>&1
+    if grep -q "grid \[#*" "$TMP/tty.txt" && grep -q "3/3 in" "$TMP/tty.txt"; then ok progress_bar_on_a_terminal
+    else ko "progress_bar_on_a_terminal ($(od -c "$TMP/tty.txt" | head -3))"; fi
+else echo "skip progress_bar_on_a_terminal (script(1) not found)"; fi
+
 # general edits (--add / --replace groups) and the block sites
 GM="-m $G/text.gguf --mmproj $G/mmproj.gguf --image $G/image.png"
 # a vector of 64 float32 (1/8 each) as a .npy file, and a [2, 64] one
