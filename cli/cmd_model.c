@@ -70,10 +70,10 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
     *prompt = NULL;
     int given = (a->prompt != NULL) + (a->prompt_file != NULL) + (a->question != NULL);
     if (given != 1) return args_usage(cmd, "%s", "give exactly one of --prompt, --prompt-file, --question");
+    if (a->frames && !a->video) return args_usage(cmd, "%s", "--frames needs --video");
     if (a->question && !a->images.n && !a->video)
         return args_usage(cmd, "%s", "--question asks about an image: give --image IMG or --video V (for text alone, "
                                      "--prompt with no <image> marker)");
-    if (a->frames && !a->video) return args_usage(cmd, "%s", "--frames needs --video");
     const int T = a->frames ? a->frames : 8;
     if (a->video && a->images.n + T > 64) return args_usage(cmd, "%s", "more than 64 images and video frames");
     for (int i = 0; i < a->images.n; i++, a->n_imgs++)

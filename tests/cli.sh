@@ -549,6 +549,7 @@ CHROMIUM=${CHROMIUM:-chromium}
 render() { # render PAGE PNG: Chromium's log in $TMP/render.log; its exit status
     rm -f "$2"
     timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-extensions \
+        --user-data-dir="$TMP/chromium-profile" \
         --enable-logging=stderr --v=0 --window-size=1000,1400 --screenshot="$2" "file://$1" >"$TMP/render.log" 2>&1
 }
 if ! command -v "$CHROMIUM" >/dev/null 2>&1; then

@@ -85,3 +85,23 @@ TEST(plot_heatmaps_share_one_scale) {
     CHECK(strstr(b.p, "class=\"source\"") != NULL); /* panel c marks its source cell */
     free(b.p);
 }
+
+TEST(plot_lines_bands_legend_and_gaps) {
+    const double y[4] = {0.2, 0.5, NAN, 0.9}, lo[4] = {0.1, 0.4, NAN, 0.8}, hi[4] = {0.3, 0.6, NAN, 1.0};
+    const double z[4] = {0.1, 0.1, 0.1, 0.1};
+    const ids__plot_series s[2] = {{"ID steering", y, lo, hi, 0, IDS_PLOT_SOLID}, {"noise", z, NULL, NULL, 1, IDS_PLOT_DASHED}};
+    const ids__plot_axes ax = {"t", "layer", "fraction swapped", 1, 4, 0, 1, NULL};
+    ids__tb b = {0};
+    ids__plot_lines(&b, &ax, s, 2);
+    REQUIRE(!b.oom && b.p);
+    int bands = 0, lines = 0, legends = 0;
+    for (const char *p = strstr(b.p, "class=\"band\""); p; p = strstr(p + 1, "class=\"band\"")) bands++;
+    for (const char *p = strstr(b.p, "<polyline"); p; p = strstr(p + 1, "<polyline")) lines++;
+    for (const char *p = strstr(b.p, "<g class=\"legend\"><line"); p; p = strstr(p + 1, "<g class=\"legend\"><line")) legends++;
+    CHECK_EQ_INT(bands, 1);   /* only the series with an interval */
+    CHECK_EQ_INT(lines, 3);   /* the NaN splits the first line in two */
+    CHECK_EQ_INT(legends, 2); /* each entry a line sample */
+    CHECK(strstr(b.p, "stroke-dasharray=\"7,4\"") != NULL);
+    CHECK(strstr(b.p, ">0.0<") && strstr(b.p, ">1.0<") && strstr(b.p, ">fraction swapped<")); /* 0..1 kept */
+    free(b.p);
+}

@@ -174,9 +174,9 @@ void ids__plot_lines(ids__tb *b, const ids__plot_axes *ax, const ids__plot_serie
     const ids__ticks ty = ids__plot_ticks(lo, hi, 5), tx = int_ticks(ax->x0, ax->n);
     const int legend_w = 48 + 7 * (longest < 34 ? longest : 34), W = 660 + legend_w;
     const int H = (int)fmax(300, 46 + 20 * ns + 20) + (ax->note ? 18 : 0);
-    const double half = ax->n > 1 ? 0.3 : 1; /* points kept off the frame */
+    const double half = ax->n > 1 ? 0.3 : 1, pad = 0.03 * (ty.hi - ty.lo); /* lines kept off the frame */
     frame f = {62, 34, W - 62 - legend_w - 20, H - 34 - 52 - (ax->note ? 18 : 0), ax->x0 - half,
-               ax->x0 + (ax->n > 1 ? ax->n - 1 : 0) + half, ty.lo, ty.hi};
+               ax->x0 + (ax->n > 1 ? ax->n - 1 : 0) + half, ty.lo - pad, ty.hi + pad};
     svg_open(b, W, H);
     title_text(b, f.l, 20, ax->title);
     axes(b, &f, &tx, &ty, ax->xlabel, ax->ylabel);
