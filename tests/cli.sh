@@ -137,6 +137,8 @@ expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj 
 # messages a new user meets: each names what is wrong and what would be right
 expect ask_no_image 2 "idscope ask: --question asks about an image: give --image IMG or --video V" -- "$BIN" ask \
     -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" -q "Where is the circle?"
+expect ask_empty_answer_said 0 "answer: (empty: -n 0 asks for none)" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$G/image.png" -q "Where?" -n 0 --threads 1
 expect ask_text_prompt_no_image 0 "answer: " -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
     --prompt "USER: Hello ASSISTANT:" -n 2 --threads 1
 { printf 'P6\n3000 17\n255\n'; head -c 153000 /dev/zero; } >"$TMP/wide.ppm"
@@ -499,6 +501,10 @@ if grep -q "not run" "$TMP/part/report.html"; then ok report_marks_missing; else
 # every figure is also a standalone SVG file beside the report, each with two labelled axes or a colour bar
 NF=$(ls "$TMP/res/figures/"*.svg 2>/dev/null | wc -l)
 if [ "$NF" -ge 10 ] && [ "$NF" -eq "$(grep -c '<figure>' "$R")" ]; then ok "report_svg_files ($NF)"; else ko "report_svg_files ($NF)"; fi
+: >"$TMP/res/figures/swap-9.svg"
+expect report_again 0 "7 of 7 sections" -- "$BIN" report "$TMP/res"
+if [ ! -e "$TMP/res/figures/swap-9.svg" ] && [ "$(ls "$TMP/res/figures/"*.svg | wc -l)" -eq "$NF" ]; then ok report_no_stale_figures
+else ko report_no_stale_figures; fi
 if command -v python3 >/dev/null 2>&1; then
     expect report_svgs_structure 0 "figures checked, 0 problems" -- python3 tests/check_svgs.py "$TMP/res/figures"/*.svg
     # the checker fails on figures without axis labels, with unrounded ticks, or with a legend of coloured text only

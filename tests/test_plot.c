@@ -90,7 +90,7 @@ TEST(plot_lines_bands_legend_and_gaps) {
     const double y[4] = {0.2, 0.5, NAN, 0.9}, lo[4] = {0.1, 0.4, NAN, 0.8}, hi[4] = {0.3, 0.6, NAN, 1.0};
     const double z[4] = {0.1, 0.1, 0.1, 0.1};
     const ids__plot_series s[2] = {{"ID steering", y, lo, hi, 0, IDS_PLOT_SOLID}, {"noise", z, NULL, NULL, 1, IDS_PLOT_DASHED}};
-    const ids__plot_axes ax = {"t", "layer", "fraction swapped", 1, 4, 0, 1, NULL};
+    const ids__plot_axes ax = {"t", "layer", "fraction swapped", 1, 4, 0, 1, NULL, NULL, 0};
     ids__tb b = {0};
     ids__plot_lines(&b, &ax, s, 2);
     REQUIRE(!b.oom && b.p);

@@ -180,6 +180,14 @@ void ids__plot_lines(ids__tb *b, const ids__plot_axes *ax, const ids__plot_serie
     svg_open(b, W, H);
     title_text(b, f.l, 20, ax->title);
     axes(b, &f, &tx, &ty, ax->xlabel, ax->ylabel);
+    if (ax->mark_label && ax->mark_x >= f.x0 && ax->mark_x <= f.x1) {
+        const double mx = fx(&f, ax->mark_x);
+        ids__tb_printf(b, "<line class=\"mark\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
+                          "stroke-dasharray=\"3,3\"/>\n<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"#555\">",
+                       mx, f.t, mx, f.t + f.ph, mx + 4, f.t + 12);
+        esc(b, ax->mark_label);
+        ids__tb_printf(b, "</text>\n");
+    }
     for (int k = 0; k < ns; k++) series_path(b, &f, ax, &s[k]);
     for (int k = 0; k < ns; k++)
         legend_entry(b, f.l + f.pw + 16, f.t + 10 + 20 * k, color(s[k].color), dash(s[k].dash), s[k].name, true);

@@ -39,6 +39,8 @@ typedef struct ids__plot_axes {
     int x0, n;                           /* x = x0 .. x0 + n - 1, integers (layers, frames) */
     double ymin, ymax;                   /* NAN, or values the y range must include (0 for rates) */
     const char *note;                    /* a line under the plot (may be NULL) */
+    const char *mark_label;              /* with mark_x: a vertical line at x = mark_x, labelled (NULL: none) */
+    double mark_x;
 } ids__plot_axes;
 void ids__plot_lines(ids__tb *b, const ids__plot_axes *ax, const ids__plot_series *s, int ns);
 

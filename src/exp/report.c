@@ -5,6 +5,7 @@
 #include "exp/plot.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <string.h>
@@ -19,6 +20,8 @@ typedef struct report_page {
     const char *dir;
     const char *sec; /* the id of the section being drawn */
     int n_fig;       /* its figures so far */
+    char written[64][40]; /* the figure files of this page (figures/NAME) */
+    int n_written;
     ids_status st;   /* the first failure writing a figure file */
     ids_err *err;
 } sb;
@@ -42,7 +45,7 @@ static size_t fig_begin(sb *b) {
 }
 
 static void fig_end(sb *b, size_t at) {
-    char name[96];
+    char name[40];
     snprintf(name, sizeof name, "%s-%d.svg", b->sec ? b->sec : "figure", ++b->n_fig);
     if (!b->t.oom && !b->st && b->t.n > at) {
         ids__tb f = {0};
@@ -50,6 +53,7 @@ static void fig_end(sb *b, size_t at) {
         char *fd = f.oom ? NULL : ids__path_join(b->dir, "figures");
         if (!fd) b->t.oom = true;
         else b->st = ids__write_text(fd, name, f.p, f.n, b->err);
+        if (b->n_written < 64) snprintf(b->written[b->n_written++], sizeof b->written[0], "%s", name);
         free(fd);
         free(f.p);
     }
@@ -201,7 +205,7 @@ static int section_ids(sb *b, const char *dir) {
                                        {"variance in the axis plane", y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED},
                                        {"variance in PC1 + PC2", y[2], lo[2], hi[2], 2, IDS_PLOT_DOTTED}};
         const ids__plot_axes ax = {"How linear and planar the IDs are", "layer (0 = embeddings)", "fraction of variance",
-                                   inum(cJSON_GetArrayItem(layers, 0), "layer", 0), n, 0, 1, NULL};
+                                   inum(cJSON_GetArrayItem(layers, 0), "layer", 0), n, 0, 1, NULL, NULL, 0};
         chart(b, &ax, s, 3);
         ids_plane(b, cJSON_GetArrayItem(layers, best), inum(cJSON_GetArrayItem(layers, best), "layer", best));
     } else {
@@ -254,7 +258,7 @@ static int section_swap(sb *b, const char *dir) {
                 if (k < 3 || (k < 6 && sc) || (k >= 6 && sh))
                     s[ns++] = (ids__plot_series){names[k], ys[k], NULL, NULL, k % 3, k / 3};
             const ids__plot_axes ax = {"Recovered fraction by layer", "layer patched (0 = embeddings)",
-                                       "recovered fraction of the effect", 0, L, 0, 1, NULL};
+                                       "recovered fraction of the effect", 0, L, 0, 1, NULL, NULL, 0};
             chart(b, &ax, s, ns);
             ok = 1;
         }
@@ -311,7 +315,7 @@ static int section_steer(sb *b, const char *dir) {
         const ids__plot_series s[2] = {{"ID steering", y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID},
                                        {"noise of the same norm", y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
         const ids__plot_axes ax = {"Beliefs swapped", "layer steered", "fraction of answers swapped",
-                                   inum(cJSON_GetArrayItem(sl, 0), "layer", 0), n, 0, 1, NULL};
+                                   inum(cJSON_GetArrayItem(sl, 0), "layer", 0), n, 0, 1, NULL, NULL, 0};
         chart(b, &ax, s, 2);
         sbf(b, "<p>Best 3 layers: ID %.3f, noise %.3f.", num(sj, "best3_id"), num(sj, "best3_noise"));
         if (cJSON_GetObjectItem(sj, "greedy_best3_id"))
@@ -395,7 +399,7 @@ static int layer_chart(sb *b, const cJSON *j, const char *title, const char *yla
         layer_key(b, ls, n, k1, y[0], &lo[0], &hi[0]);
         if (k2) layer_key(b, ls, n, k2, y[1], &lo[1], &hi[1]);
         const ids__plot_series s[2] = {{n1, y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID}, {n2, y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
-        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL};
+        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL, NULL, 0};
         chart(b, &ax, s, ns);
     }
     for (int k = 0; k < 2; k++) free(y[k]), free(lo[k]), free(hi[k]);
@@ -448,13 +452,13 @@ static int temporal_line(sb *b, const cJSON *tj) {
             const ids__plot_series s1[1] = {{"PC1 coordinate", c, NULL, NULL, 0, IDS_PLOT_SOLID}};
             char t[96];
             snprintf(t, sizeof t, "Temporal IDs on PC1, layer %d", best);
-            const ids__plot_axes a1 = {t, "frame the object appears in", "PC1 (residual-stream units)", 1, F, NAN, NAN, NULL};
+            const ids__plot_axes a1 = {t, "frame the object appears in", "PC1 (residual-stream units)", 1, F, NAN, NAN, NULL, NULL, 0};
             chart(b, &a1, s1, 1);
         }
         free(c);
         const ids__plot_series s2[2] = {{"PC1 share of the variance", var, NULL, NULL, 0, IDS_PLOT_SOLID},
                                         {"Spearman of PC1 with the frame", rho, NULL, NULL, 1, IDS_PLOT_DASHED}};
-        const ids__plot_axes a2 = {"Time line by layer", "layer (0 = embeddings)", "share / correlation", 0, L, 0, 1, NULL};
+        const ids__plot_axes a2 = {"Time line by layer", "layer (0 = embeddings)", "share / correlation", 0, L, 0, 1, NULL, NULL, 0};
         chart(b, &a2, s2, 2);
     }
     free(var);
@@ -474,7 +478,7 @@ static int temporal_reversal(sb *b, const cJSON *tsw) {
         const ids__plot_series s[3] = {{"image rows", ys[0], NULL, NULL, 0, 0}, {"text rows", ys[1], NULL, NULL, 1, 0},
                                        {"object words", ys[2], NULL, NULL, 2, 0}};
         const ids__plot_axes ax = {"Time reversal: recovered fraction", "layer patched (0 = embeddings)",
-                                   "recovered fraction of the effect", 0, L, 0, 1, NULL};
+                                   "recovered fraction of the effect", 0, L, 0, 1, NULL, NULL, 0};
         chart(b, &ax, s, 3);
     }
     for (int k = 0; k < 3; k++) free(ys[k]);
@@ -500,8 +504,9 @@ static int temporal_steering(sb *b, const cJSON *tst) {
         s[k] = (ids__plot_series){names[k], ys[k], NULL, NULL, k, k % 4};
     }
     if (!b->t.oom) {
+        const int nf = inum(tst, "null_frame", -1);
         const ids__plot_axes ax = {"Steering: change of log P(after)", "target frame f", "change of log P(after) (nats)", 1, F,
-                                   0, NAN, NULL};
+                                   0, NAN, NULL, nf >= 1 ? "null: adds nothing" : NULL, nf};
         chart(b, &ax, s, n);
         sbf(b, "<p>Monotonic layers: %.3f of the band. A layer counts as monotonic when the change of log P(after) "
                "rises with the target frame f (Spearman correlation at least %.1f); 0 means no steered layer orders "
@@ -753,6 +758,26 @@ static void report_page(sb *b, const char *dir, const char *prov_text, int *n_se
     sbf(b, "</body></html>\n");
 }
 
+/* Figure files of an earlier page that this one did not write (NAME-K.svg in figures/) are removed,
+ * so that figures/ holds the page's figures only. */
+static void remove_stale_figures(const sb *b) {
+    char *fd = ids__path_join(b->dir, "figures");
+    DIR *d = fd ? opendir(fd) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *dash = strrchr(e->d_name, '-');
+        const size_t n = strlen(e->d_name);
+        if (!dash || n < 6 || strcmp(e->d_name + n - 4, ".svg") || strspn(dash + 1, "0123456789") != n - 4 - (size_t)(dash + 1 - e->d_name))
+            continue;
+        bool ours = false;
+        for (int i = 0; i < b->n_written && !ours; i++) ours = !strcmp(b->written[i], e->d_name);
+        char *path = ours ? NULL : ids__path_join(fd, e->d_name);
+        if (path) unlink(path);
+        free(path);
+    }
+    if (d) closedir(d);
+    free(fd);
+}
+
 /* Whether dir holds any result file the report reads (readable or not). */
 static bool results_present(const char *dir) {
     static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
@@ -792,6 +817,7 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
     if (b.t.oom) st = ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
     else if (b.st) st = b.st;
     else st = ids__write_text(dir, "report.html", b.t.p, b.t.n, err);
+    if (!st) remove_stale_figures(&b);
     free(b.t.p);
     return st;
 }
