@@ -17,6 +17,11 @@ TEST(plot_ticks_are_rounded) {
     CHECKF(t.step == 20 && t.lo == -40 && t.hi == 40 && t.decimals == 0, "step %g lo %g hi %g", t.step, t.lo, t.hi);
     t = ids__plot_ticks(0, 0.018, 4); /* 5 x 10^k, decimals enough */
     CHECKF(fabs(t.step - 0.005) < 1e-15 && fabs(t.hi - 0.02) < 1e-15 && t.decimals == 3, "step %g hi %g", t.step, t.hi);
+    t = ids__plot_ticks(0, 10, 4); /* steps of 2.5 keep their decimal: 2.5, 5.0, 7.5 (the colour bar of a grid) */
+    ids__plot_tick_label(&t, 2.5, buf, sizeof buf);
+    CHECKF(t.step == 2.5 && !strcmp(buf, "2.5"), "step %g label '%s'", t.step, buf);
+    t = ids__plot_ticks(0, 100, 4);
+    CHECKF(t.step == 25 && t.decimals == 0, "step %g decimals %d", t.step, t.decimals);
     t = ids__plot_ticks(3, 3, 5); /* one value: a range around it */
     CHECK(t.lo < 3 && t.hi > 3 && t.n >= 2);
     t = ids__plot_ticks(NAN, 1, 5);
@@ -62,6 +67,28 @@ TEST(plot_scatter_equal_aspect) {
     for (const char *p = strstr(b.p, "<line x1"); p; p = strstr(p + 1, "<line x1"))
         if (strstr(p, "stroke-width=\"1.6\"") && strstr(p, "stroke-width=\"1.6\"") < strchr(p, '>')) edges++;
     CHECK_EQ_INT(edges, 4);
+    free(b.p);
+}
+
+/* A flat plane (PC1 spanning 25 units, PC2 2, as the bundled model's layer 1) keeps equal units, two
+ * labelled ticks on each axis, and room for its axis label. */
+TEST(plot_scatter_flat_plane) {
+    const double px[3] = {-13, 0, 12}, py[3] = {-1, 1, 0.2};
+    const ids__plot_plane pl = {"t", "PC1", "PC2 (units)", 3, px, py, NULL, NULL};
+    ids__tb b = {0};
+    ids__plot_scatter(&b, &pl);
+    REQUIRE(!b.oom && b.p);
+    int yt = 0;
+    const char *ya = strstr(b.p, "class=\"axis y\""), *xa = strstr(b.p, "class=\"axis x\"");
+    REQUIRE(ya && xa);
+    for (const char *q = strstr(ya, "class=\"tick\""); q && q < xa; q = strstr(q + 1, "class=\"tick\"")) yt++;
+    CHECKF(yt >= 2, "%d y ticks", yt);
+    double w = 0, h = 0;
+    REQUIRE(sscanf(b.p, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%lf\" height=\"%lf\"", &w, &h) == 2);
+    CHECKF(h >= 234 + 52, "height %g: no room for the y label", h);
+    double x[4], y[4];
+    REQUIRE(circles(b.p, x, y, 4) == 3);
+    CHECKF(fabs((x[2] - x[0]) / 25 - (y[0] - y[1]) / 2) < 0.02 * (x[2] - x[0]) / 25, "units differ");
     free(b.p);
 }
 

@@ -46,7 +46,7 @@ ids__ticks ids__plot_ticks(double lo, double hi, int target) {
     t.hi = ceil(hi / t.step - 1e-9) * t.step;
     t.n = (int)lround((t.hi - t.lo) / t.step) + 1;
     const int e = (int)floor(log10(t.step) + 1e-9);
-    t.decimals = e >= 0 ? 0 : -e + (m == 2.5 ? 1 : 0);
+    t.decimals = e > 0 ? 0 : -e + (m == 2.5 ? 1 : 0); /* 2.5 needs one more than 2 or 5 (25 none) */
     if (t.decimals > 12) t.decimals = 12;
     return t;
 }
@@ -212,6 +212,18 @@ static void plane_edges(ids__tb *b, const frame *f, const ids__plot_plane *p) {
             }
 }
 
+/* Rounded ticks with at least two inside [lo, hi] (the range is not widened: a plane keeps its units). */
+static ids__ticks ticks_inside(double lo, double hi, int target) {
+    ids__ticks t = ids__plot_ticks(lo, hi, target);
+    for (int k = target + 1; k <= 12; k++) {
+        int in = 0;
+        for (int i = 0; i < t.n; i++) in += t.lo + t.step * i >= lo - 1e-9 * t.step && t.lo + t.step * i <= hi + 1e-9 * t.step;
+        if (in >= 2) break;
+        t = ids__plot_ticks(lo, hi, k);
+    }
+    return t;
+}
+
 void ids__plot_scatter(ids__tb *b, const ids__plot_plane *p) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < p->n; i++)
@@ -223,11 +235,12 @@ void ids__plot_scatter(ids__tb *b, const ids__plot_plane *p) {
     x0 -= pad, x1 += pad, y0 -= pad, y1 += pad;
     const double box = 460, scale = box / fmax(x1 - x0, y1 - y0); /* one unit = the same pixels on both axes */
     const double pw = (x1 - x0) * scale, ph = fmax((y1 - y0) * scale, 1);
-    frame f = {66, 34, pw, ph, x0, x1, y0, y1};
-    const int W = (int)(f.l + pw + 24) > 420 ? (int)(f.l + pw + 24) : 420, H = (int)(f.t + ph + 52 + (p->gx ? 40 : 0));
+    const double extra = ph < 200 ? (200 - ph) / 2 : 0; /* a flat plane centred in room for its axis label */
+    frame f = {66, 34 + extra, pw, ph, x0, x1, y0, y1};
+    const int W = (int)(f.l + pw + 24) > 420 ? (int)(f.l + pw + 24) : 420, H = (int)(f.t + ph + extra + 52 + (p->gx ? 40 : 0));
     svg_open(b, W, H);
     title_text(b, f.l, 20, p->title);
-    const ids__ticks tx = ids__plot_ticks(x0, x1, 6), ty = ids__plot_ticks(y0, y1, ph < 80 ? 2 : (int)fmax(2, 6 * ph / pw));
+    const ids__ticks tx = ticks_inside(x0, x1, 6), ty = ticks_inside(y0, y1, ph < 80 ? 2 : (int)fmax(2, 6 * ph / pw));
     axes(b, &f, &tx, &ty, p->xlabel, p->ylabel);
     if (p->gx && p->gy) plane_edges(b, &f, p);
     for (int i = 0; i < p->n; i++) {
