@@ -563,12 +563,12 @@ if ! command -v "$CHROMIUM" >/dev/null 2>&1; then
 elif ! render "$(cd "$D2" && pwd)/report.html" "$TMP/shot.png" || [ ! -s "$TMP/shot.png" ]; then
     echo "skip report_renders_in_chromium ($CHROMIUM could not start here: $(grep -v dbus "$TMP/render.log" | tail -1))"
 else
-    read -r SW SH SF SC <<EOS
+    read -r PNG_W PNG_H PNG_DRAWN PNG_COLOURS <<EOS
 $(python3 tests/png_stats.py "$TMP/shot.png")
 EOS
-    if [ "$SW" -eq 1000 ] && awk -v f="$SF" -v c="$SC" 'BEGIN { exit !(f > 0.05 && c > 50) }'; then
-        ok "report_screenshot_not_blank (${SW}x$SH, $SF of the pixels drawn, $SC colours)"
-    else ko "report_screenshot_not_blank (${SW}x$SH, $SF of the pixels drawn, $SC colours)"; fi
+    if [ "$PNG_W" -eq 1000 ] && awk -v f="$PNG_DRAWN" -v c="$PNG_COLOURS" 'BEGIN { exit !(f > 0.05 && c > 50) }'; then
+        ok "report_screenshot_not_blank (${PNG_W}x$PNG_H, $PNG_DRAWN of the pixels drawn, $PNG_COLOURS colours)"
+    else ko "report_screenshot_not_blank (${PNG_W}x$PNG_H, $PNG_DRAWN of the pixels drawn, $PNG_COLOURS colours)"; fi
     if grep -q "CONSOLE" "$TMP/render.log"; then ko report_no_console_errors; grep "CONSOLE" "$TMP/render.log" | head -3
     else ok report_no_console_errors; fi
     printf '<html><body><p>page</p><script>undefined_function();</script></body></html>' >"$TMP/broken.html"

@@ -95,7 +95,7 @@ static void ci_at(const cJSON *o, const char *key, double *lo, double *hi) {
 
 /* A per-layer key of a "layers" list into y (and its interval into lo/hi when present; else they are
  * freed and set NULL). */
-static void layer_key(sb *b, const cJSON *ls, int n, const char *key, double *y, double **lo, double **hi) {
+static void layer_key(const cJSON *ls, int n, const char *key, double *y, double **lo, double **hi) {
     bool any = false;
     for (int i = 0; i < n; i++) {
         const cJSON *o = cJSON_GetArrayItem(ls, i);
@@ -109,7 +109,6 @@ static void layer_key(sb *b, const cJSON *ls, int n, const char *key, double *y,
         free(*lo), free(*hi);
         *lo = *hi = NULL;
     }
-    (void)b;
 }
 
 static cJSON *load(const char *dir, ids_result_kind k, ids_relation rel) { return ids__result_load(dir, k, rel, true); }
@@ -197,7 +196,7 @@ static int section_ids(sb *b, const char *dir) {
     }
     if (ok) {
         prov_line(b, st);
-        for (int k = 0; k < 3; k++) layer_key(b, layers, n, keys[k], y[k], &lo[k], &hi[k]);
+        for (int k = 0; k < 3; k++) layer_key(layers, n, keys[k], y[k], &lo[k], &hi[k]);
         int best = 0;
         for (int i = 0; i < n; i++)
             if (y[0][i] > y[0][best]) best = i;
@@ -310,8 +309,8 @@ static int section_steer(sb *b, const char *dir) {
     }
     if (ok) {
         prov_line(b, sj);
-        layer_key(b, sl, n, "id", y[0], &lo[0], &hi[0]);
-        layer_key(b, sl, n, "noise", y[1], &lo[1], &hi[1]);
+        layer_key(sl, n, "id", y[0], &lo[0], &hi[0]);
+        layer_key(sl, n, "noise", y[1], &lo[1], &hi[1]);
         const ids__plot_series s[2] = {{"ID steering", y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID},
                                        {"noise of the same norm", y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
         const ids__plot_axes ax = {"Beliefs swapped", "layer steered", "fraction of answers swapped",
@@ -396,8 +395,8 @@ static int layer_chart(sb *b, const cJSON *j, const char *title, const char *yla
     }
     if (ok) {
         prov_line(b, j);
-        layer_key(b, ls, n, k1, y[0], &lo[0], &hi[0]);
-        if (k2) layer_key(b, ls, n, k2, y[1], &lo[1], &hi[1]);
+        layer_key(ls, n, k1, y[0], &lo[0], &hi[0]);
+        if (k2) layer_key(ls, n, k2, y[1], &lo[1], &hi[1]);
         const ids__plot_series s[2] = {{n1, y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID}, {n2, y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
         const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL, NULL, 0};
         chart(b, &ax, s, ns);
