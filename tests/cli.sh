@@ -150,6 +150,9 @@ expect image_tiny_warned 0 "dot.ppm is only 1x1 pixels; it is blown up to 56x56"
 expect image_wide_warned_qwen 0 "wide.ppm is 3000x17 (aspect 176:1); the vision tower (projector qwen2vl_merger) stretches it to 2996x28" -- \
     "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" --image "$TMP/wide.ppm" \
     -q "Where?" -n 1 --threads 1
+expect image_wide_warned_gemma3 0 "wide.ppm is 3000x17 (aspect 176:1); the vision tower (projector gemma3) stretches it to 224x224" -- \
+    "$BIN" ask -m tests/golden/gemma3-tiny/text.gguf --mmproj tests/golden/gemma3-tiny/mmproj.gguf --image "$TMP/wide.ppm" \
+    -q "Where?" -n 1 --threads 1
 expect image_square_quiet 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" -q "Where?" -n 1 --threads 1
 if grep -q "warning" "$TMP/err"; then ko image_square_no_warning; else ok image_square_no_warning; fi
 expect image_unknown_format 1 "not-image.png: cannot decode image: its first bytes are none of the supported formats (idscope reads PNG, JPEG, BMP, GIF (first frame) and 8-bit binary PGM/PPM)" -- \
