@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static bool g_quiet; /* --quiet was given (the process's one command line) */
+bool args_quiet(void) { return g_quiet; }
+
 #define HELP_COL 27   /* where an option's help text starts */
 #define HELP_WIDTH 100
 
@@ -357,6 +360,10 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
             args_help(c);
             return 0;
         }
+        if (!strcmp(a, "--quiet")) { /* every command's: no progress on stderr */
+            g_quiet = true;
+            continue;
+        }
         const arg_opt *o = find_opt(c, a, &value, open != NULL);
         if (!o) return args_usage(c->name, "unknown option '%s'", a);
         if ((o->flags & ARG_MEMBER) && (!open || open != (const arg_groups *)field(vals, o)))
@@ -515,6 +522,7 @@ void args_help(const arg_cmd *c) {
     fputs(c->about, stdout);
     printf("\noptions:\n");
     for (const arg_opt *o = c->opts; o->name; o++) help_option(o);
+    printf("      --quiet              no progress on stderr (warnings and errors are still printed)\n");
     printf("  -h, --help               print this help\n");
     if (c->notes) printf("\n%s", c->notes);
 }

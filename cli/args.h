@@ -109,10 +109,12 @@ typedef struct arg_cmd {
 } arg_cmd;
 
 /* Parse argv[first..argc-1] into vals (the defaults first). `--opt value`, `--opt=value`, `-o value`;
- * `--` ends the options; -h / --help prints the help. Returns ARGS_GO, 0 after the help, or
+ * `--` ends the options; -h / --help prints the help; --quiet (every command) sets args_quiet(). Returns ARGS_GO, 0 after the help, or
  * EXIT_USAGE after the message. */
 int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first);
 void args_help(const arg_cmd *c);
+/* Whether --quiet (accepted by every command, like --help) was given: no progress on stderr. */
+bool args_quiet(void);
 
 /* The layer options of vals checked against the layer count of the model text_gguf (read from its
  * header; nothing is checked when it cannot be read: loading reports that). ARGS_GO or EXIT_USAGE. */

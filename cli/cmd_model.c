@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- model, images and prompt (capture, ask) --------------------------------------------- */
 
@@ -40,6 +41,28 @@ typedef struct vlm_args {
      .help = "a question, wrapped in the model's chat template with the images"},                                 \
     THREADS_OPT(T, v.threads), PRECISION_OPT(T, v.precision)
 
+/* A warning for an image the tower changes much: not square (padded or stretched), or tiny (blown up). */
+static void warn_image_shape(const ids_vlm *vlm, const ids_image *img, const char *path) {
+    const ids_vision *vis = ids_vlm_vision(vlm);
+    const ids_vparams *vp = ids_vision_params(vis);
+    ids_vplan plan;
+    ids_err err;
+    if (ids_vision_plan(vis, img, 1, &plan, &err)) return; /* encoding reports it */
+    const int w = img->w, h = img->h, lo = w < h ? w : h, hi = w < h ? h : w;
+    const double aspect = (double)hi / (lo > 0 ? lo : 1);
+    const bool pads = !vp->dynamic && strcmp(vp->projector, "gemma3") != 0; /* LLaVA-1.5 pads; Qwen, Gemma 3 stretch */
+    if (w != h && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
+        fprintf(stderr, "idscope: warning: %s is %dx%d (aspect %.3g:1); the vision tower (projector %s) stretches it to %dx%d\n", path, w, h,
+                aspect, vp->projector, plan.width, plan.height);
+    else if (w != h && pads)
+        fprintf(stderr, "idscope: warning: %s is %dx%d, not square (aspect %.3g:1); the vision tower (projector %s) pads it to %dx%d and "
+                "resizes it to %dx%d%s\n", path, w, h, aspect, vp->projector, hi, hi, plan.width, plan.height,
+                aspect > 4 ? ": the picture fills a thin strip of the input" : "");
+    if (hi * 4 <= plan.width && hi * 4 <= plan.height)
+        fprintf(stderr, "idscope: warning: %s is only %dx%d pixels; it is blown up to %dx%d\n", path, w, h, plan.width,
+                plan.height);
+}
+
 /* Images, video frames, model and prompt. Returns 0, or the exit code after the message; the caller
  * frees with vlm_teardown either way. video_mode: with --video and --question the frames are one
  * <video> in the prompt (a tower with a video mode encodes them as temporal patches), else one
@@ -51,6 +74,9 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
     int given = (a->prompt != NULL) + (a->prompt_file != NULL) + (a->question != NULL);
     if (given != 1) return args_usage(cmd, "%s", "give exactly one of --prompt, --prompt-file, --question");
     if (a->frames && !a->video) return args_usage(cmd, "%s", "--frames needs --video");
+    if (a->question && !a->images.n && !a->video)
+        return args_usage(cmd, "%s", "--question asks about an image: give --image IMG or --video V (for text alone, "
+                                     "--prompt with no <image> marker)");
     const int T = a->frames ? a->frames : 8;
     if (a->video && a->images.n + T > 64) return args_usage(cmd, "%s", "more than 64 images and video frames");
     for (int i = 0; i < a->images.n; i++, a->n_imgs++)
@@ -65,6 +91,7 @@ static int vlm_setup(const char *cmd, vlm_args *a, ids_vlm **vlm, ids_image *img
     if (!a->mmproj && !ids_hf_is_dir(a->model))
         return args_usage(cmd, "%s", "--mmproj is required unless -m is a Hugging Face model folder");
     if (ids_vlm_load(vlm, a->model, a->mmproj, &err)) return fail(&err);
+    for (int i = 0; i < a->images.n; i++) warn_image_shape(*vlm, &imgs[i], a->images.v[i]);
     if (a->prompt_file) {
         size_t len;
         *prompt = read_all(a->prompt_file, &len);
@@ -148,6 +175,17 @@ static int capture_sites(const char *list, ids_capture_opts *co) {
     return ARGS_GO;
 }
 
+/* -o names the file written, always safetensors: a name that promises another format is refused. */
+static int capture_out_name(const char *out) {
+    static const char *const other[] = {".npz", ".npy", ".pt", ".pth", ".pkl", ".h5", ".hdf5", ".json", ".gguf", ".csv"};
+    const char *dot = strrchr(out, '.');
+    for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof other / sizeof *other; i++)
+        if (!strcasecmp(dot, other[i]))
+            return args_bad("capture", "-o", out, "names a %s file, but capture writes safetensors: give OUT.safetensors "
+                            "(NumPy reads it with idscope.load_capture or safetensors.numpy.load_file)", other[i]);
+    return ARGS_GO;
+}
+
 int cmd_capture(int argc, char **argv) {
     capture_args a = {0};
     int rc = args_parse(&capture_cmd, &a, argc, argv, 1);
@@ -160,6 +198,7 @@ int cmd_capture(int argc, char **argv) {
     ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads,
                            .precision = (ids_precision)a.v.precision};
     if ((rc = capture_sites(a.sites, &co)) != ARGS_GO) return rc;
+    if ((rc = capture_out_name(a.out)) != ARGS_GO) return rc;
     if ((rc = args_check_model(&capture_cmd, &a, a.v.model)) != ARGS_GO) return rc;
     cli_edits ed;
     if ((rc = edits_prepare("capture", &a.edits, &a.cvecs, a.v.model, &ed))) {
@@ -270,13 +309,27 @@ static void ask_print(const ask_args *a, const ids_tokenizer *tok, const char *a
         }
         printf("]}\n");
     } else {
-        printf("answer: %s\n", answer ? answer : "");
+        if (answer && *answer) printf("answer: %s\n", answer);
+        else printf("answer: (empty: %s)\n", a->n_new ? "the model ended its answer at once" : "-n 0 asks for none");
         for (int i = 0; i < c->n; i++) {
             printf("log P(%s) = %.4f  (token %d '%s')", c->names[i], c->lp[i], c->tok[i], ids_tokenizer_piece(tok, c->tok[i]));
             if (edited) printf("  unedited %.4f", c->lp_clean[i]);
             putchar('\n');
         }
     }
+}
+
+/* A warning when the prompt and the answer come near the model's trained context, or pass it. */
+static void warn_context(const ids_model *m, int n_prompt, int n_new) {
+    const int c = ids_model_hparams(m)->n_ctx_train;
+    if (c <= 0) return;
+    if (n_prompt + n_new > c)
+        fprintf(stderr, "idscope: warning: the prompt is %d rows and the answer up to %d tokens: %d in all, past the "
+                "model's context of %d (the last tokens are generated beyond the length it was trained on)\n",
+                n_prompt, n_new, n_prompt + n_new, c);
+    else if (n_prompt + n_new > c - c / 10)
+        fprintf(stderr, "idscope: warning: the prompt is %d rows and the answer up to %d tokens: %d of the model's "
+                "context of %d (%.0f%%)\n", n_prompt, n_new, n_prompt + n_new, c, 100.0 * (n_prompt + n_new) / c);
 }
 
 /* Prefill (with the choices' log-probabilities), the edited run when edits are given, generate (with
@@ -291,6 +344,7 @@ static int ask_run(const ask_args *a, const ids_vlm *vlm, const ids_image *imgs,
     int n_gen = 0, rc = gen ? 0 : fail_oom();
     const int vf = strstr(prompt, IDS_VIDEO_MARKER) ? a->v.video_frames : 0;
     if (!rc && ids_vlm_build_video_seq(vlm, prompt, imgs, a->v.n_imgs, vf, a->v.threads, NULL, &s, &err)) rc = fail(&err);
+    if (!rc) warn_context(m, ids_seq_len(s), a->n_new);
     if (!rc) {
         ids_ctx_params cp = ids_ctx_default_params();
         cp.n_ctx = ids_seq_len(s) + a->n_new;
@@ -374,13 +428,10 @@ static const arg_cmd train_cmd = {
     "vit_heads vit_width) into even head sizes, patch_size divides image_size into at most 32 patches a\n"
     "side, frames x patches at most 2048, shards at most batch; a message names the key at fault.\n"};
 
+/* The trainer's steps as progress; its other messages (evaluations) as lines. */
 static void train_progress(const char *what, long done, long total, void *user) {
-    (void)user;
-    if (!strcmp(what, "train")) {
-        if (done % 10 == 0 || done == total) fprintf(stderr, "\rtrain: step %ld/%ld", done, total);
-    } else {
-        fprintf(stderr, "\r%s\n", what);
-    }
+    if (!strcmp(what, "train")) print_progress("train: steps", done, total, user);
+    else if (!args_quiet()) fprintf(stderr, "%s\n", what);
 }
 
 int cmd_train(int argc, char **argv) {

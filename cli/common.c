@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int fail(const ids_err *err) {
@@ -176,10 +177,60 @@ int parse_objects(const char *cmd, const ids_catalog *cat, const char *list, int
     return rc;
 }
 
+/* Progress of one phase (a `what`): when it started, when it was last shown. */
+static struct {
+    char what[64];
+    double t0, shown;
+    long done;
+    int tty; /* 1: stderr is a terminal, 0: a file or pipe, -1: not asked yet */
+} prog = {.tty = -1};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* "1:05" / "12 s" */
+static void fmt_secs(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s < 60) snprintf(buf, n, "%.0f s", s);
+    else snprintf(buf, n, "%d:%02d", (int)(s / 60), (int)s % 60);
+}
+
 void print_progress(const char *what, long done, long total, void *user) {
     (void)user;
-    fprintf(stderr, "\r%s: %ld/%ld", what, done, total);
-    if (done == total) fputc('\n', stderr);
+    if (args_quiet()) return;
+    if (prog.tty < 0) {
+        const char *term = getenv("TERM");
+        prog.tty = isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb"));
+    }
+    const double t = now_s();
+    if (strncmp(prog.what, what, sizeof prog.what - 1) || done < prog.done) { /* a new phase */
+        snprintf(prog.what, sizeof prog.what, "%s", what);
+        prog.t0 = prog.shown = t;
+    }
+    prog.done = done;
+    const bool end = done >= total;
+    const double el = t - prog.t0, rate = el > 0 ? (double)done / el : 0;
+    char eta[16], took[16];
+    fmt_secs(rate > 0 ? (double)(total - done) / rate : -1, eta, sizeof eta);
+    fmt_secs(el, took, sizeof took);
+    if (prog.tty) { /* a bar redrawn in place, at most 10 times a second */
+        if (!end && t - prog.shown < 0.1 && done > 0) return;
+        prog.shown = t;
+        const int width = 24, fill = total > 0 ? (int)((double)width * (double)done / (double)total) : width;
+        fprintf(stderr, "\r\033[K%s [%.*s%*s] %ld/%ld", what, fill, "########################", width - fill, "", done, total);
+        if (end) fprintf(stderr, " in %s\n", took);
+        else if (done > 0) fprintf(stderr, "  %.2f/s  ETA %s", rate, eta);
+        fflush(stderr);
+    } else if (end) { /* a log: one line every few seconds, and one at the end */
+        fprintf(stderr, "%s: %ld/%ld done in %s\n", what, done, total, took);
+    } else if (t - prog.shown >= 5) {
+        prog.shown = t;
+        fprintf(stderr, "%s: %ld/%ld (%.0f%%), %.2f/s, about %s left\n", what, done, total,
+                total > 0 ? 100.0 * (double)done / (double)total : 0, rate, eta);
+    }
 }
 
 const arg_choice precision_choices[] = {{"f32", IDS_PREC_F32}, {"bf16", IDS_PREC_BF16}, {"int8", IDS_PREC_INT8}, {0}};

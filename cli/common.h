@@ -85,7 +85,9 @@ void exp_close(exp_env *e, model_args *m);
  * Returns 0, or the exit code after the message. */
 int parse_objects(const char *cmd, const ids_catalog *cat, const char *list, int *objs, int *n);
 
-/* Progress on stderr: "\rWHAT: DONE/TOTAL". */
+/* Progress on stderr (an ids_progress_fn): on a terminal a bar redrawn in place with the rate and the
+ * time left; to a file or pipe a line every 5 s and one at the end ("WHAT: 30/30 done in 12 s");
+ * nothing with --quiet. */
 void print_progress(const char *what, long done, long total, void *user);
 
 #endif /* IDSCOPE_CLI_COMMON_H */

@@ -134,6 +134,66 @@ expect ask_longer_than_context 1 "20029 rows long (20013 text tokens, 16 image r
 expect ask_two_prompts 2 "exactly one" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" \
     --question a --prompt b
 
+# messages a new user meets: each names what is wrong and what would be right
+expect ask_no_image 2 "idscope ask: --question asks about an image: give --image IMG or --video V" -- "$BIN" ask \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" -q "Where is the circle?"
+expect ask_empty_answer_said 0 "answer: (empty: -n 0 asks for none)" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --image "$G/image.png" -q "Where?" -n 0 --threads 1
+expect ask_text_prompt_no_image 0 "answer: " -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" \
+    --prompt "USER: Hello ASSISTANT:" -n 2 --threads 1
+{ printf 'P6\n3000 17\n255\n'; head -c 153000 /dev/zero; } >"$TMP/wide.ppm"
+{ printf 'P6\n1 1\n255\n'; printf '\377\000\000'; } >"$TMP/dot.ppm"
+expect image_wide_warned 0 "wide.ppm is 3000x17, not square (aspect 176:1); the vision tower (projector mlp) pads it to 3000x3000 and resizes it to 56x56" -- \
+    "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$TMP/wide.ppm" -q "Where?" -n 1 --threads 1
+expect image_tiny_warned 0 "dot.ppm is only 1x1 pixels; it is blown up to 56x56" -- "$BIN" ask -m "$G/text.gguf" \
+    --mmproj "$G/mmproj.gguf" --image "$TMP/dot.ppm" -q "Where?" -n 1 --threads 1
+expect image_wide_warned_qwen 0 "wide.ppm is 3000x17 (aspect 176:1); the vision tower (projector qwen2vl_merger) stretches it to 2996x28" -- \
+    "$BIN" ask -m "$SH/golden/qwen2vl-tiny/text.gguf" --mmproj "$SH/golden/qwen2vl-tiny/mmproj.gguf" --image "$TMP/wide.ppm" \
+    -q "Where?" -n 1 --threads 1
+expect image_wide_warned_gemma3 0 "wide.ppm is 3000x17 (aspect 176:1); the vision tower (projector gemma3) stretches it to 224x224" -- \
+    "$BIN" ask -m tests/golden/gemma3-tiny/text.gguf --mmproj tests/golden/gemma3-tiny/mmproj.gguf --image "$TMP/wide.ppm" \
+    -q "Where?" -n 1 --threads 1
+expect image_square_quiet 0 "" -- "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" -q "Where?" -n 1 --threads 1
+if grep -q "warning" "$TMP/err"; then ko image_square_no_warning; else ok image_square_no_warning; fi
+expect image_unknown_format 1 "not-image.png: cannot decode image: its first bytes are none of the supported formats (idscope reads PNG, JPEG, BMP, GIF (first frame) and 8-bit binary PGM/PPM)" -- \
+    sh -c "printf 'hello' >'$TMP/not-image.png' && exec '$BIN' ask -m '$G/text.gguf' --mmproj '$G/mmproj.gguf' --image '$TMP/not-image.png' -q x"
+head -c 100 "$G/image.png" >"$TMP/cut.png"
+expect image_truncated 1 "cut.png: cannot decode image: PNG: the data ends early (a truncated file) (idscope reads PNG, JPEG" -- \
+    "$BIN" ask -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$TMP/cut.png" -q x
+expect info_text_file 1 "README.md: offset 0: not a GGUF file: it starts with '# id' (bytes 23 20 69 64: text); a GGUF file starts with 'GGUF'" -- \
+    "$BIN" info README.md
+: >"$TMP/empty.gguf"
+expect info_empty_file 1 "not a GGUF file: the file is empty" -- "$BIN" info "$TMP/empty.gguf"
+expect capture_word_not_in_prompt 1 "selector: word 'frog' is not a word of this prompt after the image (its token 9102 'rog' does not occur there); its words: the, red, circle" -- \
+    "$BIN" capture -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" --prompt-file "$G/prompt.txt" \
+    -o "$TMP/x.safetensors" --positions word:frog
+printf '{"layers": 2, "width": [1, 2' >"$TMP/cut.json"
+expect train_config_truncated 1 "cut.json: line 1, column 29 (byte 28 of 28): the JSON ends before it is complete" -- \
+    "$BIN" train --config "$TMP/cut.json" --out "$TMP/x"
+printf '{"layers": 2,\n "width": 3x}' >"$TMP/typo.json"
+expect train_config_bad_json 1 "typo.json: line 2, column 12 (byte 25): not valid JSON at 'x}'" -- \
+    "$BIN" train --config "$TMP/typo.json" --out "$TMP/x"
+expect capture_npz_refused 2 "idscope capture: -o $TMP/x.npz names a .npz file, but capture writes safetensors" -- "$BIN" capture \
+    -m "$G/text.gguf" --mmproj "$G/mmproj.gguf" --image "$G/image.png" -q x -o "$TMP/x.npz"
+if [ ! -e "$TMP/x.npz" ]; then ok capture_npz_nothing_written; else ko capture_npz_nothing_written; fi
+LONGQ2=$(yes left | head -n 1990 | tr '\n' ' ')
+expect ask_near_context 0 "warning: the prompt is .* rows and the answer up to 16 tokens: .* of the model's context of 2048" -- \
+    "$BIN" ask --image "$G/image.png" -m models/tiny-llava/text.gguf --mmproj models/tiny-llava/mmproj.gguf -q "$LONGQ2" -n 16 --threads 1
+expect ask_past_context 0 "past the model's context of 2048" -- "$BIN" ask --image "$G/image.png" -m models/tiny-llava/text.gguf \
+    --mmproj models/tiny-llava/mmproj.gguf -q "$LONGQ2" -n 100 --threads 1
+# progress: to a file one line per phase end (no carriage returns), nothing with --quiet
+expect progress_to_file 0 "" -- "$BIN" stimuli grid --out "$TMP/pg" --size 32 --grid 2 --limit 3
+if grep -q "grid: 3/3 done in" "$TMP/err" && ! tr -d '\n' <"$TMP/err" | grep -q "$(printf '\r')"; then ok progress_lines_in_a_log
+else ko "progress_lines_in_a_log ($(od -c "$TMP/err" | head -3))"; fi
+expect progress_quiet 0 "" -- "$BIN" stimuli grid --out "$TMP/pg" --size 32 --grid 2 --limit 3 --quiet
+if ! grep -q "grid" "$TMP/err" && grep -q "wrote" "$TMP/err"; then ok progress_quiet_silent; else ko "progress_quiet_silent ($(head -2 "$TMP/err"))"; fi
+expect help_quiet 0 "--quiet  *no progress on stderr" -- "$BIN" swap --help
+if command -v script >/dev/null 2>&1; then # a terminal: a bar with the rate and the time left
+    script -qec "'$BIN' stimuli grid --out '$TMP/pt' --size 32 --grid 2 --limit 3" /dev/null >"$TMP/tty.txt" 2>&1
+    if grep -q "grid \[#*" "$TMP/tty.txt" && grep -q "3/3 in" "$TMP/tty.txt"; then ok progress_bar_on_a_terminal
+    else ko "progress_bar_on_a_terminal ($(od -c "$TMP/tty.txt" | head -3))"; fi
+else echo "skip progress_bar_on_a_terminal (script(1) not found)"; fi
+
 # general edits (--add / --replace groups) and the block sites
 GM="-m $G/text.gguf --mmproj $G/mmproj.gguf --image $G/image.png"
 # a vector of 64 float32 (1/8 each) as a .npy file, and a [2, 64] one
@@ -499,9 +559,37 @@ if [ -s "$R" ] && [ "$(grep -c '<svg ' "$R")" -eq "$(grep -c '</svg>' "$R")" ] &
 if command -v python3 >/dev/null 2>&1; then
     if python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$R" 2>/dev/null; then ok report_parses; else ko report_parses; fi
 fi
-mkdir -p "$TMP/empty"
-expect report_empty 0 "0 of 9 sections" -- "$BIN" report "$TMP/empty"
-if grep -q "not run" "$TMP/empty/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
+# an empty folder, a folder of other files and a missing one fail (exit 1, nothing written); a folder
+# with some results gets a page that marks the others
+mkdir -p "$TMP/empty" "$TMP/other"
+printf 'hello\n' >"$TMP/other/notes.txt"
+expect report_empty 1 "holds no idscope results (looked for ids/stats.json" -- "$BIN" report "$TMP/empty"
+if [ ! -e "$TMP/empty/report.html" ]; then ok report_empty_writes_nothing; else ko report_empty_writes_nothing; fi
+expect report_wrong_folder 1 "other holds no idscope results" -- "$BIN" report "$TMP/other"
+expect report_missing_folder 1 "none: cannot open the results folder" -- "$BIN" report "$TMP/none"
+expect report_file_not_folder 1 "notes.txt: not a folder" -- "$BIN" report "$TMP/other/notes.txt"
+mkdir -p "$TMP/part"; cp -r "$TMP/depth" "$TMP/part/depth"
+expect report_partial 0 "1 of 9 sections" -- "$BIN" report "$TMP/part"
+if grep -q "not run" "$TMP/part/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
+# every figure is also a standalone SVG file beside the report, each with two labelled axes or a colour bar
+NF=$(ls "$TMP/res/figures/"*.svg 2>/dev/null | wc -l)
+if [ "$NF" -ge 10 ] && [ "$NF" -eq "$(grep -c '<figure>' "$R")" ]; then ok "report_svg_files ($NF)"; else ko "report_svg_files ($NF)"; fi
+: >"$TMP/res/figures/swap-9.svg"
+expect report_again 0 "9 of 9 sections" -- "$BIN" report "$TMP/res"
+if [ ! -e "$TMP/res/figures/swap-9.svg" ] && [ "$(ls "$TMP/res/figures/"*.svg | wc -l)" -eq "$NF" ]; then ok report_no_stale_figures
+else ko report_no_stale_figures; fi
+if command -v python3 >/dev/null 2>&1; then
+    expect report_svgs_structure 0 "figures checked, 0 problems" -- python3 tests/check_svgs.py "$TMP/res/figures"/*.svg
+    # the checker fails on figures without axis labels, with unrounded ticks, or with a legend of coloured text only
+    printf '<svg xmlns="http://www.w3.org/2000/svg"><text class="xlabel">layer</text></svg>' >"$TMP/nolabel.svg"
+    expect report_svgs_check_no_label 1 "neither two labelled axes" -- python3 tests/check_svgs.py "$TMP/nolabel.svg"
+    { printf '<svg xmlns="http://www.w3.org/2000/svg"><text class="xlabel">layer</text><text class="ylabel">R2</text>'
+      printf '<g class="axis x"><text class="tick">0</text><text class="tick">1</text></g><g class="axis y">'
+      printf '<text class="tick">0.249</text><text class="tick">0.498</text><text class="tick">0.747</text></g>'
+      printf '<g class="legend"><text>ID</text></g></svg>'; } >"$TMP/ticks.svg"
+    expect report_svgs_check_ticks 1 "not 1, 2, 2.5 or 5 x 10^k" -- python3 tests/check_svgs.py "$TMP/ticks.svg"
+    if grep -q "legend entry without a line sample" "$TMP/out"; then ok report_svgs_check_legend; else ko report_svgs_check_legend; fi
+fi
 expect report_usage 2 "idscope report: missing RESULTS_DIR" -- "$BIN" report
 
 # the bundled model (the default of every command) meets the accuracy bar on fresh questions
@@ -533,6 +621,34 @@ expect demo_again_skips 0 "25 already done" -- "$BIN" demo --out "$D2" -m "$G/te
 if ! grep -q "rerun" "$TMP/err" && [ "$(grep -c ': already done' "$TMP/err")" -eq 25 ] &&
    tr -d ' \t\n' < "$D2/summary.json" | grep -q '"seconds":[1-9]'; then
     ok demo_again_all_skipped; else ko demo_again_all_skipped; fi
+# the golden demo's report rendered by headless Chromium (Debian's chromium; CHROMIUM=path overrides): a
+# screenshot that is not blank, no console message (script errors, failed loads), and the same check
+# failing on a page with a script error. Skipped, with the reason, where Chromium cannot start.
+CHROMIUM=${CHROMIUM:-chromium}
+render() { # render PAGE PNG: Chromium's log in $TMP/render.log; its exit status
+    rm -f "$2"
+    timeout 90 "$CHROMIUM" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-extensions \
+        --user-data-dir="$TMP/chromium-profile" \
+        --enable-logging=stderr --v=0 --window-size=1000,1400 --screenshot="$2" "file://$1" >"$TMP/render.log" 2>&1
+}
+if ! command -v "$CHROMIUM" >/dev/null 2>&1; then
+    echo "skip report_renders_in_chromium ($CHROMIUM not found; make deps installs Debian's chromium)"
+elif ! render "$(cd "$D2" && pwd)/report.html" "$TMP/shot.png" || [ ! -s "$TMP/shot.png" ]; then
+    echo "skip report_renders_in_chromium ($CHROMIUM could not start here: $(grep -v dbus "$TMP/render.log" | tail -1))"
+else
+    read -r PNG_W PNG_H PNG_DRAWN PNG_COLOURS <<EOS
+$(python3 tests/png_stats.py "$TMP/shot.png")
+EOS
+    if [ "$PNG_W" -eq 1000 ] && awk -v f="$PNG_DRAWN" -v c="$PNG_COLOURS" 'BEGIN { exit !(f > 0.05 && c > 50) }'; then
+        ok "report_screenshot_not_blank (${PNG_W}x$PNG_H, $PNG_DRAWN of the pixels drawn, $PNG_COLOURS colours)"
+    else ko "report_screenshot_not_blank (${PNG_W}x$PNG_H, $PNG_DRAWN of the pixels drawn, $PNG_COLOURS colours)"; fi
+    if grep -q "CONSOLE" "$TMP/render.log"; then ko report_no_console_errors; grep "CONSOLE" "$TMP/render.log" | head -3
+    else ok report_no_console_errors; fi
+    printf '<html><body><p>page</p><script>undefined_function();</script></body></html>' >"$TMP/broken.html"
+    render "$TMP/broken.html" "$TMP/broken.png"
+    if grep -q "CONSOLE.*undefined_function is not defined" "$TMP/render.log"; then ok report_console_errors_seen
+    else ko report_console_errors_seen; fi
+fi
 missing=""
 for f in stimuli/manifest.json ids/ids.json ids/stats.json swap/swap.json swap/swap-control.json steer/steer-belief.json \
          steer/factor-1/steer-belief.json steer/steer-grid-between.json depth/depth.json temporal/temporal.json \

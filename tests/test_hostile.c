@@ -555,10 +555,15 @@ TEST(write_failures_leave_nothing_behind) {
     /* the report page */
     const char *rd = t_tmp("wf-report");
     put_result(rd, IDS_RESULT_SWAP, 0, "{\"layers\": 3, \"rows\": [{\"layer\": 1, \"set\": \"objects\", \"diff\": 0.5}]}");
-    check_write_failure(with_file_size_limit(2000, write_report, (void *)rd, &err), &err, "report.html");
-    char rp[600];
+    char rp[600], fp[600], fd[600];
     snprintf(rp, sizeof rp, "%s/report.html", rd);
-    CHECK(!exists(rp) && count_temporaries(rd) == 0);
+    snprintf(fd, sizeof fd, "%s/figures", rd);
+    snprintf(fp, sizeof fp, "%s/figures/swap-1.svg", rd);
+    /* the figure files come first, then the page: a failure at either leaves neither half-written */
+    check_write_failure(with_file_size_limit(2000, write_report, (void *)rd, &err), &err, "swap-1.svg");
+    CHECK(!exists(rp) && !exists(fp) && count_temporaries(rd) == 0 && count_temporaries(fd) == 0);
+    check_write_failure(with_file_size_limit(6000, write_report, (void *)rd, &err), &err, "report.html");
+    CHECK(!exists(rp) && exists(fp) && count_temporaries(rd) == 0 && count_temporaries(fd) == 0);
     /* safetensors and .npy */
     const char *wd = t_tmp("wf-files");
     mkdir(wd, 0755);

@@ -3,6 +3,8 @@
 #include "test.h"
 
 #include <cjson/cJSON.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static ids_prov *make_prov(const char *model, long n_items, int threads) {
     ids_prov *p = NULL;
@@ -190,3 +192,39 @@ static ids_status run_temporal(ids_vlm *v, ids_catalog *cat, const char *dir, id
 
 TEST(swap_allocation_failures) { fail_each_allocation("swap-nomem", run_swap); }
 TEST(temporal_extract_allocation_failures) { fail_each_allocation("temporal-nomem", run_temporal); }
+
+/* The report draws intervals as bands where a result carries them (KEY_ci), writes each figure as a
+ * standalone SVG beside the page, and refuses a folder without results. */
+TEST(report_bands_figures_and_empty_folder) {
+    const char *dir = t_tmp("report-ci");
+    char sub[1024], path[1100];
+    snprintf(sub, sizeof sub, "%s/steer", dir);
+    REQUIRE(mkdir(dir, 0755) == 0 && mkdir(sub, 0755) == 0);
+    snprintf(path, sizeof path, "%s/steer-belief.json", sub);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("{\"format\": \"idscope.steer-belief.v1\", \"best3_id\": 0.5, \"best3_noise\": 0.1, \"layers\": ["
+          "{\"layer\": 1, \"id\": 0.5, \"id_ci\": [0.4, 0.6], \"noise\": 0.1}, "
+          "{\"layer\": 2, \"id\": 0.7, \"id_ci\": [0.55, 0.8], \"noise\": 0.2}]}", f);
+    fclose(f);
+    int n = -1;
+    ids_err err;
+    CHECK_OK_ERR(ids_report(dir, &n, &err), err);
+    CHECK_EQ_INT(n, 1);
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *page = t_read_file(path, NULL);
+    snprintf(path, sizeof path, "%s/figures/steer-1.svg", dir);
+    char *svg = t_read_file(path, NULL);
+    REQUIRE(page && svg);
+    CHECK(strstr(page, "class=\"band\"") && strstr(svg, "class=\"band\""));
+    CHECK(strstr(svg, "<?xml") == svg && strstr(svg, "xmlns=\"http://www.w3.org/2000/svg\""));
+    CHECK(strstr(page, "href=\"figures/steer-1.svg\""));
+    free(page);
+    free(svg);
+    const char *empty = t_tmp("report-empty");
+    REQUIRE(mkdir(empty, 0755) == 0);
+    CHECK(ids_report(empty, &n, &err) == IDS_ERR_NOT_FOUND && strstr(err.msg, "holds no idscope results"));
+    snprintf(path, sizeof path, "%s/report.html", empty);
+    CHECK(access(path, F_OK) != 0);
+    CHECK(ids_report(t_tmp("report-none"), &n, &err) == IDS_ERR_IO && strstr(err.msg, "cannot open the results folder"));
+}

@@ -496,8 +496,11 @@ void ids_temporal_steer_result_free(ids_temporal_steer_result *r);
 /* Self-contained HTML report (inline SVG, no network) of the results found in dir: ids/stats.json
  * (and ids/ids.json), swap/swap.json and swap/swap-control.json, steer/steer-belief.json,
  * steer/steer-grid-*.json, depth/depth.json, score.json, temporal/temporal.json,
- * temporal/temporal-swap.json and temporal/temporal-steer.json. Sections without results say so. Writes
- * dir/report.html atomically; *n_sections receives how many sections had data. */
+ * temporal/temporal-swap.json and temporal/temporal-steer.json, with thumbnails of stimuli/ and a
+ * header naming the model, the idscope build and the dates. Sections without results say so. Writes
+ * dir/report.html atomically and each figure as dir/figures/SECTION-K.svg; *n_sections receives how
+ * many sections had data. A folder that does not exist, or holds none of these files, is an error
+ * (IDS_ERR_IO, IDS_ERR_NOT_FOUND naming what was looked for) and nothing is written. */
 ids_status ids_report(const char *dir, int *n_sections, ids_err *err);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -118,6 +118,10 @@ static inline uint64_t ids__fnv1a64(uint64_t h, const void *p, size_t n) {
  * allocation failed while it was built. */
 struct cJSON;
 struct cJSON *ids__prov_json(const ids_prov *p, ids_err *err);
+/* Parse text (NUL-terminated, read from path) as a JSON object. On failure *out = NULL and
+ * IDS_ERR_FORMAT naming path, the line, column and byte where parsing stopped, and whether the text
+ * ended before the JSON did (truncated) or what stands there. */
+ids_status ids__json_parse_object(const char *text, const char *path, struct cJSON **out, ids_err *err);
 /* Numbers from JSON, checked before any conversion (a double outside the target type's range is
  * undefined behaviour when converted). The value is obj's member `key`, or obj itself when key is
  * NULL. Absent (or null, or obj NULL): *out = def and IDS_OK. Not a number: IDS_ERR_TYPE "'key'

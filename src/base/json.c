@@ -4,6 +4,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <string.h>
 
 /* The value under key (obj itself when key is NULL), NULL when absent. */
 static const cJSON *item(const cJSON *obj, const char *key) {
@@ -61,4 +62,33 @@ ids_status ids__err_prefix(ids_err *err, ids_status code, const char *fmt, ...) 
         memcpy(err->msg + sizeof err->msg - 4, "...", 4);
     err->code = code;
     return code;
+}
+
+ids_status ids__json_parse_object(const char *text, const char *path, struct cJSON **out, ids_err *err) {
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithOpts(text, &end, false);
+    if (cJSON_IsObject(j)) {
+        *out = j;
+        return IDS_OK;
+    }
+    *out = NULL;
+    cJSON_Delete(j);
+    if (j) return ids__err(err, IDS_ERR_FORMAT, "%s: the JSON is not an object ({...})", path);
+    size_t at = end && end >= text ? (size_t)(end - text) : 0, line = 1, col = 1, n = strlen(text);
+    if (at > n) at = n;
+    for (size_t i = 0; i < at; i++) {
+        if (text[i] == '\n') line++, col = 1;
+        else col++;
+    }
+    size_t k = at; /* whitespace only after the stop: the text ends before the JSON does */
+    while (k < n && (text[k] == ' ' || text[k] == '\n' || text[k] == '\r' || text[k] == '\t')) k++;
+    if (k >= n)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: line %zu, column %zu (byte %zu of %zu): the JSON ends before it is "
+                        "complete (truncated, or a bracket or quote left open)", path, line, col, at, n);
+    char near[24];
+    size_t m = 0;
+    for (size_t i = at; i < n && m + 1 < sizeof near && text[i] != '\n'; i++) near[m++] = text[i];
+    near[m] = 0;
+    return ids__err(err, IDS_ERR_FORMAT, "%s: line %zu, column %zu (byte %zu): not valid JSON at '%s'", path, line, col, at,
+                    near);
 }

@@ -217,6 +217,27 @@ static ids_status push_row(int **rows, int *n, int *cap, int r, ids_err *err) {
     return IDS_OK;
 }
 
+/* "'frog' is not a word of this prompt": the words the prompt has after `from`, for the message. */
+static ids_status word_absent(const ids_seq *s, const ids_tokenizer *t, const ids_sel *sel, int from, int32_t id,
+                              ids_err *err) {
+    char words[200] = "";
+    size_t n = 0;
+    int shown = 0;
+    for (int i = from; i < s->n && n + 40 < sizeof words; i++) {
+        const char *p = s->rows[i].kind == IDS_ROW_IMAGE ? NULL : ids_tokenizer_piece(t, s->rows[i].token);
+        if (!p) continue;
+        const bool start = !strncmp(p, "\xe2\x96\x81", 3) || !strncmp(p, "\xc4\xa0", 2); /* SPM / byte-level word start */
+        if (!start) continue;
+        p += p[0] == '\xe2' ? 3 : 2;
+        if (!*p || (p[0] == '<' && strchr(p, '>'))) continue;
+        n += (size_t)snprintf(words + n, sizeof words - n, "%s%.30s", shown++ ? ", " : "", p);
+    }
+    const char *piece = ids_tokenizer_piece(t, id);
+    return ids__err(err, IDS_ERR_NOT_FOUND, "selector: word '%s' is not a word of this prompt%s (its token %d '%s' does not "
+                    "occur there)%s%s%s", sel->word, sel->after_image ? " after the image" : "", id, piece ? piece : "?",
+                    shown ? "; its words: " : "", words, shown ? ", ..." : "");
+}
+
 ids_status ids_sel_resolve(const ids_seq *s, const ids_tokenizer *t, const ids_sel *sel,
                            int **rows, int *n_rows, ids_err *err) {
     *rows = NULL;
@@ -279,6 +300,7 @@ ids_status ids_sel_resolve(const ids_seq *s, const ids_tokenizer *t, const ids_s
                 break;
             }
         }
+        if (found < 0 && seen == 0) return word_absent(s, t, sel, from, id, err);
         if (found < 0) {
             const char *piece = ids_tokenizer_piece(t, id);
             return ids__err(err, IDS_ERR_NOT_FOUND, "selector: word '%s' (token %d '%s') occurs %d "

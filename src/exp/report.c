@@ -2,17 +2,33 @@
  * experiments' JSON results. Well-formed XHTML-style markup (every tag closed). */
 #include "idscope/exp.h"
 #include "exp/exp_internal.h"
+#include "exp/plot.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-/* The page grows in a text buffer of the results module (ids__tb); sbf appends to it. */
-typedef ids__tb sb;
-#define sbf ids__tb_printf
+/* The page grows in a text buffer of the results module (ids__tb); sbf appends to it. The figures of
+ * the section being drawn are also written as DIR/figures/SECTION-K.svg (standalone files). */
+typedef struct report_page {
+    ids__tb t;
+    const char *dir;
+    const char *sec; /* the id of the section being drawn */
+    int n_fig;       /* its figures so far */
+    char written[64][40]; /* the figure files of this page (figures/NAME) */
+    int n_written;
+    ids_status st;   /* the first failure writing a figure file */
+    ids_err *err;
+} sb;
+#define sbf(r, ...) ids__tb_printf(&(r)->t, __VA_ARGS__)
 
 static void esc(sb *b, const char *s) {
-    for (; *s; s++) {
+    for (; s && *s; s++) {
         if (*s == '<') sbf(b, "&lt;");
         else if (*s == '>') sbf(b, "&gt;");
         else if (*s == '&') sbf(b, "&amp;");
@@ -21,113 +37,78 @@ static void esc(sb *b, const char *s) {
     }
 }
 
-static const char *const k_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
-
-typedef struct {
-    const char *name;
-    const double *y;
-    bool dashed;
-} series;
-
-/* Line chart over x = 0..n-1 (labels x0 + i). */
-static void line_chart(sb *b, const char *title, const char *xlabel, const char *ylabel, int x0, int n, const series *s,
-                       int ns) {
-    const int W = 560, H = 260, l = 56, r = 150, t = 30, bt = 40;
-    double lo = INFINITY, hi = -INFINITY;
-    for (int k = 0; k < ns; k++)
-        for (int i = 0; i < n; i++)
-            if (isfinite(s[k].y[i])) lo = fmin(lo, s[k].y[i]), hi = fmax(hi, s[k].y[i]);
-    if (!isfinite(lo)) lo = 0, hi = 1;
-    if (lo > 0) lo = 0;
-    if (hi - lo < 1e-9) hi = lo + 1;
-    const double pw = W - l - r, ph = H - t - bt;
-    sbf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", W, H, W, H);
-    sbf(b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">", l);
-    esc(b, title);
-    sbf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#999\"/>\n", l, t, pw, ph);
-    for (int g = 0; g <= 4; g++) {
-        double v = lo + (hi - lo) * g / 4, y = t + ph - ph * g / 4;
-        sbf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" font-family=\"sans-serif\">%.3g</text>\n", l - 4, y + 3, v);
-    }
-    if (lo < 0 && hi > 0) {
-        double y0 = t + ph - ph * (0 - lo) / (hi - lo);
-        sbf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ccc\"/>\n", l, y0, l + pw, y0);
-    }
-    for (int i = 0; i < n; i++) {
-        double x = l + (n > 1 ? pw * i / (n - 1) : pw / 2);
-        sbf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">%d</text>\n", x,
-            t + (int)ph + 14, x0 + i);
-    }
-    sbf(b, "<text x=\"%.0f\" y=\"%d\" font-size=\"11\" text-anchor=\"middle\" font-family=\"sans-serif\">", l + pw / 2, H - 6);
-    esc(b, xlabel);
-    sbf(b, "</text>\n");
-    sbf(b, "<text x=\"12\" y=\"%.0f\" font-size=\"11\" font-family=\"sans-serif\" transform=\"rotate(-90 12 %.0f)\">", t + ph / 2, t + ph / 2);
-    esc(b, ylabel);
-    sbf(b, "</text>\n");
-    for (int k = 0; k < ns; k++) {
-        const char *c = k_colors[k % 6];
-        sbf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", c, s[k].dashed ? " stroke-dasharray=\"5,3\"" : "");
-        for (int i = 0; i < n; i++) {
-            if (!isfinite(s[k].y[i])) continue;
-            double x = l + (n > 1 ? pw * i / (n - 1) : pw / 2), y = t + ph - ph * (s[k].y[i] - lo) / (hi - lo);
-            sbf(b, "%.1f,%.1f ", x, y);
-        }
-        sbf(b, "\"/>\n<text x=\"%.0f\" y=\"%d\" font-size=\"11\" fill=\"%s\" font-family=\"sans-serif\">", l + pw + 8, t + 14 + 16 * k, c);
-        esc(b, s[k].name);
-        sbf(b, "</text>\n");
-    }
-    sbf(b, "</svg>\n");
+/* A figure: fig_begin opens it; the plot appends its <svg>; fig_end writes that SVG as a file beside
+ * the report and links it. */
+static size_t fig_begin(sb *b) {
+    sbf(b, "<figure>\n");
+    return b->t.n;
 }
 
-static void heat_map(sb *b, const char *title, int G, const double *v) {
-    const int cell = 48, W = G * cell + 140, H = G * cell + 50;
-    double m = 1e-12;
-    for (int i = 0; i < G * G; i++)
-        if (isfinite(v[i])) m = fmax(m, fabs(v[i]));
-    sbf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", W, H, W, H);
-    sbf(b, "<text x=\"0\" y=\"16\" font-size=\"14\" font-family=\"sans-serif\">");
-    esc(b, title);
-    sbf(b, "</text>\n");
-    for (int y = 0; y < G; y++)
-        for (int x = 0; x < G; x++) {
-            double a = isfinite(v[y * G + x]) ? v[y * G + x] / m : 0; /* red positive, blue negative; in [-1, 1] */
-            int rr = a > 0 ? 255 : (int)(255 * (1 + a)), bb = a < 0 ? 255 : (int)(255 * (1 - a)), gg = (int)(255 * (1 - fabs(a)));
-            sbf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"rgb(%d,%d,%d)\" stroke=\"#fff\"/>\n", x * cell,
-                24 + y * cell, cell, cell, rr, gg, bb);
-            sbf(b, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">%.2g</text>\n",
-                x * cell + cell / 2, 24 + y * cell + cell / 2 + 3, v[y * G + x]);
-        }
-    sbf(b, "<text x=\"%d\" y=\"40\" font-size=\"11\" font-family=\"sans-serif\">max |value| %.3g</text>\n", G * cell + 10, m);
-    sbf(b, "</svg>\n");
+static void fig_end(sb *b, size_t at) {
+    char name[40];
+    snprintf(name, sizeof name, "%s-%d.svg", b->sec ? b->sec : "figure", ++b->n_fig);
+    if (!b->t.oom && !b->st && b->t.n > at) {
+        ids__tb f = {0};
+        ids__tb_printf(&f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n%.*s", (int)(b->t.n - at), b->t.p + at);
+        char *fd = f.oom ? NULL : ids__path_join(b->dir, "figures");
+        if (!fd) b->t.oom = true;
+        else b->st = ids__write_text(fd, name, f.p, f.n, b->err);
+        if (b->n_written < 64) snprintf(b->written[b->n_written++], sizeof b->written[0], "%s", name);
+        free(fd);
+        free(f.p);
+    }
+    sbf(b, "<figcaption><a href=\"figures/%s\">figures/%s</a></figcaption>\n</figure>\n", name, name);
 }
 
-static void scatter(sb *b, const char *title, int n, const double *px, const double *py, const int *lx, const int *ly) {
-    const int W = 420, H = 360, pad = 40;
-    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < n; i++) x0 = fmin(x0, px[i]), x1 = fmax(x1, px[i]), y0 = fmin(y0, py[i]), y1 = fmax(y1, py[i]);
-    if (x1 - x0 < 1e-12) x1 = x0 + 1;
-    if (y1 - y0 < 1e-12) y1 = y0 + 1;
-    sbf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", W, H, W, H);
-    sbf(b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">", pad);
-    esc(b, title);
-    sbf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#999\"/>\n", pad, pad, W - 2 * pad, H - 2 * pad);
-    for (int i = 0; i < n; i++) {
-        double x = pad + (W - 2 * pad) * (px[i] - x0) / (x1 - x0), y = H - pad - (H - 2 * pad) * (py[i] - y0) / (y1 - y0);
-        sbf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\"/>\n", x, y, k_colors[lx[i] % 6]);
-        sbf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"10\" font-family=\"sans-serif\">%d,%d</text>\n", x + 6, y - 4, lx[i], ly[i]);
-    }
-    sbf(b, "</svg>\n");
+/* A line chart on the plotting layer (bands, colours, line styles and the y range to include as given). */
+static void chart(sb *b, const ids__plot_axes *ax, const ids__plot_series *s, int ns) {
+    const size_t at = fig_begin(b);
+    ids__plot_lines(&b->t, ax, s, ns);
+    fig_end(b, at);
 }
 
 static double num(const cJSON *o, const char *k) { return ids__jget(o, k); }
 /* Integers of the result files: checked before conversion, def when unusable. */
 static int inum(const cJSON *o, const char *k, int def) { return ids__jint(o, k, 0, IDS_JSON_LAYER_MAX, def); }
+static const char *str(const cJSON *o, const char *k) {
+    const cJSON *s = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(s) ? s->valuestring : NULL;
+}
 
 /* n doubles (zeroed) for a chart; NULL (and the report fails as out of memory) when refused. */
 static double *dvec(sb *b, int n) {
     double *v = ids__calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-    if (!v) b->oom = true;
+    if (!v) b->t.oom = true;
     return v;
+}
+
+/* An interval of a per-layer entry, when the result has one: KEY_ci = [lo, hi]. */
+static void ci_at(const cJSON *o, const char *key, double *lo, double *hi) {
+    char k[64];
+    snprintf(k, sizeof k, "%s_ci", key);
+    const cJSON *c = cJSON_GetObjectItem(o, k);
+    *lo = *hi = NAN;
+    if (cJSON_IsArray(c) && cJSON_GetArraySize(c) == 2 && cJSON_IsNumber(cJSON_GetArrayItem(c, 0)) &&
+        cJSON_IsNumber(cJSON_GetArrayItem(c, 1)))
+        *lo = cJSON_GetArrayItem(c, 0)->valuedouble, *hi = cJSON_GetArrayItem(c, 1)->valuedouble;
+}
+
+/* A per-layer key of a "layers" list into y (and its interval into lo/hi when present; else they are
+ * freed and set NULL). */
+static void layer_key(const cJSON *ls, int n, const char *key, double *y, double **lo, double **hi) {
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        const cJSON *o = cJSON_GetArrayItem(ls, i);
+        y[i] = num(o, key);
+        if (*lo && *hi) {
+            ci_at(o, key, &(*lo)[i], &(*hi)[i]);
+            any |= isfinite((*lo)[i]);
+        }
+    }
+    if (!any) {
+        free(*lo), free(*hi);
+        *lo = *hi = NULL;
+    }
 }
 
 static cJSON *load(const char *dir, ids_result_kind k, ids_relation rel) { return ids__result_load(dir, k, rel, true); }
@@ -140,52 +121,96 @@ static void not_run(sb *b, ids_result_kind k) {
     sbf(b, "<p class=\"none\">not run (no %s%s%s)</p>\n", folder, *folder ? "/" : "", name);
 }
 
-static void section(sb *b, const char *id, const char *title, const char *what) {
+/* A section's heading, what it shows, and how to read it (what a zero means). */
+static void section(sb *b, const char *id, const char *title, const char *what, const char *how) {
+    b->sec = id;
+    b->n_fig = 0;
     sbf(b, "<h2 id=\"%s\">", id);
     esc(b, title);
     sbf(b, "</h2>\n<p>");
     esc(b, what);
+    sbf(b, "</p>\n<p class=\"how\"><b>How to read it.</b> ");
+    esc(b, how);
     sbf(b, "</p>\n");
+}
+
+/* Where a result came from: its command, model, idscope build, date, duration, items. */
+static void prov_line(sb *b, const cJSON *j) {
+    const cJSON *p = cJSON_GetObjectItem(j, "provenance");
+    if (!p) return;
+    const char *model = str(cJSON_GetObjectItem(cJSON_GetObjectItem(p, "models"), "text"), "path");
+    const char *base = model && strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    sbf(b, "<p class=\"prov\">From <code>idscope ");
+    esc(b, str(p, "command") ? str(p, "command") : "?");
+    sbf(b, "</code>");
+    if (base) sbf(b, " on <code>"), esc(b, base), sbf(b, "</code>");
+    sbf(b, ", idscope ");
+    esc(b, str(p, "idscope") ? str(p, "idscope") : "?");
+    if (str(p, "build")) sbf(b, " ("), esc(b, str(p, "build")), sbf(b, ")");
+    if (str(p, "started")) sbf(b, ", started "), esc(b, str(p, "started"));
+    if (isfinite(num(p, "seconds"))) sbf(b, ", %.1f s", num(p, "seconds"));
+    if (isfinite(num(j, "items"))) sbf(b, ", %.0f item%s per condition", num(j, "items"), num(j, "items") == 1 ? "" : "s");
+    sbf(b, ", precision ");
+    esc(b, str(p, "precision") ? str(p, "precision") : "?");
+    sbf(b, ".</p>\n");
 }
 
 /* ---- sections: each draws its results, or says they were not run; returns 1 when it had data ---- */
 
+/* The cells in PCA space at one layer: equal units on both axes, neighbours joined. */
+static void ids_plane(sb *b, const cJSON *layer, int li) {
+    const cJSON *pca = cJSON_GetObjectItem(layer, "pca");
+    const int np = cJSON_GetArraySize(pca);
+    if (np <= 0 || np > 256) return;
+    double px[256], py[256];
+    int lx[256], ly[256];
+    for (int k = 0; k < np; k++) {
+        const cJSON *e = cJSON_GetArrayItem(pca, k);
+        px[k] = num(e, "pc1"), py[k] = num(e, "pc2"), lx[k] = inum(e, "x", 0), ly[k] = inum(e, "y", 0);
+    }
+    char t[96];
+    snprintf(t, sizeof t, "Cell IDs in PCA space, layer %d (labels x,y)", li);
+    const ids__plot_plane pl = {t, "PC1 (residual-stream units)", "PC2 (residual-stream units)", np, px, py, lx, ly};
+    const size_t at = fig_begin(b);
+    ids__plot_scatter(&b->t, &pl);
+    fig_end(b, at);
+}
+
 static int section_ids(sb *b, const char *dir) {
-    section(b, "ids", "Spatial IDs", "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the variance inside the plane of "
-            "the axes, and the variance of the first two principal components; and the cells in PCA space at the layer with "
-            "the highest R^2 (the grid re-emerging when IDs are linear).");
+    section(b, "ids", "Spatial IDs",
+            "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the share of their variance inside the plane of "
+            "the x and y axes, and the share of the first two principal components; then the cells in PCA space at "
+            "the layer with the highest R^2.",
+            "A fraction near 1 means the IDs of the cells lie on a plane laid out like the grid, and 0 means position "
+            "explains none of their variance (as at layer 0, the word embeddings, which see no image). In the PCA "
+            "picture both axes have the same units: a grid of joined rows and columns that keeps its shape is a "
+            "linear map of the image plane.");
     cJSON *st = load(dir, IDS_RESULT_STATS, 0), *layers = cJSON_GetObjectItem(st, "layers");
     const int n = cJSON_GetArraySize(layers);
-    double *r2 = n > 0 ? dvec(b, n) : NULL, *pl = n > 0 ? dvec(b, n) : NULL, *pv = n > 0 ? dvec(b, n) : NULL;
-    const int ok = r2 && pl && pv;
+    double *y[3] = {0}, *lo[3] = {0}, *hi[3] = {0};
+    static const char *const keys[3] = {"r2", "plane", "pca_var"};
+    int ok = n > 0;
+    for (int k = 0; ok && k < 3; k++) {
+        y[k] = dvec(b, n), lo[k] = dvec(b, n), hi[k] = dvec(b, n);
+        ok = y[k] && lo[k] && hi[k];
+    }
     if (ok) {
+        prov_line(b, st);
+        for (int k = 0; k < 3; k++) layer_key(layers, n, keys[k], y[k], &lo[k], &hi[k]);
         int best = 0;
-        for (int i = 0; i < n; i++) {
-            cJSON *o = cJSON_GetArrayItem(layers, i);
-            r2[i] = num(o, "r2"), pl[i] = num(o, "plane"), pv[i] = num(o, "pca_var");
-            if (r2[i] > r2[best]) best = i;
-        }
-        series s[3] = {{"R^2 linear in (x,y)", r2, false}, {"axis plane", pl, false}, {"PCA 2-D", pv, true}};
-        line_chart(b, "How linear and planar the IDs are", "layer", "fraction of variance", 0, n, s, 3);
-        cJSON *pca = cJSON_GetObjectItem(cJSON_GetArrayItem(layers, best), "pca");
-        const int np = cJSON_GetArraySize(pca);
-        if (np > 0 && np <= 64) {
-            double px[64], py[64];
-            int lx[64], ly[64];
-            for (int k = 0; k < np; k++) {
-                cJSON *e = cJSON_GetArrayItem(pca, k);
-                px[k] = num(e, "pc1"), py[k] = num(e, "pc2"), lx[k] = inum(e, "x", 0), ly[k] = inum(e, "y", 0);
-            }
-            char t[96];
-            snprintf(t, sizeof t, "Cell IDs in PCA space, layer %d (labels x,y)", best);
-            scatter(b, t, np, px, py, lx, ly);
-        }
+        for (int i = 0; i < n; i++)
+            if (y[0][i] > y[0][best]) best = i;
+        const ids__plot_series s[3] = {{"R\xc2\xb2 of a linear fit in (x, y)", y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID},
+                                       {"variance in the axis plane", y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED},
+                                       {"variance in PC1 + PC2", y[2], lo[2], hi[2], 2, IDS_PLOT_DOTTED}};
+        const ids__plot_axes ax = {"How linear and planar the IDs are", "layer (0 = embeddings)", "fraction of variance",
+                                   inum(cJSON_GetArrayItem(layers, 0), "layer", 0), n, 0, 1, NULL, NULL, 0};
+        chart(b, &ax, s, 3);
+        ids_plane(b, cJSON_GetArrayItem(layers, best), inum(cJSON_GetArrayItem(layers, best), "layer", best));
     } else {
         not_run(b, IDS_RESULT_STATS);
     }
-    free(r2);
-    free(pl);
-    free(pv);
+    for (int k = 0; k < 3; k++) free(y[k]), free(lo[k]), free(hi[k]);
     cJSON_Delete(st);
     return ok;
 }
@@ -203,10 +228,14 @@ static void patch_curves(const cJSON *j, int L, double **ys) {
 }
 
 static int section_swap(sb *b, const char *dir) {
-    section(b, "swap", "Mirror swapping", "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one "
-            "position set is patched from the mirrored image at one layer (solid), and of the attribute edit (dashed): the "
-            "named objects recoloured (the question keeps their old colours, so it no longer matches the picture), or, "
-            "when run, the paper's hue shift of the whole image (swap --hue).");
+    section(b, "swap", "Mirror swapping",
+            "Recovered fraction of the mirror's effect on log P(left) - log P(right) when one position set is patched "
+            "from the mirrored image at one layer (solid), and of the attribute edit (dashed): the named objects "
+            "recoloured (the question keeps their old colours, so it no longer matches the picture), or, when run, "
+            "the paper's hue shift of the whole image (dotted; swap --hue).",
+            "Colour is the position set patched, the line style the edit. 1 means patching that set at that layer "
+            "carries the whole effect of the mirror, 0 that it carries none of it (the answer stays with the "
+            "unpatched image).");
     cJSON *sw = load(dir, IDS_RESULT_SWAP, 0), *sc = load(dir, IDS_RESULT_SWAP_CONTROL, 0);
     cJSON *sh = load(dir, IDS_RESULT_SWAP_HUE, 0);
     const int L = inum(sw, "layers", 0);
@@ -214,19 +243,22 @@ static int section_swap(sb *b, const char *dir) {
     if (L > 0 && L <= 256) {
         double *ys[9];
         for (int k = 0; k < 9; k++) ys[k] = dvec(b, L);
-        if (!b->oom) {
+        if (!b->t.oom) {
+            prov_line(b, sw);
             patch_curves(sw, L, ys);
             if (sc) patch_curves(sc, L, ys + 3);
             if (sh) patch_curves(sh, L, ys + 6);
-            series s[9] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false}};
-            int ns = 3;
-            if (sc)
-                s[ns++] = (series){"image (recolour)", ys[3], true}, s[ns++] = (series){"text (recolour)", ys[4], true},
-                s[ns++] = (series){"objects (recolour)", ys[5], true};
-            if (sh)
-                s[ns++] = (series){"image (hue)", ys[6], true}, s[ns++] = (series){"text (hue)", ys[7], true},
-                s[ns++] = (series){"objects (hue)", ys[8], true};
-            line_chart(b, "Recovered fraction by layer", "layer", "recovered fraction", 0, L, s, ns);
+            static const char *const names[9] = {"image rows (mirror)", "text rows (mirror)", "object words (mirror)",
+                                                 "image rows (recolour)", "text rows (recolour)", "object words (recolour)",
+                                                 "image rows (hue)", "text rows (hue)", "object words (hue)"};
+            ids__plot_series s[9];
+            int ns = 0;
+            for (int k = 0; k < 9; k++)
+                if (k < 3 || (k < 6 && sc) || (k >= 6 && sh))
+                    s[ns++] = (ids__plot_series){names[k], ys[k], NULL, NULL, k % 3, k / 3};
+            const ids__plot_axes ax = {"Recovered fraction by layer", "layer patched (0 = embeddings)",
+                                       "recovered fraction of the effect", 0, L, 0, 1, NULL, NULL, 0};
+            chart(b, &ax, s, ns);
             ok = 1;
         }
         for (int k = 0; k < 9; k++) free(ys[k]);
@@ -247,7 +279,8 @@ static void steer_sweep(sb *b, const char *dir, const cJSON *main_run) {
         snprintf(sub, sizeof sub, "%s/steer/factor-%d", dir, fk);
         cJSON *fj = ids__result_load(sub, IDS_RESULT_STEER_BELIEF, 0, false);
         if (fj) {
-            if (!head) sbf(b, "<table><tr><th>factor</th><th>ID (best 3)</th><th>noise</th></tr>\n");
+            if (!head)
+                sbf(b, "<table><tr><th>factor</th><th>swapped with IDs (best 3 layers)</th><th>with noise</th></tr>\n");
             head = true;
             sbf(b, "<tr><td>%g</td><td>%.3f</td><td>%.3f</td></tr>\n", num(fj, "factor"), num(fj, "best3_id"),
                 num(fj, "best3_noise"));
@@ -260,17 +293,29 @@ static void steer_sweep(sb *b, const char *dir, const cJSON *main_run) {
 }
 
 static int section_steer(sb *b, const char *dir) {
-    section(b, "steer", "Belief-swap steering", "Fraction of beliefs swapped when the object words are steered with ID "
-            "differences against the model's answer, versus Gaussian noise of the same norms.");
+    section(b, "steer", "Belief-swap steering",
+            "Fraction of beliefs swapped when the object words are steered with ID differences against the model's "
+            "answer, versus Gaussian noise of the same norms, per layer.",
+            "A belief is swapped when the sign of log P(correct) - log P(wrong) flips; 0 means no answer flipped, 1 "
+            "that every one did. IDs above the noise line are the causal evidence; shaded bands, where a result has "
+            "them, are 95% intervals.");
     cJSON *sj = load(dir, IDS_RESULT_STEER_BELIEF, 0), *sl = cJSON_GetObjectItem(sj, "layers");
     const int n = cJSON_GetArraySize(sl);
-    double *a = n > 0 ? dvec(b, n) : NULL, *z = n > 0 ? dvec(b, n) : NULL;
-    const int ok = a && z;
+    double *y[2] = {0}, *lo[2] = {0}, *hi[2] = {0};
+    int ok = n > 0;
+    for (int k = 0; ok && k < 2; k++) {
+        y[k] = dvec(b, n), lo[k] = dvec(b, n), hi[k] = dvec(b, n);
+        ok = y[k] && lo[k] && hi[k];
+    }
     if (ok) {
-        const int l0 = inum(cJSON_GetArrayItem(sl, 0), "layer", 0);
-        for (int i = 0; i < n; i++) a[i] = num(cJSON_GetArrayItem(sl, i), "id"), z[i] = num(cJSON_GetArrayItem(sl, i), "noise");
-        series s[2] = {{"ID steering", a, false}, {"noise", z, true}};
-        line_chart(b, "Beliefs swapped", "layer", "fraction swapped", l0, n, s, 2);
+        prov_line(b, sj);
+        layer_key(sl, n, "id", y[0], &lo[0], &hi[0]);
+        layer_key(sl, n, "noise", y[1], &lo[1], &hi[1]);
+        const ids__plot_series s[2] = {{"ID steering", y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID},
+                                       {"noise of the same norm", y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
+        const ids__plot_axes ax = {"Beliefs swapped", "layer steered", "fraction of answers swapped",
+                                   inum(cJSON_GetArrayItem(sl, 0), "layer", 0), n, 0, 1, NULL, NULL, 0};
+        chart(b, &ax, s, 2);
         sbf(b, "<p>Best 3 layers: ID %.3f, noise %.3f.", num(sj, "best3_id"), num(sj, "best3_noise"));
         if (cJSON_GetObjectItem(sj, "greedy_best3_id"))
             sbf(b, " From short greedy answers (whole-word verdicts): ID %.3f, noise %.3f.", num(sj, "greedy_best3_id"),
@@ -280,72 +325,107 @@ static int section_steer(sb *b, const char *dir) {
     } else {
         not_run(b, IDS_RESULT_STEER_BELIEF);
     }
-    free(a);
-    free(z);
+    for (int k = 0; k < 2; k++) free(y[k]), free(lo[k]), free(hi[k]);
     cJSON_Delete(sj);
     return ok;
 }
 
-static int section_grid(sb *b, const char *dir) {
-    section(b, "grid", "Arbitrary steering", "Mean change of log P(first) - log P(second answer) when the subject word is "
-            "steered towards each target cell (rows top to bottom, columns left to right).");
+/* One figure of steering grids (ours or the paper's variant): the panels of every relation found, on
+ * one colour scale. Returns the panels drawn. */
+static int grid_figure(sb *b, const char *dir, ids_result_kind kind, const char *title) {
     static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
     static const char *const rel_names[4] = {"left - right", "above - below", "near - far", "between: yes - no"};
-    int ng = 0;
-    for (int k = 0; k < 8; k++) { /* ours, then the paper's variant (mirrored pairs) */
-        const ids_result_kind kind = k < 4 ? IDS_RESULT_STEER_GRID : IDS_RESULT_STEER_GRID_PAPER;
-        cJSON *g = load(dir, kind, rels[k % 4]), *d = cJSON_GetObjectItem(g, "delta");
+    double v[4][256];
+    char t[4][64];
+    ids__plot_panel p[4];
+    int np = 0;
+    cJSON *first = NULL;
+    for (int k = 0; k < 4; k++) {
+        cJSON *g = load(dir, kind, rels[k]), *d = cJSON_GetObjectItem(g, "delta");
         const int G = inum(g, "grid", 0);
         if (cJSON_IsArray(d) && G > 0 && G <= 16 && cJSON_GetArraySize(d) == G * G) {
-            double v[256];
-            for (int i = 0; i < G * G; i++) v[i] = cJSON_GetArrayItem(d, i)->valuedouble;
-            char t[128];
-            snprintf(t, sizeof t, "%s, layer %d%s", rel_names[k % 4], inum(g, "layer", 0),
-                     k < 4 ? "" : " (the paper's mirrored pairs)");
-            heat_map(b, t, G, v);
-            ng++;
+            for (int i = 0; i < G * G; i++) {
+                const cJSON *e = cJSON_GetArrayItem(d, i);
+                v[np][i] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+            }
+            snprintf(t[np], sizeof t[np], "%s, layer %d", rel_names[k], inum(g, "layer", 0));
+            const cJSON *src = cJSON_GetObjectItem(g, "source"); /* a fixed source cell, when the result has one */
+            p[np] = (ids__plot_panel){t[np], G, G, v[np], inum(src, "y", -1), inum(src, "x", -1)};
+            np++;
         }
-        cJSON_Delete(g);
+        if (!first && np) first = g;
+        else cJSON_Delete(g);
     }
+    if (np) {
+        prov_line(b, first);
+        const ids__plot_heat h = {title, "target row y (0 = top)", "target column x (0 = left)",
+                                  "mean change of log-odds (nats)"};
+        const size_t at = fig_begin(b);
+        ids__plot_heatmaps(&b->t, &h, p, np);
+        fig_end(b, at);
+    }
+    cJSON_Delete(first);
+    return np;
+}
+
+static int section_grid(sb *b, const char *dir) {
+    section(b, "grid", "Arbitrary steering",
+            "Mean change of log P(first) - log P(second answer) when the subject word is steered towards each target "
+            "cell (rows top to bottom, columns left to right), one panel per relation; the source is the subject's own "
+            "cell, which differs per image (a panel outlines a source cell only when the result fixes one).",
+            "Red means the first answer (left, above, near, yes) gained, blue that the second did, white (0) that the "
+            "steering changed nothing; all panels of a figure share one colour scale, so equal colours are equal "
+            "changes.");
+    int ng = grid_figure(b, dir, IDS_RESULT_STEER_GRID, "Steering towards each cell");
+    ng += grid_figure(b, dir, IDS_RESULT_STEER_GRID_PAPER, "The paper's variant (mirrored pairs)");
     if (!ng) not_run(b, IDS_RESULT_STEER_GRID);
     return ng > 0;
 }
 
-/* A line chart of one or two per-layer keys of a result's "layers" list. */
+/* A line chart of one or two per-layer keys of a result's "layers" list (bands from KEY_ci). */
 static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, const char *k1, const char *n1,
                        const char *k2, const char *n2) {
     const cJSON *ls = cJSON_GetObjectItem(j, "layers");
-    const int n = cJSON_GetArraySize(ls);
-    double *a = n > 0 ? dvec(b, n) : NULL, *z = n > 0 && k2 ? dvec(b, n) : NULL;
-    const int ok = a && (z || !k2);
-    if (ok) {
-        for (int i = 0; i < n; i++) {
-            a[i] = num(cJSON_GetArrayItem(ls, i), k1);
-            if (z) z[i] = num(cJSON_GetArrayItem(ls, i), k2);
-        }
-        series s[2] = {{n1, a, false}, {n2, z, false}};
-        line_chart(b, title, "layer", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, s, k2 ? 2 : 1);
+    const int n = cJSON_GetArraySize(ls), ns = k2 ? 2 : 1;
+    double *y[2] = {0}, *lo[2] = {0}, *hi[2] = {0};
+    int ok = n > 0;
+    for (int k = 0; ok && k < ns; k++) {
+        y[k] = dvec(b, n), lo[k] = dvec(b, n), hi[k] = dvec(b, n);
+        ok = y[k] && lo[k] && hi[k];
     }
-    free(a);
-    free(z);
+    if (ok) {
+        prov_line(b, j);
+        layer_key(ls, n, k1, y[0], &lo[0], &hi[0]);
+        if (k2) layer_key(ls, n, k2, y[1], &lo[1], &hi[1]);
+        const ids__plot_series s[2] = {{n1, y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID}, {n2, y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
+        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL, NULL, 0};
+        chart(b, &ax, s, ns);
+    }
+    for (int k = 0; k < 2; k++) free(y[k]), free(lo[k]), free(hi[k]);
     return ok;
 }
 
 static int section_depth(sb *b, const char *dir) {
-    section(b, "depth", "Depth diagnosis", "Change of log P(above) - log P(below) (grid scenes) and of log P(in front) - "
-            "log P(behind) (depth scenes) when the subject word is pushed down with the vertical ID.");
+    section(b, "depth", "Depth diagnosis",
+            "Change of log P(above) - log P(below) (grid scenes) and of log P(in front) - log P(behind) (depth scenes) "
+            "when the subject word is pushed down with the vertical ID.",
+            "Both lines falling below 0 together means the model reads the vertical ID as depth as well (down = behind); "
+            "0 means the push left that answer unchanged. Units are nats of log-odds.");
     cJSON *dj = load(dir, IDS_RESULT_DEPTH, 0);
-    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds", "above_below_down", "above - below",
-                               "front_behind_down", "front - behind");
+    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds (nats)", "above_below_down",
+                               "above - below", "front_behind_down", "in front - behind");
     if (!ok) not_run(b, IDS_RESULT_DEPTH);
     cJSON_Delete(dj);
     return ok;
 }
 
 static int section_score(sb *b, const char *dir) {
-    section(b, "score", "ID strength", "Linearity x consistency across object pairs x causal effect (ID swap rate minus noise).");
+    section(b, "score", "ID strength",
+            "Linearity (R^2) x consistency across object pairs x causal effect (ID swap rate minus noise), per layer.",
+            "The score is 1 only when the IDs are linear, the same for every pair of objects and swap beliefs where "
+            "noise does not; it is 0 wherever one factor is 0, most often the causal one (IDs no better than noise).");
     cJSON *sj = load(dir, IDS_RESULT_SCORE, 0);
-    const int ok = layer_chart(b, sj, "ID strength by layer", "score", "score", "score", NULL, NULL);
+    const int ok = layer_chart(b, sj, "ID strength by layer", "score (0..1)", "score", "score", NULL, NULL);
     if (!ok) not_run(b, IDS_RESULT_SCORE);
     cJSON_Delete(sj);
     return ok;
@@ -358,20 +438,27 @@ static int temporal_line(sb *b, const cJSON *tj) {
     double *var = L > 0 ? dvec(b, L) : NULL, *rho = L > 0 ? dvec(b, L) : NULL;
     const int ok = var && rho;
     if (ok) {
+        prov_line(b, tj);
         for (int i = 0; i < L; i++) var[i] = num(cJSON_GetArrayItem(tl, i), "pc1_var"), rho[i] = num(cJSON_GetArrayItem(tl, i), "spearman");
         const cJSON *be = best >= 0 && best < L ? cJSON_GetArrayItem(tl, best) : NULL, *pc = cJSON_GetObjectItem(be, "pc1");
         const int F = cJSON_GetArraySize(pc);
         double *c = F > 0 ? dvec(b, F) : NULL;
         if (c) {
-            for (int f = 0; f < F; f++) c[f] = cJSON_GetArrayItem(pc, f)->valuedouble;
-            series s1[1] = {{"PC1 coordinate", c, false}};
+            for (int f = 0; f < F; f++) {
+                const cJSON *e = cJSON_GetArrayItem(pc, f);
+                c[f] = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+            }
+            const ids__plot_series s1[1] = {{"PC1 coordinate", c, NULL, NULL, 0, IDS_PLOT_SOLID}};
             char t[96];
             snprintf(t, sizeof t, "Temporal IDs on PC1, layer %d", best);
-            line_chart(b, t, "appearance frame", "PC1", 1, F, s1, 1);
+            const ids__plot_axes a1 = {t, "frame the object appears in", "PC1 (residual-stream units)", 1, F, NAN, NAN, NULL, NULL, 0};
+            chart(b, &a1, s1, 1);
         }
         free(c);
-        series s2[2] = {{"PC1 variance share", var, false}, {"Spearman with frame", rho, true}};
-        line_chart(b, "Time line by layer", "layer", "value", 0, L, s2, 2);
+        const ids__plot_series s2[2] = {{"PC1 share of the variance", var, NULL, NULL, 0, IDS_PLOT_SOLID},
+                                        {"Spearman of PC1 with the frame", rho, NULL, NULL, 1, IDS_PLOT_DASHED}};
+        const ids__plot_axes a2 = {"Time line by layer", "layer (0 = embeddings)", "share / correlation", 0, L, 0, 1, NULL, NULL, 0};
+        chart(b, &a2, s2, 2);
     }
     free(var);
     free(rho);
@@ -383,11 +470,15 @@ static int temporal_reversal(sb *b, const cJSON *tsw) {
     if (L <= 0 || L > 256) return 0;
     double *ys[3];
     for (int k = 0; k < 3; k++) ys[k] = dvec(b, L);
-    const int ok = !b->oom;
+    const int ok = !b->t.oom;
     if (ok) {
+        prov_line(b, tsw);
         patch_curves(tsw, L, ys);
-        series s[3] = {{"image rows", ys[0], false}, {"text rows", ys[1], false}, {"object words", ys[2], false}};
-        line_chart(b, "Time reversal: recovered fraction", "layer", "recovered fraction", 0, L, s, 3);
+        const ids__plot_series s[3] = {{"image rows", ys[0], NULL, NULL, 0, 0}, {"text rows", ys[1], NULL, NULL, 1, 0},
+                                       {"object words", ys[2], NULL, NULL, 2, 0}};
+        const ids__plot_axes ax = {"Time reversal: recovered fraction", "layer patched (0 = embeddings)",
+                                   "recovered fraction of the effect", 0, L, 0, 1, NULL, NULL, 0};
+        chart(b, &ax, s, 3);
     }
     for (int k = 0; k < 3; k++) free(ys[k]);
     return ok;
@@ -401,29 +492,40 @@ static int temporal_steering(sb *b, const cJSON *tst) {
     if (n <= 0 || F <= 0 || F > 64) return 0;
     double *ys[6] = {0};
     char names[6][32];
-    series s[6];
+    ids__plot_series s[6];
+    prov_line(b, tst);
     for (int k = 0; k < n; k++) { /* up to 6 layers spread over the band */
         const int li = nl <= 6 ? k : k * (nl - 1) / 5;
         const cJSON *e = cJSON_GetArrayItem(tsl, li), *d = cJSON_GetObjectItem(e, "d_after");
         if (!(ys[k] = dvec(b, F))) break;
         for (int f = 0; f < F && f < cJSON_GetArraySize(d); f++) ys[k][f] = cJSON_GetArrayItem(d, f)->valuedouble;
         snprintf(names[k], sizeof names[k], "layer %d", inum(e, "layer", 0));
-        s[k] = (series){names[k], ys[k], false};
+        s[k] = (ids__plot_series){names[k], ys[k], NULL, NULL, k, k % 4};
     }
-    if (!b->oom) {
-        line_chart(b, "Steering: change of log P(after)", "target frame f", "change of log P(after)", 1, F, s, n);
-        sbf(b, "<p>Layers where the change of log P(after) rises with f: %.3f of the band.</p>\n", num(tst, "monotonic"));
+    if (!b->t.oom) {
+        const int nf = inum(tst, "null_frame", -1);
+        const ids__plot_axes ax = {"Steering: change of log P(after)", "target frame f", "change of log P(after) (nats)", 1, F,
+                                   0, NAN, NULL, nf >= 1 ? "null: adds nothing" : NULL, nf};
+        chart(b, &ax, s, n);
+        sbf(b, "<p>Monotonic layers: %.3f of the band. A layer counts as monotonic when the change of log P(after) "
+               "rises with the target frame f (Spearman correlation at least %.1f); 0 means no steered layer orders "
+               "the answer by time, 1 that every one does.</p>\n",
+            num(tst, "monotonic"), IDS_TEMPORAL_MONOTONIC_RHO);
     }
     for (int k = 0; k < n; k++) free(ys[k]);
-    return !b->oom;
+    return !b->t.oom;
 }
 
 static int section_temporal(sb *b, const char *dir) {
-    section(b, "temporal", "Temporal IDs", "Videos in which two objects appear at different frames. Left: each frame's "
-            "temporal ID on the first principal axis at the layer where it explains most (frames in order = a time line), "
-            "and per layer PC1's share of the variance and the Spearman correlation of the coordinate with the frame. "
-            "Then time-reversal patching per position set, and the change of log P(after) when the subject word is "
-            "steered with T[f] - T[T-f] (frame T/2 is the null).");
+    section(b, "temporal", "Temporal IDs",
+            "Videos in which two objects appear at different frames. First, each frame's temporal ID on the first "
+            "principal axis at the layer where that axis explains most (frames in order = a time line), and per layer "
+            "PC1's share of the variance and the Spearman correlation of the coordinate with the frame. Then "
+            "time-reversal patching per position set, and the change of log P(after) when the subject word is steered "
+            "with T[f] - T[T-f] (frame T/2 adds nothing: the null).",
+            "A Spearman of 1 means PC1 orders the frames exactly in time, 0 that it does not order them; a recovered "
+            "fraction of 0 means patching carries none of the reversal. Steering changes of 0 mean the answer did not "
+            "move, as expected at the null frame.");
     cJSON *tj = load(dir, IDS_RESULT_TEMPORAL, 0), *tsw = load(dir, IDS_RESULT_TEMPORAL_SWAP, 0),
           *tst = load(dir, IDS_RESULT_TEMPORAL_STEER, 0);
     const int nt = temporal_line(b, tj) + temporal_reversal(b, tsw) + temporal_steering(b, tst);
@@ -443,6 +545,8 @@ static void ci_of(const cJSON *o, const char *key, double *lo, double *hi) {
     *lo = cJSON_IsNumber(x) ? x->valuedouble : NAN;
     *hi = cJSON_IsNumber(y) ? y->valuedouble : NAN;
 }
+
+static const char *const k_bar_colors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
 
 /* Bar chart of n values with their 95% intervals as error bars (missing intervals: no bar). */
 static void bars_ci(sb *b, const char *title, const char *ylabel, int n, const char *const *labels, const double *v,
@@ -473,7 +577,7 @@ static void bars_ci(sb *b, const char *title, const char *ylabel, int n, const c
         if (isfinite(v[i])) {
             const double y0 = YPX(0.0), y1 = YPX(v[i]);
             sbf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, fmin(y0, y1), w, fabs(y1 - y0) + 0.5,
-                k_colors[i % 6]);
+                k_bar_colors[i % 6]);
         }
         if (isfinite(lo[i]) && isfinite(hi[i])) /* the 95% interval */
             sbf(b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#000\" fill=\"none\"/>\n", cx, YPX(lo[i]), YPX(hi[i]),
@@ -515,7 +619,9 @@ static int section_intervals(sb *b, const char *dir) {
             "The depth diagnosis: each push's effect over the band, (down - up) / 2, on log P(above) - log P(below) and "
             "log P(in front) - log P(behind), for the vertical ID and its two controls of the same norm (a random "
             "direction, the orthogonal axis). The steering grids beside the same two controls. The temporal steering "
-            "sweep: the fraction of monotonic layers per factor.");
+            "sweep: the fraction of monotonic layers per factor.",
+            "A bar whose error bar crosses zero is not told apart from no effect; a real push should stand clear of "
+            "both controls, which are expected near zero.");
     cJSON *bel = load(dir, IDS_RESULT_STEER_BELIEF, 0), *st = load(dir, IDS_RESULT_STATS, 0), *dep = load(dir, IDS_RESULT_DEPTH, 0);
     int had = 0;
     if (bel && cJSON_GetObjectItem(bel, "best3_id_ci")) {
@@ -593,7 +699,9 @@ static int section_fig8(sb *b, const char *dir) {
     section(b, "fig8", "Deviation and masking", "Deviation: the subject word's shift by the image (with the image minus "
             "text only) in the plane of the ID axes, against the universal ID at its box centre; items answered right "
             "vs wrong, Mann-Whitney U. Masking: the subject's box blurred against random boxes of its size: accuracy, "
-            "and the change of log P(true) - log P(other).");
+            "and the change of log P(true) - log P(other).",
+            "Deviation zero means the word carries exactly the ID of its box centre; a larger deviation for wrong "
+            "answers links the ID to accuracy. A masking change near zero means the blurred box did not matter.");
     cJSON *dev = load_sub(dir, "deviation/deviation.json"), *mask = load_sub(dir, "mask/mask.json");
     if (dev) {
         static const char *const labels[2] = {"right", "wrong"}, *const keys[2] = {"deviation_right", "deviation_wrong"};
@@ -620,34 +728,176 @@ static int section_fig8(sb *b, const char *dir) {
     return had;
 }
 
-/* The text model the results were made with (the first result found that names one), malloc'd or NULL. */
-static char *results_model(const char *dir) {
+/* ---- the page's head, the example stimuli, the settings ---- */
+
+/* The first result found that names a text model (its provenance), or NULL; the caller deletes it. */
+static cJSON *first_with_model(const char *dir) {
     static const ids_result_kind kinds[] = {IDS_RESULT_IDS, IDS_RESULT_STEER_BELIEF, IDS_RESULT_SWAP, IDS_RESULT_DEPTH,
                                             IDS_RESULT_TEMPORAL, IDS_RESULT_SUMMARY};
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         cJSON *j = load(dir, kinds[k], 0);
         const cJSON *models = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "provenance"), "models");
-        const cJSON *path = cJSON_GetObjectItem(cJSON_GetObjectItem(models, "text"), "path");
-        char *p = cJSON_IsString(path) ? ids__strdup(path->valuestring) : NULL;
+        if (str(cJSON_GetObjectItem(models, "text"), "path")) return j;
         cJSON_Delete(j);
-        if (p) return p;
     }
     return NULL;
 }
 
-/* Where the results came from: the extraction's settings and provenance, as stored. */
+static void head_row(sb *b, const char *k, const char *v) {
+    sbf(b, "<tr><th>%s</th><td>", k);
+    esc(b, v ? v : "(not recorded)");
+    sbf(b, "</td></tr>\n");
+}
+
+/* Title, what the results were made with, when, and the contents. Returns the text model's path
+ * (malloc'd, NULL when no result names one). */
+static char *report_head(sb *b, const char *dir) {
+    cJSON *j = first_with_model(dir);
+    const cJSON *p = cJSON_GetObjectItem(j, "provenance"), *models = cJSON_GetObjectItem(p, "models");
+    const char *model = str(cJSON_GetObjectItem(models, "text"), "path");
+    char *own = model ? ids__strdup(model) : NULL;
+    if (model && !own) b->t.oom = true;
+    char now[32] = "?";
+    const time_t t = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(now, sizeof now, "%Y-%m-%d %H:%M UTC", &tm);
+    sbf(b, "<h1>idscope report</h1>\n<table class=\"head\">\n");
+    head_row(b, "results folder", dir);
+    head_row(b, "model (text)", model);
+    head_row(b, "model (vision tower)", str(cJSON_GetObjectItem(models, "mmproj"), "path"));
+    head_row(b, "model fingerprint", str(cJSON_GetObjectItem(models, "text"), "fingerprint"));
+    char ver[128];
+    snprintf(ver, sizeof ver, "%s%s%s", str(p, "idscope") ? str(p, "idscope") : "?", str(p, "build") ? ", " : "",
+             str(p, "build") ? str(p, "build") : "");
+    head_row(b, "results made by idscope", p ? ver : NULL);
+    head_row(b, "results started", str(p, "started"));
+    head_row(b, "report written", now);
+    head_row(b, "report written by idscope", IDS_VERSION_STRING);
+    sbf(b, "</table>\n<p class=\"how\">Each section names the command, model, build and date of the result it "
+           "draws (its provenance); every figure is also a standalone SVG file in figures/.</p>\n");
+    if (model && ids_positive_control(model)) { /* a model made by idscope's trainer, such as the bundled one */
+        sbf(b, "<p><strong>");
+        esc(b, IDS_POSITIVE_CONTROL_NOTE);
+        sbf(b, "</strong> Evidence about pretrained VLMs comes from running the same experiments on them.</p>\n");
+    }
+    sbf(b, "<p class=\"toc\">Sections: <a href=\"#stimuli\">stimuli</a> &#183; <a href=\"#ids\">spatial IDs</a> &#183; "
+           "<a href=\"#swap\">mirror swapping</a> &#183; <a href=\"#steer\">belief steering</a> &#183; <a href=\"#grid\">"
+           "arbitrary steering</a> &#183; <a href=\"#depth\">depth</a> &#183; <a href=\"#score\">ID strength</a> &#183; "
+           "<a href=\"#temporal\">temporal IDs</a> &#183; <a href=\"#meta\">settings</a></p>\n");
+    cJSON_Delete(j);
+    return own;
+}
+
+/* bytes as base64 into the page. */
+static void base64(sb *b, const unsigned char *p, size_t n) {
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char q[5] = {0};
+    for (size_t i = 0; i < n; i += 3) {
+        const unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < n ? p[i + 2] : 0);
+        q[0] = a[v >> 18 & 63], q[1] = a[v >> 12 & 63], q[2] = i + 1 < n ? a[v >> 6 & 63] : '=', q[3] = i + 2 < n ? a[v & 63] : '=';
+        sbf(b, "%s", q);
+    }
+}
+
+/* Thumbnails of the first example stimuli (stimuli/manifest.json), embedded, with their question. */
+static void section_stimuli(sb *b, const char *dir) {
+    cJSON *m = load(dir, IDS_RESULT_STIMULI, 0);
+    const cJSON *recs = cJSON_GetObjectItem(m, "records");
+    if (!cJSON_GetArraySize(recs)) {
+        cJSON_Delete(m);
+        return;
+    }
+    section(b, "stimuli", "Example stimuli",
+            "The first images of the stimulus set the experiments drew from, with the question asked and its answer.",
+            "Cells are numbered x from the left and y from the top, starting at 0; the subject of a question is the "
+            "first object it names.");
+    sbf(b, "<div class=\"thumbs\">\n");
+    int shown = 0;
+    const cJSON *r;
+    cJSON_ArrayForEach(r, recs) {
+        const char *file = str(r, "file");
+        if (!file || shown >= 6 || strchr(file, '/')) continue;
+        char *sub = ids__path_join("stimuli", file), *path = sub ? ids__path_join(dir, sub) : NULL;
+        char *data = NULL;
+        size_t len = 0;
+        ids_err e2;
+        if (path && !ids__read_file(path, &data, &len, &e2) && len < (1u << 20)) {
+            const cJSON *q = cJSON_GetObjectItem(r, "questions"), *q0 = q ? q->child : NULL;
+            sbf(b, "<figure class=\"thumb\"><img width=\"128\" height=\"128\" alt=\"");
+            esc(b, file);
+            sbf(b, "\" src=\"data:image/png;base64,");
+            base64(b, (const unsigned char *)data, len);
+            sbf(b, "\"/><figcaption>");
+            esc(b, str(q0, "question") ? str(q0, "question") : file);
+            if (str(q0, "answer")) sbf(b, " <b>"), esc(b, str(q0, "answer")), sbf(b, "</b>");
+            sbf(b, "</figcaption></figure>\n");
+            shown++;
+        }
+        if (!sub || (sub && !path)) b->t.oom = true;
+        free(data);
+        free(path);
+        free(sub);
+    }
+    sbf(b, "</div>\n");
+    prov_line(b, m);
+    cJSON_Delete(m);
+}
+
+/* A value of the settings as text: numbers, strings, true/false, lists joined by commas. */
+static void setting_value(sb *b, const cJSON *v) {
+    if (cJSON_IsString(v)) esc(b, v->valuestring);
+    else if (cJSON_IsNumber(v)) sbf(b, "%g", v->valuedouble);
+    else if (cJSON_IsBool(v)) sbf(b, "%s", cJSON_IsTrue(v) ? "yes" : "no");
+    else if (cJSON_IsArray(v)) {
+        const cJSON *e;
+        int k = 0;
+        cJSON_ArrayForEach(e, v) {
+            if (k++) sbf(b, ", ");
+            if (k > 24) {
+                sbf(b, "... (%d in all)", cJSON_GetArraySize(v));
+                break;
+            }
+            setting_value(b, e);
+        }
+    } else if (cJSON_IsNull(v)) sbf(b, "(none)");
+    else sbf(b, "(%d entries)", cJSON_GetArraySize(v));
+}
+
+/* The extraction's settings and its provenance as a table. */
 static void section_meta(sb *b, const char *dir) {
     cJSON *ij = load(dir, IDS_RESULT_IDS, 0);
     if (!ij) return;
-    char *t = cJSON_Print(ij);
-    sbf(b, "<h2 id=\"meta\">Extraction settings</h2>\n<pre>");
-    if (t) esc(b, t);
-    else b->oom = true;
-    sbf(b, "</pre>\n");
-    free(t);
+    section(b, "meta", "Extraction settings",
+            "The settings of the ID extraction every steering experiment reads (ids/ids.json), then how it was run.",
+            "Layer l is the residual stream after l blocks (0 = the embeddings); a grid cell is (x from the left, y "
+            "from the top).");
+    sbf(b, "<table class=\"settings\">\n");
+    const cJSON *e, *p = cJSON_GetObjectItem(ij, "provenance");
+    cJSON_ArrayForEach(e, ij) {
+        if (!strcmp(e->string, "provenance") || cJSON_IsObject(e)) continue;
+        sbf(b, "<tr><th>");
+        esc(b, e->string);
+        sbf(b, "</th><td>");
+        setting_value(b, e);
+        sbf(b, "</td></tr>\n");
+    }
+    static const char *const pk[] = {"command", "idscope", "build", "started", "seconds", "seed", "threads", "precision"};
+    for (size_t k = 0; k < sizeof pk / sizeof *pk; k++)
+        if (cJSON_GetObjectItem(p, pk[k])) {
+            sbf(b, "<tr><th>run: %s</th><td>", pk[k]);
+            setting_value(b, cJSON_GetObjectItem(p, pk[k]));
+            sbf(b, "</td></tr>\n");
+        }
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(p, "options")) {
+        sbf(b, "<tr><th>option: ");
+        esc(b, e->string);
+        sbf(b, "</th><td>");
+        setting_value(b, e);
+        sbf(b, "</td></tr>\n");
+    }
+    sbf(b, "</table>\n");
     cJSON_Delete(ij);
 }
-
 /* The report's own provenance: every result file it reads (JSON of each kind found). */
 ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
     ids_status st = ids_prov_new(out, "report", err);
@@ -684,9 +934,74 @@ ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
     return st;
 }
 
+/* The page, once the sections are known to have data. */
+static const char k_style[] =
+    "<style>body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1000px;margin:24px auto;color:#111;}"
+    "h2{border-bottom:1px solid #ddd;margin-top:2em;} .none{color:#777;} .how{color:#333;background:#f6f6f6;padding:6px 10px;}"
+    " .prov{color:#555;font-size:90%;} figure{margin:12px 0;} figcaption{font-size:80%;color:#666;}"
+    " table{border-collapse:collapse;} th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #eee;vertical-align:top;}"
+    " .thumbs{display:flex;flex-wrap:wrap;gap:12px;} .thumb{width:150px;margin:0;} .thumb img{border:1px solid #ccc;"
+    "image-rendering:pixelated;}</style>";
+
+static void report_page(sb *b, const char *dir, const char *prov_text, int *n_sections) {
+    sbf(b, "<!DOCTYPE html>\n");
+    if (!strstr(prov_text, "--")) sbf(b, "<!-- " IDS_REPORT_PROV_MARK " %s -->\n", prov_text); /* a comment may not hold "--" */
+    sbf(b, "<html xmlns=\"http://www.w3.org/1999/xhtml\" lang=\"en\"><head><meta charset=\"utf-8\"/>"
+           "<title>idscope report</title>%s</head><body>\n", k_style);
+    free(report_head(b, dir));
+    section_stimuli(b, dir);
+    int (*const sections[])(sb *, const char *) = {section_ids, section_swap, section_steer, section_grid,
+                                                  section_depth, section_score, section_temporal, section_intervals,
+                                                  section_fig8};
+    for (size_t k = 0; k < sizeof sections / sizeof *sections; k++) *n_sections += sections[k](b, dir);
+    section_meta(b, dir);
+    sbf(b, "</body></html>\n");
+}
+
+/* Figure files of an earlier page that this one did not write (NAME-K.svg in figures/) are removed,
+ * so that figures/ holds the page's figures only. */
+static void remove_stale_figures(const sb *b) {
+    char *fd = ids__path_join(b->dir, "figures");
+    DIR *d = fd ? opendir(fd) : NULL;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *dash = strrchr(e->d_name, '-');
+        const size_t n = strlen(e->d_name);
+        if (!dash || n < 6 || strcmp(e->d_name + n - 4, ".svg") || strspn(dash + 1, "0123456789") != n - 4 - (size_t)(dash + 1 - e->d_name))
+            continue;
+        bool ours = false;
+        for (int i = 0; i < b->n_written && !ours; i++) ours = !strcmp(b->written[i], e->d_name);
+        char *path = ours ? NULL : ids__path_join(fd, e->d_name);
+        if (path) unlink(path);
+        free(path);
+    }
+    if (d) closedir(d);
+    free(fd);
+}
+
+/* Whether dir holds any result file the report reads (readable or not). */
+static bool results_present(const char *dir) {
+    static const ids_relation rels[4] = {IDS_REL_LEFT_RIGHT, IDS_REL_ABOVE_BELOW, IDS_REL_NEAR_FAR, IDS_REL_BETWEEN};
+    bool any = false;
+    for (int k = IDS_RESULT_IDS; !any && k <= IDS_RESULT_SCORE; k++)
+        for (int r = 0; !any && r < 4; r++) {
+            char *path = ids_result_path(dir, (ids_result_kind)k, rels[r], true);
+            any = !path || access(path, F_OK) == 0; /* out of memory: let the page say so */
+            free(path);
+        }
+    return any;
+}
+
 ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
-    sb b = {0};
     *n_sections = 0;
+    struct stat sd;
+    if (stat(dir, &sd) != 0) return ids__err(err, IDS_ERR_IO, "%s: cannot open the results folder: %s", dir, strerror(errno));
+    if (!S_ISDIR(sd.st_mode)) return ids__err(err, IDS_ERR_IO, "%s: not a folder (a results folder is asked for)", dir);
+    if (!results_present(dir))
+        return ids__err(err, IDS_ERR_NOT_FOUND,
+                        "%s holds no idscope results (looked for ids/stats.json, swap/swap.json, steer/steer-belief.json, "
+                        "steer/steer-grid-*.json, depth/depth.json, score.json, temporal/temporal*.json); run 'idscope "
+                        "demo --out %s' or an experiment with --out there first",
+                        dir, dir);
     ids_prov *prov = NULL;
     ids_status st = ids__report_prov(dir, &prov, err);
     if (st) return st;
@@ -696,36 +1011,13 @@ ids_status ids_report(const char *dir, int *n_sections, ids_err *err) {
     cJSON_Delete(pj);
     ids_prov_free(prov);
     if (!pt) return ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
-    sbf(&b, "<!DOCTYPE html>\n");
-    if (!strstr(pt, "--")) sbf(&b, "<!-- " IDS_REPORT_PROV_MARK " %s -->\n", pt); /* a comment may not hold "--" */
+    sb b = {.dir = dir, .err = err};
+    report_page(&b, dir, pt, n_sections);
     free(pt);
-    sbf(&b, "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><meta charset=\"utf-8\"/>"
-            "<title>idscope report</title><style>body{font-family:sans-serif;max-width:980px;margin:24px auto;}"
-            "h2{border-bottom:1px solid #ddd;} .none{color:#999;}</style></head><body>\n<h1>idscope report</h1>\n<p>");
-    esc(&b, dir);
-    char *model = results_model(dir);
-    if (model) {
-        sbf(&b, "<br/>model: ");
-        esc(&b, model);
-    }
-    sbf(&b, "</p>\n");
-    if (model && ids_positive_control(model)) { /* a model made by idscope's trainer, such as the bundled one */
-        sbf(&b, "<p><strong>");
-        esc(&b, IDS_POSITIVE_CONTROL_NOTE);
-        sbf(&b, "</strong> Evidence about pretrained VLMs comes from running the same experiments on them.</p>\n");
-    }
-    free(model);
-    int (*const sections[])(sb *, const char *) = {section_ids, section_swap, section_steer, section_grid,
-                                                  section_depth, section_score, section_temporal, section_intervals,
-                                                  section_fig8};
-    for (size_t k = 0; k < sizeof sections / sizeof *sections; k++) *n_sections += sections[k](&b, dir);
-    section_meta(&b, dir);
-    sbf(&b, "</body></html>\n");
-    if (b.oom) {
-        free(b.p);
-        return ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
-    }
-    st = ids__write_text(dir, "report.html", b.p, b.n, err);
-    free(b.p);
+    if (b.t.oom) st = ids__err(err, IDS_ERR_NOMEM, "report: out of memory");
+    else if (b.st) st = b.st;
+    else st = ids__write_text(dir, "report.html", b.t.p, b.t.n, err);
+    if (!st) remove_stale_figures(&b);
+    free(b.t.p);
     return st;
 }

@@ -202,11 +202,17 @@ static ids_status rd_value(cursor *c, int type, ids_gguf_value *v, const char *w
 static ids_status parse_header(ids_gguf *g, cursor *c, uint64_t *n_kv, uint64_t *n_tensors) {
     ids_status st;
     if (g->size < 4 || memcmp(g->base, GGUF_MAGIC, 4) != 0) {
-        char got[9] = {0};
-        for (size_t i = 0; i < 4 && i < g->size; i++)
-            snprintf(got + 2 * i, 3, "%02x", g->base[i]);
-        return fail(c, 0, "not a GGUF file: expected magic 47475546 (\"GGUF\"), got %s",
-                    g->size ? got : "an empty file");
+        if (!g->size) return fail(c, 0, "not a GGUF file: the file is empty (a GGUF file starts with 'GGUF')");
+        char chars[5] = {0}, hex[16] = {0};
+        bool text = true;
+        for (size_t i = 0; i < 4 && i < g->size; i++) {
+            const unsigned char b = g->base[i];
+            chars[i] = b >= 0x20 && b < 0x7f ? (char)b : '.';
+            text &= (b >= 0x20 && b < 0x7f) || b == '\n' || b == '\r' || b == '\t';
+            snprintf(hex + (i ? 3 * i - 1 : 0), 4, "%s%02x", i ? " " : "", b);
+        }
+        return fail(c, 0, "not a GGUF file: it starts with '%s' (bytes %s%s); a GGUF file starts with 'GGUF' (bytes 47 47 55 46)",
+                    chars, hex, text ? ": text" : "");
     }
     c->pos = 4;
     if ((st = rd_u32(c, &g->version, "version"))) return st;

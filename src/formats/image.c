@@ -90,6 +90,32 @@ typedef enum { IMG_PNG, IMG_JPEG, IMG_BMP, IMG_GIF, IMG_PNM } img_format;
 
 static const char *const k_format_names[] = {"PNG", "JPEG", "BMP", "GIF", "PGM/PPM"};
 
+/* The formats read, named in every decoding error. */
+#define SUPPORTED " (idscope reads PNG, JPEG, BMP, GIF (first frame) and 8-bit binary PGM/PPM)"
+
+/* stb_image's terse failure reasons in words. */
+static const char *reason(const char *r) {
+    static const struct { const char *stb, *words; } k[] = {
+        {"outofdata", "the data ends early (a truncated file)"},
+        {"1/2/4/8/16-bit only", "a PNG bit depth other than 1, 2, 4, 8 or 16"},
+        {"unknown image type", "not an image of a supported format"},
+        {"bad IHDR len", "a damaged PNG header (IHDR)"},
+        {"no IDAT", "a PNG without image data (no IDAT chunk)"},
+        {"bad zlib header", "damaged compressed PNG data (zlib header)"},
+        {"bad huffman code", "damaged compressed data (Huffman code)"},
+        {"not BMP", "not a BMP file"},
+        {"bad BMP", "a damaged BMP header"},
+        {"bad SOF len", "a damaged JPEG frame header (SOF)"},
+        {"not GIF", "not a GIF file"},
+        {"no clear code", "a damaged GIF (no LZW clear code)"},
+        {"too large", "dimensions larger than the decoder reads"},
+    };
+    if (!r) return "unknown reason";
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++)
+        if (!strcmp(r, k[i].stb)) return k[i].words;
+    return r;
+}
+
 /* The format from the leading bytes: one we read, or an error that names what the file is. */
 static ids_status sniff(const unsigned char *b, size_t n, const char *path, img_format *fmt, ids_err *err) {
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) *fmt = IMG_PNG;
@@ -109,8 +135,8 @@ static ids_status sniff(const unsigned char *b, size_t n, const char *path, img_
         if (what)
             return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: %s images are not supported (PNG, JPEG, BMP, GIF and "
                             "8-bit binary PGM/PPM are)", path, what);
-        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: cannot decode image: not a PNG, JPEG, BMP, GIF or 8-bit binary "
-                        "PGM/PPM file", path);
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: cannot decode image: its first bytes are none of the supported "
+                        "formats" SUPPORTED, path);
     }
     return IDS_OK;
 }
@@ -248,8 +274,8 @@ ids_status ids_image_load(ids_image *out, const char *path, ids_err *err) {
     /* dimensions from the header, checked before a single pixel is decoded */
     int w, h, ch;
     if (!stbi_info_from_memory(b, (int)n, &w, &h, &ch)) {
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: cannot decode image: %s header: %s", path, k_format_names[fmt],
-                      stbi_failure_reason());
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: cannot decode image: %s header: %s" SUPPORTED, path, k_format_names[fmt],
+                      reason(stbi_failure_reason()));
     } else if (!(st = ids_image_check_size(w, h, path, err)) && fmt == IMG_BMP) {
         st = bmp_check(b, n, path, w, h, err);
     } else if (!st && fmt == IMG_GIF && (double)w * h > 10923.0 * (double)n) {
@@ -261,7 +287,8 @@ ids_status ids_image_load(ids_image *out, const char *path, ids_err *err) {
     unsigned char *d = NULL;
     int dw = 0, dh = 0;
     if (!st && !(d = stbi_load_from_memory(b, (int)n, &dw, &dh, &ch, 3)))
-        st = ids__err(err, IDS_ERR_FORMAT, "%s: cannot decode image: %s", path, stbi_failure_reason());
+        st = ids__err(err, IDS_ERR_FORMAT, "%s: cannot decode image: %s: %s" SUPPORTED, path, k_format_names[fmt],
+                      reason(stbi_failure_reason()));
     free(b);
     if (!st && (dw != w || dh != h))
         st = ids__err(err, IDS_ERR_FORMAT, "%s: decoded %dx%d pixels, the header says %dx%d", path, dw, dh, w, h);

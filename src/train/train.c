@@ -1311,12 +1311,10 @@ ids_status ids_train_config_load(const char *path, ids_train_config *c, ids_err 
     char *txt;
     ids_status rs = ids__read_file(path, &txt, NULL, err);
     if (rs) return rs;
-    cJSON *j = cJSON_Parse(txt);
+    cJSON *j;
+    rs = ids__json_parse_object(txt, path, &j, err);
     free(txt);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return ids__err(err, IDS_ERR_FORMAT, "%s: not a JSON object", path);
-    }
+    if (rs) return rs;
     ids_status st = IDS_OK;
     cJSON *it;
     cJSON_ArrayForEach(it, j) {
