@@ -43,6 +43,7 @@ static const arg_opt extract_opts[] = {
      .def_help = "all", .help = "with --set: a seeded sample of N records"},
     {.name = "seed", .type = ARG_U64, .offset = offsetof(ids_args, o.exp.seed), .meta = "S", .min = 0, .max = LLONG_MAX,
      .def = "1", .help = "random seed (of the --set sample)"},
+    SHARD_OPT(ids_args, o.exp),
     {0},
 };
 static const arg_cmd ids_extract_cmd = {
@@ -75,7 +76,8 @@ static int run_ids_extract(const arg_cmd *spec, int argc, char **argv) {
     rc = exp_open(spec, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_spatial_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc) {
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc) {
         char *own;
         const char *dir = path_show(a.out, &own);
         fprintf(stderr, "wrote %s/ids.safetensors and %s/ids.json\n", dir, dir);
@@ -223,6 +225,7 @@ static const arg_opt steer_belief_opts[] = {
                      "idscope train",
                      "the layer band, inclusive, within 1..n_layer"),
     STEER_GREEDY_OPT,
+    SHARD_OPT(steer_args, o.exp),
     {0},
 };
 static const arg_cmd steer_belief_cmd = {
@@ -330,8 +333,9 @@ static int run_steer(const arg_cmd *spec, int argc, char **argv) {
     } else if (!rc) {
         ids_steer_result r = {0};
         if (ids_steer_belief(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
-        if (!rc && ids_steer_write(a.out, &r, &err)) rc = fail(&err);
-        if (!rc) print_steer_belief_result(&r);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_steer_write(a.out, &r, &err)) rc = fail(&err);
+        else if (!rc) print_steer_belief_result(&r);
         ids_steer_result_free(&r);
     }
     exp_close(&e, &a.m);

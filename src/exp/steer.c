@@ -207,7 +207,22 @@ typedef struct {
     int *swaps_id, *swaps_noise, *g_id, *g_noise;
     uint64_t noise_rng;
     ids_steer_result *out;
+    int32_t *rec; /* the current item's record */
 } belief_job;
+
+/* An item's record into the counts. */
+static ids_status belief_add(belief_job *j, const int32_t *rec) {
+    const int NB = j->NB;
+    j->out->n_skipped += rec[0];
+    j->out->n_items += rec[1];
+    for (int k = 0; k < NB; k++) {
+        j->swaps_id[k] += rec[2 + k];
+        j->swaps_noise[k] += rec[2 + NB + k];
+        j->g_id[k] += rec[2 + 2 * NB + k];
+        j->g_noise[k] += rec[2 + 3 * NB + k];
+    }
+    return IDS_OK;
+}
 
 static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
     belief_job *j = user;
@@ -222,10 +237,27 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
                                                                                                   : IDS_REL_ABOVE_BELOW;
     j->out->relations |= 1u << rel;
     ids_status st = steer_answers(e, rel, &j->out->prompting, err);
+    /* the item's record: [0] skipped, [1] used, then per layer of the band: swaps by the ID, by the
+     * noise, greedy swaps by the ID, by the noise (kept, so that a rerun or a merge adds them again) */
+    int32_t *rec = j->rec;
+    const size_t rec_len = sizeof(int32_t) * (2 + 4 * (size_t)NB);
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    if (!st) st = ids__item_find(&e->x, &kept, &kept_len, err);
+    if (!st && kept && kept_len != rec_len)
+        st = ids__err(err, IDS_ERR_FORMAT, "steer belief: kept item %ld has %zu bytes, %zu expected", e->x.item, kept_len, rec_len);
+    if (!st && kept) {
+        memcpy(rec, kept, rec_len);
+        return belief_add(j, rec);
+    }
+    memset(rec, 0, rec_len);
+    /* the noise of an item from the seed and the item's number alone (the same in any shard) */
+    uint64_t noise_seed = e->x.seed * 7919 + 17 + (uint64_t)e->x.item * 0x9E3779B97F4A7C15ull;
+    j->noise_rng = ids__rng_splitmix(&noise_seed);
     if (!st) st = steer_clean(e, rel, it, 2, ws, lpc, &seq, err);
     const double dc = (double)lpc[0] - lpc[1];
     if (!st && dc == 0) {
-        j->out->n_skipped++;
+        rec[0] = 1;
     } else if (!st) {
         /* the subject's push opposes the model's answer: it said "first" (left/above) -> push the
          * subject right/down (+d), the reference left/up (-d); hooks [4k + w] ID, [4k + 2 + w] noise */
@@ -254,8 +286,8 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
         for (int k = 0; !st && k < NB; k++) {
             const float *p = e->lp + 4 * k;
             const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
-            j->swaps_id[k] += (di > 0) != (dc > 0);
-            j->swaps_noise[k] += (dn > 0) != (dc > 0);
+            rec[2 + k] = (di > 0) != (dc > 0);
+            rec[2 + NB + k] = (dn > 0) != (dc > 0);
         }
         /* the same from short greedy answers, judged by whole answer words */
         int vc = -1;
@@ -265,13 +297,14 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             int vi = -1, vn = -1;
             st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, rel, &vi, err);
             if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, rel, &vn, err);
-            j->g_id[k] += vi >= 0 && vi != vc;
-            j->g_noise[k] += vn >= 0 && vn != vc;
+            rec[2 + 2 * NB + k] = vi >= 0 && vi != vc;
+            rec[2 + 3 * NB + k] = vn >= 0 && vn != vc;
         }
-        if (!st) j->out->n_items++;
+        if (!st) rec[1] = 1;
     }
     ids_seq_free(seq);
-    return st;
+    if (!st) st = ids__item_keep(&e->x, rec, rec_len, err);
+    return st ? st : belief_add(j, rec);
 }
 
 /* Per-layer rates from counts over n items, and the mean of both at the 3 layers best by `by`. */
@@ -407,8 +440,10 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         return st;
     }
     belief_job j = {&e, rel, pl.rels, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
-                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out};
-    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), 0, out,
+                    ids__calloc(2 + 4 * (size_t)NB, sizeof(int32_t))};
+    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     /* no true cell is needed: the push opposes the model's own answer */
     if (!st)
         st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, pl.rels, 0, belief_item, &j, "steer belief", &out->set, err);
@@ -422,7 +457,9 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         st = rates(j.g_id, j.g_noise, NB, out->n_items, &out->greedy_id, &out->greedy_noise, &out->greedy_best3_id,
                    &out->greedy_best3_noise, err);
     if (!st) ids_prov_finish(out->prov);
+    st = ids__exp_end(&e.x, st, err);
     if (st) ids_steer_result_free(out);
+    free(j.rec);
     free(j.swaps_id);
     free(j.swaps_noise);
     free(j.g_id);
