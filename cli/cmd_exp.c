@@ -135,6 +135,7 @@ static const arg_opt swap_opts[] = {
      .def = "4", .help = "grid cells per side"},
     SEED_OPT(swap_args, o.exp.seed),
     THREADS_OPT(swap_args, o.exp.n_threads), PRECISION_OPT(swap_args, o.exp.precision), INSTRUCTION_OPTS(swap_args, o.exp),
+    SHARD_OPT(swap_args, o.exp),
     {0},
 };
 static const arg_cmd swap_cmd = {
@@ -170,8 +171,9 @@ int cmd_swap(int argc, char **argv) {
     rc = exp_open(&swap_cmd, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_swap_run(e.v, e.cat, &a.o, a.control, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_swap_write(a.out, &r, &err)) rc = fail(&err);
-    if (!rc) print_swap_result(&r);
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc && ids_swap_write(a.out, &r, &err)) rc = fail(&err);
+    else if (!rc) print_swap_result(&r);
     ids_swap_result_free(&r);
     exp_close(&e, &a.m);
     return rc;
@@ -202,7 +204,7 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
      .def_help = "8 per pair; with --set all", .help = "images per pair (with --set: a seeded sample of N records)"}, \
     SET_OPT(steer_args, o.exp),                                                                                 \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
-    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp)
+    PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp), SHARD_OPT(steer_args, o.exp)
 #define STEER_FACTOR_OPT(hl)                                                                                    \
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = offsetof(steer_args, o.factor), .meta = "F", \
      .fmin = 0, .fmax = INFINITY, .def = "5", .help = hl}
@@ -225,7 +227,6 @@ static const arg_opt steer_belief_opts[] = {
                      "idscope train",
                      "the layer band, inclusive, within 1..n_layer"),
     STEER_GREEDY_OPT,
-    SHARD_OPT(steer_args, o.exp),
     {0},
 };
 static const arg_cmd steer_belief_cmd = {
@@ -326,9 +327,10 @@ static int run_steer(const arg_cmd *spec, int argc, char **argv) {
     rc = steer_open(spec, &a, &e);
     if (!rc && spec == &steer_grid_cmd) {
         ids_steer_grid_result g = {0};
-        if (ids_steer_grid(e.v, e.cat, &a.o, &g, print_progress, NULL, &err) || ids_steer_grid_write(a.out, &g, &err))
-            rc = fail(&err);
-        if (!rc) print_steer_grid_result(&g);
+        if (ids_steer_grid(e.v, e.cat, &a.o, &g, print_progress, NULL, &err)) rc = fail(&err);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_steer_grid_write(a.out, &g, &err)) rc = fail(&err);
+        else if (!rc) print_steer_grid_result(&g);
         ids_steer_grid_result_free(&g);
     } else if (!rc) {
         ids_steer_result r = {0};
@@ -363,8 +365,9 @@ int cmd_depth(int argc, char **argv) {
     ids_depth_result d = {0};
     rc = steer_open(&depth_cmd, &a, &e);
     if (!rc && ids_depth_diag(e.v, e.cat, &a.o, &d, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_depth_write(a.out, &d, &err)) rc = fail(&err);
-    if (!rc) print_depth_result(&d);
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc && ids_depth_write(a.out, &d, &err)) rc = fail(&err);
+    else if (!rc) print_depth_result(&d);
     ids_depth_result_free(&d);
     exp_close(&e, &a.m);
     return rc;

@@ -50,6 +50,7 @@ static const arg_opt swap_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     T_OBJECTS_OPT(NULL, "red circle,blue square"),
     T_FRAMES_OPT, T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp),
+    SHARD_OPT(temporal_args, o.exp),
     {.name = "mvbench", .type = ARG_PATH, .offset = T_OFF(o.mvbench), .meta = "SCENE_TRANSITION.json",
      .help = "MVBench's scene-transition questions (the task file, or the paper's derived manifest) instead of "
              "synthetic videos; at most --n of them"},
@@ -144,9 +145,10 @@ static int run_temporal(const arg_cmd *spec, int argc, char **argv) {
         }
     } else if (!rc && spec == &swap_cmd) {
         ids_temporal_swap_result r = {0};
-        if (ids_temporal_swap(e.v, e.cat, &a.o, &r, print_progress, NULL, &err) || ids_temporal_swap_write(a.out, &r, &err))
-            rc = fail(&err);
-        if (!rc) print_temporal_swap_result(&r);
+        if (ids_temporal_swap(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_temporal_swap_write(a.out, &r, &err)) rc = fail(&err);
+        else if (!rc) print_temporal_swap_result(&r);
         ids_temporal_result_free(&r);
     } else if (!rc) {
         ids_temporal_steer_result r = {0};

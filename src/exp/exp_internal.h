@@ -115,6 +115,9 @@ ids_status ids__item_find(ids__exp *x, const void **rec, size_t *len, ids_err *e
 /* Append the current item's record to items.bin (one write; a torn last record is dropped on
  * reopening). No-op without items_dir or when merging. */
 ids_status ids__item_keep(ids__exp *x, const void *rec, size_t len, ids_err *err);
+/* A record of n doubles: the kept one into rec (*found; its size checked), or *found = false (compute
+ * rec, then ids__item_keep it). */
+ids_status ids__item_doubles(ids__exp *x, double *rec, size_t n, bool *found, ids_err *err);
 /* Is this run a shard (its result is items.bin + part.json, not the result files)? */
 bool ids__exp_partial(const ids__exp *x);
 /* The end of a run's items, st its status: a shard writes items_dir/part.json; a whole run that
@@ -224,6 +227,8 @@ typedef struct ids__patcher {
     double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
+    ids__exp *x;  /* the run (its current item and kept items) */
+    double *rec;  /* the current item's record (kept, then added to acc in item order) */
 } ids__patcher;
 /* n_img: images per prompt (the context is sized from them); max_rows: rows computed together. */
 ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err);

@@ -474,18 +474,30 @@ typedef struct {
     steer_env *e;
     ids_relation rel;
     int layer;
-    double *acc;
+    double *acc, *rec; /* sums, the current item's record [C] */
     ids_steer_grid_result *out;
 } grid_job;
+
+/* The current item's record (the change per target cell) into the sums. */
+static void grid_add(grid_job *j) {
+    for (int t = 0; t < j->e->G * j->e->G; t++) j->acc[t] += j->rec[t];
+    j->out->n_items++;
+}
 
 static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
     grid_job *j = user;
     steer_env *e = j->e;
     const int E = e->E, G = e->G, C = G * G;
+    bool found;
+    ids_status st = ids__item_doubles(&e->x, j->rec, (size_t)C, &found, err);
+    if (st || found) {
+        if (!st) grid_add(j);
+        return st;
+    }
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
-    ids_status st = steer_clean(e, j->rel, it, 0, ws, lpc, &seq, err);
+    st = steer_clean(e, j->rel, it, 0, ws, lpc, &seq, err);
     /* ours: from the subject's cell (off the grid, as in the "between" scenes: the cell its centre
      * falls in); the paper's: from the target's mirror cell, horizontal (vertical for above/below and
      * between) */
@@ -503,8 +515,9 @@ static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
         e->vars[t] = (ids_variant){&e->hooks[t], 1};
     }
     if (!st) st = steer_run(e, C, err);
-    for (int t = 0; !st && t < C; t++) j->acc[t] += ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
-    if (!st) j->out->n_items++;
+    for (int t = 0; !st && t < C; t++) j->rec[t] = ((double)e->lp[2 * t] - e->lp[2 * t + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) st = ids__item_keep(&e->x, j->rec, sizeof(double) * (size_t)C, err);
+    if (!st) grid_add(j);
     ids_seq_free(seq);
     return st;
 }
@@ -527,8 +540,9 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
         return st;
     }
     const int C = e.G * e.G;
-    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), out};
-    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)C, sizeof(double)), ids__calloc((size_t)C, sizeof(double)), out};
+    if (!j.acc || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     /* records of an image set need the relation's question and the subject's box (its cell) */
     if (!st)
@@ -542,8 +556,10 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
         for (int t = 0; !st && t < C; t++) out->delta[t] = out->n_items ? (float)(j.acc[t] / out->n_items) : 0;
     }
     if (!st) ids_prov_finish(out->prov);
-    else ids_steer_grid_result_free(out);
+    st = ids__exp_end(&e.x, st, err);
+    if (st) ids_steer_grid_result_free(out);
     free(j.acc);
+    free(j.rec);
     steer_env_free(&e);
     return st;
 }
@@ -569,6 +585,7 @@ typedef struct {
     steer_env *e;
     int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind), -1 both (a set's images) */
     double *acc;       /* [4][NB]: (2 which + dir) */
+    double *rec;       /* the current item's record: [4][NB] as acc, then the grid and depth question counts */
     ids_depth_result *out;
 } depth_job;
 
@@ -600,21 +617,31 @@ static ids_status depth_one(depth_job *j, const ids__item *it, int which, ids_er
     for (int k = 0; !st && k < NB; k++)
         for (int dir = 0; dir < 2; dir++) {
             const float *p = e->lp + 2 * (2 * k + dir);
-            j->acc[(size_t)(2 * which + dir) * NB + k] += ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
+            j->rec[(size_t)(2 * which + dir) * NB + k] = ((double)p[0] - p[1]) - ((double)lpc[0] - lpc[1]);
         }
-    if (!st) {
-        if (which) j->out->n_depth++;
-        else j->out->n_grid++;
-    }
+    if (!st) j->rec[4 * (size_t)NB + which] = 1;
     ids_seq_free(seq);
     return st;
 }
 
 static ids_status depth_item(void *user, const ids__item *it, ids_err *err) {
     depth_job *j = user;
-    if (j->which >= 0) return depth_one(j, it, j->which, err);
-    ids_status st = depth_one(j, it, 0, err); /* an image of a set: both questions about it */
-    return st ? st : depth_one(j, it, 1, err);
+    const size_t n = 4 * (size_t)j->NB + 2;
+    bool found;
+    ids_status st = ids__item_doubles(&j->e->x, j->rec, n, &found, err);
+    for (int w = 0; !st && found && w < 2; w++) /* the answers asked (recorded in the result) */
+        if (j->which < 0 || j->which == w) st = steer_answers(j->e, w ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW, &j->out->prompting, err);
+    if (!st && !found) {
+        memset(j->rec, 0, sizeof(double) * n);
+        st = depth_one(j, it, j->which >= 0 ? j->which : 0, err);
+        if (!st && j->which < 0) st = depth_one(j, it, 1, err); /* an image of a set: both questions about it */
+        if (!st) st = ids__item_keep(&j->e->x, j->rec, sizeof(double) * n, err);
+    }
+    if (st) return st;
+    for (size_t i = 0; i < 4 * (size_t)j->NB; i++) j->acc[i] += j->rec[i];
+    j->out->n_grid += (int)j->rec[4 * (size_t)j->NB];
+    j->out->n_depth += (int)j->rec[4 * (size_t)j->NB + 1];
+    return IDS_OK;
 }
 
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
@@ -631,8 +658,9 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
         ids_depth_result_free(out);
         return st;
     }
-    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), out};
-    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)4 * NB, sizeof(double)), ids__calloc((size_t)4 * NB + 2, sizeof(double)), out};
+    if (!j.acc || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     if (!st && e.x.set_manifest[0]) { /* an image set: both questions about each of its images, no truth needed */
         j.which = -1;
         st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, -1, 31, 0, 0, depth_item, &j, "depth", &out->set, err);
@@ -658,8 +686,10 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
         }
     }
     if (!st) ids_prov_finish(out->prov);
-    else ids_depth_result_free(out);
+    st = ids__exp_end(&e.x, st, err);
+    if (st) ids_depth_result_free(out);
     free(j.acc);
+    free(j.rec);
     steer_env_free(&e);
     return st;
 }

@@ -255,6 +255,17 @@ ids_status ids__item_keep(ids__exp *x, const void *rec, size_t len, ids_err *err
     return IDS_OK;
 }
 
+ids_status ids__item_doubles(ids__exp *x, double *rec, size_t n, bool *found, ids_err *err) {
+    const void *kept = NULL;
+    size_t len = 0;
+    *found = false;
+    ids_status st = ids__item_find(x, &kept, &len, err);
+    if (!st && kept && len != sizeof(double) * n)
+        st = ids__err(err, IDS_ERR_FORMAT, "kept item %ld has %zu bytes, %zu expected", x->item, len, sizeof(double) * n);
+    if (!st && kept) memcpy(rec, kept, len), *found = true;
+    return st;
+}
+
 /* DIR/part.json: the shard, its items, the command line and the run's provenance. */
 static ids_status write_part(const ids__exp *x, ids_err *err) {
     cJSON *doc = cJSON_CreateObject(), *sh = NULL, *cl = NULL;

@@ -292,7 +292,9 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         int nq = 0, skipped = 0;
         st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
         const int total = nq < n_items ? nq : n_items;
-        for (int k = 0; !st && k < total; k++) {
+        for (int k = 0; !st && k < total; k++, x.done++) {
+            if (!ids__item_mine(&x, x.done)) continue; /* another shard's */
+            x.item = x.done;
             ids_image *fr = NULL;
             if ((st = ids_video_load(q[k].video, T, &fr, NULL, err))) break;
             st = tswap_video(&job, fr, T, q[k].question, q[k].word_first, q[k].word_second, err);
@@ -310,6 +312,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         out->n_skipped = p.n_skipped;
         ids_prov_finish(out->prov);
     }
+    st = ids__exp_end(&x, st, err);
     ids__patcher_free(&p);
     free(rev);
     if (st) ids_temporal_result_free(out);
