@@ -76,7 +76,7 @@ ids_status ids_spatial_compute(const float *h, int n_pairs, int G, int S, int L,
 }
 
 /* The subject word's rows at every layer for every item of the grid set and every ordered pair:
- * h[p][anchor cell][subject cell * S + size][layer][E]. */
+ * h[p][anchor cell][subject cell * S + size][layer][E] (NULL in a shard: its items are only kept). */
 static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, int S, int L, int E, float *h, ids_err *err) {
     const int G = x->grid, C = G * G, K = C * S;
     const size_t LE = (size_t)L * E, per_pair_n = (size_t)C * K * LE;
@@ -122,7 +122,7 @@ static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, i
                     if (!st) st = ids_ctx_prefill(ctx, seq, hooks, L, NULL, NULL, err);
                     if (!st) st = ids__item_keep(x, rowbuf, sizeof(float) * LE, err);
                 }
-                if (!st) { /* h[p][ca][cb*S+size][layer][E] */
+                if (!st && h) { /* h[p][ca][cb*S+size][layer][E] (a shard keeps its items only in items.bin) */
                     float *dst = h + (size_t)p * per_pair_n + ((size_t)ca * K + (size_t)cb * S + size_i) * LE;
                     memcpy(dst, kept ? kept : rowbuf, sizeof(float) * LE);
                 }
@@ -434,13 +434,15 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
         return st;
     }
     const size_t LE = (size_t)L * E;
-    float *h = ids__malloc(sizeof(float) * (size_t)P * C * K * LE), *uni = ids__malloc(sizeof(float) * (size_t)K * LE);
+    const bool partial = ids__exp_partial(&x); /* a shard: its items go to items.bin, nothing is computed */
+    float *h = partial ? NULL : ids__malloc(sizeof(float) * (size_t)P * C * K * LE);
+    float *uni = ids__malloc(sizeof(float) * (size_t)K * LE);
     float *xa = ids__malloc(sizeof(float) * LE), *ya = ids__malloc(sizeof(float) * LE);
     float *pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)P * K * LE) : NULL;
-    if (!h || !uni || !xa || !ya || (o->per_pair && !pp))
+    if ((!h && !partial) || !uni || !xa || !ya || (o->per_pair && !pp))
         st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
     if (!st) st = extract_collect(&x, &so, n_items, S, L, E, h, err);
-    if (!st && !ids__exp_partial(&x)) {
+    if (!st && !partial) {
         st = ids_spatial_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
         ids_prov_finish(prov);
         const char *names[IDS_EXP_MAX_OBJECTS];
