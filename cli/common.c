@@ -171,6 +171,12 @@ static int exp_items(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env 
     return 0;
 }
 
+int exp_prepare(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env *e) {
+    *e = (exp_env){0};
+    if (x->shard.count > 0 && g_n_parts > 0) return args_usage(spec->name, "%s", "--shard cannot be merged again");
+    return exp_items(spec, vals, x, e);
+}
+
 void exp_shard_note(const ids_exp *x, const char *out) {
     char *own;
     const char *dir = path_show(out, &own);

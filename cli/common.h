@@ -89,6 +89,9 @@ typedef struct exp_env {
  * command's --out folder as the folder of its kept items (resumption, shards), the command line and
  * the parts of a merge. */
 int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, ids_exp *x, exp_env *e);
+/* What exp_open gives x for a command that loads its model itself (eval): the --out folder for kept
+ * items, the command line, the parts of a merge. 0, or the exit code after the message. */
+int exp_prepare(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env *e);
 /* "shard I/N: K items kept in DIR (part.json)" after a shard run, instead of the result files. */
 void exp_shard_note(const ids_exp *x, const char *out);
 void exp_close(exp_env *e, model_args *m);

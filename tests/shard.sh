@@ -95,6 +95,15 @@ else
     done
 fi
 
+# eval with --out: 7/12 on the golden model's left-right questions, the same from 3 shards
+SH=${IDSCOPE_SHARED:-../shared}
+E="eval -m $SH/golden/llava-tiny/text.gguf --mmproj $SH/golden/llava-tiny/mmproj.gguf --task left-right --n 12 --threads 1"
+expect eval_whole 0 "^left-right accuracy 7/12$" -- "$BIN" $E --out "$TMP/eval"
+for i in 0 1 2; do "$BIN" $E --out "$TMP/epart$i" --shard "$i/3" >/dev/null 2>&1 || ko "eval_shard_$i"; done
+expect merge_eval 0 "^left-right accuracy 7/12$" -- "$BIN" merge "$TMP/epart0" "$TMP/epart1" "$TMP/epart2" --out "$TMP/emerged"
+same merge_eval_same_files "$TMP/eval" "$TMP/emerged"
+expect eval_shard_needs_out 2 "--shard needs --out" -- "$BIN" $E --shard 0/2
+
 # SIGKILL after some items were kept, a torn last record, then the same command again
 K="ids extract --grid 3 --sizes 0.9,0.6 --threads 1" # 3 objects: 864 items
 expect kill_reference 0 "wrote" -- "$BIN" $K --out "$TMP/ref"
