@@ -39,6 +39,13 @@ same() {
     if out=$($SAME "$2" "$3" 2>&1); then ok "$1"; else ko "$1: $out"; fi
 }
 
+expect merge_help 0 "usage: idscope merge PART_DIR... --out DIR" -- "$BIN" merge --help
+expect merge_listed 0 "^  merge " -- "$BIN" --help
+expect merge_no_parts 2 "missing PART_DIR..." -- "$BIN" merge --out "$TMP/x"
+mkdir -p "$TMP/notapart"
+expect merge_not_a_part 1 "notapart/part.json: cannot read" -- "$BIN" merge "$TMP/notapart" --out "$TMP/x"
+expect shard_help 0 "--shard I/N" -- "$BIN" steer grid --help
+
 # the 3 default objects, a 2 x 2 grid, 2 sizes: 144 items (under a second on one thread)
 X="ids extract --grid 2 --sizes 0.9,0.6 --threads 1"
 expect extract_whole 0 "wrote" -- "$BIN" $X --out "$TMP/whole"

@@ -305,6 +305,9 @@ ids_status ids__exp_end(ids__exp *x, ids_status st, ids_err *err) {
         if (!st && s) ids__log(2, "shard %d/%d: %ld items run, %ld resumed, in %s", x->shard, x->n_shards, s->kept, s->found, s->path);
     } else if (!st && s && s->path && !ids__exp_partial(x)) {
         unlink(s->path); /* the result is written: the items are in it */
+        char *part = ids__path_join(x->items_dir, "part.json"); /* a shard's, if the folder held one */
+        if (part) unlink(part);
+        free(part);
     }
     store_free(s);
     x->store = NULL;
