@@ -221,6 +221,16 @@ static int set_value(const char *cmd, const arg_opt *o, const char *v, void *val
     case ARG_PATH:
         if (!*v) return bad(cmd, o, v, "is empty (a file or folder name)");
         break;
+    case ARG_SHARD: {
+        ids_shard *sh = dst;
+        char *end = NULL, *end2 = NULL;
+        errno = 0;
+        const long i = strtol(v, &end, 10), n = *end == '/' ? strtol(end + 1, &end2, 10) : 0;
+        if (errno || end == v || *end != '/' || !end2 || end2 == end + 1 || *end2 || n < 1 || n > o->max || i < 0 || i >= n)
+            return bad(cmd, o, v, "is not I/N with 0 <= I < N <= %lld (shard I of N)", o->max);
+        sh->index = (int)i, sh->count = (int)n;
+        return ARGS_GO;
+    }
     case ARG_STRS: {
         arg_strs *s = dst;
         if (s->n == o->max || s->n == ARGS_MAX_LIST) return bad(cmd, o, v, "is one too many (at most %lld)", o->max);
@@ -314,7 +324,13 @@ static void print_opt_name(FILE *f, const arg_opt *o) {
     if (o->type != ARG_FLAG) fprintf(f, " %s", o->meta ? o->meta : "VALUE");
 }
 
-static int check_required(const arg_cmd *c, const bool *given, int n_pos) {
+/* A positional NAME... that takes every remaining argument. */
+static bool pos_many(const arg_pos *p) {
+    const size_t n = strlen(p->name);
+    return n > 3 && !strcmp(p->name + n - 3, "...");
+}
+
+static int check_required(const arg_cmd *c, const void *vals, const bool *given, int n_pos) {
     int k = 0;
     for (const arg_opt *o = c->opts; o->name; o++, k++)
         if ((o->flags & ARG_REQUIRED) && !given[k]) {
@@ -324,7 +340,8 @@ static int check_required(const arg_cmd *c, const bool *given, int n_pos) {
             return EXIT_USAGE;
         }
     for (int i = n_pos; c->pos && c->pos[i].name; i++)
-        if (c->pos[i].required) return args_usage(c->name, "missing %s", c->pos[i].name);
+        if (c->pos[i].required && !(pos_many(&c->pos[i]) && ((const arg_strs *)((const char *)vals + c->pos[i].offset))->n > 0))
+            return args_usage(c->name, "missing %s", c->pos[i].name);
     return ARGS_GO;
 }
 
@@ -349,6 +366,12 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
         const char *a = argv[i], *value;
         if (only_pos || a[0] != '-' || !a[1]) {
             if (!c->pos || !c->pos[n_pos].name) return args_usage(c->name, "unexpected argument '%s'", a);
+            if (pos_many(&c->pos[n_pos])) {
+                arg_strs *s = (arg_strs *)((char *)vals + c->pos[n_pos].offset);
+                if (s->n == ARGS_MAX_LIST) return args_usage(c->name, "more than %d %s", ARGS_MAX_LIST, c->pos[n_pos].name);
+                s->v[s->n++] = a;
+                continue;
+            }
             *(const char **)((char *)vals + c->pos[n_pos++].offset) = a;
             continue;
         }
@@ -381,7 +404,7 @@ int args_parse(const arg_cmd *c, void *vals, int argc, char **argv, int first) {
             return rc;
         if (o->type == ARG_GROUP) open = field(vals, o);
     }
-    return check_required(c, given, n_pos);
+    return check_required(c, vals, given, n_pos);
 }
 
 /* ---- the model's layers ------------------------------------------------------------------ */

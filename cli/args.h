@@ -15,7 +15,7 @@
 
 #define EXIT_USAGE 2
 #define ARGS_GO (-1)      /* args_parse: the command goes on (else: the exit code, 0 after --help) */
-#define ARGS_MAX_LIST 64  /* values of a repeatable option */
+#define ARGS_MAX_LIST 1024  /* values of a repeatable option */
 #define ARGS_MAX_FLOATS 16
 
 typedef enum arg_type {
@@ -32,6 +32,7 @@ typedef enum arg_type {
     ARG_LAYER_LIST, /* const char *: "all" or an index list like 0,4,8-12, in min..n_layer of the model */
     ARG_POSITIONS,  /* const char *: all, last, image, text, word:WORD[:N] or an index list of positions */
     ARG_GROUP,      /* arg_groups: the option opens a group (--add VEC), which the ARG_MEMBER options after it fill */
+    ARG_SHARD,      /* ids_shard: I/N with 0 <= I < N <= max */
 } arg_type;
 
 enum {
@@ -95,8 +96,9 @@ typedef struct arg_opt {
 } arg_opt;
 
 typedef struct arg_pos {
-    const char *name;          /* NULL ends the list */
-    size_t offset;             /* const char * field */
+    const char *name;          /* NULL ends the list; a name ending in "..." (the last one) takes every remaining
+                                  argument, at most ARGS_MAX_LIST, into an arg_strs */
+    size_t offset;             /* const char * field (NAME...: arg_strs) */
     bool required;
 } arg_pos;
 

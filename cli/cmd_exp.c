@@ -43,6 +43,7 @@ static const arg_opt extract_opts[] = {
      .def_help = "all", .help = "with --set: a seeded sample of N records"},
     {.name = "seed", .type = ARG_U64, .offset = offsetof(ids_args, o.exp.seed), .meta = "S", .min = 0, .max = LLONG_MAX,
      .def = "1", .help = "random seed (of the --set sample)"},
+    SHARD_OPT(ids_args, o.exp),
     {0},
 };
 static const arg_cmd ids_extract_cmd = {
@@ -75,7 +76,8 @@ static int run_ids_extract(const arg_cmd *spec, int argc, char **argv) {
     rc = exp_open(spec, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_spatial_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc) {
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc) {
         char *own;
         const char *dir = path_show(a.out, &own);
         fprintf(stderr, "wrote %s/ids.safetensors and %s/ids.json\n", dir, dir);
@@ -133,6 +135,7 @@ static const arg_opt swap_opts[] = {
      .def = "4", .help = "grid cells per side"},
     SEED_OPT(swap_args, o.exp.seed),
     THREADS_OPT(swap_args, o.exp.n_threads), PRECISION_OPT(swap_args, o.exp.precision), INSTRUCTION_OPTS(swap_args, o.exp),
+    SHARD_OPT(swap_args, o.exp),
     {0},
 };
 static const arg_cmd swap_cmd = {
@@ -168,8 +171,9 @@ int cmd_swap(int argc, char **argv) {
     rc = exp_open(&swap_cmd, &a, &a.m, a.objects, &a.o.exp, &e);
     a.o.exp.objects = e.objs, a.o.exp.n_objects = e.n_objs;
     if (!rc && ids_swap_run(e.v, e.cat, &a.o, a.control, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_swap_write(a.out, &r, &err)) rc = fail(&err);
-    if (!rc) print_swap_result(&r);
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc && ids_swap_write(a.out, &r, &err)) rc = fail(&err);
+    else if (!rc) print_swap_result(&r);
     ids_swap_result_free(&r);
     exp_close(&e, &a.m);
     return rc;
@@ -201,6 +205,7 @@ static const arg_choice grid_relations[] = {{"left-right", IDS_REL_LEFT_RIGHT}, 
     SET_OPT(steer_args, o.exp),                                                                                 \
     SEED_OPT(steer_args, o.exp.seed), THREADS_OPT(steer_args, o.exp.n_threads),                                  \
     PRECISION_OPT(steer_args, o.exp.precision), INSTRUCTION_OPTS(steer_args, o.exp),                            \
+    SHARD_OPT(steer_args, o.exp),                                                                               \
     {.name = "holdout-objects", .type = ARG_FLAG, .offset = offsetof(steer_args, o.holdout_objects),               \
      .help = "refuse objects the IDs were extracted from (ids.json beside the IDs): nothing steered was seen in "  \
              "extraction"}
@@ -330,15 +335,17 @@ static int run_steer(const arg_cmd *spec, int argc, char **argv) {
     rc = steer_open(spec, &a, &e);
     if (!rc && spec == &steer_grid_cmd) {
         ids_steer_grid_result g = {0};
-        if (ids_steer_grid(e.v, e.cat, &a.o, &g, print_progress, NULL, &err) || ids_steer_grid_write(a.out, &g, &err))
-            rc = fail(&err);
-        if (!rc) print_steer_grid_result(&g);
+        if (ids_steer_grid(e.v, e.cat, &a.o, &g, print_progress, NULL, &err)) rc = fail(&err);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_steer_grid_write(a.out, &g, &err)) rc = fail(&err);
+        else if (!rc) print_steer_grid_result(&g);
         ids_steer_grid_result_free(&g);
     } else if (!rc) {
         ids_steer_result r = {0};
         if (ids_steer_belief(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
-        if (!rc && ids_steer_write(a.out, &r, &err)) rc = fail(&err);
-        if (!rc) print_steer_belief_result(&r);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_steer_write(a.out, &r, &err)) rc = fail(&err);
+        else if (!rc) print_steer_belief_result(&r);
         ids_steer_result_free(&r);
     }
     exp_close(&e, &a.m);
@@ -366,8 +373,9 @@ int cmd_depth(int argc, char **argv) {
     ids_depth_result d = {0};
     rc = steer_open(&depth_cmd, &a, &e);
     if (!rc && ids_depth_diag(e.v, e.cat, &a.o, &d, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_depth_write(a.out, &d, &err)) rc = fail(&err);
-    if (!rc) print_depth_result(&d);
+    if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+    else if (!rc && ids_depth_write(a.out, &d, &err)) rc = fail(&err);
+    else if (!rc) print_depth_result(&d);
     ids_depth_result_free(&d);
     exp_close(&e, &a.m);
     return rc;

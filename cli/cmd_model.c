@@ -457,6 +457,8 @@ typedef struct eval_args {
     int task, n, held, threads, precision;
     uint64_t seed;
     bool json;
+    const char *out;
+    ids_exp x; /* --shard */
 } eval_args;
 
 #define EVAL_ALL (-1)
@@ -478,13 +480,19 @@ static const arg_opt eval_opts[] = {
     {.name = "json", .type = ARG_FLAG, .offset = offsetof(eval_args, json),
      .help = "print one object {\"TASK\": accuracy, ...}"},
     THREADS_OPT(eval_args, threads), PRECISION_OPT(eval_args, precision),
+    {.name = "out", .type = ARG_PATH, .offset = offsetof(eval_args, out), .meta = "DIR",
+     .help = "also write DIR/eval.json (with provenance) and DIR/eval.csv; keeps each verdict in DIR/items.bin "
+             "as it goes (a rerun resumes)"},
+    SHARD_OPT(eval_args, x),
     {0},
 };
 static const arg_cmd eval_cmd = {
     "eval",
     "Accuracy on fresh stimuli, measured with the engine: the answer is the likelier of the two\n"
     "answer words at the answer position. Prints one line per task, 'TASK accuracy CORRECT/N', or\n"
-    "with --json one object {\"TASK\": accuracy, ...}. The model defaults to the bundled one.\n",
+    "with --json one object {\"TASK\": accuracy, ...}. The model defaults to the bundled one.\n"
+    "With --out, also the result files; --shard I/N (with --out) runs the questions numbered\n"
+    "i % N == I, task by task, for 'idscope merge' (docs/CLUSTER.md).\n",
     eval_opts, NULL, NULL};
 
 /* Task geometry from the model: its image size; held-out pairs and frames from its training. */
@@ -499,38 +507,72 @@ static void eval_config(const ids_vlm *v, ids_train_config *c) {
     }
 }
 
+/* The accuracies, as lines or one JSON object. */
+static void eval_print(const ids_eval_result *r, bool json) {
+    if (json) printf("{");
+    for (int k = 0; k < r->n_tasks; k++) {
+        const char *name = ids_task_name(r->task[k]);
+        if (json) printf("%s\"%s\": %.4f", k ? ", " : "", name, (double)r->correct[k] / (double)r->n);
+        else printf("%s accuracy %d/%d\n", name, r->correct[k], r->n);
+    }
+    if (json) printf("}\n");
+}
+
+/* With --out (and --shard): one run over the tasks with provenance, kept items and result files. */
+static int eval_to_folder(const eval_args *a, const ids_vlm *v, const ids_task *tasks, int n_tasks, const ids_train_config *c,
+                          ids_exp *x) {
+    ids_eval_opts o = {.exp = *x, .tasks = tasks, .n_tasks = n_tasks, .n = a->n, .held_out = a->held, .config = c};
+    o.exp.seed = a->seed, o.exp.n_threads = a->threads, o.exp.precision = (ids_precision)a->precision;
+    ids_eval_result r = {0};
+    ids_err err;
+    int rc = 0;
+    if (ids_eval_run(v, &o, &r, print_progress, NULL, &err)) rc = fail(&err);
+    if (!rc && x->shard.count > 0) exp_shard_note(x, a->out);
+    else if (!rc && ids_eval_write(a->out, &r, &err)) rc = fail(&err);
+    else if (!rc) eval_print(&r, a->json);
+    ids_eval_result_free(&r);
+    return rc;
+}
+
 int cmd_eval(int argc, char **argv) {
     eval_args a = {0};
     int rc = args_parse(&eval_cmd, &a, argc, argv, 1);
     if (rc != ARGS_GO) return rc;
+    if (a.x.shard.count > 0 && !a.out) return args_usage("eval", "%s", "--shard needs --out (the shard's items go there)");
     if ((rc = model_resolve("eval", &a.m))) {
         model_args_free(&a.m);
         return rc;
     }
-    ids_err err;
-    ids_vlm *v;
-    if (ids_vlm_load(&v, a.m.model, a.m.mmproj, &err)) {
+    exp_env env;
+    if (a.out && (rc = exp_prepare(&eval_cmd, &a, &a.x, &env))) {
         model_args_free(&a.m);
-        return fail(&err);
+        return rc;
     }
+    ids_err err;
+    ids_vlm *v = NULL;
+    if (!rc && ids_vlm_load(&v, a.m.model, a.m.mmproj, &err)) rc = fail(&err);
     ids_train_config c;
-    eval_config(v, &c);
-    if (a.json) printf("{");
-    for (int k = 0, first = 1; eval_tasks[k].value != EVAL_ALL; k++) {
-        const ids_task t = (ids_task)eval_tasks[k].value;
-        if (a.task != EVAL_ALL && a.task != (int)t) continue;
+    ids_task tasks[IDS_TASK_COUNT];
+    int n_tasks = 0;
+    for (int k = 0; eval_tasks[k].value != EVAL_ALL; k++)
+        if (a.task == EVAL_ALL || a.task == eval_tasks[k].value) tasks[n_tasks++] = (ids_task)eval_tasks[k].value;
+    if (!rc) eval_config(v, &c);
+    if (!rc && a.out) rc = eval_to_folder(&a, v, tasks, n_tasks, &c, &a.x);
+    int printed = 0;
+    for (int k = 0; !rc && !a.out && k < n_tasks; k++) { /* task by task, each line as soon as it is known */
         int correct = 0;
-        if (ids_eval_task(v, t, a.n, a.seed, a.held, &c, a.threads, (ids_precision)a.precision, &correct, &err)) {
+        if (ids_eval_task(v, tasks[k], a.n, a.seed, a.held, &c, a.threads, (ids_precision)a.precision, &correct, &err)) {
             rc = fail(&err);
             break;
         }
-        if (a.json) printf("%s\"%s\": %.4f", first ? "" : ", ", ids_task_name(t), (double)correct / (double)a.n);
-        else printf("%s accuracy %d/%d\n", ids_task_name(t), correct, a.n);
-        first = 0;
+        if (a.json) printf("%s\"%s\": %.4f", k ? ", " : "{", ids_task_name(tasks[k]), (double)correct / (double)a.n);
+        else printf("%s accuracy %d/%d\n", ids_task_name(tasks[k]), correct, a.n);
+        printed++;
         fflush(stdout);
     }
-    if (a.json) printf("}\n");
+    if (a.json && printed) printf("}\n");
     ids_vlm_free(v);
+    if (a.out) exp_close(&env, &a.m);
     model_args_free(&a.m);
     return rc;
 }

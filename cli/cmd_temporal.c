@@ -36,7 +36,8 @@ typedef struct temporal_args {
 static const arg_opt extract_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     T_OBJECTS_OPT("red circle,blue square,green triangle", NULL),
-    T_FRAMES_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp), {0}};
+    T_FRAMES_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp),
+    SHARD_OPT(temporal_args, o.exp), {0}};
 static const arg_cmd extract_cmd = {
     "temporal extract",
     TEMPORAL_ABOUT
@@ -50,6 +51,7 @@ static const arg_opt swap_opts[] = {
     MODEL_OPTS(temporal_args), T_OUT_OPT,
     T_OBJECTS_OPT(NULL, "red circle,blue square"),
     T_FRAMES_OPT, T_N_OPT, T_SEED_OPT, T_SIZE_OPT, THREADS_OPT(temporal_args, o.exp.n_threads), PRECISION_OPT(temporal_args, o.exp.precision), INSTRUCTION_OPTS(temporal_args, o.exp),
+    SHARD_OPT(temporal_args, o.exp),
     {.name = "mvbench", .type = ARG_PATH, .offset = T_OFF(o.mvbench), .meta = "SCENE_TRANSITION.json",
      .help = "MVBench's scene-transition questions (the task file, or the paper's derived manifest) instead of "
              "synthetic videos; at most --n of them"},
@@ -69,7 +71,7 @@ static const arg_cmd swap_cmd = {
 static const arg_opt steer_opts[] = {
     {.name = "ids", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = T_OFF(o.ids_path),
      .meta = "DIR/temporal.safetensors", .help = "the temporal IDs, from 'temporal extract' on the same model"},
-    MODEL_OPTS(temporal_args), T_OUT_OPT,
+    MODEL_OPTS(temporal_args), T_OUT_OPT, SHARD_OPT(temporal_args, o.exp),
     {.name = "factor", .type = ARG_FLOAT, .flags = ARG_GT_MIN, .offset = T_OFF(o.factor), .meta = "F", .fmin = 0,
      .fmax = INFINITY, .def = "5", .help = "factor on T[f] - T[source], not rescaled"},
     {.name = "holdout-objects", .type = ARG_FLAG, .offset = T_OFF(o.holdout_objects),
@@ -139,6 +141,8 @@ static int run_temporal(const arg_cmd *spec, int argc, char **argv) {
     if (!rc && spec == &extract_cmd) {
         if (ids_temporal_extract(e.v, e.cat, &a.o, a.out, print_progress, NULL, &err)) {
             rc = fail(&err);
+        } else if (a.o.exp.shard.count > 0) {
+            exp_shard_note(&a.o.exp, a.out);
         } else {
             char *own;
             printf("wrote %s/temporal.safetensors, temporal.json, temporal.csv\n", path_show(a.out, &own));
@@ -146,15 +150,17 @@ static int run_temporal(const arg_cmd *spec, int argc, char **argv) {
         }
     } else if (!rc && spec == &swap_cmd) {
         ids_temporal_swap_result r = {0};
-        if (ids_temporal_swap(e.v, e.cat, &a.o, &r, print_progress, NULL, &err) || ids_temporal_swap_write(a.out, &r, &err))
-            rc = fail(&err);
-        if (!rc) print_temporal_swap_result(&r);
+        if (ids_temporal_swap(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_temporal_swap_write(a.out, &r, &err)) rc = fail(&err);
+        else if (!rc) print_temporal_swap_result(&r);
         ids_temporal_result_free(&r);
     } else if (!rc) {
         ids_temporal_steer_result r = {0};
-        if (ids_temporal_steer(e.v, e.cat, &a.o, &r, print_progress, NULL, &err) || ids_temporal_steer_write(a.out, &r, &err))
-            rc = fail(&err);
-        if (!rc) print_temporal_steer_result(&r);
+        if (ids_temporal_steer(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
+        if (!rc && a.o.exp.shard.count > 0) exp_shard_note(&a.o.exp, a.out);
+        else if (!rc && ids_temporal_steer_write(a.out, &r, &err)) rc = fail(&err);
+        else if (!rc) print_temporal_steer_result(&r);
         ids_temporal_steer_result_free(&r);
     }
     exp_close(&e, &a.m);

@@ -24,6 +24,9 @@ int cmd_temporal(int argc, char **argv); /* cmd_temporal.c */
 int cmd_demo(int argc, char **argv);     /* cmd_demo.c */
 int cmd_bench(int argc, char **argv);    /* cmd_bench.c */
 int cmd_convert(int argc, char **argv);  /* cmd_convert.c */
+int cmd_merge(int argc, char **argv);    /* cmd_merge.c */
+/* Run the command argv[0] (main.c's table) with its arguments. */
+int cli_dispatch(int argc, char **argv);
 
 /* ids export-cvec (cmd_cvec.c), a subcommand of ids */
 struct arg_cmd;

@@ -139,8 +139,58 @@ void model_args_free(model_args *m) {
     m->own_model = m->own_mmproj = NULL;
 }
 
-int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, const ids_exp *x, exp_env *e) {
+static int g_argc;
+static char **g_argv;
+static const char *const *g_parts;
+static int g_n_parts;
+
+void cli_set_command_line(int argc, char **argv) { g_argc = argc, g_argv = argv; }
+void cli_set_merge_parts(const char *const *parts, int n) { g_parts = parts, g_n_parts = n; }
+
+/* The value of the command's --out option (NULL: none, or not given). */
+static const char *out_option(const arg_cmd *spec, const void *vals) {
+    for (const arg_opt *o = spec->opts; o->name; o++)
+        if (!strcmp(o->name, "out") && o->type == ARG_PATH) return *(const char *const *)((const char *)vals + o->offset);
+    return NULL;
+}
+
+/* x's items folder, command line (without --shard and --out) and merge parts. */
+static int exp_items(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env *e) {
+    x->items_dir = out_option(spec, vals);
+    x->parts = g_parts, x->n_parts = g_n_parts;
+    if (!(e->command_line = calloc((size_t)g_argc + 1, sizeof *e->command_line))) return fail_oom();
+    int n = 0;
+    for (int i = 0; i < g_argc; i++) {
+        const char *a = g_argv[i];
+        if (!strcmp(a, "--")) { /* the rest are positional */
+            while (i < g_argc) e->command_line[n++] = g_argv[i++];
+            break;
+        }
+        if (!strcmp(a, "--shard") || !strcmp(a, "--out")) i++;
+        else if (strncmp(a, "--shard=", 8) && strncmp(a, "--out=", 6)) e->command_line[n++] = a;
+    }
+    x->command_line = e->command_line, x->n_command_line = n;
+    return 0;
+}
+
+int exp_prepare(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env *e) {
     *e = (exp_env){0};
+    if (x->shard.count > 0 && g_n_parts > 0) return args_usage(spec->name, "%s", "--shard cannot be merged again");
+    return exp_items(spec, vals, x, e);
+}
+
+void exp_shard_note(const ids_exp *x, const char *out) {
+    char *own;
+    const char *dir = path_show(out, &own);
+    fprintf(stderr, "shard %d/%d: wrote %s/items.bin and %s/part.json ('idscope merge' joins the shards)\n", x->shard.index,
+            x->shard.count, dir, dir);
+    free(own);
+}
+
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, ids_exp *x, exp_env *e) {
+    *e = (exp_env){0};
+    if (x && x->shard.count > 0 && g_n_parts > 0) return args_usage(spec->name, "%s", "--shard cannot be merged again");
+    if (x && exp_items(spec, vals, x, e)) return 1;
     if (x && x->instruction && x->no_instruction)
         return args_usage(spec->name, "%s", "give --instruction TEXT or --no-instruction, not both");
     if (x && x->set_dir && objects)
@@ -156,6 +206,7 @@ int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *o
 }
 
 void exp_close(exp_env *e, model_args *m) {
+    free(e->command_line);
     ids_vlm_free(e->v);
     ids_catalog_free(e->cat);
     *e = (exp_env){0};

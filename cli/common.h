@@ -65,6 +65,15 @@ extern const arg_choice precision_choices[];
     "formats are refused by name. An image or video frame of more than the pixel budget (default\n"          \
     "67108864 pixels, 8192 x 8192) is refused from its header, before decoding: IDSCOPE_MAX_PIXELS=N\n"      \
     "(a pixel count, at most 268435456) changes it.\n"
+/* --shard I/N of the commands that loop over items (the ids_shard of the ids_exp at path f of T). */
+#define SHARD_OPT(T, f)                                                                                         \
+    {.name = "shard", .type = ARG_SHARD, .offset = offsetof(T, f.shard), .meta = "I/N", .max = 1000000,          \
+     .help = "run shard I of N: the items whose number i has i % N == I (the same on any machine and thread "       \
+             "count); writes DIR/items.bin and DIR/part.json, which 'idscope merge' joins (docs/CLUSTER.md)"}
+/* The command line of this process (main), recorded in a shard's part.json without --shard and --out. */
+void cli_set_command_line(int argc, char **argv);
+/* idscope merge: the item files of the parts the next experiment reads every item from (n 0: none). */
+void cli_set_merge_parts(const char *const *parts, int n);
 /* Fill m->model / m->mmproj (0), or print the usage error (EXIT_USAGE). */
 int model_resolve(const char *cmd, model_args *m);
 void model_args_free(model_args *m);
@@ -76,9 +85,17 @@ typedef struct exp_env {
     ids_catalog *cat;
     ids_vlm *v;
     int objs[16], n_objs;
+    const char **command_line; /* what x->command_line points to (owned) */
 } exp_env;
-/* 0, or the exit code after the message; exp_close either way. */
-int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, const ids_exp *x, exp_env *e);
+/* 0, or the exit code after the message; exp_close either way. x (may be NULL) also gets the
+ * command's --out folder as the folder of its kept items (resumption, shards), the command line and
+ * the parts of a merge. */
+int exp_open(const arg_cmd *spec, const void *vals, model_args *m, const char *objects, ids_exp *x, exp_env *e);
+/* What exp_open gives x for a command that loads its model itself (eval): the --out folder for kept
+ * items, the command line, the parts of a merge. 0, or the exit code after the message. */
+int exp_prepare(const arg_cmd *spec, const void *vals, ids_exp *x, exp_env *e);
+/* "shard I/N: K items kept in DIR (part.json)" after a shard run, instead of the result files. */
+void exp_shard_note(const ids_exp *x, const char *out);
 void exp_close(exp_env *e, model_args *m);
 
 /* Comma-separated object names (spaces after commas ignored) to catalog indices, at most 16.

@@ -4,6 +4,7 @@
 #include "idscope.h"
 #include "args.h"
 #include "commands.h"
+#include "common.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,7 @@ static const command commands[] = {
     {"score", "ID-strength score per layer (linearity x consistency x causal effect)", cmd_score},
     {"report", "self-contained HTML report of a results folder", cmd_report},
     {"temporal", "temporal IDs in videos: temporal extract, temporal swap, temporal steer", cmd_temporal},
+    {"merge", "join the shards of a run (--shard I/N) into its result files", cmd_merge},
     {"demo", "every experiment on the bundled model: report.html and summary.json", cmd_demo},
     {"bench", "speed: bench prefill (tokens/s, GFLOP/s; --compare with llama.cpp's llama-bench)", cmd_bench},
 };
@@ -43,6 +45,13 @@ static void print_help(FILE *f) {
     fprintf(f, "usage: idscope COMMAND [options]      (idscope COMMAND --help for each)\n\ncommands:\n");
     for (int k = 0; k < N_COMMANDS; k++) fprintf(f, "  %-9s %s\n", commands[k].name, commands[k].summary);
     fprintf(f, "\nexit status: 0 success, 1 failure (bad input file, missing tensor...), 2 usage error\n");
+}
+
+int cli_dispatch(int argc, char **argv) {
+    for (int k = 0; k < N_COMMANDS; k++)
+        if (!strcmp(argv[0], commands[k].name)) return commands[k].run(argc, argv);
+    fprintf(stderr, "idscope: unknown command '%s'\n", argv[0]);
+    return EXIT_USAGE;
 }
 
 int main(int argc, char **argv) {
@@ -60,7 +69,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (int k = 0; k < N_COMMANDS; k++)
-        if (!strcmp(cmd, commands[k].name)) return commands[k].run(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[k].name)) {
+            cli_set_command_line(argc - 1, argv + 1);
+            return commands[k].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "idscope: unknown command '%s'\n\n", cmd);
     print_help(stderr);
     return EXIT_USAGE;

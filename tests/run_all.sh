@@ -1,5 +1,5 @@
 #!/bin/sh
-# Whole test suite: unit tests (release build), CLI tests, the install, the Python package (against
+# Whole test suite: unit tests (release build), CLI tests, shards/merge/resumption, the install, the Python package (against
 # build/release's shared library, made here when missing or stale), unit tests under ASan+UBSan, and a
 # short smoke of every fuzz harness (skipped, not passed, without clang's libFuzzer).
 # Prints each suite's closing line, then one total line "N passed, N failed".
@@ -34,6 +34,7 @@ run_suite "unit tests (release)" build/release/test_idscope
 run_suite "layer rule" tests/check_layers.sh build/release/obj
 run_suite "cli tests" tests/cli.sh build/release/idscope
 run_suite "hf folders" tests/cli_hf.sh build/release/idscope
+run_suite "shards and resumption" tests/shard.sh build/release/idscope
 run_suite "install" tests/install.sh
 python_suite() {
     make --no-print-directory -s shared >/dev/null || { echo "python: make shared failed"; return 1; }

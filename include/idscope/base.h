@@ -97,6 +97,12 @@ void ids_prov_opt_strs(ids_prov *p, const char *key, const char *const *v, int n
 void ids_prov_opt_nums(ids_prov *p, const char *key, const float *v, int n);
 /* Seed, resolved thread count (0: ids_default_threads()) and numeric precision ("f32"). */
 void ids_prov_run(ids_prov *p, uint64_t seed, int threads, const char *precision);
+/* A shard of a sharded run (docs/CLUSTER.md): "shard": {"index": I, "count": N} at the top level,
+ * beside the options, so that ids_prov_matches does not compare it (the shards of one run, and
+ * their merge, are the same request). count 0 removes it. */
+void ids_prov_shard(ids_prov *p, int index, int count);
+/* The shard recorded in p: its index and count (count 0: none). */
+void ids_prov_shard_get(const ids_prov *p, int *index, int *count);
 /* Stop the clock ("seconds" = now - start); a later call moves it again. */
 void ids_prov_finish(ids_prov *p);
 /* Does a result's stored provenance (its JSON text, or a whole result file's text holding a

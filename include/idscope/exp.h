@@ -25,6 +25,9 @@ extern "C" {
  * The seed is taken as given (0 is a seed like any other; ids_exp_default() sets 1). The context
  * size of a run is derived from its longest sequence (image rows from the tower, plus the text). */
 #define IDS_EXP_MAX_OBJECTS 16
+typedef struct ids_shard {
+    int index, count; /* shard index of count (0 <= index < count); count 0: not sharded */
+} ids_shard;
 typedef struct ids_exp {
     const int *objects;   /* catalog indices */
     int n_objects;
@@ -45,6 +48,19 @@ typedef struct ids_exp {
      * relations are used; records lacking what the experiment needs are skipped and counted.
      * n_items: a seeded sample of that many of the usable records (0: all of them). */
     const char *set_dir;
+    /* Sharding and resumption (docs/CLUSTER.md). Items are numbered in the run's fixed order (every
+     * loop of the experiment, drawn scenes or a set's records), the same on any machine and thread
+     * count; shard {index, count} runs the items whose number i has i % count == index (count 0:
+     * every item). items_dir: the folder where every finished item is kept as it is done
+     * (items.bin, appended; the output folder), so that a rerun of the same request resumes from it;
+     * NULL: none. A shard run writes items_dir/part.json instead of its result files. parts: the
+     * items.bin of the shards being merged (n_parts > 0): every item is read from them, none run. */
+    ids_shard shard;
+    const char *items_dir;
+    const char *const *parts;
+    int n_parts;
+    const char *const *command_line; /* recorded in part.json, for `idscope merge` (may be NULL) */
+    int n_command_line;
 } ids_exp;
 
 /* The records of a run on an image set (ids_exp.set_dir), in every result that can use one. */

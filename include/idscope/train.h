@@ -82,6 +82,31 @@ ids_status ids_eval_task(const ids_vlm *v, ids_task task, int n, uint64_t seed, 
                          const ids_train_config *c, int n_threads, ids_precision precision, int *n_correct,
                          ids_err *err);
 
+/* Evaluation of several tasks as a result with provenance (idscope eval --out): the same questions
+ * and verdicts as ids_eval_task, with the experiments' shards and kept items (ids_exp: seed,
+ * n_threads, precision, shard, items_dir, parts, command_line; the scene options are not used).
+ * Items are numbered task by task in the order of `tasks`, question by question. */
+typedef struct ids_eval_opts {
+    ids_exp exp;
+    const ids_task *tasks;
+    int n_tasks;                   /* at most IDS_TASK_COUNT */
+    int n;                         /* questions per task */
+    int held_out;                  /* as ids_eval_task */
+    const ids_train_config *config;
+} ids_eval_opts;
+typedef struct ids_eval_result {
+    int n_tasks, n;
+    ids_task task[IDS_TASK_COUNT];
+    int correct[IDS_TASK_COUNT];
+    ids_prov *prov;
+} ids_eval_result;
+ids_status ids_eval_run(const ids_vlm *v, const ids_eval_opts *o, ids_eval_result *out, ids_progress_fn progress, void *user,
+                        ids_err *err);
+/* DIR/eval.json ({"format": "idscope.eval.v1", "n", "tasks": [{"task", "correct", "accuracy"}], provenance})
+ * and DIR/eval.csv (task,correct,n,accuracy). */
+ids_status ids_eval_write(const char *dir, const ids_eval_result *r, ids_err *err);
+void ids_eval_result_free(ids_eval_result *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -180,6 +180,26 @@ void ids_prov_run(ids_prov *p, uint64_t seed, int threads, const char *precision
     set_root(p, "precision", cJSON_CreateString(precision ? precision : "f32"));
 }
 
+void ids_prov_shard(ids_prov *p, int index, int count) {
+    if (count <= 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(p->root, "shard");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o && (!cJSON_AddNumberToObject(o, "index", index) || !cJSON_AddNumberToObject(o, "count", count))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    set_root(p, "shard", o);
+}
+
+void ids_prov_shard_get(const ids_prov *p, int *index, int *count) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(p->root, "shard");
+    const cJSON *i = cJSON_GetObjectItemCaseSensitive(o, "index"), *n = cJSON_GetObjectItemCaseSensitive(o, "count");
+    *index = cJSON_IsNumber(i) ? i->valueint : 0;
+    *count = cJSON_IsNumber(n) ? n->valueint : 0;
+}
+
 void ids_prov_finish(ids_prov *p) {
     const double t0 = (double)p->t0.tv_sec + 1e-9 * (double)p->t0.tv_nsec;
     set_root(p, "seconds", cJSON_CreateNumber(round((now_mono() - t0) * 1000) / 1000));

@@ -36,6 +36,13 @@ ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const 
     x->precision = e->precision;
     x->seed = e->seed;
     x->instruction = ids_exp_instruction(e, v);
+    if (e->shard.count < 0 || (e->shard.count > 0 && (e->shard.index < 0 || e->shard.index >= e->shard.count)))
+        return ids__err(err, IDS_ERR_ARG, "%s: shard %d/%d: the index must be in 0..%d", what, e->shard.index,
+                        e->shard.count, e->shard.count - 1);
+    if (e->n_parts < 0 || (e->n_parts > 0 && !e->parts)) return ids__err(err, IDS_ERR_ARG, "%s: %d parts without names", what, e->n_parts);
+    x->shard = e->shard.index, x->n_shards = e->shard.count, x->items_dir = e->items_dir;
+    x->parts = e->parts, x->n_parts = e->n_parts;
+    x->command_line = e->command_line, x->n_command_line = e->command_line ? e->n_command_line : 0;
     if (e->set_dir) { /* an image set: every usable record unless a sample size is given */
         char *m = ids_set_manifest_path(e->set_dir);
         if (!m) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
@@ -81,16 +88,32 @@ ids_status ids__exp_ctx(const ids__exp *x, int n_images, int max_rows, bool keep
     return ids_ctx_new(out, ids_vlm_model(x->v), cp, err);
 }
 
+typedef struct {
+    ids__exp *x;
+    ids__item_fn fn;
+    void *user;
+} shard_adapter;
+
+/* Every item is drawn (the draws of a pair follow one another); only the shard's are run. */
+static ids_status shard_item(void *user, ids_stim *s, ids_err *err) {
+    shard_adapter *a = user;
+    if (!ids__item_mine(a->x, a->x->done)) return IDS_OK;
+    a->x->item = a->x->done;
+    return a->fn(a->user, s, err);
+}
+
 ids_status ids__exp_each(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int rel, uint64_t salt, ids__item_fn fn,
                          void *user, const char *what, ids_err *err) {
     const long total = x->total > 0 ? x->total : (long)x->n_obj * (x->n_obj - 1) * x->n_items;
-    return ids__each_item(kind, so, x->cat, x->objs, x->n_obj, x->n_items, rel, x->seed, salt, fn, user, what, x->progress,
-                          x->puser, &x->done, total, err);
+    shard_adapter a = {x, fn, user};
+    return ids__each_item(kind, so, x->cat, x->objs, x->n_obj, x->n_items, rel, x->seed, salt, shard_item, &a, what,
+                          x->progress, x->puser, &x->done, total, err);
 }
 
 ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out, ids_err *err) {
     ids_status st = ids_prov_new(out, command, err);
     if (!st) st = ids_vlm_prov(*out, x->v, err);
+    if (!st) ids_prov_shard(*out, x->shard, ids__exp_partial(x) ? x->n_shards : 0);
     if (st) {
         ids_prov_free(*out);
         *out = NULL;
@@ -114,5 +137,6 @@ ids_status ids__exp_prov(const ids__exp *x, const char *command, ids_prov **out,
     ids_prov_opt_str(*out, "instruction", x->instruction);
     ids_prov_opt_str(*out, "answer_tokens", "first token of each case variant, log-sum-exp");
     ids_prov_run(*out, x->seed, x->n_threads, ids_precision_name(x->precision));
+    ((ids__exp *)x)->prov = *out; /* the request the kept items answer (not owned) */
     return IDS_OK;
 }

@@ -84,6 +84,7 @@ ids_status ids__each_item(ids_set_kind kind, ids_stim_opts *so, const ids_catalo
                           const char *what, ids_progress_fn progress, void *puser, long *done, long total, ids_err *err);
 /* An experiment's shared options after defaults (ids_exp, resolved for one model), with the model,
  * the catalog and the progress callback: what the item loop, the contexts and the provenance use. */
+typedef struct ids__store ids__store;
 typedef struct ids__exp {
     const ids_vlm *v;
     const ids_catalog *cat;
@@ -96,7 +97,37 @@ typedef struct ids__exp {
     ids_progress_fn progress;
     void *puser;
     long done, total; /* items done over every loop of the run, and their total (progress) */
+    /* shards and kept items (store.c): what ids_exp asks, the run's provenance (set by ids__exp_prov,
+     * not owned), the open store, the number of the current item */
+    int shard, n_shards, n_parts, n_command_line;
+    const char *items_dir;
+    const char *const *parts, *const *command_line;
+    ids_prov *prov;
+    struct ids__store *store; /* ids__store */
+    long item;
 } ids__exp;
+/* ---- shards and kept items (store.c, docs/CLUSTER.md) ---- */
+/* Is item number idx one of this run's (its shard's)? */
+bool ids__item_mine(const ids__exp *x, long idx);
+/* The record kept for the current item (x->item) by an earlier run of the same request, or read
+ * from the parts being merged: *rec (valid until ids__exp_end) and *len; *rec = NULL when there is
+ * none (compute it, then ids__item_keep). The store is opened at the first call: x->items_dir's
+ * items.bin when its request (the header's provenance) matches x->prov (otherwise it starts over,
+ * with a note), or the parts (each must match; an item in two parts is an error naming both; when
+ * merging, an item in none is an error). */
+ids_status ids__item_find(ids__exp *x, const void **rec, size_t *len, ids_err *err);
+/* Append the current item's record to items.bin (one write; a torn last record is dropped on
+ * reopening). No-op without items_dir or when merging. */
+ids_status ids__item_keep(ids__exp *x, const void *rec, size_t len, ids_err *err);
+/* A record of n doubles: the kept one into rec (*found; its size checked), or *found = false (compute
+ * rec, then ids__item_keep it). */
+ids_status ids__item_doubles(ids__exp *x, double *rec, size_t n, bool *found, ids_err *err);
+/* Is this run a shard (its result is items.bin + part.json, not the result files)? */
+bool ids__exp_partial(const ids__exp *x);
+/* The end of a run's items, st its status: a shard writes items_dir/part.json; a whole run that
+ * succeeded removes items.bin (its result is written: call after writing it, where the library
+ * writes it); the store is closed either way. Returns st, or the failure to write part.json. */
+ids_status ids__exp_end(ids__exp *x, ids_status st, ids_err *err);
 /* Resolve e for v: n_def default objects (2 or 3), at least n_min; `what` names the experiment in
  * errors ("swap: at least 2 objects are needed, 1 given"). */
 ids_status ids__exp_init(ids__exp *x, const ids_exp *e, const ids_vlm *v, const ids_catalog *cat, int n_def, int n_min,
@@ -246,9 +277,11 @@ typedef struct ids__patcher {
     double pooled_den;
     int *setrows[IDS_SWAP_SET_COUNT], nset[IDS_SWAP_SET_COUNT];
     int n_items, n_skipped;
-    double *snap;     /* acc[2] before the item */
-    float *item_diff; /* per item used: its recovered fraction of the difference [n_items][L * IDS_SWAP_SET_COUNT] */
+    float *item_diff; /* per item used: its recovered fraction of the difference [n_items][L * IDS_SWAP_SET_COUNT],
+                       * taken from its record as records are added (so kept and merged items give it too) */
     int item_cap;
+    ids__exp *x;  /* the run (its current item and kept items) */
+    double *rec;  /* the current item's record (kept, then added to acc in item order) */
 } ids__patcher;
 /* n_img: images per prompt (the context is sized from them); max_rows: rows computed together. */
 ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation rel, int n_img, int max_rows, ids_err *err);

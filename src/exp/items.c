@@ -197,6 +197,11 @@ ids_status ids__exp_items(ids__exp *x, ids_set_kind kind, ids_stim_opts *so, int
     const long total = x->done + n;
     for (int i = 0; !st && i < n; i++) {
         const ids_set_item *r = &set->items[pick[i]];
+        if (!ids__item_mine(x, x->done)) { /* another shard's */
+            x->done++;
+            continue;
+        }
+        x->item = x->done;
         ids_image img = {0};
         if ((st = ids_image_load(&img, r->file, err))) {
             ids__err_prefix(err, st, "%s: record '%s'", set->manifest, r->id);

@@ -119,8 +119,16 @@ ids_status ids__write_text(const char *dir, const char *name, const char *text, 
     return st;
 }
 
+/* A shard's result is its kept items and part.json (store.c); its own numbers are not written. */
+static bool shard_of(const ids_prov *prov) {
+    int i, n;
+    if (prov) ids_prov_shard_get(prov, &i, &n);
+    return prov && n > 0;
+}
+
 ids_status ids__result_write(const char *dir, ids_result_kind k, ids_relation rel, cJSON *doc, const ids_prov *prov,
                              const char *csv, size_t csv_len, bool oom, ids_err *err) {
+    if (shard_of(prov)) return IDS_OK;
     char b1[64], b2[64];
     const char *jname = file_name(k, false, rel, b1, sizeof b1), *cname = file_name(k, true, rel, b2, sizeof b2);
     if (oom || !doc) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory while assembling the result", jname);
@@ -582,6 +590,7 @@ static char *print_with_prov(cJSON *doc, const ids_prov *prov, const char *what,
 }
 
 ids_status ids__result_write_as(const char *dir, const char *name, cJSON *doc, const ids_prov *prov, bool oom, ids_err *err) {
+    if (shard_of(prov)) return IDS_OK;
     if (oom || !doc) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory while assembling the result", name);
     char *txt = print_with_prov(doc, prov, name, err);
     if (!txt) return err ? err->code : IDS_ERR_NOMEM;
@@ -594,6 +603,7 @@ ids_status ids__result_write_as(const char *dir, const char *name, cJSON *doc, c
 
 ids_status ids__result_write_st(const char *dir, ids_result_kind k, cJSON *doc, const ids_prov *prov, ids_st_writer *w,
                                 const char *st_name, const char *csv, size_t csv_len, bool oom, ids_err *err) {
+    if (shard_of(prov)) return IDS_OK;
     char b[64];
     const char *jname = file_name(k, false, 0, b, sizeof b), *cname = file_name(k, true, 0, b, sizeof b);
     if (oom || !doc || !w) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory while assembling the result", jname);

@@ -76,7 +76,7 @@ ids_status ids_spatial_compute(const float *h, int n_pairs, int G, int S, int L,
 }
 
 /* The subject word's rows at every layer for every item of the grid set and every ordered pair:
- * h[p][anchor cell][subject cell * S + size][layer][E]. */
+ * h[p][anchor cell][subject cell * S + size][layer][E] (NULL in a shard: its items are only kept). */
 static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, int S, int L, int E, float *h, ids_err *err) {
     const int G = x->grid, C = G * G, K = C * S;
     const size_t LE = (size_t)L * E, per_pair_n = (size_t)C * K * LE;
@@ -101,16 +101,30 @@ static ids_status extract_collect(ids__exp *x, ids_stim_opts *so, int n_items, i
                 hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = word, .action = IDS_ACT_CAPTURE,
                                       .out = rowbuf + (size_t)l * E, .len = (size_t)E};
             for (int idx = 0; idx < n_items && !st; idx++) {
+                if (!ids__item_mine(x, x->done)) { /* another shard's */
+                    x->done++;
+                    continue;
+                }
+                x->item = x->done;
                 ids_stim s;
                 if ((st = ids_stim_make(IDS_SET_GRID, so, x->cat, idx, &s, err))) break;
                 const int cb = s.obj[0].cell_y * G + s.obj[0].cell_x, ca = s.obj[1].cell_y * G + s.obj[1].cell_x;
                 const int size_i = idx % S;
+                const void *kept = NULL;
+                size_t kept_len = 0;
+                st = ids__item_find(x, &kept, &kept_len, err);
+                if (!st && kept && kept_len != sizeof(float) * LE)
+                    st = ids__err(err, IDS_ERR_FORMAT, "ids extract: kept item %ld has %zu bytes, %zu expected", x->item, kept_len,
+                                  sizeof(float) * LE);
                 ids_seq *seq = NULL;
-                st = ids_vlm_build_seq(x->v, prompt, &s.frames[0], 1, x->n_threads, NULL, &seq, err);
-                if (!st) st = ids_ctx_prefill(ctx, seq, hooks, L, NULL, NULL, err);
-                if (!st) { /* h[p][ca][cb*S+size][layer][E] */
+                if (!st && !kept) {
+                    st = ids_vlm_build_seq(x->v, prompt, &s.frames[0], 1, x->n_threads, NULL, &seq, err);
+                    if (!st) st = ids_ctx_prefill(ctx, seq, hooks, L, NULL, NULL, err);
+                    if (!st) st = ids__item_keep(x, rowbuf, sizeof(float) * LE, err);
+                }
+                if (!st && h) { /* h[p][ca][cb*S+size][layer][E] (a shard keeps its items only in items.bin) */
                     float *dst = h + (size_t)p * per_pair_n + ((size_t)ca * K + (size_t)cb * S + size_i) * LE;
-                    memcpy(dst, rowbuf, sizeof(float) * LE);
+                    memcpy(dst, kept ? kept : rowbuf, sizeof(float) * LE);
                 }
                 ids_seq_free(seq);
                 ids_stim_free(&s);
@@ -251,15 +265,24 @@ static ids_status xset_item(void *user, const ids__item *it, ids_err *err) {
         j->cap = cap;
     }
     /* "Is the SUBJECT to the left or right of the ANCHOR?": the subject word at every layer */
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    ids_status st = ids__item_find(j->x, &kept, &kept_len, err);
+    if (!st && kept && kept_len != sizeof(float) * LE)
+        st = ids__err(err, IDS_ERR_FORMAT, "ids extract: kept item %ld has %zu bytes, %zu expected", j->x->item, kept_len,
+                      sizeof(float) * LE);
+    if (st) return st;
+    if (kept) memcpy(j->h + (size_t)j->n * LE, kept, sizeof(float) * LE);
     ids_seq *seq = NULL;
-    ids_status st = ids__item_seq(j->x, IDS_REL_LEFT_RIGHT, it, &seq, err);
+    if (!kept) st = ids__item_seq(j->x, IDS_REL_LEFT_RIGHT, it, &seq, err);
     int rows[2];
-    if (!st) st = ids__object_rows(seq, j->tok, it->word[0], it->word[1], rows, err);
+    if (!st && !kept) st = ids__object_rows(seq, j->tok, it->word[0], it->word[1], rows, err);
     const ids_sel word = {.kind = IDS_SEL_WORD, .word = it->word[0], .after_image = true};
     for (int l = 0; l < j->L; l++)
         j->hooks[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = word, .action = IDS_ACT_CAPTURE,
                                  .out = j->h + (size_t)j->n * LE + (size_t)l * j->E, .len = (size_t)j->E};
-    if (!st) st = ids_ctx_prefill(j->ctx, seq, j->hooks, j->L, NULL, NULL, err);
+    if (!st && !kept) st = ids_ctx_prefill(j->ctx, seq, j->hooks, j->L, NULL, NULL, err);
+    if (!st && !kept) st = ids__item_keep(j->x, j->h + (size_t)j->n * LE, sizeof(float) * LE, err);
     ids_seq_free(seq);
     if (st) return *it->id ? ids__err_prefix(err, st, "record '%s'", it->id) : st;
     const int G = j->x->grid;
@@ -342,21 +365,22 @@ static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char
     if (!st)
         st = ids__exp_items(x, IDS_SET_GRID, &so, -1, 0, 0, IDS__NEED_POS_A | IDS__NEED_POS_B, xset_item, &j, "ids extract", &use,
                             err);
-    if (!st && j.n_pairs == 0)
+    if (!st && j.n_pairs == 0 && !ids__exp_partial(x))
         st = ids__err(err, IDS_ERR_ARG, "ids extract: %s has no record with both objects' boxes (of %d records)", use.manifest,
                       use.records);
     float *uni = NULL, *pp = NULL, *xa = NULL, *ya = NULL;
     double *mean = NULL;
     int empty = 0, alone = 0;
-    if (!st) {
+    const bool partial = ids__exp_partial(x);
+    if (!st && !partial) {
         uni = ids__malloc(sizeof(float) * (size_t)C * LE);
         pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)j.n_pairs * C * LE) : NULL;
         xa = ids__malloc(sizeof(float) * LE), ya = ids__malloc(sizeof(float) * LE);
         mean = ids__malloc(sizeof(double) * LE);
         if (!uni || (o->per_pair && !pp) || !xa || !ya || !mean) st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
     }
-    if (!st) st = xset_compute(&j, C, uni, pp, &empty, &alone, err);
-    if (!st) {
+    if (!st && !partial) st = xset_compute(&j, C, uni, pp, &empty, &alone, err);
+    if (!st && !partial) {
         spatial_axes(uni, G, 1, LE, 0, xa, ya, mean);
         if (empty) ids__log(1, "ids extract: %d of %d cells have no record: their IDs are zero", empty, C);
         ids_prov_finish(prov);
@@ -364,6 +388,7 @@ static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char
         const extract_info info = {(const char *const *)j.names, j.n_names, j.n_pairs, j.n, &use, empty, alone};
         st = extract_write(out_dir, x, prov, pooled, 1, L, E, uni, xa, ya, pp, &info, err);
     }
+    st = ids__exp_end(x, st, err);
     for (int i = 0; j.names && i < j.n_names; i++) free(j.names[i]);
     free(j.names);
     free(j.pairs);
@@ -409,13 +434,15 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
         return st;
     }
     const size_t LE = (size_t)L * E;
-    float *h = ids__malloc(sizeof(float) * (size_t)P * C * K * LE), *uni = ids__malloc(sizeof(float) * (size_t)K * LE);
+    const bool partial = ids__exp_partial(&x); /* a shard: its items go to items.bin, nothing is computed */
+    float *h = partial ? NULL : ids__malloc(sizeof(float) * (size_t)P * C * K * LE);
+    float *uni = ids__malloc(sizeof(float) * (size_t)K * LE);
     float *xa = ids__malloc(sizeof(float) * LE), *ya = ids__malloc(sizeof(float) * LE);
     float *pp = o->per_pair ? ids__malloc(sizeof(float) * (size_t)P * K * LE) : NULL;
-    if (!h || !uni || !xa || !ya || (o->per_pair && !pp))
+    if ((!h && !partial) || !uni || !xa || !ya || (o->per_pair && !pp))
         st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory for %d pairs x %d images", P, C * (C - 1) * S);
     if (!st) st = extract_collect(&x, &so, n_items, S, L, E, h, err);
-    if (!st) {
+    if (!st && !partial) {
         st = ids_spatial_compute(h, P, G, S, L, E, 0, pp, uni, xa, ya, err);
         ids_prov_finish(prov);
         const char *names[IDS_EXP_MAX_OBJECTS];
@@ -423,6 +450,7 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
         const extract_info info = {names, x.n_obj, P, x.total, NULL, 0, 0};
         if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, &info, err);
     }
+    st = ids__exp_end(&x, st, err);
     ids_prov_free(prov);
     free(h);
     free(uni);

@@ -219,7 +219,8 @@ typedef struct {
     int *swaps_id, *swaps_noise, *g_id, *g_noise;
     uint64_t noise_rng;
     ids_steer_result *out;
-    int cap; /* items the per-item arrays of out hold */
+    int cap;      /* items the per-item arrays of out hold */
+    int32_t *rec; /* the current item's record */
 } belief_job;
 
 /* Room for item n (0-based) of the per-item arrays (grown by doubling; cap: the items they hold). */
@@ -244,6 +245,37 @@ static ids_status belief_items_grow(ids_steer_result *r, int NB, int *cap, ids_e
     return IDS_OK;
 }
 
+/* An item's record into the counts and, when the item was used, into the per-item verdicts, in item
+ * order (the same counts, intervals and per-item rows from fresh, kept or merged items). The id,
+ * the relation and the truth are the item's own; the clean D is the record's. */
+static ids_status belief_add(belief_job *j, const int32_t *rec, const ids__item *it, ids_relation rel, ids_err *err) {
+    const int NB = j->NB;
+    ids_steer_result *r = j->out;
+    r->n_skipped += rec[0];
+    if (!rec[1]) return IDS_OK;
+    ids_status st = belief_items_grow(r, NB, &j->cap, err);
+    if (st) return st;
+    const size_t at = (size_t)r->n_items * NB;
+    for (int k = 0; k < NB; k++) {
+        j->swaps_id[k] += rec[2 + k];
+        j->swaps_noise[k] += rec[2 + NB + k];
+        j->g_id[k] += rec[2 + 2 * NB + k];
+        j->g_noise[k] += rec[2 + 3 * NB + k];
+        r->item_swap_id[at + k] = (unsigned char)rec[2 + k];
+        r->item_swap_noise[at + k] = (unsigned char)rec[2 + NB + k];
+        r->item_greedy_id[at + k] = (unsigned char)rec[2 + 2 * NB + k];
+        r->item_greedy_noise[at + k] = (unsigned char)rec[2 + 3 * NB + k];
+    }
+    float dc;
+    memcpy(&dc, &rec[2 + 4 * NB], sizeof dc);
+    snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
+    r->item_rel[r->n_items] = (unsigned char)rel;
+    r->item_dc[r->n_items] = dc;
+    r->item_truth[r->n_items] = it->has[rel] ? (signed char)it->truth[rel] : -1;
+    r->n_items++;
+    return IDS_OK;
+}
+
 static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
     belief_job *j = user;
     steer_env *e = j->e;
@@ -257,10 +289,28 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
                                                                                                   : IDS_REL_ABOVE_BELOW;
     j->out->relations |= 1u << rel;
     ids_status st = steer_answers(e, rel, &j->out->prompting, err);
+    /* the item's record: [0] skipped, [1] used, then per layer of the band: swaps by the ID, by the
+     * noise, greedy swaps by the ID, by the noise, then the clean D (a float's bits) (kept, so that a
+     * rerun or a merge adds them again) */
+    int32_t *rec = j->rec;
+    const size_t rec_len = sizeof(int32_t) * (3 + 4 * (size_t)NB);
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    if (!st) st = ids__item_find(&e->x, &kept, &kept_len, err);
+    if (!st && kept && kept_len != rec_len)
+        st = ids__err(err, IDS_ERR_FORMAT, "steer belief: kept item %ld has %zu bytes, %zu expected", e->x.item, kept_len, rec_len);
+    if (!st && kept) {
+        memcpy(rec, kept, rec_len);
+        return belief_add(j, rec, it, rel, err);
+    }
+    memset(rec, 0, rec_len);
+    /* the noise of an item from the seed and the item's number alone (the same in any shard) */
+    uint64_t noise_seed = e->x.seed * 7919 + 17 + (uint64_t)e->x.item * 0x9E3779B97F4A7C15ull;
+    j->noise_rng = ids__rng_splitmix(&noise_seed);
     if (!st) st = steer_clean(e, rel, it, 2, ws, lpc, &seq, err);
     const double dc = (double)lpc[0] - lpc[1];
     if (!st && dc == 0) {
-        j->out->n_skipped++;
+        rec[0] = 1;
     } else if (!st) {
         /* the subject's push opposes the model's answer: it said "first" (left/above) -> push the
          * subject right/down (+d), the reference left/up (-d); hooks [4k + w] ID, [4k + 2 + w] noise */
@@ -286,23 +336,13 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             e->vars[2 * k + 1] = (ids_variant){&e->hooks[4 * k + 2], 2};
         }
         st = steer_run(e, 2 * NB, err);
-        ids_steer_result *r = j->out;
-        if (!st) st = belief_items_grow(r, NB, &j->cap, err);
+        const float dcf = (float)dc;
+        memcpy(&rec[2 + 4 * NB], &dcf, sizeof dcf);
         for (int k = 0; !st && k < NB; k++) {
             const float *p = e->lp + 4 * k;
             const double di = (double)p[0] - p[1], dn = (double)p[2] - p[3];
-            j->swaps_id[k] += (di > 0) != (dc > 0);
-            j->swaps_noise[k] += (dn > 0) != (dc > 0);
-            r->item_swap_id[(size_t)r->n_items * NB + k] = (di > 0) != (dc > 0);
-            r->item_swap_noise[(size_t)r->n_items * NB + k] = (dn > 0) != (dc > 0);
-        }
-        if (!st) {
-            memset(r->item_greedy_id + (size_t)r->n_items * NB, 0, (size_t)NB);
-            memset(r->item_greedy_noise + (size_t)r->n_items * NB, 0, (size_t)NB);
-            snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
-            r->item_rel[r->n_items] = (unsigned char)rel;
-            r->item_dc[r->n_items] = (float)dc;
-            r->item_truth[r->n_items] = it->has[rel] ? (signed char)it->truth[rel] : -1;
+            rec[2 + k] = (di > 0) != (dc > 0);
+            rec[2 + NB + k] = (dn > 0) != (dc > 0);
         }
         /* the same from short greedy answers, judged by whole answer words */
         int vc = -1;
@@ -312,15 +352,14 @@ static ids_status belief_item(void *user, const ids__item *it, ids_err *err) {
             int vi = -1, vn = -1;
             st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k].hooks, 2, gt, rel, &vi, err);
             if (!st) st = greedy_verdict(e->ctx, e->tok, e->vars[2 * k + 1].hooks, 2, gt, rel, &vn, err);
-            j->g_id[k] += vi >= 0 && vi != vc;
-            j->g_noise[k] += vn >= 0 && vn != vc;
-            j->out->item_greedy_id[(size_t)j->out->n_items * NB + k] = vi >= 0 && vi != vc;
-            j->out->item_greedy_noise[(size_t)j->out->n_items * NB + k] = vn >= 0 && vn != vc;
+            rec[2 + 2 * NB + k] = vi >= 0 && vi != vc;
+            rec[2 + 3 * NB + k] = vn >= 0 && vn != vc;
         }
-        if (!st) j->out->n_items++;
+        if (!st) rec[1] = 1;
     }
     ids_seq_free(seq);
-    return st;
+    if (!st) st = ids__item_keep(&e->x, rec, rec_len, err);
+    return st ? st : belief_add(j, rec, it, rel, err);
 }
 
 /* Per-layer rates from counts over n items, and the mean of both at the 3 layers best by `by`. */
@@ -458,8 +497,10 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         return st;
     }
     belief_job j = {&e, rel, pl.rels, lo, NB, ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)),
-                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), e.x.seed * 7919 + 17, out, 0};
-    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+                    ids__calloc((size_t)NB, sizeof(int)), ids__calloc((size_t)NB, sizeof(int)), 0, out, 0,
+                    ids__calloc(3 + 4 * (size_t)NB, sizeof(int32_t))};
+    if (!j.swaps_id || !j.swaps_noise || !j.g_id || !j.g_noise || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "steer: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     /* no true cell is needed: the push opposes the model's own answer */
     if (!st)
         st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, (int)rel, 99, pl.rels, 0, belief_item, &j, "steer belief", &out->set, err);
@@ -473,7 +514,9 @@ ids_status ids_steer_belief(const ids_vlm *v, const ids_catalog *cat, const ids_
         st = rates(j.g_id, j.g_noise, NB, out->n_items, &out->greedy_id, &out->greedy_noise, &out->greedy_best3_id,
                    &out->greedy_best3_noise, err);
     if (!st) ids_prov_finish(out->prov);
+    st = ids__exp_end(&e.x, st, err);
     if (st) ids_steer_result_free(out);
+    free(j.rec);
     free(j.swaps_id);
     free(j.swaps_noise);
     free(j.g_id);
@@ -488,7 +531,7 @@ typedef struct {
     steer_env *e;
     ids_relation rel;
     int layer;
-    double *acc; /* [3][C]: the push, the random and the orthogonal control */
+    double *acc, *rec; /* [3][C]: the push, the random and the orthogonal control; sums, then the current item's record */
     ids_steer_grid_result *out;
     uint64_t rng;
     int cap;     /* items out->item_delta holds */
@@ -512,14 +555,39 @@ static void grid_controls(grid_job *j, const float *vt, int tx, int ty, int sx, 
     rescale(vo, E, sqrt(nn));
 }
 
+/* The current item's record (the change per target cell under the push and its two controls) into
+ * the sums and the per-image maps, in item order. */
+static ids_status grid_add(grid_job *j, ids_err *err) {
+    const int C3 = 3 * j->e->G * j->e->G;
+    ids_steer_grid_result *r = j->out;
+    if (r->n_items >= j->cap) { /* each image's changes, kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_delta, sizeof(float) * (size_t)nc * C3);
+        if (!q) return ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory for %d items", nc);
+        r->item_delta = q, j->cap = nc;
+    }
+    for (int v = 0; v < C3; v++) {
+        j->acc[v] += j->rec[v];
+        r->item_delta[(size_t)r->n_items * C3 + v] = (float)j->rec[v];
+    }
+    r->n_items++;
+    return IDS_OK;
+}
+
 static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
     grid_job *j = user;
     steer_env *e = j->e;
     const int E = e->E, G = e->G, C = G * G;
+    bool found;
+    ids_status st = ids__item_doubles(&e->x, j->rec, 3 * (size_t)C, &found, err);
+    if (st || found) return st ? st : grid_add(j, err);
+    /* the random control's directions from the seed and the item's number (the same in any shard) */
+    uint64_t rng_seed = e->x.seed * 7919 + 41 + (uint64_t)e->x.item * 0x9E3779B97F4A7C15ull;
+    j->rng = ids__rng_splitmix(&rng_seed);
     ids_seq *seq = NULL;
     ids_sel ws[2];
     float lpc[2];
-    ids_status st = steer_clean(e, j->rel, it, 0, ws, lpc, &seq, err);
+    st = steer_clean(e, j->rel, it, 0, ws, lpc, &seq, err);
     /* ours: from the subject's cell (off the grid, as in the "between" scenes: the cell its centre
      * falls in); the paper's: from the target's mirror cell, horizontal (vertical for above/below and
      * between) */
@@ -540,19 +608,9 @@ static ids_status grid_item(void *user, const ids__item *it, ids_err *err) {
         }
     }
     if (!st) st = steer_run(e, 3 * C, err);
-    ids_steer_grid_result *r = j->out;
-    if (!st && r->n_items >= j->cap) { /* each image's changes, kept for intervals */
-        const int nc = j->cap ? 2 * j->cap : 16;
-        float *q = ids__realloc(r->item_delta, sizeof(float) * (size_t)nc * 3 * C);
-        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory for %d items", nc);
-        else r->item_delta = q, j->cap = nc;
-    }
-    for (int v = 0; !st && v < 3 * C; v++) {
-        const double d = ((double)e->lp[2 * v] - e->lp[2 * v + 1]) - ((double)lpc[0] - lpc[1]);
-        j->acc[v] += d;
-        r->item_delta[(size_t)r->n_items * 3 * C + v] = (float)d;
-    }
-    if (!st) j->out->n_items++;
+    for (int v = 0; !st && v < 3 * C; v++) j->rec[v] = ((double)e->lp[2 * v] - e->lp[2 * v + 1]) - ((double)lpc[0] - lpc[1]);
+    if (!st) st = ids__item_keep(&e->x, j->rec, sizeof(double) * 3 * (size_t)C, err);
+    if (!st) st = grid_add(j, err);
     ids_seq_free(seq);
     return st;
 }
@@ -575,8 +633,9 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
         return st;
     }
     const int C = e.G * e.G;
-    grid_job j = {&e, rel, layer, ids__calloc((size_t)3 * C, sizeof(double)), out, e.x.seed * 7919 + 41, 0};
-    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    grid_job j = {&e, rel, layer, ids__calloc((size_t)3 * C, sizeof(double)), ids__calloc((size_t)3 * C, sizeof(double)), out, 0, 0};
+    if (!j.acc || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "steer grid: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     if (!st) st = steer_answers(&e, rel, &out->prompting, err);
     /* records of an image set need the relation's question and the subject's box (its cell) */
     if (!st)
@@ -592,8 +651,10 @@ ids_status ids_steer_grid(const ids_vlm *v, const ids_catalog *cat, const ids_st
         }
     }
     if (!st) ids_prov_finish(out->prov);
-    else ids_steer_grid_result_free(out);
+    st = ids__exp_end(&e.x, st, err);
+    if (st) ids_steer_grid_result_free(out);
     free(j.acc);
+    free(j.rec);
     steer_env_free(&e);
     return st;
 }
@@ -626,6 +687,7 @@ typedef struct {
     steer_env *e;
     int which, lo, NB; /* which: 0 grid scenes (above/below), 1 depth scenes (front/behind), -1 both (a set's images) */
     double *acc;       /* [3 pushes][4][NB]: (2 which + dir) */
+    double *rec;       /* the current item's record: [3][4][NB] as acc, then the grid and depth question counts */
     ids_depth_result *out;
     uint64_t rng;      /* the random control's directions */
     int cap[2];        /* items the per-item arrays hold (above/below, front/behind) */
@@ -695,30 +757,54 @@ static ids_status depth_one(depth_job *j, const ids__item *it, int which, ids_er
             }
     }
     if (!st) st = steer_run(e, 6 * NB, err);
-    const int n_done = which ? j->out->n_depth : j->out->n_grid;
-    if (!st) st = depth_grow(j, which, n_done, err);
-    float *item = st ? NULL : (which ? j->out->item_fb : j->out->item_ab) + (size_t)n_done * 6 * NB;
     for (int p = 0; !st && p < 3; p++)
         for (int k = 0; k < NB; k++)
             for (int dir = 0; dir < 2; dir++) {
                 const float *q = e->lp + 2 * ((p * NB + k) * 2 + dir);
-                const double d = ((double)q[0] - q[1]) - ((double)lpc[0] - lpc[1]);
-                j->acc[((size_t)p * 4 + 2 * which + dir) * NB + k] += d;
-                item[((size_t)p * NB + k) * 2 + dir] = (float)d;
+                j->rec[((size_t)p * 4 + 2 * which + dir) * NB + k] = ((double)q[0] - q[1]) - ((double)lpc[0] - lpc[1]);
             }
-    if (!st) {
-        if (which) j->out->n_depth++;
-        else j->out->n_grid++;
-    }
+    if (!st) j->rec[12 * (size_t)NB + which] = 1;
     ids_seq_free(seq);
     return st;
 }
 
+/* The current item's record into the sums and the per-item changes of each question it asked, in
+ * item order (the same sums, intervals and per-item rows from fresh, kept or merged items). */
+static ids_status depth_add(depth_job *j, ids_err *err) {
+    const int NB = j->NB;
+    for (size_t i = 0; i < 12 * (size_t)NB; i++) j->acc[i] += j->rec[i];
+    for (int which = 0; which < 2; which++) {
+        if (j->rec[12 * (size_t)NB + which] == 0) continue;
+        int *n = which ? &j->out->n_depth : &j->out->n_grid;
+        ids_status st = depth_grow(j, which, *n, err);
+        if (st) return st;
+        float *item = (which ? j->out->item_fb : j->out->item_ab) + (size_t)*n * 6 * NB;
+        for (int p = 0; p < 3; p++)
+            for (int k = 0; k < NB; k++)
+                for (int dir = 0; dir < 2; dir++)
+                    item[((size_t)p * NB + k) * 2 + dir] = (float)j->rec[((size_t)p * 4 + 2 * which + dir) * NB + k];
+        (*n)++;
+    }
+    return IDS_OK;
+}
+
 static ids_status depth_item(void *user, const ids__item *it, ids_err *err) {
     depth_job *j = user;
-    if (j->which >= 0) return depth_one(j, it, j->which, err);
-    ids_status st = depth_one(j, it, 0, err); /* an image of a set: both questions about it */
-    return st ? st : depth_one(j, it, 1, err);
+    const size_t n = 12 * (size_t)j->NB + 2;
+    bool found;
+    ids_status st = ids__item_doubles(&j->e->x, j->rec, n, &found, err);
+    for (int w = 0; !st && found && w < 2; w++) /* the answers asked (recorded in the result) */
+        if (j->which < 0 || j->which == w) st = steer_answers(j->e, w ? IDS_REL_FRONT_BEHIND : IDS_REL_ABOVE_BELOW, &j->out->prompting, err);
+    if (!st && !found) {
+        /* the random control's directions from the seed and the item's number (the same in any shard) */
+        uint64_t rng_seed = j->e->x.seed * 7919 + 29 + (uint64_t)j->e->x.item * 0x9E3779B97F4A7C15ull;
+        j->rng = ids__rng_splitmix(&rng_seed);
+        memset(j->rec, 0, sizeof(double) * n);
+        st = depth_one(j, it, j->which >= 0 ? j->which : 0, err);
+        if (!st && j->which < 0) st = depth_one(j, it, 1, err); /* an image of a set: both questions about it */
+        if (!st) st = ids__item_keep(&j->e->x, j->rec, sizeof(double) * n, err);
+    }
+    return st ? st : depth_add(j, err);
 }
 
 ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_steer_opts *o, ids_depth_result *out,
@@ -735,8 +821,10 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
         ids_depth_result_free(out);
         return st;
     }
-    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)12 * NB, sizeof(double)), out, e.x.seed * 7919 + 29, {0, 0}};
-    if (!j.acc) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    depth_job j = {&e, 0, lo, NB, ids__calloc((size_t)12 * NB, sizeof(double)), ids__calloc((size_t)12 * NB + 2, sizeof(double)),
+                   out, 0, {0, 0}};
+    if (!j.acc || !j.rec) st = ids__err(err, IDS_ERR_NOMEM, "depth: out of memory");
+    e.x.prov = out->prov; /* the request the kept items answer */
     if (!st && e.x.set_manifest[0]) { /* an image set: both questions about each of its images, no truth needed */
         j.which = -1;
         st = ids__exp_items(&e.x, IDS_SET_GRID, &e.so, -1, 31, 0, 0, depth_item, &j, "depth", &out->set, err);
@@ -763,8 +851,10 @@ ids_status ids_depth_diag(const ids_vlm *v, const ids_catalog *cat, const ids_st
         }
     }
     if (!st) ids_prov_finish(out->prov);
-    else ids_depth_result_free(out);
+    st = ids__exp_end(&e.x, st, err);
+    if (st) ids_depth_result_free(out);
     free(j.acc);
+    free(j.rec);
     steer_env_free(&e);
     return st;
 }

@@ -44,10 +44,11 @@ static ids_status swap_sets(const ids_seq *sc, const ids_tokenizer *tok, const c
     return st;
 }
 
+/* One item's record rec[2 + 4 * NV]: [0] used (1) or skipped (0), [1] its |effect| (pooled denominator),
+ * then per variant the recovered fractions of the first answer, the second, the difference, and
+ * the signed pooled numerator ([2 + k * NV + vi]); the patcher adds records in item order. */
 static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc, const ids_seq *se, int L, int E, int NS,
-                           int *const *setrows, const int *nset, const ids__answers *ans, double *const acc[4], double *pooled_den,
-                           bool *used, ids_err *err) {
-    *used = false;
+                           int *const *setrows, const int *nset, const ids__answers *ans, double *rec, ids_err *err) {
     const int n = ids_seq_len(sc), NV = L * NS;
     if (ids_seq_len(se) != n)
         return ids__err(err, IDS_ERR_ARG, "patching: the edited sequence has %d rows, the clean one %d", ids_seq_len(se), n);
@@ -93,15 +94,16 @@ static ids_status patch_item(ids_ctx *ctx, ids_ctx *ctx_edit, const ids_seq *sc,
     if (!st) {
         const double dl = lpc[0] - lpe[0], dr = lpc[1] - lpe[1], dd = (lpc[0] - lpc[1]) - (lpe[0] - lpe[1]);
         if (fabs(dd) >= 1e-3) {
+            double *acc[4] = {rec + 2, rec + 2 + NV, rec + 2 + 2 * (size_t)NV, rec + 2 + 3 * (size_t)NV};
             for (int vi = 0; vi < NV; vi++) {
                 const float *p = lp + 2 * vi;
-                acc[0][vi] += fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
-                acc[1][vi] += fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
-                acc[2][vi] += ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
-                acc[3][vi] += (dd > 0 ? 1 : -1) * ((lpc[0] - lpc[1]) - (p[0] - p[1])); /* pooled: over sum |dd| */
+                acc[0][vi] = fabs(dl) > 1e-9 ? (lpc[0] - p[0]) / dl : 0;
+                acc[1][vi] = fabs(dr) > 1e-9 ? (lpc[1] - p[1]) / dr : 0;
+                acc[2][vi] = ((lpc[0] - lpc[1]) - (p[0] - p[1])) / dd;
+                acc[3][vi] = (dd > 0 ? 1 : -1) * ((lpc[0] - lpc[1]) - (p[0] - p[1])); /* pooled: over sum |dd| */
             }
-            *pooled_den += fabs(dd);
-            *used = true;
+            rec[1] = fabs(dd);
+            rec[0] = 1;
         }
     }
     for (int vi = 0; srcs && vi < NV; vi++) free(srcs[vi]);
@@ -127,39 +129,56 @@ ids_status ids__patcher_init(ids__patcher *p, const ids__exp *x, ids_relation re
     ids_status st = ids__answers_init(&p->ans, p->tok, rel, err);
     if (st) return st;
     const int NV = p->L * IDS_SWAP_SET_COUNT;
+    p->x = (ids__exp *)x; /* its kept items (the loop's item number and the store) */
     for (int k = 0; k < 4; k++)
         if (!(p->acc[k] = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
-    if (!(p->snap = ids__calloc((size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
+    if (!(p->rec = ids__calloc(2 + 4 * (size_t)NV, sizeof(double)))) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory");
     st = ids__exp_ctx(x, n_img, max_rows, true, &p->ctx, err);
     if (!st) st = ids__exp_ctx(x, n_img, max_rows, false, &p->ctx_edit, err);
     return st;
 }
 
-ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
-                             const char *word_a, const char *word_b, ids_err *err) {
-    ids_seq *sc = NULL, *se = NULL;
-    const int vf = strstr(prompt, IDS_VIDEO_MARKER) ? n_img : 0; /* a video prompt: all images are its frames */
-    ids_status st = ids_vlm_build_video_seq(p->v, prompt, clean, n_img, vf, p->n_threads, NULL, &sc, err);
-    if (!st) st = ids_vlm_build_video_seq(p->v, prompt, edited, n_img, vf, p->n_threads, NULL, &se, err);
-    if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
-    bool used = false;
+/* An item's record into the sums and the per-item fractions of the difference (in item order: the
+ * same sums, intervals and per-item rows from kept, merged or fresh items). */
+static ids_status patcher_add(ids__patcher *p, const double *rec, ids_err *err) {
     const int NV = p->L * IDS_SWAP_SET_COUNT;
-    memcpy(p->snap, p->acc[2], sizeof(double) * (size_t)NV);
-    if (!st)
-        st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, &p->ans, p->acc,
-                        &p->pooled_den, &used, err);
-    if (!st && used && p->n_items >= p->item_cap) { /* the item's own fractions, kept for intervals */
+    if (rec[0] == 0) {
+        p->n_skipped++;
+        return IDS_OK;
+    }
+    if (p->n_items >= p->item_cap) { /* the item's own fractions, kept for intervals */
         const int nc = p->item_cap ? 2 * p->item_cap : 16;
         float *q = ids__realloc(p->item_diff, sizeof(float) * (size_t)nc * NV);
-        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "patching: out of memory for %d items", nc);
-        else p->item_diff = q, p->item_cap = nc;
+        if (!q) return ids__err(err, IDS_ERR_NOMEM, "patching: out of memory for %d items", nc);
+        p->item_diff = q, p->item_cap = nc;
     }
-    if (!st && used)
-        for (int vi = 0; vi < NV; vi++) p->item_diff[(size_t)p->n_items * NV + vi] = (float)(p->acc[2][vi] - p->snap[vi]);
-    if (!st) {
-        if (used) p->n_items++;
-        else p->n_skipped++;
-    }
+    for (int k = 0; k < 4; k++)
+        for (int vi = 0; vi < NV; vi++) p->acc[k][vi] += rec[2 + (size_t)k * NV + vi];
+    for (int vi = 0; vi < NV; vi++) p->item_diff[(size_t)p->n_items * NV + vi] = (float)rec[2 + 2 * (size_t)NV + vi];
+    p->pooled_den += rec[1];
+    p->n_items++;
+    return IDS_OK;
+}
+
+ids_status ids__patcher_item(ids__patcher *p, const ids_image *clean, const ids_image *edited, int n_img, const char *prompt,
+                             const char *word_a, const char *word_b, ids_err *err) {
+    const size_t rec_len = sizeof(double) * (2 + 4 * (size_t)p->L * IDS_SWAP_SET_COUNT);
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    ids_status st = ids__item_find(p->x, &kept, &kept_len, err);
+    if (!st && kept && kept_len != rec_len)
+        st = ids__err(err, IDS_ERR_FORMAT, "patching: kept item %ld has %zu bytes, %zu expected", p->x->item, kept_len, rec_len);
+    if (!st && kept) memcpy(p->rec, kept, rec_len);
+    if (st || kept) return st ? st : patcher_add(p, p->rec, err);
+    memset(p->rec, 0, rec_len);
+    ids_seq *sc = NULL, *se = NULL;
+    const int vf = strstr(prompt, IDS_VIDEO_MARKER) ? n_img : 0; /* a video prompt: all images are its frames */
+    st = ids_vlm_build_video_seq(p->v, prompt, clean, n_img, vf, p->n_threads, NULL, &sc, err);
+    if (!st) st = ids_vlm_build_video_seq(p->v, prompt, edited, n_img, vf, p->n_threads, NULL, &se, err);
+    if (!st) st = swap_sets(sc, p->tok, word_a, word_b, p->setrows, p->nset, err);
+    if (!st) st = patch_item(p->ctx, p->ctx_edit, sc, se, p->L, p->E, IDS_SWAP_SET_COUNT, p->setrows, p->nset, &p->ans, p->rec, err);
+    if (!st) st = ids__item_keep(p->x, p->rec, rec_len, err);
+    if (!st) st = patcher_add(p, p->rec, err);
     ids_seq_free(sc);
     ids_seq_free(se);
     return st;
@@ -185,8 +204,8 @@ ids_status ids__patcher_means(const ids__patcher *p, float **first, float **seco
 void ids__patcher_free(ids__patcher *p) {
     for (int k = 0; k < IDS_SWAP_SET_COUNT; k++) free(p->setrows[k]);
     for (int k = 0; k < 4; k++) free(p->acc[k]);
-    free(p->snap);
     free(p->item_diff);
+    free(p->rec);
     ids_ctx_free(p->ctx);
     ids_ctx_free(p->ctx_edit);
     memset(p, 0, sizeof *p);
@@ -197,7 +216,7 @@ typedef struct {
     const ids__exp *x;
     const ids_stim_opts *so;
     bool control, hue;
-    uint64_t hue_rng; /* the hue shift's gradient per image */
+    uint64_t hue_seed, hue_rng; /* the hue shift's gradient per image (from the seed and the item number) */
 } swap_job;
 
 static ids_status swap_item(void *user, const ids__item *it, ids_err *err) {
@@ -208,7 +227,9 @@ static ids_status swap_item(void *user, const ids__item *it, ids_err *err) {
     if (j->control && !j->hue && !it->stim)
         return ids__err(err, IDS_ERR_ARG, "swap --control recolours the named objects of scenes drawn by the stimulus engine; "
                         "record '%s' of an image set has none (--hue shifts the hue of any image)", it->id);
-    if (j->hue) { /* the whole image's hue shifted along a random rainbow gradient */
+    if (j->hue) { /* the whole image's hue shifted along a random rainbow gradient, drawn per item number */
+        uint64_t z = j->hue_seed + (uint64_t)j->x->item * 0x9E3779B97F4A7C15ull;
+        j->hue_rng = ids__rng_splitmix(&z);
         const double theta = 2 * M_PI * ids__rng_unit(ids__lcg(&j->hue_rng)); /* the paper's ranges */
         const double freq = 0.8 + 1.7 * ids__rng_unit(ids__lcg(&j->hue_rng));
         const double phase = ids__rng_unit(ids__lcg(&j->hue_rng));
@@ -259,7 +280,7 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
     ids__patcher p;
     st = ids__patcher_init(&p, &x, IDS_REL_LEFT_RIGHT, 1, 4096, err);
     if (!st) ids__prompting_add(&out->prompting, x.instruction, &p.ans.set);
-    swap_job job = {&p, &x, &so, control, hue, x.seed * 0x9E3779B97F4A7C15ull + 0x4875};
+    swap_job job = {&p, &x, &so, control, hue, x.seed * 0x9E3779B97F4A7C15ull + 0x4875, 0};
     if (!st) /* the mirror changes the left/right answer: records asked it */
         st = ids__exp_items(&x, IDS_SET_GRID, &so, IDS_REL_LEFT_RIGHT, 0, 1u << IDS_REL_LEFT_RIGHT, 0, swap_item, &job,
                             hue ? "swap (hue-shift control)" : control ? "swap (attribute control)" : "swap (mirror)", &out->set, err);
@@ -271,6 +292,7 @@ ids_status ids_swap_run(const ids_vlm *v, const ids_catalog *cat, const ids_swap
         out->item_diff = p.item_diff, p.item_diff = NULL;
         ids_prov_finish(out->prov);
     }
+    st = ids__exp_end(&x, st, err);
     ids__patcher_free(&p);
     if (st) ids_swap_result_free(out);
     return st;

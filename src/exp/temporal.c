@@ -126,13 +126,26 @@ static ids_status extract_means(ids__exp *x, ids_stim_opts *so, int n_items, int
             memset(pair, 0, sizeof(double) * (size_t)F * LE);
             memset(cnt, 0, sizeof(int) * (size_t)F);
             for (int idx = 0; idx < n_items && !st; idx++) {
+                if (!ids__item_mine(x, x->done)) { /* another shard's */
+                    x->done++;
+                    continue;
+                }
+                x->item = x->done;
                 ids_stim s;
                 if ((st = ids_stim_make(IDS_SET_VIDEO, so, x->cat, idx, &s, err))) break;
                 ids_seq *seq = NULL;
-                st = ids__question_seq(x, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, &seq, err);
+                const void *kept = NULL;
+                size_t kept_len = 0;
+                st = ids__item_find(x, &kept, &kept_len, err);
+                if (!st && kept && kept_len != sizeof(float) * 2 * LE)
+                    st = ids__err(err, IDS_ERR_FORMAT, "temporal extract: kept item %ld has %zu bytes, %zu expected", x->item,
+                                  kept_len, sizeof(float) * 2 * LE);
+                if (!st && kept) memcpy(rowbuf, kept, sizeof(float) * 2 * LE);
+                if (!st && !kept) st = ids__question_seq(x, IDS_REL_BEFORE_AFTER, &s, s.frames, s.n_frames, &seq, err);
                 int rows[2];
-                if (!st) st = ids__object_rows(seq, ids_model_tokenizer(ids_vlm_model(x->v)), w[0].word, w[1].word, rows, err);
-                if (!st) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
+                if (!st && !kept) st = ids__object_rows(seq, ids_model_tokenizer(ids_vlm_model(x->v)), w[0].word, w[1].word, rows, err);
+                if (!st && !kept) st = ids_ctx_prefill(ctx, seq, hooks, 2 * L, NULL, NULL, err);
+                if (!st && !kept) st = ids__item_keep(x, rowbuf, sizeof(float) * 2 * LE, err);
                 for (int k = 0; !st && k < 2; k++) { /* each word under its object's appearance frame */
                     const int f = s.obj[k].appear - 1;
                     if (f < 0 || f >= F) {
@@ -203,13 +216,14 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
     if (!sum || !tid || !axis) st = ids__err(err, IDS_ERR_NOMEM, "temporal extract: out of memory");
     if (!st) st = temporal_prov(&x, "temporal extract", T, &prov, err);
     if (!st) st = extract_means(&x, &so, n_items, L, E, F, sum, err);
-    if (!st) {
+    if (!st && !ids__exp_partial(&x)) {
         extract_centre(sum, L, E, F, tid, axis);
         ids_prov_finish(prov);
         const char *names[IDS_EXP_MAX_OBJECTS];
         for (int i = 0; i < x.n_obj; i++) names[i] = ids_catalog_name(cat, x.objs[i]);
         st = ids__temporal_write(out_dir, prov, names, x.n_obj, (long)x.total, L, F, E, tid, axis, err);
     }
+    st = ids__exp_end(&x, st, err);
     ids_prov_free(prov);
     free(sum);
     free(tid);
@@ -273,7 +287,9 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         int nq = 0, skipped = 0;
         st = ids_mvbench_load(o->mvbench, o->video_dir, &q, &nq, &skipped, err);
         const int total = nq < n_items ? nq : n_items;
-        for (int k = 0; !st && k < total; k++) {
+        for (int k = 0; !st && k < total; k++, x.done++) {
+            if (!ids__item_mine(&x, x.done)) continue; /* another shard's */
+            x.item = x.done;
             ids_image *fr = NULL;
             if ((st = ids_video_load(q[k].video, T, &fr, NULL, err))) break;
             st = tswap_video(&job, fr, T, q[k].question, q[k].word_first, q[k].word_second, err);
@@ -292,6 +308,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
         out->item_diff = p.item_diff, p.item_diff = NULL;
         ids_prov_finish(out->prov);
     }
+    st = ids__exp_end(&x, st, err);
     ids__patcher_free(&p);
     free(rev);
     if (st) ids_temporal_result_free(out);
@@ -301,7 +318,7 @@ ids_status ids_temporal_swap(const ids_vlm *v, const ids_catalog *cat, const ids
 /* ---- steering ---- */
 
 typedef struct {
-    const ids__exp *x;
+    ids__exp *x;
     ids_ctx *ctx;
     const ids__answers *ans;
     float *vecs, *lp; /* lp: [NV][IDS__MAX_CAND] */
@@ -309,14 +326,42 @@ typedef struct {
     ids_variant *vars;
     ids_run_out *outs;
     double *acc_b, *acc_a;
+    double *rec; /* the current item's record: [NV] changes of log P(before), then [NV] of log P(after), NV = 3 NB F */
     int lo, NB, F, E;
     ids_temporal_steer_result *out;
     int cap; /* items out->item_after holds */
 } tsteer_job;
 
 /* One video: the clean run, then every (layer, target frame) edit of the subject word in one batch. */
+static ids_status tsteer_run(tsteer_job *j, ids_stim *s, ids_err *err);
+
+/* An item's record (fresh, kept or merged) into the sums and its changes of log P(after) into the
+ * per-video values of the intervals, in item order. */
 static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
     tsteer_job *j = user;
+    const int NV = 3 * j->NB * j->F; /* the push, then its two controls */
+    bool found;
+    ids_status st = ids__item_doubles(j->x, j->rec, 2 * (size_t)NV, &found, err);
+    if (!st && !found) st = tsteer_run(j, s, err);
+    if (!st && !found) st = ids__item_keep(j->x, j->rec, sizeof(double) * 2 * (size_t)NV, err);
+    ids_temporal_steer_result *r = j->out;
+    if (!st && r->n_items >= j->cap) { /* each video's changes of log P(after), kept for intervals */
+        const int nc = j->cap ? 2 * j->cap : 16;
+        float *q = ids__realloc(r->item_after, sizeof(float) * (size_t)nc * NV);
+        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory for %d videos", nc);
+        else r->item_after = q, j->cap = nc;
+    }
+    for (int vi = 0; !st && vi < NV; vi++) {
+        j->acc_b[vi] += j->rec[vi];
+        j->acc_a[vi] += j->rec[NV + vi];
+        r->item_after[(size_t)r->n_items * NV + vi] = (float)j->rec[NV + vi];
+    }
+    if (!st) r->n_items++;
+    return st;
+}
+
+/* One video: the clean run and every (layer, target frame) push and its controls, into j->rec. */
+static ids_status tsteer_run(tsteer_job *j, ids_stim *s, ids_err *err) {
     ids_seq *seq = NULL;
     ids_status st = ids__question_seq(j->x, IDS_REL_BEFORE_AFTER, s, s->frames, s->n_frames, &seq, err);
     ids_sel w = {.kind = IDS_SEL_WORD, .word = ids_catalog_word(j->x->cat, s->obj[0].obj), .after_image = true};
@@ -333,21 +378,12 @@ static ids_status tsteer_item(void *user, ids_stim *s, ids_err *err) {
         j->outs[vi] = (ids_run_out){.cand_logprob = j->lp + (size_t)IDS__MAX_CAND * vi};
     }
     if (!st) st = ids_ctx_run_batch(j->ctx, j->vars, NV, &ro, j->outs, err);
-    ids_temporal_steer_result *r = j->out;
-    if (!st && r->n_items >= j->cap) { /* each video's changes of log P(after), kept for intervals */
-        const int nc = j->cap ? 2 * j->cap : 16;
-        float *q = ids__realloc(r->item_after, sizeof(float) * (size_t)nc * NV);
-        if (!q) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory for %d videos", nc);
-        else r->item_after = q, j->cap = nc;
-    }
     for (int vi = 0; !st && vi < NV; vi++) {
         float p[2];
         ids_answer_set_reduce(&j->ans->set, j->lp + (size_t)IDS__MAX_CAND * vi, p);
-        j->acc_b[vi] += (double)p[0] - lpc[0];
-        j->acc_a[vi] += (double)p[1] - lpc[1];
-        r->item_after[(size_t)r->n_items * NV + vi] = (float)((double)p[1] - lpc[1]);
+        j->rec[vi] = (double)p[0] - lpc[0];
+        j->rec[NV + vi] = (double)p[1] - lpc[1];
     }
-    if (!st) j->out->n_items++;
     ids_seq_free(seq);
     return st;
 }
@@ -560,7 +596,9 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
     if (!st && axis && (axis->shape[0] != ids_model_hparams(m)->n_layer + 1 || axis->shape[1] != E)) axis = NULL;
     if (!st) tsteer_controls(&pl, axis ? axis->data : NULL, o->source, E, x.seed, vecs);
     if (!st) st = ids__exp_ctx(&x, T, 8192, true, &ctx, err);
-    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, pl.lo, NB, F, E, out, 0};
+    double *rec = ids__calloc(2 * (size_t)NA, sizeof(double));
+    if (!st && !rec) st = ids__err(err, IDS_ERR_NOMEM, "temporal steer: out of memory");
+    tsteer_job job = {&x, ctx, &ans, vecs, lp, hooks, vars, outs, acc_b, acc_a, rec, pl.lo, NB, F, E, out, 0};
     if (!st) st = ids__exp_each(&x, IDS_SET_VIDEO, &so, IDS_REL_BEFORE_AFTER, 13, tsteer_item, &job, "temporal steer", err);
     if (!st) {
         out->layer_lo = pl.lo;
@@ -569,8 +607,10 @@ ids_status ids_temporal_steer(const ids_vlm *v, const ids_catalog *cat, const id
         st = tsteer_summarise(acc_b, acc_a, NB, F, out, err);
     }
     if (!st) ids_prov_finish(out->prov);
-    else ids_temporal_steer_result_free(out);
+    st = ids__exp_end(&x, st, err);
+    if (st) ids_temporal_steer_result_free(out);
     ids_ctx_free(ctx);
+    free(rec);
     free(acc_b);
     free(acc_a);
     free(vecs);

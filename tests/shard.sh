@@ -1,0 +1,145 @@
+#!/bin/sh
+# Shards, merge and resumption on the bundled model (docs/CLUSTER.md): ids extract and steer belief
+# unsharded and as 3 shards run by GNU parallel, merged, compared byte for byte apart from the
+# provenance record; merges with a shard missing, repeated or from another command line fail naming
+# it; a run killed with SIGKILL after some items were kept, then rerun, gives the uninterrupted
+# run's files. Without GNU parallel the parallel runs are reported as skipped.
+# Usage: tests/shard.sh path/to/idscope
+set -u
+BIN=${1:-build/release/idscope}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SAME="${PYTHON:-python3} $HERE/same_but_prov.py"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+ko() { fail=$((fail + 1)); echo "FAIL $1"; }
+skipped() { skip=$((skip + 1)); echo "skip $1 ($2)"; }
+
+# expect NAME WANT_RC [pattern on stdout+stderr] -- command...
+expect() {
+    name=$1 want=$2 pat=$3
+    shift 4
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    rc=$?
+    if [ "$rc" -ne "$want" ]; then
+        ko "$name (exit $rc, want $want)"
+        sed 's/^/    /' "$TMP/err" | tail -5
+        return
+    fi
+    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
+        ko "$name (output lacks '$pat')"
+        sed 's/^/    /' "$TMP/err" | tail -5
+        return
+    fi
+    ok "$name"
+}
+# same NAME DIR_A DIR_B: the result files agree apart from provenance
+same() {
+    if out=$($SAME "$2" "$3" 2>&1); then ok "$1"; else ko "$1: $out"; fi
+}
+
+expect merge_help 0 "usage: idscope merge PART_DIR... --out DIR" -- "$BIN" merge --help
+expect merge_listed 0 "^  merge " -- "$BIN" --help
+expect merge_no_parts 2 "missing PART_DIR..." -- "$BIN" merge --out "$TMP/x"
+mkdir -p "$TMP/notapart"
+expect merge_not_a_part 1 "notapart/part.json: cannot read" -- "$BIN" merge "$TMP/notapart" --out "$TMP/x"
+expect shard_help 0 "--shard I/N" -- "$BIN" steer grid --help
+
+# the 3 default objects, a 2 x 2 grid, 2 sizes: 144 items (under a second on one thread)
+X="ids extract --grid 2 --sizes 0.9,0.6 --threads 1"
+expect extract_whole 0 "wrote" -- "$BIN" $X --out "$TMP/whole"
+if [ -e "$TMP/whole/items.bin" ]; then ko extract_whole_items_removed; else ok extract_whole_items_removed; fi
+
+expect shard_out_of_range 2 "--shard 3/3 is not I/N" -- "$BIN" $X --out "$TMP/bad" --shard 3/3
+expect shard_not_a_fraction 2 "--shard 2 is not I/N" -- "$BIN" $X --out "$TMP/bad" --shard 2
+
+# the comparison can fail: another size list gives other IDs
+expect extract_other 0 "wrote" -- "$BIN" ids extract --grid 2 --sizes 0.9,0.5 --threads 1 --out "$TMP/other"
+if $SAME "$TMP/whole" "$TMP/other" >/dev/null 2>&1; then ko compare_detects_difference; else ok compare_detects_difference; fi
+
+if command -v parallel >/dev/null 2>&1; then
+    # shellcheck disable=SC2086
+    if parallel --will-cite -j 3 "$BIN" $X --out "$TMP/part{}" --shard {}/3 ::: 0 1 2 >"$TMP/par.out" 2>&1; then
+        ok extract_shards_parallel
+    else
+        ko extract_shards_parallel
+        tail -5 "$TMP/par.out"
+    fi
+    if grep -q '"index":[[:space:]]*1' "$TMP/part1/part.json" && grep -q '"count":[[:space:]]*3' "$TMP/part1/part.json" &&
+       grep -q '"items":[[:space:]]*48,' "$TMP/part1/part.json" && [ ! -e "$TMP/part1/ids.json" ]; then
+        ok extract_part_json
+    else
+        ko extract_part_json
+    fi
+    expect merge_extract 0 "wrote" -- "$BIN" merge "$TMP/part0" "$TMP/part1" "$TMP/part2" --out "$TMP/merged"
+    same merge_extract_same_files "$TMP/whole" "$TMP/merged"
+    expect merge_missing 1 "shard 1/3 is missing" -- "$BIN" merge "$TMP/part0" "$TMP/part2" --out "$TMP/m2"
+    expect merge_twice 1 "shard 2/3 is given twice" -- "$BIN" merge "$TMP/part0" "$TMP/part1" "$TMP/part2" "$TMP/part2" \
+        --out "$TMP/m3"
+    if [ -e "$TMP/m2/ids.json" ] || [ -e "$TMP/m3/ids.json" ]; then ko merge_failed_writes_nothing; else ok merge_failed_writes_nothing; fi
+    # a part of another run (other sizes) does not join
+    expect extract_other_shard 0 "shard 1/3" -- "$BIN" ids extract --grid 2 --sizes 0.9,0.5 --threads 1 \
+        --out "$TMP/otherpart1" --shard 1/3
+    expect merge_other_run 1 "different command lines" -- "$BIN" merge "$TMP/part0" "$TMP/otherpart1" "$TMP/part2" \
+        --out "$TMP/m4"
+
+    S="steer belief --ids $TMP/whole/ids.safetensors --n 3 --threads 1"
+    expect steer_whole 0 "^best 3 layers" -- "$BIN" $S --out "$TMP/steer"
+    # shellcheck disable=SC2086
+    if parallel --will-cite -j 3 "$BIN" $S --out "$TMP/spart{}" --shard {}/3 ::: 0 1 2 >"$TMP/par.out" 2>&1; then
+        ok steer_shards_parallel
+    else
+        ko steer_shards_parallel
+        tail -5 "$TMP/par.out"
+    fi
+    expect merge_steer 0 "^best 3 layers" -- "$BIN" merge "$TMP/spart2" "$TMP/spart0" "$TMP/spart1" --out "$TMP/smerged"
+    same merge_steer_same_files "$TMP/steer" "$TMP/smerged"
+    expect merge_steer_missing 1 "shard 0/3 is missing" -- "$BIN" merge "$TMP/spart1" "$TMP/spart2" --out "$TMP/sm2"
+else
+    for t in extract_shards_parallel merge_extract merge_missing merge_twice steer_shards_parallel merge_steer; do
+        skipped "$t" "GNU parallel is not installed (make deps)"
+    done
+fi
+
+# eval with --out: 7/12 on the golden model's left-right questions, the same from 3 shards
+SH=${IDSCOPE_SHARED:-../shared}
+E="eval -m $SH/golden/llava-tiny/text.gguf --mmproj $SH/golden/llava-tiny/mmproj.gguf --task left-right --n 12 --threads 1"
+expect eval_whole 0 "^left-right accuracy 7/12$" -- "$BIN" $E --out "$TMP/eval"
+for i in 0 1 2; do "$BIN" $E --out "$TMP/epart$i" --shard "$i/3" >/dev/null 2>&1 || ko "eval_shard_$i"; done
+expect merge_eval 0 "^left-right accuracy 7/12$" -- "$BIN" merge "$TMP/epart0" "$TMP/epart1" "$TMP/epart2" --out "$TMP/emerged"
+same merge_eval_same_files "$TMP/eval" "$TMP/emerged"
+expect eval_shard_needs_out 2 "--shard needs --out" -- "$BIN" $E --shard 0/2
+
+# SIGKILL after some items were kept, a torn last record, then the same command again
+K="ids extract --grid 3 --sizes 0.9,0.6 --threads 1" # 3 objects: 864 items
+expect kill_reference 0 "wrote" -- "$BIN" $K --out "$TMP/ref"
+"$BIN" $K --out "$TMP/killed" >/dev/null 2>&1 &
+pid=$!
+n=0
+while [ "$n" -lt 400 ]; do # until ~60 items are kept (at most 20 s)
+    size=$(stat -c %s "$TMP/killed/items.bin" 2>/dev/null || echo 0)
+    [ "$size" -gt 150000 ] && break
+    sleep 0.05
+    n=$((n + 1))
+done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if [ -e "$TMP/killed/ids.json" ]; then
+    skipped kill_resume "the run ended before it was killed"
+else
+    size=$(stat -c %s "$TMP/killed/items.bin" 2>/dev/null || echo 0)
+    if [ "$size" -gt 150000 ]; then ok kill_left_items; else ko "kill_left_items ($size bytes)"; fi
+    truncate -s -100 "$TMP/killed/items.bin" # as if killed while writing a record
+    expect kill_rerun_resumes 0 "items kept by an earlier run of the same request are reused" -- "$BIN" $K --out "$TMP/killed"
+    same kill_rerun_same_files "$TMP/ref" "$TMP/killed"
+    if [ -e "$TMP/killed/items.bin" ]; then ko kill_items_removed; else ok kill_items_removed; fi
+fi
+# a kept log of another request is not reused
+mkdir -p "$TMP/stale"
+cp "$TMP/part1/items.bin" "$TMP/stale/items.bin" 2>/dev/null || printf 'IDSITEMS' >"$TMP/stale/items.bin"
+expect stale_items_restart 0 "starting over" -- "$BIN" $K --out "$TMP/stale"
+same stale_items_same_files "$TMP/ref" "$TMP/stale"
+
+echo "shard: $pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
