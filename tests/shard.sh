@@ -1,8 +1,9 @@
 #!/bin/sh
 # Shards, merge and resumption on the bundled model (docs/CLUSTER.md): ids extract and steer belief
 # unsharded and as 3 shards run by GNU parallel, merged, compared byte for byte apart from the
-# provenance record; merges with a shard missing, repeated or from another command line fail naming
-# it; a run killed with SIGKILL after some items were kept, then rerun, gives the uninterrupted
+# provenance record; the same for every experiment with per-item statistics (their per-item CSVs
+# and intervals), merged and resumed; merges with a shard missing, repeated or from another command
+# line fail naming it; a run killed with SIGKILL after some items were kept, then rerun, gives the uninterrupted
 # run's files. Without GNU parallel the parallel runs are reported as skipped.
 # Usage: tests/shard.sh path/to/idscope
 set -u
@@ -101,6 +102,42 @@ else
         skipped "$t" "GNU parallel is not installed (make deps)"
     done
 fi
+
+# Per-item statistics: every experiment that keeps per-item values (swap, swap --hue, steer belief
+# with greedy verdicts, steer grid, depth on drawn scenes and on an image set, temporal swap and
+# steer) run whole, as 3 shards merged, and resumed (shard 1's kept items, then the whole run in its
+# folder): the merged and the resumed folder equal the whole run's files apart from provenance,
+# the per-item CSVs (*-items.csv) and the bootstrap intervals (*_ci) included.
+# stats_sharded NAME ARGS...
+stats_sharded() {
+    sn=$1
+    shift
+    expect "${sn}_whole" 0 "" -- "$BIN" "$@" --out "$TMP/$sn"
+    if ls "$TMP/$sn"/*-items.csv >/dev/null 2>&1 && grep -q '_ci"' "$TMP/$sn"/*.json; then
+        ok "${sn}_has_items_csv_and_ci"
+    else
+        ko "${sn}_has_items_csv_and_ci"
+    fi
+    for i in 0 1 2; do
+        "$BIN" "$@" --out "$TMP/${sn}_p$i" --shard "$i/3" >"$TMP/out" 2>&1 || { ko "${sn}_shard_$i"; tail -3 "$TMP/out"; }
+    done
+    expect "${sn}_merge" 0 "" -- "$BIN" merge "$TMP/${sn}_p0" "$TMP/${sn}_p1" "$TMP/${sn}_p2" --out "$TMP/${sn}_m"
+    same "${sn}_merged_same_files" "$TMP/$sn" "$TMP/${sn}_m"
+    expect "${sn}_resume" 0 "items kept by an earlier run of the same request are reused" -- "$BIN" "$@" \
+        --out "$TMP/${sn}_p1"
+    same "${sn}_resumed_same_files" "$TMP/$sn" "$TMP/${sn}_p1"
+}
+"$BIN" ids extract --grid 2 --sizes 0.9 --threads 1 --out "$TMP/sids" >/dev/null 2>&1 || ko stats_ids
+"$BIN" temporal extract --frames 4 --threads 1 --out "$TMP/tids" >/dev/null 2>&1 || ko stats_temporal_ids
+"$BIN" stimuli grid --out "$TMP/gset" --grid 2 --limit 6 >/dev/null 2>&1 || ko stats_set
+stats_sharded swap swap --n 2 --threads 1
+stats_sharded hue swap --hue --n 2 --threads 1
+stats_sharded belief steer belief --ids "$TMP/sids/ids.safetensors" --n 2 --greedy 2 --threads 1
+stats_sharded grid steer grid --ids "$TMP/sids/ids.safetensors" --n 2 --threads 1
+stats_sharded depth depth --ids "$TMP/sids/ids.safetensors" --n 2 --threads 1
+stats_sharded depthset depth --ids "$TMP/sids/ids.safetensors" --set "$TMP/gset" --threads 1
+stats_sharded tswap temporal swap --frames 4 --n 2 --threads 1
+stats_sharded tsteer temporal steer --ids "$TMP/tids/temporal.safetensors" --n 2 --threads 1
 
 # eval with --out: 7/12 on the golden model's left-right questions, the same from 3 shards
 SH=${IDSCOPE_SHARED:-../shared}
