@@ -154,7 +154,10 @@ static ids_status patcher_add(ids__patcher *p, const double *rec, ids_err *err) 
     }
     for (int k = 0; k < 4; k++)
         for (int vi = 0; vi < NV; vi++) p->acc[k][vi] += rec[2 + (size_t)k * NV + vi];
-    for (int vi = 0; vi < NV; vi++) p->item_diff[(size_t)p->n_items * NV + vi] = (float)rec[2 + 2 * (size_t)NV + vi];
+    for (int vi = 0; vi < NV; vi++) { /* a fraction of exactly 0 (nothing recovered) as +0, not -0 when the effect is negative */
+        const double f = rec[2 + 2 * (size_t)NV + vi];
+        p->item_diff[(size_t)p->n_items * NV + vi] = f == 0 ? 0.0f : (float)f;
+    }
     p->pooled_den += rec[1];
     p->n_items++;
     return IDS_OK;
