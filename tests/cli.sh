@@ -569,7 +569,7 @@ expect report_wrong_folder 1 "other holds no idscope results" -- "$BIN" report "
 expect report_missing_folder 1 "none: cannot open the results folder" -- "$BIN" report "$TMP/none"
 expect report_file_not_folder 1 "notes.txt: not a folder" -- "$BIN" report "$TMP/other/notes.txt"
 mkdir -p "$TMP/part"; cp -r "$TMP/depth" "$TMP/part/depth"
-expect report_partial 0 "1 of 9 sections" -- "$BIN" report "$TMP/part"
+expect report_partial 0 "2 of 9 sections" -- "$BIN" report "$TMP/part"
 if grep -q "not run" "$TMP/part/report.html"; then ok report_marks_missing; else ko report_marks_missing; fi
 # every figure is also a standalone SVG file beside the report, each with two labelled axes or a colour bar
 NF=$(ls "$TMP/res/figures/"*.svg 2>/dev/null | wc -l)
