@@ -28,6 +28,12 @@ BENCH_DIR     ?= build/bench
 BENCH_THREADS ?= 2
 PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
+# Builds use every core unless a -j was given (make -j1 for a serial build).
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
+MAKEFLAGS += -j$(NPROC)
+endif
+
 .PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures fuzz fuzz-build \
         fuzz-build-if-clang fuzz-corpus shared install uninstall
 .SECONDARY:
@@ -164,9 +170,9 @@ deps:
 	@scripts/deps.sh
 
 # Whole suite: unit tests (release), CLI tests, the install, the Python package (on the shared library),
-# unit tests again under ASan+UBSan, fuzz smoke.
-test: release asan shared
-	@$(MAKE) --no-print-directory fuzz-build-if-clang
+# unit tests again under ASan+UBSan, fuzz smoke; the builds in parallel, then the suites side by side
+# (TEST_JOBS lanes, default one per core: tests/run_all.sh).
+test: release asan shared fuzz-build-if-clang
 	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
 
 check: deps
