@@ -111,66 +111,43 @@ static void bench_prefill(const char *tmp, int blocks, int threads) {
     }
 }
 
-/* Qwen2-VL-2B decoder shape: n_embd 1536, n_ff 8960, 12 heads, 2 KV heads, q/k/v biases, M-RoPE. */
-static void bench_qwen(const char *tmp, int blocks, int threads) {
-    const int n_tok = 640;
-    llama_shape s = {1536, 8960, 12, blocks, 32000, IDS_TYPE_F16, 2, "qwen2vl", 0};
-    printf("== prefill: %d blocks of Qwen2-VL-2B shape (n_embd 1536, n_ff 8960, 12 heads / 2 KV, M-RoPE), F16, "
-           "%d tokens, %d threads\n", blocks, n_tok, threads);
-    char path[512];
-    snprintf(path, sizeof path, "%s/bench-qwen2vl.gguf", tmp);
-    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
-    double ceil = sgemm_gflops(n_tok, 8960, 1536), best;
-    size_t mem;
-    if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
-    double params = (2.0 * 1536 * 1536 + 2.0 * 1536 * 256 + 3.0 * 1536 * 8960) * blocks;
-    double flops = 2.0 * params * n_tok + 2.0 * 2 * 12 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
-    printf("OpenBLAS SGEMM 640x8960x1536: %.1f GFLOP/s (ceiling)\n", ceil);
-    printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
-           "(28 blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
-           flops / best / 1e9 / ceil, best / blocks, best / blocks * 28, n_tok);
-}
+/* The paper's decoders other than LLaVA's, each at one published model's shape, F16: name, what the shape
+ * is, the shape, and the published model's block count (to scale the per-block time). */
+typedef struct {
+    const char *name, *what;
+    llama_shape s;
+    int full_blocks;
+} family_shape;
 
-/* Gemma-3-12B decoder shape (the paper's largest Gemma): n_embd 3840, n_ff 15360, 16 heads of 256 / 8 KV,
- * QK-norm, post-norms, GELU-tanh MLP; the first 5 blocks slide (window 1024 > the tokens: no saving). */
-static void bench_gemma3(const char *tmp, int blocks, int threads) {
-    const int n_tok = 640;
-    llama_shape s = {3840, 15360, 16, blocks, 32000, IDS_TYPE_F16, 8, "gemma3", 256};
-    printf("== prefill: %d blocks of Gemma-3-12B shape (n_embd 3840, n_ff 15360, 16 heads of 256 / 8 KV), F16, "
-           "%d tokens, %d threads\n", blocks, n_tok, threads);
-    char path[512];
-    snprintf(path, sizeof path, "%s/bench-gemma3.gguf", tmp);
-    ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
-    double ceil = sgemm_gflops(n_tok, 15360, 3840), best;
-    size_t mem;
-    if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
-    double params = (2.0 * 3840 * 4096 + 2.0 * 3840 * 2048 + 3.0 * 3840 * 15360) * blocks;
-    double flops = 2.0 * params * n_tok + 2.0 * 2 * 16 * 256 * (double)n_tok * (n_tok + 1) / 2 * blocks;
-    printf("OpenBLAS SGEMM 640x15360x3840: %.1f GFLOP/s (ceiling)\n", ceil);
-    printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
-           "(48 blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
-           flops / best / 1e9 / ceil, best / blocks, best / blocks * 48, n_tok);
-}
+static const family_shape k_families[] = {
+    {"qwen", "Qwen2-VL-2B shape (n_embd 1536, n_ff 8960, 12 heads / 2 KV, M-RoPE)",
+     {1536, 8960, 12, 0, 32000, IDS_TYPE_F16, 2, "qwen2vl", 0}, 28},
+    {"qwen3", "Qwen3-VL-8B shape (n_embd 4096, n_ff 12288, 32 heads / 8 KV, QK-norm, interleaved M-RoPE)",
+     {4096, 12288, 32, 0, 32000, IDS_TYPE_F16, 8, "qwen3vl", 128}, 36},
+    /* the first 5 blocks slide (window 1024 > the tokens: no saving) */
+    {"gemma3", "Gemma-3-12B shape (n_embd 3840, n_ff 15360, 16 heads of 256 / 8 KV, QK-norm, post-norms, GELU-tanh)",
+     {3840, 15360, 16, 0, 32000, IDS_TYPE_F16, 8, "gemma3", 256}, 48},
+};
 
-/* Qwen3-VL-8B decoder shape: n_embd 4096, n_ff 12288, 32 heads / 8 KV heads of 128, per-head QK-norm,
- * interleaved M-RoPE. */
-static void bench_qwen3(const char *tmp, int blocks, int threads) {
+/* One family's F16 prefill of 640 tokens next to the SGEMM ceiling of its MLP shape. */
+static void bench_family(const char *tmp, const family_shape *f, int blocks, int threads) {
     const int n_tok = 640;
-    llama_shape s = {4096, 12288, 32, blocks, 32000, IDS_TYPE_F16, 8, "qwen3vl", 128};
-    printf("== prefill: %d blocks of Qwen3-VL-8B shape (n_embd 4096, n_ff 12288, 32 heads / 8 KV, QK-norm, "
-           "interleaved M-RoPE), F16, %d tokens, %d threads\n", blocks, n_tok, threads);
+    llama_shape s = f->s;
+    s.n_layer = blocks;
+    const int n_kv = s.n_head_kv ? s.n_head_kv : s.n_head, hd = s.head_dim ? s.head_dim : s.n_embd / s.n_head;
+    printf("== prefill: %d blocks of %s, F16, %d tokens, %d threads\n", blocks, f->what, n_tok, threads);
     char path[512];
-    snprintf(path, sizeof path, "%s/bench-qwen3vl.gguf", tmp);
+    snprintf(path, sizeof path, "%s/bench-%s.gguf", tmp, s.arch);
     ids__blas_threads_set(threads); /* for the SGEMM ceiling; the engine sets 1 for itself */
-    double ceil = sgemm_gflops(n_tok, 12288, 4096), best;
+    double ceil = sgemm_gflops(n_tok, s.n_ff, s.n_embd), best;
     size_t mem;
     if (time_prefill(path, s, n_tok, threads, &best, &mem)) return;
-    double params = (2.0 * 4096 * 4096 + 2.0 * 4096 * 1024 + 3.0 * 4096 * 12288) * blocks;
-    double flops = 2.0 * params * n_tok + 2.0 * 2 * 32 * 128 * (double)n_tok * (n_tok + 1) / 2 * blocks;
-    printf("OpenBLAS SGEMM 640x12288x4096: %.1f GFLOP/s (ceiling)\n", ceil);
+    double params = (2.0 * s.n_embd * hd * s.n_head + 2.0 * s.n_embd * hd * n_kv + 3.0 * s.n_embd * s.n_ff) * blocks;
+    double flops = 2.0 * params * n_tok + 2.0 * 2 * s.n_head * hd * (double)n_tok * (n_tok + 1) / 2 * blocks;
+    printf("OpenBLAS SGEMM %dx%dx%d: %.1f GFLOP/s (ceiling)\n", n_tok, s.n_ff, s.n_embd, ceil);
     printf("F16   prefill: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of the SGEMM ceiling; %.3f s per block "
-           "(36 blocks: about %.0f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
-           flops / best / 1e9 / ceil, best / blocks, best / blocks * 36, n_tok);
+           "(%d blocks: about %.1f s for %d tokens)\n", best, n_tok / best, flops / best / 1e9,
+           flops / best / 1e9 / ceil, best / blocks, f->full_blocks, best / blocks * f->full_blocks, n_tok);
 }
 
 static void bench_sweep_one(const ids_model *m, llama_shape s, int n_tok, int L, int threads, ids_precision prec);
@@ -294,9 +271,9 @@ int main(int argc, char **argv) {
         } else which = argv[i];
     }
     if (!strcmp(which, "prefill") || !strcmp(which, "all")) bench_prefill(tmp, blocks, threads);
-    if (!strcmp(which, "qwen") || !strcmp(which, "all")) bench_qwen(tmp, blocks > 2 ? blocks : 4, threads);
-    if (!strcmp(which, "qwen3") || !strcmp(which, "all")) bench_qwen3(tmp, blocks, threads);
-    if (!strcmp(which, "gemma3") || !strcmp(which, "all")) bench_gemma3(tmp, blocks, threads);
+    for (size_t k = 0; k < sizeof k_families / sizeof k_families[0]; k++)
+        if (!strcmp(which, k_families[k].name) || !strcmp(which, "all"))
+            bench_family(tmp, &k_families[k], !strcmp(k_families[k].name, "qwen") && blocks <= 2 ? 4 : blocks, threads);
     if (!strcmp(which, "sweep") || !strcmp(which, "all")) bench_sweep(tmp, threads, prec);
     return 0;
 }
