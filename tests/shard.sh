@@ -134,15 +134,6 @@ stats_sharded depth depth --ids "$TMP/sids/ids.safetensors" --n 2 --threads 1
 stats_sharded depthset depth --ids "$TMP/sids/ids.safetensors" --set "$TMP/gset" --threads 1
 stats_sharded tswap temporal swap --frames 4 --n 2 --threads 1
 stats_sharded tsteer temporal steer --ids "$TMP/tids/temporal.safetensors" --n 2 --threads 1
-# Fig. 8 on the 6-record set: deviation's statistics (Mann-Whitney between the items answered right
-# and wrong: both groups are there) and mask's random boxes are computed at the merge as in one run
-TORN=1
-stats_sharded deviation deviation --ids "$TMP/sids/ids.safetensors" --set "$TMP/gset" --threads 1
-if grep -q '"method":[[:space:]]*"exact"' "$TMP/deviation_m/deviation.json"; then ok deviation_merged_has_test; else ko deviation_merged_has_test; fi
-stats_sharded mask mask --set "$TMP/gset" --random 2 --threads 1
-TORN=0
-expect merge_mask_missing 1 "shard 1/3 is missing" -- "$BIN" merge "$TMP/mask_p0" "$TMP/mask_p2" --out "$TMP/mm2"
-expect merge_mask_twice 1 "shard 0/3 is given twice" -- "$BIN" merge "$TMP/mask_p0" "$TMP/mask_p0" "$TMP/mask_p2" --out "$TMP/mm3"
 
 # Stimulus sets: whole vs 3 shards joined (manifest or COCO files apart from the provenance, every
 # image, frame and MP4 byte for byte: the images are linked from the parts)
@@ -183,6 +174,19 @@ expect stimuli_coco_no_shard 2 "nothing to shard" -- "$BIN" stimuli coco --shard
 # the whole command run in a shard's folder writes the whole set (and drops part.json)
 expect stimuli_rerun_whole 0 "" -- "$BIN" stimuli grid --grid 2 --mirror --recolor --limit 7 --out "$TMP/stgrid_p1"
 if [ ! -e "$TMP/stgrid_p1/part.json" ] && files_same "$TMP/stgrid" "$TMP/stgrid_p1"; then ok stimuli_rerun_whole_same; else ko stimuli_rerun_whole_same; fi
+
+# Fig. 8: deviation on the 6-record set (its Mann-Whitney test between the items answered right and
+# wrong: both groups are there) and mask on the COCO-Spatial import of the 10-image COCO-format set
+# (the real-image path: --coco-instances boxes), their statistics computed at the merge as in one run
+TORN=1
+stats_sharded deviation deviation --ids "$TMP/sids/ids.safetensors" --set "$TMP/gset" --threads 1
+if grep -q '"method":[[:space:]]*"exact"' "$TMP/deviation_m/deviation.json"; then ok deviation_merged_has_test; else ko deviation_merged_has_test; fi
+"$BIN" stimuli coco --coco-json "$TMP/stcoco/coco_qa_two_obj.json" --coco-images "$TMP/stcoco/images" \
+    --coco-instances "$TMP/stcoco/instances.json" --out "$TMP/cocoset" >/dev/null 2>&1 || ko stats_coco_set
+stats_sharded mask mask --set "$TMP/cocoset" --random 2 --threads 1
+TORN=0
+expect merge_mask_missing 1 "shard 1/3 is missing" -- "$BIN" merge "$TMP/mask_p0" "$TMP/mask_p2" --out "$TMP/mm2"
+expect merge_mask_twice 1 "shard 0/3 is given twice" -- "$BIN" merge "$TMP/mask_p0" "$TMP/mask_p0" "$TMP/mask_p2" --out "$TMP/mm3"
 
 # eval with --out: 7/12 on the golden model's left-right questions, the same from 3 shards
 SH=${IDSCOPE_SHARED:-../shared}

@@ -190,6 +190,10 @@ static ids_status merge_coco(cJSON **rows, cJSON **inst, const char *const *dirs
     ids_status st = m_rows && m_img && m_ann && m_cat && cur ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "out of memory");
     int total = 0, n_cat = 0;
     for (int p = 0; p < n && !st; p++) {
+        if (!cJSON_IsArray(rows[p]) || !cJSON_IsObject(inst[p])) {
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: coco_qa_two_obj.json is not a list or instances.json not an object", dirs[p]);
+            break;
+        }
         total += cJSON_GetArraySize(rows[p]);
         cur[3 * p] = rows[p] ? rows[p]->child : NULL;
         cur[3 * p + 1] = cJSON_GetObjectItemCaseSensitive(inst[p], "images") ? cJSON_GetObjectItemCaseSensitive(inst[p], "images")->child : NULL;
@@ -220,7 +224,7 @@ static ids_status merge_coco(cJSON **rows, cJSON **inst, const char *const *dirs
             cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(inst[p], "categories"))
                 if (jint(c, "id", 1, INT32_MAX, -1) == cid) break;
             cn = cJSON_GetObjectItemCaseSensitive(c, "name");
-            if (!an || jint(an, "image_id", 0, INT32_MAX, -1) != i + 1 || !cJSON_IsString(cn)) {
+            if (!an || cid < 1 || jint(an, "image_id", 0, INT32_MAX, -1) != i + 1 || !cJSON_IsString(cn)) {
                 st = ids__err(err, IDS_ERR_FORMAT, "%s/instances.json: image %d lacks its two annotations or their categories", dirs[p], i + 1);
                 break;
             }
