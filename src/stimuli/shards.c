@@ -73,6 +73,12 @@ static ids_status link_file(const char *from, const char *to, const char *rel, i
     ids_status st = make_parents(to, rel, err);
     char *src = ids__path_join(from, rel), *dst = ids__path_join(to, rel);
     if (!st && (!src || !dst)) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    struct stat ss, sd;
+    if (!st && stat(src, &ss) == 0 && stat(dst, &sd) == 0 && ss.st_dev == sd.st_dev && ss.st_ino == sd.st_ino) {
+        free(src); /* already that file (out_dir is the part's folder, or a merge run again) */
+        free(dst);
+        return IDS_OK;
+    }
     if (!st) unlink(dst);
     if (!st && link(src, dst) != 0) {
         if (errno == ENOENT) {
