@@ -25,7 +25,7 @@ typedef struct dev_args {
      .def_help = "all", .help = "a seeded sample of N records"},                                                  \
     {.name = "seed", .type = ARG_U64, .offset = offsetof(T, x.seed), .meta = "S", .min = 0, .max = LLONG_MAX,     \
      .def = "1", .help = "random seed"},                                                                          \
-    THREADS_OPT(T, x.n_threads), PRECISION_OPT(T, x.precision), INSTRUCTION_OPTS(T, x)
+    THREADS_OPT(T, x.n_threads), PRECISION_OPT(T, x.precision), INSTRUCTION_OPTS(T, x), SHARD_OPT(T, x)
 
 static const arg_opt dev_opts[] = {
     {.name = "ids", .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(dev_args, ids), .meta = "IDS.safetensors",
@@ -43,7 +43,9 @@ static const arg_cmd dev_cmd = {
     "the deviations of the items the model answers right vs wrong, compared by the Mann-Whitney U test\n"
     "(two-sided; exact p without ties up to 30 items a side, else the tie-corrected normal\n"
     "approximation). Writes DIR/deviation.json (\"mann_whitney\", means with bootstrap intervals, per\n"
-    "layer) and DIR/deviation.csv (per item and layer). The model defaults to the bundled one.\n",
+    "layer) and DIR/deviation.csv (per item and layer). The model defaults to the bundled one.\n"
+    "Finished items are kept in DIR/items.bin: the same command run again resumes. With --shard I/N\n"
+    "only the shard's records are run; 'idscope merge' computes the statistics over all of them.\n",
     dev_opts, NULL, NULL};
 
 int cmd_deviation(int argc, char **argv) {
@@ -58,8 +60,11 @@ int cmd_deviation(int argc, char **argv) {
     rc = exp_open(&dev_cmd, &a, &a.m, a.objects, &a.o.exp, &e);
     ids_deviation_result r = {0};
     if (!rc && ids_deviation(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_deviation_write(a.out, &r, &err)) rc = fail(&err);
-    if (!rc) {
+    if (!rc && a.o.exp.shard.count > 0) {
+        exp_shard_note(&a.o.exp, a.out);
+    } else if (!rc && ids_deviation_write(a.out, &r, &err)) {
+        rc = fail(&err);
+    } else if (!rc) {
         printf("layer %d: %d items, %d answered right, %d wrong\n", r.layer, r.n_items, r.n_right, r.n_wrong);
         if (r.n_right && r.n_wrong)
             printf("Mann-Whitney U %.1f, z %.3f, p %.4g (%s)\n", r.mw.u, r.mw.z, r.mw.p, r.mw.exact ? "exact" : "normal approximation");
@@ -91,7 +96,9 @@ static const arg_cmd mask_cmd = {
     "filter of radius R at 336 pixels, default 20) and, as the control, N random boxes of the same size;\n"
     "the change of the true answer's log-probability and of accuracy against the clean image, with\n"
     "bootstrap intervals. Writes DIR/mask.json and DIR/mask.csv (per record and variant). The model\n"
-    "defaults to the bundled one.\n",
+    "defaults to the bundled one. The random boxes of a record come from the seed and its number.\n"
+    "Finished items are kept in DIR/items.bin: the same command run again resumes. With --shard I/N\n"
+    "only the shard's records are run; 'idscope merge' computes the statistics over all of them.\n",
     mask_opts, NULL, NULL};
 
 int cmd_mask(int argc, char **argv) {
@@ -104,8 +111,11 @@ int cmd_mask(int argc, char **argv) {
     rc = exp_open(&mask_cmd, &a, &a.m, a.objects, &a.o.exp, &e);
     ids_mask_result r = {0};
     if (!rc && ids_mask(e.v, e.cat, &a.o, &r, print_progress, NULL, &err)) rc = fail(&err);
-    if (!rc && ids_mask_write(a.out, &r, &err)) rc = fail(&err);
-    if (!rc) {
+    if (!rc && a.o.exp.shard.count > 0) {
+        exp_shard_note(&a.o.exp, a.out);
+    } else if (!rc && ids_mask_write(a.out, &r, &err)) {
+        rc = fail(&err);
+    } else if (!rc) {
         const int K = 2 + r.n_random;
         int ok[3] = {0, 0, 0};
         for (int i = 0; i < r.n_items; i++)

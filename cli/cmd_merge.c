@@ -29,7 +29,9 @@ static const arg_cmd merge_cmd = {
     "the result files the run writes without --shard: byte for byte the same apart from the provenance\n"
     "record. The parts must come from the same command line (model, options, seed) and hold every shard\n"
     "once: a missing or repeated shard is an error naming it. The model files must be where the parts'\n"
-    "command line names them (they are fingerprinted again). See docs/CLUSTER.md.\n",
+    "command line names them (they are fingerprinted again). Shards of 'idscope stimuli' are joined\n"
+    "without running anything: the manifest (or COCO-format files) in item order, every image\n"
+    "hard-linked from its part (copied across file systems). See docs/CLUSTER.md.\n",
     merge_opts, merge_pos, NULL};
 
 typedef struct part {
@@ -144,6 +146,19 @@ static int merge_run(part *p, int n, const char *out) {
     return rc;
 }
 
+/* A stimulus set: the parts' manifests (or COCO-format files) joined in item order, images linked. */
+static int merge_stimuli(const part *p, int n, const char *out) {
+    const char **dirs = calloc((size_t)n, sizeof *dirs);
+    if (!dirs) return fail_oom();
+    for (int k = 0; k < n; k++) dirs[p[k].index] = p[k].dir; /* parts_check: every shard once */
+    ids_err err;
+    int rc = ids_stimuli_merge(dirs, n, out, &err) ? fail(&err) : 0;
+    free(dirs);
+    char *own;
+    if (!rc) fprintf(stderr, "wrote %s (%d parts joined)\n", path_show(out, &own), n), free(own);
+    return rc;
+}
+
 int cmd_merge(int argc, char **argv) {
     merge_args a = {0};
     int rc = args_parse(&merge_cmd, &a, argc, argv, 1);
@@ -152,7 +167,9 @@ int cmd_merge(int argc, char **argv) {
     rc = 0;
     for (int i = 0; !rc && i < a.parts.n; i++) rc = part_read(&p[i], a.parts.v[i]);
     if (!rc) rc = parts_check(p, a.parts.n);
-    if (!rc) rc = merge_run(p, a.parts.n, a.out);
+    const cJSON *cmd = rc ? NULL : cJSON_GetArrayItem(p[0].cl, 0);
+    if (!rc && cJSON_IsString(cmd) && !strcmp(cmd->valuestring, "stimuli")) rc = merge_stimuli(p, a.parts.n, a.out);
+    else if (!rc) rc = merge_run(p, a.parts.n, a.out);
     for (int i = 0; i < a.parts.n; i++) cJSON_Delete(p[i].doc);
     return rc;
 }

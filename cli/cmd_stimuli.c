@@ -3,15 +3,18 @@
 #include "commands.h"
 #include "common.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct stimuli_args {
     const char *set, *out, *objects, *bg_image, *coco_json, *coco_images, *coco_instances;
     arg_strs sprites;
     arg_floats sizes, bg;
     ids_stim_opts o;
+    ids_exp x; /* x.shard: --shard I/N (the rest unused) */
     int limit;
     bool mirror, recolor, list, coco_format;
 } stimuli_args;
@@ -53,6 +56,9 @@ static const arg_opt stimuli_opts[] = {
     STIM_FLAG("mp4", o.write_mp4, "videos also as ID.mp4 (MPEG-4), besides the frame folders"),
     {.name = "limit", .type = ARG_INT, .offset = offsetof(stimuli_args, limit), .meta = "N", .min = 0, .max = 1000000000,
      .def_help = "all", .help = "write only the first N items"},
+    {.name = "shard", .type = ARG_SHARD, .offset = offsetof(stimuli_args, x.shard), .meta = "I/N", .max = 1000000,
+     .help = "write shard I of N: the items whose number i has i % N == I (with their variants), under the set's "
+             "file names, and their manifest; 'idscope merge' joins the shards' folders into the whole set"},
     STIM_FLAG("list", list, "list the built-in objects"),
     STIM_PATH("coco-json", coco_json, "FILE", "coco: What'sUp coco_qa_two_obj.json"),
     STIM_PATH("coco-images", coco_images, "DIR", "coco: the folder of the COCO images"),
@@ -79,7 +85,11 @@ static const arg_cmd stimuli_cmd = {
     "  nearfar   two objects at controlled distances; near / far by a threshold\n"
     "  between   three objects; is A between B and C (yes / no)\n"
     "  video     T frames; A appears at frame i, B at frame j (i != j, 1..T-1) and stay; before / after\n"
-    "  coco      import COCO-Spatial (What'sUp coco_qa_two_obj.json) into the same record format\n",
+    "  coco      import COCO-Spatial (What'sUp coco_qa_two_obj.json) into the same record format\n"
+    "\n"
+    "--shard I/N (grid, depth, nearfar, between, video; also --coco-format) writes shard I's items\n"
+    "into DIR and DIR/part.json; 'idscope merge PART_DIR... --out DIR' joins the shards' folders into\n"
+    "the set the unsharded command writes (the same manifest apart from its provenance, images linked).\n",
     stimuli_opts, stimuli_pos, "--bg-image: " IMAGE_INPUT_NOTES};
 
 static int stimuli_coco(const stimuli_args *a) {
@@ -102,6 +112,34 @@ static int stimuli_coco(const stimuli_args *a) {
     return rc;
 }
 
+/* DIR/part.json of a shard: what 'idscope merge' reads (the shard, the command line without --shard
+ * and --out, the folder it ran in). 0, or 1 after the message. */
+static int stimuli_part_json(stimuli_args *a) {
+    exp_env e;
+    int rc = exp_prepare(&stimuli_cmd, a, &a->x, &e);
+    cJSON *doc = rc ? NULL : cJSON_CreateObject(), *sh = NULL, *cl = NULL;
+    char cwd[4096];
+    bool ok = doc && getcwd(cwd, sizeof cwd) && cJSON_AddStringToObject(doc, "format", "idscope-part") &&
+              (sh = cJSON_AddObjectToObject(doc, "shard")) && cJSON_AddNumberToObject(sh, "index", a->x.shard.index) &&
+              cJSON_AddNumberToObject(sh, "count", a->x.shard.count) &&
+              cJSON_AddStringToObject(doc, "result", a->coco_format ? "coco_qa_two_obj.json" : "manifest.json") &&
+              (cl = cJSON_AddArrayToObject(doc, "command_line"));
+    for (int i = 0; ok && i < a->x.n_command_line; i++) ok = cJSON_AddItemToArray(cl, cJSON_CreateString(a->x.command_line[i]));
+    ok = ok && cJSON_AddStringToObject(doc, "cwd", cwd);
+    char *txt = ok ? cJSON_Print(doc) : NULL, *path = txt ? path_join(a->out, "part.json") : NULL;
+    FILE *f = path ? fopen(path, "w") : NULL;
+    if (!rc && (!f || fprintf(f, "%s\n", txt) < 0)) {
+        fprintf(stderr, "idscope: error: %s: cannot write\n", path ? path : "part.json");
+        rc = 1;
+    }
+    if (f && fclose(f) && !rc) fprintf(stderr, "idscope: error: %s: cannot write\n", path), rc = 1;
+    free(path);
+    free(txt);
+    cJSON_Delete(doc);
+    free(e.command_line);
+    return rc;
+}
+
 /* One synthetic set into a->out. */
 static int stimuli_set(stimuli_args *a, const ids_catalog *cat) {
     int kind = ids_set_from_name(a->set), objs[16];
@@ -121,14 +159,16 @@ static int stimuli_set(stimuli_args *a, const ids_catalog *cat) {
     }
     if (!rc && a->coco_format) {
         if (kind != IDS_SET_GRID) rc = args_usage("stimuli", "%s", "--coco-format writes the grid set only");
-        else if (ids_stimuli_write_coco(&a->o, cat, a->out, a->limit, print_progress, NULL, &err)) rc = fail(&err);
+        else if (ids_stimuli_write_coco_part(&a->o, cat, a->out, a->limit, a->x.shard.index, a->x.shard.count,
+                                             print_progress, NULL, &err))
+            rc = fail(&err);
         char *own;
         if (!rc) fprintf(stderr, "wrote %s/coco_qa_two_obj.json, instances.json and images/\n", path_show(a->out, &own)), free(own);
         ids_image_free(&bg);
         return rc;
     }
-    if (!rc && ids_stimuli_write((ids_set_kind)kind, &a->o, cat, a->out, a->mirror, a->recolor, a->limit, print_progress,
-                                 NULL, &err))
+    if (!rc && ids_stimuli_write_part((ids_set_kind)kind, &a->o, cat, a->out, a->mirror, a->recolor, a->limit,
+                                      a->x.shard.index, a->x.shard.count, print_progress, NULL, &err))
         rc = fail(&err);
     char *path = rc ? NULL : path_join(a->out, "manifest.json"), *own;
     if (path) {
@@ -157,8 +197,18 @@ int cmd_stimuli(int argc, char **argv) {
         rc = args_usage("stimuli", "%s", "missing SET (grid, depth, nearfar, between, video, coco)");
     } else if (!rc && !a.out) {
         rc = args_usage("stimuli", "%s", "missing --out DIR");
+    } else if (!rc && a.x.shard.count > 0 && !strcmp(a.set, "coco")) {
+        rc = args_usage("stimuli", "%s", "--shard: the coco import writes one manifest and no images (nothing to shard)");
     } else if (!rc) {
         rc = strcmp(a.set, "coco") ? stimuli_set(&a, cat) : stimuli_coco(&a);
+        if (!rc && a.x.shard.count > 0) rc = stimuli_part_json(&a);
+        char *part = !rc && a.x.shard.count == 0 ? path_join(a.out, "part.json") : NULL;
+        if (part) unlink(part); /* a shard's, if the folder held one: this is the whole set */
+        free(part);
+        char *own;
+        if (!rc && a.x.shard.count > 0)
+            fprintf(stderr, "shard %d/%d: wrote %s/part.json ('idscope merge' joins the shards)\n", a.x.shard.index,
+                    a.x.shard.count, path_show(a.out, &own)), free(own);
     }
     ids_catalog_free(cat);
     return rc;

@@ -371,3 +371,76 @@ TEST(stim_allocation_failures) {
     ids_image_free(&bg);
     ids_catalog_free(c);
 }
+
+/* Shards of a set joined (ids_stimuli_merge) equal the whole set byte for byte, the manifest up to
+ * its provenance (video frames and variants included); so do COCO-format shards, whose categories
+ * each shard numbers in its own order; parts in the wrong order or of another set are refused. */
+TEST(stim_shards_merged_equal_whole) {
+    ids_catalog *c = ids_catalog_new();
+    ids_stim_opts o;
+    ids_stim_default_opts(&o);
+    o.image_size = 48;
+    o.grid = 2;
+    o.frames = 4;
+    ids_err err;
+    const ids_set_kind kinds[2] = {IDS_SET_GRID, IDS_SET_VIDEO};
+    char parts[3][512], whole[512], merged[512];
+    const char *pp[3] = {parts[0], parts[1], parts[2]};
+    for (int k = 0; k < 2; k++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "shw_%d", k), snprintf(whole, sizeof whole, "%s", t_tmp(nm));
+        snprintf(nm, sizeof nm, "shm_%d", k), snprintf(merged, sizeof merged, "%s", t_tmp(nm));
+        CHECK_OK_ERR(ids_stimuli_write(kinds[k], &o, c, whole, true, k == 0, 7, NULL, NULL, &err), err);
+        for (int p = 0; p < 3; p++) {
+            snprintf(nm, sizeof nm, "shp_%d_%d", k, p), snprintf(parts[p], sizeof parts[p], "%s", t_tmp(nm));
+            CHECK_OK_ERR(ids_stimuli_write_part(kinds[k], &o, c, parts[p], true, k == 0, 7, p, 3, NULL, NULL, &err), err);
+        }
+        CHECK_OK_ERR(ids_stimuli_merge(pp, 3, merged, &err), err);
+        CHECKF(hash_dir(whole, 14695981039346656037ull) == hash_dir(merged, 14695981039346656037ull),
+               "%s: the joined shards differ from the whole set", ids_set_name(kinds[k]));
+        const char *swapped[3] = {parts[1], parts[0], parts[2]};
+        CHECK_EQ_INT(ids_stimuli_merge(swapped, 3, t_tmp("shm_bad"), &err), IDS_ERR_ARG);
+        CHECK(strstr(err.msg, "is shard 1/3, expected shard 0/3"));
+    }
+    const char *mixed[3] = {t_tmp("shp_0_0"), t_tmp("shp_1_1"), t_tmp("shp_0_2")};
+    char m0[512], m1[512], m2[512];
+    snprintf(m0, sizeof m0, "%s", mixed[0]), snprintf(m1, sizeof m1, "%s", mixed[1]), snprintf(m2, sizeof m2, "%s", mixed[2]);
+    const char *mix[3] = {m0, m1, m2};
+    CHECK_EQ_INT(ids_stimuli_merge(mix, 3, t_tmp("shm_mix"), &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "not parts of one set"));
+    CHECK_EQ_INT(ids_stimuli_write_part(IDS_SET_GRID, &o, c, t_tmp("shp_bad"), false, false, 7, 3, 3, NULL, NULL, &err), IDS_ERR_ARG);
+    /* COCO format: three objects, every ordered pair, 12 items a pair; of 13 shards of 14 items, shard
+     * 12 holds item 12 only (the second pair) and numbers its categories in another order */
+    int objs[3] = {ids_catalog_find(c, "red circle", NULL), ids_catalog_find(c, "blue square", NULL),
+                   ids_catalog_find(c, "green triangle", NULL)};
+    const float one_size[1] = {1};
+    o.objects = objs, o.n_objects = 3, o.all_pairs = true, o.sizes = one_size, o.n_sizes = 1;
+    snprintf(whole, sizeof whole, "%s", t_tmp("shw_coco"));
+    snprintf(merged, sizeof merged, "%s", t_tmp("shm_coco"));
+    CHECK_OK_ERR(ids_stimuli_write_coco(&o, c, whole, 14, NULL, NULL, &err), err);
+    char cparts[13][512];
+    const char *cp[13];
+    for (int p = 0; p < 13; p++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "shp_coco_%d", p), snprintf(cparts[p], sizeof cparts[p], "%s", t_tmp(nm));
+        cp[p] = cparts[p];
+        CHECK_OK_ERR(ids_stimuli_write_coco_part(&o, c, cparts[p], 14, p, 13, NULL, NULL, &err), err);
+    }
+    CHECK_OK_ERR(ids_stimuli_merge(cp, 13, merged, &err), err);
+    CHECK(hash_dir(whole, 14695981039346656037ull) == hash_dir(merged, 14695981039346656037ull));
+    char pa[600];
+    snprintf(pa, sizeof pa, "%s/instances.json", cparts[12]);
+    size_t len;
+    char *inst = t_read_file(pa, &len);
+    CHECK(inst && strstr(inst, "\"categories\":[{\"id\":1,\"name\":\"red circle\"},{\"id\":2,\"name\":\"green triangle\"}]"));
+    free(inst);
+    snprintf(pa, sizeof pa, "%s/instances.json", merged);
+    inst = t_read_file(pa, &len);
+    CHECK(inst && strstr(inst, "{\"id\":2,\"name\":\"blue square\"},{\"id\":3,\"name\":\"green triangle\"}]"));
+    free(inst);
+    const char *t = cp[1];
+    cp[1] = cp[2], cp[2] = t;
+    CHECK_EQ_INT(ids_stimuli_merge(cp, 13, t_tmp("shm_coco_bad"), &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "image 2 is not where shard 1/13 puts it"));
+    ids_catalog_free(c);
+}

@@ -141,6 +141,21 @@ int ids_set_from_name(const char *name);
 ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c,
                              const char *out_dir, bool mirror, bool recolor, int limit,
                              ids_progress_fn progress, void *user, ids_err *err);
+/* Shard `shard` of n_shards (n_shards 0: the whole set) of the same set: only the items whose number i
+ * (0, 1, ... as ids_stimuli_write numbers them) has i % n_shards == shard are written, with their
+ * variants, under the same file names; the manifest holds their records (in item order), "shard"
+ * {index, count, items: the whole set's items} and the shard in its provenance. The shards' folders
+ * are joined by ids_stimuli_merge. */
+ids_status ids_stimuli_write_part(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, const char *out_dir,
+                                  bool mirror, bool recolor, int limit, int shard, int n_shards,
+                                  ids_progress_fn progress, void *user, ids_err *err);
+/* Join the folders written by the shards 0..n_parts-1 of one set (part_dirs[i] holds shard i of
+ * n_parts; ids_stimuli_write_part or ids_stimuli_write_coco_part) into out_dir: the manifest (or the
+ * COCO-format files) byte for byte as the unsharded run writes them, apart from the provenance (the
+ * first part's, without "shard", with "merged_parts"); every image (frame folder, MP4) is hard-linked
+ * from its part, or copied where a link cannot be made. Errors name the part that does not fit (its
+ * shard, its options, an item missing or in the wrong place). */
+ids_status ids_stimuli_merge(const char *const *part_dirs, int n_parts, const char *out_dir, ids_err *err);
 /* The provenance ids_stimuli_write records in manifest.json (command "stimuli", every option). */
 ids_status ids_stimuli_prov(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, bool mirror, bool recolor,
                             int limit, ids_prov **out, ids_err *err);
@@ -165,6 +180,11 @@ ids_status ids_coco_spatial_import(const char *json_path, const char *image_dir,
  * 000000000001.jpg, ..., JPEG quality 95). Items as ids_stimuli_write (limit > 0: the first limit). */
 ids_status ids_stimuli_write_coco(const ids_stim_opts *o, const ids_catalog *c, const char *out_dir, int limit,
                                   ids_progress_fn progress, void *user, ids_err *err);
+/* Shard `shard` of n_shards of that set (n_shards 0: all): the items i with i % n_shards == shard, with
+ * the whole set's image and annotation ids (image i + 1; annotations 2 i + 1, 2 i + 2); categories
+ * numbered in the order the shard meets them (ids_stimuli_merge renumbers them as the whole set does). */
+ids_status ids_stimuli_write_coco_part(const ids_stim_opts *o, const ids_catalog *c, const char *out_dir, int limit, int shard,
+                                       int n_shards, ids_progress_fn progress, void *user, ids_err *err);
 
 /* A stimulus set read back from its manifest (written by ids_stimuli_write or the COCO-Spatial
  * import), for the experiments' --set: the still-image records that name at least two objects

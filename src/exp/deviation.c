@@ -29,6 +29,7 @@ typedef struct {
     bool ans_made[IDS_REL_COUNT];
     float *h;                   /* [2][L][E]: with the image, text only */
     ids_hook *hooks;            /* [2 L] */
+    float *rec;                 /* the current item's record [3 + 4 L] */
     int cap;
     ids_deviation_result *out;
 } dev_job;
@@ -119,6 +120,35 @@ static ids_status dev_run(dev_job *j, ids_relation rel, const ids__item *it, boo
     return st;
 }
 
+/* The item's record (kept, so that a rerun or a merge adds it again): [0] answered right (0 or 1),
+ * [1..2] the box centre in grid coordinates, then per layer the image's shift in the plane (a, b)
+ * and the ID's (a, b): 3 + 4 L floats. */
+static ids_status dev_compute(dev_job *j, ids_relation rel, const ids__item *it, float *rec, ids_err *err) {
+    float lp[2];
+    ids_status st = dev_run(j, rel, it, true, lp, err);
+    if (!st) st = dev_run(j, rel, it, false, NULL, err);
+    if (st) return st;
+    const int L = j->L, E = j->E;
+    double gx, gy;
+    grid_pos(j, it->img, it->cx[0], it->cy[0], &gx, &gy);
+    rec[0] = (lp[0] > lp[1]) == it->truth[rel];
+    rec[1] = (float)gx, rec[2] = (float)gy;
+    double *d = ids__malloc(sizeof(double) * (size_t)E * 2);
+    if (!d) return ids__err(err, IDS_ERR_NOMEM, "deviation: out of memory");
+    for (int l = 0; l < L; l++) {
+        const float *xa = (const float *)j->xa->data + (size_t)l * E, *ya = (const float *)j->ya->data + (size_t)l * E;
+        double ab[2];
+        for (int e = 0; e < E; e++) d[e] = (double)j->h[(size_t)l * E + e] - j->h[((size_t)L + l) * E + e];
+        plane_coords(xa, ya, d, E, ab);
+        rec[3 + 4 * l] = (float)ab[0], rec[3 + 4 * l + 1] = (float)ab[1];
+        uid_bilinear(j, l, gx, gy, d + E);
+        plane_coords(xa, ya, d + E, E, ab);
+        rec[3 + 4 * l + 2] = (float)ab[0], rec[3 + 4 * l + 3] = (float)ab[1];
+    }
+    free(d);
+    return IDS_OK;
+}
+
 static ids_status dev_item(void *user, const ids__item *it, ids_err *err) {
     dev_job *j = user;
     ids_deviation_result *r = j->out;
@@ -129,30 +159,27 @@ static ids_status dev_item(void *user, const ids__item *it, ids_err *err) {
         j->ans_made[rel] = true;
         ids__prompting_add(&r->prompting, j->x.instruction, &j->ans[rel].set);
     }
-    float lp[2];
-    if (!st) st = dev_run(j, rel, it, true, lp, err);
-    if (!st) st = dev_run(j, rel, it, false, NULL, err);
-    if (!st) st = dev_grow(r, j->L, &j->cap, err);
+    const int L = j->L;
+    const size_t rec_len = sizeof(float) * (3 + 4 * (size_t)L);
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    if ((st = ids__item_find(&j->x, &kept, &kept_len, err))) return st;
+    if (kept && kept_len != rec_len)
+        return ids__err(err, IDS_ERR_FORMAT, "deviation: kept item %ld has %zu bytes, %zu expected", j->x.item, kept_len, rec_len);
+    if (kept) memcpy(j->rec, kept, rec_len);
+    else if (!(st = dev_compute(j, rel, it, j->rec, err))) st = ids__item_keep(&j->x, j->rec, rec_len, err);
+    if (!st) st = dev_grow(r, L, &j->cap, err);
     if (st) return st;
-    const int n = r->n_items, L = j->L, E = j->E;
-    double gx, gy;
-    grid_pos(j, it->img, it->cx[0], it->cy[0], &gx, &gy);
+    const int n = r->n_items;
+    const float *rec = j->rec;
     snprintf(r->item_id[n], sizeof *r->item_id, "%s", it->id ? it->id : "");
-    r->correct[n] = (lp[0] > lp[1]) == it->truth[rel];
-    r->gx[n] = (float)gx, r->gy[n] = (float)gy;
-    double *d = ids__malloc(sizeof(double) * (size_t)E * 2);
-    if (!d) return ids__err(err, IDS_ERR_NOMEM, "deviation: out of memory");
-    for (int l = 0; l < L; l++) {
-        const float *xa = (const float *)j->xa->data + (size_t)l * E, *ya = (const float *)j->ya->data + (size_t)l * E;
-        double ab[2];
-        for (int e = 0; e < E; e++) d[e] = (double)j->h[(size_t)l * E + e] - j->h[((size_t)L + l) * E + e];
-        plane_coords(xa, ya, d, E, ab);
-        r->pos[((size_t)n * L + l) * 2] = (float)ab[0], r->pos[((size_t)n * L + l) * 2 + 1] = (float)ab[1];
-        uid_bilinear(j, l, gx, gy, d + E);
-        plane_coords(xa, ya, d + E, E, ab);
-        r->id_pos[((size_t)n * L + l) * 2] = (float)ab[0], r->id_pos[((size_t)n * L + l) * 2 + 1] = (float)ab[1];
-    }
-    free(d);
+    r->correct[n] = rec[0] != 0;
+    r->gx[n] = rec[1], r->gy[n] = rec[2];
+    for (int l = 0; l < L; l++)
+        for (int q = 0; q < 2; q++) {
+            r->pos[((size_t)n * L + l) * 2 + q] = rec[3 + 4 * l + q];
+            r->id_pos[((size_t)n * L + l) * 2 + q] = rec[3 + 4 * l + 2 + q];
+        }
     r->n_items++;
     return IDS_OK;
 }
@@ -216,6 +243,7 @@ static void dev_job_free(dev_job *j) {
     ids_st_close(j->f);
     free(j->h);
     free(j->hooks);
+    free(j->rec);
 }
 
 static ids_status dev_open(dev_job *j, const ids_vlm *v, const ids_catalog *cat, const ids_deviation_opts *o,
@@ -241,7 +269,8 @@ static ids_status dev_open(dev_job *j, const ids_vlm *v, const ids_catalog *cat,
         return ids__err(err, IDS_ERR_RANGE, "deviation: layer %d is outside 0..%d", o->layer, j->L - 1);
     j->h = ids__malloc(sizeof(float) * 2 * (size_t)j->L * j->E);
     j->hooks = ids__calloc((size_t)j->L, sizeof *j->hooks);
-    if (!j->h || !j->hooks) return ids__err(err, IDS_ERR_NOMEM, "deviation: out of memory");
+    j->rec = ids__malloc(sizeof(float) * (3 + 4 * (size_t)j->L));
+    if (!j->h || !j->hooks || !j->rec) return ids__err(err, IDS_ERR_NOMEM, "deviation: out of memory");
     return ids__exp_ctx(&j->x, 1, 0, false, &j->ctx, err);
 }
 
@@ -267,6 +296,7 @@ ids_status ids_deviation(const ids_vlm *v, const ids_catalog *cat, const ids_dev
     dev_job j = {.out = out};
     ids_status st = ids__deviation_prov(v, cat, o, &out->prov, err);
     if (!st) st = dev_open(&j, v, cat, o, progress, user, err);
+    j.x.prov = out->prov; /* the request the kept items answer */
     out->n_layers = j.L, out->grid = j.G;
     if (!st && o->layer > 0) out->layer = o->layer;
     else if (!st) st = best_r2_layer(&j, &out->layer, err);
@@ -276,7 +306,8 @@ ids_status ids_deviation(const ids_vlm *v, const ids_catalog *cat, const ids_dev
                             IDS__NEED_POS_A, dev_item, &j, "deviation", &out->set, err);
     if (!st) st = dev_finish(out, err);
     if (!st) ids_prov_finish(out->prov);
-    else ids_deviation_result_free(out);
+    st = ids__exp_end(&j.x, st, err);
+    if (st) ids_deviation_result_free(out);
     dev_job_free(&j);
     return st;
 }

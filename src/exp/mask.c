@@ -75,7 +75,6 @@ typedef struct {
     ids__answers ans[IDS_REL_COUNT];
     bool ans_made[IDS_REL_COUNT];
     int K, cap; /* variants per item: clean, the object, n_random boxes */
-    uint64_t rng;
     ids_mask_result *out;
 } mask_job;
 
@@ -98,6 +97,31 @@ static ids_status mask_run(mask_job *j, ids_relation rel, const ids__item *it, c
     return IDS_OK;
 }
 
+/* The item's record (kept, so that a rerun or a merge adds it again): per variant (clean, the
+ * object's box, the random boxes) log P(true) and D toward the truth, 2 K floats. The random boxes
+ * come from the seed and the item's number alone (the same in any shard). */
+static ids_status mask_compute(mask_job *j, ids_relation rel, const ids__item *it, float *lp, ids_err *err) {
+    const float scale = (float)it->img->w / 336.0f, bw = it->box[0][2] - it->box[0][0], bh = it->box[0][3] - it->box[0][1];
+    const float radius = j->o->radius * scale;
+    uint64_t s = j->x.seed * 0x9E3779B97F4A7C15ull + 0xB1 + (uint64_t)j->x.item * 0xD1B54A32D192ED03ull;
+    uint64_t rng = ids__rng_splitmix(&s);
+    ids_status st = IDS_OK;
+    for (int k = 0; !st && k < j->K; k++) { /* 0 clean, 1 the object's box, 2.. random boxes of its size */
+        float box[4];
+        memcpy(box, it->box[0], sizeof box);
+        if (k >= 2) {
+            const double fx = ids__rng_unit(ids__lcg(&rng)), fy = ids__rng_unit(ids__lcg(&rng));
+            box[0] = (float)(fx * fmax(0.0, it->img->w - bw)), box[1] = (float)(fy * fmax(0.0, it->img->h - bh));
+            box[2] = box[0] + bw, box[3] = box[1] + bh;
+        }
+        ids_image b = {0};
+        if (k > 0) st = ids_image_blur_box(it->img, box, radius, &b, err);
+        if (!st) st = mask_run(j, rel, it, k ? &b : it->img, lp + 2 * k, err);
+        ids_image_free(&b);
+    }
+    return st;
+}
+
 static ids_status mask_item(void *user, const ids__item *it, ids_err *err) {
     mask_job *j = user;
     ids_mask_result *r = j->out;
@@ -118,25 +142,18 @@ static ids_status mask_item(void *user, const ids__item *it, ids_err *err) {
         if (!p[0] || !p[1] || !p[2]) return ids__err(err, IDS_ERR_NOMEM, "mask: out of memory for %d items", nc);
         j->cap = nc;
     }
-    const float scale = (float)it->img->w / 336.0f, bw = it->box[0][2] - it->box[0][0], bh = it->box[0][3] - it->box[0][1];
-    const float radius = j->o->radius * scale;
     float *lp = r->lp + (size_t)r->n_items * j->K * 2;
-    unsigned char *ok = r->ok + (size_t)r->n_items * j->K;
-    for (int k = 0; !st && k < j->K; k++) { /* 0 clean, 1 the object's box, 2.. random boxes of its size */
-        float box[4];
-        memcpy(box, it->box[0], sizeof box);
-        if (k >= 2) {
-            const double fx = ids__rng_unit(ids__lcg(&j->rng)), fy = ids__rng_unit(ids__lcg(&j->rng));
-            box[0] = (float)(fx * fmax(0.0, it->img->w - bw)), box[1] = (float)(fy * fmax(0.0, it->img->h - bh));
-            box[2] = box[0] + bw, box[3] = box[1] + bh;
-        }
-        ids_image b = {0};
-        if (k > 0) st = ids_image_blur_box(it->img, box, radius, &b, err);
-        if (!st) st = mask_run(j, rel, it, k ? &b : it->img, lp + 2 * k, err);
-        ids_image_free(&b);
-        if (!st) ok[k] = lp[2 * k + 1] > 0;
-    }
+    const size_t rec_len = sizeof(float) * 2 * (size_t)j->K;
+    const void *kept = NULL;
+    size_t kept_len = 0;
+    st = ids__item_find(&j->x, &kept, &kept_len, err);
+    if (!st && kept && kept_len != rec_len)
+        st = ids__err(err, IDS_ERR_FORMAT, "mask: kept item %ld has %zu bytes, %zu expected", j->x.item, kept_len, rec_len);
+    if (!st && kept) memcpy(lp, kept, rec_len);
+    else if (!st && !(st = mask_compute(j, rel, it, lp, err))) st = ids__item_keep(&j->x, lp, rec_len, err);
     if (st) return it->id && *it->id ? ids__err_prefix(err, st, "record '%s'", it->id) : st;
+    unsigned char *ok = r->ok + (size_t)r->n_items * j->K;
+    for (int k = 0; k < j->K; k++) ok[k] = lp[2 * k + 1] > 0;
     snprintf(r->item_id[r->n_items], sizeof *r->item_id, "%s", it->id ? it->id : "");
     r->n_items++;
     return IDS_OK;
@@ -167,12 +184,13 @@ ids_status ids_mask(const ids_vlm *v, const ids_catalog *cat, const ids_mask_opt
     if (!st && oo.n_random > 256) st = ids__err(err, IDS_ERR_RANGE, "mask: %d random boxes (at most 256)", oo.n_random);
     if (!st) st = ids__exp_ctx(&j.x, 1, 0, false, &j.ctx, err);
     out->radius = oo.radius, out->n_random = oo.n_random;
-    j.rng = j.x.seed * 0x9E3779B97F4A7C15ull + 0xB1;
+    j.x.prov = out->prov; /* the request the kept items answer */
     if (!st)
         st = ids__exp_items(&j.x, IDS_SET_GRID, NULL, -1, 43, 1u << IDS_REL_LEFT_RIGHT | 1u << IDS_REL_ABOVE_BELOW,
                             IDS__NEED_POS_A, mask_item, &j, "mask", &out->set, err);
     if (!st) ids_prov_finish(out->prov);
-    else ids_mask_result_free(out);
+    st = ids__exp_end(&j.x, st, err);
+    if (st) ids_mask_result_free(out);
     ids_ctx_free(j.ctx);
     return st;
 }

@@ -193,6 +193,13 @@ static ids_status mkdir_one(const char *dir, ids_err *err) {
 
 ids_status ids_stimuli_write_coco(const ids_stim_opts *o, const ids_catalog *c, const char *out_dir, int limit,
                                   ids_progress_fn progress, void *user, ids_err *err) {
+    return ids_stimuli_write_coco_part(o, c, out_dir, limit, 0, 0, progress, user, err);
+}
+
+ids_status ids_stimuli_write_coco_part(const ids_stim_opts *o, const ids_catalog *c, const char *out_dir, int limit, int shard,
+                                       int n_shards, ids_progress_fn progress, void *user, ids_err *err) {
+    if (n_shards < 0 || (n_shards > 0 && (shard < 0 || shard >= n_shards)))
+        return ids__err(err, IDS_ERR_ARG, "stimuli: shard %d/%d: the index must be in 0..%d", shard, n_shards, n_shards - 1);
     int n;
     ids_status st = ids_stim_count(IDS_SET_GRID, o, c, &n, err);
     if (st) return st;
@@ -206,8 +213,9 @@ ids_status ids_stimuli_write_coco(const ids_stim_opts *o, const ids_catalog *c, 
     cJSON *cats = inst ? cJSON_AddArrayToObject(inst, "categories") : NULL;
     if (!st && (!rows || !images || !anns || !cats)) st = ids__err(err, IDS_ERR_NOMEM, "out of memory");
     int cat_ids[1024] = {0}; /* catalog index -> category id (1-based), 0 = none yet */
-    int n_cats = 0, n_anns = 0;
+    int n_cats = 0;
     for (int i = 0; i < n && !st; i++) {
+        if (n_shards > 0 && i % n_shards != shard) continue; /* another shard's */
         ids_stim s;
         if ((st = ids_stim_make(IDS_SET_GRID, o, c, i, &s, err))) break;
         const int image_id = i + 1;
@@ -250,7 +258,7 @@ ids_status ids_stimuli_write_coco(const ids_stim_opts *o, const ids_catalog *c, 
             const double bb[4] = {round((s.obj[k].p.cx - h) * 100) / 100, round((s.obj[k].p.cy - h) * 100) / 100,
                                   round(2.0 * h * 100) / 100, round(2.0 * h * 100) / 100};
             cJSON *an = cJSON_CreateObject();
-            ok = ok && an && cJSON_AddNumberToObject(an, "id", ++n_anns) && cJSON_AddNumberToObject(an, "image_id", image_id) &&
+            ok = ok && an && cJSON_AddNumberToObject(an, "id", 2 * i + k + 1) && cJSON_AddNumberToObject(an, "image_id", image_id) &&
                  cJSON_AddNumberToObject(an, "category_id", cat_ids[obj]) &&
                  cJSON_AddItemToObject(an, "bbox", cJSON_CreateDoubleArray(bb, 4)) &&
                  cJSON_AddNumberToObject(an, "area", bb[2] * bb[3]);

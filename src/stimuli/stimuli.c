@@ -657,6 +657,14 @@ static void remove_stale(const char *out_dir, const cJSON *old_root, const cJSON
 ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c,
                              const char *out_dir, bool mirror, bool recolor, int limit,
                              ids_progress_fn progress, void *user, ids_err *err) {
+    return ids_stimuli_write_part(kind, o, c, out_dir, mirror, recolor, limit, 0, 0, progress, user, err);
+}
+
+ids_status ids_stimuli_write_part(ids_set_kind kind, const ids_stim_opts *o, const ids_catalog *c, const char *out_dir,
+                                  bool mirror, bool recolor, int limit, int shard, int n_shards,
+                                  ids_progress_fn progress, void *user, ids_err *err) {
+    if (n_shards < 0 || (n_shards > 0 && (shard < 0 || shard >= n_shards)))
+        return ids__err(err, IDS_ERR_ARG, "stimuli: shard %d/%d: the index must be in 0..%d", shard, n_shards, n_shards - 1);
     int n;
     ids_status st = ids_stim_count(kind, o, c, &n, err);
     if (st) return st;
@@ -668,17 +676,23 @@ ids_status ids_stimuli_write(ids_set_kind kind, const ids_stim_opts *o, const id
     free(old_txt);
     ids_prov *prov = NULL;
     st = ids_stimuli_prov(kind, o, c, mirror, recolor, limit, &prov, err);
+    if (!st) ids_prov_shard(prov, shard, n_shards);
     cJSON *root = st ? NULL : cJSON_CreateObject(), *records = NULL;
     if (!st) {
         bool ok = jstr(root, "format", "idscope.stimuli.v1") && jstr(root, "set", ids_set_name(kind)) &&
                   jnum(root, "seed", (double)o->seed) && jnum(root, "image_size", o->image_size) &&
                   jnum(root, "grid", o->grid);
         if (ok && kind == IDS_SET_VIDEO) ok = jnum(root, "frames", o->frames);
+        if (ok && n_shards > 0) { /* a shard's part of the set (ids_stimuli_merge joins the parts) */
+            cJSON *sh = cJSON_AddObjectToObject(root, "shard");
+            ok = jnum(sh, "index", shard) && jnum(sh, "count", n_shards) && jnum(sh, "items", n);
+        }
         records = ok ? cJSON_AddArrayToObject(root, "records") : NULL;
         if (!records) st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory for the manifest", out_dir);
     }
     int step = n / 20 > 0 ? n / 20 : 1;
     for (int i = 0; i < n && !st; i++) {
+        if (n_shards > 0 && i % n_shards != shard) continue; /* another shard's */
         ids_stim s;
         if ((st = ids_stim_make(kind, o, c, i, &s, err))) break;
         char id[64], vid[80];
