@@ -197,9 +197,9 @@ static void ids_plane(sb *b, const cJSON *layer, int li) {
 
 static int section_ids(sb *b, const char *dir) {
     section(b, "ids", "Spatial IDs",
-            "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the share of their variance inside the plane of "
+            "Per layer: R\xc2\xb2 of a linear fit of the cell IDs in (x, y), the share of their variance inside the plane of "
             "the x and y axes, and the share of the first two principal components; then the cells in PCA space at "
-            "the layer with the highest R^2.",
+            "the layer with the highest R\xc2\xb2.",
             "A fraction near 1 means the IDs of the cells lie on a plane laid out like the grid, and 0 means position "
             "explains none of their variance (as at layer 0, the word embeddings, which see no image). In the PCA "
             "picture both axes have the same units: a grid of joined rows and columns that keeps its shape is a "
@@ -400,9 +400,10 @@ static int section_grid(sb *b, const char *dir) {
     return ng > 0;
 }
 
-/* A line chart of one or two per-layer keys of a result's "layers" list (bands from KEY_ci). */
-static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, const char *k1, const char *n1,
-                       const char *k2, const char *n2) {
+/* A line chart of one or two per-layer keys of a result's "layers" list (bands from KEY_ci); the y range
+ * includes 0 and ymax (NAN: no upper value). */
+static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, double ymax, const char *k1,
+                       const char *n1, const char *k2, const char *n2) {
     const cJSON *ls = cJSON_GetObjectItem(j, "layers");
     const int n = cJSON_GetArraySize(ls), ns = k2 ? 2 : 1;
     double *y[2] = {0}, *lo[2] = {0}, *hi[2] = {0};
@@ -416,7 +417,7 @@ static int layer_chart(sb *b, const cJSON *j, const char *title, const char *yla
         layer_key(ls, n, k1, y[0], &lo[0], &hi[0]);
         if (k2) layer_key(ls, n, k2, y[1], &lo[1], &hi[1]);
         const ids__plot_series s[2] = {{n1, y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID}, {n2, y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
-        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL, NULL, 0};
+        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, ymax, NULL, NULL, 0};
         chart(b, &ax, s, ns);
     }
     for (int k = 0; k < 2; k++) free(y[k]), free(lo[k]), free(hi[k]);
@@ -430,7 +431,7 @@ static int section_depth(sb *b, const char *dir) {
             "Both lines falling below 0 together means the model reads the vertical ID as depth as well (down = behind); "
             "0 means the push left that answer unchanged. Units are nats of log-odds.");
     cJSON *dj = load(dir, IDS_RESULT_DEPTH, 0);
-    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds (nats)", "above_below_down",
+    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds (nats)", NAN, "above_below_down",
                                "above - below", "front_behind_down", "in front - behind");
     if (!ok) not_run(b, IDS_RESULT_DEPTH);
     cJSON_Delete(dj);
@@ -439,11 +440,11 @@ static int section_depth(sb *b, const char *dir) {
 
 static int section_score(sb *b, const char *dir) {
     section(b, "score", "ID strength",
-            "Linearity (R^2) x consistency across object pairs x causal effect (ID swap rate minus noise), per layer.",
+            "Linearity (R\xc2\xb2) \xc3\x97 consistency across object pairs \xc3\x97 causal effect (ID swap rate minus noise), per layer.",
             "The score is 1 only when the IDs are linear, the same for every pair of objects and swap beliefs where "
             "noise does not; it is 0 wherever one factor is 0, most often the causal one (IDs no better than noise).");
     cJSON *sj = load(dir, IDS_RESULT_SCORE, 0);
-    const int ok = layer_chart(b, sj, "ID strength by layer", "score (0..1)", "score", "score", NULL, NULL);
+    const int ok = layer_chart(b, sj, "ID strength by layer", "score (0..1)", 1, "score", "score", NULL, NULL);
     if (!ok) not_run(b, IDS_RESULT_SCORE);
     cJSON_Delete(sj);
     return ok;
@@ -759,7 +760,8 @@ static char *report_head(sb *b, const char *dir) {
     sbf(b, "<p class=\"toc\">Sections: <a href=\"#stimuli\">stimuli</a> &#183; <a href=\"#ids\">spatial IDs</a> &#183; "
            "<a href=\"#swap\">mirror swapping</a> &#183; <a href=\"#steer\">belief steering</a> &#183; <a href=\"#grid\">"
            "arbitrary steering</a> &#183; <a href=\"#depth\">depth</a> &#183; <a href=\"#score\">ID strength</a> &#183; "
-           "<a href=\"#temporal\">temporal IDs</a> &#183; <a href=\"#meta\">settings</a></p>\n");
+           "<a href=\"#temporal\">temporal IDs</a> &#183; <a href=\"#intervals\">intervals and controls</a> &#183; "
+           "<a href=\"#fig8\">deviation and masking</a> &#183; <a href=\"#meta\">settings</a></p>\n");
     cJSON_Delete(j);
     return own;
 }
@@ -914,7 +916,7 @@ ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
 static const char k_style[] =
     "<style>body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1000px;margin:24px auto;color:#111;}"
     "h2{border-bottom:1px solid #ddd;margin-top:2em;} .none{color:#777;} .how{color:#333;background:#f6f6f6;padding:6px 10px;}"
-    " .prov{color:#555;font-size:90%;} figure{margin:12px 0;} figcaption{font-size:80%;color:#666;}"
+    " .prov{color:#555;font-size:90%;} figure{margin:12px 0;} figure svg{max-width:100%;height:auto;} figcaption{font-size:80%;color:#666;}"
     " table{border-collapse:collapse;} th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #eee;vertical-align:top;}"
     " .thumbs{display:flex;flex-wrap:wrap;gap:12px;} .thumb{width:150px;margin:0;} .thumb img{border:1px solid #ccc;"
     "image-rendering:pixelated;}</style>";
