@@ -85,7 +85,8 @@ TEST(plot_scatter_flat_plane) {
     CHECKF(yt >= 2, "%d y ticks", yt);
     double w = 0, h = 0;
     REQUIRE(sscanf(b.p, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%lf\" height=\"%lf\"", &w, &h) == 2);
-    CHECKF(h >= 234 + 52, "height %g: no room for the y label", h);
+    CHECKF(h >= 234 + 8, "height %g: no room for the y label (200 units centred on the plot, 52.5 below it)", h);
+    CHECKF(h <= 234 + 52, "height %g: empty room under the x label", h);
     double x[4], y[4];
     REQUIRE(circles(b.p, x, y, 4) == 3);
     CHECKF(fabs((x[2] - x[0]) / 25 - (y[0] - y[1]) / 2) < 0.02 * (x[2] - x[0]) / 25, "units differ");

@@ -386,7 +386,8 @@ static void draw_scatter(cv *c, const ids__plot_plane *p) {
     const double pw = (x1 - x0) * scale, ph = fmax((y1 - y0) * scale, 1);
     const double extra = ph < 200 ? (200 - ph) / 2 : 0; /* a flat plane centred in room for its axis label */
     const frame f = {66, 34 + extra, pw, ph, x0, x1, y0, y1, 0};
-    const int W = (int)(f.l + pw + 24) > 420 ? (int)(f.l + pw + 24) : 420, H = (int)(f.t + ph + extra + 52 + (p->gx ? 40 : 0));
+    const double below = fmax(52 + (p->gx ? 40 : 0), extra + 8); /* the x label and legend, or the y label's lower half */
+    const int W = (int)(f.l + pw + 24) > 420 ? (int)(f.l + pw + 24) : 420, H = (int)(f.t + ph + below);
     cv_open(c, W, H);
     title_text(c, f.l, 20, p->title);
     const ids__ticks tx = ticks_inside(x0, x1, 6), ty = ticks_inside(y0, y1, ph < 80 ? 2 : (int)fmax(2, 6 * ph / pw));
