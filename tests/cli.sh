@@ -574,12 +574,30 @@ if grep -q "not run" "$TMP/part/report.html"; then ok report_marks_missing; else
 # every figure is also a standalone SVG file beside the report, each with two labelled axes or a colour bar
 NF=$(ls "$TMP/res/figures/"*.svg 2>/dev/null | wc -l)
 if [ "$NF" -ge 10 ] && [ "$NF" -eq "$(grep -c '<figure>' "$R")" ]; then ok "report_svg_files ($NF)"; else ko "report_svg_files ($NF)"; fi
-: >"$TMP/res/figures/swap-9.svg"
+# and each also as a PNG (figures/NAME.png, linked under the figure)
+NP=0; PBAD=""
+for s in "$TMP/res/figures/"*.svg; do
+    p=${s%.svg}.png
+    if [ -s "$p" ] && [ "$(head -c 8 "$p" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; then NP=$((NP + 1))
+    else PBAD="$PBAD $(basename "$p")"; fi
+done
+if [ "$NP" -eq "$NF" ] && [ "$(ls "$TMP/res/figures/"*.png | wc -l)" -eq "$NF" ] && grep -q 'href="figures/ids-1.png"' "$R"; then
+    ok "report_png_files ($NP)"; else ko "report_png_files ($NP of $NF;$PBAD)"; fi
+: >"$TMP/res/figures/swap-9.svg"; : >"$TMP/res/figures/swap-9.png"
 expect report_again 0 "8 of 9 sections" -- "$BIN" report "$TMP/res"
-if [ ! -e "$TMP/res/figures/swap-9.svg" ] && [ "$(ls "$TMP/res/figures/"*.svg | wc -l)" -eq "$NF" ]; then ok report_no_stale_figures
-else ko report_no_stale_figures; fi
+if [ ! -e "$TMP/res/figures/swap-9.svg" ] && [ ! -e "$TMP/res/figures/swap-9.png" ] &&
+   [ "$(ls "$TMP/res/figures/"*.svg | wc -l)" -eq "$NF" ] && [ "$(ls "$TMP/res/figures/"*.png | wc -l)" -eq "$NF" ]; then
+    ok report_no_stale_figures; else ko report_no_stale_figures; fi
 if command -v python3 >/dev/null 2>&1; then
     expect report_svgs_structure 0 "figures checked, 0 problems" -- python3 tests/check_svgs.py "$TMP/res/figures"/*.svg
+    # the PNG of a figure: twice the SVG's width and height, drawn (not a blank page)
+    read -r PW PH PD PC <<EOS
+$(python3 tests/png_stats.py "$TMP/res/figures/ids-1.png")
+EOS
+    SWH=$(sed -n 's/^<svg [^>]* width="\([0-9]*\)" height="\([0-9]*\)".*/\1 \2/p' "$TMP/res/figures/ids-1.svg" | awk '{print 2 * $1, 2 * $2}')
+    if [ "$PW $PH" = "$SWH" ] && awk -v f="$PD" -v c="$PC" 'BEGIN { exit !(f > 0.02 && c > 8) }'; then
+        ok "report_png_drawn (${PW}x$PH, $PD of the pixels drawn, $PC colours)"
+    else ko "report_png_drawn (${PW}x$PH for an SVG of 2 x ($SWH / 2), $PD drawn, $PC colours)"; fi
     # the checker fails on figures without axis labels, with unrounded ticks, or with a legend of coloured text only
     printf '<svg xmlns="http://www.w3.org/2000/svg"><text class="xlabel">layer</text></svg>' >"$TMP/nolabel.svg"
     expect report_svgs_check_no_label 1 "neither two labelled axes" -- python3 tests/check_svgs.py "$TMP/nolabel.svg"

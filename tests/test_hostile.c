@@ -552,18 +552,36 @@ TEST(write_failures_leave_nothing_behind) {
     check_write_failure(with_file_size_limit((rlim_t)(isz + 32), write_stimuli, (void *)sd, &err), &err, "manifest.json");
     snprintf(mp, sizeof mp, "%s/manifest.json", sd);
     CHECK(!exists(mp) && count_temporaries(sd) == 0);
-    /* the report page */
-    const char *rd = t_tmp("wf-report");
-    put_result(rd, IDS_RESULT_SWAP, 0, "{\"layers\": 3, \"rows\": [{\"layer\": 1, \"set\": \"objects\", \"diff\": 0.5}]}");
-    char rp[600], fp[600], fd[600];
-    snprintf(rp, sizeof rp, "%s/report.html", rd);
-    snprintf(fd, sizeof fd, "%s/figures", rd);
-    snprintf(fp, sizeof fp, "%s/figures/swap-1.svg", rd);
-    /* the figure files come first, then the page: a failure at either leaves neither half-written */
-    check_write_failure(with_file_size_limit(2000, write_report, (void *)rd, &err), &err, "swap-1.svg");
-    CHECK(!exists(rp) && !exists(fp) && count_temporaries(rd) == 0 && count_temporaries(fd) == 0);
-    check_write_failure(with_file_size_limit(6000, write_report, (void *)rd, &err), &err, "report.html");
-    CHECK(!exists(rp) && exists(fp) && count_temporaries(rd) == 0 && count_temporaries(fd) == 0);
+    /* the report page: its figure files (SVG, then PNG) come first, then the page, made larger than
+     * the figures by a long command in the result's provenance; a failure at any of them leaves
+     * nothing half-written */
+    static char big[80000];
+    const int nb = snprintf(big, sizeof big, "{\"layers\": 3, \"rows\": [{\"layer\": 1, \"set\": \"objects\", \"diff\": 0.5}], "
+                                             "\"provenance\": {\"command\": \"");
+    memset(big + nb, 'x', 70000);
+    memcpy(big + nb + 70000, "\"}}", 4);
+    const char *const names[3] = {"figures/swap-1.svg", "figures/swap-1.png", "report.html"};
+    char ok_dir[600], path[3][700];
+    snprintf(ok_dir, sizeof ok_dir, "%s", t_tmp("wf-report-ok"));
+    put_result(ok_dir, IDS_RESULT_SWAP, 0, big);
+    REQUIRE_OK(write_report(ok_dir, &err), err);
+    long size[3];
+    for (int k = 0; k < 3; k++) snprintf(path[k], sizeof path[k], "%s/%s", ok_dir, names[k]), size[k] = file_size(path[k]);
+    REQUIRE(size[0] > 0 && size[1] > size[0] && size[2] > size[1]);
+    const rlim_t wf_limits[3] = {(rlim_t)size[0] / 2, (rlim_t)(size[0] + size[1]) / 2, (rlim_t)(size[1] + size[2]) / 2};
+    for (int k = 0; k < 3; k++) {
+        const char *rd = t_tmp(k == 0 ? "wf-report-svg" : k == 1 ? "wf-report-png" : "wf-report-page");
+        put_result(rd, IDS_RESULT_SWAP, 0, big);
+        const char *base = strrchr(names[k], '/') ? strrchr(names[k], '/') + 1 : names[k];
+        check_write_failure(with_file_size_limit(wf_limits[k], write_report, (void *)rd, &err), &err, base);
+        char fd[700];
+        snprintf(fd, sizeof fd, "%s/figures", rd);
+        for (int q = 0; q < 3; q++) { /* the files before the failing one written, it and the later ones not */
+            snprintf(path[q], sizeof path[q], "%s/%s", rd, names[q]);
+            CHECKF(exists(path[q]) == (q < k), "limit %ld: %s %s", (long)wf_limits[k], names[q], q < k ? "missing" : "left behind");
+        }
+        CHECK(count_temporaries(rd) == 0 && count_temporaries(fd) == 0);
+    }
     /* safetensors and .npy */
     const char *wd = t_tmp("wf-files");
     mkdir(wd, 0755);

@@ -1,13 +1,15 @@
-/* SVG figures for the report (private to exp): axes with rounded ("nice") ticks, axis labels with
- * units, legends with line samples, error bands, equal-aspect scatter planes, and heat maps on one
- * diverging colour scale centred on 0, shared by every panel of a figure and shown as a colour bar.
- * Each call appends one complete, standalone <svg> element (xmlns, white background, its own font)
- * to a text buffer; the same text is valid inline in XHTML and as an .svg file.
+/* Figures for the report (private to exp): axes with rounded ("nice") ticks, axis labels with units,
+ * legends with line samples, error bands, equal-aspect scatter planes, heat maps on one diverging
+ * colour scale centred on 0, shared by every panel of a figure and shown as a colour bar, and bar
+ * charts with 95% whiskers. A figure is described once (ids__plot_fig) and drawn by either backend:
+ * as one complete, standalone <svg> element (xmlns, white background, its own font) appended to a
+ * text buffer, valid inline in XHTML and as an .svg file; or into an RGB image at a multiple of the
+ * SVG's pixel size (the same layout, text in a bitmap font of idscope's own), written as PNG.
  *
  * Structure a checker can rely on: every plot with axes has <text class="xlabel"> and
  * <text class="ylabel"> (non-empty) and tick labels <text class="tick">; every heat-map figure has
  * <g class="colorbar"> with its own ticks; legends are <g class="legend"> entries, each a line
- * sample (<line>) and its text. */
+ * sample (<line>) and its text; bar charts have <rect class="bar"> and <line class="whisker">. */
 #ifndef IDS_EXP_PLOT_H
 #define IDS_EXP_PLOT_H
 
@@ -67,6 +69,35 @@ typedef struct ids__plot_heat {
     const char *title, *row_label, *col_label, *value_label;
 } ids__plot_heat;
 void ids__plot_heatmaps(ids__tb *b, const ids__plot_heat *h, const ids__plot_panel *p, int np);
+
+/* Bars with their 95% intervals as whiskers (NULL lo/hi or non-finite ends: no whisker; non-finite
+ * value: no bar), each named under its bar with its value below; the y range includes 0. */
+typedef struct ids__plot_bars {
+    const char *title, *xlabel, *ylabel;
+    int n; /* 1..8 */
+    const char *const *labels;
+    const double *v, *lo, *hi;
+} ids__plot_bars;
+void ids__plot_bar_chart(ids__tb *b, const ids__plot_bars *p);
+
+/* One figure of any kind, for either backend. */
+enum { IDS_FIG_LINES, IDS_FIG_SCATTER, IDS_FIG_HEAT, IDS_FIG_BARS };
+typedef struct ids__plot_fig {
+    int kind;
+    const ids__plot_axes *ax; /* lines: axes and ns series */
+    const ids__plot_series *s;
+    int ns;
+    const ids__plot_plane *plane; /* scatter */
+    const ids__plot_heat *heat;   /* heat maps: np panels */
+    const ids__plot_panel *panels;
+    int np;
+    const ids__plot_bars *bars; /* bars */
+} ids__plot_fig;
+/* The figure as SVG appended to b (b->oom on a failed allocation). */
+void ids__plot_svg(ids__tb *b, const ids__plot_fig *f);
+/* The figure as an RGB image of `scale` device pixels per SVG pixel (2: for slides); free out with
+ * ids_image_free. IDS_ERR_NOMEM when refused. */
+ids_status ids__plot_image(const ids__plot_fig *f, double scale, ids_image *out, ids_err *err);
 
 /* The diverging colour of a in [-1, 1] (clamped); true when text on it should be white. */
 bool ids__plot_diverging(double a, int rgb[3]);

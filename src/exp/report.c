@@ -14,18 +14,21 @@
 #include <unistd.h>
 
 /* The page grows in a text buffer of the results module (ids__tb); sbf appends to it. The figures of
- * the section being drawn are also written as DIR/figures/SECTION-K.svg (standalone files). */
+ * the section being drawn are also written as DIR/figures/SECTION-K.svg and, drawn again at twice
+ * the size for slides, DIR/figures/SECTION-K.png (standalone files). */
 typedef struct report_page {
     ids__tb t;
     const char *dir;
     const char *sec; /* the id of the section being drawn */
     int n_fig;       /* its figures so far */
-    char written[64][40]; /* the figure files of this page (figures/NAME) */
+    char written[128][40]; /* the figure files of this page (figures/NAME) */
     int n_written;
     ids_status st;   /* the first failure writing a figure file */
     ids_err *err;
 } sb;
 #define sbf(r, ...) ids__tb_printf(&(r)->t, __VA_ARGS__)
+
+#define IDS_REPORT_PNG_SCALE 2 /* PNG pixels per SVG pixel */
 
 static void esc(sb *b, const char *s) {
     for (; s && *s; s++) {
@@ -37,34 +40,51 @@ static void esc(sb *b, const char *s) {
     }
 }
 
-/* A figure: fig_begin opens it; the plot appends its <svg>; fig_end writes that SVG as a file beside
- * the report and links it. */
-static size_t fig_begin(sb *b) {
-    sbf(b, "<figure>\n");
-    return b->t.n;
+static void remember(sb *b, const char *name) {
+    if (b->n_written < 128) snprintf(b->written[b->n_written++], sizeof b->written[0], "%s", name);
 }
 
-static void fig_end(sb *b, size_t at) {
+/* The figure as PNG: figures/NAME.png. */
+static void figure_png(sb *b, const char *fd, const char *stem, const ids__plot_fig *f) {
     char name[40];
-    snprintf(name, sizeof name, "%s-%d.svg", b->sec ? b->sec : "figure", ++b->n_fig);
+    snprintf(name, sizeof name, "%s.png", stem);
+    char *path = ids__path_join(fd, name);
+    ids_image img = {0};
+    if (!path) b->t.oom = true;
+    else if (!(b->st = ids__plot_image(f, IDS_REPORT_PNG_SCALE, &img, b->err))) b->st = ids_image_write_png(&img, path, b->err);
+    remember(b, name);
+    ids_image_free(&img);
+    free(path);
+}
+
+/* A figure: its SVG into the page, the same SVG as figures/SECTION-K.svg and the figure drawn as
+ * figures/SECTION-K.png, both linked under it. */
+static void figure(sb *b, const ids__plot_fig *f) {
+    char stem[32], name[40];
+    snprintf(stem, sizeof stem, "%s-%d", b->sec ? b->sec : "figure", ++b->n_fig);
+    snprintf(name, sizeof name, "%s.svg", stem);
+    sbf(b, "<figure>\n");
+    const size_t at = b->t.n;
+    ids__plot_svg(&b->t, f);
     if (!b->t.oom && !b->st && b->t.n > at) {
-        ids__tb f = {0};
-        ids__tb_printf(&f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n%.*s", (int)(b->t.n - at), b->t.p + at);
-        char *fd = f.oom ? NULL : ids__path_join(b->dir, "figures");
+        ids__tb svg = {0};
+        ids__tb_printf(&svg, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n%.*s", (int)(b->t.n - at), b->t.p + at);
+        char *fd = svg.oom ? NULL : ids__path_join(b->dir, "figures");
         if (!fd) b->t.oom = true;
-        else b->st = ids__write_text(fd, name, f.p, f.n, b->err);
-        if (b->n_written < 64) snprintf(b->written[b->n_written++], sizeof b->written[0], "%s", name);
+        else b->st = ids__write_text(fd, name, svg.p, svg.n, b->err);
+        remember(b, name);
+        if (fd && !b->st) figure_png(b, fd, stem, f);
         free(fd);
-        free(f.p);
+        free(svg.p);
     }
-    sbf(b, "<figcaption><a href=\"figures/%s\">figures/%s</a></figcaption>\n</figure>\n", name, name);
+    sbf(b, "<figcaption><a href=\"figures/%s.svg\">figures/%s.svg</a> &#183; <a href=\"figures/%s.png\">PNG</a></figcaption>\n"
+           "</figure>\n", stem, stem, stem);
 }
 
 /* A line chart on the plotting layer (bands, colours, line styles and the y range to include as given). */
 static void chart(sb *b, const ids__plot_axes *ax, const ids__plot_series *s, int ns) {
-    const size_t at = fig_begin(b);
-    ids__plot_lines(&b->t, ax, s, ns);
-    fig_end(b, at);
+    const ids__plot_fig f = {.kind = IDS_FIG_LINES, .ax = ax, .s = s, .ns = ns};
+    figure(b, &f);
 }
 
 static double num(const cJSON *o, const char *k) { return ids__jget(o, k); }
@@ -171,16 +191,15 @@ static void ids_plane(sb *b, const cJSON *layer, int li) {
     char t[96];
     snprintf(t, sizeof t, "Cell IDs in PCA space, layer %d (labels x,y)", li);
     const ids__plot_plane pl = {t, "PC1 (residual-stream units)", "PC2 (residual-stream units)", np, px, py, lx, ly};
-    const size_t at = fig_begin(b);
-    ids__plot_scatter(&b->t, &pl);
-    fig_end(b, at);
+    const ids__plot_fig f = {.kind = IDS_FIG_SCATTER, .plane = &pl};
+    figure(b, &f);
 }
 
 static int section_ids(sb *b, const char *dir) {
     section(b, "ids", "Spatial IDs",
-            "Per layer: R^2 of a linear fit of the cell IDs in (x, y), the share of their variance inside the plane of "
+            "Per layer: R\xc2\xb2 of a linear fit of the cell IDs in (x, y), the share of their variance inside the plane of "
             "the x and y axes, and the share of the first two principal components; then the cells in PCA space at "
-            "the layer with the highest R^2.",
+            "the layer with the highest R\xc2\xb2.",
             "A fraction near 1 means the IDs of the cells lie on a plane laid out like the grid, and 0 means position "
             "explains none of their variance (as at layer 0, the word embeddings, which see no image). In the PCA "
             "picture both axes have the same units: a grid of joined rows and columns that keeps its shape is a "
@@ -360,9 +379,8 @@ static int grid_figure(sb *b, const char *dir, ids_result_kind kind, const char 
         prov_line(b, first);
         const ids__plot_heat h = {title, "target row y (0 = top)", "target column x (0 = left)",
                                   "mean change of log-odds (nats)"};
-        const size_t at = fig_begin(b);
-        ids__plot_heatmaps(&b->t, &h, p, np);
-        fig_end(b, at);
+        const ids__plot_fig f = {.kind = IDS_FIG_HEAT, .heat = &h, .panels = p, .np = np};
+        figure(b, &f);
     }
     cJSON_Delete(first);
     return np;
@@ -382,9 +400,10 @@ static int section_grid(sb *b, const char *dir) {
     return ng > 0;
 }
 
-/* A line chart of one or two per-layer keys of a result's "layers" list (bands from KEY_ci). */
-static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, const char *k1, const char *n1,
-                       const char *k2, const char *n2) {
+/* A line chart of one or two per-layer keys of a result's "layers" list (bands from KEY_ci); the y range
+ * includes 0 and ymax (NAN: no upper value). */
+static int layer_chart(sb *b, const cJSON *j, const char *title, const char *ylabel, double ymax, const char *k1,
+                       const char *n1, const char *k2, const char *n2) {
     const cJSON *ls = cJSON_GetObjectItem(j, "layers");
     const int n = cJSON_GetArraySize(ls), ns = k2 ? 2 : 1;
     double *y[2] = {0}, *lo[2] = {0}, *hi[2] = {0};
@@ -398,7 +417,7 @@ static int layer_chart(sb *b, const cJSON *j, const char *title, const char *yla
         layer_key(ls, n, k1, y[0], &lo[0], &hi[0]);
         if (k2) layer_key(ls, n, k2, y[1], &lo[1], &hi[1]);
         const ids__plot_series s[2] = {{n1, y[0], lo[0], hi[0], 0, IDS_PLOT_SOLID}, {n2, y[1], lo[1], hi[1], 1, IDS_PLOT_DASHED}};
-        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, NAN, NULL, NULL, 0};
+        const ids__plot_axes ax = {title, "layer steered", ylabel, inum(cJSON_GetArrayItem(ls, 0), "layer", 0), n, 0, ymax, NULL, NULL, 0};
         chart(b, &ax, s, ns);
     }
     for (int k = 0; k < 2; k++) free(y[k]), free(lo[k]), free(hi[k]);
@@ -412,7 +431,7 @@ static int section_depth(sb *b, const char *dir) {
             "Both lines falling below 0 together means the model reads the vertical ID as depth as well (down = behind); "
             "0 means the push left that answer unchanged. Units are nats of log-odds.");
     cJSON *dj = load(dir, IDS_RESULT_DEPTH, 0);
-    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds (nats)", "above_below_down",
+    const int ok = layer_chart(b, dj, "Pushing the subject down", "change of log-odds (nats)", NAN, "above_below_down",
                                "above - below", "front_behind_down", "in front - behind");
     if (!ok) not_run(b, IDS_RESULT_DEPTH);
     cJSON_Delete(dj);
@@ -421,11 +440,11 @@ static int section_depth(sb *b, const char *dir) {
 
 static int section_score(sb *b, const char *dir) {
     section(b, "score", "ID strength",
-            "Linearity (R^2) x consistency across object pairs x causal effect (ID swap rate minus noise), per layer.",
+            "Linearity (R\xc2\xb2) \xc3\x97 consistency across object pairs \xc3\x97 causal effect (ID swap rate minus noise), per layer.",
             "The score is 1 only when the IDs are linear, the same for every pair of objects and swap beliefs where "
             "noise does not; it is 0 wherever one factor is 0, most often the causal one (IDs no better than noise).");
     cJSON *sj = load(dir, IDS_RESULT_SCORE, 0);
-    const int ok = layer_chart(b, sj, "ID strength by layer", "score (0..1)", "score", "score", NULL, NULL);
+    const int ok = layer_chart(b, sj, "ID strength by layer", "score (0..1)", 1, "score", "score", NULL, NULL);
     if (!ok) not_run(b, IDS_RESULT_SCORE);
     cJSON_Delete(sj);
     return ok;
@@ -546,54 +565,10 @@ static void ci_of(const cJSON *o, const char *key, double *lo, double *hi) {
     *hi = cJSON_IsNumber(y) ? y->valuedouble : NAN;
 }
 
-static const char *const k_bar_colors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
-
-/* Bar chart of n values with their 95% intervals as error bars (missing intervals: no bar). */
-static void bars_ci(sb *b, const char *title, const char *ylabel, int n, const char *const *labels, const double *v,
-                    const double *lo, const double *hi) {
-    const int W = 560, H = 260, l = 56, t = 30, bt = 56, r = 20;
-    double mn = 0, mx = 0;
-    for (int i = 0; i < n; i++) {
-        const double c[3] = {v[i], lo[i], hi[i]};
-        for (int q = 0; q < 3; q++)
-            if (isfinite(c[q])) mn = fmin(mn, c[q]), mx = fmax(mx, c[q]);
-    }
-    if (mx - mn < 1e-9) mx = mn + 1;
-    const double pw = W - l - r, ph = H - t - bt, bw = pw / (n > 0 ? n : 1);
-#define YPX(val) (t + ph - ph * ((val) - mn) / (mx - mn))
-    sbf(b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n", W, H, W, H);
-    sbf(b, "<text x=\"%d\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">", l);
-    esc(b, title);
-    sbf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" stroke=\"#999\"/>\n", l, t, pw, ph);
-    for (int g = 0; g <= 4; g++)
-        sbf(b, "<text x=\"%d\" y=\"%.1f\" font-size=\"10\" text-anchor=\"end\" font-family=\"sans-serif\">%.3g</text>\n", l - 4,
-            t + ph - ph * g / 4 + 3, mn + (mx - mn) * g / 4);
-    sbf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#666\"/>\n", l, YPX(0.0), l + pw, YPX(0.0));
-    sbf(b, "<text x=\"12\" y=\"%.0f\" font-size=\"11\" font-family=\"sans-serif\" transform=\"rotate(-90 12 %.0f)\">", t + ph / 2, t + ph / 2);
-    esc(b, ylabel);
-    sbf(b, "</text>\n");
-    for (int i = 0; i < n; i++) {
-        const double x = l + bw * i + bw * 0.2, w = bw * 0.6, cx = x + w / 2;
-        if (isfinite(v[i])) {
-            const double y0 = YPX(0.0), y1 = YPX(v[i]);
-            sbf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"/>\n", x, fmin(y0, y1), w, fabs(y1 - y0) + 0.5,
-                k_bar_colors[i % 6]);
-        }
-        if (isfinite(lo[i]) && isfinite(hi[i])) /* the 95% interval */
-            sbf(b, "<path d=\"M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f\" stroke=\"#000\" fill=\"none\"/>\n", cx, YPX(lo[i]), YPX(hi[i]),
-                cx - 5, YPX(lo[i]), cx + 5, cx - 5, YPX(hi[i]), cx + 5);
-        sbf(b, "<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">", cx, t + (int)ph + 14);
-        esc(b, labels[i]);
-        sbf(b, "</text>\n<text x=\"%.1f\" y=\"%d\" font-size=\"10\" text-anchor=\"middle\" font-family=\"sans-serif\">%.3g</text>\n", cx,
-            t + (int)ph + 28, v[i]);
-    }
-#undef YPX
-    sbf(b, "</svg>\n");
-}
-
-/* Bars of o[keys[i]] with o[keys[i] + "_ci"] for several objects (objs[i], NULL = skipped). */
-static void bars_of(sb *b, const char *title, const char *ylabel, int n, const char *const *labels, const cJSON *const *objs,
-                    const char *const *keys) {
+/* A bar chart of o[keys[i]] with o[keys[i] + "_ci"] as whiskers for several objects (objs[i], NULL:
+ * no bar). */
+static void bars_of(sb *b, const char *title, const char *xlabel, const char *ylabel, int n, const char *const *labels,
+                    const cJSON *const *objs, const char *const *keys) {
     double v[8], lo[8], hi[8];
     for (int i = 0; i < n && i < 8; i++) {
         char k[96];
@@ -601,7 +576,9 @@ static void bars_of(sb *b, const char *title, const char *ylabel, int n, const c
         v[i] = num(objs[i], keys[i]);
         ci_of(objs[i], k, &lo[i], &hi[i]);
     }
-    bars_ci(b, title, ylabel, n < 8 ? n : 8, labels, v, lo, hi);
+    const ids__plot_bars bars = {title, xlabel, ylabel, n < 8 ? n : 8, labels, v, lo, hi};
+    const ids__plot_fig f = {.kind = IDS_FIG_BARS, .bars = &bars};
+    figure(b, &f);
 }
 
 static cJSON *load_sub(const char *dir, const char *rel) {
@@ -629,7 +606,7 @@ static int section_intervals(sb *b, const char *dir) {
         const cJSON *objs[5] = {bel, bel, acc, acc, acc};
         static const char *const keys[5] = {"best3_id", "best3_noise", "baseline", "id", "noise"};
         static const char *const labels[5] = {"swap: ID", "swap: noise", "acc: none", "acc: ID", "acc: noise"};
-        bars_of(b, "Belief steering (best 3 layers)", "rate", acc ? 5 : 2, labels, objs, keys);
+        bars_of(b, "Belief steering (best 3 layers)", "swap rate or accuracy, by push", "fraction of items", acc ? 5 : 2, labels, objs, keys);
         had = 1;
     }
     const cJSON *it;
@@ -655,7 +632,7 @@ static int section_intervals(sb *b, const char *dir) {
             const char *keys[3];
             for (int p = 0; p < 3; p++) objs[p] = cJSON_GetObjectItem(eff, push[p]), keys[p] = q ? "front_behind" : "above_below";
             bars_of(b, q ? "Depth diagnosis: log P(in front) - log P(behind)" : "Depth diagnosis: log P(above) - log P(below)",
-                    "(down - up) / 2", 3, labels, objs, keys);
+                    "push of the same norm (ctl = control)", "(down - up) / 2 (nats)", 3, labels, objs, keys);
         }
         had = 1;
     }
@@ -669,7 +646,7 @@ static int section_intervals(sb *b, const char *dir) {
             const cJSON *objs[3] = {ma, ma, ma};
             char title[96];
             snprintf(title, sizeof title, "Steering grid (%s): mean |change| over target cells", ids_relation_name(grels[q]));
-            bars_of(b, title, "mean |change of D|", 3, labels, objs, keys);
+            bars_of(b, title, "push (ctl = control)", "mean |change of log-odds| (nats)", 3, labels, objs, keys);
             had = 1;
         }
         cJSON_Delete(gj);
@@ -683,7 +660,7 @@ static int section_intervals(sb *b, const char *dir) {
     int nt = 0;
     for (int k = 0; k < 4; k++) tjc[k] = tj[k] = load_sub(dir, tf[k]), tk[k] = "monotonic", nt += tj[k] != NULL;
     if (nt > 1) {
-        bars_of(b, "Temporal steering: monotonic layers by factor", "fraction of layers", 4, tl, tjc, tk);
+        bars_of(b, "Temporal steering: monotonic layers by factor", "steering factor", "fraction of layers monotonic", 4, tl, tjc, tk);
         had = 1;
     }
     for (int k = 0; k < 4; k++) cJSON_Delete(tj[k]);
@@ -706,7 +683,7 @@ static int section_fig8(sb *b, const char *dir) {
     if (dev) {
         static const char *const labels[2] = {"right", "wrong"}, *const keys[2] = {"deviation_right", "deviation_wrong"};
         const cJSON *objs[2] = {dev, dev};
-        bars_of(b, "Deviation from the ID at the box centre", "distance in the ID plane", 2, labels, objs, keys);
+        bars_of(b, "Deviation from the ID at the box centre", "answer", "distance in the ID plane", 2, labels, objs, keys);
         const cJSON *mw = cJSON_GetObjectItem(dev, "mann_whitney"), *m = cJSON_GetObjectItem(mw, "method");
         sbf(b, "<p>Layer %d: %d right, %d wrong; Mann-Whitney U %.1f, p %.3g (", inum(dev, "layer", 0), inum(dev, "right", 0),
             inum(dev, "wrong", 0), num(mw, "u"), num(mw, "p"));
@@ -717,9 +694,9 @@ static int section_fig8(sb *b, const char *dir) {
         static const char *const labels[3] = {"clean", "object blurred", "random blurred"};
         static const char *const acc[3] = {"accuracy", "accuracy", "accuracy"};
         const cJSON *objs[3] = {cJSON_GetObjectItem(mask, "clean"), cJSON_GetObjectItem(mask, "object"), cJSON_GetObjectItem(mask, "random")};
-        bars_of(b, "Masking: accuracy", "accuracy", 3, labels, objs, acc);
+        bars_of(b, "Masking: accuracy", "image", "accuracy", 3, labels, objs, acc);
         static const char *const dk[2] = {"d_true_change", "d_true_change"};
-        bars_of(b, "Masking: change of log P(true) - log P(other)", "change", 2, labels + 1, objs + 1, dk);
+        bars_of(b, "Masking: change of log P(true) - log P(other)", "box blurred", "change of log-odds (nats)", 2, labels + 1, objs + 1, dk);
     }
     if (!dev && !mask) sbf(b, "<p class=\"none\">not run (idscope deviation, idscope mask)</p>\n");
     const int had = dev || mask;
@@ -774,7 +751,7 @@ static char *report_head(sb *b, const char *dir) {
     head_row(b, "report written", now);
     head_row(b, "report written by idscope", IDS_VERSION_STRING);
     sbf(b, "</table>\n<p class=\"how\">Each section names the command, model, build and date of the result it "
-           "draws (its provenance); every figure is also a standalone SVG file in figures/.</p>\n");
+           "draws (its provenance); every figure is also a standalone SVG file, and a PNG at twice its size, in figures/.</p>\n");
     if (model && ids_positive_control(model)) { /* a model made by idscope's trainer, such as the bundled one */
         sbf(b, "<p><strong>");
         esc(b, IDS_POSITIVE_CONTROL_NOTE);
@@ -783,7 +760,8 @@ static char *report_head(sb *b, const char *dir) {
     sbf(b, "<p class=\"toc\">Sections: <a href=\"#stimuli\">stimuli</a> &#183; <a href=\"#ids\">spatial IDs</a> &#183; "
            "<a href=\"#swap\">mirror swapping</a> &#183; <a href=\"#steer\">belief steering</a> &#183; <a href=\"#grid\">"
            "arbitrary steering</a> &#183; <a href=\"#depth\">depth</a> &#183; <a href=\"#score\">ID strength</a> &#183; "
-           "<a href=\"#temporal\">temporal IDs</a> &#183; <a href=\"#meta\">settings</a></p>\n");
+           "<a href=\"#temporal\">temporal IDs</a> &#183; <a href=\"#intervals\">intervals and controls</a> &#183; "
+           "<a href=\"#fig8\">deviation and masking</a> &#183; <a href=\"#meta\">settings</a></p>\n");
     cJSON_Delete(j);
     return own;
 }
@@ -938,7 +916,7 @@ ids_status ids__report_prov(const char *dir, ids_prov **out, ids_err *err) {
 static const char k_style[] =
     "<style>body{font-family:'DejaVu Sans',Arial,sans-serif;max-width:1000px;margin:24px auto;color:#111;}"
     "h2{border-bottom:1px solid #ddd;margin-top:2em;} .none{color:#777;} .how{color:#333;background:#f6f6f6;padding:6px 10px;}"
-    " .prov{color:#555;font-size:90%;} figure{margin:12px 0;} figcaption{font-size:80%;color:#666;}"
+    " .prov{color:#555;font-size:90%;} figure{margin:12px 0;} figure svg{max-width:100%;height:auto;} figcaption{font-size:80%;color:#666;}"
     " table{border-collapse:collapse;} th,td{text-align:left;padding:2px 10px;border-bottom:1px solid #eee;vertical-align:top;}"
     " .thumbs{display:flex;flex-wrap:wrap;gap:12px;} .thumb{width:150px;margin:0;} .thumb img{border:1px solid #ccc;"
     "image-rendering:pixelated;}</style>";
@@ -958,15 +936,16 @@ static void report_page(sb *b, const char *dir, const char *prov_text, int *n_se
     sbf(b, "</body></html>\n");
 }
 
-/* Figure files of an earlier page that this one did not write (NAME-K.svg in figures/) are removed,
- * so that figures/ holds the page's figures only. */
+/* Figure files of an earlier page that this one did not write (NAME-K.svg and NAME-K.png in
+ * figures/) are removed, so that figures/ holds the page's figures only. */
 static void remove_stale_figures(const sb *b) {
     char *fd = ids__path_join(b->dir, "figures");
     DIR *d = fd ? opendir(fd) : NULL;
     for (struct dirent *e; d && (e = readdir(d));) {
         const char *dash = strrchr(e->d_name, '-');
         const size_t n = strlen(e->d_name);
-        if (!dash || n < 6 || strcmp(e->d_name + n - 4, ".svg") || strspn(dash + 1, "0123456789") != n - 4 - (size_t)(dash + 1 - e->d_name))
+        if (!dash || n < 6 || (strcmp(e->d_name + n - 4, ".svg") && strcmp(e->d_name + n - 4, ".png")) ||
+            strspn(dash + 1, "0123456789") != n - 4 - (size_t)(dash + 1 - e->d_name))
             continue;
         bool ours = false;
         for (int i = 0; i < b->n_written && !ours; i++) ours = !strcmp(b->written[i], e->d_name);
