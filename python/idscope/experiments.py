@@ -13,6 +13,7 @@ writes the files the command writes.
 """
 import ctypes
 import json
+import numbers
 import os
 
 import numpy as np
@@ -28,16 +29,18 @@ def _value(key, v):
         if not v.out:
             raise ValueError("%s: the result was not written (give out=DIR when making it)" % key)
         v = os.path.join(v.out, v.main_tensor_file())
-    if isinstance(v, bool):
+    if isinstance(v, (bool, np.bool_)):
         return "1" if v else "0"
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        return repr(float(v))
     if key == "layers" and isinstance(v, (tuple, list)):
         return "%d-%d" % (int(v[0]), int(v[1]))
     if isinstance(v, (tuple, list)):
         return ",".join(_value(key, x) for x in v)
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (str, int)):
-        return str(v)
+    if isinstance(v, str):
+        return v
     return os.fsdecode(os.fspath(v))
 
 

@@ -353,9 +353,10 @@ static ids_status set_opt(int c, const opt *o, const char *s, vals *v, ids_err *
     }
     case T_FLOAT: {
         const double x = strtod(s, &end);
-        if (!*s || *end || !(x >= o->lo && x <= o->hi) || ((!strcmp(o->name, "factor") || !strcmp(o->name, "radius")) && x <= 0))
-            return ids__err(err, IDS_ERR_RANGE, "%s: %s = '%s' is not a number in %s%g..%g", cmd, o->name, s,
-                            o->lo == 0 && strcmp(o->name, "jitter") && strcmp(o->name, "size-jitter") ? "(" : "", o->lo, o->hi);
+        const bool above = !strcmp(o->name, "factor") || !strcmp(o->name, "radius"); /* lo excluded */
+        if (!*s || *end || !(x >= o->lo && x <= o->hi) || (above && x <= o->lo))
+            return ids__err(err, IDS_ERR_RANGE, "%s: %s = '%s' is not a number in %g..%g%s", cmd, o->name, s, o->lo, o->hi,
+                            above ? " above the lower bound" : "");
         *(float *)dst = (float)x;
         return IDS_OK;
     }

@@ -297,6 +297,8 @@ class Errors(unittest.TestCase):
             (lambda: idscope.steer_grid(m, ids="x", relation="diagonal"), "relation = 'diagonal' is not one of left-right"),
             (lambda: idscope.depth(m, ids="x", layers="3-1"), "is not a layer L or a band LO-HI"),
             (lambda: idscope.mask(m), "mask: the option set is required"),
+            (lambda: idscope.steer_grid(m, ids="x", factor=0.0), "steer grid: factor = '0.0' is not a number in 0..inf"),
+            (lambda: idscope.swap(m, set="some/set", objects=["red circle"]), "objects and set exclude each other"),
             (lambda: idscope.evaluate(m, task="sideways"), "task = 'sideways'"),
             (lambda: idscope.run("dance", m), "no experiment 'dance'"),
             (lambda: idscope.stimulus("grid", index=10 ** 6), "item 1000000 is outside the set's 0..959"),
