@@ -220,8 +220,11 @@ class Experiments(unittest.TestCase):
     def test_temporal_steer(self):
         res, _ = self.run_both(idscope.temporal_steer, ["temporal", "steer", "--ids", self.tids, "--n", "1", "--factor", "3"],
                                ids=self.tids, n=1, factor=3.0)
-        for r in csv_rows(res.file("temporal-steer.csv").decode()):
-            k, f = int(r["layer"]) - res.json["layer_lo"] if "layer_lo" in res.json else int(r["layer"]) - 1, int(r["frame"])
+        rows = csv_rows(res.file("temporal-steer.csv").decode())
+        lo = min(int(r["layer"]) for r in rows)
+        self.assertEqual(len(rows), res.d_after.size)
+        for r in rows:
+            k, f = int(r["layer"]) - lo, int(r["frame"])
             self.assertLessEqual(abs(res.d_after[k, f - 1] - float(r["d_after"])), 1e-6)
 
     def test_eval(self):
