@@ -119,8 +119,7 @@ void ids_eval_result_free(ids_eval_result *r);
  * square"; "sizes": "1,0.5"), "layers" a layer "L" or a band "LO-HI", compare's "dirs" repeated once
  * per folder. A result (ids_ffi_result) holds the files the command writes (read back from a private
  * temporary folder the writer wrote; ids_ffi_result_write writes them elsewhere), the text of its
- * JSON file, and its arrays: the result's per-layer and per-item arrays, and every F32 tensor of its
- * safetensors files. Failures: an ids_status, the message in ids_ffi_error(). src/train/ffi_exp.c. */
+ * JSON file, and its arrays: the C result's per-layer and per-item arrays (the extractions' IDs). Failures: an ids_status, the message in ids_ffi_error(). src/train/ffi_exp.c. */
 
 #define IDS_FFI_MAX_DIMS 6
 enum { IDS_FFI_F32 = 0, IDS_FFI_U8, IDS_FFI_I8, IDS_FFI_I32, IDS_FFI_F64 }; /* array element types */

@@ -164,38 +164,15 @@ static ids_status temp_dir(char **out, ids_err *err) {
     return IDS_OK;
 }
 
-/* The files' tensors as arrays (F32 only), and the text of the first .json file as r->json. */
+/* The text of the first .json file as r->json. */
 static ids_status from_files(ids_ffi_result *r, ids_err *err) {
-    ids_status st = IDS_OK;
-    for (int i = 0; !st && i < r->n_files; i++) {
+    for (int i = 0; !r->json && i < r->n_files; i++) {
         const ffi_file *f = &r->files[i];
         const size_t nl = strlen(f->name);
-        if (!r->json && nl > 5 && !strcmp(f->name + nl - 5, ".json") && !(r->json = ids__strdup(f->data)))
-            st = ids__err(err, IDS_ERR_NOMEM, "result: out of memory");
-        if (st || nl < 13 || strcmp(f->name + nl - 12, ".safetensors")) continue;
-        char *dir = NULL, *path = NULL;
-        ids_st_file *sf = NULL;
-        if (!(st = temp_dir(&dir, err))) {
-            path = ids__path_join(dir, f->name);
-            const void *parts[1] = {f->data};
-            const size_t sizes[1] = {f->len};
-            st = path ? ids__write_atomic(path, parts, sizes, 1, err) : ids__err(err, IDS_ERR_NOMEM, "result: out of memory");
-            if (!st) st = ids_st_open(&sf, path, err);
-        }
-        for (int k = 0; !st && k < ids_st_count(sf); k++) {
-            const ids_st_tensor *t = ids_st_at(sf, k);
-            long long shape[IDS_FFI_MAX_DIMS];
-            if (strcmp(t->dtype, "F32") || t->ndim > IDS_FFI_MAX_DIMS) continue;
-            for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-            st = add_array(r, t->name, IDS_FFI_F32, t->ndim, shape, t->data, err);
-        }
-        ids_st_close(sf);
-        if (path) unlink(path);
-        if (dir) rmdir(dir);
-        free(path);
-        free(dir);
+        if (nl > 5 && !strcmp(f->name + nl - 5, ".json") && !(r->json = ids__strdup(f->data)))
+            return ids__err(err, IDS_ERR_NOMEM, "result: out of memory");
     }
-    return st;
+    return IDS_OK;
 }
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -625,13 +602,26 @@ static ids_status run_tsteer(job *j, ids_err *err) {
 static ids_status run_extract(job *j, ids_err *err) {
     ids_extract_opts o = {.exp = j->x, .sizes = j->o->n_sizes ? j->o->sizes : NULL, .n_sizes = j->o->n_sizes,
                           .per_pair = j->o->per_pair};
-    return ids_spatial_extract(j->v, j->cat, &o, j->dir, NULL, NULL, err);
+    ids_extract_result e = {0};
+    ids_status st = ids_spatial_extract_run(j->v, j->cat, &o, j->dir, &e, NULL, NULL, err);
+    const long long L = e.n_layers, G = e.grid, S = e.n_sizes, E = e.n_embd;
+    if (!st) st = ADD(j->r, "universal", IDS_FFI_F32, e.universal, L, G, G, S, E);
+    if (!st) st = ADD(j->r, "x_axis", IDS_FFI_F32, e.x_axis, L, E);
+    if (!st) st = ADD(j->r, "y_axis", IDS_FFI_F32, e.y_axis, L, E);
+    if (!st) st = ADD(j->r, "per_pair", IDS_FFI_F32, e.per_pair, e.n_pairs, L, G, G, S, E);
+    ids_extract_result_free(&e);
+    return st;
 }
 
 static ids_status run_textract(job *j, ids_err *err) {
     ids_temporal_opts o;
     temporal_from(j, &o);
-    return ids_temporal_extract(j->v, j->cat, &o, j->dir, NULL, NULL, err);
+    ids_temporal_ids t = {0};
+    ids_status st = ids_temporal_extract_run(j->v, j->cat, &o, j->dir, &t, NULL, NULL, err);
+    if (!st) st = ADD(j->r, "temporal", IDS_FFI_F32, t.temporal, t.n_layers, t.frames, t.n_embd);
+    if (!st) st = ADD(j->r, "time_axis", IDS_FFI_F32, t.time_axis, t.n_layers, t.n_embd);
+    ids_temporal_ids_free(&t);
+    return st;
 }
 
 static ids_status run_compare(job *j, ids_err *err) {

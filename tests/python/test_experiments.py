@@ -139,10 +139,10 @@ class Experiments(unittest.TestCase):
         return res, a
 
     def test_ids_extract(self):
-        res, a = self.run_both(idscope.extract_ids, ["ids", "extract", "--grid", "2", "--sizes", "1,0.5"],
-                               grid=2, sizes=[1.0, 0.5])
+        res, a = self.run_both(idscope.extract_ids, ["ids", "extract", "--grid", "2", "--sizes", "1,0.5", "--per-pair"],
+                               grid=2, sizes=[1.0, 0.5], per_pair=True)
         theirs = st_read(os.path.join(a, "ids.safetensors"))
-        for k in ("universal", "x_axis", "y_axis"):
+        for k in ("universal", "x_axis", "y_axis", "per_pair"):
             np.testing.assert_array_equal(getattr(res, k), theirs[k])
         self.assertEqual(res.universal.shape, (self.m.n_layer + 1, 2, 2, 2, self.m.n_embd))
         self.assertEqual(res.grid, 2)
