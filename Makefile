@@ -35,7 +35,7 @@ MAKEFLAGS += -j$(NPROC)
 endif
 
 .PHONY: all release asan test test-asan check deps demo demo-golden bench clean fixtures fuzz fuzz-build \
-        fuzz-build-if-clang fuzz-corpus shared install uninstall
+        fuzz-build-if-clang fuzz-corpus shared shared-asan check-python-asan install uninstall
 .SECONDARY:
 
 # The Qwen3-VL golden text model (tests/golden/make_qwen3vl.py): tests/golden/qwen3vl-tiny/text-blocks.gguf
@@ -98,6 +98,18 @@ $(SHLIB): $(patsubst %.c,build/pic/obj/%.o,$(LIB_SRC)) scripts/libidscope.map
 	ln -sf libidscope.so.$(VERSION) build/release/libidscope.so.$(SOMAJOR)
 	ln -sf libidscope.so.$(SOMAJOR) build/release/libidscope.so
 shared: $(SHLIB)
+
+# The shared library under ASan+UBSan (build/asan-shared/), for the Python suite: tests/python/asan.sh
+# runs tests/python/run.py against it with libasan preloaded (make check-python-asan).
+$(eval $(call variant,asan-pic,$(ASAN_FLAGS) -fPIC))
+ASAN_SHLIB := build/asan-shared/libidscope.so.$(SOMAJOR)
+$(ASAN_SHLIB): $(patsubst %.c,build/asan-pic/obj/%.o,$(LIB_SRC)) scripts/libidscope.map
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -shared -Wl,-soname,libidscope.so.$(SOMAJOR) -Wl,--no-undefined \
+	    -Wl,--version-script=scripts/libidscope.map $(filter %.o,$^) -o $@ $(LIBS)
+shared-asan: $(ASAN_SHLIB)
+check-python-asan: release shared-asan
+	@IDSCOPE_SHARED=$(SHARED) CC=$(CC) tests/python/asan.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the CLI, both libraries, the headers, idscope.pc, the
 # bundled model (PREFIX/share/idscope/models, where the installed CLI looks for it) and the Python package

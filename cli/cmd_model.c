@@ -495,18 +495,6 @@ static const arg_cmd eval_cmd = {
     "i % N == I, task by task, for 'idscope merge' (docs/CLUSTER.md).\n",
     eval_opts, NULL, NULL};
 
-/* Task geometry from the model: its image size; held-out pairs and frames from its training. */
-static void eval_config(const ids_vlm *v, ids_train_config *c) {
-    ids_train_default_config(c);
-    c->image_size = ids_vision_params(ids_vlm_vision(v))->image_size;
-    const char *meta = NULL;
-    if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) {
-        const char *h = strstr(meta, "\"holdout\":"), *f = strstr(meta, "\"frames\":");
-        if (h) c->holdout = (float)strtod(h + 10, NULL);
-        if (f) c->frames = (int)strtol(f + 9, NULL, 10);
-    }
-}
-
 /* The accuracies, as lines or one JSON object. */
 static void eval_print(const ids_eval_result *r, bool json) {
     if (json) printf("{");
@@ -556,7 +544,7 @@ int cmd_eval(int argc, char **argv) {
     int n_tasks = 0;
     for (int k = 0; eval_tasks[k].value != EVAL_ALL; k++)
         if (a.task == EVAL_ALL || a.task == eval_tasks[k].value) tasks[n_tasks++] = (ids_task)eval_tasks[k].value;
-    if (!rc) eval_config(v, &c);
+    if (!rc) ids_eval_default_config(v, &c);
     if (!rc && a.out) rc = eval_to_folder(&a, v, tasks, n_tasks, &c, &a.x);
     int printed = 0;
     for (int k = 0; !rc && !a.out && k < n_tasks; k++) { /* task by task, each line as soon as it is known */

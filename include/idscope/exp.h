@@ -177,6 +177,18 @@ typedef struct ids_extract_opts {
  * y_axis [L+1, E], per_pair when asked) and OUT_DIR/ids.json (metadata). */
 ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o,
                            const char *out_dir, ids_progress_fn progress, void *user, ids_err *err);
+/* The IDs of an extraction in memory, in the file's layout: universal [n_layers][grid][grid][n_sizes]
+ * [n_embd], x_axis and y_axis [n_layers][n_embd], per_pair [n_pairs][n_layers][grid][grid][n_sizes]
+ * [n_embd] (NULL unless per_pair was asked). Owned; ids_extract_result_free. */
+typedef struct ids_extract_result {
+    int n_layers, grid, n_sizes, n_pairs, n_embd;
+    float *universal, *x_axis, *y_axis, *per_pair;
+} ids_extract_result;
+/* ids_spatial_extract that also returns the IDs in *out (may be NULL); out_dir NULL: no files are
+ * written. A shard run (o->exp.shard) keeps its items and leaves *out empty. */
+ids_status ids_spatial_extract_run(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
+                                   ids_extract_result *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_extract_result_free(ids_extract_result *r);
 
 typedef enum ids_swap_set { IDS_SWAP_IMAGE = 0, IDS_SWAP_TEXT, IDS_SWAP_OBJECTS, IDS_SWAP_SET_COUNT } ids_swap_set;
 
@@ -452,6 +464,16 @@ ids_status ids_mvbench_load(const char *json_path, const char *video_dir, ids_tv
  * temporal.csv. */
 ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
                                 ids_progress_fn progress, void *user, ids_err *err);
+/* The temporal IDs in memory: temporal [n_layers][frames][n_embd] (frames = T - 1 appearance frames),
+ * time_axis [n_layers][n_embd]. Owned; ids_temporal_ids_free. */
+typedef struct ids_temporal_ids {
+    int n_layers, frames, n_embd;
+    float *temporal, *time_axis;
+} ids_temporal_ids;
+/* ids_temporal_extract that also returns the IDs in *out (may be NULL); out_dir NULL: no files. */
+ids_status ids_temporal_extract_run(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                    ids_temporal_ids *out, ids_progress_fn progress, void *user, ids_err *err);
+void ids_temporal_ids_free(ids_temporal_ids *r);
 /* 1-D PCA of F temporal IDs (frames in order, width E): coord[F] (may be NULL) oriented so that the
  * last frame lies right of the first; PC1's share of the variance; Spearman(coord, frame index). */
 ids_status ids_temporal_layer_stats(const float *tids, int F, int E, float *coord, double *pc1_var, double *spearman,

@@ -100,12 +100,64 @@ typedef struct ids_eval_result {
     int correct[IDS_TASK_COUNT];
     ids_prov *prov;
 } ids_eval_result;
+/* The task geometry eval uses for a model: the trainer's defaults with the model's image size, and
+ * the held-out fraction and frame count of its training (GGUF key idscope.training) when it has one. */
+void ids_eval_default_config(const ids_vlm *v, ids_train_config *c);
 ids_status ids_eval_run(const ids_vlm *v, const ids_eval_opts *o, ids_eval_result *out, ids_progress_fn progress, void *user,
                         ids_err *err);
 /* DIR/eval.json ({"format": "idscope.eval.v1", "n", "tasks": [{"task", "correct", "accuracy"}], provenance})
  * and DIR/eval.csv (task,correct,n,accuracy). */
 ids_status ids_eval_write(const char *dir, const ids_eval_result *r, ids_err *err);
 void ids_eval_result_free(ids_eval_result *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Flat API of the experiments and the stimulus engine (foreign callers; see engine.h's flat API) */
+/* An experiment is named as its command and given its options as (key, value) strings named as
+ * the command's long options ("n", "seed", "objects", "layers", "per-pair"; '_' may stand for '-');
+ * options not given take the command's defaults, so the same options and seed give the same
+ * numbers as the command. Flags are "0" or "1", lists comma-separated ("objects": "red circle,blue
+ * square"; "sizes": "1,0.5"), "layers" a layer "L" or a band "LO-HI", compare's "dirs" repeated once
+ * per folder. A result (ids_ffi_result) holds the files the command writes (read back from a private
+ * temporary folder the writer wrote; ids_ffi_result_write writes them elsewhere), the text of its
+ * JSON file, and its arrays: the C result's per-layer and per-item arrays (the extractions' IDs). Failures: an ids_status, the message in ids_ffi_error(). src/train/ffi_exp.c. */
+
+#define IDS_FFI_MAX_DIMS 6
+enum { IDS_FFI_F32 = 0, IDS_FFI_U8, IDS_FFI_I8, IDS_FFI_I32, IDS_FFI_F64 }; /* array element types */
+typedef struct ids_ffi_result ids_ffi_result;
+
+/* Run command ("ids extract", "swap", "steer belief", "steer grid", "depth", "deviation", "mask",
+ * "compare", "temporal extract", "temporal swap", "temporal steer", "eval") on v (compare: may be
+ * NULL); out_dir (may be NULL): also write the command's files there. Shards and kept items are the
+ * command's own (not offered). */
+ids_status ids_ffi_exp_run(const ids_vlm *v, const char *command, int n, const char *const *keys,
+                           const char *const *values, const char *out_dir, ids_ffi_result **out);
+/* One item of a stimulus set as `idscope stimuli` draws it: options of that command (the set as
+ * "set-kind": grid, depth, nearfar, between, video; "size", "grid", "sizes", "objects", "seed",
+ * "frames", ...), item index, variant 0 (the item), 1 (its mirror), 2 (recoloured). The result's
+ * array "frames" [frames, h, w, 3] (uint8 RGB); its JSON: set, index, count (items in the set),
+ * grid, mirrored, recolored, objects (name, word, cx, cy, size, rot, cell_x, cell_y, lateral,
+ * depth, appear, visible, color) and truth (relation name: the right answer word). */
+ids_status ids_ffi_stimulus(int n, const char *const *keys, const char *const *values, int index, int variant,
+                            ids_ffi_result **out);
+/* The whole set written into out_dir as the command does (options as above plus "mirror",
+ * "recolor", "mp4", "limit"); the result's JSON is its manifest.json. */
+ids_status ids_ffi_stimuli_write(int n, const char *const *keys, const char *const *values, const char *out_dir,
+                                 ids_ffi_result **out);
+/* w x h pixels of 8-bit RGB (row-major) as a PNG file, written as the stimulus sets' images are. */
+ids_status ids_ffi_png_write(const uint8_t *rgb, int w, int h, const char *path);
+void ids_ffi_result_free(ids_ffi_result *r);
+/* The text of the result's JSON file ("" when none); owned by the result. */
+const char *ids_ffi_result_json(const ids_ffi_result *r);
+int ids_ffi_result_n_arrays(const ids_ffi_result *r);
+/* Array i: its name, element type (IDS_FFI_*), dimensions, shape [IDS_FFI_MAX_DIMS] and data (owned by
+ * the result, row-major). */
+ids_status ids_ffi_result_array(const ids_ffi_result *r, int i, const char **name, int *dtype, int *ndim,
+                                long long *shape, const void **data);
+int ids_ffi_result_n_files(const ids_ffi_result *r);
+/* File i: its name (no folder) and bytes (owned by the result). */
+ids_status ids_ffi_result_file(const ids_ffi_result *r, int i, const char **name, const char **data, long long *len);
+/* Write the result's files into dir (created), each atomically. */
+ids_status ids_ffi_result_write(const ids_ffi_result *r, const char *dir);
 
 #ifdef __cplusplus
 }

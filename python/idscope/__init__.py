@@ -33,7 +33,9 @@ from . import _lib
 from ._lib import STATUS_NAMES
 
 __all__ = ["Error", "Model", "Run", "ActivationCache", "Edit", "load", "add", "replace", "scale",
-           "control_vector", "bundled_model", "load_capture", "library_path", "version"]
+           "control_vector", "bundled_model", "load_capture", "library_path", "version",
+           "Result", "Stimulus", "run", "extract_ids", "swap", "steer_belief", "steer_grid", "depth", "deviation", "mask",
+           "compare", "temporal_extract", "temporal_swap", "temporal_steer", "evaluate", "stimulus", "stimuli"]
 
 SITES = ("resid", "attn_out", "mlp_out", "attn_probs", "deepstack")
 _RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS, _DEEPSTACK = range(5)
@@ -757,3 +759,8 @@ def load_capture(path):
         cache["row_frame"] = np.array(json.loads(meta["frames"]), np.int32)
     cache["metadata"] = meta
     return cache
+
+
+from .experiments import (Result, Stimulus, compare, deviation, depth, evaluate, extract_ids, mask, run,  # noqa: E402
+                          steer_belief, steer_grid, stimuli, stimulus, swap, temporal_extract, temporal_steer,
+                          temporal_swap)

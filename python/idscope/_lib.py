@@ -70,6 +70,19 @@ def _bind(L):
         "ids_ffi_run_prefill": (c_int, [c_void_p, c_int, P_f, P_i32, c_int, P_f]),
         "ids_ffi_run_variants": (c_int, [c_void_p, c_int, c_int, P_f, P_i32, c_int, P_f, c_int]),
         "ids_ffi_run_generate": (c_int, [c_void_p, c_int, c_int, P_i32, P_int]),
+        "ids_ffi_exp_run": (c_int, [c_void_p, c_char_p, c_int, POINTER(c_char_p), POINTER(c_char_p), c_char_p,
+                                    POINTER(c_void_p)]),
+        "ids_ffi_stimulus": (c_int, [c_int, POINTER(c_char_p), POINTER(c_char_p), c_int, c_int, POINTER(c_void_p)]),
+        "ids_ffi_stimuli_write": (c_int, [c_int, POINTER(c_char_p), POINTER(c_char_p), c_char_p, POINTER(c_void_p)]),
+        "ids_ffi_png_write": (c_int, [POINTER(c_uint8), c_int, c_int, c_char_p]),
+        "ids_ffi_result_free": (None, [c_void_p]),
+        "ids_ffi_result_json": (c_char_p, [c_void_p]),
+        "ids_ffi_result_n_arrays": (c_int, [c_void_p]),
+        "ids_ffi_result_array": (c_int, [c_void_p, c_int, POINTER(c_char_p), P_int, P_int, POINTER(c_longlong),
+                                         POINTER(c_void_p)]),
+        "ids_ffi_result_n_files": (c_int, [c_void_p]),
+        "ids_ffi_result_file": (c_int, [c_void_p, c_int, POINTER(c_char_p), POINTER(c_void_p), POINTER(c_longlong)]),
+        "ids_ffi_result_write": (c_int, [c_void_p, c_char_p]),
     }
     for name, (res, args) in sigs.items():
         f = getattr(L, name)

@@ -2,16 +2,18 @@
  * caller-owned arrays over the VLM, the sequence builder, the run context and its hooks. */
 #include "idscope/engine.h"
 #include "base/internal.h"
+#include "engine/ffi.h"
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
 static _Thread_local char last_msg[IDS_ERR_MSG_MAX];
 
 /* Keep the message of a failed call for ids_ffi_error; returns st. */
-static ids_status keep(ids_status st, const ids_err *err) {
+ids_status ids__ffi_keep(ids_status st, const ids_err *err) {
     if (st) snprintf(last_msg, sizeof last_msg, "%s", err->msg[0] ? err->msg : ids_status_name(st));
     return st;
 }
+#define keep ids__ffi_keep
 
 int ids_ffi_version(void) { return IDS_FFI_VERSION; }
 const char *ids_ffi_error(void) { return last_msg; }

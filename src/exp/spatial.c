@@ -155,7 +155,7 @@ typedef struct {
 
 static ids_status extract_write(const char *dir, const ids__exp *x, const ids_prov *prov, const float *sizes, int S, int L,
                                 int E, const float *uni, const float *xa, const float *ya, const float *pp,
-                                const extract_info *info, ids_err *err) {
+                                const extract_info *info, ids_extract_result *res, ids_err *err) {
     const int G = x->grid, K = G * G * S, P = info->pairs;
     const size_t LE = (size_t)L * E;
     ids_st_writer *w = ids_st_writer_new();
@@ -202,7 +202,20 @@ static ids_status extract_write(const char *dir, const ids__exp *x, const ids_pr
             ids__set_use_json(doc, info->set, &oom);
         }
     }
-    if (!st) st = ids__result_write_st(dir, IDS_RESULT_IDS, doc, prov, w, "ids.safetensors", NULL, 0, oom, err);
+    if (!st && dir) st = ids__result_write_st(dir, IDS_RESULT_IDS, doc, prov, w, "ids.safetensors", NULL, 0, oom, err);
+    if (!st && res) { /* the IDs in memory, in the file's layout */
+        *res = (ids_extract_result){.n_layers = L, .grid = G, .n_sizes = S, .n_pairs = P, .n_embd = E, .universal = uni_l,
+                                    .per_pair = pp_l, .x_axis = ids__malloc(sizeof(float) * LE),
+                                    .y_axis = ids__malloc(sizeof(float) * LE)};
+        uni_l = pp_l = NULL;
+        if (!res->x_axis || !res->y_axis) {
+            ids_extract_result_free(res);
+            st = ids__err(err, IDS_ERR_NOMEM, "ids extract: out of memory");
+        } else {
+            memcpy(res->x_axis, xa, sizeof(float) * LE);
+            memcpy(res->y_axis, ya, sizeof(float) * LE);
+        }
+    }
     cJSON_Delete(doc);
     ids_st_writer_free(w);
     free(uni_l);
@@ -349,7 +362,8 @@ static ids_status xset_compute(const xset_job *j, int C, float *uni, float *pp, 
 }
 
 /* ids extract --set: every record with both objects placed, sizes pooled (one size entry). */
-static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char *out_dir, ids_prov *prov, ids_err *err) {
+static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char *out_dir, ids_prov *prov,
+                              ids_extract_result *res, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(x->v));
     const int L = hp->n_layer + 1, E = hp->n_embd, G = x->grid, C = G * G;
     const size_t LE = (size_t)L * E;
@@ -386,7 +400,7 @@ static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char
         ids_prov_finish(prov);
         static const float pooled[1] = {1.0f};
         const extract_info info = {(const char *const *)j.names, j.n_names, j.n_pairs, j.n, &use, empty, alone};
-        st = extract_write(out_dir, x, prov, pooled, 1, L, E, uni, xa, ya, pp, &info, err);
+        st = extract_write(out_dir, x, prov, pooled, 1, L, E, uni, xa, ya, pp, &info, res, err);
     }
     st = ids__exp_end(x, st, err);
     for (int i = 0; j.names && i < j.n_names; i++) free(j.names[i]);
@@ -406,8 +420,24 @@ static ids_status extract_set(ids__exp *x, const ids_extract_opts *o, const char
     return st;
 }
 
+void ids_extract_result_free(ids_extract_result *r) {
+    if (!r) return;
+    free(r->universal);
+    free(r->x_axis);
+    free(r->y_axis);
+    free(r->per_pair);
+    *r = (ids_extract_result){0};
+}
+
 ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
                            ids_progress_fn progress, void *user, ids_err *err) {
+    if (!out_dir) return ids__err(err, IDS_ERR_ARG, "ids extract: no output folder");
+    return ids_spatial_extract_run(v, cat, o, out_dir, NULL, progress, user, err);
+}
+
+ids_status ids_spatial_extract_run(const ids_vlm *v, const ids_catalog *cat, const ids_extract_opts *o, const char *out_dir,
+                                   ids_extract_result *res, ids_progress_fn progress, void *user, ids_err *err) {
+    if (res) *res = (ids_extract_result){0};
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
     const int L = hp->n_layer + 1, E = hp->n_embd;
     static const float def_sizes[4] = {1.0f, 0.78f, 0.55f, 0.33f};
@@ -419,7 +449,7 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
     if (st) return st;
     x.progress = progress, x.puser = user;
     if (x.set_manifest[0]) {
-        st = extract_set(&x, o, out_dir, prov, err);
+        st = extract_set(&x, o, out_dir, prov, res, err);
         ids_prov_free(prov);
         return st;
     }
@@ -448,7 +478,7 @@ ids_status ids_spatial_extract(const ids_vlm *v, const ids_catalog *cat, const i
         const char *names[IDS_EXP_MAX_OBJECTS];
         for (int i = 0; i < x.n_obj; i++) names[i] = ids_catalog_name(cat, x.objs[i]);
         const extract_info info = {names, x.n_obj, P, x.total, NULL, 0, 0};
-        if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, &info, err);
+        if (!st) st = extract_write(out_dir, &x, prov, sizes, S, L, E, uni, xa, ya, pp, &info, res, err);
     }
     st = ids__exp_end(&x, st, err);
     ids_prov_free(prov);

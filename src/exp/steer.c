@@ -429,6 +429,7 @@ static ids_status steer_plan_make(ids__steer_kind k, const ids_vlm *v, const ids
     if (k == IDS__STEER_GRID) {
         const ids_relation r = o->relation;
         pl->rel = r == IDS_REL_ABOVE_BELOW || r == IDS_REL_NEAR_FAR || r == IDS_REL_BETWEEN ? r : IDS_REL_LEFT_RIGHT;
+        pl->rels = 1u << pl->rel; /* (was left unset: the provenance's "relation" read an uninitialised value) */
         pl->lo = pl->hi = o->layer_lo > 0 ? o->layer_lo : hp->n_layer / 2;
         if (pl->lo < 1 || pl->lo >= L)
             return ids__err(err, IDS_ERR_RANGE, "steer grid: layer %d is outside 1..%d", pl->lo, L - 1);

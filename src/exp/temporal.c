@@ -196,8 +196,22 @@ static void extract_centre(const double *sum, int L, int E, int F, float *tid, f
         }
 }
 
+void ids_temporal_ids_free(ids_temporal_ids *r) {
+    if (!r) return;
+    free(r->temporal);
+    free(r->time_axis);
+    *r = (ids_temporal_ids){0};
+}
+
 ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
                                 ids_progress_fn progress, void *user, ids_err *err) {
+    if (!out_dir) return ids__err(err, IDS_ERR_ARG, "temporal extract: no output folder");
+    return ids_temporal_extract_run(v, cat, o, out_dir, NULL, progress, user, err);
+}
+
+ids_status ids_temporal_extract_run(const ids_vlm *v, const ids_catalog *cat, const ids_temporal_opts *o, const char *out_dir,
+                                    ids_temporal_ids *res, ids_progress_fn progress, void *user, ids_err *err) {
+    if (res) *res = (ids_temporal_ids){0};
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
     const int L = hp->n_layer + 1, E = hp->n_embd, T = frames_of(o), F = T - 1;
     ids__exp x;
@@ -221,7 +235,11 @@ ids_status ids_temporal_extract(const ids_vlm *v, const ids_catalog *cat, const 
         ids_prov_finish(prov);
         const char *names[IDS_EXP_MAX_OBJECTS];
         for (int i = 0; i < x.n_obj; i++) names[i] = ids_catalog_name(cat, x.objs[i]);
-        st = ids__temporal_write(out_dir, prov, names, x.n_obj, (long)x.total, L, F, E, tid, axis, err);
+        if (out_dir) st = ids__temporal_write(out_dir, prov, names, x.n_obj, (long)x.total, L, F, E, tid, axis, err);
+        if (!st && res) { /* the IDs in memory */
+            *res = (ids_temporal_ids){.n_layers = L, .frames = F, .n_embd = E, .temporal = tid, .time_axis = axis};
+            tid = axis = NULL;
+        }
     }
     st = ids__exp_end(&x, st, err);
     ids_prov_free(prov);

@@ -159,3 +159,14 @@ void ids_eval_result_free(ids_eval_result *r) {
     ids_prov_free(r->prov);
     memset(r, 0, sizeof *r);
 }
+
+void ids_eval_default_config(const ids_vlm *v, ids_train_config *c) {
+    ids_train_default_config(c);
+    c->image_size = ids_vision_params(ids_vlm_vision(v))->image_size;
+    const char *meta = NULL;
+    if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) {
+        const char *h = strstr(meta, "\"holdout\":"), *f = strstr(meta, "\"frames\":");
+        if (h) c->holdout = (float)strtod(h + 10, NULL);
+        if (f) c->frames = (int)strtol(f + 9, NULL, 10);
+    }
+}
