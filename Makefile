@@ -164,10 +164,12 @@ deps:
 	@scripts/deps.sh
 
 # Whole suite: unit tests (release), CLI tests, the install, the Python package (on the shared library),
-# unit tests again under ASan+UBSan, fuzz smoke.
+# unit tests again under ASan+UBSan, fuzz smoke. LLAMA_CPP: a llama.cpp checkout whose models/ holds
+# ggml-vocab-gemma-4.gguf (the 262144-token Gemma vocabulary tests; skipped without it).
+LLAMA_CPP ?= $(HOME)/.cache/llamacpp-oracle/llama.cpp
 test: release asan shared
 	@$(MAKE) --no-print-directory fuzz-build-if-clang
-	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
+	@IDSCOPE_SHARED=$(SHARED) IDSCOPE_LLAMA_CPP=$(LLAMA_CPP) tests/run_all.sh
 
 check: deps
 	@$(MAKE) --no-print-directory test
