@@ -183,9 +183,11 @@ deps:
 
 # Whole suite: unit tests (release), CLI tests, the install, the Python package (on the shared library),
 # unit tests again under ASan+UBSan, fuzz smoke; the builds in parallel, then the suites side by side
-# (TEST_JOBS lanes, default one per core: tests/run_all.sh).
+# (TEST_JOBS lanes, default one per core: tests/run_all.sh). LLAMA_CPP: a llama.cpp checkout whose models/
+# holds ggml-vocab-gemma-4.gguf (the 262144-token Gemma vocabulary tests; skipped without it).
+LLAMA_CPP ?= $(HOME)/.cache/llamacpp-oracle/llama.cpp
 test: release asan shared fuzz-build-if-clang
-	@IDSCOPE_SHARED=$(SHARED) tests/run_all.sh
+	@IDSCOPE_SHARED=$(SHARED) IDSCOPE_LLAMA_CPP=$(LLAMA_CPP) tests/run_all.sh
 
 check: deps
 	@$(MAKE) --no-print-directory test

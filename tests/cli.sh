@@ -470,6 +470,18 @@ expect g3_steer_belief_layers 0 "^4,.*" -- "$BIN" steer belief --ids "$TMP/g3ids
 expect g3_swap 0 "^0,image," -- "$BIN" swap -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --out "$TMP/g3swap" --n 1 --threads 2
 expect g3_depth 0 "^6,.*" -- "$BIN" depth --ids "$TMP/g3ids/ids.safetensors" -m "$G3/text.gguf" \
     --mmproj "$G3/mmproj.gguf" --out "$TMP/g3depth" --n 1 --threads 2
+expect g3_steer_grid 0 "mean change of log P(left)" -- "$BIN" steer grid --ids "$TMP/g3ids/ids.safetensors" \
+    -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --out "$TMP/g3grid" --n 1 --layers 2 --threads 2
+if grep -q '"delta"' "$TMP/g3grid/steer-grid-left_right.json"; then ok g3_steer_grid_files; else ko g3_steer_grid_files; fi
+# temporal IDs: a video is its frames as separate images (one image block each), 4 frames of 64 px
+expect g3_temporal_extract 0 "wrote" -- "$BIN" temporal extract -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" \
+    --out "$TMP/g3temp" --objects "red circle,blue square" --frames 4 --image-size 64 --threads 2
+expect g3_temporal_swap 0 "^[0-9]*,objects," -- "$BIN" temporal swap -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" \
+    --out "$TMP/g3temp" --frames 4 --image-size 64 --n 1 --threads 2
+expect g3_temporal_steer 0 "^monotonic layers" -- "$BIN" temporal steer --ids "$TMP/g3temp/temporal.safetensors" \
+    -m "$G3/text.gguf" --mmproj "$G3/mmproj.gguf" --out "$TMP/g3temp" --image-size 64 --n 1 --threads 2
+# no demo here: its ids extract step draws the default set (8 objects, every ordered pair, 5760 items),
+# about 6 minutes on this pair with 2 busy cores, and a kept result is reused only for the same request
 # Qwen3-VL: the golden pair of tests/golden/qwen3vl-tiny (its text model joined by make from text-blocks.gguf
 # and the vocabulary of ../shared's Qwen2-VL golden)
 Q3=tests/golden/qwen3vl-tiny

@@ -25,11 +25,13 @@ typedef struct ids_hparams {
     bool tied_output;
     /* Gemma 3 (arch "gemma3"; zero elsewhere): token embeddings times embd_scale = sqrt(n_embd);
      * norms after attention and the MLP; gated GELU (tanh) MLP; image blocks attended both ways;
-     * layer l slides (window swa_window, RoPE base rope_base_swa, scale 1) iff l % swa_pattern <
-     * swa_pattern - 1, the others use rope_base with positions times rope_scale; queries times
+     * layer l slides (window swa_window, RoPE base rope_base_swa, scale 1) iff swa_layers[l] when the
+     * file lists the layers (swa_pattern 0 then), else iff swa_pattern is 0 or l % swa_pattern <
+     * swa_pattern - 1; the others use rope_base with positions times rope_scale; queries times
      * attn_scale; logits capped as cap * tanh(logit / cap) when logit_softcap > 0. */
     bool gemma3;
     int swa_window, swa_pattern;
+    bool *swa_layers;      /* [n_layer] or NULL; owned by the model */
     float rope_base_swa, rope_scale, attn_scale, embd_scale, logit_softcap;
     bool qk_norm;          /* per-head RMSNorm of q and k before the rotation (Qwen3-VL) */
     int n_deepstack;       /* Qwen3-VL: blocks 0..n_deepstack-1 get a DeepStack row added after them */

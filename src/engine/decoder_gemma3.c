@@ -43,6 +43,40 @@ static ids_status rope_scaling(const ids_gguf *g, ids_hparams *hp, ids_err *err)
     return IDS_OK;
 }
 
+/* gemma3.attention.sliding_window_pattern: an integer n (layer l slides iff l % n < n - 1; 0: every
+ * layer; default 6), or one flag per layer (bool or integer array, nonzero = sliding), as llama.cpp
+ * reads either form. The list is kept in hp->swa_layers (owned by the model). */
+static ids_status swa_pattern(ids_model *m, ids_err *err) {
+    const ids_gguf *g = m->g;
+    const char *path = ids_gguf_path(g), *key = "gemma3.attention.sliding_window_pattern";
+    ids_hparams *hp = &m->hp;
+    hp->swa_pattern = 6;
+    if (ids_gguf_find_kv(g, key) < 0) return IDS_OK;
+    const ids_gguf_value *a;
+    ids_status st = ids_gguf_get_arr(g, key, -1, &a, NULL);
+    if (st) { /* not an array: the integer form */
+        uint32_t pat;
+        if ((st = ids_gguf_get_u32(g, key, &pat, err))) return st;
+        if (pat > 4096) return ids__err(err, IDS_ERR_FORMAT, "%s: %s = %u is out of range (0..4096)", path, key, pat);
+        hp->swa_pattern = (int)pat;
+        return IDS_OK;
+    }
+    if (a->v.arr.n != (uint64_t)hp->n_layer)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: %s lists %llu layers, the model has %d", path, key,
+                        (unsigned long long)a->v.arr.n, hp->n_layer);
+    hp->swa_layers = ids__calloc((size_t)hp->n_layer, sizeof *hp->swa_layers);
+    if (!hp->swa_layers) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
+    for (int l = 0; l < hp->n_layer; l++) {
+        int64_t x;
+        if (ids_gguf_arr_i64(a, (uint64_t)l, &x))
+            return ids__err(err, IDS_ERR_TYPE, "%s: %s holds %s values, expected bool or integer flags", path, key,
+                            ids_gguf_type_name(a->v.arr.elem));
+        hp->swa_layers[l] = x != 0;
+    }
+    hp->swa_pattern = 0;
+    return IDS_OK;
+}
+
 ids_status ids__gemma3_hparams(ids_model *m, ids_err *err) {
     const ids_gguf *g = m->g;
     const char *path = ids_gguf_path(g);
@@ -50,16 +84,12 @@ ids_status ids__gemma3_hparams(ids_model *m, ids_err *err) {
     ids_status st;
     hp->gemma3 = true;
     hp->embd_scale = sqrtf((float)hp->n_embd);
-    uint32_t win = 0, pat = 6;
+    uint32_t win = 0;
     if ((st = opt_u32(g, "gemma3.attention.sliding_window", 0, &win, err))) return st;
-    if (ids_gguf_find_kv(g, "gemma3.attention.sliding_window_pattern") >= 0 &&
-        (st = ids_gguf_get_u32(g, "gemma3.attention.sliding_window_pattern", &pat, err)))
-        return st == IDS_ERR_TYPE ? ids__err(err, IDS_ERR_UNSUPPORTED, "%s: gemma3.attention.sliding_window_pattern "
-                                             "is not a u32 (per-layer lists are not supported)", path) : st;
-    if (win > (1u << 24) || pat < 1 || pat > 4096)
-        return ids__err(err, IDS_ERR_FORMAT, "%s: sliding window %u / pattern %u out of range", path, win, pat);
+    if (win > (1u << 24))
+        return ids__err(err, IDS_ERR_FORMAT, "%s: gemma3.attention.sliding_window %u is out of range", path, win);
     hp->swa_window = (int)win;
-    hp->swa_pattern = (int)pat;
+    if ((st = swa_pattern(m, err))) return st;
     if ((st = opt_f32(g, "gemma3.rope.freq_base_swa", 10000.0f, &hp->rope_base_swa, err))) return st;
     if ((st = rope_scaling(g, hp, err))) return st;
     if ((st = opt_f32(g, "gemma3.final_logit_softcapping", 0.0f, &hp->logit_softcap, err))) return st;
@@ -76,7 +106,9 @@ ids_status ids__gemma3_hparams(ids_model *m, ids_err *err) {
 }
 
 bool ids__layer_is_swa(const ids_hparams *hp, int l) {
-    return hp->swa_window > 0 && l % hp->swa_pattern < hp->swa_pattern - 1;
+    if (hp->swa_window <= 0) return false;
+    if (hp->swa_layers) return l < hp->n_layer && hp->swa_layers[l];
+    return hp->swa_pattern == 0 || l % hp->swa_pattern < hp->swa_pattern - 1;
 }
 
 /* Causal within the window (HF: kv_idx > q_idx - sliding_window), OR-ed with q's image block (HF

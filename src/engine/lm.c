@@ -207,22 +207,30 @@ static void attn_task(void *arg, int t, int nt, int tid) {
     const ids__gemm *g = &c->ops.attn;
     for (int i0 = 0; i0 < m; i0 += QCHUNK) {
         const int i1 = m - i0 < QCHUNK ? m : i0 + QCHUNK, nq = i1 - i0;
-        int nk = p0 + i1; /* keys of the chunk: up to the last row's, or further inside an image block */
+        /* keys of the chunk, [k0, nk): from the first key any row sees (on a sliding layer the
+         * first row's window) to the last row's, or further inside an image block */
+        int nk = p0 + i1, k0 = nk;
         for (int r = 0; r < nq; r++) {
             int lo, hi;
             ids__attn_range(hp, j->block, p0 + i0 + r, c->blk_lo, c->blk_hi, &lo, &hi);
             if (hi > nk) nk = hi < p0 + m ? hi : p0 + m;
+            if (lo < k0) k0 = lo;
         }
+        const int nw = nk - k0, n0 = k0 > p0 ? k0 : p0; /* n0: the first new row's key */
         const float *Q = c->q + (base + i0) * c->q_dim + (size_t)h * hd;
         float *O = c->att + (base + i0) * c->q_dim + (size_t)h * hd;
-        /* scores against the prefix cache (rows < p0) and the new rows; each a dot product along the head */
-        if (p0 > 0)
-            ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, j->kp + (size_t)hk * hd, c->kv_dim, true, p0, S, nk, false);
-        ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, kn, c->kv_dim, true, nk - p0, S + p0, nk, false);
+        /* scores S [nq, nw] (column k - k0) against the prefix cache (keys < p0) and the new rows;
+         * each a dot product along the head */
+        if (k0 < p0)
+            ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, j->kp + (size_t)k0 * c->kv_dim + (size_t)hk * hd, c->kv_dim,
+                             true, p0 - k0, S, nw, false);
+        ids__gemm_serial(g, scr, Q, c->q_dim, nq, hd, kn + (size_t)(n0 - p0) * c->kv_dim, c->kv_dim, true, nk - n0,
+                         S + (n0 - k0), nw, false);
         for (int r = 0; r < nq; r++) {
-            float *sr = S + (size_t)r * nk;
+            float *sr = S + (size_t)r * nw;
             int lo, keys;
             ids__attn_range(hp, j->block, p0 + i0 + r, c->blk_lo, c->blk_hi, &lo, &keys);
+            lo -= k0, keys -= k0; /* columns */
             float mx = -INFINITY;
             for (int k = lo; k < keys; k++) {
                 sr[k] *= scale;
@@ -236,7 +244,7 @@ static void attn_task(void *arg, int t, int nt, int tid) {
             const float inv = (float)(1.0 / sum);
             for (int k = 0; k < lo; k++) sr[k] = 0.0f;
             for (int k = lo; k < keys; k++) sr[k] *= inv;
-            for (int k = keys; k < nk; k++) sr[k] = 0.0f;
+            for (int k = keys; k < nw; k++) sr[k] = 0.0f;
             for (int k = 0; k < rv->n_hooks; k++) {
                 rhook *ph = &rv->hooks[k];
                 int pidx;
@@ -244,15 +252,19 @@ static void attn_task(void *arg, int t, int nt, int tid) {
                     (pidx = hook_row(ph, p0 + i0 + r)) < 0)
                     continue;
                 float *dst = ph->pbuf + ((size_t)pidx * n_head + h) * j->n_tot;
-                memcpy(dst, sr, (size_t)nk * sizeof(float));
+                memset(dst, 0, (size_t)k0 * sizeof(float));
+                memcpy(dst + k0, sr, (size_t)nw * sizeof(float));
                 memset(dst + nk, 0, (size_t)(j->n_tot - nk) * sizeof(float));
             }
         }
         /* P.V over the keys in order: the prefix's values, then the new rows' (one chain per element,
-         * whatever p0, so that a reused run gives a full run's bits) */
-        if (p0 > 0)
-            ids__gemm_serial(g, scr, S, nk, nq, p0, j->vp + (size_t)hk * hd, c->kv_dim, false, hd, O, c->q_dim, false);
-        ids__gemm_serial(g, scr, S + p0, nk, nq, nk - p0, vn, c->kv_dim, false, hd, O, c->q_dim, p0 > 0);
+         * whatever p0, so that a reused run gives a full run's bits; the keys before k0 have
+         * probability 0 and would add exact zeros to it) */
+        if (k0 < p0)
+            ids__gemm_serial(g, scr, S, nw, nq, p0 - k0, j->vp + (size_t)k0 * c->kv_dim + (size_t)hk * hd, c->kv_dim,
+                             false, hd, O, c->q_dim, false);
+        ids__gemm_serial(g, scr, S + (n0 - k0), nw, nq, nk - n0, vn + (size_t)(n0 - p0) * c->kv_dim, c->kv_dim, false,
+                         hd, O, c->q_dim, k0 < p0);
     }
 }
 

@@ -57,6 +57,7 @@ void ids_model_free(ids_model *m) {
         free(m->layers);
     }
     free(m->output_norm);
+    free(m->hp.swa_layers);
     free(m->rope_ff);
     ids_tokenizer_free(m->tok);
     ids_gguf_close(m->g);

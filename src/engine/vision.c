@@ -354,37 +354,85 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
+/* Attention in tiles: each task takes a block of at most VQ query rows of one (group, head) and
+ * walks the group's keys in blocks of at most vk_block, so that a thread's scores are VQ x vk_block
+ * floats whatever the number of patches (a 4096-patch group would need 64 MB per thread at once).
+ * A group of at most vk_block keys is one block: scores, softmax over the whole row, P.V, as the
+ * HF definition writes it. Longer groups keep a running maximum and sum per row (online softmax):
+ * the output rows are rescaled by exp(old max - new max) when a block raises the maximum and
+ * divided by the sum at the end, which equals the one-block result up to float rounding. */
+enum { VQ = 64, VK_DEFAULT = 2048 };
+static int vk_block = VK_DEFAULT;
+
+void ids__vision_set_key_block(int keys) { vk_block = keys > 0 ? keys : VK_DEFAULT; }
+
+size_t ids__vision_attn_scratch(int Gmax) {
+    const int q = Gmax < VQ ? Gmax : VQ, k = Gmax < vk_block ? Gmax : vk_block;
+    return (size_t)q * k;
+}
+
 typedef struct {
     const float *q, *k, *v; /* [T, E] */
     float *out;             /* [T, E] */
-    float *scores;          /* [threads, Gmax, Gmax] */
+    float *scores;          /* [threads, ids__vision_attn_scratch(Gmax)] */
     const int *seg;         /* n_seg + 1 row offsets: the attention groups (a window, a temporal patch, all) */
-    int Gmax, E, hd, n_head;
+    int n_qb, Gmax, E, hd, n_head;
 } vattn_job;
 
-/* Task = (group, head): full attention among the group's tokens. */
-static void vattn_task(void *arg, int t, int nt, int tid) {
-    (void)nt;
-    vattn_job *j = arg;
-    const int grp = t / j->n_head, h = t % j->n_head, G = j->seg[grp + 1] - j->seg[grp];
-    const size_t off = (size_t)j->seg[grp] * j->E + (size_t)h * j->hd;
-    float *S = j->scores + (size_t)tid * j->Gmax * j->Gmax;
+/* One key block [k0, k0 + nk) for the nq query rows at q (rows of stride E); S [nq, nk]. first:
+ * the first block of the row (m, l start here); last: divide by the sums. */
+static void vattn_keys(const vattn_job *j, const float *q, const float *k, const float *v, float *o, int nq, int nk,
+                       float *S, float *m, double *l, bool first, bool last) {
     const float scale = 1.0f / sqrtf((float)j->hd);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, G, G, j->hd, scale, j->q + off, j->E, j->k + off, j->E,
-                0.0f, S, G);
-    for (int r = 0; r < G; r++) {
-        float *s = S + (size_t)r * G, mx = -INFINITY;
-        for (int c = 0; c < G; c++) if (s[c] > mx) mx = s[c];
+    const int E = j->E, hd = j->hd;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q, E, k, E, 0.0f, S, nk);
+    for (int r = 0; r < nq; r++) {
+        float *s = S + (size_t)r * nk, mx = first ? -INFINITY : m[r];
+        for (int c = 0; c < nk; c++) if (s[c] > mx) mx = s[c];
         double sum = 0;
-        for (int c = 0; c < G; c++) {
+        for (int c = 0; c < nk; c++) {
             s[c] = expf(s[c] - mx);
             sum += s[c];
         }
-        const float inv = (float)(1.0 / sum);
-        for (int c = 0; c < G; c++) s[c] *= inv;
+        if (first && last) { /* one block: normalized probabilities, as the reference */
+            const float inv = (float)(1.0 / sum);
+            for (int c = 0; c < nk; c++) s[c] *= inv;
+            continue;
+        }
+        if (!first && mx > m[r]) {
+            const float f = expf(m[r] - mx);
+            float *orow = o + (size_t)r * E;
+            for (int d = 0; d < hd; d++) orow[d] *= f;
+            l[r] *= f;
+        }
+        l[r] = first ? sum : l[r] + sum;
+        m[r] = mx;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, G, j->hd, G, 1.0f, S, G, j->v + off, j->E, 0.0f,
-                j->out + off, j->E);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, S, nk, v, E, first ? 0.0f : 1.0f, o, E);
+    if (!last || first) return;
+    for (int r = 0; r < nq; r++) {
+        const float inv = (float)(1.0 / l[r]);
+        float *orow = o + (size_t)r * E;
+        for (int d = 0; d < hd; d++) orow[d] *= inv;
+    }
+}
+
+/* Task = (group, head, block of query rows): attention of those rows over the group's keys. */
+static void vattn_task(void *arg, int t, int nt, int tid) {
+    (void)nt;
+    vattn_job *j = arg;
+    const int qb = t % j->n_qb, gh = t / j->n_qb, grp = gh / j->n_head, h = gh % j->n_head;
+    const int G = j->seg[grp + 1] - j->seg[grp], r0 = qb * VQ;
+    if (r0 >= G) return;
+    const int nq = G - r0 < VQ ? G - r0 : VQ, kb = G < vk_block ? G : vk_block;
+    const size_t off = (size_t)j->seg[grp] * j->E + (size_t)h * j->hd, qoff = off + (size_t)r0 * j->E;
+    float *S = j->scores + (size_t)tid * ids__vision_attn_scratch(j->Gmax), m[VQ];
+    double l[VQ];
+    for (int k0 = 0; k0 < G; k0 += kb) {
+        const int nk = G - k0 < kb ? G - k0 : kb;
+        vattn_keys(j, j->q + qoff, j->k + off + (size_t)k0 * j->E, j->v + off + (size_t)k0 * j->E, j->out + qoff, nq,
+                   nk, S, m, l, k0 == 0, k0 + nk >= G);
+    }
 }
 
 /* The block norm of the family: LayerNorm (w, b), or RMSNorm (w; b NULL) when v->rms. */
@@ -421,8 +469,9 @@ void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b,
         ids__vision_rope2d(q, w->cs, T, hp->n_head, E / hp->n_head);
         ids__vision_rope2d(k, w->cs, T, hp->n_head, E / hp->n_head);
     }
-    vattn_job aj = {q, k, vv, w->att, w->scores, seg, Gmax, E, E / hp->n_head, hp->n_head};
-    ids__pool_run(o->pool, n_seg * hp->n_head, vattn_task, &aj);
+    const int n_qb = (Gmax + VQ - 1) / VQ;
+    vattn_job aj = {q, k, vv, w->att, w->scores, seg, n_qb, Gmax, E, E / hp->n_head, hp->n_head};
+    ids__pool_run(o->pool, n_seg * hp->n_head * n_qb, vattn_task, &aj);
     ids__matmul(o, b->o, w->att, T, tmp, b->ob);
     if (b->ls1) scale_rows(tmp, b->ls1, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
@@ -475,7 +524,7 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
     const size_t NP = (size_t)(v->qwen || v->gemma3 ? T : T - 1);
     const size_t nff = (size_t)T * F * (v->qwen25 ? 2 : 1); /* the gated MLP's two halves */
     const size_t nbuf = (size_t)n_pix_frames * 3 * W * Hh + 2 * NP * KP + (size_t)T * E * 7 + nff +
-                        (size_t)n_threads * G * G + (size_t)pl->n_out * Hd + (size_t)T * (E / hp->n_head) +
+                        (size_t)n_threads * ids__vision_attn_scratch(G) + (size_t)pl->n_out * Hd + (size_t)T * (E / hp->n_head) +
                         (size_t)T * E * mg * mg / (mg * mg);
     float *m = *mem = ids__malloc(nbuf * sizeof(float));
     if (!m) return ids__err(err, IDS_ERR_NOMEM, "vision: out of memory for a %dx%d image", W, Hh);
@@ -494,7 +543,7 @@ static ids_status alloc_bufs(const ids_vision *v, const ids_vplan *pl, int n_thr
     w->ff = w->tmp + (size_t)T * E;
     w->ff2 = v->qwen25 ? w->ff + (size_t)T * F : NULL;
     w->scores = w->ff + nff;
-    w->hid = w->scores + (size_t)n_threads * G * G;
+    w->hid = w->scores + (size_t)n_threads * ids__vision_attn_scratch(G);
     w->cs = w->hid + (size_t)pl->n_out * Hd;
     return IDS_OK;
 }

@@ -89,7 +89,7 @@ typedef struct {
     float *x, *xn, *q, *k, *v, *att, *tmp; /* [T, E] */
     float *ff;      /* [T, n_ff] */
     float *ff2;     /* Qwen2.5-VL: the gate's half of the MLP [T, n_ff] */
-    float *scores;  /* [threads, G, G] */
+    float *scores;  /* [threads, ids__vision_attn_scratch(G)]: each thread's attention tile */
     float *hid;     /* [n_out, projector width] */
     float *cs;      /* Qwen2-VL: 2-D rotary cos/sin [T, head_dim/2, 2] */
 } ids_vbufs;
@@ -98,6 +98,12 @@ typedef struct {
  * each), then the MLP; layer scale and QK-norm where the block has them. */
 void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b, int T, const int *seg, int n_seg,
                            int Gmax, ids_vbufs *w);
+/* Floats of attention scratch per thread for groups of at most Gmax rows (a tile of query rows by a
+ * block of keys, bounded whatever Gmax). */
+size_t ids__vision_attn_scratch(int Gmax);
+/* Tests only: the key block of the tiled attention (keys <= 0: the default); the tile scratch
+ * follows it, so set it before allocating. Not thread-safe. */
+void ids__vision_set_key_block(int keys);
 /* InternVL (vision_internvl.c): the tiling plan of one image, its tiles' normalized pixels
  * ([n_tiles, 3, S, S], thumbnail last) and the encoding of its tiles; n_frames > 1: video frames,
  * one tile each. */

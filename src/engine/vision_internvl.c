@@ -314,7 +314,7 @@ static float *alloc_tile(const ids_vision *v, int n_threads, size_t n_pix, tile_
     const int P = hp->patch_size, KP = 3 * P * P, E = hp->n_embd, F = hp->n_ff, g = hp->grid;
     const size_t NP = (size_t)g * g, G = NP + 1, no = (size_t)hp->n_out, W4 = (size_t)E * hp->merge * hp->merge;
     const size_t Hd = (size_t)v->mm0->ne[1];
-    float *m = ids__malloc(sizeof(float) * (n_pix + NP * KP + 7 * G * E + G * F + (size_t)n_threads * G * G +
+    float *m = ids__malloc(sizeof(float) * (n_pix + NP * KP + 7 * G * E + G * F + (size_t)n_threads * ids__vision_attn_scratch((int)G) +
                                             no * W4 + no * Hd));
     if (!m) return NULL;
     memset(t, 0, sizeof *t);
@@ -329,7 +329,7 @@ static float *alloc_tile(const ids_vision *v, int n_threads, size_t n_pix, tile_
     t->w.tmp = t->w.att + G * E;
     t->w.ff = t->w.tmp + G * E;
     t->w.scores = t->w.ff + G * F;
-    t->sh = t->w.scores + (size_t)n_threads * G * G;
+    t->sh = t->w.scores + (size_t)n_threads * ids__vision_attn_scratch((int)G);
     t->hid = t->sh + no * W4;
     return m;
 }

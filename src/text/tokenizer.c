@@ -1,6 +1,8 @@
 /* Tokenizers as llama.cpp implements them: SPM ("llama": score-ordered merges with byte
- * fallback) and byte-level BPE ("gpt2": regex pre-tokenizer, GPT-2 byte map, rank-ordered
- * merges), with the special-token partition in front of both. */
+ * fallback), byte-level BPE ("gpt2": regex pre-tokenizer, GPT-2 byte map, rank-ordered
+ * merges) and SentencePiece-style BPE ("gemma4": spaces as U+2581, the text split only into runs
+ * of newlines and of other characters, rank-ordered merges on raw UTF-8, <0xXX> byte fallback),
+ * with the special-token partition in front of all three. */
 #include "idscope/text.h"
 #include "base/internal.h"
 
@@ -21,6 +23,7 @@ struct ids_tokenizer {
     ids_strmap merge_map; /* "left right" -> rank (BPE) */
     int32_t bos, eos, eot, unk;
     bool add_bos, add_eos, add_space_prefix, ignore_merges;
+    bool raw_bpe; /* "gemma4": BPE on raw UTF-8 with spaces as U+2581 and <0xXX> byte tokens */
     int32_t *special; /* control / user-defined / unknown ids, longest text first */
     size_t n_special;
     pcre2_code *re[MAX_REGEX];
@@ -227,17 +230,22 @@ static ids_status load_vocab(ids_tokenizer *t, const ids_gguf *g, ids_err *err) 
     return IDS_OK;
 }
 
-/* SPM: llama's default special ids and the <0xXX> byte-fallback tokens. */
-static void setup_spm(ids_tokenizer *t) {
-    t->bos = 1 < t->n_vocab ? 1 : -1;
-    t->eos = 2 < t->n_vocab ? 2 : -1;
-    t->unk = 0;
+/* The <0xXX> byte-fallback tokens (SPM, gemma4). */
+static void find_byte_tokens(ids_tokenizer *t) {
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
         int64_t id;
         t->byte_tok[b] = ids__strmap_get(&t->tok_map, name, 6, &id) ? (int32_t)id : -1;
     }
+}
+
+/* SPM: llama's default special ids and the byte-fallback tokens. */
+static void setup_spm(ids_tokenizer *t) {
+    t->bos = 1 < t->n_vocab ? 1 : -1;
+    t->eos = 2 < t->n_vocab ? 2 : -1;
+    t->unk = 0;
+    find_byte_tokens(t);
     snprintf(t->pre, sizeof t->pre, "%s", "");
 }
 
@@ -339,15 +347,21 @@ ids_status ids_tokenizer_load(ids_tokenizer **out, const ids_gguf *g, ids_err *e
         t->add_space_prefix = true;
     } else if (strcmp(model, "gpt2") == 0) {
         t->kind = IDS_TOK_BPE;
+    } else if (strcmp(model, "gemma4") == 0) { /* llama.cpp: pre-tokenizer "gemma4", BOS always added */
+        t->kind = IDS_TOK_BPE;
+        t->raw_bpe = true;
+        snprintf(t->pre, sizeof t->pre, "%s", "gemma4");
     } else {
         st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s' is not supported "
-                      "(expected 'llama' or 'gpt2')", path, model);
+                      "(expected 'llama', 'gpt2' or 'gemma4')", path, model);
     }
     if (!st) st = load_vocab(t, g, err);
     if (!st && t->kind == IDS_TOK_SPM) setup_spm(t);
-    if (!st && t->kind == IDS_TOK_BPE) st = setup_bpe_pre(t, g, err);
+    if (!st && t->raw_bpe) find_byte_tokens(t);
+    if (!st && t->kind == IDS_TOK_BPE && !t->raw_bpe) st = setup_bpe_pre(t, g, err);
     if (!st && t->kind == IDS_TOK_BPE) st = load_merges(t, g, err);
     if (!st) st = load_special_ids(t, g, err);
+    if (t->raw_bpe) t->add_bos = true;
     if (st) {
         ids_tokenizer_free(t);
         return st;
@@ -380,7 +394,7 @@ bool ids_tokenizer_is_eog(const ids_tokenizer *t, int32_t id) {
     if (id < 0 || id >= t->n_vocab) return false;
     if (id == t->eos || id == t->eot) return true;
     static const char *const eog[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                      "<|endoftext|>", "<end_of_utterance>", "<eos>", "</s>"};
+                                      "<|endoftext|>", "<end_of_utterance>", "<eos>", "</s>", "<turn|>"};
     if (t->attr[id] != IDS_TOKEN_CONTROL) return false;
     for (size_t i = 0; i < sizeof eog / sizeof eog[0]; i++)
         if (strcmp(t->text[id], eog[i]) == 0) return true;
@@ -615,6 +629,50 @@ static void bpe_piece(session *s, const char *piece, size_t plen, ivec *out, ids
     free(enc);
 }
 
+/* gemma4: spaces to U+2581, then each run of newlines and each run of other characters merged on
+ * its own; a run of newlines that is a token is taken whole (llama.cpp does, ahead of the merges);
+ * a symbol outside the vocabulary becomes its bytes' <0xXX> tokens (bytes without one are
+ * dropped, as llama.cpp drops them). */
+static void raw_bpe_fragment(session *s, const char *text, size_t len, ivec *out, ids_err *err, ids_status *st) {
+    const ids_tokenizer *t = s->t;
+    char *esc = ids__malloc(len * 3 + 1);
+    if (!esc) {
+        *st = ids__err(err, IDS_ERR_NOMEM, "tokenize: out of memory");
+        return;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') memcpy(esc + n, "\xE2\x96\x81", 3), n += 3;
+        else esc[n++] = text[i];
+    }
+    for (size_t a = 0; a < n && !*st;) {
+        const bool nl = esc[a] == '\n';
+        size_t e = a;
+        while (e < n && (esc[e] == '\n') == nl) e++;
+        int64_t id;
+        if (nl && ids__strmap_get(&t->tok_map, esc + a, e - a, &id)) {
+            ivec_push(out, (int32_t)id);
+            a = e;
+            continue;
+        }
+        if (!merge_word(s, esc + a, e - a)) {
+            *st = ids__err(err, IDS_ERR_NOMEM, "tokenize: out of memory");
+            break;
+        }
+        for (int i = s->n_sym ? 0 : -1; i != -1; i = s->sym[i].next) {
+            const symbol *y = &s->sym[i];
+            if (ids__strmap_get(&t->tok_map, y->text, y->n, &id)) {
+                ivec_push(out, (int32_t)id);
+                continue;
+            }
+            for (size_t k = 0; k < y->n; k++)
+                if (t->byte_tok[(unsigned char)y->text[k]] >= 0) ivec_push(out, t->byte_tok[(unsigned char)y->text[k]]);
+        }
+        a = e;
+    }
+    free(esc);
+}
+
 /* Pieces of the regex split: a list of (offset, length) over the fragment. */
 typedef struct {
     size_t *off, *len;
@@ -774,6 +832,8 @@ ids_status ids_tokenize(const ids_tokenizer *t, const char *text, size_t len,
         if (t->kind == IDS_TOK_SPM)
             spm_fragment(&s, text + fr[f].off, fr[f].len, t->add_space_prefix && prev_special && !opts.continuation, &out,
                          err, &st);
+        else if (t->raw_bpe)
+            raw_bpe_fragment(&s, text + fr[f].off, fr[f].len, &out, err, &st);
         else
             bpe_fragment(&s, text + fr[f].off, fr[f].len, &out, err, &st);
         prev_special = false;
@@ -838,7 +898,7 @@ static void piece_text(const ids_tokenizer *t, int32_t id, bool render_special, 
         sb_put(b, s, n);
         return;
     }
-    if (t->kind == IDS_TOK_SPM) {
+    if (t->kind == IDS_TOK_SPM || t->raw_bpe) {
         if (a == IDS_TOKEN_BYTE && n == 6 && s[0] == '<') {
             char c = (char)strtol(s + 3, NULL, 16);
             sb_put(b, &c, 1);
