@@ -212,13 +212,16 @@ static ids_status dec_keys(ids__hf *h, ids_gguf_writer *gw, const char *a, const
     return st;
 }
 
-/* Embeddings (the first n_vocab rows), blocks by the table, final norm and (unless tied) the head. */
-static ids_status dec_tensors(ids__hf *h, ids_gguf_writer *gw, const dec_hp *t, const blk_row *tab, int64_t n_vocab,
-                              bool shift, ids_err *err) {
+/* Embeddings (the first n_vocab of their `rows`), blocks by the table, final norm and (unless tied) the head. */
+static ids_status dec_tensors(ids__hf *h, ids_gguf_writer *gw, const dec_hp *t, const blk_row *tab, int64_t rows,
+                              int64_t n_vocab, bool shift, ids_err *err) {
     const ids__hf_weight *emb;
     const int64_t E = t->n_embd;
-    ids_status st = ids__hf_get(h, LM_PRE, "embed_tokens.weight", 2, (int64_t[2]){n_vocab, E}, true, &emb, err);
+    ids_status st = ids__hf_get(h, LM_PRE, "embed_tokens.weight", 2, (int64_t[2]){rows, E}, true, &emb, err);
     if (st) return st;
+    if (n_vocab > rows)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: the tokenizer has %lld tokens, tensor '%s' only %lld rows", h->dir,
+                        (long long)n_vocab, emb->name, (long long)rows);
     if ((st = put_as(h, gw, "token_embd.weight", emb, emb->t->data, 2, (int64_t[2]){n_vocab, E}, 0, KEEP, 0, err)))
         return st;
     for (int l = 0; l < t->n_layer && !st; l++)
@@ -231,7 +234,7 @@ static ids_status dec_tensors(ids__hf *h, ids_gguf_writer *gw, const dec_hp *t, 
         }
     if (!st) st = map_as(h, gw, "output_norm.weight", LM_PRE, "norm.weight", 1, (int64_t[1]){E}, true, 0, KEEP,
                          shift ? 1.0f : 0.0f, err);
-    if (!st && !t->tied) st = map(h, gw, "output.weight", HEAD_PRE, "weight", 2, (int64_t[2]){n_vocab, E}, true, err);
+    if (!st && !t->tied) st = map(h, gw, "output.weight", HEAD_PRE, "weight", 2, (int64_t[2]){rows, E}, true, err);
     return st;
 }
 
@@ -299,10 +302,7 @@ static ids_status gemma3_text(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
     t.tied = true; /* the converter skips lm_head.weight */
     if ((st = dec_keys(h, gw, "gemma3", &t, true, err)) || (st = gemma3_keys(h, gw, &t, err))) return st;
     if ((st = ids__hf_tokenizer_n(h, gw, 0, &n_tok, err))) return st;
-    if (n_tok > rows)
-        return ids__err(err, IDS_ERR_FORMAT, "%s/tokenizer.json: %lld tokens, but the embedding has %lld rows", h->dir,
-                        (long long)n_tok, (long long)rows);
-    return dec_tensors(h, gw, &t, GEMMA3_BLK, n_tok, true, err); /* rows past the tokenizer dropped */
+    return dec_tensors(h, gw, &t, GEMMA3_BLK, rows, n_tok, true, err); /* rows past the tokenizer dropped */
 }
 
 /* ---- InternVL text (arch qwen2: InternVL3 1B-78B, InternVL 2.5 with a Qwen2 LLM) ---- */
@@ -321,7 +321,7 @@ static ids_status internvl_text(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
                         "(Qwen2 only: InternVL3 1B-78B, InternVL 2.5 1B/4B/38B/78B)", h->dir, name);
     if ((st = dec_keys(h, gw, "qwen2", &t, false, err))) return st;
     if ((st = ids__hf_tokenizer_n(h, gw, rows, &n_tok, err))) return st;
-    return dec_tensors(h, gw, &t, QWEN2_BLK, n_tok, false, err);
+    return dec_tensors(h, gw, &t, QWEN2_BLK, rows, n_tok, false, err);
 }
 
 /* ---- Qwen3-VL text (arch qwen3vl) ---- */
@@ -354,7 +354,7 @@ static ids_status qwen3vl_text(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
         (st = ids_gguf_writer_set_u32(gw, "qwen3vl.n_deepstack_layers", (uint32_t)cJSON_GetArraySize(ds), err)) ||
         (st = ids__hf_tokenizer_n(h, gw, rows, &n_tok, err)))
         return st;
-    return dec_tensors(h, gw, &t, QWEN3_BLK, n_tok, false, err);
+    return dec_tensors(h, gw, &t, QWEN3_BLK, rows, n_tok, false, err);
 }
 
 /* ---- vision towers ---------------------------------------------------------------------------- */
