@@ -86,7 +86,8 @@ static const char *gemma3_folder(const char *name) {
              "{\"model_type\": \"gemma3\", \"mm_tokens_per_image\": 1, \"text_config\": {\"hidden_size\": 8, "
              "\"intermediate_size\": 12, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, \"num_key_value_heads\": 1, "
              "\"head_dim\": 4, \"query_pre_attn_scalar\": 8, \"sliding_window\": 4, \"final_logit_softcapping\": null, "
-             "\"rope_scaling\": null, \"max_position_embeddings\": 64, \"vocab_size\": 8}, \"vision_config\": {"
+             "\"rope_scaling\": null, \"max_position_embeddings\": 64, \"vocab_size\": 8, \"layer_types\": "
+             "[\"sliding_attention\"]}, \"vision_config\": {"
              "\"hidden_size\": 8, \"intermediate_size\": 16, \"num_hidden_layers\": 1, \"num_attention_heads\": 2, "
              "\"image_size\": 28, \"patch_size\": 14, \"layer_norm_eps\": 1e-06}}");
     put_file(dir, "tokenizer.json",
@@ -159,6 +160,7 @@ TEST(hf_gemma3_views) {
     CHECK(ids_gguf_get_str(g, "general.architecture", &s, NULL) == IDS_OK && !strcmp(s, "gemma3"));
     CHECK(ids_gguf_get_f32(g, "gemma3.attention.scale", &f, NULL) == IDS_OK && f == (float)(1.0 / sqrt(8.0)));
     CHECK(ids_gguf_get_u32(g, "gemma3.attention.key_length", &u, NULL) == IDS_OK && u == 4);
+    CHECK(ids_gguf_get_u32(g, "gemma3.attention.sliding_window_pattern", &u, NULL) == IDS_OK && u == 2); /* no global */
     CHECK(ids_gguf_find_kv(g, "gemma3.rope.scaling.type") < 0 && ids_gguf_find_kv(g, "gemma3.final_logit_softcapping") < 0);
     bool sp = true;
     CHECK(ids_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &sp, NULL) == IDS_OK && !sp);
@@ -197,6 +199,19 @@ TEST(hf_gemma3_views) {
     CHECK_EQ_INT(ids_model_hparams(ids_vlm_model(m))->n_layer, 1);
     ids_vlm_free(m);
     alloc_sweep(dir, "hf-gemma3-out");
+    /* every layer global: pattern 1, no sliding window (as the converter leaves it out) */
+    char p[512];
+    size_t len;
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    char *cfg = t_read_file(p, &len), *at = cfg ? strstr(cfg, "\"sliding_attention\"") : NULL;
+    REQUIRE(at);
+    memcpy(at, "\"full_attention\"   ", 19); /* same length: "sliding_attention" + quotes */
+    put_file(dir, "config.json", cfg);
+    free(cfg);
+    REQUIRE_OK(ids_hf_open(&g, dir, IDS_HF_TEXT, &err), err);
+    CHECK(ids_gguf_get_u32(g, "gemma3.attention.sliding_window_pattern", &u, NULL) == IDS_OK && u == 1);
+    CHECK(ids_gguf_find_kv(g, "gemma3.attention.sliding_window") < 0);
+    ids_gguf_close(g);
 }
 
 /* ---- InternVL (OpenGVLab's layout) ---- */

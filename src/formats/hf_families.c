@@ -254,6 +254,31 @@ static ids_status embed_rows(const ids__hf *h, const dec_hp *t, int64_t *rows, i
 
 /* ---- Gemma 3 text (arch gemma3) ---- */
 
+/* transformers' newer layer_types list as the sliding-window pattern p (layer l global iff (l + 1) % p == 0,
+ * the only form llama.cpp's key holds); the pattern from sliding_window_pattern when there is no list. */
+static ids_status gemma3_pattern(const ids__hf *h, const dec_hp *t, long long *pattern, ids_err *err) {
+    const cJSON *lt = cJSON_GetObjectItemCaseSensitive(t->c, "layer_types");
+    if (!lt) return ids__hf_cfg_int(h, t->c, "sliding_window_pattern", 6, pattern, err);
+    const int n = cJSON_GetArraySize(lt);
+    long long p = 0;
+    for (int l = 0; l < n && !p; l++) {
+        const cJSON *x = cJSON_GetArrayItem(lt, l);
+        if (cJSON_IsString(x) && !strcmp(x->valuestring, "full_attention")) p = l + 1;
+    }
+    if (!p) p = n + 1; /* no global layer */
+    for (int l = 0; l < n; l++) {
+        const cJSON *x = cJSON_GetArrayItem(lt, l);
+        const char *want = (l + 1) % p ? "sliding_attention" : "full_attention";
+        if (!cJSON_IsString(x) || strcmp(x->valuestring, want))
+            return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: layer_types[%d] is not '%s': not every %lld-th layer "
+                            "global (gemma3.attention.sliding_window_pattern cannot hold it)", h->dir, l, want, p);
+    }
+    if (n != t->n_layer)
+        return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: layer_types has %d entries for %lld layers", h->dir, n, t->n_layer);
+    *pattern = p;
+    return IDS_OK;
+}
+
 /* Rope scaling (linear only), the sliding window and its pattern, the softcap and the query scale:
  * what conversion/gemma.py writes, plus the pattern and scale when they are not what llama.cpp assumes. */
 static ids_status gemma3_keys(ids__hf *h, ids_gguf_writer *gw, const dec_hp *t, ids_err *err) {
@@ -263,7 +288,7 @@ static ids_status gemma3_keys(ids__hf *h, ids_gguf_writer *gw, const dec_hp *t, 
     ids_status st;
     if ((st = ids__hf_cfg_num(h, c, "rope_local_base_freq", 10000.0, &swa_base, err)) ||
         (st = ids__hf_cfg_int(h, c, "sliding_window", 4096, &window, err)) ||
-        (st = ids__hf_cfg_int(h, c, "sliding_window_pattern", 6, &pattern, err)) ||
+        (st = gemma3_pattern(h, t, &pattern, err)) ||
         (st = ids__hf_cfg_num(h, c, "query_pre_attn_scalar", 256, &qpas, err)))
         return st;
     const cJSON *fc = cJSON_GetObjectItemCaseSensitive(c, "final_logit_softcapping");
