@@ -1,8 +1,8 @@
 /* Hugging Face model folders as GGUF pairs: config.json, model.safetensors (or the shards of
  * model.safetensors.index.json, memory-mapped), the tokenizer files and preprocessor_config.json
  * become the key-value pairs and tensors llama.cpp's converters write (LLaVA-1.5 `llava`,
- * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`). Tensors point into the mapped files; only what the converter reshapes is
- * copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
+ * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`; Gemma 3, InternVL and Qwen3-VL in hf_families.c). Tensors point into the
+ * mapped files; only what the converter reshapes is copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
 #define _POSIX_C_SOURCE 200809L
 #include "formats/hf.h"
 

@@ -1,6 +1,7 @@
 /* Hugging Face model folders (config.json, safetensors weights, tokenizer files) presented as the
  * GGUF pair llama.cpp's converters would write. Private to the formats layer: hf.c (folder, weights,
- * tensor names), hf_tokenizer.c (tokenizer.json -> tokenizer.ggml.* keys). */
+ * tensor names), hf_families.c (Gemma 3, InternVL, Qwen3-VL), hf_tokenizer.c (tokenizer.json, or a slow
+ * BPE tokenizer's vocab.json + merges.txt -> tokenizer.ggml.* keys). */
 #ifndef IDSCOPE_FORMATS_HF_H
 #define IDSCOPE_FORMATS_HF_H
 
