@@ -21,7 +21,8 @@ static const arg_pos convert_pos[] = {{"HF_DIR", offsetof(convert_args, dir), tr
 static const arg_cmd convert_cmd = {
     "convert",
     "Write a Hugging Face model folder (config.json, safetensors weights, tokenizer files,\n"
-    "preprocessor_config.json; model_type llava, qwen2_vl or qwen2_5_vl) as the GGUF pair that\n"
+    "preprocessor_config.json; model_type llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl,\n"
+    "internvl_chat or internvl) as the GGUF pair that\n"
     "llama.cpp's converters write: OUTDIR/text.gguf (decoder and tokenizer) and OUTDIR/mmproj.gguf\n"
     "(vision tower and projector), with their tensor names, keys and layouts (Llama's Q/K rows\n"
     "permuted). The weights keep their type (F32, F16, BF16); norms and biases are F32. These are\n"

@@ -145,7 +145,8 @@ ids_status ids_tensor_rows_f32(const ids_tensor *t, int64_t r0, int64_t nr, floa
 /* A folder with config.json, model.safetensors (or the shards named by
  * model.safetensors.index.json; F32, F16 or BF16, memory-mapped), tokenizer.json,
  * tokenizer_config.json and preprocessor_config.json, for the model types `llava` (LLaVA-1.5,
- * llava-hf layout), `qwen2_vl` and `qwen2_5_vl`, opened as the GGUF that llama.cpp's converters
+ * llava-hf layout), `qwen2_vl`, `qwen2_5_vl`, `gemma3`, `qwen3_vl`, `internvl_chat` (OpenGVLab's layout,
+ * whose tokenizer may be vocab.json + merges.txt) and `internvl` (transformers'), opened as the GGUF that llama.cpp's converters
  * would write for one part of it: the decoder (IDS_HF_TEXT: keys, tokenizer, tensors with Llama's
  * Q/K rows permuted for llama.cpp's rotary layout) or the vision tower and projector
  * (IDS_HF_VISION). The handle's tensors point into the mapped files; ids_gguf_path is the folder.

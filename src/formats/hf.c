@@ -1,8 +1,8 @@
 /* Hugging Face model folders as GGUF pairs: config.json, model.safetensors (or the shards of
  * model.safetensors.index.json, memory-mapped), the tokenizer files and preprocessor_config.json
  * become the key-value pairs and tensors llama.cpp's converters write (LLaVA-1.5 `llava`,
- * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`). Tensors point into the mapped files; only what the converter reshapes is
- * copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
+ * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`; Gemma 3, InternVL and Qwen3-VL in hf_families.c). Tensors point into the
+ * mapped files; only what the converter reshapes is copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
 #define _POSIX_C_SOURCE 200809L
 #include "formats/hf.h"
 
@@ -162,9 +162,10 @@ ids_status ids__hf_open(ids__hf **out, const char *dir, ids_err *err) {
         const cJSON *tc = cJSON_GetObjectItemCaseSensitive(h->config, "text_config");
         h->text = cJSON_IsObject(tc) ? tc : h->config;
         h->vision = cJSON_GetObjectItemCaseSensitive(h->config, "vision_config");
-        if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl"))
+        if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl") &&
+            !ids__hf_family_of(h->model_type))
             st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: model_type '%s' is not supported (supported: llava, "
-                          "qwen2_vl, qwen2_5_vl)", h->dir, h->model_type);
+                          "qwen2_vl, qwen2_5_vl, gemma3, internvl_chat, internvl, qwen3_vl)", h->dir, h->model_type);
         else if (!cJSON_IsObject(h->vision))
             st = ids__err(err, IDS_ERR_FORMAT, "%s/config.json: vision_config is missing", h->dir);
     }
@@ -746,12 +747,43 @@ static ids_status build_qwen2vl(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
     return st;
 }
 
+/* ---- shared with hf_families.c ------------------------------------------------------------ */
+
+const ids__hf_weight *ids__hf_find(const ids__hf *h, const char *const *prefixes, const char *rest) {
+    return find(h, prefixes, rest);
+}
+
+ids_status ids__hf_get(const ids__hf *h, const char *const *pre, const char *rest, int nd, const int64_t *shape,
+                       bool required, const ids__hf_weight **out, ids_err *err) {
+    return get(h, pre, rest, nd, shape, required, out, err);
+}
+
+ids_status ids__hf_put(ids__hf *h, ids_gguf_writer *gw, const char *gname, const ids__hf_weight *w, const void *data,
+                       int nd, const int64_t *shape, ids_err *err) {
+    return put_data(h, gw, gname, w, data, nd, shape, err);
+}
+
+int ids__hf_type(const char *dtype) { return type_of(dtype); }
+
+ids_status ids__hf_cfg_int(const ids__hf *h, const cJSON *obj, const char *key, long long def, long long *out,
+                           ids_err *err) {
+    return cfg_int(h, obj, key, def, out, err);
+}
+
+ids_status ids__hf_cfg_num(const ids__hf *h, const cJSON *obj, const char *key, double def, double *out, ids_err *err) {
+    return cfg_num(h, obj, key, def, out, err);
+}
+
+ids_status ids__hf_put_pixels(ids__hf *h, ids_gguf_writer *gw, ids_err *err) { return put_pixels(h, gw, err); }
+
 /* ---- public ------------------------------------------------------------------------------ */
 
 static ids_status build(ids__hf *h, ids_hf_part part, ids_gguf_writer **out, ids_err *err) {
     ids_gguf_writer *w = *out = ids_gguf_writer_new();
     if (!w) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", h->dir);
-    ids_status st = part == IDS_HF_TEXT ? build_text(h, w, err)
+    const ids__hf_family *fam = ids__hf_family_of(h->model_type);
+    ids_status st = fam ? (part == IDS_HF_TEXT ? fam->text(h, w, err) : fam->vision(h, w, err))
+                    : part == IDS_HF_TEXT ? build_text(h, w, err)
                     : !strcmp(h->model_type, "llava") ? build_clip(h, w, err) : build_qwen2vl(h, w, err);
     if (st) {
         ids_gguf_writer_free(w);

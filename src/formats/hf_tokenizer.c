@@ -263,13 +263,115 @@ static ids_status write_keys(tk *k, ids_gguf_writer *w, ids_err *err) {
     return st;
 }
 
+/* The slow tokenizer's files (vocab.json, merges.txt, the added tokens of tokenizer_config.json) as the
+ * tokenizer.json a fast tokenizer would have: byte-level BPE with the pre-tokenizer of its class (Qwen2's
+ * regex; GPT-2's has no Split). OpenGVLab's InternVL checkpoints ship only these. */
+static const char QWEN2_REGEX[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+"
+                                  "[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static ids_status merges_txt(tk *k, cJSON *model, ids_err *err) {
+    char path[1024], *text = NULL;
+    size_t len;
+    snprintf(path, sizeof path, "%s/merges.txt", k->h->dir);
+    ids_status st = ids__read_file(path, &text, &len, err);
+    if (st) return ids__err_prefix(err, st, "%s/vocab.json has no tokenizer.json beside it", k->h->dir);
+    cJSON *arr = cJSON_AddArrayToObject(model, "merges");
+    int line = 0;
+    for (char *p = text, *end; !st && p < text + len; p = end + 1, line++) {
+        end = memchr(p, '\n', (size_t)(text + len - p));
+        if (!end) end = text + len;
+        size_t n = (size_t)(end - p);
+        if (n && p[n - 1] == '\r') n--;
+        if (!n || (line == 0 && !strncmp(p, "#version", 8))) continue;
+        char *m = ids__malloc(n + 1);
+        if (m) memcpy(m, p, n), m[n] = 0;
+        cJSON *item = m ? cJSON_CreateString(m) : NULL;
+        free(m);
+        if (!arr || !item || !cJSON_AddItemToArray(arr, item))
+            st = (cJSON_Delete(item), ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path));
+        else if (!strchr(item->valuestring, ' '))
+            st = ids__err(err, IDS_ERR_FORMAT, "%s: line %d is not a pair of tokens", path, line + 1);
+    }
+    free(text);
+    return st;
+}
+
+/* added_tokens_decoder of tokenizer_config.json ({"id": {"content", "special"}}) as added_tokens. */
+static ids_status slow_added(tk *k, cJSON *root, ids_err *err) {
+    cJSON *arr = cJSON_AddArrayToObject(root, "added_tokens");
+    const cJSON *dec = k->tc ? cJSON_GetObjectItemCaseSensitive(k->tc, "added_tokens_decoder") : NULL, *it;
+    if (!arr) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", k->file);
+    cJSON_ArrayForEach(it, dec) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "content");
+        char *e;
+        long id = strtol(it->string, &e, 10);
+        if (!cJSON_IsString(c) || *e || id < 0 || id > (1 << 24))
+            return ids__err(err, IDS_ERR_FORMAT, "%s/tokenizer_config.json: added_tokens_decoder['%s'] is not an id with "
+                            "a content", k->h->dir, it->string);
+        cJSON *t = cJSON_CreateObject();
+        if (!t || !cJSON_AddItemToArray(arr, t) || !cJSON_AddNumberToObject(t, "id", (double)id) ||
+            !cJSON_AddStringToObject(t, "content", c->valuestring) ||
+            !cJSON_AddBoolToObject(t, "special", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(it, "special"))))
+            return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", k->file);
+    }
+    return IDS_OK;
+}
+
+static ids_status slow_tokenizer(tk *k, ids_err *err) {
+    cJSON *vocab = NULL;
+    ids_status st = ids__hf_json(k->h, "vocab.json", &vocab, err);
+    if (st == IDS_ERR_NOT_FOUND)
+        return ids__err(err, st, "%s/tokenizer.json: not found (the folder needs its tokenizer: tokenizer.json, or "
+                        "vocab.json and merges.txt)", k->h->dir);
+    if (st) return st;
+    const cJSON *cls = k->tc ? cJSON_GetObjectItemCaseSensitive(k->tc, "tokenizer_class") : NULL;
+    const char *cn = cJSON_IsString(cls) ? cls->valuestring : "";
+    const bool qwen = !strncmp(cn, "Qwen2Tokenizer", 14);
+    if (!qwen && strncmp(cn, "GPT2Tokenizer", 13)) {
+        cJSON_Delete(vocab);
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/tokenizer_config.json: tokenizer_class '%s' with vocab.json and "
+                        "merges.txt is not supported (Qwen2Tokenizer, GPT2Tokenizer)", k->h->dir, cn);
+    }
+    cJSON *root = k->tj = cJSON_CreateObject(), *model = root ? cJSON_AddObjectToObject(root, "model") : NULL;
+    cJSON *pre = model ? cJSON_AddObjectToObject(root, "pre_tokenizer") : NULL;
+    cJSON *seq = pre ? cJSON_AddArrayToObject(pre, "pretokenizers") : NULL, *split = NULL, *bl = NULL;
+    if (seq && qwen && (split = cJSON_CreateObject()) && cJSON_AddItemToArray(seq, split)) {
+        cJSON *pat = cJSON_AddObjectToObject(split, "pattern");
+        if (!cJSON_AddStringToObject(split, "type", "Split") || !pat || !cJSON_AddStringToObject(pat, "Regex", QWEN2_REGEX))
+            seq = NULL;
+    }
+    if (seq && (bl = cJSON_CreateObject()) && cJSON_AddItemToArray(seq, bl) && cJSON_AddStringToObject(bl, "type", "ByteLevel") &&
+        cJSON_AddStringToObject(model, "type", "BPE") && cJSON_AddItemToObject(model, "vocab", vocab)) {
+        vocab = NULL;
+        st = IDS_OK;
+    } else {
+        st = ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", k->file);
+    }
+    cJSON_Delete(vocab);
+    if (!st) st = merges_txt(k, model, err);
+    if (!st) st = slow_added(k, root, err);
+    return st;
+}
+
 ids_status ids__hf_tokenizer(ids__hf *h, ids_gguf_writer *w, int64_t n_vocab, ids_err *err) {
+    int64_t n;
+    return ids__hf_tokenizer_n(h, w, n_vocab, &n, err);
+}
+
+ids_status ids__hf_tokenizer_n(ids__hf *h, ids_gguf_writer *w, int64_t n_vocab, int64_t *n_out, ids_err *err) {
     char file[1024];
     snprintf(file, sizeof file, "%s/tokenizer.json", h->dir);
     tk k = {.h = h, .file = file};
     ids_status st = ids__hf_json(h, "tokenizer.json", &k.tj, err);
-    if (st == IDS_ERR_NOT_FOUND) return ids__err(err, st, "%s: not found (the folder needs its tokenizer)", file);
-    if (!st && (st = ids__hf_json(h, "tokenizer_config.json", &k.tc, err)) == IDS_ERR_NOT_FOUND) st = IDS_OK;
+    const bool slow = st == IDS_ERR_NOT_FOUND;
+    if (!st || slow) {
+        ids_status s2 = ids__hf_json(h, "tokenizer_config.json", &k.tc, err);
+        st = s2 == IDS_ERR_NOT_FOUND ? IDS_OK : s2;
+    }
+    if (!st && slow) {
+        snprintf(file, sizeof file, "%s/vocab.json", h->dir);
+        st = slow_tokenizer(&k, err);
+    }
     if (!st) {
         k.model = cJSON_GetObjectItemCaseSensitive(k.tj, "model");
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(k.model, "type");
@@ -286,6 +388,7 @@ ids_status ids__hf_tokenizer(ids__hf *h, ids_gguf_writer *w, int64_t n_vocab, id
     }
     if (!st) st = read_tokens(&k, n_vocab, err);
     if (!st) st = write_keys(&k, w, err);
+    *n_out = k.n;
     for (int64_t i = 0; k.pads && i < k.n; i++) free(k.pads[i]);
     free(k.pads);
     free(k.tok);
