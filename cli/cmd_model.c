@@ -51,7 +51,9 @@ static void warn_image_shape(const ids_vlm *vlm, const ids_image *img, const cha
     const int w = img->w, h = img->h, lo = w < h ? w : h, hi = w < h ? h : w;
     const double aspect = (double)hi / (lo > 0 ? lo : 1);
     const bool pads = !vp->dynamic && strcmp(vp->projector, "gemma3") != 0; /* LLaVA-1.5 pads; Qwen, Gemma 3 stretch */
-    if (w != h && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
+    if (!strcmp(vp->projector, "llava_onevision")) /* anyres tiles keep the aspect */
+        ;
+    else if (w != h && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
         fprintf(stderr, "idscope: warning: %s is %dx%d (aspect %.3g:1); the vision tower (projector %s) stretches it to %dx%d\n", path, w, h,
                 aspect, vp->projector, plan.width, plan.height);
     else if (w != h && pads)

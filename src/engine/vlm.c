@@ -89,6 +89,7 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
 static bool is_internvl(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "internvl"); }
+static bool is_onevision(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "llava_onevision"); }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -113,7 +114,8 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
-    } else if (is_internvl(v)) { /* InternVL3 (HF chat template): no system message, "\n" after each image */
+    } else if (is_internvl(v) || is_onevision(v)) { /* InternVL3, LLaVA-OneVision (HF chat templates): no system
+                                                      * message, "\n" after each image (and video) */
         k = (size_t)snprintf(p, n, "<|im_start|>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER "\n");
         snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
@@ -152,6 +154,22 @@ static ids_status add_text(ids_seq *s, const ids_tokenizer *tok, const char *pre
     return st;
 }
 
+/* LLaVA-OneVision's rows: an image is its base tile (frame 0, grid x grid cells) and then the packed
+ * map (frame 1, grid_h x grid_w cells, the newline column last); a video is grid_t pooled frames and
+ * one newline row (frame grid_t, cell (0, 0)). */
+static ids_status add_onevision(ids_seq *s, const float *rows, int block, const ids_vplan *pl, int g, int D,
+                                ids_err *err) {
+    const int first = ids_seq_len(s);
+    const bool video = pl->grid_t > 1;
+    const int n1 = video ? pl->grid_t * pl->grid_h * pl->grid_w : g * g;
+    ids_status st = video ? ids_seq_add_visual(s, rows, block, pl->grid_t, pl->grid_h, pl->grid_w, 1, err)
+                          : ids_seq_add_visual(s, rows, block, 1, g, g, 1, err);
+    if (!st) st = video ? ids_seq_add_visual(s, rows + (size_t)n1 * D, block, 1, 1, 1, 1, err)
+                        : ids_seq_add_visual(s, rows + (size_t)n1 * D, block, 1, pl->grid_h, pl->grid_w, 1, err);
+    for (int i = first + n1; !st && i < ids_seq_len(s); i++) ids__seq_set_frame(s, i, video ? pl->grid_t : 1);
+    return st;
+}
+
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err) {
@@ -182,6 +200,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v), qwen3 = !strcmp(vp->projector, "qwen3vl_merger"), ivl = is_internvl(v);
+    const bool ov = is_onevision(v); /* a video is one block of pooled frames */
     /* the tokens around a visual block: Qwen2-VL's, InternVL's (HF and llama.cpp's mtmd alike) */
     const char *vbeg = qwen ? "<|vision_start|>" : ivl ? "<img>" : "";
     const char *vend = qwen ? "<|vision_end|>" : ivl ? "</img>" : "";
@@ -204,7 +223,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
         /* Qwen3-VL (HF Qwen3VLProcessor): a video is one block per temporal patch, each after its time stamp */
         const bool groups = m && isv && qwen3;
         const int n_fr = !m ? 0 : isv ? video_frames : 1;
-        const int n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : groups ? (video_frames + 1) / 2 : 1;
+        const int n_blocks = !m ? 0 : (isv && !qwen && !ov) ? video_frames : groups ? (video_frames + 1) / 2 : 1;
         for (int bk = 0; bk < (m ? n_blocks : 1) && !st; bk++) {
             /* text before the block: the prompt's text before the marker, or nothing between the frames of
              * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
@@ -255,8 +274,9 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 }
                 break;
             }
-            st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
-                                    err);
+            if (ov) st = add_onevision(s, rows, block, &pl, vp->grid, vp->n_out_embd, err);
+            else st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
+                                         err);
             if (!st && ds) st = ids_seq_set_deepstack(s, ds, vp->n_deepstack, pl.n_out, err);
             img += nf;
             block++;
