@@ -173,6 +173,19 @@ TEST(ov_video_golden) {
         CHECKF(er <= 1e-3, "video stream: max |diff| %g", er);
     }
     check_logits(logits, OV("expected/video_logits_last.npy"), 1e-3);
+    /* a one-frame video is still a video (HF's video path): frame 0's pooled rows, then the newline */
+    ids_seq *s1;
+    REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 1, 1, 2, NULL, &s1, &err), err);
+    k = 0, e = 0;
+    for (int i = 0; i < ids_seq_len(s1); i++) {
+        if (ids_seq_row(s1, i)->token >= 0) continue;
+        const int want_row = k == 9 ? 36 : k; /* the 4-frame video's rows of frame 0, its newline */
+        e = fmax(e, max_abs_diff(ids_seq_embd(s1, i), (const float *)rows.data + (size_t)want_row * OV_D, OV_D));
+        k++;
+    }
+    CHECK_EQ_INT(k, 10);
+    CHECKF(e <= 1e-3, "one-frame video rows: max |diff| %g", e);
+    ids_seq_free(s1);
     ids_npy_free(&ref);
     ids_ctx_free(c);
     free(resid);

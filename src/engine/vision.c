@@ -308,7 +308,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
     if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
-    if (v->onevision) return ids__vision_plan_onevision(v, frames, n_frames, out, err);
+    if (v->onevision) return ids__vision_plan_onevision(v, frames, n_frames, n_frames > 1, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -356,7 +356,7 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
     if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
-    if (!st && v->onevision) return ids__vision_tiles_onevision(v, img, 1, pixels, err);
+    if (!st && v->onevision) return ids__vision_tiles_onevision(v, img, 1, false, pixels, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -514,10 +514,7 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
                                        float *out, float *deepstack, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
     if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
-    if (v->onevision) {
-        if (n_frames < 1 || !frames || !frames[0].rgb) return ids__err(err, IDS_ERR_ARG, "vision: no image given");
-        return ids__vision_encode_onevision(v, frames, n_frames, n_threads, out, blocks, err);
-    }
+    if (v->onevision) return ids__vision_encode_onevision(v, frames, n_frames, n_frames > 1, n_threads, out, blocks, err);
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;

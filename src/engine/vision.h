@@ -74,15 +74,15 @@ void ids__vision_free_qwen3vl(ids_vision *v);
 ids_status ids__vision_load_internvl(ids_vision *v, ids_err *err);
 /* LLaVA-OneVision: the plan (an image: base tile + best-pinpoint tiles, n_out = grid^2 + grid_h x
  * grid_w packed rows with the newline column last; n_frames > 1: a video of pooled frames and one
- * newline), the squares' normalized pixels ([1 + tiles or frames, 3, S, S], base first) and the
+ * newline; video: a video even of one frame), the squares' normalized pixels ([1 + tiles or frames, 3, S, S], base first) and the
  * encoding (blocks: square after square, patches in raster order). */
 ids_status ids__vision_load_onevision(ids_vision *v, ids_err *err);
-ids_status ids__vision_plan_onevision(const ids_vision *v, const ids_image *img, int n_frames, ids_vplan *out,
-                                      ids_err *err);
-ids_status ids__vision_tiles_onevision(const ids_vision *v, const ids_image *frames, int n_frames, float *pixels,
-                                       ids_err *err);
-ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
-                                        float *out, float *blocks, ids_err *err);
+ids_status ids__vision_plan_onevision(const ids_vision *v, const ids_image *img, int n_frames, bool video,
+                                      ids_vplan *out, ids_err *err);
+ids_status ids__vision_tiles_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                       float *pixels, ids_err *err);
+ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                        int n_threads, float *out, float *blocks, ids_err *err);
 /* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
 ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size

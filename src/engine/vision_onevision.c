@@ -109,13 +109,15 @@ static void pack_shape(const ids_vision *v, int w, int h, int th, int tw, int *y
     if (ratio > 1.1) *oh = (int)floordiv(*ch, ratio), *ow = (int)floordiv(*cw, ratio);
 }
 
-ids_status ids__vision_plan_onevision(const ids_vision *v, const ids_image *img, int n_frames, ids_vplan *out,
-                                      ids_err *err) {
+ids_status ids__vision_plan_onevision(const ids_vision *v, const ids_image *img, int n_frames, bool video,
+                                      ids_vplan *out, ids_err *err) {
     const ids_vparams *hp = &v->hp;
     const int S = hp->image_size, g = hp->grid;
     memset(out, 0, sizeof *out);
     out->tiles_w = out->tiles_h = 1;
-    if (n_frames > 1) { /* a video: one square per frame, pooled rows, one newline */
+    if (n_frames < 1 || (n_frames > 1 && !video))
+        return ids__err(err, IDS_ERR_ARG, "vision: %d frames given as one image", n_frames);
+    if (video) { /* one square per frame, pooled rows, one newline */
         const int p = (g + 1) / 2;
         out->width = out->height = S;
         out->grid_t = n_frames, out->grid_h = out->grid_w = p;
@@ -190,19 +192,19 @@ static ids_status grid_tiles(const ids_vision *v, const ids_image *img, const id
     return IDS_OK;
 }
 
-ids_status ids__vision_tiles_onevision(const ids_vision *v, const ids_image *frames, int n_frames, float *pixels,
-                                       ids_err *err) {
+ids_status ids__vision_tiles_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                       float *pixels, ids_err *err) {
     const int S = v->hp.image_size;
     ids_vplan pl;
-    ids_status st = ids__vision_plan_onevision(v, &frames[0], n_frames, &pl, err);
+    ids_status st = ids__vision_plan_onevision(v, &frames[0], n_frames, video, &pl, err);
     const size_t tile = (size_t)3 * S * S;
-    for (int f = 0; !st && f < (n_frames > 1 ? n_frames : 1); f++) { /* the base image, or every frame */
+    for (int f = 0; !st && f < n_frames; f++) { /* the base image, or every frame */
         ids_image sq = {0};
         if ((st = stretch(&frames[f], S, S, &sq, err))) break;
         normalize(v, &sq, 0, 0, S, pixels + (size_t)f * tile);
         ids_image_free(&sq);
     }
-    if (!st && n_frames <= 1) st = grid_tiles(v, &frames[0], &pl, pixels, err);
+    if (!st && !video) st = grid_tiles(v, &frames[0], &pl, pixels, err);
     return st;
 }
 
@@ -314,11 +316,12 @@ static ids_status pack_image(const ids_vision *v, const ids_image *img, const id
     return IDS_OK;
 }
 
-ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *frames, int n_frames, int n_threads,
-                                        float *out, float *blocks, ids_err *err) {
+ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                        int n_threads, float *out, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
+    if (n_frames < 1 || !frames || !frames[0].rgb) return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     ids_vplan pl;
-    ids_status st = ids__vision_plan_onevision(v, &frames[0], n_frames, &pl, err);
+    ids_status st = ids__vision_plan_onevision(v, &frames[0], n_frames, video, &pl, err);
     if (st) return st;
     if (n_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -336,10 +339,10 @@ ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *fr
     float *mem = alloc_bufs(v, n_threads, tile * n_sq, &t);
     float *feat = mem ? ids__malloc(sizeof(float) * (size_t)n_sq * G * D) : NULL;
     if (!feat) st = ids__err(err, IDS_ERR_NOMEM, "vision: out of memory for %d squares of %dx%d", n_sq, S, S);
-    if (!st) st = ids__vision_tiles_onevision(v, frames, n_frames, t.w.pix, err);
+    if (!st) st = ids__vision_tiles_onevision(v, frames, n_frames, video, t.w.pix, err);
     for (int k = 0; !st && k < n_sq; k++)
         encode_tile(v, &o, &t, t.w.pix + (size_t)k * tile, pl.n_tokens, k, feat + (size_t)k * G * D, blocks);
-    if (!st && n_frames > 1) { /* apply_pooling per frame, then the one newline */
+    if (!st && video) { /* apply_pooling per frame, then the one newline */
         const int p = pl.grid_h;
         for (int f = 0; f < n_frames; f++)
             bilinear(feat + (size_t)f * G * D, g, g, g, D, out + (size_t)f * p * p * D, p, p);

@@ -2,6 +2,7 @@
  * are; index/position list parsing; the capture writer. */
 #include "idscope/engine.h"
 #include "engine/lm.h"
+#include "engine/vision.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -157,10 +158,9 @@ static ids_status add_text(ids_seq *s, const ids_tokenizer *tok, const char *pre
 /* LLaVA-OneVision's rows: an image is its base tile (frame 0, grid x grid cells) and then the packed
  * map (frame 1, grid_h x grid_w cells, the newline column last); a video is grid_t pooled frames and
  * one newline row (frame grid_t, cell (0, 0)). */
-static ids_status add_onevision(ids_seq *s, const float *rows, int block, const ids_vplan *pl, int g, int D,
+static ids_status add_onevision(ids_seq *s, const float *rows, int block, const ids_vplan *pl, bool video, int g, int D,
                                 ids_err *err) {
     const int first = ids_seq_len(s);
-    const bool video = pl->grid_t > 1;
     const int n1 = video ? pl->grid_t * pl->grid_h * pl->grid_w : g * g;
     ids_status st = video ? ids_seq_add_visual(s, rows, block, pl->grid_t, pl->grid_h, pl->grid_w, 1, err)
                           : ids_seq_add_visual(s, rows, block, 1, g, g, 1, err);
@@ -168,6 +168,19 @@ static ids_status add_onevision(ids_seq *s, const float *rows, int block, const 
                         : ids_seq_add_visual(s, rows + (size_t)n1 * D, block, 1, pl->grid_h, pl->grid_w, 1, err);
     for (int i = first + n1; !st && i < ids_seq_len(s); i++) ids__seq_set_frame(s, i, video ? pl->grid_t : 1);
     return st;
+}
+
+/* The plan and the rows of one visual block: LLaVA-OneVision's video mode is chosen by the marker
+ * (a one-frame video is pooled as a video), the other towers' by the frame count. */
+static ids_status plan_block(const ids_vlm *v, const ids_image *im, int n, bool video, ids_vplan *pl, ids_err *err) {
+    if (is_onevision(v)) return ids__vision_plan_onevision(v->vis, im, n, video, pl, err);
+    return ids_vision_plan(v->vis, im, n, pl, err);
+}
+
+static ids_status encode_block(const ids_vlm *v, const ids_image *im, int n, bool video, int n_threads, float *rows,
+                               float *ds, float *blk, ids_err *err) {
+    if (is_onevision(v)) return ids__vision_encode_onevision(v->vis, im, n, video, n_threads, rows, blk, err);
+    return ids_vision_encode_deepstack(v->vis, im, n, n_threads, rows, ds, blk, err);
 }
 
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
@@ -250,7 +263,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 continue;
             }
             ids_vplan pl;
-            if ((st = ids_vision_plan(v->vis, &images[img], n_enc, &pl, err))) break;
+            if ((st = plan_block(v, &images[img], n_enc, isv, &pl, err))) break;
             size_t need = (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack);
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
@@ -264,17 +277,11 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
             blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
             float *ds = vp->n_deepstack ? rows + (size_t)pl.n_out * vp->n_out_embd : NULL;
-            st = ids_vision_encode_deepstack(v->vis, &images[img], n_enc, n_threads, rows, ds, n_enc == 1 ? blk : NULL,
-                                             err);
-            if (st) {
-                char tmp[IDS_ERR_MSG_MAX];
-                if (err) {
-                    snprintf(tmp, sizeof tmp, "%s", err->msg);
-                    snprintf(err->msg, sizeof err->msg, "image %d: %.480s", img, tmp);
-                }
+            if ((st = encode_block(v, &images[img], n_enc, isv, n_threads, rows, ds, n_enc == 1 ? blk : NULL, err))) {
+                if (err) ids__err_prefix(err, st, "image %d", img);
                 break;
             }
-            if (ov) st = add_onevision(s, rows, block, &pl, vp->grid, vp->n_out_embd, err);
+            if (ov) st = add_onevision(s, rows, block, &pl, isv, vp->grid, vp->n_out_embd, err);
             else st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
                                          err);
             if (!st && ds) st = ids_seq_set_deepstack(s, ds, vp->n_deepstack, pl.n_out, err);
