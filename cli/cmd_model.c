@@ -21,7 +21,7 @@ typedef struct vlm_args {
 #define VLM_OPTS(T)                                                                                          \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.model),    \
      .meta = "TEXT.gguf|DIR", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl, qwen3vl or gemma3), or a "   \
-     "Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl) that holds both parts"},                            \
+     "Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl, llava_onevision) that holds both parts"},                            \
     {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, v.mmproj), .meta = "MMPROJ.gguf",                 \
      .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl or "   \
      "gemma3); not with a folder -m"},                                                                            \
