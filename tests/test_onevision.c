@@ -334,6 +334,40 @@ TEST(ov_bad_folders) {
     }
 }
 
+/* A folder whose model.safetensors lacks one tensor of the golden checkpoint: the message names the
+ * file and the tensor. */
+TEST(ov_missing_tensor) {
+    static const char *const drop[] = {"model.image_newline", "model.language_model.layers.2.self_attn.k_proj.bias",
+                                       "model.vision_tower.vision_model.encoder.layers.1.layer_norm2.bias"};
+    for (size_t k = 0; k < sizeof drop / sizeof *drop; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "ovdrop%zu", k);
+        const char *dir = variant(name, "\"model_type\"", "\"model_type\"", NULL, NULL);
+        REQUIRE(dir);
+        char path[600];
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        unlink(path);
+        ids_st_file *f;
+        ids_err err = {0};
+        REQUIRE_OK(ids_st_open(&f, OV("model/model.safetensors"), &err), err);
+        ids_st_writer *w = ids_st_writer_new();
+        REQUIRE(w);
+        for (int i = 0; i < ids_st_count(f); i++) {
+            const ids_st_tensor *t = ids_st_at(f, i);
+            if (strcmp(t->name, drop[k])) CHECK_OK_ERR(ids_st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data, &err), err);
+        }
+        CHECK_OK_ERR(ids_st_writer_write(w, path, &err), err);
+        ids_st_writer_free(w);
+        ids_st_close(f);
+        ids_vlm *v = NULL;
+        ids_status st = ids_vlm_load(&v, dir, NULL, &err);
+        CHECKF(st == IDS_ERR_NOT_FOUND && strstr(err.msg, "model.safetensors: tensor '") && strstr(err.msg, drop[k]) &&
+                   strstr(err.msg, "is missing") && strstr(err.msg, dir),
+               "drop %s: %s: %s", drop[k], ids_status_name(st), err.msg);
+        CHECK(v == NULL);
+    }
+}
+
 static ids_status load_encode(void *ctx, ids_err *err) {
     const ids_image *img = ctx;
     ids_vision *v;

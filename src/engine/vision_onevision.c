@@ -25,6 +25,9 @@ ids_status ids__vision_load_onevision(ids_vision *v, ids_err *err) {
     ids_status st;
     if ((st = ids__vision_load_hparams(v, err))) return st;
     if ((st = ids__vision_load_feature_layer(v, err))) return st;
+    if (hp->grid > 1024)
+        return ids__err(err, IDS_ERR_FORMAT, "%s: a %d x %d patch grid is too large (1024 per side at most)", path,
+                        hp->grid, hp->grid);
     hp->n_tokens = hp->grid * hp->grid;
     hp->n_out = hp->n_tokens;
     if ((st = ids__vision_load_patch_embd(v, err))) return st;
@@ -57,6 +60,10 @@ ids_status ids__vision_load_onevision(ids_vision *v, ids_err *err) {
             return ids__err(err, IDS_ERR_FORMAT, "%s: clip.vision.image_grid_pinpoints[%llu] is not a multiple of the "
                             "image size %d (1..64 of them)", path, (unsigned long long)i, hp->image_size);
         v->pinpoints[i] = (int)x;
+        const long long tiles = i % 2 ? (long long)(v->pinpoints[i - 1] / hp->image_size) * (x / hp->image_size) : 0;
+        if ((1 + tiles) * hp->n_tokens > (1 << 24))
+            return ids__err(err, IDS_ERR_FORMAT, "%s: clip.vision.image_grid_pinpoints[%llu]: %lld tiles of %d tokens are "
+                            "more than 2^24 tower tokens", path, (unsigned long long)i, tiles, hp->n_tokens);
     }
     v->n_pinpoints = (int)(n / 2);
     hp->use_gelu = true; /* the projector's GELU is erf; the blocks use the tanh form (v->gelu_tanh) */
