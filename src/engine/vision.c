@@ -263,7 +263,7 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->onevision = !strcmp(s, "llava_onevision");
     if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && !v->onevision)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3, llava_onevision)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, llava_onevision, gemma3)", path, s);
     return IDS_OK;
 }
 
