@@ -26,7 +26,9 @@ static const arg_cmd convert_cmd = {
     "llama.cpp's converters write: OUTDIR/text.gguf (decoder and tokenizer) and OUTDIR/mmproj.gguf\n"
     "(vision tower and projector), with their tensor names, keys and layouts (Llama's Q/K rows\n"
     "permuted). The weights keep their type (F32, F16, BF16); norms and biases are F32. These are\n"
-    "the bytes idscope reads from the folder itself with -m HF_DIR.\n",
+    "the bytes idscope reads from the folder itself with -m HF_DIR. A llava_onevision folder\n"
+    "(LLaVA-OneVision, LLaVA-Video-Qwen2) has no llama.cpp converter: its mmproj.gguf is idscope's\n"
+    "own layout (projector llava_onevision), which llama.cpp does not run.\n",
     convert_opts, convert_pos, NULL};
 
 int cmd_convert(int argc, char **argv) {

@@ -21,11 +21,11 @@ typedef struct vlm_args {
 #define VLM_OPTS(T)                                                                                          \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .flags = ARG_REQUIRED, .offset = offsetof(T, v.model),    \
      .meta = "TEXT.gguf|DIR", .help = "decoder GGUF (architecture llama, qwen2, qwen2vl, qwen3vl or gemma3), or a "   \
-     "Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl, internvl_chat, internvl) "     \
-     "that holds both parts"},                                                                                  \
+     "Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl, internvl_chat, internvl, "      \
+     "llava_onevision) that holds both parts"},                                                                 \
     {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, v.mmproj), .meta = "MMPROJ.gguf",                 \
-     .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl or "   \
-     "gemma3); not with a folder -m"},                                                                            \
+     .help = "vision tower GGUF (projector mlp, qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, "      \
+     "gemma3 or llava_onevision); not with a folder -m"},                                                       \
     {.name = "image", .type = ARG_STRS, .offset = offsetof(T, v.images), .meta = "IMG", .max = 64,                 \
      .help = "PNG/JPEG/BMP/GIF/PGM/PPM; repeat for several <image> markers"},                                     \
     {.name = "video", .type = ARG_PATH, .offset = offsetof(T, v.video), .meta = "V",                               \
@@ -52,10 +52,11 @@ static void warn_image_shape(const ids_vlm *vlm, const ids_image *img, const cha
     const int w = img->w, h = img->h, lo = w < h ? w : h, hi = w < h ? h : w;
     const double aspect = (double)hi / (lo > 0 ? lo : 1);
     const bool pads = !vp->dynamic && strcmp(vp->projector, "gemma3") != 0; /* LLaVA-1.5 pads; Qwen, Gemma 3 stretch */
-    if (w != h && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
+    const bool keeps = !strcmp(vp->projector, "llava_onevision"); /* anyres tiles keep the aspect */
+    if (w != h && !keeps && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
         fprintf(stderr, "idscope: warning: %s is %dx%d (aspect %.3g:1); the vision tower (projector %s) stretches it to %dx%d\n", path, w, h,
                 aspect, vp->projector, plan.width, plan.height);
-    else if (w != h && pads)
+    else if (w != h && !keeps && pads)
         fprintf(stderr, "idscope: warning: %s is %dx%d, not square (aspect %.3g:1); the vision tower (projector %s) pads it to %dx%d and "
                 "resizes it to %dx%d%s\n", path, w, h, aspect, vp->projector, hi, hi, plan.width, plan.height,
                 aspect > 4 ? ": the picture fills a thin strip of the input" : "");

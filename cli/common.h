@@ -33,7 +33,7 @@ typedef struct model_args {
 #define MODEL_OPTS(T)                                                                                    \
     {.name = "model", .short_name = 'm', .type = ARG_PATH, .offset = offsetof(T, m.model), .meta = "TEXT.gguf|DIR", \
      .help = "decoder GGUF, or a Hugging Face model folder (llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl, "      \
-             "internvl_chat, internvl) alone; default, with --mmproj: "                                  \
+             "internvl_chat, internvl, llava_onevision) alone; default, with --mmproj: "                 \
              "the bundled model, models/tiny-llava"},                                                    \
     {.name = "mmproj", .type = ARG_PATH, .offset = offsetof(T, m.mmproj), .meta = "MMPROJ.gguf",            \
      .help = "vision tower GGUF (give both -m and --mmproj, or neither)"}

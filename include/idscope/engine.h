@@ -51,8 +51,8 @@ const ids_gguf *ids_model_gguf(const ids_model *m);
 
 typedef struct ids_vparams {
     char projector[32];   /* clip.projector_type: "mlp" (LLaVA-1.5), "qwen2vl_merger", "qwen2.5vl_merger",
-                             "qwen3vl_merger", "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling)
-                             or "internvl" */
+                             "qwen3vl_merger", "gemma3" (n_out = (grid / 4)^2 rows after 4 x 4 average pooling),
+                             "internvl" or "llava_onevision" (idscope's: HF LLaVA-OneVision, n_out per plan) */
     bool dynamic;         /* dynamic resolution (Qwen2-VL, 2.5-VL, 3-VL): image_size/grid/n_out vary per image */
     int merge;            /* cells merged per side into one output row (Qwen2-VL: 2) */
     int window;           /* Qwen2.5-VL: attention windows of window x window merged cells (0: none) */
@@ -94,6 +94,10 @@ typedef struct ids_vplan {
     int tiles_w, tiles_h; /* InternVL: the image cut into tiles_w x tiles_h tiles (row-major), each a
                            * "temporal patch" t < tiles_w * tiles_h of grid_h x grid_w cells; with more
                            * than one tile a thumbnail of the whole image follows (t = grid_t - 1).
+                           * LLaVA-OneVision: an image's tiles (the base square first, not counted),
+                           * n_out = grid^2 base rows + grid_h x grid_w rows of the packed map (its
+                           * last column the newline rows), grid_t 1; a video: grid_t frames of
+                           * grid_h x grid_w pooled rows and one newline row.
                            * 1 x 1 for every other tower. width x height: the tiled image's size. */
 } ids_vplan;
 /* Dynamic resolution rule (Qwen2-VL, Qwen2.5-VL; HF smart_resize): each side rounded to the nearest
@@ -112,7 +116,8 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
 /* Image -> normalized planar pixels [3, H, W] as the tower expects (LLaVA-1.5: pad to a square with
  * the mean colour (122,116,104), bicubic resize to S; Qwen: the dynamic-resolution size; then
  * (x/255 - mean) / std). Size from ids_vision_plan. InternVL: every tile, thumbnail last,
- * [grid_t, 3, image_size, image_size]. */
+ * [grid_t, 3, image_size, image_size]; LLaVA-OneVision: the base square, then every tile,
+ * [n_tokens / grid^2, 3, image_size, image_size]. */
 ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, float *pixels, ids_err *err);
 /* Encode one image: out [n_out, n_out_embd]; blocks (optional) [n_run, n_tokens, n_embd] = the
  * tower's stream after each block (Qwen2-VL, Qwen2.5-VL: patches in merge order, each 2x2 group

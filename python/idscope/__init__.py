@@ -123,7 +123,8 @@ def bundled_model():
 
 def load(text=None, mmproj=None):
     """Load a VLM from its text GGUF and mmproj GGUF, or from a Hugging Face model folder given alone
-    (llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl, internvl_chat, internvl: config.json, safetensors, tokenizer files); with no arguments, the
+    (llava, qwen2_vl, qwen2_5_vl, gemma3, qwen3_vl, internvl_chat, internvl, llava_onevision: config.json, safetensors,
+    tokenizer files); with no arguments, the
     bundled model."""
     if text is None and mmproj is None:
         text, mmproj = bundled_model()

@@ -27,6 +27,8 @@ struct ids_model {
 const float *ids__seq_embd(const ids_seq *s, int i);
 /* Position the next appended row would get (M-RoPE aware). */
 int32_t ids__seq_next_pos(const ids_seq *s);
+/* Set the frame of embedding row i (LLaVA-OneVision's packed map and video newline). */
+void ids__seq_set_frame(ids_seq *s, int i, int frame);
 /* Append all rows of src (tokens, embeddings, positions) to dst. */
 ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err);
 

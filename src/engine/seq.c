@@ -182,6 +182,10 @@ ids_status ids_seq_add_visual(ids_seq *s, const float *rows, int image, int grid
     return IDS_OK;
 }
 
+void ids__seq_set_frame(ids_seq *s, int i, int frame) {
+    if (i >= 0 && i < s->n && s->rows[i].token < 0) s->rows[i].frame = (int16_t)frame;
+}
+
 ids_status ids_seq_add_embd(ids_seq *s, const float *rows, int n_rows, ids_row_kind kind,
                             int image, int grid_w, ids_err *err) {
     if (n_rows < 0 || (kind == IDS_ROW_IMAGE && grid_w <= 0))

@@ -49,6 +49,8 @@ void ids_vision_free(ids_vision *v) {
     free(v->proj_f);
     free(v->mm_ln_w);
     free(v->mm_ln_b);
+    free(v->pinpoints);
+    free(v->newline);
     ids_gguf_close(v->g);
     free(v);
 }
@@ -258,9 +260,10 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->qwen = v->qwen25 || v->qwen3 || !strcmp(s, "qwen2vl_merger");
     v->gemma3 = !strcmp(s, "gemma3");
     v->internvl = !strcmp(s, "internvl");
-    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl)
+    v->onevision = !strcmp(s, "llava_onevision");
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && !v->onevision)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, llava_onevision, gemma3)", path, s);
     return IDS_OK;
 }
 
@@ -276,6 +279,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
              : v->qwen     ? ids__vision_load_qwen2vl(v, err)
              : v->gemma3   ? ids__vision_load_gemma3(v, err)
              : v->internvl ? ids__vision_load_internvl(v, err)
+             : v->onevision ? ids__vision_load_onevision(v, err)
                            : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
@@ -304,6 +308,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
     if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
+    if (v->onevision) return ids__vision_plan_onevision(v, frames, n_frames, n_frames > 1, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -351,6 +356,7 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
     if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
+    if (!st && v->onevision) return ids__vision_tiles_onevision(v, img, 1, false, pixels, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -557,6 +563,7 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
                                        float *out, float *deepstack, float *blocks, ids_err *err) {
     const ids_vparams *hp = &v->hp;
     if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
+    if (v->onevision) return ids__vision_encode_onevision(v, frames, n_frames, n_frames > 1, n_threads, out, blocks, err);
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;

@@ -2,7 +2,8 @@
  * loading steps, preprocessing, the pre-norm transformer and the projector's MLP), vision_clip.c
  * (LLaVA-1.5 CLIP, projector "mlp"), vision_qwen2vl.c (Qwen2-VL, "qwen2vl_merger") and
  * vision_qwen25vl.c (Qwen2.5-VL, "qwen2.5vl_merger": window attention, RMSNorm, gated SiLU MLP) and
- * vision_internvl.c (InternVL 2.5/3, "internvl": InternViT with layer scale, tiles, pixel shuffle). */
+ * vision_internvl.c (InternVL 2.5/3, "internvl": InternViT with layer scale, tiles, pixel shuffle),
+ * vision_onevision.c (LLaVA-OneVision, "llava_onevision": SigLIP, anyres tiles, newline rows). */
 #ifndef IDS_VISION_H
 #define IDS_VISION_H
 
@@ -53,6 +54,12 @@ struct ids_vision {
     float *soft_norm;   /* [n_embd], stored with HF's (1 + w) folded in */
     ids_tensor proj;    /* mm.input_projection transposed to ne = [n_embd, n_out_embd], F32 (proj_f) */
     float *proj_f;
+    /* LLaVA-OneVision (projector "llava_onevision", vision_onevision.c): SigLIP, anyres tiles with
+     * image_newline rows, videos pooled 2x2 bilinearly */
+    bool onevision;
+    int *pinpoints;     /* n_pinpoints pairs (height, width), multiples of image_size */
+    int n_pinpoints, anyres_max;
+    float *newline;     /* v.image_newline [n_out_embd] */
 };
 
 /* ---- loading: each family's loader runs the shared steps around its own tensors ---- */
@@ -65,6 +72,17 @@ ids_status ids__vision_load_blocks(ids_vision *v, ids_err *err);
 ids_status ids__vision_load_qwen3vl(ids_vision *v, ids_err *err);
 void ids__vision_free_qwen3vl(ids_vision *v);
 ids_status ids__vision_load_internvl(ids_vision *v, ids_err *err);
+/* LLaVA-OneVision: the plan (an image: base tile + best-pinpoint tiles, n_out = grid^2 + grid_h x
+ * grid_w packed rows with the newline column last; n_frames > 1: a video of pooled frames and one
+ * newline; video: a video even of one frame), the squares' normalized pixels ([1 + tiles or frames, 3, S, S], base first) and the
+ * encoding (blocks: square after square, patches in raster order). */
+ids_status ids__vision_load_onevision(ids_vision *v, ids_err *err);
+ids_status ids__vision_plan_onevision(const ids_vision *v, const ids_image *img, int n_frames, bool video,
+                                      ids_vplan *out, ids_err *err);
+ids_status ids__vision_tiles_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                       float *pixels, ids_err *err);
+ids_status ids__vision_encode_onevision(const ids_vision *v, const ids_image *frames, int n_frames, bool video,
+                                        int n_threads, float *out, float *blocks, ids_err *err);
 /* Qwen towers: dynamic-resolution keys (merge, pixel bounds) and both temporal patch kernels. */
 ids_status ids__vision_load_qwen_common(ids_vision *v, ids_err *err);
 /* Sizes, normalisation and activation every family stores (clip.vision.*), with the fixed-size

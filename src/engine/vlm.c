@@ -2,6 +2,7 @@
  * are; index/position list parsing; the capture writer. */
 #include "idscope/engine.h"
 #include "engine/lm.h"
+#include "engine/vision.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -89,6 +90,7 @@ const ids_vision *ids_vlm_vision(const ids_vlm *v) { return v->vis; }
 static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynamic; }
 static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
 static bool is_internvl(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "internvl"); }
+static bool is_onevision(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "llava_onevision"); }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -113,7 +115,8 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
-    } else if (is_internvl(v)) { /* InternVL3 (HF chat template): no system message, "\n" after each image */
+    } else if (is_internvl(v) || is_onevision(v)) { /* InternVL3, LLaVA-OneVision (HF chat templates): no system
+                                                      * message, "\n" after each image (and video) */
         k = (size_t)snprintf(p, n, "<|im_start|>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER "\n");
         snprintf(p + k, n - k, "%s<|im_end|>\n<|im_start|>assistant\n", question);
@@ -152,6 +155,34 @@ static ids_status add_text(ids_seq *s, const ids_tokenizer *tok, const char *pre
     return st;
 }
 
+/* LLaVA-OneVision's rows: an image is its base tile (frame 0, grid x grid cells) and then the packed
+ * map (frame 1, grid_h x grid_w cells, the newline column last); a video is grid_t pooled frames and
+ * one newline row (frame grid_t, cell (0, 0)). */
+static ids_status add_onevision(ids_seq *s, const float *rows, int block, const ids_vplan *pl, bool video, int g, int D,
+                                ids_err *err) {
+    const int first = ids_seq_len(s);
+    const int n1 = video ? pl->grid_t * pl->grid_h * pl->grid_w : g * g;
+    ids_status st = video ? ids_seq_add_visual(s, rows, block, pl->grid_t, pl->grid_h, pl->grid_w, 1, err)
+                          : ids_seq_add_visual(s, rows, block, 1, g, g, 1, err);
+    if (!st) st = video ? ids_seq_add_visual(s, rows + (size_t)n1 * D, block, 1, 1, 1, 1, err)
+                        : ids_seq_add_visual(s, rows + (size_t)n1 * D, block, 1, pl->grid_h, pl->grid_w, 1, err);
+    for (int i = first + n1; !st && i < ids_seq_len(s); i++) ids__seq_set_frame(s, i, video ? pl->grid_t : 1);
+    return st;
+}
+
+/* The plan and the rows of one visual block: LLaVA-OneVision's video mode is chosen by the marker
+ * (a one-frame video is pooled as a video), the other towers' by the frame count. */
+static ids_status plan_block(const ids_vlm *v, const ids_image *im, int n, bool video, ids_vplan *pl, ids_err *err) {
+    if (is_onevision(v)) return ids__vision_plan_onevision(v->vis, im, n, video, pl, err);
+    return ids_vision_plan(v->vis, im, n, pl, err);
+}
+
+static ids_status encode_block(const ids_vlm *v, const ids_image *im, int n, bool video, int n_threads, float *rows,
+                               float *ds, float *blk, ids_err *err) {
+    if (is_onevision(v)) return ids__vision_encode_onevision(v->vis, im, n, video, n_threads, rows, blk, err);
+    return ids_vision_encode_deepstack(v->vis, im, n, n_threads, rows, ds, blk, err);
+}
+
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err) {
@@ -182,6 +213,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     const ids_vparams *vp = ids_vision_params(v->vis);
     const ids_hparams *hp = ids_model_hparams(v->lm);
     const bool qwen = is_qwen(v), qwen3 = !strcmp(vp->projector, "qwen3vl_merger"), ivl = is_internvl(v);
+    const bool ov = is_onevision(v); /* a video is one block of pooled frames */
     /* the tokens around a visual block: Qwen2-VL's, InternVL's (HF and llama.cpp's mtmd alike) */
     const char *vbeg = qwen ? "<|vision_start|>" : ivl ? "<img>" : "";
     const char *vend = qwen ? "<|vision_end|>" : ivl ? "</img>" : "";
@@ -204,7 +236,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
         /* Qwen3-VL (HF Qwen3VLProcessor): a video is one block per temporal patch, each after its time stamp */
         const bool groups = m && isv && qwen3;
         const int n_fr = !m ? 0 : isv ? video_frames : 1;
-        const int n_blocks = !m ? 0 : (isv && !qwen) ? video_frames : groups ? (video_frames + 1) / 2 : 1;
+        const int n_blocks = !m ? 0 : (isv && !qwen && !ov) ? video_frames : groups ? (video_frames + 1) / 2 : 1;
         for (int bk = 0; bk < (m ? n_blocks : 1) && !st; bk++) {
             /* text before the block: the prompt's text before the marker, or nothing between the frames of
              * a video; Qwen2-VL: <|vision_start|> ends the text before a block, <|vision_end|> starts the
@@ -231,7 +263,7 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
                 continue;
             }
             ids_vplan pl;
-            if ((st = ids_vision_plan(v->vis, &images[img], n_enc, &pl, err))) break;
+            if ((st = plan_block(v, &images[img], n_enc, isv, &pl, err))) break;
             size_t need = (size_t)pl.n_out * vp->n_out_embd * (size_t)(1 + vp->n_deepstack);
             if (need > rows_cap) {
                 float *r = ids__realloc(rows, need * sizeof(float));
@@ -245,18 +277,13 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
             float *blk = vision_blocks ? vision_blocks + blk_off : NULL;
             blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
             float *ds = vp->n_deepstack ? rows + (size_t)pl.n_out * vp->n_out_embd : NULL;
-            st = ids_vision_encode_deepstack(v->vis, &images[img], n_enc, n_threads, rows, ds, n_enc == 1 ? blk : NULL,
-                                             err);
-            if (st) {
-                char tmp[IDS_ERR_MSG_MAX];
-                if (err) {
-                    snprintf(tmp, sizeof tmp, "%s", err->msg);
-                    snprintf(err->msg, sizeof err->msg, "image %d: %.480s", img, tmp);
-                }
+            if ((st = encode_block(v, &images[img], n_enc, isv, n_threads, rows, ds, n_enc == 1 ? blk : NULL, err))) {
+                if (err) ids__err_prefix(err, st, "image %d", img);
                 break;
             }
-            st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
-                                    err);
+            if (ov) st = add_onevision(s, rows, block, &pl, isv, vp->grid, vp->n_out_embd, err);
+            else st = ids_seq_add_visual(s, rows, block, ivl_video ? 1 : pl.grid_t, pl.grid_h, pl.grid_w, vp->mrope_t_step,
+                                         err);
             if (!st && ds) st = ids_seq_set_deepstack(s, ds, vp->n_deepstack, pl.n_out, err);
             img += nf;
             block++;

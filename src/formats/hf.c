@@ -1,8 +1,10 @@
 /* Hugging Face model folders as GGUF pairs: config.json, model.safetensors (or the shards of
  * model.safetensors.index.json, memory-mapped), the tokenizer files and preprocessor_config.json
  * become the key-value pairs and tensors llama.cpp's converters write (LLaVA-1.5 `llava`,
- * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`; Gemma 3, InternVL and Qwen3-VL in hf_families.c). Tensors point into the
- * mapped files; only what the converter reshapes is copied (Llama's Q/K rows, the Conv3D patch kernel, 1-D tensors as F32). */
+ * Qwen2-VL `qwen2_vl`, Qwen2.5-VL `qwen2_5_vl`; LLaVA-OneVision `llava_onevision`, whose tower no converter
+ * writes: idscope's own projector type `llava_onevision`; Gemma 3, InternVL and Qwen3-VL in hf_families.c). Tensors
+ * point into the mapped files; only what the converter reshapes is copied (Llama's Q/K rows, the Conv3D patch kernel,
+ * 1-D tensors as F32). */
 #define _POSIX_C_SOURCE 200809L
 #include "formats/hf.h"
 
@@ -162,10 +164,15 @@ ids_status ids__hf_open(ids__hf **out, const char *dir, ids_err *err) {
         const cJSON *tc = cJSON_GetObjectItemCaseSensitive(h->config, "text_config");
         h->text = cJSON_IsObject(tc) ? tc : h->config;
         h->vision = cJSON_GetObjectItemCaseSensitive(h->config, "vision_config");
-        if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl") &&
-            !ids__hf_family_of(h->model_type))
+        if (!strcmp(h->model_type, "llava_qwen")) /* lmms-lab's remote-code layout (LLaVA-Video-7B-Qwen2) */
+            st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: model_type 'llava_qwen' (the LLaVA-NeXT remote-code "
+                          "layout) is not supported: use the checkpoint converted to 'llava_onevision' (transformers' "
+                          "convert_llava_onevision_weights_to_hf.py, the llava-hf/*-hf folders)", h->dir);
+        else if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl") &&
+                 strcmp(h->model_type, "llava_onevision") && !ids__hf_family_of(h->model_type))
             st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: model_type '%s' is not supported (supported: llava, "
-                          "qwen2_vl, qwen2_5_vl, gemma3, internvl_chat, internvl, qwen3_vl)", h->dir, h->model_type);
+                          "qwen2_vl, qwen2_5_vl, llava_onevision, gemma3, internvl_chat, internvl, qwen3_vl)", h->dir,
+                          h->model_type);
         else if (!cJSON_IsObject(h->vision))
             st = ids__err(err, IDS_ERR_FORMAT, "%s/config.json: vision_config is missing", h->dir);
     }
@@ -312,14 +319,15 @@ static const char *const VIS_PRE[] = {"model.visual.", "visual.", NULL};
 typedef struct {
     long long n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx, head_dim;
     double eps, theta;
-    bool qwen, tied;
+    bool qwen, tied, mrope; /* qwen: q/k/v biases, rows as stored; mrope: Qwen2-VL's sections */
     const char *arch;
 } text_hp;
 
 static ids_status text_hparams(const ids__hf *h, text_hp *t, ids_err *err) {
     const cJSON *c = h->text;
-    t->qwen = !strcmp(h->model_type, "qwen2_vl") || !strcmp(h->model_type, "qwen2_5_vl");
-    t->arch = t->qwen ? "qwen2vl" : "llama";
+    t->mrope = !strcmp(h->model_type, "qwen2_vl") || !strcmp(h->model_type, "qwen2_5_vl");
+    t->qwen = t->mrope || !strcmp(h->model_type, "llava_onevision"); /* OneVision: a plain Qwen2 decoder */
+    t->arch = t->mrope ? "qwen2vl" : t->qwen ? "qwen2" : "llama";
     ids_status st; /* defaults: transformers' LlamaConfig / Qwen2VLConfig */
     if ((st = cfg_int(h, c, "hidden_size", t->qwen ? 8192 : 4096, &t->n_embd, err))) return st;
     if ((st = cfg_int(h, c, "num_hidden_layers", t->qwen ? 80 : 32, &t->n_layer, err))) return st;
@@ -387,7 +395,7 @@ static ids_status text_keys(ids__hf *h, ids_gguf_writer *gw, const text_hp *t, i
     }
 #undef U32
 #undef F32
-    if (!st && t->qwen) st = put_mrope(h, gw, t, err);
+    if (!st && t->mrope) st = put_mrope(h, gw, t, err);
     return st;
 }
 
@@ -776,6 +784,141 @@ ids_status ids__hf_cfg_num(const ids__hf *h, const cJSON *obj, const char *key, 
 
 ids_status ids__hf_put_pixels(ids__hf *h, ids_gguf_writer *gw, ids_err *err) { return put_pixels(h, gw, err); }
 
+/* ---- LLaVA-OneVision (HF LlavaOnevisionForConditionalGeneration) ---------------------------- */
+
+/* The SigLIP tower's config and what config.json says about its use: vision_feature_layer as the
+ * number of blocks run, the "full" strategy (SigLIP has no CLS to drop), SigLIP's tanh GELU. */
+static ids_status ov_hparams(const ids__hf *h, vis_hp *v, long long *fl, ids_err *err) {
+    const cJSON *c = h->vision, *act = cJSON_GetObjectItemCaseSensitive(c, "hidden_act");
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(h->config, "vision_feature_select_strategy");
+    ids_status st; /* defaults: transformers' SiglipVisionConfig */
+    if ((st = cfg_int(h, c, "hidden_size", 768, &v->E, err)) || (st = cfg_int(h, c, "intermediate_size", 3072, &v->F, err)) ||
+        (st = cfg_int(h, c, "num_hidden_layers", 12, &v->L, err)) ||
+        (st = cfg_int(h, c, "num_attention_heads", 12, &v->H, err)) ||
+        (st = cfg_int(h, c, "image_size", 224, &v->image, err)) || (st = cfg_int(h, c, "patch_size", 16, &v->patch, err)) ||
+        (st = cfg_num(h, c, "layer_norm_eps", 1e-6, &v->eps, err)) ||
+        (st = cfg_int(h, h->text, "hidden_size", 4096, &v->n_text, err)))
+        return st;
+    if (act && (!cJSON_IsString(act) || strcmp(act->valuestring, "gelu_pytorch_tanh")))
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: vision_config.hidden_act '%s' is not supported "
+                        "(gelu_pytorch_tanh, SigLIP's)", h->dir, cJSON_IsString(act) ? act->valuestring : "?");
+    if (s && (!cJSON_IsString(s) || strcmp(s->valuestring, "full")))
+        return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: vision_feature_select_strategy '%s' is not supported "
+                        "(full only: SigLIP has no CLS row)", h->dir, cJSON_IsString(s) ? s->valuestring : "?");
+    if (v->image % v->patch || v->E % v->H)
+        return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: image_size %lld is not a multiple of patch_size %lld, or "
+                        "hidden_size %lld not of %lld heads", h->dir, v->image, v->patch, v->E, v->H);
+    long long x;
+    st = ids__json_int(cJSON_GetObjectItemCaseSensitive(h->config, "vision_feature_layer"), NULL, -v->L - 1, v->L, -1, &x, err);
+    if (st) return ids__err_prefix(err, st, "%s/config.json: vision_feature_layer (one layer)", h->dir);
+    *fl = x < 0 ? v->L + 1 + x : x;
+    if (*fl < 1) return ids__err(err, IDS_ERR_RANGE, "%s/config.json: vision_feature_layer %lld selects the embeddings",
+                                 h->dir, x);
+    return IDS_OK;
+}
+
+/* image_grid_pinpoints ([height, width] pairs; HF's default: 1..6 x 1..6 squares) and
+ * vision_aspect_ratio "anyres_max_N" (default 9) as clip.vision.image_grid_pinpoints (flat pairs)
+ * and clip.vision.anyres_max_patches. */
+static ids_status ov_anyres(const ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, ids_err *err) {
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(h->config, "image_grid_pinpoints");
+    const cJSON *ar = cJSON_GetObjectItemCaseSensitive(h->config, "vision_aspect_ratio");
+    int32_t pin[512];
+    int n = 0;
+    ids_status st = IDS_OK;
+    if (!pp)
+        for (int a = 1; a <= 6; a++)
+            for (int b = 1; b <= 6; b++) pin[n++] = (int32_t)(a * v->image), pin[n++] = (int32_t)(b * v->image);
+    else if (!cJSON_IsArray(pp) || cJSON_GetArraySize(pp) < 1 || cJSON_GetArraySize(pp) > 256)
+        return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: image_grid_pinpoints is not a list of 1..256 pairs", h->dir);
+    for (int i = 0; pp && i < cJSON_GetArraySize(pp); i++) {
+        const cJSON *pr = cJSON_GetArrayItem(pp, i);
+        for (int k = 0; k < 2; k++) {
+            long long x;
+            if (!cJSON_IsArray(pr) || cJSON_GetArraySize(pr) != 2)
+                return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: image_grid_pinpoints[%d] is not [height, width]", h->dir, i);
+            if ((st = ids__json_int(cJSON_GetArrayItem(pr, k), NULL, v->image, 64 * v->image, 0, &x, err)))
+                return ids__err_prefix(err, st, "%s/config.json: image_grid_pinpoints[%d][%d]", h->dir, i, k);
+            if (x % v->image)
+                return ids__err(err, IDS_ERR_FORMAT, "%s/config.json: image_grid_pinpoints[%d][%d] = %lld is not a multiple "
+                                "of image_size %lld", h->dir, i, k, x, v->image);
+            pin[n++] = (int32_t)x;
+        }
+    }
+    long long mx = 9;
+    if (ar) {
+        char *end = NULL;
+        const char *s = cJSON_IsString(ar) ? ar->valuestring : "";
+        if (strncmp(s, "anyres_max_", 11) || (mx = strtoll(s + 11, &end, 10)) < 1 || mx > 1024 || *end)
+            return ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: vision_aspect_ratio '%s' is not supported "
+                            "(anyres_max_N, N in 1..1024)", h->dir, s);
+    }
+    st = ids_gguf_writer_set_arr(gw, "clip.vision.image_grid_pinpoints", IDS_GGUF_INT32, pin, (uint64_t)n, err);
+    return st ? st : ids_gguf_writer_set_u32(gw, "clip.vision.anyres_max_patches", (uint32_t)mx, err);
+}
+
+static ids_status ov_keys(ids__hf *h, ids_gguf_writer *gw, const vis_hp *v, long long fl, ids_err *err) {
+    ids_status st = ids_gguf_writer_set_str(gw, "general.architecture", "clip", err);
+    if (!st) st = ids_gguf_writer_set_bool(gw, "clip.has_vision_encoder", true, err);
+    if (!st) st = ids_gguf_writer_set_str(gw, "clip.projector_type", "llava_onevision", err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.image_size", (uint32_t)v->image, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.patch_size", (uint32_t)v->patch, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.embedding_length", (uint32_t)v->E, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.feed_forward_length", (uint32_t)v->F, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.projection_dim", (uint32_t)v->n_text, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.block_count", (uint32_t)fl, err);
+    if (!st) st = ids_gguf_writer_set_u32(gw, "clip.vision.attention.head_count", (uint32_t)v->H, err);
+    if (!st) st = ids_gguf_writer_set_f32(gw, "clip.vision.attention.layer_norm_epsilon", (float)v->eps, err);
+    if (!st) st = ids_gguf_writer_set_bool(gw, "clip.use_gelu", true, err);
+    if (!st) st = put_norm(h, gw, err);
+    return st ? st : ov_anyres(h, gw, v, err);
+}
+
+static const char *const NEWLINE_PRE[] = {"model.", "", NULL};
+
+/* SigLIP blocks up to the feature layer (fc1 as ffn_up, fc2 as ffn_down), the patch and position
+ * embeddings, the projector (mm.0, mm.2) and image_newline (v.image_newline); no post-LN. */
+static ids_status build_onevision(ids__hf *h, ids_gguf_writer *gw, ids_err *err) {
+    vis_hp v = {0};
+    long long fl = 0;
+    ids_status st;
+    if ((st = ov_hparams(h, &v, &fl, err)) || (st = ov_keys(h, gw, &v, fl, err))) return st;
+    const int64_t E = v.E, F = v.F, P = v.patch, T = v.n_text, np = (v.image / v.patch) * (v.image / v.patch);
+    const char *const *pre = VT_PRE;
+    if ((st = map1(h, gw, "v.patch_embd.weight", pre, "vision_model.embeddings.patch_embedding.weight", 4,
+                   (int64_t[4]){E, 3, P, P}, true, err)) ||
+        (st = map1(h, gw, "v.patch_embd.bias", pre, "vision_model.embeddings.patch_embedding.bias", 1, (int64_t[1]){E},
+                   true, err)) ||
+        (st = map1(h, gw, "v.position_embd.weight", pre, "vision_model.embeddings.position_embedding.weight", 2,
+                   (int64_t[2]){np, E}, true, err)))
+        return st;
+    static const char *const lin[4][2] = {{"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
+                                          {"attn_v", "self_attn.v_proj"}, {"attn_out", "self_attn.out_proj"}};
+    for (int l = 0; l < fl && !st; l++) {
+        char b[96], g[64], r[128];
+        for (int k = 0; k < 4 && !st; k++) {
+            snprintf(b, sizeof b, "vision_model.encoder.layers.%d.%s", l, lin[k][1]);
+            st = vis_linear(h, gw, pre, l, lin[k][0], b, E, E, err);
+        }
+        for (int n = 1; n <= 2; n++)
+            for (int j = 0; j < 2 && !st; j++) {
+                snprintf(g, sizeof g, "v.blk.%d.ln%d.%s", l, n, j ? "bias" : "weight");
+                snprintf(r, sizeof r, "vision_model.encoder.layers.%d.layer_norm%d.%s", l, n, j ? "bias" : "weight");
+                st = map1(h, gw, g, pre, r, 1, (int64_t[1]){E}, true, err);
+            }
+        snprintf(b, sizeof b, "vision_model.encoder.layers.%d.mlp.fc1", l);
+        if (!st) st = vis_linear(h, gw, pre, l, "ffn_up", b, F, E, err);
+        snprintf(b, sizeof b, "vision_model.encoder.layers.%d.mlp.fc2", l);
+        if (!st) st = vis_linear(h, gw, pre, l, "ffn_down", b, E, F, err);
+    }
+    if (!st) st = map1(h, gw, "mm.0.weight", PROJ_PRE, "linear_1.weight", 2, (int64_t[2]){T, E}, true, err);
+    if (!st) st = map1(h, gw, "mm.0.bias", PROJ_PRE, "linear_1.bias", 1, (int64_t[1]){T}, true, err);
+    if (!st) st = map1(h, gw, "mm.2.weight", PROJ_PRE, "linear_2.weight", 2, (int64_t[2]){T, T}, true, err);
+    if (!st) st = map1(h, gw, "mm.2.bias", PROJ_PRE, "linear_2.bias", 1, (int64_t[1]){T}, true, err);
+    if (!st) st = map1(h, gw, "v.image_newline", NEWLINE_PRE, "image_newline", 1, (int64_t[1]){T}, true, err);
+    return st;
+}
+
 /* ---- public ------------------------------------------------------------------------------ */
 
 static ids_status build(ids__hf *h, ids_hf_part part, ids_gguf_writer **out, ids_err *err) {
@@ -784,7 +927,8 @@ static ids_status build(ids__hf *h, ids_hf_part part, ids_gguf_writer **out, ids
     const ids__hf_family *fam = ids__hf_family_of(h->model_type);
     ids_status st = fam ? (part == IDS_HF_TEXT ? fam->text(h, w, err) : fam->vision(h, w, err))
                     : part == IDS_HF_TEXT ? build_text(h, w, err)
-                    : !strcmp(h->model_type, "llava") ? build_clip(h, w, err) : build_qwen2vl(h, w, err);
+                    : !strcmp(h->model_type, "llava") ? build_clip(h, w, err)
+                    : !strcmp(h->model_type, "llava_onevision") ? build_onevision(h, w, err) : build_qwen2vl(h, w, err);
     if (st) {
         ids_gguf_writer_free(w);
         *out = NULL;
