@@ -33,6 +33,13 @@ typedef struct ids_hparams {
     float rope_base_swa, rope_scale, attn_scale, embd_scale, logit_softcap;
     bool qk_norm;          /* per-head RMSNorm of q and k before the rotation (Qwen3-VL) */
     int n_deepstack;       /* Qwen3-VL: blocks 0..n_deepstack-1 get a DeepStack row added after them */
+    /* Llama-3.2-Vision (arch "mllama"): blocks xattn_layer[0..n_xattn) are gated cross-attention layers
+     * (the row attends to the images' cross-attention states, ids_seq_set_cross; no self-attention, no
+     * rotation); token_embd has n_vocab_embd rows (vocab_size + 8 in the published files; <|image|> is
+     * one of them), the output head n_vocab. n_vocab_embd = n_vocab elsewhere. */
+    int n_xattn;
+    int xattn_layer[64];
+    int n_vocab_embd;
 } ids_hparams;
 
 typedef struct ids_model ids_model;
@@ -166,6 +173,21 @@ ids_status ids_seq_set_deepstack(ids_seq *s, const float *ds, int n_ds, int n_ro
 /* DeepStack rows per visual row (0 when none), and row i's k-th one (NULL when row i has none). */
 int ids_seq_n_deepstack(const ids_seq *s);
 const float *ids_seq_deepstack(const ids_seq *s, int i, int k);
+/* Llama-3.2-Vision: an image's cross-attention states [n_keys, n_embd] (every tile of the tower's
+ * output, CLS included), given after its <|image|> token row `row` (rows of images ascending); the
+ * rows of its span attend to its first n_valid keys (the image's tiles; HF cross_attention_mask), a
+ * row in no span attends to every key and its cross-attention MLP output is zeroed (HF
+ * full_text_row_masked_out_mask). At most IDS_SEQ_MAX_CROSS images. */
+#define IDS_SEQ_MAX_CROSS 64
+ids_status ids_seq_add_cross(ids_seq *s, int row, const float *states, int n_keys, int n_valid, ids_err *err);
+int ids_seq_n_cross(const ids_seq *s);          /* key rows of all images */
+const float *ids_seq_cross(const ids_seq *s);   /* [n_cross, n_embd] */
+int ids_seq_n_cross_images(const ids_seq *s);
+void ids_seq_cross_image(const ids_seq *s, int i, int *row, int *first, int *n_valid);
+/* The images whose span holds row r (bit i: image i; HF's rule: an <|image|> row's span runs to the
+ * next image's row, adjacent ones share the span after the last, the last runs to the end); rows past
+ * the end have the last row's. */
+uint64_t ids_seq_cross_images(const ids_seq *s, int r);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
 /* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
@@ -211,6 +233,10 @@ typedef enum ids_site_kind {
                          * without one); layer l + 1 is the stream after the addition. An ADD here is
                          * applied to the stream after the addition, the same sum as an ADD at RESID l + 1
                          * on those rows; the other actions see and change the DeepStack rows themselves */
+    IDS_SITE_XATTN_OUT, /* mllama: a cross-attention layer's attention output (after o_proj, before its gate) */
+    IDS_SITE_XATTN_GATE,/* mllama: a cross-attention layer's gates per row, width 2: tanh(attn gate) and
+                         * tanh(MLP gate) x the row's mask (0 on rows that attend to no image); editing
+                         * them (SCALE 0 ablates the images at that layer) changes what the layer adds */
     IDS_SITE_COUNT
 } ids_site_kind;
 

@@ -1,0 +1,159 @@
+/* Llama-3.2-Vision (HF model_type mllama) against tests/golden/mllama-tiny, written with its reference
+ * activations by tests/golden/make_mllama.py (a NumPy transcription of HF's modeling_mllama.py and
+ * image_processing_mllama.py): the decoder with its gated cross-attention layers on the given
+ * cross-attention states, the tiled tower and projector, the whole chain from the image, the
+ * cross-attention hook sites, HF preprocessing, malformed folders. */
+#include "test.h"
+
+#include <cjson/cJSON.h>
+#include <unistd.h>
+
+#define ML "tests/golden/mllama-tiny"
+#define ML_E(f) ML "/expected/" f
+#define NE 64
+#define NL 6
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
+    }
+    return w;
+}
+
+static bool load_npy(const char *path, ids_npy *a) {
+    ids_err err;
+    if (ids_npy_read(path, a, &err)) {
+        t_fail(__FILE__, __LINE__, "%s: %s", path, t_msg(&err));
+        return false;
+    }
+    return true;
+}
+
+/* The golden's tokens as a sequence, with the reference cross-attention states after <|image|>. */
+static ids_seq *golden_seq(int *image_row, int *n_valid) {
+    ids_npy tk, xs;
+    if (!load_npy(ML_E("tokens.npy"), &tk)) return NULL;
+    if (!load_npy(ML_E("cross_states.npy"), &xs)) {
+        ids_npy_free(&tk);
+        return NULL;
+    }
+    ids_err err;
+    ids_seq *s = ids_seq_new(NE);
+    const int n = (int)tk.shape[0];
+    CHECK_OK_ERR(ids_seq_add_tokens(s, (const int32_t *)tk.data, (size_t)n, &err), err);
+    *image_row = -1;
+    for (int i = 0; i < n; i++)
+        if (((const int32_t *)tk.data)[i] == 540) *image_row = i;
+    const int nk = (int)xs.shape[0];
+    *n_valid = nk; /* the golden image fills all 4 tiles */
+    CHECK_OK_ERR(ids_seq_add_cross(s, *image_row, xs.data, nk, *n_valid, &err), err);
+    ids_npy_free(&tk);
+    ids_npy_free(&xs);
+    return s;
+}
+
+/* Decoder alone: stream at every layer, the cross-attention outputs and gates, last-row logits. */
+TEST(mllama_decoder_golden) {
+    ids_err err;
+    ids_model *m;
+    REQUIRE_OK(ids_model_load(&m, ML, &err), err);
+    const ids_hparams *hp = ids_model_hparams(m);
+    CHECK(!strcmp(hp->arch, "mllama"));
+    CHECK_EQ_INT(hp->n_layer, NL);
+    CHECK_EQ_INT(hp->n_xattn, 2);
+    CHECK_EQ_INT(hp->xattn_layer[0], 1);
+    CHECK_EQ_INT(hp->xattn_layer[1], 4);
+    CHECK_EQ_INT(hp->n_vocab, 540);
+    CHECK_EQ_INT(hp->n_vocab_embd, 548);
+    int img, nv;
+    ids_seq *s = golden_seq(&img, &nv);
+    REQUIRE(s && img == 5);
+    const int n = ids_seq_len(s);
+    CHECK(ids_seq_cross_images(s, img - 1) == 0 && ids_seq_cross_images(s, img) == 1 &&
+          ids_seq_cross_images(s, n + 3) == 1);
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 2;
+    ids_ctx *c;
+    REQUIRE_OK(ids_ctx_new(&c, m, p, &err), err);
+    float *resid = calloc((size_t)(NL + 1) * n * NE, sizeof(float)), *xo = calloc((size_t)2 * n * NE, sizeof(float));
+    float *gates = calloc((size_t)2 * n * 2, sizeof(float)), logits[540];
+    ids_hook h[NL + 1 + 4];
+    int nh = 0;
+    for (int l = 0; l <= NL; l++)
+        h[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_CAPTURE,
+                             .out = resid + (size_t)l * n * NE, .len = (size_t)n * NE};
+    for (int k = 0; k < 2; k++) {
+        h[nh++] = (ids_hook){.site = IDS_SITE_XATTN_OUT, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
+                             .action = IDS_ACT_CAPTURE, .out = xo + (size_t)k * n * NE, .len = (size_t)n * NE};
+        h[nh++] = (ids_hook){.site = IDS_SITE_XATTN_GATE, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
+                             .action = IDS_ACT_CAPTURE, .out = gates + (size_t)k * n * 2, .len = (size_t)n * 2};
+    }
+    ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+    ids_run_out out = {.logits = logits};
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, h, nh, &o, &out, &err), err);
+    ids_npy r, x, lg;
+    if (load_npy(ML_E("resid.npy"), &r)) {
+        CHECK_EQ_INT(r.shape[1], n);
+        double e = max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
+        printf("  mllama decoder: stream max |diff| %.2e", e);
+        CHECKF(e <= 1e-3, "stream max |diff| %g", e);
+        ids_npy_free(&r);
+    }
+    if (load_npy(ML_E("xattn_out.npy"), &x)) {
+        double e = max_abs_diff(xo, x.data, (size_t)2 * n * NE);
+        printf(", cross-attention outputs %.2e", e);
+        CHECKF(e <= 1e-3, "cross-attention output max |diff| %g", e);
+        ids_npy_free(&x);
+    }
+    if (load_npy(ML_E("logits_last.npy"), &lg)) {
+        double e = max_abs_diff(logits, lg.data, 540);
+        printf(", logits %.2e\n", e);
+        CHECKF(e <= 1e-3, "logits max |diff| %g", e);
+        ids_npy_free(&lg);
+    }
+    /* gates: tanh of the stored ones; the MLP's is 0 before the image (HF full_text_row_masked_out_mask) */
+    char *js = t_read_file(ML_E("image.json"), NULL);
+    cJSON *root = js ? cJSON_Parse(js) : NULL, *gj = cJSON_GetObjectItem(root, "gates");
+    for (int k = 0; k < 2 && gj; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", hp->xattn_layer[k]);
+        const cJSON *pair = cJSON_GetObjectItem(gj, key);
+        const float ga = tanhf((float)cJSON_GetArrayItem(pair, 0)->valuedouble);
+        const float gm = tanhf((float)cJSON_GetArrayItem(pair, 1)->valuedouble);
+        for (int i = 0; i < n; i++) {
+            CHECKF(fabsf(gates[((size_t)k * n + i) * 2] - ga) < 1e-6f, "layer %s row %d: attention gate", key, i);
+            CHECKF(fabsf(gates[((size_t)k * n + i) * 2 + 1] - (i < img ? 0.0f : gm)) < 1e-6f, "layer %s row %d: MLP gate",
+                   key, i);
+        }
+    }
+    cJSON_Delete(root);
+    free(js);
+    /* a gate edit: SCALE 0 on both gates of both layers = the text-only run (HF skips the layers) */
+    ids_hook off[2];
+    for (int k = 0; k < 2; k++)
+        off[k] = (ids_hook){.site = IDS_SITE_XATTN_GATE, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
+                            .action = IDS_ACT_SCALE, .scale = 0.0f};
+    float edited[540], plain[540];
+    ids_run_out eo = {.logits = edited};
+    CHECK_OK_ERR(ids_ctx_run(c, off, 2, &o, &eo, &err), err);
+    ids_seq *t = ids_seq_new(NE);
+    for (int i = 0; i < n; i++) CHECK_OK(ids_seq_add_tokens(t, &ids_seq_row(s, i)->token, 1, NULL));
+    ids_run_out po = {.logits = plain};
+    CHECK_OK_ERR(ids_ctx_prefill(c, t, NULL, 0, &o, &po, &err), err);
+    CHECK(max_abs_diff(edited, plain, 540) == 0);
+    CHECK(max_abs_diff(edited, logits, 540) > 1e-3);
+    /* sites on a self-attention block are refused, naming the block */
+    ids_hook bad = {.site = IDS_SITE_XATTN_OUT, .layer = 2, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_SCALE,
+                    .scale = 2};
+    CHECK(ids_ctx_run(c, &bad, 1, &o, &eo, &err) == IDS_ERR_ARG && strstr(err.msg, "block 2"));
+    ids_seq_free(t);
+    free(resid);
+    free(xo);
+    free(gates);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    ids_model_free(m);
+}
