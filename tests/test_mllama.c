@@ -4,6 +4,7 @@
  * cross-attention states, the tiled tower and projector, the whole chain from the image, the
  * cross-attention hook sites, HF preprocessing, malformed folders. */
 #include "test.h"
+#include "engine/vision.h"
 
 #include <cjson/cJSON.h>
 #include <unistd.h>
@@ -156,4 +157,105 @@ TEST(mllama_decoder_golden) {
     ids_ctx_free(c);
     ids_seq_free(s);
     ids_model_free(m);
+}
+
+/* The tower: HF preprocessing of the golden image (4 tiles, ratio 2x2), every block, the projected
+ * cross-attention states. */
+TEST(mllama_tower_golden) {
+    ids_err err;
+    ids_vision *v;
+    REQUIRE_OK(ids_vision_load(&v, ML, &err), err);
+    const ids_vparams *vp = ids_vision_params(v);
+    CHECK(!strcmp(vp->projector, "mllama"));
+    CHECK_EQ_INT(vp->n_out, 4 * 17);
+    CHECK_EQ_INT(vp->n_tokens, 4 * 24);
+    CHECK_EQ_INT(vp->n_out_embd, NE);
+    CHECK_EQ_INT(vp->n_layer, 6);
+    ids_image img;
+    REQUIRE_OK(ids_image_load(&img, ML "/image.png", &err), err);
+    ids_vplan pl;
+    CHECK_OK_ERR(ids_vision_plan(v, &img, 1, &pl, &err), err);
+    CHECK(pl.tiles_w == 2 && pl.tiles_h == 2 && pl.width == 112 && pl.height == 112);
+    ids_npy px, vl, xs;
+    float *pix = calloc((size_t)4 * 3 * 56 * 56, sizeof(float));
+    CHECK_OK_ERR(ids_vision_preprocess(v, &img, pix, &err), err);
+    if (load_npy(ML_E("pixel_values.npy"), &px)) {
+        double e = max_abs_diff(pix, px.data, (size_t)4 * 3 * 56 * 56);
+        CHECKF(e == 0, "pixels differ from HF's by %g", e);
+        ids_npy_free(&px);
+    }
+    float *out = calloc((size_t)vp->n_out * NE, sizeof(float)), *blocks = calloc((size_t)6 * 96 * 32, sizeof(float));
+    CHECK_OK_ERR(ids_vision_encode(v, &img, 2, out, blocks, &err), err);
+    if (load_npy(ML_E("vision_layers.npy"), &vl)) {
+        double e = max_abs_diff(blocks, vl.data, (size_t)6 * 96 * 32);
+        printf("  mllama tower: blocks max |diff| %.2e", e);
+        CHECKF(e <= 1e-3, "tower blocks max |diff| %g", e);
+        ids_npy_free(&vl);
+    }
+    if (load_npy(ML_E("cross_states.npy"), &xs)) {
+        double e = max_abs_diff(out, xs.data, (size_t)vp->n_out * NE);
+        printf(", cross-attention states %.2e\n", e);
+        CHECKF(e <= 1e-3, "cross-attention states max |diff| %g", e);
+        ids_npy_free(&xs);
+    }
+    free(pix);
+    free(out);
+    free(blocks);
+    ids_image_free(&img);
+    ids_vision_free(v);
+}
+
+/* HF MllamaImageProcessor on four sizes: the arrangement (aspect-ratio id, tiles), Pillow's bilinear
+ * resize (the stored bytes), black padding, tiles row-major, unused tiles zero. */
+TEST(mllama_preprocess_hf) {
+    ids_err err;
+    ids_vision *v;
+    REQUIRE_OK(ids_vision_load(&v, ML, &err), err);
+    char *js = t_read_file(ML "/preprocess/cases.json", NULL);
+    cJSON *root = js ? cJSON_Parse(js) : NULL, *cs;
+    REQUIRE(root);
+    const int S = 56;
+    float *pix = malloc(sizeof(float) * 4 * 3 * S * S);
+    int n = 0;
+    cJSON_ArrayForEach(cs, root) {
+        char src[256], rsz[256];
+        snprintf(src, sizeof src, ML "/preprocess/src_%s.png", cs->string);
+        snprintf(rsz, sizeof rsz, ML "/preprocess/resized_%s.png", cs->string);
+        ids_image a, r;
+        if (ids_image_load(&a, src, &err) || ids_image_load(&r, rsz, &err)) {
+            t_fail(__FILE__, __LINE__, "%s: %s", cs->string, t_msg(&err));
+            continue;
+        }
+        int ratio = 0, nt = 0;
+        CHECK_OK_ERR(ids__vision_tiles_mllama(v, &a, pix, &ratio, &nt, &err), err);
+        CHECKF(ratio == cJSON_GetObjectItem(cs, "aspect_ratio_id")->valueint, "%s: aspect ratio id %d", cs->string, ratio);
+        CHECKF(nt == cJSON_GetObjectItem(cs, "n_tiles")->valueint, "%s: %d tiles", cs->string, nt);
+        ids_vplan pl;
+        CHECK_OK(ids_vision_plan(v, &a, 1, &pl, NULL));
+        const int tw = pl.tiles_w;
+        double worst = 0;
+        const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f}, sd[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < S; y++)
+                    for (int x = 0; x < S; x++) {
+                        const int row = (t / tw) * S + y, col = (t % tw) * S + x;
+                        float want = 0;
+                        if (t < nt) {
+                            const int b = row < r.h && col < r.w ? r.rgb[3 * (row * r.w + col) + c] : 0;
+                            want = ((float)(b * (1.0 / 255.0)) - mean[c]) / sd[c];
+                        }
+                        const double d = fabs(pix[((size_t)t * 3 + c) * S * S + (size_t)y * S + x] - want);
+                        if (d > worst) worst = d;
+                    }
+        CHECKF(worst == 0, "%s: pixels differ by %g", cs->string, worst);
+        ids_image_free(&a);
+        ids_image_free(&r);
+        n++;
+    }
+    CHECK_EQ_INT(n, 4);
+    free(pix);
+    cJSON_Delete(root);
+    free(js);
+    ids_vision_free(v);
 }

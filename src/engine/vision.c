@@ -36,6 +36,7 @@ void ids_vision_free(ids_vision *v) {
         free(v->blk);
     }
     ids__vision_free_qwen3vl(v);
+    ids__vision_free_mllama(v);
     free(v->patch_b);
     free(v->post_w);
     free(v->post_b);
@@ -258,9 +259,9 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->qwen = v->qwen25 || v->qwen3 || !strcmp(s, "qwen2vl_merger");
     v->gemma3 = !strcmp(s, "gemma3");
     v->internvl = !strcmp(s, "internvl");
-    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl)
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && strcmp(s, "mllama"))
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3, mllama)", path, s);
     return IDS_OK;
 }
 
@@ -276,6 +277,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
              : v->qwen     ? ids__vision_load_qwen2vl(v, err)
              : v->gemma3   ? ids__vision_load_gemma3(v, err)
              : v->internvl ? ids__vision_load_internvl(v, err)
+             : !strcmp(v->hp.projector, "mllama") ? ids__vision_load_mllama(v, err)
                            : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
@@ -304,6 +306,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
         return ids__err(err, IDS_ERR_ARG, "vision: no image given");
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
     if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
+    if (v->ml && n_frames == 1) return ids__vision_plan_mllama(v, frames, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -351,6 +354,8 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
     ids_vplan pl;
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
     if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
+    int ratio, n_tiles;
+    if (!st && v->ml) return ids__vision_tiles_mllama(v, img, pixels, &ratio, &n_tiles, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -509,6 +514,10 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
     const ids_vparams *hp = &v->hp;
     if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
     ids_vplan pl;
+    if (v->ml) {
+        ids_status s0 = ids_vision_plan(v, frames, n_frames, &pl, err);
+        return s0 ? s0 : ids__vision_encode_mllama(v, frames, n_threads, out, blocks, err);
+    }
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;
     const int P = hp->patch_size, KP = 3 * P * P, E = hp->n_embd, F = hp->n_ff;
