@@ -259,3 +259,80 @@ TEST(mllama_preprocess_hf) {
     free(js);
     ids_vision_free(v);
 }
+
+/* The whole chain from the folder, the image and the prompt: tokens (<|image|> in place of the
+ * marker, BOS from the vocabulary), the stream and logits; ids_capture's cross-attention sites. */
+TEST(mllama_vlm_chain) {
+    ids_err err;
+    ids_vlm *v;
+    REQUIRE_OK(ids_vlm_load(&v, ML, NULL, &err), err);
+    char *prompt = t_read_file(ML "/prompt.txt", NULL);
+    ids_image img;
+    REQUIRE(prompt);
+    REQUIRE_OK(ids_image_load(&img, ML "/image.png", &err), err);
+    char *made = ids_vlm_prompt(v, "Is the red circle to the left or right of the blue square?", 1);
+    CHECK(made && !strcmp(made, prompt));
+    free(made);
+    ids_seq *s;
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, &img, 1, 2, NULL, &s, &err), err);
+    ids_npy tk, r, lg;
+    const int n = ids_seq_len(s);
+    if (load_npy(ML_E("tokens.npy"), &tk)) {
+        CHECK_EQ_INT(n, tk.shape[0]);
+        for (int i = 0; i < n && i < tk.shape[0]; i++)
+            CHECKF(ids_seq_row(s, i)->token == ((const int32_t *)tk.data)[i], "token %d", i);
+        ids_npy_free(&tk);
+    }
+    CHECK_EQ_INT(ids_seq_n_cross(s), 68);
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 2;
+    ids_ctx *c;
+    REQUIRE_OK(ids_ctx_new(&c, ids_vlm_model(v), p, &err), err);
+    float *resid = calloc((size_t)(NL + 1) * n * NE, sizeof(float)), logits[540];
+    ids_hook h[NL + 1];
+    for (int l = 0; l <= NL; l++)
+        h[l] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_CAPTURE,
+                          .out = resid + (size_t)l * n * NE, .len = (size_t)n * NE};
+    ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+    ids_run_out out = {.logits = logits};
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, h, NL + 1, &o, &out, &err), err);
+    if (load_npy(ML_E("resid.npy"), &r)) {
+        double e = max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
+        printf("  mllama from the image: stream max |diff| %.2e", e);
+        CHECKF(e <= 1e-3, "stream max |diff| %g", e);
+        ids_npy_free(&r);
+    }
+    if (load_npy(ML_E("logits_last.npy"), &lg)) {
+        double e = max_abs_diff(logits, lg.data, 540);
+        printf(", logits %.2e\n", e);
+        CHECKF(e <= 1e-3, "logits max |diff| %g", e);
+        ids_npy_free(&lg);
+    }
+    /* capture: the cross-attention sites and states beside the stream */
+    ids_capture_opts co = {.layers = "all", .positions = "all", .resid = true, .image_embd = true, .vision = true,
+                           .xattn = true, .n_threads = 2};
+    const char *path = t_tmp("mllama.safetensors");
+    CHECK_OK_ERR(ids_capture(v, prompt, &img, 1, &co, path, &err), err);
+    ids_st_file *f;
+    if (ids_st_open(&f, path, &err) == IDS_OK) {
+        const ids_st_tensor *xo = ids_st_find(f, "xattn_out"), *xg = ids_st_find(f, "xattn_gate");
+        const ids_st_tensor *cs = ids_st_find(f, "cross_states"), *vs = ids_st_find(f, "vision");
+        CHECK(xo && xo->ndim == 3 && xo->shape[0] == 2 && xo->shape[1] == n && xo->shape[2] == NE);
+        CHECK(xg && xg->ndim == 3 && xg->shape[2] == 2);
+        CHECK(cs && cs->shape[0] == 68 && cs->shape[1] == NE);
+        CHECK(vs && vs->shape[0] == 6 && vs->shape[1] == 96 && vs->shape[2] == 32);
+        ids_npy x;
+        if (xo && load_npy(ML_E("xattn_out.npy"), &x)) {
+            CHECK(max_abs_diff(xo->data, x.data, (size_t)2 * n * NE) <= 1e-3);
+            ids_npy_free(&x);
+        }
+        ids_st_close(f);
+    } else t_fail(__FILE__, __LINE__, "%s", t_msg(&err));
+    free(resid);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    ids_image_free(&img);
+    free(prompt);
+    ids_vlm_free(v);
+}

@@ -409,6 +409,7 @@ typedef struct ids_capture_opts {
     ids_precision precision; /* the decoder's matmuls (default f32) */
     bool attn_out, mlp_out, attn_probs; /* block sites, at the blocks among `layers` (those < n_layer) */
     bool deepstack;        /* Qwen3-VL: the DeepStack sites (IDS_SITE_DEEPSTACK, every block < n_deepstack) */
+    bool xattn;            /* mllama: the cross-attention sites at every cross-attention layer */
     const ids_hook *edits;   /* edits of the run (ADD, REPLACE, SCALE or CALLBACK hooks); the captures
                                 see what they leave */
     int n_edits;
@@ -423,6 +424,8 @@ typedef struct ids_capture_opts {
  * [n_blocks, n_sel, n_head, n_pos], logits [n_sel, n_vocab], image_embd [n_img_rows, n_embd],
  * vision [n_vblocks, n_vis_tokens, n_vembd] (with a leading n_images axis when there are several),
  * Qwen3-VL: deepstack [n_deepstack, n_sel, n_embd] (the rows added after blocks 0.., zero on text rows)
+ * mllama: xattn_out [n_xattn, n_sel, n_embd], xattn_gate [n_xattn, n_sel, 2] and, with image_embd,
+ * cross_states [n_cross, n_embd] (the images' cross-attention states; there are no image rows)
  * and, with image_embd, image_embd_deepstack [n_deepstack, n_img_rows, n_embd] (the tower's DeepStack
  * rows of the image rows; image_embd holds their main rows),
  * plus metadata: the layers and blocks, the positions, n_layer, each row's token text
