@@ -34,6 +34,7 @@ run_suite "unit tests (release)" build/release/test_idscope
 run_suite "layer rule" tests/check_layers.sh build/release/obj
 run_suite "cli tests" tests/cli.sh build/release/idscope
 run_suite "hf folders" tests/cli_hf.sh build/release/idscope
+run_suite "llama-3.2-vision" tests/cli_mllama.sh build/release/idscope
 run_suite "shards and resumption" tests/shard.sh build/release/idscope
 run_suite "install" tests/install.sh
 python_suite() {

@@ -12,7 +12,7 @@
 #define ML "tests/golden/mllama-tiny"
 #define ML_E(f) ML "/expected/" f
 #define NE 64
-#define NL 6
+#define NL 8
 
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double w = 0;
@@ -63,9 +63,10 @@ TEST(mllama_decoder_golden) {
     const ids_hparams *hp = ids_model_hparams(m);
     CHECK(!strcmp(hp->arch, "mllama"));
     CHECK_EQ_INT(hp->n_layer, NL);
-    CHECK_EQ_INT(hp->n_xattn, 2);
+    CHECK_EQ_INT(hp->n_xattn, 3);
     CHECK_EQ_INT(hp->xattn_layer[0], 1);
     CHECK_EQ_INT(hp->xattn_layer[1], 4);
+    CHECK_EQ_INT(hp->xattn_layer[2], 6);
     CHECK_EQ_INT(hp->n_vocab, 540);
     CHECK_EQ_INT(hp->n_vocab_embd, 548);
     int img, nv;
@@ -79,14 +80,14 @@ TEST(mllama_decoder_golden) {
     p.n_threads = 2;
     ids_ctx *c;
     REQUIRE_OK(ids_ctx_new(&c, m, p, &err), err);
-    float *resid = calloc((size_t)(NL + 1) * n * NE, sizeof(float)), *xo = calloc((size_t)2 * n * NE, sizeof(float));
-    float *gates = calloc((size_t)2 * n * 2, sizeof(float)), logits[540];
-    ids_hook h[NL + 1 + 4];
+    float *resid = calloc((size_t)(NL + 1) * n * NE, sizeof(float)), *xo = calloc((size_t)3 * n * NE, sizeof(float));
+    float *gates = calloc((size_t)3 * n * 2, sizeof(float)), logits[540];
+    ids_hook h[NL + 1 + 6];
     int nh = 0;
     for (int l = 0; l <= NL; l++)
         h[nh++] = (ids_hook){.site = IDS_SITE_RESID, .layer = l, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_CAPTURE,
                              .out = resid + (size_t)l * n * NE, .len = (size_t)n * NE};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         h[nh++] = (ids_hook){.site = IDS_SITE_XATTN_OUT, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
                              .action = IDS_ACT_CAPTURE, .out = xo + (size_t)k * n * NE, .len = (size_t)n * NE};
         h[nh++] = (ids_hook){.site = IDS_SITE_XATTN_GATE, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
@@ -104,7 +105,7 @@ TEST(mllama_decoder_golden) {
         ids_npy_free(&r);
     }
     if (load_npy(ML_E("xattn_out.npy"), &x)) {
-        double e = max_abs_diff(xo, x.data, (size_t)2 * n * NE);
+        double e = max_abs_diff(xo, x.data, (size_t)3 * n * NE);
         printf(", cross-attention outputs %.2e", e);
         CHECKF(e <= 1e-3, "cross-attention output max |diff| %g", e);
         ids_npy_free(&x);
@@ -118,7 +119,7 @@ TEST(mllama_decoder_golden) {
     /* gates: tanh of the stored ones; the MLP's is 0 before the image (HF full_text_row_masked_out_mask) */
     char *js = t_read_file(ML_E("image.json"), NULL);
     cJSON *root = js ? cJSON_Parse(js) : NULL, *gj = cJSON_GetObjectItem(root, "gates");
-    for (int k = 0; k < 2 && gj; k++) {
+    for (int k = 0; k < 3 && gj; k++) {
         char key[8];
         snprintf(key, sizeof key, "%d", hp->xattn_layer[k]);
         const cJSON *pair = cJSON_GetObjectItem(gj, key);
@@ -132,14 +133,14 @@ TEST(mllama_decoder_golden) {
     }
     cJSON_Delete(root);
     free(js);
-    /* a gate edit: SCALE 0 on both gates of both layers = the text-only run (HF skips the layers) */
-    ids_hook off[2];
-    for (int k = 0; k < 2; k++)
+    /* a gate edit: SCALE 0 on both gates of every layer = the text-only run (HF skips the layers) */
+    ids_hook off[3];
+    for (int k = 0; k < 3; k++)
         off[k] = (ids_hook){.site = IDS_SITE_XATTN_GATE, .layer = hp->xattn_layer[k], .sel = {.kind = IDS_SEL_ALL},
                             .action = IDS_ACT_SCALE, .scale = 0.0f};
     float edited[540], plain[540];
     ids_run_out eo = {.logits = edited};
-    CHECK_OK_ERR(ids_ctx_run(c, off, 2, &o, &eo, &err), err);
+    CHECK_OK_ERR(ids_ctx_run(c, off, 3, &o, &eo, &err), err);
     ids_seq *t = ids_seq_new(NE);
     for (int i = 0; i < n; i++) CHECK_OK(ids_seq_add_tokens(t, &ids_seq_row(s, i)->token, 1, NULL));
     ids_run_out po = {.logits = plain};
@@ -318,13 +319,13 @@ TEST(mllama_vlm_chain) {
     if (ids_st_open(&f, path, &err) == IDS_OK) {
         const ids_st_tensor *xo = ids_st_find(f, "xattn_out"), *xg = ids_st_find(f, "xattn_gate");
         const ids_st_tensor *cs = ids_st_find(f, "cross_states"), *vs = ids_st_find(f, "vision");
-        CHECK(xo && xo->ndim == 3 && xo->shape[0] == 2 && xo->shape[1] == n && xo->shape[2] == NE);
+        CHECK(xo && xo->ndim == 3 && xo->shape[0] == 3 && xo->shape[1] == n && xo->shape[2] == NE);
         CHECK(xg && xg->ndim == 3 && xg->shape[2] == 2);
         CHECK(cs && cs->shape[0] == 68 && cs->shape[1] == NE);
         CHECK(vs && vs->shape[0] == 6 && vs->shape[1] == 96 && vs->shape[2] == 32);
         ids_npy x;
         if (xo && load_npy(ML_E("xattn_out.npy"), &x)) {
-            CHECK(max_abs_diff(xo->data, x.data, (size_t)2 * n * NE) <= 1e-3);
+            CHECK(max_abs_diff(xo->data, x.data, (size_t)3 * n * NE) <= 1e-3);
             ids_npy_free(&x);
         }
         ids_st_close(f);

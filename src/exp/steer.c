@@ -397,7 +397,9 @@ void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
     const char *meta = NULL;
     *lo = 1, *hi = n - 1;
     if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) return;
-    if (ids_model_hparams(ids_vlm_model(v))->gemma3) { /* Gemma 3: 10-22 for both 4B (34) and 12B (48) */
+    if (ids_model_hparams(ids_vlm_model(v))->n_xattn) { /* Llama-3.2-Vision: the first 32 of its 40 layers */
+        *lo = 1, *hi = n == 40 ? 32 : (int)lround(n * 32.0 / 40);
+    } else if (ids_model_hparams(ids_vlm_model(v))->gemma3) { /* Gemma 3: 10-22 for both 4B (34) and 12B (48) */
         if (n == 34 || n == 48) *lo = 10, *hi = 22;
         else *lo = (int)lround(n * 10.0 / 34), *hi = (int)lround(n * 22.0 / 34);
     } else if (ids_vision_params(ids_vlm_vision(v))->dynamic) { /* Qwen2-VL */

@@ -12,8 +12,8 @@ The model, shrunk from the 11B's layout:
   local blocks then 2 gated global blocks, features of local blocks 1 and 3 beside the last
   (intermediate_layers_indices), gated pre/post tile embeddings and gated positional embedding
   (with its per-aspect-ratio tile table); projector 96 -> 64;
-- text: width 64, 4 heads / 2 KV heads of 16, MLP 128, 6 layers with gated cross-attention at layers
-  1 and 4 (own q/k RMSNorms over the head), Llama 3 RoPE scaling (rope_type llama3: the three
+- text: width 64, 4 heads / 2 KV heads of 16, MLP 128, 8 layers with gated cross-attention at layers
+  1, 4 and 6 (own q/k RMSNorms over the head), Llama 3 RoPE scaling (rope_type llama3: the three
   frequency bands all occur at head size 16 and base 500000);
 - a byte-level BPE vocabulary with the Llama 3 pre-tokenizer, the words of the tests as single
   tokens, Llama 3's special tokens and <|image|> one past the text vocabulary (embed_tokens has 8
@@ -36,8 +36,8 @@ OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path
 os.makedirs(os.path.join(OUT, "expected"), exist_ok=True)
 os.makedirs(os.path.join(OUT, "preprocess"), exist_ok=True)
 
-NE, NH, NKV, HD, NFF, NL = 64, 4, 2, 16, 128, 6
-XL = [1, 4]
+NE, NH, NKV, HD, NFF, NL = 64, 4, 2, 16, 128, 8
+XL = [1, 4, 6]
 EPS = 1e-5
 THETA = 500000.0
 ROPE = {"factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8192,
