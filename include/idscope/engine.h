@@ -474,8 +474,9 @@ void ids_ffi_free(void *p);
 
 ids_status ids_ffi_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path);
 /* A number about the model by name: n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff,
- * n_ctx_train (decoder); vision_n_embd, vision_n_head, vision_n_layer (blocks run), image_size,
- * patch_size, dynamic (tower). -1 for an unknown name. */
+ * n_ctx_train, n_xattn and xattn_layer.K (mllama: the K-th cross-attention layer) (decoder);
+ * vision_n_embd, vision_n_head, vision_n_layer (blocks run), image_size, patch_size, dynamic (tower).
+ * -1 for an unknown name. */
 long long ids_ffi_vlm_size(const ids_vlm *v, const char *name);
 /* A text about the model by name: arch, projector, text_path, mmproj_path, tokenizer ("spm" or
  * "bpe"). NULL for an unknown name; owned by the VLM. */

@@ -778,6 +778,9 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
                                      "for B = the k-th cross-attention layer (mllama: the output before its gate; "
                                      "the gates tanh(attn), tanh(mlp) x row mask)", err);
     if (!st) st = ids_st_writer_meta(w, "n_layer", nlb, err);
+    char *xl = hp->n_xattn ? join_ints(hp->xattn_layer, hp->n_xattn) : NULL;
+    if (!st && hp->n_xattn) st = xl ? ids_st_writer_meta(w, "xattn_layers", xl, err) : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    free(xl);
     if (!st) st = ids_st_writer_meta(w, "n_images", buf, err);
     free(ls);
     free(ps);
