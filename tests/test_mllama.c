@@ -337,3 +337,78 @@ TEST(mllama_vlm_chain) {
     free(prompt);
     ids_vlm_free(v);
 }
+
+/* An edited run from the clean one's cache equals the full recompute bit for bit (the cross-attention
+ * keys are kept with the sequence); greedy generation continues the image's span. */
+TEST(mllama_reuse_generate) {
+    ids_err err;
+    ids_vlm *v;
+    REQUIRE_OK(ids_vlm_load(&v, ML, NULL, &err), err);
+    char *prompt = t_read_file(ML "/prompt.txt", NULL);
+    ids_image img;
+    REQUIRE(prompt);
+    REQUIRE_OK(ids_image_load(&img, ML "/image.png", &err), err);
+    ids_seq *s;
+    REQUIRE_OK(ids_vlm_build_seq(v, prompt, &img, 1, 2, NULL, &s, &err), err);
+    ids_ctx_params p = ids_ctx_default_params();
+    p.n_ctx = 40;
+    p.n_threads = 2;
+    ids_ctx *c;
+    REQUIRE_OK(ids_ctx_new(&c, ids_vlm_model(v), p, &err), err);
+    float vec[NE], a[540], b[540], clean[540];
+    for (int i = 0; i < NE; i++) vec[i] = 0.2f * sinf((float)i);
+    ids_run_opts o = {.logits = IDS_LOGITS_LAST};
+    ids_run_out oc = {.logits = clean}, oa = {.logits = a}, ob = {.logits = b};
+    CHECK_OK_ERR(ids_ctx_prefill(c, s, NULL, 0, &o, &oc, &err), err);
+    ids_hook h[2] = {{.site = IDS_SITE_RESID, .layer = 3, .sel = {.kind = IDS_SEL_RANGE, .begin = 12, .end = 20},
+                      .action = IDS_ACT_ADD, .vec = vec, .len = NE},
+                     {.site = IDS_SITE_XATTN_GATE, .layer = 6, .sel = {.kind = IDS_SEL_LAST}, .action = IDS_ACT_SCALE,
+                      .scale = 0.5f}};
+    CHECK_OK_ERR(ids_ctx_run(c, h, 2, &o, &oa, &err), err);
+    ids_run_opts full = o;
+    full.full_recompute = true;
+    CHECK_OK_ERR(ids_ctx_run(c, h, 2, &full, &ob, &err), err);
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    CHECK(max_abs_diff(a, clean, 540) > 1e-4);
+    int32_t toks[4];
+    int n_out = 0;
+    CHECK_OK_ERR(ids_ctx_generate(c, NULL, 0, 4, toks, &n_out, &err), err);
+    CHECK(n_out >= 1);
+    int best = 0;
+    for (int i = 1; i < 540; i++) if (clean[i] > clean[best]) best = i;
+    CHECK_EQ_INT(toks[0], best);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    ids_image_free(&img);
+    free(prompt);
+    ids_vlm_free(v);
+}
+
+static ids_status load_run(void *ctx, ids_err *err) {
+    const ids_image *img = ctx;
+    ids_vlm *v;
+    ids_status st = ids_vlm_load(&v, ML, NULL, err);
+    if (st) return st;
+    ids_seq *s = NULL;
+    ids_ctx *c = NULL;
+    st = ids_vlm_build_seq(v, "<|start_header_id|>user<|end_header_id|>\n\n<image>Where is the red circle?", img, 1, 1,
+                           NULL, &s, err);
+    ids_ctx_params cp = ids_ctx_default_params();
+    cp.n_ctx = 32, cp.n_threads = 1;
+    if (!st) st = ids_ctx_new(&c, ids_vlm_model(v), cp, err);
+    if (!st) st = ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, err);
+    ids_ctx_free(c);
+    ids_seq_free(s);
+    ids_vlm_free(v);
+    return st;
+}
+
+/* Loading the folder, encoding and a run with each allocation failing in turn. */
+TEST(mllama_allocation_failures) {
+    ids_image img;
+    ids_err err;
+    REQUIRE_OK(ids_image_load(&img, ML "/image.png", &err), err);
+    long n = CHECK_ALLOC_FAILURES(load_run, &img, 3000);
+    CHECKF(n > 20, "%ld allocations", n);
+    ids_image_free(&img);
+}
