@@ -97,10 +97,13 @@ expect ml_edit_gate_width 1 "a cross-attention gate site has 2 per row" -- "$BIN
     --prompt-file "$ML/prompt.txt" -o "$TMP/mlw.safetensors" --threads 2 --add "$TMP/v.npy" --layer blocks.1.hook_xattn_gate
 expect ml_ids_extract 0 "wrote" -- "$BIN" ids extract -m "$ML" --out "$TMP/mlids" --objects "red circle,blue square" \
     --grid 2 --sizes 1 --image-size 112 --threads 2
-# the family's band: the paper's first 32 of 40 layers, scaled to 8 (1..6)
-expect ml_steer_belief 0 "^1,.*" -- "$BIN" steer belief --ids "$TMP/mlids/ids.safetensors" -m "$ML" --out "$TMP/mlsteer" \
+# the family's bands: belief steering the paper's 10-20 of 40 layers scaled to 8 (2..4); depth over the
+# layers the paper kept, the first 32 of 40 (1..6 of 8, not 1..7)
+expect ml_steer_belief 0 "^2,.*" -- "$BIN" steer belief --ids "$TMP/mlids/ids.safetensors" -m "$ML" --out "$TMP/mlsteer" \
     --n 1 --threads 2
-if [ "$(sed -n '2s/,.*//p;$s/,.*//p' "$TMP/mlsteer/steer-belief.csv" | tr '\n' ' ')" = "1 6 " ]; then ok ml_steer_band; else ko ml_steer_band; fi
+if [ "$(sed -n '2s/,.*//p;$s/,.*//p' "$TMP/mlsteer/steer-belief.csv" | tr '\n' ' ')" = "2 4 " ]; then ok ml_steer_band; else ko ml_steer_band; fi
+expect ml_depth 0 "^6,.*" -- "$BIN" depth --ids "$TMP/mlids/ids.safetensors" -m "$ML" --out "$TMP/mldepth" --n 1 --threads 2
+if [ "$(tail -n 1 "$TMP/out" | sed 's/,.*//')" = 6 ]; then ok ml_depth_limit; else ko ml_depth_limit; fi
 expect ml_convert_refused 1 "llama.cpp has no mllama architecture" -- "$BIN" convert "$ML" -o "$TMP/conv"
 
 # malformed folders: each message names the file and the tensor (or key)
