@@ -261,7 +261,7 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->internvl = !strcmp(s, "internvl");
     if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && strcmp(s, "mllama"))
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, gemma3, mllama)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, mllama, gemma3)", path, s);
     return IDS_OK;
 }
 
