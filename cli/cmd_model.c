@@ -53,6 +53,12 @@ static void warn_image_shape(const ids_vlm *vlm, const ids_image *img, const cha
     const double aspect = (double)hi / (lo > 0 ? lo : 1);
     const bool pads = !vp->dynamic && strcmp(vp->projector, "gemma3") != 0; /* LLaVA-1.5 pads; Qwen, Gemma 3 stretch */
     const bool keeps = !strcmp(vp->projector, "llava_onevision"); /* anyres tiles keep the aspect */
+    if (!strcmp(vp->projector, "mllama")) { /* tiles: no distortion; say how it is cut when it is not one tile */
+        if (plan.tiles_w * plan.tiles_h > 1 && aspect > 1.5)
+            fprintf(stderr, "idscope: warning: %s is %dx%d (aspect %.3g:1); the vision tower (projector mllama) fits it into "
+                    "%dx%d tiles of %d px, padded with black\n", path, w, h, aspect, plan.tiles_w, plan.tiles_h, vp->image_size);
+        return;
+    }
     if (w != h && !keeps && !pads && (aspect > 1.5 || plan.width * plan.height > 4 * w * h))
         fprintf(stderr, "idscope: warning: %s is %dx%d (aspect %.3g:1); the vision tower (projector %s) stretches it to %dx%d\n", path, w, h,
                 aspect, vp->projector, plan.width, plan.height);
@@ -137,7 +143,7 @@ static const arg_opt capture_opts[] = {
      .def = "all", .help = "all, last, image, text, word:WORD[:N] (N-th occurrence after the image, 0-based), or an "
                            "index list"},
     {.name = "sites", .type = ARG_STR, .offset = offsetof(capture_args, sites), .meta = "LIST", .def = "resid",
-     .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack"},
+     .help = "any of resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack,xattn"},
     {.name = "all", .type = ARG_FLAG, .offset = offsetof(capture_args, all),
      .help = "every layer, position and site (attn_probs: n_blocks x n_pos x n_head x n_pos floats)"},
     EDIT_OPTS(capture_args, edits, cvecs),
@@ -151,7 +157,10 @@ static const arg_cmd capture_cmd = {
     "[n_blocks, n_sel, n_head, n_pos], logits F32 [n_sel, n_vocab], image_embd F32 [n_img_rows,\n"
     "n_embd], vision F32 [n_vblocks, n_vis_tokens, n_vembd], Qwen3-VL's deepstack F32 [n_deepstack,\n"
     "n_sel, n_embd] (the rows added after blocks 0.., zero on text rows) and image_embd_deepstack F32\n"
-    "[n_deepstack, n_img_rows, n_embd] (the tower's DeepStack rows), with metadata naming the layers, blocks\n"
+    "[n_deepstack, n_img_rows, n_embd] (the tower's DeepStack rows), Llama-3.2-Vision's xattn_out F32\n"
+    "[n_xattn, n_sel, n_embd] and xattn_gate F32 [n_xattn, n_sel, 2] (each cross-attention layer's output\n"
+    "before its gate, and its two gates per row) and cross_states F32 [n_cross, n_embd] (the images'\n"
+    "cross-attention states, with image_embd), with metadata naming the layers, blocks\n"
     "and positions, every row's token text, role and cell, and the TransformerLens names of the\n"
     "sites (Python: idscope.load_capture). With --add / --replace the run is edited first and the\n"
     "captures see the edited stream. Give exactly one of --prompt, --prompt-file and --question.\n",
@@ -169,8 +178,9 @@ static int capture_sites(const char *list, ids_capture_opts *co) {
         else if (n == 10 && !strncmp(t, "image_embd", n)) co->image_embd = true;
         else if (n == 6 && !strncmp(t, "vision", n)) co->vision = true;
         else if (n == 9 && !strncmp(t, "deepstack", n)) co->deepstack = true;
+        else if (n == 5 && !strncmp(t, "xattn", n)) co->xattn = true;
         else if (n) return args_bad("capture", "--sites", list, "has an unknown site '%.*s' (resid, attn_out, mlp_out, attn_probs, logits, "
-                                    "image_embd, vision, deepstack)",
+                                    "image_embd, vision, deepstack, xattn)",
                              (int)n, t);
         t += n + (t[n] == ',');
     }
@@ -195,7 +205,7 @@ int cmd_capture(int argc, char **argv) {
     if (a.all) {
         a.layers = "all";
         a.positions = "all";
-        a.sites = "resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack";
+        a.sites = "resid,attn_out,mlp_out,attn_probs,logits,image_embd,vision,deepstack,xattn";
     }
     ids_capture_opts co = {.layers = a.layers, .positions = a.positions, .n_threads = a.v.threads,
                            .precision = (ids_precision)a.v.precision};

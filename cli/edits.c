@@ -14,7 +14,8 @@ static int parse_layer(const char *cmd, const char *v, int n_layer, ids_site_kin
     static const struct { const char *hook; ids_site_kind site; int plus; } hooks[] = {
         {"hook_resid_pre", IDS_SITE_RESID, 0}, {"hook_resid_post", IDS_SITE_RESID, 1},
         {"hook_attn_out", IDS_SITE_ATTN_OUT, 0}, {"hook_mlp_out", IDS_SITE_MLP_OUT, 0},
-        {"hook_deepstack", IDS_SITE_DEEPSTACK, 0}};
+        {"hook_deepstack", IDS_SITE_DEEPSTACK, 0}, {"hook_xattn_out", IDS_SITE_XATTN_OUT, 0},
+        {"hook_xattn_gate", IDS_SITE_XATTN_GATE, 0}};
     char *end;
     long b = -1;
     *site = IDS_SITE_RESID;
@@ -46,7 +47,8 @@ static int parse_layer(const char *cmd, const char *v, int n_layer, ids_site_kin
     }
     if (b < 0)
         return args_bad(cmd, "--layer", v, "is not a layer L (0..n_layer) or a hook name like blocks.2.hook_resid_post, "
-                        "blocks.2.hook_attn_out, blocks.2.hook_mlp_out, blocks.0.hook_deepstack, attn_out:2");
+                        "blocks.2.hook_attn_out, blocks.2.hook_mlp_out, blocks.0.hook_deepstack, blocks.3.hook_xattn_out, "
+                        "blocks.3.hook_xattn_gate, attn_out:2");
     const int hi = *site == IDS_SITE_RESID ? n_layer : n_layer - 1;
     if (n_layer >= 0 && b > hi)
         return args_bad(cmd, "--layer", v, "is outside 0..%d (the model's %s)", hi, *site == IDS_SITE_RESID ? "layers" : "blocks");
@@ -323,12 +325,14 @@ int edits_prepare(const char *cmd, const arg_groups *g, const arg_strs *cvecs, c
 }
 
 int edits_bind(cli_edits *e, int n_embd) {
-    for (int k = 0; k < e->n; k++)
-        if (e->e[k].width != n_embd) {
-            fprintf(stderr, "idscope: error: %s: vectors of %d values, but the model's n_embd is %d\n", e->files[k],
-                    e->e[k].width, n_embd);
+    for (int k = 0; k < e->n; k++) {
+        const bool gate = e->hooks[k].site == IDS_SITE_XATTN_GATE; /* mllama: two gates per row */
+        if (e->e[k].width != (gate ? 2 : n_embd)) {
+            fprintf(stderr, "idscope: error: %s: vectors of %d values, but %s\n", e->files[k], e->e[k].width,
+                    gate ? "a cross-attention gate site has 2 per row" : "the model's n_embd differs");
             return 1;
         }
+    }
     return 0;
 }
 

@@ -27,6 +27,7 @@ shard|shards and resumption|tests/shard.sh build/release/idscope
 hf|hf folders|tests/cli_hf.sh build/release/idscope
 hffam|hf folders: gemma3, internvl, qwen3vl|tests/cli_hf_families.sh build/release/idscope
 onevision|llava-onevision|tests/cli_onevision.sh build/release/idscope
+mllama|llama-3.2-vision|tests/cli_mllama.sh build/release/idscope
 unit|unit tests (release)|build/release/test_idscope
 python|python|python_suite
 fuzz|fuzz smoke|tests/fuzz/smoke.sh build/fuzz
@@ -63,7 +64,7 @@ wait
 total_pass=0
 total_fail=0
 # The suites in a fixed order, as the list gives them
-for id in unit layers cli hf hffam onevision shard install python asan fuzz; do
+for id in unit layers cli hf hffam onevision mllama shard install python asan fuzz; do
     label=$(printf '%s\n' "$SUITES" | awk -F'|' -v id="$id" '$1 == id { print $2 }')
     echo "== $label ($(cat "$logs/$id.sec" 2>/dev/null || echo '?') s)"
     cat "$logs/$id.log" 2>/dev/null

@@ -218,8 +218,8 @@ static void check_error(const char *name, const folder_opts *o, ids_hf_part part
 }
 
 TEST(hf_broken_folders) {
-    folder_opts o = {.model_type = "mllama"};
-    check_error("hf-type", &o, IDS_HF_TEXT, IDS_ERR_UNSUPPORTED, "hf-type/config.json", "model_type 'mllama'");
+    folder_opts o = {.model_type = "idefics3"};
+    check_error("hf-type", &o, IDS_HF_TEXT, IDS_ERR_UNSUPPORTED, "hf-type/config.json", "model_type 'idefics3'");
     o = (folder_opts){.ff_config = 13};
     check_error("hf-shape", &o, IDS_HF_TEXT, IDS_ERR_FORMAT, "hf-shape/model.safetensors",
                 "'language_model.model.layers.0.mlp.gate_proj.weight' has shape [12, 8], expected [13, 8]");

@@ -35,6 +35,13 @@ typedef struct ids_hparams {
     float rope_base_swa, rope_scale, attn_scale, embd_scale, logit_softcap;
     bool qk_norm;          /* per-head RMSNorm of q and k before the rotation (Qwen3-VL) */
     int n_deepstack;       /* Qwen3-VL: blocks 0..n_deepstack-1 get a DeepStack row added after them */
+    /* Llama-3.2-Vision (arch "mllama"): blocks xattn_layer[0..n_xattn) are gated cross-attention layers
+     * (the row attends to the images' cross-attention states, ids_seq_set_cross; no self-attention, no
+     * rotation); token_embd has n_vocab_embd rows (vocab_size + 8 in the published files; <|image|> is
+     * one of them), the output head n_vocab. n_vocab_embd = n_vocab elsewhere. */
+    int n_xattn;
+    int xattn_layer[64];
+    int n_vocab_embd;
 } ids_hparams;
 
 typedef struct ids_model ids_model;
@@ -173,6 +180,21 @@ ids_status ids_seq_set_deepstack(ids_seq *s, const float *ds, int n_ds, int n_ro
 /* DeepStack rows per visual row (0 when none), and row i's k-th one (NULL when row i has none). */
 int ids_seq_n_deepstack(const ids_seq *s);
 const float *ids_seq_deepstack(const ids_seq *s, int i, int k);
+/* Llama-3.2-Vision: an image's cross-attention states [n_keys, n_embd] (every tile of the tower's
+ * output, CLS included), given after its <|image|> token row `row` (rows of images ascending); the
+ * rows of its span attend to its first n_valid keys (the image's tiles; HF cross_attention_mask), a
+ * row in no span attends to every key and its cross-attention MLP output is zeroed (HF
+ * full_text_row_masked_out_mask). At most IDS_SEQ_MAX_CROSS images. */
+#define IDS_SEQ_MAX_CROSS 64
+ids_status ids_seq_add_cross(ids_seq *s, int row, const float *states, int n_keys, int n_valid, ids_err *err);
+int ids_seq_n_cross(const ids_seq *s);          /* key rows of all images */
+const float *ids_seq_cross(const ids_seq *s);   /* [n_cross, n_embd] */
+int ids_seq_n_cross_images(const ids_seq *s);
+void ids_seq_cross_image(const ids_seq *s, int i, int *row, int *first, int *n_valid);
+/* The images whose span holds row r (bit i: image i; HF's rule: an <|image|> row's span runs to the
+ * next image's row, adjacent ones share the span after the last, the last runs to the end); rows past
+ * the end have the last row's. */
+uint64_t ids_seq_cross_images(const ids_seq *s, int r);
 int ids_seq_len(const ids_seq *s);
 const ids_row *ids_seq_row(const ids_seq *s, int i);
 /* The input vector of an embedding row (image patch / given vector) i; NULL for token rows. */
@@ -218,6 +240,10 @@ typedef enum ids_site_kind {
                          * without one); layer l + 1 is the stream after the addition. An ADD here is
                          * applied to the stream after the addition, the same sum as an ADD at RESID l + 1
                          * on those rows; the other actions see and change the DeepStack rows themselves */
+    IDS_SITE_XATTN_OUT, /* mllama: a cross-attention layer's attention output (after o_proj, before its gate) */
+    IDS_SITE_XATTN_GATE,/* mllama: a cross-attention layer's gates per row, width 2: tanh(attn gate) and
+                         * tanh(MLP gate) x the row's mask (0 on rows that attend to no image); editing
+                         * them (SCALE 0 ablates the images at that layer) changes what the layer adds */
     IDS_SITE_COUNT
 } ids_site_kind;
 
@@ -390,6 +416,7 @@ typedef struct ids_capture_opts {
     ids_precision precision; /* the decoder's matmuls (default f32) */
     bool attn_out, mlp_out, attn_probs; /* block sites, at the blocks among `layers` (those < n_layer) */
     bool deepstack;        /* Qwen3-VL: the DeepStack sites (IDS_SITE_DEEPSTACK, every block < n_deepstack) */
+    bool xattn;            /* mllama: the cross-attention sites at every cross-attention layer */
     const ids_hook *edits;   /* edits of the run (ADD, REPLACE, SCALE or CALLBACK hooks); the captures
                                 see what they leave */
     int n_edits;
@@ -404,6 +431,8 @@ typedef struct ids_capture_opts {
  * [n_blocks, n_sel, n_head, n_pos], logits [n_sel, n_vocab], image_embd [n_img_rows, n_embd],
  * vision [n_vblocks, n_vis_tokens, n_vembd] (with a leading n_images axis when there are several),
  * Qwen3-VL: deepstack [n_deepstack, n_sel, n_embd] (the rows added after blocks 0.., zero on text rows)
+ * mllama: xattn_out [n_xattn, n_sel, n_embd], xattn_gate [n_xattn, n_sel, 2] and, with image_embd,
+ * cross_states [n_cross, n_embd] (the images' cross-attention states; there are no image rows)
  * and, with image_embd, image_embd_deepstack [n_deepstack, n_img_rows, n_embd] (the tower's DeepStack
  * rows of the image rows; image_embd holds their main rows),
  * plus metadata: the layers and blocks, the positions, n_layer, each row's token text
@@ -452,8 +481,9 @@ void ids_ffi_free(void *p);
 
 ids_status ids_ffi_vlm_load(ids_vlm **out, const char *text_path, const char *mmproj_path);
 /* A number about the model by name: n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff,
- * n_ctx_train (decoder); vision_n_embd, vision_n_head, vision_n_layer (blocks run), image_size,
- * patch_size, dynamic (tower). -1 for an unknown name. */
+ * n_ctx_train, n_xattn and xattn_layer.K (mllama: the K-th cross-attention layer) (decoder);
+ * vision_n_embd, vision_n_head, vision_n_layer (blocks run), image_size, patch_size, dynamic (tower).
+ * -1 for an unknown name. */
 long long ids_ffi_vlm_size(const ids_vlm *v, const char *name);
 /* A text about the model by name: arch, projector, text_path, mmproj_path, tokenizer ("spm" or
  * "bpe"). NULL for an unknown name; owned by the VLM. */

@@ -253,11 +253,13 @@ typedef struct ids_steer_opts {
  * Qwen2-VL and Qwen2.5-VL (dynamic-resolution towers) 6-16 of 28 (Qwen2-VL-2B, Qwen2.5-VL-7B), 8-18 of
  * 36 (Qwen2.5-VL-3B); other depths of a family scaled from its first band (LLaVA 0.25..0.625 of the
  * layers, Qwen 6/28..16/28), rounded, within 1..n_layer-1; Gemma 3 10-22 of 34 (4B) and of 48 (12B),
- * other depths 10/34..22/34. A model made by idscope's trainer: 1..n_layer-1 (every inner layer). */
+ * other depths 10/34..22/34; Llama-3.2-Vision (mllama) 10-20 of 40, other depths 10/40..20/40. A model
+ * made by idscope's trainer: 1..n_layer-1 (every inner layer). */
 void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi);
 /* The last layer the paper edits and reads in this model's family, the default top of depth's band:
  * Gemma 3 29 of 34 (4B), 39 of 48 (12B), other depths 29/34 of them (the paper's runs keep layers
- * 0-29 / 0-39 only); every other family n_layer - 1. */
+ * 0-29 / 0-39 only); Llama-3.2-Vision 32 of 40 (the paper keeps layers 0-32 of the 11B), other depths
+ * 32/40; every other family n_layer - 1. */
 int ids_steer_layer_limit(const ids_vlm *v);
 
 typedef struct ids_steer_result {

@@ -15,7 +15,10 @@ block l; layer 0 = the embeddings), blocks.{l}.hook_resid_post its layer l + 1,
 blocks.{l}.hook_attn_out / hook_mlp_out the outputs of block l's attention and MLP (before they are
 added to the stream), blocks.{l}.attn.hook_pattern its attention probabilities [n_head, rows, keys], and for Qwen3-VL
 blocks.{l}.hook_deepstack the DeepStack rows added to the stream after block l (so that
-hook_resid_post is the stream after them).
+hook_resid_post is the stream after them), and for Llama-3.2-Vision (mllama) at its cross-attention
+layers blocks.{l}.hook_xattn_out (the cross-attention output before its gate) and
+blocks.{l}.hook_xattn_gate (per row: tanh of the attention gate, tanh of the MLP gate times the row's
+mask; [rows, 2]); there hook_attn_out / hook_mlp_out are the gated outputs.
 Rows are chosen as in the CLI: "all", "last", "text", "image", "image:K", "word:WORD[:N]" (the N-th
 occurrence of the word's token after the last image row), an index, a list of indices or a range.
 Errors of the library are raised as idscope.Error with its message.
@@ -37,8 +40,8 @@ __all__ = ["Error", "Model", "Run", "ActivationCache", "Edit", "load", "add", "r
            "Result", "Stimulus", "run", "extract_ids", "swap", "steer_belief", "steer_grid", "depth", "deviation", "mask",
            "compare", "temporal_extract", "temporal_swap", "temporal_steer", "evaluate", "stimulus", "stimuli"]
 
-SITES = ("resid", "attn_out", "mlp_out", "attn_probs", "deepstack")
-_RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS, _DEEPSTACK = range(5)
+SITES = ("resid", "attn_out", "mlp_out", "attn_probs", "deepstack", "xattn_out", "xattn_gate")
+_RESID, _ATTN_OUT, _MLP_OUT, _ATTN_PROBS, _DEEPSTACK, _XATTN_OUT, _XATTN_GATE = range(7)
 _CAPTURE, _ADD, _REPLACE, _SCALE = range(4)
 _LOGITS = {None: 0, "none": 0, "last": 1, "all": 2}
 _PRECISION = {"f32": 0, "bf16": 1, "int8": 2}
@@ -137,7 +140,7 @@ def load(text=None, mmproj=None):
 # ---- hook names and edits --------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|hook_attn_out|hook_mlp_out|"
-                      r"attn\.hook_pattern|hook_pattern|hook_deepstack)$")
+                      r"attn\.hook_pattern|hook_pattern|hook_deepstack|hook_xattn_out|hook_xattn_gate)$")
 
 
 def _parse_name(name, n_layer):
@@ -151,21 +154,25 @@ def _parse_name(name, n_layer):
     m = _NAME_RE.match(name) if isinstance(name, str) else None
     if not m:
         raise ValueError("unknown hook name %r (blocks.L.hook_resid_pre, hook_resid_post, hook_attn_out, "
-                         "hook_mlp_out, attn.hook_pattern, hook_deepstack (Qwen3-VL), or (site, layer) with site one "
+                         "hook_mlp_out, attn.hook_pattern, hook_deepstack (Qwen3-VL), hook_xattn_out, hook_xattn_gate "
+                         "(mllama), or (site, layer) with site one "
                          "of %s)" % (name, SITES))
     b, kind = int(m.group(1)), m.group(2)
     if b >= n_layer:
         raise ValueError("hook %r: block %d is outside 0..%d (the model has %d blocks)" % (name, b, n_layer - 1, n_layer))
     return {"hook_resid_pre": (_RESID, b), "hook_resid_post": (_RESID, b + 1), "hook_attn_out": (_ATTN_OUT, b),
             "hook_mlp_out": (_MLP_OUT, b), "attn.hook_pattern": (_ATTN_PROBS, b),
-            "hook_pattern": (_ATTN_PROBS, b), "hook_deepstack": (_DEEPSTACK, b)}[kind]
+            "hook_pattern": (_ATTN_PROBS, b), "hook_deepstack": (_DEEPSTACK, b), "hook_xattn_out": (_XATTN_OUT, b),
+            "hook_xattn_gate": (_XATTN_GATE, b)}[kind]
 
 
-def _all_names(n_layer):
+def _all_names(n_layer, xattn=()):
     names = []
     for b in range(n_layer):
         names += ["blocks.%d.hook_resid_pre" % b, "blocks.%d.hook_attn_out" % b, "blocks.%d.hook_mlp_out" % b,
                   "blocks.%d.attn.hook_pattern" % b, "blocks.%d.hook_resid_post" % b]
+        if b in xattn:  # mllama's cross-attention layers
+            names += ["blocks.%d.hook_xattn_out" % b, "blocks.%d.hook_xattn_gate" % b]
     return names
 
 
@@ -302,6 +309,8 @@ class Model:
         self.mmproj_path = os.fsdecode(L.ids_ffi_vlm_text(h, b"mmproj_path"))
         self.vision_n_layer = int(L.ids_ffi_vlm_size(h, b"vision_n_layer"))
         self.vision_n_embd = int(L.ids_ffi_vlm_size(h, b"vision_n_embd"))
+        self.xattn_layers = tuple(int(L.ids_ffi_vlm_size(h, b"xattn_layer.%d" % k))
+                                  for k in range(max(0, int(L.ids_ffi_vlm_size(h, b"n_xattn")))))
 
     def close(self):
         h, self._h = getattr(self, "_h", None), None
@@ -589,7 +598,7 @@ class Run:
                 self._hook(0, _RESID, 0, "image", _CAPTURE, cache["image_embd"])
             self._add_edits(0, edits, alive)
             captured = {}
-            for name in _all_names(M.n_layer):
+            for name in _all_names(M.n_layer, M.xattn_layers):
                 if not keep(name):
                     continue
                 site, layer = _parse_name(name, M.n_layer)
@@ -742,10 +751,14 @@ def load_capture(path):
         if k.startswith("vision."):
             for b in range(arrays[k].shape[0]):
                 cache["vision.%s.blocks.%d" % (k.split(".")[1], b)] = arrays[k][b]
+    xl = [int(x) for x in meta.get("xattn_layers", "").split(",") if x]
+    for site in ("xattn_out", "xattn_gate"):  # mllama: one per cross-attention layer
+        for i, b in enumerate(xl if site in arrays else ()):
+            cache["blocks.%d.hook_%s" % (b, site)] = arrays[site][i]
     if "deepstack" in arrays:  # Qwen3-VL: the rows added after blocks 0, 1, ...
         for b in range(arrays["deepstack"].shape[0]):
             cache["blocks.%d.hook_deepstack" % b] = arrays["deepstack"][b]
-    for k in ("logits", "image_embd", "image_embd_deepstack", "tokens", "positions"):
+    for k in ("logits", "image_embd", "image_embd_deepstack", "cross_states", "tokens", "positions"):
         if k in arrays:
             cache[k] = arrays[k]
     cache["rows"] = np.array([int(x) for x in meta.get("positions", "").split(",") if x], np.int64)

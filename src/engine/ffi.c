@@ -37,9 +37,13 @@ long long ids_ffi_vlm_size(const ids_vlm *v, const char *name) {
         {"n_head_kv", hp->n_head_kv}, {"head_dim", hp->head_dim}, {"n_ff", hp->n_ff}, {"n_ctx_train", hp->n_ctx_train},
         {"vision_n_embd", vp->n_embd}, {"vision_n_head", vp->n_head}, {"vision_n_layer", vp->n_run},
         {"image_size", vp->image_size}, {"patch_size", vp->patch_size}, {"dynamic", vp->dynamic},
+        {"n_xattn", hp->n_xattn},
     };
     for (size_t i = 0; name && i < sizeof sizes / sizeof *sizes; i++)
         if (!strcmp(name, sizes[i].name)) return sizes[i].value;
+    int k; /* "xattn_layer.K": the K-th cross-attention layer (mllama) */
+    char end;
+    if (name && sscanf(name, "xattn_layer.%d%c", &k, &end) == 1 && k >= 0 && k < hp->n_xattn) return hp->xattn_layer[k];
     return -1;
 }
 
@@ -330,7 +334,8 @@ ids_status ids_ffi_run_select(const ids_ffi_run *r, const char *rows, int **out,
 }
 
 static const char *site_name(int site) {
-    static const char *const names[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack"};
+    static const char *const names[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack", "xattn_out",
+                                        "xattn_gate"};
     return site >= 0 && site < IDS_SITE_COUNT ? names[site] : "?";
 }
 
@@ -338,7 +343,8 @@ static const char *site_name(int site) {
 static ids_status check_hook(const ids_ffi_run *r, int site, int layer, int action, int *width, ids_err *err) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(r->v));
     if (site < 0 || site >= IDS_SITE_COUNT)
-        return ids__err(err, IDS_ERR_ARG, "hook: unknown site %d (0 resid, 1 attn_out, 2 mlp_out, 3 attn_probs, 4 deepstack)", site);
+        return ids__err(err, IDS_ERR_ARG, "hook: unknown site %d (0 resid, 1 attn_out, 2 mlp_out, 3 attn_probs, 4 deepstack, "
+                        "5 xattn_out, 6 xattn_gate)", site);
     const int max_layer = site == IDS_SITE_RESID ? hp->n_layer : site == IDS_SITE_DEEPSTACK ? hp->n_deepstack - 1
                                                                                           : hp->n_layer - 1;
     if (layer < 0 || layer > max_layer)
@@ -349,7 +355,7 @@ static ids_status check_hook(const ids_ffi_run *r, int site, int layer, int acti
     if (site == IDS_SITE_ATTN_PROBS && (action == IDS_ACT_ADD || action == IDS_ACT_REPLACE))
         return ids__err(err, IDS_ERR_ARG, "hook: attention probabilities (layer %d) can be captured or scaled, "
                         "not %s", layer, action == IDS_ACT_ADD ? "added to" : "replaced");
-    *width = site == IDS_SITE_ATTN_PROBS ? hp->n_head * ids_seq_len(r->seq) : hp->n_embd;
+    *width = site == IDS_SITE_ATTN_PROBS ? hp->n_head * ids_seq_len(r->seq) : site == IDS_SITE_XATTN_GATE ? 2 : hp->n_embd;
     return IDS_OK;
 }
 

@@ -62,6 +62,10 @@ struct ids_ctx {
     float *resid_clean;        /* [n_layer+1, n_ctx, n_embd] */
     float *k_clean, *v_clean;  /* [n_layer, n_ctx, kv_dim] */
     float *k_gen, *v_gen;      /* [n_layer, n_ctx, kv_dim], allocated by the first generate */
+    /* mllama: keys and values of the sequence's cross-attention states [n_xattn, n_cross, kv_dim]
+     * (made when the sequence is set), each computed row's images, its two gates [max_rows, 2] */
+    float *xk, *xv, *xscores, *xgate;
+    uint64_t *xmask;
     size_t bytes;
 };
 
@@ -411,6 +415,73 @@ static void add_deepstack(ids_ctx *c, const fwd_plan *pl, int n_act, int l) {
     }
 }
 
+/* The block's MLP on M rows of c->x: c->tmp = down(act(gate xn) * up xn), xn = the FFN norm of x. */
+static void mlp(ids_ctx *c, const ids_layer_w *L, int M) {
+    const ids_hparams *hp = &c->m->hp;
+    rmsnorm(c, c->x, c->xn, L->ffn_norm, M);
+    matmul(c, L->wgate, c->xn, M, c->gate, NULL);
+    matmul(c, L->wup, c->xn, M, c->up, NULL);
+    const size_t nf = (size_t)M * hp->n_ff;
+    if (hp->gemma3)
+        for (size_t i = 0; i < nf; i++) c->gate[i] = ids__gelu_tanh(c->gate[i]) * c->up[i];
+    else
+        for (size_t i = 0; i < nf; i++) {
+            const float g = c->gate[i];
+            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        }
+    matmul(c, L->wdown, c->gate, M, c->tmp, NULL);
+    if (L->post_ffn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_ffn_norm, M);
+}
+
+/* mllama's gated cross-attention layer l (decoder_mllama.c has the attention): hooks see the
+ * cross-attention output before its gate (XATTN_OUT), the rows' two gates (XATTN_GATE: tanh of the
+ * attention gate; tanh of the MLP gate, 0 on rows without images), then the gated outputs as
+ * ATTN_OUT / MLP_OUT. Without cross-attention states (no image) both gates are 0: HF skips the layer.
+ * Attention probabilities have no self-attention to show here: captures get zeros. */
+static void xattn_block(ids_ctx *c, const fwd_plan *pl, int n_act, int l) {
+    const ids_hparams *hp = &c->m->hp;
+    const ids_layer_w *L = &c->m->layers[l];
+    const int n_embd = hp->n_embd, m = pl->m, M = n_act * m, nk = ids_seq_n_cross(c->seq);
+    const bool have = c->xk && nk > 0;
+    for (int i = 0; i < m; i++) c->xmask[i] = have ? ids_seq_cross_images(c->seq, pl->p0 + i) : 0;
+    if (have) {
+        int xi = 0;
+        while (hp->xattn_layer[xi] != l) xi++;
+        const size_t off = (size_t)xi * nk * c->kv_dim;
+        rmsnorm(c, c->x, c->xn, L->attn_norm, M);
+        matmul(c, L->wq, c->xn, M, c->q, NULL);
+        ids__rmsnorm(&c->ops, c->q, c->q, L->q_norm, hp->head_dim, M * hp->n_head, hp->rms_eps);
+        ids__xattn(&c->ops, hp, c->seq, c->q, n_act, m, c->xmask, c->xk + off, c->xv + off, c->xscores, c->att);
+        matmul(c, L->wo, c->att, M, c->tmp, NULL);
+    } else memset(c->tmp, 0, (size_t)M * n_embd * sizeof(float));
+    for (int v = 0; v < n_act; v++) {
+        for (int k = 0; k < pl->vars[v].n_hooks; k++) {
+            rhook *rh = &pl->vars[v].hooks[k];
+            if (rh->h->site == IDS_SITE_ATTN_PROBS && rh->h->layer == l)
+                memset(rh->pbuf, 0, (size_t)rh->n_rows * rh->width * sizeof(float));
+        }
+        apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_PROBS, l, NULL, pl->p0, NULL);
+        apply_hooks(c, &pl->vars[v], v, IDS_SITE_XATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
+        float *g = c->xgate + (size_t)v * m * 2;
+        for (int i = 0; i < m; i++) {
+            g[2 * i] = have ? L->xgate_attn : 0.0f;
+            g[2 * i + 1] = c->xmask[i] ? L->xgate_mlp : 0.0f;
+        }
+        apply_hooks(c, &pl->vars[v], v, IDS_SITE_XATTN_GATE, l, g, pl->p0, NULL);
+    }
+    for (int r = 0; r < M; r++)
+        for (int d = 0; d < n_embd; d++) c->tmp[(size_t)r * n_embd + d] *= c->xgate[2 * r];
+    for (int v = 0; v < n_act; v++)
+        apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
+    for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+    mlp(c, L, M);
+    for (int r = 0; r < M; r++)
+        for (int d = 0; d < n_embd; d++) c->tmp[(size_t)r * n_embd + d] *= c->xgate[2 * r + 1];
+    for (int v = 0; v < n_act; v++)
+        apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
+    for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+}
+
 static void forward(ids_ctx *c, const fwd_plan *pl) {
     const ids_hparams *hp = &c->m->hp;
     const int n_embd = hp->n_embd, m = pl->m;
@@ -439,6 +510,10 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
 
         const ids_layer_w *L = &c->m->layers[l];
         const int M = n_act * m;
+        if (L->xattn) {
+            xattn_block(c, pl, n_act, l);
+            continue;
+        }
         rmsnorm(c, c->x, c->xn, L->attn_norm, M);
         matmul(c, L->wq, c->xn, M, c->q, L->bq);
         matmul(c, L->wk, c->xn, M, c->kn, L->bk);
@@ -477,19 +552,7 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
         for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
 
-        rmsnorm(c, c->x, c->xn, L->ffn_norm, M);
-        matmul(c, L->wgate, c->xn, M, c->gate, NULL);
-        matmul(c, L->wup, c->xn, M, c->up, NULL);
-        const size_t nf = (size_t)M * hp->n_ff;
-        if (hp->gemma3)
-            for (size_t i = 0; i < nf; i++) c->gate[i] = ids__gelu_tanh(c->gate[i]) * c->up[i];
-        else
-            for (size_t i = 0; i < nf; i++) {
-                const float g = c->gate[i];
-                c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-            }
-        matmul(c, L->wdown, c->gate, M, c->tmp, NULL);
-        if (L->post_ffn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_ffn_norm, M);
+        mlp(c, L, M);
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
         for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
@@ -550,13 +613,14 @@ void ids_ctx_free(ids_ctx *c) {
     ids_seq_free(c->seq);
     float *bufs[] = {c->x, c->xn, c->q, c->kn, c->vn, c->att, c->tmp, c->gate, c->up, c->rope, c->rope_g,
                      c->scores, c->logit_buf, c->hook_tmp, c->resid_clean, c->k_clean,
-                     c->v_clean, c->k_gen, c->v_gen};
+                     c->v_clean, c->k_gen, c->v_gen, c->xk, c->xv, c->xscores, c->xgate};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) free(bufs[i]);
     free(c->row_pos);
     free(c->blk_lo);
     free(c->blk_hi);
     free(c->gen_tok);
     free(c->att_scratch);
+    free(c->xmask);
     free(c);
 }
 
@@ -602,6 +666,11 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     c->scores = alloc_f(c, (size_t)p.n_threads * QCHUNK * N, &ok);
     c->logit_buf = alloc_f(c, (size_t)OUT_ROWS * hp->n_vocab, &ok);
     c->row_pos = ids__malloc(R * 3 * sizeof(int32_t));
+    if (hp->n_xattn) {
+        c->xgate = alloc_f(c, R * 2, &ok);
+        c->xmask = ids__malloc(R * sizeof *c->xmask);
+        if (!c->xmask) ok = false;
+    }
     c->gen_tok = ids__malloc(N * sizeof(int32_t));
     if (p.keep_clean) {
         c->resid_clean = alloc_f(c, (size_t)(hp->n_layer + 1) * N * hp->n_embd, &ok);
@@ -633,7 +702,8 @@ size_t ids_ctx_memory(const ids_ctx *c) { return c->bytes; }
 const ids_seq *ids_ctx_seq(const ids_ctx *c) { return c->seq; }
 
 static int hook_width(const ids_ctx *c, const ids_hook *h, int n_tot) {
-    return h->site == IDS_SITE_ATTN_PROBS ? c->m->hp.n_head * n_tot : c->m->hp.n_embd;
+    return h->site == IDS_SITE_ATTN_PROBS ? c->m->hp.n_head * n_tot : h->site == IDS_SITE_XATTN_GATE ? 2
+                                                                                                     : c->m->hp.n_embd;
 }
 
 /* Validate and resolve the hooks of one variant. */
@@ -677,6 +747,13 @@ static ids_status resolve_variant(ids_ctx *c, const ids_hook *hooks, int n_hooks
             break;
         default: return ids__err(err, IDS_ERR_ARG, "hook %d: unknown action %d", k, (int)h->action);
         }
+        const bool xsite = h->site == IDS_SITE_XATTN_OUT || h->site == IDS_SITE_XATTN_GATE;
+        if (xsite && !ids__model_is_xattn(hp, h->layer))
+            return ids__err(err, IDS_ERR_ARG, "hook %d: block %d is not a cross-attention layer (%s)", k, h->layer,
+                            hp->n_xattn ? "see the model's cross_attention_layers" : "the model has none");
+        if (h->site == IDS_SITE_ATTN_PROBS && ids__model_is_xattn(hp, h->layer) && h->action != IDS_ACT_CAPTURE)
+            return ids__err(err, IDS_ERR_ARG, "hook %d: block %d is a cross-attention layer: it has no self-attention "
+                            "probabilities to edit", k, h->layer);
         if (h->site == IDS_SITE_ATTN_PROBS && (h->action == IDS_ACT_ADD || h->action == IDS_ACT_REPLACE))
             return ids__err(err, IDS_ERR_ARG, "hook %d: attention probabilities can be captured, "
                             "scaled or edited by callback only", k);
@@ -832,6 +909,29 @@ static ids_status check_opts(const ids_ctx *c, const ids_run_opts *o, ids_err *e
     return IDS_OK;
 }
 
+/* mllama: the keys and values of the new sequence's cross-attention states at every cross-attention
+ * layer (they do not depend on the stream, so edited runs reuse them). */
+static ids_status xattn_states(ids_ctx *c, ids_err *err) {
+    const ids_hparams *hp = &c->m->hp;
+    float **bufs[3] = {&c->xk, &c->xv, &c->xscores};
+    for (int i = 0; i < 3; i++) {
+        free(*bufs[i]);
+        *bufs[i] = NULL;
+    }
+    const int nk = ids_seq_n_cross(c->seq);
+    if (!nk) return IDS_OK;
+    const size_t per = (size_t)nk * c->kv_dim, nt = (size_t)ids__ops_threads(&c->ops);
+    c->xk = ids__malloc((size_t)hp->n_xattn * per * sizeof(float));
+    c->xv = ids__malloc((size_t)hp->n_xattn * per * sizeof(float));
+    c->xscores = ids__malloc(nt * nk * sizeof(float));
+    if (!c->xk || !c->xv || !c->xscores)
+        return ids__err(err, IDS_ERR_NOMEM, "run: out of memory for the keys of %d cross-attention rows", nk);
+    for (int i = 0; i < hp->n_xattn; i++)
+        ids__xattn_kv(&c->ops, hp, &c->m->layers[hp->xattn_layer[i]], ids_seq_cross(c->seq), nk, c->xk + i * per,
+                      c->xv + i * per);
+    return IDS_OK;
+}
+
 static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
     const ids_hparams *hp = &c->m->hp;
     if (ids_seq_n_embd(s) != hp->n_embd)
@@ -846,10 +946,10 @@ static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
     if (!cp) return ids__err(err, IDS_ERR_NOMEM, "run: out of memory for a sequence of %d rows", n);
     for (int i = 0; i < n; i++) {
         const ids_row *r = ids_seq_row(s, i);
-        if (r->token >= hp->n_vocab) {
+        if (r->token >= hp->n_vocab_embd) {
             ids_seq_free(cp);
             return ids__err(err, IDS_ERR_RANGE, "sequence row %d: token %d is outside the "
-                            "vocabulary (%d)", i, r->token, hp->n_vocab);
+                            "vocabulary (%d)", i, r->token, hp->n_vocab_embd);
         }
     }
     /* rows are copied verbatim (positions included) */
@@ -870,7 +970,7 @@ static ids_status copy_seq(ids_ctx *c, const ids_seq *s, ids_err *err) {
     if (c->n_ds > hp->n_layer) c->n_ds = hp->n_layer;
     c->n_gen = 0;
     c->have_clean = false;
-    return IDS_OK;
+    return hp->n_xattn ? xattn_states(c, err) : IDS_OK;
 }
 
 ids_status ids_ctx_prefill(ids_ctx *c, const ids_seq *s, const ids_hook *hooks, int n_hooks,

@@ -11,6 +11,8 @@ typedef struct ids_layer_w {
     float *bq, *bk, *bv, *bo;                                 /* optional biases */
     float *q_norm, *k_norm; /* [head_dim] */
     float *post_attn_norm, *post_ffn_norm;                    /* Gemma 3: [n_embd] on each sublayer's output */
+    bool xattn;              /* mllama cross-attention layer: wq..wo, q_norm, k_norm are cross_attn_* */
+    float xgate_attn, xgate_mlp; /* its gates, tanh applied */
 } ids_layer_w;
 
 struct ids_model {
@@ -44,5 +46,21 @@ void ids__attn_range(const ids_hparams *hp, int l, int q, const int *blk_lo, con
 /* Image blocks of a sequence for bidirectional attention: rows [lo[r], hi[r]) form r's block (a run
  * of rows of one image); text rows get lo = hi = r + 1 (none). */
 void ids__image_blocks(const ids_seq *s, int *lo, int *hi);
+
+/* Llama-3.2-Vision (decoder_mllama.c): mllama.attention.cross_attention_layers into m->hp; whether
+ * block l is one of them; block l's gates (tanh of cross_attn_attn_gate, cross_attn_mlp_gate). */
+ids_status ids__mllama_hparams(ids_model *m, ids_err *err);
+bool ids__model_is_xattn(const ids_hparams *hp, int l);
+ids_status ids__mllama_gates(ids_model *m, int l, ids_err *err);
+struct ids_ops;
+/* A cross-attention layer's keys (k_norm applied) and values of the states [n_keys, n_embd]:
+ * K, V [n_keys, kv_dim]. */
+void ids__xattn_kv(struct ids_ops *o, const ids_hparams *hp, const ids_layer_w *L, const float *states, int n_keys,
+                   float *K, float *V);
+/* Cross-attention of n_var x m rows (q [n_var * m, q_dim], normed): each row over its images' valid
+ * keys (rowmask[i], ids_seq_cross_images), or over every key when it has none: out [n_var * m, q_dim].
+ * scores: [threads, n_cross]. */
+void ids__xattn(struct ids_ops *o, const ids_hparams *hp, const ids_seq *s, const float *q, int n_var, int m,
+                const uint64_t *rowmask, const float *K, const float *V, float *scores, float *out);
 
 #endif

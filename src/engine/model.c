@@ -93,14 +93,14 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     if (st) return st;
     ids_hparams *hp = &m->hp;
     snprintf(hp->arch, sizeof hp->arch, "%s", arch);
-    if (!strcmp(arch, "llama")) hp->rope_mode = IDS_ROPE_NORM;
+    if (!strcmp(arch, "llama") || !strcmp(arch, "mllama")) hp->rope_mode = IDS_ROPE_NORM;
     else if (!strcmp(arch, "qwen2")) hp->rope_mode = IDS_ROPE_NEOX;
     else if (!strcmp(arch, "qwen2vl")) hp->rope_mode = IDS_ROPE_MROPE;
     else if (!strcmp(arch, "gemma3")) hp->rope_mode = IDS_ROPE_NEOX;
     else if (!strcmp(arch, "qwen3vl")) hp->rope_mode = IDS_ROPE_IMROPE, hp->qk_norm = true;
     else
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported by the "
-                        "decoder (supported: llama, qwen2, qwen2vl, qwen3vl, gemma3)", path, arch);
+                        "decoder (supported: llama, qwen2, qwen2vl, qwen3vl, gemma3, mllama)", path, arch);
     uint32_t n_embd, n_layer, n_head, n_head_kv, n_ff, head_dim, n_rot, n_ctx;
     char key[128];
     snprintf(key, sizeof key, "%s.embedding_length", arch);
@@ -129,7 +129,7 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
     if ((st = ids_gguf_get_f32(m->g, key, &hp->rms_eps, err))) return st;
     const ids_tensor *te = ids_gguf_find_tensor(m->g, "token_embd.weight");
     if (!te) return ids__err(err, IDS_ERR_NOT_FOUND, "%s: tensor 'token_embd.weight' is missing", path);
-    hp->n_vocab = (int)te->ne[1];
+    hp->n_vocab = hp->n_vocab_embd = (int)te->ne[1];
     const ids_tensor *tff = ids_gguf_find_tensor(m->g, "blk.0.ffn_up.weight");
     if ((st = get_u32_opt(m->g, arch, "feed_forward_length", tff ? (uint32_t)tff->ne[1] : 0, &n_ff, err)))
         return st;
@@ -146,6 +146,7 @@ static ids_status load_hparams(ids_model *m, ids_err *err) {
                         n_layer);
     hp->n_deepstack = (int)n_ds;
     if (!strcmp(arch, "gemma3")) return ids__gemma3_hparams(m, err);
+    if (!strcmp(arch, "mllama")) return ids__mllama_hparams(m, err);
     return IDS_OK;
 }
 
@@ -163,10 +164,21 @@ static ids_status load_layer(ids_model *m, int l, ids_err *err) {
 #define V(field, suffix, n, req)                                                           \
     snprintf(nm, sizeof nm, "blk.%d.%s", l, suffix);                                       \
     if ((st = load_vec(m, nm, n, req, &L->field, err))) return st;
-    T(wq, "attn_q.weight", n_embd, q_dim);
-    T(wk, "attn_k.weight", n_embd, kv_dim);
-    T(wv, "attn_v.weight", n_embd, kv_dim);
-    T(wo, "attn_output.weight", q_dim, n_embd);
+    if (ids__model_is_xattn(hp, l)) {
+        L->xattn = true;
+        T(wq, "cross_attn_q.weight", n_embd, q_dim);
+        T(wk, "cross_attn_k.weight", n_embd, kv_dim);
+        T(wv, "cross_attn_v.weight", n_embd, kv_dim);
+        T(wo, "cross_attn_o.weight", q_dim, n_embd);
+        V(q_norm, "cross_attn_q_norm.weight", hp->head_dim, true);
+        V(k_norm, "cross_attn_k_norm.weight", hp->head_dim, true);
+        if ((st = ids__mllama_gates(m, l, err))) return st;
+    } else {
+        T(wq, "attn_q.weight", n_embd, q_dim);
+        T(wk, "attn_k.weight", n_embd, kv_dim);
+        T(wv, "attn_v.weight", n_embd, kv_dim);
+        T(wo, "attn_output.weight", q_dim, n_embd);
+    }
     T(wgate, "ffn_gate.weight", n_embd, n_ff);
     T(wup, "ffn_up.weight", n_embd, n_ff);
     T(wdown, "ffn_down.weight", n_ff, n_embd);
@@ -176,8 +188,10 @@ static ids_status load_layer(ids_model *m, int l, ids_err *err) {
     V(bk, "attn_k.bias", kv_dim, false);
     V(bv, "attn_v.bias", kv_dim, false);
     V(bo, "attn_output.bias", n_embd, false);
-    V(q_norm, "attn_q_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
-    V(k_norm, "attn_k_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
+    if (!L->xattn) {
+        V(q_norm, "attn_q_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
+        V(k_norm, "attn_k_norm.weight", hp->head_dim, hp->gemma3 || hp->qk_norm);
+    }
     V(post_attn_norm, "post_attention_norm.weight", n_embd, hp->gemma3);
     V(post_ffn_norm, "post_ffw_norm.weight", n_embd, hp->gemma3);
 #undef T
@@ -190,8 +204,13 @@ static ids_status load_weights(ids_model *m, ids_err *err) {
     ids_hparams *hp = &m->hp;
     const int64_t n_embd = hp->n_embd;
     ids_status st;
-    if ((st = want_tensor(m, "token_embd.weight", n_embd, hp->n_vocab, true, &m->tok_embd, err))) return st;
-    if ((st = want_tensor(m, "output.weight", n_embd, hp->n_vocab, false, &m->output, err))) return st;
+    if ((st = want_tensor(m, "token_embd.weight", n_embd, hp->n_vocab_embd, true, &m->tok_embd, err))) return st;
+    if (hp->n_xattn) { /* mllama: the head has vocab_size rows, token_embd 8 more */
+        const ids_tensor *o = ids_gguf_find_tensor(m->g, "output.weight");
+        if (o && o->ne[1] >= 1 && o->ne[1] <= hp->n_vocab) hp->n_vocab = (int)o->ne[1];
+        if ((st = want_tensor(m, "output.weight", n_embd, hp->n_vocab, true, &m->output, err))) return st;
+    }
+    else if ((st = want_tensor(m, "output.weight", n_embd, hp->n_vocab, false, &m->output, err))) return st;
     hp->tied_output = m->output == NULL;
     if (!m->output) m->output = m->tok_embd;
     if ((st = load_vec(m, "output_norm.weight", n_embd, true, &m->output_norm, err))) return st;
@@ -211,9 +230,9 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     if (!st) st = load_hparams(m, err);
     if (!st) st = load_weights(m, err);
     if (!st) st = ids_tokenizer_load(&m->tok, m->g, err);
-    if (!st && ids_tokenizer_n_vocab(m->tok) > m->hp.n_vocab)
+    if (!st && ids_tokenizer_n_vocab(m->tok) > m->hp.n_vocab_embd)
         st = ids__err(err, IDS_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd only %d rows",
-                      path, ids_tokenizer_n_vocab(m->tok), m->hp.n_vocab);
+                      path, ids_tokenizer_n_vocab(m->tok), m->hp.n_vocab_embd);
     if (st) {
         ids_model_free(m);
         return st;

@@ -14,6 +14,11 @@ struct ids_seq {
     int n_ds, ds_len, ds_n, ds_cap;
     int32_t *ds_idx;
     float *ds;
+    /* Llama-3.2-Vision: the images' cross-attention states, pooled [x_n, n_embd]; image i: its <|image|>
+     * row, its first key row, its attended keys and all its keys */
+    float *x;
+    int x_n, n_ximg;
+    int ximg_row[IDS_SEQ_MAX_CROSS], ximg_off[IDS_SEQ_MAX_CROSS], ximg_valid[IDS_SEQ_MAX_CROSS];
 };
 
 void ids_seq_set_mrope(ids_seq *s, bool on) { s->mrope = on; }
@@ -32,7 +37,54 @@ void ids_seq_free(ids_seq *s) {
     free(s->embd);
     free(s->ds_idx);
     free(s->ds);
+    free(s->x);
     free(s);
+}
+
+ids_status ids_seq_add_cross(ids_seq *s, int row, const float *states, int n_keys, int n_valid, ids_err *err) {
+    if (row < 0 || row >= s->n || s->rows[row].token < 0 || (s->n_ximg && row <= s->ximg_row[s->n_ximg - 1]))
+        return ids__err(err, IDS_ERR_ARG, "sequence: row %d is not a token row after the last image's (%d rows)", row, s->n);
+    if (n_keys < 1 || n_valid < 1 || n_valid > n_keys || !states)
+        return ids__err(err, IDS_ERR_ARG, "sequence: %d cross-attention rows, %d of them attended", n_keys, n_valid);
+    if (s->n_ximg == IDS_SEQ_MAX_CROSS || s->x_n > (1 << 24) - n_keys)
+        return ids__err(err, IDS_ERR_RANGE, "sequence: more than %d images or 2^24 cross-attention rows",
+                        IDS_SEQ_MAX_CROSS);
+    const size_t E = (size_t)s->n_embd;
+    float *x = ids__realloc(s->x, ((size_t)s->x_n + (size_t)n_keys) * E * sizeof(float));
+    if (!x) return ids__err(err, IDS_ERR_NOMEM, "sequence: out of memory for %d cross-attention rows", n_keys);
+    s->x = x;
+    memcpy(x + (size_t)s->x_n * E, states, (size_t)n_keys * E * sizeof(float));
+    s->ximg_row[s->n_ximg] = row;
+    s->ximg_off[s->n_ximg] = s->x_n;
+    s->ximg_valid[s->n_ximg++] = n_valid;
+    s->x_n += n_keys;
+    return IDS_OK;
+}
+
+int ids_seq_n_cross(const ids_seq *s) { return s->x_n; }
+const float *ids_seq_cross(const ids_seq *s) { return s->x; }
+int ids_seq_n_cross_images(const ids_seq *s) { return s->n_ximg; }
+
+void ids_seq_cross_image(const ids_seq *s, int i, int *row, int *first, int *n_valid) {
+    *row = s->ximg_row[i];
+    *first = s->ximg_off[i];
+    *n_valid = s->ximg_valid[i];
+}
+
+/* HF processing_mllama: image i's <|image|> row starts its span, which ends at the next image's row,
+ * or at the end for the last; a run of adjacent <|image|> rows all take the span after the run's
+ * last one. Rows past the sequence (generated) have the last row's images. */
+uint64_t ids_seq_cross_images(const ids_seq *s, int r) {
+    if (r >= s->n) r = s->n - 1;
+    uint64_t m = 0;
+    int end = s->n; /* the span end of the image after i, walking backwards */
+    for (int i = s->n_ximg - 1; i >= 0; i--) {
+        const int a = s->ximg_row[i], b = i + 1 < s->n_ximg ? s->ximg_row[i + 1] : s->n;
+        const int e = a == b - 1 ? end : b;
+        if (r >= a && r < e) m |= 1ull << i;
+        end = e;
+    }
+    return m;
 }
 
 int ids_seq_n_deepstack(const ids_seq *s) { return s->n_ds; }
@@ -342,6 +394,11 @@ ids_status ids__seq_copy(ids_seq *dst, const ids_seq *src, ids_err *err) {
     dst->n += src->n;
     if (src->next_pos > dst->next_pos) dst->next_pos = src->next_pos;
     dst->mrope = src->mrope;
+    for (int i = 0; i < src->n_ximg && !st; i++)
+        st = ids_seq_add_cross(dst, base + src->ximg_row[i], src->x + (size_t)src->ximg_off[i] * src->n_embd,
+                               (i + 1 < src->n_ximg ? src->ximg_off[i + 1] : src->x_n) - src->ximg_off[i],
+                               src->ximg_valid[i], err);
+    if (st) return st;
     if (!src->n_ds || !src->ds_n) return IDS_OK;
     if (dst->n_ds && dst->n_ds != src->n_ds)
         return ids__err(err, IDS_ERR_ARG, "sequence: %d DeepStack rows per row vs %d", dst->n_ds, src->n_ds);

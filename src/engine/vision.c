@@ -36,6 +36,7 @@ void ids_vision_free(ids_vision *v) {
         free(v->blk);
     }
     ids__vision_free_qwen3vl(v);
+    ids__vision_free_mllama(v);
     free(v->patch_b);
     free(v->post_w);
     free(v->post_b);
@@ -261,9 +262,10 @@ static ids_status read_projector(ids_vision *v, ids_err *err) {
     v->gemma3 = !strcmp(s, "gemma3");
     v->internvl = !strcmp(s, "internvl");
     v->onevision = !strcmp(s, "llava_onevision");
-    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && !v->onevision)
+    if (strcmp(s, "mlp") != 0 && !v->qwen && !v->gemma3 && !v->internvl && !v->onevision && strcmp(s, "mllama"))
         return ids__err(err, IDS_ERR_UNSUPPORTED, "%s: projector type '%s' is not supported (supported: mlp, "
-                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, llava_onevision, gemma3)", path, s);
+                        "qwen2vl_merger, qwen2.5vl_merger, qwen3vl_merger, internvl, llava_onevision, mllama, gemma3)",
+                        path, s);
     return IDS_OK;
 }
 
@@ -280,6 +282,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
              : v->gemma3   ? ids__vision_load_gemma3(v, err)
              : v->internvl ? ids__vision_load_internvl(v, err)
              : v->onevision ? ids__vision_load_onevision(v, err)
+             : !strcmp(v->hp.projector, "mllama") ? ids__vision_load_mllama(v, err)
                            : ids__vision_load_clip(v, err);
     if (st) {
         ids_vision_free(v);
@@ -309,6 +312,7 @@ ids_status ids_vision_plan(const ids_vision *v, const ids_image *frames, int n_f
     if (v->qwen) return ids__vision_plan_qwen2vl(v, frames, n_frames, out, err);
     if (v->internvl) return ids__vision_plan_internvl(v, frames, n_frames, out, err);
     if (v->onevision) return ids__vision_plan_onevision(v, frames, n_frames, n_frames > 1, out, err);
+    if (v->ml && n_frames == 1) return ids__vision_plan_mllama(v, frames, out, err);
     if (n_frames != 1)
         return ids__err(err, IDS_ERR_UNSUPPORTED, "vision: projector '%s' takes single images, not %d frames",
                         hp->projector, n_frames);
@@ -357,6 +361,8 @@ ids_status ids_vision_preprocess(const ids_vision *v, const ids_image *img, floa
     ids_status st = ids_vision_plan(v, img, 1, &pl, err);
     if (!st && v->internvl) return ids__vision_tiles_internvl(v, img, 1, pixels, err);
     if (!st && v->onevision) return ids__vision_tiles_onevision(v, img, 1, false, pixels, err);
+    int ratio, n_tiles;
+    if (!st && v->ml) return ids__vision_tiles_mllama(v, img, pixels, &ratio, &n_tiles, err);
     return st ? st : preprocess(v, img, pl.width, pl.height, pixels, err);
 }
 
@@ -565,6 +571,10 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
     if (v->internvl) return ids__vision_encode_internvl(v, frames, n_frames, n_threads, out, blocks, err);
     if (v->onevision) return ids__vision_encode_onevision(v, frames, n_frames, n_frames > 1, n_threads, out, blocks, err);
     ids_vplan pl;
+    if (v->ml) {
+        ids_status s0 = ids_vision_plan(v, frames, n_frames, &pl, err);
+        return s0 ? s0 : ids__vision_encode_mllama(v, frames, n_threads, out, blocks, err);
+    }
     ids_status st = ids_vision_plan(v, frames, n_frames, &pl, err);
     if (st) return st;
     const int P = hp->patch_size, KP = 3 * P * P, E = hp->n_embd, F = hp->n_ff;

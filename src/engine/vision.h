@@ -60,6 +60,7 @@ struct ids_vision {
     int *pinpoints;     /* n_pinpoints pairs (height, width), multiples of image_size */
     int n_pinpoints, anyres_max;
     float *newline;     /* v.image_newline [n_out_embd] */
+    struct ids_vmllama *ml; /* Llama-3.2-Vision (projector "mllama", vision_mllama.c); NULL otherwise */
 };
 
 /* ---- loading: each family's loader runs the shared steps around its own tensors ---- */
@@ -164,5 +165,17 @@ void ids__vision_windows_qwen25vl(const ids_vision *v, const ids_vplan *pl, int 
  * dst[win[k]] = src[k] (back to merge order). */
 void ids__vision_permute_groups(float *dst, const float *src, const int *win, size_t n_groups, size_t group_floats,
                                 bool inverse);
+
+/* Llama-3.2-Vision (vision_mllama.c): loading, the tile plan of an image, its tiles' normalized pixels
+ * ([max_tiles, 3, S, S], unused tiles zero; HF's aspect-ratio id and the tile count) and the
+ * encoding: out [max_tiles * (patches + 1), n_out_embd] (the cross-attention states), blocks
+ * [n_layer, max_tiles * padded rows, n_embd] (local blocks, then global ones). */
+ids_status ids__vision_load_mllama(ids_vision *v, ids_err *err);
+void ids__vision_free_mllama(ids_vision *v);
+ids_status ids__vision_plan_mllama(const ids_vision *v, const ids_image *img, ids_vplan *out, ids_err *err);
+ids_status ids__vision_tiles_mllama(const ids_vision *v, const ids_image *img, float *pixels, int *ratio_id, int *n_tiles,
+                                    ids_err *err);
+ids_status ids__vision_encode_mllama(const ids_vision *v, const ids_image *img, int n_threads, float *out,
+                                     float *blocks, ids_err *err);
 
 #endif

@@ -91,6 +91,7 @@ static bool is_qwen(const ids_vlm *v) { return ids_vision_params(v->vis)->dynami
 static bool is_gemma3(const ids_vlm *v) { return ids_model_hparams(v->lm)->gemma3; }
 static bool is_internvl(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "internvl"); }
 static bool is_onevision(const ids_vlm *v) { return !strcmp(ids_vision_params(v->vis)->projector, "llava_onevision"); }
+static bool is_mllama(const ids_vlm *v) { return ids_model_hparams(v->lm)->n_xattn > 0; }
 
 char *ids_vlm_video_prompt(const ids_vlm *v, const char *question, int n_images) {
     char *p = ids_vlm_prompt(v, question, n_images + 1), *m = NULL; /* the last marker becomes the video */
@@ -115,6 +116,11 @@ char *ids_vlm_prompt(const ids_vlm *v, const char *question, int n_images) {
         k = (size_t)snprintf(p, n, "<start_of_turn>user\n");
         for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
         snprintf(p + k, n - k, "%s<end_of_turn>\n<start_of_turn>model\n", question);
+    } else if (is_mllama(v)) { /* Llama 3.2 Vision (HF chat template: no system message with an image; BOS from
+                                 * the vocabulary) */
+        k = (size_t)snprintf(p, n, "<|start_header_id|>user<|end_header_id|>\n\n");
+        for (int i = 0; i < n_images; i++) k += (size_t)snprintf(p + k, n - k, IDS_IMAGE_MARKER);
+        snprintf(p + k, n - k, "%s<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", question);
     } else if (is_internvl(v) || is_onevision(v)) { /* InternVL3, LLaVA-OneVision (HF chat templates): no system
                                                       * message, "\n" after each image (and video) */
         k = (size_t)snprintf(p, n, "<|im_start|>user\n");
@@ -183,6 +189,52 @@ static ids_status encode_block(const ids_vlm *v, const ids_image *im, int n, boo
     return ids_vision_encode_deepstack(v->vis, im, n, n_threads, rows, ds, blk, err);
 }
 
+/* Llama-3.2-Vision: each <image> marker is the <|image|> token; the image's cross-attention states go
+ * beside the sequence (ids_seq_add_cross: the rows of its span attend to its tiles), not into it. */
+static ids_status build_mllama(const ids_vlm *v, const char *prompt, const ids_image *images, int n_threads,
+                               float *vision_blocks, ids_seq *s, ids_err *err) {
+    const ids_vparams *vp = ids_vision_params(v->vis);
+    const ids_tokenizer *tok = ids_model_tokenizer(v->lm);
+    int32_t *one = NULL;
+    size_t n_one = 0;
+    ids_tokenize_opts to = {.add_bos = false, .parse_special = true};
+    ids_status st = ids_tokenize(tok, "<|image|>", 9, to, &one, &n_one, err);
+    const int32_t image_id = !st && n_one == 1 ? one[0] : -1;
+    free(one);
+    if (st) return st;
+    if (image_id < 0) return ids__err(err, IDS_ERR_FORMAT, "the vocabulary has no <|image|> token");
+    float *rows = ids__malloc(sizeof(float) * (size_t)vp->n_out * vp->n_out_embd);
+    if (!rows) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
+    const char *part = prompt;
+    size_t blk_off = 0;
+    for (int img = 0, first = 1;; img++, first = 0) {
+        bool isv;
+        const char *m = next_marker(part, &isv);
+        if (m && isv) {
+            st = ids__err(err, IDS_ERR_UNSUPPORTED, "Llama-3.2-Vision takes images, not %s", IDS_VIDEO_MARKER);
+            break;
+        }
+        if ((st = add_text(s, tok, "", part, m ? (size_t)(m - part) : strlen(part), "", m ? "<|image|>" : "", first, err)) ||
+            !m)
+            break;
+        const int row = ids_seq_len(s) - 1;
+        ids_vplan pl;
+        if (ids_seq_row(s, row)->token != image_id)
+            st = ids__err(err, IDS_ERR_FORMAT, "image %d: the text before it swallowed its <|image|> token", img);
+        if (!st) st = ids_vision_plan(v->vis, &images[img], 1, &pl, err);
+        if (!st) st = ids_vision_encode(v->vis, &images[img], n_threads, rows, vision_blocks ? vision_blocks + blk_off : NULL, err);
+        if (!st) st = ids_seq_add_cross(s, row, rows, pl.n_out, pl.tiles_w * pl.tiles_h * (pl.n_out / pl.grid_t), err);
+        if (st) {
+            ids__err_prefix(err, st, "image %d", img);
+            break;
+        }
+        blk_off += (size_t)vp->n_run * pl.n_tokens * vp->n_embd;
+        part = m + strlen(IDS_IMAGE_MARKER);
+    }
+    free(rows);
+    return st;
+}
+
 ids_status ids_vlm_build_seq(const ids_vlm *v, const char *prompt, const ids_image *images,
                              int n_images, int n_threads, float *vision_blocks, ids_seq **out,
                              ids_err *err) {
@@ -220,6 +272,12 @@ ids_status ids_vlm_build_video_seq(const ids_vlm *v, const char *prompt, const i
     ids_seq *s = ids_seq_new(hp->n_embd);
     if (!s) return ids__err(err, IDS_ERR_NOMEM, "vlm: out of memory");
     ids_seq_set_mrope(s, hp->rope_mode == IDS_ROPE_MROPE || hp->rope_mode == IDS_ROPE_IMROPE);
+    if (is_mllama(v)) {
+        ids_status st = build_mllama(v, prompt, images, n_threads, vision_blocks, s, err);
+        if (st) ids_seq_free(s);
+        else *out = s;
+        return st;
+    }
     float *rows = NULL;
     size_t rows_cap = 0, blk_off = 0;
     ids_status st = IDS_OK;
@@ -420,6 +478,7 @@ typedef struct {
     float *probs;              /* [nb, np, n_head, n] */
     float *ds;                 /* [n_ds, np, n_embd]: the DeepStack sites */
     float *img_ds;             /* [n_ds, n_img_rows, n_embd]: the image rows' DeepStack rows */
+    float *xo, *xg;            /* mllama: [n_xattn, np, n_embd] and [n_xattn, np, 2]: the cross-attention sites */
     int n_ds;
     int32_t *tokens;           /* [n] */
     int32_t *positions;        /* [np, 3] */
@@ -445,6 +504,8 @@ static void capture_free(capture *k) {
     free(k->probs);
     free(k->ds);
     free(k->img_ds);
+    free(k->xo);
+    free(k->xg);
     free(k->pos);
     ids_ctx_free(k->c);
     ids_seq_free(k->s);
@@ -478,7 +539,10 @@ static ids_status capture_alloc(const ids_vlm *v, const ids_capture_opts *o, cap
     k->positions = ids__malloc(sizeof(int32_t) * 3 * (size_t)np);
     const int nb = k->nb;
     k->n_ds = o->deepstack || o->image_embd ? ids_seq_n_deepstack(k->s) : 0;
-    k->hooks = ids__calloc((size_t)(o->n_edits + nl + 3 * nb + k->n_ds + 1), sizeof *k->hooks);
+    k->hooks = ids__calloc((size_t)(o->n_edits + nl + 3 * nb + k->n_ds + 2 * hp->n_xattn + 1), sizeof *k->hooks);
+    if (o->xattn && hp->n_xattn && (!(k->xo = ids__malloc(sizeof(float) * (size_t)hp->n_xattn * np * E)) ||
+                                    !(k->xg = ids__malloc(sizeof(float) * (size_t)hp->n_xattn * np * 2))))
+        return ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     if (o->resid) k->resid = ids__malloc(sizeof(float) * (size_t)nl * np * E);
     bool blocks_ok = true;
     if (o->attn_out && nb) blocks_ok = (k->attn_out = ids__malloc(sizeof(float) * (size_t)nb * np * E)) != NULL;
@@ -559,6 +623,12 @@ static ids_status capture_run(const ids_vlm *v, const char *prompt, const ids_im
     for (int l = 0; k->ds && l < k->n_ds; l++)
         k->hooks[nh++] = (ids_hook){.site = IDS_SITE_DEEPSTACK, .layer = l, .action = IDS_ACT_CAPTURE, .sel = sel,
                                     .out = k->ds + (size_t)l * np * E, .len = (size_t)np * E};
+    for (int l = 0; k->xo && l < hp->n_xattn; l++) {
+        k->hooks[nh++] = (ids_hook){.site = IDS_SITE_XATTN_OUT, .layer = hp->xattn_layer[l], .action = IDS_ACT_CAPTURE,
+                                    .sel = sel, .out = k->xo + (size_t)l * np * E, .len = (size_t)np * E};
+        k->hooks[nh++] = (ids_hook){.site = IDS_SITE_XATTN_GATE, .layer = hp->xattn_layer[l], .action = IDS_ACT_CAPTURE,
+                                    .sel = sel, .out = k->xg + (size_t)l * np * 2, .len = (size_t)np * 2};
+    }
     ids_run_opts ro = {.logits = o->logits ? IDS_LOGITS_ALL : IDS_LOGITS_NONE};
     ids_run_out out = {.logits = k->all_logits};
     if (o->n_edits) {
@@ -699,6 +769,13 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
     }
     sh[0] = k->n_ds, sh[1] = np, sh[2] = E;
     if (k->ds && (st = ids_st_writer_add(w, "deepstack", "F32", 3, sh, k->ds, err))) return st;
+    sh[0] = hp->n_xattn;
+    if (k->xo && (st = ids_st_writer_add(w, "xattn_out", "F32", 3, sh, k->xo, err))) return st;
+    sh[2] = 2;
+    if (k->xg && (st = ids_st_writer_add(w, "xattn_gate", "F32", 3, sh, k->xg, err))) return st;
+    sh[0] = ids_seq_n_cross(k->s), sh[1] = E;
+    if (o->image_embd && sh[0] && (st = ids_st_writer_add(w, "cross_states", "F32", 2, sh, ids_seq_cross(k->s), err)))
+        return st;
     const int nb = k->nb;
     sh[0] = nb, sh[1] = np, sh[2] = E;
     if (k->attn_out && (st = ids_st_writer_add(w, "attn_out", "F32", 3, sh, k->attn_out, err))) return st;
@@ -723,8 +800,14 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
                                      "for L = layers[i]; attn_out[j], mlp_out[j], attn_probs[j] = blocks.B.hook_attn_out, "
                                      "blocks.B.hook_mlp_out, blocks.B.attn.hook_pattern (query rows first) for B = "
                                      "block_layers[j]; deepstack[k] = blocks.k.hook_deepstack (Qwen3-VL: the rows "
-                                     "added after block k, so layer k + 1 is the stream after the addition)", err);
+                                     "added after block k, so layer k + 1 is the stream after the addition); "
+                                     "xattn_out[k], xattn_gate[k] = blocks.B.hook_xattn_out, blocks.B.hook_xattn_gate "
+                                     "for B = the k-th cross-attention layer (mllama: the output before its gate; "
+                                     "the gates tanh(attn), tanh(mlp) x row mask)", err);
     if (!st) st = ids_st_writer_meta(w, "n_layer", nlb, err);
+    char *xl = hp->n_xattn ? join_ints(hp->xattn_layer, hp->n_xattn) : NULL;
+    if (!st && hp->n_xattn) st = xl ? ids_st_writer_meta(w, "xattn_layers", xl, err) : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
+    free(xl);
     if (!st) st = ids_st_writer_meta(w, "n_images", buf, err);
     free(ls);
     free(ps);
@@ -736,7 +819,8 @@ static ids_status capture_fill(const ids_vlm *v, const char *prompt, int n_image
  * as an input ("edit K"). */
 static ids_status capture_prov_edits(ids_prov *p, const ids_capture_opts *o, ids_err *err) {
     static const char *const acts[] = {"capture", "add", "replace", "scale", "callback"};
-    static const char *const sites[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack"};
+    static const char *const sites[] = {"resid", "attn_out", "mlp_out", "attn_probs", "deepstack", "xattn_out",
+                                        "xattn_gate"};
     char **names = ids__calloc((size_t)o->n_edits, sizeof *names);
     ids_status st = names ? IDS_OK : ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
     for (int e = 0; !st && e < o->n_edits; e++) {
@@ -747,7 +831,7 @@ static ids_status capture_prov_edits(ids_prov *p, const ids_capture_opts *o, ids
             names[e] = ids__strdup(o->edit_names[e]);
         } else if ((names[e] = ids__malloc(96))) {
             snprintf(names[e], 96, "edit %d: %s %s layer %d", e, (unsigned)h->action < 5 ? acts[h->action] : "?",
-                     (unsigned)h->site < 5 ? sites[h->site] : "?", h->layer);
+                     (unsigned)h->site < 7 ? sites[h->site] : "?", h->layer);
         }
         if (!names[e]) st = ids__err(err, IDS_ERR_NOMEM, "capture: out of memory");
         if (!st && o->edit_files && o->edit_files[e]) st = ids_prov_input(p, role, o->edit_files[e], err);
@@ -777,7 +861,7 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         ids_prov_opt_str(*out, "prompt", prompt);
         ids_prov_opt_str(*out, "layers", o->layers ? o->layers : "all");
         ids_prov_opt_str(*out, "positions", o->positions ? o->positions : "all");
-        const char *sites[8];
+        const char *sites[9];
         int ns = 0;
         if (o->resid) sites[ns++] = "resid";
         if (o->attn_out) sites[ns++] = "attn_out";
@@ -787,6 +871,7 @@ static ids_status capture_prov(const ids_vlm *v, const char *prompt, const ids_i
         if (o->image_embd) sites[ns++] = "image_embd";
         if (o->vision) sites[ns++] = "vision";
         if (o->deepstack) sites[ns++] = "deepstack";
+        if (o->xattn) sites[ns++] = "xattn";
         ids_prov_opt_strs(*out, "sites", sites, ns);
         if (o->n_edits) st = capture_prov_edits(*out, o, err);
         ids_prov_opt_strs(*out, "images", (const char *const *)fps, n_images);

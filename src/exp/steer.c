@@ -397,7 +397,10 @@ void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
     const char *meta = NULL;
     *lo = 1, *hi = n - 1;
     if (ids_gguf_get_str(ids_model_gguf(ids_vlm_model(v)), "idscope.training", &meta, NULL) == IDS_OK && meta) return;
-    if (ids_model_hparams(ids_vlm_model(v))->gemma3) { /* Gemma 3: 10-22 for both 4B (34) and 12B (48) */
+    if (ids_model_hparams(ids_vlm_model(v))->n_xattn) { /* Llama-3.2-Vision (11B, 40 layers): 10-20 */
+        if (n == 40) *lo = 10, *hi = 20;
+        else *lo = (int)lround(n * 10.0 / 40), *hi = (int)lround(n * 20.0 / 40);
+    } else if (ids_model_hparams(ids_vlm_model(v))->gemma3) { /* Gemma 3: 10-22 for both 4B (34) and 12B (48) */
         if (n == 34 || n == 48) *lo = 10, *hi = 22;
         else *lo = (int)lround(n * 10.0 / 34), *hi = (int)lround(n * 22.0 / 34);
     } else if (ids_vision_params(ids_vlm_vision(v))->dynamic) { /* Qwen2-VL */
@@ -417,8 +420,10 @@ void ids_steer_default_band(const ids_vlm *v, int *lo, int *hi) {
 int ids_steer_layer_limit(const ids_vlm *v) {
     const ids_hparams *hp = ids_model_hparams(ids_vlm_model(v));
     const int n = hp->n_layer;
-    if (!hp->gemma3) return n - 1;
-    int lim = n == 34 ? 29 : n == 48 ? 39 : (int)lround(n * 29.0 / 34);
+    if (!hp->gemma3 && !hp->n_xattn) return n - 1;
+    /* the layers the paper kept: Gemma-3 0-29 of 34 and 0-39 of 48, Llama-3.2-Vision 0-32 of 40 */
+    int lim = hp->n_xattn ? (n == 40 ? 32 : (int)lround(n * 32.0 / 40))
+                          : n == 34 ? 29 : n == 48 ? 39 : (int)lround(n * 29.0 / 34);
     return lim < 1 ? 1 : lim > n - 1 ? n - 1 : lim;
 }
 

@@ -169,9 +169,10 @@ ids_status ids__hf_open(ids__hf **out, const char *dir, ids_err *err) {
                           "layout) is not supported: use the checkpoint converted to 'llava_onevision' (transformers' "
                           "convert_llava_onevision_weights_to_hf.py, the llava-hf/*-hf folders)", h->dir);
         else if (strcmp(h->model_type, "llava") && strcmp(h->model_type, "qwen2_vl") && strcmp(h->model_type, "qwen2_5_vl") &&
-                 strcmp(h->model_type, "llava_onevision") && !ids__hf_family_of(h->model_type))
+                 strcmp(h->model_type, "llava_onevision") && strcmp(h->model_type, "mllama") &&
+                 !ids__hf_family_of(h->model_type))
             st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s/config.json: model_type '%s' is not supported (supported: llava, "
-                          "qwen2_vl, qwen2_5_vl, llava_onevision, gemma3, internvl_chat, internvl, qwen3_vl)", h->dir,
+                          "qwen2_vl, qwen2_5_vl, llava_onevision, mllama, gemma3, internvl_chat, internvl, qwen3_vl)", h->dir,
                           h->model_type);
         else if (!cJSON_IsObject(h->vision))
             st = ids__err(err, IDS_ERR_FORMAT, "%s/config.json: vision_config is missing", h->dir);
@@ -925,7 +926,8 @@ static ids_status build(ids__hf *h, ids_hf_part part, ids_gguf_writer **out, ids
     ids_gguf_writer *w = *out = ids_gguf_writer_new();
     if (!w) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", h->dir);
     const ids__hf_family *fam = ids__hf_family_of(h->model_type);
-    ids_status st = fam ? (part == IDS_HF_TEXT ? fam->text(h, w, err) : fam->vision(h, w, err))
+    ids_status st = !strcmp(h->model_type, "mllama") ? ids__hf_build_mllama(h, part, w, err)
+                    : fam ? (part == IDS_HF_TEXT ? fam->text(h, w, err) : fam->vision(h, w, err))
                     : part == IDS_HF_TEXT ? build_text(h, w, err)
                     : !strcmp(h->model_type, "llava") ? build_clip(h, w, err)
                     : !strcmp(h->model_type, "llava_onevision") ? build_onevision(h, w, err) : build_qwen2vl(h, w, err);
@@ -970,6 +972,12 @@ ids_status ids_hf_convert(const char *dir, const char *out_dir, ids_err *err) {
     ids__hf *h;
     ids_status st = ids__hf_open(&h, dir, err);
     if (st) return st;
+    if (!strcmp(h->model_type, "mllama")) { /* no GGUF layout llama.cpp reads */
+        st = ids__err(err, IDS_ERR_UNSUPPORTED, "%s: model_type mllama has no GGUF pair llama.cpp runs (llama.cpp has "
+                      "no mllama architecture); use the folder itself with -m", h->dir);
+        ids__hf_close(h);
+        return st;
+    }
     static const char *const files[2] = {"text.gguf", "mmproj.gguf"};
     char path[2][1100];
     int written = 0;
@@ -984,3 +992,27 @@ ids_status ids_hf_convert(const char *dir, const char *out_dir, ids_err *err) {
     ids__hf_close(h);
     return st;
 }
+
+/* ---- for the per-family files (hf_mllama.c) ---------------------------------------------- */
+
+const ids__hf_weight *ids__hf_find(const ids__hf *h, const char *const *prefixes, const char *rest) {
+    return find(h, prefixes, rest);
+}
+const char *ids__hf_spelling(const ids__hf *h, const char *const *prefixes) { return spelling(h, prefixes); }
+ids_status ids__hf_map1(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre, const char *rest,
+                        int nd, const int64_t *shape, bool required, ids_err *err) {
+    return map1(h, gw, gname, pre, rest, nd, shape, required, err);
+}
+ids_status ids__hf_map_permuted(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre,
+                                const char *rest, int64_t rows, int64_t cols, int n_head, ids_err *err) {
+    return map_permuted(h, gw, gname, pre, rest, rows, cols, n_head, err);
+}
+ids_status ids__hf_cfg_int(const ids__hf *h, const cJSON *obj, const char *key, long long def, long long *out,
+                           ids_err *err) {
+    return cfg_int(h, obj, key, def, out, err);
+}
+ids_status ids__hf_cfg_num(const ids__hf *h, const cJSON *obj, const char *key, double def, double *out,
+                           ids_err *err) {
+    return cfg_num(h, obj, key, def, out, err);
+}
+ids_status ids__hf_put_norm(ids__hf *h, ids_gguf_writer *gw, ids_err *err) { return put_norm(h, gw, err); }

@@ -185,6 +185,27 @@ class Golden(unittest.TestCase):
             m.run_with_hooks(prompt, img, edits=[idscope.scale("blocks.2.hook_deepstack", 0.0)])
 
 
+    def test_mllama(self):
+        ml = os.path.join(ROOT, "tests", "golden", "mllama-tiny")
+        m = idscope.load(ml)
+        self.assertEqual(m.xattn_layers, (1, 4, 6))
+        prompt, img = read(os.path.join(ml, "prompt.txt")), [os.path.join(ml, "image.png")]
+        logits, cache = m.run_with_cache(prompt, images=img)
+        e = os.path.join(ml, "expected")
+        resid, xo = np.load(os.path.join(e, "resid.npy")), np.load(os.path.join(e, "xattn_out.npy"))
+        for l in range(m.n_layer):
+            self.check("mllama blocks.%d.hook_resid_post" % l, cache["blocks.%d.hook_resid_post" % l], resid[l + 1])
+        for k, b in enumerate(m.xattn_layers):
+            self.check("mllama blocks.%d.hook_xattn_out" % b, cache["blocks.%d.hook_xattn_out" % b], xo[k])
+            self.assertEqual(cache["blocks.%d.hook_xattn_gate" % b].shape, (len(resid[0]), 2))
+        # the gates zeroed at every cross-attention layer: the text-only run
+        off = [idscope.scale("blocks.%d.hook_xattn_gate" % b, 0.0) for b in m.xattn_layers]
+        a = m.run_with_hooks(prompt, img, edits=off, logits="last")
+        self.assertGreater(float(np.abs(a - logits[-1]).max()), 1e-3)
+        with self.assertRaises(idscope.Error):
+            m.run_with_hooks(prompt, img, edits=[idscope.scale("blocks.2.hook_xattn_out", 0.0)])
+
+
 class Hooks(unittest.TestCase):
     """Edits: the same numbers as the C engine through the CLI, and the hook names' meaning."""
 
