@@ -993,11 +993,8 @@ ids_status ids_hf_convert(const char *dir, const char *out_dir, ids_err *err) {
     return st;
 }
 
-/* ---- for the per-family files (hf_mllama.c) ---------------------------------------------- */
+/* ---- also for hf_mllama.c (find, cfg_int and cfg_num above) ---------------------------------------------- */
 
-const ids__hf_weight *ids__hf_find(const ids__hf *h, const char *const *prefixes, const char *rest) {
-    return find(h, prefixes, rest);
-}
 const char *ids__hf_spelling(const ids__hf *h, const char *const *prefixes) { return spelling(h, prefixes); }
 ids_status ids__hf_map1(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre, const char *rest,
                         int nd, const int64_t *shape, bool required, ids_err *err) {
@@ -1006,13 +1003,5 @@ ids_status ids__hf_map1(ids__hf *h, ids_gguf_writer *gw, const char *gname, cons
 ids_status ids__hf_map_permuted(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre,
                                 const char *rest, int64_t rows, int64_t cols, int n_head, ids_err *err) {
     return map_permuted(h, gw, gname, pre, rest, rows, cols, n_head, err);
-}
-ids_status ids__hf_cfg_int(const ids__hf *h, const cJSON *obj, const char *key, long long def, long long *out,
-                           ids_err *err) {
-    return cfg_int(h, obj, key, def, out, err);
-}
-ids_status ids__hf_cfg_num(const ids__hf *h, const cJSON *obj, const char *key, double def, double *out,
-                           ids_err *err) {
-    return cfg_num(h, obj, key, def, out, err);
 }
 ids_status ids__hf_put_norm(ids__hf *h, ids_gguf_writer *gw, ids_err *err) { return put_norm(h, gw, err); }

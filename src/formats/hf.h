@@ -74,24 +74,19 @@ typedef struct ids__hf_family {
 } ids__hf_family;
 const ids__hf_family *ids__hf_family_of(const char *model_type);
 
-#endif
 
 /* hf.c's steps for the per-family files (hf_mllama.c): a tensor under the first of the prefixes
- * that has it (NULL: none); the prefix the checkpoint spells (for messages); a checked tensor added
- * under a GGUF name (map1; shape in HF's order, 1-D as F32); Llama's Q/K row permutation; numbers
- * of config.json (range-checked, >= 1 for ints); image_mean / image_std as clip.vision.* keys. */
-const ids__hf_weight *ids__hf_find(const ids__hf *h, const char *const *prefixes, const char *rest);
+ * that has it (ids__hf_find, above); the prefix the checkpoint spells (for messages); a checked tensor added
+ * under a GGUF name (map1; shape in HF's order, 1-D as F32); Llama's Q/K row permutation; image_mean / image_std as clip.vision.* keys. */
 const char *ids__hf_spelling(const ids__hf *h, const char *const *prefixes);
 ids_status ids__hf_map1(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre, const char *rest,
                         int nd, const int64_t *shape, bool required, ids_err *err);
 ids_status ids__hf_map_permuted(ids__hf *h, ids_gguf_writer *gw, const char *gname, const char *const *pre,
                                 const char *rest, int64_t rows, int64_t cols, int n_head, ids_err *err);
-ids_status ids__hf_cfg_int(const ids__hf *h, const struct cJSON *obj, const char *key, long long def, long long *out,
-                           ids_err *err);
-ids_status ids__hf_cfg_num(const ids__hf *h, const struct cJSON *obj, const char *key, double def, double *out,
-                           ids_err *err);
 ids_status ids__hf_put_norm(ids__hf *h, ids_gguf_writer *gw, ids_err *err);
 /* Llama-3.2-Vision (`mllama`, hf_mllama.c): the decoder with its cross-attention layers (text) or the
  * tiled tower with its projector (vision), as GGUF views of architecture "mllama" / projector
  * "mllama" (names of this project: llama.cpp has no mllama). */
 ids_status ids__hf_build_mllama(ids__hf *h, ids_hf_part part, ids_gguf_writer *gw, ids_err *err);
+
+#endif
