@@ -303,7 +303,7 @@ TEST(ov_bad_folders) {
         {"\"model_type\": \"llava_onevision\"", "\"model_type\": \"llava_qwen\"", NULL, NULL, IDS_ERR_UNSUPPORTED,
          {"config.json", "'llava_qwen'", "convert_llava_onevision_weights_to_hf.py"}},
         {"\"model_type\": \"llava_onevision\"", "\"model_type\": \"llava_next_video\"", NULL, NULL, IDS_ERR_UNSUPPORTED,
-         {"config.json", "'llava_next_video'", "llava_onevision)"}},
+         {"config.json", "'llava_next_video'", "llava_onevision,"}},
         {"\"intermediate_size\": 64", "\"intermediate_size\": 60", NULL, NULL, IDS_ERR_FORMAT,
          {"model.safetensors", "'model.vision_tower.vision_model.encoder.layers.0.mlp.fc1.weight'", "[64, 32], expected [60, 32]"}},
         {"\"model_type\": \"llava_onevision\"", "\"model_type\": \"llava_onevision\"", "model.safetensors.index.json",
