@@ -328,8 +328,12 @@ int edits_bind(cli_edits *e, int n_embd) {
     for (int k = 0; k < e->n; k++) {
         const bool gate = e->hooks[k].site == IDS_SITE_XATTN_GATE; /* mllama: two gates per row */
         if (e->e[k].width != (gate ? 2 : n_embd)) {
-            fprintf(stderr, "idscope: error: %s: vectors of %d values, but %s\n", e->files[k], e->e[k].width,
-                    gate ? "a cross-attention gate site has 2 per row" : "the model's n_embd differs");
+            if (gate)
+                fprintf(stderr, "idscope: error: %s: vectors of %d values, but a cross-attention gate site has 2 per row\n",
+                        e->files[k], e->e[k].width);
+            else
+                fprintf(stderr, "idscope: error: %s: vectors of %d values, but the model's n_embd is %d\n", e->files[k],
+                        e->e[k].width, n_embd);
             return 1;
         }
     }
