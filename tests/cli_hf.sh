@@ -8,32 +8,7 @@ set -u
 BIN=${1:-build/release/idscope}
 SH=${IDSCOPE_SHARED:-../shared}
 PY=${PYTHON:-/usr/bin/python3}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-skip=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-ko() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect NAME WANT_RC [grep-pattern-on-output] -- command...
-expect() {
-    name=$1 want=$2 pat=$3
-    shift 4
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        ko "$name (exit $rc, want $want)"
-        sed 's/^/    /' "$TMP/err" | head -5
-        return
-    fi
-    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
-        ko "$name (output lacks '$pat')"
-        sed 's/^/    /' "$TMP/err" | head -3
-        return
-    fi
-    ok "$name"
-}
+. "$(dirname "$0")/lib.sh"
 
 # same NAME A.safetensors B.safetensors: every array of two captures (or ID files) within 1e-5
 same() {

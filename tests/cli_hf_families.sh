@@ -8,33 +8,7 @@
 set -u
 BIN=${1:-build/release/idscope}
 PY=${PYTHON:-/usr/bin/python3}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-skip=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-ko() { fail=$((fail + 1)); echo "FAIL $1"; }
-sk() { skip=$((skip + 1)); echo "skip $1"; }
-
-# expect NAME WANT_RC [grep-pattern-on-output] -- command...
-expect() {
-    name=$1 want=$2 pat=$3
-    shift 4
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        ko "$name (exit $rc, want $want)"
-        sed 's/^/    /' "$TMP/err" | head -5
-        return
-    fi
-    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
-        ko "$name (output lacks '$pat')"
-        sed 's/^/    /' "$TMP/err" | head -3
-        return
-    fi
-    ok "$name"
-}
+. "$(dirname "$0")/lib.sh"
 
 if ! "$PY" -c "import numpy" 2>/dev/null; then
     echo "skip hf folders of gemma3, internvl, qwen3vl: $PY with numpy is needed to write them"
@@ -105,7 +79,7 @@ for f in gemma3-tiny internvl-tiny internvl-hf qwen3vl-tiny; do
     pair "$f"
     H=$TMP/hf/$f
     if [ ! -d "$H" ]; then
-        sk "$f (no $Q3T: make)"
+        skipped "$f (no $Q3T: make)"
         continue
     fi
     # the prompt's tokens, special tokens parsed, as the pair gives them (Gemma: its SentencePiece scores
@@ -207,7 +181,7 @@ EOF
     drop model.safetensors model.visual.deepstack_merger_list.1.linear_fc2.bias
     expect broken_qwen3vl_missing_merger 1 "b/model.safetensors: tensor 'model.visual.deepstack_merger_list.1.linear_fc2.bias' is missing" -- run_hf
 else
-    sk "broken qwen3vl folders (no $Q3T)"
+    skipped "broken qwen3vl folders (no $Q3T)"
 fi
 
 echo "hffam: $pass passed, $fail failed, $skip skipped"

@@ -6,31 +6,7 @@
 # Usage: tests/cli_onevision.sh path/to/idscope   (closing line "onevision: N passed, N failed")
 set -u
 BIN=${1:-build/release/idscope}
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-ko() { fail=$((fail + 1)); echo "FAIL $1"; }
-
-# expect NAME WANT_RC [grep-pattern-on-output] -- command...
-expect() {
-    name=$1 want=$2 pat=$3
-    shift 4
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        ko "$name (exit $rc, want $want)"
-        sed 's/^/    /' "$TMP/err" | head -5
-        return
-    fi
-    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
-        ko "$name (output lacks '$pat')"
-        sed 's/^/    /' "$TMP/err" | head -3
-        return
-    fi
-    ok "$name"
-}
+. "$(dirname "$0")/lib.sh"
 
 # the arrays of a capture (the safetensors header up to the metadata)
 header() { head -c $((8 + $(head -c 8 "$1" | od -An -tu8 | tr -d ' '))) "$1" | tail -c +9; }

@@ -13,31 +13,7 @@ set -u
 BIN=${1:-build/release/idscope}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SAME="${PYTHON:-python3} $HERE/same_but_prov.py"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-ko() { fail=$((fail + 1)); echo "FAIL $1"; }
-skipped() { skip=$((skip + 1)); echo "skip $1 ($2)"; }
-
-# expect NAME WANT_RC [pattern on stdout+stderr] -- command...
-expect() {
-    name=$1 want=$2 pat=$3
-    shift 4
-    "$@" >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        ko "$name (exit $rc, want $want)"
-        sed 's/^/    /' "$TMP/err" | tail -5
-        return
-    fi
-    if [ -n "$pat" ] && ! grep -q -- "$pat" "$TMP/out" "$TMP/err"; then
-        ko "$name (output lacks '$pat')"
-        sed 's/^/    /' "$TMP/err" | tail -5
-        return
-    fi
-    ok "$name"
-}
+. "$(dirname "$0")/lib.sh"
 # same NAME DIR_A DIR_B: the result files agree apart from provenance
 same() {
     if out=$($SAME "$2" "$3" 2>&1); then ok "$1"; else ko "$1: $out"; fi
