@@ -64,6 +64,12 @@ long t_alloc_sweep(const char *file, int line, const char *what, t_alloc_fn run,
         if (t_s != IDS_OK)                                                                    \
             t_fail(__FILE__, __LINE__, "%s -> %s: %s", #expr, ids_status_name(t_s), t_msg(&(err))); \
     } while (0)
+/* The largest |a[i] - b[i]| over n floats (infinity when a difference is NaN). */
+double t_max_abs_diff(const float *a, const float *b, size_t n);
+/* A capture tensor (`name` of safetensors file f) against an .npy of the same shape: the shapes
+ * agree and max |diff| <= tol; a failure names the tensor, the file and the caller's line. */
+void t_check_npy(const char *file, int line, const ids_st_file *f, const char *name, const char *npy, double tol);
+#define CHECK_NPY(f, name, npy, tol) t_check_npy(__FILE__, __LINE__, (f), (name), (npy), (tol))
 /* Stop the current test when a precondition fails (e.g. a file could not be opened). */
 #define REQUIRE(cond)                                                                         \
     do {                                                                                      \

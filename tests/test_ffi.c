@@ -4,15 +4,6 @@
 
 #define GOLD(f) t_shared("golden/llava-tiny/" f)
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
 /* The golden VLM, its prompt and a run of prompt + image. */
 typedef struct {
     ids_vlm *v;
@@ -107,7 +98,7 @@ TEST(ffi_run_rows_and_golden) {
     ids_err err;
     REQUIRE_OK(ids_npy_read(GOLD("expected/vision_layers.npy"), &vref, &err), err);
     REQUIRE_OK(ids_npy_read(GOLD("expected/resid.npy"), &rref, &err), err);
-    CHECK(max_abs_diff(vis, vref.data, 3 * 17 * 48) <= 1e-3);
+    CHECK(t_max_abs_diff(vis, vref.data, 3 * 17 * 48) <= 1e-3);
     /* captures: the stream at layer 2 on every row, attention probabilities of block 1 at the last row */
     float *res = malloc(sizeof(float) * 42 * 64), *pr = malloc(sizeof(float) * 4 * 42), last[32000];
     int hn = 0, hw = 0;
@@ -117,13 +108,13 @@ TEST(ffi_run_rows_and_golden) {
     CHECK(hn == 1 && hw == 4 * 42);
     CHECK(ids_ffi_run_hook(f.r, 0, IDS_SITE_ATTN_PROBS, 1, "last", IDS_ACT_CAPTURE, pr, 4 * 42, 0, 0, NULL, NULL) == IDS_OK);
     CHECK(ids_ffi_run_prefill(f.r, IDS_LOGITS_LAST, last, NULL, 0, NULL) == IDS_OK);
-    CHECK(max_abs_diff(res, (const float *)rref.data + (size_t)2 * 42 * 64, 42 * 64) <= 1e-3);
+    CHECK(t_max_abs_diff(res, (const float *)rref.data + (size_t)2 * 42 * 64, 42 * 64) <= 1e-3);
     double s = 0;
     for (int k = 0; k < 42; k++) s += pr[k];
     CHECKF(fabs(s - 1) < 1e-5, "head 0 probabilities sum to %g", s);
     ids_npy lref;
     REQUIRE_OK(ids_npy_read(GOLD("expected/logits.npy"), &lref, &err), err);
-    CHECK(max_abs_diff(last, (const float *)lref.data + (size_t)41 * 32000, 32000) <= 1e-3);
+    CHECK(t_max_abs_diff(last, (const float *)lref.data + (size_t)41 * 32000, 32000) <= 1e-3);
     ids_npy_free(&lref);
     ids_npy_free(&vref);
     ids_npy_free(&rref);
@@ -154,10 +145,10 @@ TEST(ffi_hooks_and_variants) {
     const int32_t cand[2] = {2175, 1492};
     CHECK(ids_ffi_run_variants(f.r, 3, IDS_LOGITS_LAST, lg, cand, 2, lp, 0) == IDS_OK);
     CHECK(ids_ffi_run_variants(f.r, 3, IDS_LOGITS_LAST, full, NULL, 0, NULL, 1) == IDS_OK);
-    CHECK(max_abs_diff(lg, clean, 32000) == 0);
-    CHECK(max_abs_diff(lg, full, 3 * 32000) <= 1e-5);
-    CHECK(max_abs_diff(lg + 32000, clean, 32000) > 1e-2);
-    CHECK(max_abs_diff(lg + 2 * 32000, clean, 32000) > 1e-2);
+    CHECK(t_max_abs_diff(lg, clean, 32000) == 0);
+    CHECK(t_max_abs_diff(lg, full, 3 * 32000) <= 1e-5);
+    CHECK(t_max_abs_diff(lg + 32000, clean, 32000) > 1e-2);
+    CHECK(t_max_abs_diff(lg + 2 * 32000, clean, 32000) > 1e-2);
     double mx = -1e30, sum = 0;
     for (int i = 0; i < 32000; i++) mx = lg[32000 + i] > mx ? lg[32000 + i] : mx;
     for (int i = 0; i < 32000; i++) sum += exp((double)lg[32000 + i] - mx);
@@ -169,7 +160,7 @@ TEST(ffi_hooks_and_variants) {
     CHECK(ids_ffi_run_set(f.r, "threads", 1) == IDS_ERR_ARG && strstr(ids_ffi_error(), "before the first run"));
     ids_ffi_run_clear(f.r);
     CHECK(ids_ffi_run_variants(f.r, 1, IDS_LOGITS_LAST, lg, NULL, 0, NULL, 0) == IDS_OK);
-    CHECK(max_abs_diff(lg, clean, 32000) == 0);
+    CHECK(t_max_abs_diff(lg, clean, 32000) == 0);
     fixture_close(&f);
 }
 
@@ -189,7 +180,7 @@ TEST(ffi_pixels_and_settings) {
     CHECK(r2 && ids_ffi_run_set(r2, "precision", 3) == IDS_ERR_RANGE);
     CHECK(r2 && ids_ffi_run_prefill(r2, IDS_LOGITS_LAST, a, NULL, 0, NULL) == IDS_OK);
     CHECK(ids_ffi_run_prefill(f.r, IDS_LOGITS_LAST, b, NULL, 0, NULL) == IDS_OK);
-    CHECK(max_abs_diff(a, b, 32000) == 0);
+    CHECK(t_max_abs_diff(a, b, 32000) == 0);
     int nb, nt, w;
     const float *vis;
     CHECK(r2 && ids_ffi_run_vision(r2, 0, &nb, &nt, &w, &vis) == IDS_ERR_ARG && strstr(ids_ffi_error(), "keep_vision"));

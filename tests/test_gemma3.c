@@ -14,31 +14,6 @@
 #define IMG0 6   /* first image row: <bos> <start_of_turn> user \n\n\n <start_of_image> come before */
 #define IMG1 22  /* one past the last (16 rows) */
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
-static void check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
-    ids_npy a;
-    ids_err err;
-    const ids_st_tensor *t = ids_st_find(f, name);
-    if (!t || ids_npy_read(npy, &a, &err)) {
-        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
-        return;
-    }
-    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
-    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
-    if (!ok) t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
-    double e = ok ? max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
-    CHECKF(e <= tol, "%s: max |diff| %g > %g", name, e, tol);
-    ids_npy_free(&a);
-}
-
 /* llama.cpp's token chunks, flattened: -1 on the image rows. */
 static int golden_tokens(int32_t *want, int cap) {
     char *js = t_read_file(G3("tokens.json"), NULL);
@@ -86,14 +61,14 @@ TEST(g3_capture_all_golden) {
     const ids_st_tensor *tk = ids_st_find(f, "tokens");
     REQUIRE(tk);
     CHECK(tk->shape[0] == n && memcmp(tk->data, want, sizeof(int32_t) * (size_t)n) == 0);
-    check_npy(f, "vision", G3("expected/vision_layers.npy"), 1e-3);
-    check_npy(f, "image_embd", G3("expected/image_embd.npy"), 1e-3);
-    check_npy(f, "resid", G3("expected/resid.npy"), 1e-3);
+    CHECK_NPY(f, "vision", G3("expected/vision_layers.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd", G3("expected/image_embd.npy"), 1e-3);
+    CHECK_NPY(f, "resid", G3("expected/resid.npy"), 1e-3);
     ids_npy ref;
     REQUIRE_OK(ids_npy_read(G3("expected/logits_last.npy"), &ref, &err), err);
     const ids_st_tensor *L = ids_st_find(f, "logits");
     REQUIRE(L && L->shape[0] == n && L->shape[1] == NV && ref.nbytes == NV * 4);
-    double e = max_abs_diff((const float *)L->data + (size_t)(n - 1) * NV, ref.data, NV);
+    double e = t_max_abs_diff((const float *)L->data + (size_t)(n - 1) * NV, ref.data, NV);
     CHECKF(e <= 1e-3, "last logits: max |diff| %g", e);
     ids_npy_free(&ref);
     ids_st_close(f);
@@ -198,13 +173,13 @@ TEST(g3_reuse_equals_full) {
             CHECK_OK_ERR(ids_ctx_run(c, hs, 2, &o, &out_f, &err), err);
             CHECKF(!memcmp(lg_r, lg_f, sizeof lg_r) && !memcmp(cap_r, cap_f, sizeof cap_r),
                    "row %d layer %d: reused run differs (logits %g, stream %g)", rows_edit[ri], layers_edit[li],
-                   max_abs_diff(lg_r, lg_f, NV), max_abs_diff(cap_r, cap_f, N_ROWS * NE));
+                   t_max_abs_diff(lg_r, lg_f, NV), t_max_abs_diff(cap_r, cap_f, N_ROWS * NE));
             /* the first image row changed when the edit is inside the block, never when it is after */
-            double d = max_abs_diff(cap_f + (size_t)IMG0 * NE, clean + (size_t)IMG0 * NE, NE);
+            double d = t_max_abs_diff(cap_f + (size_t)IMG0 * NE, clean + (size_t)IMG0 * NE, NE);
             const bool inside = rows_edit[ri] < IMG1;
             CHECKF(inside ? d > 1e-3 : d == 0, "row %d layer %d: first image row moved by %g", rows_edit[ri],
                    layers_edit[li], d);
-            CHECK(max_abs_diff(cap_f, clean, (size_t)IMG0 * NE) == 0); /* rows before the block never */
+            CHECK(t_max_abs_diff(cap_f, clean, (size_t)IMG0 * NE) == 0); /* rows before the block never */
         }
     /* two variants in one batch: the same bits as each alone */
     float lg_a[NV], lg_b[NV], lg_ab[2][NV];
@@ -278,7 +253,7 @@ TEST(g3_preprocess_matches_hf) {
             }
         CHECK_OK_ERR(ids_vision_preprocess(v, &img, pix, &err), err);
         CHECKF(memcmp(pix, ref, sizeof(float) * 3 * S * S) == 0, "%dx%d: max |diff| %g from HF", sizes[k][0],
-               sizes[k][1], max_abs_diff(pix, ref, (size_t)3 * S * S));
+               sizes[k][1], t_max_abs_diff(pix, ref, (size_t)3 * S * S));
         ids_image_free(&img);
         ids_image_free(&pil);
     }

@@ -11,32 +11,6 @@
 #define IVL_VOCAB 905
 #define IVL_D 32 /* text width = the projector's output */
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
-/* A capture tensor against an .npy of the same shape: max |diff| <= tol. */
-static void check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
-    ids_npy a;
-    ids_err err;
-    const ids_st_tensor *t = ids_st_find(f, name);
-    if (!t || ids_npy_read(npy, &a, &err)) {
-        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
-        return;
-    }
-    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
-    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
-    if (!ok) t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
-    double e = ok ? max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
-    CHECKF(e <= tol, "%s: max |diff| %g > %g", name, e, tol);
-    ids_npy_free(&a);
-}
-
 /* llama.cpp's token chunks, flattened: -1 on the image rows (one chunk per tile). */
 static int golden_tokens(int32_t *want, int cap) {
     char *js = t_read_file(IVL("tokens.json"), NULL);
@@ -95,9 +69,9 @@ TEST(ivl_capture_all_golden) {
     const char *frames = ids_st_meta(f, "frames"); /* each row's tile: text, 16 x tile 0, 1, 2 (thumbnail), text */
     CHECKF(frames && strstr(frames, "[-1,-1,-1,-1,-1,0,") && strstr(frames, ",0,1,") && strstr(frames, ",1,2,") &&
                strstr(frames, ",2,-1,"), "frames: %.80s", frames ? frames : "(none)");
-    check_npy(f, "vision", IVL("expected/vision_layers.npy"), 1e-3);
-    check_npy(f, "image_embd", IVL("expected/image_embd.npy"), 1e-3);
-    check_npy(f, "resid", IVL("expected/resid.npy"), 1e-3);
+    CHECK_NPY(f, "vision", IVL("expected/vision_layers.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd", IVL("expected/image_embd.npy"), 1e-3);
+    CHECK_NPY(f, "resid", IVL("expected/resid.npy"), 1e-3);
     ids_npy ref;
     REQUIRE_OK(ids_npy_read(IVL("expected/logits_last.npy"), &ref, &err), err);
     const ids_st_tensor *L = ids_st_find(f, "logits");
@@ -108,7 +82,7 @@ TEST(ivl_capture_all_golden) {
         if (last[k] > last[best]) best = k;
         if (r[k] > r[ref_best]) ref_best = k;
     }
-    double e = max_abs_diff(last, r, IVL_VOCAB);
+    double e = t_max_abs_diff(last, r, IVL_VOCAB);
     CHECKF(e <= 1e-3, "last logits: max |diff| %g", e);
     CHECK_EQ_INT(best, ref_best);
     ids_npy_free(&ref);
@@ -212,7 +186,7 @@ TEST(ivl_video_frames) {
     REQUIRE(first > 0);
     const float *thumb = (const float *)ref.data + 32 * IVL_D;
     double e = 0;
-    for (int k = 0; k < 16; k++) e = fmax(e, max_abs_diff(ids_seq_embd(s, first + k), thumb + k * IVL_D, IVL_D));
+    for (int k = 0; k < 16; k++) e = fmax(e, t_max_abs_diff(ids_seq_embd(s, first + k), thumb + k * IVL_D, IVL_D));
     CHECKF(e <= 1e-3, "frame 1 against HF's thumbnail rows: max |diff| %g", e);
     ids_npy_free(&ref);
     ids_seq_free(s);
@@ -328,7 +302,7 @@ TEST(ivl_qknorm_golden) {
     REQUIRE(ref.nbytes == sizeof(float) * 48 * IVL_D);
     static float out[48 * IVL_D];
     CHECK_OK_ERR(ids_vision_encode(v, &img, 2, out, NULL, &err), err);
-    double e = max_abs_diff(out, ref.data, 48 * IVL_D);
+    double e = t_max_abs_diff(out, ref.data, 48 * IVL_D);
     CHECKF(e <= 1e-3, "image rows: max |diff| %g", e);
     ids_npy_free(&ref);
     ids_image_free(&img);

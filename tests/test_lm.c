@@ -23,20 +23,11 @@ static ids_ctx *new_ctx(const ids_model *m, bool keep_clean) {
     return c;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > w || isnan(d)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
 /* max |a-b| / max(1, max|b|): relative to the array's scale */
 static double rel_diff(const float *a, const float *b, size_t n) {
     double scale = 1;
     for (size_t i = 0; i < n; i++) if (fabs(b[i]) > scale) scale = fabs(b[i]);
-    return max_abs_diff(a, b, n) / scale;
+    return t_max_abs_diff(a, b, n) / scale;
 }
 
 static int argmax(const float *x, int n) {
@@ -85,10 +76,10 @@ TEST(lm_golden_llava_resid_and_logits) {
     ids_run_out out = {.logits = lg};
     CHECK_OK_ERR(ids_ctx_prefill(c, s, hooks, L, &o, &out, &err), err);
     for (int l = 0; l < L; l++) {
-        double e = max_abs_diff(cap + (size_t)l * n * d, R + (size_t)l * n * d, (size_t)n * d);
+        double e = t_max_abs_diff(cap + (size_t)l * n * d, R + (size_t)l * n * d, (size_t)n * d);
         CHECKF(e <= 1e-3, "resid layer %d: max |diff| %g > 1e-3", l, e);
     }
-    double e = max_abs_diff(lg, logits.data, (size_t)n * 32000);
+    double e = t_max_abs_diff(lg, logits.data, (size_t)n * 32000);
     CHECKF(e <= 1e-3, "logits: max |diff| %g > 1e-3", e);
     int bad_argmax = 0;
     for (int i = 0; i < n; i++)
@@ -101,7 +92,7 @@ TEST(lm_golden_llava_resid_and_logits) {
     R2[5 * d + 3] += 0.05f;
     CHECK_OK_ERR(ids_seq_add_embd(s2, R2, n, IDS_ROW_TEXT, -1, 0, &err), err);
     CHECK_OK_ERR(ids_ctx_prefill(c, s2, NULL, 0, &o, &out, &err), err);
-    CHECK(max_abs_diff(lg, logits.data, (size_t)n * 32000) > 1e-3);
+    CHECK(t_max_abs_diff(lg, logits.data, (size_t)n * 32000) > 1e-3);
     free(R2);
     ids_seq_free(s2);
     free(lg);
@@ -167,7 +158,7 @@ static double golden_compare(const char *what, double tol, const float *cap, con
         const float *ref = rlg + (size_t)i * V, *got = lg + (size_t)i * V;
         const int a = argmax(got, V), b = argmax(ref, V);
         if (a == b) continue;
-        if (ref[b] - ref[a] <= 2 * max_abs_diff(got, ref, (size_t)V)) ties++;
+        if (ref[b] - ref[a] <= 2 * t_max_abs_diff(got, ref, (size_t)V)) ties++;
         else bad++;
     }
     CHECKF(bad == 0, "%s: %d positions with another argmax (%d more within the error)", what, bad, ties);
@@ -338,9 +329,9 @@ TEST(lm_golden_llava_token_rows) {
     ids_run_opts o = {.logits = IDS_LOGITS_LAST};
     ids_run_out out = {.logits = last};
     CHECK_OK_ERR(ids_ctx_prefill(c, s, &h, 1, &o, &out, &err), err);
-    double e0 = max_abs_diff(emb, resid.data, (size_t)n * d);
+    double e0 = t_max_abs_diff(emb, resid.data, (size_t)n * d);
     CHECKF(e0 <= 1e-6, "token embeddings differ from resid[0] by %g", e0);
-    double e = max_abs_diff(last, (float *)logits.data + (size_t)(n - 1) * 32000, 32000);
+    double e = t_max_abs_diff(last, (float *)logits.data + (size_t)(n - 1) * 32000, 32000);
     CHECKF(e <= 1e-3, "last logits differ by %g", e);
     /* selectors on the real layout */
     int *rows, nr;
@@ -442,7 +433,7 @@ TEST(lm_reuse_equals_full_recompute) {
         ids_hook h = {.site = IDS_SITE_RESID, .layer = 1, .sel = sels[1], .action = IDS_ACT_ADD, .vec = add, .len = 64};
         CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &o0, &err), err);
         CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &o1, &err), err);
-        CHECK(max_abs_diff(lg0, lg1, 32000) > 1e-3);
+        CHECK(t_max_abs_diff(lg0, lg1, 32000) > 1e-3);
         ids_seq_free(s);
         ids_ctx_free(c);
     }
@@ -522,7 +513,7 @@ TEST(lm_hook_semantics) {
     double worst = 0;
     for (size_t i = 0; i < nd; i++) worst = fmax(worst, fabs(r2[i] + ao[i] + mo[i] - r3[i]));
     CHECKF(worst < 1e-5, "resid identity off by %g", worst);
-    CHECK(max_abs_diff(ao, r3, nd) > 1e-3); /* the sites really differ */
+    CHECK(t_max_abs_diff(ao, r3, nd) > 1e-3); /* the sites really differ */
 
     /* ADD then capture at the same site shows the vector; SCALE 1 and no-op hooks change nothing */
     float add[64], cap[64], base[64];
@@ -562,7 +553,7 @@ TEST(lm_hook_semantics) {
     CHECK(g_cb_calls == 1 && g_cb_rows == 5 && g_cb_width == 64);
     out.logits = lg_clean;
     CHECK_OK_ERR(ids_ctx_run(c, NULL, 0, &o, &out, &err), err);
-    CHECK(max_abs_diff(lg_cb, lg_clean, 32000) > 1e-4);
+    CHECK(t_max_abs_diff(lg_cb, lg_clean, 32000) > 1e-4);
 
     /* attention probabilities: rows sum to 1, zero past the causal limit */
     int n_head = 4;
@@ -586,7 +577,7 @@ TEST(lm_hook_semantics) {
     float lg_u[32000], lg_uf[32000];
     out.logits = lg_u;
     CHECK_OK_ERR(ids_ctx_run(c, &pe, 1, &o, &out, &err), err);
-    CHECK(max_abs_diff(lg_u, lg_clean, 32000) > 1e-4);
+    CHECK(t_max_abs_diff(lg_u, lg_clean, 32000) > 1e-4);
     ids_run_opts of = o;
     of.full_recompute = true;
     out.logits = lg_uf;
@@ -620,7 +611,7 @@ TEST(lm_probs_hooks_in_order) {
     of.full_recompute = true; /* the prefill's own computation, all rows at once */
     out.logits = lg;
     CHECK_OK_ERR(ids_ctx_run(c, &cap, 1, &of, &out, &err), err);
-    CHECK(max_abs_diff(lg, lg_clean, 32000) == 0); /* a capture changes nothing, to the bit */
+    CHECK(t_max_abs_diff(lg, lg_clean, 32000) == 0); /* a capture changes nothing, to the bit */
     /* capture, scale (on more rows), capture: the first sees the softmax, the second the scaled one */
     ids_hook hs[3] = {cap,
                       {.site = IDS_SITE_ATTN_PROBS, .layer = 2, .sel = tail, .action = IDS_ACT_SCALE, .scale = 0.5f},
@@ -630,11 +621,11 @@ TEST(lm_probs_hooks_in_order) {
     double s0 = 0, s1 = 0;
     for (int k = 0; k < n; k++) s0 += before[k], s1 += after[k];
     CHECKF(fabs(s0 - 1) < 1e-5 && fabs(s1 - 0.5) < 1e-5, "head 0 sums: %g before the scale, %g after", s0, s1);
-    CHECK(max_abs_diff(lg_scaled, lg_clean, 32000) > 1e-4);
+    CHECK(t_max_abs_diff(lg_scaled, lg_clean, 32000) > 1e-4);
     /* the scale alone gives the same logits */
     out.logits = lg;
     CHECK_OK_ERR(ids_ctx_run(c, &hs[1], 1, &o, &out, &err), err);
-    CHECK(max_abs_diff(lg, lg_scaled, 32000) == 0);
+    CHECK(t_max_abs_diff(lg, lg_scaled, 32000) == 0);
     ids_seq_free(s);
     ids_ctx_free(c);
     ids_model_free(m);

@@ -134,3 +134,28 @@ int main(int argc, char **argv) {
     else printf("unit: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }
+
+double t_max_abs_diff(const float *a, const float *b, size_t n) {
+    double w = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
+    }
+    return w;
+}
+
+void t_check_npy(const char *file, int line, const ids_st_file *f, const char *name, const char *npy, double tol) {
+    ids_npy a;
+    ids_err err;
+    const ids_st_tensor *t = ids_st_find(f, name);
+    if (!t || ids_npy_read(npy, &a, &err)) {
+        t_fail(file, line, "%s: missing tensor or reference %s", name, npy);
+        return;
+    }
+    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
+    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
+    if (!ok) t_fail(file, line, "%s: shape differs from %s", name, npy);
+    double e = ok ? t_max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
+    if (!(e <= tol)) t_fail(file, line, "%s: max |diff| %g > %g", name, e, tol);
+    ids_npy_free(&a);
+}

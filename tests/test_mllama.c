@@ -14,15 +14,6 @@
 #define NE 64
 #define NL 8
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
 static bool load_npy(const char *path, ids_npy *a) {
     ids_err err;
     if (ids_npy_read(path, a, &err)) {
@@ -99,19 +90,19 @@ TEST(mllama_decoder_golden) {
     ids_npy r, x, lg;
     if (load_npy(ML_E("resid.npy"), &r)) {
         CHECK_EQ_INT(r.shape[1], n);
-        double e = max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
+        double e = t_max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
         printf("  mllama decoder: stream max |diff| %.2e", e);
         CHECKF(e <= 1e-3, "stream max |diff| %g", e);
         ids_npy_free(&r);
     }
     if (load_npy(ML_E("xattn_out.npy"), &x)) {
-        double e = max_abs_diff(xo, x.data, (size_t)3 * n * NE);
+        double e = t_max_abs_diff(xo, x.data, (size_t)3 * n * NE);
         printf(", cross-attention outputs %.2e", e);
         CHECKF(e <= 1e-3, "cross-attention output max |diff| %g", e);
         ids_npy_free(&x);
     }
     if (load_npy(ML_E("logits_last.npy"), &lg)) {
-        double e = max_abs_diff(logits, lg.data, 540);
+        double e = t_max_abs_diff(logits, lg.data, 540);
         printf(", logits %.2e\n", e);
         CHECKF(e <= 1e-3, "logits max |diff| %g", e);
         ids_npy_free(&lg);
@@ -145,8 +136,8 @@ TEST(mllama_decoder_golden) {
     for (int i = 0; i < n; i++) CHECK_OK(ids_seq_add_tokens(t, &ids_seq_row(s, i)->token, 1, NULL));
     ids_run_out po = {.logits = plain};
     CHECK_OK_ERR(ids_ctx_prefill(c, t, NULL, 0, &o, &po, &err), err);
-    CHECK(max_abs_diff(edited, plain, 540) == 0);
-    CHECK(max_abs_diff(edited, logits, 540) > 1e-3);
+    CHECK(t_max_abs_diff(edited, plain, 540) == 0);
+    CHECK(t_max_abs_diff(edited, logits, 540) > 1e-3);
     /* sites on a self-attention block are refused, naming the block */
     ids_hook bad = {.site = IDS_SITE_XATTN_OUT, .layer = 2, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_SCALE,
                     .scale = 2};
@@ -181,20 +172,20 @@ TEST(mllama_tower_golden) {
     float *pix = calloc((size_t)4 * 3 * 56 * 56, sizeof(float));
     CHECK_OK_ERR(ids_vision_preprocess(v, &img, pix, &err), err);
     if (load_npy(ML_E("pixel_values.npy"), &px)) {
-        double e = max_abs_diff(pix, px.data, (size_t)4 * 3 * 56 * 56);
+        double e = t_max_abs_diff(pix, px.data, (size_t)4 * 3 * 56 * 56);
         CHECKF(e == 0, "pixels differ from HF's by %g", e);
         ids_npy_free(&px);
     }
     float *out = calloc((size_t)vp->n_out * NE, sizeof(float)), *blocks = calloc((size_t)6 * 96 * 32, sizeof(float));
     CHECK_OK_ERR(ids_vision_encode(v, &img, 2, out, blocks, &err), err);
     if (load_npy(ML_E("vision_layers.npy"), &vl)) {
-        double e = max_abs_diff(blocks, vl.data, (size_t)6 * 96 * 32);
+        double e = t_max_abs_diff(blocks, vl.data, (size_t)6 * 96 * 32);
         printf("  mllama tower: blocks max |diff| %.2e", e);
         CHECKF(e <= 1e-3, "tower blocks max |diff| %g", e);
         ids_npy_free(&vl);
     }
     if (load_npy(ML_E("cross_states.npy"), &xs)) {
-        double e = max_abs_diff(out, xs.data, (size_t)vp->n_out * NE);
+        double e = t_max_abs_diff(out, xs.data, (size_t)vp->n_out * NE);
         printf(", cross-attention states %.2e\n", e);
         CHECKF(e <= 1e-3, "cross-attention states max |diff| %g", e);
         ids_npy_free(&xs);
@@ -299,13 +290,13 @@ TEST(mllama_vlm_chain) {
     ids_run_out out = {.logits = logits};
     CHECK_OK_ERR(ids_ctx_prefill(c, s, h, NL + 1, &o, &out, &err), err);
     if (load_npy(ML_E("resid.npy"), &r)) {
-        double e = max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
+        double e = t_max_abs_diff(resid, r.data, (size_t)(NL + 1) * n * NE);
         printf("  mllama from the image: stream max |diff| %.2e", e);
         CHECKF(e <= 1e-3, "stream max |diff| %g", e);
         ids_npy_free(&r);
     }
     if (load_npy(ML_E("logits_last.npy"), &lg)) {
-        double e = max_abs_diff(logits, lg.data, 540);
+        double e = t_max_abs_diff(logits, lg.data, 540);
         printf(", logits %.2e\n", e);
         CHECKF(e <= 1e-3, "logits max |diff| %g", e);
         ids_npy_free(&lg);
@@ -325,7 +316,7 @@ TEST(mllama_vlm_chain) {
         CHECK(vs && vs->shape[0] == 6 && vs->shape[1] == 96 && vs->shape[2] == 32);
         ids_npy x;
         if (xo && load_npy(ML_E("xattn_out.npy"), &x)) {
-            CHECK(max_abs_diff(xo->data, x.data, (size_t)3 * n * NE) <= 1e-3);
+            CHECK(t_max_abs_diff(xo->data, x.data, (size_t)3 * n * NE) <= 1e-3);
             ids_npy_free(&x);
         }
         ids_st_close(f);
@@ -369,7 +360,7 @@ TEST(mllama_reuse_generate) {
     full.full_recompute = true;
     CHECK_OK_ERR(ids_ctx_run(c, h, 2, &full, &ob, &err), err);
     CHECK(memcmp(a, b, sizeof a) == 0);
-    CHECK(max_abs_diff(a, clean, 540) > 1e-4);
+    CHECK(t_max_abs_diff(a, clean, 540) > 1e-4);
     int32_t toks[4];
     int n_out = 0;
     CHECK_OK_ERR(ids_ctx_generate(c, NULL, 0, 4, toks, &n_out, &err), err);

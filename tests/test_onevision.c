@@ -14,32 +14,6 @@
 #define OV_VOCAB 916
 #define OV_D 32
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
-/* A capture tensor against an .npy of the same shape: max |diff| <= tol. */
-static void check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
-    ids_npy a;
-    ids_err err;
-    const ids_st_tensor *t = ids_st_find(f, name);
-    if (!t || ids_npy_read(npy, &a, &err)) {
-        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
-        return;
-    }
-    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
-    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
-    if (!ok) t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
-    double e = ok ? max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
-    CHECKF(e <= tol, "%s: max |diff| %g > %g", name, e, tol);
-    ids_npy_free(&a);
-}
-
 /* The last row's logits against the reference: within tol, the same best token. */
 static void check_logits(const float *last, const char *npy, double tol) {
     ids_npy ref;
@@ -54,7 +28,7 @@ static void check_logits(const float *last, const char *npy, double tol) {
         if (last[k] > last[best]) best = k;
         if (r[k] > r[ref_best]) ref_best = k;
     }
-    double e = max_abs_diff(last, r, OV_VOCAB);
+    double e = t_max_abs_diff(last, r, OV_VOCAB);
     CHECKF(e <= tol, "%s: max |diff| %g", npy, e);
     CHECK_EQ_INT(best, ref_best);
     ids_npy_free(&ref);
@@ -101,9 +75,9 @@ TEST(ov_capture_all_golden) {
     const char *frames = ids_st_meta(f, "frames"); /* text, 25 x frame 0 (base), 221 x frame 1 (map), text */
     CHECKF(frames && strstr(frames, "[-1,-1,-1,-1,0,") && strstr(frames, ",0,1,") && strstr(frames, ",1,-1,"),
            "frames: %.80s", frames ? frames : "(none)");
-    check_npy(f, "vision", OV("expected/vision_layers.npy"), 1e-3);
-    check_npy(f, "image_embd", OV("expected/image_embd.npy"), 1e-3);
-    check_npy(f, "resid", OV("expected/resid.npy"), 1e-3);
+    CHECK_NPY(f, "vision", OV("expected/vision_layers.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd", OV("expected/image_embd.npy"), 1e-3);
+    CHECK_NPY(f, "resid", OV("expected/resid.npy"), 1e-3);
     const ids_st_tensor *L = ids_st_find(f, "logits");
     REQUIRE(L && L->shape[0] == n && L->shape[1] == OV_VOCAB);
     check_logits((const float *)L->data + (size_t)(n - 1) * OV_VOCAB, OV("expected/logits_last.npy"), 1e-3);
@@ -144,7 +118,7 @@ TEST(ov_video_golden) {
         if (r->token >= 0) continue;
         const bool nl = k == 36;
         bad += r->frame != (nl ? 4 : k / 9) || (!nl && (r->cell_row != k % 9 / 3 || r->cell_col != k % 3)) || r->image != 0;
-        e = fmax(e, max_abs_diff(ids_seq_embd(s, i), (const float *)rows.data + (size_t)k * OV_D, OV_D));
+        e = fmax(e, t_max_abs_diff(ids_seq_embd(s, i), (const float *)rows.data + (size_t)k * OV_D, OV_D));
         k++;
     }
     CHECK_EQ_INT(k, 37);
@@ -169,7 +143,7 @@ TEST(ov_video_golden) {
     REQUIRE_OK(ids_npy_read(OV("expected/video_resid.npy"), &ref, &err), err);
     CHECK(ref.nbytes == sizeof(float) * (size_t)NL * n * OV_D);
     if (ref.nbytes == sizeof(float) * (size_t)NL * n * OV_D) {
-        double er = max_abs_diff(resid, ref.data, (size_t)NL * n * OV_D);
+        double er = t_max_abs_diff(resid, ref.data, (size_t)NL * n * OV_D);
         CHECKF(er <= 1e-3, "video stream: max |diff| %g", er);
     }
     check_logits(logits, OV("expected/video_logits_last.npy"), 1e-3);
@@ -180,7 +154,7 @@ TEST(ov_video_golden) {
     for (int i = 0; i < ids_seq_len(s1); i++) {
         if (ids_seq_row(s1, i)->token >= 0) continue;
         const int want_row = k == 9 ? 36 : k; /* the 4-frame video's rows of frame 0, its newline */
-        e = fmax(e, max_abs_diff(ids_seq_embd(s1, i), (const float *)rows.data + (size_t)want_row * OV_D, OV_D));
+        e = fmax(e, t_max_abs_diff(ids_seq_embd(s1, i), (const float *)rows.data + (size_t)want_row * OV_D, OV_D));
         k++;
     }
     CHECK_EQ_INT(k, 10);
@@ -220,7 +194,7 @@ TEST(ov_preprocess_matches_hf) {
         const float *a = pix + (size_t)pick[k] * sq, *b = (const float *)ref.data + (size_t)k * sq;
         size_t diff = 0;
         for (size_t i = 0; i < sq; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
-        CHECKF(diff == 0, "square %d: %zu of %zu values differ (max |diff| %g)", pick[k], diff, sq, max_abs_diff(a, b, sq));
+        CHECKF(diff == 0, "square %d: %zu of %zu values differ (max |diff| %g)", pick[k], diff, sq, t_max_abs_diff(a, b, sq));
     }
     ids_npy_free(&ref);
     free(pix);

@@ -10,32 +10,6 @@
 #define Q25_TEXT t_shared("golden/qwen2vl-tiny/text.gguf") /* Qwen2.5-VL's text model is arch qwen2vl */
 #define VOCAB 151936
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
-/* A capture tensor against an .npy of the same shape: max |diff| <= tol. */
-static void check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
-    ids_npy a;
-    ids_err err;
-    const ids_st_tensor *t = ids_st_find(f, name);
-    if (!t || ids_npy_read(npy, &a, &err)) {
-        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
-        return;
-    }
-    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
-    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
-    if (!ok) t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
-    double e = ok ? max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
-    CHECKF(e <= tol, "%s: max |diff| %g > %g", name, e, tol);
-    ids_npy_free(&a);
-}
-
 /* llama.cpp's token chunks, flattened: -1 on the image rows. */
 static int golden_tokens(int32_t *want, int cap) {
     char *js = t_read_file(Q25("tokens.json"), NULL);
@@ -87,9 +61,9 @@ TEST(q25_capture_all_golden) {
     const ids_st_tensor *ps = ids_st_find(f, "positions");
     CHECK(ps && ps->nbytes == pos.nbytes && memcmp(ps->data, pos.data, pos.nbytes) == 0);
     ids_npy_free(&pos);
-    check_npy(f, "vision", Q25("expected/vision_layers.npy"), 1e-3);
-    check_npy(f, "image_embd", Q25("expected/image_embd.npy"), 1e-3);
-    check_npy(f, "resid", Q25("expected/resid.npy"), 1e-3);
+    CHECK_NPY(f, "vision", Q25("expected/vision_layers.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd", Q25("expected/image_embd.npy"), 1e-3);
+    CHECK_NPY(f, "resid", Q25("expected/resid.npy"), 1e-3);
     ids_npy ids, vals;
     REQUIRE_OK(ids_npy_read(Q25("expected/logits_last_ids.npy"), &ids, &err), err);
     REQUIRE_OK(ids_npy_read(Q25("expected/logits_last_vals.npy"), &vals, &err), err);
@@ -175,7 +149,7 @@ TEST(q25_preprocess_matches_hf) {
         float *pix = malloc(ref.nbytes);
         CHECK_OK_ERR(ids_vision_preprocess(v, &img, pix, &err), err);
         CHECKF(memcmp(pix, ref.data, ref.nbytes) == 0, "%dx%d: max |diff| %g from HF", cases[k].w, cases[k].h,
-               max_abs_diff(pix, ref.data, ref.nbytes / 4));
+               t_max_abs_diff(pix, ref.data, ref.nbytes / 4));
         free(pix);
         ids_npy_free(&ref);
         ids_image_free(&img);
@@ -198,9 +172,9 @@ TEST(q25_video) {
     CHECK_OK_ERR(ids_vision_encode(vis, &img, 2, one, NULL, &err), err);
     ids_image fr[5] = {img, img, other, other, img};
     CHECK_OK_ERR(ids_vision_encode_frames(vis, fr, 5, 2, vid, NULL, &err), err);
-    CHECK(max_abs_diff(vid, one, 30 * 64) <= 1e-5);
-    CHECK(max_abs_diff(vid + 30 * 64, one, 30 * 64) > 1e-3);
-    CHECK(max_abs_diff(vid + 2 * 30 * 64, one, 30 * 64) <= 1e-5); /* the odd last frame repeated */
+    CHECK(t_max_abs_diff(vid, one, 30 * 64) <= 1e-5);
+    CHECK(t_max_abs_diff(vid + 30 * 64, one, 30 * 64) > 1e-3);
+    CHECK(t_max_abs_diff(vid + 2 * 30 * 64, one, 30 * 64) <= 1e-5); /* the odd last frame repeated */
     char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
     ids_seq *s;
     REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err), err);

@@ -21,32 +21,6 @@ static bool have_text(void) {
     return false;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
-/* A capture tensor against an .npy of the same shape: max |diff| <= tol. */
-static void check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
-    ids_npy a;
-    ids_err err;
-    const ids_st_tensor *t = ids_st_find(f, name);
-    if (!t || ids_npy_read(npy, &a, &err)) {
-        t_fail(__FILE__, __LINE__, "%s: missing tensor or reference", name);
-        return;
-    }
-    bool ok = t->nbytes == a.nbytes && t->ndim == a.ndim;
-    for (int d = 0; ok && d < a.ndim; d++) ok = t->shape[d] == a.shape[d];
-    if (!ok) t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
-    double e = ok ? max_abs_diff(t->data, a.data, a.nbytes / 4) : 0;
-    CHECKF(e <= tol, "%s: max |diff| %g > %g", name, e, tol);
-    ids_npy_free(&a);
-}
-
 /* llama.cpp's token chunks, flattened: -1 on the image rows. */
 static int golden_tokens(int32_t *want, int cap) {
     char *js = t_read_file(Q3("tokens.json"), NULL);
@@ -101,10 +75,10 @@ TEST(q3_capture_all_golden) {
     const ids_st_tensor *ps = ids_st_find(f, "positions");
     CHECK(ps && ps->nbytes == pos.nbytes && memcmp(ps->data, pos.data, pos.nbytes) == 0);
     ids_npy_free(&pos);
-    check_npy(f, "vision", Q3("expected/vision_layers.npy"), 1e-3);
-    check_npy(f, "image_embd", Q3("expected/image_embd.npy"), 1e-3);
-    check_npy(f, "image_embd_deepstack", Q3("expected/deepstack.npy"), 1e-3);
-    check_npy(f, "resid", Q3("expected/resid.npy"), 1e-3);
+    CHECK_NPY(f, "vision", Q3("expected/vision_layers.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd", Q3("expected/image_embd.npy"), 1e-3);
+    CHECK_NPY(f, "image_embd_deepstack", Q3("expected/deepstack.npy"), 1e-3);
+    CHECK_NPY(f, "resid", Q3("expected/resid.npy"), 1e-3);
     const ids_st_tensor *ds = ids_st_find(f, "deepstack"), *ids_ = ids_st_find(f, "image_embd_deepstack");
     REQUIRE(ds && ids_ && ds->shape[0] == 2 && ds->shape[1] == n && ds->shape[2] == NE);
     int bad = 0, img_row = 0;
@@ -174,18 +148,18 @@ TEST(q3_deepstack_edit_equals_resid_edit) {
         CHECK_OK_ERR(ids_ctx_run(c, &hd, 1, &ro, &out, &err), err);
         out.logits = b;
         CHECK_OK_ERR(ids_ctx_run(c, &hr, 1, &ro, &out, &err), err);
-        CHECKF(memcmp(a, b, sizeof a) == 0, "layer %d: max |diff| %g", l, max_abs_diff(a, b, VOCAB));
-        CHECKF(max_abs_diff(a, clean, VOCAB) > 1e-3, "layer %d: the edit changes nothing", l);
+        CHECKF(memcmp(a, b, sizeof a) == 0, "layer %d: max |diff| %g", l, t_max_abs_diff(a, b, VOCAB));
+        CHECKF(t_max_abs_diff(a, clean, VOCAB) > 1e-3, "layer %d: the edit changes nothing", l);
         ids_run_opts fo = ro;
         fo.full_recompute = true;
         out.logits = full;
         CHECK_OK_ERR(ids_ctx_run(c, &hd, 1, &fo, &out, &err), err);
-        CHECKF(memcmp(a, full, sizeof a) == 0, "layer %d: reuse vs full recompute %g", l, max_abs_diff(a, full, VOCAB));
+        CHECKF(memcmp(a, full, sizeof a) == 0, "layer %d: reuse vs full recompute %g", l, t_max_abs_diff(a, full, VOCAB));
         ids_hook h0 = {.site = IDS_SITE_DEEPSTACK, .layer = l, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_SCALE,
                        .scale = 0.0f};
         out.logits = z;
         CHECK_OK_ERR(ids_ctx_run(c, &h0, 1, &ro, &out, &err), err);
-        CHECKF(max_abs_diff(z, clean, VOCAB) > 1e-3, "layer %d: removing the DeepStack rows changes nothing", l);
+        CHECKF(t_max_abs_diff(z, clean, VOCAB) > 1e-3, "layer %d: removing the DeepStack rows changes nothing", l);
     }
     ids_hook past = {.site = IDS_SITE_DEEPSTACK, .layer = 2, .sel = {.kind = IDS_SEL_ALL}, .action = IDS_ACT_SCALE};
     CHECK(ids_ctx_run(c, &past, 1, &ro, &out, &err) == IDS_ERR_RANGE && strstr(err.msg, "0..1"));
@@ -223,7 +197,7 @@ TEST(q3_preprocess_matches_hf) {
         float *pix = malloc(ref.nbytes);
         CHECK_OK_ERR(ids_vision_preprocess(v, &img, pix, &err), err);
         CHECKF(memcmp(pix, ref.data, ref.nbytes) == 0, "%dx%d: max |diff| %g from HF", cases[k].w, cases[k].h,
-               max_abs_diff(pix, ref.data, ref.nbytes / 4));
+               t_max_abs_diff(pix, ref.data, ref.nbytes / 4));
         free(pix);
         ids_npy_free(&ref);
         ids_image_free(&img);
@@ -247,9 +221,9 @@ TEST(q3_video) {
     CHECK_OK_ERR(ids_vision_encode_deepstack(vis, &img, 1, 2, one, one_ds, NULL, &err), err);
     ids_image fr[4] = {other, other, img, img};
     CHECK_OK_ERR(ids_vision_encode_deepstack(vis, fr, 4, 2, vid, vid_ds, NULL, &err), err);
-    CHECK(max_abs_diff(vid + 70 * NE, one, 70 * NE) <= 1e-5 && max_abs_diff(vid, one, 70 * NE) > 1e-3);
+    CHECK(t_max_abs_diff(vid + 70 * NE, one, 70 * NE) <= 1e-5 && t_max_abs_diff(vid, one, 70 * NE) > 1e-3);
     for (int k = 0; k < 2; k++) /* DeepStack k of the second temporal patch */
-        CHECK(max_abs_diff(vid_ds + ((size_t)k * 140 + 70) * NE, one_ds + (size_t)k * 70 * NE, 70 * NE) <= 1e-5);
+        CHECK(t_max_abs_diff(vid_ds + ((size_t)k * 140 + 70) * NE, one_ds + (size_t)k * 70 * NE, 70 * NE) <= 1e-5);
     char *prompt = ids_vlm_video_prompt(v, "What happens?", 0);
     ids_seq *s;
     REQUIRE_OK(ids_vlm_build_video_seq(v, prompt, fr, 4, 4, 1, NULL, &s, &err), err);

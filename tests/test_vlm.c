@@ -6,15 +6,6 @@
 
 #define GOLD(f) t_shared("golden/llava-tiny/" f)
 
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double w = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= w)) w = isnan(d) ? INFINITY : d;
-    }
-    return w;
-}
-
 static bool check_npy(const ids_st_file *f, const char *name, const char *npy, double tol) {
     ids_npy a;
     ids_err err;
@@ -28,7 +19,7 @@ static bool check_npy(const ids_st_file *f, const char *name, const char *npy, d
     if (!ok) {
         t_fail(__FILE__, __LINE__, "%s: shape differs from %s", name, npy);
     } else {
-        double e = max_abs_diff(t->data, a.data, a.nbytes / 4);
+        double e = t_max_abs_diff(t->data, a.data, a.nbytes / 4);
         if (e > tol) {
             t_fail(__FILE__, __LINE__, "%s: max |diff| %g > %g", name, e, tol);
             ok = false;
@@ -110,8 +101,8 @@ TEST(vlm_capture_all_golden) {
     CHECK(rs && rs->shape[0] == 2 && rs->shape[1] == 1 && rs->shape[2] == 64);
     CHECK(!strcmp(ids_st_meta(f, "positions"), "26")); /* 21 + "▁ \n Is the red circle" */
     if (rs) {
-        CHECK(max_abs_diff(rs->data, (float *)ref.data + ((size_t)1 * 42 + 26) * 64, 64) <= 1e-3);
-        CHECK(max_abs_diff((const float *)rs->data + 64, (float *)ref.data + ((size_t)3 * 42 + 26) * 64, 64) <= 1e-3);
+        CHECK(t_max_abs_diff(rs->data, (float *)ref.data + ((size_t)1 * 42 + 26) * 64, 64) <= 1e-3);
+        CHECK(t_max_abs_diff((const float *)rs->data + 64, (float *)ref.data + ((size_t)3 * 42 + 26) * 64, 64) <= 1e-3);
     }
     CHECK(ids_st_find(f, "logits") == NULL);
     ids_npy_free(&ref);
@@ -196,7 +187,7 @@ TEST(vlm_mmproj_variants) {
     REQUIRE(p);
     encode_with(p, out, &err, &st);
     CHECKF(st == IDS_OK, "%s", err.msg);
-    CHECK(max_abs_diff(out, ref.data, 16 * 64) <= 1e-3); /* all stored blocks run */
+    CHECK(t_max_abs_diff(out, ref.data, 16 * 64) <= 1e-3); /* all stored blocks run */
     mmproj_edit hf_names = {.swap_ffn_names = true};
     p = write_mmproj(&hf_names, "hf_names.gguf");
     REQUIRE(p);
@@ -205,7 +196,7 @@ TEST(vlm_mmproj_variants) {
     CHECK(!ids_vision_params(v)->ffn_swapped);
     ids_vision_free(v);
     encode_with(p, out, &err, &st);
-    CHECK(st == IDS_OK && max_abs_diff(out, ref.data, 16 * 64) <= 1e-3);
+    CHECK(st == IDS_OK && t_max_abs_diff(out, ref.data, 16 * 64) <= 1e-3);
     REQUIRE_OK(ids_vision_load(&v, GOLD("mmproj.gguf"), &err), err);
     CHECK(ids_vision_params(v)->ffn_swapped);
     CHECK_EQ_INT(ids_vision_params(v)->n_run, 3);
@@ -359,7 +350,7 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     REQUIRE_OK(ids_npy_read(QGOLD("expected/logits_last4.npy"), &lg, &err), err);
     const ids_st_tensor *L = ids_st_find(f, "logits");
     REQUIRE(L && L->shape[0] == n && L->shape[1] == 151936);
-    double e = max_abs_diff((const float *)L->data + (size_t)(n - 4) * 151936, lg.data, 4 * 151936);
+    double e = t_max_abs_diff((const float *)L->data + (size_t)(n - 4) * 151936, lg.data, 4 * 151936);
     CHECKF(e <= 1e-3, "last 4 logits rows: max |diff| %g", e);
     ids_npy_free(&lg);
     ids_st_close(f);
@@ -389,15 +380,15 @@ TEST(vlm_qwen2vl_video_of_one_frame) {
     CHECK_OK_ERR(ids_vision_plan(v, frames, 5, &pl, &err), err); /* odd count: last frame repeated */
     CHECK(pl.grid_t == 3 && pl.n_out == 36);
     CHECK_OK_ERR(ids_vision_encode_frames(v, frames, 5, 2, vid, NULL, &err), err);
-    for (int t = 0; t < 3; t++) CHECK(max_abs_diff(vid + (size_t)t * 12 * 64, one, 12 * 64) <= 1e-5);
+    for (int t = 0; t < 3; t++) CHECK(t_max_abs_diff(vid + (size_t)t * 12 * 64, one, 12 * 64) <= 1e-5);
     /* different frames change the rows of their temporal patch only */
     ids_image other;
     CHECK_OK_ERR(ids_image_new(&other, img.w, img.h, (const uint8_t[3]){200, 10, 10}, &err), err);
     ids_image mix[4] = {img, img, other, other};
     float vm[2 * 12 * 64];
     CHECK_OK_ERR(ids_vision_encode_frames(v, mix, 4, 2, vm, NULL, &err), err);
-    CHECK(max_abs_diff(vm, one, 12 * 64) <= 1e-5);
-    CHECK(max_abs_diff(vm + 12 * 64, one, 12 * 64) > 1e-3);
+    CHECK(t_max_abs_diff(vm, one, 12 * 64) <= 1e-5);
+    CHECK(t_max_abs_diff(vm + 12 * 64, one, 12 * 64) > 1e-3);
     ids_image_free(&other);
     /* dynamic resolution: sides rounded to multiples of 28, bounds respected */
     ids_image big;
@@ -447,7 +438,7 @@ TEST(vlm_qwen2vl_reuse_equals_full) {
             CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &oa, &err), err);
             o.full_recompute = true;
             CHECK_OK_ERR(ids_ctx_run(c, &h, 1, &o, &ob, &err), err);
-            double scale = 1, d = max_abs_diff(a, b, 151936);
+            double scale = 1, d = t_max_abs_diff(a, b, 151936);
             for (int i = 0; i < 151936; i++) scale = fmax(scale, fabs(b[i]));
             CHECKF(d / scale <= 1e-5, "sel %d layer %d: %g", si, l, d / scale);
         }
