@@ -70,6 +70,16 @@ double t_max_abs_diff(const float *a, const float *b, size_t n);
  * agree and max |diff| <= tol; a failure names the tensor, the file and the caller's line. */
 void t_check_npy(const char *file, int line, const ids_st_file *f, const char *name, const char *npy, double tol);
 #define CHECK_NPY(f, name, npy, tol) t_check_npy(__FILE__, __LINE__, (f), (name), (npy), (tol))
+/* A copy of a GGUF file with edits, for the tests of bad files: a key dropped, the projector type
+ * renamed, a string key set (added when absent), a u32 key changed, a tensor dropped, or a tensor
+ * replaced by zeros of shape [ne0] or [ne0, ne1]. Written under the test's scratch folder as `name`;
+ * NULL when it cannot be. `from` NULL: e->src. */
+typedef struct {
+    const char *src, *drop_key, *projector, *key, *value, *u32_key, *drop_tensor, *reshape;
+    uint32_t u32;
+    int64_t ne0, ne1;
+} t_gguf_edit;
+const char *t_write_gguf_edit(const char *from, const t_gguf_edit *e, const char *name);
 /* Stop the current test when a precondition fails (e.g. a file could not be opened). */
 #define REQUIRE(cond)                                                                         \
     do {                                                                                      \

@@ -262,47 +262,9 @@ TEST(g3_preprocess_matches_hf) {
     ids_vision_free(v);
 }
 
-/* Copy a golden GGUF with one edit: a key set to a string, a tensor dropped, or a tensor replaced by
- * zeros of another shape. */
-typedef struct {
-    const char *src, *key, *value, *drop_tensor, *reshape;
-    int64_t ne0, ne1;
-} edit;
+typedef t_gguf_edit edit;
 
-static const char *write_edit(const edit *e, const char *name) {
-    ids_gguf *g;
-    ids_err err;
-    if (ids_gguf_open(&g, e->src, &err)) return NULL;
-    ids_gguf_writer *w = ids_gguf_writer_new();
-    bool set = false;
-    for (int64_t i = 0; i < ids_gguf_n_kv(g); i++) {
-        const char *k = ids_gguf_kv_key(g, i);
-        if (e->key && !strcmp(k, e->key)) {
-            ids_gguf_writer_set_str(w, k, e->value, &err);
-            set = true;
-        } else {
-            ids_gguf_writer_set_value(w, k, ids_gguf_kv_value(g, i), &err);
-        }
-    }
-    if (e->key && !set) ids_gguf_writer_set_str(w, e->key, e->value, &err);
-    for (int64_t i = 0; i < ids_gguf_n_tensors(g); i++) {
-        const ids_tensor *t = ids_gguf_tensor_at(g, i);
-        if (e->drop_tensor && !strcmp(t->name, e->drop_tensor)) continue;
-        if (e->reshape && !strcmp(t->name, e->reshape)) {
-            int64_t ne[2] = {e->ne0, e->ne1};
-            float *z = calloc((size_t)(e->ne0 * (e->ne1 ? e->ne1 : 1)), sizeof(float));
-            ids_gguf_writer_add_tensor_f32(w, t->name, IDS_TYPE_F32, e->ne1 ? 2 : 1, ne, z, &err);
-            free(z);
-            continue;
-        }
-        ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err);
-    }
-    const char *path = t_tmp(name);
-    ids_status st = ids_gguf_writer_write(w, path, &err);
-    ids_gguf_writer_free(w);
-    ids_gguf_close(g);
-    return st ? NULL : path;
-}
+static const char *write_edit(const edit *e, const char *name) { return t_write_gguf_edit(NULL, e, name); }
 
 /* Bad files: the error names the file, the tensor or key, and the expected vs the stored shape. */
 TEST(g3_bad_files) {

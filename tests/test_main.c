@@ -159,3 +159,37 @@ void t_check_npy(const char *file, int line, const ids_st_file *f, const char *n
     if (!(e <= tol)) t_fail(file, line, "%s: max |diff| %g > %g", name, e, tol);
     ids_npy_free(&a);
 }
+
+const char *t_write_gguf_edit(const char *from, const t_gguf_edit *e, const char *name) {
+    ids_gguf *g;
+    ids_err err;
+    if (ids_gguf_open(&g, from ? from : e->src, &err)) return NULL;
+    ids_gguf_writer *w = ids_gguf_writer_new();
+    bool set = false;
+    for (int64_t i = 0; w && i < ids_gguf_n_kv(g); i++) {
+        const char *k = ids_gguf_kv_key(g, i);
+        if (e->drop_key && !strcmp(k, e->drop_key)) continue;
+        if (e->projector && !strcmp(k, "clip.projector_type")) ids_gguf_writer_set_str(w, k, e->projector, &err);
+        else if (e->key && !strcmp(k, e->key)) set = !ids_gguf_writer_set_str(w, k, e->value, &err);
+        else if (e->u32_key && !strcmp(k, e->u32_key)) ids_gguf_writer_set_u32(w, k, e->u32, &err);
+        else ids_gguf_writer_set_value(w, k, ids_gguf_kv_value(g, i), &err);
+    }
+    if (w && e->key && !set) ids_gguf_writer_set_str(w, e->key, e->value, &err);
+    for (int64_t i = 0; w && i < ids_gguf_n_tensors(g); i++) {
+        const ids_tensor *t = ids_gguf_tensor_at(g, i);
+        if (e->drop_tensor && !strcmp(t->name, e->drop_tensor)) continue;
+        if (e->reshape && !strcmp(t->name, e->reshape)) {
+            int64_t ne[2] = {e->ne0, e->ne1};
+            float *z = calloc((size_t)(e->ne0 * (e->ne1 ? e->ne1 : 1)), sizeof(float));
+            ids_gguf_writer_add_tensor_f32(w, t->name, IDS_TYPE_F32, e->ne1 ? 2 : 1, ne, z, &err);
+            free(z);
+            continue;
+        }
+        ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err);
+    }
+    const char *path = t_tmp(name);
+    ids_status st = w ? ids_gguf_writer_write(w, path, &err) : IDS_ERR_NOMEM;
+    ids_gguf_writer_free(w);
+    ids_gguf_close(g);
+    return st ? NULL : path;
+}

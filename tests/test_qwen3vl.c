@@ -256,42 +256,7 @@ TEST(q3_video) {
     ids_vlm_free(v);
 }
 
-/* Copy a golden GGUF with one edit: a key dropped, the projector renamed, a tensor dropped, or a
- * tensor replaced by zeros of another shape. */
-typedef struct {
-    const char *drop_key, *projector, *drop_tensor, *reshape;
-    int64_t ne0, ne1;
-} edit;
-
-static const char *write_edit(const char *from, const edit *e, const char *name) {
-    ids_gguf *g;
-    ids_err err;
-    if (ids_gguf_open(&g, from, &err)) return NULL;
-    ids_gguf_writer *w = ids_gguf_writer_new();
-    for (int64_t i = 0; i < ids_gguf_n_kv(g); i++) {
-        const char *k = ids_gguf_kv_key(g, i);
-        if (e->drop_key && !strcmp(k, e->drop_key)) continue;
-        if (e->projector && !strcmp(k, "clip.projector_type")) ids_gguf_writer_set_str(w, k, e->projector, &err);
-        else ids_gguf_writer_set_value(w, k, ids_gguf_kv_value(g, i), &err);
-    }
-    for (int64_t i = 0; i < ids_gguf_n_tensors(g); i++) {
-        const ids_tensor *t = ids_gguf_tensor_at(g, i);
-        if (e->drop_tensor && !strcmp(t->name, e->drop_tensor)) continue;
-        if (e->reshape && !strcmp(t->name, e->reshape)) {
-            int64_t ne[2] = {e->ne0, e->ne1};
-            float *z = calloc((size_t)(e->ne0 * (e->ne1 ? e->ne1 : 1)), sizeof(float));
-            ids_gguf_writer_add_tensor_f32(w, t->name, IDS_TYPE_F32, e->ne1 ? 2 : 1, ne, z, &err);
-            free(z);
-            continue;
-        }
-        ids_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne, t->data, &err);
-    }
-    const char *path = t_tmp(name);
-    ids_status st = ids_gguf_writer_write(w, path, &err);
-    ids_gguf_writer_free(w);
-    ids_gguf_close(g);
-    return st ? NULL : path;
-}
+typedef t_gguf_edit edit;
 
 /* Bad towers: the error names the file, the tensor or key, and the expected vs the stored shape. */
 TEST(q3_bad_files) {
@@ -319,7 +284,7 @@ TEST(q3_bad_files) {
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char name[32];
         snprintf(name, sizeof name, "q3bad%zu.gguf", k);
-        const char *p = write_edit(Q3("mmproj.gguf"), &cases[k].e, name);
+        const char *p = t_write_gguf_edit(Q3("mmproj.gguf"), &cases[k].e, name);
         REQUIRE(p);
         ids_vision *v = NULL;
         ids_err err = {0};
@@ -351,7 +316,7 @@ TEST(q3_bad_text_files) {
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         char name[32];
         snprintf(name, sizeof name, "q3badtext%zu.gguf", k);
-        const char *p = write_edit(Q3_TEXT, &cases[k].e, name);
+        const char *p = t_write_gguf_edit(Q3_TEXT, &cases[k].e, name);
         REQUIRE(p);
         ids_vlm *v = NULL;
         ids_err err = {0};
