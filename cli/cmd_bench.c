@@ -95,6 +95,8 @@ static void print_text(const bench_args *a, const char *model, const ids_hparams
     printf("prefill of %d tokens, %d threads, precision %s (kernels %s), best of %d: %.3f s, %.1f tokens/s, "
            "%.1f GFLOP/s\n", r->n_tokens, r->n_threads, ids_precision_name(r->precision), r->kernels, r->reps,
            r->seconds, r->tokens_per_s, r->gflops);
+    printf("first run %.3f s (it packs the weights for the kernels: %.1f MiB packed, context %.1f MiB)\n",
+           r->first_seconds, r->packed_bytes / 1048576.0, r->ctx_bytes / 1048576.0);
     if (a->compare && llama > 0) {
         printf("llama.cpp (llama-bench -p %d -n 0 -t %d -r 3): %.1f tokens/s\n", r->n_tokens, r->n_threads, llama);
         printf("ratio idscope / llama.cpp: %.2f\n", r->tokens_per_s / llama);
@@ -107,6 +109,9 @@ static int print_json(const bench_args *a, const char *model, const ids_bench_re
     bool ok = o && cJSON_AddStringToObject(o, "model", model) && cJSON_AddNumberToObject(o, "tokens", r->n_tokens) &&
               cJSON_AddNumberToObject(o, "seconds", r->seconds) && cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s) &&
               cJSON_AddNumberToObject(o, "gflops", r->gflops) &&
+              cJSON_AddNumberToObject(o, "first_seconds", r->first_seconds) &&
+              cJSON_AddNumberToObject(o, "packed_bytes", (double)r->packed_bytes) &&
+              cJSON_AddNumberToObject(o, "context_bytes", (double)r->ctx_bytes) &&
               cJSON_AddStringToObject(o, "precision", ids_precision_name(r->precision)) &&
               cJSON_AddStringToObject(o, "kernels", r->kernels) &&
               cJSON_AddNumberToObject(o, "threads", r->n_threads) && cJSON_AddNumberToObject(o, "reps", r->reps) &&

@@ -288,3 +288,70 @@ TEST(gemm_f16_rows_match_f32_rows) {
     }
     if (!tested) t_skip("no packer reads F16 rows on this CPU");
 }
+
+/* Weights packed once (ids__gemm_pack_weights, into exactly ids__gemm_packed_bytes) give the same bits as
+ * packing them per product, on every path and precision; F16 weights through the kernels that read F16
+ * panels (F16P) give the bits of the F32 kernels on the same values. */
+TEST(gemm_packed_weights_same_bits) {
+    const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}, {1, 1, 1}, {29, 130, 2049}};
+    int tested = 0, tested_f16p = 0;
+    for (int path = 0; path < IDS__PATH_COUNT; path++) {
+        if (!ids__gemm_path_ok((ids__gemm_path)path)) continue;
+        for (int p = 0; p < IDS_PREC_COUNT; p++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
+                uint16_t *H = malloc(sizeof(uint16_t) * N * K);
+                float *Y1 = malloc(sizeof(float) * M * N), *Y2 = malloc(sizeof(float) * M * N);
+                REQUIRE(X && W && H && Y1 && Y2);
+                for (int i = 0; i < M * K; i++) X[i] = urand();
+                for (int i = 0; i < N * K; i++) H[i] = ids_f32_to_f16(urand()), W[i] = ids_f16_to_f32(H[i]);
+                ids__gemm g, gh;
+                ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
+                ids_pool *pool = ids__pool_new(3);
+                ids__gemm_ws ws;
+                ids_err err;
+                REQUIRE(pool && !ids__gemm_ws_init(&ws, 3, M, K, &err));
+                fetch_ctx fc = {W, K};
+                ids__gemm_src a = {.n = N, .k = K, .fetch = fetch_rows, .ctx = &fc};
+                ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &a, Y1, (size_t)N);
+                const size_t nb = ids__gemm_packed_bytes(&g, N, K);
+                unsigned char *pk = aligned_alloc(64, (nb + 63) / 64 * 64);
+                REQUIRE(pk);
+                ids__gemm_pack_weights(pool, &ws, &g, &a, pk);
+                ids__gemm_src b = {.n = N, .k = K, .packed = pk};
+                memset(Y2, 0xff, sizeof(float) * M * N);
+                ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &b, Y2, (size_t)N);
+                CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s %s M %d N %d K %d: packed weights differ",
+                       ids__gemm_path_name((ids__gemm_path)path), ids_precision_name((ids_precision)p), M, N, K);
+                free(pk);
+                tested++;
+                if (ids__gemm_f16_variant(&g, &gh)) {
+                    CHECK_EQ_INT(gh.fmt, IDS__FMT_F16P);
+                    ids__gemm_src h = {.n = N, .k = K, .f16 = H, .ld = (size_t)K};
+                    memset(Y2, 0xff, sizeof(float) * M * N);
+                    ids__gemm_run(pool, &ws, &gh, X, (size_t)K, M, &h, Y2, (size_t)N);
+                    CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s M %d N %d K %d: F16 panels differ from F32",
+                           ids__gemm_path_name((ids__gemm_path)path), M, N, K);
+                    const size_t nh = ids__gemm_packed_bytes(&gh, N, K);
+                    CHECKF(nh * 2 <= nb + (size_t)64 * ((N + 31) / 32) * ((K + 255) / 256),
+                           "F16 panels take %zu bytes, F32 ones %zu", nh, nb);
+                    pk = aligned_alloc(64, (nh + 63) / 64 * 64);
+                    REQUIRE(pk);
+                    ids__gemm_pack_weights(pool, &ws, &gh, &h, pk);
+                    ids__gemm_src hp = {.n = N, .k = K, .packed = pk};
+                    memset(Y2, 0xff, sizeof(float) * M * N);
+                    ids__gemm_run(pool, &ws, &gh, X, (size_t)K, M, &hp, Y2, (size_t)N);
+                    CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s M %d N %d K %d: packed F16 panels differ",
+                           ids__gemm_path_name((ids__gemm_path)path), M, N, K);
+                    free(pk);
+                    tested_f16p++;
+                }
+                ids__gemm_ws_free(&ws);
+                ids__pool_free(pool);
+                free(X), free(W), free(H), free(Y1), free(Y2);
+            }
+    }
+    CHECK(tested > 0); /* the scalar path is always there */
+    if (!tested_f16p) t_skip("no kernel reads F16 panels on this CPU (AVX-512)");
+}

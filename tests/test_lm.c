@@ -255,6 +255,64 @@ TEST(lm_golden_llava_int8) {
     golden_in_precision(t_shared("golden/llava-tiny/text.gguf"), IDS_PREC_INT8, false, 3e-2);
 }
 
+/* Weights packed once for the kernels (ids_model_load) give the bits of packing them per product, on the
+ * F32 golden and its F16, Q8_0 and Q4_0 copies in every precision; IDSCOPE_PACK_MB bounds the packed bytes
+ * (0: none) and a malformed value is an error at load. */
+TEST(lm_packed_weights_same_bits) {
+    ids_npy resid;
+    ids_err err;
+    REQUIRE_OK(ids_npy_read(t_shared("golden/llava-tiny/expected/resid.npy"), &resid, &err), err);
+    const int n = (int)resid.shape[1], d = (int)resid.shape[2], L = (int)resid.shape[0], V = 32000;
+    const size_t nc = (size_t)L * n * d, nl = (size_t)n * V;
+    float *cap[2] = {malloc(sizeof(float) * nc), malloc(sizeof(float) * nc)};
+    float *lg[2] = {malloc(sizeof(float) * nl), malloc(sizeof(float) * nl)};
+    REQUIRE(cap[0] && cap[1] && lg[0] && lg[1]);
+    const char *files[] = {t_shared("golden/llava-tiny/text.gguf"), golden_copy(IDS_TYPE_F16, "golden-f16.gguf"),
+                           golden_copy(IDS_TYPE_Q8_0, "golden-q8_0.gguf"), golden_copy(IDS_TYPE_Q4_0, "golden-q4_0.gguf")};
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++)
+        for (int p = 0; p < IDS_PREC_COUNT && files[f]; p++) {
+            bool ok = true;
+            for (int k = 0; k < 2 && ok; k++) {
+                setenv("IDSCOPE_PACK_MB", k ? "0" : "64", 1);
+                ok = golden_run(files[f], (ids_precision)p, 2, &resid, cap[k], lg[k]);
+            }
+            if (ok)
+                CHECKF(!memcmp(cap[0], cap[1], sizeof(float) * nc) && !memcmp(lg[0], lg[1], sizeof(float) * nl),
+                       "%s, %s: packed weights change the result", files[f], ids_precision_name((ids_precision)p));
+        }
+    /* what was packed, and the bounds */
+    size_t packed[3];
+    const char *limits[] = {"64", "0", "1"};
+    for (int k = 0; k < 3; k++) {
+        setenv("IDSCOPE_PACK_MB", limits[k], 1);
+        ids_model *m = NULL;
+        ids_ctx *c = NULL;
+        ids_seq *s = ids_seq_new(d);
+        ids_ctx_params cp = ids_ctx_default_params();
+        cp.n_ctx = 96, cp.n_threads = 2;
+        REQUIRE_OK(ids_model_load(&m, files[0], &err), err);
+        CHECK_EQ_INT((int)ids_model_packed_bytes(m), 0); /* packing happens on first use */
+        REQUIRE_OK(ids_ctx_new(&c, m, cp, &err), err);
+        REQUIRE_OK(ids_seq_add_embd(s, resid.data, n, IDS_ROW_TEXT, -1, 0, &err), err);
+        ids_run_opts o = {.logits = IDS_LOGITS_LAST}; /* the blocks (0.7 MiB) and the output head (8 MiB) */
+        ids_run_out out = {.logits = lg[0]};
+        REQUIRE_OK(ids_ctx_prefill(c, s, NULL, 0, &o, &out, &err), err);
+        packed[k] = ids_model_packed_bytes(m);
+        ids_seq_free(s);
+        ids_ctx_free(c);
+        ids_model_free(m);
+    }
+    CHECKF(packed[0] > 0 && packed[1] == 0 && packed[2] > 0 && packed[2] <= (1u << 20) && packed[2] < packed[0],
+           "packed bytes: %zu (64 MiB), %zu (0), %zu (1 MiB)", packed[0], packed[1], packed[2]);
+    setenv("IDSCOPE_PACK_MB", "lots", 1);
+    ids_model *m = NULL;
+    CHECK_EQ_INT(ids_model_load(&m, files[0], &err), IDS_ERR_ARG);
+    CHECK(strstr(err.msg, "IDSCOPE_PACK_MB=lots") != NULL);
+    unsetenv("IDSCOPE_PACK_MB");
+    free(cap[0]), free(cap[1]), free(lg[0]), free(lg[1]);
+    ids_npy_free(&resid);
+}
+
 /* Every precision gives the same bits with 1, 2 and 3 threads (each output element is one chain of
  * operations whichever thread computes it). */
 TEST(lm_precisions_thread_count_bit_exact) {

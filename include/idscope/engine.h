@@ -46,9 +46,14 @@ typedef struct ids_hparams {
 
 typedef struct ids_model ids_model;
 
-/* Load a decoder (text) GGUF: weights stay in the mapped file in their stored format. */
+/* Load a decoder (text) GGUF: weights stay in the mapped file in their stored format. On its first product a
+ * weight matrix is packed for the matmul kernels and kept (same results, no repacking per product): at most
+ * 2.25 times its stored bytes, all packed weights at most IDSCOPE_PACK_MB MiB (by default half the
+ * machine's memory; 0: never); its pages of the file are then given back to the OS. */
 ids_status ids_model_load(ids_model **out, const char *path, ids_err *err);
 void ids_model_free(ids_model *m);
+/* Bytes of the model's weights packed so far. */
+size_t ids_model_packed_bytes(const ids_model *m);
 const ids_hparams *ids_model_hparams(const ids_model *m);
 const ids_tokenizer *ids_model_tokenizer(const ids_model *m);
 const ids_gguf *ids_model_gguf(const ids_model *m);
@@ -350,7 +355,9 @@ typedef struct ids_bench_result {
     double seconds;      /* the best run */
     double tokens_per_s, gflops;
     double flops;        /* arithmetic of one prefill (ids_prefill_flops) */
+    double first_seconds; /* the first run (it packs the weights it uses: ids_model_load) */
     size_t ctx_bytes;    /* the run context's buffers */
+    size_t packed_bytes; /* the model's packed weights after the runs */
     ids_precision precision;
     char kernels[16];    /* the kernel path (ids_cpu_path) */
 } ids_bench_result;

@@ -98,6 +98,10 @@ ids_status ids_gguf_open(ids_gguf **out, const char *path, ids_err *err);
 ids_status ids_gguf_open_memory(ids_gguf **out, const void *data, size_t size, const char *name,
                                 ids_err *err);
 void ids_gguf_close(ids_gguf *g);
+/* Let the OS drop the resident pages of [p, p + n) where they are part of g's file mapping (the whole pages
+ * inside it; elsewhere nothing happens). The bytes stay readable: touched again, they are read from the
+ * file. For tensors a copy of which is used instead (weights packed for the matmul kernels). */
+void ids_gguf_drop_pages(const ids_gguf *g, const void *p, size_t n);
 
 const char *ids_gguf_path(const ids_gguf *g);
 uint32_t ids_gguf_version(const ids_gguf *g);

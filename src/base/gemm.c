@@ -172,6 +172,23 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
     }
 }
 
+bool ids__gemm_f16_variant(const ids__gemm *g, ids__gemm *out) {
+    if (g->fmt != IDS__FMT_F32 || g->round_bf16 || g->kernel != ids__k_avx512_f32 || !ids__k_avx512_f32h ||
+        !ids__pbh_avx512_f16p)
+        return false;
+    *out = *g;
+    out->fmt = IDS__FMT_F16P;
+    out->kernel = ids__k_avx512_f32h;
+    out->pack_b = NULL; /* (F16P reads F16 rows only) */
+    out->pack_b_f16 = ids__pbh_avx512_f16p;
+    out->kernel_name = "avx512-f32h-14x32";
+    return true;
+}
+
+uint32_t ids__gemm_layout_key(const ids__gemm *g) {
+    return (uint32_t)g->fmt | (uint32_t)g->round_bf16 << 4 | (uint32_t)g->nr << 5 | (uint32_t)g->kc << 12;
+}
+
 ids_status ids__gemm_select(ids__gemm *g, ids_precision prec, ids_err *err) {
     if ((unsigned)prec >= IDS_PREC_COUNT) return ids__err(err, IDS_ERR_ARG, "precision %d is not one of f32, bf16, int8", (int)prec);
     ids__gemm_path p;
@@ -242,7 +259,7 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
         return;
     }
 #define A_AT(k) (base + (size_t)((k) / kc) * blk_stride + a_off(g, (k) % kc))
-    if (g->fmt == IDS__FMT_F32) {
+    if (g->fmt == IDS__FMT_F32 || g->fmt == IDS__FMT_F16P) {
         for (int k = 0; k < K; k++) {
             float *o = (float *)A_AT(k);
             for (int i = 0; i < MR; i++) {
@@ -313,6 +330,7 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
 static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d,
                    size_t ldd, int n, int kv, int kb, void *dst) {
     const int NR = g->nr;
+    IDS_ASSERT(g->fmt != IDS__FMT_F16P); /* packed from F16 rows only (ids__gemm_run) */
     if (g->fmt == IDS__FMT_F32) {
         float *o = dst;
         for (int j = 0; j < NR; j++) {
@@ -408,6 +426,28 @@ void ids__gemm_ws_free(ids__gemm_ws *ws) {
     memset(ws, 0, sizeof *ws);
 }
 
+/* Bytes of one packed block of kb values of K (64-byte multiples, so that every block is aligned). */
+static size_t pblock_bytes(const ids__gemm *g, int kb) {
+    const size_t NR = (size_t)g->nr;
+    switch (g->fmt) {
+    case IDS__FMT_BF16P: return round64((size_t)kb / 2 * NR * 4);
+    case IDS__FMT_I8: return round64((size_t)kb / 32 * 36 * NR);
+    case IDS__FMT_I8F: return round64((size_t)kb / 32 * 33 * NR * 4);
+    case IDS__FMT_F16P: return round64((size_t)kb * NR * 2);
+    default: return round64((size_t)kb * NR * 4);
+    }
+}
+
+/* Bytes of one panel of W packed whole: its blocks of KC one after the other. */
+static size_t panel_bytes(const ids__gemm *g, int K) {
+    const int kpad = ids__gemm_kpad(g, K), full = kpad / g->kc, rest = kpad % g->kc;
+    return (size_t)full * pblock_bytes(g, g->kc) + (rest ? pblock_bytes(g, rest) : 0);
+}
+
+size_t ids__gemm_packed_bytes(const ids__gemm *g, int N, int K) {
+    return (size_t)((N + g->nr - 1) / g->nr) * panel_bytes(g, K);
+}
+
 typedef struct {
     const ids__gemm *g;
     ids__gemm_ws *ws;
@@ -418,7 +458,63 @@ typedef struct {
     const ids__gemm_src *W;
     float *Y;
     size_t ldy;
+    unsigned char *pack_dst; /* ids__gemm_pack_weights: where the panels go */
 } run_job;
+
+/* Thread tid's buffers: F32 rows of a block, int8 rows and scales, the packed blocks of a group. */
+typedef struct {
+    float *rows;
+    int8_t *q;
+    float *d;
+    unsigned char *blocks;
+} thread_bufs;
+
+static thread_bufs thread_buffers(const ids__gemm_ws *ws, int tid) {
+    unsigned char *th = ws->thread + (size_t)tid * ws->thread_bytes;
+    return (thread_bufs){(float *)th, (int8_t *)(th + thread_rows_bytes()),
+                         (float *)(th + thread_rows_bytes() + thread_q_bytes()),
+                         th + thread_rows_bytes() + thread_q_bytes() + thread_d_bytes()};
+}
+
+/* Block [k0, k0 + kb) (kv of it inside W) of the weight rows [c0, c0 + cols) in the kernel's layout: panel
+ * p at dst + p * stride. */
+static void pack_group(const ids__gemm *g, const ids__gemm_src *W, const thread_bufs *tb, int c0, int cols, int k0,
+                       int kb, int kv, unsigned char *dst, size_t stride) {
+    const int NR = g->nr, n_panels = (cols + NR - 1) / NR;
+    if (W->f16 && g->pack_b_f16) { /* F16 rows straight into the panels */
+        for (int p = 0; p < n_panels; p++) {
+            const int n = cols - p * NR < NR ? cols - p * NR : NR;
+            g->pack_b_f16(W->f16 + (size_t)(c0 + p * NR) * W->ld + k0, W->ld, n, kv, kb, dst + (size_t)p * stride);
+        }
+        return;
+    }
+    IDS_ASSERT(g->fmt != IDS__FMT_F16P);
+    const float *w = NULL;
+    size_t ldw = (size_t)kb;
+    if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
+        W->fetch_q8(W->ctx, c0, cols, k0, kb, tb->q, (size_t)kb, tb->d, (size_t)kb / 32);
+    } else {
+        if (W->f32) {
+            w = W->f32 + (size_t)c0 * W->ld + k0;
+            ldw = W->ld;
+        } else {
+            W->fetch(W->ctx, c0, cols, k0, kv, tb->rows, (size_t)kb);
+            w = tb->rows;
+        }
+        if (g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F)
+            for (int r = 0; r < cols; r++)
+                ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, tb->q + (size_t)r * kb, tb->d + (size_t)r * (kb / 32));
+    }
+    for (int p = 0; p < n_panels; p++) {
+        const int n = cols - p * NR < NR ? cols - p * NR : NR;
+        const float *wp = w ? w + (size_t)p * NR * ldw : NULL;
+        const int8_t *qp = tb->q + (size_t)p * NR * kb;
+        const float *dp = tb->d + (size_t)p * NR * (kb / 32);
+        void *out = dst + (size_t)p * stride;
+        if (g->pack_b) g->pack_b(wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
+        else pack_b(g, wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
+    }
+}
 
 static void pack_a_task(void *arg, int t, int nt, int tid) {
     (void)nt, (void)tid;
@@ -441,6 +537,32 @@ static void prefetch_rows(const ids__gemm_src *W, int n0, int nr, int k0, int kv
     }
 }
 
+/* Task t of ids__gemm_pack_weights: the panels of group t, every block of K. */
+static void pack_w_task(void *arg, int t, int nt, int tid) {
+    (void)nt;
+    run_job *j = arg;
+    const ids__gemm *g = j->g;
+    const int NR = g->nr, c0 = t * j->group * NR;
+    const int cols = j->W->n - c0 < j->group * NR ? j->W->n - c0 : j->group * NR;
+    const size_t pb = panel_bytes(g, j->K), full = pblock_bytes(g, g->kc);
+    const thread_bufs tb = thread_buffers(j->ws, tid);
+    for (int k0 = 0; k0 < j->kpad; k0 += g->kc) {
+        const int kb = j->kpad - k0 < g->kc ? j->kpad - k0 : g->kc, kv = j->K - k0 < kb ? j->K - k0 : kb;
+        const int k1 = k0 + g->kc;
+        if (k1 < j->K) prefetch_rows(j->W, c0, cols, k1, j->K - k1 < g->kc ? j->K - k1 : g->kc);
+        pack_group(g, j->W, &tb, c0, cols, k0, kb, kv, j->pack_dst + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full,
+                   pb);
+    }
+}
+
+void ids__gemm_pack_weights(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const ids__gemm_src *W, void *dst) {
+    IDS_ASSERT(W->k <= ws->max_k && !W->packed && g->kc <= KC_MAX);
+    run_job j = {.g = g, .ws = ws, .K = W->k, .kpad = ids__gemm_kpad(g, W->k), .group = GROUP_MAX, .W = W,
+                 .pack_dst = dst};
+    const int panels = (W->n + g->nr - 1) / g->nr;
+    ids__pool_run(pool, (panels + j.group - 1) / j.group, pack_w_task, &j);
+}
+
 static void group_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     run_job *j = arg;
@@ -449,58 +571,31 @@ static void group_task(void *arg, int t, int nt, int tid) {
     const int NR = g->nr, MR = g->mr, K = j->K, kpad = j->kpad;
     const int c0 = t * j->group * NR, cols = W->n - c0 < j->group * NR ? W->n - c0 : j->group * NR;
     const int n_panels = (cols + NR - 1) / NR;
-    unsigned char *th = j->ws->thread + (size_t)tid * j->ws->thread_bytes;
-    float *rows = (float *)th;
-    int8_t *q = (int8_t *)(th + thread_rows_bytes());
-    float *d = (float *)(th + thread_rows_bytes() + thread_q_bytes());
-    unsigned char *blocks = th + thread_rows_bytes() + thread_q_bytes() + thread_d_bytes();
+    const thread_bufs tb = thread_buffers(j->ws, tid);
     const int n_tiles = (j->M + MR - 1) / MR;
+    const size_t pb = W->packed ? panel_bytes(g, K) : block_bytes(), full = pblock_bytes(g, g->kc);
 
     for (int k0 = 0; k0 < kpad; k0 += g->kc) {
         const int kb = kpad - k0 < g->kc ? kpad - k0 : g->kc;
         const int kv = K - k0 < kb ? K - k0 : kb; /* valid K in this block */
-        /* this block of the group's weight rows, in the kernel's layout */
-        const float *w = NULL;
-        size_t ldw = (size_t)kb;
-        if (W->f16 && g->pack_b_f16) { /* F16 rows straight into the panels */
-            for (int p = 0; p < n_panels; p++) {
-                const int n = cols - p * NR < NR ? cols - p * NR : NR;
-                g->pack_b_f16(W->f16 + (size_t)(c0 + p * NR) * W->ld + k0, W->ld, n, kv, kb,
-                              blocks + (size_t)p * block_bytes());
-            }
-        } else if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
-            W->fetch_q8(W->ctx, c0, cols, k0, kb, q, (size_t)kb, d, (size_t)kb / 32);
+        /* this block of the group's weight rows, in the kernel's layout: packed beforehand, or now */
+        const unsigned char *blocks;
+        if (W->packed) {
+            blocks = W->packed + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full;
         } else {
-            if (W->f32) {
-                w = W->f32 + (size_t)c0 * W->ld + k0;
-                ldw = W->ld;
-            } else {
-                W->fetch(W->ctx, c0, cols, k0, kv, rows, (size_t)kb);
-                w = rows;
-            }
-            if (g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F)
-                for (int r = 0; r < cols; r++)
-                    ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, q + (size_t)r * kb, d + (size_t)r * (kb / 32));
-        }
-        for (int p = 0; p < n_panels && !(W->f16 && g->pack_b_f16); p++) {
-            const int n = cols - p * NR < NR ? cols - p * NR : NR;
-            const float *wp = w ? w + (size_t)p * NR * ldw : NULL;
-            const int8_t *qp = q + (size_t)p * NR * kb;
-            const float *dp = d + (size_t)p * NR * (kb / 32);
-            void *out = blocks + (size_t)p * block_bytes();
-            if (g->pack_b) g->pack_b(wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
-            else pack_b(g, wp, ldw, qp, (size_t)kb, dp, (size_t)kb / 32, n, kv, kb, out);
+            pack_group(g, W, &tb, c0, cols, k0, kb, kv, tb.blocks, pb);
+            blocks = tb.blocks;
         }
         /* the next block of these rows is loaded while this one is computed, a few rows after each
          * kernel call (all at once, the loads overflow the queue and wait in it) */
         const int k1 = k0 + g->kc, kv1 = K - k1 < g->kc ? K - k1 : g->kc, calls = n_panels * n_tiles;
-        int pf_done = k1 < kpad ? 0 : cols, call = 0;
+        int pf_done = k1 < kpad && !W->packed ? 0 : cols, call = 0;
         const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
         const size_t tstep = a_off(g, g->kc);
         /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it */
         for (int p = 0; p < n_panels; p++) {
             const int n = cols - p * NR < NR ? cols - p * NR : NR;
-            const void *b = blocks + (size_t)p * block_bytes();
+            const void *b = blocks + (size_t)p * pb;
             for (int ti = 0; ti < n_tiles; ti++) {
                 const int m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
                 g->kernel(kb, ablk + (size_t)ti * tstep, b, j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR,
@@ -518,9 +613,10 @@ static void group_task(void *arg, int t, int nt, int tid) {
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
                    const ids__gemm_src *W, float *Y, size_t ldy) {
     IDS_ASSERT(W->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR && g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX &&
-               g->kc % 256 == 0);
+               g->kc % 256 == 0 && (g->fmt != IDS__FMT_F16P || W->f16 || W->packed));
     if (M <= 0 || W->n <= 0) return;
-    run_job j = {g, ws, X, ldx, 0, 0, W->k, ids__gemm_kpad(g, W->k), 1, ids__gemm_tile_bytes(g, W->k), 0, W, Y, ldy};
+    run_job j = {g, ws, X, ldx, 0, 0, W->k, ids__gemm_kpad(g, W->k), 1, ids__gemm_tile_bytes(g, W->k), 0, W, Y, ldy,
+                 NULL};
     /* panels per task: as many as fit, while leaving every thread a few tasks */
     const int panels = (W->n + g->nr - 1) / g->nr, nt = ids__pool_size(pool);
     j.group = panels / (4 * nt);

@@ -16,6 +16,8 @@
  *         B per block of 32: [8][NR][4] u8 (w + 128), [NR] float scale
  *   I8F   the int8 values as floats (AVX2 without VNNI: FMAs sum a block's products exactly, all
  *         below 2^24): A per block [32][MR] float, [MR] float scale; B per block [32][NR], [NR] scale
+ *   F16P  the f32 precision on F16 weights: A as F32; B: [kb][NR] F16, widened to F32 in the kernel (exact,
+ *         so the products and their chains are those of F32: the same bits, in half the bytes)
  * (K padded with zeros to 2 for BF16P and to 32 for I8 and I8F.) The bf16 precision on CPUs without
  * AVX-512 BF16 uses the F32 formats with both operands rounded to bf16 (their products are exact in
  * F32, so only the summation differs from vdpbf16ps). */
@@ -35,7 +37,7 @@ typedef enum ids__gemm_path {
     IDS__PATH_COUNT
 } ids__gemm_path;
 
-typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8, IDS__FMT_I8F } ids__gemm_fmt;
+typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8, IDS__FMT_I8F, IDS__FMT_F16P } ids__gemm_fmt;
 
 #define IDS__GEMM_MAX_MR 16
 #define IDS__GEMM_MAX_NR 32
@@ -80,6 +82,11 @@ bool ids__gemm_path_ok(ids__gemm_path p);
 void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec);
 /* IDSCOPE_CPU (or the best path) with a precision; an unusable IDSCOPE_CPU is an error. */
 ids_status ids__gemm_select(ids__gemm *g, ids_precision prec, ids_err *err);
+/* The kernel set to use instead of g on F16 weights (given as ids__gemm_src.f16), where one reads them
+ * without widening them first (F16P: f32 precision on AVX-512); else false. Same results as g. */
+bool ids__gemm_f16_variant(const ids__gemm *g, ids__gemm *out);
+/* What the packed weights of a kernel set depend on (two sets with one key share packed weights). */
+uint32_t ids__gemm_layout_key(const ids__gemm *g);
 
 /* K as stored in the packed formats (padded), and bytes of one packed row tile over all of K (whole
  * blocks of KC). */
@@ -112,6 +119,9 @@ typedef struct ids__gemm_src {
      * the current one is computed: the rows of a group are too many streams for the hardware prefetcher) */
     void (*prefetch)(const void *ctx, int n0, int nr, int k0, int kv);
     const void *ctx;
+    /* or all of W packed beforehand by ids__gemm_pack_weights with a kernel set of the same layout key:
+     * nothing is fetched or packed per product (the same bits as packing per product) */
+    const unsigned char *packed;
 } ids__gemm_src;
 
 /* Buffers of ids__gemm_run for products with at most max_rows rows of X at once (more are done in
@@ -125,6 +135,11 @@ typedef struct ids__gemm_ws {
 } ids__gemm_ws;
 ids_status ids__gemm_ws_init(ids__gemm_ws *ws, int n_threads, int max_rows, int max_k, ids_err *err);
 void ids__gemm_ws_free(ids__gemm_ws *ws);
+
+/* Bytes of W [N, K] packed whole for g (panels of NR rows, each its blocks of KC along K in order), and
+ * the packing itself into dst (64-byte aligned, that many bytes), on the pool's threads. */
+size_t ids__gemm_packed_bytes(const ids__gemm *g, int N, int K);
+void ids__gemm_pack_weights(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const ids__gemm_src *W, void *dst);
 
 /* Y[M, N] (row stride ldy) = X[M, K] (row stride ldx) . W^T; K <= ws->max_k. */
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
@@ -155,9 +170,10 @@ static inline float ids__bf16_round(float f) {
 }
 
 /* Kernels of each instruction set (gemm_x86.c); NULL where not compiled. */
-extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8, ids__k_avx2_i8f;
+extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8, ids__k_avx2_i8f,
+    ids__k_avx512_f32h;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
 extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8;
-extern const ids__gemm_packb_f16 ids__pbh_avx512_f32, ids__pbh_avx512_bf16;
+extern const ids__gemm_packb_f16 ids__pbh_avx512_f32, ids__pbh_avx512_bf16, ids__pbh_avx512_f16p;
 
 #endif

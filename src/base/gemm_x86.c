@@ -139,6 +139,30 @@ T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c,
     st_c(c0, c1, c, ldc, m, m0, m1, MR);
 }
 
+/* The same products on B as F16 panels [kb][32] (F16P), widened in registers: the same bits as F32. */
+T_512 static void k_avx512_f32h(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
+                                int acc) {
+    enum { MR = 14, NR = 32 };
+    const float *a = a_;
+    const uint16_t *b = b_;
+    const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
+    __m512 c0[MR], c1[MR];
+    ld_c(c0, c1, c, ldc, m, m0, m1, acc, MR);
+    for (int k = 0; k < kb; k++) {
+        const __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + (size_t)k * NR)));
+        const __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + (size_t)k * NR + 16)));
+        const float *ak = a + (size_t)k * MR;
+        _mm_prefetch((const char *)(ak + 16 * MR), _MM_HINT_T0);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            const __m512 ai = _mm512_set1_ps(ak[i]);
+            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
+        }
+    }
+    st_c(c0, c1, c, ldc, m, m0, m1, MR);
+}
+
 T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
                                  int acc) {
     enum { MR = 14, NR = 32 };
@@ -428,6 +452,22 @@ T_512 static void pack_bh_f32_512(const uint16_t *h, size_t ldh, int n, int kv, 
         }
 }
 
+/* F16 panels [kb][32] from F16 rows: 16 x 16 transposes of the values widened to F32 (exact), narrowed
+ * back (exact). */
+T_512 static void pack_bh_f16p_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
+    uint16_t *o = dst;
+    for (int k = 0; k < kb; k += 16)
+        for (int hf = 0; hf < 2; hf++) {
+            __m512 r[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = hf * 16 + i < n ? ld_f16(h + (size_t)(hf * 16 + i) * ldh + k, kv - k) : _mm512_setzero_ps();
+            tr16(r);
+            for (int c = 0; c < 16 && k + c < kb; c++)
+                _mm256_store_si256((__m256i *)(o + (size_t)(k + c) * 32 + hf * 16),
+                                   _mm512_cvtps_ph(r[c], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+}
+
 /* bf16 pairs [kb/2][32] from F16 rows (through F32, round to nearest even). */
 T_BF16 static void pack_bh_bf16_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
     uint32_t *o = dst;
@@ -447,17 +487,19 @@ T_BF16 static void pack_bh_bf16_512(const uint16_t *h, size_t ldh, int n, int kv
         }
 }
 
-const ids__gemm_packb_f16 ids__pbh_avx512_f32 = pack_bh_f32_512, ids__pbh_avx512_bf16 = pack_bh_bf16_512;
+const ids__gemm_packb_f16 ids__pbh_avx512_f32 = pack_bh_f32_512, ids__pbh_avx512_bf16 = pack_bh_bf16_512,
+                           ids__pbh_avx512_f16p = pack_bh_f16p_512;
 const ids__gemm_packa ids__pa_avx512_f32 = pack_a_f32_512, ids__pa_avx512_bf16 = pack_a_bf16_512,
                       ids__pa_avx512_i8 = pack_a_i8_512;
 const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
-                       ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8, ids__k_avx2_i8f = k_avx2_i8f;
+                       ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8, ids__k_avx2_i8f = k_avx2_i8f,
+                       ids__k_avx512_f32h = k_avx512_f32h;
 const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 = pack_b_bf16_512,
                       ids__pb_avx512_i8 = pack_b_i8_512;
 #else
 const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_avx512_bf16 = NULL,
-                       ids__k_vnni_i8 = NULL, ids__k_avx2_i8f = NULL;
+                       ids__k_vnni_i8 = NULL, ids__k_avx2_i8f = NULL, ids__k_avx512_f32h = NULL;
 const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
 const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL, ids__pa_avx512_i8 = NULL;
-const ids__gemm_packb_f16 ids__pbh_avx512_f32 = NULL, ids__pbh_avx512_bf16 = NULL;
+const ids__gemm_packb_f16 ids__pbh_avx512_f32 = NULL, ids__pbh_avx512_bf16 = NULL, ids__pbh_avx512_f16p = NULL;
 #endif

@@ -49,6 +49,7 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
         st = ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, err);
         const double t = now_s() - t0;
         if (t < out->seconds) out->seconds = t;
+        if (k == 0) out->first_seconds = t;
     }
     if (!st) {
         out->n_tokens = n_tokens;
@@ -60,8 +61,9 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
         out->tokens_per_s = n_tokens / out->seconds;
         out->gflops = out->flops / out->seconds / 1e9;
         out->ctx_bytes = ids_ctx_memory(c);
+        out->packed_bytes = ids_model_packed_bytes(m);
     } else {
-        out->seconds = 0;
+        out->seconds = out->first_seconds = 0;
     }
     ids_ctx_free(c);
     ids_seq_free(s);

@@ -681,6 +681,7 @@ ids_status ids_ctx_new(ids_ctx **out, const ids_model *m, ids_ctx_params p, ids_
     ids_status ost = ids__ops_init(&c->ops, p.n_threads, c->max_w, p.max_rows < 1024 ? p.max_rows : 1024,
                                    p.precision, &oerr);
     c->bytes += c->ops.bytes;
+    c->ops.packs = m->packs;
     if (!ost) {
         const int kmax = (int)N > hp->head_dim ? (int)N : hp->head_dim;
         c->att_scratch_bytes = ids__gemm_serial_bytes(&c->ops.attn, QCHUNK, kmax);

@@ -24,6 +24,7 @@ struct ids_model {
     float *output_norm;         /* [n_embd] */
     float *rope_ff;             /* optional [n_rot/2] frequency divisors */
     ids_layer_w *layers;        /* [n_layer] */
+    struct ids__packs *packs;   /* weights packed for the matmul kernels (engine/ops.h) */
 };
 
 const float *ids__seq_embd(const ids_seq *s, int i);

@@ -57,6 +57,7 @@ void ids_model_free(ids_model *m) {
         free(m->layers);
     }
     free(m->output_norm);
+    ids__packs_free(m->packs);
     free(m->hp.swa_layers);
     free(m->rope_ff);
     ids_tokenizer_free(m->tok);
@@ -222,6 +223,8 @@ static ids_status load_weights(ids_model *m, ids_err *err) {
     return IDS_OK;
 }
 
+size_t ids_model_packed_bytes(const ids_model *m) { return ids__packs_bytes(m->packs); }
+
 ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     *out = NULL;
     ids_model *m = ids__calloc(1, sizeof *m);
@@ -230,6 +233,7 @@ ids_status ids_model_load(ids_model **out, const char *path, ids_err *err) {
     if (!st) st = load_hparams(m, err);
     if (!st) st = load_weights(m, err);
     if (!st) st = ids_tokenizer_load(&m->tok, m->g, err);
+    if (!st) st = ids__packs_new(&m->packs, m->g, err);
     if (!st && ids_tokenizer_n_vocab(m->tok) > m->hp.n_vocab_embd)
         st = ids__err(err, IDS_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd only %d rows",
                       path, ids_tokenizer_n_vocab(m->tok), m->hp.n_vocab_embd);

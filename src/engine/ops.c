@@ -3,13 +3,18 @@
 #include "idscope/engine.h"
 #include "engine/ops.h"
 
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, int max_rows, ids_precision prec, ids_err *err) {
     memset(o, 0, sizeof *o);
     ids_status st = ids__gemm_select(&o->gemm, prec, err);
     if (st) return st;
     ids__gemm_init(&o->attn, o->gemm.path, IDS_PREC_F32);
+    if (!ids__gemm_f16_variant(&o->gemm, &o->gemm_f16)) o->gemm_f16 = o->gemm;
     o->pool = ids__pool_new(n_threads);
     if (!o->pool) return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     o->max_w = max_w;
@@ -86,6 +91,99 @@ static void fetch_q8(const void *ctx, int n0, int nr, int k0, int kb, int8_t *q,
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Packed weights                                                                              */
+
+typedef struct {
+    const ids_tensor *W;
+    uint32_t key;           /* ids__gemm_layout_key of the kernels */
+    unsigned char *data;    /* 64-byte aligned in mem; NULL: not packed (over a bound) */
+    void *mem;
+} pack_entry;
+
+struct ids__packs {
+    pthread_mutex_t mu;
+    const ids_gguf *g;
+    size_t limit, used;
+    pack_entry *e;
+    int n, cap;
+};
+
+ids_status ids__packs_new(ids__packs **out, const ids_gguf *g, ids_err *err) {
+    *out = NULL;
+    size_t limit;
+    const char *env = getenv("IDSCOPE_PACK_MB");
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        const unsigned long long mb = strtoull(env, &end, 10);
+        if (errno || *end || *env == '-' || mb > (1ull << 40))
+            return ids__err(err, IDS_ERR_ARG, "IDSCOPE_PACK_MB=%s is not a number of MiB (0 turns packing off)", env);
+        limit = (size_t)mb << 20;
+    } else {
+        const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        limit = pages > 0 && psz > 0 ? (size_t)pages * (size_t)psz / 2 : (size_t)1 << 30;
+    }
+    ids__packs *p = ids__calloc(1, sizeof *p);
+    if (!p) return ids__err(err, IDS_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&p->mu, NULL);
+    p->g = g;
+    p->limit = limit;
+    *out = p;
+    return IDS_OK;
+}
+
+void ids__packs_free(ids__packs *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n; i++) free(p->e[i].mem);
+    free(p->e);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+size_t ids__packs_bytes(const ids__packs *p) { return p ? p->used : 0; }
+size_t ids__packs_limit(const ids__packs *p) { return p ? p->limit : 0; }
+
+static bool grow_entries(ids__packs *p) {
+    const int cap = p->cap ? 2 * p->cap : 64;
+    pack_entry *e = ids__realloc(p->e, (size_t)cap * sizeof *e);
+    if (!e) return false;
+    p->e = e, p->cap = cap;
+    return true;
+}
+
+/* W packed for g: found, or packed now if it is within the bounds (NULL otherwise, or out of memory). */
+static const unsigned char *packed_weights(ids_ops *o, const ids__gemm *g, const ids_tensor *W,
+                                           const ids__gemm_src *src) {
+    ids__packs *p = o->packs;
+    const uint32_t key = ids__gemm_layout_key(g);
+    const unsigned char *r = NULL;
+    pthread_mutex_lock(&p->mu);
+    int i = 0;
+    while (i < p->n && !(p->e[i].W == W && p->e[i].key == key)) i++;
+    if (i < p->n) {
+        r = p->e[i].data;
+    } else if (p->n < p->cap || grow_entries(p)) {
+        pack_entry *e = &p->e[p->n++];
+        *e = (pack_entry){W, key, NULL, NULL};
+        const size_t bytes = ids__gemm_packed_bytes(g, src->n, src->k);
+        const size_t huge = (size_t)2 << 20; /* the buffer in 2 MiB pages where the OS gives them (fewer faults
+                                                 and TLB misses on a stream of weights) */
+        if (bytes <= W->nbytes / 4 * 9 + 65536 && bytes <= p->limit - p->used && (e->mem = ids__malloc(bytes + huge))) {
+            e->data = (unsigned char *)e->mem + (huge - (uintptr_t)e->mem % huge);
+#ifdef MADV_HUGEPAGE
+            if (bytes >= huge) madvise(e->data, bytes / huge * huge, MADV_HUGEPAGE);
+#endif
+            ids__gemm_pack_weights(o->pool, &o->ws, g, src, e->data);
+            p->used += bytes;
+            ids_gguf_drop_pages(p->g, W->data, (size_t)W->nbytes);
+            r = e->data;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return r;
+}
+
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
     const ids__gemm *g = &o->gemm;
     const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
@@ -98,8 +196,10 @@ void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *
     } else if (W->type == IDS_TYPE_F16 && (uintptr_t)W->data % 2 == 0) {
         src.f16 = W->data;
         src.ld = (size_t)n_in;
+        g = &o->gemm_f16;
     }
     if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src.fetch_q8 = fetch_q8;
+    if (o->packs) src.packed = packed_weights(o, g, W, &src);
     ids__gemm_run(o->pool, &o->ws, g, X, (size_t)n_in, M, &src, Y, (size_t)n_out);
     if (bias)
         for (int i = 0; i < M; i++)

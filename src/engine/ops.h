@@ -6,9 +6,22 @@
 #include "base/gemm.h"
 #include "base/pool.h"
 
+/* Weights packed once for the kernels that use them (on a tensor's first product), shared by every context
+ * of a model and owned by it. A tensor is packed when its packed form takes at most 2.25 times its stored
+ * bytes and all packed weights stay within the limit: IDSCOPE_PACK_MB (MiB; 0: never), by default half of
+ * the machine's memory. A packed tensor's pages of the file mapping are given back to the OS. Products on
+ * packed weights give the same bits as packing them per product. */
+typedef struct ids__packs ids__packs;
+ids_status ids__packs_new(ids__packs **out, const ids_gguf *g, ids_err *err);
+void ids__packs_free(ids__packs *p);
+size_t ids__packs_bytes(const ids__packs *p); /* packed so far */
+size_t ids__packs_limit(const ids__packs *p);
+
 typedef struct ids_ops {
     ids_pool *pool;
     ids__gemm gemm;    /* kernels of the run's precision on this CPU's path */
+    ids__gemm gemm_f16; /* the same for F16 weights (= gemm where no kernel reads F16 panels) */
+    ids__packs *packs; /* the model's packed weights (NULL: pack per product) */
     ids__gemm attn;    /* F32 kernels on the same path (attention, in every precision) */
     ids__gemm_ws ws;   /* their buffers */
     int max_w;         /* widest weight row (n_in) a matmul may have */

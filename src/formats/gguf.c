@@ -461,6 +461,14 @@ ids_status ids_gguf_open(ids_gguf **out, const char *path, ids_err *err) {
     return open_common(g, out, err);
 }
 
+void ids_gguf_drop_pages(const ids_gguf *g, const void *p, size_t n) {
+    const unsigned char *a = p, *lo = g->map, *hi = lo + g->map_size;
+    if (!g->map || a < lo || n > (size_t)(hi - a)) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t s = ((uintptr_t)a + page - 1) / page * page, e = ((uintptr_t)a + n) / page * page;
+    if (e > s) madvise((void *)s, e - s, MADV_DONTNEED); /* read-only file pages: read again if touched */
+}
+
 void ids_gguf_close(ids_gguf *g) {
     if (!g) return;
     if (g->map) munmap(g->map, g->map_size);
