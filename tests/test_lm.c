@@ -1,6 +1,7 @@
 /* Decoder engine: the golden LLaVA-shaped model (HF reference, cross-checked with llama.cpp),
  * hook semantics, reuse == full recompute, batching, generation, bad inputs. */
 #include "test.h"
+#include "engine/ops.h"
 
 #include <cjson/cJSON.h>
 
@@ -867,4 +868,27 @@ TEST(lm_bad_vector_shape_message) {
     CHECK_EQ_INT(ids_model_load(&m, path, &err), IDS_ERR_FORMAT);
     CHECKF(strstr(err.msg, "blk.1.ffn_norm.weight': expected shape [64], got [63, 1, 1, 1]") != NULL, "%s", err.msg);
     ids_model_free(m);
+}
+
+static void count_range(void *arg, size_t lo, size_t hi) {
+    unsigned char *seen = arg;
+    for (size_t i = lo; i < hi; i++) seen[i]++;
+}
+
+/* ids__ops_for visits every index once, whatever n, grain and thread count (33 rows on 2 threads once lost
+ * the last row). */
+TEST(ops_for_covers_every_index_once) {
+    for (int t = 1; t <= 3; t++) {
+        ids_ops o;
+        ids_err err;
+        REQUIRE_OK(ids__ops_init(&o, t, 64, 16, IDS_PREC_F32, &err), err);
+        for (size_t n = 0; n < 300; n += (n < 70 ? 1 : 37)) {
+            unsigned char seen[300] = {0};
+            ids__ops_for(&o, n, n % 3 ? 8 : 1, count_range, seen);
+            int bad = 0;
+            for (size_t i = 0; i < 300; i++) bad += seen[i] != (i < n);
+            CHECKF(bad == 0, "%d threads, n %zu: %d indices visited other than once", t, n, bad);
+        }
+        ids__ops_free(&o);
+    }
 }

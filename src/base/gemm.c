@@ -145,7 +145,7 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
                         (path == IDS__PATH_AVX512BF16 || (path == IDS__PATH_AMX && (ids__cpu_features() & IDS__CPU_AVX512_BF16)));
     if (dpbf16) {
         g->fmt = IDS__FMT_BF16P;
-        g->mr = 14, g->nr = 32, g->kc = 512;
+        g->mr = 14, g->nr = 32, g->kc = 1024, g->tile_outer = true;
         g->kernel = ids__k_avx512_bf16;
         g->pack_b = ids__pb_avx512_bf16;
         g->pack_b_f16 = ids__pbh_avx512_bf16;
@@ -178,6 +178,7 @@ bool ids__gemm_f16_variant(const ids__gemm *g, ids__gemm *out) {
         return false;
     *out = *g;
     out->fmt = IDS__FMT_F16P;
+    out->kc = 1024, out->tile_outer = true; /* (F16 blocks are half the bytes: long blocks of K pay here) */
     out->kernel = ids__k_avx512_f32h;
     out->pack_b = NULL; /* (F16P reads F16 rows only) */
     out->pack_b_f16 = ids__pbh_avx512_f16p;
@@ -592,14 +593,15 @@ static void group_task(void *arg, int t, int nt, int tid) {
         int pf_done = k1 < kpad && !W->packed ? 0 : cols, call = 0;
         const unsigned char *ablk = j->ws->a + (size_t)(k0 / g->kc) * j->blk_stride;
         const size_t tstep = a_off(g, g->kc);
-        /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it */
-        for (int p = 0; p < n_panels; p++) {
-            const int n = cols - p * NR < NR ? cols - p * NR : NR;
-            const void *b = blocks + (size_t)p * pb;
-            for (int ti = 0; ti < n_tiles; ti++) {
-                const int m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
-                g->kernel(kb, ablk + (size_t)ti * tstep, b, j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR,
-                          j->ldy, m, n, k0 > 0);
+        /* a panel's block stays in L1 while the tiles of X (this block of K, in L2) pass over it, or (tile_outer)
+         * a tile stays in L1 while the group's blocks pass over it */
+        const int n_outer = g->tile_outer ? n_tiles : n_panels, n_inner = g->tile_outer ? n_panels : n_tiles;
+        for (int o = 0; o < n_outer; o++) {
+            for (int i = 0; i < n_inner; i++) {
+                const int p = g->tile_outer ? i : o, ti = g->tile_outer ? o : i;
+                const int n = cols - p * NR < NR ? cols - p * NR : NR, m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
+                g->kernel(kb, ablk + (size_t)ti * tstep, blocks + (size_t)p * pb,
+                          j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR, j->ldy, m, n, k0 > 0);
                 const int pf_to = (int)((long)++call * cols / calls);
                 if (pf_to > pf_done) {
                     prefetch_rows(W, c0 + pf_done, pf_to - pf_done, k1, kv1);

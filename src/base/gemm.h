@@ -64,6 +64,8 @@ typedef struct ids__gemm {
     ids__gemm_fmt fmt;
     bool round_bf16; /* F32 format carrying bf16-rounded values (bf16 without vdpbf16ps) */
     int mr, nr, kc;  /* kc: K per block, a multiple of 32 */
+    bool tile_outer; /* per block of K: each tile of X against every panel of a group in turn (the tile stays in
+                        L1, the group's blocks in L2), else each panel against every tile */
     ids__gemm_kernel kernel;
     ids__gemm_packb pack_b; /* a vectorised packer of the same layout, or NULL (the portable one) */
     ids__gemm_packa pack_a; /* the same for X */

@@ -114,10 +114,21 @@ static void rope_table(ids_ctx *c, int rows, float *dst, double base, double psc
 }
 
 /* Rotate `n_heads` heads of each row of x ([rows, n_heads*head_dim]). */
-static void rope_apply(ids_ctx *c, const float *tab, float *x, int rows, int n_heads) {
-    const ids_hparams *hp = &c->m->hp;
-    const int hd = hp->head_dim, half = hp->n_rot / 2;
-    for (int r = 0; r < rows; r++) {
+typedef struct {
+    ids_ctx *c;
+    const float *tab;
+    float *x;
+    int n_heads;
+} rope_job;
+
+/* Rotate rows [lo, hi) (see rope_apply). */
+static void rope_rows(void *arg, size_t lo, size_t hi) {
+    const rope_job *j = arg;
+    const ids_hparams *hp = &j->c->m->hp;
+    const float *tab = j->tab;
+    float *x = j->x;
+    const int hd = hp->head_dim, half = hp->n_rot / 2, n_heads = j->n_heads;
+    for (size_t r = lo; r < hi; r++) {
         const float *cs = tab + (size_t)r * hp->n_rot;
         for (int h = 0; h < n_heads; h++) {
             float *v = x + (size_t)r * n_heads * hd + (size_t)h * hd;
@@ -131,6 +142,11 @@ static void rope_apply(ids_ctx *c, const float *tab, float *x, int rows, int n_h
             }
         }
     }
+}
+
+static void rope_apply(ids_ctx *c, const float *tab, float *x, int rows, int n_heads) {
+    rope_job j = {c, tab, x, n_heads};
+    ids__ops_for(&c->ops, (size_t)rows, 8, rope_rows, &j);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -416,19 +432,24 @@ static void add_deepstack(ids_ctx *c, const fwd_plan *pl, int n_act, int l) {
 }
 
 /* The block's MLP on M rows of c->x: c->tmp = down(act(gate xn) * up xn), xn = the FFN norm of x. */
+/* gate = act(gate) * up over [lo, hi): GELU (tanh) for Gemma 3, else SiLU. */
+static void glu_range(void *arg, size_t lo, size_t hi) {
+    ids_ctx *c = arg;
+    if (c->m->hp.gemma3)
+        for (size_t i = lo; i < hi; i++) c->gate[i] = ids__gelu_tanh(c->gate[i]) * c->up[i];
+    else
+        for (size_t i = lo; i < hi; i++) {
+            const float g = c->gate[i];
+            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
+        }
+}
+
 static void mlp(ids_ctx *c, const ids_layer_w *L, int M) {
     const ids_hparams *hp = &c->m->hp;
     rmsnorm(c, c->x, c->xn, L->ffn_norm, M);
     matmul(c, L->wgate, c->xn, M, c->gate, NULL);
     matmul(c, L->wup, c->xn, M, c->up, NULL);
-    const size_t nf = (size_t)M * hp->n_ff;
-    if (hp->gemma3)
-        for (size_t i = 0; i < nf; i++) c->gate[i] = ids__gelu_tanh(c->gate[i]) * c->up[i];
-    else
-        for (size_t i = 0; i < nf; i++) {
-            const float g = c->gate[i];
-            c->gate[i] = g / (1.0f + expf(-g)) * c->up[i];
-        }
+    ids__ops_for(&c->ops, (size_t)M * hp->n_ff, 2048, glu_range, c);
     matmul(c, L->wdown, c->gate, M, c->tmp, NULL);
     if (L->post_ffn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_ffn_norm, M);
 }
@@ -473,13 +494,13 @@ static void xattn_block(ids_ctx *c, const fwd_plan *pl, int n_act, int l) {
         for (int d = 0; d < n_embd; d++) c->tmp[(size_t)r * n_embd + d] *= c->xgate[2 * r];
     for (int v = 0; v < n_act; v++)
         apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
-    for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+    ids__ops_add(&c->ops, c->x, c->tmp, (size_t)M * n_embd);
     mlp(c, L, M);
     for (int r = 0; r < M; r++)
         for (int d = 0; d < n_embd; d++) c->tmp[(size_t)r * n_embd + d] *= c->xgate[2 * r + 1];
     for (int v = 0; v < n_act; v++)
         apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
-    for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+    ids__ops_add(&c->ops, c->x, c->tmp, (size_t)M * n_embd);
 }
 
 static void forward(ids_ctx *c, const fwd_plan *pl) {
@@ -550,12 +571,12 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
         if (L->post_attn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_attn_norm, M);
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_ATTN_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
-        for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+        ids__ops_add(&c->ops, c->x, c->tmp, (size_t)M * n_embd);
 
         mlp(c, L, M);
         for (int v = 0; v < n_act; v++)
             apply_hooks(c, &pl->vars[v], v, IDS_SITE_MLP_OUT, l, c->tmp + (size_t)v * m * n_embd, pl->p0, NULL);
-        for (size_t i = 0; i < (size_t)M * n_embd; i++) c->x[i] += c->tmp[i];
+        ids__ops_add(&c->ops, c->x, c->tmp, (size_t)M * n_embd);
         if (l < c->n_ds) add_deepstack(c, pl, n_act, l);
     }
 }

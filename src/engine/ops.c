@@ -207,6 +207,43 @@ void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *
 }
 
 typedef struct {
+    void (*fn)(void *arg, size_t lo, size_t hi);
+    void *arg;
+    size_t n;
+} for_job;
+
+static void for_task(void *arg, int t, int nt, int tid) {
+    (void)tid;
+    const for_job *j = arg;
+    const size_t per = ((j->n + (size_t)nt - 1) / (size_t)nt + 15) & ~(size_t)15, lo = (size_t)t * per, hi = lo + per < j->n ? lo + per : j->n;
+    if (lo < hi) j->fn(j->arg, lo, hi);
+}
+
+void ids__ops_for(ids_ops *o, size_t n, size_t grain, void (*fn)(void *arg, size_t lo, size_t hi), void *arg) {
+    if (n < 2 * grain || ids__ops_threads(o) == 1) {
+        if (n) fn(arg, 0, n);
+        return;
+    }
+    for_job j = {fn, arg, n};
+    ids__pool_run(o->pool, ids__ops_threads(o), for_task, &j);
+}
+
+typedef struct {
+    float *y;
+    const float *x;
+} add_job;
+
+static void add_range(void *arg, size_t lo, size_t hi) {
+    const add_job *j = arg;
+    for (size_t i = lo; i < hi; i++) j->y[i] += j->x[i];
+}
+
+void ids__ops_add(ids_ops *o, float *y, const float *x, size_t n) {
+    add_job j = {y, x};
+    ids__ops_for(o, n, 2048, add_range, &j);
+}
+
+typedef struct {
     const float *x;
     float *y;
     const float *w, *b;

@@ -37,6 +37,11 @@ int ids__ops_threads(const ids_ops *o);
 /* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type, n_in <=
  * max_w. In the int8 precision Q8_0 and Q4_0 rows are read as int8 blocks directly. */
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias);
+/* Independent work in parallel: fn(arg, lo, hi) over [0, n) in one range per thread (boundaries on multiples
+ * of 16), serially where n < 2 grain. Each item is computed as serially: the same bits. */
+void ids__ops_for(ids_ops *o, size_t n, size_t grain, void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+/* y[i] += x[i], i < n. */
+void ids__ops_add(ids_ops *o, float *y, const float *x, size_t n);
 /* RMSNorm over rows of width n (sum of squares in double, the scale in F32 as HF computes it):
  * y = x / sqrt(mean(x^2) + eps) * w. */
 void ids__rmsnorm(ids_ops *o, const float *x, float *y, const float *w, int n, int rows, float eps);
