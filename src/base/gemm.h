@@ -7,7 +7,8 @@
  * int8 blocks of 32 with scales), and for each block of KC along K packs them into an L1-sized
  * block, then runs the micro-kernel over every row tile. A task writes only its own NR columns, and
  * every output element is one fixed chain of operations along K, so results do not depend on the
- * thread count, on M, or on which rows are computed together.
+ * thread count, on M, or on which rows are computed together. Weights may instead be packed whole beforehand
+ * (ids__gemm_pack_weights: the same blocks, kept by the model) and then nothing is converted per product.
  *
  * Formats (tile = MR rows, panel = NR columns; kb = the K of one block):
  *   F32   A: [K][MR] float            B: [kb][NR] float
