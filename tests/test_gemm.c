@@ -252,6 +252,27 @@ TEST(gemm_pack_a_simd_matches_portable) {
     if (!tested) t_skip("no vectorised packer on this CPU");
 }
 
+/* Random X [M, K], weights as F16 rows H [N, K] and the same values as F32 rows W, two outputs [M, N]. */
+typedef struct {
+    float *X, *W, *Y1, *Y2;
+    uint16_t *H;
+} f16_case;
+
+static void f16_case_free(f16_case *f) { free(f->X), free(f->W), free(f->H), free(f->Y1), free(f->Y2); }
+
+static bool f16_case_new(f16_case *f, int M, int N, int K) {
+    f->X = malloc(sizeof(float) * M * K), f->W = malloc(sizeof(float) * N * K);
+    f->H = malloc(sizeof(uint16_t) * N * K);
+    f->Y1 = malloc(sizeof(float) * M * N), f->Y2 = malloc(sizeof(float) * M * N);
+    if (!f->X || !f->W || !f->H || !f->Y1 || !f->Y2) {
+        f16_case_free(f);
+        return false;
+    }
+    for (int i = 0; i < M * K; i++) f->X[i] = urand();
+    for (int i = 0; i < N * K; i++) f->H[i] = ids_f32_to_f16(urand()), f->W[i] = ids_f16_to_f32(f->H[i]);
+    return true;
+}
+
 /* F16 weights packed straight from their rows give the same bits as the same values given as F32. */
 TEST(gemm_f16_rows_match_f32_rows) {
     const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}};
@@ -261,12 +282,10 @@ TEST(gemm_f16_rows_match_f32_rows) {
         for (int p = 0; p < IDS_PREC_COUNT; p++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
                 const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
-                uint16_t *H = malloc(sizeof(uint16_t) * N * K);
-                float *Y1 = malloc(sizeof(float) * M * N), *Y2 = malloc(sizeof(float) * M * N);
-                REQUIRE(X && W && H && Y1 && Y2);
-                for (int i = 0; i < M * K; i++) X[i] = urand();
-                for (int i = 0; i < N * K; i++) H[i] = ids_f32_to_f16(urand()), W[i] = ids_f16_to_f32(H[i]);
+                f16_case fc16;
+                REQUIRE(f16_case_new(&fc16, M, N, K));
+                float *X = fc16.X, *W = fc16.W, *Y1 = fc16.Y1, *Y2 = fc16.Y2;
+                uint16_t *H = fc16.H;
                 ids__gemm g;
                 ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
                 ids_pool *pool = ids__pool_new(2);
@@ -283,7 +302,7 @@ TEST(gemm_f16_rows_match_f32_rows) {
                 tested += g.pack_b_f16 != NULL;
                 ids__gemm_ws_free(&ws);
                 ids__pool_free(pool);
-                free(X), free(W), free(H), free(Y1), free(Y2);
+                f16_case_free(&fc16);
             }
     }
     if (!tested) t_skip("no packer reads F16 rows on this CPU");
@@ -300,12 +319,10 @@ TEST(gemm_packed_weights_same_bits) {
         for (int p = 0; p < IDS_PREC_COUNT; p++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
                 const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
-                float *X = malloc(sizeof(float) * M * K), *W = malloc(sizeof(float) * N * K);
-                uint16_t *H = malloc(sizeof(uint16_t) * N * K);
-                float *Y1 = malloc(sizeof(float) * M * N), *Y2 = malloc(sizeof(float) * M * N);
-                REQUIRE(X && W && H && Y1 && Y2);
-                for (int i = 0; i < M * K; i++) X[i] = urand();
-                for (int i = 0; i < N * K; i++) H[i] = ids_f32_to_f16(urand()), W[i] = ids_f16_to_f32(H[i]);
+                f16_case fc16;
+                REQUIRE(f16_case_new(&fc16, M, N, K));
+                float *X = fc16.X, *W = fc16.W, *Y1 = fc16.Y1, *Y2 = fc16.Y2;
+                uint16_t *H = fc16.H;
                 ids__gemm g, gh;
                 ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
                 ids_pool *pool = ids__pool_new(3);
@@ -349,7 +366,7 @@ TEST(gemm_packed_weights_same_bits) {
                 }
                 ids__gemm_ws_free(&ws);
                 ids__pool_free(pool);
-                free(X), free(W), free(H), free(Y1), free(Y2);
+                f16_case_free(&fc16);
             }
     }
     CHECK(tested > 0); /* the scalar path is always there */

@@ -118,15 +118,21 @@ T_512 static inline void st_c(const __m512 *c0, const __m512 *c1, float *c, size
     }
 }
 
-T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
-                               int acc) {
+/* The 14 x 32 F32 kernel on B as F32 panels, or (half) as F16 panels [kb][32] widened in registers: the
+ * same products, so the same bits, in half the bytes (F16P). */
+T_512 static inline __attribute__((always_inline)) void k_f32_tile(int kb, const float *a, const void *b_, float *c,
+                                                                   size_t ldc, int m, int n, int acc, bool half) {
     enum { MR = 14, NR = 32 };
-    const float *a = a_, *b = b_;
+    const float *bf = b_;
+    const uint16_t *bh = b_;
     const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
     __m512 c0[MR], c1[MR];
     ld_c(c0, c1, c, ldc, m, m0, m1, acc, MR);
     for (int k = 0; k < kb; k++) {
-        const __m512 b0 = _mm512_load_ps(b + (size_t)k * NR), b1 = _mm512_load_ps(b + (size_t)k * NR + 16);
+        const __m512 b0 = half ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(bh + (size_t)k * NR)))
+                               : _mm512_load_ps(bf + (size_t)k * NR);
+        const __m512 b1 = half ? _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(bh + (size_t)k * NR + 16)))
+                               : _mm512_load_ps(bf + (size_t)k * NR + 16);
         const float *ak = a + (size_t)k * MR;
         _mm_prefetch((const char *)(ak + 16 * MR), _MM_HINT_T0);
 #pragma GCC unroll 14
@@ -139,28 +145,12 @@ T_512 static void k_avx512_f32(int kb, const void *a_, const void *b_, float *c,
     st_c(c0, c1, c, ldc, m, m0, m1, MR);
 }
 
-/* The same products on B as F16 panels [kb][32] (F16P), widened in registers: the same bits as F32. */
-T_512 static void k_avx512_f32h(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,
-                                int acc) {
-    enum { MR = 14, NR = 32 };
-    const float *a = a_;
-    const uint16_t *b = b_;
-    const __mmask16 m0 = mask16(n), m1 = mask16(n - 16);
-    __m512 c0[MR], c1[MR];
-    ld_c(c0, c1, c, ldc, m, m0, m1, acc, MR);
-    for (int k = 0; k < kb; k++) {
-        const __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + (size_t)k * NR)));
-        const __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + (size_t)k * NR + 16)));
-        const float *ak = a + (size_t)k * MR;
-        _mm_prefetch((const char *)(ak + 16 * MR), _MM_HINT_T0);
-#pragma GCC unroll 14
-        for (int i = 0; i < MR; i++) {
-            const __m512 ai = _mm512_set1_ps(ak[i]);
-            c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
-            c1[i] = _mm512_fmadd_ps(ai, b1, c1[i]);
-        }
-    }
-    st_c(c0, c1, c, ldc, m, m0, m1, MR);
+T_512 static void k_avx512_f32(int kb, const void *a, const void *b, float *c, size_t ldc, int m, int n, int acc) {
+    k_f32_tile(kb, a, b, c, ldc, m, n, acc, false);
+}
+
+T_512 static void k_avx512_f32h(int kb, const void *a, const void *b, float *c, size_t ldc, int m, int n, int acc) {
+    k_f32_tile(kb, a, b, c, ldc, m, n, acc, true);
 }
 
 T_BF16 static void k_avx512_bf16(int kb, const void *a_, const void *b_, float *c, size_t ldc, int m, int n,

@@ -169,8 +169,9 @@ static const unsigned char *packed_weights(ids_ops *o, const ids__gemm *g, const
         const size_t bytes = ids__gemm_packed_bytes(g, src->n, src->k);
         const size_t huge = (size_t)2 << 20; /* the buffer in 2 MiB pages where the OS gives them (fewer faults
                                                  and TLB misses on a stream of weights) */
-        if (bytes <= W->nbytes / 4 * 9 + 65536 && bytes <= p->limit - p->used && (e->mem = ids__malloc(bytes + huge))) {
-            e->data = (unsigned char *)e->mem + (huge - (uintptr_t)e->mem % huge);
+        const size_t align = bytes >= huge ? huge : 64;
+        if (bytes <= W->nbytes / 4 * 9 + 65536 && bytes <= p->limit - p->used && (e->mem = ids__malloc(bytes + align))) {
+            e->data = (unsigned char *)e->mem + (align - (uintptr_t)e->mem % align);
 #ifdef MADV_HUGEPAGE
             if (bytes >= huge) madvise(e->data, bytes / huge * huge, MADV_HUGEPAGE);
 #endif
