@@ -429,33 +429,33 @@ T_512 static inline __m512 ld_f16(const uint16_t *h, int n) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)t));
 }
 
-/* F32 [kb][32] from F16 rows (exact). */
-T_512 static void pack_bh_f32_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
-    float *o = dst;
+/* F32 [kb][32] from F16 rows, or (half) F16 panels [kb][32]: 16 x 16 transposes of the values widened to
+ * F32 (exact), stored as they are or narrowed back (exact). */
+T_512 static inline __attribute__((always_inline)) void pack_bh_any(const uint16_t *h, size_t ldh, int n, int kv,
+                                                                    int kb, void *dst, bool half) {
     for (int k = 0; k < kb; k += 16)
         for (int hf = 0; hf < 2; hf++) {
             __m512 r[16];
             for (int i = 0; i < 16; i++)
                 r[i] = hf * 16 + i < n ? ld_f16(h + (size_t)(hf * 16 + i) * ldh + k, kv - k) : _mm512_setzero_ps();
             tr16(r);
-            for (int c = 0; c < 16 && k + c < kb; c++) _mm512_store_ps(o + (size_t)(k + c) * 32 + hf * 16, r[c]);
+            for (int c = 0; c < 16 && k + c < kb; c++) {
+                const size_t at = (size_t)(k + c) * 32 + hf * 16;
+                if (half)
+                    _mm256_store_si256((__m256i *)((uint16_t *)dst + at),
+                                       _mm512_cvtps_ph(r[c], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+                else
+                    _mm512_store_ps((float *)dst + at, r[c]);
+            }
         }
 }
 
-/* F16 panels [kb][32] from F16 rows: 16 x 16 transposes of the values widened to F32 (exact), narrowed
- * back (exact). */
+T_512 static void pack_bh_f32_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
+    pack_bh_any(h, ldh, n, kv, kb, dst, false);
+}
+
 T_512 static void pack_bh_f16p_512(const uint16_t *h, size_t ldh, int n, int kv, int kb, void *dst) {
-    uint16_t *o = dst;
-    for (int k = 0; k < kb; k += 16)
-        for (int hf = 0; hf < 2; hf++) {
-            __m512 r[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = hf * 16 + i < n ? ld_f16(h + (size_t)(hf * 16 + i) * ldh + k, kv - k) : _mm512_setzero_ps();
-            tr16(r);
-            for (int c = 0; c < 16 && k + c < kb; c++)
-                _mm256_store_si256((__m256i *)(o + (size_t)(k + c) * 32 + hf * 16),
-                                   _mm512_cvtps_ph(r[c], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        }
+    pack_bh_any(h, ldh, n, kv, kb, dst, true);
 }
 
 /* bf16 pairs [kb/2][32] from F16 rows (through F32, round to nearest even). */
