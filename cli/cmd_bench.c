@@ -37,7 +37,8 @@ static const arg_cmd prefill_cmd = {
     "and print tokens/s and GFLOP/s (the matrix products of every block, causal attention and the last\n"
     "row's logits), with the CPU and the instruction sets detected at run time. --compare runs\n"
     "llama.cpp's llama-bench on the same file, threads and prompt length in the same run and prints the\n"
-    "ratio idscope / llama.cpp.\n",
+    "ratio idscope / llama.cpp. The first run packs the model's weights for the kernels (kept for the\n"
+    "later runs: see IDSCOPE_PACK_MB in docs/PRECISION.md); it is printed apart with the packed size.\n",
     prefill_opts, NULL, NULL};
 
 /* Run llama-bench on the same file; its prompt-processing rate in tokens/s, or a negative value
