@@ -77,11 +77,27 @@ static void fetch_rows(const void *ctx, int n0, int nr, int k0, int kv, float *d
     for (int r = 0; r < nr; r++) memcpy(dst + (size_t)r * ld, f->W + (size_t)(n0 + r) * f->K + k0, sizeof(float) * (size_t)kv);
 }
 
-/* The product on a path, with a pool of n_threads and room for max_rows rows at once. */
-static void run(ids__gemm_path path, ids_precision p, const float *X, const float *W, int M, int N, int K,
-                int n_threads, int max_rows, bool fetch, float *Y) {
-    ids__gemm g;
-    ids__gemm_init(&g, path, p);
+/* The kernel sets under test: every path (those this CPU has), then the AMX kernels on emulated tiles,
+ * which run wherever the instructions do not (bf16 and int8). */
+enum { SET_AMX_EMU = IDS__PATH_COUNT, N_SETS };
+
+static const char *set_name(int s) { return s == SET_AMX_EMU ? "amx-emulated" : ids__gemm_path_name((ids__gemm_path)s); }
+
+static bool kernel_set(int s, ids_precision p, ids__gemm *g) {
+    if (s == SET_AMX_EMU) {
+        if (p == IDS_PREC_F32 || !ids__k_amx_bf16_emu) return false;
+        ids__gemm_init_amx(g, p, true);
+        return true;
+    }
+    if (!ids__gemm_path_ok((ids__gemm_path)s)) return false;
+    ids__gemm_init(g, (ids__gemm_path)s, p);
+    return true;
+}
+
+/* The product with kernel set g, with a pool of n_threads and room for max_rows rows at once. */
+static void run_set(const ids__gemm *gp, const float *X, const float *W, int M, int N, int K, int n_threads,
+                    int max_rows, bool fetch, float *Y) {
+    const ids__gemm g = *gp;
     ids_pool *pool = ids__pool_new(n_threads);
     ids__gemm_ws ws;
     ids_err err;
@@ -99,14 +115,19 @@ static void run(ids__gemm_path path, ids_precision p, const float *X, const floa
     ids__pool_free(pool);
 }
 
-static void check_path(ids__gemm_path path) {
-    if (!ids__gemm_path_ok(path)) {
-        char why[160];
-        snprintf(why, sizeof why, "this CPU lacks the %s path's instructions", ids__gemm_path_name(path));
-        t_skip(why);
-        return;
-    }
-    for (int p = 0; p < IDS_PREC_COUNT; p++)
+static void run(ids__gemm_path path, ids_precision p, const float *X, const float *W, int M, int N, int K,
+                int n_threads, int max_rows, bool fetch, float *Y) {
+    ids__gemm g;
+    ids__gemm_init(&g, path, p);
+    run_set(&g, X, W, M, N, K, n_threads, max_rows, fetch, Y);
+}
+
+static void check_set(int set) {
+    int tested = 0;
+    for (int p = 0; p < IDS_PREC_COUNT; p++) {
+        ids__gemm g;
+        if (!kernel_set(set, (ids_precision)p, &g)) continue;
+        tested++;
         for (size_t s = 0; s < sizeof k_shapes / sizeof *k_shapes; s++) {
             const int M = k_shapes[s][0], N = k_shapes[s][1], K = k_shapes[s][2];
             float *X = malloc(sizeof(float) * (size_t)M * K), *W = malloc(sizeof(float) * (size_t)N * K);
@@ -118,7 +139,7 @@ static void check_path(ids__gemm_path path) {
             if (K > 40) X[3] = 0, W[K + 5] = 0; /* exact zeros, and a block with one large value */
             if (K > 64) X[40] = 30.0f;
             reference((ids_precision)p, X, W, M, N, K, R, B);
-            run(path, (ids_precision)p, X, W, M, N, K, 2, M, false, Y);
+            run_set(&g, X, W, M, N, K, 2, M, false, Y);
             int bad = 0;
             double worst = 0;
             for (size_t i = 0; i < (size_t)M * N; i++) {
@@ -126,28 +147,37 @@ static void check_path(ids__gemm_path path) {
                 if (!(e <= B[i])) bad++;
                 if (e / B[i] > worst || isnan(e)) worst = isnan(e) ? INFINITY : e / B[i];
             }
-            CHECKF(bad == 0, "%s, %s, M %d N %d K %d: %d of %d outside the bound (worst %.2f x bound)",
-                   ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K, bad, M * N, worst);
+            CHECKF(bad == 0, "%s (%s), %s, M %d N %d K %d: %d of %d outside the bound (worst %.2f x bound)",
+                   set_name(set), g.kernel_name, ids_precision_name((ids_precision)p), M, N, K, bad, M * N, worst);
             /* fetched rows, 3 threads, rows in chunks of 5: the same bits */
-            run(path, (ids_precision)p, X, W, M, N, K, 3, 5, true, Y2);
+            run_set(&g, X, W, M, N, K, 3, 5, true, Y2);
             CHECKF(!memcmp(Y, Y2, sizeof(float) * (size_t)M * N), "%s %s M %d N %d K %d: fetched rows / threads / "
-                   "chunks change the result", ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K);
+                   "chunks change the result", set_name(set), ids_precision_name((ids_precision)p), M, N, K);
             /* F32 and int8 are one chain of operations per element on every path: the same bits as scalar */
-            if (p != IDS_PREC_BF16 && path != IDS__PATH_SCALAR) {
+            if (p != IDS_PREC_BF16 && set != IDS__PATH_SCALAR) {
                 run(IDS__PATH_SCALAR, (ids_precision)p, X, W, M, N, K, 1, M, false, Y2);
                 CHECKF(!memcmp(Y, Y2, sizeof(float) * (size_t)M * N), "%s %s M %d N %d K %d: differs from the "
-                       "scalar path", ids__gemm_path_name(path), ids_precision_name((ids_precision)p), M, N, K);
+                       "scalar path", set_name(set), ids_precision_name((ids_precision)p), M, N, K);
             }
             free(X), free(W), free(Y), free(Y2), free(R), free(B);
         }
+    }
+    if (!tested) {
+        char why[200];
+        snprintf(why, sizeof why, "the %s path cannot run here: %s", set_name(set),
+                 set == IDS__PATH_AMX && *ids__gemm_amx_problem() ? ids__gemm_amx_problem() : "this CPU lacks its instructions");
+        t_skip(why);
+    }
 }
 
-TEST(gemm_path_scalar) { check_path(IDS__PATH_SCALAR); }
-TEST(gemm_path_avx2) { check_path(IDS__PATH_AVX2); }
-TEST(gemm_path_avx512) { check_path(IDS__PATH_AVX512); }
-TEST(gemm_path_avx512bf16) { check_path(IDS__PATH_AVX512BF16); }
-TEST(gemm_path_vnni) { check_path(IDS__PATH_VNNI); }
-TEST(gemm_path_amx) { check_path(IDS__PATH_AMX); }
+TEST(gemm_path_scalar) { check_set(IDS__PATH_SCALAR); }
+TEST(gemm_path_avx2) { check_set(IDS__PATH_AVX2); }
+TEST(gemm_path_avx512) { check_set(IDS__PATH_AVX512); }
+TEST(gemm_path_avx512bf16) { check_set(IDS__PATH_AVX512BF16); }
+TEST(gemm_path_vnni) { check_set(IDS__PATH_VNNI); }
+TEST(gemm_path_amx) { check_set(IDS__PATH_AMX); }
+/* The AMX kernels' layouts, tile configuration and loops, on tiles emulated from the instructions' definitions. */
+TEST(gemm_amx_emulated) { check_set(SET_AMX_EMU); }
 
 /* The reference notices a wrong kernel: a product with one weight changed is outside the bound. */
 TEST(gemm_reference_notices_errors) {
@@ -208,7 +238,7 @@ TEST(gemm_cpu_env) {
         setenv("IDSCOPE_CPU", ids__gemm_path_name((ids__gemm_path)q), 1);
         ids_status st = ids__gemm_path_env(&p, &err);
         CHECK_EQ_INT(st, ids__gemm_path_ok((ids__gemm_path)q) ? IDS_OK : IDS_ERR_UNSUPPORTED);
-        if (st) CHECK(strstr(err.msg, "lacks") != NULL);
+        if (st) CHECK(strstr(err.msg, "lacks") || strstr(err.msg, "IDSCOPE_CPU=amx: "));
     }
     if (old) setenv("IDSCOPE_CPU", saved, 1);
     else unsetenv("IDSCOPE_CPU");
@@ -218,12 +248,10 @@ TEST(gemm_cpu_env) {
  * rounding ties, zero blocks and tails of K (bf16: finite normal values, where both round alike). */
 TEST(gemm_pack_a_simd_matches_portable) {
     int tested = 0;
-    for (int path = 0; path < IDS__PATH_COUNT; path++) {
-        if (!ids__gemm_path_ok((ids__gemm_path)path)) continue;
+    for (int path = 0; path < N_SETS; path++) {
         for (int p = 0; p < IDS_PREC_COUNT; p++) {
             ids__gemm g, ref;
-            ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
-            if (!g.pack_a) continue;
+            if (!kernel_set(path, (ids_precision)p, &g) || !g.pack_a) continue;
             ref = g;
             ref.pack_a = NULL;
             const int Ks[] = {1, 31, 33, 300, 1100}, ms[] = {1, g.mr - 1, g.mr};
@@ -243,7 +271,7 @@ TEST(gemm_pack_a_simd_matches_portable) {
                     ids__gemm_pack_a(&g, X, (size_t)K, m, K, o1, 0);
                     ids__gemm_pack_a(&ref, X, (size_t)K, m, K, o2, 0);
                     CHECKF(!memcmp(o1, o2, ids__gemm_tile_bytes(&g, K)), "%s %s K %d m %d: packed X differs",
-                           ids__gemm_path_name((ids__gemm_path)path), ids_precision_name((ids_precision)p), K, m);
+                           set_name(path), ids_precision_name((ids_precision)p), K, m);
                     tested++;
                     free(X), free(o1), free(o2);
                 }
@@ -277,17 +305,16 @@ static bool f16_case_new(f16_case *f, int M, int N, int K) {
 TEST(gemm_f16_rows_match_f32_rows) {
     const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}};
     int tested = 0;
-    for (int path = 0; path < IDS__PATH_COUNT; path++) {
-        if (!ids__gemm_path_ok((ids__gemm_path)path)) continue;
+    for (int path = 0; path < N_SETS; path++) {
         for (int p = 0; p < IDS_PREC_COUNT; p++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                ids__gemm g;
+                if (!kernel_set(path, (ids_precision)p, &g)) continue;
                 const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 f16_case fc16;
                 REQUIRE(f16_case_new(&fc16, M, N, K));
                 float *X = fc16.X, *W = fc16.W, *Y1 = fc16.Y1, *Y2 = fc16.Y2;
                 uint16_t *H = fc16.H;
-                ids__gemm g;
-                ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
                 ids_pool *pool = ids__pool_new(2);
                 ids__gemm_ws ws;
                 ids_err err;
@@ -298,7 +325,7 @@ TEST(gemm_f16_rows_match_f32_rows) {
                 ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &a, Y1, (size_t)N);
                 ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &b, Y2, (size_t)N);
                 CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s %s M %d N %d K %d: F16 rows differ from F32 rows",
-                       ids__gemm_path_name((ids__gemm_path)path), ids_precision_name((ids_precision)p), M, N, K);
+                       set_name(path), ids_precision_name((ids_precision)p), M, N, K);
                 tested += g.pack_b_f16 != NULL;
                 ids__gemm_ws_free(&ws);
                 ids__pool_free(pool);
@@ -314,17 +341,17 @@ TEST(gemm_f16_rows_match_f32_rows) {
 TEST(gemm_packed_weights_same_bits) {
     const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}, {1, 1, 1}, {29, 130, 2049}};
     int tested = 0, tested_f16p = 0;
-    for (int path = 0; path < IDS__PATH_COUNT; path++) {
-        if (!ids__gemm_path_ok((ids__gemm_path)path)) continue;
+    for (int path = 0; path < N_SETS; path++) {
         for (int p = 0; p < IDS_PREC_COUNT; p++)
             for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+                ids__gemm g;
+                if (!kernel_set(path, (ids_precision)p, &g)) continue;
                 const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 f16_case fc16;
                 REQUIRE(f16_case_new(&fc16, M, N, K));
                 float *X = fc16.X, *W = fc16.W, *Y1 = fc16.Y1, *Y2 = fc16.Y2;
                 uint16_t *H = fc16.H;
-                ids__gemm g, gh;
-                ids__gemm_init(&g, (ids__gemm_path)path, (ids_precision)p);
+                ids__gemm gh;
                 ids_pool *pool = ids__pool_new(3);
                 ids__gemm_ws ws;
                 ids_err err;
@@ -340,7 +367,7 @@ TEST(gemm_packed_weights_same_bits) {
                 memset(Y2, 0xff, sizeof(float) * M * N);
                 ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &b, Y2, (size_t)N);
                 CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s %s M %d N %d K %d: packed weights differ",
-                       ids__gemm_path_name((ids__gemm_path)path), ids_precision_name((ids_precision)p), M, N, K);
+                       set_name(path), ids_precision_name((ids_precision)p), M, N, K);
                 free(pk);
                 tested++;
                 if (ids__gemm_f16_variant(&g, &gh)) {
@@ -349,7 +376,7 @@ TEST(gemm_packed_weights_same_bits) {
                     memset(Y2, 0xff, sizeof(float) * M * N);
                     ids__gemm_run(pool, &ws, &gh, X, (size_t)K, M, &h, Y2, (size_t)N);
                     CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s M %d N %d K %d: F16 panels differ from F32",
-                           ids__gemm_path_name((ids__gemm_path)path), M, N, K);
+                           set_name(path), M, N, K);
                     const size_t nh = ids__gemm_packed_bytes(&gh, N, K);
                     CHECKF(nh * 2 <= nb + (size_t)64 * ((N + 31) / 32) * ((K + 255) / 256),
                            "F16 panels take %zu bytes, F32 ones %zu", nh, nb);
@@ -360,7 +387,7 @@ TEST(gemm_packed_weights_same_bits) {
                     memset(Y2, 0xff, sizeof(float) * M * N);
                     ids__gemm_run(pool, &ws, &gh, X, (size_t)K, M, &hp, Y2, (size_t)N);
                     CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s M %d N %d K %d: packed F16 panels differ",
-                           ids__gemm_path_name((ids__gemm_path)path), M, N, K);
+                           set_name(path), M, N, K);
                     free(pk);
                     tested_f16p++;
                 }

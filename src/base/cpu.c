@@ -4,7 +4,12 @@
 #include "idscope/base.h"
 #include "base/internal.h"
 
+#include <errno.h>
 #include <stdio.h>
+#if defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -53,6 +58,26 @@ unsigned ids__cpu_features(void) {
         known = 1;
     }
     return features;
+}
+
+bool ids__cpu_amx_permit(char *why, size_t why_len) {
+#if defined(__linux__) && defined(__x86_64__)
+    enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
+        snprintf(why, why_len, "Linux refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM: errno %d, %s)", errno,
+                 errno == EINVAL ? "a kernel before 5.16" : "not permitted");
+        return false;
+    }
+    unsigned long granted = 0;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &granted) != 0 || !((granted >> XFEATURE_XTILEDATA) & 1)) {
+        snprintf(why, why_len, "Linux did not grant the AMX tile state (arch_prctl ARCH_GET_XCOMP_PERM: 0x%lx)", granted);
+        return false;
+    }
+    return true;
+#else
+    snprintf(why, why_len, "AMX tiles are used on Linux on x86-64 only");
+    return false;
+#endif
 }
 
 static const struct {

@@ -3,6 +3,7 @@
 #include "base/gemm.h"
 
 #include <math.h>
+#include <pthread.h>
 
 static const char *const k_path_names[IDS__PATH_COUNT] = {"scalar", "avx2", "avx512", "avx512bf16", "vnni",
                                                           "amx"};
@@ -19,7 +20,7 @@ static unsigned path_needs(ids__gemm_path p) {
     case IDS__PATH_AVX512: return avx512;
     case IDS__PATH_AVX512BF16: return avx512 | IDS__CPU_AVX512_BF16;
     case IDS__PATH_VNNI: return avx512 | IDS__CPU_AVX512_VNNI;
-    case IDS__PATH_AMX: return avx512 | IDS__CPU_AMX_BF16 | IDS__CPU_AMX_INT8;
+    case IDS__PATH_AMX: return avx512 | IDS__CPU_AVX512_BF16 | IDS__CPU_AMX_BF16 | IDS__CPU_AMX_INT8;
     default: return ~0u;
     }
 }
@@ -31,18 +32,20 @@ static bool compiled(ids__gemm_path p) {
     case IDS__PATH_AVX512: return ids__k_avx512_f32 != NULL;
     case IDS__PATH_AVX512BF16: return ids__k_avx512_bf16 != NULL;
     case IDS__PATH_VNNI: return ids__k_vnni_i8 != NULL;
-    case IDS__PATH_AMX: return ids__k_avx512_f32 != NULL;
+    case IDS__PATH_AMX: return ids__k_avx512_f32 != NULL && ids__k_amx_bf16 != NULL;
     default: return false;
     }
 }
 
 bool ids__gemm_path_ok(ids__gemm_path p) {
     unsigned need = path_needs(p);
-    return compiled(p) && (ids__cpu_features() & need) == need;
+    if (!compiled(p) || (ids__cpu_features() & need) != need) return false;
+    return p != IDS__PATH_AMX || !*ids__gemm_amx_problem();
 }
 
 static ids__gemm_path best_path(void) {
     const unsigned f = ids__cpu_features();
+    if ((f & IDS__CPU_AMX_BF16) && ids__gemm_path_ok(IDS__PATH_AMX)) return IDS__PATH_AMX;
     if (ids__gemm_path_ok(IDS__PATH_AVX512)) {
         /* bf16 and vnni are separate paths only to be forced in turn; the default uses both */
         if ((f & IDS__CPU_AVX512_BF16) && ids__gemm_path_ok(IDS__PATH_AVX512BF16)) return IDS__PATH_AVX512BF16;
@@ -61,6 +64,9 @@ ids_status ids__gemm_path_env(ids__gemm_path *out, ids_err *err) {
         if (!ids__gemm_path_ok((ids__gemm_path)p)) {
             char flags[256];
             ids_cpu_describe(NULL, 0, flags, sizeof flags);
+            const unsigned need = path_needs((ids__gemm_path)p);
+            if (p == IDS__PATH_AMX && (ids__cpu_features() & need) == need)
+                return ids__err(err, IDS_ERR_UNSUPPORTED, "IDSCOPE_CPU=amx: %s", ids__gemm_amx_problem());
             return ids__err(err, IDS_ERR_UNSUPPORTED, "IDSCOPE_CPU=%s: this CPU lacks the instructions of that "
                             "kernel path (it has: %s)", s, *flags ? flags : "none of the SIMD extensions");
         }
@@ -119,7 +125,30 @@ static void k_scalar_i8(int kb, const void *a_, const void *b_, float *c, size_t
         }
 }
 
+void ids__gemm_init_amx(ids__gemm *g, ids_precision prec, bool emulated) {
+    memset(g, 0, sizeof *g);
+    g->path = IDS__PATH_AMX;
+    g->prec = prec;
+    g->mr = 32, g->nr = 32, g->kc = 512, g->tile_outer = true;
+    if (prec == IDS_PREC_INT8) {
+        g->fmt = IDS__FMT_AMXI;
+        g->kernel = emulated ? ids__k_amx_i8_emu : ids__k_amx_i8;
+        g->pack_a = ids__pa_avx512_amxi, g->pack_b = ids__pb_avx512_i8;
+        g->kernel_name = emulated ? "amx-i8-32x32-emulated" : "amx-i8-32x32";
+    } else {
+        IDS_ASSERT(prec == IDS_PREC_BF16);
+        g->fmt = IDS__FMT_AMXB;
+        g->kernel = emulated ? ids__k_amx_bf16_emu : ids__k_amx_bf16;
+        g->pack_a = ids__pa_avx512_amxb, g->pack_b = ids__pb_avx512_bf16, g->pack_b_f16 = ids__pbh_avx512_bf16;
+        g->kernel_name = emulated ? "amx-bf16-32x32-emulated" : "amx-bf16-32x32";
+    }
+}
+
 void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec) {
+    if (path == IDS__PATH_AMX && prec != IDS_PREC_F32) {
+        ids__gemm_init_amx(g, prec, false);
+        return;
+    }
     memset(g, 0, sizeof *g);
     g->path = path;
     g->prec = prec;
@@ -208,7 +237,9 @@ int ids__gemm_kpad(const ids__gemm *g, int K) {
     switch (g->fmt) {
     case IDS__FMT_BF16P: return (K + 1) & ~1;
     case IDS__FMT_I8:
-    case IDS__FMT_I8F: return (K + 31) & ~31;
+    case IDS__FMT_I8F:
+    case IDS__FMT_AMXB:
+    case IDS__FMT_AMXI: return (K + 31) & ~31;
     default: return K;
     }
 }
@@ -244,8 +275,10 @@ void ids__gemm_quantize_row(const float *x, int K, int kpad, int8_t *q, float *d
 /* Offset of k (a multiple of 2, or of 32 for I8) inside a tile's block, and bytes of one tile's block. */
 static size_t a_off(const ids__gemm *g, int k) {
     switch (g->fmt) {
-    case IDS__FMT_BF16P: return (size_t)k / 2 * g->mr * 4;
-    case IDS__FMT_I8: return (size_t)k / 32 * 40 * g->mr;
+    case IDS__FMT_BF16P:
+    case IDS__FMT_AMXB: return (size_t)k / 2 * g->mr * 4;
+    case IDS__FMT_I8:
+    case IDS__FMT_AMXI: return (size_t)k / 32 * 40 * g->mr;
     case IDS__FMT_I8F: return (size_t)k / 32 * 33 * g->mr * 4;
     default: return (size_t)k * g->mr * 4;
     }
@@ -278,6 +311,14 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
                 uint32_t hi = i < m && k + 1 < K ? ids__f32_to_bf16(x[k + 1]) : 0;
                 o[i] = lo | hi << 16;
             }
+        }
+    } else if (g->fmt == IDS__FMT_AMXB) {
+        const int kp = ids__gemm_kpad(g, K);
+        for (int k = 0; k < kp; k += 32) {
+            uint16_t *o = (uint16_t *)A_AT(k);
+            for (int i = 0; i < MR; i++)
+                for (int t = 0; t < 32; t++)
+                    o[i * 32 + t] = i < m && k + t < K ? ids__f32_to_bf16(X[(size_t)i * ldx + k + t]) : 0;
         }
     } else if (g->fmt == IDS__FMT_I8F) {
         const int kp = ids__gemm_kpad(g, K);
@@ -313,7 +354,7 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
                     d = 0.0f;
                 }
                 for (int t = 0; t < 32; t++) {
-                    ob[(t / 4) * 4 * MR + 4 * i + t % 4] = (unsigned char)q[t];
+                    ob[g->fmt == IDS__FMT_AMXI ? i * 32 + t : (t / 4) * 4 * MR + 4 * i + t % 4] = (unsigned char)q[t];
                     sum += q[t];
                 }
                 int32_t corr = -128 * sum;
@@ -325,14 +366,22 @@ void ids__gemm_pack_a(const ids__gemm *g, const float *X, size_t ldx, int m, int
 #undef A_AT
 }
 
+/* The layout of B in a format (the AMX formats use those of the AVX-512 kernels). */
+static ids__gemm_fmt b_fmt(ids__gemm_fmt f) {
+    return f == IDS__FMT_AMXB ? IDS__FMT_BF16P : f == IDS__FMT_AMXI ? IDS__FMT_I8 : f;
+}
+
+static bool int8_fmt(ids__gemm_fmt f) { return f == IDS__FMT_I8 || f == IDS__FMT_I8F || f == IDS__FMT_AMXI; }
+
 /* One block of kb values along K (kv of them valid, the rest zeros) of n (<= NR) weight rows into the
  * kernel's layout; rows past n are zeros. F32 and BF16P read F32 rows w (stride ldw) starting at the
  * block; I8 reads int8 rows q (stride ldq, kb / 32 blocks) with their scales d (stride ldd). */
 static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t *q, size_t ldq, const float *d,
                    size_t ldd, int n, int kv, int kb, void *dst) {
     const int NR = g->nr;
-    IDS_ASSERT(g->fmt != IDS__FMT_F16P); /* packed from F16 rows only (ids__gemm_run) */
-    if (g->fmt == IDS__FMT_F32) {
+    const ids__gemm_fmt fmt = b_fmt(g->fmt);
+    IDS_ASSERT(fmt != IDS__FMT_F16P); /* packed from F16 rows only (ids__gemm_run) */
+    if (fmt == IDS__FMT_F32) {
         float *o = dst;
         for (int j = 0; j < NR; j++) {
             if (j >= n) {
@@ -346,7 +395,7 @@ static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t 
                 for (int k = 0; k < kv; k++) o[(size_t)k * NR + j] = r[k];
             for (int k = kv; k < kb; k++) o[(size_t)k * NR + j] = 0.0f;
         }
-    } else if (g->fmt == IDS__FMT_BF16P) {
+    } else if (fmt == IDS__FMT_BF16P) {
         uint32_t *o = dst;
         for (int j = 0; j < NR; j++) {
             const float *r = j < n ? w + (size_t)j * ldw : NULL;
@@ -356,7 +405,7 @@ static void pack_b(const ids__gemm *g, const float *w, size_t ldw, const int8_t 
                 o[(size_t)(k / 2) * NR + j] = lo | hi << 16;
             }
         }
-    } else if (g->fmt == IDS__FMT_I8F) {
+    } else if (fmt == IDS__FMT_I8F) {
         float *o = dst;
         for (int b = 0; b < kb / 32; b++) {
             float *ob = o + (size_t)b * 33 * NR;
@@ -430,7 +479,7 @@ void ids__gemm_ws_free(ids__gemm_ws *ws) {
 /* Bytes of one packed block of kb values of K (64-byte multiples, so that every block is aligned). */
 static size_t pblock_bytes(const ids__gemm *g, int kb) {
     const size_t NR = (size_t)g->nr;
-    switch (g->fmt) {
+    switch (b_fmt(g->fmt)) {
     case IDS__FMT_BF16P: return round64((size_t)kb / 2 * NR * 4);
     case IDS__FMT_I8: return round64((size_t)kb / 32 * 36 * NR);
     case IDS__FMT_I8F: return round64((size_t)kb / 32 * 33 * NR * 4);
@@ -492,7 +541,7 @@ static void pack_group(const ids__gemm *g, const ids__gemm_src *W, const thread_
     IDS_ASSERT(g->fmt != IDS__FMT_F16P);
     const float *w = NULL;
     size_t ldw = (size_t)kb;
-    if ((g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F) && W->fetch_q8) {
+    if (int8_fmt(g->fmt) && W->fetch_q8) {
         W->fetch_q8(W->ctx, c0, cols, k0, kb, tb->q, (size_t)kb, tb->d, (size_t)kb / 32);
     } else {
         if (W->f32) {
@@ -502,7 +551,7 @@ static void pack_group(const ids__gemm *g, const ids__gemm_src *W, const thread_
             W->fetch(W->ctx, c0, cols, k0, kv, tb->rows, (size_t)kb);
             w = tb->rows;
         }
-        if (g->fmt == IDS__FMT_I8 || g->fmt == IDS__FMT_I8F)
+        if (int8_fmt(g->fmt))
             for (int r = 0; r < cols; r++)
                 ids__gemm_quantize_row(w + (size_t)r * ldw, kv, kb, tb->q + (size_t)r * kb, tb->d + (size_t)r * (kb / 32));
     }
@@ -680,3 +729,56 @@ void ids__gemm_serial(const ids__gemm *g, void *scratch, const float *X, size_t 
     }
 }
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* AMX: permission and a self-check                                                           */
+
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static char amx_why[256];
+
+/* A product of 29 x 30 x 96 (both halves of a tile, a partial one, three steps of K) on the tiles and on
+ * the emulated tiles: int8 must give the same bits, bf16 the same values up to rounding. */
+static void amx_self_check(void) {
+    enum { M = 29, N = 30, K = 96 };
+    float X[M * K], W[N * K], Y1[M * N], Y2[M * N];
+    uint32_t r = 12345;
+    for (int i = 0; i < M * K; i++) r = r * 1664525u + 1013904223u, X[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
+    for (int i = 0; i < N * K; i++) r = r * 1664525u + 1013904223u, W[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
+    ids_pool *pool = ids__pool_new(1);
+    ids__gemm_ws ws;
+    if (!pool || ids__gemm_ws_init(&ws, 1, M, K, NULL)) {
+        ids__pool_free(pool);
+        snprintf(amx_why, sizeof amx_why, "out of memory for the AMX self-check");
+        return;
+    }
+    const ids__gemm_src src = {.n = N, .k = K, .f32 = W, .ld = K};
+    for (int p = IDS_PREC_BF16; p <= IDS_PREC_INT8 && !*amx_why; p++) {
+        ids__gemm hw, emu;
+        ids__gemm_init_amx(&hw, (ids_precision)p, false);
+        ids__gemm_init_amx(&emu, (ids_precision)p, true);
+        ids__gemm_run(pool, &ws, &hw, X, K, M, &src, Y1, N);
+        ids__gemm_run(pool, &ws, &emu, X, K, M, &src, Y2, N);
+        for (int i = 0; i < M * N; i++) {
+            const float e = fabsf(Y1[i] - Y2[i]);
+            if (p == IDS_PREC_INT8 ? memcmp(&Y1[i], &Y2[i], 4) != 0 : !(e <= 1e-4f * (1.0f + fabsf(Y2[i])))) {
+                snprintf(amx_why, sizeof amx_why, "the AMX %s kernel failed its self-check (element %d: %.9g, emulated "
+                         "tiles %.9g)", p == IDS_PREC_INT8 ? "int8" : "bf16", i, (double)Y1[i], (double)Y2[i]);
+                break;
+            }
+        }
+    }
+    ids__gemm_ws_free(&ws);
+    ids__pool_free(pool);
+}
+
+static void amx_check(void) {
+    const unsigned need = path_needs(IDS__PATH_AMX);
+    if (!compiled(IDS__PATH_AMX)) snprintf(amx_why, sizeof amx_why, "this build has no AMX kernels");
+    else if ((ids__cpu_features() & need) != need) snprintf(amx_why, sizeof amx_why, "this CPU lacks AMX tiles");
+    else if (ids__cpu_amx_permit(amx_why, sizeof amx_why)) amx_self_check();
+}
+
+const char *ids__gemm_amx_problem(void) {
+    pthread_once(&amx_once, amx_check);
+    return amx_why;
+}

@@ -19,7 +19,11 @@
  *         below 2^24): A per block [32][MR] float, [MR] float scale; B per block [32][NR], [NR] scale
  *   F16P  the f32 precision on F16 weights: A as F32; B: [kb][NR] F16, widened to F32 in the kernel (exact,
  *         so the products and their chains are those of F32: the same bits, in half the bytes)
- * (K padded with zeros to 2 for BF16P and to 32 for I8 and I8F.) The bf16 precision on CPUs without
+ *   AMXB  bf16 on AMX tiles (gemm_amx.c): A per step of 32 along K: [MR][32] bf16 (row-major, as a tile
+ *         loads it); B as BF16P
+ *   AMXI  int8 on AMX tiles: A per block of 32: [MR][32] s8, [MR] float scale, [MR] int32 (-128 * sum of the
+ *         block); B as I8
+ * (K padded with zeros to 2 for BF16P and to 32 for I8, I8F, AMXB and AMXI.) The bf16 precision on CPUs without
  * AVX-512 BF16 uses the F32 formats with both operands rounded to bf16 (their products are exact in
  * F32, so only the summation differs from vdpbf16ps). */
 #ifndef IDS_GEMM_H
@@ -38,9 +42,17 @@ typedef enum ids__gemm_path {
     IDS__PATH_COUNT
 } ids__gemm_path;
 
-typedef enum { IDS__FMT_F32 = 0, IDS__FMT_BF16P, IDS__FMT_I8, IDS__FMT_I8F, IDS__FMT_F16P } ids__gemm_fmt;
+typedef enum {
+    IDS__FMT_F32 = 0,
+    IDS__FMT_BF16P,
+    IDS__FMT_I8,
+    IDS__FMT_I8F,
+    IDS__FMT_F16P,
+    IDS__FMT_AMXB,
+    IDS__FMT_AMXI
+} ids__gemm_fmt;
 
-#define IDS__GEMM_MAX_MR 16
+#define IDS__GEMM_MAX_MR 32
 #define IDS__GEMM_MAX_NR 32
 #define IDS__GEMM_MAX_KB 1024 /* the largest block of K a kernel set uses (kc) */
 
@@ -80,9 +92,13 @@ const char *ids__gemm_path_name(ids__gemm_path p);
 ids_status ids__gemm_path_env(ids__gemm_path *out, ids_err *err);
 /* Does this CPU (and OS) allow the path? */
 bool ids__gemm_path_ok(ids__gemm_path p);
-/* The kernel set of a path and precision (the path must be ok; AMX currently runs the AVX-512 kernels
- * of the CPU). */
+/* The kernel set of a path and precision (the path must be ok; AMX runs f32 on the AVX-512 kernels). */
 void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec);
+/* The AMX kernel set of bf16 or int8, on the tile instructions or (emulated) on tiles emulated in C:
+ * the same layouts and loops on any CPU with AVX-512 (the emulated one is for tests: it is slow). */
+void ids__gemm_init_amx(ids__gemm *g, ids_precision prec, bool emulated);
+/* Why the AMX path cannot run here ("" when it can): CPU, OS, permission or its self-check. */
+const char *ids__gemm_amx_problem(void);
 /* IDSCOPE_CPU (or the best path) with a precision; an unusable IDSCOPE_CPU is an error. */
 ids_status ids__gemm_select(ids__gemm *g, ids_precision prec, ids_err *err);
 /* The kernel set to use instead of g on F16 weights (given as ids__gemm_src.f16), where one reads them
@@ -176,7 +192,10 @@ static inline float ids__bf16_round(float f) {
 extern const ids__gemm_kernel ids__k_avx2_f32, ids__k_avx512_f32, ids__k_avx512_bf16, ids__k_vnni_i8, ids__k_avx2_i8f,
     ids__k_avx512_f32h;
 extern const ids__gemm_packb ids__pb_avx512_f32, ids__pb_avx512_bf16, ids__pb_avx512_i8;
-extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8;
+extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_avx512_i8, ids__pa_avx512_amxb,
+    ids__pa_avx512_amxi;
+/* AMX tile kernels (gemm_amx.c), and the same on emulated tiles. */
+extern const ids__gemm_kernel ids__k_amx_bf16, ids__k_amx_i8, ids__k_amx_bf16_emu, ids__k_amx_i8_emu;
 extern const ids__gemm_packb_f16 ids__pbh_avx512_f32, ids__pbh_avx512_bf16, ids__pbh_avx512_f16p;
 
 #endif

@@ -376,47 +376,78 @@ T_BF16 static void pack_a_bf16_512(const float *X, size_t ldx, int m, int K, voi
     }
 }
 
-/* X rows into int8 tiles of 6 rows (see gemm.h: per block of 32, [8][6][4] s8, 6 scales, 6
- * corrections), quantized exactly as ids__gemm_quantize_row does (the same bits). */
-T_512 static void pack_a_i8_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
-    enum { MR = 6 };
-    const int kp = (K + 31) & ~31;
+/* 32 values of X (masks: the valid ones) as int8, quantized exactly as ids__gemm_quantize_row does (the
+ * same bits): the bytes into w, the scale into *d; returns their sum. */
+T_512 static inline int32_t q8_block(const float *x, __mmask16 m0, __mmask16 m1, uint32_t w[8], float *d) {
     const __m512 magic = _mm512_set1_ps(12582912.0f);
     const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    __m512 x0 = _mm512_maskz_loadu_ps(m0, x), x1 = _mm512_maskz_loadu_ps(m1, x + 16);
+    /* NaN counts as 0 (the portable quantizer skips it in the maximum and maps it to 0) */
+    x0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, x0, _CMP_ORD_Q), x0);
+    x1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x1, x1, _CMP_ORD_Q), x1);
+    const __m512 a = _mm512_max_ps(_mm512_abs_ps(x1), _mm512_abs_ps(x0));
+    const float amax = _mm512_reduce_max_ps(a);
+    const float inv = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
+    *d = inv > 0.0f ? amax / 127.0f : 0.0f;
+    const __m512 vi = _mm512_set1_ps(inv);
+    __m512 v0 = _mm512_mul_ps(x0, vi), v1 = _mm512_mul_ps(x1, vi);
+    /* clamp to [-127, 127]; NaN (unordered) to 0 */
+    v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, v0, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(v0, lo), hi));
+    v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, v1, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(v1, lo), hi));
+    v0 = _mm512_sub_ps(_mm512_add_ps(v0, magic), magic);
+    v1 = _mm512_sub_ps(_mm512_add_ps(v1, magic), magic);
+    const __m512i q0 = _mm512_cvttps_epi32(v0), q1 = _mm512_cvttps_epi32(v1);
+    _mm_storeu_si128((__m128i *)w, _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128((__m128i *)(w + 4), _mm512_cvtepi32_epi8(q1));
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+}
+
+/* X rows into int8 tiles of mr rows, per block of 32: the values ([8][mr][4] s8 for VNNI, or row-major
+ * [mr][32] for AMX), mr scales, mr corrections (-128 * sum). */
+T_512 static inline __attribute__((always_inline)) void pack_a_q8(const float *X, size_t ldx, int m, int K, void *dst,
+                                                                  size_t blk_stride, int kc, int mr, bool rowmajor) {
+    const int kp = (K + 31) & ~31;
     for (int b = 0; b < kp / 32; b++) {
         const int k = b * 32;
-        unsigned char *ob = (unsigned char *)dst + (size_t)(k / kc) * blk_stride + (size_t)(k % kc) / 32 * 40 * MR;
+        unsigned char *ob = (unsigned char *)dst + (size_t)(k / kc) * blk_stride + (size_t)(k % kc) / 32 * 40 * mr;
         const __mmask16 m0 = mask16(K - k), m1 = mask16(K - k - 16);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             float d = 0.0f;
             int32_t sum = 0;
             uint32_t w[8] = {0};
+            if (i < m) sum = q8_block(X + (size_t)i * ldx + k, m0, m1, w, &d);
+            if (rowmajor) memcpy(ob + 32 * i, w, 32);
+            else
+                for (int g = 0; g < 8; g++) memcpy(ob + g * 4 * mr + 4 * i, &w[g], 4);
+            const int32_t corr = -128 * sum;
+            memcpy(ob + 32 * mr + 4 * i, &d, 4);
+            memcpy(ob + 36 * mr + 4 * i, &corr, 4);
+        }
+    }
+}
+
+T_512 static void pack_a_i8_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
+    pack_a_q8(X, ldx, m, K, dst, blk_stride, kc, 6, false);
+}
+
+T_512 static void pack_a_amxi_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
+    pack_a_q8(X, ldx, m, K, dst, blk_stride, kc, 32, true);
+}
+
+/* X rows into AMX bf16 tiles: per step of 32 along K, [32 rows][32] bf16. */
+T_BF16 static void pack_a_amxb_512(const float *X, size_t ldx, int m, int K, void *dst, size_t blk_stride, int kc) {
+    enum { MR = 32 };
+    const int kp = (K + 31) & ~31;
+    for (int k = 0; k < kp; k += 32) {
+        const __mmask16 m0 = mask16(K - k), m1 = mask16(K - k - 16);
+        unsigned char *o = (unsigned char *)dst + (size_t)(k / kc) * blk_stride + (size_t)(k % kc) * MR * 2;
+        for (int i = 0; i < MR; i++) {
+            __m512i v = _mm512_setzero_si512();
             if (i < m) {
                 const float *x = X + (size_t)i * ldx + k;
-                __m512 x0 = _mm512_maskz_loadu_ps(m0, x), x1 = _mm512_maskz_loadu_ps(m1, x + 16);
-                /* NaN counts as 0 (the portable quantizer skips it in the maximum and maps it to 0) */
-                x0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x0, x0, _CMP_ORD_Q), x0);
-                x1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x1, x1, _CMP_ORD_Q), x1);
-                const __m512 a = _mm512_max_ps(_mm512_abs_ps(x1), _mm512_abs_ps(x0));
-                const float amax = _mm512_reduce_max_ps(a);
-                const float inv = amax > 0.0f && amax <= 3.4e38f ? 127.0f / amax : 0.0f;
-                d = inv > 0.0f ? amax / 127.0f : 0.0f;
-                const __m512 vi = _mm512_set1_ps(inv);
-                __m512 v0 = _mm512_mul_ps(x0, vi), v1 = _mm512_mul_ps(x1, vi);
-                /* clamp to [-127, 127]; NaN (unordered) to 0 */
-                v0 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v0, v0, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(v0, lo), hi));
-                v1 = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v1, v1, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(v1, lo), hi));
-                v0 = _mm512_sub_ps(_mm512_add_ps(v0, magic), magic);
-                v1 = _mm512_sub_ps(_mm512_add_ps(v1, magic), magic);
-                const __m512i q0 = _mm512_cvttps_epi32(v0), q1 = _mm512_cvttps_epi32(v1);
-                sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
-                _mm_storeu_si128((__m128i *)w, _mm512_cvtepi32_epi8(q0));
-                _mm_storeu_si128((__m128i *)(w + 4), _mm512_cvtepi32_epi8(q1));
+                v = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, x + 16), _mm512_maskz_loadu_ps(m0, x));
             }
-            for (int g = 0; g < 8; g++) memcpy(ob + g * 4 * MR + 4 * i, &w[g], 4);
-            const int32_t corr = -128 * sum;
-            memcpy(ob + 32 * MR + 4 * i, &d, 4);
-            memcpy(ob + 36 * MR + 4 * i, &corr, 4);
+            _mm512_storeu_si512(o + (size_t)i * 64, v);
         }
     }
 }
@@ -480,7 +511,8 @@ T_BF16 static void pack_bh_bf16_512(const uint16_t *h, size_t ldh, int n, int kv
 const ids__gemm_packb_f16 ids__pbh_avx512_f32 = pack_bh_f32_512, ids__pbh_avx512_bf16 = pack_bh_bf16_512,
                            ids__pbh_avx512_f16p = pack_bh_f16p_512;
 const ids__gemm_packa ids__pa_avx512_f32 = pack_a_f32_512, ids__pa_avx512_bf16 = pack_a_bf16_512,
-                      ids__pa_avx512_i8 = pack_a_i8_512;
+                      ids__pa_avx512_i8 = pack_a_i8_512, ids__pa_avx512_amxb = pack_a_amxb_512,
+                      ids__pa_avx512_amxi = pack_a_amxi_512;
 const ids__gemm_kernel ids__k_avx2_f32 = k_avx2_f32, ids__k_avx512_f32 = k_avx512_f32,
                        ids__k_avx512_bf16 = k_avx512_bf16, ids__k_vnni_i8 = k_vnni_i8, ids__k_avx2_i8f = k_avx2_i8f,
                        ids__k_avx512_f32h = k_avx512_f32h;
@@ -490,6 +522,7 @@ const ids__gemm_packb ids__pb_avx512_f32 = pack_b_f32_512, ids__pb_avx512_bf16 =
 const ids__gemm_kernel ids__k_avx2_f32 = NULL, ids__k_avx512_f32 = NULL, ids__k_avx512_bf16 = NULL,
                        ids__k_vnni_i8 = NULL, ids__k_avx2_i8f = NULL, ids__k_avx512_f32h = NULL;
 const ids__gemm_packb ids__pb_avx512_f32 = NULL, ids__pb_avx512_bf16 = NULL, ids__pb_avx512_i8 = NULL;
-const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL, ids__pa_avx512_i8 = NULL;
+const ids__gemm_packa ids__pa_avx512_f32 = NULL, ids__pa_avx512_bf16 = NULL, ids__pa_avx512_i8 = NULL,
+                      ids__pa_avx512_amxb = NULL, ids__pa_avx512_amxi = NULL;
 const ids__gemm_packb_f16 ids__pbh_avx512_f32 = NULL, ids__pbh_avx512_bf16 = NULL, ids__pbh_avx512_f16p = NULL;
 #endif

@@ -105,6 +105,9 @@ static inline int ids__utf8_len(unsigned char c) {
 #define IDS__CPU_AMX_BF16 64u  /* the OS saves tile state; Linux still asks for arch_prctl permission */
 #define IDS__CPU_AMX_INT8 128u
 unsigned ids__cpu_features(void);
+/* Asks Linux for the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM: a process must, before its first tile
+ * instruction); false with the reason in why where it is refused or not Linux on x86-64. */
+bool ids__cpu_amx_permit(char *why, size_t why_len);
 
 /* FNV-1a 64 of a buffer, continuing from h (start with IDS_FNV1A64_INIT). */
 #define IDS_FNV1A64_INIT 0xcbf29ce484222325ull
