@@ -177,7 +177,11 @@ TEST(gemm_path_avx512bf16) { check_set(IDS__PATH_AVX512BF16); }
 TEST(gemm_path_vnni) { check_set(IDS__PATH_VNNI); }
 TEST(gemm_path_amx) { check_set(IDS__PATH_AMX); }
 /* The AMX kernels' layouts, tile configuration and loops, on tiles emulated from the instructions' definitions. */
-TEST(gemm_amx_emulated) { check_set(SET_AMX_EMU); }
+TEST(gemm_amx_emulated) {
+    check_set(SET_AMX_EMU);
+    char why[256] = "";
+    if (ids__k_amx_bf16_emu) CHECKF(ids__gemm_amx_self_check(true, why, sizeof why), "self-check: %s", why);
+}
 
 /* The reference notices a wrong kernel: a product with one weight changed is outside the bound. */
 TEST(gemm_reference_notices_errors) {
@@ -339,7 +343,7 @@ TEST(gemm_f16_rows_match_f32_rows) {
  * packing them per product, on every path and precision; F16 weights through the kernels that read F16
  * panels (F16P) give the bits of the F32 kernels on the same values. */
 TEST(gemm_packed_weights_same_bits) {
-    const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}, {1, 1, 1}, {29, 130, 2049}};
+    const int shapes[][3] = {{13, 67, 301}, {40, 96, 1030}, {3, 33, 17}, {1, 1, 1}, {29, 130, 2049}, {100, 70, 1030}};
     int tested = 0, tested_f16p = 0;
     for (int path = 0; path < N_SETS; path++) {
         for (int p = 0; p < IDS_PREC_COUNT; p++)
@@ -360,15 +364,22 @@ TEST(gemm_packed_weights_same_bits) {
                 ids__gemm_src a = {.n = N, .k = K, .fetch = fetch_rows, .ctx = &fc};
                 ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &a, Y1, (size_t)N);
                 const size_t nb = ids__gemm_packed_bytes(&g, N, K);
-                unsigned char *pk = aligned_alloc(64, (nb + 63) / 64 * 64);
-                REQUIRE(pk);
+                unsigned char *pk = aligned_alloc(64, (nb + 63) / 64 * 64), *pk2 = aligned_alloc(64, (nb + 63) / 64 * 64);
+                REQUIRE(pk && pk2);
+                memset(pk, 0xa5, nb), memset(pk2, 0xa5, nb);
                 ids__gemm_pack_weights(pool, &ws, &g, &a, pk);
                 ids__gemm_src b = {.n = N, .k = K, .packed = pk};
                 memset(Y2, 0xff, sizeof(float) * M * N);
                 ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &b, Y2, (size_t)N);
                 CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N), "%s %s M %d N %d K %d: packed weights differ",
                        set_name(path), ids_precision_name((ids_precision)p), M, N, K);
-                free(pk);
+                /* packed by the product itself as it goes (rows in chunks past 42 or so): the same bytes, results */
+                ids__gemm_src c = {.n = N, .k = K, .fetch = fetch_rows, .ctx = &fc, .pack_into = pk2};
+                memset(Y2, 0xff, sizeof(float) * M * N);
+                ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &c, Y2, (size_t)N);
+                CHECKF(!memcmp(Y1, Y2, sizeof(float) * M * N) && !memcmp(pk, pk2, nb), "%s %s M %d N %d K %d: packing "
+                       "during the product differs", set_name(path), ids_precision_name((ids_precision)p), M, N, K);
+                free(pk), free(pk2);
                 tested++;
                 if (ids__gemm_f16_variant(&g, &gh)) {
                     CHECK_EQ_INT(gh.fmt, IDS__FMT_F16P);

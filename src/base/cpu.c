@@ -64,8 +64,9 @@ bool ids__cpu_amx_permit(char *why, size_t why_len) {
 #if defined(__linux__) && defined(__x86_64__)
     enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) {
-        snprintf(why, why_len, "Linux refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM: errno %d, %s)", errno,
-                 errno == EINVAL ? "a kernel before 5.16" : "not permitted");
+        const int e = errno;
+        snprintf(why, why_len, "Linux refused the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM: %s%s)", strerror(e),
+                 e == EINVAL ? "; a kernel before 5.16" : e == ENOSPC ? "; a thread's sigaltstack is too small" : "");
         return false;
     }
     unsigned long granted = 0;

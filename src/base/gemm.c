@@ -129,16 +129,19 @@ void ids__gemm_init_amx(ids__gemm *g, ids_precision prec, bool emulated) {
     memset(g, 0, sizeof *g);
     g->path = IDS__PATH_AMX;
     g->prec = prec;
-    g->mr = 32, g->nr = 32, g->kc = 512, g->tile_outer = true;
+    g->mr = 32, g->nr = 32, g->kc = 256, g->tile_outer = true; /* (a tile of X and a block of W fit in L1) */
+    g->tiles_off = emulated ? ids__amx_off_emu : ids__amx_off;
     if (prec == IDS_PREC_INT8) {
         g->fmt = IDS__FMT_AMXI;
         g->kernel = emulated ? ids__k_amx_i8_emu : ids__k_amx_i8;
+        g->tiles_on = emulated ? ids__amx_on_i8_emu : ids__amx_on_i8;
         g->pack_a = ids__pa_avx512_amxi, g->pack_b = ids__pb_avx512_i8;
         g->kernel_name = emulated ? "amx-i8-32x32-emulated" : "amx-i8-32x32";
     } else {
         IDS_ASSERT(prec == IDS_PREC_BF16);
         g->fmt = IDS__FMT_AMXB;
         g->kernel = emulated ? ids__k_amx_bf16_emu : ids__k_amx_bf16;
+        g->tiles_on = emulated ? ids__amx_on_bf16_emu : ids__amx_on_bf16;
         g->pack_a = ids__pa_avx512_amxb, g->pack_b = ids__pb_avx512_bf16, g->pack_b_f16 = ids__pbh_avx512_bf16;
         g->kernel_name = emulated ? "amx-bf16-32x32-emulated" : "amx-bf16-32x32";
     }
@@ -207,7 +210,7 @@ bool ids__gemm_f16_variant(const ids__gemm *g, ids__gemm *out) {
         return false;
     *out = *g;
     out->fmt = IDS__FMT_F16P;
-    out->kc = 1024, out->tile_outer = true; /* (F16 blocks are half the bytes: long blocks of K pay here) */
+    out->kc = getenv("KC") ? atoi(getenv("KC")) : 1024, out->tile_outer = !getenv("PO"); /* (F16 blocks are half the bytes: long blocks of K pay here) */
     out->kernel = ids__k_avx512_f32h;
     out->pack_b = NULL; /* (F16P reads F16 rows only) */
     out->pack_b_f16 = ids__pbh_avx512_f16p;
@@ -623,8 +626,10 @@ static void group_task(void *arg, int t, int nt, int tid) {
     const int n_panels = (cols + NR - 1) / NR;
     const thread_bufs tb = thread_buffers(j->ws, tid);
     const int n_tiles = (j->M + MR - 1) / MR;
-    const size_t pb = W->packed ? panel_bytes(g, K) : block_bytes(), full = pblock_bytes(g, g->kc);
+    const bool whole = W->packed || W->pack_into; /* blocks at their places in the panels of all of W */
+    const size_t pb = whole ? panel_bytes(g, K) : block_bytes(), full = pblock_bytes(g, g->kc);
 
+    if (g->tiles_on) g->tiles_on();
     for (int k0 = 0; k0 < kpad; k0 += g->kc) {
         const int kb = kpad - k0 < g->kc ? kpad - k0 : g->kc;
         const int kv = K - k0 < kb ? K - k0 : kb; /* valid K in this block */
@@ -632,6 +637,10 @@ static void group_task(void *arg, int t, int nt, int tid) {
         const unsigned char *blocks;
         if (W->packed) {
             blocks = W->packed + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full;
+        } else if (W->pack_into) {
+            unsigned char *at = W->pack_into + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full;
+            pack_group(g, W, &tb, c0, cols, k0, kb, kv, at, pb);
+            blocks = at;
         } else {
             pack_group(g, W, &tb, c0, cols, k0, kb, kv, tb.blocks, pb);
             blocks = tb.blocks;
@@ -659,6 +668,7 @@ static void group_task(void *arg, int t, int nt, int tid) {
             }
         }
     }
+    if (g->tiles_off) g->tiles_off();
 }
 
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
@@ -666,6 +676,12 @@ void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const f
     IDS_ASSERT(W->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR && g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX &&
                g->kc % 256 == 0 && (g->fmt != IDS__FMT_F16P || W->f16 || W->packed));
     if (M <= 0 || W->n <= 0) return;
+    /* packing as it goes: the first chunk of rows packs, the others read the packed weights */
+    ids__gemm_src packed_src;
+    if (!W->packed && W->pack_into) {
+        packed_src = *W;
+        packed_src.packed = W->pack_into;
+    }
     run_job j = {g, ws, X, ldx, 0, 0, W->k, ids__gemm_kpad(g, W->k), 1, ids__gemm_tile_bytes(g, W->k), 0, W, Y, ldy,
                  NULL};
     /* panels per task: as many as fit, while leaving every thread a few tasks */
@@ -683,6 +699,7 @@ void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const f
         j.blk_stride = (size_t)((j.M + g->mr - 1) / g->mr) * a_off(g, g->kc);
         ids__pool_run(pool, (j.M + g->mr - 1) / g->mr, pack_a_task, &j);
         ids__pool_run(pool, (panels + j.group - 1) / j.group, group_task, &j);
+        if (j.W != &packed_src && !W->packed && W->pack_into) j.W = &packed_src;
     }
 }
 
@@ -736,11 +753,16 @@ void ids__gemm_serial(const ids__gemm *g, void *scratch, const float *X, size_t 
 static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
 static char amx_why[256];
 
-/* A product of 29 x 30 x 96 (both halves of a tile, a partial one, three steps of K) on the tiles and on
- * the emulated tiles: int8 must give the same bits, bf16 the same values up to rounding. */
-static void amx_self_check(void) {
-    enum { M = 29, N = 30, K = 96 };
-    float X[M * K], W[N * K], Y1[M * N], Y2[M * N];
+/* A product of 45 x 64 x 608 (whole tiles, tiles in part, rows 16-31 or not, three blocks of K) on the
+ * tiles and on the emulated tiles: int8 must give the same bits, bf16 the same values up to rounding. */
+bool ids__gemm_amx_self_check(bool emulated, char *why, size_t why_len) {
+    enum { M = 45, N = 64, K = 608 };
+    float *X = malloc(sizeof(float) * (M + N) * K), *W = X ? X + M * K : NULL;
+    float Y1[M * N], Y2[M * N];
+    if (!X) {
+        snprintf(why, why_len, "out of memory for the AMX self-check");
+        return false;
+    }
     uint32_t r = 12345;
     for (int i = 0; i < M * K; i++) r = r * 1664525u + 1013904223u, X[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
     for (int i = 0; i < N * K; i++) r = r * 1664525u + 1013904223u, W[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
@@ -748,34 +770,39 @@ static void amx_self_check(void) {
     ids__gemm_ws ws;
     if (!pool || ids__gemm_ws_init(&ws, 1, M, K, NULL)) {
         ids__pool_free(pool);
-        snprintf(amx_why, sizeof amx_why, "out of memory for the AMX self-check");
-        return;
+        free(X);
+        snprintf(why, why_len, "out of memory for the AMX self-check");
+        return false;
     }
     const ids__gemm_src src = {.n = N, .k = K, .f32 = W, .ld = K};
-    for (int p = IDS_PREC_BF16; p <= IDS_PREC_INT8 && !*amx_why; p++) {
+    bool ok = true;
+    for (int p = IDS_PREC_BF16; p <= IDS_PREC_INT8 && ok; p++) {
         ids__gemm hw, emu;
-        ids__gemm_init_amx(&hw, (ids_precision)p, false);
+        ids__gemm_init_amx(&hw, (ids_precision)p, emulated);
         ids__gemm_init_amx(&emu, (ids_precision)p, true);
         ids__gemm_run(pool, &ws, &hw, X, K, M, &src, Y1, N);
         ids__gemm_run(pool, &ws, &emu, X, K, M, &src, Y2, N);
         for (int i = 0; i < M * N; i++) {
             const float e = fabsf(Y1[i] - Y2[i]);
             if (p == IDS_PREC_INT8 ? memcmp(&Y1[i], &Y2[i], 4) != 0 : !(e <= 1e-4f * (1.0f + fabsf(Y2[i])))) {
-                snprintf(amx_why, sizeof amx_why, "the AMX %s kernel failed its self-check (element %d: %.9g, emulated "
-                         "tiles %.9g)", p == IDS_PREC_INT8 ? "int8" : "bf16", i, (double)Y1[i], (double)Y2[i]);
+                snprintf(why, why_len, "the AMX %s kernel failed its self-check (element %d: %.9g, emulated tiles %.9g)",
+                         p == IDS_PREC_INT8 ? "int8" : "bf16", i, (double)Y1[i], (double)Y2[i]);
+                ok = false;
                 break;
             }
         }
     }
     ids__gemm_ws_free(&ws);
     ids__pool_free(pool);
+    free(X);
+    return ok;
 }
 
 static void amx_check(void) {
     const unsigned need = path_needs(IDS__PATH_AMX);
     if (!compiled(IDS__PATH_AMX)) snprintf(amx_why, sizeof amx_why, "this build has no AMX kernels");
     else if ((ids__cpu_features() & need) != need) snprintf(amx_why, sizeof amx_why, "this CPU lacks AMX tiles");
-    else if (ids__cpu_amx_permit(amx_why, sizeof amx_why)) amx_self_check();
+    else if (ids__cpu_amx_permit(amx_why, sizeof amx_why)) ids__gemm_amx_self_check(false, amx_why, sizeof amx_why);
 }
 
 const char *ids__gemm_amx_problem(void) {

@@ -84,6 +84,9 @@ typedef struct ids__gemm {
     ids__gemm_packa pack_a; /* the same for X */
     ids__gemm_packb_f16 pack_b_f16; /* B from F16 rows, or NULL (they are fetched as F32 first) */
     const char *kernel_name;
+    /* or NULL: run by each task before its first kernel and after its last (AMX: the tiles' configuration
+     * and their release) */
+    void (*tiles_on)(void), (*tiles_off)(void);
 } ids__gemm;
 
 const char *ids__gemm_path_name(ids__gemm_path p);
@@ -99,6 +102,9 @@ void ids__gemm_init(ids__gemm *g, ids__gemm_path path, ids_precision prec);
 void ids__gemm_init_amx(ids__gemm *g, ids_precision prec, bool emulated);
 /* Why the AMX path cannot run here ("" when it can): CPU, OS, permission or its self-check. */
 const char *ids__gemm_amx_problem(void);
+/* The self-check: a product of 45 x 64 x 608 on the tiles (emulated: on emulated tiles too) against the
+ * emulated tiles; false with the difference in why. */
+bool ids__gemm_amx_self_check(bool emulated, char *why, size_t why_len);
 /* IDSCOPE_CPU (or the best path) with a precision; an unusable IDSCOPE_CPU is an error. */
 ids_status ids__gemm_select(ids__gemm *g, ids_precision prec, ids_err *err);
 /* The kernel set to use instead of g on F16 weights (given as ids__gemm_src.f16), where one reads them
@@ -141,6 +147,10 @@ typedef struct ids__gemm_src {
     /* or all of W packed beforehand by ids__gemm_pack_weights with a kernel set of the same layout key:
      * nothing is fetched or packed per product (the same bits as packing per product) */
     const unsigned char *packed;
+    /* or (packed NULL) a buffer of ids__gemm_packed_bytes into which this product packs W as it goes: each
+     * block is packed where ids__gemm_pack_weights puts it and used from there (one pass over W instead of
+     * two; the same bytes and the same results) */
+    unsigned char *pack_into;
 } ids__gemm_src;
 
 /* Buffers of ids__gemm_run for products with at most max_rows rows of X at once (more are done in
@@ -196,6 +206,8 @@ extern const ids__gemm_packa ids__pa_avx512_f32, ids__pa_avx512_bf16, ids__pa_av
     ids__pa_avx512_amxi;
 /* AMX tile kernels (gemm_amx.c), and the same on emulated tiles. */
 extern const ids__gemm_kernel ids__k_amx_bf16, ids__k_amx_i8, ids__k_amx_bf16_emu, ids__k_amx_i8_emu;
+extern void (*const ids__amx_on_bf16)(void), (*const ids__amx_on_i8)(void), (*const ids__amx_off)(void),
+    (*const ids__amx_on_bf16_emu)(void), (*const ids__amx_on_i8_emu)(void), (*const ids__amx_off_emu)(void);
 extern const ids__gemm_packb_f16 ids__pbh_avx512_f32, ids__pbh_avx512_bf16, ids__pbh_avx512_f16p;
 
 #endif

@@ -11,13 +11,19 @@
  *         sum of x) and scaled exactly as the VNNI kernel does, so the results are its bits.
  *
  * The tile instructions run only where cpuid, the OS and Linux's permission (arch_prctl) allow them
- * (gemm.c). The emulated kernels run the same bodies with every tile instruction done in C from its
- * definition (Intel SDM: rows and column bytes from the tile configuration, loads with a stride,
- * pairwise bf16 products added to F32 in order, four byte products added to int32), on any CPU: they
- * check the layouts, the tile configuration and the loops wherever the instructions are absent. */
+ * (gemm.c). A task of the driver configures the tiles when it starts and releases them when it ends
+ * (tiles_on / tiles_off: other code on the same thread may use the tiles between two products).
+ *
+ * The emulated kernels run the same bodies with every tile instruction done in C from its definition
+ * (Intel SDM: rows and column bytes from the tile configuration, loads with a stride, the shapes a
+ * product needs, four byte products added to int32), on any CPU: they check the layouts, the tile
+ * configuration and the loops wherever the instructions are absent. int8 is exact, so emulated and real
+ * tiles give the same bits; for bf16 the emulation adds each product to C in order, where the
+ * instruction sums the even and odd products apart (flushing denormals) and then adds them to C: the
+ * last bits differ, and bf16 is compared with a tolerance (gemm.c's self-check, the tests). */
 #include "base/gemm.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && (__GNUC__ >= 11 || defined(__clang__))
 #include <immintrin.h>
 #include <math.h>
 
@@ -37,9 +43,6 @@ static const amx_cfg k_cfg_bf16 __attribute__((aligned(64))) = {
     1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 static const amx_cfg k_cfg_i8 __attribute__((aligned(64))) = {
     1, 0, {0}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
-
-/* The configuration a thread's tiles have (ldtilecfg only when it changes). */
-static _Thread_local const amx_cfg *t_cfg_hw, *t_cfg_emu;
 
 /* ---------------------------------------------------------------------------------------- */
 /* Emulated tiles                                                                               */
@@ -71,8 +74,9 @@ static void emu_store(int t, void *p, size_t stride) {
 
 static void emu_zero(int t) { memset(t_emu.data[t], 0, sizeof t_emu.data[t]); }
 
-/* The shapes a tile product needs (the instruction faults otherwise). */
+/* The shapes a tile product needs, on three distinct tiles (the instruction faults otherwise). */
 static void emu_shapes(int c, int a, int b) {
+    IDS_ASSERT(c != a && c != b && a != b && t_emu.rows[a] && t_emu.rows[b]);
     IDS_ASSERT(t_emu.rows[c] == t_emu.rows[a] && t_emu.colsb[c] == t_emu.colsb[b] &&
                t_emu.colsb[a] / 4 == t_emu.rows[b]);
 }
@@ -120,15 +124,6 @@ static void emu_dpbsud(int c, int a, int b) {
  * the plain loads and stores of the same buffers. */
 
 #define AMX_BARRIER() __asm__ volatile("" ::: "memory")
-#define TCFG(emu, cfg)                                                                                      \
-    do {                                                                                                    \
-        if (emu) {                                                                                          \
-            if (t_cfg_emu != (cfg)) emu_config(cfg), t_cfg_emu = (cfg);                                     \
-        } else if (t_cfg_hw != (cfg)) {                                                                     \
-            __asm__ volatile("ldtilecfg %0" ::"m"(*(cfg)));                                                   \
-            t_cfg_hw = (cfg);                                                                               \
-        }                                                                                                   \
-    } while (0)
 #define TLOAD(emu, t, p, s)                                                                                 \
     do {                                                                                                    \
         if (emu) emu_load(t, p, s);                                                                         \
@@ -172,7 +167,6 @@ static inline __attribute__((always_inline)) void amx_bf16(bool emu, int kb, con
     const bool two = m > 16, direct = m == MR && n == NR;
     float *cc = direct ? c : t;
     const size_t ld = direct ? ldc : NR;
-    TCFG(emu, &k_cfg_bf16);
     if (acc) {
         if (!direct) {
             memset(t, 0, sizeof t);
@@ -220,7 +214,6 @@ static inline __attribute__((always_inline)) void amx_i8(bool emu, int kb, const
     float f[MR][NR] __attribute__((aligned(64)));
     int32_t s[MR][NR] __attribute__((aligned(64)));
     const bool two = m > 16;
-    TCFG(emu, &k_cfg_i8);
     for (int i = 0; i < m; i++)
         for (int j = 0; j < NR; j++) f[i][j] = acc && j < n ? c[(size_t)i * ldc + j] : 0.0f;
     for (int blk = 0; blk < kb / 32; blk++) {
@@ -267,9 +260,23 @@ static void k_amx_i8_emu(int kb, const void *a, const void *b, float *c, size_t 
     amx_i8(true, kb, a, b, c, ldc, m, n, acc);
 }
 
+/* The tiles' configuration for a task's kernels, and their release after it. */
+T_AMX static void on_bf16(void) { __asm__ volatile("ldtilecfg %0" ::"m"(k_cfg_bf16)); }
+T_AMX static void on_i8(void) { __asm__ volatile("ldtilecfg %0" ::"m"(k_cfg_i8)); }
+T_AMX static void off_hw(void) { __asm__ volatile("tilerelease" ::: "memory"); }
+static void on_bf16_emu(void) { emu_config(&k_cfg_bf16); }
+static void on_i8_emu(void) { emu_config(&k_cfg_i8); }
+static void off_emu(void) { memset(&t_emu, 0, sizeof t_emu); }
+
 const ids__gemm_kernel ids__k_amx_bf16 = k_amx_bf16, ids__k_amx_i8 = k_amx_i8, ids__k_amx_bf16_emu = k_amx_bf16_emu,
                        ids__k_amx_i8_emu = k_amx_i8_emu;
+void (*const ids__amx_on_bf16)(void) = on_bf16, (*const ids__amx_on_i8)(void) = on_i8,
+    (*const ids__amx_off)(void) = off_hw, (*const ids__amx_on_bf16_emu)(void) = on_bf16_emu,
+    (*const ids__amx_on_i8_emu)(void) = on_i8_emu, (*const ids__amx_off_emu)(void) = off_emu;
 #else
 const ids__gemm_kernel ids__k_amx_bf16 = NULL, ids__k_amx_i8 = NULL, ids__k_amx_bf16_emu = NULL,
                        ids__k_amx_i8_emu = NULL;
+void (*const ids__amx_on_bf16)(void) = NULL, (*const ids__amx_on_i8)(void) = NULL, (*const ids__amx_off)(void) = NULL,
+    (*const ids__amx_on_bf16_emu)(void) = NULL, (*const ids__amx_on_i8_emu)(void) = NULL,
+    (*const ids__amx_off_emu)(void) = NULL;
 #endif

@@ -152,17 +152,17 @@ static bool grow_entries(ids__packs *p) {
     return true;
 }
 
-/* W packed for g: found, or packed now if it is within the bounds (NULL otherwise, or out of memory). */
-static const unsigned char *packed_weights(ids_ops *o, const ids__gemm *g, const ids_tensor *W,
-                                           const ids__gemm_src *src) {
+/* W packed for g into src->packed; or, on its first product and within the bounds, a buffer for it in
+ * src->pack_into: then the packs' mutex stays locked (other users wait) until the product that packs it is
+ * done (packed_done). Neither where it is over a bound or out of memory. */
+static void packed_weights(ids_ops *o, const ids__gemm *g, const ids_tensor *W, ids__gemm_src *src) {
     ids__packs *p = o->packs;
     const uint32_t key = ids__gemm_layout_key(g);
-    const unsigned char *r = NULL;
     pthread_mutex_lock(&p->mu);
     int i = 0;
     while (i < p->n && !(p->e[i].W == W && p->e[i].key == key)) i++;
     if (i < p->n) {
-        r = p->e[i].data;
+        src->packed = p->e[i].data;
     } else if (p->n < p->cap || grow_entries(p)) {
         pack_entry *e = &p->e[p->n++];
         *e = (pack_entry){W, key, NULL, NULL};
@@ -175,14 +175,18 @@ static const unsigned char *packed_weights(ids_ops *o, const ids__gemm *g, const
 #ifdef MADV_HUGEPAGE
             if (bytes >= huge) madvise(e->data, bytes / huge * huge, MADV_HUGEPAGE);
 #endif
-            ids__gemm_pack_weights(o->pool, &o->ws, g, src, e->data);
             p->used += bytes;
-            ids_gguf_drop_pages(p->g, W->data, (size_t)W->nbytes);
-            r = e->data;
+            src->pack_into = e->data;
+            return; /* (locked) */
         }
     }
     pthread_mutex_unlock(&p->mu);
-    return r;
+}
+
+/* After the product that packed W: its file pages go back to the OS, and other users may go on. */
+static void packed_done(ids_ops *o, const ids_tensor *W) {
+    ids_gguf_drop_pages(o->packs->g, W->data, (size_t)W->nbytes);
+    pthread_mutex_unlock(&o->packs->mu);
 }
 
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
@@ -200,8 +204,9 @@ void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *
         g = &o->gemm_f16;
     }
     if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src.fetch_q8 = fetch_q8;
-    if (o->packs) src.packed = packed_weights(o, g, W, &src);
+    if (o->packs) packed_weights(o, g, W, &src);
     ids__gemm_run(o->pool, &o->ws, g, X, (size_t)n_in, M, &src, Y, (size_t)n_out);
+    if (src.pack_into) packed_done(o, W);
     if (bias)
         for (int i = 0; i < M; i++)
             for (int k = 0; k < n_out; k++) Y[(size_t)i * n_out + k] += bias[k];
