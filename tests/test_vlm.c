@@ -1,6 +1,7 @@
 /* Vision tower, LLaVA path and capture against the golden data; loader variants; bad inputs;
  * image resampling against Pillow. */
 #include "test.h"
+#include "engine/vision.h"
 
 #include <cjson/cJSON.h>
 
@@ -364,6 +365,41 @@ TEST(vlm_qwen2vl_capture_all_golden) {
     free(prompt);
     ids_image_free(&img);
     ids_vlm_free(v);
+}
+
+/* A tower packs its weights on its first encode and keeps them (ids_vision_load): the first encode (which
+ * packs as it goes), the next (from the packed weights) and an encode without packing (IDSCOPE_PACK_MB=0)
+ * give the same bits, for the CLIP and the Qwen2-VL towers. */
+TEST(vlm_vision_packed_weights_same_bits) {
+    const char *towers[] = {GOLD("mmproj.gguf"), QGOLD("mmproj.gguf")}, *images[] = {GOLD("image.png"), QGOLD("image.png")};
+    for (int t = 0; t < 2; t++) {
+        ids_err err;
+        ids_image img;
+        REQUIRE_OK(ids_image_load(&img, images[t], &err), err);
+        float *out[3] = {NULL, NULL, NULL};
+        size_t n = 0;
+        for (int k = 0; k < 2; k++) {
+            setenv("IDSCOPE_PACK_MB", k ? "0" : "64", 1);
+            ids_vision *v;
+            REQUIRE_OK(ids_vision_load(&v, towers[t], &err), err);
+            ids_vplan pl;
+            REQUIRE_OK(ids_vision_plan(v, &img, 1, &pl, &err), err);
+            n = (size_t)pl.n_out * (size_t)ids_vision_params(v)->n_out_embd;
+            for (int r = 0; r < (k ? 1 : 2); r++) {
+                float *o = malloc(sizeof(float) * n);
+                REQUIRE(o);
+                CHECK_OK_ERR(ids_vision_encode(v, &img, 2, o, NULL, &err), err);
+                out[k ? 2 : r] = o;
+            }
+            if (!k) CHECKF(ids__packs_bytes(v->packs) > 0, "%s: nothing packed", towers[t]);
+            ids_vision_free(v);
+        }
+        unsetenv("IDSCOPE_PACK_MB");
+        CHECKF(!memcmp(out[0], out[2], sizeof(float) * n) && !memcmp(out[1], out[2], sizeof(float) * n),
+               "%s: packed weights change the rows", towers[t]);
+        for (int k = 0; k < 3; k++) free(out[k]);
+        ids_image_free(&img);
+    }
 }
 
 /* A video of identical frames gives the image rows of one frame, per temporal patch. */

@@ -52,6 +52,7 @@ void ids_vision_free(ids_vision *v) {
     free(v->mm_ln_b);
     free(v->pinpoints);
     free(v->newline);
+    ids__packs_free(v->packs);
     ids_gguf_close(v->g);
     free(v);
 }
@@ -274,6 +275,7 @@ ids_status ids_vision_load(ids_vision **out, const char *path, ids_err *err) {
     ids_vision *v = ids__calloc(1, sizeof *v);
     if (!v) return ids__err(err, IDS_ERR_NOMEM, "%s: out of memory", path);
     ids_status st = ids_gguf_open_model(&v->g, path, IDS_HF_VISION, err); /* a GGUF file or an HF folder */
+    if (!st) st = ids__packs_new(&v->packs, v->g, err);
     if (!st) st = read_projector(v, err);
     if (!st)
         st = v->qwen3      ? ids__vision_load_qwen3vl(v, err)
@@ -590,6 +592,7 @@ ids_status ids_vision_encode_deepstack(const ids_vision *v, const ids_image *fra
     if (Hd > max_w) max_w = Hd;
     ids_ops o;
     if ((st = ids__ops_init(&o, n_threads, max_w, T < 1024 ? T : 1024, IDS_PREC_F32, err))) return st;
+    o.packs = v->packs;
     ids_vbufs w;
     float *mem = NULL;
     int *ib = NULL;

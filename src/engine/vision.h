@@ -28,6 +28,7 @@ typedef struct {
 
 struct ids_vision {
     ids_gguf *g;
+    ids__packs *packs; /* the weights packed for the matmul kernels, kept across encodes (engine/ops.h) */
     ids_vparams hp;
     bool qwen;         /* Qwen merger towers (2-VL, 2.5-VL): dynamic resolution, temporal patches */
     bool qwen25;       /* Qwen2.5-VL: RMSNorm, gated SiLU MLP, window attention */

@@ -381,6 +381,7 @@ ids_status ids__vision_encode_internvl(const ids_vision *v, const ids_image *img
     for (int i = 0; i < 4; i++) if (more[i] > max_w) max_w = more[i];
     ids_ops o;
     if ((st = ids__ops_init(&o, n_threads, max_w, G < 1024 ? G : 1024, IDS_PREC_F32, err))) return st;
+    o.packs = v->packs;
     const size_t tile = (size_t)3 * S * S;
     tile_bufs t;
     float *mem = alloc_tile(v, n_threads, tile * pl.grid_t, &t);

@@ -346,6 +346,7 @@ ids_status ids__vision_encode_mllama(const ids_vision *v, const ids_image *img, 
     ids_ops o;
     ids_status st = ids__ops_init(&o, n_threads, max_w, T < 1024 ? (int)T : 1024, IDS_PREC_F32, err);
     if (st) return st;
+    o.packs = v->packs;
     const size_t rowlen = (size_t)ml->tiles * ml->np * E > T * E ? (size_t)ml->tiles * ml->np * E : T * E;
     const size_t sizes[] = {T * E, T * E, T * E, T * E, T * E, T * E, T * E, T * F,
                             (size_t)ids__ops_threads(&o) * 64 * T, (size_t)ml->tiles * ml->np * ml->vout,
