@@ -24,7 +24,6 @@
 #include "base/gemm.h"
 
 #if defined(__x86_64__) && (__GNUC__ >= 11 || defined(__clang__))
-#include <immintrin.h>
 #include <math.h>
 
 #define T_AMX __attribute__((target("amx-tile,amx-bf16,amx-int8,avx512f,fma")))
@@ -119,41 +118,40 @@ static void emu_dpbsud(int c, int a, int b) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* One body per kernel for both: emu is a constant, so each caller keeps one kind of tile operation. The
- * tile intrinsics take no memory operands the compiler knows of, so a compiler barrier orders them with
- * the plain loads and stores of the same buffers. */
+/* The tile instructions (AT&T operand order: sources first), written out so that the bodies need no target
+ * of their own; each is a compiler barrier, which orders it with the plain loads and stores of the same
+ * buffers. */
+#define HW_TLOAD(t, p, s) __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t ::"r"(p), "r"((long)(s)) : "memory")
+#define HW_TSTORE(t, p, s) __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(p), "r"((long)(s)) : "memory")
+#define HW_TZERO(t) __asm__ volatile("tilezero %%tmm" #t ::: "memory")
+#define HW_TDPBF16(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::: "memory")
+#define HW_TDPBSUD(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::: "memory")
 
-#define AMX_BARRIER() __asm__ volatile("" ::: "memory")
+/* One body per kernel for both: emu is a constant, so each caller keeps one kind of tile operation. */
 #define TLOAD(emu, t, p, s)                                                                                 \
     do {                                                                                                    \
         if (emu) emu_load(t, p, s);                                                                         \
-        else {                                                                                              \
-            AMX_BARRIER();                                                                                  \
-            _tile_loadd(t, p, (long)(s));                                                                   \
-        }                                                                                                   \
+        else HW_TLOAD(t, p, s);                                                                             \
     } while (0)
 #define TSTORE(emu, t, p, s)                                                                                \
     do {                                                                                                    \
         if (emu) emu_store(t, p, s);                                                                        \
-        else {                                                                                              \
-            _tile_stored(t, p, (long)(s));                                                                  \
-            AMX_BARRIER();                                                                                  \
-        }                                                                                                   \
+        else HW_TSTORE(t, p, s);                                                                            \
     } while (0)
 #define TZERO(emu, t)                                                                                       \
     do {                                                                                                    \
         if (emu) emu_zero(t);                                                                               \
-        else _tile_zero(t);                                                                                 \
+        else HW_TZERO(t);                                                                                   \
     } while (0)
 #define TDPBF16(emu, c, a, b)                                                                               \
     do {                                                                                                    \
         if (emu) emu_dpbf16(c, a, b);                                                                       \
-        else _tile_dpbf16ps(c, a, b);                                                                       \
+        else HW_TDPBF16(c, a, b);                                                                           \
     } while (0)
 #define TDPBSUD(emu, c, a, b)                                                                               \
     do {                                                                                                    \
         if (emu) emu_dpbsud(c, a, b);                                                                       \
-        else _tile_dpbsud(c, a, b);                                                                         \
+        else HW_TDPBSUD(c, a, b);                                                                           \
     } while (0)
 
 enum { MR = 32, NR = 32 };
