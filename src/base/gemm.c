@@ -131,18 +131,22 @@ void ids__gemm_init_amx(ids__gemm *g, ids_precision prec, bool emulated) {
     g->prec = prec;
     g->mr = 32, g->nr = 32, g->kc = 256, g->tile_outer = true; /* (a tile of X and a block of W fit in L1) */
     g->tiles_off = emulated ? ids__amx_off_emu : ids__amx_off;
+    /* the vectorised packers where this CPU has their instructions (the emulated kernels run anywhere; the
+     * tiles come with AVX-512 BF16) */
+    const unsigned f = ids__cpu_features();
+    const bool x512 = (f & IDS__CPU_AVX512F) != 0, bf16 = x512 && (f & IDS__CPU_AVX512_BF16);
     if (prec == IDS_PREC_INT8) {
         g->fmt = IDS__FMT_AMXI;
         g->kernel = emulated ? ids__k_amx_i8_emu : ids__k_amx_i8;
         g->tiles_on = emulated ? ids__amx_on_i8_emu : ids__amx_on_i8;
-        g->pack_a = ids__pa_avx512_amxi, g->pack_b = ids__pb_avx512_i8;
+        if (x512) g->pack_a = ids__pa_avx512_amxi, g->pack_b = ids__pb_avx512_i8;
         g->kernel_name = emulated ? "amx-i8-32x32-emulated" : "amx-i8-32x32";
     } else {
         IDS_ASSERT(prec == IDS_PREC_BF16);
         g->fmt = IDS__FMT_AMXB;
         g->kernel = emulated ? ids__k_amx_bf16_emu : ids__k_amx_bf16;
         g->tiles_on = emulated ? ids__amx_on_bf16_emu : ids__amx_on_bf16;
-        g->pack_a = ids__pa_avx512_amxb, g->pack_b = ids__pb_avx512_bf16, g->pack_b_f16 = ids__pbh_avx512_bf16;
+        if (bf16) g->pack_a = ids__pa_avx512_amxb, g->pack_b = ids__pb_avx512_bf16, g->pack_b_f16 = ids__pbh_avx512_bf16;
         g->kernel_name = emulated ? "amx-bf16-32x32-emulated" : "amx-bf16-32x32";
     }
 }
@@ -699,7 +703,7 @@ void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const f
         j.blk_stride = (size_t)((j.M + g->mr - 1) / g->mr) * a_off(g, g->kc);
         ids__pool_run(pool, (j.M + g->mr - 1) / g->mr, pack_a_task, &j);
         ids__pool_run(pool, (panels + j.group - 1) / j.group, group_task, &j);
-        if (j.W != &packed_src && !W->packed && W->pack_into) j.W = &packed_src;
+        if (!W->packed && W->pack_into) j.W = &packed_src; /* (packed by the first chunk) */
     }
 }
 

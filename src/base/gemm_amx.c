@@ -128,31 +128,16 @@ static void emu_dpbsud(int c, int a, int b) {
 #define HW_TDPBSUD(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::: "memory")
 
 /* One body per kernel for both: emu is a constant, so each caller keeps one kind of tile operation. */
-#define TLOAD(emu, t, p, s)                                                                                 \
+#define TILE_OP(emu, on_emu, on_hw)                                                                         \
     do {                                                                                                    \
-        if (emu) emu_load(t, p, s);                                                                         \
-        else HW_TLOAD(t, p, s);                                                                             \
+        if (emu) on_emu;                                                                                    \
+        else on_hw;                                                                                         \
     } while (0)
-#define TSTORE(emu, t, p, s)                                                                                \
-    do {                                                                                                    \
-        if (emu) emu_store(t, p, s);                                                                        \
-        else HW_TSTORE(t, p, s);                                                                            \
-    } while (0)
-#define TZERO(emu, t)                                                                                       \
-    do {                                                                                                    \
-        if (emu) emu_zero(t);                                                                               \
-        else HW_TZERO(t);                                                                                   \
-    } while (0)
-#define TDPBF16(emu, c, a, b)                                                                               \
-    do {                                                                                                    \
-        if (emu) emu_dpbf16(c, a, b);                                                                       \
-        else HW_TDPBF16(c, a, b);                                                                           \
-    } while (0)
-#define TDPBSUD(emu, c, a, b)                                                                               \
-    do {                                                                                                    \
-        if (emu) emu_dpbsud(c, a, b);                                                                       \
-        else HW_TDPBSUD(c, a, b);                                                                           \
-    } while (0)
+#define TLOAD(emu, t, p, s) TILE_OP(emu, emu_load(t, p, s), HW_TLOAD(t, p, s))
+#define TSTORE(emu, t, p, s) TILE_OP(emu, emu_store(t, p, s), HW_TSTORE(t, p, s))
+#define TZERO(emu, t) TILE_OP(emu, emu_zero(t), HW_TZERO(t))
+#define TDPBF16(emu, c, a, b) TILE_OP(emu, emu_dpbf16(c, a, b), HW_TDPBF16(c, a, b))
+#define TDPBSUD(emu, c, a, b) TILE_OP(emu, emu_dpbsud(c, a, b), HW_TDPBSUD(c, a, b))
 
 enum { MR = 32, NR = 32 };
 
