@@ -214,7 +214,7 @@ bool ids__gemm_f16_variant(const ids__gemm *g, ids__gemm *out) {
         return false;
     *out = *g;
     out->fmt = IDS__FMT_F16P;
-    out->kc = getenv("KC") ? atoi(getenv("KC")) : 1024, out->tile_outer = !getenv("PO"); /* (F16 blocks are half the bytes: long blocks of K pay here) */
+    out->kc = 1024, out->tile_outer = true; /* (F16 blocks are half the bytes: long blocks of K pay here) */
     out->kernel = ids__k_avx512_f32h;
     out->pack_b = NULL; /* (F16P reads F16 rows only) */
     out->pack_b_f16 = ids__pbh_avx512_f16p;
