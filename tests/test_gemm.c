@@ -410,3 +410,71 @@ TEST(gemm_packed_weights_same_bits) {
     CHECK(tested > 0); /* the scalar path is always there */
     if (!tested_f16p) t_skip("no kernel reads F16 panels on this CPU (AVX-512)");
 }
+
+/* Several products of one X in one pass (ids__gemm_run_multi) give the bits of one product at a time, on
+ * every path and precision, with thread counts 1 and 3, rows in chunks, and the three ways to read W mixed:
+ * fetched, packed beforehand and packed as the pass goes (into the bytes ids__gemm_pack_weights makes). */
+TEST(gemm_multi_same_bits) {
+    const int shapes[][2] = {{100, 301}, {7, 1030}}; /* M, K; N of the products: 67, 1, 130 */
+    enum { NP = 3 };
+    const int Ns[NP] = {67, 1, 130};
+    int tested = 0;
+    for (int path = 0; path < N_SETS; path++)
+        for (int p = 0; p < IDS_PREC_COUNT; p++)
+            for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+                for (int nt = 1; nt <= 3; nt += 2) {
+                    ids__gemm g;
+                    if (!kernel_set(path, (ids_precision)p, &g)) continue;
+                    const int M = shapes[s][0], K = shapes[s][1];
+                    float *X = malloc(sizeof(float) * M * K), *W[NP], *Y1[NP], *Y2[NP];
+                    REQUIRE(X);
+                    for (int i = 0; i < M * K; i++) X[i] = urand();
+                    ids_pool *pool = ids__pool_new(nt);
+                    ids__gemm_ws ws;
+                    ids_err err;
+                    REQUIRE(pool && !ids__gemm_ws_init(&ws, nt, 40, K, &err)); /* 100 rows: in chunks */
+                    fetch_ctx fc[NP];
+                    ids__gemm_src src[NP], multi[NP];
+                    const ids__gemm_src *mp[NP];
+                    unsigned char *pk[NP];
+                    size_t ldy[NP], nb[NP];
+                    for (int w = 0; w < NP; w++) {
+                        const int N = Ns[w];
+                        W[w] = malloc(sizeof(float) * N * K), Y1[w] = malloc(sizeof(float) * M * N);
+                        Y2[w] = malloc(sizeof(float) * M * N);
+                        nb[w] = ids__gemm_packed_bytes(&g, N, K);
+                        pk[w] = aligned_alloc(64, (nb[w] + 63) / 64 * 64);
+                        REQUIRE(W[w] && Y1[w] && Y2[w] && pk[w]);
+                        for (int i = 0; i < N * K; i++) W[w][i] = urand();
+                        fc[w] = (fetch_ctx){W[w], K};
+                        src[w] = (ids__gemm_src){.n = N, .k = K, .fetch = fetch_rows, .ctx = &fc[w]};
+                        ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &src[w], Y1[w], (size_t)N);
+                        memset(Y2[w], 0xff, sizeof(float) * M * N);
+                        memset(pk[w], 0xa5, nb[w]);
+                        multi[w] = src[w], mp[w] = &multi[w], ldy[w] = (size_t)N;
+                    }
+                    ids__gemm_pack_weights(pool, &ws, &g, &src[0], pk[0]);
+                    multi[0] = (ids__gemm_src){.n = Ns[0], .k = K, .packed = pk[0]};
+                    multi[2].pack_into = pk[2];
+                    ids__gemm_run_multi(pool, &ws, &g, X, (size_t)K, M, NP, mp, Y2, ldy);
+                    ids__gemm_pack_weights(pool, &ws, &g, &src[1], pk[1]);
+                    for (int w = 0; w < NP; w++)
+                        CHECKF(!memcmp(Y1[w], Y2[w], sizeof(float) * M * Ns[w]), "%s %s M %d K %d, %d threads: "
+                               "product %d of the pass differs", set_name(path), ids_precision_name((ids_precision)p),
+                               M, K, nt, w);
+                    /* pk[1] was packed only now from W[1]; pk[2] by the pass: the same bytes as packing W[2] */
+                    unsigned char *ref = aligned_alloc(64, (nb[2] + 63) / 64 * 64);
+                    REQUIRE(ref);
+                    memset(ref, 0xa5, nb[2]);
+                    ids__gemm_pack_weights(pool, &ws, &g, &src[2], ref);
+                    CHECKF(!memcmp(ref, pk[2], nb[2]), "%s %s M %d K %d: the pass packed other bytes", set_name(path),
+                           ids_precision_name((ids_precision)p), M, K);
+                    free(ref);
+                    for (int w = 0; w < NP; w++) free(W[w]), free(Y1[w]), free(Y2[w]), free(pk[w]);
+                    free(X);
+                    ids__gemm_ws_free(&ws);
+                    ids__pool_free(pool);
+                    tested++;
+                }
+    CHECK(tested > 0);
+}

@@ -505,17 +505,25 @@ size_t ids__gemm_packed_bytes(const ids__gemm *g, int N, int K) {
     return (size_t)((N + g->nr - 1) / g->nr) * panel_bytes(g, K);
 }
 
+/* One product of a run: its weights, output, panels per task and first task. */
+typedef struct {
+    const ids__gemm_src *W;
+    float *Y;
+    size_t ldy;
+    int group, t0;
+    ids__gemm_src packed; /* W once its first chunk of rows has packed it (pack_into) */
+} run_prod;
+
 typedef struct {
     const ids__gemm *g;
     ids__gemm_ws *ws;
     const float *X;
     size_t ldx;
-    int m0, M, K, kpad, group;
+    int m0, M, K, kpad;
     size_t tile, blk_stride; /* bytes of one tile over all of K; of one block of K over every tile */
-    const ids__gemm_src *W;
-    float *Y;
-    size_t ldy;
-    unsigned char *pack_dst; /* ids__gemm_pack_weights: where the panels go */
+    run_prod prod[IDS__GEMM_MAX_MULTI];
+    int n_prod;
+    unsigned char *pack_dst; /* ids__gemm_pack_weights: where the panels go (of prod[0].W) */
 } run_job;
 
 /* Thread tid's buffers: F32 rows of a block, int8 rows and scales, the packed blocks of a group. */
@@ -599,34 +607,38 @@ static void pack_w_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     run_job *j = arg;
     const ids__gemm *g = j->g;
-    const int NR = g->nr, c0 = t * j->group * NR;
-    const int cols = j->W->n - c0 < j->group * NR ? j->W->n - c0 : j->group * NR;
+    const ids__gemm_src *W = j->prod[0].W;
+    const int NR = g->nr, c0 = t * GROUP_MAX * NR, cols = W->n - c0 < GROUP_MAX * NR ? W->n - c0 : GROUP_MAX * NR;
     const size_t pb = panel_bytes(g, j->K), full = pblock_bytes(g, g->kc);
     const thread_bufs tb = thread_buffers(j->ws, tid);
     for (int k0 = 0; k0 < j->kpad; k0 += g->kc) {
         const int kb = j->kpad - k0 < g->kc ? j->kpad - k0 : g->kc, kv = j->K - k0 < kb ? j->K - k0 : kb;
         const int k1 = k0 + g->kc;
-        if (k1 < j->K) prefetch_rows(j->W, c0, cols, k1, j->K - k1 < g->kc ? j->K - k1 : g->kc);
-        pack_group(g, j->W, &tb, c0, cols, k0, kb, kv, j->pack_dst + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full,
+        if (k1 < j->K) prefetch_rows(W, c0, cols, k1, j->K - k1 < g->kc ? j->K - k1 : g->kc);
+        pack_group(g, W, &tb, c0, cols, k0, kb, kv, j->pack_dst + (size_t)(c0 / NR) * pb + (size_t)(k0 / g->kc) * full,
                    pb);
     }
 }
 
 void ids__gemm_pack_weights(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const ids__gemm_src *W, void *dst) {
     IDS_ASSERT(W->k <= ws->max_k && !W->packed && g->kc <= KC_MAX);
-    run_job j = {.g = g, .ws = ws, .K = W->k, .kpad = ids__gemm_kpad(g, W->k), .group = GROUP_MAX, .W = W,
+    run_job j = {.g = g, .ws = ws, .K = W->k, .kpad = ids__gemm_kpad(g, W->k), .prod = {{.W = W}}, .n_prod = 1,
                  .pack_dst = dst};
     const int panels = (W->n + g->nr - 1) / g->nr;
-    ids__pool_run(pool, (panels + j.group - 1) / j.group, pack_w_task, &j);
+    ids__pool_run(pool, (panels + GROUP_MAX - 1) / GROUP_MAX, pack_w_task, &j);
 }
 
 static void group_task(void *arg, int t, int nt, int tid) {
     (void)nt;
     run_job *j = arg;
     const ids__gemm *g = j->g;
-    const ids__gemm_src *W = j->W;
+    int pi = j->n_prod - 1;
+    while (t < j->prod[pi].t0) pi--;
+    const run_prod *pr = &j->prod[pi];
+    t -= pr->t0;
+    const ids__gemm_src *W = pr->W;
     const int NR = g->nr, MR = g->mr, K = j->K, kpad = j->kpad;
-    const int c0 = t * j->group * NR, cols = W->n - c0 < j->group * NR ? W->n - c0 : j->group * NR;
+    const int c0 = t * pr->group * NR, cols = W->n - c0 < pr->group * NR ? W->n - c0 : pr->group * NR;
     const int n_panels = (cols + NR - 1) / NR;
     const thread_bufs tb = thread_buffers(j->ws, tid);
     const int n_tiles = (j->M + MR - 1) / MR;
@@ -663,7 +675,7 @@ static void group_task(void *arg, int t, int nt, int tid) {
                 const int p = g->tile_outer ? i : o, ti = g->tile_outer ? o : i;
                 const int n = cols - p * NR < NR ? cols - p * NR : NR, m = j->M - ti * MR < MR ? j->M - ti * MR : MR;
                 g->kernel(kb, ablk + (size_t)ti * tstep, blocks + (size_t)p * pb,
-                          j->Y + (size_t)(j->m0 + ti * MR) * j->ldy + c0 + p * NR, j->ldy, m, n, k0 > 0);
+                          pr->Y + (size_t)(j->m0 + ti * MR) * pr->ldy + c0 + p * NR, pr->ldy, m, n, k0 > 0);
                 const int pf_to = (int)((long)++call * cols / calls);
                 if (pf_to > pf_done) {
                     prefetch_rows(W, c0 + pf_done, pf_to - pf_done, k1, kv1);
@@ -675,23 +687,27 @@ static void group_task(void *arg, int t, int nt, int tid) {
     if (g->tiles_off) g->tiles_off();
 }
 
-void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
-                   const ids__gemm_src *W, float *Y, size_t ldy) {
-    IDS_ASSERT(W->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR && g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX &&
-               g->kc % 256 == 0 && (g->fmt != IDS__FMT_F16P || W->f16 || W->packed));
-    if (M <= 0 || W->n <= 0) return;
-    /* packing as it goes: the first chunk of rows packs, the others read the packed weights */
-    ids__gemm_src packed_src;
-    if (!W->packed && W->pack_into) {
-        packed_src = *W;
-        packed_src.packed = W->pack_into;
+void ids__gemm_run_multi(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
+                         int n, const ids__gemm_src *const *W, float *const *Y, const size_t *ldy) {
+    IDS_ASSERT(n >= 1 && n <= IDS__GEMM_MAX_MULTI && W[0]->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR &&
+               g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX && g->kc % 256 == 0);
+    if (M <= 0) return;
+    run_job j = {g, ws, X, ldx, 0, 0, W[0]->k, ids__gemm_kpad(g, W[0]->k), ids__gemm_tile_bytes(g, W[0]->k), 0, {{0}},
+                 n, NULL};
+    const int nt = ids__pool_size(pool);
+    int tasks = 0;
+    for (int i = 0; i < n; i++) {
+        IDS_ASSERT(W[i]->k == W[0]->k && (g->fmt != IDS__FMT_F16P || W[i]->f16 || W[i]->packed));
+        run_prod *pr = &j.prod[i];
+        *pr = (run_prod){W[i], Y[i], ldy[i], 1, tasks, *W[i]};
+        pr->packed.packed = W[i]->packed ? W[i]->packed : W[i]->pack_into;
+        /* panels per task: as many as fit, while leaving every thread a few tasks */
+        const int panels = (W[i]->n + g->nr - 1) / g->nr;
+        pr->group = panels / (4 * nt);
+        pr->group = pr->group < 1 ? 1 : pr->group > GROUP_MAX ? GROUP_MAX : pr->group;
+        tasks += (panels + pr->group - 1) / pr->group;
     }
-    run_job j = {g, ws, X, ldx, 0, 0, W->k, ids__gemm_kpad(g, W->k), 1, ids__gemm_tile_bytes(g, W->k), 0, W, Y, ldy,
-                 NULL};
-    /* panels per task: as many as fit, while leaving every thread a few tasks */
-    const int panels = (W->n + g->nr - 1) / g->nr, nt = ids__pool_size(pool);
-    j.group = panels / (4 * nt);
-    j.group = j.group < 1 ? 1 : j.group > GROUP_MAX ? GROUP_MAX : j.group;
+    if (!tasks) return;
     /* rows in chunks that fit the packed-X buffer, of equal size (in whole tiles) */
     const int cap = (int)(ws->a_bytes / j.tile) * g->mr;
     const int n_chunks = (M + cap - 1) / cap;
@@ -702,9 +718,15 @@ void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const f
         j.M = M - m0 < per ? M - m0 : per;
         j.blk_stride = (size_t)((j.M + g->mr - 1) / g->mr) * a_off(g, g->kc);
         ids__pool_run(pool, (j.M + g->mr - 1) / g->mr, pack_a_task, &j);
-        ids__pool_run(pool, (panels + j.group - 1) / j.group, group_task, &j);
-        if (!W->packed && W->pack_into) j.W = &packed_src; /* (packed by the first chunk) */
+        ids__pool_run(pool, tasks, group_task, &j);
+        /* packing as it goes: the first chunk of rows packs, the others read the packed weights */
+        for (int i = 0; i < n; i++) j.prod[i].W = &j.prod[i].packed;
     }
+}
+
+void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
+                   const ids__gemm_src *W, float *Y, size_t ldy) {
+    ids__gemm_run_multi(pool, ws, g, X, ldx, M, 1, &W, &Y, &ldy);
 }
 
 size_t ids__gemm_serial_bytes(const ids__gemm *g, int M, int K) {

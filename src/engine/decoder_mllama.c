@@ -55,8 +55,9 @@ ids_status ids__mllama_gates(ids_model *m, int l, ids_err *err) {
 
 void ids__xattn_kv(ids_ops *o, const ids_hparams *hp, const ids_layer_w *L, const float *states, int n_keys, float *K,
                    float *V) {
-    ids__matmul(o, L->wk, states, n_keys, K, NULL);
-    ids__matmul(o, L->wv, states, n_keys, V, NULL);
+    const ids_tensor *w[2] = {L->wk, L->wv};
+    float *y[2] = {K, V};
+    ids__matmul_n(o, 2, w, states, n_keys, y, NULL);
     ids__rmsnorm(o, K, K, L->k_norm, hp->head_dim, n_keys * hp->n_head_kv, hp->rms_eps);
 }
 

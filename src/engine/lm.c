@@ -447,8 +447,9 @@ static void glu_range(void *arg, size_t lo, size_t hi) {
 static void mlp(ids_ctx *c, const ids_layer_w *L, int M) {
     const ids_hparams *hp = &c->m->hp;
     rmsnorm(c, c->x, c->xn, L->ffn_norm, M);
-    matmul(c, L->wgate, c->xn, M, c->gate, NULL);
-    matmul(c, L->wup, c->xn, M, c->up, NULL);
+    const ids_tensor *w[2] = {L->wgate, L->wup};
+    float *y[2] = {c->gate, c->up};
+    ids__matmul_n(&c->ops, 2, w, c->xn, M, y, NULL);
     ids__ops_for(&c->ops, (size_t)M * hp->n_ff, 2048, glu_range, c);
     matmul(c, L->wdown, c->gate, M, c->tmp, NULL);
     if (L->post_ffn_norm) rmsnorm(c, c->tmp, c->tmp, L->post_ffn_norm, M);
@@ -536,9 +537,12 @@ static void forward(ids_ctx *c, const fwd_plan *pl) {
             continue;
         }
         rmsnorm(c, c->x, c->xn, L->attn_norm, M);
-        matmul(c, L->wq, c->xn, M, c->q, L->bq);
-        matmul(c, L->wk, c->xn, M, c->kn, L->bk);
-        matmul(c, L->wv, c->xn, M, c->vn, L->bv);
+        {
+            const ids_tensor *w[3] = {L->wq, L->wk, L->wv};
+            float *y[3] = {c->q, c->kn, c->vn};
+            const float *b[3] = {L->bq, L->bk, L->bv};
+            ids__matmul_n(&c->ops, 3, w, c->xn, M, y, b);
+        }
         if (L->q_norm) ids__rmsnorm(&c->ops, c->q, c->q, L->q_norm, hp->head_dim, M * hp->n_head, hp->rms_eps);
         if (L->k_norm) ids__rmsnorm(&c->ops, c->kn, c->kn, L->k_norm, hp->head_dim, M * hp->n_head_kv, hp->rms_eps);
         const float *tab = hp->gemma3 && !ids__layer_is_swa(hp, l) ? c->rope_g : c->rope;

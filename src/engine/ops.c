@@ -99,6 +99,7 @@ typedef struct {
     uint32_t key;           /* ids__gemm_layout_key of the kernels */
     unsigned char *data;    /* 64-byte aligned in mem; NULL: not packed (over a bound) */
     void *mem;
+    bool filling;           /* being packed by the product under way (a W given twice to one product) */
 } pack_entry;
 
 struct ids__packs {
@@ -153,19 +154,16 @@ static bool grow_entries(ids__packs *p) {
 }
 
 /* W packed for g into src->packed; or, on its first product and within the bounds, a buffer for it in
- * src->pack_into: then the packs' mutex stays locked (other users wait) until the product that packs it is
- * done (packed_done). Neither where it is over a bound or out of memory. */
-static void packed_weights(ids_ops *o, const ids__gemm *g, const ids_tensor *W, ids__gemm_src *src) {
-    ids__packs *p = o->packs;
+ * src->pack_into (true); neither where it is over a bound or out of memory. The packs' mutex is held. */
+static bool packed_weights(ids__packs *p, const ids__gemm *g, const ids_tensor *W, ids__gemm_src *src) {
     const uint32_t key = ids__gemm_layout_key(g);
-    pthread_mutex_lock(&p->mu);
     int i = 0;
     while (i < p->n && !(p->e[i].W == W && p->e[i].key == key)) i++;
     if (i < p->n) {
-        src->packed = p->e[i].data;
+        if (!p->e[i].filling) src->packed = p->e[i].data;
     } else if (p->n < p->cap || grow_entries(p)) {
         pack_entry *e = &p->e[p->n++];
-        *e = (pack_entry){W, key, NULL, NULL};
+        *e = (pack_entry){W, key, NULL, NULL, false};
         const size_t bytes = ids__gemm_packed_bytes(g, src->n, src->k);
         const size_t huge = (size_t)2 << 20; /* the buffer in 2 MiB pages where the OS gives them (fewer faults
                                                  and TLB misses on a stream of weights) */
@@ -177,39 +175,70 @@ static void packed_weights(ids_ops *o, const ids__gemm *g, const ids_tensor *W, 
 #endif
             p->used += bytes;
             src->pack_into = e->data;
-            return; /* (locked) */
+            e->filling = true;
+            return true;
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    return false;
 }
 
-/* After the product that packed W: its file pages go back to the OS, and other users may go on. */
-static void packed_done(ids_ops *o, const ids_tensor *W) {
-    ids_gguf_drop_pages(o->packs->g, W->data, (size_t)W->nbytes);
-    pthread_mutex_unlock(&o->packs->mu);
+/* The source of W for the kernels of o, and the kernel set that reads it. */
+static const ids__gemm *weight_src(const ids_ops *o, const ids_tensor *W, ids__gemm_src *src) {
+    const ids__gemm *g = &o->gemm;
+    const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
+    *src = (ids__gemm_src){.n = n_out, .k = n_in, .fetch = fetch_f32, .prefetch = prefetch_rows, .ctx = W};
+    if (W->type == IDS_TYPE_F32) {
+        src->f32 = W->data;
+        src->ld = (size_t)n_in;
+    } else if (W->type == IDS_TYPE_F16 && (uintptr_t)W->data % 2 == 0) {
+        src->f16 = W->data;
+        src->ld = (size_t)n_in;
+        g = &o->gemm_f16;
+    }
+    if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src->fetch_q8 = fetch_q8;
+    return g;
+}
+
+void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X, int M, float *const *Y,
+                   const float *const *bias) {
+    IDS_ASSERT(n >= 1 && n <= IDS__GEMM_MAX_MULTI);
+    if (M <= 0) return;
+    ids__gemm_src src[IDS__GEMM_MAX_MULTI];
+    const ids__gemm_src *sp[IDS__GEMM_MAX_MULTI];
+    const ids__gemm *g[IDS__GEMM_MAX_MULTI];
+    size_t ldy[IDS__GEMM_MAX_MULTI];
+    bool packing = false;
+    if (o->packs) pthread_mutex_lock(&o->packs->mu);
+    for (int i = 0; i < n; i++) {
+        IDS_ASSERT(W[i]->ne[0] <= o->max_w && W[i]->ne[0] == W[0]->ne[0]);
+        g[i] = weight_src(o, W[i], &src[i]);
+        sp[i] = &src[i];
+        ldy[i] = (size_t)W[i]->ne[1];
+        if (o->packs) packing |= packed_weights(o->packs, g[i], W[i], &src[i]);
+    }
+    /* while this product packs weights, other users of the packs wait for it */
+    if (o->packs && !packing) pthread_mutex_unlock(&o->packs->mu);
+    /* products on one kernel set share a pass; another kernel set starts its own */
+    for (int i = 0; i < n;) {
+        int e = i + 1;
+        while (e < n && g[e] == g[i]) e++;
+        ids__gemm_run_multi(o->pool, &o->ws, g[i], X, (size_t)W[0]->ne[0], M, e - i, sp + i, Y + i, ldy + i);
+        i = e;
+    }
+    if (packing) { /* the file pages of what was packed go back to the OS */
+        for (int i = 0; i < o->packs->n; i++) o->packs->e[i].filling = false;
+        for (int i = 0; i < n; i++)
+            if (src[i].pack_into) ids_gguf_drop_pages(o->packs->g, W[i]->data, (size_t)W[i]->nbytes);
+        pthread_mutex_unlock(&o->packs->mu);
+    }
+    for (int i = 0; i < n; i++)
+        if (bias && bias[i])
+            for (int r = 0; r < M; r++)
+                for (int k = 0; k < (int)ldy[i]; k++) Y[i][(size_t)r * ldy[i] + k] += bias[i][k];
 }
 
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias) {
-    const ids__gemm *g = &o->gemm;
-    const int n_in = (int)W->ne[0], n_out = (int)W->ne[1];
-    IDS_ASSERT(n_in <= o->max_w);
-    if (M <= 0) return;
-    ids__gemm_src src = {.n = n_out, .k = n_in, .fetch = fetch_f32, .prefetch = prefetch_rows, .ctx = W};
-    if (W->type == IDS_TYPE_F32) {
-        src.f32 = W->data;
-        src.ld = (size_t)n_in;
-    } else if (W->type == IDS_TYPE_F16 && (uintptr_t)W->data % 2 == 0) {
-        src.f16 = W->data;
-        src.ld = (size_t)n_in;
-        g = &o->gemm_f16;
-    }
-    if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src.fetch_q8 = fetch_q8;
-    if (o->packs) packed_weights(o, g, W, &src);
-    ids__gemm_run(o->pool, &o->ws, g, X, (size_t)n_in, M, &src, Y, (size_t)n_out);
-    if (src.pack_into) packed_done(o, W);
-    if (bias)
-        for (int i = 0; i < M; i++)
-            for (int k = 0; k < n_out; k++) Y[(size_t)i * n_out + k] += bias[k];
+    ids__matmul_n(o, 1, &W, X, M, &Y, &bias);
 }
 
 typedef struct {

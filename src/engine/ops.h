@@ -37,6 +37,11 @@ int ids__ops_threads(const ids_ops *o);
 /* Y[M, n_out] = X[M, n_in] . W^T (+ bias[n_out]); W has ne = [n_in, n_out], any readable type, n_in <=
  * max_w. In the int8 precision Q8_0 and Q4_0 rows are read as int8 blocks directly. */
 void ids__matmul(ids_ops *o, const ids_tensor *W, const float *X, int M, float *Y, const float *bias);
+/* n products of one X (n <= IDS__GEMM_MAX_MULTI, every W[i] with the same input width): Y[i] = X . W[i]^T (+
+ * bias[i] where bias and bias[i] are not NULL). X is packed once and the products share one pass of the
+ * threads: the same bits as n calls of ids__matmul. */
+void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X, int M, float *const *Y,
+                   const float *const *bias);
 /* Independent work in parallel: fn(arg, lo, hi) over [0, n) in one range per thread (boundaries on multiples
  * of 16), serially where n < 2 grain. Each item is computed as serially: the same bits. */
 void ids__ops_for(ids_ops *o, size_t n, size_t grain, void (*fn)(void *arg, size_t lo, size_t hi), void *arg);

@@ -472,9 +472,12 @@ void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b,
     const int E = hp->n_embd, F = hp->n_ff;
     float *x = w->x, *xn = w->xn, *q = w->q, *k = w->k, *vv = w->v, *tmp = w->tmp, *ff = w->ff;
     vnorm(v, o, x, xn, b->ln1w, b->ln1b, T);
-    ids__matmul(o, b->q, xn, T, q, b->qb);
-    ids__matmul(o, b->k, xn, T, k, b->kb);
-    ids__matmul(o, b->v, xn, T, vv, b->vb);
+    {
+        const ids_tensor *wt[3] = {b->q, b->k, b->v};
+        float *y[3] = {q, k, vv};
+        const float *bs[3] = {b->qb, b->kb, b->vb};
+        ids__matmul_n(o, 3, wt, xn, T, y, bs);
+    }
     if (b->qn) { /* HF InternVLVisionRMSNorm over the whole width (eps 1e-6), before the heads split */
         ids__rmsnorm(o, q, q, b->qn, E, T, 1e-6f);
         ids__rmsnorm(o, k, k, b->kn, E, T, 1e-6f);
@@ -490,18 +493,23 @@ void ids__vision_run_block(const ids_vision *v, ids_ops *o, const ids_vblock *b,
     if (b->ls1) scale_rows(tmp, b->ls1, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];
     vnorm(v, o, x, xn, b->ln2w, b->ln2b, T);
-    ids__matmul(o, b->fc1, xn, T, ff, b->fc1b);
     const size_t nf = (size_t)T * F;
     if (b->gate) { /* down(silu(gate x) * up x) */
         float *g = w->ff2;
-        ids__matmul(o, b->gate, xn, T, g, b->gateb);
+        const ids_tensor *wt[2] = {b->fc1, b->gate};
+        float *y[2] = {ff, g};
+        const float *bs[2] = {b->fc1b, b->gateb};
+        ids__matmul_n(o, 2, wt, xn, T, y, bs);
         for (size_t i = 0; i < nf; i++) ff[i] *= g[i] / (1.0f + expf(-g[i]));
-    } else if (v->gemma3 || v->gelu_tanh) { /* SigLIP, Qwen3-VL: gelu_pytorch_tanh */
-        for (size_t i = 0; i < nf; i++) ff[i] = ids__gelu_tanh(ff[i]);
-    } else if (hp->use_gelu)
-        for (size_t i = 0; i < nf; i++) ff[i] = 0.5f * ff[i] * (1.0f + erff(ff[i] * (float)M_SQRT1_2));
-    else
-        for (size_t i = 0; i < nf; i++) ff[i] = ff[i] / (1.0f + expf(-1.702f * ff[i]));
+    } else {
+        ids__matmul(o, b->fc1, xn, T, ff, b->fc1b);
+        if (v->gemma3 || v->gelu_tanh) /* SigLIP, Qwen3-VL: gelu_pytorch_tanh */
+            for (size_t i = 0; i < nf; i++) ff[i] = ids__gelu_tanh(ff[i]);
+        else if (hp->use_gelu)
+            for (size_t i = 0; i < nf; i++) ff[i] = 0.5f * ff[i] * (1.0f + erff(ff[i] * (float)M_SQRT1_2));
+        else
+            for (size_t i = 0; i < nf; i++) ff[i] = ff[i] / (1.0f + expf(-1.702f * ff[i]));
+    }
     ids__matmul(o, b->fc2, ff, T, tmp, b->fc2b);
     if (b->ls2) scale_rows(tmp, b->ls2, T, E);
     for (size_t i = 0; i < (size_t)T * E; i++) x[i] += tmp[i];

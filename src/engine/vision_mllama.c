@@ -248,9 +248,10 @@ static void block(const ids_vision *v, ids_ops *o, int l, int T, mbufs *b) {
     const int E = hp->n_embd, F = hp->n_ff, chunk = 64;
     const float ga = v->ml->gate[2 * l], gf = v->ml->gate[2 * l + 1];
     ids__layernorm(o, b->x, b->xn, bk->ln1w, bk->ln1b, E, T, hp->eps);
-    ids__matmul(o, bk->q, b->xn, T, b->q, bk->qb);
-    ids__matmul(o, bk->k, b->xn, T, b->k, bk->kb);
-    ids__matmul(o, bk->v, b->xn, T, b->v, bk->vb);
+    const ids_tensor *wt[3] = {bk->q, bk->k, bk->v};
+    float *y[3] = {b->q, b->k, b->v};
+    const float *bs[3] = {bk->qb, bk->kb, bk->vb};
+    ids__matmul_n(o, 3, wt, b->xn, T, y, bs);
     mattn_job j = {b->q, b->k, b->v, b->att, b->scores, b->masked, T, E, E / hp->n_head, hp->n_head, chunk};
     ids__pool_run(o->pool, hp->n_head * ((T + chunk - 1) / chunk), mattn_task, &j);
     ids__matmul(o, bk->o, b->att, T, b->tmp, bk->ob);
