@@ -23,9 +23,11 @@ HDRS      := include/idscope.h $(wildcard include/idscope/*.h src/*/*.h cli/*.h)
 # make bench LLAMA_BENCH=/path/to/llama.cpp/build/bin/llama-bench: also a prefill of 640 tokens
 # through 4 LLaVA-1.5-7B-shaped blocks (F16 and Q8_0 files written into BENCH_DIR by
 # ../shared/tools/make7b.py with the gguf-py beside that llama.cpp; needs python3-numpy), idscope and
-# llama-bench on the same file in the same run, and the ratio.
+# llama-bench on the same file in the same run, and the ratio (BENCH_ROUNDS=3: three turns of each, the
+# best of each, where the machine's speed drifts).
 BENCH_DIR     ?= build/bench
 BENCH_THREADS ?= 2
+BENCH_ROUNDS  ?= 1
 PYTHON        ?= $(firstword $(wildcard /usr/bin/python3) python3)
 
 # Builds use every core unless a -j was given (make -j1 for a serial build).
@@ -209,7 +211,7 @@ ifdef LLAMA_BENCH
 	    if [ $$t = f16 ]; then ps="f32 bf16"; else ps="f32 int8"; fi; \
 	    for p in $$ps; do \
 	        build/release/idscope bench prefill -m $$f --tokens 640 --threads $(BENCH_THREADS) --precision $$p \
-	            --compare $(LLAMA_BENCH) || exit 1; \
+	            --rounds $(BENCH_ROUNDS) --compare $(LLAMA_BENCH) || exit 1; \
 	    done; \
 	done
 endif

@@ -352,10 +352,11 @@ const ids_seq *ids_ctx_seq(const ids_ctx *c);
 
 typedef struct ids_bench_result {
     int n_tokens, n_threads, reps;
-    double seconds;      /* the best run */
+    double seconds;      /* the best of the timed runs */
     double tokens_per_s, gflops;
+    double mean_tokens_per_s; /* over the timed runs (llama-bench reports its runs' mean) */
     double flops;        /* arithmetic of one prefill (ids_prefill_flops) */
-    double first_seconds; /* the first run (it packs the weights it uses: ids_model_load) */
+    double first_seconds; /* the warm-up run before them (it packs the weights not packed yet: ids_model_load) */
     size_t ctx_bytes;    /* the run context's buffers */
     size_t packed_bytes; /* the model's packed weights after the runs */
     ids_precision precision;
@@ -364,7 +365,8 @@ typedef struct ids_bench_result {
 /* Floating-point operations of a prefill of n tokens: the matrix products of every block (q, k, v,
  * output, gate, up, down), attention over the causal half (QK^T and AV), the last row's logits. */
 double ids_prefill_flops(const ids_hparams *hp, int n);
-/* Time a prefill of n_tokens pseudo-random tokens through the whole decoder, best of reps runs. */
+/* Time a prefill of n_tokens pseudo-random tokens through the whole decoder: a warm-up run, then the best
+ * of reps runs. */
 ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, int reps, ids_precision precision,
                              ids_bench_result *out, ids_err *err);
 
