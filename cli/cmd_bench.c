@@ -22,7 +22,7 @@ enum { MAX_ROUNDS = 20 };
 /* The figures of every round: idscope's best run, and llama-bench's rate (with --compare). */
 typedef struct {
     int n;
-    double ours[MAX_ROUNDS], llama[MAX_ROUNDS], ours_mean[MAX_ROUNDS];
+    double ours[MAX_ROUNDS], llama[MAX_ROUNDS];
 } rounds_t;
 
 static const arg_opt prefill_opts[] = {
@@ -106,10 +106,15 @@ static void print_text(const bench_args *a, const char *model, const ids_hparams
     printf("CPU: %s (%s)\n", cpu, *flags ? flags : "no vector extensions detected");
     printf("model: %s (%s, %d blocks, n_embd %d, n_ff %d, %d heads)\n", model, hp->arch, hp->n_layer, hp->n_embd,
            hp->n_ff, hp->n_head);
-    printf("prefill of %d tokens, %d threads, precision %s (kernels %s), best of %d: %.3f s, %.1f tokens/s, "
-           "%.1f GFLOP/s\n", r->n_tokens, r->n_threads, ids_precision_name(r->precision), r->kernels, r->reps,
+    char runs[48];
+    if (rd->n > 1) snprintf(runs, sizeof runs, "%d runs in each of %d rounds", r->reps, rd->n);
+    else snprintf(runs, sizeof runs, "%d", r->reps);
+    printf("prefill of %d tokens, %d threads, precision %s (kernels %s), best of %s: %.3f s, %.1f tokens/s, "
+           "%.1f GFLOP/s\n", r->n_tokens, r->n_threads, ids_precision_name(r->precision), r->kernels, runs,
            r->seconds, r->tokens_per_s, r->gflops);
-    if (r->reps > 1) printf("mean of the %d timed runs: %.1f tokens/s\n", r->reps, r->mean_tokens_per_s);
+    if (r->reps > 1)
+        printf("mean of the %d timed runs%s: %.1f tokens/s\n", r->reps, rd->n > 1 ? " (the highest round)" : "",
+               r->mean_tokens_per_s);
     printf("first run %.3f s (it packs the weights for the kernels: %.1f MiB packed, context %.1f MiB)\n",
            r->first_seconds, r->packed_bytes / 1048576.0, r->ctx_bytes / 1048576.0);
     for (int k = 0; rd->n > 1 && k < rd->n; k++) {
@@ -125,18 +130,17 @@ static void print_text(const bench_args *a, const char *model, const ids_hparams
     }
 }
 
-/* rounds as a JSON array (NULL when out of memory) */
-static cJSON *rounds_json(const double *v, int n) {
-    cJSON *arr = cJSON_CreateArray();
+/* o[key] = the rounds' figures as an array; false when out of memory (o owns what was added) */
+static bool add_rounds(cJSON *o, const char *key, const double *v, int n) {
+    cJSON *arr = cJSON_AddArrayToObject(o, key);
     for (int k = 0; arr && k < n; k++) {
         cJSON *x = cJSON_CreateNumber(v[k]);
         if (!x || !cJSON_AddItemToArray(arr, x)) {
             cJSON_Delete(x);
-            cJSON_Delete(arr);
-            return NULL;
+            return false;
         }
     }
-    return arr;
+    return arr != NULL;
 }
 
 static int print_json(const bench_args *a, const char *model, const ids_bench_result *r, const char *cpu,
@@ -155,12 +159,12 @@ static int print_json(const bench_args *a, const char *model, const ids_bench_re
               cJSON_AddStringToObject(o, "cpu", cpu) && cJSON_AddStringToObject(o, "cpu_flags", flags) &&
               cJSON_AddStringToObject(o, "version", ids_version()) && cJSON_AddStringToObject(o, "build", ids_build_source()) &&
               cJSON_AddNumberToObject(o, "rounds", rd->n) &&
-              cJSON_AddItemToObject(o, "round_tokens_per_s", rounds_json(rd->ours, rd->n));
+              add_rounds(o, "round_tokens_per_s", rd->ours, rd->n);
     if (ok && a->compare && llama > 0)
         ok = cJSON_AddNumberToObject(o, "llama_cpp_tokens_per_s", llama) &&
              cJSON_AddNumberToObject(o, "ratio", r->tokens_per_s / llama) &&
              cJSON_AddNumberToObject(o, "ratio_of_means", r->mean_tokens_per_s / llama) &&
-             cJSON_AddItemToObject(o, "round_llama_cpp_tokens_per_s", rounds_json(rd->llama, rd->n));
+             add_rounds(o, "round_llama_cpp_tokens_per_s", rd->llama, rd->n);
     char *txt = ok ? cJSON_PrintUnformatted(o) : NULL;
     if (txt) printf("%s\n", txt);
     free(txt);
@@ -193,15 +197,12 @@ static int run_prefill(const arg_cmd *spec, int argc, char **argv) {
             rc = fail(&err);
             break;
         }
-        if (k == 0 || r.tokens_per_s > best.tokens_per_s) {
-            const double first = k ? best.first_seconds : r.first_seconds; /* (the run that packed) */
-            const double mean = k && best.mean_tokens_per_s > r.mean_tokens_per_s ? best.mean_tokens_per_s
-                                                                                : r.mean_tokens_per_s;
-            best = r;
-            best.first_seconds = first, best.mean_tokens_per_s = mean;
-        } else if (r.mean_tokens_per_s > best.mean_tokens_per_s) {
-            best.mean_tokens_per_s = r.mean_tokens_per_s; /* (the best round's mean, as for llama-bench) */
-        }
+        /* the best run of all rounds, the first round's warm-up (it packed), the highest round mean (as the
+         * highest of llama-bench's means is kept) */
+        const double first = k ? best.first_seconds : r.first_seconds;
+        const double mean = k && best.mean_tokens_per_s > r.mean_tokens_per_s ? best.mean_tokens_per_s : r.mean_tokens_per_s;
+        if (k == 0 || r.tokens_per_s > best.tokens_per_s) best = r;
+        best.first_seconds = first, best.mean_tokens_per_s = mean;
         rd.ours[rd.n] = r.tokens_per_s;
         if (a.compare) {
             if (!args_quiet()) fprintf(stderr, "bench prefill: %s on the same file ...\n", a.compare);

@@ -735,23 +735,25 @@ chmod +x "$TMP/fake-llama-bench"
 expect bench_compare 0 "ratio idscope / llama.cpp" -- "$BIN" bench prefill -m "$G/text.gguf" --tokens 32 --reps 1 --threads 1 \
     --compare "$TMP/fake-llama-bench"
 if grep -q -- "-m .*text.gguf -p 32 -n 0 -t 1 -r 3" "$TMP/fake-args"; then ok bench_compare_args; else ko bench_compare_args; fi
-# --rounds K: K turns of idscope's runs and llama-bench, each round's figures, the best of each
+# --rounds K: K turns of idscope's runs and llama-bench, each round's figures, the best of each (the stand-in
+# answers 200, 300, 100)
 rm -f "$TMP/fake-args"
 cat > "$TMP/fake-llama-bench" <<EOS
 #!/bin/sh
 echo "\$@" >> "$TMP/fake-args"
-n=\$(wc -l < "$TMP/fake-args")
-echo "[{\"n_prompt\": 32, \"n_gen\": 0, \"avg_ts\": \$((n * 100)).0}]"
+case \$(wc -l < "$TMP/fake-args") in 1) ts=200 ;; 2) ts=300 ;; *) ts=100 ;; esac
+echo "[{\"n_prompt\": 32, \"n_gen\": 0, \"avg_ts\": \$ts.0}]"
 EOS
-expect bench_rounds 0 "round 3: idscope .* tokens/s, llama.cpp 300.0 tokens/s" -- "$BIN" bench prefill -m "$G/text.gguf" \
+expect bench_rounds 0 "round 3: idscope .* tokens/s, llama.cpp 100.0 tokens/s" -- "$BIN" bench prefill -m "$G/text.gguf" \
     --tokens 32 --reps 1 --threads 1 --rounds 3 --compare "$TMP/fake-llama-bench"
 if grep -q "llama-bench -p 32 -n 0 -t 1 -r 3, the best round): 300.0 tokens/s" "$TMP/out" &&
    [ "$(wc -l < "$TMP/fake-args")" -eq 3 ]; then ok bench_rounds_best; else ko bench_rounds_best; fi
 rm -f "$TMP/fake-args"
-expect bench_rounds_json 0 '"round_llama_cpp_tokens_per_s":\[100,200\]' -- "$BIN" bench prefill -m "$G/text.gguf" \
+expect bench_rounds_json 0 '"round_llama_cpp_tokens_per_s":\[200,300\]' -- "$BIN" bench prefill -m "$G/text.gguf" \
     --tokens 32 --reps 1 --threads 1 --rounds 2 --compare "$TMP/fake-llama-bench" --json --quiet
-if grep -q '"mean_tokens_per_s":' "$TMP/out" && grep -q '"ratio_of_means":' "$TMP/out"; then ok bench_mean_keys;
-else ko bench_mean_keys; fi
+if grep -q '"mean_tokens_per_s":' "$TMP/out" && grep -q '"ratio_of_means":' "$TMP/out" &&
+   grep -q '"llama_cpp_tokens_per_s":300' "$TMP/out"; then ok bench_mean_keys; else ko bench_mean_keys; fi
+if [ ! -s "$TMP/err" ]; then ok bench_rounds_quiet; else ko "bench_rounds_quiet ($(head -1 "$TMP/err"))"; fi
 expect bench_rounds_bad 2 "--rounds 0 is outside 1..20" -- "$BIN" bench prefill -m "$G/text.gguf" --rounds 0
 expect bench_bad_precision 2 "--precision int4 is not one of" -- "$BIN" bench prefill -m "$G/text.gguf" --precision int4
 expect bench_compare_missing 2 "--compare" -- "$BIN" bench prefill -m "$G/text.gguf" --compare "$TMP/none"

@@ -412,12 +412,13 @@ TEST(gemm_packed_weights_same_bits) {
 }
 
 /* Several products of one X in one pass (ids__gemm_run_multi) give the bits of one product at a time, on
- * every path and precision, with thread counts 1 and 3, rows in chunks, and the three ways to read W mixed:
- * fetched, packed beforehand and packed as the pass goes (into the bytes ids__gemm_pack_weights makes). */
+ * every path and precision, with thread counts 1 and 3, rows in chunks, an empty product, and the three ways
+ * to read W mixed: packed beforehand, fetched, and packed as the pass goes (into the bytes
+ * ids__gemm_pack_weights makes). */
 TEST(gemm_multi_same_bits) {
-    const int shapes[][2] = {{100, 301}, {7, 1030}}; /* M, K; N of the products: 67, 1, 130 */
-    enum { NP = 3 };
-    const int Ns[NP] = {67, 1, 130};
+    const int shapes[][2] = {{100, 301}, {7, 1030}}; /* M, K; N of the products: 67, 1, 0, 130 */
+    enum { NP = 4 };
+    const int Ns[NP] = {67, 1, 0, 130};
     int tested = 0;
     for (int path = 0; path < N_SETS; path++)
         for (int p = 0; p < IDS_PREC_COUNT; p++)
@@ -440,10 +441,10 @@ TEST(gemm_multi_same_bits) {
                     size_t ldy[NP], nb[NP];
                     for (int w = 0; w < NP; w++) {
                         const int N = Ns[w];
-                        W[w] = malloc(sizeof(float) * N * K), Y1[w] = malloc(sizeof(float) * M * N);
-                        Y2[w] = malloc(sizeof(float) * M * N);
+                        W[w] = malloc(sizeof(float) * (N * K + 1)), Y1[w] = malloc(sizeof(float) * (M * N + 1));
+                        Y2[w] = malloc(sizeof(float) * (M * N + 1));
                         nb[w] = ids__gemm_packed_bytes(&g, N, K);
-                        pk[w] = aligned_alloc(64, (nb[w] + 63) / 64 * 64);
+                        pk[w] = aligned_alloc(64, (nb[w] + 127) / 64 * 64);
                         REQUIRE(W[w] && Y1[w] && Y2[w] && pk[w]);
                         for (int i = 0; i < N * K; i++) W[w][i] = urand();
                         fc[w] = (fetch_ctx){W[w], K};
@@ -455,19 +456,22 @@ TEST(gemm_multi_same_bits) {
                     }
                     ids__gemm_pack_weights(pool, &ws, &g, &src[0], pk[0]);
                     multi[0] = (ids__gemm_src){.n = Ns[0], .k = K, .packed = pk[0]};
-                    multi[2].pack_into = pk[2];
+                    multi[3].pack_into = pk[3];
                     ids__gemm_run_multi(pool, &ws, &g, X, (size_t)K, M, NP, mp, Y2, ldy);
-                    ids__gemm_pack_weights(pool, &ws, &g, &src[1], pk[1]);
+                    int stray = 0; /* the fetched product packs nowhere */
+                    for (size_t i = 0; i < nb[1]; i++) stray += pk[1][i] != 0xa5;
+                    CHECKF(stray == 0, "%s %s: %d bytes written into a buffer no product packs into", set_name(path),
+                           ids_precision_name((ids_precision)p), stray);
                     for (int w = 0; w < NP; w++)
                         CHECKF(!memcmp(Y1[w], Y2[w], sizeof(float) * M * Ns[w]), "%s %s M %d K %d, %d threads: "
                                "product %d of the pass differs", set_name(path), ids_precision_name((ids_precision)p),
                                M, K, nt, w);
-                    /* pk[1] was packed only now from W[1]; pk[2] by the pass: the same bytes as packing W[2] */
-                    unsigned char *ref = aligned_alloc(64, (nb[2] + 63) / 64 * 64);
+                    /* pk[3], packed by the pass: the same bytes as packing W[3] */
+                    unsigned char *ref = aligned_alloc(64, (nb[3] + 63) / 64 * 64);
                     REQUIRE(ref);
-                    memset(ref, 0xa5, nb[2]);
-                    ids__gemm_pack_weights(pool, &ws, &g, &src[2], ref);
-                    CHECKF(!memcmp(ref, pk[2], nb[2]), "%s %s M %d K %d: the pass packed other bytes", set_name(path),
+                    memset(ref, 0xa5, nb[3]);
+                    ids__gemm_pack_weights(pool, &ws, &g, &src[3], ref);
+                    CHECKF(!memcmp(ref, pk[3], nb[3]), "%s %s M %d K %d: the pass packed other bytes", set_name(path),
                            ids_precision_name((ids_precision)p), M, K);
                     free(ref);
                     for (int w = 0; w < NP; w++) free(W[w]), free(Y1[w]), free(Y2[w]), free(pk[w]);

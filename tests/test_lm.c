@@ -894,12 +894,15 @@ TEST(ops_for_covers_every_index_once) {
 }
 
 /* ids__matmul_n (the products of one X in one pass: q/k/v, gate/up) gives the bits of one ids__matmul at a
- * time without packed weights: F16, F32 and Q8_0 weights in one call (two kernel sets on AVX-512), the same
- * tensor twice, a bias, rows in chunks; in every precision, on 1 and 3 threads,
- * when it packs the weights and when it reads them packed. */
+ * time without packed weights: two F16 matrices together (the F16 panels' kernel set on AVX-512), F32 and
+ * Q8_0 ones, a tensor given twice in one pass (the second reads it unpacked while the first packs it), a
+ * bias, rows in chunks; in every precision, on 1 and 3 threads, when it packs the weights and when it reads
+ * them packed. */
 TEST(ops_matmul_n_same_bits) {
-    enum { K = 96, M = 50, NW = 4 };
-    const int types[3] = {IDS_TYPE_F16, IDS_TYPE_F32, IDS_TYPE_Q8_0}, ns[3] = {40, 33, 70};
+    enum { K = 96, M = 50, NT = 4, NW = 4 };
+    const int types[NT] = {IDS_TYPE_F16, IDS_TYPE_F16, IDS_TYPE_F32, IDS_TYPE_Q8_0}, ns[NT] = {40, 24, 33, 70};
+    /* the calls: tensor indices (the first packs w3 while reading it again), and which product has the bias (w2) */
+    const int calls[2][NW] = {{3, 2, 3, 0}, {0, 1, 2, 3}}, with_bias[2] = {1, 2};
     ids_err err;
     ids_gguf_writer *wr = ids_gguf_writer_new();
     REQUIRE(wr);
@@ -907,7 +910,7 @@ TEST(ops_matmul_n_same_bits) {
     float *vals = malloc(sizeof(float) * K * 70), *X = malloc(sizeof(float) * M * K), bias[33];
     REQUIRE(vals && X);
     bool ok = true;
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < NT; t++) {
         char name[16];
         snprintf(name, sizeof name, "w%d", t);
         for (int i = 0; i < K * ns[t]; i++) r = r * 1664525u + 1013904223u, vals[i] = (float)(r >> 8) / 8388608.0f - 1.0f;
@@ -922,29 +925,39 @@ TEST(ops_matmul_n_same_bits) {
     REQUIRE(ok);
     ids_gguf *g = NULL;
     REQUIRE_OK(ids_gguf_open(&g, path, &err), err);
-    const ids_tensor *w[NW] = {ids_gguf_find_tensor(g, "w0"), ids_gguf_find_tensor(g, "w1"), ids_gguf_find_tensor(g, "w2"),
-                               ids_gguf_find_tensor(g, "w0")};
-    REQUIRE(w[0] && w[1] && w[2]);
-    const float *b[NW] = {NULL, bias, NULL, NULL};
+    const ids_tensor *ts[NT];
+    for (int t = 0; t < NT; t++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", t);
+        REQUIRE((ts[t] = ids_gguf_find_tensor(g, name)) != NULL);
+    }
     float *y1[NW], *y2[NW];
     for (int i = 0; i < NW; i++) {
-        y1[i] = malloc(sizeof(float) * M * (size_t)w[i]->ne[1]), y2[i] = malloc(sizeof(float) * M * (size_t)w[i]->ne[1]);
+        y1[i] = malloc(sizeof(float) * M * 70), y2[i] = malloc(sizeof(float) * M * 70);
         REQUIRE(y1[i] && y2[i]);
     }
     for (int p = 0; p < IDS_PREC_COUNT; p++)
         for (int nt = 1; nt <= 3; nt += 2) {
             ids_ops o;
             REQUIRE_OK(ids__ops_init(&o, nt, K, 16, (ids_precision)p, &err), err);
-            for (int i = 0; i < NW; i++) ids__matmul(&o, w[i], X, M, y1[i], b[i]); /* (no packs) */
             REQUIRE_OK(ids__packs_new(&o.packs, g, &err), err);
-            for (int pass = 0; pass < 2; pass++) { /* packs them, then reads them packed */
-                for (int i = 0; i < NW; i++) memset(y2[i], 0xff, sizeof(float) * M * (size_t)w[i]->ne[1]);
-                ids__matmul_n(&o, NW, w, X, M, y2, b);
-                for (int i = 0; i < NW; i++)
-                    CHECKF(!memcmp(y1[i], y2[i], sizeof(float) * M * (size_t)w[i]->ne[1]), "%s, %d threads, pass %d: "
-                           "product %d differs", ids_precision_name((ids_precision)p), nt, pass, i);
-                CHECKF(ids__packs_bytes(o.packs) > 0, "%s: nothing packed", ids_precision_name((ids_precision)p));
-            }
+            for (int pass = 0; pass < 2; pass++) /* packs them, then reads them packed */
+                for (int c = 0; c < 2; c++) {
+                    const ids_tensor *w[NW];
+                    const float *b[NW] = {NULL, NULL, NULL, NULL};
+                    b[with_bias[c]] = bias;
+                    for (int i = 0; i < NW; i++) w[i] = ts[calls[c][i]];
+                    ids__packs *packs = o.packs;
+                    o.packs = NULL;
+                    for (int i = 0; i < NW; i++) ids__matmul(&o, w[i], X, M, y1[i], b[i]);
+                    o.packs = packs;
+                    for (int i = 0; i < NW; i++) memset(y2[i], 0xff, sizeof(float) * M * (size_t)w[i]->ne[1]);
+                    ids__matmul_n(&o, NW, w, X, M, y2, b);
+                    for (int i = 0; i < NW; i++)
+                        CHECKF(!memcmp(y1[i], y2[i], sizeof(float) * M * (size_t)w[i]->ne[1]), "%s, %d threads, pass %d, "
+                               "call %d: product %d differs", ids_precision_name((ids_precision)p), nt, pass, c, i);
+                }
+            CHECKF(ids__packs_bytes(o.packs) > 0, "%s: nothing packed", ids_precision_name((ids_precision)p));
             ids__packs_free(o.packs);
             o.packs = NULL;
             ids__ops_free(&o);

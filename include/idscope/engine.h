@@ -354,7 +354,7 @@ typedef struct ids_bench_result {
     int n_tokens, n_threads, reps;
     double seconds;      /* the best of the timed runs */
     double tokens_per_s, gflops;
-    double mean_tokens_per_s; /* over the timed runs (llama-bench reports its runs' mean) */
+    double mean_tokens_per_s; /* the mean of the timed runs' tokens/s (what llama-bench reports) */
     double flops;        /* arithmetic of one prefill (ids_prefill_flops) */
     double first_seconds; /* the warm-up run before them (it packs the weights not packed yet: ids_model_load) */
     size_t ctx_bytes;    /* the run context's buffers */

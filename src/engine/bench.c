@@ -44,13 +44,13 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
     if (!st) st = ids_seq_add_tokens(s, tok, (size_t)n_tokens, err);
     if (!st) st = ids_ctx_new(&c, m, p, err);
     out->seconds = 1e300;
-    double total = 0;
+    double total = 0; /* tokens/s of the timed runs, summed */
     for (int k = -1; !st && k < reps; k++) { /* k = -1: the warm-up run (it packs what is not packed yet) */
         const double t0 = now_s();
         st = ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, err);
         const double t = now_s() - t0;
         if (k < 0) out->first_seconds = t;
-        else total += t;
+        else total += n_tokens / t;
         if (k >= 0 && t < out->seconds) out->seconds = t;
     }
     if (!st) {
@@ -61,7 +61,7 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
         snprintf(out->kernels, sizeof out->kernels, "%s", ids_cpu_path());
         out->flops = ids_prefill_flops(hp, n_tokens);
         out->tokens_per_s = n_tokens / out->seconds;
-        out->mean_tokens_per_s = n_tokens * reps / total;
+        out->mean_tokens_per_s = total / reps;
         out->gflops = out->flops / out->seconds / 1e9;
         out->ctx_bytes = ids_ctx_memory(c);
         out->packed_bytes = ids_model_packed_bytes(m);

@@ -14,7 +14,7 @@ ids_status ids__ops_init(ids_ops *o, int n_threads, int max_w, int max_rows, ids
     ids_status st = ids__gemm_select(&o->gemm, prec, err);
     if (st) return st;
     ids__gemm_init(&o->attn, o->gemm.path, IDS_PREC_F32);
-    if (!ids__gemm_f16_variant(&o->gemm, &o->gemm_f16)) o->gemm_f16 = o->gemm;
+    o->has_f16 = ids__gemm_f16_variant(&o->gemm, &o->gemm_f16);
     o->pool = ids__pool_new(n_threads);
     if (!o->pool) return ids__err(err, IDS_ERR_NOMEM, "out of memory for %d compute threads", n_threads);
     o->max_w = max_w;
@@ -99,7 +99,8 @@ typedef struct {
     uint32_t key;           /* ids__gemm_layout_key of the kernels */
     unsigned char *data;    /* 64-byte aligned in mem; NULL: not packed (over a bound) */
     void *mem;
-    bool filling;           /* being packed by the product under way (a W given twice to one product) */
+    bool filling;           /* being packed by the ids__matmul_n under way (a W given to it twice is read unpacked
+                               the second time) */
 } pack_entry;
 
 struct ids__packs {
@@ -193,7 +194,7 @@ static const ids__gemm *weight_src(const ids_ops *o, const ids_tensor *W, ids__g
     } else if (W->type == IDS_TYPE_F16 && (uintptr_t)W->data % 2 == 0) {
         src->f16 = W->data;
         src->ld = (size_t)n_in;
-        g = &o->gemm_f16;
+        if (o->has_f16) g = &o->gemm_f16;
     }
     if ((W->type == IDS_TYPE_Q8_0 || W->type == IDS_TYPE_Q4_0) && n_in % 32 == 0) src->fetch_q8 = fetch_q8;
     return g;
@@ -202,6 +203,7 @@ static const ids__gemm *weight_src(const ids_ops *o, const ids_tensor *W, ids__g
 void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X, int M, float *const *Y,
                    const float *const *bias) {
     IDS_ASSERT(n >= 1 && n <= IDS__GEMM_MAX_MULTI);
+    for (int i = 0; i < n; i++) IDS_ASSERT(W[i]->ne[0] <= o->max_w && W[i]->ne[0] == W[0]->ne[0]);
     if (M <= 0) return;
     ids__gemm_src src[IDS__GEMM_MAX_MULTI];
     const ids__gemm_src *sp[IDS__GEMM_MAX_MULTI];
@@ -210,7 +212,6 @@ void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X
     bool packing = false;
     if (o->packs) pthread_mutex_lock(&o->packs->mu);
     for (int i = 0; i < n; i++) {
-        IDS_ASSERT(W[i]->ne[0] <= o->max_w && W[i]->ne[0] == W[0]->ne[0]);
         g[i] = weight_src(o, W[i], &src[i]);
         sp[i] = &src[i];
         ldy[i] = (size_t)W[i]->ne[1];

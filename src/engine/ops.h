@@ -20,7 +20,8 @@ size_t ids__packs_limit(const ids__packs *p);
 typedef struct ids_ops {
     ids_pool *pool;
     ids__gemm gemm;    /* kernels of the run's precision on this CPU's path */
-    ids__gemm gemm_f16; /* the same for F16 weights (= gemm where no kernel reads F16 panels) */
+    ids__gemm gemm_f16; /* the same for F16 weights, where a kernel reads F16 panels (has_f16) */
+    bool has_f16;
     ids__packs *packs; /* the model's packed weights (NULL: pack per product) */
     ids__gemm attn;    /* F32 kernels on the same path (attention, in every precision) */
     ids__gemm_ws ws;   /* their buffers */
