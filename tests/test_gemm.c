@@ -436,7 +436,6 @@ TEST(gemm_multi_same_bits) {
                     REQUIRE(pool && !ids__gemm_ws_init(&ws, nt, 40, K, &err)); /* 100 rows: in chunks */
                     fetch_ctx fc[NP];
                     ids__gemm_src src[NP], multi[NP];
-                    const ids__gemm_src *mp[NP];
                     unsigned char *pk[NP];
                     size_t ldy[NP], nb[NP];
                     for (int w = 0; w < NP; w++) {
@@ -452,12 +451,12 @@ TEST(gemm_multi_same_bits) {
                         ids__gemm_run(pool, &ws, &g, X, (size_t)K, M, &src[w], Y1[w], (size_t)N);
                         memset(Y2[w], 0xff, sizeof(float) * M * N);
                         memset(pk[w], 0xa5, nb[w]);
-                        multi[w] = src[w], mp[w] = &multi[w], ldy[w] = (size_t)N;
+                        multi[w] = src[w], ldy[w] = (size_t)N;
                     }
                     ids__gemm_pack_weights(pool, &ws, &g, &src[0], pk[0]);
                     multi[0] = (ids__gemm_src){.n = Ns[0], .k = K, .packed = pk[0]};
                     multi[3].pack_into = pk[3];
-                    ids__gemm_run_multi(pool, &ws, &g, X, (size_t)K, M, NP, mp, Y2, ldy);
+                    ids__gemm_run_multi(pool, &ws, &g, X, (size_t)K, M, NP, multi, Y2, ldy);
                     int stray = 0; /* the fetched product packs nowhere */
                     for (size_t i = 0; i < nb[1]; i++) stray += pk[1][i] != 0xa5;
                     CHECKF(stray == 0, "%s %s: %d bytes written into a buffer no product packs into", set_name(path),

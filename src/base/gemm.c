@@ -688,21 +688,21 @@ static void group_task(void *arg, int t, int nt, int tid) {
 }
 
 void ids__gemm_run_multi(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
-                         int n, const ids__gemm_src *const *W, float *const *Y, const size_t *ldy) {
-    IDS_ASSERT(n >= 1 && n <= IDS__GEMM_MAX_MULTI && W[0]->k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR &&
+                         int n, const ids__gemm_src *W, float *const *Y, const size_t *ldy) {
+    IDS_ASSERT(n >= 1 && n <= IDS__GEMM_MAX_MULTI && W[0].k <= ws->max_k && g->mr <= IDS__GEMM_MAX_MR &&
                g->nr <= IDS__GEMM_MAX_NR && g->kc <= KC_MAX && g->kc % 256 == 0);
     if (M <= 0) return;
-    run_job j = {g, ws, X, ldx, 0, 0, W[0]->k, ids__gemm_kpad(g, W[0]->k), ids__gemm_tile_bytes(g, W[0]->k), 0, {{0}},
+    run_job j = {g, ws, X, ldx, 0, 0, W[0].k, ids__gemm_kpad(g, W[0].k), ids__gemm_tile_bytes(g, W[0].k), 0, {{0}},
                  n, NULL};
     const int nt = ids__pool_size(pool);
     int tasks = 0;
     for (int i = 0; i < n; i++) {
-        IDS_ASSERT(W[i]->k == W[0]->k && (g->fmt != IDS__FMT_F16P || W[i]->f16 || W[i]->packed));
+        IDS_ASSERT(W[i].k == W[0].k && (g->fmt != IDS__FMT_F16P || W[i].f16 || W[i].packed));
         run_prod *pr = &j.prod[i];
-        *pr = (run_prod){W[i], Y[i], ldy[i], 1, tasks, *W[i]};
-        pr->packed.packed = W[i]->packed ? W[i]->packed : W[i]->pack_into;
+        *pr = (run_prod){&W[i], Y[i], ldy[i], 1, tasks, W[i]};
+        pr->packed.packed = W[i].packed ? W[i].packed : W[i].pack_into;
         /* panels per task: as many as fit, while leaving every thread a few tasks */
-        const int panels = (W[i]->n + g->nr - 1) / g->nr;
+        const int panels = (W[i].n + g->nr - 1) / g->nr;
         pr->group = panels / (4 * nt);
         pr->group = pr->group < 1 ? 1 : pr->group > GROUP_MAX ? GROUP_MAX : pr->group;
         tasks += (panels + pr->group - 1) / pr->group;
@@ -726,7 +726,7 @@ void ids__gemm_run_multi(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, c
 
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
                    const ids__gemm_src *W, float *Y, size_t ldy) {
-    ids__gemm_run_multi(pool, ws, g, X, ldx, M, 1, &W, &Y, &ldy);
+    ids__gemm_run_multi(pool, ws, g, X, ldx, M, 1, W, &Y, &ldy);
 }
 
 size_t ids__gemm_serial_bytes(const ids__gemm *g, int M, int K) {

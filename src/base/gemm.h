@@ -173,12 +173,13 @@ void ids__gemm_pack_weights(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g
 /* Y[M, N] (row stride ldy) = X[M, K] (row stride ldx) . W^T; K <= ws->max_k. */
 void ids__gemm_run(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
                    const ids__gemm_src *W, float *Y, size_t ldy);
-/* n products of one X (1 <= n <= IDS__GEMM_MAX_MULTI, every W[i] with the same K): Y[i] = X . W[i]^T. X is
+/* n products of one X (1 <= n <= IDS__GEMM_MAX_MULTI, every W[i] with the same K): Y[i] = X . W[i]^T (row
+ * stride ldy[i]). X is
  * packed once per chunk of rows and the panels of all the W[i] are shared out in one pass of the pool (no
  * thread waits between them); the same bits as n calls of ids__gemm_run. */
 #define IDS__GEMM_MAX_MULTI 4
 void ids__gemm_run_multi(ids_pool *pool, ids__gemm_ws *ws, const ids__gemm *g, const float *X, size_t ldx, int M,
-                         int n, const ids__gemm_src *const *W, float *const *Y, const size_t *ldy);
+                         int n, const ids__gemm_src *W, float *const *Y, const size_t *ldy);
 
 /* Y[M, N] (row stride ldy) = X[M, K] . B, or Y += that (acc), on the calling thread with an F32
  * kernel set g (attention: Q.K^T and P.V inside the pool's tasks). B is given as its transpose's rows

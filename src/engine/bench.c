@@ -49,9 +49,12 @@ ids_status ids_bench_prefill(const ids_model *m, int n_tokens, int n_threads, in
         const double t0 = now_s();
         st = ids_ctx_prefill(c, s, NULL, 0, NULL, NULL, err);
         const double t = now_s() - t0;
-        if (k < 0) out->first_seconds = t;
-        else total += n_tokens / t;
-        if (k >= 0 && t < out->seconds) out->seconds = t;
+        if (k < 0) {
+            out->first_seconds = t;
+            continue;
+        }
+        total += n_tokens / t;
+        if (t < out->seconds) out->seconds = t;
     }
     if (!st) {
         out->n_tokens = n_tokens;

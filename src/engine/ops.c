@@ -206,14 +206,12 @@ void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X
     for (int i = 0; i < n; i++) IDS_ASSERT(W[i]->ne[0] <= o->max_w && W[i]->ne[0] == W[0]->ne[0]);
     if (M <= 0) return;
     ids__gemm_src src[IDS__GEMM_MAX_MULTI];
-    const ids__gemm_src *sp[IDS__GEMM_MAX_MULTI];
     const ids__gemm *g[IDS__GEMM_MAX_MULTI];
     size_t ldy[IDS__GEMM_MAX_MULTI];
     bool packing = false;
     if (o->packs) pthread_mutex_lock(&o->packs->mu);
     for (int i = 0; i < n; i++) {
         g[i] = weight_src(o, W[i], &src[i]);
-        sp[i] = &src[i];
         ldy[i] = (size_t)W[i]->ne[1];
         if (o->packs) packing |= packed_weights(o->packs, g[i], W[i], &src[i]);
     }
@@ -223,7 +221,7 @@ void ids__matmul_n(ids_ops *o, int n, const ids_tensor *const *W, const float *X
     for (int i = 0; i < n;) {
         int e = i + 1;
         while (e < n && g[e] == g[i]) e++;
-        ids__gemm_run_multi(o->pool, &o->ws, g[i], X, (size_t)W[0]->ne[0], M, e - i, sp + i, Y + i, ldy + i);
+        ids__gemm_run_multi(o->pool, &o->ws, g[i], X, (size_t)W[0]->ne[0], M, e - i, src + i, Y + i, ldy + i);
         i = e;
     }
     if (packing) { /* the file pages of what was packed go back to the OS */
